@@ -1,0 +1,37 @@
+import type { Readable } from 'node:stream'
+import type { Descriptor } from '../oci/types.js'
+
+/** Where a blob lives in a registry, so a push to the same registry can mount it instead of copying. */
+export interface RegistryOrigin {
+  registry: string
+  repository: string
+}
+
+/**
+ * Reads the blobs (and manifests) of one place an image lives: a layout, an archive, a registry.
+ * Every transport that can be a source implements it; the engine, the validator and the pusher
+ * only ever see this.
+ */
+export interface BlobReader {
+  /** How the user named this place, e.g. `oci:./layout` or `ghcr.io/o/r:1`, for messages. */
+  readonly name: string
+  /** Set when the blobs live in a registry repository (mountable, need not be downloaded). */
+  readonly origin?: RegistryOrigin
+  /**
+   * The raw bytes of a blob as a stream. Not verified: callers that consume it hash it
+   * (see HashingStream) and compare with `desc.digest`. Rejects with a LadingError naming
+   * the blob and the place when it is missing.
+   */
+  open(desc: Descriptor): Promise<Readable>
+  /** A whole small blob (manifest, index, config), verified against digest and size. */
+  read(desc: Descriptor): Promise<Buffer>
+  /** Whether the blob can be read here (a layout may omit blobs). */
+  has(desc: Descriptor): Promise<boolean>
+  /** Releases files or connections held open. */
+  close?(): Promise<void>
+}
+
+/** A source image: the descriptor of its top manifest or index, and where to read its blobs. */
+export interface ImageSource extends BlobReader {
+  readonly root: Descriptor
+}
