@@ -1,0 +1,179 @@
+/** The CLI: argv → the same plan as the action → the same engine. */
+import * as fs from 'node:fs'
+import { INPUT_NAMES, withDefaults, type RawInputs } from './github/inputs.js'
+import { makePlan } from './plan.js'
+import { runPlan, ValidationFailed } from './engine.js'
+import { LadingError } from './errors.js'
+import { metadataOf, reportPath, writeReport } from './github/report.js'
+import { makeReport, validateImage, validateLayout, formatReport, type Report } from './validate/index.js'
+import { parseSourceSpec } from './transports/spec.js'
+import { openSource } from './transports/open.js'
+
+export const VERSION = '0.1.0'
+
+const USAGE = `lading ${VERSION} — build, reassemble, validate and push OCI images, with no Docker daemon
+
+Usage:
+  lading build [options]              assemble an image into an OCI layout (and push it when --tags is given)
+  lading validate SOURCE [options]    validate an image against the OCI Image Spec v1.1.1
+  lading --help | --version
+
+build options (the action's inputs; list inputs take one item per flag, or several lines):
+  --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
+                            [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
+  --platforms P             os/arch[/variant], repeatable or comma-separated
+  --layers SOURCE[:DEST]    a directory, a tarball or a file; repeatable, applied in order
+  --entrypoint CMD          JSON array or shell words      --cmd CMD
+  --env KEY=VALUE           repeatable                     --workdir DIR   --user USER
+  --labels k=v              repeatable                     --annotations [manifest:|index:]k=v
+  --exposed-ports 8080/tcp  repeatable                     --created RFC3339|UNIX-SECONDS
+  --compression gzip|zstd|none   --compression-level N
+  --output DIR              layout directory (default ./oci-layout)
+  --archive FILE            also write an oci-archive tar
+  --ref-name NAME           ref name in index.json (default latest)
+  --fail-on error|warning|never
+  --tags HOST/REPO:TAG      repeatable; pushes unless --push false
+  --push [true|false]       --push-by-digest [true|false]
+  --username U  --password P (or LADING_USERNAME / LADING_PASSWORD)   --github-token T
+  --insecure-registries HOST[:PORT]
+
+validate options:
+  --format text|json        (default text)
+  --fail-on error|warning|never
+
+Exit status: 0 success, 1 failure (including validation), 2 usage error.
+`
+
+const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
+
+export function parseArgs(args: string[]): { inputs: RawInputs; positional: string[]; extra: Record<string, string> } {
+  const inputs: Record<string, string[]> = {}
+  const extra: Record<string, string> = {}
+  const positional: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]
+    if (!a.startsWith('--')) {
+      positional.push(a)
+      continue
+    }
+    let name = a.slice(2)
+    let value: string | undefined
+    const eq = name.indexOf('=')
+    if (eq >= 0) {
+      value = name.slice(eq + 1)
+      name = name.slice(0, eq)
+    }
+    const known = INPUT_NAMES.includes(name) || name === 'format'
+    if (!known) throw new LadingError(`unknown option --${name}; see lading --help`)
+    if (value === undefined) {
+      if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--'))) value = 'true'
+      else if (i + 1 < args.length) value = args[++i]
+      else throw new LadingError(`option --${name} needs a value`)
+    }
+    if (name === 'format') extra.format = value
+    else (inputs[name] ??= []).push(value)
+  }
+  const raw: RawInputs = {}
+  for (const [k, v] of Object.entries(inputs)) raw[k] = v.join('\n')
+  return { inputs: raw, positional, extra }
+}
+
+type Out = { out: (s: string) => void; err: (s: string) => void }
+
+export async function main(argv: string[], io: Out = defaultIO, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [command, ...rest] = argv
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    io.out(USAGE)
+    return command ? 0 : 2
+  }
+  if (command === '--version') {
+    io.out(VERSION + '\n')
+    return 0
+  }
+  try {
+    if (rest.includes('--help') || rest.includes('-h')) {
+      io.out(USAGE)
+      return 0
+    }
+    if (command === 'build') return await build(rest, io, env)
+    if (command === 'validate') return await validate(rest, io)
+    io.err(`lading: unknown command "${command}"; see lading --help\n`)
+    return 2
+  } catch (err) {
+    if (err instanceof LadingError) {
+      io.err(`lading: ${err.message}\n`)
+      return /^unknown option|needs a value|^validate needs/.test(err.message) ? 2 : 1
+    }
+    io.err(`lading: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`)
+    return 1
+  }
+}
+
+async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { inputs, positional } = parseArgs(args)
+  if (positional.length) throw new LadingError(`unexpected argument "${positional[0]}"; see lading --help`)
+  inputs.username ??= env.LADING_USERNAME ?? ''
+  inputs.password ??= env.LADING_PASSWORD ?? ''
+  const plan = makePlan(withDefaults(inputs), { ...env, RUNNER_TEMP: env.RUNNER_TEMP })
+  const file = reportPath(plan.output)
+  try {
+    const r = await runPlan(plan, { info: m => io.err(m + '\n'), warning: m => io.err(`warning: ${m}\n`) })
+    await writeReport(file, r.report)
+    if (r.report.findings.length) io.err(formatReport(r.report) + '\n')
+    io.out(
+      [
+        `digest: ${r.digest}`,
+        `media-type: ${r.mediaType}`,
+        ...(r.configDigest ? [`config-digest: ${r.configDigest}`] : []),
+        `platforms: ${r.platforms.join(',')}`,
+        `layout: ${r.layout}`,
+        ...(r.archive ? [`archive: ${r.archive}`] : []),
+        ...(r.imageRefs.length ? [`image-refs: ${JSON.stringify(r.imageRefs)}`] : []),
+        `metadata: ${JSON.stringify(metadataOf(r))}`,
+        `valid: ${r.report.valid}`,
+        `report: ${file}`
+      ].join('\n') + '\n'
+    )
+    return 0
+  } catch (err) {
+    if (err instanceof ValidationFailed) {
+      await writeReport(file, err.report)
+      io.err(formatReport(err.report) + '\n')
+      io.out(`valid: false\nreport: ${file}\n`)
+    }
+    throw err
+  }
+}
+
+async function validate(args: string[], io: Out): Promise<number> {
+  const { inputs, positional, extra } = parseArgs(args)
+  if (positional.length !== 1) throw new LadingError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
+  const format = extra.format ?? 'text'
+  if (format !== 'text' && format !== 'json') throw new LadingError(`--format: "${format}" is not text or json`)
+  const failOn = (inputs['fail-on'] ?? 'error').trim()
+  if (!['error', 'warning', 'never'].includes(failOn)) throw new LadingError(`--fail-on: "${failOn}" is not one of error, warning, never`)
+  let line = positional[0]
+  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line) && fs.statSync(line).isDirectory()) line = `oci:${line}`
+  const spec = parseSourceSpec(line)
+  let report: Report
+  if (spec.kind === 'oci' && !spec.ref) {
+    report = makeReport((await validateLayout(spec.path)).findings, failOn as 'error')
+  } else if (spec.kind === 'scratch') {
+    throw new LadingError('validate: scratch is an empty base, there is nothing to validate')
+  } else {
+    const src = await openSource(spec, line, {
+      username: inputs.username,
+      password: inputs.password,
+      insecureRegistries: (inputs['insecure-registries'] ?? '').split(/[\n,]/).map(s => s.trim()).filter(Boolean)
+    })
+    try {
+      report = makeReport(await validateImage(src, src.root, { location: line, checkLayers: true }), failOn as 'error')
+    } finally {
+      await src.close?.()
+    }
+  }
+  io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n')
+  return report.valid || failOn === 'never' ? 0 : 1
+}
+
+const defaultIO: Out = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }

@@ -1,0 +1,396 @@
+/**
+ * One run: sources → resolve platforms → build layers once → mutate each platform → write a
+ * staged layout → validate → swap into `output` → archive → push. Front ends call runPlan().
+ */
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { LadingError, messageOf } from './errors.js'
+import type { Plan } from './plan.js'
+import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
+import { formatPlatform, platformMatches, platformOfConfig, platformsEqual } from './oci/platform.js'
+import { formatReference, repositoryName } from './oci/reference.js'
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './oci/types.js'
+import { Annotation } from './oci/types.js'
+import { BlobStore, writeLayoutIndex } from './transports/blobstore.js'
+import type { BlobReader, ImageSource } from './transports/types.js'
+import { openSource } from './transports/open.js'
+import { writeOciArchive } from './transports/archive-writer.js'
+import { buildLayer } from './build/layer.js'
+import { editConfig, hasConfigEdits, makeIndex, makeManifest, scratchConfig, sortKeys, type NewLayer } from './build/assemble.js'
+import { validateImage, validateLayout, makeReport, type Finding, type Report } from './validate/index.js'
+import { pushImage } from './registry/index.js'
+
+export interface Logger {
+  info(msg: string): void
+  warning(msg: string): void
+}
+
+export interface PlatformResult {
+  platform: string
+  digest: string
+  configDigest: string
+  layers: Descriptor[]
+  source: string
+}
+
+export interface RunResult {
+  digest: string
+  mediaType: string
+  size: number
+  configDigest?: string
+  platforms: string[]
+  images: PlatformResult[]
+  layout?: string
+  archive?: string
+  imageRefs: string[]
+  imageName: string
+  report: Report
+  /** Blobs the image references that the layout does not hold (registry-base layers never downloaded). */
+  notDownloaded: string[]
+  pushed?: { uploaded: number; mounted: number; skipped: number; bytesUploaded: number }
+}
+
+/** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
+export class ValidationFailed extends LadingError {
+  constructor(
+    readonly report: Report,
+    readonly what: string
+  ) {
+    super(
+      `${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
+        `nothing was written or pushed (see the report; fail-on decides what fails the step)`
+    )
+  }
+}
+
+/** One platform of a source image, as read. */
+interface SourceImage {
+  platform: Platform
+  source: ImageSource
+  line: string
+  manifestDesc: Descriptor
+  manifestBytes: Buffer
+  manifest: Manifest
+  configBytes: Buffer
+  config: ImageConfig
+}
+
+export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
+  const sources: ImageSource[] = []
+  const stage = path.join(path.dirname(plan.output), `.${path.basename(plan.output)}.lading-${randomBytes(4).toString('hex')}`)
+  const findings: Finding[] = []
+  try {
+    // 1. Open and validate every source before using it.
+    for (const f of plan.from) {
+      if (f.spec.kind === 'scratch') continue
+      const src = await openSource(f.spec, f.line, plan.auth)
+      sources.push(src)
+      const found = await validateImage(src, src.root, { location: f.line, checkLayers: !src.origin })
+      findings.push(...found)
+    }
+    const sourceReport = makeReport(findings, plan.failOn)
+    if (plan.failOn !== 'never' && !sourceReport.valid) throw new ValidationFailed(sourceReport, 'a source image')
+
+    // 2. Resolve the platforms the run works on.
+    const images = await resolveImages(plan, sources, log)
+
+    await fs.mkdir(path.dirname(plan.output), { recursive: true })
+    const store = new BlobStore(stage)
+    await store.init()
+
+    // 3. New layers, built once and shared by every platform.
+    const newLayers: NewLayer[] = []
+    for (const l of plan.layers) {
+      const built = await buildLayer(l, store, {
+        compression: plan.compression,
+        level: plan.compressionLevel,
+        mtime: plan.created
+      })
+      log.info(`layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`)
+      newLayers.push(built)
+    }
+
+    // 4. Each platform: keep verbatim, or mutate.
+    const mutate = newLayers.length > 0 || hasConfigEdits(plan.config) || Object.keys(plan.annotations.manifest).length > 0
+    const manifestAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest }
+    const blobReaders = new Map<string, BlobReader>()
+    const manifests = new Map<string, { descriptor: Descriptor; bytes: Buffer }>()
+    const results: PlatformResult[] = []
+    const resultDescs: Descriptor[] = []
+    for (const img of images) {
+      if (!mutate && img.manifestBytes.length) {
+        await store.writeBuffer(img.manifestBytes)
+        await store.writeBuffer(img.configBytes)
+        manifests.set(img.manifestDesc.digest, { descriptor: img.manifestDesc, bytes: img.manifestBytes })
+        blobReaders.set(img.manifest.config.digest, store)
+        for (const l of img.manifest.layers) blobReaders.set(l.digest, img.source)
+        const desc = { mediaType: img.manifestDesc.mediaType, digest: img.manifestDesc.digest, size: img.manifestDesc.size, platform: img.platform }
+        resultDescs.push(desc)
+        results.push({ platform: formatPlatform(img.platform), digest: desc.digest, configDigest: img.manifest.config.digest, layers: img.manifest.layers, source: img.line })
+        continue
+      }
+      const config = editConfig(img.config, plan.config, newLayers, plan.created)
+      const configDesc = await store.writeJSON(config, MediaType.ImageConfig)
+      blobReaders.set(configDesc.digest, store)
+      const annotations = { ...manifestAnnotations }
+      if (img.source.origin && img.line) {
+        annotations[Annotation.BaseName] = img.line.replace(/^docker:\/\//, '')
+        annotations[Annotation.BaseDigest] = img.manifestDesc.digest
+      }
+      for (const l of img.manifest.layers) blobReaders.set(l.digest, img.source)
+      for (const l of newLayers) blobReaders.set(l.descriptor.digest, store)
+      const manifest = makeManifest(configDesc, img.manifest.layers, newLayers, annotations)
+      const mdesc = await store.writeJSON(manifest, MediaType.ImageManifest)
+      manifests.set(mdesc.digest, { descriptor: { mediaType: mdesc.mediaType, digest: mdesc.digest, size: mdesc.size }, bytes: mdesc.bytes })
+      const desc: Descriptor = { mediaType: MediaType.ImageManifest, digest: mdesc.digest, size: mdesc.size, platform: img.platform }
+      resultDescs.push(desc)
+      results.push({ platform: formatPlatform(img.platform), digest: mdesc.digest, configDigest: configDesc.digest, layers: manifest.layers, source: img.line || 'scratch' })
+    }
+
+    // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
+    const notDownloaded: string[] = []
+    for (const [digest, reader] of blobReaders) {
+      if (reader === store) continue
+      const desc = findDescriptor(images, digest)
+      if (await store.has(digest)) continue
+      if (reader.origin && plan.push) {
+        notDownloaded.push(digest)
+        continue
+      }
+      log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`)
+      await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`)
+      blobReaders.set(digest, store)
+    }
+
+    // 6. The root: a manifest for one platform, an index for several or when index annotations are asked for.
+    let root: Descriptor
+    const indexAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.index }
+    if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
+      root = { mediaType: resultDescs[0].mediaType, digest: resultDescs[0].digest, size: resultDescs[0].size }
+    } else {
+      const index = makeIndex(resultDescs, indexAnnotations)
+      const idesc = await store.writeJSON(index, MediaType.ImageIndex)
+      root = { mediaType: MediaType.ImageIndex, digest: idesc.digest, size: idesc.size }
+      manifests.set(root.digest, { descriptor: root, bytes: idesc.bytes })
+    }
+    await writeLayoutIndex(stage, [{ ...root, annotations: { [Annotation.RefName]: plan.refName } }])
+    await store.finish()
+
+    // 7. Validate what was assembled, before anything leaves the machine.
+    const outFindings = await validateLayout(stage, {
+      requireAllBlobs: plan.push,
+      notDownloaded: new Set(notDownloaded)
+    })
+    const report = makeReport([...findings, ...outFindings.findings], plan.failOn)
+    if (plan.failOn !== 'never' && !report.valid) throw new ValidationFailed(report, 'the assembled image')
+
+    await swapInto(stage, plan.output)
+    let archive: string | undefined
+    if (plan.archive) {
+      if (notDownloaded.length)
+        log.warning(`archive: ${notDownloaded.length} base layer(s) were not downloaded (pushing mounts them); the archive omits them`)
+      await fs.mkdir(path.dirname(plan.archive), { recursive: true })
+      await writeOciArchive(plan.output, plan.archive)
+      archive = plan.archive
+    }
+
+    // 8. Push.
+    let imageRefs: string[] = []
+    let pushed: RunResult['pushed']
+    if (plan.push) {
+      const outStore = new BlobStore(plan.output)
+      const blobs = [...blobReaders.entries()].map(([digest, reader]) => ({
+        descriptor: findBlobDescriptor(digest, images, results, manifests),
+        reader: reader === store ? outStore : reader
+      }))
+      const res = await pushImage(
+        { targets: plan.tags, root, manifests, blobs, pushByDigest: plan.pushByDigest },
+        { ...plan.auth, log: m => log.info(m) }
+      )
+      imageRefs = res.refs
+      pushed = { uploaded: res.uploaded, mounted: res.mounted, skipped: res.skipped, bytesUploaded: res.bytesUploaded }
+    }
+
+    const imageName = plan.pushByDigest
+      ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
+      : plan.tags.map(t => formatReference(t)).join(',')
+    return {
+      digest: root.digest,
+      mediaType: root.mediaType,
+      size: root.size,
+      configDigest: results.length === 1 ? results[0].configDigest : undefined,
+      platforms: results.map(r => r.platform),
+      images: results,
+      layout: plan.output,
+      archive,
+      imageRefs,
+      imageName,
+      report,
+      notDownloaded,
+      pushed
+    }
+  } catch (err) {
+    await fs.rm(stage, { recursive: true, force: true })
+    throw err
+  } finally {
+    for (const s of sources) await s.close?.().catch(() => undefined)
+  }
+}
+
+function findDescriptor(images: SourceImage[], digest: string): Descriptor {
+  for (const img of images) {
+    if (img.manifest.config.digest === digest) return img.manifest.config
+    const l = img.manifest.layers.find(x => x.digest === digest)
+    if (l) return l
+  }
+  throw new Error(`internal: no descriptor for ${digest}`)
+}
+
+function findBlobDescriptor(
+  digest: string,
+  images: SourceImage[],
+  results: PlatformResult[],
+  manifests: Map<string, { descriptor: Descriptor; bytes: Buffer }>
+): Descriptor {
+  for (const r of results) {
+    const l = r.layers.find(x => x.digest === digest)
+    if (l) return l
+  }
+  for (const { bytes } of manifests.values()) {
+    const doc = JSON.parse(bytes.toString()) as Partial<Manifest>
+    if (doc.config?.digest === digest) return doc.config
+  }
+  return findDescriptor(images, digest)
+}
+
+/** Reads every source's platforms, merges them, applies the platform filter. */
+async function resolveImages(plan: Plan, sources: ImageSource[], log: Logger): Promise<SourceImage[]> {
+  if (sources.length === 0) {
+    const platforms = plan.platforms.length ? plan.platforms : [{ os: 'linux', architecture: 'amd64' }]
+    return platforms.map(p => scratchImage(p))
+  }
+  const all: SourceImage[] = []
+  for (const [i, src] of sources.entries()) {
+    const line = plan.from.filter(f => f.spec.kind !== 'scratch')[i].line
+    const found = await walk(src, line, src.root, undefined, log)
+    for (const img of found) {
+      const dup = all.find(o => platformsEqual(o.platform, img.platform))
+      if (dup)
+        throw new LadingError(
+          `from: platform ${formatPlatform(img.platform)} is given twice: by "${dup.line}" and by "${line}"; ` +
+            'give each platform once, or select with platforms'
+        )
+      all.push(img)
+    }
+  }
+  const kept = plan.platforms.length ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform))) : all
+  if (kept.length === 0)
+    throw new LadingError(
+      `platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
+        all.map(i => formatPlatform(i.platform)).join(', ')
+    )
+  return kept
+}
+
+function scratchImage(p: Platform): SourceImage {
+  const config = scratchConfig(p)
+  return {
+    platform: p,
+    source: emptySource,
+    line: '',
+    manifestDesc: { mediaType: MediaType.ImageManifest, digest: '', size: 0 },
+    manifestBytes: Buffer.alloc(0),
+    manifest: { schemaVersion: 2, config: { mediaType: MediaType.ImageConfig, digest: '', size: 0 }, layers: [] },
+    configBytes: Buffer.alloc(0),
+    config
+  }
+}
+
+const emptySource: ImageSource = {
+  name: 'scratch',
+  root: { mediaType: MediaType.ImageManifest, digest: '', size: 0 },
+  open: () => Promise.reject(new Error('scratch has no blobs')),
+  read: () => Promise.reject(new Error('scratch has no blobs')),
+  has: () => Promise.resolve(false)
+}
+
+function parseJSON<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T
+  } catch (err) {
+    throw new LadingError(`${what} is not valid JSON: ${messageOf(err)}`)
+  }
+}
+
+async function walk(src: ImageSource, line: string, desc: Descriptor, platform: Platform | undefined, log: Logger): Promise<SourceImage[]> {
+  const bytes = await src.read(desc)
+  const doc = parseJSON<Partial<Index & Manifest>>(bytes, `${line}: ${desc.digest}`)
+  const mt = doc.mediaType ?? desc.mediaType
+  if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config)) {
+    const out: SourceImage[] = []
+    let skipped = 0
+    for (const child of doc.manifests ?? []) {
+      if (child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown')) {
+        skipped++
+        continue
+      }
+      if (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType)) {
+        skipped++
+        continue
+      }
+      out.push(...(await walk(src, line, child, child.platform, log)))
+    }
+    if (skipped) log.info(`${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`)
+    return out
+  }
+  if (!doc.config || !Array.isArray(doc.layers))
+    throw new LadingError(`${line}: ${desc.digest} (${mt ?? 'no media type'}) is neither an image manifest nor an index`)
+  const manifest = doc as Manifest
+  const configBytes = await src.read(manifest.config)
+  const config = parseJSON<ImageConfig>(configBytes, `${line}: config ${manifest.config.digest}`)
+  const p = platform ?? platformOfConfig(config)
+  return [{
+    platform: stripPlatform(p),
+    source: src,
+    line,
+    manifestDesc: { mediaType: mt ?? desc.mediaType, digest: desc.digest, size: desc.size },
+    manifestBytes: bytes,
+    manifest,
+    configBytes,
+    config
+  }]
+}
+
+function stripPlatform(p: Platform): Platform {
+  const out: Platform = { architecture: p.architecture, os: p.os }
+  if (p.variant) out.variant = p.variant
+  if (p['os.version']) out['os.version'] = p['os.version']
+  if (p['os.features']) out['os.features'] = p['os.features']
+  if (p.features) out.features = p.features
+  return out
+}
+
+/**
+ * Moves the finished layout into place. A directory already there is replaced only when it is
+ * an OCI layout (or empty): Lading never deletes a directory it did not make.
+ */
+async function swapInto(stage: string, output: string): Promise<void> {
+  let old: string | undefined
+  try {
+    const st = await fs.stat(output)
+    if (!st.isDirectory()) throw new LadingError(`output: "${output}" exists and is not a directory`)
+    const entries = await fs.readdir(output)
+    if (entries.length > 0 && !entries.includes('oci-layout'))
+      throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`)
+    old = `${stage}.old`
+    await fs.rename(output, old)
+  } catch (err) {
+    if (err instanceof LadingError) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  await fs.rename(stage, output)
+  if (old) await fs.rm(old, { recursive: true, force: true })
+}
+
+export { sortKeys }

@@ -1,0 +1,62 @@
+import * as core from '@actions/core'
+import { inputsFromEnv } from './github/inputs.js'
+import { makePlan, type Plan } from './plan.js'
+import { runPlan, ValidationFailed, type RunResult } from './engine.js'
+import { LadingError } from './errors.js'
+import { metadataOf, reportPath, writeReport } from './github/report.js'
+import { annotate, writeSummary } from './github/summary.js'
+import { makeReport, type Report } from './validate/index.js'
+
+/** Masks every credential the inputs carry, and the base64 forms registries see, before any log. */
+export function maskSecrets(env: NodeJS.ProcessEnv): void {
+  const user = env['INPUT_USERNAME']?.trim() ?? ''
+  for (const name of ['INPUT_PASSWORD', 'INPUT_GITHUB-TOKEN']) {
+    const v = env[name]
+    if (!v) continue
+    core.setSecret(v)
+    if (v.trim() !== v) core.setSecret(v.trim())
+    core.setSecret(Buffer.from(`${user}:${v.trim()}`).toString('base64'))
+    core.setSecret(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'))
+  }
+}
+
+/** The action: inputs → plan → engine → outputs, summary, annotations. */
+export async function run(): Promise<void> {
+  maskSecrets(process.env)
+  let plan: Plan | undefined
+  let report: Report | undefined
+  let result: RunResult | undefined
+  try {
+    plan = makePlan(inputsFromEnv(process.env))
+    result = await runPlan(plan, { info: m => core.info(m), warning: m => core.warning(m) })
+    report = result.report
+    core.setOutput('digest', result.digest)
+    core.setOutput('media-type', result.mediaType)
+    core.setOutput('config-digest', result.configDigest ?? '')
+    core.setOutput('platforms', result.platforms.join(','))
+    core.setOutput('layout', result.layout ?? '')
+    core.setOutput('archive', result.archive ?? '')
+    core.setOutput('image-refs', JSON.stringify(result.imageRefs))
+    core.setOutput('metadata', JSON.stringify(metadataOf(result)))
+    core.info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`)
+    for (const r of result.imageRefs) core.info(`pushed ${r}`)
+  } catch (err) {
+    if (err instanceof ValidationFailed) report = err.report
+    const msg = err instanceof LadingError ? err.message : `internal error (please report it): ${err instanceof Error ? err.stack : String(err)}`
+    core.setFailed(msg)
+  } finally {
+    if (plan) {
+      report ??= makeReport([], plan.failOn)
+      const file = reportPath(plan.output)
+      try {
+        await writeReport(file, report)
+        core.setOutput('report', file)
+      } catch (e) {
+        core.warning(`could not write the report to ${file}: ${(e as Error).message}`)
+      }
+      core.setOutput('valid', String(result !== undefined && report.valid))
+      annotate(report)
+      await writeSummary(result, report).catch(e => core.warning(`could not write the job summary: ${(e as Error).message}`))
+    } else core.setOutput('valid', 'false')
+  }
+}

@@ -1,0 +1,211 @@
+import { execFileSync } from 'node:child_process'
+import * as path from 'node:path'
+import { LadingError } from './errors.js'
+import { parseList, parseBool, type RawInputs } from './github/inputs.js'
+import { parseCommand } from './words.js'
+import { parsePlatform } from './oci/platform.js'
+import { parseReference, type Reference } from './oci/reference.js'
+import type { Platform } from './oci/types.js'
+import type { Compression } from './oci/mediatypes.js'
+import { parseLayerSpec, parseCompression, type LayerInput } from './build/layer.js'
+import { parseSourceSpec, type SourceSpec } from './transports/spec.js'
+
+export type FailOn = 'error' | 'warning' | 'never'
+
+export interface ConfigEdits {
+  entrypoint?: string[]
+  cmd?: string[]
+  env: Array<[string, string]>
+  workdir?: string
+  user?: string
+  labels: Record<string, string>
+  exposedPorts: string[]
+}
+
+/** A typed, validated description of one run: what both the action and the CLI produce. */
+export interface Plan {
+  from: Array<{ line: string; spec: SourceSpec }>
+  platforms: Platform[]
+  layers: LayerInput[]
+  config: ConfigEdits
+  annotations: { manifest: Record<string, string>; index: Record<string, string> }
+  /** GitHub context annotations; the user's annotations override them. */
+  defaultAnnotations: Record<string, string>
+  created: Date
+  compression: Compression
+  compressionLevel?: number
+  output: string
+  archive?: string
+  refName: string
+  failOn: FailOn
+  tags: Reference[]
+  push: boolean
+  pushByDigest: boolean
+  auth: { username?: string; password?: string; githubToken?: string; insecureRegistries: string[] }
+}
+
+/** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
+export function makePlan(raw: RawInputs, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Plan {
+  const from = parseList(raw.from).map(line => ({ line, spec: parseSourceSpec(line) }))
+  if (from.length === 0) from.push({ line: 'scratch', spec: { kind: 'scratch' } })
+  if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
+    throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone')
+
+  const platforms = parseList(raw.platforms, { commas: true }).map(p => {
+    try {
+      return parsePlatform(p)
+    } catch (err) {
+      throw new LadingError(`platforms: ${(err as Error).message}`)
+    }
+  })
+
+  const layers = parseList(raw.layers).map(l => parseLayerSpec(l))
+
+  const config: ConfigEdits = { env: [], labels: {}, exposedPorts: [] }
+  if (raw.entrypoint.trim()) config.entrypoint = parseCommand(raw.entrypoint, 'entrypoint')
+  if (raw.cmd.trim()) config.cmd = parseCommand(raw.cmd, 'cmd')
+  for (const line of parseList(raw.env)) {
+    const eq = line.indexOf('=')
+    if (eq <= 0) throw new LadingError(`env: "${line}" is not KEY=VALUE`)
+    config.env.push([line.slice(0, eq), line.slice(eq + 1)])
+  }
+  if (raw.workdir.trim()) {
+    const w = raw.workdir.trim()
+    if (!w.startsWith('/')) throw new LadingError(`workdir: "${w}" must be an absolute path`)
+    config.workdir = w
+  }
+  if (raw.user.trim()) config.user = raw.user.trim()
+  for (const line of parseList(raw.labels)) {
+    const [k, v] = keyValue(line, 'labels')
+    config.labels[k] = v
+  }
+  for (const p of parseList(raw['exposed-ports'], { commas: true })) {
+    const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(p)
+    if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535)
+      throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`)
+    config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`)
+  }
+
+  const annotations = { manifest: {} as Record<string, string>, index: {} as Record<string, string> }
+  for (const line of parseList(raw.annotations)) {
+    const [k, v] = keyValue(line, 'annotations')
+    const m = /^(manifest|index|manifest-descriptor|index-descriptor)(?:\[[^\]]*\])?:(.+)$/.exec(k)
+    if (m) {
+      // metadata-action can also target descriptors; Lading writes those into the manifest/index itself.
+      const where = m[1].startsWith('index') ? 'index' : 'manifest'
+      annotations[where][m[2]] = v
+    } else annotations.manifest[k] = v
+  }
+
+  const created = parseCreated(raw.created, env, cwd)
+  const compression = parseCompression(raw.compression)
+  let compressionLevel: number | undefined
+  if (raw['compression-level'].trim()) {
+    compressionLevel = Number(raw['compression-level'].trim())
+    const max = compression === 'zstd' ? 22 : 9
+    if (!Number.isInteger(compressionLevel) || compressionLevel < (compression === 'none' ? 0 : 1) || compressionLevel > max)
+      throw new LadingError(
+        `compression-level: "${raw['compression-level']}" is not a whole number from 1 to ${max} for ${compression}`
+      )
+  }
+
+  const output = path.resolve(
+    cwd,
+    raw.output.trim() || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout')
+  )
+  const archive = raw.archive.trim() ? path.resolve(cwd, raw.archive.trim()) : undefined
+  if (archive && (archive === output || archive.startsWith(output + path.sep)))
+    throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`)
+
+  const refName = raw['ref-name'].trim() || 'latest'
+  if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
+    throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`)
+
+  const failOn = raw['fail-on'].trim().toLowerCase()
+  if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never')
+    throw new LadingError(`fail-on: "${raw['fail-on']}" is not one of error, warning, never`)
+
+  const pushByDigest = parseBool('push-by-digest', raw['push-by-digest'])
+  const tags = parseList(raw.tags, { commas: true }).map(t => {
+    let ref: Reference
+    try {
+      ref = parseReference(t)
+    } catch (err) {
+      throw new LadingError(`tags: ${(err as Error).message}`)
+    }
+    if (ref.digest) throw new LadingError(`tags: "${t}" has a digest; give HOST/REPO:TAG`)
+    if (!ref.tag && !pushByDigest) ref.tag = 'latest'
+    return ref
+  })
+  const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push)
+  if (push && tags.length === 0)
+    throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to')
+
+  const defaultAnnotations: Record<string, string> = {
+    'org.opencontainers.image.created': created.toISOString().replace(/\.000Z$/, 'Z')
+  }
+  if (env.GITHUB_REPOSITORY)
+    defaultAnnotations['org.opencontainers.image.source'] =
+      `${env.GITHUB_SERVER_URL || 'https://github.com'}/${env.GITHUB_REPOSITORY}`
+  if (env.GITHUB_SHA) defaultAnnotations['org.opencontainers.image.revision'] = env.GITHUB_SHA
+
+  return {
+    from,
+    platforms,
+    layers,
+    config,
+    annotations,
+    defaultAnnotations,
+    created,
+    compression,
+    compressionLevel,
+    output,
+    archive,
+    refName,
+    failOn,
+    tags,
+    push,
+    pushByDigest,
+    auth: {
+      username: raw.username.trim() || undefined,
+      password: raw.password || undefined,
+      githubToken: raw['github-token'].trim() || undefined,
+      insecureRegistries: parseList(raw['insecure-registries'], { commas: true })
+    }
+  }
+}
+
+function keyValue(line: string, input: string): [string, string] {
+  const eq = line.indexOf('=')
+  if (eq <= 0) throw new LadingError(`${input}: "${line}" is not key=value`)
+  return [line.slice(0, eq).trim(), line.slice(eq + 1)]
+}
+
+/** RFC 3339 or Unix seconds; default SOURCE_DATE_EPOCH, then HEAD's commit time, then the epoch. */
+export function parseCreated(value: string, env: NodeJS.ProcessEnv, cwd: string): Date {
+  const v = value.trim()
+  if (v) return parseTime(v, 'created')
+  if (env.SOURCE_DATE_EPOCH?.trim()) return parseTime(env.SOURCE_DATE_EPOCH.trim(), 'SOURCE_DATE_EPOCH')
+  try {
+    const out = execFileSync('git', ['log', '-1', '--format=%ct'], {
+      cwd: env.GITHUB_WORKSPACE || cwd,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10000
+    })
+      .toString()
+      .trim()
+    if (/^\d+$/.test(out)) return new Date(Number(out) * 1000)
+  } catch {
+    // Not a git repository, or git absent: fall through to the epoch, which is reproducible too.
+  }
+  return new Date(0)
+}
+
+function parseTime(v: string, input: string): Date {
+  if (/^\d+$/.test(v)) return new Date(Number(v) * 1000)
+  if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
+    const d = new Date(v)
+    if (!Number.isNaN(d.getTime())) return d
+  }
+  throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`)
+}

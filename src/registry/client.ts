@@ -1,0 +1,203 @@
+import type { Readable } from 'node:stream'
+import { LadingError, messageOf } from '../errors.js'
+import { registryApiHost } from '../oci/reference.js'
+import { Authenticator } from './auth.js'
+import { resolveCredentials, type AuthOptions, type ResolvedCredentials } from './credentials.js'
+import {
+  RegistryError,
+  RetryableError,
+  isRetryableStatus,
+  registryError,
+  type ErrorContext
+} from './errors.js'
+import { drain, header, readBody, send, type HttpResponse } from './http.js'
+import { defaultRetryPolicy, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js'
+
+export interface ClientOptions extends AuthOptions {
+  log?: (msg: string) => void
+  retry?: Partial<RetryPolicy>
+}
+
+export interface RequestOptions {
+  method: string
+  /** A path below `/v2/` (`REPO/blobs/DIGEST`), or an absolute URL such as an upload Location. */
+  path?: string
+  url?: URL
+  /** Token scopes the request needs, e.g. `repository:o/r:pull`. */
+  scopes: string[]
+  headers?: Record<string, string>
+  /** A buffer is resent on retry; a stream factory is opened once and never retried here. */
+  body?: Buffer | (() => Promise<Readable>)
+  /** Statuses that count as success; anything else becomes an error. */
+  expect: number[]
+  /** For messages: what is being done, e.g. `PUT manifest ghcr.io/o/r:1`. */
+  what: string
+  repository?: string
+}
+
+const MAX_REDIRECTS = 5
+
+export function isLoopback(host: string): boolean {
+  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
+  return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name)
+}
+
+/**
+ * A client of one registry (Distribution spec v1.1): auth, retries, redirects, error messages.
+ * Plain HTTP is used for loopback hosts and `insecureRegistries`, as docker does for localhost;
+ * every other host gets verified TLS.
+ */
+export class RegistryClient {
+  /** The host requests go to (Docker Hub's name is not its API host). */
+  readonly host: string
+  readonly base: URL
+  readonly log: (msg: string) => void
+  readonly policy: RetryPolicy
+  private readonly auth: Authenticator
+  private creds?: Promise<ResolvedCredentials>
+  private credSource = 'no credentials'
+  private pinged?: Promise<void>
+
+  constructor(
+    readonly registry: string,
+    private readonly opts: ClientOptions
+  ) {
+    this.host = registryApiHost(registry)
+    const insecure =
+      isLoopback(this.host) ||
+      (opts.insecureRegistries ?? []).some(r => registryApiHost(r) === this.host)
+    this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`)
+    this.log = opts.log ?? (() => {})
+    this.policy = { ...defaultRetryPolicy, ...opts.retry }
+    this.auth = new Authenticator(this.host, () => this.credentials(), this.log)
+  }
+
+  credentials(): Promise<ResolvedCredentials> {
+    this.creds ??= resolveCredentials(this.registry, this.opts).then(c => {
+      this.credSource = c.source
+      return c
+    })
+    return this.creds
+  }
+
+  context(what: string, repository?: string): ErrorContext {
+    return { registry: this.registry, repository, what, credentialSource: this.credSource }
+  }
+
+  /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
+  ping(): Promise<void> {
+    this.pinged ??= withRetry(
+      `reaching ${this.registry} (${this.base.href})`,
+      async () => {
+        await this.credentials()
+        let res: HttpResponse
+        try {
+          res = await send({ method: 'GET', url: this.base, headers: {} })
+        } catch (err) {
+          throw new RetryableError(messageOf(err))
+        }
+        const body = (await readBody(res, 1024 * 1024)).toString('utf8')
+        if (res.status === 401) this.auth.setChallenge(header(res, 'www-authenticate'))
+        else if (isRetryableStatus(res.status))
+          throw new RetryableError(`${res.status}`, parseRetryAfter(header(res, 'retry-after')))
+        else if (res.status !== 200)
+          throw registryError(res.status, body, this.context(`GET ${this.base.href}`))
+      },
+      this.policy,
+      this.log
+    ).catch(err => {
+      this.pinged = undefined
+      throw err
+    })
+    return this.pinged
+  }
+
+  urlOf(o: Pick<RequestOptions, 'path' | 'url'>): URL {
+    if (o.url) return o.url
+    return new URL(o.path ?? '', this.base)
+  }
+
+  /**
+   * Sends a request with authentication, following redirects for reads and retrying what can
+   * be retried. Resolves with the response (body unread) when its status is expected.
+   */
+  async request(o: RequestOptions): Promise<HttpResponse> {
+    await this.ping()
+    if (typeof o.body === 'function') return this.attempt(o, false)
+    return withRetry(o.what, () => this.attempt(o, true), this.policy, this.log)
+  }
+
+  private async authHeader(o: RequestOptions): Promise<string | undefined> {
+    try {
+      return await this.auth.header(o.scopes)
+    } catch (err) {
+      const status = (err as { status?: number }).status
+      if (status === 401 || status === 403)
+        throw registryError(status, messageOf(err), this.context(o.what, o.repository))
+      throw err
+    }
+  }
+
+  private async attempt(o: RequestOptions, replayable: boolean): Promise<HttpResponse> {
+    for (let reauthed = false; ; reauthed = true) {
+      const res = await this.sendFollowing(o, await this.authHeader(o))
+      if (res.status === 401) {
+        const body = (await readBody(res, 1024 * 1024)).toString('utf8')
+        // One new token can fix an expired one or a challenge asking for more scope; a second
+        // refusal means the credentials are wrong, and retrying would only lock the account.
+        if (!reauthed) this.auth.setChallenge(header(res, 'www-authenticate'))
+        if (!reauthed && this.auth.scheme) {
+          this.auth.invalidate(o.scopes)
+          if (replayable) continue
+          throw new RetryableError(`${o.what}: 401, renewing the token`)
+        }
+        throw registryError(401, body, this.context(o.what, o.repository))
+      }
+      if (o.expect.includes(res.status)) return res
+      const body = (await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0))).toString('utf8')
+      if (isRetryableStatus(res.status)) {
+        const ctx = this.context(o.what, o.repository)
+        throw new RetryableError(
+          `${o.what}: ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)}`.trim(),
+          parseRetryAfter(header(res, 'retry-after')),
+          attempts => registryError(res.status, body, ctx, attempts)
+        )
+      }
+      throw registryError(res.status, body, this.context(o.what, o.repository))
+    }
+  }
+
+  private async sendFollowing(o: RequestOptions, auth: string | undefined): Promise<HttpResponse> {
+    let url = this.urlOf(o)
+    const follow = o.method === 'GET' || o.method === 'HEAD'
+    for (let hops = 0; ; hops++) {
+      const headers: Record<string, string> = { ...o.headers }
+      // Blob downloads are often redirected to object storage: the registry's credentials stay
+      // with the registry's host.
+      if (auth && url.host === this.base.host) headers.Authorization = auth
+      let res: HttpResponse
+      try {
+        const body = typeof o.body === 'function' ? await o.body() : o.body
+        res = await send({ method: o.method, url, headers, body })
+      } catch (err) {
+        if (err instanceof LadingError) throw err
+        throw new RetryableError(`${o.what}: ${messageOf(err)}`)
+      }
+      const location = header(res, 'location')
+      if (!follow || !location || ![301, 302, 303, 307, 308].includes(res.status)) return res
+      await drain(res)
+      if (hops >= MAX_REDIRECTS)
+        throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`)
+      url = new URL(location, url)
+    }
+  }
+
+  /** Resolves a Location header (relative or absolute) against the request it answered. */
+  locationOf(res: HttpResponse, what: string): URL {
+    const loc = header(res, 'location')
+    if (!loc) throw new LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`)
+    return new URL(loc, res.url)
+  }
+}
+
+export { RegistryError }

@@ -1,0 +1,173 @@
+import { execFile } from 'node:child_process'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as core from '@actions/core'
+import { LadingError, messageOf } from '../errors.js'
+import { DOCKER_HUB, DOCKER_HUB_API } from '../oci/reference.js'
+
+export interface Credentials {
+  username: string
+  password: string
+}
+
+export interface AuthOptions {
+  username?: string
+  password?: string
+  githubToken?: string
+  insecureRegistries?: string[]
+  /**
+   * The registry the username/password inputs belong to. When set they are offered to that
+   * registry only, so a push target's password never reaches a base image's registry.
+   */
+  credentialsRegistry?: string
+}
+
+/** Credentials for one registry and, for messages, where they came from (never the secret). */
+export interface ResolvedCredentials {
+  credentials?: Credentials
+  /** An OAuth2 refresh token (docker config `identitytoken`), traded at the token realm. */
+  identityToken?: string
+  source: string
+}
+
+/** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
+export function maskSecret(secret: string | undefined, username?: string): void {
+  if (!secret) return
+  core.setSecret(secret)
+  if (username !== undefined) core.setSecret(Buffer.from(`${username}:${secret}`).toString('base64'))
+}
+
+/** The keys docker writes for one registry: Docker Hub has historically used several. */
+function registryKeys(registry: string): string[] {
+  if (registry === DOCKER_HUB || registry === DOCKER_HUB_API || registry === 'index.docker.io')
+    return ['https://index.docker.io/v1/', 'index.docker.io', DOCKER_HUB, DOCKER_HUB_API]
+  return [registry]
+}
+
+/** `https://ghcr.io/v1/` → `ghcr.io`: docker config keys may carry a scheme and a path. */
+function hostOfKey(key: string): string {
+  return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '')
+}
+
+function findKey<T>(map: Record<string, T> | undefined, registry: string): T | undefined {
+  if (!map) return undefined
+  const wanted = registryKeys(registry).map(hostOfKey)
+  for (const [key, value] of Object.entries(map)) if (wanted.includes(hostOfKey(key))) return value
+  return undefined
+}
+
+interface DockerConfig {
+  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>
+  credsStore?: string
+  credHelpers?: Record<string, string>
+}
+
+export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  const dir = env.DOCKER_CONFIG || path.join(os.homedir(), '.docker')
+  return path.join(dir, 'config.json')
+}
+
+/** Runs `docker-credential-HELPER get`, which reads the server on stdin and answers JSON. */
+async function fromHelper(helper: string, registry: string): Promise<ResolvedCredentials | undefined> {
+  const bin = `docker-credential-${helper}`
+  const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
+  const out = await new Promise<string | undefined>((resolve, reject) => {
+    const child = execFile(bin, ['get'], { timeout: 30_000 }, (err, stdout, stderr) => {
+      if (!err) return resolve(stdout)
+      // Helpers say "credentials not found in native keychain" when they have nothing for this host.
+      if (/not found/i.test(stdout + stderr)) return resolve(undefined)
+      reject(
+        new LadingError(
+          `the docker credential helper ${bin} failed for ${registry}: ${messageOf(err)}; ` +
+            'check that it is installed and on PATH, or remove it from the docker config'
+        )
+      )
+    })
+    child.stdin?.end(server)
+  })
+  if (!out) return undefined
+  let parsed: { Username?: string; Secret?: string }
+  try {
+    parsed = JSON.parse(out)
+  } catch {
+    throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`)
+  }
+  if (!parsed.Secret) return undefined
+  const source = `the docker credential helper ${bin}`
+  maskSecret(parsed.Secret, parsed.Username ?? '')
+  // Helpers return an identity token under the pseudo user name <token>.
+  if (parsed.Username === '<token>') return { identityToken: parsed.Secret, source }
+  return { credentials: { username: parsed.Username ?? '', password: parsed.Secret }, source }
+}
+
+async function fromDockerConfig(
+  registry: string,
+  env: NodeJS.ProcessEnv
+): Promise<ResolvedCredentials | undefined> {
+  const file = dockerConfigPath(env)
+  let config: DockerConfig
+  try {
+    config = JSON.parse(await fs.readFile(file, 'utf8')) as DockerConfig
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new LadingError(`the docker config ${file} cannot be read: ${messageOf(err)}`)
+  }
+  const helper = findKey(config.credHelpers, registry)
+  if (helper) return fromHelper(helper, registry)
+  const entry = findKey(config.auths, registry)
+  const source = `the docker config ${file}`
+  if (entry?.identitytoken) {
+    maskSecret(entry.identitytoken)
+    return { identityToken: entry.identitytoken, source }
+  }
+  if (entry?.auth) {
+    const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
+    const colon = decoded.indexOf(':')
+    if (colon < 0)
+      throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`)
+    const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
+    maskSecret(credentials.password, credentials.username)
+    core.setSecret(entry.auth)
+    return { credentials, source }
+  }
+  if (entry?.username && entry.password) {
+    maskSecret(entry.password, entry.username)
+    return { credentials: { username: entry.username, password: entry.password }, source }
+  }
+  if (config.credsStore) return fromHelper(config.credsStore, registry)
+  return undefined
+}
+
+/**
+ * Where credentials for `registry` come from, first found wins: the username/password inputs;
+ * docker's config.json (credHelpers, auths, credsStore), which docker/login-action writes; the
+ * github-token input for ghcr.io; else none (anonymous).
+ */
+export async function resolveCredentials(
+  registry: string,
+  opts: AuthOptions,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<ResolvedCredentials> {
+  const inputsApply = !opts.credentialsRegistry || sameRegistry(opts.credentialsRegistry, registry)
+  if (inputsApply && opts.password) {
+    maskSecret(opts.password, opts.username ?? '')
+    return {
+      credentials: { username: opts.username ?? '', password: opts.password },
+      source: 'the username/password inputs'
+    }
+  }
+  const fromConfig = await fromDockerConfig(registry, env)
+  if (fromConfig) return fromConfig
+  if (registry === 'ghcr.io' && opts.githubToken) {
+    const username = env.GITHUB_ACTOR || 'x-access-token'
+    maskSecret(opts.githubToken, username)
+    return { credentials: { username, password: opts.githubToken }, source: 'the github-token input' }
+  }
+  return { source: 'no credentials (anonymous; none in the inputs or the docker config)' }
+}
+
+function sameRegistry(a: string, b: string): boolean {
+  const norm = (r: string) => (r === DOCKER_HUB_API || r === 'index.docker.io' ? DOCKER_HUB : r)
+  return norm(a) === norm(b)
+}

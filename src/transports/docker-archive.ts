@@ -1,0 +1,242 @@
+import { createReadStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { LadingError, messageOf } from '../errors.js'
+import { HashingStream, digestOf, parseDigest } from '../oci/digest.js'
+import { MediaType, layerMediaType } from '../oci/mediatypes.js'
+import { platformOfConfig } from '../oci/platform.js'
+import { formatReference, parseReference } from '../oci/reference.js'
+import type { Descriptor, Manifest } from '../oci/types.js'
+import { writeLayoutIndex } from './blobstore.js'
+import { openLayout, type LayoutSource } from './layout.js'
+import { checkArchiveFile } from './oci-archive.js'
+import {
+  decompressor,
+  extractArchive,
+  makeTempDir,
+  sniffCompression,
+  type ExtractedFile
+} from './tar-extract.js'
+
+/** One image of a `docker save` manifest.json. */
+interface SaveItem {
+  Config: string
+  RepoTags?: string[] | null
+  Layers: string[]
+}
+
+/** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
+const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name'
+
+function normalise(ref: string): string | undefined {
+  try {
+    return formatReference(parseReference(ref, { defaultTag: 'latest' }))
+  } catch {
+    return undefined
+  }
+}
+
+function tagsOf(items: SaveItem[]): string {
+  return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ')
+}
+
+async function readJSON(file: string, what: string, from: string): Promise<unknown> {
+  try {
+    return JSON.parse(await fs.readFile(file, 'utf8'))
+  } catch (err) {
+    throw new LadingError(`from "${from}": ${what} cannot be read as JSON: ${messageOf(err)}`)
+  }
+}
+
+/**
+ * The index.json entry of Docker 25+'s OCI view that `ref` names, or the only entry; undefined
+ * when the OCI view cannot tell (the manifest.json view is used then).
+ */
+function pickOciEntry(manifests: Descriptor[], ref: string | undefined): Descriptor | undefined {
+  if (ref === undefined) return manifests.length === 1 ? manifests[0] : undefined
+  const want = normalise(ref)
+  const hits = manifests.filter(d => {
+    const name = d.annotations?.[CONTAINERD_IMAGE_NAME]
+    return name !== undefined && want !== undefined && normalise(name) === want
+  })
+  return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined
+}
+
+function selectItem(items: SaveItem[], ref: string | undefined, from: string, archive: string) {
+  if (ref === undefined) {
+    if (items.length === 1) return items[0]
+    throw new LadingError(
+      `from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
+        `choose one with docker-archive:${archive}:REPO:TAG`
+    )
+  }
+  const want = normalise(ref)
+  const hit = items.find(i => (i.RepoTags ?? []).some(t => normalise(t) === want))
+  if (!hit)
+    throw new LadingError(
+      `from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`
+    )
+  return hit
+}
+
+function validItems(value: unknown): value is SaveItem[] {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      i =>
+        i &&
+        typeof i.Config === 'string' &&
+        Array.isArray(i.Layers) &&
+        i.Layers.every((l: unknown) => typeof l === 'string')
+    )
+  )
+}
+
+/** The digest of a layer's uncompressed tar, which the config's diff_ids must list. */
+async function uncompressedDigest(rec: ExtractedFile): Promise<string> {
+  const unzip = decompressor(sniffCompression(rec.head))
+  if (!unzip) return rec.digest
+  const hasher = new HashingStream()
+  await pipeline(createReadStream(rec.file), unzip, hasher, async source => {
+    for await (const chunk of source) void chunk
+  })
+  return hasher.digest()
+}
+
+/**
+ * Opens a `docker save` tarball (legacy `<id>/layer.tar` layout, skopeo's docker-archive, or
+ * Docker 25+ with its OCI view). The image is served as OCI: when the archive carries an OCI
+ * index.json that selects it, that view is read as is; otherwise the config is kept byte for byte
+ * (its diff_ids must stay) under the OCI config media type, each layer is checked against its
+ * diff_id, and a manifest is synthesised. `ref` (REPO:TAG) selects among several images.
+ */
+export async function openDockerArchive(
+  archive: string,
+  ref?: string,
+  userSpec?: string
+): Promise<LayoutSource> {
+  const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`)
+  await checkArchiveFile(archive, from)
+  const tmp = await makeTempDir()
+  const cleanup = () => fs.rm(tmp, { recursive: true, force: true })
+  try {
+    const raw = path.join(tmp, 'archive')
+    const { files } = await extractArchive(archive, raw, from)
+    const layoutOpts = { onClose: cleanup, where: archive, refHint: `docker-archive:${archive}:REF` }
+
+    if (files.has('oci-layout') && files.has('index.json')) {
+      const index = (await readJSON(path.join(raw, 'index.json'), 'index.json', from)) as {
+        manifests?: Descriptor[]
+      }
+      const entry = Array.isArray(index?.manifests)
+        ? pickOciEntry(index.manifests, ref)
+        : undefined
+      if (entry || !files.has('manifest.json'))
+        return await openLayout(raw, entry?.digest ?? ref, from, layoutOpts)
+    }
+
+    if (!files.has('manifest.json')) {
+      throw new LadingError(
+        `from "${from}": ${archive} is not a docker save tarball` +
+          (files.has('oci-layout') ? `; it looks like an OCI layout: use oci-archive:${archive}` : ' nor an OCI layout archive (it has no manifest.json)')
+      )
+    }
+    const items = await readJSON(path.join(raw, 'manifest.json'), 'manifest.json', from)
+    if (!validItems(items) || items.length === 0)
+      throw new LadingError(
+        `from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`
+      )
+    const item = selectItem(items, ref, from, archive)
+
+    const member = (name: string, what: string): ExtractedFile => {
+      const norm = path.posix.normalize(name.replace(/^\.\//, ''))
+      const rec = files.get(norm)
+      if (!rec)
+        throw new LadingError(
+          `from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`
+        )
+      return rec
+    }
+
+    const layout = path.join(tmp, 'layout')
+    const blob = (digest: string) => {
+      const { algorithm, encoded } = parseDigest(digest)
+      return path.join(layout, 'blobs', algorithm, encoded)
+    }
+    await fs.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
+
+    const configRec = member(item.Config, 'the config')
+    const configBytes = await fs.readFile(configRec.file)
+    let config: {
+      rootfs?: { diff_ids?: unknown }
+      os?: unknown
+      architecture?: unknown
+      variant?: unknown
+    }
+    try {
+      config = JSON.parse(configBytes.toString('utf8'))
+    } catch (err) {
+      throw new LadingError(
+        `from "${from}": the config ${item.Config} is not valid JSON: ${messageOf(err)}`
+      )
+    }
+    const diffIds = config?.rootfs?.diff_ids
+    if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
+      throw new LadingError(
+        `from "${from}": the config ${item.Config} lists ` +
+          `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
+          `lists ${item.Layers.length} layers; the tarball is inconsistent`
+      )
+
+    const layers: Descriptor[] = []
+    for (const [i, name] of item.Layers.entries()) {
+      const rec = member(name, `layer ${i}`)
+      const compression = sniffCompression(rec.head)
+      const diffId = await uncompressedDigest(rec)
+      if (diffId !== diffIds[i])
+        throw new LadingError(
+          `from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
+            `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`
+        )
+      const dest = blob(rec.digest)
+      // One file may back several layers (the same layer twice), so it is linked, not moved.
+      await fs.rm(dest, { force: true })
+      await fs.link(rec.file, dest)
+      layers.push({
+        mediaType: layerMediaType(compression),
+        digest: rec.digest,
+        size: rec.size
+      })
+    }
+
+    const configDigest = digestOf(configBytes)
+    await fs.writeFile(blob(configDigest), configBytes)
+    const manifest: Manifest = {
+      schemaVersion: 2,
+      mediaType: MediaType.ImageManifest,
+      config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: configBytes.length },
+      layers
+    }
+    const manifestBytes = Buffer.from(JSON.stringify(manifest))
+    const root: Descriptor = {
+      mediaType: MediaType.ImageManifest,
+      digest: digestOf(manifestBytes),
+      size: manifestBytes.length
+    }
+    if (typeof config.os === 'string' && typeof config.architecture === 'string')
+      root.platform = platformOfConfig({
+        os: config.os,
+        architecture: config.architecture,
+        variant: typeof config.variant === 'string' ? config.variant : undefined
+      })
+    await fs.writeFile(blob(root.digest), manifestBytes)
+    await writeLayoutIndex(layout, [root])
+    // The converted layout holds links to what it needs; the rest of the extraction can go.
+    await fs.rm(raw, { recursive: true, force: true })
+    return await openLayout(layout, undefined, from, layoutOpts)
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}

@@ -1,0 +1,57 @@
+import * as fs from 'node:fs/promises'
+import { LadingError } from '../errors.js'
+import { openLayout, type LayoutSource } from './layout.js'
+import { extractArchive, makeTempDir } from './tar-extract.js'
+
+/** Fails early, with a hint, when `archive` is not a file Lading could extract. */
+export async function checkArchiveFile(archive: string, from: string): Promise<void> {
+  let st
+  try {
+    st = await fs.stat(archive)
+  } catch {
+    throw new LadingError(`from "${from}": the file ${archive} does not exist`)
+  }
+  if (st.isDirectory())
+    throw new LadingError(
+      `from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`
+    )
+}
+
+/**
+ * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
+ * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
+ * extracted, blob by blob with each digest checked, into a temporary directory that close()
+ * removes; it is then read as a layout.
+ */
+export async function openOciArchive(
+  archive: string,
+  ref?: string,
+  userSpec?: string
+): Promise<LayoutSource> {
+  const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`)
+  await checkArchiveFile(archive, from)
+  const dir = await makeTempDir()
+  const cleanup = () => fs.rm(dir, { recursive: true, force: true })
+  try {
+    const { files } = await extractArchive(archive, dir, from)
+    if (!files.has('oci-layout') && !files.has('index.json')) {
+      if (files.has('manifest.json'))
+        throw new LadingError(
+          `from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
+            `use docker-archive:${archive}`
+        )
+      throw new LadingError(
+        `from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
+          '(it has neither oci-layout and index.json nor manifest.json)'
+      )
+    }
+    return await openLayout(dir, ref, from, {
+      onClose: cleanup,
+      where: archive,
+      refHint: `oci-archive:${archive}:REF`
+    })
+  } catch (err) {
+    await cleanup()
+    throw err
+  }
+}
