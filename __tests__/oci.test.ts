@@ -3,8 +3,19 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createHash } from 'node:crypto'
 import { parseReference, formatReference } from '../src/oci/reference.js'
-import { parsePlatform, formatPlatform, platformMatches, platformsEqual } from '../src/oci/platform.js'
-import { digestProblem, HashingStream, parseDigest, verifyContent, sha256 } from '../src/oci/digest.js'
+import {
+  parsePlatform,
+  formatPlatform,
+  platformMatches,
+  platformsEqual
+} from '../src/oci/platform.js'
+import {
+  digestProblem,
+  HashingStream,
+  parseDigest,
+  verifyContent,
+  sha256
+} from '../src/oci/digest.js'
 import { LadingError } from '../src/errors.js'
 
 describe('references', () => {
@@ -26,17 +37,26 @@ describe('references', () => {
     expect(parseReference('ghcr.io/o/r').tag).toBeUndefined()
   })
 
-  it.each(['', 'UPPER/case', 'a//b', 'host.io/app:bad tag', 'app@sha256:123', 'app:-x', 'a/b@md5:' + 'a'.repeat(32)])(
-    'rejects %j with a LadingError',
-    bad => {
-      expect(() => parseReference(bad)).toThrow(LadingError)
-    }
-  )
+  it.each([
+    '',
+    'UPPER/case',
+    'a//b',
+    'host.io/app:bad tag',
+    'app@sha256:123',
+    'app:-x',
+    'a/b@md5:' + 'a'.repeat(32)
+  ])('rejects %j with a LadingError', bad => {
+    expect(() => parseReference(bad)).toThrow(LadingError)
+  })
 })
 
 describe('platforms', () => {
   it('parses and formats os/arch[/variant]', () => {
-    expect(parsePlatform('linux/arm/v7')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' })
+    expect(parsePlatform('linux/arm/v7')).toEqual({
+      os: 'linux',
+      architecture: 'arm',
+      variant: 'v7'
+    })
     expect(formatPlatform(parsePlatform(' linux/amd64 '))).toBe('linux/amd64')
   })
   it.each(['linux', 'linux/', 'a/b/c/d', 'linux/amd 64'])('rejects %j', bad => {
@@ -48,8 +68,12 @@ describe('platforms', () => {
   })
   it('matches a filter without variant against every variant', () => {
     expect(platformMatches(parsePlatform('linux/arm'), parsePlatform('linux/arm/v7'))).toBe(true)
-    expect(platformMatches(parsePlatform('linux/arm/v6'), parsePlatform('linux/arm/v7'))).toBe(false)
-    expect(platformMatches(parsePlatform('linux/amd64'), parsePlatform('windows/amd64'))).toBe(false)
+    expect(platformMatches(parsePlatform('linux/arm/v6'), parsePlatform('linux/arm/v7'))).toBe(
+      false
+    )
+    expect(platformMatches(parsePlatform('linux/amd64'), parsePlatform('windows/amd64'))).toBe(
+      false
+    )
   })
 })
 
@@ -68,16 +92,23 @@ describe('digests', () => {
     expect(digestProblem(d)).toMatch(why)
   })
   it('parses into algorithm and encoded', () => {
-    expect(parseDigest('sha512:' + 'f'.repeat(128))).toEqual({ algorithm: 'sha512', encoded: 'f'.repeat(128) })
+    expect(parseDigest('sha512:' + 'f'.repeat(128))).toEqual({
+      algorithm: 'sha512',
+      encoded: 'f'.repeat(128)
+    })
   })
   it('hashes a stream while passing it through, in sha256 and sha512', async () => {
     const data = Buffer.from('hello, lading\n'.repeat(10000))
     for (const alg of ['sha256', 'sha512']) {
       const h = new HashingStream(alg)
       const chunks: Buffer[] = []
-      await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), h, async function* (src) {
-        for await (const c of src) chunks.push(c as Buffer)
-      })
+      await pipeline(
+        Readable.from([data.subarray(0, 1000), data.subarray(1000)]),
+        h,
+        async (src: AsyncIterable<Buffer>) => {
+          for await (const c of src) chunks.push(c)
+        }
+      )
       expect(Buffer.concat(chunks).equals(data)).toBe(true)
       expect(h.size).toBe(data.length)
       expect(h.digest()).toBe(`${alg}:` + createHash(alg).update(data).digest('hex'))

@@ -38,7 +38,7 @@ export async function itWithTools(...tools: string[]): Promise<typeof it> {
   const missing: string[] = []
   for (const t of tools) if (!(await onPath(t))) missing.push(t)
   if (!missing.length) return it
-  if (process.env.LADING_TEST_TOOLS !== '1') return it.skip
+  if (process.env.LADING_TEST_TOOLS !== '1') return it.skip as typeof it
   return ((name: string) =>
     it(name, () => {
       throw new Error(`required tool(s) missing: ${missing.join(', ')}`)
@@ -47,17 +47,22 @@ export async function itWithTools(...tools: string[]): Promise<typeof it> {
 
 /** A tar of `files` (name → content), made with tar-stream, small enough for memory. */
 export async function makeTar(
-  entries: { name: string; content?: string | Buffer; type?: 'file' | 'directory' | 'symlink'; linkname?: string }[]
+  entries: {
+    name: string
+    content?: string | Buffer
+    type?: 'file' | 'directory' | 'symlink'
+    linkname?: string
+  }[]
 ): Promise<Buffer> {
   const pack = tar.pack()
   const chunks: Buffer[] = []
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c))
+    pack.on('data', (c: unknown) => chunks.push(c as Buffer))
     pack.on('end', () => resolve())
     pack.on('error', reject)
   })
   for (const e of entries) {
-    const header: tar.Headers = {
+    const header: Partial<tar.Header> & { name: string } = {
       name: e.name,
       type: e.type ?? 'file',
       mode: e.type === 'directory' ? 0o755 : 0o644,
@@ -80,6 +85,8 @@ export interface FixtureImage {
   architecture?: string
   variant?: string
   cmd?: string[]
+  /** Annotations of the manifest itself, which makes its digest tell it apart. */
+  annotations?: Record<string, string>
 }
 
 export interface WrittenImage {
@@ -98,7 +105,10 @@ async function writeBlob(dir: string, data: Buffer): Promise<string> {
 }
 
 /** Writes a minimal OCI layout holding `images`, independent of the code under test. */
-export async function writeFixtureLayout(dir: string, images: FixtureImage[]): Promise<WrittenImage[]> {
+export async function writeFixtureLayout(
+  dir: string,
+  images: FixtureImage[]
+): Promise<WrittenImage[]> {
   await fs.mkdir(dir, { recursive: true })
   const out: WrittenImage[] = []
   const entries: Descriptor[] = []
@@ -136,6 +146,7 @@ export async function writeFixtureLayout(dir: string, images: FixtureImage[]): P
       },
       layers
     }
+    if (img.annotations) manifestBody.annotations = img.annotations
     const mb = Buffer.from(JSON.stringify(manifestBody))
     const manifest: Descriptor = {
       mediaType: 'application/vnd.oci.image.manifest.v1+json',
@@ -149,7 +160,11 @@ export async function writeFixtureLayout(dir: string, images: FixtureImage[]): P
   await fs.writeFile(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
   await fs.writeFile(
     path.join(dir, 'index.json'),
-    JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries })
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: entries
+    })
   )
   return out
 }

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh
+# The action test runs the bundle as the runner would, so build it from the current source.
+npm run package >/dev/null 2>&1 || { echo 'npm run package failed' >&2; npm run package; }
 export LADING_TEST_TOOLS=1
 PATH="$PWD/node_modules/.bin:$PATH"
 results=$(mktemp)

@@ -5,7 +5,13 @@ import { makePlan } from './plan.js'
 import { runPlan, ValidationFailed } from './engine.js'
 import { LadingError } from './errors.js'
 import { metadataOf, reportPath, writeReport } from './github/report.js'
-import { makeReport, validateImage, validateLayout, formatReport, type Report } from './validate/index.js'
+import {
+  makeReport,
+  validateImage,
+  validateLayout,
+  formatReport,
+  type Report
+} from './validate/index.js'
 import { parseSourceSpec } from './transports/spec.js'
 import { openSource } from './transports/open.js'
 
@@ -46,7 +52,11 @@ Exit status: 0 success, 1 failure (including validation), 2 usage error.
 
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
 
-export function parseArgs(args: string[]): { inputs: RawInputs; positional: string[]; extra: Record<string, string> } {
+export function parseArgs(args: string[]): {
+  inputs: RawInputs
+  positional: string[]
+  extra: Record<string, string>
+} {
   const inputs: Record<string, string[]> = {}
   const extra: Record<string, string> = {}
   const positional: string[] = []
@@ -66,7 +76,8 @@ export function parseArgs(args: string[]): { inputs: RawInputs; positional: stri
     const known = INPUT_NAMES.includes(name) || name === 'format'
     if (!known) throw new LadingError(`unknown option --${name}; see lading --help`)
     if (value === undefined) {
-      if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--'))) value = 'true'
+      if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
+        value = 'true'
       else if (i + 1 < args.length) value = args[++i]
       else throw new LadingError(`option --${name} needs a value`)
     }
@@ -80,7 +91,11 @@ export function parseArgs(args: string[]): { inputs: RawInputs; positional: stri
 
 type Out = { out: (s: string) => void; err: (s: string) => void }
 
-export async function main(argv: string[], io: Out = defaultIO, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Out = defaultIO,
+  env: NodeJS.ProcessEnv = process.env
+): Promise<number> {
   const [command, ...rest] = argv
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     io.out(USAGE)
@@ -104,20 +119,26 @@ export async function main(argv: string[], io: Out = defaultIO, env: NodeJS.Proc
       io.err(`lading: ${err.message}\n`)
       return /^unknown option|needs a value|^validate needs/.test(err.message) ? 2 : 1
     }
-    io.err(`lading: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`)
+    io.err(
+      `lading: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`
+    )
     return 1
   }
 }
 
 async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
   const { inputs, positional } = parseArgs(args)
-  if (positional.length) throw new LadingError(`unexpected argument "${positional[0]}"; see lading --help`)
+  if (positional.length)
+    throw new LadingError(`unexpected argument "${positional[0]}"; see lading --help`)
   inputs.username ??= env.LADING_USERNAME ?? ''
   inputs.password ??= env.LADING_PASSWORD ?? ''
   const plan = makePlan(withDefaults(inputs), { ...env, RUNNER_TEMP: env.RUNNER_TEMP })
   const file = reportPath(plan.output)
   try {
-    const r = await runPlan(plan, { info: m => io.err(m + '\n'), warning: m => io.err(`warning: ${m}\n`) })
+    const r = await runPlan(plan, {
+      info: m => io.err(m + '\n'),
+      warning: m => io.err(`warning: ${m}\n`)
+    })
     await writeReport(file, r.report)
     if (r.report.findings.length) io.err(formatReport(r.report) + '\n')
     io.out(
@@ -147,13 +168,17 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
 
 async function validate(args: string[], io: Out): Promise<number> {
   const { inputs, positional, extra } = parseArgs(args)
-  if (positional.length !== 1) throw new LadingError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
+  if (positional.length !== 1)
+    throw new LadingError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
   const format = extra.format ?? 'text'
-  if (format !== 'text' && format !== 'json') throw new LadingError(`--format: "${format}" is not text or json`)
+  if (format !== 'text' && format !== 'json')
+    throw new LadingError(`--format: "${format}" is not text or json`)
   const failOn = (inputs['fail-on'] ?? 'error').trim()
-  if (!['error', 'warning', 'never'].includes(failOn)) throw new LadingError(`--fail-on: "${failOn}" is not one of error, warning, never`)
+  if (!['error', 'warning', 'never'].includes(failOn))
+    throw new LadingError(`--fail-on: "${failOn}" is not one of error, warning, never`)
   let line = positional[0]
-  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line) && fs.statSync(line).isDirectory()) line = `oci:${line}`
+  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line) && fs.statSync(line).isDirectory())
+    line = `oci:${line}`
   const spec = parseSourceSpec(line)
   let report: Report
   if (spec.kind === 'oci' && !spec.ref) {
@@ -164,10 +189,16 @@ async function validate(args: string[], io: Out): Promise<number> {
     const src = await openSource(spec, line, {
       username: inputs.username,
       password: inputs.password,
-      insecureRegistries: (inputs['insecure-registries'] ?? '').split(/[\n,]/).map(s => s.trim()).filter(Boolean)
+      insecureRegistries: (inputs['insecure-registries'] ?? '')
+        .split(/[\n,]/)
+        .map(s => s.trim())
+        .filter(Boolean)
     })
     try {
-      report = makeReport(await validateImage(src, src.root, { location: line, checkLayers: true }), failOn as 'error')
+      report = makeReport(
+        await validateImage(src, src.root, { location: line, checkLayers: true }),
+        failOn as 'error'
+      )
     } finally {
       await src.close?.()
     }

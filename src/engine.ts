@@ -8,7 +8,12 @@ import { randomBytes } from 'node:crypto'
 import { LadingError, messageOf } from './errors.js'
 import type { Plan } from './plan.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
-import { formatPlatform, platformMatches, platformOfConfig, platformsEqual } from './oci/platform.js'
+import {
+  formatPlatform,
+  platformMatches,
+  platformOfConfig,
+  platformsEqual
+} from './oci/platform.js'
 import { formatReference, repositoryName } from './oci/reference.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './oci/types.js'
 import { Annotation } from './oci/types.js'
@@ -17,8 +22,22 @@ import type { BlobReader, ImageSource } from './transports/types.js'
 import { openSource } from './transports/open.js'
 import { writeOciArchive } from './transports/archive-writer.js'
 import { buildLayer } from './build/layer.js'
-import { editConfig, hasConfigEdits, makeIndex, makeManifest, scratchConfig, sortKeys, type NewLayer } from './build/assemble.js'
-import { validateImage, validateLayout, makeReport, type Finding, type Report } from './validate/index.js'
+import {
+  editConfig,
+  hasConfigEdits,
+  makeIndex,
+  makeManifest,
+  scratchConfig,
+  sortKeys,
+  type NewLayer
+} from './build/assemble.js'
+import {
+  validateImage,
+  validateLayout,
+  makeReport,
+  type Finding,
+  type Report
+} from './validate/index.js'
 import { pushImage } from './registry/index.js'
 
 export interface Logger {
@@ -78,7 +97,10 @@ interface SourceImage {
 
 export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   const sources: ImageSource[] = []
-  const stage = path.join(path.dirname(plan.output), `.${path.basename(plan.output)}.lading-${randomBytes(4).toString('hex')}`)
+  const stage = path.join(
+    path.dirname(plan.output),
+    `.${path.basename(plan.output)}.lading-${randomBytes(4).toString('hex')}`
+  )
   const findings: Finding[] = []
   try {
     // 1. Open and validate every source before using it.
@@ -86,11 +108,15 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       if (f.spec.kind === 'scratch') continue
       const src = await openSource(f.spec, f.line, plan.auth)
       sources.push(src)
-      const found = await validateImage(src, src.root, { location: f.line, checkLayers: !src.origin })
+      const found = await validateImage(src, src.root, {
+        location: f.line,
+        checkLayers: !src.origin
+      })
       findings.push(...found)
     }
     const sourceReport = makeReport(findings, plan.failOn)
-    if (plan.failOn !== 'never' && !sourceReport.valid) throw new ValidationFailed(sourceReport, 'a source image')
+    if (plan.failOn !== 'never' && !sourceReport.valid)
+      throw new ValidationFailed(sourceReport, 'a source image')
 
     // 2. Resolve the platforms the run works on.
     const images = await resolveImages(plan, sources, log)
@@ -107,12 +133,17 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         level: plan.compressionLevel,
         mtime: plan.created
       })
-      log.info(`layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`)
+      log.info(
+        `layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`
+      )
       newLayers.push(built)
     }
 
     // 4. Each platform: keep verbatim, or mutate.
-    const mutate = newLayers.length > 0 || hasConfigEdits(plan.config) || Object.keys(plan.annotations.manifest).length > 0
+    const mutate =
+      newLayers.length > 0 ||
+      hasConfigEdits(plan.config) ||
+      Object.keys(plan.annotations.manifest).length > 0
     const manifestAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest }
     const blobReaders = new Map<string, BlobReader>()
     const manifests = new Map<string, { descriptor: Descriptor; bytes: Buffer }>()
@@ -122,12 +153,26 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       if (!mutate && img.manifestBytes.length) {
         await store.writeBuffer(img.manifestBytes)
         await store.writeBuffer(img.configBytes)
-        manifests.set(img.manifestDesc.digest, { descriptor: img.manifestDesc, bytes: img.manifestBytes })
+        manifests.set(img.manifestDesc.digest, {
+          descriptor: img.manifestDesc,
+          bytes: img.manifestBytes
+        })
         blobReaders.set(img.manifest.config.digest, store)
         for (const l of img.manifest.layers) blobReaders.set(l.digest, img.source)
-        const desc = { mediaType: img.manifestDesc.mediaType, digest: img.manifestDesc.digest, size: img.manifestDesc.size, platform: img.platform }
+        const desc = {
+          mediaType: img.manifestDesc.mediaType,
+          digest: img.manifestDesc.digest,
+          size: img.manifestDesc.size,
+          platform: img.platform
+        }
         resultDescs.push(desc)
-        results.push({ platform: formatPlatform(img.platform), digest: desc.digest, configDigest: img.manifest.config.digest, layers: img.manifest.layers, source: img.line })
+        results.push({
+          platform: formatPlatform(img.platform),
+          digest: desc.digest,
+          configDigest: img.manifest.config.digest,
+          layers: img.manifest.layers,
+          source: img.line
+        })
         continue
       }
       const config = editConfig(img.config, plan.config, newLayers, plan.created)
@@ -142,10 +187,24 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       for (const l of newLayers) blobReaders.set(l.descriptor.digest, store)
       const manifest = makeManifest(configDesc, img.manifest.layers, newLayers, annotations)
       const mdesc = await store.writeJSON(manifest, MediaType.ImageManifest)
-      manifests.set(mdesc.digest, { descriptor: { mediaType: mdesc.mediaType, digest: mdesc.digest, size: mdesc.size }, bytes: mdesc.bytes })
-      const desc: Descriptor = { mediaType: MediaType.ImageManifest, digest: mdesc.digest, size: mdesc.size, platform: img.platform }
+      manifests.set(mdesc.digest, {
+        descriptor: { mediaType: mdesc.mediaType, digest: mdesc.digest, size: mdesc.size },
+        bytes: mdesc.bytes
+      })
+      const desc: Descriptor = {
+        mediaType: MediaType.ImageManifest,
+        digest: mdesc.digest,
+        size: mdesc.size,
+        platform: img.platform
+      }
       resultDescs.push(desc)
-      results.push({ platform: formatPlatform(img.platform), digest: mdesc.digest, configDigest: configDesc.digest, layers: manifest.layers, source: img.line || 'scratch' })
+      results.push({
+        platform: formatPlatform(img.platform),
+        digest: mdesc.digest,
+        configDigest: configDesc.digest,
+        layers: manifest.layers,
+        source: img.line || 'scratch'
+      })
     }
 
     // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
@@ -167,14 +226,20 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     let root: Descriptor
     const indexAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.index }
     if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
-      root = { mediaType: resultDescs[0].mediaType, digest: resultDescs[0].digest, size: resultDescs[0].size }
+      root = {
+        mediaType: resultDescs[0].mediaType,
+        digest: resultDescs[0].digest,
+        size: resultDescs[0].size
+      }
     } else {
       const index = makeIndex(resultDescs, indexAnnotations)
       const idesc = await store.writeJSON(index, MediaType.ImageIndex)
       root = { mediaType: MediaType.ImageIndex, digest: idesc.digest, size: idesc.size }
       manifests.set(root.digest, { descriptor: root, bytes: idesc.bytes })
     }
-    await writeLayoutIndex(stage, [{ ...root, annotations: { [Annotation.RefName]: plan.refName } }])
+    await writeLayoutIndex(stage, [
+      { ...root, annotations: { [Annotation.RefName]: plan.refName } }
+    ])
     await store.finish()
 
     // 7. Validate what was assembled, before anything leaves the machine.
@@ -183,13 +248,16 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       notDownloaded: new Set(notDownloaded)
     })
     const report = makeReport([...findings, ...outFindings.findings], plan.failOn)
-    if (plan.failOn !== 'never' && !report.valid) throw new ValidationFailed(report, 'the assembled image')
+    if (plan.failOn !== 'never' && !report.valid)
+      throw new ValidationFailed(report, 'the assembled image')
 
     await swapInto(stage, plan.output)
     let archive: string | undefined
     if (plan.archive) {
       if (notDownloaded.length)
-        log.warning(`archive: ${notDownloaded.length} base layer(s) were not downloaded (pushing mounts them); the archive omits them`)
+        log.warning(
+          `archive: ${notDownloaded.length} base layer(s) were not downloaded (pushing mounts them); the archive omits them`
+        )
       await fs.mkdir(path.dirname(plan.archive), { recursive: true })
       await writeOciArchive(plan.output, plan.archive)
       archive = plan.archive
@@ -209,7 +277,12 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         { ...plan.auth, log: m => log.info(m) }
       )
       imageRefs = res.refs
-      pushed = { uploaded: res.uploaded, mounted: res.mounted, skipped: res.skipped, bytesUploaded: res.bytesUploaded }
+      pushed = {
+        uploaded: res.uploaded,
+        mounted: res.mounted,
+        skipped: res.skipped,
+        bytesUploaded: res.bytesUploaded
+      }
     }
 
     const imageName = plan.pushByDigest
@@ -265,9 +338,15 @@ function findBlobDescriptor(
 }
 
 /** Reads every source's platforms, merges them, applies the platform filter. */
-async function resolveImages(plan: Plan, sources: ImageSource[], log: Logger): Promise<SourceImage[]> {
+async function resolveImages(
+  plan: Plan,
+  sources: ImageSource[],
+  log: Logger
+): Promise<SourceImage[]> {
   if (sources.length === 0) {
-    const platforms = plan.platforms.length ? plan.platforms : [{ os: 'linux', architecture: 'amd64' }]
+    const platforms = plan.platforms.length
+      ? plan.platforms
+      : [{ os: 'linux', architecture: 'amd64' }]
     return platforms.map(p => scratchImage(p))
   }
   const all: SourceImage[] = []
@@ -284,7 +363,9 @@ async function resolveImages(plan: Plan, sources: ImageSource[], log: Logger): P
       all.push(img)
     }
   }
-  const kept = plan.platforms.length ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform))) : all
+  const kept = plan.platforms.length
+    ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform)))
+    : all
   if (kept.length === 0)
     throw new LadingError(
       `platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
@@ -301,7 +382,11 @@ function scratchImage(p: Platform): SourceImage {
     line: '',
     manifestDesc: { mediaType: MediaType.ImageManifest, digest: '', size: 0 },
     manifestBytes: Buffer.alloc(0),
-    manifest: { schemaVersion: 2, config: { mediaType: MediaType.ImageConfig, digest: '', size: 0 }, layers: [] },
+    manifest: {
+      schemaVersion: 2,
+      config: { mediaType: MediaType.ImageConfig, digest: '', size: 0 },
+      layers: []
+    },
     configBytes: Buffer.alloc(0),
     config
   }
@@ -323,7 +408,13 @@ function parseJSON<T>(bytes: Buffer, what: string): T {
   }
 }
 
-async function walk(src: ImageSource, line: string, desc: Descriptor, platform: Platform | undefined, log: Logger): Promise<SourceImage[]> {
+async function walk(
+  src: ImageSource,
+  line: string,
+  desc: Descriptor,
+  platform: Platform | undefined,
+  log: Logger
+): Promise<SourceImage[]> {
   const bytes = await src.read(desc)
   const doc = parseJSON<Partial<Index & Manifest>>(bytes, `${line}: ${desc.digest}`)
   const mt = doc.mediaType ?? desc.mediaType
@@ -331,7 +422,10 @@ async function walk(src: ImageSource, line: string, desc: Descriptor, platform: 
     const out: SourceImage[] = []
     let skipped = 0
     for (const child of doc.manifests ?? []) {
-      if (child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' || (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown')) {
+      if (
+        child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+        (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown')
+      ) {
         skipped++
         continue
       }
@@ -341,25 +435,32 @@ async function walk(src: ImageSource, line: string, desc: Descriptor, platform: 
       }
       out.push(...(await walk(src, line, child, child.platform, log)))
     }
-    if (skipped) log.info(`${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`)
+    if (skipped)
+      log.info(
+        `${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`
+      )
     return out
   }
   if (!doc.config || !Array.isArray(doc.layers))
-    throw new LadingError(`${line}: ${desc.digest} (${mt ?? 'no media type'}) is neither an image manifest nor an index`)
+    throw new LadingError(
+      `${line}: ${desc.digest} (${mt ?? 'no media type'}) is neither an image manifest nor an index`
+    )
   const manifest = doc as Manifest
   const configBytes = await src.read(manifest.config)
   const config = parseJSON<ImageConfig>(configBytes, `${line}: config ${manifest.config.digest}`)
   const p = platform ?? platformOfConfig(config)
-  return [{
-    platform: stripPlatform(p),
-    source: src,
-    line,
-    manifestDesc: { mediaType: mt ?? desc.mediaType, digest: desc.digest, size: desc.size },
-    manifestBytes: bytes,
-    manifest,
-    configBytes,
-    config
-  }]
+  return [
+    {
+      platform: stripPlatform(p),
+      source: src,
+      line,
+      manifestDesc: { mediaType: mt ?? desc.mediaType, digest: desc.digest, size: desc.size },
+      manifestBytes: bytes,
+      manifest,
+      configBytes,
+      config
+    }
+  ]
 }
 
 function stripPlatform(p: Platform): Platform {
@@ -379,10 +480,13 @@ async function swapInto(stage: string, output: string): Promise<void> {
   let old: string | undefined
   try {
     const st = await fs.stat(output)
-    if (!st.isDirectory()) throw new LadingError(`output: "${output}" exists and is not a directory`)
+    if (!st.isDirectory())
+      throw new LadingError(`output: "${output}" exists and is not a directory`)
     const entries = await fs.readdir(output)
     if (entries.length > 0 && !entries.includes('oci-layout'))
-      throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`)
+      throw new LadingError(
+        `output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`
+      )
     old = `${stage}.old`
     await fs.rename(output, old)
   } catch (err) {

@@ -38,11 +38,16 @@ export async function run(): Promise<void> {
     core.setOutput('archive', result.archive ?? '')
     core.setOutput('image-refs', JSON.stringify(result.imageRefs))
     core.setOutput('metadata', JSON.stringify(metadataOf(result)))
-    core.info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`)
+    core.info(
+      `${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`
+    )
     for (const r of result.imageRefs) core.info(`pushed ${r}`)
   } catch (err) {
     if (err instanceof ValidationFailed) report = err.report
-    const msg = err instanceof LadingError ? err.message : `internal error (please report it): ${err instanceof Error ? err.stack : String(err)}`
+    const msg =
+      err instanceof LadingError
+        ? err.message
+        : `internal error (please report it): ${err instanceof Error ? err.stack : String(err)}`
     core.setFailed(msg)
   } finally {
     if (plan) {
@@ -56,7 +61,9 @@ export async function run(): Promise<void> {
       }
       core.setOutput('valid', String(result !== undefined && report.valid))
       annotate(report)
-      await writeSummary(result, report).catch(e => core.warning(`could not write the job summary: ${(e as Error).message}`))
+      await writeSummary(result, report).catch(e =>
+        core.warning(`could not write the job summary: ${(e as Error).message}`)
+      )
     } else core.setOutput('valid', 'false')
   }
 }

@@ -45,7 +45,11 @@ export interface Plan {
 }
 
 /** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
-export function makePlan(raw: RawInputs, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Plan {
+export function makePlan(
+  raw: RawInputs,
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd()
+): Plan {
   const from = parseList(raw.from).map(line => ({ line, spec: parseSourceSpec(line) }))
   if (from.length === 0) from.push({ line: 'scratch', spec: { kind: 'scratch' } })
   if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
@@ -86,7 +90,10 @@ export function makePlan(raw: RawInputs, env: NodeJS.ProcessEnv = process.env, c
     config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`)
   }
 
-  const annotations = { manifest: {} as Record<string, string>, index: {} as Record<string, string> }
+  const annotations = {
+    manifest: {} as Record<string, string>,
+    index: {} as Record<string, string>
+  }
   for (const line of parseList(raw.annotations)) {
     const [k, v] = keyValue(line, 'annotations')
     const m = /^(manifest|index|manifest-descriptor|index-descriptor)(?:\[[^\]]*\])?:(.+)$/.exec(k)
@@ -103,7 +110,11 @@ export function makePlan(raw: RawInputs, env: NodeJS.ProcessEnv = process.env, c
   if (raw['compression-level'].trim()) {
     compressionLevel = Number(raw['compression-level'].trim())
     const max = compression === 'zstd' ? 22 : 9
-    if (!Number.isInteger(compressionLevel) || compressionLevel < (compression === 'none' ? 0 : 1) || compressionLevel > max)
+    if (
+      !Number.isInteger(compressionLevel) ||
+      compressionLevel < (compression === 'none' ? 0 : 1) ||
+      compressionLevel > max
+    )
       throw new LadingError(
         `compression-level: "${raw['compression-level']}" is not a whole number from 1 to ${max} for ${compression}`
       )
@@ -111,15 +122,24 @@ export function makePlan(raw: RawInputs, env: NodeJS.ProcessEnv = process.env, c
 
   const output = path.resolve(
     cwd,
-    raw.output.trim() || (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout')
+    raw.output.trim() ||
+      (env.RUNNER_TEMP ? path.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout')
   )
   const archive = raw.archive.trim() ? path.resolve(cwd, raw.archive.trim()) : undefined
   if (archive && (archive === output || archive.startsWith(output + path.sep)))
-    throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`)
+    throw new LadingError(
+      `archive: "${raw.archive}" must not be inside the output layout ${output}`
+    )
 
   const refName = raw['ref-name'].trim() || 'latest'
-  if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
-    throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`)
+  if (
+    !/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(
+      refName
+    )
+  )
+    throw new LadingError(
+      `ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`
+    )
 
   const failOn = raw['fail-on'].trim().toLowerCase()
   if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never')
@@ -139,7 +159,15 @@ export function makePlan(raw: RawInputs, env: NodeJS.ProcessEnv = process.env, c
   })
   const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push)
   if (push && tags.length === 0)
-    throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to')
+    throw new LadingError(
+      'push: is true but tags is empty; give the HOST/REPO:TAG references to push to'
+    )
+
+  if (from[0].spec.kind === 'scratch' && layers.length === 0)
+    throw new LadingError(
+      'layers: is empty and from is scratch, which would make an image with no filesystem ' +
+        '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from'
+    )
 
   const defaultAnnotations: Record<string, string> = {
     'org.opencontainers.image.created': created.toISOString().replace(/\.000Z$/, 'Z')
@@ -185,7 +213,8 @@ function keyValue(line: string, input: string): [string, string] {
 export function parseCreated(value: string, env: NodeJS.ProcessEnv, cwd: string): Date {
   const v = value.trim()
   if (v) return parseTime(v, 'created')
-  if (env.SOURCE_DATE_EPOCH?.trim()) return parseTime(env.SOURCE_DATE_EPOCH.trim(), 'SOURCE_DATE_EPOCH')
+  if (env.SOURCE_DATE_EPOCH?.trim())
+    return parseTime(env.SOURCE_DATE_EPOCH.trim(), 'SOURCE_DATE_EPOCH')
   try {
     const out = execFileSync('git', ['log', '-1', '--format=%ct'], {
       cwd: env.GITHUB_WORKSPACE || cwd,
@@ -207,5 +236,7 @@ function parseTime(v: string, input: string): Date {
     const d = new Date(v)
     if (!Number.isNaN(d.getTime())) return d
   }
-  throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`)
+  throw new LadingError(
+    `${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`
+  )
 }

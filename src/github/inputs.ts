@@ -56,7 +56,9 @@ function defaultFor(name: string): string {
 /** Applies defaults to inputs given by name (the CLI). */
 export function withDefaults(given: RawInputs): RawInputs {
   const raw: RawInputs = {}
-  for (const name of INPUT_NAMES) raw[name] = given[name] !== undefined && given[name].trim() !== '' ? given[name] : defaultFor(name)
+  for (const name of INPUT_NAMES)
+    raw[name] =
+      given[name] !== undefined && given[name].trim() !== '' ? given[name] : defaultFor(name)
   return raw
 }
 

@@ -4,14 +4,20 @@ import type { Report } from '../validate/index.js'
 import { humanSize } from './report.js'
 
 function esc(s: string): string {
-  return s.replace(/[|<>&]/g, c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c] as string)
+  return s.replace(
+    /[|<>&]/g,
+    c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c] as string
+  )
 }
 
 /** The job summary: what was built, its layers, where it went, and the findings. */
 export function summaryMarkdown(r: RunResult | undefined, report: Report): string {
   const out: string[] = []
   if (r) {
-    out.push(`## Lading: ${r.platforms.length > 1 ? 'multi-platform image' : 'image'} \`${r.digest}\``, '')
+    out.push(
+      `## Lading: ${r.platforms.length > 1 ? 'multi-platform image' : 'image'} \`${r.digest}\``,
+      ''
+    )
     out.push(`- **Media type:** \`${r.mediaType}\``)
     out.push(`- **Platforms:** ${r.platforms.map(p => `\`${p}\``).join(', ')}`)
     if (r.layout) out.push(`- **Layout:** \`${r.layout}\``)
@@ -22,21 +28,33 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
         `- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`
       )
     if (r.notDownloaded.length)
-      out.push(`- **Not downloaded:** ${r.notDownloaded.length} base layer(s) stayed in the registry (mounted or copied registry-side)`)
+      out.push(
+        `- **Not downloaded:** ${r.notDownloaded.length} base layer(s) stayed in the registry (mounted or copied registry-side)`
+      )
     out.push('')
     for (const img of r.images) {
       out.push(`### \`${img.platform}\` — \`${img.digest}\``, '')
       out.push('| # | Layer | Size | Media type |', '|---|---|---|---|')
-      img.layers.forEach((l, i) => out.push(`| ${i + 1} | \`${l.digest.slice(0, 19)}…\` | ${humanSize(l.size)} | \`${l.mediaType}\` |`))
+      img.layers.forEach((l, i) =>
+        out.push(
+          `| ${i + 1} | \`${l.digest.slice(0, 19)}…\` | ${humanSize(l.size)} | \`${l.mediaType}\` |`
+        )
+      )
       out.push('')
     }
   }
-  out.push(`### Validation: ${report.valid ? 'passed' : 'failed'} (${report.errors} error(s), ${report.warnings} warning(s))`, '')
+  out.push(
+    `### Validation: ${report.valid ? 'passed' : 'failed'} (${report.errors} error(s), ${report.warnings} warning(s))`,
+    ''
+  )
   if (report.findings.length) {
     out.push('| Severity | Rule | Where | Finding |', '|---|---|---|---|')
     for (const f of report.findings.slice(0, 200))
-      out.push(`| ${f.severity} | [\`${f.rule}\`](${f.spec}) | ${esc(f.location)} | ${esc(f.message)} |`)
-    if (report.findings.length > 200) out.push('', `…and ${report.findings.length - 200} more in the report file.`)
+      out.push(
+        `| ${f.severity} | [\`${f.rule}\`](${f.spec}) | ${esc(f.location)} | ${esc(f.message)} |`
+      )
+    if (report.findings.length > 200)
+      out.push('', `…and ${report.findings.length - 200} more in the report file.`)
     out.push('')
   }
   return out.join('\n')

@@ -66,7 +66,7 @@ export async function writeOciArchive(layoutDir: string, archivePath: string): P
   )
   try {
     for (const m of members) {
-      const header: tar.Headers = {
+      const header: Partial<tar.Header> & { name: string } = {
         name: m.name,
         size: m.size,
         mode: m.file ? 0o644 : 0o755,
@@ -78,9 +78,9 @@ export async function writeOciArchive(layoutDir: string, archivePath: string): P
         type: m.file ? 'file' : 'directory'
       }
       await new Promise<void>((resolve, reject) => {
+        // A directory entry has no body: tar-stream completes it on its own.
         const sink = pack.entry(header, err => (err ? reject(err) : resolve()))
         if (m.file) pipeline(createReadStream(m.file), sink).catch(reject)
-        else sink.end()
       })
     }
     pack.finalize()

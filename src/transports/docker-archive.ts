@@ -109,12 +109,13 @@ async function uncompressedDigest(rec: ExtractedFile): Promise<string> {
  * Docker 25+ with its OCI view). The image is served as OCI: when the archive carries an OCI
  * index.json that selects it, that view is read as is; otherwise the config is kept byte for byte
  * (its diff_ids must stay) under the OCI config media type, each layer is checked against its
- * diff_id, and a manifest is synthesised. `ref` (REPO:TAG) selects among several images.
+ * diff_id, and a manifest is synthesised. `ref` (REPO:TAG) selects among several images;
+ * `userSpec` is how the user wrote the source, for messages.
  */
 export async function openDockerArchive(
   archive: string,
-  ref?: string,
-  userSpec?: string
+  userSpec?: string,
+  ref?: string
 ): Promise<LayoutSource> {
   const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`)
   await checkArchiveFile(archive, from)
@@ -123,15 +124,17 @@ export async function openDockerArchive(
   try {
     const raw = path.join(tmp, 'archive')
     const { files } = await extractArchive(archive, raw, from)
-    const layoutOpts = { onClose: cleanup, where: archive, refHint: `docker-archive:${archive}:REF` }
+    const layoutOpts = {
+      onClose: cleanup,
+      where: archive,
+      refHint: `docker-archive:${archive}:REF`
+    }
 
     if (files.has('oci-layout') && files.has('index.json')) {
       const index = (await readJSON(path.join(raw, 'index.json'), 'index.json', from)) as {
         manifests?: Descriptor[]
       }
-      const entry = Array.isArray(index?.manifests)
-        ? pickOciEntry(index.manifests, ref)
-        : undefined
+      const entry = Array.isArray(index?.manifests) ? pickOciEntry(index.manifests, ref) : undefined
       if (entry || !files.has('manifest.json'))
         return await openLayout(raw, entry?.digest ?? ref, from, layoutOpts)
     }
@@ -139,7 +142,9 @@ export async function openDockerArchive(
     if (!files.has('manifest.json')) {
       throw new LadingError(
         `from "${from}": ${archive} is not a docker save tarball` +
-          (files.has('oci-layout') ? `; it looks like an OCI layout: use oci-archive:${archive}` : ' nor an OCI layout archive (it has no manifest.json)')
+          (files.has('oci-layout')
+            ? `; it looks like an OCI layout: use oci-archive:${archive}`
+            : ' nor an OCI layout archive (it has no manifest.json)')
       )
     }
     const items = await readJSON(path.join(raw, 'manifest.json'), 'manifest.json', from)

@@ -8,14 +8,18 @@ import { RegistrySource } from './registry.js'
 import { parseReference } from '../oci/reference.js'
 
 /** Opens the image a `from` line names. */
-export async function openSource(spec: SourceSpec, line: string, auth: Plan['auth']): Promise<ImageSource> {
+export async function openSource(
+  spec: SourceSpec,
+  line: string,
+  auth: Plan['auth']
+): Promise<ImageSource> {
   switch (spec.kind) {
     case 'oci':
       return openLayout(spec.path, spec.ref, line)
     case 'oci-archive':
       return openOciArchive(spec.path, spec.ref, line)
     case 'docker-archive':
-      return openDockerArchive(spec.path, line)
+      return openDockerArchive(spec.path, line, spec.ref)
     case 'registry':
       return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth)
     case 'scratch':

@@ -1,4 +1,5 @@
 import { LadingError } from '../errors.js'
+import { isDigest } from '../oci/digest.js'
 import { parseReference } from '../oci/reference.js'
 
 /** Where a `from:` line says the base image lives. */
@@ -26,9 +27,13 @@ const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry refe
 
 /**
  * Splits `PATH[:REF]` of the layout transports. A path may itself contain ':', so the part after
- * the last ':' is a REF only when it could not be part of a path (no '/' or '\').
+ * the last ':' is a REF only when it could not be part of a path (no '/' or '\'), or when the
+ * path ends with a whole digest.
  */
 function splitPathRef(rest: string): { path: string; ref?: string } {
+  // A digest REF has a ':' of its own.
+  const byDigest = /^(.+):([a-z0-9]+:[a-f0-9]+)$/.exec(rest)
+  if (byDigest && isDigest(byDigest[2])) return { path: byDigest[1], ref: byDigest[2] }
   const i = rest.lastIndexOf(':')
   if (i > 0) {
     const after = rest.slice(i + 1)

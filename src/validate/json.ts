@@ -28,9 +28,7 @@ export function parseJSON(input: Buffer | string, location: string): Parsed {
   try {
     value = JSON.parse(text)
   } catch (err) {
-    findings.push(
-      finding('json-invalid', location, `is not valid JSON: ${(err as Error).message}`)
-    )
+    findings.push(finding('json-invalid', location, `is not valid JSON: ${(err as Error).message}`))
     return { findings }
   }
   scanIJSON(text, location, findings)

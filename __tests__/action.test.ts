@@ -1,0 +1,148 @@
+/**
+ * The bundled action run as the runner runs it: `node dist/index.js` with INPUT_* variables,
+ * GITHUB_OUTPUT and GITHUB_STEP_SUMMARY. scripts/test.sh rebuilds dist/ before the tests.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import * as fs from 'node:fs/promises'
+import * as fsSync from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { spawnSync } from 'node:child_process'
+
+const dist = path.resolve(import.meta.dirname, '..', 'dist', 'index.js')
+let tmp: string
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-action-'))
+  await fs.mkdir(path.join(tmp, 'site'))
+  await fs.writeFile(path.join(tmp, 'site', 'index.html'), '<h1>hi</h1>\n')
+})
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true })
+})
+
+/** Parses the `name<<delimiter` blocks @actions/core writes to GITHUB_OUTPUT. */
+function parseOutputs(text: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const lines = text.split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
+    if (!m) continue
+    const value: string[] = []
+    while (++i < lines.length && lines[i] !== m[2]) value.push(lines[i])
+    out[m[1]] = value.join('\n')
+  }
+  return out
+}
+
+function runAction(
+  name: string,
+  inputs: Record<string, string>,
+  extraEnv: Record<string, string> = {}
+) {
+  const outFile = path.join(tmp, `${name}.out`)
+  const summary = path.join(tmp, `${name}.md`)
+  // The runner creates both files before the step starts; @actions/core appends to them.
+  fsSync.writeFileSync(outFile, '')
+  fsSync.writeFileSync(summary, '')
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    GITHUB_OUTPUT: outFile,
+    GITHUB_STEP_SUMMARY: summary,
+    RUNNER_TEMP: path.join(tmp, `${name}-runner`),
+    GITHUB_REPOSITORY: 'octo/hello',
+    GITHUB_SERVER_URL: 'https://github.com',
+    GITHUB_SHA: 'a'.repeat(40),
+    GITHUB_WORKSPACE: tmp,
+    ...extraEnv
+  }
+  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v
+  const r = spawnSync(process.execPath, [dist], {
+    env,
+    cwd: tmp,
+    encoding: 'utf8',
+    timeout: 120000
+  })
+  return { ...r, outFile, summary }
+}
+
+describe('node dist/index.js as the runner runs it', () => {
+  it('builds with action.yml defaults, writes the outputs and the job summary', async () => {
+    const r = runAction('ok', {
+      layers: 'site:/srv/www',
+      'exposed-ports': '8080',
+      'fail-on': 'warning',
+      created: '1700000000'
+    })
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    const out = parseOutputs(await fs.readFile(r.outFile, 'utf8'))
+    expect(out.digest).toMatch(/^sha256:[a-f0-9]{64}$/)
+    expect(out['media-type']).toBe('application/vnd.oci.image.manifest.v1+json')
+    expect(out['config-digest']).toMatch(/^sha256:/)
+    expect(out.platforms).toBe('linux/amd64')
+    // default output: $RUNNER_TEMP/lading/layout
+    expect(out.layout).toBe(path.join(tmp, 'ok-runner', 'lading', 'layout'))
+    expect(out.valid).toBe('true')
+    expect(out['image-refs']).toBe('[]')
+    const meta = JSON.parse(out.metadata)
+    expect(meta['containerimage.digest']).toBe(out.digest)
+    expect(meta['containerimage.config.digest']).toBe(out['config-digest'])
+    expect(meta['containerimage.descriptor']).toMatchObject({
+      digest: out.digest,
+      mediaType: out['media-type']
+    })
+    const report = JSON.parse(await fs.readFile(out.report, 'utf8'))
+    expect(report).toMatchObject({ valid: true, errors: 0, warnings: 0, findings: [] })
+    const summary = await fs.readFile(r.summary, 'utf8')
+    expect(summary).toContain(out.digest)
+    expect(summary).toContain('linux/amd64')
+    expect(summary).toContain('application/vnd.oci.image.layer.v1.tar+gzip')
+    // GitHub context annotations on the manifest
+    const manifest = JSON.parse(
+      await fs.readFile(path.join(out.layout, 'blobs/sha256', out.digest.slice(7)), 'utf8')
+    )
+    expect(manifest.annotations).toEqual({
+      'org.opencontainers.image.created': '2023-11-14T22:13:20Z',
+      'org.opencontainers.image.revision': 'a'.repeat(40),
+      'org.opencontainers.image.source': 'https://github.com/octo/hello'
+    })
+  })
+
+  it('lets the user override the GitHub annotations and put some on the index', async () => {
+    const r = runAction('ann', {
+      layers: 'site:/srv/www',
+      platforms: 'linux/amd64\nlinux/arm64',
+      annotations:
+        'manifest:org.opencontainers.image.source=https://example.com/x\nindex:org.opencontainers.image.title=hello',
+      output: path.join(tmp, 'ann-layout')
+    })
+    expect(r.status).toBe(0)
+    const out = parseOutputs(await fs.readFile(r.outFile, 'utf8'))
+    const index = JSON.parse(
+      await fs.readFile(path.join(tmp, 'ann-layout', 'blobs/sha256', out.digest.slice(7)), 'utf8')
+    )
+    expect(index.annotations['org.opencontainers.image.title']).toBe('hello')
+    expect(index.annotations['org.opencontainers.image.source']).toBe(
+      'https://github.com/octo/hello'
+    )
+    const m = JSON.parse(
+      await fs.readFile(
+        path.join(tmp, 'ann-layout', 'blobs/sha256', index.manifests[0].digest.slice(7)),
+        'utf8'
+      )
+    )
+    expect(m.annotations['org.opencontainers.image.source']).toBe('https://example.com/x')
+  })
+
+  it('fails the step on bad input with a message naming the input, no stack, no layout', async () => {
+    const output = path.join(tmp, 'bad-layout')
+    const r = runAction('bad', { layers: 'site:relative/dest', output })
+    expect(r.status).toBe(1)
+    expect(r.stdout).toMatch(/::error::layers: .*site:relative\/dest/)
+    expect(r.stdout).not.toMatch(/\n\s+at /)
+    await expect(fs.access(output)).rejects.toThrow()
+    const out = parseOutputs(await fs.readFile(r.outFile, 'utf8').catch(() => ''))
+    expect(out.valid).toBe('false')
+  })
+})

@@ -1,0 +1,106 @@
+/**
+ * Validation of OCI images against the OCI Image Spec v1.1.1. Every rule has an id, a severity and
+ * the URL of its spec section (see `rules` and docs/rules.md). Nothing here throws on bad input:
+ * every problem becomes a finding.
+ */
+import type { BlobReader } from '../transports/types.js'
+import type { Descriptor } from '../oci/types.js'
+import { messageOf } from '../errors.js'
+import { finding, type Finding } from './rules.js'
+import { parseJSON } from './json.js'
+import {
+  checkConfig,
+  checkDescriptor,
+  checkIndex,
+  checkLayoutFile,
+  checkManifest
+} from './document.js'
+import { Walker } from './walker.js'
+import { walkLayout } from './layout.js'
+import { makeReport } from './report.js'
+import type { Report } from './report.js'
+
+export type { Severity, Finding, Rule } from './rules.js'
+export { rules } from './rules.js'
+export type { Report } from './report.js'
+export { makeReport, formatReport } from './report.js'
+
+export interface ValidateOptions {
+  /** blobs missing from the layout are errors (Lading must push them) rather than warnings */
+  requireAllBlobs?: boolean
+  /** digests deliberately absent (registry-base layers never downloaded): warning `blob-not-downloaded` */
+  notDownloaded?: Set<string>
+  /** check layer contents (tar readability, paths, whiteouts, diff_ids); default true */
+  checkLayers?: boolean
+}
+
+/** Validates an OCI image layout directory and every image its index.json references. */
+export async function validateLayout(dir: string, opts: ValidateOptions = {}): Promise<Report> {
+  return makeReport(await walkLayout(dir, opts))
+}
+
+/**
+ * Validates the image graph below `root` whose blobs are read through `reader` (registry,
+ * archives). `location` prefixes finding locations.
+ */
+export async function validateImage(
+  reader: BlobReader,
+  root: Descriptor,
+  opts: ValidateOptions & { location?: string } = {}
+): Promise<Finding[]> {
+  const prefix = opts.location ?? reader.name
+  const where = prefix ? `${prefix} ` : ''
+  const walker = new Walker(reader, opts, d => `${where}${d.slice(0, 19)}…`)
+  const rootLoc = prefix || 'root'
+  const out: Finding[] = []
+  if (!checkDescriptor(root, rootLoc, out, { platform: true })) return out
+  try {
+    await walker.entry(root, rootLoc, 0, new Set())
+  } catch (err) {
+    out.push(finding('blob-unreadable', rootLoc, `the image could not be read: ${messageOf(err)}`))
+  }
+  return [...out, ...walker.findings]
+}
+
+export type DocumentKind =
+  'manifest' | 'index' | 'config' | 'descriptor' | 'layout' | 'content-descriptor'
+
+/**
+ * Document-level rules only (no blob access). `doc` is parsed JSON, or the raw text/bytes of a
+ * document (then parse errors and I-JSON problems are findings too).
+ */
+export function validateDocument(
+  kind: DocumentKind,
+  doc: unknown,
+  location: string = kind
+): Finding[] {
+  const out: Finding[] = []
+  let value = doc
+  if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
+    const p = parseJSON(doc, location)
+    out.push(...p.findings)
+    if (p.value === undefined) return out
+    value = p.value
+  }
+  try {
+    switch (kind) {
+      case 'manifest':
+        checkManifest(value, location, out)
+        break
+      case 'index':
+        checkIndex(value, location, out)
+        break
+      case 'config':
+        checkConfig(value, location, out)
+        break
+      case 'layout':
+        checkLayoutFile(value, location, out)
+        break
+      default:
+        checkDescriptor(value, location, out)
+    }
+  } catch (err) {
+    out.push(finding('json-invalid', location, `could not be checked: ${messageOf(err)}`))
+  }
+  return out
+}

@@ -1,0 +1,179 @@
+/** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
+import { createReadStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import type { Readable } from 'node:stream'
+import type { Descriptor } from '../oci/types.js'
+import type { BlobReader } from '../transports/types.js'
+import { LadingError, messageOf } from '../errors.js'
+import { finding, type Finding } from './rules.js'
+import { parseJSON, isObject } from './json.js'
+import { at, checkIndex, checkLayoutFile, digestFinding } from './document.js'
+import { Walker, type WalkOptions } from './walker.js'
+
+const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/
+const ENCODED = /^[a-zA-Z0-9=_-]+$/
+
+/** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
+export class LayoutReader implements BlobReader {
+  readonly name: string
+  constructor(readonly root: string) {
+    this.name = `oci:${root}`
+  }
+
+  private file(desc: Descriptor): string {
+    const [alg, enc] = desc.digest.split(':', 2)
+    if (!ALGORITHM.test(alg ?? '') || !ENCODED.test(enc ?? ''))
+      throw new LadingError(`"${desc.digest}" is not a digest`)
+    return path.join(this.root, 'blobs', alg, enc)
+  }
+
+  async has(desc: Descriptor): Promise<boolean> {
+    try {
+      return (await fs.stat(this.file(desc))).isFile()
+    } catch {
+      return false
+    }
+  }
+
+  async open(desc: Descriptor): Promise<Readable> {
+    const s = createReadStream(this.file(desc), { highWaterMark: 256 * 1024 })
+    // Surface open errors (EACCES, EISDIR) here rather than mid-iteration.
+    await new Promise<void>((resolve, reject) => {
+      s.once('ready', () => resolve())
+      s.once('error', reject)
+    })
+    return s
+  }
+
+  async read(desc: Descriptor): Promise<Buffer> {
+    return fs.readFile(this.file(desc))
+  }
+}
+
+/** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
+export function layoutBlobName(digest: string): string {
+  const [alg, enc] = digest.split(':', 2)
+  return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`
+}
+
+async function readFileOrFinding(
+  file: string,
+  rule: string,
+  loc: string,
+  out: Finding[]
+): Promise<Buffer | undefined> {
+  try {
+    return await fs.readFile(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    out.push(
+      finding(
+        rule,
+        loc,
+        code === 'ENOENT' ? 'the file is missing' : `cannot be read: ${messageOf(err)}`
+      )
+    )
+    return undefined
+  }
+}
+
+async function checkBlobNames(root: string, out: Finding[]): Promise<void> {
+  const blobs = path.join(root, 'blobs')
+  let algs: import('node:fs').Dirent[]
+  try {
+    algs = await fs.readdir(blobs, { withFileTypes: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    out.push(
+      finding(
+        'layout-blobs-dir',
+        'blobs',
+        code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${messageOf(err)}`
+      )
+    )
+    return
+  }
+  for (const a of algs) {
+    const loc = `blobs/${a.name}`
+    if (!a.isDirectory()) {
+      out.push(
+        finding('layout-blob-name', loc, 'blobs/ holds only one directory per digest algorithm')
+      )
+      continue
+    }
+    if (!ALGORITHM.test(a.name)) {
+      out.push(finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`))
+      continue
+    }
+    let files: import('node:fs').Dirent[]
+    try {
+      files = await fs.readdir(path.join(blobs, a.name), { withFileTypes: true })
+    } catch (err) {
+      out.push(finding('layout-blob-name', loc, `cannot be read: ${messageOf(err)}`))
+      continue
+    }
+    let reported = 0
+    for (const f of files) {
+      const floc = `blobs/${a.name}/${f.name}`
+      let why: string | undefined
+      if (!f.isFile()) why = 'is not a regular file'
+      else if (!ENCODED.test(f.name)) why = `"${f.name}" is not an encoded digest`
+      else {
+        const p = digestFinding(`${a.name}:${f.name}`)
+        if (p) why = p.why
+      }
+      if (why && reported++ < 50) out.push(finding('layout-blob-name', floc, why))
+    }
+  }
+}
+
+export async function walkLayout(dir: string, opts: WalkOptions): Promise<Finding[]> {
+  const out: Finding[] = []
+  try {
+    const layoutBytes = await readFileOrFinding(
+      path.join(dir, 'oci-layout'),
+      'layout-oci-layout',
+      'oci-layout',
+      out
+    )
+    if (layoutBytes) {
+      const p = parseJSON(layoutBytes, 'oci-layout')
+      out.push(...p.findings)
+      if (p.value !== undefined) checkLayoutFile(p.value, 'oci-layout', out)
+    }
+    await checkBlobNames(dir, out)
+    const indexBytes = await readFileOrFinding(
+      path.join(dir, 'index.json'),
+      'layout-index-json',
+      'index.json',
+      out
+    )
+    if (!indexBytes) return out
+    const p = parseJSON(indexBytes, 'index.json')
+    out.push(...p.findings)
+    if (p.value === undefined) return out
+    checkIndex(p.value, 'index.json', out)
+    if (
+      isObject(p.value) &&
+      p.value.mediaType !== undefined &&
+      p.value.mediaType !== 'application/vnd.oci.image.index.v1+json'
+    )
+      out.push(
+        finding(
+          'layout-index-json',
+          'index.json',
+          `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`
+        )
+      )
+    if (!isObject(p.value) || !Array.isArray(p.value.manifests)) return out
+    const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName)
+    const visiting = new Set<string>()
+    for (let i = 0; i < p.value.manifests.length; i++)
+      await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting)
+    out.push(...walker.findings)
+  } catch (err) {
+    out.push(finding('blob-unreadable', dir, `the layout could not be read: ${messageOf(err)}`))
+  }
+  return out
+}
