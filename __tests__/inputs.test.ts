@@ -24,7 +24,11 @@ describe('action inputs', () => {
   })
 
   it('reads INPUT_* variables with hyphens kept and applies defaults to absent ones', () => {
-    const raw = inputsFromEnv({ 'INPUT_FAIL-ON': 'warning', INPUT_LAYERS: 'dist:/app', INPUT_COMPRESSION: '  ' })
+    const raw = inputsFromEnv({
+      'INPUT_FAIL-ON': 'warning',
+      INPUT_LAYERS: 'dist:/app',
+      INPUT_COMPRESSION: '  '
+    })
     expect(raw['fail-on']).toBe('warning')
     expect(raw.layers).toBe('dist:/app')
     expect(raw.compression).toBe('gzip')
@@ -64,10 +68,16 @@ describe('commands', () => {
     expect(shellWords('""', 'cmd')).toEqual([''])
   })
   it('takes a JSON array as is', () => {
-    expect(parseCommand('["/app/server", "--port", "8080"]', 'entrypoint')).toEqual(['/app/server', '--port', '8080'])
+    expect(parseCommand('["/app/server", "--port", "8080"]', 'entrypoint')).toEqual([
+      '/app/server',
+      '--port',
+      '8080'
+    ])
   })
   it('names the input on a bad value', () => {
-    expect(() => parseCommand('["a", 1]', 'entrypoint')).toThrow(/^entrypoint: .* JSON array of strings/)
+    expect(() => parseCommand('["a", 1]', 'entrypoint')).toThrow(
+      /^entrypoint: .* JSON array of strings/
+    )
     expect(() => parseCommand('[oops', 'cmd')).toThrow(/^cmd: .*not a JSON array/)
     expect(() => parseCommand('echo "unterminated', 'cmd')).toThrow(/^cmd: unterminated " quote/)
   })

@@ -20,6 +20,7 @@ import { Annotation } from './oci/types.js'
 import { BlobStore, writeLayoutIndex } from './transports/blobstore.js'
 import type { BlobReader, ImageSource } from './transports/types.js'
 import { openSource } from './transports/open.js'
+import { LayoutSource } from './transports/layout.js'
 import { writeOciArchive } from './transports/archive-writer.js'
 import { buildLayer } from './build/layer.js'
 import {
@@ -102,6 +103,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     `.${path.basename(plan.output)}.lading-${randomBytes(4).toString('hex')}`
   )
   const findings: Finding[] = []
+  const sourceVerified = new Set<ImageSource>()
   try {
     // 1. Open and validate every source before using it.
     for (const f of plan.from) {
@@ -217,8 +219,13 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         notDownloaded.push(digest)
         continue
       }
-      log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`)
-      await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`)
+      if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
+        // Its digest was checked when the source was validated: link or copy the file, no re-hash.
+        await store.linkOrCopy(reader.blobPath(digest), digest)
+      } else {
+        log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`)
+        await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`)
+      }
       blobReaders.set(digest, store)
     }
 

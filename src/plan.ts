@@ -8,6 +8,7 @@ import { parseReference, type Reference } from './oci/reference.js'
 import type { Platform } from './oci/types.js'
 import type { Compression } from './oci/mediatypes.js'
 import { parseLayerSpec, parseCompression, type LayerInput } from './build/layer.js'
+import { compressionLevel as compressionLevel_ } from './build/compress.js'
 import { parseSourceSpec, type SourceSpec } from './transports/spec.js'
 
 export type FailOn = 'error' | 'warning' | 'never'
@@ -106,19 +107,9 @@ export function makePlan(
 
   const created = parseCreated(raw.created, env, cwd)
   const compression = parseCompression(raw.compression)
-  let compressionLevel: number | undefined
-  if (raw['compression-level'].trim()) {
-    compressionLevel = Number(raw['compression-level'].trim())
-    const max = compression === 'zstd' ? 22 : 9
-    if (
-      !Number.isInteger(compressionLevel) ||
-      compressionLevel < (compression === 'none' ? 0 : 1) ||
-      compressionLevel > max
-    )
-      throw new LadingError(
-        `compression-level: "${raw['compression-level']}" is not a whole number from 1 to ${max} for ${compression}`
-      )
-  }
+  const compressionLevel = raw['compression-level'].trim()
+    ? compressionLevel_(compression, raw['compression-level'])
+    : undefined
 
   const output = path.resolve(
     cwd,

@@ -46,7 +46,9 @@ export function parseCommand(value: string, input: string): string[] {
     try {
       parsed = JSON.parse(v)
     } catch (err) {
-      throw new LadingError(`${input}: "${v}" starts with [ but is not a JSON array (${(err as Error).message})`)
+      throw new LadingError(
+        `${input}: "${v}" starts with [ but is not a JSON array (${(err as Error).message})`
+      )
     }
     if (!Array.isArray(parsed) || parsed.some(x => typeof x !== 'string'))
       throw new LadingError(`${input}: "${v}" must be a JSON array of strings`)

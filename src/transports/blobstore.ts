@@ -55,6 +55,19 @@ export class BlobStore implements BlobReader {
     await fs.rename(tmp, dest)
   }
 
+  /** Puts an already verified file at its content address: a hard link when it can, else a copy. */
+  async linkOrCopy(file: string, digest: string): Promise<void> {
+    const dest = this.path(digest)
+    await fs.mkdir(path.dirname(dest), { recursive: true })
+    try {
+      await fs.link(file, dest)
+    } catch {
+      const tmp = this.tempPath()
+      await fs.copyFile(file, tmp)
+      await fs.rename(tmp, dest)
+    }
+  }
+
   async has(desc: Descriptor | string): Promise<boolean> {
     const digest = typeof desc === 'string' ? desc : desc.digest
     try {

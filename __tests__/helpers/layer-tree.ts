@@ -1,0 +1,92 @@
+/** A source tree with the awkward cases a layer must keep, made at run time, and a way to compare trees. */
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { createHash } from 'node:crypto'
+
+export const LONG_DIR = 'long/' + 'd'.repeat(70)
+/** A 150+ character path whose last component alone is over 100 bytes, so ustar cannot hold it. */
+export const LONG_FILE = `${LONG_DIR}/${'f'.repeat(110)}.txt`
+
+export async function makeTree(root: string): Promise<void> {
+  const f = (p: string) => path.join(root, p)
+  await fs.mkdir(f('bin'), { recursive: true })
+  await fs.mkdir(f('etc/conf.d'), { recursive: true })
+  await fs.mkdir(f('empty'))
+  await fs.mkdir(f('café'))
+  await fs.mkdir(f(LONG_DIR), { recursive: true })
+  await fs.mkdir(f('sticky'))
+  await fs.writeFile(f('bin/run.sh'), '#!/bin/sh\necho hi\n')
+  await fs.writeFile(f('bin/suid'), 'pretend binary\n')
+  await fs.writeFile(f('etc/secret'), 'token=1\n')
+  await fs.writeFile(f('etc/conf.d/a.conf'), 'a=1\n')
+  await fs.writeFile(f('empty-file'), '')
+  await fs.writeFile(f('café/naïve.txt'), 'ünïcödé\n')
+  await fs.writeFile(f('日本語.txt'), 'こんにちは\n')
+  await fs.writeFile(f(LONG_FILE), 'long\n')
+  // Bigger than the small-file threshold, so it goes through the streamed path.
+  const big = Buffer.alloc(2 * 1024 * 1024 + 123)
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff
+  await fs.writeFile(f('big.bin'), big)
+  await fs.writeFile(f('a-b'), 'sorts between a and a/\n')
+  await fs.mkdir(f('a'))
+  await fs.writeFile(f('a/inner'), 'inner\n')
+  await fs.link(f('etc/conf.d/a.conf'), f('hardlink.conf'))
+  await fs.symlink('../etc/conf.d/a.conf', f('bin/rel-link'))
+  await fs.symlink('/etc/passwd', f('bin/abs-link'))
+  await fs.symlink('does/not/exist', f('dangling'))
+  await fs.chmod(f('bin/run.sh'), 0o755)
+  await fs.chmod(f('bin/suid'), 0o4755)
+  await fs.chmod(f('etc/secret'), 0o600)
+  await fs.chmod(f('sticky'), 0o1777)
+  await fs.chmod(f('empty'), 0o700)
+}
+
+export interface Node {
+  type: 'dir' | 'file' | 'symlink' | 'fifo' | 'other'
+  mode: number
+  size?: number
+  sha?: string
+  target?: string
+  ino: number
+}
+
+/** Every path under root (relative, '/'-separated) with what a layer must preserve. */
+export async function describeTree(root: string): Promise<Map<string, Node>> {
+  const out = new Map<string, Node>()
+  const visit = async (rel: string): Promise<void> => {
+    const abs = path.join(root, rel)
+    const st = await fs.lstat(abs)
+    const mode = st.mode & 0o7777
+    let node: Node
+    if (st.isDirectory()) node = { type: 'dir', mode, ino: st.ino }
+    else if (st.isSymbolicLink())
+      node = { type: 'symlink', mode: 0, target: await fs.readlink(abs), ino: st.ino }
+    else if (st.isFile())
+      node = {
+        type: 'file',
+        mode,
+        size: st.size,
+        sha: createHash('sha256')
+          .update(await fs.readFile(abs))
+          .digest('hex'),
+        ino: st.ino
+      }
+    else if (st.isFIFO()) node = { type: 'fifo', mode, ino: st.ino }
+    else node = { type: 'other', mode, ino: st.ino }
+    if (rel) out.set(rel.split(path.sep).join('/'), node)
+    if (st.isDirectory())
+      for (const name of await fs.readdir(abs)) await visit(rel ? path.join(rel, name) : name)
+  }
+  await visit('')
+  return out
+}
+
+/** The tree without inode numbers, which differ between copies, as a plain object for toEqual. */
+export function comparable(tree: Map<string, Node>): Record<string, Omit<Node, 'ino'>> {
+  const o: Record<string, Omit<Node, 'ino'>> = {}
+  for (const [k, v] of [...tree].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const { ino: _ino, ...rest } = v
+    o[k] = rest
+  }
+  return o
+}

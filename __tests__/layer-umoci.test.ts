@@ -1,0 +1,127 @@
+/**
+ * Layers read back by independent tools: umoci unpacks them into the very tree they were built
+ * from, and oci-image-tool accepts the image around them.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { BlobStore } from '../src/transports/blobstore.js'
+import { buildLayer, type BuiltLayer } from '../src/build/layer.js'
+import type { Compression } from '../src/oci/mediatypes.js'
+import { makeTree, describeTree, comparable } from './helpers/layer-tree.js'
+import { writeMiniLayout } from './helpers/mini-layout.js'
+
+const MTIME = new Date('2024-05-06T07:08:09Z')
+
+function hasTool(name: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
+}
+
+const required = process.env.LADING_TEST_TOOLS === '1'
+const tools = ['umoci', 'oci-image-tool'].filter(t => !hasTool(t))
+// Missing tools skip the suite locally, but fail it where the test setup promised them.
+const maybe = tools.length && !required ? describe.skip : describe
+
+maybe('layers read back by umoci and oci-image-tool', () => {
+  let work: string
+  let tree: string
+
+  beforeAll(async () => {
+    expect(tools).toEqual([])
+    work = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-umoci-'))
+    tree = path.join(work, 'tree')
+    await fs.mkdir(tree, { mode: 0o750 })
+    await fs.chmod(tree, 0o750)
+    await makeTree(tree)
+    execFileSync('mkfifo', ['-m', '0640', path.join(tree, 'pipe')])
+  })
+
+  afterAll(async () => {
+    if (work) await fs.rm(work, { recursive: true, force: true })
+  })
+
+  async function image(name: string, layers: BuiltLayer[], store: BlobStore): Promise<string> {
+    await writeMiniLayout(store, layers, 'v1')
+    const bundle = path.join(work, `bundle-${name}`)
+    execFileSync('umoci', ['unpack', '--rootless', '--image', `${store.root}:v1`, bundle], {
+      stdio: 'pipe'
+    })
+    const validated = spawnSync('oci-image-tool', [
+      'validate',
+      '--type',
+      'image',
+      '--ref',
+      'name=v1',
+      store.root
+    ])
+    expect(`${validated.stdout}${validated.stderr}`).toMatch(/Validation succeeded/)
+    expect(validated.status).toBe(0)
+    return path.join(bundle, 'rootfs')
+  }
+
+  it.each(['gzip', 'none'] as Compression[])('%s: unpacks to the same tree', async compression => {
+    const store = new BlobStore(path.join(work, `layout-${compression}`))
+    await store.init()
+    const layer = await buildLayer(
+      { source: tree, dest: '/opt/app', spec: 'tree:/opt/app' },
+      store,
+      {
+        compression,
+        mtime: MTIME
+      }
+    )
+    const rootfs = await image(compression, [layer], store)
+
+    const want = await describeTree(tree)
+    const got = await describeTree(path.join(rootfs, 'opt', 'app'))
+    expect(comparable(got)).toEqual(comparable(want))
+    expect((await fs.stat(path.join(rootfs, 'opt'))).mode & 0o7777).toBe(0o755)
+    expect((await fs.stat(path.join(rootfs, 'opt', 'app'))).mode & 0o7777).toBe(0o750)
+    expect((await fs.stat(path.join(rootfs, 'opt', 'app', 'bin', 'run.sh'))).mtime.getTime()).toBe(
+      MTIME.getTime()
+    )
+    // The hard link pair is one inode again; the source's other files are not.
+    expect(got.get('hardlink.conf')!.ino).toBe(got.get('etc/conf.d/a.conf')!.ino)
+    expect(got.get('etc/secret')!.ino).not.toBe(got.get('etc/conf.d/a.conf')!.ino)
+  })
+
+  it('stacks a file layer and a tarball layer over a directory layer', async () => {
+    const store = new BlobStore(path.join(work, 'layout-stack'))
+    await store.init()
+    const opts = { compression: 'gzip' as const, mtime: MTIME }
+    const dir = await buildLayer(
+      { source: path.join(tree, 'etc'), dest: '/etc', spec: 'etc:/etc' },
+      store,
+      opts
+    )
+    const file = await buildLayer(
+      {
+        source: path.join(tree, 'bin', 'run.sh'),
+        dest: '/usr/local/bin/',
+        spec: 'run.sh:/usr/local/bin/'
+      },
+      store,
+      opts
+    )
+    const tarball = path.join(work, 'extra.tar.gz')
+    await fs.mkdir(path.join(work, 'extra', 'srv'), { recursive: true })
+    await fs.writeFile(path.join(work, 'extra', 'srv', 'index.html'), '<p>hi</p>\n')
+    execFileSync('tar', ['-czf', tarball, '-C', path.join(work, 'extra'), 'srv'])
+    const tar = await buildLayer({ source: tarball, spec: 'extra.tar.gz' }, store, {
+      compression: 'zstd',
+      mtime: MTIME
+    })
+    // umoci 0.4 reads no zstd, so the zstd layer is checked by content elsewhere; here it goes as gzip.
+    const tarGz = await buildLayer({ source: tarball, spec: 'extra.tar.gz' }, store, opts)
+    expect(tarGz.diffId).toBe(tar.diffId)
+    const rootfs = await image('stack', [dir, file, tarGz], store)
+    expect(await fs.readFile(path.join(rootfs, 'etc', 'conf.d', 'a.conf'), 'utf8')).toBe('a=1\n')
+    expect((await fs.stat(path.join(rootfs, 'etc', 'secret'))).mode & 0o7777).toBe(0o600)
+    expect((await fs.stat(path.join(rootfs, 'usr', 'local', 'bin', 'run.sh'))).mode & 0o7777).toBe(
+      0o755
+    )
+    expect(await fs.readFile(path.join(rootfs, 'srv', 'index.html'), 'utf8')).toBe('<p>hi</p>\n')
+  })
+})

@@ -1,0 +1,557 @@
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as zlib from 'node:zlib'
+import * as net from 'node:net'
+import { createHash } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import * as tar from 'tar-stream'
+import { BlobStore } from '../src/transports/blobstore.js'
+import {
+  buildLayer,
+  parseLayerSpec,
+  parseCompression,
+  type BuiltLayer,
+  type LayerOptions
+} from '../src/build/layer.js'
+import { compressionLevel, ParallelGzip, GZIP_BLOCK } from '../src/build/compress.js'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { LadingError } from '../src/errors.js'
+import { MediaType } from '../src/oci/mediatypes.js'
+import { makeTree, LONG_FILE } from './helpers/layer-tree.js'
+
+const MTIME = new Date('2024-05-06T07:08:09Z')
+const gzipOpts: LayerOptions = { compression: 'gzip', mtime: MTIME }
+
+let work: string
+let tree: string
+let storeCount = 0
+
+async function newStore(): Promise<BlobStore> {
+  const store = new BlobStore(path.join(work, `store-${storeCount++}`))
+  await store.init()
+  return store
+}
+
+const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex')
+
+async function blob(store: BlobStore, l: BuiltLayer): Promise<Buffer> {
+  return fs.readFile(store.path(l.descriptor.digest))
+}
+
+function decompress(l: BuiltLayer, data: Buffer): Buffer {
+  if (l.descriptor.mediaType === MediaType.LayerGzip) return zlib.gunzipSync(data)
+  if (l.descriptor.mediaType === MediaType.LayerZstd) return zlib.zstdDecompressSync(data)
+  return data
+}
+
+async function headers(tarBytes: Buffer): Promise<Array<tar.Header & { body: Buffer }>> {
+  const ex = tar.extract()
+  const out: Array<tar.Header & { body: Buffer }> = []
+  ex.on('entry', (h, stream, next) => {
+    const chunks: Buffer[] = []
+    stream.on('data', (c: unknown) => {
+      chunks.push(c as Buffer)
+    })
+    stream.on('end', () => {
+      out.push({ ...h, body: Buffer.concat(chunks) })
+      next()
+    })
+  })
+  const done = new Promise<void>((resolve, reject) => {
+    ex.on('finish', () => resolve())
+    ex.on('error', reject)
+  })
+  ex.end(tarBytes)
+  await done
+  return out
+}
+
+async function tempEntries(store: BlobStore): Promise<string[]> {
+  return fs.readdir(path.join(store.root, '.lading-tmp'))
+}
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-layer-'))
+  tree = path.join(work, 'tree')
+  await fs.mkdir(tree)
+  await makeTree(tree)
+})
+
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true })
+})
+
+describe('parseLayerSpec', () => {
+  it.each([
+    ['dist', { source: 'dist', spec: 'dist' }],
+    ['dist:/app', { source: 'dist', dest: '/app', spec: 'dist:/app' }],
+    ['  dist:/  ', { source: 'dist', dest: '/', spec: 'dist:/' }],
+    ['a:b:/srv/x', { source: 'a:b', dest: '/srv/x', spec: 'a:b:/srv/x' }],
+    ['out/app.tar.gz', { source: 'out/app.tar.gz', spec: 'out/app.tar.gz' }]
+  ])('%j', (line, expected) => {
+    expect(parseLayerSpec(line)).toEqual(expected)
+  })
+
+  it.each([
+    ['dist:app', /^layers: "dist:app": DEST "app" must be an absolute path/],
+    ['dist:', /^layers: "dist:": DEST "" must be an absolute path/],
+    [':/app', /^layers: ":\/app": SOURCE is empty/],
+    ['   ', /^layers: an empty line/]
+  ])('rejects %j', (line, re) => {
+    expect(() => parseLayerSpec(line)).toThrow(LadingError)
+    expect(() => parseLayerSpec(line)).toThrow(re)
+  })
+})
+
+describe('compression inputs', () => {
+  it('parses the three compressions and rejects others by name', () => {
+    expect(parseCompression('gzip')).toBe('gzip')
+    expect(parseCompression(' ZSTD ')).toBe('zstd')
+    expect(parseCompression('none')).toBe('none')
+    expect(() => parseCompression('xz')).toThrow(
+      new LadingError('compression: "xz" is not one of gzip, zstd, none')
+    )
+  })
+
+  it('checks the level against each compressor', () => {
+    expect(compressionLevel('gzip')).toBe(6)
+    expect(compressionLevel('zstd')).toBe(3)
+    expect(compressionLevel('gzip', 9)).toBe(9)
+    expect(compressionLevel('zstd', '19')).toBe(19)
+    expect(compressionLevel('none', 5)).toBeUndefined()
+    expect(() => compressionLevel('gzip', 10)).toThrow(
+      /^compression-level: "10" is not valid for gzip; use a whole number from 0 to 9/
+    )
+    expect(() => compressionLevel('zstd', 0)).toThrow(
+      /^compression-level: "0" is not valid for zstd/
+    )
+    expect(() => compressionLevel('zstd', 'fast')).toThrow(LadingError)
+    expect(() => compressionLevel('gzip', 2.5)).toThrow(LadingError)
+  })
+})
+
+describe('parallel gzip', () => {
+  async function gzipOf(input: Buffer[], level = 6): Promise<Buffer> {
+    const out: Buffer[] = []
+    const gz = new ParallelGzip(level)
+    gz.on('data', (c: Buffer) => out.push(c))
+    await pipeline(Readable.from(input), gz)
+    return Buffer.concat(out)
+  }
+
+  function members(gz: Buffer): number {
+    // Each member starts with the magic, CM 8, FLG 0, MTIME 0, XFL, OS 255.
+    let n = 0
+    for (let i = 0; i + 10 <= gz.length; i++)
+      if (
+        gz[i] === 0x1f &&
+        gz[i + 1] === 0x8b &&
+        gz[i + 2] === 8 &&
+        gz.readUInt32LE(4) === 0 &&
+        gz[9] === 0xff
+      )
+        n++
+    return n
+  }
+
+  it('cuts fixed blocks whatever the input chunking, and any gzip reader gets the data back', async () => {
+    const data = Buffer.alloc(GZIP_BLOCK * 3 + 1234)
+    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff
+    const whole = await gzipOf([data])
+    const pieces: Buffer[] = []
+    for (let i = 0; i < data.length; i += 65521) pieces.push(data.subarray(i, i + 65521))
+    expect((await gzipOf(pieces)).equals(whole)).toBe(true)
+    expect(members(whole)).toBeGreaterThanOrEqual(4)
+    expect(sha(zlib.gunzipSync(whole))).toBe(sha(data))
+    expect(sha(execFileSync('gzip', ['-dc'], { input: whole, maxBuffer: 64 << 20 }))).toBe(
+      sha(data)
+    )
+  })
+
+  it('writes a valid gzip file for empty input', async () => {
+    const gz = await gzipOf([])
+    expect(zlib.gunzipSync(gz).length).toBe(0)
+    expect(execFileSync('gzip', ['-dc'], { input: gz }).length).toBe(0)
+  })
+})
+
+describe('directory layers', () => {
+  it('writes a sorted, normalised tar with DEST parents, modes, links and long/UTF-8 names', async () => {
+    // A fifo and a socket: the first is kept as a tar type, the second left out.
+    await fs.rm(path.join(work, 'special'), { recursive: true, force: true })
+    await fs.mkdir(path.join(work, 'special'))
+    execFileSync('mkfifo', [path.join(work, 'special', 'pipe')])
+    const server = net.createServer()
+    await new Promise<void>(r => server.listen(path.join(work, 'special', 'sock'), r))
+    try {
+      const store = await newStore()
+      const l = await buildLayer(
+        { source: tree, dest: '/opt/app', spec: 'tree:/opt/app' },
+        store,
+        gzipOpts
+      )
+      const sp = await buildLayer(
+        { source: path.join(work, 'special'), spec: 'special' },
+        store,
+        gzipOpts
+      )
+      const spHeaders = await headers(decompress(sp, await blob(store, sp)))
+      expect(spHeaders.map(h => [h.name, h.type])).toEqual([['pipe', 'fifo']])
+
+      const bytes = decompress(l, await blob(store, l))
+      const hs = await headers(bytes)
+      const names = hs.map(h => h.name)
+      expect(names.slice(0, 3)).toEqual(['opt/', 'opt/app/', 'opt/app/a/'])
+      // Byte order of the path: 'a' < 'a-b' < 'a/...' ('-' is 0x2d, '/' is 0x2f).
+      const keys = names.map(n => Buffer.from(n.replace(/\/$/, '')))
+      for (let i = 1; i < keys.length; i++) expect(Buffer.compare(keys[i - 1], keys[i])).toBe(-1)
+      for (const h of hs) {
+        expect([h.uid, h.gid, h.uname, h.gname]).toEqual([0, 0, '', ''])
+        expect(h.mtime.getTime()).toBe(MTIME.getTime())
+        expect(h.name.startsWith('/') || h.name.startsWith('./')).toBe(false)
+        expect(h.name.endsWith('/')).toBe(h.type === 'directory')
+      }
+      const by = new Map(hs.map(h => [h.name, h]))
+      expect(by.get('opt/')!.mode).toBe(0o755)
+      expect(by.get('opt/app/bin/suid')!.mode).toBe(0o4755)
+      expect(by.get('opt/app/bin/run.sh')!.mode).toBe(0o755)
+      expect(by.get('opt/app/etc/secret')!.mode).toBe(0o600)
+      expect(by.get('opt/app/sticky/')!.mode).toBe(0o1777)
+      expect(by.get('opt/app/empty/')!.mode).toBe(0o700)
+      expect(by.get('opt/app/empty-file')!.size).toBe(0)
+      expect(by.get('opt/app/bin/rel-link')).toMatchObject({
+        type: 'symlink',
+        linkname: '../etc/conf.d/a.conf'
+      })
+      expect(by.get('opt/app/bin/abs-link')).toMatchObject({
+        type: 'symlink',
+        linkname: '/etc/passwd'
+      })
+      expect(by.get('opt/app/dangling')).toMatchObject({
+        type: 'symlink',
+        linkname: 'does/not/exist'
+      })
+      // etc/conf.d/a.conf sorts before hardlink.conf, so it holds the data and the other links to it.
+      expect(by.get('opt/app/etc/conf.d/a.conf')).toMatchObject({ type: 'file', size: 4 })
+      expect(by.get('opt/app/hardlink.conf')).toMatchObject({
+        type: 'link',
+        linkname: 'opt/app/etc/conf.d/a.conf'
+      })
+      expect(by.get(`opt/app/${LONG_FILE}`)!.body.toString()).toBe('long\n')
+      expect(by.get('opt/app/café/naïve.txt')!.body.toString()).toBe('ünïcödé\n')
+      expect(by.get('opt/app/日本語.txt')!.body.toString()).toBe('こんにちは\n')
+      // Digests, not toEqual: jest compares buffers byte by byte, slowly.
+      expect(sha(by.get('opt/app/big.bin')!.body)).toBe(
+        sha(await fs.readFile(path.join(tree, 'big.bin')))
+      )
+
+      // An independent reader (GNU tar) sees the same names, PAX included.
+      const listing = execFileSync('tar', ['--quoting-style=literal', '-tf', '-'], { input: bytes })
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+      expect(listing).toEqual(names)
+
+      expect(l.diffId).toBe(sha(bytes))
+      expect(l.descriptor).toEqual({
+        mediaType: MediaType.LayerGzip,
+        digest: sha(await blob(store, l)),
+        size: (await blob(store, l)).length
+      })
+      expect(l.createdBy).toBe('lading: COPY tree /opt/app')
+      expect(await tempEntries(store)).toEqual([])
+    } finally {
+      server.close()
+    }
+  })
+
+  it('puts the contents at the root when DEST is absent', async () => {
+    const store = await newStore()
+    const l = await buildLayer({ source: path.join(tree, 'etc'), spec: 'etc' }, store, gzipOpts)
+    const hs = await headers(decompress(l, await blob(store, l)))
+    expect(hs.map(h => h.name)).toEqual(['conf.d/', 'conf.d/a.conf', 'secret'])
+    expect(l.createdBy).toBe('lading: COPY etc /')
+  })
+
+  it('is deterministic: same bytes twice, in another store, and differs with the mtime', async () => {
+    const a = await buildLayer(
+      { source: tree, dest: '/app', spec: 't' },
+      await newStore(),
+      gzipOpts
+    )
+    const b = await buildLayer(
+      { source: tree, dest: '/app', spec: 't' },
+      await newStore(),
+      gzipOpts
+    )
+    expect(b).toEqual(a)
+    const c = await buildLayer({ source: tree, dest: '/app', spec: 't' }, await newStore(), {
+      ...gzipOpts,
+      mtime: new Date('2024-05-06T07:08:10Z')
+    })
+    expect(c.descriptor.digest).not.toBe(a.descriptor.digest)
+    expect(c.diffId).not.toBe(a.diffId)
+  })
+
+  it('writes gzip headers with mtime 0, no name and a fixed OS byte', async () => {
+    const store = await newStore()
+    const l = await buildLayer({ source: path.join(tree, 'bin'), spec: 'bin' }, store, gzipOpts)
+    const data = await blob(store, l)
+    expect([...data.subarray(0, 4)]).toEqual([0x1f, 0x8b, 8, 0]) // FLG 0: no FNAME, no FEXTRA
+    expect(data.readUInt32LE(4)).toBe(0)
+    expect(data[9]).toBe(0xff)
+  })
+
+  it.each([
+    ['gzip', MediaType.LayerGzip],
+    ['zstd', MediaType.LayerZstd],
+    ['none', MediaType.Layer]
+  ] as const)(
+    '%s: media type, and diffId is the sha256 of the decompressed blob',
+    async (c, mt) => {
+      const store = await newStore()
+      const l = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
+        compression: c,
+        mtime: MTIME
+      })
+      expect(l.descriptor.mediaType).toBe(mt)
+      const data = await blob(store, l)
+      expect(l.descriptor.digest).toBe(sha(data))
+      expect(l.diffId).toBe(sha(decompress(l, data)))
+      if (c === 'none') expect(l.diffId).toBe(l.descriptor.digest)
+      // The same tree gives the same tar whatever the compression.
+      const g = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, gzipOpts)
+      expect(l.diffId).toBe(g.diffId)
+    }
+  )
+
+  it('honours the level', async () => {
+    const store = await newStore()
+    const fast = await buildLayer({ source: tree, spec: 't' }, store, { ...gzipOpts, level: 1 })
+    const best = await buildLayer({ source: tree, spec: 't' }, store, { ...gzipOpts, level: 9 })
+    expect(fast.diffId).toBe(best.diffId)
+    expect(fast.descriptor.digest).not.toBe(best.descriptor.digest)
+    await expect(
+      buildLayer({ source: tree, spec: 't' }, store, { ...gzipOpts, level: 12 })
+    ).rejects.toThrow(/^compression-level: "12"/)
+  })
+})
+
+describe('single-file layers', () => {
+  it.each([
+    [undefined, ['run.sh'], 'lading: COPY run.sh /run.sh'],
+    [
+      '/usr/local/bin/',
+      ['usr/', 'usr/local/', 'usr/local/bin/', 'usr/local/bin/run.sh'],
+      'lading: COPY run.sh /usr/local/bin/run.sh'
+    ],
+    ['/opt/tool', ['opt/', 'opt/tool'], 'lading: COPY run.sh /opt/tool']
+  ])('DEST %j', async (dest, names, createdBy) => {
+    const store = await newStore()
+    const source = path.join(tree, 'bin', 'run.sh')
+    const l = await buildLayer({ source, dest, spec: 'x' }, store, gzipOpts)
+    const hs = await headers(decompress(l, await blob(store, l)))
+    expect(hs.map(h => h.name)).toEqual(names)
+    const file = hs[hs.length - 1]
+    expect(file).toMatchObject({ type: 'file', mode: 0o755, uid: 0 })
+    expect(file.body.toString()).toBe('#!/bin/sh\necho hi\n')
+    for (const h of hs.slice(0, -1)) expect(h).toMatchObject({ type: 'directory', mode: 0o755 })
+    expect(l.createdBy).toBe(createdBy)
+  })
+})
+
+describe('tarball layers', () => {
+  let plainTar: Buffer
+  let tarGz: string
+  let tarPlain: string
+  let tarZst: string
+
+  beforeAll(async () => {
+    const store = await newStore()
+    const none = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
+      compression: 'none',
+      mtime: MTIME
+    })
+    plainTar = await blob(store, none)
+    tarPlain = path.join(work, 'in.tar')
+    tarGz = path.join(work, 'in.tar.gz')
+    tarZst = path.join(work, 'in.tgz') // zstd inside, whatever the name says
+    await fs.writeFile(tarPlain, plainTar)
+    // Compressed by gzip(1), so the copy-as-is path is checked on bytes Lading did not make.
+    await fs.writeFile(tarGz, execFileSync('gzip', ['-9', '-n', '-c'], { input: plainTar }))
+    await fs.writeFile(tarZst, zlib.zstdCompressSync(plainTar))
+  })
+
+  it('copies a tarball already in the chosen compression byte for byte', async () => {
+    const store = await newStore()
+    const l = await buildLayer({ source: tarGz, spec: 'in.tar.gz' }, store, gzipOpts)
+    const file = await fs.readFile(tarGz)
+    expect(l.descriptor).toEqual({
+      mediaType: MediaType.LayerGzip,
+      digest: sha(file),
+      size: file.length
+    })
+    expect(l.diffId).toBe(sha(plainTar))
+    expect(l.createdBy).toBe('lading: ADD in.tar.gz /')
+    const p = await buildLayer({ source: tarPlain, spec: 'in.tar' }, store, {
+      compression: 'none',
+      mtime: MTIME
+    })
+    expect(p.descriptor.digest).toBe(sha(plainTar))
+    expect(p.diffId).toBe(sha(plainTar))
+    expect(await tempEntries(store)).toEqual([])
+  })
+
+  it.each([
+    ['in.tar.gz', 'zstd'],
+    ['in.tgz', 'gzip'],
+    ['in.tgz', 'none'],
+    ['in.tar', 'gzip']
+  ] as const)('recompresses %s to %s, keeping the tar', async (name, c) => {
+    const store = await newStore()
+    const l = await buildLayer({ source: path.join(work, name), spec: name }, store, {
+      compression: c,
+      mtime: MTIME
+    })
+    const data = await blob(store, l)
+    expect(l.descriptor.digest).toBe(sha(data))
+    expect(sha(decompress(l, data))).toBe(sha(plainTar))
+    expect(l.diffId).toBe(sha(plainTar))
+  })
+})
+
+describe('errors', () => {
+  async function expectFailure(
+    input: { source: string; dest?: string; spec: string },
+    message: RegExp,
+    opts: LayerOptions = gzipOpts
+  ): Promise<void> {
+    const store = await newStore()
+    const err = await buildLayer(input, store, opts).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(err).toBeInstanceOf(LadingError)
+    expect((err as Error).message).toMatch(message)
+    expect(await tempEntries(store)).toEqual([])
+    expect(await fs.readdir(path.join(store.root, 'blobs', 'sha256'))).toEqual([])
+  }
+
+  it('names a missing path', async () => {
+    const cwd = process.cwd()
+    process.chdir(work)
+    try {
+      await expectFailure(
+        { source: 'dist', dest: '/app', spec: 'dist:/app' },
+        /^layers: "dist:\/app": path "dist" does not exist$/
+      )
+    } finally {
+      process.chdir(cwd)
+    }
+  })
+
+  it('refuses a DEST for a tarball', async () => {
+    const t = path.join(work, 'x.tar')
+    await fs.writeFile(t, Buffer.alloc(1024))
+    await expectFailure(
+      { source: t, dest: '/app', spec: 'x.tar:/app' },
+      /^layers: "x.tar:\/app": a tarball is used as a layer as it is, so it takes no DEST/
+    )
+  })
+
+  it.each([
+    [
+      'junk.tar',
+      () => Buffer.from('this is not a tar archive at all'.repeat(40)),
+      /^layers: "junk.tar": ".*junk.tar" is not a readable tar: /
+    ],
+    [
+      'junk.tar.gz',
+      () => Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.alloc(600, 0x55)]),
+      /is not a readable gzip tarball: /
+    ],
+    [
+      'text-in-gzip.tar.gz',
+      () => zlib.gzipSync(Buffer.from('hello '.repeat(300))),
+      /is not a readable gzip tarball: /
+    ],
+    [
+      'truncated.tar.zst',
+      () => zlib.zstdCompressSync(Buffer.alloc(4096, 1)).subarray(0, 20),
+      /is not a readable zstd tarball: /
+    ],
+    [
+      'x.tar.xz',
+      () => Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 1, 2, 3]),
+      /is compressed with xz, which layers cannot use/
+    ]
+  ])('rejects the corrupt tarball %s', async (name, content, re) => {
+    const t = path.join(work, name)
+    await fs.writeFile(t, content())
+    await expectFailure({ source: t, spec: name }, re)
+    await expectFailure({ source: t, spec: name }, re, { compression: 'zstd', mtime: MTIME })
+  })
+
+  it('rejects a truncated tar inside good gzip', async () => {
+    const store = await newStore()
+    const l = await buildLayer({ source: tree, spec: 't' }, store, {
+      compression: 'none',
+      mtime: MTIME
+    })
+    const t = path.join(work, 'cut.tar.gz')
+    await fs.writeFile(t, zlib.gzipSync((await blob(store, l)).subarray(0, 5000)))
+    await expectFailure(
+      { source: t, spec: 'cut.tar.gz' },
+      /^layers: "cut.tar.gz": .* is not a readable gzip tarball: Unexpected end of data/
+    )
+    await expectFailure({ source: t, spec: 'cut.tar.gz' }, /is not a readable gzip tarball/, {
+      compression: 'none',
+      mtime: MTIME
+    })
+  })
+
+  it('refuses a timestamp a tar header cannot hold', async () => {
+    await expectFailure({ source: tree, spec: 't' }, /outside the range a layer can hold/, {
+      compression: 'gzip',
+      mtime: new Date('2040-01-01T00:00:00Z')
+    })
+  })
+
+  // As root every file is readable, so the build runs with the effective uid of nobody.
+  it('names an unreadable file and leaves nothing behind', async () => {
+    const dir = path.join(work, 'locked')
+    await fs.mkdir(path.join(dir, 'sub'), { recursive: true })
+    await fs.writeFile(path.join(dir, 'sub', 'open.txt'), 'x')
+    await fs.writeFile(path.join(dir, 'sub', 'secret.key'), 'x')
+    await fs.chmod(path.join(dir, 'sub', 'secret.key'), 0o000)
+    const store = await newStore()
+    const asRoot = process.getuid?.() === 0
+    if (asRoot) {
+      for (const d of [work, dir, path.join(dir, 'sub')]) await fs.chmod(d, 0o755)
+      for (const d of [
+        store.root,
+        path.join(store.root, '.lading-tmp'),
+        path.join(store.root, 'blobs'),
+        path.join(store.root, 'blobs', 'sha256')
+      ])
+        await fs.chmod(d, 0o777)
+      process.seteuid!(65534)
+    }
+    let err: unknown
+    try {
+      await buildLayer({ source: dir, dest: '/srv', spec: 'locked:/srv' }, store, gzipOpts)
+    } catch (e) {
+      err = e
+    } finally {
+      if (asRoot) process.seteuid!(0)
+    }
+    expect(err).toBeInstanceOf(LadingError)
+    expect((err as Error).message).toMatch(
+      /^layers: "locked:\/srv": path ".*secret.key" cannot be read \(permission denied\)/
+    )
+    expect(await tempEntries(store)).toEqual([])
+  })
+})

@@ -1,0 +1,573 @@
+import { createReadStream, createWriteStream, constants as fsc, type Stats } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { PassThrough, Readable, Transform, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import * as tar from 'tar-stream'
+import { LadingError, messageOf } from '../errors.js'
+import { HashingStream } from '../oci/digest.js'
+import { layerMediaType, type Compression } from '../oci/mediatypes.js'
+import type { Descriptor } from '../oci/types.js'
+import type { BlobStore } from '../transports/blobstore.js'
+import {
+  compressionLevel,
+  compressorStages,
+  createDecompressor,
+  detectCompression
+} from './compress.js'
+
+export type { Compression } from '../oci/mediatypes.js'
+export { parseCompression } from './compress.js'
+
+export interface LayerInput {
+  source: string
+  dest?: string
+  /** The raw `SOURCE[:DEST]` line, quoted in messages. */
+  spec: string
+}
+
+export interface LayerOptions {
+  compression: Compression
+  level?: number
+  mtime: Date
+}
+
+export interface BuiltLayer {
+  descriptor: Descriptor
+  /** sha256 of the uncompressed tar. */
+  diffId: string
+  /** History text; holds no absolute path so the config stays the same across checkouts. */
+  createdBy: string
+}
+
+/** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
+const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i
+
+/** Files up to this size are read whole: fewer round trips for trees of many small files. */
+const SMALL_FILE = 1024 * 1024
+const CHUNK = 1024 * 1024
+
+/** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
+export function parseLayerSpec(line: string): LayerInput {
+  const spec = line.trim()
+  if (!spec) throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]')
+  // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
+  let cut = spec.lastIndexOf(':/')
+  if (cut < 0 && spec.includes(':')) cut = spec.lastIndexOf(':')
+  if (cut < 0) return { source: spec, spec }
+  const source = spec.slice(0, cut)
+  const dest = spec.slice(cut + 1)
+  if (!source)
+    throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`)
+  if (!dest.startsWith('/'))
+    throw new LadingError(
+      `layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`
+    )
+  return { source, dest, spec }
+}
+
+function failure(input: LayerInput, what: string): LadingError {
+  return new LadingError(`layers: "${input.spec}": ${what}`)
+}
+
+function fsProblem(input: LayerInput, p: string, err: unknown): LadingError {
+  const code = (err as NodeJS.ErrnoException).code
+  const shown = path.relative('.', p) || '.'
+  if (code === 'ENOENT' || code === 'ENOTDIR')
+    return failure(input, `path "${shown}" does not exist`)
+  if (code === 'EACCES' || code === 'EPERM')
+    return failure(input, `path "${shown}" cannot be read (permission denied); make it readable`)
+  return failure(input, `reading "${shown}": ${messageOf(err)}`)
+}
+
+/** What the history shows for a source: relative paths as written, absolute ones by name only. */
+function shownSource(source: string): string {
+  return path.isAbsolute(source) ? path.basename(source) : source
+}
+
+/** An entry of the layer: a path in the image, and where it comes from on disk unless synthesised. */
+interface Entry {
+  name: string
+  key: Buffer
+  abs?: string
+  /** The SOURCE itself, which may be a symlink to what is meant. */
+  follow?: boolean
+}
+
+function entry(name: string, abs?: string, follow = false): Entry {
+  return { name, key: Buffer.from(name), abs, follow }
+}
+
+/** `usr/local/app` → entries for `usr` and `usr/local`, so the tar needs nothing from a base. */
+function parentEntries(name: string): Entry[] {
+  const parts = name.split('/')
+  const out: Entry[] = []
+  for (let i = 1; i < parts.length; i++) out.push(entry(parts.slice(0, i).join('/')))
+  return out
+}
+
+/** A DEST as a tar name: normalised, no leading or trailing '/', '' for the root. */
+function imagePath(dest: string): string {
+  return path.posix.normalize(dest).replace(/^\/+/, '').replace(/\/+$/, '')
+}
+
+export async function buildLayer(
+  input: LayerInput,
+  store: BlobStore,
+  opts: LayerOptions
+): Promise<BuiltLayer> {
+  const level = compressionLevel(opts.compression, opts.level)
+  const seconds = opts.mtime.getTime() / 1000
+  // tar-stream writes mtime as a signed 32-bit count of seconds.
+  if (!(seconds >= 0 && seconds < 2 ** 31))
+    throw new LadingError(
+      `layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`
+    )
+  let st: Stats
+  try {
+    st = await fs.stat(input.source)
+  } catch (err) {
+    throw fsProblem(input, input.source, err)
+  }
+  if (st.isDirectory()) {
+    const root = imagePath(input.dest ?? '/')
+    const entries = await walk(input, store, root)
+    const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`
+    return writeTarLayer(input, store, { ...opts, level }, entries, createdBy)
+  }
+  if (!st.isFile())
+    throw failure(
+      input,
+      `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`
+    )
+  if (TARBALL.test(input.source)) {
+    if (input.dest !== undefined)
+      throw failure(
+        input,
+        `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`
+      )
+    return tarballLayer(input, store, { ...opts, level })
+  }
+  let dest = input.dest ?? '/'
+  if (dest.endsWith('/')) dest += path.basename(input.source)
+  const name = imagePath(dest)
+  if (!name) throw failure(input, `DEST "${input.dest}" names the root directory, not a file`)
+  const entries = [...parentEntries(name), entry(name, path.resolve(input.source), true)]
+  const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`
+  return writeTarLayer(input, store, { ...opts, level }, entries, createdBy)
+}
+
+/** Every path under the source directory, with DEST and its parents, in byte order of name. */
+async function walk(input: LayerInput, store: BlobStore, root: string): Promise<Entry[]> {
+  const top = path.resolve(input.source)
+  const storeRoot = path.resolve(store.root)
+  const entries: Entry[] = root ? [...parentEntries(root), entry(root, top, true)] : []
+  const pending: Array<{ abs: string; name: string }> = [{ abs: top, name: root }]
+  while (pending.length) {
+    const dir = pending.pop()!
+    let children
+    try {
+      children = await fs.readdir(dir.abs, { withFileTypes: true })
+    } catch (err) {
+      throw fsProblem(input, dir.abs, err)
+    }
+    for (const child of children) {
+      const abs = path.join(dir.abs, child.name)
+      // Building from '.' into a layout under '.' must not swallow the layer being written.
+      if (abs === storeRoot) continue
+      const name = dir.name ? `${dir.name}/${child.name}` : child.name
+      if (child.isSocket()) continue
+      entries.push(entry(name, abs))
+      if (child.isDirectory()) pending.push({ abs, name })
+    }
+  }
+  // A prefix sorts first, so every directory precedes its contents.
+  entries.sort((a, b) => Buffer.compare(a.key, b.key))
+  return entries
+}
+
+interface ResolvedOptions extends LayerOptions {
+  level: number | undefined
+}
+
+async function writeTarLayer(
+  input: LayerInput,
+  store: BlobStore,
+  opts: ResolvedOptions,
+  entries: Entry[],
+  createdBy: string
+): Promise<BuiltLayer> {
+  const pack = tar.pack()
+  const produced = fillPack(input, pack, entries, opts.mtime).then(
+    () => pack.finalize(),
+    err => {
+      pack.destroy(err)
+      throw err
+    }
+  )
+  const tarStream = Readable.from(pack, { objectMode: false })
+  const diffHash = new HashingStream()
+  const digestHash = opts.compression === 'none' ? diffHash : new HashingStream()
+  const stages =
+    digestHash === diffHash
+      ? [diffHash]
+      : [diffHash, ...compressorStages(opts.compression, opts.level), digestHash]
+  await intoStore(input, store, {
+    src: tarStream,
+    stages,
+    also: [produced],
+    digest: digestHash,
+    explain: err => `writing the layer into ${store.root}: ${messageOf(err)}`,
+    onError: () => pack.destroy(new Error('layer output failed'))
+  })
+  return {
+    descriptor: {
+      mediaType: layerMediaType(opts.compression),
+      digest: digestHash.digest(),
+      size: digestHash.size
+    },
+    diffId: diffHash.digest(),
+    createdBy
+  }
+}
+
+interface Flow {
+  src: Readable
+  stages: Array<Transform | Writable>
+  /** Work running beside the pipeline whose failure fails the layer too. */
+  also: Array<Promise<unknown>>
+  /** The hash of what reaches the file. */
+  digest: HashingStream
+  /** The message for a failure that is not the output file's nor already a LadingError. */
+  explain: (err: unknown) => string
+  onError?: () => void
+}
+
+/**
+ * Runs `src → stages → temp file`, then moves the file to its digest. Any failure, in the
+ * pipeline or beside it, removes the temp file; the message comes from where the failure began.
+ */
+async function intoStore(input: LayerInput, store: BlobStore, flow: Flow): Promise<void> {
+  const tmp = store.tempPath()
+  const file = createWriteStream(tmp)
+  const chain = [flow.src, ...flow.stages, file]
+  let origin: unknown
+  // Pipeline destroys every stage with the first error; the first to report it is where it began.
+  for (const s of chain) (s as NodeJS.EventEmitter).once('error', () => (origin ??= s))
+  const out = pipeline(chain as [Readable, ...Transform[], Writable]).catch(err => {
+    flow.onError?.()
+    throw err
+  })
+  const results = await Promise.allSettled([out, ...flow.also])
+  const errors = results.flatMap(r => (r.status === 'rejected' ? [r.reason as unknown] : []))
+  if (errors.length) {
+    await fs.rm(tmp, { force: true })
+    const user = errors.find(e => e instanceof LadingError)
+    if (user) throw user
+    if (origin === file)
+      throw failure(input, `writing the layer into ${store.root}: ${messageOf(errors[0])}`)
+    throw failure(input, flow.explain(errors[0]))
+  }
+  try {
+    await store.commit(tmp, flow.digest.digest())
+  } catch (err) {
+    await fs.rm(tmp, { force: true })
+    throw failure(input, `writing the layer into ${store.root}: ${messageOf(err)}`)
+  }
+}
+
+type Header = Parameters<tar.Pack['entry']>[0]
+
+function waitFor(
+  emitter: {
+    once(ev: string, fn: (...a: unknown[]) => void): unknown
+    off(ev: string, fn: (...a: unknown[]) => void): unknown
+  },
+  ok: string
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const settle = (err?: unknown) => {
+      emitter.off(ok, onOk)
+      emitter.off('close', onClose)
+      emitter.off('error', onError)
+      if (err) reject(err as Error)
+      else resolve()
+    }
+    const onOk = () => settle()
+    const onClose = () => settle(new Error('tar stream closed'))
+    const onError = (err: unknown) => settle(err ?? new Error('tar stream failed'))
+    emitter.once(ok, onOk)
+    emitter.once('close', onClose)
+    emitter.once('error', onError)
+  })
+}
+
+async function fillPack(
+  input: LayerInput,
+  pack: tar.Pack,
+  entries: Entry[],
+  mtime: Date
+): Promise<void> {
+  const firstPathOf = new Map<string, string>()
+  // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
+  const base = { uid: 0, gid: 0, uname: '', gname: '', mtime }
+  const add = (header: Header, body?: Buffer): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve())
+      if (body) pack.entry(header, body, cb)
+      else pack.entry(header, cb)
+    })
+
+  for (const e of entries) {
+    if (!e.abs) {
+      await add({ ...base, name: `${e.name}/`, type: 'directory', mode: fsc.S_IFDIR | 0o755 })
+      continue
+    }
+    let st: Stats
+    try {
+      st = e.follow ? await fs.stat(e.abs) : await fs.lstat(e.abs)
+    } catch (err) {
+      throw fsProblem(input, e.abs, err)
+    }
+    const mode = st.mode
+    if (st.isDirectory()) {
+      await add({ ...base, name: `${e.name}/`, type: 'directory', mode })
+    } else if (st.isSymbolicLink()) {
+      let target: string
+      try {
+        target = await fs.readlink(e.abs)
+      } catch (err) {
+        throw fsProblem(input, e.abs, err)
+      }
+      await add({ ...base, name: e.name, type: 'symlink', linkname: target, mode })
+    } else if (st.isFile()) {
+      if (st.nlink > 1) {
+        const id = `${st.dev}:${st.ino}`
+        const first = firstPathOf.get(id)
+        if (first !== undefined) {
+          await add({ ...base, name: e.name, type: 'link', linkname: first, mode })
+          continue
+        }
+        firstPathOf.set(id, e.name)
+      }
+      await addFile(input, pack, add, { ...base, name: e.name, type: 'file', mode }, e.abs, st.size)
+    } else if (st.isFIFO()) {
+      await add({ ...base, name: e.name, type: 'fifo', mode })
+    } else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      await add({
+        ...base,
+        name: e.name,
+        type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+        mode,
+        devmajor: Math.floor(st.rdev / 256) & 0xfff,
+        devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
+      })
+    }
+    // Sockets are runtime objects with no content; they are left out.
+  }
+}
+
+async function addFile(
+  input: LayerInput,
+  pack: tar.Pack,
+  add: (h: Header, body?: Buffer) => Promise<void>,
+  header: Header,
+  abs: string,
+  size: number
+): Promise<void> {
+  const changed = () =>
+    failure(input, `file "${path.relative('.', abs)}" changed while it was being read; retry`)
+  if (size <= SMALL_FILE) {
+    let body: Buffer
+    try {
+      body = await fs.readFile(abs)
+    } catch (err) {
+      throw fsProblem(input, abs, err)
+    }
+    if (body.length !== size) throw changed()
+    // tar-stream takes an empty buffer as "no body given" and waits for a stream.
+    return size ? add({ ...header, size }, body) : add({ ...header, size: 0 }, Buffer.alloc(0))
+  }
+  let fh: fs.FileHandle
+  try {
+    fh = await fs.open(abs, 'r')
+  } catch (err) {
+    throw fsProblem(input, abs, err)
+  }
+  try {
+    let done!: Promise<void>
+    const sink = await new Promise<ReturnType<tar.Pack['entry']>>(resolve => {
+      done = new Promise((res, rej) => {
+        resolve(pack.entry({ ...header, size }, err => (err ? rej(err) : res())))
+      })
+    })
+    done.catch(() => {})
+    let pos = 0
+    while (pos < size) {
+      const want = Math.min(CHUNK, size - pos)
+      const buf = Buffer.allocUnsafe(want)
+      let bytesRead: number
+      try {
+        ;({ bytesRead } = await fh.read(buf, 0, want, pos))
+      } catch (err) {
+        sink.destroy(err as Error)
+        throw fsProblem(input, abs, err)
+      }
+      if (bytesRead === 0) {
+        const err = changed()
+        sink.destroy(err)
+        throw err
+      }
+      pos += bytesRead
+      if (!sink.write(bytesRead === want ? buf : buf.subarray(0, bytesRead)))
+        await waitFor(sink, 'drain')
+    }
+    sink.end(null)
+    await done
+  } finally {
+    await fh.close()
+  }
+}
+
+/**
+ * A stage that also feeds what passes through to a side pipeline, waiting for it, so one read of
+ * a stream serves two consumers with backpressure from both.
+ */
+function tee(side: Array<Transform | Writable>): { stage: Transform; done: Promise<void> } {
+  const head = new PassThrough()
+  const done = pipeline([head, ...side] as unknown as [Readable, Writable])
+  const stage = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (head.write(chunk)) cb(null, chunk)
+      else head.once('drain', () => cb(null, chunk))
+    },
+    flush(cb) {
+      head.end()
+      done.then(() => cb(), cb)
+    },
+    destroy(err, cb) {
+      // The side must not wait for input that will never come once the main pipeline failed.
+      if (!head.writableFinished) head.destroy(err ?? new Error('stopped'))
+      cb(err)
+    }
+  })
+  done.catch(err => stage.destroy(err))
+  return { stage, done }
+}
+
+/** A sink that parses a tar and throws its content away, to reject a corrupt tarball. */
+function tarChecker(): Writable {
+  const extract = tar.extract()
+  extract.on('entry', (_h, stream, next) => {
+    // Errors are the archive's, reported once by extract itself.
+    stream.on('error', () => {})
+    stream.on('end', next)
+    stream.resume()
+  })
+  const finished = new Promise<void>((resolve, reject) => {
+    extract.on('finish', () => resolve())
+    extract.on('error', reject)
+  })
+  finished.catch(() => {})
+  const w: Writable = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      if (extract.write(chunk)) cb()
+      else waitFor(extract, 'drain').then(() => cb(), cb)
+    },
+    final(cb) {
+      extract.end(null)
+      finished.then(() => cb(), cb)
+    },
+    destroy(err, cb) {
+      extract.destroy()
+      cb(err)
+    }
+  })
+  extract.on('error', err => w.destroy(err))
+  return w
+}
+
+async function tarballLayer(
+  input: LayerInput,
+  store: BlobStore,
+  opts: ResolvedOptions
+): Promise<BuiltLayer> {
+  const head = Buffer.alloc(6)
+  try {
+    const fh = await fs.open(input.source, 'r')
+    try {
+      await fh.read(head, 0, 6, 0)
+    } finally {
+      await fh.close()
+    }
+  } catch (err) {
+    throw fsProblem(input, input.source, err)
+  }
+  const format = detectCompression(head)
+  if (format === 'xz' || format === 'bzip2')
+    throw failure(
+      input,
+      `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`
+    )
+  const createdBy = `lading: ADD ${shownSource(input.source)} /`
+  const src = createReadStream(input.source, { highWaterMark: CHUNK })
+  const check = tarChecker()
+  let diffHash: HashingStream
+  let digestHash: HashingStream
+  let stages: Array<Transform | Writable>
+  let side: Promise<void> | undefined
+  if (format === opts.compression) {
+    // Already as wanted: the bytes are kept, and the tar inside is hashed and checked alongside.
+    digestHash = new HashingStream()
+    if (format === 'none') {
+      diffHash = digestHash
+      const t = tee([check])
+      stages = [digestHash, t.stage]
+      side = t.done
+    } else {
+      diffHash = new HashingStream()
+      const t = tee([createDecompressor(format), diffHash, check])
+      stages = [digestHash, t.stage]
+      side = t.done
+    }
+  } else {
+    diffHash = new HashingStream()
+    const t = tee([check])
+    side = t.done
+    const decompress = format === 'none' ? [] : [createDecompressor(format)]
+    if (opts.compression === 'none') {
+      digestHash = diffHash
+      stages = [...decompress, diffHash, t.stage]
+    } else {
+      digestHash = new HashingStream()
+      stages = [
+        ...decompress,
+        diffHash,
+        t.stage,
+        ...compressorStages(opts.compression, opts.level),
+        digestHash
+      ]
+    }
+  }
+  const kind = format === 'none' ? 'tar' : `${format} tarball`
+  await intoStore(input, store, {
+    src,
+    stages,
+    also: side ? [side] : [],
+    digest: digestHash,
+    explain: err => {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code && (err as NodeJS.ErrnoException).syscall) throw fsProblem(input, input.source, err)
+      return `"${input.source}" is not a readable ${kind}: ${messageOf(err)}`
+    }
+  })
+  return {
+    descriptor: {
+      mediaType: layerMediaType(opts.compression),
+      digest: digestHash.digest(),
+      size: digestHash.size
+    },
+    diffId: diffHash.digest(),
+    createdBy
+  }
+}
