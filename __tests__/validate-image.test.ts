@@ -67,6 +67,21 @@ describe('validateImage', () => {
     expect([...reader.opens.values()].every(n => n === 1)).toBe(true)
   })
 
+  it('with checkLayers false, never opens a layer: it only asks whether it exists', async () => {
+    const dir = await tmpDir()
+    dirs.push(dir)
+    const b = await writeLayout(dir, { layers: [{}] })
+    const entry = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')).manifests[0]
+    const reader = new CountingReader(new LayoutReader(dir))
+    expect(await validateImage(reader, entry, { checkLayers: false })).toEqual([])
+    expect(reader.opens.has(b.layers[0])).toBe(false)
+    expect(reader.opens.has(b.config)).toBe(true)
+    // a missing layer is still reported
+    await fs.rm(b.blob(b.layers[0]))
+    const missing = await validateImage(new CountingReader(new LayoutReader(dir)), entry, { checkLayers: false })
+    expect(missing.map(f => f.rule)).toEqual(['blob-missing'])
+  })
+
   it('prefixes locations and reports blobs it was told were not downloaded', async () => {
     const dir = await tmpDir()
     dirs.push(dir)
@@ -77,7 +92,7 @@ describe('validateImage', () => {
       location: 'ghcr.io/o/r:1',
       notDownloaded: new Set([b.layers[0]])
     })
-    expect(findings.map(f => [f.rule, f.severity])).toEqual([['blob-not-downloaded', 'warning']])
+    expect(findings.map(f => [f.rule, f.severity])).toEqual([['blob-not-downloaded', 'info']])
     expect(findings[0].location).toMatch(
       /^ghcr\.io\/o\/r:1 sha256:[0-9a-f]{12}… \(manifest\) layers\[0\]$/
     )
@@ -93,5 +108,16 @@ describe('validateImage', () => {
       'layout-index-json',
       'layout-oci-layout'
     ])
+  })
+})
+
+describe('info findings', () => {
+  it('never fail a report, even at fail-on warning', async () => {
+    const { makeReport } = await import('../src/validate/index.js')
+    const info = { rule: 'blob-not-downloaded', severity: 'info' as const, message: 'm', location: 'l', spec: 's' }
+    expect(makeReport([info], 'warning')).toMatchObject({ valid: true, errors: 0, warnings: 0 })
+    const warn = { ...info, rule: 'x', severity: 'warning' as const }
+    expect(makeReport([info, warn], 'warning')).toMatchObject({ valid: false, errors: 0, warnings: 1 })
+    expect(makeReport([info, warn], 'error')).toMatchObject({ valid: true, warnings: 1 })
   })
 })

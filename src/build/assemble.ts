@@ -43,13 +43,22 @@ export function hasConfigEdits(e: ConfigEdits): boolean {
  * base's of the same key; labels and exposed ports merge; entrypoint without cmd clears the base's
  * cmd, as a Dockerfile ENTRYPOINT does.
  */
-export function editConfig(base: ImageConfig, edits: ConfigEdits, layers: NewLayer[], created: Date): ImageConfig {
+export function editConfig(
+  base: ImageConfig,
+  edits: ConfigEdits,
+  layers: NewLayer[],
+  created: Date
+): ImageConfig {
   const cfg: ImageConfig = structuredClone(base)
   const when = rfc3339(created)
   cfg.created = when
-  cfg.rootfs = { type: 'layers', diff_ids: [...(base.rootfs?.diff_ids ?? []), ...layers.map(l => l.diffId)] }
+  cfg.rootfs = {
+    type: 'layers',
+    diff_ids: [...(base.rootfs?.diff_ids ?? []), ...layers.map(l => l.diffId)]
+  }
   const history = [...(base.history ?? [])]
-  for (const l of layers) history.push({ created: when, created_by: l.createdBy, comment: 'lading' })
+  for (const l of layers)
+    history.push({ created: when, created_by: l.createdBy, comment: 'lading' })
   const c = { ...(cfg.config ?? {}) }
   if (edits.entrypoint !== undefined) {
     c.Entrypoint = edits.entrypoint
@@ -75,7 +84,12 @@ export function editConfig(base: ImageConfig, edits: ConfigEdits, layers: NewLay
   }
   const configEdited = hasConfigEdits(edits)
   if (configEdited && layers.length === 0)
-    history.push({ created: when, created_by: 'lading: config', comment: 'lading', empty_layer: true })
+    history.push({
+      created: when,
+      created_by: 'lading: config',
+      comment: 'lading',
+      empty_layer: true
+    })
   cfg.history = history
   cfg.config = c
   return cfg
@@ -92,7 +106,10 @@ export function makeManifest(
     mediaType: MediaType.ImageManifest,
     config: { mediaType: MediaType.ImageConfig, digest: config.digest, size: config.size },
     // Docker's gzip layer type and OCI's name the same bytes, so converting is only a relabel.
-    layers: [...baseLayers.map(l => ({ ...l, mediaType: toOciMediaType(l.mediaType) })), ...newLayers.map(l => l.descriptor)]
+    layers: [
+      ...baseLayers.map(l => ({ ...l, mediaType: toOciMediaType(l.mediaType) })),
+      ...newLayers.map(l => l.descriptor)
+    ]
   }
   if (Object.keys(annotations).length) m.annotations = sortKeys(annotations)
   return m

@@ -16,11 +16,13 @@ export function parseCompression(s: string): Compression {
   throw new LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`)
 }
 
-const levelRange: Record<Exclude<Compression, 'none'>, { min: number; max: number; def: number }> =
-  {
-    gzip: { min: 0, max: 9, def: 6 },
-    zstd: { min: 1, max: 22, def: 3 }
-  }
+const levelRange: Record<
+  Exclude<Compression, 'none'>,
+  { min: number; max: number; def: number }
+> = {
+  gzip: { min: 0, max: 9, def: 6 },
+  zstd: { min: 1, max: 22, def: 3 }
+}
 
 /**
  * The level to compress with: the given one once checked against what the compressor accepts,
@@ -154,7 +156,10 @@ export type DetectedFormat = Compression | 'xz' | 'bzip2'
 export function detectCompression(head: Buffer): DetectedFormat {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd'
-  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0])))
+  if (
+    head.length >= 6 &&
+    head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0]))
+  )
     return 'xz'
   if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2'
   return 'none'

@@ -70,6 +70,6 @@ export function annotate(report: Report): void {
   for (const f of report.findings.slice(0, 100)) {
     const msg = `${f.location}: ${f.message} (${f.spec})`
     if (f.severity === 'error') core.error(msg, { title: f.rule })
-    else core.warning(msg, { title: f.rule })
+    else if (f.severity === 'warning') core.warning(msg, { title: f.rule })
   }
 }

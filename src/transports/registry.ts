@@ -1,6 +1,6 @@
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { LadingError } from '../errors.js'
-import { isIndexMediaType, isManifestMediaType } from '../oci/mediatypes.js'
+import { isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/mediatypes.js'
 import { formatReference, type Reference } from '../oci/reference.js'
 import type { Descriptor } from '../oci/types.js'
 import { repositoryScope } from '../registry/auth.js'
@@ -8,6 +8,9 @@ import { blobExists, getBlob, readBlob, type BlobTarget } from '../registry/blob
 import { RegistryClient, type ClientOptions } from '../registry/client.js'
 import { getManifest, manifestExists } from '../registry/manifests.js'
 import type { ImageSource, RegistryOrigin } from './types.js'
+
+/** Blobs up to this size that are not layers are read whole (and cached) rather than streamed. */
+const SMALL_BLOB = 4 * 1024 * 1024
 
 /**
  * An image in a registry as a source. Only manifests, indexes and configs are read whole; layers
@@ -69,6 +72,11 @@ export class RegistrySource implements ImageSource {
   }
 
   async open(desc: Descriptor): Promise<Readable> {
+    // Manifests live under /manifests/, not /blobs/; readers such as the validator stream everything.
+    // Configs and other small documents are read whole and cached, so the validator and the engine
+    // fetch each once between them; layers stream.
+    if (this.isManifest(desc) || (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB))
+      return Readable.from([await this.read(desc)])
     return getBlob(this.target, desc)
   }
 

@@ -28,9 +28,9 @@ export { makeReport, formatReport } from './report.js'
 export interface ValidateOptions {
   /** blobs missing from the layout are errors (Lading must push them) rather than warnings */
   requireAllBlobs?: boolean
-  /** digests deliberately absent (registry-base layers never downloaded): warning `blob-not-downloaded` */
+  /** digests deliberately absent (registry-base layers never downloaded): info finding `blob-not-downloaded` */
   notDownloaded?: Set<string>
-  /** check layer contents (tar readability, paths, whiteouts, diff_ids); default true */
+  /** read layers: digest, size, tar readability, paths, whiteouts, diff_ids (default true); false only checks they exist */
   checkLayers?: boolean
 }
 

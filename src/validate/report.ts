@@ -7,15 +7,15 @@ export interface Report {
   findings: Finding[]
 }
 
-/** valid: no error (failOn 'error'), no finding at all (failOn 'warning'), always (failOn 'never'). */
+/** valid: no error (failOn 'error'), no error or warning (failOn 'warning'), always (failOn 'never'); info findings never count. */
 export function makeReport(
   findings: Finding[],
   failOn: 'error' | 'warning' | 'never' = 'error'
 ): Report {
   const errors = findings.filter(f => f.severity === 'error').length
-  const warnings = findings.length - errors
+  const warnings = findings.filter(f => f.severity === 'warning').length
   const valid =
-    failOn === 'never' ? true : failOn === 'warning' ? findings.length === 0 : errors === 0
+    failOn === 'never' ? true : failOn === 'warning' ? errors + warnings === 0 : errors === 0
   return { valid, errors, warnings, findings }
 }
 

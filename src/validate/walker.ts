@@ -417,8 +417,9 @@ export class Walker {
   /** Returns the layer's diff_id when it could be computed. */
   private async layer(desc: Descriptor, loc: string): Promise<string | undefined> {
     if (!(await this.present(desc, loc))) return undefined
-    const isLayer =
-      this.opts.checkLayers !== false && layerCompression(desc.mediaType) !== undefined
+    // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
+    if (this.opts.checkLayers === false) return undefined
+    const isLayer = layerCompression(desc.mediaType) !== undefined
     const r = await this.scan(desc, isLayer)
     this.verify(desc, r, loc)
     const key = `layer ${desc.digest}`
