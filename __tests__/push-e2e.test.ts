@@ -16,10 +16,17 @@ import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
 const available = haveTool('docker-registry') || fsSync.existsSync('/usr/bin/docker-registry')
 const d = available ? describe : describe.skip
 
-async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: Record<string, string>; err: string }> {
+async function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {}
+): Promise<{ code: number; out: Record<string, string>; err: string }> {
   let out = ''
   let err = ''
-  const code = await main(args, { out: s => (out += s), err: s => (err += s) }, { PATH: process.env.PATH, HOME: tmp, ...env })
+  const code = await main(
+    args,
+    { out: s => (out += s), err: s => (err += s) },
+    { PATH: process.env.PATH, HOME: tmp, ...env }
+  )
   const parsed = Object.fromEntries(
     out
       .trim()
@@ -66,15 +73,34 @@ afterAll(async () => {
 })
 
 const blobMoves = (p: FaultProxy, since: number) =>
-  p.requests.slice(since).filter(r => /\/blobs\//.test(r.path) && (r.method === 'GET' || r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH'))
+  p.requests
+    .slice(since)
+    .filter(
+      r =>
+        /\/blobs\//.test(r.path) &&
+        (r.method === 'GET' || r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH')
+    )
 
 d('pushing what was built', () => {
   it('pushes a scratch image to the tags, and skopeo reads back the same digest', async () => {
-    const r = await cli(['build', '--layers', `${app}:/app`, '--tags', `${proxy.host}/e2e/app:1,${proxy.host}/e2e/app:latest`, '--output', path.join(tmp, 'l1')])
+    const r = await cli([
+      'build',
+      '--layers',
+      `${app}:/app`,
+      '--tags',
+      `${proxy.host}/e2e/app:1,${proxy.host}/e2e/app:latest`,
+      '--output',
+      path.join(tmp, 'l1')
+    ])
     expect(r.err).not.toMatch(/^(error|lading:)/m)
     expect(r.code).toBe(0)
-    expect(JSON.parse(r.out['image-refs'])).toEqual([`${proxy.host}/e2e/app:1@${r.out.digest}`, `${proxy.host}/e2e/app:latest@${r.out.digest}`])
-    expect(JSON.parse(r.out.metadata)['image.name']).toBe(`${proxy.host}/e2e/app:1,${proxy.host}/e2e/app:latest`)
+    expect(JSON.parse(r.out['image-refs'])).toEqual([
+      `${proxy.host}/e2e/app:1@${r.out.digest}`,
+      `${proxy.host}/e2e/app:latest@${r.out.digest}`
+    ])
+    expect(JSON.parse(r.out.metadata)['image.name']).toBe(
+      `${proxy.host}/e2e/app:1,${proxy.host}/e2e/app:latest`
+    )
     if (haveTool('skopeo')) {
       expect(skopeoDigest(`${reg.host}/e2e/app:1`)).toBe(r.out.digest)
       expect(skopeoRawDigest(`${reg.host}/e2e/app:latest`)).toBe(r.out.digest)
@@ -83,7 +109,17 @@ d('pushing what was built', () => {
 
   it('with push false, builds and validates but pushes nothing', async () => {
     const before = proxy.requests.length
-    const r = await cli(['build', '--layers', `${app}:/app`, '--tags', `${proxy.host}/e2e/nopush:1`, '--push', 'false', '--output', path.join(tmp, 'l-nopush')])
+    const r = await cli([
+      'build',
+      '--layers',
+      `${app}:/app`,
+      '--tags',
+      `${proxy.host}/e2e/nopush:1`,
+      '--push',
+      'false',
+      '--output',
+      path.join(tmp, 'l-nopush')
+    ])
     expect(r.code).toBe(0)
     expect(r.out['image-refs']).toBeUndefined()
     expect(proxy.requests.length).toBe(before)
@@ -92,14 +128,34 @@ d('pushing what was built', () => {
   it('an image that fails validation is never pushed', async () => {
     // A source layout whose manifest carries a malformed created annotation (an error).
     const bad = path.join(tmp, 'l-bad-src')
-    const r0 = await cli(['build', '--layers', `${app}:/app`, '--annotations', 'org.opencontainers.image.created=yesterday', '--fail-on', 'never', '--output', bad])
+    const r0 = await cli([
+      'build',
+      '--layers',
+      `${app}:/app`,
+      '--annotations',
+      'org.opencontainers.image.created=yesterday',
+      '--fail-on',
+      'never',
+      '--output',
+      bad
+    ])
     expect(r0.code).toBe(0)
     const before = proxy.requests.length
-    const r = await cli(['build', '--from', `oci:${bad}`, '--tags', `${proxy.host}/e2e/bad:1`, '--output', path.join(tmp, 'l-bad')])
+    const r = await cli([
+      'build',
+      '--from',
+      `oci:${bad}`,
+      '--tags',
+      `${proxy.host}/e2e/bad:1`,
+      '--output',
+      path.join(tmp, 'l-bad')
+    ])
     expect(r.code).toBe(1)
     expect(r.err).toMatch(/failed validation/)
     expect(r.err).toMatch(/created/)
-    expect(proxy.requests.slice(before).filter(x => x.method !== 'GET' && x.method !== 'HEAD')).toEqual([])
+    expect(
+      proxy.requests.slice(before).filter(x => x.method !== 'GET' && x.method !== 'HEAD')
+    ).toEqual([])
     await expect(fs.access(path.join(tmp, 'l-bad'))).rejects.toThrow()
   })
 })
@@ -111,31 +167,93 @@ d('registry bases', () => {
     await fs.mkdir(base)
     await fs.writeFile(path.join(base, 'os-release'), 'NAME=base\n')
     await fs.writeFile(path.join(base, 'big.bin'), cryptoMod.randomBytes(256 * 1024))
-    const r = await cli(['build', '--platforms', 'linux/amd64,linux/arm64', '--layers', `${base}:/etc`, '--env', 'PATH=/usr/bin', '--tags', `${proxy.host}/base/os:1`, '--output', path.join(tmp, 'l-base')])
+    const r = await cli([
+      'build',
+      '--platforms',
+      'linux/amd64,linux/arm64',
+      '--layers',
+      `${base}:/etc`,
+      '--env',
+      'PATH=/usr/bin',
+      '--tags',
+      `${proxy.host}/base/os:1`,
+      '--output',
+      path.join(tmp, 'l-base')
+    ])
     expect(r.code).toBe(0)
     baseDigest = r.out.digest
   })
 
   it('a multi-platform base plus one layer: its layers are mounted, never downloaded', async () => {
     const before = proxy.requests.length
-    const r = await cli(['build', '--from', `${proxy.host}/base/os:1`, '--layers', `${app}:/app`, '--tags', `${proxy.host}/apps/web:1`, '--output', path.join(tmp, 'l-onbase')])
+    const r = await cli([
+      'build',
+      '--from',
+      `${proxy.host}/base/os:1`,
+      '--layers',
+      `${app}:/app`,
+      '--tags',
+      `${proxy.host}/apps/web:1`,
+      '--output',
+      path.join(tmp, 'l-onbase')
+    ])
     expect(r.err).not.toMatch(/^(error|lading:)/m)
     expect(r.code).toBe(0)
     expect(r.out.platforms).toBe('linux/amd64,linux/arm64')
     const seen = proxy.requests.slice(before)
-    const baseIndex = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/base/os:1`], { encoding: 'utf8' }))
-    const baseManifest = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/base/os@${baseIndex.manifests[0].digest}`], { encoding: 'utf8' }))
+    const baseIndex = JSON.parse(
+      execFileSync(
+        'skopeo',
+        ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/base/os:1`],
+        { encoding: 'utf8' }
+      )
+    )
+    const baseManifest = JSON.parse(
+      execFileSync(
+        'skopeo',
+        [
+          'inspect',
+          '--raw',
+          '--tls-verify=false',
+          `docker://${reg.host}/base/os@${baseIndex.manifests[0].digest}`
+        ],
+        { encoding: 'utf8' }
+      )
+    )
     const baseLayer = baseManifest.layers[0].digest
     // never downloaded
-    expect(seen.filter(x => x.method === 'GET' && x.path.includes(baseLayer)).map(x => x.path + ' ' + x.status)).toEqual([])
+    expect(
+      seen
+        .filter(x => x.method === 'GET' && x.path.includes(baseLayer))
+        .map(x => x.path + ' ' + x.status)
+    ).toEqual([])
     // mounted
-    expect(seen.some(x => x.method === 'POST' && decodeURIComponent(x.path).includes(`mount=${baseLayer}`) && x.status === 201)).toBe(true)
+    expect(
+      seen.some(
+        x =>
+          x.method === 'POST' &&
+          decodeURIComponent(x.path).includes(`mount=${baseLayer}`) &&
+          x.status === 201
+      )
+    ).toBe(true)
     // each platform: the base layers plus the same new layer
-    const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/apps/web:1`], { encoding: 'utf8' }))
+    const index = JSON.parse(
+      execFileSync(
+        'skopeo',
+        ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/apps/web:1`],
+        { encoding: 'utf8' }
+      )
+    )
     expect(index.manifests).toHaveLength(2)
     const newLayers = new Set<string>()
     for (const m of index.manifests) {
-      const man = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/apps/web@${m.digest}`], { encoding: 'utf8' }))
+      const man = JSON.parse(
+        execFileSync(
+          'skopeo',
+          ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/apps/web@${m.digest}`],
+          { encoding: 'utf8' }
+        )
+      )
       expect(man.layers[0].digest).toBe(baseLayer)
       expect(man.layers).toHaveLength(2)
       newLayers.add(man.layers[1].digest)
@@ -143,23 +261,45 @@ d('registry bases', () => {
     }
     expect(newLayers.size).toBe(1)
     const report = JSON.parse(await fs.readFile(r.out.report, 'utf8'))
-    expect(report.findings.some((f: { rule: string }) => f.rule === 'blob-not-downloaded')).toBe(true)
+    expect(report.findings.some((f: { rule: string }) => f.rule === 'blob-not-downloaded')).toBe(
+      true
+    )
     expect(baseDigest).toMatch(/^sha256:/)
   })
 
   it('without push, the base layers are downloaded so the layout is complete', async () => {
     const out = path.join(tmp, 'l-complete')
-    const r = await cli(['build', '--from', `${proxy.host}/base/os:1`, '--platforms', 'linux/arm64', '--layers', `${app}:/app`, '--output', out])
+    const r = await cli([
+      'build',
+      '--from',
+      `${proxy.host}/base/os:1`,
+      '--platforms',
+      'linux/arm64',
+      '--layers',
+      `${app}:/app`,
+      '--output',
+      out
+    ])
     expect(r.code).toBe(0)
     if (haveTool('oci-image-tool'))
-      execFileSync('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=latest', out], { stdio: 'pipe' })
+      execFileSync('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=latest', out], {
+        stdio: 'pipe'
+      })
     const report = JSON.parse(await fs.readFile(r.out.report, 'utf8'))
     expect(report).toMatchObject({ valid: true, errors: 0, warnings: 0 })
   })
 
   it('a digest that does not exist fails with a clear message', async () => {
     const missing = `${proxy.host}/base/os@sha256:${'0'.repeat(64)}`
-    const r = await cli(['build', '--from', missing, '--layers', `${app}:/app`, '--output', path.join(tmp, 'l-missing')])
+    const r = await cli([
+      'build',
+      '--from',
+      missing,
+      '--layers',
+      `${app}:/app`,
+      '--output',
+      path.join(tmp, 'l-missing')
+    ])
     expect(r.code).toBe(1)
     expect(r.err).toContain('sha256:' + '0'.repeat(64))
     expect(r.err).toMatch(/not found|does not exist|unknown/i)
@@ -171,7 +311,20 @@ d('fan-out / fan-in', () => {
   it('push-by-digest per platform, then an index of exactly those digests with no blob moved', async () => {
     const digests: string[] = []
     for (const arch of ['amd64', 'arm64']) {
-      const r = await cli(['build', '--platforms', `linux/${arch}`, '--layers', `${app}:/app`, '--env', `ARCH=${arch}`, '--tags', `${proxy.host}/fan/app`, '--push-by-digest', '--output', path.join(tmp, `l-fan-${arch}`)])
+      const r = await cli([
+        'build',
+        '--platforms',
+        `linux/${arch}`,
+        '--layers',
+        `${app}:/app`,
+        '--env',
+        `ARCH=${arch}`,
+        '--tags',
+        `${proxy.host}/fan/app`,
+        '--push-by-digest',
+        '--output',
+        path.join(tmp, `l-fan-${arch}`)
+      ])
       expect(r.code).toBe(0)
       expect(JSON.parse(r.out['image-refs'])).toEqual([`${proxy.host}/fan/app@${r.out.digest}`])
       digests.push(r.out.digest)
@@ -181,7 +334,19 @@ d('fan-out / fan-in', () => {
     expect(tags.tags ?? []).toEqual([])
 
     const before = proxy.requests.length
-    const r = await cli(['build', '--from', `${proxy.host}/fan/app@${digests[0]}`, '--from', `${proxy.host}/fan/app@${digests[1]}`, '--tags', `${proxy.host}/fan/app:1.0`, '--annotations', 'index:org.opencontainers.image.version=1.0', '--output', path.join(tmp, 'l-fanin')])
+    const r = await cli([
+      'build',
+      '--from',
+      `${proxy.host}/fan/app@${digests[0]}`,
+      '--from',
+      `${proxy.host}/fan/app@${digests[1]}`,
+      '--tags',
+      `${proxy.host}/fan/app:1.0`,
+      '--annotations',
+      'index:org.opencontainers.image.version=1.0',
+      '--output',
+      path.join(tmp, 'l-fanin')
+    ])
     expect(r.err).not.toMatch(/^(error|lading:)/m)
     expect(r.code).toBe(0)
     const moved = blobMoves(proxy, before)
@@ -189,27 +354,67 @@ d('fan-out / fan-in', () => {
     const configs = moved.filter(x => x.method === 'GET')
     expect(configs.length).toBeLessThanOrEqual(2)
     expect(moved.filter(x => x.method !== 'GET')).toEqual([])
-    const index = JSON.parse(execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/fan/app:1.0`], { encoding: 'utf8' }))
+    const index = JSON.parse(
+      execFileSync(
+        'skopeo',
+        ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/fan/app:1.0`],
+        { encoding: 'utf8' }
+      )
+    )
     expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual(digests)
-    expect(index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)).toEqual(['amd64', 'arm64'])
+    expect(
+      index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)
+    ).toEqual(['amd64', 'arm64'])
     expect(index.annotations['org.opencontainers.image.version']).toBe('1.0')
     for (const arch of ['amd64', 'arm64']) {
-      const cfg = JSON.parse(execFileSync('skopeo', ['inspect', '--config', '--tls-verify=false', '--override-arch', arch, `docker://${reg.host}/fan/app:1.0`], { encoding: 'utf8' }))
+      const cfg = JSON.parse(
+        execFileSync(
+          'skopeo',
+          [
+            'inspect',
+            '--config',
+            '--tls-verify=false',
+            '--override-arch',
+            arch,
+            `docker://${reg.host}/fan/app:1.0`
+          ],
+          { encoding: 'utf8' }
+        )
+      )
       expect(cfg.config.Env).toContain(`ARCH=${arch}`)
     }
     const report = JSON.parse(await fs.readFile(r.out.report, 'utf8'))
-    expect(report.findings.filter((f: { rule: string }) => f.rule === 'blob-not-downloaded').length).toBeGreaterThan(0)
+    expect(
+      report.findings.filter((f: { rule: string }) => f.rule === 'blob-not-downloaded').length
+    ).toBeGreaterThan(0)
   })
 
   it('the same works through archives passed as artifacts', async () => {
     const archives: string[] = []
     for (const arch of ['amd64', 'arm64']) {
       const archive = path.join(tmp, `artifact-${arch}.tar`)
-      const r = await cli(['build', '--platforms', `linux/${arch}`, '--layers', `${app}:/app`, '--archive', archive, '--output', path.join(tmp, `l-art-${arch}`)])
+      const r = await cli([
+        'build',
+        '--platforms',
+        `linux/${arch}`,
+        '--layers',
+        `${app}:/app`,
+        '--archive',
+        archive,
+        '--output',
+        path.join(tmp, `l-art-${arch}`)
+      ])
       expect(r.code).toBe(0)
       archives.push(archive)
     }
-    const r = await cli(['build', ...archives.flatMap(a => ['--from', `oci-archive:${a}`]), '--tags', `${proxy.host}/art/app:1`, '--output', path.join(tmp, 'l-art')])
+    const r = await cli([
+      'build',
+      ...archives.flatMap(a => ['--from', `oci-archive:${a}`]),
+      '--tags',
+      `${proxy.host}/art/app:1`,
+      '--output',
+      path.join(tmp, 'l-art')
+    ])
     expect(r.code).toBe(0)
     expect(r.out.platforms).toBe('linux/amd64,linux/arm64')
     if (haveTool('skopeo')) expect(skopeoRawDigest(`${reg.host}/art/app:1`)).toBe(r.out.digest)
@@ -247,15 +452,38 @@ d('the bundled action with credentials', () => {
     expect(r.status).toBe(0)
     expect(r.stdout).toContain(`::add-mask::${secure.password}`)
     const b64 = Buffer.from(`${secure.username}:${secure.password}`).toString('base64')
-    const everything = [r.stdout.replaceAll(`::add-mask::${secure.password}`, '').replaceAll(`::add-mask::${b64}`, ''), fsSync.readFileSync(outFile, 'utf8'), fsSync.readFileSync(summary, 'utf8')].join('\n')
+    const everything = [
+      r.stdout
+        .replaceAll(`::add-mask::${secure.password}`, '')
+        .replaceAll(`::add-mask::${b64}`, ''),
+      fsSync.readFileSync(outFile, 'utf8'),
+      fsSync.readFileSync(summary, 'utf8')
+    ].join('\n')
     expect(everything).not.toContain(secure.password)
     expect(everything).not.toContain(b64)
-    const digest = /digest<<(.+)\n(sha256:[a-f0-9]{64})/.exec(fsSync.readFileSync(outFile, 'utf8'))![2]
-    if (haveTool('skopeo')) expect(skopeoDigest(`${secure.host}/secret/app:1`, `${secure.username}:${secure.password}`)).toBe(digest)
+    const digest = /digest<<(.+)\n(sha256:[a-f0-9]{64})/.exec(
+      fsSync.readFileSync(outFile, 'utf8')
+    )![2]
+    if (haveTool('skopeo'))
+      expect(
+        skopeoDigest(`${secure.host}/secret/app:1`, `${secure.username}:${secure.password}`)
+      ).toBe(digest)
   })
 
   it('wrong credentials: a clear error naming the registry and the credential source, no secret', async () => {
-    const r = await cli(['build', '--layers', `${app}:/app`, '--tags', `${secure.host}/secret/app:2`, '--username', secure.username, '--password', 'wrong-password-123', '--output', path.join(tmp, 'l-wrong')])
+    const r = await cli([
+      'build',
+      '--layers',
+      `${app}:/app`,
+      '--tags',
+      `${secure.host}/secret/app:2`,
+      '--username',
+      secure.username,
+      '--password',
+      'wrong-password-123',
+      '--output',
+      path.join(tmp, 'l-wrong')
+    ])
     expect(r.code).toBe(1)
     expect(r.err).toContain(secure.host)
     expect(r.err).toMatch(/username|password|credential/i)

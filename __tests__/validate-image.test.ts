@@ -78,7 +78,9 @@ describe('validateImage', () => {
     expect(reader.opens.has(b.config)).toBe(true)
     // a missing layer is still reported
     await fs.rm(b.blob(b.layers[0]))
-    const missing = await validateImage(new CountingReader(new LayoutReader(dir)), entry, { checkLayers: false })
+    const missing = await validateImage(new CountingReader(new LayoutReader(dir)), entry, {
+      checkLayers: false
+    })
     expect(missing.map(f => f.rule)).toEqual(['blob-missing'])
   })
 
@@ -114,10 +116,20 @@ describe('validateImage', () => {
 describe('info findings', () => {
   it('never fail a report, even at fail-on warning', async () => {
     const { makeReport } = await import('../src/validate/index.js')
-    const info = { rule: 'blob-not-downloaded', severity: 'info' as const, message: 'm', location: 'l', spec: 's' }
+    const info = {
+      rule: 'blob-not-downloaded',
+      severity: 'info' as const,
+      message: 'm',
+      location: 'l',
+      spec: 's'
+    }
     expect(makeReport([info], 'warning')).toMatchObject({ valid: true, errors: 0, warnings: 0 })
     const warn = { ...info, rule: 'x', severity: 'warning' as const }
-    expect(makeReport([info, warn], 'warning')).toMatchObject({ valid: false, errors: 0, warnings: 1 })
+    expect(makeReport([info, warn], 'warning')).toMatchObject({
+      valid: false,
+      errors: 0,
+      warnings: 1
+    })
     expect(makeReport([info, warn], 'error')).toMatchObject({ valid: true, warnings: 1 })
   })
 })

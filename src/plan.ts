@@ -42,7 +42,14 @@ export interface Plan {
   tags: Reference[]
   push: boolean
   pushByDigest: boolean
-  auth: { username?: string; password?: string; githubToken?: string; insecureRegistries: string[] }
+  auth: {
+    username?: string
+    password?: string
+    githubToken?: string
+    insecureRegistries: string[]
+    /** The registry the username/password inputs belong to: the tags' (base registries get none). */
+    credentialsRegistry?: string
+  }
 }
 
 /** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
@@ -189,7 +196,8 @@ export function makePlan(
       username: raw.username.trim() || undefined,
       password: raw.password || undefined,
       githubToken: raw['github-token'].trim() || undefined,
-      insecureRegistries: parseList(raw['insecure-registries'], { commas: true })
+      insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
+      credentialsRegistry: tags[0]?.registry
     }
   }
 }

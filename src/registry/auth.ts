@@ -1,7 +1,6 @@
-import * as core from '@actions/core'
 import { LadingError, messageOf } from '../errors.js'
 import { RetryableError, describeErrors, isRetryableStatus, parseErrorBody } from './errors.js'
-import type { ResolvedCredentials } from './credentials.js'
+import { mask, type ResolvedCredentials } from './credentials.js'
 import { readBody, send, header } from './http.js'
 import { parseRetryAfter } from './retry.js'
 
@@ -88,7 +87,8 @@ export class Authenticator {
 
   private async fetchToken(c: Challenge, scopes: string[]): Promise<CachedToken> {
     const realm = c.params.realm
-    if (!realm) throw new LadingError(`${this.registry} asked for a bearer token but named no realm`)
+    if (!realm)
+      throw new LadingError(`${this.registry} asked for a bearer token but named no realm`)
     let url: URL
     try {
       url = new URL(realm)
@@ -121,8 +121,9 @@ export class Authenticator {
     }
     const token = res.token || res.access_token
     if (!token) throw new LadingError(`the token server ${url.host} answered without a token`)
-    core.setSecret(token)
-    const lifetime = (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000
+    mask(token)
+    const lifetime =
+      (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000
     const issued = res.issued_at ? Date.parse(res.issued_at) : NaN
     const start = Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now())
     this.log(`got a token from ${url.host} for ${all.join(' ')}`)
@@ -138,7 +139,12 @@ export class Authenticator {
     const where = `the token server ${url.origin}${url.pathname} (for ${this.registry})`
     let res
     try {
-      res = await send({ method, url, headers, body: form ? Buffer.from(form.toString()) : undefined })
+      res = await send({
+        method,
+        url,
+        headers,
+        body: form ? Buffer.from(form.toString()) : undefined
+      })
     } catch (err) {
       throw new RetryableError(`${where}: ${messageOf(err)}`)
     }
@@ -163,7 +169,7 @@ export class Authenticator {
 
 function basic(username: string, password: string): string {
   const b = Buffer.from(`${username}:${password}`).toString('base64')
-  core.setSecret(b)
+  mask(b)
   return b
 }
 

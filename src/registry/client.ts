@@ -33,6 +33,8 @@ export interface RequestOptions {
   /** For messages: what is being done, e.g. `PUT manifest ghcr.io/o/r:1`. */
   what: string
   repository?: string
+  /** False when the caller retries itself (it must look at the registry between attempts). */
+  retry?: boolean
 }
 
 const MAX_REDIRECTS = 5
@@ -57,6 +59,7 @@ export class RegistryClient {
   private creds?: Promise<ResolvedCredentials>
   private credSource = 'no credentials'
   private pinged?: Promise<void>
+  private readonly refused = new Map<string, RegistryError>()
 
   constructor(
     readonly registry: string,
@@ -123,7 +126,7 @@ export class RegistryClient {
    */
   async request(o: RequestOptions): Promise<HttpResponse> {
     await this.ping()
-    if (typeof o.body === 'function') return this.attempt(o, false)
+    if (typeof o.body === 'function' || o.retry === false) return this.attempt(o, o.retry === false)
     return withRetry(o.what, () => this.attempt(o, true), this.policy, this.log)
   }
 
@@ -139,6 +142,20 @@ export class RegistryClient {
   }
 
   private async attempt(o: RequestOptions, replayable: boolean): Promise<HttpResponse> {
+    const refused = this.refused.get(o.scopes.join(' '))
+    if (refused) throw refused
+    try {
+      return await this.attemptOnce(o, replayable)
+    } catch (err) {
+      // Credentials refused once are refused for every request still queued: asking again
+      // only floods the registry and may lock the account.
+      if (err instanceof RegistryError && (err.status === 401 || err.status === 403))
+        this.refused.set(o.scopes.join(' '), err)
+      throw err
+    }
+  }
+
+  private async attemptOnce(o: RequestOptions, replayable: boolean): Promise<HttpResponse> {
     for (let reauthed = false; ; reauthed = true) {
       const res = await this.sendFollowing(o, await this.authHeader(o))
       if (res.status === 401) {
@@ -187,7 +204,9 @@ export class RegistryClient {
       if (!follow || !location || ![301, 302, 303, 307, 308].includes(res.status)) return res
       await drain(res)
       if (hops >= MAX_REDIRECTS)
-        throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`)
+        throw new LadingError(
+          `${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`
+        )
       url = new URL(location, url)
     }
   }
@@ -195,7 +214,10 @@ export class RegistryClient {
   /** Resolves a Location header (relative or absolute) against the request it answered. */
   locationOf(res: HttpResponse, what: string): URL {
     const loc = header(res, 'location')
-    if (!loc) throw new LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`)
+    if (!loc)
+      throw new LadingError(
+        `${what}: ${this.registry} answered ${res.status} without a Location header`
+      )
     return new URL(loc, res.url)
   }
 }

@@ -31,11 +31,20 @@ export interface ResolvedCredentials {
   source: string
 }
 
+const masked = new Set<string>()
+
+/** Asks GitHub Actions to hide a value in logs; once per value, as each call prints a command. */
+export function mask(value: string): void {
+  if (!value || masked.has(value)) return
+  masked.add(value)
+  core.setSecret(value)
+}
+
 /** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
 export function maskSecret(secret: string | undefined, username?: string): void {
   if (!secret) return
-  core.setSecret(secret)
-  if (username !== undefined) core.setSecret(Buffer.from(`${username}:${secret}`).toString('base64'))
+  mask(secret)
+  if (username !== undefined) mask(Buffer.from(`${username}:${secret}`).toString('base64'))
 }
 
 /** The keys docker writes for one registry: Docker Hub has historically used several. */
@@ -58,7 +67,10 @@ function findKey<T>(map: Record<string, T> | undefined, registry: string): T | u
 }
 
 interface DockerConfig {
-  auths?: Record<string, { auth?: string; username?: string; password?: string; identitytoken?: string }>
+  auths?: Record<
+    string,
+    { auth?: string; username?: string; password?: string; identitytoken?: string }
+  >
   credsStore?: string
   credHelpers?: Record<string, string>
 }
@@ -69,11 +81,15 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** Runs `docker-credential-HELPER get`, which reads the server on stdin and answers JSON. */
-async function fromHelper(helper: string, registry: string): Promise<ResolvedCredentials | undefined> {
+async function fromHelper(
+  helper: string,
+  registry: string,
+  env: NodeJS.ProcessEnv
+): Promise<ResolvedCredentials | undefined> {
   const bin = `docker-credential-${helper}`
   const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
   const out = await new Promise<string | undefined>((resolve, reject) => {
-    const child = execFile(bin, ['get'], { timeout: 30_000 }, (err, stdout, stderr) => {
+    const child = execFile(bin, ['get'], { timeout: 30_000, env }, (err, stdout, stderr) => {
       if (!err) return resolve(stdout)
       // Helpers say "credentials not found in native keychain" when they have nothing for this host.
       if (/not found/i.test(stdout + stderr)) return resolve(undefined)
@@ -114,7 +130,7 @@ async function fromDockerConfig(
     throw new LadingError(`the docker config ${file} cannot be read: ${messageOf(err)}`)
   }
   const helper = findKey(config.credHelpers, registry)
-  if (helper) return fromHelper(helper, registry)
+  if (helper) return fromHelper(helper, registry, env)
   const entry = findKey(config.auths, registry)
   const source = `the docker config ${file}`
   if (entry?.identitytoken) {
@@ -125,17 +141,19 @@ async function fromDockerConfig(
     const decoded = Buffer.from(entry.auth, 'base64').toString('utf8')
     const colon = decoded.indexOf(':')
     if (colon < 0)
-      throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`)
+      throw new LadingError(
+        `the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`
+      )
     const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
     maskSecret(credentials.password, credentials.username)
-    core.setSecret(entry.auth)
+    mask(entry.auth)
     return { credentials, source }
   }
   if (entry?.username && entry.password) {
     maskSecret(entry.password, entry.username)
     return { credentials: { username: entry.username, password: entry.password }, source }
   }
-  if (config.credsStore) return fromHelper(config.credsStore, registry)
+  if (config.credsStore) return fromHelper(config.credsStore, registry, env)
   return undefined
 }
 
@@ -162,7 +180,10 @@ export async function resolveCredentials(
   if (registry === 'ghcr.io' && opts.githubToken) {
     const username = env.GITHUB_ACTOR || 'x-access-token'
     maskSecret(opts.githubToken, username)
-    return { credentials: { username, password: opts.githubToken }, source: 'the github-token input' }
+    return {
+      credentials: { username, password: opts.githubToken },
+      source: 'the github-token input'
+    }
   }
   return { source: 'no credentials (anonymous; none in the inputs or the docker config)' }
 }

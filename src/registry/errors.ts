@@ -122,7 +122,8 @@ export function registryError(
   } else if (status >= 500) {
     advice = `${ctx.registry} kept failing (${attempts} attempts); it may be down, try again later.`
   } else if (codes.includes('DIGEST_INVALID') || codes.includes('SIZE_INVALID')) {
-    advice = 'the registry computed another digest or size than the descriptor says; the source blob is corrupt.'
+    advice =
+      'the registry computed another digest or size than the descriptor says; the source blob is corrupt.'
   } else if (codes.includes('MANIFEST_INVALID') || codes.includes('MANIFEST_BLOB_UNKNOWN')) {
     advice = 'the registry rejected the manifest; run Lading validation on the image to see why.'
   } else {

@@ -40,7 +40,9 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
       res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
     )
     r.setTimeout(req.timeoutMs ?? 120_000, () =>
-      r.destroy(Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' }))
+      r.destroy(
+        Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })
+      )
     )
     r.on('error', reject)
     if (!req.body || Buffer.isBuffer(req.body)) {

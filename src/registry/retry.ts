@@ -38,7 +38,8 @@ export function backoffDelay(
 ): number {
   const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1))
   const jittered = cap / 2 + random() * (cap / 2)
-  if (retryAfterMs !== undefined) return Math.max(retryAfterMs, Math.min(jittered, retryAfterMs + 1000))
+  if (retryAfterMs !== undefined)
+    return Math.max(retryAfterMs, Math.min(jittered, retryAfterMs + 1000))
   return jittered
 }
 

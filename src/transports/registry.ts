@@ -75,7 +75,10 @@ export class RegistrySource implements ImageSource {
     // Manifests live under /manifests/, not /blobs/; readers such as the validator stream everything.
     // Configs and other small documents are read whole and cached, so the validator and the engine
     // fetch each once between them; layers stream.
-    if (this.isManifest(desc) || (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB))
+    if (
+      this.isManifest(desc) ||
+      (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB)
+    )
       return Readable.from([await this.read(desc)])
     return getBlob(this.target, desc)
   }

@@ -1,0 +1,177 @@
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
+
+export type FaultAction =
+  | { status: number; headers?: Record<string, string>; body?: string }
+  /** Drops the connection before the request reaches the registry. */
+  | { reset: 'before' }
+  /** Forwards this many body bytes to the registry, then drops both connections. */
+  | { reset: 'midbody'; afterBytes: number }
+  /** Answers 307 to the same path on the proxy's "storage" host (another host:port). */
+  | { redirect: 'storage' }
+
+export interface FaultRule {
+  method?: string
+  path: RegExp
+  /** Matching requests let through before the fault starts. */
+  skip?: number
+  /** How many matching requests get the fault. */
+  times: number
+  action: FaultAction
+}
+
+export interface SeenRequest {
+  method: string
+  path: string
+  status: number
+  fault?: string
+  authorization?: string
+  at: number
+}
+
+export interface FaultProxy {
+  /** host:port clients talk to. */
+  host: string
+  /** Requests in the order they arrived, with what was answered. */
+  requests: SeenRequest[]
+  /** Requests that reached the storage host after a redirect. */
+  storageRequests: SeenRequest[]
+  rules: FaultRule[]
+  stop(): Promise<void>
+}
+
+const listen = (s: http.Server) =>
+  new Promise<number>(resolve =>
+    s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port))
+  )
+
+const close = (s: http.Server) =>
+  new Promise<void>(resolve => {
+    s.close(() => resolve())
+    s.closeAllConnections()
+  })
+
+/**
+ * A logging, fault-injecting HTTP proxy in front of a registry: what a real registry cannot do on
+ * demand (a 503 on the third upload, a 429 with Retry-After, a reset connection, a redirect).
+ * `storageAuth` is the Authorization the storage host itself uses towards the registry.
+ */
+export async function startFaultProxy(upstream: string, storageAuth?: string): Promise<FaultProxy> {
+  const requests: SeenRequest[] = []
+  const storageRequests: SeenRequest[] = []
+  const rules: FaultRule[] = []
+  const seen = new Map<FaultRule, number>()
+  let storageHost = ''
+
+  const forward = (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    record: SeenRequest,
+    headers: http.IncomingHttpHeaders,
+    cutAfter?: number
+  ) => {
+    const up = http.request(
+      {
+        host: upstream.split(':')[0],
+        port: Number(upstream.split(':')[1]),
+        method: req.method,
+        path: req.url,
+        headers
+      },
+      upRes => {
+        record.status = upRes.statusCode ?? 0
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+        upRes.pipe(res)
+      }
+    )
+    up.on('error', () => res.destroy())
+    if (cutAfter === undefined) {
+      req.pipe(up)
+      return
+    }
+    let sent = 0
+    req.on('data', (c: Buffer) => {
+      if (sent >= cutAfter) return
+      const part = c.subarray(0, cutAfter - sent)
+      sent += part.length
+      up.write(part)
+      if (sent >= cutAfter) {
+        // Let the bytes reach the registry before cutting both sides, as a dying network would.
+        setTimeout(() => {
+          up.destroy()
+          req.socket.destroy()
+        }, 50)
+      }
+    })
+  }
+
+  const server = http.createServer((req, res) => {
+    const record: SeenRequest = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status: 0,
+      authorization: req.headers.authorization,
+      at: Date.now()
+    }
+    requests.push(record)
+    const rule = rules.find(r => {
+      if (r.method && r.method !== req.method) return false
+      return r.path.test(req.url ?? '')
+    })
+    let action: FaultAction | undefined
+    if (rule) {
+      const n = (seen.get(rule) ?? 0) + 1
+      seen.set(rule, n)
+      const skip = rule.skip ?? 0
+      if (n > skip && n <= skip + rule.times) action = rule.action
+    }
+    if (!action) return forward(req, res, record, req.headers)
+    if ('status' in action) {
+      record.fault = String(action.status)
+      record.status = action.status
+      req.resume()
+      res.writeHead(action.status, { 'Content-Type': 'application/json', ...action.headers })
+      res.end(action.body ?? '')
+    } else if ('redirect' in action) {
+      record.fault = 'redirect'
+      record.status = 307
+      req.resume()
+      res.writeHead(307, { Location: `http://${storageHost}${req.url}` })
+      res.end()
+    } else if (action.reset === 'before') {
+      record.fault = 'reset'
+      req.socket.destroy()
+    } else {
+      record.fault = 'reset-midbody'
+      forward(req, res, record, req.headers, action.afterBytes)
+    }
+  })
+
+  const storage = http.createServer((req, res) => {
+    const record: SeenRequest = {
+      method: req.method ?? '',
+      path: req.url ?? '',
+      status: 0,
+      authorization: req.headers.authorization,
+      at: Date.now()
+    }
+    storageRequests.push(record)
+    const headers = { ...req.headers, host: upstream }
+    delete headers.authorization
+    if (storageAuth) headers.authorization = storageAuth
+    forward(req, res, record, headers)
+  })
+
+  const port = await listen(server)
+  storageHost = `127.0.0.1:${await listen(storage)}`
+  return {
+    host: `127.0.0.1:${port}`,
+    requests,
+    storageRequests,
+    rules,
+    stop: async () => {
+      await close(server)
+      await close(storage)
+    }
+  }
+}

@@ -1,0 +1,225 @@
+import { LadingError } from '../errors.js'
+import { isIndexMediaType } from '../oci/mediatypes.js'
+import { formatReference, registryApiHost, type Reference } from '../oci/reference.js'
+import type { Descriptor, Index } from '../oci/types.js'
+import type { BlobReader } from '../transports/types.js'
+import { repositoryScope } from './auth.js'
+import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession } from './blobs.js'
+import { RegistryClient, type ClientOptions } from './client.js'
+import { manifestExists, putManifest } from './manifests.js'
+
+export interface PushBlob {
+  descriptor: Descriptor
+  reader: BlobReader
+}
+
+export interface PushRequest {
+  /** Each with a tag, or without one when pushByDigest. */
+  targets: Reference[]
+  /** The manifest or index to push. */
+  root: Descriptor
+  /** Every manifest and index below and including root, by digest. */
+  manifests: Map<string, { descriptor: Descriptor; bytes: Buffer }>
+  /** Configs and layers. */
+  blobs: PushBlob[]
+  pushByDigest?: boolean
+}
+
+export interface PushResult {
+  /** HOST/REPO:TAG@DIGEST, or HOST/REPO@DIGEST when pushed by digest. */
+  refs: string[]
+  uploaded: number
+  mounted: number
+  skipped: number
+  bytesUploaded: number
+}
+
+export interface PushOptions extends ClientOptions {
+  /** Blobs pushed at once to one repository. */
+  concurrency?: number
+  /** Chunk size of chunked uploads (and the largest blob sent in one PUT). */
+  chunkSize?: number
+}
+
+/**
+ * Where this process has seen each blob, by registry API host: a later push to another repository
+ * of the same registry mounts from there instead of uploading again.
+ */
+const knownLocations = new Map<string, Map<string, Set<string>>>()
+
+function remember(host: string, digest: string, repository: string): void {
+  let byDigest = knownLocations.get(host)
+  if (!byDigest) knownLocations.set(host, (byDigest = new Map()))
+  let repos = byDigest.get(digest)
+  if (!repos) byDigest.set(digest, (repos = new Set()))
+  repos.add(repository)
+}
+
+function mountSources(host: string, blob: PushBlob, repository: string): string[] {
+  const out: string[] = []
+  const o = blob.reader.origin
+  if (o && registryApiHost(o.registry) === host && o.repository !== repository)
+    out.push(o.repository)
+  for (const r of knownLocations.get(host)?.get(blob.descriptor.digest) ?? [])
+    if (r !== repository && !out.includes(r)) out.push(r)
+  return out
+}
+
+async function runLimited<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>
+): Promise<void> {
+  let next = 0
+  let failed: unknown
+  const worker = async () => {
+    while (next < items.length && failed === undefined) {
+      const item = items[next++]
+      try {
+        await fn(item)
+      } catch (err) {
+        failed ??= err
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
+  if (failed !== undefined) throw failed
+}
+
+/** Manifests in push order: every child before the index that lists it, the root last. */
+function manifestOrder(req: PushRequest): { descriptor: Descriptor; bytes: Buffer }[] {
+  const out: { descriptor: Descriptor; bytes: Buffer }[] = []
+  const seen = new Set<string>()
+  const visit = (digest: string, depth: number) => {
+    if (seen.has(digest)) return
+    if (depth > 16)
+      throw new LadingError(`the index tree below ${req.root.digest} is deeper than 16 levels`)
+    const m = req.manifests.get(digest)
+    if (!m) {
+      if (digest === req.root.digest)
+        throw new LadingError(
+          `internal: the root manifest ${digest} is not among the manifests to push`
+        )
+      return
+    }
+    seen.add(digest)
+    if (isIndexMediaType(m.descriptor.mediaType)) {
+      const index = JSON.parse(m.bytes.toString('utf8')) as Index
+      for (const child of index.manifests ?? []) visit(child.digest, depth + 1)
+    }
+    out.push(m)
+  }
+  visit(req.root.digest, 0)
+  return out
+}
+
+interface Group {
+  registry: string
+  repository: string
+  tags: string[]
+}
+
+function groupTargets(targets: Reference[]): Group[] {
+  const groups = new Map<string, Group>()
+  for (const t of targets) {
+    const key = `${registryApiHost(t.registry)}/${t.repository}`
+    let g = groups.get(key)
+    if (!g) groups.set(key, (g = { registry: t.registry, repository: t.repository, tags: [] }))
+    if (t.tag && !g.tags.includes(t.tag)) g.tags.push(t.tag)
+  }
+  return [...groups.values()]
+}
+
+/**
+ * Pushes an image to every target: per repository, each blob once (skipped when present,
+ * mounted when the registry holds it in another repository, else uploaded), then manifests
+ * children first, then the root under each tag (or by digest).
+ */
+export async function pushImage(req: PushRequest, opts: PushOptions): Promise<PushResult> {
+  if (!req.targets.length) throw new LadingError('nothing to push to: no target reference given')
+  const log = opts.log ?? (() => {})
+  const result: PushResult = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 }
+  const clients = new Map<string, RegistryClient>()
+  const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()]
+  const manifests = manifestOrder(req)
+
+  for (const g of groupTargets(req.targets)) {
+    const host = registryApiHost(g.registry)
+    let client = clients.get(host)
+    if (!client) clients.set(host, (client = new RegistryClient(g.registry, opts)))
+    const sources = new Set(blobs.flatMap(b => mountSources(host, b, g.repository)))
+    const target: BlobTarget = {
+      client,
+      repository: g.repository,
+      // One token covers the whole repository push: push here, pull where blobs are mounted from.
+      scopes: [
+        repositoryScope(g.repository, 'pull,push'),
+        ...[...sources].map(s => repositoryScope(s, 'pull'))
+      ],
+      chunkSize: opts.chunkSize
+    }
+    const where = `${g.registry}/${g.repository}`
+
+    const pushBlob = async (blob: PushBlob) => {
+      const d = blob.descriptor
+      if (await blobExists(target, d.digest)) {
+        result.skipped++
+        remember(host, d.digest, g.repository)
+        return
+      }
+      let session: UploadSession | undefined
+      for (const from of mountSources(host, blob, g.repository)) {
+        const m = await mountBlob(target, d.digest, from)
+        if (m.mounted) {
+          result.mounted++
+          remember(host, d.digest, g.repository)
+          log(`mounted ${d.digest} into ${where} from ${from}`)
+          return
+        }
+        session = m.session
+        break
+      }
+      const bytes = await uploadBlob(target, d, () => blob.reader.open(d), session)
+      result.uploaded++
+      result.bytesUploaded += bytes
+      remember(host, d.digest, g.repository)
+      log(`uploaded ${d.digest} (${d.size} bytes) to ${where}`)
+    }
+    // The first blob alone settles authentication (one token, or one clear refusal) before
+    // the others start in parallel.
+    if (blobs.length) await pushBlob(blobs[0])
+    await runLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob)
+
+    for (const m of manifests) {
+      const isRoot = m.descriptor.digest === req.root.digest
+      if (isRoot) continue
+      if (!(await manifestExists(target, m.descriptor.digest)))
+        await putManifest(target, m.descriptor.digest, m)
+    }
+    const root = manifests[manifests.length - 1]
+    const tags = req.pushByDigest ? [] : g.tags
+    if (!tags.length) {
+      await putManifest(target, root.descriptor.digest, root)
+      result.refs.push(
+        formatReference({
+          registry: g.registry,
+          repository: g.repository,
+          digest: root.descriptor.digest
+        })
+      )
+    }
+    for (const tag of tags) {
+      await putManifest(target, tag, root)
+      result.refs.push(
+        formatReference({
+          registry: g.registry,
+          repository: g.repository,
+          tag,
+          digest: root.descriptor.digest
+        })
+      )
+    }
+    log(`pushed ${where}@${root.descriptor.digest}${tags.length ? ` as ${tags.join(', ')}` : ''}`)
+  }
+  return result
+}
