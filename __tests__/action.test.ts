@@ -135,6 +135,58 @@ describe('node dist/index.js as the runner runs it', () => {
     expect(m.annotations['org.opencontainers.image.source']).toBe('https://example.com/x')
   })
 
+  it("takes docker/metadata-action's tags, labels and annotations outputs verbatim", async () => {
+    // What metadata-action@v5 writes for a push to main with DOCKER_METADATA_ANNOTATIONS_LEVELS=manifest,index
+    const tags = 'ghcr.io/octo/hello:main\nghcr.io/octo/hello:sha-aaaaaaa\n'
+    const labels =
+      'org.opencontainers.image.created=2024-05-06T07:08:09.123Z\n' +
+      'org.opencontainers.image.description=Hello, world\n' +
+      'org.opencontainers.image.licenses=MIT\n' +
+      'org.opencontainers.image.revision=' +
+      'a'.repeat(40) +
+      '\n' +
+      'org.opencontainers.image.source=https://github.com/octo/hello\n' +
+      'org.opencontainers.image.title=hello\n' +
+      'org.opencontainers.image.url=https://github.com/octo/hello\n' +
+      'org.opencontainers.image.version=main\n'
+    const annotations =
+      'manifest:org.opencontainers.image.created=2024-05-06T07:08:09.123Z\n' +
+      'manifest:org.opencontainers.image.version=main\n' +
+      'index:org.opencontainers.image.created=2024-05-06T07:08:09.123Z\n' +
+      'index:org.opencontainers.image.version=main\n' +
+      'manifest-descriptor:org.opencontainers.image.title=hello\n'
+    const output = path.join(tmp, 'meta-layout')
+    const r = runAction('meta', {
+      layers: 'site:/srv/www',
+      platforms: 'linux/amd64,linux/arm64',
+      tags,
+      labels,
+      annotations,
+      push: 'false',
+      output
+    })
+    expect(r.stdout).not.toMatch(/::error::/)
+    expect(r.status).toBe(0)
+    const out = parseOutputs(await fs.readFile(r.outFile, 'utf8'))
+    expect(JSON.parse(out.metadata)['image.name']).toBe(
+      'ghcr.io/octo/hello:main,ghcr.io/octo/hello:sha-aaaaaaa'
+    )
+    expect(out['image-refs']).toBe('[]')
+    const blob = async (d: string) =>
+      JSON.parse(await fs.readFile(path.join(output, 'blobs/sha256', d.slice(7)), 'utf8'))
+    const index = await blob(out.digest)
+    expect(index.annotations['org.opencontainers.image.version']).toBe('main')
+    const manifest = await blob(index.manifests[0].digest)
+    expect(manifest.annotations).toMatchObject({
+      'org.opencontainers.image.version': 'main',
+      'org.opencontainers.image.title': 'hello',
+      'org.opencontainers.image.created': '2024-05-06T07:08:09.123Z'
+    })
+    const config = await blob(manifest.config.digest)
+    expect(config.config.Labels['org.opencontainers.image.description']).toBe('Hello, world')
+    expect(Object.keys(config.config.Labels)).toHaveLength(8)
+  })
+
   it('fails the step on bad input with a message naming the input, no stack, no layout', async () => {
     const output = path.join(tmp, 'bad-layout')
     const r = runAction('bad', { layers: 'site:relative/dest', output })

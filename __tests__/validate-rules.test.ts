@@ -710,15 +710,20 @@ describe('validator rules', () => {
     ])
   })
 
-  it('lists every rule with its severity and spec in docs/rules.md', async () => {
-    const md = await fs.readFile(
-      path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'docs', 'rules.md'),
-      'utf8'
-    )
-    for (const r of rules)
-      expect(md).toContain(`| \`${r.id}\` | ${r.severity} | ${r.summary.replace(/\|/g, '\\|')} | [`)
-    for (const r of rules) expect(md).toContain(`](${r.spec})`)
-  })
+  it.each([['docs', 'rules.md'], ['README.md']])(
+    'lists every rule with its severity and spec in %s',
+    async (...parts: string[]) => {
+      const md = await fs.readFile(
+        path.join(path.dirname(new URL(import.meta.url).pathname), '..', ...parts),
+        'utf8'
+      )
+      for (const r of rules)
+        expect(md).toContain(
+          `| \`${r.id}\` | ${r.severity} | ${r.summary.replace(/\|/g, '\\|')} | [`
+        )
+      for (const r of rules) expect(md).toContain(`](${r.spec})`)
+    }
+  )
 
   it('names what and where in its locations', async () => {
     const f = await layout(layerOf([{ name: 'etc/passwd' }, { name: 'etc/passwd' }]))
