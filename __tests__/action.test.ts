@@ -187,6 +187,36 @@ describe('node dist/index.js as the runner runs it', () => {
     expect(Object.keys(config.config.Labels)).toHaveLength(8)
   })
 
+  it('gates on validation: an annotation per finding, a findings table, valid=false, the report, nothing written', async () => {
+    // A source whose manifest has a malformed created annotation (an error) — written with fail-on never.
+    const src = path.join(tmp, 'gate-src')
+    const made = runAction('gate-make', {
+      layers: 'site:/srv/www',
+      annotations: 'org.opencontainers.image.created=last tuesday',
+      'fail-on': 'never',
+      output: src
+    })
+    expect(made.status).toBe(0)
+    expect(parseOutputs(await fs.readFile(made.outFile, 'utf8')).valid).toBe('true')
+    const output = path.join(tmp, 'gate-out')
+    const r = runAction('gate', { from: `oci:${src}`, output })
+    expect(r.status).toBe(1)
+    expect(r.stdout).toMatch(
+      /^::error title=annotation-created::.*last tuesday.*https:\/\/github\.com\/opencontainers\/image-spec/m
+    )
+    expect(r.stdout).toMatch(/^::error::a source image failed validation: 1 error\(s\)/m)
+    expect(r.stdout).not.toMatch(/\n\s+at /)
+    await expect(fs.access(output)).rejects.toThrow()
+    const out = parseOutputs(await fs.readFile(r.outFile, 'utf8'))
+    expect(out.valid).toBe('false')
+    const report = JSON.parse(await fs.readFile(out.report, 'utf8'))
+    expect(report).toMatchObject({ valid: false, errors: 1 })
+    expect(report.findings[0]).toMatchObject({ rule: 'annotation-created', severity: 'error' })
+    const summary = await fs.readFile(r.summary, 'utf8')
+    expect(summary).toMatch(/Validation: failed \(1 error/)
+    expect(summary).toMatch(/\| error \| \[`annotation-created`\]\(https:/)
+  })
+
   it('fails the step on bad input with a message naming the input, no stack, no layout', async () => {
     const output = path.join(tmp, 'bad-layout')
     const r = runAction('bad', { layers: 'site:relative/dest', output })

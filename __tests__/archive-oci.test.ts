@@ -1,4 +1,4 @@
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -11,20 +11,12 @@ import {
   itWithTools,
   makeTar,
   readImage,
-  tempDir,
+  trackedTempDirs,
   writeFixtureLayout
 } from './transports-fixtures.js'
 
 const itSkopeo = await itWithTools('skopeo')
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
-async function tmp(): Promise<string> {
-  const d = await tempDir()
-  dirs.push(d)
-  return d
-}
+const tmp = trackedTempDirs()
 
 describe('openOciArchive', () => {
   itSkopeo('reads what skopeo writes as oci-archive, plain and gzipped', async () => {

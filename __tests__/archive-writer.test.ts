@@ -1,4 +1,4 @@
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { writeOciArchive } from '../src/transports/archive-writer.js'
@@ -10,21 +10,13 @@ import {
   itWithTools,
   readImage,
   tarNames,
-  tempDir,
+  trackedTempDirs,
   writeFixtureLayout
 } from './transports-fixtures.js'
 
 const itSkopeo = await itWithTools('skopeo')
 const itValidate = await itWithTools('oci-image-tool', 'tar')
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
-async function tmp(): Promise<string> {
-  const d = await tempDir()
-  dirs.push(d)
-  return d
-}
+const tmp = trackedTempDirs()
 
 async function fixture(): Promise<{ base: string; lay: string }> {
   const base = await tmp()

@@ -9,42 +9,9 @@ import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { gunzipSync } from 'node:zlib'
-import { main } from '../src/cli.js'
+import { cli } from './helpers/cli.js'
+import { haveTool } from './helpers/tools.js'
 import { makeTree, describeTree } from './helpers/layer-tree.js'
-
-function haveTool(bin: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' })
-    return true
-  } catch {
-    if (process.env.LADING_TEST_TOOLS === '1')
-      throw new Error(`${bin} is required (LADING_TEST_TOOLS=1) but missing`)
-    return false
-  }
-}
-
-async function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {}
-): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await main(
-    args,
-    { out: s => (out += s), err: s => (err += s) },
-    { PATH: process.env.PATH, ...env }
-  )
-  return { code, out, err }
-}
-
-function outputs(out: string): Record<string, string> {
-  return Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])
-  )
-}
 
 let tmp: string
 let tree: string
@@ -94,7 +61,7 @@ describe('lading build (scratch + a directory layer)', () => {
     const r = await cli(baseArgs(layout).map(a => a.replace('TREE', tree)))
     expect(r.err).not.toMatch(/internal error/)
     expect(r.code).toBe(0)
-    result = outputs(r.out)
+    result = r.out
   })
 
   it('prints the outputs and writes a layout whose index names the ref', async () => {
@@ -188,13 +155,13 @@ describe('lading build (scratch + a directory layer)', () => {
 
   it('the same inputs built twice give the same digest; created decides it', async () => {
     const again = await cli(baseArgs(path.join(tmp, 'again')).map(a => a.replace('TREE', tree)))
-    expect(outputs(again.out).digest).toBe(result.digest)
+    expect(again.out.digest).toBe(result.digest)
     const later = await cli(
       baseArgs(path.join(tmp, 'later')).map(a =>
         a.replace('TREE', tree).replace('2024-05-06T07:08:09Z', '1714979290')
       )
     )
-    expect(outputs(later.out).digest).not.toBe(result.digest)
+    expect(later.out.digest).not.toBe(result.digest)
   })
 
   it('SOURCE_DATE_EPOCH sets the times when created is not given', async () => {
@@ -203,7 +170,7 @@ describe('lading build (scratch + a directory layer)', () => {
     args.splice(i, 2)
     const r = await cli(args, { SOURCE_DATE_EPOCH: '1715000000' })
     expect(r.code).toBe(0)
-    const o = outputs(r.out)
+    const o = r.out
     const manifest = JSON.parse(
       await fs.readFile(path.join(tmp, 'sde', 'blobs/sha256', o.digest.slice(7)), 'utf8')
     )
@@ -218,7 +185,7 @@ describe('lading build (scratch + a directory layer)', () => {
       args.map(a => a.replace(path.join(tmp, 'sde'), path.join(tmp, 'sde2'))),
       { SOURCE_DATE_EPOCH: '1715000000' }
     )
-    expect(outputs(r2.out).digest).toBe(o.digest)
+    expect(r2.out.digest).toBe(o.digest)
   })
 })
 
@@ -243,7 +210,7 @@ describe('lading build: several platforms on scratch', () => {
     ])
     expect(r.err).toBe(r.code === 0 ? r.err : '')
     expect(r.code).toBe(0)
-    const o = outputs(r.out)
+    const o = r.out
     expect(o['media-type']).toBe('application/vnd.oci.image.index.v1+json')
     expect(o.platforms).toBe('linux/amd64,linux/arm64/v8,linux/arm/v7')
     expect(o['config-digest']).toBeUndefined()

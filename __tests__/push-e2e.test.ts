@@ -9,33 +9,14 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync, spawnSync } from 'node:child_process'
 import * as cryptoMod from 'node:crypto'
-import { main } from '../src/cli.js'
-import { startRegistry, haveTool, type TestRegistry } from './helpers/registry-server.js'
+import { cli as runCli } from './helpers/cli.js'
+import { haveTool } from './helpers/tools.js'
+import { startRegistry, type TestRegistry } from './helpers/registry-server.js'
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
+import { remoteDigest } from './helpers/skopeo.js'
 
 const available = haveTool('docker-registry') || fsSync.existsSync('/usr/bin/docker-registry')
 const d = available ? describe : describe.skip
-
-async function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {}
-): Promise<{ code: number; out: Record<string, string>; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await main(
-    args,
-    { out: s => (out += s), err: s => (err += s) },
-    { PATH: process.env.PATH, HOME: tmp, ...env }
-  )
-  const parsed = Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])
-  )
-  return { code, out: parsed, err }
-}
 
 function skopeoDigest(ref: string, creds?: string, arch?: string): string {
   const args = ['inspect', '--tls-verify=false', '--format', '{{.Digest}}']
@@ -45,12 +26,8 @@ function skopeoDigest(ref: string, creds?: string, arch?: string): string {
   return execFileSync('skopeo', args, { encoding: 'utf8' }).trim()
 }
 
-function skopeoRawDigest(ref: string): string {
-  const raw = execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${ref}`])
-  return 'sha256:' + cryptoMod.createHash('sha256').update(raw).digest('hex')
-}
-
 let tmp: string
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { HOME: tmp, ...env })
 let reg: TestRegistry
 let proxy: FaultProxy
 let app: string
@@ -103,7 +80,7 @@ d('pushing what was built', () => {
     )
     if (haveTool('skopeo')) {
       expect(skopeoDigest(`${reg.host}/e2e/app:1`)).toBe(r.out.digest)
-      expect(skopeoRawDigest(`${reg.host}/e2e/app:latest`)).toBe(r.out.digest)
+      expect(await remoteDigest(reg, `${reg.host}/e2e/app:latest`)).toBe(r.out.digest)
     }
   })
 
@@ -417,7 +394,8 @@ d('fan-out / fan-in', () => {
     ])
     expect(r.code).toBe(0)
     expect(r.out.platforms).toBe('linux/amd64,linux/arm64')
-    if (haveTool('skopeo')) expect(skopeoRawDigest(`${reg.host}/art/app:1`)).toBe(r.out.digest)
+    if (haveTool('skopeo'))
+      expect(await remoteDigest(reg, `${reg.host}/art/app:1`)).toBe(r.out.digest)
   })
 })
 

@@ -8,38 +8,8 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
-import { main } from '../src/cli.js'
-
-function haveTool(bin: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' })
-    return true
-  } catch {
-    if (process.env.LADING_TEST_TOOLS === '1')
-      throw new Error(`${bin} is required (LADING_TEST_TOOLS=1) but missing`)
-    return false
-  }
-}
-
-async function cli(
-  args: string[]
-): Promise<{ code: number; out: Record<string, string>; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await main(
-    args,
-    { out: s => (out += s), err: s => (err += s) },
-    { PATH: process.env.PATH }
-  )
-  const parsed = Object.fromEntries(
-    out
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])
-  )
-  return { code, out: parsed, err }
-}
+import { cli } from './helpers/cli.js'
+import { haveTool } from './helpers/tools.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents of several shapes
 async function blob(layout: string, digest: string): Promise<any> {

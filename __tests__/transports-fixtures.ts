@@ -6,7 +6,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
-import { it } from '@jest/globals'
+import { afterAll, it } from '@jest/globals'
 import * as tar from 'tar-stream'
 import type { ImageSource } from '../src/transports/types.js'
 import type { Descriptor, ImageConfig, Manifest } from '../src/oci/types.js'
@@ -15,6 +15,19 @@ export const exec = promisify(execFile)
 
 export function sha256(b: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex')
+}
+
+/** A maker of temp dirs that are all removed after the calling file's tests. */
+export function trackedTempDirs(): () => Promise<string> {
+  const dirs: string[] = []
+  afterAll(async () => {
+    for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
+  })
+  return async () => {
+    const d = await tempDir()
+    dirs.push(d)
+    return d
+  }
 }
 
 export async function tempDir(prefix = 'lading-test-'): Promise<string> {

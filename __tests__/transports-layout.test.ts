@@ -1,4 +1,4 @@
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { openLayout } from '../src/transports/layout.js'
@@ -8,20 +8,12 @@ import {
   itWithTools,
   readImage,
   sha256,
-  tempDir,
+  trackedTempDirs,
   writeFixtureLayout
 } from './transports-fixtures.js'
 
 const itUmoci = await itWithTools('umoci')
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
-async function tmp(): Promise<string> {
-  const d = await tempDir()
-  dirs.push(d)
-  return d
-}
+const tmp = trackedTempDirs()
 
 describe('openLayout', () => {
   it('opens the only image of a layout and reads verified blobs', async () => {

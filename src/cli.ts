@@ -181,6 +181,8 @@ async function validate(args: string[], io: Out): Promise<number> {
     line = `oci:${line}`
   const spec = parseSourceSpec(line)
   let report: Report
+  if (spec.kind === 'oci' && !fs.existsSync(spec.path))
+    throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`)
   if (spec.kind === 'oci' && !spec.ref) {
     report = makeReport((await validateLayout(spec.path)).findings, failOn as 'error')
   } else if (spec.kind === 'scratch') {

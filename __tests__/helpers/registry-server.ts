@@ -4,6 +4,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { startTokenServer, type TokenServer } from './token-server.js'
+export { haveTool } from './tools.js'
 
 export type RegistryAuth = 'none' | 'htpasswd' | 'token'
 
@@ -17,18 +18,6 @@ export interface TestRegistry {
   /** The registry's own log (access log included), for observing what was requested. */
   log(): string
   stop(): Promise<void>
-}
-
-/** Whether an external tool is there; fails the test run when LADING_TEST_TOOLS=1 says it must be. */
-export function haveTool(bin: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' })
-    return true
-  } catch {
-    if (process.env.LADING_TEST_TOOLS === '1')
-      throw new Error(`${bin} is required (LADING_TEST_TOOLS=1) but is not installed`)
-    return false
-  }
 }
 
 export function freePort(): Promise<number> {

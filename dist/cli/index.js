@@ -40378,6 +40378,8 @@ async function validate(args, io) {
         line = `oci:${line}`;
     const spec = parseSourceSpec(line);
     let report;
+    if (spec.kind === 'oci' && !external_node_fs_namespaceObject.existsSync(spec.path))
+        throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`);
     if (spec.kind === 'oci' && !spec.ref) {
         report = makeReport((await validateLayout(spec.path)).findings, failOn);
     }

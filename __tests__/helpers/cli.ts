@@ -1,0 +1,28 @@
+import { main } from '../../src/cli.js'
+
+export interface CliRun {
+  code: number
+  /** The `name: value` lines `lading build` prints, by name. */
+  out: Record<string, string>
+  stdout: string
+  err: string
+}
+
+/** Runs the CLI in-process, with only PATH (and `env`) in its environment. */
+export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
+  let stdout = ''
+  let err = ''
+  const code = await main(
+    args,
+    { out: s => (stdout += s), err: s => (err += s) },
+    { PATH: process.env.PATH, ...env }
+  )
+  const out = Object.fromEntries(
+    stdout
+      .trim()
+      .split('\n')
+      .filter(l => l.includes(': '))
+      .map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])
+  )
+  return { code, out, stdout, err }
+}
