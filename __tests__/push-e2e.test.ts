@@ -469,3 +469,110 @@ d('the bundled action with credentials', () => {
     expect(r.err).not.toMatch(/\n\s+at /)
   })
 })
+
+d('a source index taken whole', () => {
+  it('keeps its digest and its attestation manifest when nothing changes; drops it when layers are added', async () => {
+    const { BlobStore, writeLayoutIndex } = await import('../src/transports/blobstore.js')
+    // A buildkit-style layout: one platform manifest plus an attestation manifest.
+    const built = path.join(tmp, 'l-att-src')
+    const r0 = await cli(['build', '--layers', `${app}:/app`, '--output', built])
+    expect(r0.code).toBe(0)
+    const store = new BlobStore(built)
+    await store.init()
+    const statement = await store.writeBuffer(
+      Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', subject: [] }))
+    )
+    // as buildkit writes them: an image config for unknown/unknown whose diff_ids are the statements
+    const attConfig = await store.writeJSON(
+      {
+        architecture: 'unknown',
+        os: 'unknown',
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [statement.digest] }
+      },
+      'application/vnd.oci.image.config.v1+json'
+    )
+    const att = await store.writeJSON(
+      {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: attConfig.mediaType, digest: attConfig.digest, size: attConfig.size },
+        layers: [
+          {
+            mediaType: 'application/vnd.in-toto+json',
+            ...statement,
+            annotations: { 'in-toto.io/predicate-type': 'https://slsa.dev/provenance/v0.2' }
+          }
+        ]
+      },
+      'application/vnd.oci.image.manifest.v1+json'
+    )
+    const platformManifest = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: r0.out.digest,
+      size: (await fs.stat(store.path(r0.out.digest))).size,
+      platform: { architecture: 'amd64', os: 'linux' }
+    }
+    const index = await store.writeJSON(
+      {
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          platformManifest,
+          {
+            mediaType: att.mediaType,
+            digest: att.digest,
+            size: att.size,
+            platform: { architecture: 'unknown', os: 'unknown' },
+            annotations: {
+              'vnd.docker.reference.type': 'attestation-manifest',
+              'vnd.docker.reference.digest': r0.out.digest
+            }
+          }
+        ]
+      },
+      'application/vnd.oci.image.index.v1+json'
+    )
+    await store.finish()
+    await writeLayoutIndex(built, [
+      {
+        mediaType: index.mediaType,
+        digest: index.digest,
+        size: index.size,
+        annotations: { 'org.opencontainers.image.ref.name': 'latest' }
+      }
+    ])
+
+    const r = await cli([
+      'build',
+      '--from',
+      `oci:${built}`,
+      '--tags',
+      `${proxy.host}/att/app:1`,
+      '--output',
+      path.join(tmp, 'l-att')
+    ])
+    expect(r.err).not.toMatch(/^(error|lading:)/m)
+    expect(r.code).toBe(0)
+    expect(r.out.digest).toBe(index.digest)
+    expect(await remoteDigest(reg, `${reg.host}/att/app:1`)).toBe(index.digest)
+    const head = await fetch(`http://${reg.host}/v2/att/app/manifests/${att.digest}`, {
+      method: 'HEAD',
+      headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' }
+    })
+    expect(head.status).toBe(200)
+
+    const layered = await cli([
+      'build',
+      '--from',
+      `oci:${built}`,
+      '--layers',
+      `${app}:/extra`,
+      '--output',
+      path.join(tmp, 'l-att-layered')
+    ])
+    expect(layered.code).toBe(0)
+    expect(layered.out['media-type']).toBe('application/vnd.oci.image.manifest.v1+json')
+    expect(layered.err).toMatch(/left out 1 attestation/)
+  })
+})

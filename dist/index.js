@@ -39839,7 +39839,12 @@ async function runPlan(plan, log) {
             hasConfigEdits(plan.config) ||
             Object.keys(plan.annotations.manifest).length > 0;
         const manifestAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest };
-        const blobReaders = new Map();
+        /** Every blob (config, layer, attestation content) the result references, and where it is read. */
+        const blobs = new Map();
+        const addBlob = (descriptor, reader) => {
+            if (!blobs.has(descriptor.digest))
+                blobs.set(descriptor.digest, { descriptor, reader });
+        };
         const manifests = new Map();
         const results = [];
         const resultDescs = [];
@@ -39851,9 +39856,9 @@ async function runPlan(plan, log) {
                     descriptor: img.manifestDesc,
                     bytes: img.manifestBytes
                 });
-                blobReaders.set(img.manifest.config.digest, store);
+                addBlob(img.manifest.config, store);
                 for (const l of img.manifest.layers)
-                    blobReaders.set(l.digest, img.source);
+                    addBlob(l, img.source);
                 const desc = {
                     mediaType: img.manifestDesc.mediaType,
                     digest: img.manifestDesc.digest,
@@ -39872,17 +39877,14 @@ async function runPlan(plan, log) {
             }
             const config = editConfig(img.config, plan.config, newLayers, plan.created);
             const configDesc = await store.writeJSON(config, MediaType.ImageConfig);
-            blobReaders.set(configDesc.digest, store);
             const annotations = { ...manifestAnnotations };
             if (img.source.origin && img.line) {
                 annotations[Annotation.BaseName] = img.line.replace(/^docker:\/\//, '');
                 annotations[Annotation.BaseDigest] = img.manifestDesc.digest;
             }
-            for (const l of img.manifest.layers)
-                blobReaders.set(l.digest, img.source);
-            for (const l of newLayers)
-                blobReaders.set(l.descriptor.digest, store);
             const manifest = makeManifest(configDesc, img.manifest.layers, newLayers, annotations);
+            addBlob(manifest.config, store);
+            manifest.layers.forEach((l, i) => addBlob(l, i < img.manifest.layers.length ? img.source : store));
             const mdesc = await store.writeJSON(manifest, MediaType.ImageManifest);
             manifests.set(mdesc.digest, {
                 descriptor: { mediaType: mdesc.mediaType, digest: mdesc.digest, size: mdesc.size },
@@ -39903,14 +39905,38 @@ async function runPlan(plan, log) {
                 source: img.line || 'scratch'
             });
         }
+        // A single source index taken whole (nothing changed, nothing filtered) keeps its bytes, its
+        // digest and what else it holds (attestations, artifacts): a copy, not a rebuild.
+        let root;
+        const single = sources.length === 1 ? sources[0] : undefined;
+        if (single &&
+            !mutate &&
+            plan.platforms.length === 0 &&
+            Object.keys(plan.annotations.index).length === 0 &&
+            isIndexMediaType(single.root.mediaType)) {
+            const graph = await collectGraph(single, single.root);
+            for (const m of graph.manifests.values()) {
+                await store.writeBuffer(m.bytes);
+                manifests.set(m.descriptor.digest, m);
+            }
+            for (const b of graph.blobs.values())
+                addBlob(b, single);
+            root = {
+                mediaType: single.root.mediaType,
+                digest: single.root.digest,
+                size: single.root.size
+            };
+        }
         // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
         const notDownloaded = [];
-        for (const [digest, reader] of blobReaders) {
+        for (const [digest, entry] of blobs) {
+            const { descriptor: desc, reader } = entry;
             if (reader === store)
                 continue;
-            const desc = findDescriptor(images, digest);
-            if (await store.has(digest))
+            if (await store.has(digest)) {
+                entry.reader = store;
                 continue;
+            }
             if (reader.origin && plan.push) {
                 notDownloaded.push(digest);
                 continue;
@@ -39923,12 +39949,14 @@ async function runPlan(plan, log) {
                 log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`);
                 await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`);
             }
-            blobReaders.set(digest, store);
+            entry.reader = store;
         }
         // 6. The root: a manifest for one platform, an index for several or when index annotations are asked for.
-        let root;
         const indexAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.index };
-        if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
+        if (root) {
+            // kept as it was
+        }
+        else if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
             root = {
                 mediaType: resultDescs[0].mediaType,
                 digest: resultDescs[0].digest,
@@ -39967,11 +39995,11 @@ async function runPlan(plan, log) {
         let pushed;
         if (plan.push) {
             const outStore = new BlobStore(plan.output);
-            const blobs = [...blobReaders.entries()].map(([digest, reader]) => ({
-                descriptor: findBlobDescriptor(digest, images, results, manifests),
+            const pushBlobs = [...blobs.values()].map(({ descriptor, reader }) => ({
+                descriptor,
                 reader: reader === store ? outStore : reader
             }));
-            const res = await pushImage({ targets: plan.tags, root, manifests, blobs, pushByDigest: plan.pushByDigest }, { ...plan.auth, log: m => log.info(m) });
+            const res = await pushImage({ targets: plan.tags, root, manifests, blobs: pushBlobs, pushByDigest: plan.pushByDigest }, { ...plan.auth, log: m => log.info(m) });
             imageRefs = res.refs;
             pushed = {
                 uploaded: res.uploaded,
@@ -40008,28 +40036,30 @@ async function runPlan(plan, log) {
             await s.close?.().catch(() => undefined);
     }
 }
-function findDescriptor(images, digest) {
-    for (const img of images) {
-        if (img.manifest.config.digest === digest)
-            return img.manifest.config;
-        const l = img.manifest.layers.find(x => x.digest === digest);
-        if (l)
-            return l;
-    }
-    throw new Error(`internal: no descriptor for ${digest}`);
-}
-function findBlobDescriptor(digest, images, results, manifests) {
-    for (const r of results) {
-        const l = r.layers.find(x => x.digest === digest);
-        if (l)
-            return l;
-    }
-    for (const { bytes } of manifests.values()) {
-        const doc = JSON.parse(bytes.toString());
-        if (doc.config?.digest === digest)
-            return doc.config;
-    }
-    return findDescriptor(images, digest);
+/** Every manifest (with its bytes) and every other blob below `root`, nested indexes included. */
+async function collectGraph(src, root) {
+    const manifests = new Map();
+    const blobs = new Map();
+    const visit = async (desc) => {
+        if (manifests.has(desc.digest))
+            return;
+        const bytes = await src.read(desc);
+        manifests.set(desc.digest, {
+            descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
+            bytes
+        });
+        const doc = engine_parseJSON(bytes, `${src.name}: ${desc.digest}`);
+        for (const child of doc.manifests ?? [])
+            if (isIndexMediaType(child.mediaType) || isManifestMediaType(child.mediaType))
+                await visit(child);
+            else if (!blobs.has(child.digest))
+                blobs.set(child.digest, child);
+        for (const b of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])])
+            if (!blobs.has(b.digest))
+                blobs.set(b.digest, b);
+    };
+    await visit(root);
+    return { manifests, blobs };
 }
 /** Reads every source's platforms, merges them, applies the platform filter. */
 async function resolveImages(plan, sources, log) {
@@ -40117,6 +40147,13 @@ async function engine_walk(src, line, desc, platform, log) {
     if (!doc.config || !Array.isArray(doc.layers))
         throw new LadingError(`${line}: ${desc.digest} (${mt ?? 'no media type'}) is neither an image manifest nor an index`);
     const manifest = doc;
+    if (manifest.config.mediaType !== MediaType.ImageConfig &&
+        manifest.config.mediaType !== MediaType.DockerConfig) {
+        if (platform === undefined && desc === src.root)
+            throw new LadingError(`${line}: ${desc.digest} is an artifact (config ${manifest.config.mediaType}), not a container image`);
+        log.info(`${line}: left out artifact manifest ${desc.digest} (config ${manifest.config.mediaType})`);
+        return [];
+    }
     const configBytes = await src.read(manifest.config);
     const config = engine_parseJSON(configBytes, `${line}: config ${manifest.config.digest}`);
     const p = platform ?? platformOfConfig(config);
