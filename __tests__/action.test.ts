@@ -196,8 +196,9 @@ describe('node dist/index.js as the runner runs it', () => {
       'fail-on': 'never',
       output: src
     })
+    // fail-on never: the step passes, and valid says what validation found
     expect(made.status).toBe(0)
-    expect(parseOutputs(await fs.readFile(made.outFile, 'utf8')).valid).toBe('true')
+    expect(parseOutputs(await fs.readFile(made.outFile, 'utf8')).valid).toBe('false')
     const output = path.join(tmp, 'gate-out')
     const r = runAction('gate', { from: `oci:${src}`, output })
     expect(r.status).toBe(1)

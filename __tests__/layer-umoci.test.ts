@@ -7,9 +7,10 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { BlobStore } from '../src/transports/blobstore.js'
 import { buildLayer, type BuiltLayer } from '../src/build/layer.js'
-import type { Compression } from '../src/oci/mediatypes.js'
+import { MediaType, type Compression } from '../src/oci/mediatypes.js'
 import { makeTree, describeTree, comparable } from './helpers/layer-tree.js'
 import { writeMiniLayout } from './helpers/mini-layout.js'
 
@@ -123,5 +124,48 @@ maybe('layers read back by umoci and oci-image-tool', () => {
       0o755
     )
     expect(await fs.readFile(path.join(rootfs, 'srv', 'index.html'), 'utf8')).toBe('<p>hi</p>\n')
+  })
+
+  it('turns a .tgz with bytes after the gzip stream into a layer umoci unpacks', async () => {
+    const src = path.join(work, 'padded-src')
+    await fs.mkdir(path.join(src, 'srv'), { recursive: true })
+    await fs.writeFile(path.join(src, 'srv', 'page.html'), '<p>padded</p>\n')
+    const tarBytes = execFileSync('tar', ['-cf', '-', '-C', src, 'srv'])
+    const gz = execFileSync('gzip', ['-n', '-c'], { input: tarBytes })
+    const padded = Buffer.concat([gz, Buffer.alloc(1024)])
+    const tgz = path.join(work, 'padded.tgz')
+    await fs.writeFile(tgz, padded)
+    const diffId = 'sha256:' + createHash('sha256').update(tarBytes).digest('hex')
+
+    // The oracle first: umoci refuses the file kept as it is, so keeping it is the bug.
+    const raw = new BlobStore(path.join(work, 'layout-padded-raw'))
+    await raw.init()
+    const tmp = raw.tempPath()
+    await fs.writeFile(tmp, padded)
+    const digest = 'sha256:' + createHash('sha256').update(padded).digest('hex')
+    await raw.commit(tmp, digest)
+    await writeMiniLayout(
+      raw,
+      [{ descriptor: { mediaType: MediaType.LayerGzip, digest, size: padded.length }, diffId }],
+      'v1'
+    )
+    const refused = spawnSync('umoci', [
+      'unpack',
+      '--rootless',
+      '--image',
+      `${raw.root}:v1`,
+      path.join(work, 'bundle-padded-raw')
+    ])
+    expect(refused.status).not.toBe(0)
+
+    const store = new BlobStore(path.join(work, 'layout-padded'))
+    await store.init()
+    const layer = await buildLayer({ source: tgz, spec: 'padded.tgz' }, store, {
+      compression: 'gzip',
+      mtime: MTIME
+    })
+    expect(layer.diffId).toBe(diffId)
+    const rootfs = await image('padded', [layer], store)
+    expect(await fs.readFile(path.join(rootfs, 'srv', 'page.html'), 'utf8')).toBe('<p>padded</p>\n')
   })
 })

@@ -16,7 +16,7 @@ import {
   type LayerOptions
 } from '../src/build/layer.js'
 import { compressionLevel, ParallelGzip, GZIP_BLOCK } from '../src/build/compress.js'
-import { Readable } from 'node:stream'
+import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { LadingError } from '../src/errors.js'
 import { MediaType } from '../src/oci/mediatypes.js'
@@ -550,8 +550,238 @@ describe('errors', () => {
     }
     expect(err).toBeInstanceOf(LadingError)
     expect((err as Error).message).toMatch(
-      /^layers: "locked:\/srv": path ".*secret.key" cannot be read \(permission denied\)/
+      new RegExp(
+        `^layers: "locked:/srv": path "${dir}/sub/secret.key" cannot be read \\(permission denied\\)`
+      )
     )
     expect(await tempEntries(store)).toEqual([])
+  })
+})
+
+/** How many bytes a strict reader takes as gzip members: all of them, or it fails like Go's gzip. */
+async function gzipConsumed(data: Buffer): Promise<number> {
+  const gunzip = zlib.createGunzip()
+  await pipeline(Readable.from([data]), gunzip, new Writable({ write: (_c, _e, cb) => cb() }))
+  return gunzip.bytesWritten
+}
+
+describe('tarballs with bytes after the compressed stream', () => {
+  let plainTar: Buffer
+
+  beforeAll(async () => {
+    const store = await newStore()
+    const l = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
+      compression: 'none',
+      mtime: MTIME
+    })
+    plainTar = await blob(store, l)
+  })
+
+  it('recompresses a .tgz padded with zeros instead of keeping it', async () => {
+    const t = path.join(work, 'padded.tgz')
+    const gz = execFileSync('gzip', ['-n', '-c'], { input: plainTar })
+    await fs.writeFile(t, Buffer.concat([gz, Buffer.alloc(1024)]))
+    // gzip(1) itself accepts the file, so the input is one users really hand over.
+    execFileSync('gzip', ['-t', t], { stdio: 'pipe' })
+    const store = await newStore()
+    const l = await buildLayer({ source: t, spec: 'padded.tgz' }, store, gzipOpts)
+    const data = await blob(store, l)
+    expect(l.descriptor).toEqual({
+      mediaType: MediaType.LayerGzip,
+      digest: sha(data),
+      size: data.length
+    })
+    expect(await gzipConsumed(data)).toBe(data.length)
+    expect(zlib.gunzipSync(data).equals(plainTar)).toBe(true)
+    expect(l.diffId).toBe(sha(plainTar))
+    expect(await tempEntries(store)).toEqual([])
+    // Only the one blob is stored: the rejected copy left nothing behind.
+    expect(await fs.readdir(path.join(store.root, 'blobs', 'sha256'))).toEqual([
+      l.descriptor.digest.slice('sha256:'.length)
+    ])
+  })
+
+  it('recompresses a .tar.zst with trailing bytes', async () => {
+    const t = path.join(work, 'padded.tar.zst')
+    const zst = zlib.zstdCompressSync(plainTar)
+    await fs.writeFile(t, Buffer.concat([zst, Buffer.from('trailing junk\n')]))
+    const store = await newStore()
+    const l = await buildLayer({ source: t, spec: 'padded.tar.zst' }, store, {
+      compression: 'zstd',
+      mtime: MTIME
+    })
+    const data = await blob(store, l)
+    expect(l.descriptor.digest).toBe(sha(data))
+    expect(data.subarray(-14).toString()).not.toBe('trailing junk\n')
+    expect(zlib.zstdDecompressSync(data).equals(plainTar)).toBe(true)
+    expect(l.diffId).toBe(sha(plainTar))
+  })
+
+  it('refuses a zstd file of several frames rather than keep only the first', async () => {
+    // Cut at a tar entry boundary, so the first frame alone is a tar that parses.
+    const cut = 512 * 2
+    const t = path.join(work, 'frames.tar.zst')
+    await fs.writeFile(
+      t,
+      Buffer.concat([
+        zlib.zstdCompressSync(plainTar.subarray(0, cut)),
+        zlib.zstdCompressSync(plainTar.subarray(cut))
+      ])
+    )
+    for (const compression of ['zstd', 'gzip'] as const) {
+      const store = await newStore()
+      const err = await buildLayer({ source: t, spec: 'frames.tar.zst' }, store, {
+        compression,
+        mtime: MTIME
+      }).then(
+        () => undefined,
+        (e: unknown) => e
+      )
+      expect(err).toBeInstanceOf(LadingError)
+      expect((err as Error).message).toMatch(/holds more than one zstd frame/)
+      expect(await tempEntries(store)).toEqual([])
+    }
+  })
+})
+
+describe('exclusions', () => {
+  let proj: string
+
+  beforeAll(async () => {
+    proj = path.join(work, 'proj')
+    await fs.mkdir(path.join(proj, 'src'), { recursive: true })
+    await fs.writeFile(path.join(proj, 'src', 'main.js'), 'console.log(1)\n')
+    await fs.writeFile(path.join(proj, '.out.ladingX'), 'not a staging dir\n')
+    await fs.writeFile(path.join(proj, 'out-report.txt'), 'a file of the project\n')
+  })
+
+  /** Leftovers of earlier runs that write to proj/out: each differs per run. */
+  async function leftovers(run: number): Promise<void> {
+    await fs.mkdir(path.join(proj, 'out', 'blobs', 'sha256'), { recursive: true })
+    await fs.writeFile(path.join(proj, 'out', 'blobs', 'sha256', `b${run}`), `blob ${run}`)
+    await fs.mkdir(path.join(proj, `.out.lading-${run}`), { recursive: true })
+    await fs.writeFile(path.join(proj, `.out.lading-${run}`, 'x'), `${run}`)
+    await fs.writeFile(path.join(proj, 'out-report.json'), `{"run":${run}}`)
+    await fs.writeFile(path.join(proj, 'image.tar'), `archive ${run}`)
+  }
+
+  const excludeFor = (root: string) => [
+    path.join(root, 'out'),
+    path.join(root, 'out-report.json'),
+    path.join(root, 'image.tar'),
+    path.join(root, '.out.lading-*')
+  ]
+
+  async function names(store: BlobStore, l: BuiltLayer): Promise<string[]> {
+    return (await headers(decompress(l, await blob(store, l)))).map(h => h.name)
+  }
+
+  it('leaves out the outputs of the run and keeps the digest across runs', async () => {
+    const cwd = process.cwd()
+    process.chdir(proj)
+    try {
+      const digests: string[] = []
+      for (const run of [1, 2]) {
+        await leftovers(run)
+        const store = await newStore()
+        const l = await buildLayer({ source: '.', dest: '/app', spec: '.:/app' }, store, {
+          ...gzipOpts,
+          exclude: excludeFor(proj)
+        })
+        expect(await names(store, l)).toEqual([
+          'app/',
+          'app/.out.ladingX',
+          'app/out-report.txt',
+          'app/src/',
+          'app/src/main.js'
+        ])
+        digests.push(l.descriptor.digest)
+      }
+      expect(digests[1]).toBe(digests[0])
+      // Without the exclusions the leftovers are in: the check above is not vacuous.
+      const store = await newStore()
+      const all = await buildLayer({ source: '.', dest: '/app', spec: '.:/app' }, store, gzipOpts)
+      expect(await names(store, all)).toEqual(
+        expect.arrayContaining(['app/out/', 'app/.out.lading-1/', 'app/image.tar'])
+      )
+    } finally {
+      process.chdir(cwd)
+    }
+  })
+
+  it('matches through a symlink to the source', async () => {
+    const link = path.join(work, 'proj-link')
+    await fs.symlink(proj, link)
+    await leftovers(3)
+    const store = await newStore()
+    const l = await buildLayer({ source: link, dest: '/app', spec: 'proj-link:/app' }, store, {
+      ...gzipOpts,
+      exclude: excludeFor(proj)
+    })
+    expect(await names(store, l)).not.toEqual(expect.arrayContaining(['app/out/']))
+    expect(await names(store, l)).toContain('app/src/main.js')
+  })
+
+  it('refuses a SOURCE that is itself an output', async () => {
+    await leftovers(4)
+    for (const source of [path.join(proj, 'out'), path.join(proj, '.out.lading-4')]) {
+      const store = await newStore()
+      await expect(
+        buildLayer({ source, dest: '/x', spec: 'o:/x' }, store, {
+          ...gzipOpts,
+          exclude: excludeFor(proj)
+        })
+      ).rejects.toThrow(/^layers: "o:\/x": ".*" is part of what this run writes/)
+    }
+  })
+})
+
+describe('names as written', () => {
+  it('takes a whole line naming an existing path as SOURCE, colons and all', async () => {
+    const dir = path.join(work, 'colons')
+    await fs.mkdir(dir, { recursive: true })
+    const file = path.join(dir, 'file:colon.txt')
+    await fs.writeFile(file, 'c\n')
+    expect(parseLayerSpec(file)).toEqual({ source: file, spec: file })
+    // A line that names nothing is still split, and a relative DEST is still refused.
+    expect(() => parseLayerSpec(path.join(dir, 'missing:colon.txt'))).toThrow(
+      /DEST "colon.txt" must be an absolute path/
+    )
+    const store = await newStore()
+    const l = await buildLayer(parseLayerSpec(file), store, gzipOpts)
+    const hs = await headers(decompress(l, await blob(store, l)))
+    expect(hs.map(h => h.name)).toEqual(['file:colon.txt'])
+  })
+
+  it('shows a missing absolute path as written', async () => {
+    const store = await newStore()
+    await expect(
+      buildLayer({ source: '/nonexistent-lading', spec: '/nonexistent-lading' }, store, gzipOpts)
+    ).rejects.toThrow(
+      /^layers: "\/nonexistent-lading": path "\/nonexistent-lading" does not exist$/
+    )
+  })
+
+  it('names a file name that is not UTF-8', async () => {
+    const dir = path.join(work, 'latin1')
+    await fs.mkdir(path.join(dir, 'sub'), { recursive: true })
+    await fs.writeFile(Buffer.from(`${dir}/sub/caf\xe9.txt`, 'latin1'), 'x')
+    const store = await newStore()
+    await expect(
+      buildLayer({ source: dir, dest: '/x', spec: 'latin1:/x' }, store, gzipOpts)
+    ).rejects.toThrow(
+      `layers: "latin1:/x": the name "caf\\xe9.txt" under "${dir}/sub" is not valid UTF-8`
+    )
+    expect(await tempEntries(store)).toEqual([])
+  })
+
+  it('names a symlink whose target is not UTF-8', async () => {
+    const dir = path.join(work, 'latin1-link')
+    await fs.mkdir(dir, { recursive: true })
+    await fs.symlink(Buffer.from('caf\xe9', 'latin1'), path.join(dir, 'link'))
+    const store = await newStore()
+    await expect(
+      buildLayer({ source: dir, dest: '/x', spec: 'l:/x' }, store, gzipOpts)
+    ).rejects.toThrow(`the symlink "${dir}/link" points to "caf\\xe9", which is not valid UTF-8`)
   })
 })

@@ -448,6 +448,35 @@ d('the bundled action with credentials', () => {
       ).toBe(digest)
   })
 
+  it('the CLI prints no secret, not even as a GitHub mask command', async () => {
+    const bin = path.resolve(import.meta.dirname, '..', 'dist', 'cli', 'index.js')
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'build',
+        '--layers',
+        `${app}:/app`,
+        '--tags',
+        `${secure.host}/secret/cli:1`,
+        '--username',
+        secure.username,
+        '--password',
+        secure.password,
+        '--output',
+        path.join(tmp, 'l-cli-secret')
+      ],
+      { env: { PATH: process.env.PATH ?? '', HOME: tmp }, encoding: 'utf8', timeout: 120000 }
+    )
+    expect(r.status).toBe(0)
+    const all = r.stdout + r.stderr
+    expect(all).not.toContain(secure.password)
+    expect(all).not.toContain(
+      Buffer.from(`${secure.username}:${secure.password}`).toString('base64')
+    )
+    expect(all).not.toContain('::add-mask::')
+  })
+
   it('wrong credentials: a clear error naming the registry and the credential source, no secret', async () => {
     const r = await cli([
       'build',

@@ -13,6 +13,7 @@ import {
   validateLayout,
   validateImage,
   makeReport,
+  makeFinding,
   formatReport,
   type Finding,
   type ValidateOptions
@@ -23,6 +24,7 @@ import {
   writeLayout,
   tarOf,
   tmpDir,
+  DEFAULT_ENTRIES,
   sha256,
   type ImageSpec,
   type Built,
@@ -502,6 +504,32 @@ const cases: Case[] = [
       })
   },
   {
+    rule: 'layer-compression-trailing',
+    name: 'gzip member followed by 1 KiB of zeros',
+    run: () =>
+      tarOf(DEFAULT_ENTRIES).then(t =>
+        layout({
+          layers: [{ tar: t, blob: Buffer.concat([zlib.gzipSync(t), Buffer.alloc(1024)]) }]
+        })
+      )
+  },
+  {
+    rule: 'layer-compression-trailing',
+    name: 'zstd frame followed by 1 KiB of zeros',
+    run: () =>
+      tarOf(DEFAULT_ENTRIES).then(t =>
+        layout({
+          layers: [
+            {
+              tar: t,
+              compression: 'zstd',
+              blob: Buffer.concat([zlib.zstdCompressSync(t), Buffer.alloc(1024)])
+            }
+          ]
+        })
+      )
+  },
+  {
     rule: 'layer-tar',
     name: 'gzip of text',
     run: () => layout({ layers: [{ tar: Buffer.from('not a tar archive\n'.repeat(64)) }] })
@@ -648,6 +676,13 @@ const cases: Case[] = [
     also: ['layer-decompress']
   },
   {
+    rule: 'source-unreadable',
+    name: 'made by the engine through makeFinding',
+    run: async () => [
+      makeFinding('source-unreadable', 'oci:/nonexistent', 'the source could not be opened')
+    ]
+  },
+  {
     rule: 'blob-size-mismatch',
     name: 'config size off by one',
     run: () => layout({ manifest: m => void (m.config.size += 1) })
@@ -686,7 +721,7 @@ describe('validator rules', () => {
       for (const f of hit) {
         expect(f.location).not.toBe('')
         expect(f.spec).toMatch(
-          /^https:\/\/github\.com\/opencontainers\/image-spec\/blob\/(v1\.1\.1|main)\/[a-z-]+\.md#/
+          /^https:\/\/github\.com\/opencontainers\/image-spec\/blob\/(v1\.1\.1|main)\/[a-z-]+\.md(#|$)/
         )
       }
       const others = [...new Set(findings.map(f => f.rule))].filter(
@@ -740,7 +775,10 @@ describe('validator rules', () => {
     expect(makeReport(f)).toMatchObject({ valid: false, errors: 1, warnings: 1 })
     expect(makeReport(f.slice(0, 1))).toMatchObject({ valid: true, errors: 0, warnings: 1 })
     expect(makeReport(f.slice(0, 1), 'warning').valid).toBe(false)
-    expect(makeReport(f, 'never').valid).toBe(true)
+    // fail-on never does not make errors valid; only the caller decides not to fail the step
+    expect(makeReport(f, 'never')).toMatchObject({ valid: false, errors: 1, warnings: 1 })
+    expect(makeReport(f.slice(0, 1), 'never').valid).toBe(true)
+    expect(makeReport(f.slice(1), 'warning').valid).toBe(false)
     expect(formatReport(makeReport(f)).split('\n')).toEqual([
       'warning a  l: m',
       'error   b  k: n',

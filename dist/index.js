@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6327);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8926);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6327:
+/***/ 8926:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34390,6 +34390,26 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+;// CONCATENATED MODULE: ./src/github/secrets.ts
+
+/**
+ * Masking is a GitHub Actions log command (`::add-mask::VALUE`), which prints the value itself:
+ * right in a workflow log, a leak anywhere else. Only the action turns it on; the CLI never prints
+ * secrets at all.
+ */
+let enabled = false;
+function enableSecretMasking() {
+    enabled = true;
+}
+const masked = new Set();
+/** Asks GitHub Actions to hide a value in logs; once per value, as each call prints a command. */
+function maskValue(value) {
+    if (!enabled || !value || masked.has(value))
+        return;
+    masked.add(value);
+    core_setSecret(value);
+}
+
 ;// CONCATENATED MODULE: ./src/errors.ts
 /**
  * An error a user can act on. Front ends print its message alone, never a stack trace; any
@@ -34485,6 +34505,8 @@ function parseBool(name, value) {
 
 ;// CONCATENATED MODULE: external "node:child_process"
 const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: external "node:fs"
+const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 ;// CONCATENATED MODULE: ./src/words.ts
@@ -34565,10 +34587,23 @@ function parsePlatform(s) {
     const parts = s.trim().split('/');
     if (parts.length < 2 || parts.length > 3 || parts.some(p => !/^[a-z0-9._-]+$/i.test(p)))
         throw new LadingError(`platform "${s}" is not os/arch[/variant] (for example linux/amd64 or linux/arm/v7)`);
-    const p = { os: parts[0], architecture: parts[1] };
-    if (parts[2])
-        p.variant = parts[2];
-    return p;
+    return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
+}
+/**
+ * The platform with its fields in one fixed order (the spec's) and empty ones dropped, so the
+ * same platform always serialises to the same bytes, whichever way it was read.
+ */
+function normalizePlatform(p) {
+    const out = { architecture: p.architecture, os: p.os };
+    if (p['os.version'])
+        out['os.version'] = p['os.version'];
+    if (p['os.features']?.length)
+        out['os.features'] = p['os.features'];
+    if (p.variant)
+        out.variant = p.variant;
+    if (p.features?.length)
+        out.features = p.features;
+    return out;
 }
 function formatPlatform(p) {
     return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
@@ -34766,8 +34801,6 @@ function registryApiHost(registry) {
     return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
 }
 
-;// CONCATENATED MODULE: external "node:fs"
-const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:stream/promises"
@@ -35014,6 +35047,9 @@ function parseLayerSpec(line) {
     const spec = line.trim();
     if (!spec)
         throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
+    // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
+    if ((0,external_node_fs_namespaceObject.existsSync)(spec))
+        return { source: spec, spec };
     // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
     let cut = spec.lastIndexOf(':/');
     if (cut < 0 && spec.includes(':'))
@@ -35031,9 +35067,30 @@ function parseLayerSpec(line) {
 function failure(input, what) {
     return new LadingError(`layers: "${input.spec}": ${what}`);
 }
+/** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
+function shownPath(input, p) {
+    if (p === input.source || !input.top)
+        return p;
+    if (p === input.top)
+        return input.source;
+    const rel = external_node_path_namespaceObject.relative(input.top, p);
+    if (rel.startsWith('..') || external_node_path_namespaceObject.isAbsolute(rel))
+        return p;
+    return `${input.source.replace(/\/+$/, '')}/${rel}`;
+}
+/** Bytes as text, printable ASCII kept and everything else as \xNN, for names that are not UTF-8. */
+function escapeBytes(b) {
+    let out = '';
+    for (const byte of b)
+        out +=
+            byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+                ? String.fromCharCode(byte)
+                : `\\x${byte.toString(16).padStart(2, '0')}`;
+    return out;
+}
 function fsProblem(input, p, err) {
     const code = err.code;
-    const shown = external_node_path_namespaceObject.relative('.', p) || '.';
+    const shown = shownPath(input, p);
     if (code === 'ENOENT' || code === 'ENOTDIR')
         return failure(input, `path "${shown}" does not exist`);
     if (code === 'EACCES' || code === 'EPERM')
@@ -35066,15 +35123,22 @@ async function buildLayer(input, store, opts) {
     if (!(seconds >= 0 && seconds < 2 ** 31))
         throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
     let st;
+    const src = { ...input };
     try {
         st = await promises_namespaceObject.stat(input.source);
+        // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
+        src.top = await promises_namespaceObject.realpath(input.source);
     }
     catch (err) {
         throw fsProblem(input, input.source, err);
     }
+    input = src;
+    const excluded = await exclusions(store, opts.exclude ?? []);
+    if (excluded.covers(src.top))
+        throw failure(input, `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`);
     if (st.isDirectory()) {
         const root = imagePath(input.dest ?? '/');
-        const entries = await walk(input, store, root);
+        const entries = await walk(src, excluded, root);
         const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
         return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
     }
@@ -35083,7 +35147,7 @@ async function buildLayer(input, store, opts) {
     if (TARBALL.test(input.source)) {
         if (input.dest !== undefined)
             throw failure(input, `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`);
-        return tarballLayer(input, store, { ...opts, level });
+        return tarballLayer(input, store, { ...opts, level }, st.size);
     }
     let dest = input.dest ?? '/';
     if (dest.endsWith('/'))
@@ -35091,31 +35155,69 @@ async function buildLayer(input, store, opts) {
     const name = imagePath(dest);
     if (!name)
         throw failure(input, `DEST "${input.dest}" names the root directory, not a file`);
-    const entries = [...parentEntries(name), entry(name, external_node_path_namespaceObject.resolve(input.source), true)];
+    const entries = [...parentEntries(name), entry(name, src.top, true)];
     const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`;
     return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
 }
+/** Where a path really is; for a path not made yet, where it would be. */
+async function canonical(p) {
+    const abs = external_node_path_namespaceObject.resolve(p);
+    try {
+        return await promises_namespaceObject.realpath(abs);
+    }
+    catch {
+        try {
+            return external_node_path_namespaceObject.join(await promises_namespaceObject.realpath(external_node_path_namespaceObject.dirname(abs)), external_node_path_namespaceObject.basename(abs));
+        }
+        catch {
+            return abs;
+        }
+    }
+}
+async function exclusions(store, patterns) {
+    const exact = new Set([await canonical(store.root)]);
+    const prefixes = [];
+    for (const p of patterns) {
+        if (p.endsWith('*')) {
+            // Canonicalise the directory part only: the rest is a name prefix, not a path.
+            const stem = p.slice(0, -1);
+            const dir = stem.endsWith('/') ? stem : external_node_path_namespaceObject.dirname(stem);
+            const real = await canonical(dir);
+            prefixes.push(stem.endsWith('/') ? real.replace(/\/*$/, '/') : external_node_path_namespaceObject.join(real, external_node_path_namespaceObject.basename(stem)));
+        }
+        else
+            exact.add(await canonical(p));
+    }
+    const has = (abs) => exact.has(abs) || prefixes.some(pre => abs.startsWith(pre));
+    return {
+        has,
+        covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`))
+    };
+}
 /** Every path under the source directory, with DEST and its parents, in byte order of name. */
-async function walk(input, store, root) {
-    const top = external_node_path_namespaceObject.resolve(input.source);
-    const storeRoot = external_node_path_namespaceObject.resolve(store.root);
+async function walk(input, excluded, root) {
+    const top = input.top;
     const entries = root ? [...parentEntries(root), entry(root, top, true)] : [];
     const pending = [{ abs: top, name: root }];
     while (pending.length) {
         const dir = pending.pop();
         let children;
         try {
-            children = await promises_namespaceObject.readdir(dir.abs, { withFileTypes: true });
+            // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+            children = await promises_namespaceObject.readdir(dir.abs, { withFileTypes: true, encoding: 'buffer' });
         }
         catch (err) {
             throw fsProblem(input, dir.abs, err);
         }
         for (const child of children) {
-            const abs = external_node_path_namespaceObject.join(dir.abs, child.name);
+            const base = child.name.toString('utf8');
+            if (!Buffer.from(base, 'utf8').equals(child.name))
+                throw failure(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, dir.abs)}" is not valid UTF-8, which layer paths must be; rename it`);
+            const abs = external_node_path_namespaceObject.join(dir.abs, base);
             // Building from '.' into a layout under '.' must not swallow the layer being written.
-            if (abs === storeRoot)
+            if (excluded.has(abs))
                 continue;
-            const name = dir.name ? `${dir.name}/${child.name}` : child.name;
+            const name = dir.name ? `${dir.name}/${base}` : base;
             if (child.isSocket())
                 continue;
             entries.push(entry(name, abs));
@@ -35160,6 +35262,7 @@ async function writeTarLayer(input, store, opts, entries, createdBy) {
 /**
  * Runs `src → stages → temp file`, then moves the file to its digest. Any failure, in the
  * pipeline or beside it, removes the temp file; the message comes from where the failure began.
+ * Returns false when `accept` turned the result down.
  */
 async function intoStore(input, store, flow) {
     const tmp = store.tempPath();
@@ -35184,6 +35287,18 @@ async function intoStore(input, store, flow) {
             throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(errors[0])}`);
         throw failure(input, flow.explain(errors[0]));
     }
+    let accepted;
+    try {
+        accepted = flow.accept ? await flow.accept() : true;
+    }
+    catch (err) {
+        await promises_namespaceObject.rm(tmp, { force: true });
+        throw err;
+    }
+    if (!accepted) {
+        await promises_namespaceObject.rm(tmp, { force: true });
+        return false;
+    }
     try {
         await store.commit(tmp, flow.digest.digest());
     }
@@ -35191,6 +35306,7 @@ async function intoStore(input, store, flow) {
         await promises_namespaceObject.rm(tmp, { force: true });
         throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`);
     }
+    return true;
 }
 function waitFor(emitter, ok) {
     return new Promise((resolve, reject) => {
@@ -35239,13 +35355,16 @@ async function fillPack(input, pack, entries, mtime) {
             await add({ ...base, name: `${e.name}/`, type: 'directory', mode });
         }
         else if (st.isSymbolicLink()) {
-            let target;
+            let raw;
             try {
-                target = await promises_namespaceObject.readlink(e.abs);
+                raw = await promises_namespaceObject.readlink(e.abs, { encoding: 'buffer' });
             }
             catch (err) {
                 throw fsProblem(input, e.abs, err);
             }
+            const target = raw.toString('utf8');
+            if (!Buffer.from(target, 'utf8').equals(raw))
+                throw failure(input, `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
             await add({ ...base, name: e.name, type: 'symlink', linkname: target, mode });
         }
         else if (st.isFile()) {
@@ -35277,7 +35396,7 @@ async function fillPack(input, pack, entries, mtime) {
     }
 }
 async function addFile(input, pack, add, header, abs, size) {
-    const changed = () => failure(input, `file "${external_node_path_namespaceObject.relative('.', abs)}" changed while it was being read; retry`);
+    const changed = () => failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
     if (size <= SMALL_FILE) {
         let body;
         try {
@@ -35396,12 +35515,20 @@ function tarChecker() {
     extract.on('error', err => w.destroy(err));
     return w;
 }
-async function tarballLayer(input, store, opts) {
-    const head = Buffer.alloc(6);
+/** zstd frame magics: a regular frame, and the skippable range 0x184d2a50..5f. */
+function isZstdFrame(b) {
+    if (b.length < 4)
+        return false;
+    const m = b.readUInt32LE(0);
+    return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50;
+}
+async function readAt(input, at, n) {
+    const buf = Buffer.alloc(n);
     try {
         const fh = await promises_namespaceObject.open(input.source, 'r');
         try {
-            await fh.read(head, 0, 6, 0);
+            const { bytesRead } = await fh.read(buf, 0, n, at);
+            return buf.subarray(0, bytesRead);
         }
         finally {
             await fh.close();
@@ -35410,37 +35537,43 @@ async function tarballLayer(input, store, opts) {
     catch (err) {
         throw fsProblem(input, input.source, err);
     }
-    const format = detectCompression(head);
+}
+async function tarballLayer(input, store, opts, size) {
+    const format = detectCompression(await readAt(input, 0, 6));
     if (format === 'xz' || format === 'bzip2')
         throw failure(input, `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`);
+    // Bytes after the compressed stream (padding, a second zstd frame) are skipped by some readers and
+    // fatal to others (Go's gzip: "invalid header"), so only a stream that is the whole file is kept.
+    if (format === opts.compression) {
+        const kept = await tarballPass(input, store, opts, format, size, true);
+        if (kept)
+            return kept;
+    }
+    return (await tarballPass(input, store, opts, format, size, false));
+}
+/** One read of a tarball: kept byte for byte when `keep`, else decompressed and recompressed. */
+async function tarballPass(input, store, opts, format, size, keep) {
     const createdBy = `lading: ADD ${shownSource(input.source)} /`;
     const src = (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: CHUNK });
     const check = tarChecker();
+    const decompressor = format === 'none' ? undefined : createDecompressor(format);
+    const decompress = decompressor ? [decompressor] : [];
     let diffHash;
     let digestHash;
     let stages;
     let side;
-    if (format === opts.compression) {
-        // Already as wanted: the bytes are kept, and the tar inside is hashed and checked alongside.
+    if (keep) {
+        // The bytes are kept, and the tar inside is hashed and checked alongside.
         digestHash = new HashingStream();
-        if (format === 'none') {
-            diffHash = digestHash;
-            const t = tee([check]);
-            stages = [digestHash, t.stage];
-            side = t.done;
-        }
-        else {
-            diffHash = new HashingStream();
-            const t = tee([createDecompressor(format), diffHash, check]);
-            stages = [digestHash, t.stage];
-            side = t.done;
-        }
+        diffHash = decompressor ? new HashingStream() : digestHash;
+        const t = tee(decompressor ? [decompressor, diffHash, check] : [check]);
+        stages = [digestHash, t.stage];
+        side = t.done;
     }
     else {
         diffHash = new HashingStream();
         const t = tee([check]);
         side = t.done;
-        const decompress = format === 'none' ? [] : [createDecompressor(format)];
         if (opts.compression === 'none') {
             digestHash = diffHash;
             stages = [...decompress, diffHash, t.stage];
@@ -35457,18 +35590,29 @@ async function tarballLayer(input, store, opts) {
         }
     }
     const kind = format === 'none' ? 'tar' : `${format} tarball`;
-    await intoStore(input, store, {
+    const stored = await intoStore(input, store, {
         src,
         stages,
-        also: side ? [side] : [],
+        also: [side],
         digest: digestHash,
         explain: err => {
             const code = err.code;
             if (code && err.syscall)
                 throw fsProblem(input, input.source, err);
             return `"${input.source}" is not a readable ${kind}: ${errors_messageOf(err)}`;
+        },
+        accept: async () => {
+            const consumed = decompressor ? decompressor.bytesWritten : size;
+            if (consumed >= size)
+                return true;
+            // Node's zstd reader stops after one frame; what follows would be left out silently.
+            if (format === 'zstd' && isZstdFrame(await readAt(input, consumed, 4)))
+                throw failure(input, `"${input.source}" holds more than one zstd frame, which Lading cannot read; recompress it with plain zstd (one frame) or give the plain .tar`);
+            return !keep;
         }
     });
+    if (!stored)
+        return undefined;
     return {
         descriptor: {
             mediaType: layerMediaType(opts.compression),
@@ -35582,9 +35726,20 @@ function parseSourceSpec(line) {
 
 
 
+
 /** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
 function makePlan(raw, env = process.env, cwd = process.cwd()) {
-    const from = parseList(raw.from).map(line => ({ line, spec: parseSourceSpec(line) }));
+    const from = parseList(raw.from).map(line => {
+        // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
+        if (!/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+            (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
+            const local = external_node_path_namespaceObject.resolve(cwd, line);
+            throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
+                ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
+                : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
+        }
+        return { line, spec: parseSourceSpec(line) };
+    });
     if (from.length === 0)
         from.push({ line: 'scratch', spec: { kind: 'scratch' } });
     if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
@@ -35597,6 +35752,11 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             throw new LadingError(`platforms: ${err.message}`);
         }
     });
+    platforms.forEach((p, i) => {
+        const twin = platforms.findIndex(q => platformsEqual(p, q));
+        if (twin < i)
+            throw new LadingError(`platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`);
+    });
     const layers = parseList(raw.layers).map(l => parseLayerSpec(l));
     const config = { env: [], labels: {}, exposedPorts: [] };
     if (raw.entrypoint.trim())
@@ -35607,6 +35767,8 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         const eq = line.indexOf('=');
         if (eq <= 0)
             throw new LadingError(`env: "${line}" is not KEY=VALUE`);
+        if (/[\s]/.test(line.slice(0, eq)))
+            throw new LadingError(`env: "${line}": the name "${line.slice(0, eq)}" has white space`);
         config.env.push([line.slice(0, eq), line.slice(eq + 1)]);
     }
     if (raw.workdir.trim()) {
@@ -35652,6 +35814,9 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const archive = raw.archive.trim() ? external_node_path_namespaceObject.resolve(cwd, raw.archive.trim()) : undefined;
     if (archive && (archive === output || archive.startsWith(output + external_node_path_namespaceObject.sep)))
         throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
+    if (archive &&
+        archive === external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`))
+        throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
     const refName = raw['ref-name'].trim() || 'latest';
     if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
         throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
@@ -35747,7 +35912,16 @@ function parseTime(v, input) {
         return new Date(Number(v) * 1000);
     if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
         const d = new Date(v);
-        if (!Number.isNaN(d.getTime()))
+        // Date() rolls 2024-02-30 over to March 1st; a date that does not exist is an error.
+        const [y, mo, da] = v.slice(0, 10).split('-').map(Number);
+        const calendar = new Date(Date.UTC(y, mo - 1, da));
+        const real = calendar.getUTCFullYear() === y &&
+            calendar.getUTCMonth() === mo - 1 &&
+            calendar.getUTCDate() === da &&
+            Number(v.slice(11, 13)) < 24 &&
+            Number(v.slice(14, 16)) < 60 &&
+            Number(v.slice(17, 19)) < 61;
+        if (!Number.isNaN(d.getTime()) && real)
             return d;
     }
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
@@ -36583,13 +36757,9 @@ function registryError(status, body, ctx, attempts = 1) {
 
 
 
-const masked = new Set();
-/** Asks GitHub Actions to hide a value in logs; once per value, as each call prints a command. */
+/** Asks GitHub Actions to hide a value in logs (only when running as the action). */
 function mask(value) {
-    if (!value || masked.has(value))
-        return;
-    masked.add(value);
-    core_setSecret(value);
+    maskValue(value);
 }
 /** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
 function maskSecret(secret, username) {
@@ -37740,6 +37910,7 @@ async function writeOciArchive(layoutDir, archivePath) {
 ;// CONCATENATED MODULE: ./src/build/assemble.ts
 /** Pure construction of configs, manifests and indexes: no I/O, so each step is easy to test. */
 
+
 function rfc3339(d) {
     return d.toISOString().replace(/\.000Z$/, 'Z');
 }
@@ -37841,7 +38012,11 @@ function makeManifest(config, baseLayers, newLayers, annotations) {
     return m;
 }
 function makeIndex(manifests, annotations) {
-    const idx = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
+    const idx = {
+        schemaVersion: 2,
+        mediaType: MediaType.ImageIndex,
+        manifests: manifests.map(m => m.platform ? { ...m, platform: normalizePlatform(m.platform) } : m)
+    };
     if (Object.keys(annotations).length)
         idx.annotations = sortKeys(annotations);
     return idx;
@@ -38210,6 +38385,12 @@ const list = [
         summary: 'a compressed layer decompresses',
         spec: `${V}layer.md#gzip-media-types`
     },
+    {
+        id: 'layer-compression-trailing',
+        severity: 'error',
+        summary: 'nothing follows the last gzip member or zstd frame of a layer (Go readers fail with "gzip: invalid header")',
+        spec: `${V}layer.md#gzip-media-types`
+    },
     { id: 'layer-tar', severity: 'error', summary: 'a layer is a readable tar archive', spec: LAYER },
     {
         id: 'layer-tar-unterminated',
@@ -38246,6 +38427,13 @@ const list = [
         severity: 'warning',
         summary: 'no whiteout `.wh.` without a name (invalid on the spec main branch)',
         spec: `${MAIN}layer.md#whiteouts`
+    },
+    // sources
+    {
+        id: 'source-unreadable',
+        severity: 'error',
+        summary: 'a source image could be opened and read',
+        spec: LAYOUT
     },
     // blobs
     {
@@ -38828,6 +39016,145 @@ function waitDrain(s) {
         s.on('close', done);
     });
 }
+const ZSTD_MAGIC = 0xfd2fb528;
+/** A zstd skippable frame (0x184D2A50–0x184D2A5F): metadata such as the zstd:chunked manifest. */
+function isSkippable(magic) {
+    return (magic & 0xfffffff0) === 0x184d2a50;
+}
+class Decoder {
+    kind;
+    sink;
+    sinkDrain;
+    /** blob offset where the current decoder's input starts */
+    start = 0;
+    /** bytes handed to write() so far */
+    written = 0;
+    /** chunks written to the current decoder and not yet known to be consumed */
+    pending = [];
+    d;
+    /** set when the current zstd decoder stopped at a frame end while input was left */
+    stoppedAt;
+    /** bytes after a frame end, until there are enough to tell what follows */
+    between;
+    error;
+    ended = Promise.resolve();
+    /** input bytes consumed by the decompressors, when decoding stopped at trailing data */
+    trailingAt;
+    constructor(kind, sink, sinkDrain) {
+        this.kind = kind;
+        this.sink = sink;
+        this.sinkDrain = sinkDrain;
+        this.open(0);
+    }
+    open(start) {
+        this.start = start;
+        this.stoppedAt = undefined;
+        const d = this.kind === 'gzip'
+            ? external_node_zlib_.createGunzip({ chunkSize: 128 * 1024 })
+            : external_node_zlib_.createZstdDecompress({ chunkSize: 128 * 1024 });
+        this.d = d;
+        d.on('data', (out) => {
+            if (!this.sink(out)) {
+                d.pause();
+                void this.sinkDrain().then(() => d.resume());
+            }
+        });
+        this.ended = new Promise(resolve => {
+            d.on('end', () => {
+                // Input left unconsumed means the zstd decoder stopped at the end of a frame.
+                if (this.start + d.bytesWritten < this.written)
+                    this.stoppedAt = this.start + d.bytesWritten;
+                resolve();
+            });
+            d.on('error', (err) => {
+                // A decoder that already stopped at a frame end fails on the input written after it.
+                if (this.stoppedAt === undefined)
+                    this.error ??= err.message;
+                resolve();
+            });
+        });
+    }
+    /** input bytes the decompressors consumed */
+    get consumed() {
+        if (this.trailingAt !== undefined)
+            return this.trailingAt;
+        return this.d ? this.start + this.d.bytesWritten : this.start;
+    }
+    async write(chunk) {
+        const off = this.written;
+        this.written += chunk.length;
+        if (this.error !== undefined || this.trailingAt !== undefined)
+            return;
+        if (this.between) {
+            this.between = Buffer.concat([this.between, chunk]);
+            this.next(false);
+            return;
+        }
+        const d = this.d;
+        this.pending.push({ off, buf: chunk });
+        const done = this.start + d.bytesWritten;
+        while (this.pending.length && this.pending[0].off + this.pending[0].buf.length <= done)
+            this.pending.shift();
+        if (!d.write(chunk))
+            await waitDrain(d);
+        if (this.stoppedAt !== undefined)
+            this.frameEnded();
+    }
+    /** The zstd decoder stopped: collect what it left and decide what follows. */
+    frameEnded() {
+        const at = this.stoppedAt;
+        this.d?.destroy();
+        const rest = this.pending
+            .filter(p => p.off + p.buf.length > at)
+            .map(p => p.buf.subarray(Math.max(0, at - p.off)));
+        this.pending = [];
+        this.between = Buffer.concat(rest);
+        this.start = at;
+        this.d = undefined;
+        this.next(false);
+    }
+    next(final) {
+        const b = this.between;
+        if (b.length < 4 && !final)
+            return;
+        const magic = b.length >= 4 ? b.readUInt32LE(0) : -1;
+        if (this.kind === 'zstd' && (magic === ZSTD_MAGIC || isSkippable(magic))) {
+            this.between = undefined;
+            this.open(this.start);
+            const d = this.d;
+            this.pending.push({ off: this.start, buf: b });
+            d.write(b);
+        }
+        else {
+            this.trailingAt = this.start;
+            this.between = undefined;
+        }
+    }
+    /** Ends the input; resolves to why decompression failed, if it did. */
+    async end() {
+        for (let guard = 0; guard < 1_000_000; guard++) {
+            if (this.error !== undefined || this.trailingAt !== undefined)
+                return this.error;
+            if (this.between) {
+                this.next(true);
+                continue;
+            }
+            const d = this.d;
+            if (!d.writableEnded)
+                d.end();
+            await this.ended;
+            if (this.stoppedAt !== undefined) {
+                this.frameEnded();
+                continue;
+            }
+            return this.error;
+        }
+        return this.error;
+    }
+    destroy() {
+        this.d?.destroy();
+    }
+}
 async function scanBlob(raw, opts) {
     const findings = [];
     let dropped = 0;
@@ -38841,9 +39168,7 @@ async function scanBlob(raw, opts) {
     let size = 0;
     const layer = opts.compression !== undefined;
     const diffHash = (0,external_node_crypto_.createHash)('sha256');
-    let decomp;
-    let decompError;
-    let decompEnded;
+    let decoder;
     let tarError;
     /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
     let openEntries = 0;
@@ -38851,6 +39176,7 @@ async function scanBlob(raw, opts) {
     let extractDone;
     const paths = opts.checkTar ? new TarPathChecker(opts.location, add) : undefined;
     let first = true;
+    let head;
     let actual = 'none';
     const toTar = (d) => {
         diffHash.update(d);
@@ -38887,62 +39213,56 @@ async function scanBlob(raw, opts) {
         }
         if (actual === 'none')
             return;
-        const d = actual === 'gzip'
-            ? external_node_zlib_.createGunzip({ chunkSize: 128 * 1024 })
-            : external_node_zlib_.createZstdDecompress({ chunkSize: 128 * 1024 });
-        decomp = d;
-        d.on('data', (out) => {
-            if (!toTar(out)) {
-                d.pause();
-                void waitDrain(extract).then(() => d.resume());
-            }
-        });
-        decompEnded = new Promise(resolve => {
-            d.on('end', () => resolve());
-            d.on('error', (err) => {
-                decompError ??= err.message;
-                resolve();
-            });
-        });
+        decoder = new Decoder(actual, toTar, () => extract ? waitDrain(extract) : Promise.resolve());
     };
     try {
-        for await (const chunk of raw) {
-            rawHash.update(chunk);
-            size += chunk.length;
+        for await (const c of raw) {
+            rawHash.update(c);
+            size += c.length;
             if (!layer)
                 continue;
+            let chunk = c;
             if (first) {
+                // The magic numbers need 4 bytes; a stream may deliver fewer first.
+                head = head ? Buffer.concat([head, c]) : c;
+                if (head.length < 4)
+                    continue;
+                chunk = head;
+                head = undefined;
                 first = false;
                 startPipeline(chunk);
             }
-            if (decomp) {
-                if (decompError !== undefined)
-                    continue;
-                if (!decomp.write(chunk))
-                    await waitDrain(decomp);
-            }
-            else if (decompError === undefined && !toTar(chunk) && extract)
+            if (decoder)
+                await decoder.write(chunk);
+            else if (!toTar(chunk) && extract)
                 await waitDrain(extract);
         }
     }
     catch (err) {
-        decomp?.destroy();
+        decoder?.destroy();
         extract?.destroy();
         return { size, readError: errors_messageOf(err), findings };
     }
     const digest = `${opts.algorithm}:` + rawHash.digest('hex');
     if (!layer)
         return { size, digest, findings };
-    if (first)
-        startPipeline(Buffer.alloc(0));
-    if (decomp) {
-        if (decompError === undefined)
-            decomp.end();
-        await decompEnded;
+    if (first) {
+        startPipeline(head ?? Buffer.alloc(0));
+        if (head) {
+            if (decoder)
+                await decoder.write(head);
+            else
+                toTar(head);
+        }
     }
+    const decompError = decoder ? await decoder.end() : undefined;
+    if (decoder && decompError === undefined && decoder.consumed < size)
+        add(rules_finding('layer-compression-trailing', opts.location, `layer ${opts.digest ?? '(this blob)'} has ${size - decoder.consumed} trailing bytes (of ${size}) after its ${decoder.kind} ${decoder.kind === 'gzip' ? 'members' : 'frames'} that are not another ${decoder.kind === 'gzip' ? 'gzip member' : 'zstd frame'}; Node ignores them but Go readers (containerd, skopeo, umoci, buildah) reject the layer ("gzip: invalid header" for gzip); recompress it or cut it at byte ${decoder.consumed}`));
     if (decompError !== undefined) {
-        if (decomp)
-            add(rules_finding('layer-decompress', opts.location, `the ${actual} stream is corrupt: ${decompError}`));
+        add(rules_finding('layer-decompress', opts.location, `the ${actual} stream is corrupt: ${decompError}` +
+            (/Unknown frame descriptor/.test(decompError)
+                ? ' (bytes that do not start a zstd frame, possibly trailing bytes after the last frame; Go readers reject them too)'
+                : '')));
         extract?.destroy();
     }
     else if (extract) {
@@ -39314,7 +39634,8 @@ class Walker {
                     algorithm: desc.digest.split(':', 1)[0],
                     compression,
                     checkTar: layer,
-                    location: `layer ${desc.digest.slice(0, 19)}…`
+                    location: `layer ${desc.digest.slice(0, 19)}…`,
+                    digest: desc.digest
                 });
             })();
             this.scans.set(key, p);
@@ -39491,11 +39812,14 @@ async function walkLayout(dir, opts) {
 }
 
 ;// CONCATENATED MODULE: ./src/validate/report.ts
-/** valid: no error (failOn 'error'), no error or warning (failOn 'warning'), always (failOn 'never'); info findings never count. */
+/**
+ * valid: no error (failOn 'error' or 'never'), no error and no warning (failOn 'warning'); info
+ * findings never count. 'never' only means the caller does not fail its step on an invalid report.
+ */
 function makeReport(findings, failOn = 'error') {
     const errors = findings.filter(f => f.severity === 'error').length;
     const warnings = findings.filter(f => f.severity === 'warning').length;
-    const valid = failOn === 'never' ? true : failOn === 'warning' ? errors + warnings === 0 : errors === 0;
+    const valid = failOn === 'warning' ? errors + warnings === 0 : errors === 0;
     return { valid, errors, warnings, findings };
 }
 function formatReport(report) {
@@ -39538,6 +39862,35 @@ async function validateImage(reader, root, opts = {}) {
         out.push(rules_finding('blob-unreadable', rootLoc, `the image could not be read: ${errors_messageOf(err)}`));
     }
     return [...out, ...walker.findings];
+}
+/**
+ * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
+ * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
+ */
+function makeFinding(rule, location, message) {
+    return rules_finding(rule, location, message);
+}
+const validate_DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
+/**
+ * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
+ * digest in the message), or, when the message names no digest, the same rule, location and
+ * message. A base layer's problem is found once when a source is validated and again in the
+ * output; the first (source) finding is kept. Locations are not searched for a digest: a source
+ * reference such as `reg/x@sha256:…` prefixes every location of that source, so distinct
+ * findings would collapse.
+ */
+function dedupeFindings(findings) {
+    const seen = new Set();
+    const out = [];
+    for (const f of findings) {
+        const digest = validate_DIGEST.exec(f.message)?.[0];
+        const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`;
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        out.push(f);
+    }
+    return out;
 }
 /**
  * Document-level rules only (no blob access). `doc` is parsed JSON, or the raw text/bytes of a
@@ -39765,6 +40118,42 @@ async function pushImage(req, opts) {
 
 
 
+;// CONCATENATED MODULE: ./src/github/report.ts
+
+
+/** Where the JSON report of a run goes: beside the layout, never inside it. */
+function reportPath(output) {
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`);
+}
+async function writeReport(file, report) {
+    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+    await promises_namespaceObject.writeFile(file, JSON.stringify(report, null, 2) + '\n');
+}
+/** buildx's metadata keys, so workflows written for docker/build-push-action read Lading's the same way. */
+function metadataOf(r) {
+    const m = {
+        'containerimage.digest': r.digest,
+        'containerimage.descriptor': { mediaType: r.mediaType, digest: r.digest, size: r.size }
+    };
+    if (r.configDigest)
+        m['containerimage.config.digest'] = r.configDigest;
+    if (r.imageName)
+        m['image.name'] = r.imageName;
+    return m;
+}
+function humanSize(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return `${v.toFixed(1)} ${units[i]}`;
+}
+
 ;// CONCATENATED MODULE: ./src/engine.ts
 /**
  * One run: sources → resolve platforms → build layers once → mutate each platform → write a
@@ -39786,41 +40175,81 @@ async function pushImage(req, opts) {
 
 
 
+
+
 /** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
 class ValidationFailed extends LadingError {
     report;
     what;
     constructor(report, what) {
+        const first = report.findings
+            .filter(f => f.severity === 'error')
+            .slice(0, 3)
+            .map(f => `\n  ${f.rule}: ${f.location}: ${f.message}`)
+            .join('');
         super(`${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
-            `nothing was written or pushed (see the report; fail-on decides what fails the step)`);
+            `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
+            first);
         this.report = report;
         this.what = what;
     }
 }
 async function runPlan(plan, log) {
     const sources = [];
-    const stage = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${external_node_path_namespaceObject.basename(plan.output)}.lading-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
+    const base = external_node_path_namespaceObject.basename(plan.output);
+    const stage = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
     const findings = [];
     const sourceVerified = new Set();
+    // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
+    const onSignal = (sig) => {
+        external_node_fs_namespaceObject.rmSync(stage, { recursive: true, force: true });
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     try {
-        // 1. Open and validate every source before using it.
+        await prepareOutput(plan);
+        await removeStaleStages(external_node_path_namespaceObject.dirname(plan.output), base);
+        // 1. Open and validate every source before using it; what cannot be read is a finding too.
         for (const f of plan.from) {
             if (f.spec.kind === 'scratch')
                 continue;
-            const src = await openSource(f.spec, f.line, plan.auth);
+            let src;
+            try {
+                src = await openSource(f.spec, f.line, plan.auth);
+            }
+            catch (err) {
+                if (!(err instanceof LadingError) || f.spec.kind === 'registry')
+                    throw err;
+                const layoutFindings = f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : [];
+                findings.push(...(layoutFindings.some(x => x.severity === 'error')
+                    ? within(f.line, layoutFindings)
+                    : [makeFinding('source-unreadable', f.line, err.message)]));
+                continue;
+            }
             sources.push(src);
-            const found = await validateImage(src, src.root, {
-                location: f.line,
-                checkLayers: !src.origin
-            });
+            let found;
+            if (src instanceof LayoutSource && f.spec.kind !== 'registry') {
+                // The whole layout, with its layout-level rules, not only the image below the root.
+                found = within(f.line, (await validateLayout(src.dir)).findings);
+            }
+            else {
+                found = await validateImage(src, src.root, {
+                    location: f.line,
+                    checkLayers: !src.origin
+                });
+            }
             findings.push(...found);
+            if (!src.origin && !found.some(x => x.severity === 'error'))
+                sourceVerified.add(src);
         }
         const sourceReport = makeReport(findings, plan.failOn);
+        if (sourceReport.errors > 0 && findings.some(x => x.rule === 'source-unreadable'))
+            throw new ValidationFailed(sourceReport, 'a source image');
         if (plan.failOn !== 'never' && !sourceReport.valid)
             throw new ValidationFailed(sourceReport, 'a source image');
         // 2. Resolve the platforms the run works on.
         const images = await resolveImages(plan, sources, log);
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(plan.output), { recursive: true });
         const store = new BlobStore(stage);
         await store.init();
         // 3. New layers, built once and shared by every platform.
@@ -39829,7 +40258,14 @@ async function runPlan(plan, log) {
             const built = await buildLayer(l, store, {
                 compression: plan.compression,
                 level: plan.compressionLevel,
-                mtime: plan.created
+                mtime: plan.created,
+                // Never pack Lading's own outputs into a layer built from a directory that holds them.
+                exclude: [
+                    plan.output,
+                    reportPath(plan.output),
+                    ...(plan.archive ? [plan.archive] : []),
+                    external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-*`)
+                ]
             });
             log.info(`layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`);
             newLayers.push(built);
@@ -39937,7 +40373,8 @@ async function runPlan(plan, log) {
                 entry.reader = store;
                 continue;
             }
-            if (reader.origin && plan.push) {
+            // An archive must be complete (it travels as an artifact), so then base layers are downloaded.
+            if (reader.origin && plan.push && !plan.archive) {
                 notDownloaded.push(digest);
                 continue;
             }
@@ -39978,18 +40415,23 @@ async function runPlan(plan, log) {
             requireAllBlobs: plan.push,
             notDownloaded: new Set(notDownloaded)
         });
-        const report = makeReport([...findings, ...outFindings.findings], plan.failOn);
+        const report = makeReport(dedupeFindings([...findings, ...outFindings.findings]), plan.failOn);
         if (plan.failOn !== 'never' && !report.valid)
             throw new ValidationFailed(report, 'the assembled image');
-        await swapInto(stage, plan.output);
+        // The archive is written from the staged layout, so a failure leaves the old output in place.
         let archive;
         if (plan.archive) {
-            if (notDownloaded.length)
-                log.warning(`archive: ${notDownloaded.length} base layer(s) were not downloaded (pushing mounts them); the archive omits them`);
-            await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(plan.archive), { recursive: true });
-            await writeOciArchive(plan.output, plan.archive);
+            try {
+                await writeOciArchive(stage, plan.archive);
+            }
+            catch (err) {
+                throw err instanceof LadingError
+                    ? err
+                    : new LadingError(`archive: could not write ${plan.archive}: ${errors_messageOf(err)}`);
+            }
             archive = plan.archive;
         }
+        await swapInto(stage, plan.output);
         // 8. Push.
         let imageRefs = [];
         let pushed;
@@ -40028,12 +40470,115 @@ async function runPlan(plan, log) {
         };
     }
     catch (err) {
-        await promises_namespaceObject.rm(stage, { recursive: true, force: true });
+        await promises_namespaceObject.rm(stage, { recursive: true, force: true }).catch(() => undefined);
         throw err;
     }
     finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
         for (const s of sources)
             await s.close?.().catch(() => undefined);
+    }
+}
+/** Findings of a source layout, their locations prefixed with the `from` line. */
+function within(line, found) {
+    return found.map(f => ({ ...f, location: `${line} ${f.location}` }));
+}
+/**
+ * Checks the output and archive locations before anything is built, creating the parent
+ * directories one at a time (Node's recursive mkdir can spin on paths such as /proc/x/y).
+ */
+async function prepareOutput(plan) {
+    await mkdirParents(external_node_path_namespaceObject.dirname(plan.output), 'output', plan.output);
+    try {
+        const st = await promises_namespaceObject.stat(plan.output);
+        if (!st.isDirectory())
+            throw new LadingError(`output: "${plan.output}" exists and is not a directory`);
+        const entries = await promises_namespaceObject.readdir(plan.output);
+        if (entries.length > 0 && !entries.includes('oci-layout'))
+            throw new LadingError(`output: "${plan.output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
+    }
+    catch (err) {
+        if (err instanceof LadingError)
+            throw err;
+        if (err.code !== 'ENOENT')
+            throw new LadingError(`output: cannot use "${plan.output}": ${errors_messageOf(err)}`);
+    }
+    if (plan.archive) {
+        await mkdirParents(external_node_path_namespaceObject.dirname(plan.archive), 'archive', plan.archive);
+        try {
+            if ((await promises_namespaceObject.stat(plan.archive)).isDirectory())
+                throw new LadingError(`archive: "${plan.archive}" is a directory; give a file path`);
+        }
+        catch (err) {
+            if (err instanceof LadingError)
+                throw err;
+        }
+    }
+}
+async function mkdirParents(dir, input, value) {
+    const missing = [];
+    let cur = dir;
+    for (;;) {
+        try {
+            const st = await promises_namespaceObject.stat(cur);
+            if (!st.isDirectory())
+                throw new LadingError(`${input}: cannot create "${value}": ${cur} is not a directory`);
+            break;
+        }
+        catch (err) {
+            if (err instanceof LadingError)
+                throw err;
+            if (err.code !== 'ENOENT')
+                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
+            missing.unshift(cur);
+            const up = external_node_path_namespaceObject.dirname(cur);
+            if (up === cur)
+                break;
+            cur = up;
+        }
+    }
+    for (const d of missing) {
+        try {
+            await promises_namespaceObject.mkdir(d);
+        }
+        catch (err) {
+            if (err.code !== 'EEXIST')
+                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
+        }
+    }
+    try {
+        await promises_namespaceObject.access(dir, external_node_fs_namespaceObject.constants.W_OK);
+    }
+    catch (err) {
+        throw new LadingError(`${input}: cannot write in ${dir}: ${errors_messageOf(err)}`);
+    }
+}
+/** Staging layouts left by runs that were killed (their process is gone) are removed. */
+async function removeStaleStages(dir, base) {
+    const prefix = `.${base}.lading-`;
+    let names;
+    try {
+        names = await promises_namespaceObject.readdir(dir);
+    }
+    catch {
+        return;
+    }
+    for (const n of names) {
+        if (!n.startsWith(prefix))
+            continue;
+        const pid = Number(n.slice(prefix.length).split('-')[0]);
+        if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid)
+            continue;
+        let alive = true;
+        try {
+            process.kill(pid, 0);
+        }
+        catch (err) {
+            alive = err.code === 'EPERM';
+        }
+        if (!alive)
+            await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dir, n), { recursive: true, force: true });
     }
 }
 /** Every manifest (with its bytes) and every other blob below `root`, nested indexes included. */
@@ -40159,7 +40704,7 @@ async function engine_walk(src, line, desc, platform, log) {
     const p = platform ?? platformOfConfig(config);
     return [
         {
-            platform: stripPlatform(p),
+            platform: normalizePlatform(p),
             source: src,
             line,
             manifestDesc: { mediaType: mt ?? desc.mediaType, digest: desc.digest, size: desc.size },
@@ -40169,18 +40714,6 @@ async function engine_walk(src, line, desc, platform, log) {
             config
         }
     ];
-}
-function stripPlatform(p) {
-    const out = { architecture: p.architecture, os: p.os };
-    if (p.variant)
-        out.variant = p.variant;
-    if (p['os.version'])
-        out['os.version'] = p['os.version'];
-    if (p['os.features'])
-        out['os.features'] = p['os.features'];
-    if (p.features)
-        out.features = p.features;
-    return out;
 }
 /**
  * Moves the finished layout into place. A directory already there is replaced only when it is
@@ -40210,42 +40743,6 @@ async function swapInto(stage, output) {
 }
 
 
-;// CONCATENATED MODULE: ./src/github/report.ts
-
-
-/** Where the JSON report of a run goes: beside the layout, never inside it. */
-function reportPath(output) {
-    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`);
-}
-async function writeReport(file, report) {
-    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
-    await promises_namespaceObject.writeFile(file, JSON.stringify(report, null, 2) + '\n');
-}
-/** buildx's metadata keys, so workflows written for docker/build-push-action read Lading's the same way. */
-function metadataOf(r) {
-    const m = {
-        'containerimage.digest': r.digest,
-        'containerimage.descriptor': { mediaType: r.mediaType, digest: r.digest, size: r.size }
-    };
-    if (r.configDigest)
-        m['containerimage.config.digest'] = r.configDigest;
-    if (r.imageName)
-        m['image.name'] = r.imageName;
-    return m;
-}
-function humanSize(n) {
-    if (n < 1024)
-        return `${n} B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let v = n / 1024;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return `${v.toFixed(1)} ${units[i]}`;
-}
-
 ;// CONCATENATED MODULE: ./src/github/summary.ts
 
 
@@ -40268,7 +40765,7 @@ function summaryMarkdown(r, report) {
         if (r.pushed)
             out.push(`- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`);
         if (r.notDownloaded.length)
-            out.push(`- **Not downloaded:** ${r.notDownloaded.length} base layer(s) stayed in the registry (mounted or copied registry-side)`);
+            out.push(`- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`);
         out.push('');
         for (const img of r.images) {
             out.push(`### \`${img.platform}\` — \`${img.digest}\``, '');
@@ -40313,18 +40810,19 @@ function annotate(report) {
 
 
 
+
 /** Masks every credential the inputs carry, and the base64 forms registries see, before any log. */
 function maskSecrets(env) {
+    enableSecretMasking();
     const user = env['INPUT_USERNAME']?.trim() ?? '';
     for (const name of ['INPUT_PASSWORD', 'INPUT_GITHUB-TOKEN']) {
         const v = env[name];
         if (!v)
             continue;
-        core_setSecret(v);
-        if (v.trim() !== v)
-            core_setSecret(v.trim());
-        core_setSecret(Buffer.from(`${user}:${v.trim()}`).toString('base64'));
-        core_setSecret(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'));
+        maskValue(v);
+        maskValue(v.trim());
+        maskValue(Buffer.from(`${user}:${v.trim()}`).toString('base64'));
+        maskValue(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'));
     }
 }
 /** The action: inputs → plan → engine → outputs, summary, annotations. */

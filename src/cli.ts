@@ -51,6 +51,18 @@ Exit status: 0 success, 1 failure (including validation), 2 usage error.
 `
 
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
+/** Inputs that are lists: the only options that may be repeated. */
+const LIST_INPUTS = new Set([
+  'from',
+  'platforms',
+  'layers',
+  'env',
+  'labels',
+  'annotations',
+  'exposed-ports',
+  'tags',
+  'insecure-registries'
+])
 
 export function parseArgs(args: string[]): {
   inputs: RawInputs
@@ -81,6 +93,8 @@ export function parseArgs(args: string[]): {
       else if (i + 1 < args.length) value = args[++i]
       else throw new LadingError(`option --${name} needs a value`)
     }
+    if ((name === 'format' ? extra.format !== undefined : inputs[name]) && !LIST_INPUTS.has(name))
+      throw new LadingError(`option --${name} is given twice; it takes one value`)
     if (name === 'format') extra.format = value
     else (inputs[name] ??= []).push(value)
   }
@@ -117,7 +131,11 @@ export async function main(
   } catch (err) {
     if (err instanceof LadingError) {
       io.err(`lading: ${err.message}\n`)
-      return /^unknown option|needs a value|^validate needs/.test(err.message) ? 2 : 1
+      return /^unknown option|needs a value|is given twice; it takes one value|^validate needs/.test(
+        err.message
+      )
+        ? 2
+        : 1
     }
     io.err(
       `lading: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`
@@ -177,8 +195,13 @@ async function validate(args: string[], io: Out): Promise<number> {
   if (!['error', 'warning', 'never'].includes(failOn))
     throw new LadingError(`--fail-on: "${failOn}" is not one of error, warning, never`)
   let line = positional[0]
-  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line) && fs.statSync(line).isDirectory())
+  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line)) {
+    if (!fs.statSync(line).isDirectory())
+      throw new LadingError(
+        `validate: "${line}" is a file; name its format: oci-archive:${line} or docker-archive:${line}`
+      )
     line = `oci:${line}`
+  }
   const spec = parseSourceSpec(line)
   let report: Report
   if (spec.kind === 'oci' && !fs.existsSync(spec.path))

@@ -3,12 +3,14 @@
  * staged layout → validate → swap into `output` → archive → push. Front ends call runPlan().
  */
 import * as fs from 'node:fs/promises'
+import * as fsSync from 'node:fs'
 import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { LadingError, messageOf } from './errors.js'
 import type { Plan } from './plan.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
 import {
+  normalizePlatform,
   formatPlatform,
   platformMatches,
   platformOfConfig,
@@ -33,6 +35,8 @@ import {
   type NewLayer
 } from './build/assemble.js'
 import {
+  dedupeFindings,
+  makeFinding,
   validateImage,
   validateLayout,
   makeReport,
@@ -40,6 +44,7 @@ import {
   type Report
 } from './validate/index.js'
 import { pushImage } from './registry/index.js'
+import { reportPath } from './github/report.js'
 
 export interface Logger {
   info(msg: string): void
@@ -77,9 +82,15 @@ export class ValidationFailed extends LadingError {
     readonly report: Report,
     readonly what: string
   ) {
+    const first = report.findings
+      .filter(f => f.severity === 'error')
+      .slice(0, 3)
+      .map(f => `\n  ${f.rule}: ${f.location}: ${f.message}`)
+      .join('')
     super(
       `${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
-        `nothing was written or pushed (see the report; fail-on decides what fails the step)`
+        `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
+        first
     )
   }
 }
@@ -98,32 +109,65 @@ interface SourceImage {
 
 export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   const sources: ImageSource[] = []
+  const base = path.basename(plan.output)
   const stage = path.join(
     path.dirname(plan.output),
-    `.${path.basename(plan.output)}.lading-${randomBytes(4).toString('hex')}`
+    `.${base}.lading-${process.pid}-${randomBytes(4).toString('hex')}`
   )
   const findings: Finding[] = []
   const sourceVerified = new Set<ImageSource>()
+  // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
+  const onSignal = (sig: NodeJS.Signals) => {
+    fsSync.rmSync(stage, { recursive: true, force: true })
+    process.exit(sig === 'SIGINT' ? 130 : 143)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
   try {
-    // 1. Open and validate every source before using it.
+    await prepareOutput(plan)
+    await removeStaleStages(path.dirname(plan.output), base)
+
+    // 1. Open and validate every source before using it; what cannot be read is a finding too.
     for (const f of plan.from) {
       if (f.spec.kind === 'scratch') continue
-      const src = await openSource(f.spec, f.line, plan.auth)
+      let src: ImageSource
+      try {
+        src = await openSource(f.spec, f.line, plan.auth)
+      } catch (err) {
+        if (!(err instanceof LadingError) || f.spec.kind === 'registry') throw err
+        const layoutFindings =
+          f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : []
+        findings.push(
+          ...(layoutFindings.some(x => x.severity === 'error')
+            ? within(f.line, layoutFindings)
+            : [makeFinding('source-unreadable', f.line, err.message)])
+        )
+        continue
+      }
       sources.push(src)
-      const found = await validateImage(src, src.root, {
-        location: f.line,
-        checkLayers: !src.origin
-      })
+      let found: Finding[]
+      if (src instanceof LayoutSource && f.spec.kind !== 'registry') {
+        // The whole layout, with its layout-level rules, not only the image below the root.
+        found = within(f.line, (await validateLayout(src.dir)).findings)
+      } else {
+        found = await validateImage(src, src.root, {
+          location: f.line,
+          checkLayers: !(src as ImageSource).origin
+        })
+      }
       findings.push(...found)
+      if (!(src as ImageSource).origin && !found.some(x => x.severity === 'error'))
+        sourceVerified.add(src)
     }
     const sourceReport = makeReport(findings, plan.failOn)
+    if (sourceReport.errors > 0 && findings.some(x => x.rule === 'source-unreadable'))
+      throw new ValidationFailed(sourceReport, 'a source image')
     if (plan.failOn !== 'never' && !sourceReport.valid)
       throw new ValidationFailed(sourceReport, 'a source image')
 
     // 2. Resolve the platforms the run works on.
     const images = await resolveImages(plan, sources, log)
 
-    await fs.mkdir(path.dirname(plan.output), { recursive: true })
     const store = new BlobStore(stage)
     await store.init()
 
@@ -133,7 +177,14 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       const built = await buildLayer(l, store, {
         compression: plan.compression,
         level: plan.compressionLevel,
-        mtime: plan.created
+        mtime: plan.created,
+        // Never pack Lading's own outputs into a layer built from a directory that holds them.
+        exclude: [
+          plan.output,
+          reportPath(plan.output),
+          ...(plan.archive ? [plan.archive] : []),
+          path.join(path.dirname(plan.output), `.${base}.lading-*`)
+        ]
       })
       log.info(
         `layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`
@@ -247,7 +298,8 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         entry.reader = store
         continue
       }
-      if (reader.origin && plan.push) {
+      // An archive must be complete (it travels as an artifact), so then base layers are downloaded.
+      if (reader.origin && plan.push && !plan.archive) {
         notDownloaded.push(digest)
         continue
       }
@@ -287,21 +339,23 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       requireAllBlobs: plan.push,
       notDownloaded: new Set(notDownloaded)
     })
-    const report = makeReport([...findings, ...outFindings.findings], plan.failOn)
+    const report = makeReport(dedupeFindings([...findings, ...outFindings.findings]), plan.failOn)
     if (plan.failOn !== 'never' && !report.valid)
       throw new ValidationFailed(report, 'the assembled image')
 
-    await swapInto(stage, plan.output)
+    // The archive is written from the staged layout, so a failure leaves the old output in place.
     let archive: string | undefined
     if (plan.archive) {
-      if (notDownloaded.length)
-        log.warning(
-          `archive: ${notDownloaded.length} base layer(s) were not downloaded (pushing mounts them); the archive omits them`
-        )
-      await fs.mkdir(path.dirname(plan.archive), { recursive: true })
-      await writeOciArchive(plan.output, plan.archive)
+      try {
+        await writeOciArchive(stage, plan.archive)
+      } catch (err) {
+        throw err instanceof LadingError
+          ? err
+          : new LadingError(`archive: could not write ${plan.archive}: ${messageOf(err)}`)
+      }
       archive = plan.archive
     }
+    await swapInto(stage, plan.output)
 
     // 8. Push.
     let imageRefs: string[] = []
@@ -344,10 +398,105 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       pushed
     }
   } catch (err) {
-    await fs.rm(stage, { recursive: true, force: true })
+    await fs.rm(stage, { recursive: true, force: true }).catch(() => undefined)
     throw err
   } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     for (const s of sources) await s.close?.().catch(() => undefined)
+  }
+}
+
+/** Findings of a source layout, their locations prefixed with the `from` line. */
+function within(line: string, found: Finding[]): Finding[] {
+  return found.map(f => ({ ...f, location: `${line} ${f.location}` }))
+}
+
+/**
+ * Checks the output and archive locations before anything is built, creating the parent
+ * directories one at a time (Node's recursive mkdir can spin on paths such as /proc/x/y).
+ */
+async function prepareOutput(plan: Plan): Promise<void> {
+  await mkdirParents(path.dirname(plan.output), 'output', plan.output)
+  try {
+    const st = await fs.stat(plan.output)
+    if (!st.isDirectory())
+      throw new LadingError(`output: "${plan.output}" exists and is not a directory`)
+    const entries = await fs.readdir(plan.output)
+    if (entries.length > 0 && !entries.includes('oci-layout'))
+      throw new LadingError(
+        `output: "${plan.output}" exists and is not an OCI layout; refusing to replace it (choose another output)`
+      )
+  } catch (err) {
+    if (err instanceof LadingError) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new LadingError(`output: cannot use "${plan.output}": ${messageOf(err)}`)
+  }
+  if (plan.archive) {
+    await mkdirParents(path.dirname(plan.archive), 'archive', plan.archive)
+    try {
+      if ((await fs.stat(plan.archive)).isDirectory())
+        throw new LadingError(`archive: "${plan.archive}" is a directory; give a file path`)
+    } catch (err) {
+      if (err instanceof LadingError) throw err
+    }
+  }
+}
+
+async function mkdirParents(dir: string, input: string, value: string): Promise<void> {
+  const missing: string[] = []
+  let cur = dir
+  for (;;) {
+    try {
+      const st = await fs.stat(cur)
+      if (!st.isDirectory())
+        throw new LadingError(`${input}: cannot create "${value}": ${cur} is not a directory`)
+      break
+    } catch (err) {
+      if (err instanceof LadingError) throw err
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new LadingError(`${input}: cannot create "${value}": ${messageOf(err)}`)
+      missing.unshift(cur)
+      const up = path.dirname(cur)
+      if (up === cur) break
+      cur = up
+    }
+  }
+  for (const d of missing) {
+    try {
+      await fs.mkdir(d)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new LadingError(`${input}: cannot create "${value}": ${messageOf(err)}`)
+    }
+  }
+  try {
+    await fs.access(dir, fsSync.constants.W_OK)
+  } catch (err) {
+    throw new LadingError(`${input}: cannot write in ${dir}: ${messageOf(err)}`)
+  }
+}
+
+/** Staging layouts left by runs that were killed (their process is gone) are removed. */
+async function removeStaleStages(dir: string, base: string): Promise<void> {
+  const prefix = `.${base}.lading-`
+  let names: string[]
+  try {
+    names = await fs.readdir(dir)
+  } catch {
+    return
+  }
+  for (const n of names) {
+    if (!n.startsWith(prefix)) continue
+    const pid = Number(n.slice(prefix.length).split('-')[0])
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) continue
+    let alive = true
+    try {
+      process.kill(pid, 0)
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM'
+    }
+    if (!alive) await fs.rm(path.join(dir, n), { recursive: true, force: true })
   }
 }
 
@@ -507,7 +656,7 @@ async function walk(
   const p = platform ?? platformOfConfig(config)
   return [
     {
-      platform: stripPlatform(p),
+      platform: normalizePlatform(p),
       source: src,
       line,
       manifestDesc: { mediaType: mt ?? desc.mediaType, digest: desc.digest, size: desc.size },
@@ -517,15 +666,6 @@ async function walk(
       config
     }
   ]
-}
-
-function stripPlatform(p: Platform): Platform {
-  const out: Platform = { architecture: p.architecture, os: p.os }
-  if (p.variant) out.variant = p.variant
-  if (p['os.version']) out['os.version'] = p['os.version']
-  if (p['os.features']) out['os.features'] = p['os.features']
-  if (p.features) out.features = p.features
-  return out
 }
 
 /**

@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { enableSecretMasking, maskValue } from './github/secrets.js'
 import { inputsFromEnv } from './github/inputs.js'
 import { makePlan, type Plan } from './plan.js'
 import { runPlan, ValidationFailed, type RunResult } from './engine.js'
@@ -9,14 +10,15 @@ import { makeReport, type Report } from './validate/index.js'
 
 /** Masks every credential the inputs carry, and the base64 forms registries see, before any log. */
 export function maskSecrets(env: NodeJS.ProcessEnv): void {
+  enableSecretMasking()
   const user = env['INPUT_USERNAME']?.trim() ?? ''
   for (const name of ['INPUT_PASSWORD', 'INPUT_GITHUB-TOKEN']) {
     const v = env[name]
     if (!v) continue
-    core.setSecret(v)
-    if (v.trim() !== v) core.setSecret(v.trim())
-    core.setSecret(Buffer.from(`${user}:${v.trim()}`).toString('base64'))
-    core.setSecret(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'))
+    maskValue(v)
+    maskValue(v.trim())
+    maskValue(Buffer.from(`${user}:${v.trim()}`).toString('base64'))
+    maskValue(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'))
   }
 }
 

@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { LadingError } from './errors.js'
 import { parseList, parseBool, type RawInputs } from './github/inputs.js'
 import { parseCommand } from './words.js'
-import { parsePlatform } from './oci/platform.js'
+import { formatPlatform, parsePlatform, platformsEqual } from './oci/platform.js'
 import { parseReference, type Reference } from './oci/reference.js'
 import type { Platform } from './oci/types.js'
 import type { Compression } from './oci/mediatypes.js'
@@ -58,7 +59,21 @@ export function makePlan(
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd()
 ): Plan {
-  const from = parseList(raw.from).map(line => ({ line, spec: parseSourceSpec(line) }))
+  const from = parseList(raw.from).map(line => {
+    // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
+    if (
+      !/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+      (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+    ) {
+      const local = path.resolve(cwd, line)
+      throw new LadingError(
+        fs.existsSync(local) && fs.statSync(local).isDirectory()
+          ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
+          : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`
+      )
+    }
+    return { line, spec: parseSourceSpec(line) }
+  })
   if (from.length === 0) from.push({ line: 'scratch', spec: { kind: 'scratch' } })
   if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
     throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone')
@@ -70,6 +85,13 @@ export function makePlan(
       throw new LadingError(`platforms: ${(err as Error).message}`)
     }
   })
+  platforms.forEach((p, i) => {
+    const twin = platforms.findIndex(q => platformsEqual(p, q))
+    if (twin < i)
+      throw new LadingError(
+        `platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`
+      )
+  })
 
   const layers = parseList(raw.layers).map(l => parseLayerSpec(l))
 
@@ -79,6 +101,8 @@ export function makePlan(
   for (const line of parseList(raw.env)) {
     const eq = line.indexOf('=')
     if (eq <= 0) throw new LadingError(`env: "${line}" is not KEY=VALUE`)
+    if (/[\s]/.test(line.slice(0, eq)))
+      throw new LadingError(`env: "${line}": the name "${line.slice(0, eq)}" has white space`)
     config.env.push([line.slice(0, eq), line.slice(eq + 1)])
   }
   if (raw.workdir.trim()) {
@@ -127,6 +151,13 @@ export function makePlan(
   if (archive && (archive === output || archive.startsWith(output + path.sep)))
     throw new LadingError(
       `archive: "${raw.archive}" must not be inside the output layout ${output}`
+    )
+  if (
+    archive &&
+    archive === path.join(path.dirname(output), `${path.basename(output)}-report.json`)
+  )
+    throw new LadingError(
+      `archive: "${raw.archive}" is where the validation report goes; choose another path`
     )
 
   const refName = raw['ref-name'].trim() || 'latest'
@@ -233,7 +264,17 @@ function parseTime(v: string, input: string): Date {
   if (/^\d+$/.test(v)) return new Date(Number(v) * 1000)
   if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
     const d = new Date(v)
-    if (!Number.isNaN(d.getTime())) return d
+    // Date() rolls 2024-02-30 over to March 1st; a date that does not exist is an error.
+    const [y, mo, da] = v.slice(0, 10).split('-').map(Number)
+    const calendar = new Date(Date.UTC(y, mo - 1, da))
+    const real =
+      calendar.getUTCFullYear() === y &&
+      calendar.getUTCMonth() === mo - 1 &&
+      calendar.getUTCDate() === da &&
+      Number(v.slice(11, 13)) < 24 &&
+      Number(v.slice(14, 16)) < 60 &&
+      Number(v.slice(17, 19)) < 61
+    if (!Number.isNaN(d.getTime()) && real) return d
   }
   throw new LadingError(
     `${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`

@@ -1,5 +1,6 @@
 /** Pure construction of configs, manifests and indexes: no I/O, so each step is easy to test. */
 import { MediaType, toOciMediaType } from '../oci/mediatypes.js'
+import { normalizePlatform } from '../oci/platform.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js'
 import type { ConfigEdits } from '../plan.js'
 
@@ -116,7 +117,13 @@ export function makeManifest(
 }
 
 export function makeIndex(manifests: Descriptor[], annotations: Record<string, string>): Index {
-  const idx: Index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests }
+  const idx: Index = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageIndex,
+    manifests: manifests.map(m =>
+      m.platform ? { ...m, platform: normalizePlatform(m.platform) } : m
+    )
+  }
   if (Object.keys(annotations).length) idx.annotations = sortKeys(annotations)
   return idx
 }

@@ -1,4 +1,10 @@
-import { createReadStream, createWriteStream, constants as fsc, type Stats } from 'node:fs'
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  constants as fsc,
+  type Stats
+} from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { PassThrough, Readable, Transform, Writable } from 'node:stream'
@@ -30,6 +36,11 @@ export interface LayerOptions {
   compression: Compression
   level?: number
   mtime: Date
+  /**
+   * Absolute paths never put into a directory layer (the store's root always is one), such as
+   * the run's own outputs. An entry ending in '*' matches every path that starts with the rest.
+   */
+  exclude?: string[]
 }
 
 export interface BuiltLayer {
@@ -51,6 +62,8 @@ const CHUNK = 1024 * 1024
 export function parseLayerSpec(line: string): LayerInput {
   const spec = line.trim()
   if (!spec) throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]')
+  // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
+  if (existsSync(spec)) return { source: spec, spec }
   // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
   let cut = spec.lastIndexOf(':/')
   if (cut < 0 && spec.includes(':')) cut = spec.lastIndexOf(':')
@@ -70,9 +83,34 @@ function failure(input: LayerInput, what: string): LadingError {
   return new LadingError(`layers: "${input.spec}": ${what}`)
 }
 
-function fsProblem(input: LayerInput, p: string, err: unknown): LadingError {
+/** A LayerInput with where its SOURCE really is, to show paths inside it as the user wrote them. */
+interface Source extends LayerInput {
+  top?: string
+}
+
+/** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
+function shownPath(input: Source, p: string): string {
+  if (p === input.source || !input.top) return p
+  if (p === input.top) return input.source
+  const rel = path.relative(input.top, p)
+  if (rel.startsWith('..') || path.isAbsolute(rel)) return p
+  return `${input.source.replace(/\/+$/, '')}/${rel}`
+}
+
+/** Bytes as text, printable ASCII kept and everything else as \xNN, for names that are not UTF-8. */
+function escapeBytes(b: Buffer): string {
+  let out = ''
+  for (const byte of b)
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, '0')}`
+  return out
+}
+
+function fsProblem(input: Source, p: string, err: unknown): LadingError {
   const code = (err as NodeJS.ErrnoException).code
-  const shown = path.relative('.', p) || '.'
+  const shown = shownPath(input, p)
   if (code === 'ENOENT' || code === 'ENOTDIR')
     return failure(input, `path "${shown}" does not exist`)
   if (code === 'EACCES' || code === 'EPERM')
@@ -124,14 +162,24 @@ export async function buildLayer(
       `layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`
     )
   let st: Stats
+  const src: Source = { ...input }
   try {
     st = await fs.stat(input.source)
+    // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
+    src.top = await fs.realpath(input.source)
   } catch (err) {
     throw fsProblem(input, input.source, err)
   }
+  input = src
+  const excluded = await exclusions(store, opts.exclude ?? [])
+  if (excluded.covers(src.top))
+    throw failure(
+      input,
+      `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`
+    )
   if (st.isDirectory()) {
     const root = imagePath(input.dest ?? '/')
-    const entries = await walk(input, store, root)
+    const entries = await walk(src, excluded, root)
     const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`
     return writeTarLayer(input, store, { ...opts, level }, entries, createdBy)
   }
@@ -146,36 +194,84 @@ export async function buildLayer(
         input,
         `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`
       )
-    return tarballLayer(input, store, { ...opts, level })
+    return tarballLayer(input, store, { ...opts, level }, st.size)
   }
   let dest = input.dest ?? '/'
   if (dest.endsWith('/')) dest += path.basename(input.source)
   const name = imagePath(dest)
   if (!name) throw failure(input, `DEST "${input.dest}" names the root directory, not a file`)
-  const entries = [...parentEntries(name), entry(name, path.resolve(input.source), true)]
+  const entries = [...parentEntries(name), entry(name, src.top, true)]
   const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`
   return writeTarLayer(input, store, { ...opts, level }, entries, createdBy)
 }
 
+/** Where a path really is; for a path not made yet, where it would be. */
+async function canonical(p: string): Promise<string> {
+  const abs = path.resolve(p)
+  try {
+    return await fs.realpath(abs)
+  } catch {
+    try {
+      return path.join(await fs.realpath(path.dirname(abs)), path.basename(abs))
+    } catch {
+      return abs
+    }
+  }
+}
+
+interface Exclusions {
+  /** Whether the path is excluded itself. */
+  has(abs: string): boolean
+  /** Whether the path is excluded or inside something excluded. */
+  covers(abs: string): boolean
+}
+
+async function exclusions(store: BlobStore, patterns: string[]): Promise<Exclusions> {
+  const exact = new Set([await canonical(store.root)])
+  const prefixes: string[] = []
+  for (const p of patterns) {
+    if (p.endsWith('*')) {
+      // Canonicalise the directory part only: the rest is a name prefix, not a path.
+      const stem = p.slice(0, -1)
+      const dir = stem.endsWith('/') ? stem : path.dirname(stem)
+      const real = await canonical(dir)
+      prefixes.push(
+        stem.endsWith('/') ? real.replace(/\/*$/, '/') : path.join(real, path.basename(stem))
+      )
+    } else exact.add(await canonical(p))
+  }
+  const has = (abs: string) => exact.has(abs) || prefixes.some(pre => abs.startsWith(pre))
+  return {
+    has,
+    covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`))
+  }
+}
+
 /** Every path under the source directory, with DEST and its parents, in byte order of name. */
-async function walk(input: LayerInput, store: BlobStore, root: string): Promise<Entry[]> {
-  const top = path.resolve(input.source)
-  const storeRoot = path.resolve(store.root)
+async function walk(input: Source, excluded: Exclusions, root: string): Promise<Entry[]> {
+  const top = input.top!
   const entries: Entry[] = root ? [...parentEntries(root), entry(root, top, true)] : []
   const pending: Array<{ abs: string; name: string }> = [{ abs: top, name: root }]
   while (pending.length) {
     const dir = pending.pop()!
     let children
     try {
-      children = await fs.readdir(dir.abs, { withFileTypes: true })
+      // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+      children = await fs.readdir(dir.abs, { withFileTypes: true, encoding: 'buffer' })
     } catch (err) {
       throw fsProblem(input, dir.abs, err)
     }
     for (const child of children) {
-      const abs = path.join(dir.abs, child.name)
+      const base = child.name.toString('utf8')
+      if (!Buffer.from(base, 'utf8').equals(child.name))
+        throw failure(
+          input,
+          `the name "${escapeBytes(child.name)}" under "${shownPath(input, dir.abs)}" is not valid UTF-8, which layer paths must be; rename it`
+        )
+      const abs = path.join(dir.abs, base)
       // Building from '.' into a layout under '.' must not swallow the layer being written.
-      if (abs === storeRoot) continue
-      const name = dir.name ? `${dir.name}/${child.name}` : child.name
+      if (excluded.has(abs)) continue
+      const name = dir.name ? `${dir.name}/${base}` : base
       if (child.isSocket()) continue
       entries.push(entry(name, abs))
       if (child.isDirectory()) pending.push({ abs, name })
@@ -241,13 +337,16 @@ interface Flow {
   /** The message for a failure that is not the output file's nor already a LadingError. */
   explain: (err: unknown) => string
   onError?: () => void
+  /** Runs once everything has flowed; false drops the file instead of storing it. */
+  accept?: () => Promise<boolean>
 }
 
 /**
  * Runs `src → stages → temp file`, then moves the file to its digest. Any failure, in the
  * pipeline or beside it, removes the temp file; the message comes from where the failure began.
+ * Returns false when `accept` turned the result down.
  */
-async function intoStore(input: LayerInput, store: BlobStore, flow: Flow): Promise<void> {
+async function intoStore(input: LayerInput, store: BlobStore, flow: Flow): Promise<boolean> {
   const tmp = store.tempPath()
   const file = createWriteStream(tmp)
   const chain = [flow.src, ...flow.stages, file]
@@ -268,12 +367,24 @@ async function intoStore(input: LayerInput, store: BlobStore, flow: Flow): Promi
       throw failure(input, `writing the layer into ${store.root}: ${messageOf(errors[0])}`)
     throw failure(input, flow.explain(errors[0]))
   }
+  let accepted: boolean
+  try {
+    accepted = flow.accept ? await flow.accept() : true
+  } catch (err) {
+    await fs.rm(tmp, { force: true })
+    throw err
+  }
+  if (!accepted) {
+    await fs.rm(tmp, { force: true })
+    return false
+  }
   try {
     await store.commit(tmp, flow.digest.digest())
   } catch (err) {
     await fs.rm(tmp, { force: true })
     throw failure(input, `writing the layer into ${store.root}: ${messageOf(err)}`)
   }
+  return true
 }
 
 type Header = Parameters<tar.Pack['entry']>[0]
@@ -333,12 +444,18 @@ async function fillPack(
     if (st.isDirectory()) {
       await add({ ...base, name: `${e.name}/`, type: 'directory', mode })
     } else if (st.isSymbolicLink()) {
-      let target: string
+      let raw: Buffer
       try {
-        target = await fs.readlink(e.abs)
+        raw = await fs.readlink(e.abs, { encoding: 'buffer' })
       } catch (err) {
         throw fsProblem(input, e.abs, err)
       }
+      const target = raw.toString('utf8')
+      if (!Buffer.from(target, 'utf8').equals(raw))
+        throw failure(
+          input,
+          `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`
+        )
       await add({ ...base, name: e.name, type: 'symlink', linkname: target, mode })
     } else if (st.isFile()) {
       if (st.nlink > 1) {
@@ -376,7 +493,7 @@ async function addFile(
   size: number
 ): Promise<void> {
   const changed = () =>
-    failure(input, `file "${path.relative('.', abs)}" changed while it was being read; retry`)
+    failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`)
   if (size <= SMALL_FILE) {
     let body: Buffer
     try {
@@ -487,54 +604,78 @@ function tarChecker(): Writable {
   return w
 }
 
-async function tarballLayer(
-  input: LayerInput,
-  store: BlobStore,
-  opts: ResolvedOptions
-): Promise<BuiltLayer> {
-  const head = Buffer.alloc(6)
+/** zstd frame magics: a regular frame, and the skippable range 0x184d2a50..5f. */
+function isZstdFrame(b: Buffer): boolean {
+  if (b.length < 4) return false
+  const m = b.readUInt32LE(0)
+  return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50
+}
+
+async function readAt(input: LayerInput, at: number, n: number): Promise<Buffer> {
+  const buf = Buffer.alloc(n)
   try {
     const fh = await fs.open(input.source, 'r')
     try {
-      await fh.read(head, 0, 6, 0)
+      const { bytesRead } = await fh.read(buf, 0, n, at)
+      return buf.subarray(0, bytesRead)
     } finally {
       await fh.close()
     }
   } catch (err) {
     throw fsProblem(input, input.source, err)
   }
-  const format = detectCompression(head)
+}
+
+async function tarballLayer(
+  input: LayerInput,
+  store: BlobStore,
+  opts: ResolvedOptions,
+  size: number
+): Promise<BuiltLayer> {
+  const format = detectCompression(await readAt(input, 0, 6))
   if (format === 'xz' || format === 'bzip2')
     throw failure(
       input,
       `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`
     )
+  // Bytes after the compressed stream (padding, a second zstd frame) are skipped by some readers and
+  // fatal to others (Go's gzip: "invalid header"), so only a stream that is the whole file is kept.
+  if (format === opts.compression) {
+    const kept = await tarballPass(input, store, opts, format, size, true)
+    if (kept) return kept
+  }
+  return (await tarballPass(input, store, opts, format, size, false))!
+}
+
+/** One read of a tarball: kept byte for byte when `keep`, else decompressed and recompressed. */
+async function tarballPass(
+  input: LayerInput,
+  store: BlobStore,
+  opts: ResolvedOptions,
+  format: Compression,
+  size: number,
+  keep: boolean
+): Promise<BuiltLayer | undefined> {
   const createdBy = `lading: ADD ${shownSource(input.source)} /`
   const src = createReadStream(input.source, { highWaterMark: CHUNK })
   const check = tarChecker()
+  const decompressor = format === 'none' ? undefined : createDecompressor(format)
+  const decompress = decompressor ? [decompressor] : []
   let diffHash: HashingStream
   let digestHash: HashingStream
   let stages: Array<Transform | Writable>
-  let side: Promise<void> | undefined
-  if (format === opts.compression) {
-    // Already as wanted: the bytes are kept, and the tar inside is hashed and checked alongside.
+  let side: Promise<void>
+  if (keep) {
+    // The bytes are kept, and the tar inside is hashed and checked alongside.
     digestHash = new HashingStream()
-    if (format === 'none') {
-      diffHash = digestHash
-      const t = tee([check])
-      stages = [digestHash, t.stage]
-      side = t.done
-    } else {
-      diffHash = new HashingStream()
-      const t = tee([createDecompressor(format), diffHash, check])
-      stages = [digestHash, t.stage]
-      side = t.done
-    }
+    diffHash = decompressor ? new HashingStream() : digestHash
+    const t = tee(decompressor ? [decompressor, diffHash, check] : [check])
+    stages = [digestHash, t.stage]
+    side = t.done
   } else {
     diffHash = new HashingStream()
     const t = tee([check])
     side = t.done
-    const decompress = format === 'none' ? [] : [createDecompressor(format)]
     if (opts.compression === 'none') {
       digestHash = diffHash
       stages = [...decompress, diffHash, t.stage]
@@ -550,17 +691,29 @@ async function tarballLayer(
     }
   }
   const kind = format === 'none' ? 'tar' : `${format} tarball`
-  await intoStore(input, store, {
+  const stored = await intoStore(input, store, {
     src,
     stages,
-    also: side ? [side] : [],
+    also: [side],
     digest: digestHash,
     explain: err => {
       const code = (err as NodeJS.ErrnoException).code
       if (code && (err as NodeJS.ErrnoException).syscall) throw fsProblem(input, input.source, err)
       return `"${input.source}" is not a readable ${kind}: ${messageOf(err)}`
+    },
+    accept: async () => {
+      const consumed = decompressor ? (decompressor as Transform & ZlibCounted).bytesWritten : size
+      if (consumed >= size) return true
+      // Node's zstd reader stops after one frame; what follows would be left out silently.
+      if (format === 'zstd' && isZstdFrame(await readAt(input, consumed, 4)))
+        throw failure(
+          input,
+          `"${input.source}" holds more than one zstd frame, which Lading cannot read; recompress it with plain zstd (one frame) or give the plain .tar`
+        )
+      return !keep
     }
   })
+  if (!stored) return undefined
   return {
     descriptor: {
       mediaType: layerMediaType(opts.compression),
@@ -570,4 +723,9 @@ async function tarballLayer(
     diffId: diffHash.digest(),
     createdBy
   }
+}
+
+/** zlib streams count the input bytes they consumed, which stops short of trailing bytes. */
+interface ZlibCounted {
+  bytesWritten: number
 }

@@ -29,7 +29,7 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
       )
     if (r.notDownloaded.length)
       out.push(
-        `- **Not downloaded:** ${r.notDownloaded.length} base layer(s) stayed in the registry (mounted or copied registry-side)`
+        `- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`
       )
     out.push('')
     for (const img of r.images) {

@@ -8,9 +8,20 @@ export function parsePlatform(s: string): Platform {
     throw new LadingError(
       `platform "${s}" is not os/arch[/variant] (for example linux/amd64 or linux/arm/v7)`
     )
-  const p: Platform = { os: parts[0], architecture: parts[1] }
-  if (parts[2]) p.variant = parts[2]
-  return p
+  return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] })
+}
+
+/**
+ * The platform with its fields in one fixed order (the spec's) and empty ones dropped, so the
+ * same platform always serialises to the same bytes, whichever way it was read.
+ */
+export function normalizePlatform(p: Platform): Platform {
+  const out: Platform = { architecture: p.architecture, os: p.os }
+  if (p['os.version']) out['os.version'] = p['os.version']
+  if (p['os.features']?.length) out['os.features'] = p['os.features']
+  if (p.variant) out.variant = p.variant
+  if (p.features?.length) out.features = p.features
+  return out
 }
 
 export function formatPlatform(p: Platform): string {

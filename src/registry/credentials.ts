@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import * as core from '@actions/core'
+import { maskValue } from '../github/secrets.js'
 import { LadingError, messageOf } from '../errors.js'
 import { DOCKER_HUB, DOCKER_HUB_API } from '../oci/reference.js'
 
@@ -31,13 +31,9 @@ export interface ResolvedCredentials {
   source: string
 }
 
-const masked = new Set<string>()
-
-/** Asks GitHub Actions to hide a value in logs; once per value, as each call prints a command. */
+/** Asks GitHub Actions to hide a value in logs (only when running as the action). */
 export function mask(value: string): void {
-  if (!value || masked.has(value)) return
-  masked.add(value)
-  core.setSecret(value)
+  maskValue(value)
 }
 
 /** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */

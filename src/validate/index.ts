@@ -62,6 +62,37 @@ export async function validateImage(
   return [...out, ...walker.findings]
 }
 
+/**
+ * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
+ * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
+ */
+export function makeFinding(rule: string, location: string, message: string): Finding {
+  return finding(rule, location, message)
+}
+
+const DIGEST = /sha(256|512):[0-9a-f]{64,128}/
+
+/**
+ * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
+ * digest in the message), or, when the message names no digest, the same rule, location and
+ * message. A base layer's problem is found once when a source is validated and again in the
+ * output; the first (source) finding is kept. Locations are not searched for a digest: a source
+ * reference such as `reg/x@sha256:…` prefixes every location of that source, so distinct
+ * findings would collapse.
+ */
+export function dedupeFindings(findings: Finding[]): Finding[] {
+  const seen = new Set<string>()
+  const out: Finding[] = []
+  for (const f of findings) {
+    const digest = DIGEST.exec(f.message)?.[0]
+    const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    out.push(f)
+  }
+  return out
+}
+
 export type DocumentKind =
   'manifest' | 'index' | 'config' | 'descriptor' | 'layout' | 'content-descriptor'
 

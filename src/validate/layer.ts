@@ -33,6 +33,8 @@ export interface ScanOptions {
   checkTar: boolean
   /** location prefix of content findings, e.g. `layer sha256:ab12…` */
   location: string
+  /** the blob's full digest, named in messages */
+  digest?: string
 }
 
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
@@ -58,6 +60,155 @@ function waitDrain(s: NodeJS.EventEmitter): Promise<void> {
   })
 }
 
+const ZSTD_MAGIC = 0xfd2fb528
+
+/** A zstd skippable frame (0x184D2A50–0x184D2A5F): metadata such as the zstd:chunked manifest. */
+function isSkippable(magic: number): boolean {
+  return (magic & 0xfffffff0) === 0x184d2a50
+}
+
+/**
+ * Decompresses a gzip or zstd stream and counts the input bytes the decompressors consumed, so
+ * bytes after the last member/frame can be reported. Node's gunzip reads concatenated members
+ * itself and silently ignores what follows them; Node's zstd decoder stops after one frame, so a
+ * new decoder is started for each further frame (zstd:chunked layers have many) — and what is
+ * neither a frame nor a skippable frame is trailing data.
+ */
+/** Node's zlib streams count the input bytes they consumed; @types/node omits it on Transform. */
+type Decompressor = Transform & { bytesWritten: number }
+
+class Decoder {
+  /** blob offset where the current decoder's input starts */
+  private start = 0
+  /** bytes handed to write() so far */
+  private written = 0
+  /** chunks written to the current decoder and not yet known to be consumed */
+  private pending: Array<{ off: number; buf: Buffer }> = []
+  private d: Decompressor | undefined
+  /** set when the current zstd decoder stopped at a frame end while input was left */
+  private stoppedAt: number | undefined
+  /** bytes after a frame end, until there are enough to tell what follows */
+  private between: Buffer | undefined
+  private error: string | undefined
+  private ended: Promise<void> = Promise.resolve()
+  /** input bytes consumed by the decompressors, when decoding stopped at trailing data */
+  private trailingAt: number | undefined
+
+  constructor(
+    readonly kind: 'gzip' | 'zstd',
+    private readonly sink: (out: Buffer) => boolean,
+    private readonly sinkDrain: () => Promise<void>
+  ) {
+    this.open(0)
+  }
+
+  private open(start: number): void {
+    this.start = start
+    this.stoppedAt = undefined
+    const d: Decompressor =
+      this.kind === 'gzip'
+        ? zlib.createGunzip({ chunkSize: 128 * 1024 })
+        : zlib.createZstdDecompress({ chunkSize: 128 * 1024 })
+    this.d = d
+    d.on('data', (out: Buffer) => {
+      if (!this.sink(out)) {
+        d.pause()
+        void this.sinkDrain().then(() => d.resume())
+      }
+    })
+    this.ended = new Promise(resolve => {
+      d.on('end', () => {
+        // Input left unconsumed means the zstd decoder stopped at the end of a frame.
+        if (this.start + d.bytesWritten < this.written) this.stoppedAt = this.start + d.bytesWritten
+        resolve()
+      })
+      d.on('error', (err: Error) => {
+        // A decoder that already stopped at a frame end fails on the input written after it.
+        if (this.stoppedAt === undefined) this.error ??= err.message
+        resolve()
+      })
+    })
+  }
+
+  /** input bytes the decompressors consumed */
+  get consumed(): number {
+    if (this.trailingAt !== undefined) return this.trailingAt
+    return this.d ? this.start + this.d.bytesWritten : this.start
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    const off = this.written
+    this.written += chunk.length
+    if (this.error !== undefined || this.trailingAt !== undefined) return
+    if (this.between) {
+      this.between = Buffer.concat([this.between, chunk])
+      this.next(false)
+      return
+    }
+    const d = this.d as Decompressor
+    this.pending.push({ off, buf: chunk })
+    const done = this.start + d.bytesWritten
+    while (this.pending.length && this.pending[0].off + this.pending[0].buf.length <= done)
+      this.pending.shift()
+    if (!d.write(chunk)) await waitDrain(d)
+    if (this.stoppedAt !== undefined) this.frameEnded()
+  }
+
+  /** The zstd decoder stopped: collect what it left and decide what follows. */
+  private frameEnded(): void {
+    const at = this.stoppedAt as number
+    this.d?.destroy()
+    const rest = this.pending
+      .filter(p => p.off + p.buf.length > at)
+      .map(p => p.buf.subarray(Math.max(0, at - p.off)))
+    this.pending = []
+    this.between = Buffer.concat(rest)
+    this.start = at
+    this.d = undefined
+    this.next(false)
+  }
+
+  private next(final: boolean): void {
+    const b = this.between as Buffer
+    if (b.length < 4 && !final) return
+    const magic = b.length >= 4 ? b.readUInt32LE(0) : -1
+    if (this.kind === 'zstd' && (magic === ZSTD_MAGIC || isSkippable(magic))) {
+      this.between = undefined
+      this.open(this.start)
+      const d = this.d as Decompressor
+      this.pending.push({ off: this.start, buf: b })
+      d.write(b)
+    } else {
+      this.trailingAt = this.start
+      this.between = undefined
+    }
+  }
+
+  /** Ends the input; resolves to why decompression failed, if it did. */
+  async end(): Promise<string | undefined> {
+    for (let guard = 0; guard < 1_000_000; guard++) {
+      if (this.error !== undefined || this.trailingAt !== undefined) return this.error
+      if (this.between) {
+        this.next(true)
+        continue
+      }
+      const d = this.d as Decompressor
+      if (!d.writableEnded) d.end()
+      await this.ended
+      if (this.stoppedAt !== undefined) {
+        this.frameEnded()
+        continue
+      }
+      return this.error
+    }
+    return this.error
+  }
+
+  destroy(): void {
+    this.d?.destroy()
+  }
+}
+
 export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanResult> {
   const findings: Finding[] = []
   let dropped = 0
@@ -69,9 +220,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   let size = 0
   const layer = opts.compression !== undefined
   const diffHash = createHash('sha256')
-  let decomp: Transform | undefined
-  let decompError: string | undefined
-  let decompEnded: Promise<void> | undefined
+  let decoder: Decoder | undefined
   let tarError: string | undefined
   /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
   let openEntries = 0
@@ -79,6 +228,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   let extractDone: Promise<void> | undefined
   const paths = opts.checkTar ? new TarPathChecker(opts.location, add) : undefined
   let first = true
+  let head: Buffer | undefined
   let actual: Compression = 'none'
 
   const toTar = (d: Buffer): boolean => {
@@ -121,63 +271,64 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
       })
     }
     if (actual === 'none') return
-    const d: Transform =
-      actual === 'gzip'
-        ? zlib.createGunzip({ chunkSize: 128 * 1024 })
-        : zlib.createZstdDecompress({ chunkSize: 128 * 1024 })
-    decomp = d
-    d.on('data', (out: Buffer) => {
-      if (!toTar(out)) {
-        d.pause()
-        void waitDrain(extract as unknown as NodeJS.EventEmitter).then(() => d.resume())
-      }
-    })
-    decompEnded = new Promise(resolve => {
-      d.on('end', () => resolve())
-      d.on('error', (err: Error) => {
-        decompError ??= err.message
-        resolve()
-      })
-    })
+    decoder = new Decoder(actual, toTar, () =>
+      extract ? waitDrain(extract as unknown as NodeJS.EventEmitter) : Promise.resolve()
+    )
   }
 
   try {
-    for await (const chunk of raw as AsyncIterable<Buffer>) {
-      rawHash.update(chunk)
-      size += chunk.length
+    for await (const c of raw as AsyncIterable<Buffer>) {
+      rawHash.update(c)
+      size += c.length
       if (!layer) continue
+      let chunk = c
       if (first) {
+        // The magic numbers need 4 bytes; a stream may deliver fewer first.
+        head = head ? Buffer.concat([head, c]) : c
+        if (head.length < 4) continue
+        chunk = head
+        head = undefined
         first = false
         startPipeline(chunk)
       }
-      if (decomp) {
-        if (decompError !== undefined) continue
-        if (!decomp.write(chunk)) await waitDrain(decomp)
-      } else if (decompError === undefined && !toTar(chunk) && extract)
-        await waitDrain(extract as unknown as NodeJS.EventEmitter)
+      if (decoder) await decoder.write(chunk)
+      else if (!toTar(chunk) && extract) await waitDrain(extract as unknown as NodeJS.EventEmitter)
     }
   } catch (err) {
-    decomp?.destroy()
+    decoder?.destroy()
     extract?.destroy()
     return { size, readError: messageOf(err), findings }
   }
   const digest = `${opts.algorithm}:` + rawHash.digest('hex')
   if (!layer) return { size, digest, findings }
-  if (first) startPipeline(Buffer.alloc(0))
-
-  if (decomp) {
-    if (decompError === undefined) decomp.end()
-    await decompEnded
+  if (first) {
+    startPipeline(head ?? Buffer.alloc(0))
+    if (head) {
+      if (decoder) await decoder.write(head)
+      else toTar(head)
+    }
   }
-  if (decompError !== undefined) {
-    if (decomp)
-      add(
-        finding(
-          'layer-decompress',
-          opts.location,
-          `the ${actual} stream is corrupt: ${decompError}`
-        )
+
+  const decompError = decoder ? await decoder.end() : undefined
+  if (decoder && decompError === undefined && decoder.consumed < size)
+    add(
+      finding(
+        'layer-compression-trailing',
+        opts.location,
+        `layer ${opts.digest ?? '(this blob)'} has ${size - decoder.consumed} trailing bytes (of ${size}) after its ${decoder.kind} ${decoder.kind === 'gzip' ? 'members' : 'frames'} that are not another ${decoder.kind === 'gzip' ? 'gzip member' : 'zstd frame'}; Node ignores them but Go readers (containerd, skopeo, umoci, buildah) reject the layer ("gzip: invalid header" for gzip); recompress it or cut it at byte ${decoder.consumed}`
       )
+    )
+  if (decompError !== undefined) {
+    add(
+      finding(
+        'layer-decompress',
+        opts.location,
+        `the ${actual} stream is corrupt: ${decompError}` +
+          (/Unknown frame descriptor/.test(decompError)
+            ? ' (bytes that do not start a zstd frame, possibly trailing bytes after the last frame; Go readers reject them too)'
+            : '')
+      )
+    )
     extract?.destroy()
   } else if (extract) {
     if (tarError === undefined) extract.end(undefined)

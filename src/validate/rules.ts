@@ -382,6 +382,13 @@ const list: Rule[] = [
     summary: 'a compressed layer decompresses',
     spec: `${V}layer.md#gzip-media-types`
   },
+  {
+    id: 'layer-compression-trailing',
+    severity: 'error',
+    summary:
+      'nothing follows the last gzip member or zstd frame of a layer (Go readers fail with "gzip: invalid header")',
+    spec: `${V}layer.md#gzip-media-types`
+  },
   { id: 'layer-tar', severity: 'error', summary: 'a layer is a readable tar archive', spec: LAYER },
   {
     id: 'layer-tar-unterminated',
@@ -420,6 +427,13 @@ const list: Rule[] = [
     severity: 'warning',
     summary: 'no whiteout `.wh.` without a name (invalid on the spec main branch)',
     spec: `${MAIN}layer.md#whiteouts`
+  },
+  // sources
+  {
+    id: 'source-unreadable',
+    severity: 'error',
+    summary: 'a source image could be opened and read',
+    spec: LAYOUT
   },
   // blobs
   {

@@ -401,7 +401,8 @@ export class Walker {
           algorithm: desc.digest.split(':', 1)[0],
           compression,
           checkTar: layer,
-          location: `layer ${desc.digest.slice(0, 19)}…`
+          location: `layer ${desc.digest.slice(0, 19)}…`,
+          digest: desc.digest
         })
       })()
       this.scans.set(key, p)
