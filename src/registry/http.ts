@@ -39,7 +39,8 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
       { method: req.method, headers, agent: isHttps ? agents.https : agents.http },
       res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
     )
-    r.setTimeout(req.timeoutMs ?? 120_000, () =>
+    // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
+    r.setTimeout(req.timeoutMs ?? 60_000, () =>
       r.destroy(
         Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })
       )
