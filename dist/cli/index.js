@@ -36920,7 +36920,8 @@ function send(req) {
         else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
             headers['Content-Length'] = '0';
         const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res }));
-        r.setTimeout(req.timeoutMs ?? 120_000, () => r.destroy(Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })));
+        // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
+        r.setTimeout(req.timeoutMs ?? 60_000, () => r.destroy(Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })));
         r.on('error', reject);
         if (!req.body || Buffer.isBuffer(req.body)) {
             r.end(req.body);
