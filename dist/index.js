@@ -40769,7 +40769,9 @@ function summaryMarkdown(r, report) {
             out.push(`- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`);
         out.push('');
         for (const img of r.images) {
+            const total = img.layers.reduce((n, l) => n + l.size, 0);
             out.push(`### \`${img.platform}\` — \`${img.digest}\``, '');
+            out.push(`Config \`${img.configDigest}\`; ${img.layers.length} layer(s), ${humanSize(total)} compressed; from ${img.source === 'scratch' ? 'scratch' : `\`${img.source}\``}.`, '');
             out.push('| # | Layer | Size | Media type |', '|---|---|---|---|');
             img.layers.forEach((l, i) => out.push(`| ${i + 1} | \`${l.digest.slice(0, 19)}…\` | ${humanSize(l.size)} | \`${l.mediaType}\` |`));
             out.push('');

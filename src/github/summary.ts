@@ -33,7 +33,12 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
       )
     out.push('')
     for (const img of r.images) {
+      const total = img.layers.reduce((n, l) => n + l.size, 0)
       out.push(`### \`${img.platform}\` — \`${img.digest}\``, '')
+      out.push(
+        `Config \`${img.configDigest}\`; ${img.layers.length} layer(s), ${humanSize(total)} compressed; from ${img.source === 'scratch' ? 'scratch' : `\`${img.source}\``}.`,
+        ''
+      )
       out.push('| # | Layer | Size | Media type |', '|---|---|---|---|')
       img.layers.forEach((l, i) =>
         out.push(
