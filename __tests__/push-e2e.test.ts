@@ -266,6 +266,38 @@ d('registry bases', () => {
     expect(report).toMatchObject({ valid: true, errors: 0, warnings: 0 })
   })
 
+  it('a layout written while pushing lacks the base layers: used as a source it says so, or pushes where they are', async () => {
+    const partial = path.join(tmp, 'l-onbase')
+    const r = await cli([
+      'build',
+      '--from',
+      `oci:${partial}`,
+      '--env',
+      'X=1',
+      '--output',
+      path.join(tmp, 'l-from-partial')
+    ])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(
+      /blob sha256:[0-9a-f]{64} .* is missing, so the image cannot be completed/
+    )
+    expect(r.err).not.toMatch(/internal error|\n\s+at /)
+    // pushed back to the registry that holds the base layers, nothing is missing
+    const again = await cli([
+      'build',
+      '--from',
+      `oci:${partial}`,
+      '--env',
+      'X=1',
+      '--tags',
+      `${proxy.host}/apps/web:2`,
+      '--output',
+      path.join(tmp, 'l-from-partial-push')
+    ])
+    expect(again.err).not.toMatch(/^(error|lading:)/m)
+    expect(again.code).toBe(0)
+  })
+
   it('a digest that does not exist fails with a clear message', async () => {
     const missing = `${proxy.host}/base/os@sha256:${'0'.repeat(64)}`
     const r = await cli([
@@ -496,6 +528,11 @@ d('the bundled action with credentials', () => {
     expect(r.err).toMatch(/username|password|credential/i)
     expect(r.err).not.toContain('wrong-password-123')
     expect(r.err).not.toMatch(/\n\s+at /)
+    // built, validated and written before the push failed: the outputs say so
+    expect(r.err).toMatch(/was written to .* but not pushed/)
+    expect(r.out.digest).toMatch(/^sha256:/)
+    await fs.access(path.join(r.out.layout, 'index.json'))
+    expect(r.out.valid).toBe('true')
   })
 })
 

@@ -35838,6 +35838,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             ref.tag = 'latest';
         return ref;
     });
+    if (raw.username.trim() && !raw.password)
+        throw new LadingError('username: is given without password; give both, or neither');
+    if (raw.password && !raw.username.trim())
+        throw new LadingError('password: is given without username; give both, or neither');
     const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push);
     if (push && tags.length === 0)
         throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
@@ -35874,7 +35878,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             password: raw.password || undefined,
             githubToken: raw['github-token'].trim() || undefined,
             insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
-            credentialsRegistry: tags[0]?.registry
+            credentialsRegistries: [...new Set(tags.map(t => t.registry))]
         }
     };
 }
@@ -40195,6 +40199,17 @@ class ValidationFailed extends LadingError {
         this.what = what;
     }
 }
+/**
+ * Raised when the image was built, validated and written but the push failed: carries what was
+ * done, so the front ends still report the digest, the layout and the report.
+ */
+class PushFailed extends LadingError {
+    result;
+    constructor(result, message) {
+        super(`the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`);
+        this.result = result;
+    }
+}
 async function runPlan(plan, log) {
     const sources = [];
     const base = external_node_path_namespaceObject.basename(plan.output);
@@ -40280,7 +40295,8 @@ async function runPlan(plan, log) {
         const blobs = new Map();
         const addBlob = (descriptor, reader) => {
             if (!blobs.has(descriptor.digest))
-                blobs.set(descriptor.digest, { descriptor, reader });
+                // The origin stays a mount hint even once the blob is copied into the layout.
+                blobs.set(descriptor.digest, { descriptor, reader, origin: reader.origin });
         };
         const manifests = new Map();
         const results = [];
@@ -40379,6 +40395,16 @@ async function runPlan(plan, log) {
                 notDownloaded.push(digest);
                 continue;
             }
+            if (!(await reader.has(desc))) {
+                // A layout written while pushing may lack base layers that stayed in their registry.
+                if (plan.push && !plan.archive) {
+                    notDownloaded.push(digest);
+                    continue;
+                }
+                throw new LadingError(`from "${reader.name}": blob ${digest} (${desc.mediaType}) is missing, so the image cannot ` +
+                    'be completed; a layout written while pushing leaves registry base layers out — build ' +
+                    'that layout again without pushing, or use the registry image itself as the base');
+            }
             if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
                 // Its digest was checked when the source was validated: link or copy the file, no re-hash.
                 await store.linkOrCopy(reader.blobPath(digest), digest);
@@ -40433,28 +40459,10 @@ async function runPlan(plan, log) {
             archive = plan.archive;
         }
         await swapInto(stage, plan.output);
-        // 8. Push.
-        let imageRefs = [];
-        let pushed;
-        if (plan.push) {
-            const outStore = new BlobStore(plan.output);
-            const pushBlobs = [...blobs.values()].map(({ descriptor, reader }) => ({
-                descriptor,
-                reader: reader === store ? outStore : reader
-            }));
-            const res = await pushImage({ targets: plan.tags, root, manifests, blobs: pushBlobs, pushByDigest: plan.pushByDigest }, { ...plan.auth, log: m => log.info(m) });
-            imageRefs = res.refs;
-            pushed = {
-                uploaded: res.uploaded,
-                mounted: res.mounted,
-                skipped: res.skipped,
-                bytesUploaded: res.bytesUploaded
-            };
-        }
         const imageName = plan.pushByDigest
             ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
             : plan.tags.map(t => formatReference(t)).join(',');
-        return {
+        const result = {
             digest: root.digest,
             mediaType: root.mediaType,
             size: root.size,
@@ -40463,12 +40471,42 @@ async function runPlan(plan, log) {
             images: results,
             layout: plan.output,
             archive,
-            imageRefs,
+            imageRefs: [],
             imageName,
             report,
-            notDownloaded,
-            pushed
+            notDownloaded
         };
+        // 8. Push.
+        if (plan.push) {
+            const outStore = new BlobStore(plan.output);
+            const pushBlobs = [...blobs.values()].map(({ descriptor, reader, origin }) => ({
+                descriptor,
+                reader: reader === store ? outStore : reader,
+                origin
+            }));
+            try {
+                const res = await pushImage({
+                    targets: plan.tags,
+                    root,
+                    manifests,
+                    blobs: pushBlobs,
+                    pushByDigest: plan.pushByDigest
+                }, { ...plan.auth, log: m => log.info(m) });
+                result.imageRefs = res.refs;
+                result.pushed = {
+                    uploaded: res.uploaded,
+                    mounted: res.mounted,
+                    skipped: res.skipped,
+                    bytesUploaded: res.bytesUploaded
+                };
+            }
+            catch (err) {
+                if (err instanceof LadingError)
+                    throw new PushFailed(result, err.message);
+                throw err;
+            }
+        }
+        return result;
     }
     catch (err) {
         await promises_namespaceObject.rm(stage, { recursive: true, force: true }).catch(() => undefined);
@@ -40828,6 +40866,19 @@ function maskSecrets(env) {
         maskValue(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'));
     }
 }
+function setOutputs(result) {
+    setOutput('digest', result.digest);
+    setOutput('media-type', result.mediaType);
+    setOutput('config-digest', result.configDigest ?? '');
+    setOutput('platforms', result.platforms.join(','));
+    setOutput('layout', result.layout ?? '');
+    setOutput('archive', result.archive ?? '');
+    setOutput('image-refs', JSON.stringify(result.imageRefs));
+    setOutput('metadata', JSON.stringify(metadataOf(result)));
+    info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`);
+    for (const r of result.imageRefs)
+        info(`pushed ${r}`);
+}
 /** The action: inputs → plan → engine → outputs, summary, annotations. */
 async function run() {
     maskSecrets(process.env);
@@ -40838,21 +40889,17 @@ async function run() {
         plan = makePlan(inputsFromEnv(process.env));
         result = await runPlan(plan, { info: m => info(m), warning: m => warning(m) });
         report = result.report;
-        setOutput('digest', result.digest);
-        setOutput('media-type', result.mediaType);
-        setOutput('config-digest', result.configDigest ?? '');
-        setOutput('platforms', result.platforms.join(','));
-        setOutput('layout', result.layout ?? '');
-        setOutput('archive', result.archive ?? '');
-        setOutput('image-refs', JSON.stringify(result.imageRefs));
-        setOutput('metadata', JSON.stringify(metadataOf(result)));
-        info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`);
-        for (const r of result.imageRefs)
-            info(`pushed ${r}`);
+        setOutputs(result);
     }
     catch (err) {
         if (err instanceof ValidationFailed)
             report = err.report;
+        if (err instanceof PushFailed) {
+            // Built, validated and written, then the push failed: the outputs still say what exists.
+            result = err.result;
+            report = result.report;
+            setOutputs(result);
+        }
         const msg = err instanceof LadingError
             ? err.message
             : `internal error (please report it): ${err instanceof Error ? err.stack : String(err)}`;

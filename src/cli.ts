@@ -2,7 +2,7 @@
 import * as fs from 'node:fs'
 import { INPUT_NAMES, withDefaults, type RawInputs } from './github/inputs.js'
 import { makePlan } from './plan.js'
-import { runPlan, ValidationFailed } from './engine.js'
+import { runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
 import { LadingError } from './errors.js'
 import { metadataOf, reportPath, writeReport } from './github/report.js'
 import {
@@ -159,20 +159,7 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
     })
     await writeReport(file, r.report)
     if (r.report.findings.length) io.err(formatReport(r.report) + '\n')
-    io.out(
-      [
-        `digest: ${r.digest}`,
-        `media-type: ${r.mediaType}`,
-        ...(r.configDigest ? [`config-digest: ${r.configDigest}`] : []),
-        `platforms: ${r.platforms.join(',')}`,
-        `layout: ${r.layout}`,
-        ...(r.archive ? [`archive: ${r.archive}`] : []),
-        ...(r.imageRefs.length ? [`image-refs: ${JSON.stringify(r.imageRefs)}`] : []),
-        `metadata: ${JSON.stringify(metadataOf(r))}`,
-        `valid: ${r.report.valid}`,
-        `report: ${file}`
-      ].join('\n') + '\n'
-    )
+    io.out(outputLines(r, file))
     return 0
   } catch (err) {
     if (err instanceof ValidationFailed) {
@@ -180,8 +167,29 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
       io.err(formatReport(err.report) + '\n')
       io.out(`valid: false\nreport: ${file}\n`)
     }
+    if (err instanceof PushFailed) {
+      await writeReport(file, err.result.report)
+      io.out(outputLines(err.result, file))
+    }
     throw err
   }
+}
+
+function outputLines(r: RunResult, file: string): string {
+  return (
+    [
+      `digest: ${r.digest}`,
+      `media-type: ${r.mediaType}`,
+      ...(r.configDigest ? [`config-digest: ${r.configDigest}`] : []),
+      `platforms: ${r.platforms.join(',')}`,
+      `layout: ${r.layout}`,
+      ...(r.archive ? [`archive: ${r.archive}`] : []),
+      ...(r.imageRefs.length ? [`image-refs: ${JSON.stringify(r.imageRefs)}`] : []),
+      `metadata: ${JSON.stringify(metadataOf(r))}`,
+      `valid: ${r.report.valid}`,
+      `report: ${file}`
+    ].join('\n') + '\n'
+  )
 }
 
 async function validate(args: string[], io: Out): Promise<number> {

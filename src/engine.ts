@@ -20,7 +20,7 @@ import { formatReference, repositoryName } from './oci/reference.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './oci/types.js'
 import { Annotation } from './oci/types.js'
 import { BlobStore, writeLayoutIndex } from './transports/blobstore.js'
-import type { BlobReader, ImageSource } from './transports/types.js'
+import type { BlobReader, ImageSource, RegistryOrigin } from './transports/types.js'
 import { openSource } from './transports/open.js'
 import { LayoutSource } from './transports/layout.js'
 import { writeOciArchive } from './transports/archive-writer.js'
@@ -92,6 +92,19 @@ export class ValidationFailed extends LadingError {
         `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
         first
     )
+  }
+}
+
+/**
+ * Raised when the image was built, validated and written but the push failed: carries what was
+ * done, so the front ends still report the digest, the layout and the report.
+ */
+export class PushFailed extends LadingError {
+  constructor(
+    readonly result: RunResult,
+    message: string
+  ) {
+    super(`the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`)
   }
 }
 
@@ -199,9 +212,14 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       Object.keys(plan.annotations.manifest).length > 0
     const manifestAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest }
     /** Every blob (config, layer, attestation content) the result references, and where it is read. */
-    const blobs = new Map<string, { descriptor: Descriptor; reader: BlobReader }>()
+    const blobs = new Map<
+      string,
+      { descriptor: Descriptor; reader: BlobReader; origin?: RegistryOrigin }
+    >()
     const addBlob = (descriptor: Descriptor, reader: BlobReader) => {
-      if (!blobs.has(descriptor.digest)) blobs.set(descriptor.digest, { descriptor, reader })
+      if (!blobs.has(descriptor.digest))
+        // The origin stays a mount hint even once the blob is copied into the layout.
+        blobs.set(descriptor.digest, { descriptor, reader, origin: reader.origin })
     }
     const manifests = new Map<string, { descriptor: Descriptor; bytes: Buffer }>()
     const results: PlatformResult[] = []
@@ -303,6 +321,18 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         notDownloaded.push(digest)
         continue
       }
+      if (!(await reader.has(desc))) {
+        // A layout written while pushing may lack base layers that stayed in their registry.
+        if (plan.push && !plan.archive) {
+          notDownloaded.push(digest)
+          continue
+        }
+        throw new LadingError(
+          `from "${reader.name}": blob ${digest} (${desc.mediaType}) is missing, so the image cannot ` +
+            'be completed; a layout written while pushing leaves registry base layers out — build ' +
+            'that layout again without pushing, or use the registry image itself as the base'
+        )
+      }
       if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
         // Its digest was checked when the source was validated: link or copy the file, no re-hash.
         await store.linkOrCopy(reader.blobPath(digest), digest)
@@ -357,32 +387,10 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     }
     await swapInto(stage, plan.output)
 
-    // 8. Push.
-    let imageRefs: string[] = []
-    let pushed: RunResult['pushed']
-    if (plan.push) {
-      const outStore = new BlobStore(plan.output)
-      const pushBlobs = [...blobs.values()].map(({ descriptor, reader }) => ({
-        descriptor,
-        reader: reader === store ? outStore : reader
-      }))
-      const res = await pushImage(
-        { targets: plan.tags, root, manifests, blobs: pushBlobs, pushByDigest: plan.pushByDigest },
-        { ...plan.auth, log: m => log.info(m) }
-      )
-      imageRefs = res.refs
-      pushed = {
-        uploaded: res.uploaded,
-        mounted: res.mounted,
-        skipped: res.skipped,
-        bytesUploaded: res.bytesUploaded
-      }
-    }
-
     const imageName = plan.pushByDigest
       ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
       : plan.tags.map(t => formatReference(t)).join(',')
-    return {
+    const result: RunResult = {
       digest: root.digest,
       mediaType: root.mediaType,
       size: root.size,
@@ -391,12 +399,44 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       images: results,
       layout: plan.output,
       archive,
-      imageRefs,
+      imageRefs: [],
       imageName,
       report,
-      notDownloaded,
-      pushed
+      notDownloaded
     }
+
+    // 8. Push.
+    if (plan.push) {
+      const outStore = new BlobStore(plan.output)
+      const pushBlobs = [...blobs.values()].map(({ descriptor, reader, origin }) => ({
+        descriptor,
+        reader: reader === store ? outStore : reader,
+        origin
+      }))
+      try {
+        const res = await pushImage(
+          {
+            targets: plan.tags,
+            root,
+            manifests,
+            blobs: pushBlobs,
+            pushByDigest: plan.pushByDigest
+          },
+          { ...plan.auth, log: m => log.info(m) }
+        )
+        result.imageRefs = res.refs
+        result.pushed = {
+          uploaded: res.uploaded,
+          mounted: res.mounted,
+          skipped: res.skipped,
+          bytesUploaded: res.bytesUploaded
+        }
+      } catch (err) {
+        if (err instanceof LadingError) throw new PushFailed(result, err.message)
+        throw err
+      }
+    }
+    return result
   } catch (err) {
     await fs.rm(stage, { recursive: true, force: true }).catch(() => undefined)
     throw err

@@ -2,7 +2,7 @@ import * as core from '@actions/core'
 import { enableSecretMasking, maskValue } from './github/secrets.js'
 import { inputsFromEnv } from './github/inputs.js'
 import { makePlan, type Plan } from './plan.js'
-import { runPlan, ValidationFailed, type RunResult } from './engine.js'
+import { runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
 import { LadingError } from './errors.js'
 import { metadataOf, reportPath, writeReport } from './github/report.js'
 import { annotate, writeSummary } from './github/summary.js'
@@ -22,6 +22,21 @@ export function maskSecrets(env: NodeJS.ProcessEnv): void {
   }
 }
 
+function setOutputs(result: RunResult): void {
+  core.setOutput('digest', result.digest)
+  core.setOutput('media-type', result.mediaType)
+  core.setOutput('config-digest', result.configDigest ?? '')
+  core.setOutput('platforms', result.platforms.join(','))
+  core.setOutput('layout', result.layout ?? '')
+  core.setOutput('archive', result.archive ?? '')
+  core.setOutput('image-refs', JSON.stringify(result.imageRefs))
+  core.setOutput('metadata', JSON.stringify(metadataOf(result)))
+  core.info(
+    `${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`
+  )
+  for (const r of result.imageRefs) core.info(`pushed ${r}`)
+}
+
 /** The action: inputs → plan → engine → outputs, summary, annotations. */
 export async function run(): Promise<void> {
   maskSecrets(process.env)
@@ -32,20 +47,15 @@ export async function run(): Promise<void> {
     plan = makePlan(inputsFromEnv(process.env))
     result = await runPlan(plan, { info: m => core.info(m), warning: m => core.warning(m) })
     report = result.report
-    core.setOutput('digest', result.digest)
-    core.setOutput('media-type', result.mediaType)
-    core.setOutput('config-digest', result.configDigest ?? '')
-    core.setOutput('platforms', result.platforms.join(','))
-    core.setOutput('layout', result.layout ?? '')
-    core.setOutput('archive', result.archive ?? '')
-    core.setOutput('image-refs', JSON.stringify(result.imageRefs))
-    core.setOutput('metadata', JSON.stringify(metadataOf(result)))
-    core.info(
-      `${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`
-    )
-    for (const r of result.imageRefs) core.info(`pushed ${r}`)
+    setOutputs(result)
   } catch (err) {
     if (err instanceof ValidationFailed) report = err.report
+    if (err instanceof PushFailed) {
+      // Built, validated and written, then the push failed: the outputs still say what exists.
+      result = err.result
+      report = result.report
+      setOutputs(result)
+    }
     const msg =
       err instanceof LadingError
         ? err.message

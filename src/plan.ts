@@ -48,8 +48,8 @@ export interface Plan {
     password?: string
     githubToken?: string
     insecureRegistries: string[]
-    /** The registry the username/password inputs belong to: the tags' (base registries get none). */
-    credentialsRegistry?: string
+    /** The registries the username/password inputs belong to: the tags' (base registries get none). */
+    credentialsRegistries?: string[]
   }
 }
 
@@ -186,6 +186,10 @@ export function makePlan(
     if (!ref.tag && !pushByDigest) ref.tag = 'latest'
     return ref
   })
+  if (raw.username.trim() && !raw.password)
+    throw new LadingError('username: is given without password; give both, or neither')
+  if (raw.password && !raw.username.trim())
+    throw new LadingError('password: is given without username; give both, or neither')
   const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push)
   if (push && tags.length === 0)
     throw new LadingError(
@@ -228,7 +232,7 @@ export function makePlan(
       password: raw.password || undefined,
       githubToken: raw['github-token'].trim() || undefined,
       insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
-      credentialsRegistry: tags[0]?.registry
+      credentialsRegistries: [...new Set(tags.map(t => t.registry))]
     }
   }
 }

@@ -32874,6 +32874,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             ref.tag = 'latest';
         return ref;
     });
+    if (raw.username.trim() && !raw.password)
+        throw new LadingError('username: is given without password; give both, or neither');
+    if (raw.password && !raw.username.trim())
+        throw new LadingError('password: is given without username; give both, or neither');
     const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push);
     if (push && tags.length === 0)
         throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
@@ -32910,7 +32914,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             password: raw.password || undefined,
             githubToken: raw['github-token'].trim() || undefined,
             insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
-            credentialsRegistry: tags[0]?.registry
+            credentialsRegistries: [...new Set(tags.map(t => t.registry))]
         }
     };
 }
@@ -37467,6 +37471,59 @@ async function sendChunk(t, desc, location, chunk, offset) {
 
 
 const MAX_REDIRECTS = 5;
+/** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
+function normalizeRegistryHost(entry) {
+    return entry
+        .trim()
+        .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+        .replace(/\/.*$/, '')
+        .toLowerCase();
+}
+/**
+ * Whether the registry's credentials may go with a request to `url`: only to the registry's own
+ * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
+ */
+function sameOrigin(base, url) {
+    return base.origin === url.origin;
+}
+const TLS_TRUST_CODES = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_HAS_EXPIRED',
+    'CERT_NOT_YET_VALID',
+    'CERT_UNTRUSTED',
+    'CERT_REVOKED',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    'HOSTNAME_MISMATCH'
+]);
+/**
+ * A TLS handshake that failed: the same answer on every attempt, so it is not retried. Returns
+ * the user's error, or undefined when `err` is something else.
+ */
+function tlsFailure(err, url, registry) {
+    if (url.protocol !== 'https:')
+        return undefined;
+    const e = err;
+    const code = e?.code ?? '';
+    const msg = errors_messageOf(err);
+    const own = url.host === registryApiHost(registry);
+    const who = own ? `the registry ${url.host}` : `${url.host} (reached from ${registry})`;
+    if (code === 'EPROTO' ||
+        code.startsWith('ERR_SSL_') ||
+        /wrong version number|packet length too long|unknown protocol|http request/i.test(msg))
+        return new LadingError(`the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
+            (own
+                ? `is this registry plain HTTP? list it in insecure-registries (${url.host}) to use http://`
+                : 'it does not speak TLS on that port'));
+    if (TLS_TRUST_CODES.has(code) || /certificate|self[- ]signed/i.test(msg))
+        return new LadingError(`the certificate of ${who} is not trusted (${code || msg}): ` +
+            'install its CA in the system trust store and set NODE_EXTRA_CA_CERTS to its file' +
+            (own ? `, or list ${url.host} in insecure-registries to use plain http://` : ''));
+    return undefined;
+}
 function isLoopback(host) {
     const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
@@ -37494,7 +37551,7 @@ class RegistryClient {
         this.opts = opts;
         this.host = registryApiHost(registry);
         const insecure = isLoopback(this.host) ||
-            (opts.insecureRegistries ?? []).some(r => registryApiHost(r) === this.host);
+            (opts.insecureRegistries ?? []).some(r => registryApiHost(normalizeRegistryHost(r)) === this.host.toLowerCase());
         this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`);
         this.log = opts.log ?? (() => { });
         this.policy = { ...defaultRetryPolicy, ...opts.retry };
@@ -37519,7 +37576,7 @@ class RegistryClient {
                 res = await send({ method: 'GET', url: this.base, headers: {} });
             }
             catch (err) {
-                throw new RetryableError(errors_messageOf(err));
+                throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(errors_messageOf(err));
             }
             const body = (await readBody(res, 1024 * 1024)).toString('utf8');
             if (res.status === 401)
@@ -37568,9 +37625,10 @@ class RegistryClient {
             return await this.attemptOnce(o, replayable);
         }
         catch (err) {
-            // Credentials refused once are refused for every request still queued: asking again
-            // only floods the registry and may lock the account.
-            if (err instanceof RegistryError && (err.status === 401 || err.status === 403))
+            // Credentials refused once (401 after a fresh token) are refused for every request still
+            // queued: asking again only floods the registry and may lock the account. A 403 is about
+            // one request (a mount source, one tag) and is not held against the others.
+            if (err instanceof RegistryError && err.status === 401 && !o.probe)
                 this.refused.set(o.scopes.join(' '), err);
             throw err;
         }
@@ -37578,6 +37636,15 @@ class RegistryClient {
     async attemptOnce(o, replayable) {
         for (let reauthed = false;; reauthed = true) {
             const res = await this.sendFollowing(o, await this.authHeader(o));
+            if ((res.status === 401 || res.status === 403) && !sameOrigin(this.base, res.url)) {
+                // A redirect target (object storage) or a foreign upload Location never gets the
+                // registry's credentials, so its challenge must not be answered with them either.
+                await drain(res);
+                throw new LadingError(`${o.what}: the storage host ${res.url.host} refused the redirected request ` +
+                    `(${res.status}); Lading does not send registry credentials there. ` +
+                    `${this.registry} should redirect to a URL that carries its own authorisation ` +
+                    '(a signed URL); check the storage configuration of the registry.');
+            }
             if (res.status === 401) {
                 const body = (await readBody(res, 1024 * 1024)).toString('utf8');
                 // One new token can fix an expired one or a challenge asking for more scope; a second
@@ -37609,7 +37676,7 @@ class RegistryClient {
             const headers = { ...o.headers };
             // Blob downloads are often redirected to object storage: the registry's credentials stay
             // with the registry's host.
-            if (auth && url.host === this.base.host)
+            if (auth && sameOrigin(this.base, url))
                 headers.Authorization = auth;
             let res;
             try {
@@ -37619,6 +37686,9 @@ class RegistryClient {
             catch (err) {
                 if (err instanceof LadingError)
                     throw err;
+                const tls = tlsFailure(err, url, this.registry);
+                if (tls)
+                    throw new LadingError(`${o.what}: ${tls.message}`);
                 throw new RetryableError(`${o.what}: ${errors_messageOf(err)}`);
             }
             const location = header(res, 'location');
@@ -40196,6 +40266,17 @@ class ValidationFailed extends LadingError {
         this.what = what;
     }
 }
+/**
+ * Raised when the image was built, validated and written but the push failed: carries what was
+ * done, so the front ends still report the digest, the layout and the report.
+ */
+class PushFailed extends LadingError {
+    result;
+    constructor(result, message) {
+        super(`the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`);
+        this.result = result;
+    }
+}
 async function runPlan(plan, log) {
     const sources = [];
     const base = external_node_path_namespaceObject.basename(plan.output);
@@ -40281,7 +40362,8 @@ async function runPlan(plan, log) {
         const blobs = new Map();
         const addBlob = (descriptor, reader) => {
             if (!blobs.has(descriptor.digest))
-                blobs.set(descriptor.digest, { descriptor, reader });
+                // The origin stays a mount hint even once the blob is copied into the layout.
+                blobs.set(descriptor.digest, { descriptor, reader, origin: reader.origin });
         };
         const manifests = new Map();
         const results = [];
@@ -40380,6 +40462,16 @@ async function runPlan(plan, log) {
                 notDownloaded.push(digest);
                 continue;
             }
+            if (!(await reader.has(desc))) {
+                // A layout written while pushing may lack base layers that stayed in their registry.
+                if (plan.push && !plan.archive) {
+                    notDownloaded.push(digest);
+                    continue;
+                }
+                throw new LadingError(`from "${reader.name}": blob ${digest} (${desc.mediaType}) is missing, so the image cannot ` +
+                    'be completed; a layout written while pushing leaves registry base layers out — build ' +
+                    'that layout again without pushing, or use the registry image itself as the base');
+            }
             if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
                 // Its digest was checked when the source was validated: link or copy the file, no re-hash.
                 await store.linkOrCopy(reader.blobPath(digest), digest);
@@ -40434,28 +40526,10 @@ async function runPlan(plan, log) {
             archive = plan.archive;
         }
         await swapInto(stage, plan.output);
-        // 8. Push.
-        let imageRefs = [];
-        let pushed;
-        if (plan.push) {
-            const outStore = new BlobStore(plan.output);
-            const pushBlobs = [...blobs.values()].map(({ descriptor, reader }) => ({
-                descriptor,
-                reader: reader === store ? outStore : reader
-            }));
-            const res = await pushImage({ targets: plan.tags, root, manifests, blobs: pushBlobs, pushByDigest: plan.pushByDigest }, { ...plan.auth, log: m => log.info(m) });
-            imageRefs = res.refs;
-            pushed = {
-                uploaded: res.uploaded,
-                mounted: res.mounted,
-                skipped: res.skipped,
-                bytesUploaded: res.bytesUploaded
-            };
-        }
         const imageName = plan.pushByDigest
             ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
             : plan.tags.map(t => formatReference(t)).join(',');
-        return {
+        const result = {
             digest: root.digest,
             mediaType: root.mediaType,
             size: root.size,
@@ -40464,12 +40538,42 @@ async function runPlan(plan, log) {
             images: results,
             layout: plan.output,
             archive,
-            imageRefs,
+            imageRefs: [],
             imageName,
             report,
-            notDownloaded,
-            pushed
+            notDownloaded
         };
+        // 8. Push.
+        if (plan.push) {
+            const outStore = new BlobStore(plan.output);
+            const pushBlobs = [...blobs.values()].map(({ descriptor, reader, origin }) => ({
+                descriptor,
+                reader: reader === store ? outStore : reader,
+                origin
+            }));
+            try {
+                const res = await pushImage({
+                    targets: plan.tags,
+                    root,
+                    manifests,
+                    blobs: pushBlobs,
+                    pushByDigest: plan.pushByDigest
+                }, { ...plan.auth, log: m => log.info(m) });
+                result.imageRefs = res.refs;
+                result.pushed = {
+                    uploaded: res.uploaded,
+                    mounted: res.mounted,
+                    skipped: res.skipped,
+                    bytesUploaded: res.bytesUploaded
+                };
+            }
+            catch (err) {
+                if (err instanceof LadingError)
+                    throw new PushFailed(result, err.message);
+                throw err;
+            }
+        }
+        return result;
     }
     catch (err) {
         await promises_namespaceObject.rm(stage, { recursive: true, force: true }).catch(() => undefined);
@@ -40891,18 +40995,7 @@ async function build(args, io, env) {
         await writeReport(file, r.report);
         if (r.report.findings.length)
             io.err(formatReport(r.report) + '\n');
-        io.out([
-            `digest: ${r.digest}`,
-            `media-type: ${r.mediaType}`,
-            ...(r.configDigest ? [`config-digest: ${r.configDigest}`] : []),
-            `platforms: ${r.platforms.join(',')}`,
-            `layout: ${r.layout}`,
-            ...(r.archive ? [`archive: ${r.archive}`] : []),
-            ...(r.imageRefs.length ? [`image-refs: ${JSON.stringify(r.imageRefs)}`] : []),
-            `metadata: ${JSON.stringify(metadataOf(r))}`,
-            `valid: ${r.report.valid}`,
-            `report: ${file}`
-        ].join('\n') + '\n');
+        io.out(outputLines(r, file));
         return 0;
     }
     catch (err) {
@@ -40911,8 +41004,26 @@ async function build(args, io, env) {
             io.err(formatReport(err.report) + '\n');
             io.out(`valid: false\nreport: ${file}\n`);
         }
+        if (err instanceof PushFailed) {
+            await writeReport(file, err.result.report);
+            io.out(outputLines(err.result, file));
+        }
         throw err;
     }
+}
+function outputLines(r, file) {
+    return ([
+        `digest: ${r.digest}`,
+        `media-type: ${r.mediaType}`,
+        ...(r.configDigest ? [`config-digest: ${r.configDigest}`] : []),
+        `platforms: ${r.platforms.join(',')}`,
+        `layout: ${r.layout}`,
+        ...(r.archive ? [`archive: ${r.archive}`] : []),
+        ...(r.imageRefs.length ? [`image-refs: ${JSON.stringify(r.imageRefs)}`] : []),
+        `metadata: ${JSON.stringify(metadataOf(r))}`,
+        `valid: ${r.report.valid}`,
+        `report: ${file}`
+    ].join('\n') + '\n');
 }
 async function validate(args, io) {
     const { inputs, positional, extra } = parseArgs(args);

@@ -122,7 +122,8 @@ export async function mountBlob(
     scopes: t.scopes,
     expect: [201, 202],
     what,
-    repository: t.repository
+    repository: t.repository,
+    probe: true
   })
   await drain(res)
   if (res.status === 201) return { mounted: true }
@@ -262,7 +263,10 @@ async function uploadOffset(
   await drain(res)
   const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '')
   const next = header(res, 'location') ? t.client.locationOf(res, what) : location
-  return { offset: m ? Number(m[1]) + 1 : 0, location: next }
+  // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
+  // 0): resuming from 0 is right for the first and only costs a restart for the second.
+  const last = m ? Number(m[1]) : -1
+  return { offset: last > 0 ? last + 1 : 0, location: next }
 }
 
 async function chunked(

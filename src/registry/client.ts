@@ -35,9 +35,76 @@ export interface RequestOptions {
   repository?: string
   /** False when the caller retries itself (it must look at the registry between attempts). */
   retry?: boolean
+  /**
+   * A request whose refusal says nothing about the others of its scope (a mount from a
+   * repository the credentials may not read): a 401/403 is not remembered for the scope.
+   */
+  probe?: boolean
 }
 
 const MAX_REDIRECTS = 5
+
+/** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
+export function normalizeRegistryHost(entry: string): string {
+  return entry
+    .trim()
+    .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+    .replace(/\/.*$/, '')
+    .toLowerCase()
+}
+
+/**
+ * Whether the registry's credentials may go with a request to `url`: only to the registry's own
+ * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
+ */
+export function sameOrigin(base: URL, url: URL): boolean {
+  return base.origin === url.origin
+}
+
+const TLS_TRUST_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'HOSTNAME_MISMATCH'
+])
+
+/**
+ * A TLS handshake that failed: the same answer on every attempt, so it is not retried. Returns
+ * the user's error, or undefined when `err` is something else.
+ */
+export function tlsFailure(err: unknown, url: URL, registry: string): LadingError | undefined {
+  if (url.protocol !== 'https:') return undefined
+  const e = err as NodeJS.ErrnoException | undefined
+  const code = e?.code ?? ''
+  const msg = messageOf(err)
+  const own = url.host === registryApiHost(registry)
+  const who = own ? `the registry ${url.host}` : `${url.host} (reached from ${registry})`
+  if (
+    code === 'EPROTO' ||
+    code.startsWith('ERR_SSL_') ||
+    /wrong version number|packet length too long|unknown protocol|http request/i.test(msg)
+  )
+    return new LadingError(
+      `the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
+        (own
+          ? `is this registry plain HTTP? list it in insecure-registries (${url.host}) to use http://`
+          : 'it does not speak TLS on that port')
+    )
+  if (TLS_TRUST_CODES.has(code) || /certificate|self[- ]signed/i.test(msg))
+    return new LadingError(
+      `the certificate of ${who} is not trusted (${code || msg}): ` +
+        'install its CA in the system trust store and set NODE_EXTRA_CA_CERTS to its file' +
+        (own ? `, or list ${url.host} in insecure-registries to use plain http://` : '')
+    )
+  return undefined
+}
 
 export function isLoopback(host: string): boolean {
   const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
@@ -58,6 +125,7 @@ export class RegistryClient {
   private readonly auth: Authenticator
   private creds?: Promise<ResolvedCredentials>
   private credSource = 'no credentials'
+  private inputsFor?: string[]
   private pinged?: Promise<void>
   private readonly refused = new Map<string, RegistryError>()
 
@@ -68,7 +136,9 @@ export class RegistryClient {
     this.host = registryApiHost(registry)
     const insecure =
       isLoopback(this.host) ||
-      (opts.insecureRegistries ?? []).some(r => registryApiHost(r) === this.host)
+      (opts.insecureRegistries ?? []).some(
+        r => registryApiHost(normalizeRegistryHost(r)) === this.host.toLowerCase()
+      )
     this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`)
     this.log = opts.log ?? (() => {})
     this.policy = { ...defaultRetryPolicy, ...opts.retry }
@@ -78,13 +148,20 @@ export class RegistryClient {
   credentials(): Promise<ResolvedCredentials> {
     this.creds ??= resolveCredentials(this.registry, this.opts).then(c => {
       this.credSource = c.source
+      this.inputsFor = c.inputsFor
       return c
     })
     return this.creds
   }
 
   context(what: string, repository?: string): ErrorContext {
-    return { registry: this.registry, repository, what, credentialSource: this.credSource }
+    return {
+      registry: this.registry,
+      repository,
+      what,
+      credentialSource: this.credSource,
+      inputsFor: this.inputsFor
+    }
   }
 
   /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
@@ -97,7 +174,7 @@ export class RegistryClient {
         try {
           res = await send({ method: 'GET', url: this.base, headers: {} })
         } catch (err) {
-          throw new RetryableError(messageOf(err))
+          throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(messageOf(err))
         }
         const body = (await readBody(res, 1024 * 1024)).toString('utf8')
         if (res.status === 401) this.auth.setChallenge(header(res, 'www-authenticate'))
@@ -147,9 +224,10 @@ export class RegistryClient {
     try {
       return await this.attemptOnce(o, replayable)
     } catch (err) {
-      // Credentials refused once are refused for every request still queued: asking again
-      // only floods the registry and may lock the account.
-      if (err instanceof RegistryError && (err.status === 401 || err.status === 403))
+      // Credentials refused once (401 after a fresh token) are refused for every request still
+      // queued: asking again only floods the registry and may lock the account. A 403 is about
+      // one request (a mount source, one tag) and is not held against the others.
+      if (err instanceof RegistryError && err.status === 401 && !o.probe)
         this.refused.set(o.scopes.join(' '), err)
       throw err
     }
@@ -158,6 +236,17 @@ export class RegistryClient {
   private async attemptOnce(o: RequestOptions, replayable: boolean): Promise<HttpResponse> {
     for (let reauthed = false; ; reauthed = true) {
       const res = await this.sendFollowing(o, await this.authHeader(o))
+      if ((res.status === 401 || res.status === 403) && !sameOrigin(this.base, res.url)) {
+        // A redirect target (object storage) or a foreign upload Location never gets the
+        // registry's credentials, so its challenge must not be answered with them either.
+        await drain(res)
+        throw new LadingError(
+          `${o.what}: the storage host ${res.url.host} refused the redirected request ` +
+            `(${res.status}); Lading does not send registry credentials there. ` +
+            `${this.registry} should redirect to a URL that carries its own authorisation ` +
+            '(a signed URL); check the storage configuration of the registry.'
+        )
+      }
       if (res.status === 401) {
         const body = (await readBody(res, 1024 * 1024)).toString('utf8')
         // One new token can fix an expired one or a challenge asking for more scope; a second
@@ -191,13 +280,15 @@ export class RegistryClient {
       const headers: Record<string, string> = { ...o.headers }
       // Blob downloads are often redirected to object storage: the registry's credentials stay
       // with the registry's host.
-      if (auth && url.host === this.base.host) headers.Authorization = auth
+      if (auth && sameOrigin(this.base, url)) headers.Authorization = auth
       let res: HttpResponse
       try {
         const body = typeof o.body === 'function' ? await o.body() : o.body
         res = await send({ method: o.method, url, headers, body })
       } catch (err) {
         if (err instanceof LadingError) throw err
+        const tls = tlsFailure(err, url, this.registry)
+        if (tls) throw new LadingError(`${o.what}: ${tls.message}`)
         throw new RetryableError(`${o.what}: ${messageOf(err)}`)
       }
       const location = header(res, 'location')

@@ -17,9 +17,12 @@ export interface AuthOptions {
   githubToken?: string
   insecureRegistries?: string[]
   /**
-   * The registry the username/password inputs belong to. When set they are offered to that
-   * registry only, so a push target's password never reaches a base image's registry.
+   * The registries the username/password inputs belong to (the push targets'). When set they
+   * are offered to those registries only, so a push target's password never reaches a base
+   * image's registry; `[]` offers them to none. Undefined offers them to every registry.
    */
+  credentialsRegistries?: string[]
+  /** The older single-registry form of `credentialsRegistries`, used when that is unset. */
   credentialsRegistry?: string
 }
 
@@ -29,6 +32,11 @@ export interface ResolvedCredentials {
   /** An OAuth2 refresh token (docker config `identitytoken`), traded at the token realm. */
   identityToken?: string
   source: string
+  /**
+   * Set when the username/password inputs were given but belong to other registries (these),
+   * so a refusal can say why they were not used.
+   */
+  inputsFor?: string[]
 }
 
 /** Asks GitHub Actions to hide a value in logs (only when running as the action). */
@@ -125,8 +133,15 @@ async function fromDockerConfig(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new LadingError(`the docker config ${file} cannot be read: ${messageOf(err)}`)
   }
+  // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
+  // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
+  // the auths entry answer, which docker does not, but only ever finds more credentials.
   const helper = findKey(config.credHelpers, registry)
   if (helper) return fromHelper(helper, registry, env)
+  if (config.credsStore) {
+    const stored = await fromHelper(config.credsStore, registry, env)
+    if (stored) return stored
+  }
   const entry = findKey(config.auths, registry)
   const source = `the docker config ${file}`
   if (entry?.identitytoken) {
@@ -149,13 +164,12 @@ async function fromDockerConfig(
     maskSecret(entry.password, entry.username)
     return { credentials: { username: entry.username, password: entry.password }, source }
   }
-  if (config.credsStore) return fromHelper(config.credsStore, registry, env)
   return undefined
 }
 
 /**
  * Where credentials for `registry` come from, first found wins: the username/password inputs;
- * docker's config.json (credHelpers, auths, credsStore), which docker/login-action writes; the
+ * docker's config.json (credHelpers, credsStore, auths), which docker/login-action writes; the
  * github-token input for ghcr.io; else none (anonymous).
  */
 export async function resolveCredentials(
@@ -163,7 +177,10 @@ export async function resolveCredentials(
   opts: AuthOptions,
   env: NodeJS.ProcessEnv = process.env
 ): Promise<ResolvedCredentials> {
-  const inputsApply = !opts.credentialsRegistry || sameRegistry(opts.credentialsRegistry, registry)
+  const forRegistries =
+    opts.credentialsRegistries ??
+    (opts.credentialsRegistry ? [opts.credentialsRegistry] : undefined)
+  const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry))
   if (inputsApply && opts.password) {
     maskSecret(opts.password, opts.username ?? '')
     return {
@@ -171,20 +188,30 @@ export async function resolveCredentials(
       source: 'the username/password inputs'
     }
   }
+  const inputsFor = opts.password && !inputsApply ? forRegistries : undefined
   const fromConfig = await fromDockerConfig(registry, env)
-  if (fromConfig) return fromConfig
+  if (fromConfig) return { ...fromConfig, ...(inputsFor && { inputsFor }) }
   if (registry === 'ghcr.io' && opts.githubToken) {
     const username = env.GITHUB_ACTOR || 'x-access-token'
     maskSecret(opts.githubToken, username)
     return {
       credentials: { username, password: opts.githubToken },
-      source: 'the github-token input'
+      source: 'the github-token input',
+      ...(inputsFor && { inputsFor })
     }
   }
-  return { source: 'no credentials (anonymous; none in the inputs or the docker config)' }
+  return {
+    source: inputsFor
+      ? 'no credentials (anonymous; the username/password inputs are for other registries)'
+      : 'no credentials (anonymous; none in the inputs or the docker config)',
+    ...(inputsFor && { inputsFor })
+  }
 }
 
 function sameRegistry(a: string, b: string): boolean {
-  const norm = (r: string) => (r === DOCKER_HUB_API || r === 'index.docker.io' ? DOCKER_HUB : r)
+  const norm = (r: string) => {
+    const h = r.toLowerCase()
+    return h === DOCKER_HUB_API || h === 'index.docker.io' ? DOCKER_HUB : h
+  }
   return norm(a) === norm(b)
 }

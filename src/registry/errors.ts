@@ -80,6 +80,8 @@ export interface ErrorContext {
   what: string
   /** Where the credentials came from, e.g. `docker config ~/.docker/config.json`. */
   credentialSource: string
+  /** The registries the username/password inputs are for, when this is not one of them. */
+  inputsFor?: string[]
 }
 
 const GHCR_HINT =
@@ -101,7 +103,16 @@ export function registryError(
   const ghcr = ctx.registry === 'ghcr.io' ? GHCR_HINT : ''
   const repo = ctx.repository ? `${ctx.registry}/${ctx.repository}` : ctx.registry
   let advice: string
-  if (status === 401 || codes.includes('UNAUTHORIZED')) {
+  if ((status === 401 || codes.includes('UNAUTHORIZED')) && ctx.inputsFor) {
+    const mine = ctx.inputsFor.length
+      ? `are for ${ctx.inputsFor.join(', ')} only`
+      : 'are for the registries of the tags, and there are no tags'
+    advice =
+      `${ctx.registry} asks for credentials, and the username/password inputs ${mine}; ` +
+      `log in to ${ctx.registry} with docker/login-action before Lading ` +
+      `(used here: ${ctx.credentialSource}).` +
+      ghcr
+  } else if (status === 401 || codes.includes('UNAUTHORIZED')) {
     advice =
       `${ctx.registry} did not accept the credentials from ${ctx.credentialSource}. ` +
       'Give the username/password inputs, or log in with docker/login-action before Lading.' +

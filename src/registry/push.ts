@@ -2,15 +2,19 @@ import { LadingError } from '../errors.js'
 import { isIndexMediaType } from '../oci/mediatypes.js'
 import { formatReference, registryApiHost, type Reference } from '../oci/reference.js'
 import type { Descriptor, Index } from '../oci/types.js'
-import type { BlobReader } from '../transports/types.js'
+import type { BlobReader, RegistryOrigin } from '../transports/types.js'
 import { repositoryScope } from './auth.js'
 import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession } from './blobs.js'
 import { RegistryClient, type ClientOptions } from './client.js'
+import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
 
 export interface PushBlob {
   descriptor: Descriptor
+  /** Where the bytes are read when the blob cannot be mounted. */
   reader: BlobReader
+  /** Where the registry may mount the blob from; `reader.origin` when unset. */
+  origin?: RegistryOrigin
 }
 
 export interface PushRequest {
@@ -57,7 +61,7 @@ function remember(host: string, digest: string, repository: string): void {
 
 function mountSources(host: string, blob: PushBlob, repository: string): string[] {
   const out: string[] = []
-  const o = blob.reader.origin
+  const o = blob.origin ?? blob.reader.origin
   if (o && registryApiHost(o.registry) === host && o.repository !== repository)
     out.push(o.repository)
   for (const r of knownLocations.get(host)?.get(blob.descriptor.digest) ?? [])
@@ -169,7 +173,17 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
       }
       let session: UploadSession | undefined
       for (const from of mountSources(host, blob, g.repository)) {
-        const m = await mountBlob(target, d.digest, from)
+        let m
+        try {
+          m = await mountBlob(target, d.digest, from)
+        } catch (err) {
+          // A source the credentials may not read (or a registry that refuses mounts) only
+          // costs the upload the mount would have saved.
+          if (!(err instanceof RegistryError) || (err.status !== 401 && err.status !== 403))
+            throw err
+          log(`could not mount ${d.digest} into ${where} from ${from} (${err.status}); uploading`)
+          break
+        }
         if (m.mounted) {
           result.mounted++
           remember(host, d.digest, g.repository)
