@@ -137,7 +137,8 @@ function groupTargets(targets: Reference[]): Group[] {
 /**
  * Pushes an image to every target: per repository, each blob once (skipped when present,
  * mounted when the registry holds it in another repository, else uploaded), then manifests
- * children first, then the root under each tag (or by digest).
+ * children first and the root, all by digest; only when every repository holds the image, the
+ * tags.
  */
 export async function pushImage(req: PushRequest, opts: PushOptions): Promise<PushResult> {
   if (!req.targets.length) throw new LadingError('nothing to push to: no target reference given')
@@ -146,6 +147,8 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
   const clients = new Map<string, RegistryClient>()
   const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()]
   const manifests = manifestOrder(req)
+  const root = manifests[manifests.length - 1]
+  const tagging: { g: Group; target: BlobTarget }[] = []
 
   for (const g of groupTargets(req.targets)) {
     const host = registryApiHost(g.registry)
@@ -205,15 +208,21 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
     await runLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob)
 
     for (const m of manifests) {
-      const isRoot = m.descriptor.digest === req.root.digest
-      if (isRoot) continue
+      if (m.descriptor.digest === root.descriptor.digest) continue
       if (!(await manifestExists(target, m.descriptor.digest)))
         await putManifest(target, m.descriptor.digest, m)
     }
-    const root = manifests[manifests.length - 1]
+    // The root by digest too, so every repository holds the whole image before any is tagged.
+    await putManifest(target, root.descriptor.digest, root)
+    log(`pushed ${where}@${root.descriptor.digest}`)
+    tagging.push({ g, target })
+  }
+
+  // Tags last, once every target holds the image: a failure above leaves no registry tagged
+  // with an image the others lack.
+  for (const { g, target } of tagging) {
     const tags = req.pushByDigest ? [] : g.tags
-    if (!tags.length) {
-      await putManifest(target, root.descriptor.digest, root)
+    if (!tags.length)
       result.refs.push(
         formatReference({
           registry: g.registry,
@@ -221,7 +230,6 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
           digest: root.descriptor.digest
         })
       )
-    }
     for (const tag of tags) {
       await putManifest(target, tag, root)
       result.refs.push(
@@ -233,7 +241,7 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
         })
       )
     }
-    log(`pushed ${where}@${root.descriptor.digest}${tags.length ? ` as ${tags.join(', ')}` : ''}`)
+    if (tags.length) log(`tagged ${g.registry}/${g.repository} as ${tags.join(', ')}`)
   }
   return result
 }
