@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseChallenge } from '../src/registry/auth.js'
-import { isLoopback } from '../src/registry/client.js'
+import { isLoopback, RegistryClient, sameOrigin } from '../src/registry/client.js'
 import { resolveCredentials } from '../src/registry/credentials.js'
 import { registryError, RetryableError } from '../src/registry/errors.js'
 import {
@@ -159,7 +159,91 @@ describe('credentials', () => {
   })
 })
 
+describe('docker config order', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-creds-order-'))
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+  // Credential helpers as docker runs them: the server on stdin, JSON on stdout.
+  const helper = (name: string, user: string, only?: string) => {
+    const file = path.join(dir, `docker-credential-${name}`)
+    const guard = only
+      ? `[ "$server" = "${only}" ] || { echo "credentials not found"; exit 1; }\n`
+      : ''
+    fs.writeFileSync(
+      file,
+      `#!/bin/sh\nread server\n${guard}echo '{"Username":"${user}","Secret":"s-${user}"}'\n`
+    )
+    fs.chmodSync(file, 0o755)
+  }
+  helper('store', 'storeuser', 'reg.example')
+  helper('perreg', 'helperuser')
+  const env = { DOCKER_CONFIG: dir, PATH: `${dir}:${process.env.PATH}` }
+  const auth = (u: string) => ({ auth: Buffer.from(`${u}:p`).toString('base64') })
+
+  it('asks credHelpers, then credsStore, then auths, as docker does', async () => {
+    fs.writeFileSync(
+      path.join(dir, 'config.json'),
+      JSON.stringify({
+        credsStore: 'store',
+        credHelpers: { 'helped.example': 'perreg' },
+        auths: {
+          'reg.example': auth('authsuser'),
+          'helped.example': auth('authsuser'),
+          'other.example': auth('otheruser')
+        }
+      })
+    )
+    const user = async (r: string) => (await resolveCredentials(r, {}, env)).credentials?.username
+    expect(await user('helped.example')).toBe('helperuser')
+    expect(await user('reg.example')).toBe('storeuser')
+    // The store knows nothing of this one: the auths entry answers.
+    expect(await user('other.example')).toBe('otheruser')
+  })
+
+  it('offers the inputs to the listed registries only, and says so elsewhere', async () => {
+    const opts = { username: 'u', password: 'p', credentialsRegistries: ['a.example', 'b.example'] }
+    const none = { DOCKER_CONFIG: path.join(dir, 'none') }
+    expect((await resolveCredentials('b.example', opts, none)).credentials?.username).toBe('u')
+    const other = await resolveCredentials('c.example', opts, none)
+    expect(other.credentials).toBeUndefined()
+    expect(other.inputsFor).toEqual(['a.example', 'b.example'])
+    const empty = await resolveCredentials(
+      'a.example',
+      { ...opts, credentialsRegistries: [] },
+      none
+    )
+    expect(empty.credentials).toBeUndefined()
+    expect(empty.inputsFor).toEqual([])
+    const msg = registryError(401, '', {
+      registry: 'c.example',
+      what: 'GET x',
+      credentialSource: other.source,
+      inputsFor: other.inputsFor
+    }).message
+    expect(msg).toContain(
+      'the username/password inputs are for a.example, b.example only; log in to c.example with docker/login-action'
+    )
+  })
+})
+
 describe('hosts', () => {
+  it('takes insecure-registries entries written as URLs', () => {
+    for (const entry of ['http://vm:5081', 'http://vm:5081/', 'VM:5081', ' vm:5081/v2/ '])
+      expect(new RegistryClient('vm:5081', { insecureRegistries: [entry] }).base.href).toBe(
+        'http://vm:5081/v2/'
+      )
+    expect(new RegistryClient('vm:5081', { insecureRegistries: ['vm:5082'] }).base.protocol).toBe(
+      'https:'
+    )
+  })
+
+  it('keeps credentials to the same scheme, host and port', () => {
+    const base = new URL('https://reg.example/v2/')
+    expect(sameOrigin(base, new URL('https://reg.example/v2/x/blobs/uploads/1'))).toBe(true)
+    expect(sameOrigin(base, new URL('http://reg.example/v2/x'))).toBe(false)
+    expect(sameOrigin(base, new URL('https://reg.example:8443/v2/x'))).toBe(false)
+    expect(sameOrigin(base, new URL('https://storage.example/x'))).toBe(false)
+  })
+
   it('treats loopback names as local', () => {
     expect(isLoopback('127.0.0.1:5000')).toBe(true)
     expect(isLoopback('localhost')).toBe(true)

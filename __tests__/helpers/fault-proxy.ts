@@ -9,6 +9,8 @@ export type FaultAction =
   | { reset: 'midbody'; afterBytes: number }
   /** Answers 307 to the same path on the proxy's "storage" host (another host:port). */
   | { redirect: 'storage' }
+  /** Answers 307 to the same path under this origin (e.g. `https://127.0.0.1:5000`). */
+  | { redirectTo: string }
 
 export interface FaultRule {
   method?: string
@@ -26,6 +28,7 @@ export interface SeenRequest {
   status: number
   fault?: string
   authorization?: string
+  contentRange?: string
   at: number
 }
 
@@ -37,6 +40,10 @@ export interface FaultProxy {
   /** Requests that reached the storage host after a redirect. */
   storageRequests: SeenRequest[]
   rules: FaultRule[]
+  /** Faults of the storage host (status actions only). */
+  storageRules: FaultRule[]
+  /** host:port of the storage host. */
+  storageHost: string
   stop(): Promise<void>
 }
 
@@ -60,7 +67,19 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
   const requests: SeenRequest[] = []
   const storageRequests: SeenRequest[] = []
   const rules: FaultRule[] = []
+  const storageRules: FaultRule[] = []
   const seen = new Map<FaultRule, number>()
+  const pick = (list: FaultRule[], req: http.IncomingMessage): FaultAction | undefined => {
+    const rule = list.find(r => {
+      if (r.method && r.method !== req.method) return false
+      return r.path.test(req.url ?? '')
+    })
+    if (!rule) return undefined
+    const n = (seen.get(rule) ?? 0) + 1
+    seen.set(rule, n)
+    const skip = rule.skip ?? 0
+    return n > skip && n <= skip + rule.times ? rule.action : undefined
+  }
   let storageHost = ''
 
   const forward = (
@@ -111,20 +130,11 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       path: req.url ?? '',
       status: 0,
       authorization: req.headers.authorization,
+      contentRange: req.headers['content-range'],
       at: Date.now()
     }
     requests.push(record)
-    const rule = rules.find(r => {
-      if (r.method && r.method !== req.method) return false
-      return r.path.test(req.url ?? '')
-    })
-    let action: FaultAction | undefined
-    if (rule) {
-      const n = (seen.get(rule) ?? 0) + 1
-      seen.set(rule, n)
-      const skip = rule.skip ?? 0
-      if (n > skip && n <= skip + rule.times) action = rule.action
-    }
+    const action = pick(rules, req)
     if (!action) return forward(req, res, record, req.headers)
     if ('status' in action) {
       record.fault = String(action.status)
@@ -137,6 +147,12 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       record.status = 307
       req.resume()
       res.writeHead(307, { Location: `http://${storageHost}${req.url}` })
+      res.end()
+    } else if ('redirectTo' in action) {
+      record.fault = 'redirect'
+      record.status = 307
+      req.resume()
+      res.writeHead(307, { Location: `${action.redirectTo}${req.url}` })
       res.end()
     } else if (action.reset === 'before') {
       record.fault = 'reset'
@@ -156,6 +172,15 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       at: Date.now()
     }
     storageRequests.push(record)
+    const action = pick(storageRules, req)
+    if (action && 'status' in action) {
+      record.fault = String(action.status)
+      record.status = action.status
+      req.resume()
+      res.writeHead(action.status, { 'Content-Type': 'application/json', ...action.headers })
+      res.end(action.body ?? '')
+      return
+    }
     const headers = { ...req.headers, host: upstream }
     delete headers.authorization
     if (storageAuth) headers.authorization = storageAuth
@@ -169,6 +194,8 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     requests,
     storageRequests,
     rules,
+    storageRules,
+    storageHost,
     stop: async () => {
       await close(server)
       await close(storage)
