@@ -298,6 +298,50 @@ d('registry bases', () => {
     expect(again.code).toBe(0)
   })
 
+  it('with an archive, base layers are downloaded for it and still mounted in the registry', async () => {
+    const before = proxy.requests.length
+    const archive = path.join(tmp, 'onbase.tar')
+    const r = await cli([
+      'build',
+      '--from',
+      `${proxy.host}/base/os:1`,
+      '--env',
+      'X=3',
+      '--archive',
+      archive,
+      '--tags',
+      `${proxy.host}/apps/arch:1`,
+      '--output',
+      path.join(tmp, 'l-onbase-arch')
+    ])
+    expect(r.err).not.toMatch(/^(error|lading:)/m)
+    expect(r.code).toBe(0)
+    const seen = proxy.requests.slice(before)
+    expect(seen.some(x => x.method === 'GET' && /\/base\/os\/blobs\//.test(x.path))).toBe(true)
+    expect(
+      seen.some(
+        x =>
+          x.method === 'POST' &&
+          decodeURIComponent(x.path).includes('from=base/os') &&
+          x.status === 201
+      )
+    ).toBe(true)
+    expect(
+      seen.filter(
+        x => x.method === 'PATCH' || (x.method === 'PUT' && x.path.includes('/blobs/uploads/'))
+      ).length
+    ).toBeLessThanOrEqual(2)
+    // the archive is complete: it reads back as a source with nothing missing
+    const back = await cli([
+      'build',
+      '--from',
+      `oci-archive:${archive}`,
+      '--output',
+      path.join(tmp, 'l-arch-back')
+    ])
+    expect(back.code).toBe(0)
+  })
+
   it('a digest that does not exist fails with a clear message', async () => {
     const missing = `${proxy.host}/base/os@sha256:${'0'.repeat(64)}`
     const r = await cli([
