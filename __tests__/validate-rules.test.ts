@@ -133,6 +133,34 @@ const cases: Case[] = [
     run: () => layout({ manifestBytes: b => b.subarray(0, b.length - 1) })
   },
   {
+    rule: 'json-invalid',
+    name: 'manifest with a UTF-8 byte order mark',
+    run: () => layout({ manifestBytes: b => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]) })
+  },
+  {
+    rule: 'json-integer',
+    name: 'schemaVersion 2.0',
+    run: () =>
+      layout({
+        manifestBytes: b =>
+          Buffer.from(b.toString().replace('"schemaVersion":2', '"schemaVersion":2.0'))
+      })
+  },
+  {
+    rule: 'json-integer',
+    name: 'config size with an exponent',
+    run: () =>
+      layout({
+        manifestBytes: b => Buffer.from(b.toString().replace(/"size":(\d+)/, '"size":$1e0'))
+      })
+  },
+  {
+    rule: 'json-too-large',
+    name: 'manifest padded past 16 MiB with whitespace',
+    run: () =>
+      layout({ manifestBytes: b => Buffer.concat([b, Buffer.alloc(16 * 1024 * 1024, 0x20)]) })
+  },
+  {
     rule: 'json-not-object',
     name: 'manifest is an array',
     run: () => layout({ manifestBytes: () => Buffer.from('[]') })
@@ -285,6 +313,15 @@ const cases: Case[] = [
       )
   },
   {
+    rule: 'annotation-created',
+    name: 'created on April 31',
+    run: () =>
+      doc(
+        'manifest',
+        manifest({ annotations: { 'org.opencontainers.image.created': '2024-04-31T00:00:00Z' } })
+      )
+  },
+  {
     rule: 'annotation-base-digest',
     name: 'base.digest not a digest',
     run: () =>
@@ -304,6 +341,16 @@ const cases: Case[] = [
     name: 'made-up OCI key',
     run: () =>
       doc('manifest', manifest({ annotations: { 'org.opencontainers.image.colour': 'red' } }))
+  },
+  {
+    rule: 'annotation-reserved-key',
+    name: 'made-up key under org.opencontainers. outside .image.',
+    run: () => doc('manifest', manifest({ annotations: { 'org.opencontainers.colour': 'red' } }))
+  },
+  {
+    rule: 'annotation-key-empty',
+    name: 'empty key',
+    run: () => doc('manifest', manifest({ annotations: { '': 'x' } }))
   },
   // manifests and indexes
   {
@@ -382,7 +429,28 @@ const cases: Case[] = [
     name: 'manifests missing',
     run: () => doc('index', index({ manifests: undefined }))
   },
-  { rule: 'index-cycle', name: '18 nested indexes', run: () => layout({ nest: 18 }) },
+  {
+    rule: 'index-cycle',
+    name: 'an index blob that lists itself',
+    run: () =>
+      layout({}, async b => {
+        // Content addressing makes a real loop impossible unless a blob lies about its digest.
+        const fake = sha256('not this content')
+        const self = (n: number): string =>
+          JSON.stringify({
+            schemaVersion: 2,
+            mediaType: 'application/vnd.oci.image.index.v1+json',
+            manifests: [
+              { mediaType: 'application/vnd.oci.image.index.v1+json', digest: fake, size: n }
+            ]
+          })
+        const body = self(self(0).length)
+        await fs.writeFile(b.blob(fake), body)
+        await fs.writeFile(path.join(b.dir, 'index.json'), self(body.length))
+      }),
+    also: ['blob-digest-mismatch']
+  },
+  { rule: 'index-depth', name: '18 nested indexes', run: () => layout({ nest: 18 }) },
   {
     rule: 'platform-required',
     name: 'architecture missing',
@@ -460,6 +528,16 @@ const cases: Case[] = [
     rule: 'config-created',
     name: 'created without time zone',
     run: () => doc('config', config({ created: '2024-01-02T03:04:05' }))
+  },
+  {
+    rule: 'config-created',
+    name: 'created on February 30',
+    run: () => doc('config', config({ created: '2023-02-30T00:00:00Z' }))
+  },
+  {
+    rule: 'config-created',
+    name: 'history created on 2023-02-29 (not a leap year)',
+    run: () => doc('config', config({ history: [{ created: '2023-02-29T00:00:00Z' }] }))
   },
   {
     rule: 'config-env',
@@ -551,6 +629,14 @@ const cases: Case[] = [
       )
   },
   {
+    rule: 'layer-tar-trailing',
+    name: 'a second tar after the end-of-archive marker (its duplicate entry is not checked)',
+    run: async () => {
+      const t = await tarOf([{ name: 'a', content: 'x' }])
+      return layout({ layers: [{ tar: Buffer.concat([t, t]) }] })
+    }
+  },
+  {
     rule: 'layer-duplicate-path',
     name: 'etc/hello twice',
     run: () => layout(layerOf([{ name: 'etc/hello' }, { name: './etc/hello' }]))
@@ -562,14 +648,57 @@ const cases: Case[] = [
   },
   {
     rule: 'layer-path-escapes',
-    name: 'through a symlink',
+    name: 'through a symlink that climbs out',
     run: () =>
-      layout(layerOf([{ name: 'etc', type: 'symlink', linkname: '/etc' }, { name: 'etc/passwd' }]))
+      layout(
+        layerOf([{ name: 'etc', type: 'symlink', linkname: '../etc' }, { name: 'etc/passwd' }])
+      )
   },
   {
-    rule: 'layer-link-escapes',
+    rule: 'layer-path-escapes',
+    name: 'through a chain of symlinks that climbs out',
+    run: () =>
+      layout(
+        layerOf([
+          { name: 'usr/', type: 'directory' },
+          { name: 'usr/lib', type: 'symlink', linkname: '../../x' },
+          { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+          { name: 'lib/libc.so' }
+        ])
+      )
+  },
+  {
+    rule: 'layer-hardlink-target',
     name: 'absolute hardlink',
-    run: () => layout(layerOf([{ name: 'passwd', type: 'link', linkname: '/etc/passwd' }]))
+    run: () =>
+      layout(
+        layerOf([
+          { name: 'etc/', type: 'directory' },
+          { name: 'etc/passwd' },
+          { name: 'passwd', type: 'link', linkname: '/etc/passwd' }
+        ])
+      )
+  },
+  {
+    rule: 'layer-hardlink-target',
+    name: 'hardlink to a later entry',
+    run: () => layout(layerOf([{ name: 'x', type: 'link', linkname: 'y' }, { name: 'y' }]))
+  },
+  {
+    rule: 'layer-hardlink-target',
+    name: 'hardlink to itself',
+    run: () => layout(layerOf([{ name: 'x', type: 'link', linkname: './x' }]))
+  },
+  {
+    rule: 'layer-hardlink',
+    name: 'hardlink to a directory',
+    run: () =>
+      layout(
+        layerOf([
+          { name: 'd/', type: 'directory' },
+          { name: 'x', type: 'link', linkname: 'd' }
+        ])
+      )
   },
   {
     rule: 'layer-link-escapes',
@@ -585,6 +714,27 @@ const cases: Case[] = [
     rule: 'layer-whiteout',
     name: 'whiteout directory',
     run: () => layout(layerOf([{ name: 'd/.wh.x', type: 'directory' }]))
+  },
+  {
+    rule: 'layer-whiteout',
+    name: 'whiteout with data',
+    run: () => layout(layerOf([{ name: 'd/.wh.x', content: 'data' }]))
+  },
+  {
+    rule: 'layer-whiteout',
+    name: 'whiteout symlink',
+    run: () => layout(layerOf([{ name: 'd/.wh.x', type: 'symlink', linkname: 'x' }]))
+  },
+  {
+    rule: 'layer-whiteout',
+    name: 'opaque marker as a directory',
+    run: () => layout(layerOf([{ name: 'd/.wh..wh..opq', type: 'directory' }]))
+  },
+  {
+    rule: 'layer-whiteout-meta',
+    name: 'aufs .wh..wh.plnk directory and .wh..wh.aufs file',
+    run: () =>
+      layout(layerOf([{ name: '.wh..wh.plnk/', type: 'directory' }, { name: '.wh..wh.aufs' }]))
   },
   {
     rule: 'layer-whiteout',
@@ -681,6 +831,11 @@ const cases: Case[] = [
     run: async () => [
       makeFinding('source-unreadable', 'oci:/nonexistent', 'the source could not be opened')
     ]
+  },
+  {
+    rule: 'blob-digest-mismatch',
+    name: 'an unreferenced blob whose content does not match its name',
+    run: () => layout({}, b => fs.writeFile(b.blob(sha256('other')), 'not other'))
   },
   {
     rule: 'blob-size-mismatch',

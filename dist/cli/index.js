@@ -33750,7 +33750,17 @@ function registryError(status, body, ctx, attempts = 1) {
     const ghcr = ctx.registry === 'ghcr.io' ? GHCR_HINT : '';
     const repo = ctx.repository ? `${ctx.registry}/${ctx.repository}` : ctx.registry;
     let advice;
-    if (status === 401 || codes.includes('UNAUTHORIZED')) {
+    if ((status === 401 || codes.includes('UNAUTHORIZED')) && ctx.inputsFor) {
+        const mine = ctx.inputsFor.length
+            ? `are for ${ctx.inputsFor.join(', ')} only`
+            : 'are for the registries of the tags, and there are no tags';
+        advice =
+            `${ctx.registry} asks for credentials, and the username/password inputs ${mine}; ` +
+                `log in to ${ctx.registry} with docker/login-action before Lading ` +
+                `(used here: ${ctx.credentialSource}).` +
+                ghcr;
+    }
+    else if (status === 401 || codes.includes('UNAUTHORIZED')) {
         advice =
             `${ctx.registry} did not accept the credentials from ${ctx.credentialSource}. ` +
                 'Give the username/password inputs, or log in with docker/login-action before Lading.' +
@@ -36842,9 +36852,17 @@ async function fromDockerConfig(registry, env) {
             return undefined;
         throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
     }
+    // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
+    // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
+    // the auths entry answer, which docker does not, but only ever finds more credentials.
     const helper = findKey(config.credHelpers, registry);
     if (helper)
         return fromHelper(helper, registry, env);
+    if (config.credsStore) {
+        const stored = await fromHelper(config.credsStore, registry, env);
+        if (stored)
+            return stored;
+    }
     const entry = findKey(config.auths, registry);
     const source = `the docker config ${file}`;
     if (entry?.identitytoken) {
@@ -36865,17 +36883,17 @@ async function fromDockerConfig(registry, env) {
         maskSecret(entry.password, entry.username);
         return { credentials: { username: entry.username, password: entry.password }, source };
     }
-    if (config.credsStore)
-        return fromHelper(config.credsStore, registry, env);
     return undefined;
 }
 /**
  * Where credentials for `registry` come from, first found wins: the username/password inputs;
- * docker's config.json (credHelpers, auths, credsStore), which docker/login-action writes; the
+ * docker's config.json (credHelpers, credsStore, auths), which docker/login-action writes; the
  * github-token input for ghcr.io; else none (anonymous).
  */
 async function resolveCredentials(registry, opts, env = process.env) {
-    const inputsApply = !opts.credentialsRegistry || sameRegistry(opts.credentialsRegistry, registry);
+    const forRegistries = opts.credentialsRegistries ??
+        (opts.credentialsRegistry ? [opts.credentialsRegistry] : undefined);
+    const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry));
     if (inputsApply && opts.password) {
         maskSecret(opts.password, opts.username ?? '');
         return {
@@ -36883,21 +36901,31 @@ async function resolveCredentials(registry, opts, env = process.env) {
             source: 'the username/password inputs'
         };
     }
+    const inputsFor = opts.password && !inputsApply ? forRegistries : undefined;
     const fromConfig = await fromDockerConfig(registry, env);
     if (fromConfig)
-        return fromConfig;
+        return { ...fromConfig, ...(inputsFor && { inputsFor }) };
     if (registry === 'ghcr.io' && opts.githubToken) {
         const username = env.GITHUB_ACTOR || 'x-access-token';
         maskSecret(opts.githubToken, username);
         return {
             credentials: { username, password: opts.githubToken },
-            source: 'the github-token input'
+            source: 'the github-token input',
+            ...(inputsFor && { inputsFor })
         };
     }
-    return { source: 'no credentials (anonymous; none in the inputs or the docker config)' };
+    return {
+        source: inputsFor
+            ? 'no credentials (anonymous; the username/password inputs are for other registries)'
+            : 'no credentials (anonymous; none in the inputs or the docker config)',
+        ...(inputsFor && { inputsFor })
+    };
 }
 function sameRegistry(a, b) {
-    const norm = (r) => (r === DOCKER_HUB_API || r === 'index.docker.io' ? DOCKER_HUB : r);
+    const norm = (r) => {
+        const h = r.toLowerCase();
+        return h === DOCKER_HUB_API || h === 'index.docker.io' ? DOCKER_HUB : h;
+    };
     return norm(a) === norm(b);
 }
 
@@ -37277,7 +37305,8 @@ async function mountBlob(t, digest, from) {
         scopes: t.scopes,
         expect: [201, 202],
         what,
-        repository: t.repository
+        repository: t.repository,
+        probe: true
     });
     await drain(res);
     if (res.status === 201)
@@ -37390,7 +37419,10 @@ async function uploadOffset(t, location) {
     await drain(res);
     const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
     const next = header(res, 'location') ? t.client.locationOf(res, what) : location;
-    return { offset: m ? Number(m[1]) + 1 : 0, location: next };
+    // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
+    // 0): resuming from 0 is right for the first and only costs a restart for the second.
+    const last = m ? Number(m[1]) : -1;
+    return { offset: last > 0 ? last + 1 : 0, location: next };
 }
 async function chunked(t, desc, open, start, chunkSize) {
     const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
@@ -37544,6 +37576,7 @@ class RegistryClient {
     auth;
     creds;
     credSource = 'no credentials';
+    inputsFor;
     pinged;
     refused = new Map();
     constructor(registry, opts) {
@@ -37560,12 +37593,19 @@ class RegistryClient {
     credentials() {
         this.creds ??= resolveCredentials(this.registry, this.opts).then(c => {
             this.credSource = c.source;
+            this.inputsFor = c.inputsFor;
             return c;
         });
         return this.creds;
     }
     context(what, repository) {
-        return { registry: this.registry, repository, what, credentialSource: this.credSource };
+        return {
+            registry: this.registry,
+            repository,
+            what,
+            credentialSource: this.credSource,
+            inputsFor: this.inputsFor
+        };
     }
     /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
     ping() {
@@ -38176,6 +38216,18 @@ const list = [
         summary: 'numbers fit IEEE 754 double precision exactly (I-JSON)',
         spec: `${MAIN}considerations.md#json`
     },
+    {
+        id: 'json-integer',
+        severity: 'error',
+        summary: '`schemaVersion` and `size` are written as integers, without fraction or exponent (Go rejects `2.0`)',
+        spec: DESC
+    },
+    {
+        id: 'json-too-large',
+        severity: 'warning',
+        summary: 'a manifest, index or config is at most 16 MiB (larger ones are not parsed)',
+        spec: `${V}considerations.md#json`
+    },
     // descriptors
     {
         id: 'descriptor-mediatype',
@@ -38283,7 +38335,13 @@ const list = [
     {
         id: 'annotation-reserved-key',
         severity: 'warning',
-        summary: 'keys in the reserved `org.opencontainers.image.` namespace are pre-defined ones',
+        summary: 'keys in the reserved `org.opencontainers.` namespace are ones the spec defines (annotations.md and conversion.md)',
+        spec: ANNOTATIONS
+    },
+    {
+        id: 'annotation-key-empty',
+        severity: 'warning',
+        summary: 'no annotation key is the empty string',
         spec: ANNOTATIONS
     },
     // manifests and indexes
@@ -38368,7 +38426,13 @@ const list = [
     {
         id: 'index-cycle',
         severity: 'error',
-        summary: 'nested indexes neither loop nor nest deeper than 16 levels',
+        summary: 'nested indexes do not loop',
+        spec: INDEX
+    },
+    {
+        id: 'index-depth',
+        severity: 'warning',
+        summary: 'indexes nest at most 16 levels deep (Lading walks no deeper)',
         spec: INDEX
     },
     {
@@ -38391,7 +38455,7 @@ const list = [
     },
     {
         id: 'platform-mismatch',
-        severity: 'error',
+        severity: 'warning',
         summary: 'the platform of an index entry equals the platform of the config it leads to',
         spec: INDEX
     },
@@ -38423,13 +38487,13 @@ const list = [
     {
         id: 'config-diff-id-mismatch',
         severity: 'error',
-        summary: 'each diff_id is the sha256 of the uncompressed layer',
+        summary: 'each diff_id is the digest of the uncompressed layer (in its own algorithm)',
         spec: `${V}config.md#layer-diffid`
     },
     {
         id: 'config-created',
         severity: 'error',
-        summary: '`created` (and `history[].created`) are RFC 3339 date-times',
+        summary: '`created` (and `history[].created`) are RFC 3339 date-times of real calendar days',
         spec: CONFIG
     },
     {
@@ -38471,6 +38535,12 @@ const list = [
         spec: LAYER
     },
     {
+        id: 'layer-tar-trailing',
+        severity: 'warning',
+        summary: 'only zero bytes follow the end-of-archive marker of a layer tar (readers stop there; entries after it are ignored)',
+        spec: LAYER
+    },
+    {
         id: 'layer-duplicate-path',
         severity: 'error',
         summary: 'no path appears twice in a layer',
@@ -38479,19 +38549,37 @@ const list = [
     {
         id: 'layer-path-escapes',
         severity: 'error',
-        summary: 'no entry path leaves the root through `..` or through a symlink of the same layer',
+        summary: 'no entry path leaves the root through `..` or through a symlink of the same layer that resolves outside it',
         spec: `${V}layer.md#file-types`
     },
     {
         id: 'layer-link-escapes',
         severity: 'error',
-        summary: 'hardlink targets are relative paths inside the root',
+        summary: 'hardlink targets do not climb out of the root with `..`',
+        spec: `${V}layer.md#hardlinks`
+    },
+    {
+        id: 'layer-hardlink',
+        severity: 'error',
+        summary: 'no hardlink points at a directory',
+        spec: `${V}layer.md#hardlinks`
+    },
+    {
+        id: 'layer-hardlink-target',
+        severity: 'warning',
+        summary: 'a hardlink target is a relative path to an earlier entry of the same layer (absolute ones are resolved under the root)',
         spec: `${V}layer.md#hardlinks`
     },
     {
         id: 'layer-whiteout',
         severity: 'error',
-        summary: 'whiteouts are regular files naming a path other than `.`/`..`, not also present in the same layer',
+        summary: 'whiteouts are empty regular files naming a path other than `.`/`..`, not also present in the same layer',
+        spec: WHITEOUTS
+    },
+    {
+        id: 'layer-whiteout-meta',
+        severity: 'warning',
+        summary: 'no aufs metadata entries `.wh..wh.*` other than the opaque marker `.wh..wh..opq`',
         spec: WHITEOUTS
     },
     {
@@ -38568,6 +38656,14 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
  */
 function json_parseJSON(input, location) {
     const findings = [];
+    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
+    const bom = typeof input === 'string'
+        ? input.startsWith('\uFEFF')
+        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
+    if (bom) {
+        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
+        return { findings };
+    }
     let text;
     if (typeof input === 'string')
         text = input;
@@ -38647,6 +38743,10 @@ function scanIJSON(text, location, findings) {
             while (j < n && /[0-9eE.+-]/.test(text[j]))
                 j++;
             const raw = text.slice(i, j);
+            const top = stack[stack.length - 1];
+            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
+            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
+                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
             if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
                 report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
             i = j;
@@ -38693,6 +38793,17 @@ const PREDEFINED_KEYS = new Set([
     'base.digest',
     'base.name'
 ].map(k => `org.opencontainers.image.${k}`));
+/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
+const CONVERSION_KEYS = new Set([
+    'os',
+    'architecture',
+    'variant',
+    'os.version',
+    'os.features',
+    'author',
+    'stopSignal',
+    'exposedPorts'
+].map(k => `org.opencontainers.image.${k}`));
 function at(location, part) {
     return location ? `${location} ${part}` : part;
 }
@@ -38711,11 +38822,13 @@ function isRFC3339(v) {
     const m = RFC3339.exec(v);
     if (!m)
         return false;
-    const [, , mo, d, h, mi, s, oh, om] = m.map(Number);
+    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
     return (mo >= 1 &&
         mo <= 12 &&
         d >= 1 &&
-        d <= 31 &&
+        d <= days &&
         h <= 23 &&
         mi <= 59 &&
         s <= 60 &&
@@ -38846,7 +38959,7 @@ function checkAnnotations(a, loc, out, what = 'annotations') {
             continue;
         }
         if (k === '')
-            out.push(rules_finding('annotations-type', loc, 'a key is the empty string'));
+            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
         // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
         if (v === '')
             continue;
@@ -38859,8 +38972,10 @@ function checkAnnotations(a, loc, out, what = 'annotations') {
         }
         else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
             out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
-        else if (k.startsWith('org.opencontainers.image.') && !PREDEFINED_KEYS.has(k))
-            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the reserved org.opencontainers.image namespace but is not a pre-defined key`));
+        else if (k.startsWith('org.opencontainers.') &&
+            !PREDEFINED_KEYS.has(k) &&
+            !CONVERSION_KEYS.has(k))
+            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
     }
 }
 function checkSchemaVersion(doc, rule, loc, out) {
@@ -39071,7 +39186,9 @@ const MAX_FINDINGS = 50;
 function sniff(chunk) {
     if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b)
         return 'gzip';
-    if (chunk.length >= 4 && chunk.readUInt32LE(0) === 0xfd2fb528)
+    // A zstd stream may open with a skippable frame (zstd:chunked metadata, seekable-format tables).
+    if (chunk.length >= 4 &&
+        (chunk.readUInt32LE(0) === ZSTD_MAGIC || isSkippable(chunk.readUInt32LE(0))))
         return 'zstd';
     return 'none';
 }
@@ -39239,7 +39356,8 @@ async function scanBlob(raw, opts) {
     const rawHash = (0,external_node_crypto_.createHash)(opts.algorithm);
     let size = 0;
     const layer = opts.compression !== undefined;
-    const diffHash = (0,external_node_crypto_.createHash)('sha256');
+    const diffAlgorithm = opts.diffAlgorithm ?? 'sha256';
+    const diffHash = (0,external_node_crypto_.createHash)(diffAlgorithm);
     let decoder;
     let tarError;
     /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
@@ -39250,11 +39368,14 @@ async function scanBlob(raw, opts) {
     let first = true;
     let head;
     let actual = 'none';
+    const end = opts.checkTar ? new TarEnd() : undefined;
     const toTar = (d) => {
         diffHash.update(d);
         if (!extract || tarError !== undefined)
             return true;
-        return extract.write(d);
+        // Entries after the end-of-archive marker are never extracted, so they are not checked either.
+        const keep = end ? end.feed(d) : d;
+        return keep.length === 0 ? true : extract.write(keep);
     };
     const startPipeline = (chunk) => {
         actual = sniff(chunk);
@@ -39349,15 +39470,132 @@ async function scanBlob(raw, opts) {
             add(rules_finding('layer-tar', opts.location, `the layer is not a readable tar archive: ${tarError}`));
         else
             paths?.finish();
+        if (end?.trailingAt !== undefined)
+            add(rules_finding('layer-tar-trailing', opts.location, `the tar has non-zero bytes at byte ${end.trailingAt}, after its end-of-archive marker (two zero blocks ending at byte ${end.endAt}); tar readers stop at the marker and ignore them`));
     }
     if (dropped)
         add(rules_finding('layer-tar', opts.location, `${dropped} more findings in this layer were not listed`));
     return {
         size,
         digest,
-        diffId: decompError === undefined ? 'sha256:' + diffHash.digest('hex') : undefined,
+        diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
         findings
     };
+}
+const BLOCK = 512;
+/** The data size of a tar header block, octal or base-256 (GNU), as tar-stream reads it. */
+function headerSize(h) {
+    if (h[124] & 0x80) {
+        let n = 0;
+        for (let i = 125; i < 136; i++)
+            n = n * 256 + h[i];
+        return n;
+    }
+    const text = h
+        .toString('latin1', 124, 136)
+        .replace(/[\0 ]+$/g, '')
+        .trim();
+    const n = parseInt(text || '0', 8);
+    return Number.isFinite(n) ? n : 0;
+}
+/**
+ * Follows the tar's block structure alongside tar-stream to find the end-of-archive marker (two
+ * zero header blocks), where Go's archive/tar and GNU tar stop reading. tar-stream skips zero
+ * blocks and reads on, so without this, entries after the marker would be checked as if they
+ * were extracted. Sizes are taken as tar-stream takes them (pax `size` overrides the header).
+ */
+class TarEnd {
+    pos = 0;
+    header = [];
+    headerLen = 0;
+    /** data bytes (padded) of the current entry still to skip */
+    skip = 0;
+    /** collecting a pax extended header's data, to read its `size` record */
+    pax;
+    paxLeft = 0;
+    paxSize;
+    zeros = 0;
+    /** offset just after the end-of-archive marker */
+    endAt;
+    /** offset of the first non-zero byte after the marker */
+    trailingAt;
+    /** Returns the part of `d` that belongs to the archive. */
+    feed(d) {
+        if (this.endAt !== undefined) {
+            this.after(d, this.pos);
+            this.pos += d.length;
+            return d.subarray(0, 0);
+        }
+        let i = 0;
+        while (i < d.length && this.endAt === undefined) {
+            if (this.skip > 0) {
+                const n = Math.min(this.skip, d.length - i);
+                if (this.pax && this.paxLeft > 0) {
+                    const m = Math.min(n, this.paxLeft);
+                    this.pax.push(d.subarray(i, i + m));
+                    this.paxLeft -= m;
+                }
+                this.skip -= n;
+                i += n;
+                if (this.skip === 0 && this.pax)
+                    this.endPax();
+                continue;
+            }
+            const n = Math.min(BLOCK - this.headerLen, d.length - i);
+            this.header.push(d.subarray(i, i + n));
+            this.headerLen += n;
+            i += n;
+            if (this.headerLen === BLOCK)
+                this.block(Buffer.concat(this.header), this.pos + i);
+        }
+        const start = this.pos;
+        this.pos += d.length;
+        if (this.endAt === undefined)
+            return d;
+        const cut = this.endAt - start;
+        this.after(d.subarray(cut), this.endAt);
+        return d.subarray(0, cut);
+    }
+    after(d, offset) {
+        if (this.trailingAt !== undefined)
+            return;
+        const k = d.findIndex(b => b !== 0);
+        if (k >= 0)
+            this.trailingAt = offset + k;
+    }
+    block(h, endOffset) {
+        this.header = [];
+        this.headerLen = 0;
+        if (h.every(b => b === 0)) {
+            if (++this.zeros === 2)
+                this.endAt = endOffset;
+            return;
+        }
+        this.zeros = 0;
+        const type = String.fromCharCode(h[156]);
+        let size = headerSize(h);
+        if (type === 'x') {
+            this.pax = [];
+            this.paxLeft = Math.min(size, 1024 * 1024);
+        }
+        else if (type !== 'g' && type !== 'L' && type !== 'K') {
+            if (this.paxSize !== undefined)
+                size = this.paxSize;
+            this.paxSize = undefined;
+            if (type === '5')
+                size = 0;
+        }
+        this.skip = Math.ceil(size / BLOCK) * BLOCK;
+        if (this.skip === 0 && this.pax)
+            this.endPax();
+    }
+    endPax() {
+        const text = Buffer.concat(this.pax ?? []).toString('utf8');
+        this.pax = undefined;
+        const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(text);
+        if (m)
+            this.paxSize = parseInt(m[1], 10);
+    }
 }
 /** Normalises a tar path: `./a//b/` → `a/b`; undefined when `..` climbs out of the root. */
 function layer_normalise(p) {
@@ -39375,11 +39613,15 @@ function layer_normalise(p) {
     }
     return out.join('/');
 }
+/** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
+const MAX_HOPS = 40;
 class TarPathChecker {
     location;
     add;
     seen = new Set();
-    symlinks = new Set();
+    /** entry type per normalised path, to judge hardlink targets */
+    types = new Map();
+    symlinks = new Map();
     whiteouts = new Map();
     constructor(location, add) {
         this.location = location;
@@ -39387,6 +39629,41 @@ class TarPathChecker {
     }
     where(name) {
         return `${this.location} entry ${JSON.stringify(name)}`;
+    }
+    /**
+     * Resolves the parent directories of `parts` through this layer's symlinks, lexically: an
+     * absolute target restarts at the root (as containerd resolves it), `..` above the root leaves
+     * it. Returns the symlink through which the path leaves the root, if it does.
+     */
+    escapeVia(parts) {
+        const queue = parts.slice(0, -1);
+        const cur = [];
+        let hops = 0;
+        let last;
+        while (queue.length) {
+            const c = queue.shift();
+            if (c === '' || c === '.')
+                continue;
+            if (c === '..') {
+                if (cur.length === 0)
+                    return last;
+                cur.pop();
+                continue;
+            }
+            cur.push(c);
+            const target = this.symlinks.get(cur.join('/'));
+            if (target === undefined)
+                continue;
+            last = { link: cur.join('/'), target };
+            // A loop fails extraction (ELOOP) without writing anywhere: not an escape.
+            if (++hops > MAX_HOPS)
+                return undefined;
+            cur.pop();
+            if (target.startsWith('/'))
+                cur.length = 0;
+            queue.unshift(...target.split('/'));
+        }
+        return undefined;
     }
     entry(h) {
         const name = h.name;
@@ -39399,23 +39676,19 @@ class TarPathChecker {
         if (norm === '')
             return; // the root directory itself
         const parts = norm.split('/');
-        for (let i = 1; i < parts.length; i++) {
-            const prefix = parts.slice(0, i).join('/');
-            if (this.symlinks.has(prefix)) {
-                this.add(rules_finding('layer-path-escapes', loc, `the path goes through "${prefix}", a symlink in this layer; extracting it writes wherever the link points`));
-                break;
-            }
-        }
+        const via = this.escapeVia(parts);
+        if (via)
+            this.add(rules_finding('layer-path-escapes', loc, `the path goes through "${via.link}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`));
         if (this.seen.has(norm))
             this.add(rules_finding('layer-duplicate-path', loc, `the path "${norm}" appears more than once in the layer`));
+        if (h.type === 'link')
+            this.hardlink(h.linkname ?? '', norm, loc);
         this.seen.add(norm);
+        this.types.set(norm, h.type ?? 'file');
         if (h.type === 'symlink')
-            this.symlinks.add(norm);
-        if (h.type === 'link') {
-            const target = h.linkname ?? '';
-            if (target.startsWith('/') || layer_normalise(target) === undefined || layer_normalise(target) === '')
-                this.add(rules_finding('layer-link-escapes', loc, `the hardlink target "${target}" is not a relative path inside the root`));
-        }
+            this.symlinks.set(norm, h.linkname ?? '');
+        else
+            this.symlinks.delete(norm);
         const base = parts[parts.length - 1];
         if (!base.startsWith('.wh.'))
             return;
@@ -39423,16 +39696,39 @@ class TarPathChecker {
             this.add(rules_finding('layer-whiteout-bare', loc, 'a whiteout ".wh." without the name of what it deletes'));
             return;
         }
-        if (h.type === 'directory')
-            this.add(rules_finding('layer-whiteout', loc, 'a whiteout is a directory; it must be a file'));
+        if (base.startsWith('.wh..wh.') && base !== '.wh..wh..opq') {
+            this.add(rules_finding('layer-whiteout-meta', loc, `"${base}" is aufs metadata, not a whiteout; OCI runtimes ignore or reject it`));
+            return;
+        }
+        if (h.type !== 'file' && h.type !== 'contiguous-file')
+            this.add(rules_finding('layer-whiteout', loc, `a whiteout is a ${h.type}; it must be an empty regular file`));
+        else if ((h.size ?? 0) > 0)
+            this.add(rules_finding('layer-whiteout', loc, `a whiteout has ${h.size} bytes of data; it must be an empty regular file`));
         if (base === '.wh..wh..opq')
             return;
         const target = base.slice(4);
-        if (target === '.' || target === '..' || target.startsWith('.wh.')) {
+        if (target === '.' || target === '..') {
             this.add(rules_finding('layer-whiteout', loc, `a whiteout of "${target}", which names nothing that can be deleted`));
             return;
         }
         this.whiteouts.set([...parts.slice(0, -1), target].join('/'), name);
+    }
+    hardlink(target, norm, loc) {
+        const t = layer_normalise(target);
+        if (t === undefined) {
+            this.add(rules_finding('layer-link-escapes', loc, `the hardlink target "${target}" climbs out of the root with ".."`));
+            return;
+        }
+        if (target.startsWith('/'))
+            this.add(rules_finding('layer-hardlink-target', loc, `the hardlink target "${target}" is absolute; containerd resolves it under the root, other extractors may not`));
+        if (t === '' || this.types.get(t) === 'directory') {
+            this.add(rules_finding('layer-hardlink', loc, `the hardlink target "${target}" is a directory; hardlinks to directories are not allowed`));
+            return;
+        }
+        if (!this.types.has(t))
+            this.add(rules_finding('layer-hardlink-target', loc, t === norm
+                ? `the hardlink points at itself`
+                : `the hardlink target "${target}" is not an earlier entry of this layer (missing, or later in the tar); extraction fails or links a file of a lower layer`));
     }
     finish() {
         for (const [target, name] of this.whiteouts)
@@ -39458,6 +39754,12 @@ class TarPathChecker {
 /** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
 const MAX_JSON = 16 * 1024 * 1024;
 const MAX_DEPTH = 16;
+/** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
+function diffAlgorithmOf(config, i) {
+    const rootfs = config?.rootfs;
+    const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
+    return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
+}
 class Walker {
     reader;
     opts;
@@ -39466,13 +39768,25 @@ class Walker {
     json = new Map();
     scans = new Map();
     reportedContent = new Set();
+    /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
+    walked = new Set();
+    seenFindings = new Set();
+    /** Digests of blobs read to their end, so a layout check does not read them again. */
+    hashed = new Set();
     constructor(reader, opts, blobName) {
         this.reader = reader;
         this.opts = opts;
         this.blobName = blobName;
     }
+    /** A finding reached through several paths (shared indexes, manifests) is reported once. */
     add(...f) {
-        this.findings.push(...f);
+        for (const x of f) {
+            const key = `${x.rule}\0${x.location}\0${x.message}`;
+            if (this.seenFindings.has(key))
+                continue;
+            this.seenFindings.add(key);
+            this.findings.push(x);
+        }
     }
     /** Checks a descriptor; walks what it references when its blob is present and readable. */
     async node(d, loc, depth = 0, platform, visiting = new Set()) {
@@ -39489,13 +39803,21 @@ class Walker {
             return;
         const desc = d;
         if (isIndexMediaType(desc.mediaType)) {
-            if (visiting.has(desc.digest) || depth > MAX_DEPTH) {
-                this.add(rules_finding('index-cycle', loc, `the index ${desc.digest} is nested in itself or more than ${MAX_DEPTH} deep`));
+            if (visiting.has(desc.digest)) {
+                this.add(rules_finding('index-cycle', loc, `the index ${desc.digest} is nested in itself`));
+                return;
+            }
+            if (depth > MAX_DEPTH) {
+                this.add(rules_finding('index-depth', loc, `the index ${desc.digest} is nested more than ${MAX_DEPTH} indexes deep; Lading does not walk deeper`));
                 return;
             }
             const doc = await this.document(desc, loc, 'index');
             if (doc === undefined)
                 return;
+            // Without this, an index listing the same child n times, k levels deep, costs n^k walks.
+            if (this.walked.has(desc.digest))
+                return;
+            this.walked.add(desc.digest);
             const where = `${this.blobName(desc.digest)} (index)`;
             const out = [];
             document_checkIndex(doc, where, out);
@@ -39536,6 +39858,10 @@ class Walker {
         const doc = await this.document(desc, loc, 'manifest');
         if (doc === undefined)
             return;
+        const key = `${desc.digest} ${platform ? JSON.stringify(platform) : ''}`;
+        if (this.walked.has(key))
+            return;
+        this.walked.add(key);
         const where = `${this.blobName(desc.digest)} (manifest)`;
         const out = [];
         document_checkManifest(doc, where, out);
@@ -39583,7 +39909,7 @@ class Walker {
                 diffIds.push(undefined);
                 continue;
             }
-            diffIds.push(await this.layer(l, lloc));
+            diffIds.push(await this.layer(l, lloc, diffAlgorithmOf(config, i)));
         }
         if (!config)
             return;
@@ -39658,7 +39984,7 @@ class Walker {
         this.verify(desc, blob, loc);
         if (!blob.bytes) {
             if (blob.readError === undefined)
-                this.add(rules_finding('blob-unreadable', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses`));
+                this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
             return undefined;
         }
         const where = `${this.blobName(desc.digest)} (${what})`;
@@ -39685,13 +40011,14 @@ class Walker {
         catch (err) {
             return { size, readError: errors_messageOf(err) };
         }
+        this.hashed.add(desc.digest);
         if (size > MAX_JSON)
             return { size, digest: `${algorithm}:` + h.digest('hex') };
         return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) };
     }
-    scan(desc, layer) {
+    scan(desc, layer, diffAlgorithm = 'sha256') {
         const compression = layer ? layerCompression(desc.mediaType) : undefined;
-        const key = `${desc.digest} ${compression ?? 'opaque'}`;
+        const key = `${desc.digest} ${compression ?? 'opaque'} ${diffAlgorithm}`;
         let p = this.scans.get(key);
         if (!p) {
             p = (async () => {
@@ -39702,13 +40029,17 @@ class Walker {
                 catch (err) {
                     return { size: 0, readError: errors_messageOf(err), findings: [] };
                 }
-                return scanBlob(s, {
+                const r = await scanBlob(s, {
                     algorithm: desc.digest.split(':', 1)[0],
+                    diffAlgorithm,
                     compression,
                     checkTar: layer,
                     location: `layer ${desc.digest.slice(0, 19)}…`,
                     digest: desc.digest
                 });
+                if (r.readError === undefined)
+                    this.hashed.add(desc.digest);
+                return r;
             })();
             this.scans.set(key, p);
         }
@@ -39720,14 +40051,14 @@ class Walker {
         this.verify(desc, await this.scan(desc, false), loc);
     }
     /** Returns the layer's diff_id when it could be computed. */
-    async layer(desc, loc) {
+    async layer(desc, loc, diffAlgorithm = 'sha256') {
         if (!(await this.present(desc, loc)))
             return undefined;
         // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
         if (this.opts.checkLayers === false)
             return undefined;
         const isLayer = layerCompression(desc.mediaType) !== undefined;
-        const r = await this.scan(desc, isLayer);
+        const r = await this.scan(desc, isLayer, diffAlgorithm);
         this.verify(desc, r, loc);
         const key = `layer ${desc.digest}`;
         if (!this.reportedContent.has(key))
@@ -39739,6 +40070,7 @@ class Walker {
 
 ;// CONCATENATED MODULE: ./src/validate/layout.ts
 /** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
+
 
 
 
@@ -39799,7 +40131,22 @@ async function readFileOrFinding(file, rule, loc, out) {
         return undefined;
     }
 }
+/** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
+async function isFileOrLinkToFile(dir, f) {
+    if (f.isFile())
+        return true;
+    if (!f.isSymbolicLink())
+        return false;
+    try {
+        return (await promises_namespaceObject.stat(external_node_path_namespaceObject.join(dir, f.name))).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/** Returns the digests whose names are well formed and whose algorithm Lading can hash. */
 async function checkBlobNames(root, out) {
+    const named = [];
     const blobs = external_node_path_namespaceObject.join(root, 'blobs');
     let algs;
     try {
@@ -39808,7 +40155,7 @@ async function checkBlobNames(root, out) {
     catch (err) {
         const code = err.code;
         out.push(rules_finding('layout-blobs-dir', 'blobs', code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${errors_messageOf(err)}`));
-        return;
+        return named;
     }
     for (const a of algs) {
         const loc = `blobs/${a.name}`;
@@ -39832,7 +40179,7 @@ async function checkBlobNames(root, out) {
         for (const f of files) {
             const floc = `blobs/${a.name}/${f.name}`;
             let why;
-            if (!f.isFile())
+            if (!(await isFileOrLinkToFile(external_node_path_namespaceObject.join(blobs, a.name), f)))
                 why = 'is not a regular file';
             else if (!ENCODED.test(f.name))
                 why = `"${f.name}" is not an encoded digest`;
@@ -39840,10 +40187,37 @@ async function checkBlobNames(root, out) {
                 const p = digestFinding(`${a.name}:${f.name}`);
                 if (p)
                     why = p.why;
+                else if (isRegisteredAlgorithm(`${a.name}:${f.name}`))
+                    named.push(`${a.name}:${f.name}`);
             }
             if (why && reported++ < 50)
                 out.push(rules_finding('layout-blob-name', floc, why));
         }
+    }
+    return named;
+}
+/** image-layout.md: "The content of blobs/<alg>/<encoded> MUST match the digest", referenced or not. */
+async function checkUnreadBlobs(root, digests, hashed, out) {
+    let reported = 0;
+    for (const digest of digests) {
+        if (hashed.has(digest))
+            continue;
+        const [alg, enc] = digest.split(':', 2);
+        const file = external_node_path_namespaceObject.join(root, 'blobs', alg, enc);
+        const h = (0,external_node_crypto_.createHash)(alg);
+        try {
+            for await (const c of (0,external_node_fs_namespaceObject.createReadStream)(file, {
+                highWaterMark: 256 * 1024
+            }))
+                h.update(c);
+        }
+        catch (err) {
+            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${errors_messageOf(err)}`));
+            continue;
+        }
+        const got = `${alg}:${h.digest('hex')}`;
+        if (got !== digest && reported++ < 50)
+            out.push(rules_finding('blob-digest-mismatch', `blobs/${alg}/${enc}`, `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`));
     }
 }
 async function walkLayout(dir, opts) {
@@ -39856,31 +40230,41 @@ async function walkLayout(dir, opts) {
             if (p.value !== undefined)
                 document_checkLayoutFile(p.value, 'oci-layout', out);
         }
-        await checkBlobNames(dir, out);
+        const named = await checkBlobNames(dir, out);
         const indexBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'index.json'), 'layout-index-json', 'index.json', out);
-        if (!indexBytes)
-            return out;
-        const p = json_parseJSON(indexBytes, 'index.json');
-        out.push(...p.findings);
-        if (p.value === undefined)
-            return out;
-        document_checkIndex(p.value, 'index.json', out);
-        if (isObject(p.value) &&
-            p.value.mediaType !== undefined &&
-            p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
-            out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
-        if (!isObject(p.value) || !Array.isArray(p.value.manifests))
-            return out;
-        const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName);
-        const visiting = new Set();
-        for (let i = 0; i < p.value.manifests.length; i++)
-            await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting);
-        out.push(...walker.findings);
+        const hashed = new Set();
+        try {
+            if (indexBytes)
+                await walkIndex(dir, indexBytes, opts, hashed, out);
+        }
+        finally {
+            await checkUnreadBlobs(dir, named, hashed, out);
+        }
     }
     catch (err) {
         out.push(rules_finding('blob-unreadable', dir, `the layout could not be read: ${errors_messageOf(err)}`));
     }
     return out;
+}
+async function walkIndex(dir, indexBytes, opts, hashed, out) {
+    const p = json_parseJSON(indexBytes, 'index.json');
+    out.push(...p.findings);
+    if (p.value === undefined)
+        return;
+    document_checkIndex(p.value, 'index.json', out);
+    if (isObject(p.value) &&
+        p.value.mediaType !== undefined &&
+        p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
+        out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
+    if (!isObject(p.value) || !Array.isArray(p.value.manifests))
+        return;
+    const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName);
+    const visiting = new Set();
+    for (let i = 0; i < p.value.manifests.length; i++)
+        await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting);
+    out.push(...walker.findings);
+    for (const d of walker.hashed)
+        hashed.add(d);
 }
 
 ;// CONCATENATED MODULE: ./src/validate/report.ts
@@ -40010,6 +40394,7 @@ function validateDocument(kind, doc, location = kind) {
 
 
 
+
 /**
  * Where this process has seen each blob, by registry API host: a later push to another repository
  * of the same registry mounts from there instead of uploading again.
@@ -40026,7 +40411,7 @@ function remember(host, digest, repository) {
 }
 function mountSources(host, blob, repository) {
     const out = [];
-    const o = blob.reader.origin;
+    const o = blob.origin ?? blob.reader.origin;
     if (o && registryApiHost(o.registry) === host && o.repository !== repository)
         out.push(o.repository);
     for (const r of knownLocations.get(host)?.get(blob.descriptor.digest) ?? [])
@@ -40093,7 +40478,8 @@ function groupTargets(targets) {
 /**
  * Pushes an image to every target: per repository, each blob once (skipped when present,
  * mounted when the registry holds it in another repository, else uploaded), then manifests
- * children first, then the root under each tag (or by digest).
+ * children first and the root, all by digest; only when every repository holds the image, the
+ * tags.
  */
 async function pushImage(req, opts) {
     if (!req.targets.length)
@@ -40103,6 +40489,8 @@ async function pushImage(req, opts) {
     const clients = new Map();
     const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()];
     const manifests = manifestOrder(req);
+    const root = manifests[manifests.length - 1];
+    const tagging = [];
     for (const g of groupTargets(req.targets)) {
         const host = registryApiHost(g.registry);
         let client = clients.get(host);
@@ -40129,7 +40517,18 @@ async function pushImage(req, opts) {
             }
             let session;
             for (const from of mountSources(host, blob, g.repository)) {
-                const m = await mountBlob(target, d.digest, from);
+                let m;
+                try {
+                    m = await mountBlob(target, d.digest, from);
+                }
+                catch (err) {
+                    // A source the credentials may not read (or a registry that refuses mounts) only
+                    // costs the upload the mount would have saved.
+                    if (!(err instanceof RegistryError) || (err.status !== 401 && err.status !== 403))
+                        throw err;
+                    log(`could not mount ${d.digest} into ${where} from ${from} (${err.status}); uploading`);
+                    break;
+                }
                 if (m.mounted) {
                     result.mounted++;
                     remember(host, d.digest, g.repository);
@@ -40151,22 +40550,26 @@ async function pushImage(req, opts) {
             await pushBlob(blobs[0]);
         await runLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob);
         for (const m of manifests) {
-            const isRoot = m.descriptor.digest === req.root.digest;
-            if (isRoot)
+            if (m.descriptor.digest === root.descriptor.digest)
                 continue;
             if (!(await manifestExists(target, m.descriptor.digest)))
                 await putManifest(target, m.descriptor.digest, m);
         }
-        const root = manifests[manifests.length - 1];
+        // The root by digest too, so every repository holds the whole image before any is tagged.
+        await putManifest(target, root.descriptor.digest, root);
+        log(`pushed ${where}@${root.descriptor.digest}`);
+        tagging.push({ g, target });
+    }
+    // Tags last, once every target holds the image: a failure above leaves no registry tagged
+    // with an image the others lack.
+    for (const { g, target } of tagging) {
         const tags = req.pushByDigest ? [] : g.tags;
-        if (!tags.length) {
-            await putManifest(target, root.descriptor.digest, root);
+        if (!tags.length)
             result.refs.push(formatReference({
                 registry: g.registry,
                 repository: g.repository,
                 digest: root.descriptor.digest
             }));
-        }
         for (const tag of tags) {
             await putManifest(target, tag, root);
             result.refs.push(formatReference({
@@ -40176,7 +40579,8 @@ async function pushImage(req, opts) {
                 digest: root.descriptor.digest
             }));
         }
-        log(`pushed ${where}@${root.descriptor.digest}${tags.length ? ` as ${tags.join(', ')}` : ''}`);
+        if (tags.length)
+            log(`tagged ${g.registry}/${g.repository} as ${tags.join(', ')}`);
     }
     return result;
 }

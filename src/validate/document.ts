@@ -40,6 +40,20 @@ const PREDEFINED_KEYS = new Set(
   ].map(k => `org.opencontainers.image.${k}`)
 )
 
+/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
+const CONVERSION_KEYS = new Set(
+  [
+    'os',
+    'architecture',
+    'variant',
+    'os.version',
+    'os.features',
+    'author',
+    'stopSignal',
+    'exposedPorts'
+  ].map(k => `org.opencontainers.image.${k}`)
+)
+
 export function at(location: string, part: string): string {
   return location ? `${location} ${part}` : part
 }
@@ -58,12 +72,14 @@ export function isRFC3339(v: unknown): boolean {
   if (typeof v !== 'string') return false
   const m = RFC3339.exec(v)
   if (!m) return false
-  const [, , mo, d, h, mi, s, oh, om] = m.map(Number)
+  const [, y, mo, d, h, mi, s, oh, om] = m.map(Number)
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0
   return (
     mo >= 1 &&
     mo <= 12 &&
     d >= 1 &&
-    d <= 31 &&
+    d <= days &&
     h <= 23 &&
     mi <= 59 &&
     s <= 60 &&
@@ -269,7 +285,10 @@ export function checkAnnotations(
       out.push(finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`))
       continue
     }
-    if (k === '') out.push(finding('annotations-type', loc, 'a key is the empty string'))
+    if (k === '')
+      out.push(
+        finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced')
+      )
     // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
     if (v === '') continue
     if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
@@ -285,12 +304,16 @@ export function checkAnnotations(
           `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`
         )
       )
-    else if (k.startsWith('org.opencontainers.image.') && !PREDEFINED_KEYS.has(k))
+    else if (
+      k.startsWith('org.opencontainers.') &&
+      !PREDEFINED_KEYS.has(k) &&
+      !CONVERSION_KEYS.has(k)
+    )
       out.push(
         finding(
           'annotation-reserved-key',
           loc,
-          `"${k}" is in the reserved org.opencontainers.image namespace but is not a pre-defined key`
+          `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`
         )
       )
   }

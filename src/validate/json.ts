@@ -14,6 +14,21 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
  */
 export function parseJSON(input: Buffer | string, location: string): Parsed {
   const findings: Finding[] = []
+  // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
+  const bom =
+    typeof input === 'string'
+      ? input.startsWith('\uFEFF')
+      : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf
+  if (bom) {
+    findings.push(
+      finding(
+        'json-invalid',
+        location,
+        'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'
+      )
+    )
+    return { findings }
+  }
   let text: string
   if (typeof input === 'string') text = input
   else {
@@ -88,6 +103,16 @@ function scanIJSON(text: string, location: string, findings: Finding[]): void {
       let j = i + 1
       while (j < n && /[0-9eE.+-]/.test(text[j])) j++
       const raw = text.slice(i, j)
+      const top = stack[stack.length - 1]
+      const key = top && !top.expectKey ? path[path.length - 1] : undefined
+      if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
+        report(
+          finding(
+            'json-integer',
+            location,
+            `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`
+          )
+        )
       if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
         report(
           finding(

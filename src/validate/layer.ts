@@ -27,6 +27,8 @@ export interface ScanResult {
 export interface ScanOptions {
   /** hash algorithm of the descriptor digest (registered ones only) */
   algorithm: string
+  /** hash algorithm of the diff_id (sha256 unless the config names sha512) */
+  diffAlgorithm?: string
   /** what the media type declares; undefined: an opaque blob, only hashed */
   compression?: Compression
   /** parse the tar for path and whiteout rules */
@@ -42,7 +44,12 @@ const MAX_FINDINGS = 50
 
 function sniff(chunk: Buffer): Compression {
   if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) return 'gzip'
-  if (chunk.length >= 4 && chunk.readUInt32LE(0) === 0xfd2fb528) return 'zstd'
+  // A zstd stream may open with a skippable frame (zstd:chunked metadata, seekable-format tables).
+  if (
+    chunk.length >= 4 &&
+    (chunk.readUInt32LE(0) === ZSTD_MAGIC || isSkippable(chunk.readUInt32LE(0)))
+  )
+    return 'zstd'
   return 'none'
 }
 
@@ -219,7 +226,8 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   const rawHash = createHash(opts.algorithm)
   let size = 0
   const layer = opts.compression !== undefined
-  const diffHash = createHash('sha256')
+  const diffAlgorithm = opts.diffAlgorithm ?? 'sha256'
+  const diffHash = createHash(diffAlgorithm)
   let decoder: Decoder | undefined
   let tarError: string | undefined
   /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
@@ -231,10 +239,13 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   let head: Buffer | undefined
   let actual: Compression = 'none'
 
+  const end = opts.checkTar ? new TarEnd() : undefined
   const toTar = (d: Buffer): boolean => {
     diffHash.update(d)
     if (!extract || tarError !== undefined) return true
-    return extract.write(d)
+    // Entries after the end-of-archive marker are never extracted, so they are not checked either.
+    const keep = end ? end.feed(d) : d
+    return keep.length === 0 ? true : extract.write(keep)
   }
 
   const startPipeline = (chunk: Buffer): void => {
@@ -347,6 +358,14 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
         finding('layer-tar', opts.location, `the layer is not a readable tar archive: ${tarError}`)
       )
     else paths?.finish()
+    if (end?.trailingAt !== undefined)
+      add(
+        finding(
+          'layer-tar-trailing',
+          opts.location,
+          `the tar has non-zero bytes at byte ${end.trailingAt}, after its end-of-archive marker (two zero blocks ending at byte ${end.endAt}); tar readers stop at the marker and ignore them`
+        )
+      )
   }
   if (dropped)
     add(
@@ -355,8 +374,118 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   return {
     size,
     digest,
-    diffId: decompError === undefined ? 'sha256:' + diffHash.digest('hex') : undefined,
+    diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
     findings
+  }
+}
+
+const BLOCK = 512
+
+/** The data size of a tar header block, octal or base-256 (GNU), as tar-stream reads it. */
+function headerSize(h: Buffer): number {
+  if (h[124] & 0x80) {
+    let n = 0
+    for (let i = 125; i < 136; i++) n = n * 256 + h[i]
+    return n
+  }
+  const text = h
+    .toString('latin1', 124, 136)
+    .replace(/[\0 ]+$/g, '')
+    .trim()
+  const n = parseInt(text || '0', 8)
+  return Number.isFinite(n) ? n : 0
+}
+
+/**
+ * Follows the tar's block structure alongside tar-stream to find the end-of-archive marker (two
+ * zero header blocks), where Go's archive/tar and GNU tar stop reading. tar-stream skips zero
+ * blocks and reads on, so without this, entries after the marker would be checked as if they
+ * were extracted. Sizes are taken as tar-stream takes them (pax `size` overrides the header).
+ */
+class TarEnd {
+  private pos = 0
+  private header: Buffer[] = []
+  private headerLen = 0
+  /** data bytes (padded) of the current entry still to skip */
+  private skip = 0
+  /** collecting a pax extended header's data, to read its `size` record */
+  private pax: Buffer[] | undefined
+  private paxLeft = 0
+  private paxSize: number | undefined
+  private zeros = 0
+  /** offset just after the end-of-archive marker */
+  endAt: number | undefined
+  /** offset of the first non-zero byte after the marker */
+  trailingAt: number | undefined
+
+  /** Returns the part of `d` that belongs to the archive. */
+  feed(d: Buffer): Buffer {
+    if (this.endAt !== undefined) {
+      this.after(d, this.pos)
+      this.pos += d.length
+      return d.subarray(0, 0)
+    }
+    let i = 0
+    while (i < d.length && this.endAt === undefined) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, d.length - i)
+        if (this.pax && this.paxLeft > 0) {
+          const m = Math.min(n, this.paxLeft)
+          this.pax.push(d.subarray(i, i + m))
+          this.paxLeft -= m
+        }
+        this.skip -= n
+        i += n
+        if (this.skip === 0 && this.pax) this.endPax()
+        continue
+      }
+      const n = Math.min(BLOCK - this.headerLen, d.length - i)
+      this.header.push(d.subarray(i, i + n))
+      this.headerLen += n
+      i += n
+      if (this.headerLen === BLOCK) this.block(Buffer.concat(this.header), this.pos + i)
+    }
+    const start = this.pos
+    this.pos += d.length
+    if (this.endAt === undefined) return d
+    const cut = this.endAt - start
+    this.after(d.subarray(cut), this.endAt)
+    return d.subarray(0, cut)
+  }
+
+  private after(d: Buffer, offset: number): void {
+    if (this.trailingAt !== undefined) return
+    const k = d.findIndex(b => b !== 0)
+    if (k >= 0) this.trailingAt = offset + k
+  }
+
+  private block(h: Buffer, endOffset: number): void {
+    this.header = []
+    this.headerLen = 0
+    if (h.every(b => b === 0)) {
+      if (++this.zeros === 2) this.endAt = endOffset
+      return
+    }
+    this.zeros = 0
+    const type = String.fromCharCode(h[156])
+    let size = headerSize(h)
+    if (type === 'x') {
+      this.pax = []
+      this.paxLeft = Math.min(size, 1024 * 1024)
+    } else if (type !== 'g' && type !== 'L' && type !== 'K') {
+      if (this.paxSize !== undefined) size = this.paxSize
+      this.paxSize = undefined
+      if (type === '5') size = 0
+    }
+    this.skip = Math.ceil(size / BLOCK) * BLOCK
+    if (this.skip === 0 && this.pax) this.endPax()
+  }
+
+  private endPax(): void {
+    const text = Buffer.concat(this.pax ?? []).toString('utf8')
+    this.pax = undefined
+    const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(text)
+    if (m) this.paxSize = parseInt(m[1], 10)
   }
 }
 
@@ -373,9 +502,14 @@ export function normalise(p: string): string | undefined {
   return out.join('/')
 }
 
+/** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
+const MAX_HOPS = 40
+
 class TarPathChecker {
   private readonly seen = new Set<string>()
-  private readonly symlinks = new Set<string>()
+  /** entry type per normalised path, to judge hardlink targets */
+  private readonly types = new Map<string, string>()
+  private readonly symlinks = new Map<string, string>()
   private readonly whiteouts = new Map<string, string>()
 
   constructor(
@@ -385,6 +519,37 @@ class TarPathChecker {
 
   private where(name: string): string {
     return `${this.location} entry ${JSON.stringify(name)}`
+  }
+
+  /**
+   * Resolves the parent directories of `parts` through this layer's symlinks, lexically: an
+   * absolute target restarts at the root (as containerd resolves it), `..` above the root leaves
+   * it. Returns the symlink through which the path leaves the root, if it does.
+   */
+  private escapeVia(parts: string[]): { link: string; target: string } | undefined {
+    const queue = parts.slice(0, -1)
+    const cur: string[] = []
+    let hops = 0
+    let last: { link: string; target: string } | undefined
+    while (queue.length) {
+      const c = queue.shift() as string
+      if (c === '' || c === '.') continue
+      if (c === '..') {
+        if (cur.length === 0) return last
+        cur.pop()
+        continue
+      }
+      cur.push(c)
+      const target = this.symlinks.get(cur.join('/'))
+      if (target === undefined) continue
+      last = { link: cur.join('/'), target }
+      // A loop fails extraction (ELOOP) without writing anywhere: not an escape.
+      if (++hops > MAX_HOPS) return undefined
+      cur.pop()
+      if (target.startsWith('/')) cur.length = 0
+      queue.unshift(...target.split('/'))
+    }
+    return undefined
   }
 
   entry(h: tar.Header): void {
@@ -397,19 +562,15 @@ class TarPathChecker {
     }
     if (norm === '') return // the root directory itself
     const parts = norm.split('/')
-    for (let i = 1; i < parts.length; i++) {
-      const prefix = parts.slice(0, i).join('/')
-      if (this.symlinks.has(prefix)) {
-        this.add(
-          finding(
-            'layer-path-escapes',
-            loc,
-            `the path goes through "${prefix}", a symlink in this layer; extracting it writes wherever the link points`
-          )
+    const via = this.escapeVia(parts)
+    if (via)
+      this.add(
+        finding(
+          'layer-path-escapes',
+          loc,
+          `the path goes through "${via.link}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`
         )
-        break
-      }
-    }
+      )
     if (this.seen.has(norm))
       this.add(
         finding(
@@ -418,19 +579,11 @@ class TarPathChecker {
           `the path "${norm}" appears more than once in the layer`
         )
       )
+    if (h.type === 'link') this.hardlink(h.linkname ?? '', norm, loc)
     this.seen.add(norm)
-    if (h.type === 'symlink') this.symlinks.add(norm)
-    if (h.type === 'link') {
-      const target = h.linkname ?? ''
-      if (target.startsWith('/') || normalise(target) === undefined || normalise(target) === '')
-        this.add(
-          finding(
-            'layer-link-escapes',
-            loc,
-            `the hardlink target "${target}" is not a relative path inside the root`
-          )
-        )
-    }
+    this.types.set(norm, h.type ?? 'file')
+    if (h.type === 'symlink') this.symlinks.set(norm, h.linkname ?? '')
+    else this.symlinks.delete(norm)
     const base = parts[parts.length - 1]
     if (!base.startsWith('.wh.')) return
     if (base === '.wh.') {
@@ -439,11 +592,35 @@ class TarPathChecker {
       )
       return
     }
-    if (h.type === 'directory')
-      this.add(finding('layer-whiteout', loc, 'a whiteout is a directory; it must be a file'))
+    if (base.startsWith('.wh..wh.') && base !== '.wh..wh..opq') {
+      this.add(
+        finding(
+          'layer-whiteout-meta',
+          loc,
+          `"${base}" is aufs metadata, not a whiteout; OCI runtimes ignore or reject it`
+        )
+      )
+      return
+    }
+    if (h.type !== 'file' && h.type !== 'contiguous-file')
+      this.add(
+        finding(
+          'layer-whiteout',
+          loc,
+          `a whiteout is a ${h.type}; it must be an empty regular file`
+        )
+      )
+    else if ((h.size ?? 0) > 0)
+      this.add(
+        finding(
+          'layer-whiteout',
+          loc,
+          `a whiteout has ${h.size} bytes of data; it must be an empty regular file`
+        )
+      )
     if (base === '.wh..wh..opq') return
     const target = base.slice(4)
-    if (target === '.' || target === '..' || target.startsWith('.wh.')) {
+    if (target === '.' || target === '..') {
       this.add(
         finding(
           'layer-whiteout',
@@ -454,6 +631,48 @@ class TarPathChecker {
       return
     }
     this.whiteouts.set([...parts.slice(0, -1), target].join('/'), name)
+  }
+
+  private hardlink(target: string, norm: string, loc: string): void {
+    const t = normalise(target)
+    if (t === undefined) {
+      this.add(
+        finding(
+          'layer-link-escapes',
+          loc,
+          `the hardlink target "${target}" climbs out of the root with ".."`
+        )
+      )
+      return
+    }
+    if (target.startsWith('/'))
+      this.add(
+        finding(
+          'layer-hardlink-target',
+          loc,
+          `the hardlink target "${target}" is absolute; containerd resolves it under the root, other extractors may not`
+        )
+      )
+    if (t === '' || this.types.get(t) === 'directory') {
+      this.add(
+        finding(
+          'layer-hardlink',
+          loc,
+          `the hardlink target "${target}" is a directory; hardlinks to directories are not allowed`
+        )
+      )
+      return
+    }
+    if (!this.types.has(t))
+      this.add(
+        finding(
+          'layer-hardlink-target',
+          loc,
+          t === norm
+            ? `the hardlink points at itself`
+            : `the hardlink target "${target}" is not an earlier entry of this layer (missing, or later in the tar); extraction fails or links a file of a lower layer`
+        )
+      )
   }
 
   finish(): void {

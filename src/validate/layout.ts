@@ -1,4 +1,5 @@
 /** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
+import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -8,7 +9,13 @@ import type { BlobReader } from '../transports/types.js'
 import { LadingError, messageOf } from '../errors.js'
 import { finding, type Finding } from './rules.js'
 import { parseJSON, isObject } from './json.js'
-import { at, checkIndex, checkLayoutFile, digestFinding } from './document.js'
+import {
+  at,
+  checkIndex,
+  checkLayoutFile,
+  digestFinding,
+  isRegisteredAlgorithm
+} from './document.js'
 import { Walker, type WalkOptions } from './walker.js'
 
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/
@@ -78,7 +85,20 @@ async function readFileOrFinding(
   }
 }
 
-async function checkBlobNames(root: string, out: Finding[]): Promise<void> {
+/** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
+async function isFileOrLinkToFile(dir: string, f: import('node:fs').Dirent): Promise<boolean> {
+  if (f.isFile()) return true
+  if (!f.isSymbolicLink()) return false
+  try {
+    return (await fs.stat(path.join(dir, f.name))).isFile()
+  } catch {
+    return false
+  }
+}
+
+/** Returns the digests whose names are well formed and whose algorithm Lading can hash. */
+async function checkBlobNames(root: string, out: Finding[]): Promise<string[]> {
+  const named: string[] = []
   const blobs = path.join(root, 'blobs')
   let algs: import('node:fs').Dirent[]
   try {
@@ -92,7 +112,7 @@ async function checkBlobNames(root: string, out: Finding[]): Promise<void> {
         code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${messageOf(err)}`
       )
     )
-    return
+    return named
   }
   for (const a of algs) {
     const loc = `blobs/${a.name}`
@@ -117,14 +137,52 @@ async function checkBlobNames(root: string, out: Finding[]): Promise<void> {
     for (const f of files) {
       const floc = `blobs/${a.name}/${f.name}`
       let why: string | undefined
-      if (!f.isFile()) why = 'is not a regular file'
+      if (!(await isFileOrLinkToFile(path.join(blobs, a.name), f))) why = 'is not a regular file'
       else if (!ENCODED.test(f.name)) why = `"${f.name}" is not an encoded digest`
       else {
         const p = digestFinding(`${a.name}:${f.name}`)
         if (p) why = p.why
+        else if (isRegisteredAlgorithm(`${a.name}:${f.name}`)) named.push(`${a.name}:${f.name}`)
       }
       if (why && reported++ < 50) out.push(finding('layout-blob-name', floc, why))
     }
+  }
+  return named
+}
+
+/** image-layout.md: "The content of blobs/<alg>/<encoded> MUST match the digest", referenced or not. */
+async function checkUnreadBlobs(
+  root: string,
+  digests: string[],
+  hashed: Set<string>,
+  out: Finding[]
+): Promise<void> {
+  let reported = 0
+  for (const digest of digests) {
+    if (hashed.has(digest)) continue
+    const [alg, enc] = digest.split(':', 2)
+    const file = path.join(root, 'blobs', alg, enc)
+    const h = createHash(alg)
+    try {
+      for await (const c of createReadStream(file, {
+        highWaterMark: 256 * 1024
+      }) as AsyncIterable<Buffer>)
+        h.update(c)
+    } catch (err) {
+      out.push(
+        finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${messageOf(err)}`)
+      )
+      continue
+    }
+    const got = `${alg}:${h.digest('hex')}`
+    if (got !== digest && reported++ < 50)
+      out.push(
+        finding(
+          'blob-digest-mismatch',
+          `blobs/${alg}/${enc}`,
+          `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`
+        )
+      )
   }
 }
 
@@ -142,38 +200,53 @@ export async function walkLayout(dir: string, opts: WalkOptions): Promise<Findin
       out.push(...p.findings)
       if (p.value !== undefined) checkLayoutFile(p.value, 'oci-layout', out)
     }
-    await checkBlobNames(dir, out)
+    const named = await checkBlobNames(dir, out)
     const indexBytes = await readFileOrFinding(
       path.join(dir, 'index.json'),
       'layout-index-json',
       'index.json',
       out
     )
-    if (!indexBytes) return out
-    const p = parseJSON(indexBytes, 'index.json')
-    out.push(...p.findings)
-    if (p.value === undefined) return out
-    checkIndex(p.value, 'index.json', out)
-    if (
-      isObject(p.value) &&
-      p.value.mediaType !== undefined &&
-      p.value.mediaType !== 'application/vnd.oci.image.index.v1+json'
-    )
-      out.push(
-        finding(
-          'layout-index-json',
-          'index.json',
-          `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`
-        )
-      )
-    if (!isObject(p.value) || !Array.isArray(p.value.manifests)) return out
-    const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName)
-    const visiting = new Set<string>()
-    for (let i = 0; i < p.value.manifests.length; i++)
-      await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting)
-    out.push(...walker.findings)
+    const hashed = new Set<string>()
+    try {
+      if (indexBytes) await walkIndex(dir, indexBytes, opts, hashed, out)
+    } finally {
+      await checkUnreadBlobs(dir, named, hashed, out)
+    }
   } catch (err) {
     out.push(finding('blob-unreadable', dir, `the layout could not be read: ${messageOf(err)}`))
   }
   return out
+}
+
+async function walkIndex(
+  dir: string,
+  indexBytes: Buffer,
+  opts: WalkOptions,
+  hashed: Set<string>,
+  out: Finding[]
+): Promise<void> {
+  const p = parseJSON(indexBytes, 'index.json')
+  out.push(...p.findings)
+  if (p.value === undefined) return
+  checkIndex(p.value, 'index.json', out)
+  if (
+    isObject(p.value) &&
+    p.value.mediaType !== undefined &&
+    p.value.mediaType !== 'application/vnd.oci.image.index.v1+json'
+  )
+    out.push(
+      finding(
+        'layout-index-json',
+        'index.json',
+        `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`
+      )
+    )
+  if (!isObject(p.value) || !Array.isArray(p.value.manifests)) return
+  const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName)
+  const visiting = new Set<string>()
+  for (let i = 0; i < p.value.manifests.length; i++)
+    await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting)
+  out.push(...walker.findings)
+  for (const d of walker.hashed) hashed.add(d)
 }

@@ -98,6 +98,19 @@ const list: Rule[] = [
     summary: 'numbers fit IEEE 754 double precision exactly (I-JSON)',
     spec: `${MAIN}considerations.md#json`
   },
+  {
+    id: 'json-integer',
+    severity: 'error',
+    summary:
+      '`schemaVersion` and `size` are written as integers, without fraction or exponent (Go rejects `2.0`)',
+    spec: DESC
+  },
+  {
+    id: 'json-too-large',
+    severity: 'warning',
+    summary: 'a manifest, index or config is at most 16 MiB (larger ones are not parsed)',
+    spec: `${V}considerations.md#json`
+  },
   // descriptors
   {
     id: 'descriptor-mediatype',
@@ -207,7 +220,14 @@ const list: Rule[] = [
   {
     id: 'annotation-reserved-key',
     severity: 'warning',
-    summary: 'keys in the reserved `org.opencontainers.image.` namespace are pre-defined ones',
+    summary:
+      'keys in the reserved `org.opencontainers.` namespace are ones the spec defines (annotations.md and conversion.md)',
+    spec: ANNOTATIONS
+  },
+  {
+    id: 'annotation-key-empty',
+    severity: 'warning',
+    summary: 'no annotation key is the empty string',
     spec: ANNOTATIONS
   },
   // manifests and indexes
@@ -292,7 +312,13 @@ const list: Rule[] = [
   {
     id: 'index-cycle',
     severity: 'error',
-    summary: 'nested indexes neither loop nor nest deeper than 16 levels',
+    summary: 'nested indexes do not loop',
+    spec: INDEX
+  },
+  {
+    id: 'index-depth',
+    severity: 'warning',
+    summary: 'indexes nest at most 16 levels deep (Lading walks no deeper)',
     spec: INDEX
   },
   {
@@ -316,7 +342,7 @@ const list: Rule[] = [
   },
   {
     id: 'platform-mismatch',
-    severity: 'error',
+    severity: 'warning',
     summary: 'the platform of an index entry equals the platform of the config it leads to',
     spec: INDEX
   },
@@ -348,13 +374,13 @@ const list: Rule[] = [
   {
     id: 'config-diff-id-mismatch',
     severity: 'error',
-    summary: 'each diff_id is the sha256 of the uncompressed layer',
+    summary: 'each diff_id is the digest of the uncompressed layer (in its own algorithm)',
     spec: `${V}config.md#layer-diffid`
   },
   {
     id: 'config-created',
     severity: 'error',
-    summary: '`created` (and `history[].created`) are RFC 3339 date-times',
+    summary: '`created` (and `history[].created`) are RFC 3339 date-times of real calendar days',
     spec: CONFIG
   },
   {
@@ -398,6 +424,13 @@ const list: Rule[] = [
     spec: LAYER
   },
   {
+    id: 'layer-tar-trailing',
+    severity: 'warning',
+    summary:
+      'only zero bytes follow the end-of-archive marker of a layer tar (readers stop there; entries after it are ignored)',
+    spec: LAYER
+  },
+  {
     id: 'layer-duplicate-path',
     severity: 'error',
     summary: 'no path appears twice in a layer',
@@ -406,20 +439,40 @@ const list: Rule[] = [
   {
     id: 'layer-path-escapes',
     severity: 'error',
-    summary: 'no entry path leaves the root through `..` or through a symlink of the same layer',
+    summary:
+      'no entry path leaves the root through `..` or through a symlink of the same layer that resolves outside it',
     spec: `${V}layer.md#file-types`
   },
   {
     id: 'layer-link-escapes',
     severity: 'error',
-    summary: 'hardlink targets are relative paths inside the root',
+    summary: 'hardlink targets do not climb out of the root with `..`',
+    spec: `${V}layer.md#hardlinks`
+  },
+  {
+    id: 'layer-hardlink',
+    severity: 'error',
+    summary: 'no hardlink points at a directory',
+    spec: `${V}layer.md#hardlinks`
+  },
+  {
+    id: 'layer-hardlink-target',
+    severity: 'warning',
+    summary:
+      'a hardlink target is a relative path to an earlier entry of the same layer (absolute ones are resolved under the root)',
     spec: `${V}layer.md#hardlinks`
   },
   {
     id: 'layer-whiteout',
     severity: 'error',
     summary:
-      'whiteouts are regular files naming a path other than `.`/`..`, not also present in the same layer',
+      'whiteouts are empty regular files naming a path other than `.`/`..`, not also present in the same layer',
+    spec: WHITEOUTS
+  },
+  {
+    id: 'layer-whiteout-meta',
+    severity: 'warning',
+    summary: 'no aufs metadata entries `.wh..wh.*` other than the opaque marker `.wh..wh..opq`',
     spec: WHITEOUTS
   },
   {

@@ -47,11 +47,23 @@ interface JsonBlob {
 /** How to name a blob in a location: `PREFIX sha256:0123456789ab…` or, in a layout, `blobs/sha256/0123…`. */
 export type BlobNamer = (digest: string) => string
 
+/** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
+function diffAlgorithmOf(config: Record<string, unknown> | undefined, i: number): string {
+  const rootfs = config?.rootfs
+  const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined
+  return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256'
+}
+
 export class Walker {
   readonly findings: Finding[] = []
   private readonly json = new Map<string, Promise<JsonBlob>>()
   private readonly scans = new Map<string, Promise<ScanResult>>()
   private readonly reportedContent = new Set<string>()
+  /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
+  private readonly walked = new Set<string>()
+  private readonly seenFindings = new Set<string>()
+  /** Digests of blobs read to their end, so a layout check does not read them again. */
+  readonly hashed = new Set<string>()
 
   constructor(
     private readonly reader: BlobReader,
@@ -59,8 +71,14 @@ export class Walker {
     private readonly blobName: BlobNamer
   ) {}
 
+  /** A finding reached through several paths (shared indexes, manifests) is reported once. */
   private add(...f: Finding[]): void {
-    this.findings.push(...f)
+    for (const x of f) {
+      const key = `${x.rule}\0${x.location}\0${x.message}`
+      if (this.seenFindings.has(key)) continue
+      this.seenFindings.add(key)
+      this.findings.push(x)
+    }
   }
 
   /** Checks a descriptor; walks what it references when its blob is present and readable. */
@@ -89,18 +107,25 @@ export class Walker {
     if (!isObject(d) || typeof d.mediaType !== 'string') return
     const desc = d as unknown as Descriptor
     if (isIndexMediaType(desc.mediaType)) {
-      if (visiting.has(desc.digest) || depth > MAX_DEPTH) {
+      if (visiting.has(desc.digest)) {
+        this.add(finding('index-cycle', loc, `the index ${desc.digest} is nested in itself`))
+        return
+      }
+      if (depth > MAX_DEPTH) {
         this.add(
           finding(
-            'index-cycle',
+            'index-depth',
             loc,
-            `the index ${desc.digest} is nested in itself or more than ${MAX_DEPTH} deep`
+            `the index ${desc.digest} is nested more than ${MAX_DEPTH} indexes deep; Lading does not walk deeper`
           )
         )
         return
       }
       const doc = await this.document(desc, loc, 'index')
       if (doc === undefined) return
+      // Without this, an index listing the same child n times, k levels deep, costs n^k walks.
+      if (this.walked.has(desc.digest)) return
+      this.walked.add(desc.digest)
       const where = `${this.blobName(desc.digest)} (index)`
       const out: Finding[] = []
       checkIndex(doc, where, out)
@@ -145,6 +170,9 @@ export class Walker {
   private async manifest(desc: Descriptor, loc: string, platform?: Platform): Promise<void> {
     const doc = await this.document(desc, loc, 'manifest')
     if (doc === undefined) return
+    const key = `${desc.digest} ${platform ? JSON.stringify(platform) : ''}`
+    if (this.walked.has(key)) return
+    this.walked.add(key)
     const where = `${this.blobName(desc.digest)} (manifest)`
     const out: Finding[] = []
     checkManifest(doc, where, out)
@@ -197,7 +225,7 @@ export class Walker {
         diffIds.push(undefined)
         continue
       }
-      diffIds.push(await this.layer(l as unknown as Descriptor, lloc))
+      diffIds.push(await this.layer(l as unknown as Descriptor, lloc, diffAlgorithmOf(config, i)))
     }
 
     if (!config) return
@@ -352,9 +380,9 @@ export class Walker {
       if (blob.readError === undefined)
         this.add(
           finding(
-            'blob-unreadable',
+            'json-too-large',
             loc,
-            `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses`
+            `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`
           )
         )
       return undefined
@@ -381,13 +409,14 @@ export class Walker {
     } catch (err) {
       return { size, readError: messageOf(err) }
     }
+    this.hashed.add(desc.digest)
     if (size > MAX_JSON) return { size, digest: `${algorithm}:` + h.digest('hex') }
     return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) }
   }
 
-  private scan(desc: Descriptor, layer: boolean): Promise<ScanResult> {
+  private scan(desc: Descriptor, layer: boolean, diffAlgorithm = 'sha256'): Promise<ScanResult> {
     const compression = layer ? layerCompression(desc.mediaType) : undefined
-    const key = `${desc.digest} ${compression ?? 'opaque'}`
+    const key = `${desc.digest} ${compression ?? 'opaque'} ${diffAlgorithm}`
     let p = this.scans.get(key)
     if (!p) {
       p = (async () => {
@@ -397,13 +426,16 @@ export class Walker {
         } catch (err) {
           return { size: 0, readError: messageOf(err), findings: [] }
         }
-        return scanBlob(s, {
+        const r = await scanBlob(s, {
           algorithm: desc.digest.split(':', 1)[0],
+          diffAlgorithm,
           compression,
           checkTar: layer,
           location: `layer ${desc.digest.slice(0, 19)}…`,
           digest: desc.digest
         })
+        if (r.readError === undefined) this.hashed.add(desc.digest)
+        return r
       })()
       this.scans.set(key, p)
     }
@@ -416,12 +448,16 @@ export class Walker {
   }
 
   /** Returns the layer's diff_id when it could be computed. */
-  private async layer(desc: Descriptor, loc: string): Promise<string | undefined> {
+  private async layer(
+    desc: Descriptor,
+    loc: string,
+    diffAlgorithm = 'sha256'
+  ): Promise<string | undefined> {
     if (!(await this.present(desc, loc))) return undefined
     // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
     if (this.opts.checkLayers === false) return undefined
     const isLayer = layerCompression(desc.mediaType) !== undefined
-    const r = await this.scan(desc, isLayer)
+    const r = await this.scan(desc, isLayer, diffAlgorithm)
     this.verify(desc, r, loc)
     const key = `layer ${desc.digest}`
     if (!this.reportedContent.has(key)) this.add(...r.findings)
