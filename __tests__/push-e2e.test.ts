@@ -26,6 +26,24 @@ function skopeoDigest(ref: string, creds?: string, arch?: string): string {
   return execFileSync('skopeo', args, { encoding: 'utf8' }).trim()
 }
 
+/** What skopeo, an independent client, reads from the registry (the raw manifest or index). */
+function inspectRaw(ref: string) {
+  return JSON.parse(
+    execFileSync('skopeo', ['inspect', '--raw', '--tls-verify=false', ref], { encoding: 'utf8' })
+  )
+}
+
+/** The config skopeo reads for one architecture of a reference. */
+function inspectConfig(ref: string, arch: string) {
+  return JSON.parse(
+    execFileSync(
+      'skopeo',
+      ['inspect', '--config', '--tls-verify=false', '--override-arch', arch, ref],
+      { encoding: 'utf8' }
+    )
+  )
+}
+
 let tmp: string
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { HOME: tmp, ...env })
 let reg: TestRegistry
@@ -178,25 +196,8 @@ d('registry bases', () => {
     expect(r.code).toBe(0)
     expect(r.out.platforms).toBe('linux/amd64,linux/arm64')
     const seen = proxy.requests.slice(before)
-    const baseIndex = JSON.parse(
-      execFileSync(
-        'skopeo',
-        ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/base/os:1`],
-        { encoding: 'utf8' }
-      )
-    )
-    const baseManifest = JSON.parse(
-      execFileSync(
-        'skopeo',
-        [
-          'inspect',
-          '--raw',
-          '--tls-verify=false',
-          `docker://${reg.host}/base/os@${baseIndex.manifests[0].digest}`
-        ],
-        { encoding: 'utf8' }
-      )
-    )
+    const baseIndex = inspectRaw(`docker://${reg.host}/base/os:1`)
+    const baseManifest = inspectRaw(`docker://${reg.host}/base/os@${baseIndex.manifests[0].digest}`)
     const baseLayer = baseManifest.layers[0].digest
     // never downloaded
     expect(
@@ -214,23 +215,11 @@ d('registry bases', () => {
       )
     ).toBe(true)
     // each platform: the base layers plus the same new layer
-    const index = JSON.parse(
-      execFileSync(
-        'skopeo',
-        ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/apps/web:1`],
-        { encoding: 'utf8' }
-      )
-    )
+    const index = inspectRaw(`docker://${reg.host}/apps/web:1`)
     expect(index.manifests).toHaveLength(2)
     const newLayers = new Set<string>()
     for (const m of index.manifests) {
-      const man = JSON.parse(
-        execFileSync(
-          'skopeo',
-          ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/apps/web@${m.digest}`],
-          { encoding: 'utf8' }
-        )
-      )
+      const man = inspectRaw(`docker://${reg.host}/apps/web@${m.digest}`)
       expect(man.layers[0].digest).toBe(baseLayer)
       expect(man.layers).toHaveLength(2)
       newLayers.add(man.layers[1].digest)
@@ -407,33 +396,14 @@ d('fan-out / fan-in', () => {
     const configs = moved.filter(x => x.method === 'GET')
     expect(configs.length).toBeLessThanOrEqual(2)
     expect(moved.filter(x => x.method !== 'GET')).toEqual([])
-    const index = JSON.parse(
-      execFileSync(
-        'skopeo',
-        ['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/fan/app:1.0`],
-        { encoding: 'utf8' }
-      )
-    )
+    const index = inspectRaw(`docker://${reg.host}/fan/app:1.0`)
     expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual(digests)
     expect(
       index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)
     ).toEqual(['amd64', 'arm64'])
     expect(index.annotations['org.opencontainers.image.version']).toBe('1.0')
     for (const arch of ['amd64', 'arm64']) {
-      const cfg = JSON.parse(
-        execFileSync(
-          'skopeo',
-          [
-            'inspect',
-            '--config',
-            '--tls-verify=false',
-            '--override-arch',
-            arch,
-            `docker://${reg.host}/fan/app:1.0`
-          ],
-          { encoding: 'utf8' }
-        )
-      )
+      const cfg = inspectConfig(`docker://${reg.host}/fan/app:1.0`, arch)
       expect(cfg.config.Env).toContain(`ARCH=${arch}`)
     }
     const report = JSON.parse(await fs.readFile(r.out.report, 'utf8'))

@@ -35249,9 +35249,12 @@ async function writeTarLayer(input, store, opts, entries, createdBy) {
         explain: err => `writing the layer into ${store.root}: ${errors_messageOf(err)}`,
         onError: () => pack.destroy(new Error('layer output failed'))
     });
+    return builtLayer(opts.compression, digestHash, diffHash, createdBy);
+}
+function builtLayer(compression, digestHash, diffHash, createdBy) {
     return {
         descriptor: {
-            mediaType: layerMediaType(opts.compression),
+            mediaType: layerMediaType(compression),
             digest: digestHash.digest(),
             size: digestHash.size
         },
@@ -35613,15 +35616,7 @@ async function tarballPass(input, store, opts, format, size, keep) {
     });
     if (!stored)
         return undefined;
-    return {
-        descriptor: {
-            mediaType: layerMediaType(opts.compression),
-            digest: digestHash.digest(),
-            size: digestHash.size
-        },
-        diffId: diffHash.digest(),
-        createdBy
-    };
+    return builtLayer(opts.compression, digestHash, diffHash, createdBy);
 }
 
 ;// CONCATENATED MODULE: ./src/transports/spec.ts

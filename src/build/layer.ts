@@ -316,9 +316,18 @@ async function writeTarLayer(
     explain: err => `writing the layer into ${store.root}: ${messageOf(err)}`,
     onError: () => pack.destroy(new Error('layer output failed'))
   })
+  return builtLayer(opts.compression, digestHash, diffHash, createdBy)
+}
+
+function builtLayer(
+  compression: Compression,
+  digestHash: HashingStream,
+  diffHash: HashingStream,
+  createdBy: string
+): BuiltLayer {
   return {
     descriptor: {
-      mediaType: layerMediaType(opts.compression),
+      mediaType: layerMediaType(compression),
       digest: digestHash.digest(),
       size: digestHash.size
     },
@@ -714,15 +723,7 @@ async function tarballPass(
     }
   })
   if (!stored) return undefined
-  return {
-    descriptor: {
-      mediaType: layerMediaType(opts.compression),
-      digest: digestHash.digest(),
-      size: digestHash.size
-    },
-    diffId: diffHash.digest(),
-    createdBy
-  }
+  return builtLayer(opts.compression, digestHash, diffHash, createdBy)
 }
 
 /** zlib streams count the input bytes they consumed, which stops short of trailing bytes. */
