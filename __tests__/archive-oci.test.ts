@@ -84,17 +84,32 @@ describe('openOciArchive', () => {
     )
   })
 
-  it('refuses a blob whose content does not match its name', async () => {
+  it('keeps a blob whose content does not match its name for validation, and never serves it', async () => {
     const base = await tmp()
     const archive = path.join(base, 'bad.tar')
+    const name = 'a'.repeat(64)
+    const root = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: 'sha256:' + name,
+      size: 5
+    }
     await fs.writeFile(
       archive,
       await makeTar([
         { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
-        { name: 'blobs/sha256/' + 'a'.repeat(64), content: 'not a' }
+        {
+          name: 'index.json',
+          content: JSON.stringify({ schemaVersion: 2, manifests: [root] })
+        },
+        { name: 'blobs/sha256/' + name, content: 'not a' }
       ])
     )
-    await expect(openOciArchive(archive)).rejects.toThrow(/blobs\/sha256\/a+ .* is corrupt/)
+    const src = await openOciArchive(archive)
+    try {
+      await expect(src.read(root)).rejects.toThrow(/corrupt/)
+    } finally {
+      await src.close()
+    }
   })
 
   it('gives clear errors for files that are not OCI archives, and leaves no temp files', async () => {

@@ -254,29 +254,42 @@ describe('lading build: several platforms on scratch', () => {
 })
 
 describe('bad input fails with a message naming the input and the value, and leaves no layout', () => {
-  const cases: Array<[string, string[], RegExp]> = [
+  // 2: a usage error caught while reading the inputs; 1: a failure while building
+  const cases: Array<[string, string[], RegExp, number?]> = [
     ['a missing path', ['--layers', 'nope/dist:/app'], /layers: .*nope\/dist/],
-    ['a relative DEST', ['--layers', 'TREE:app'], /layers: .*TREE:app.*absolute/s],
+    ['a relative DEST', ['--layers', 'TREE:app'], /layers: .*TREE:app.*absolute/s, 2],
     [
       'an unknown compression',
       ['--layers', 'TREE:/app', '--compression', 'xz'],
-      /compression: "xz"/
+      /compression: "xz"/,
+      2
     ],
-    ['an env line without =', ['--layers', 'TREE:/app', '--env', 'JUSTKEY'], /env: "JUSTKEY"/],
+    ['an env line without =', ['--layers', 'TREE:/app', '--env', 'JUSTKEY'], /env: "JUSTKEY"/, 2],
     [
       'an unknown transport',
       ['--from', 'docker-daemon:alpine:latest'],
-      /from: "docker-daemon:alpine:latest".*unknown transport "docker-daemon"/
+      /from: "docker-daemon:alpine:latest".*unknown transport "docker-daemon"/,
+      2
     ],
-    ['a bad platform', ['--layers', 'TREE:/app', '--platforms', 'linux'], /platforms: .*"linux"/],
-    ['a bad fail-on', ['--layers', 'TREE:/app', '--fail-on', 'sometimes'], /fail-on: "sometimes"/],
-    ['scratch with no layers', [], /layers: is empty and from is scratch/],
+    [
+      'a bad platform',
+      ['--layers', 'TREE:/app', '--platforms', 'linux'],
+      /platforms: .*"linux"/,
+      2
+    ],
+    [
+      'a bad fail-on',
+      ['--layers', 'TREE:/app', '--fail-on', 'sometimes'],
+      /fail-on: "sometimes"/,
+      2
+    ],
+    ['scratch with no layers', [], /layers: is empty and from is scratch/, 2],
     ['an unreadable file', ['--layers', '/proc/self/mem:/mem'], /layers: .*\/proc\/self\/mem/]
   ]
-  it.each(cases)('%s', async (_name, args, message) => {
+  it.each(cases)('%s', async (_name, args, message, code = 1) => {
     const out = path.join(tmp, 'bad-' + _name.replace(/\W+/g, '-'))
     const r = await cli(['build', '--output', out, ...args.map(a => a.replace('TREE', tree))])
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(code)
     expect(r.err.replaceAll(tree, 'TREE')).toMatch(message)
     expect(r.err).not.toMatch(/\n\s+at /) // no stack trace
     await expect(fs.access(out)).rejects.toThrow()

@@ -258,3 +258,45 @@ describe('sources that cannot be read are findings in the report', () => {
     expect(r.out.valid).toBe('false')
   })
 })
+
+describe('a run stopped by SIGTERM', () => {
+  it('removes the archive it was extracting', async () => {
+    const { execFileSync, spawn: spawnChild } = await import('node:child_process')
+    const privateTmp = path.join(tmp, 'sigterm-tmp')
+    await fs.mkdir(privateTmp)
+    // 300 MiB of zeros, gzipped to a small archive: extracting it takes long enough to be caught.
+    const layout = path.join(tmp, 'sig-src')
+    const big = path.join(tmp, 'sig-data')
+    await fs.mkdir(big)
+    await fs.writeFile(path.join(big, 'zeros.bin'), Buffer.alloc(300 * 1024 * 1024))
+    expect(
+      (await cli(['build', '--layers', `${big}:/`, '--compression', 'none', '--output', layout]))
+        .code
+    ).toBe(0)
+    await fs.rm(big, { recursive: true })
+    const tarball = path.join(tmp, 'sig.tar.gz')
+    execFileSync('sh', ['-c', `tar -cf - -C "${layout}" . | gzip -1 > "${tarball}"`])
+    await fs.rm(layout, { recursive: true })
+    const bin = path.resolve(import.meta.dirname, '..', 'dist', 'cli', 'index.js')
+    const run = spawnChild(
+      process.execPath,
+      [bin, 'build', '--from', `oci-archive:${tarball}`, '--output', path.join(tmp, 'sig-out')],
+      { env: { PATH: process.env.PATH ?? '', TMPDIR: privateTmp }, stdio: 'ignore' }
+    )
+    const exited = new Promise<number | null>(r => run.on('exit', code => r(code)))
+    try {
+      const deadline = Date.now() + 20000
+      let seen = false
+      while (!seen && Date.now() < deadline) {
+        seen = (await fs.readdir(privateTmp)).some(n => n.startsWith('lading-src-'))
+        if (!seen) await new Promise(r => setTimeout(r, 10))
+      }
+      expect(seen).toBe(true)
+      run.kill('SIGTERM')
+      expect(await exited).toBe(143)
+      expect(await fs.readdir(privateTmp)).toEqual([])
+    } finally {
+      run.kill('SIGKILL')
+    }
+  })
+})

@@ -346,6 +346,10 @@ d('registry bases', () => {
     expect(r.err).toContain('sha256:' + '0'.repeat(64))
     expect(r.err).toMatch(/not found|does not exist|unknown/i)
     expect(r.err).not.toMatch(/\n\s+at /)
+    // the report says so too, so a gate reading it sees the failure
+    const report = JSON.parse(await fs.readFile(r.out.report, 'utf8'))
+    expect(report).toMatchObject({ valid: false, errors: 1 })
+    expect(report.findings[0]).toMatchObject({ rule: 'source-unreadable', location: missing })
   })
 })
 

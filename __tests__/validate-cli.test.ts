@@ -66,6 +66,24 @@ describe('lading validate', () => {
     })
   })
 
+  it('reports everything wrong in an archive, and an unreadable one as a finding, in JSON', async () => {
+    const tarball = path.join(tmp, 'bad.tar')
+    const { execFileSync } = await import('node:child_process')
+    execFileSync('tar', ['-cf', tarball, '-C', bad, '.'])
+    const r = await cli(['validate', `oci-archive:${tarball}`, '--format', 'json'])
+    expect(r.code).toBe(1)
+    const report = JSON.parse(r.stdout)
+    expect(report.findings.map((f: { rule: string }) => f.rule)).toContain('blob-digest-mismatch')
+    const junk = path.join(tmp, 'junk.tar')
+    await fs.writeFile(junk, Buffer.alloc(2048, 1))
+    const j = await cli(['validate', `oci-archive:${junk}`, '--format', 'json'])
+    expect(j.code).toBe(1)
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      valid: false,
+      findings: [{ rule: 'source-unreadable', location: `oci-archive:${junk}` }]
+    })
+  })
+
   it('exits 0 on a failing image with --fail-on never', async () => {
     const r = await cli(['validate', `oci:${bad}`, '--fail-on', 'never'])
     expect(r.code).toBe(0)
@@ -73,7 +91,9 @@ describe('lading validate', () => {
 
   it('is a usage error without exactly one source, or with a bad format', async () => {
     expect((await cli(['validate'])).code).toBe(2)
-    expect((await cli(['validate', good, '--format', 'xml'])).code).toBe(1)
+    expect((await cli(['validate', good, '--format', 'xml'])).code).toBe(2)
+    expect((await cli(['validate', good, '--fail-on', 'bogus'])).code).toBe(2)
+    expect((await cli(['validate', good, '--output', 'x'])).code).toBe(2)
     const missing = await cli(['validate', `oci:${tmp}/nope`])
     expect(missing.code).toBe(1)
     expect(missing.err).toMatch(/nope/)

@@ -941,3 +941,16 @@ describe('validator rules', () => {
     ])
   })
 })
+
+describe('attestation manifests', () => {
+  it('in-toto layers under an image config are not a layer media type warning', async () => {
+    const m = manifest()
+    ;(m.layers as Json[])[0] = {
+      ...(m.layers as Json[])[0],
+      mediaType: 'application/vnd.in-toto+json'
+    }
+    expect((await doc('manifest', m)).map(f => f.rule)).not.toContain('manifest-layer-mediatype')
+    ;(m.layers as Json[])[0] = { ...(m.layers as Json[])[0], mediaType: 'text/plain' }
+    expect((await doc('manifest', m)).map(f => f.rule)).toContain('manifest-layer-mediatype')
+  })
+})

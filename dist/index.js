@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8926);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9832);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8926:
+/***/ 9832:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -35926,6 +35926,32 @@ function parseTime(v, input) {
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
 }
 
+;// CONCATENATED MODULE: ./src/cleanup.ts
+
+/**
+ * Temporary files and directories of the current run (staging layout, extracted archives, an
+ * archive being written). Removed on the normal paths by their owners; on SIGINT/SIGTERM (a
+ * cancelled workflow) by removeAllTemps(), so a killed run leaves nothing behind.
+ */
+const temps = new Set();
+function trackTemp(p) {
+    temps.add(p);
+}
+function untrackTemp(p) {
+    temps.delete(p);
+}
+function removeAllTemps() {
+    for (const p of temps) {
+        try {
+            external_node_fs_namespaceObject.rmSync(p, { recursive: true, force: true });
+        }
+        catch {
+            // Best effort while the process is going down.
+        }
+    }
+    temps.clear();
+}
+
 ;// CONCATENATED MODULE: ./src/oci/types.ts
 /** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
 /** Annotation keys the spec pre-defines and Lading writes. */
@@ -36238,6 +36264,7 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
 
 
 
+
 function sniffCompression(head) {
     if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
         return 'gzip';
@@ -36254,7 +36281,9 @@ function decompressor(c) {
     return undefined;
 }
 async function makeTempDir() {
-    return promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    trackTemp(dir);
+    return dir;
 }
 /** Hashes, counts and keeps the first bytes of what flows through. */
 class Measuring extends HashingStream {
@@ -36355,9 +36384,9 @@ async function extractArchive(archive, dest, from) {
             const alg = blobAlgorithm(name);
             const m = new Measuring(alg ?? 'sha256');
             await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+            // A blob that does not match its name is kept: validation reports it with everything else
+            // that is wrong, instead of stopping at the first corrupt blob.
             const digest = m.digest();
-            if (alg && digest !== name.slice('blobs/'.length).replace('/', ':'))
-                throw new LadingError(`from "${from}": the blob ${name} in ${archive} is corrupt: its content has digest ${digest}`);
             files.set(name, { file, size: m.size, digest, head: m.head });
             links.delete(name);
         }
@@ -37937,6 +37966,7 @@ async function openSource(spec, line, auth) {
 
 
 
+
 /** Fixed metadata so that the same layout always gives the same archive bytes. */
 const EPOCH = new Date(0);
 /** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
@@ -37977,6 +38007,7 @@ async function writeOciArchive(layoutDir, archivePath) {
         throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
     }
     const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+    trackTemp(tmp);
     const pack = tar_stream.pack();
     const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
     try {
@@ -38762,6 +38793,8 @@ function isObject(v) {
 
 
 
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json';
 const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
@@ -39033,7 +39066,9 @@ function document_checkManifest(doc, loc, out) {
                 isObject(l) &&
                 typeof l.mediaType === 'string' &&
                 isMediaType(l.mediaType) &&
-                layerCompression(l.mediaType) === undefined)
+                layerCompression(l.mediaType) === undefined &&
+                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+                l.mediaType !== IN_TOTO)
                 out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
         });
     }
@@ -40647,6 +40682,7 @@ function humanSize(n) {
 
 
 
+
 /** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
 class ValidationFailed extends LadingError {
     report;
@@ -40682,8 +40718,9 @@ async function runPlan(plan, log) {
     const findings = [];
     const sourceVerified = new Set();
     // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
+    trackTemp(stage);
     const onSignal = (sig) => {
-        external_node_fs_namespaceObject.rmSync(stage, { recursive: true, force: true });
+        removeAllTemps();
         process.exit(sig === 'SIGINT' ? 130 : 143);
     };
     process.once('SIGINT', onSignal);
@@ -40691,6 +40728,8 @@ async function runPlan(plan, log) {
     try {
         await prepareOutput(plan);
         await removeStaleStages(external_node_path_namespaceObject.dirname(plan.output), base);
+        // A report left by an earlier run must not pass for this run's.
+        await promises_namespaceObject.rm(reportPath(plan.output), { force: true }).catch(() => undefined);
         // 1. Open and validate every source before using it; what cannot be read is a finding too.
         for (const f of plan.from) {
             if (f.spec.kind === 'scratch')
@@ -40700,7 +40739,7 @@ async function runPlan(plan, log) {
                 src = await openSource(f.spec, f.line, plan.auth);
             }
             catch (err) {
-                if (!(err instanceof LadingError) || f.spec.kind === 'registry')
+                if (!(err instanceof LadingError))
                     throw err;
                 const layoutFindings = f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : [];
                 findings.push(...(layoutFindings.some(x => x.severity === 'error')
@@ -40730,7 +40769,9 @@ async function runPlan(plan, log) {
         if (plan.failOn !== 'never' && !sourceReport.valid)
             throw new ValidationFailed(sourceReport, 'a source image');
         // 2. Resolve the platforms the run works on.
-        const images = await resolveImages(plan, sources, log);
+        // Notes on what resolution left out hold until we know whether a source is copied whole.
+        const notes = [];
+        const images = await resolveImages(plan, sources, { info: m => notes.push(m), warning: m => log.warning(m) }, findings);
         const store = new BlobStore(stage);
         await store.init();
         // 3. New layers, built once and shared by every platform.
@@ -40845,6 +40886,9 @@ async function runPlan(plan, log) {
                 size: single.root.size
             };
         }
+        if (!root)
+            for (const n of notes)
+                log.info(n);
         // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
         const notDownloaded = [];
         for (const [digest, entry] of blobs) {
@@ -40866,17 +40910,22 @@ async function runPlan(plan, log) {
                     notDownloaded.push(digest);
                     continue;
                 }
-                throw new LadingError(`from "${reader.name}": blob ${digest} (${desc.mediaType}) is missing, so the image cannot ` +
-                    'be completed; a layout written while pushing leaves registry base layers out — build ' +
-                    'that layout again without pushing, or use the registry image itself as the base');
+                throw unreadable(new LadingError(`blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
+                    '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
+                    'again without pushing, or use the registry image itself as the base)'), reader.name, findings, plan);
             }
-            if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
-                // Its digest was checked when the source was validated: link or copy the file, no re-hash.
-                await store.linkOrCopy(reader.blobPath(digest), digest);
+            try {
+                if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
+                    // Its digest was checked when the source was validated: link or copy the file, no re-hash.
+                    await store.linkOrCopy(reader.blobPath(digest), digest);
+                }
+                else {
+                    log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`);
+                    await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`);
+                }
             }
-            else {
-                log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`);
-                await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`);
+            catch (err) {
+                throw unreadable(err, reader.name, findings, plan);
             }
             entry.reader = store;
         }
@@ -40983,6 +41032,16 @@ async function runPlan(plan, log) {
         for (const s of sources)
             await s.close?.().catch(() => undefined);
     }
+}
+/**
+ * A source that could not be read to the end is a validation failure like any other: the report
+ * keeps what was found so far and names what could not be read.
+ */
+function unreadable(err, location, findings, plan) {
+    if (!(err instanceof LadingError) || err instanceof ValidationFailed)
+        return err;
+    const all = dedupeFindings([...findings, makeFinding('source-unreadable', location, err.message)]);
+    return new ValidationFailed(makeReport(all, plan.failOn), 'a source image');
 }
 /** Findings of a source layout, their locations prefixed with the `from` line. */
 function within(line, found) {
@@ -41111,7 +41170,7 @@ async function collectGraph(src, root) {
     return { manifests, blobs };
 }
 /** Reads every source's platforms, merges them, applies the platform filter. */
-async function resolveImages(plan, sources, log) {
+async function resolveImages(plan, sources, log, findings) {
     if (sources.length === 0) {
         const platforms = plan.platforms.length
             ? plan.platforms
@@ -41121,7 +41180,9 @@ async function resolveImages(plan, sources, log) {
     const all = [];
     for (const [i, src] of sources.entries()) {
         const line = plan.from.filter(f => f.spec.kind !== 'scratch')[i].line;
-        const found = await engine_walk(src, line, src.root, undefined, log);
+        const found = await engine_walk(src, line, src.root, undefined, log).catch(err => {
+            throw unreadable(err, line, findings, plan);
+        });
         for (const img of found) {
             const dup = all.find(o => platformsEqual(o.platform, img.platform));
             if (dup)

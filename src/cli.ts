@@ -1,21 +1,28 @@
 /** The CLI: argv → the same plan as the action → the same engine. */
 import * as fs from 'node:fs'
 import { INPUT_NAMES, withDefaults, type RawInputs } from './github/inputs.js'
-import { makePlan } from './plan.js'
+import { makePlan, type Plan } from './plan.js'
 import { runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
 import { LadingError } from './errors.js'
 import { metadataOf, reportPath, writeReport } from './github/report.js'
 import {
+  makeFinding,
   makeReport,
+  type Finding,
   validateImage,
   validateLayout,
   formatReport,
   type Report
 } from './validate/index.js'
-import { parseSourceSpec } from './transports/spec.js'
+import { parseSourceSpec, type SourceSpec } from './transports/spec.js'
+import { LayoutSource } from './transports/layout.js'
+import type { ImageSource } from './transports/types.js'
 import { openSource } from './transports/open.js'
 
 export const VERSION = '0.1.0'
+
+/** A mistake in how the CLI was called (exit status 2), rather than in what it was asked to do. */
+export class UsageError extends LadingError {}
 
 const USAGE = `lading ${VERSION} — build, reassemble, validate and push OCI images, with no Docker daemon
 
@@ -51,6 +58,7 @@ Exit status: 0 success, 1 failure (including validation), 2 usage error.
 `
 
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
+const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries'])
 /** Inputs that are lists: the only options that may be repeated. */
 const LIST_INPUTS = new Set([
   'from',
@@ -86,15 +94,15 @@ export function parseArgs(args: string[]): {
       name = name.slice(0, eq)
     }
     const known = INPUT_NAMES.includes(name) || name === 'format'
-    if (!known) throw new LadingError(`unknown option --${name}; see lading --help`)
+    if (!known) throw new UsageError(`unknown option --${name}; see lading --help`)
     if (value === undefined) {
       if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
         value = 'true'
       else if (i + 1 < args.length) value = args[++i]
-      else throw new LadingError(`option --${name} needs a value`)
+      else throw new UsageError(`option --${name} needs a value`)
     }
     if ((name === 'format' ? extra.format !== undefined : inputs[name]) && !LIST_INPUTS.has(name))
-      throw new LadingError(`option --${name} is given twice; it takes one value`)
+      throw new UsageError(`option --${name} is given twice; it takes one value`)
     if (name === 'format') extra.format = value
     else (inputs[name] ??= []).push(value)
   }
@@ -131,11 +139,7 @@ export async function main(
   } catch (err) {
     if (err instanceof LadingError) {
       io.err(`lading: ${err.message}\n`)
-      return /^unknown option|needs a value|is given twice; it takes one value|^validate needs/.test(
-        err.message
-      )
-        ? 2
-        : 1
+      return err instanceof UsageError ? 2 : 1
     }
     io.err(
       `lading: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`
@@ -147,10 +151,17 @@ export async function main(
 async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
   const { inputs, positional } = parseArgs(args)
   if (positional.length)
-    throw new LadingError(`unexpected argument "${positional[0]}"; see lading --help`)
+    throw new UsageError(`unexpected argument "${positional[0]}"; see lading --help`)
   inputs.username ??= env.LADING_USERNAME ?? ''
   inputs.password ??= env.LADING_PASSWORD ?? ''
-  const plan = makePlan(withDefaults(inputs), { ...env, RUNNER_TEMP: env.RUNNER_TEMP })
+  let plan: Plan
+  try {
+    plan = makePlan(withDefaults(inputs), { ...env, RUNNER_TEMP: env.RUNNER_TEMP })
+  } catch (err) {
+    throw err instanceof LadingError && !(err instanceof UsageError)
+      ? new UsageError(err.message)
+      : err
+  }
   const file = reportPath(plan.output)
   try {
     const r = await runPlan(plan, {
@@ -195,13 +206,15 @@ function outputLines(r: RunResult, file: string): string {
 async function validate(args: string[], io: Out): Promise<number> {
   const { inputs, positional, extra } = parseArgs(args)
   if (positional.length !== 1)
-    throw new LadingError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
+    throw new UsageError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
+  const stray = Object.keys(inputs).filter(k => !VALIDATE_OPTIONS.has(k))
+  if (stray.length) throw new UsageError(`validate does not take --${stray[0]}; see lading --help`)
   const format = extra.format ?? 'text'
   if (format !== 'text' && format !== 'json')
-    throw new LadingError(`--format: "${format}" is not text or json`)
+    throw new UsageError(`--format: "${format}" is not text or json`)
   const failOn = (inputs['fail-on'] ?? 'error').trim()
   if (!['error', 'warning', 'never'].includes(failOn))
-    throw new LadingError(`--fail-on: "${failOn}" is not one of error, warning, never`)
+    throw new UsageError(`--fail-on: "${failOn}" is not one of error, warning, never`)
   let line = positional[0]
   if (!/^[a-z-]+:/.test(line) && fs.existsSync(line)) {
     if (!fs.statSync(line).isDirectory())
@@ -219,7 +232,21 @@ async function validate(args: string[], io: Out): Promise<number> {
   } else if (spec.kind === 'scratch') {
     throw new LadingError('validate: scratch is an empty base, there is nothing to validate')
   } else {
-    const src = await openSource(spec, line, {
+    report = makeReport(await validateSource(spec, line, inputs), failOn as 'error')
+  }
+  io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n')
+  return report.valid || failOn === 'never' ? 0 : 1
+}
+
+/** Every finding of a source that is not a plain layout; one that cannot be opened is a finding too. */
+async function validateSource(
+  spec: SourceSpec,
+  line: string,
+  inputs: RawInputs
+): Promise<Finding[]> {
+  let src: ImageSource
+  try {
+    src = await openSource(spec, line, {
       username: inputs.username,
       password: inputs.password,
       insecureRegistries: (inputs['insecure-registries'] ?? '')
@@ -227,17 +254,21 @@ async function validate(args: string[], io: Out): Promise<number> {
         .map(s => s.trim())
         .filter(Boolean)
     })
-    try {
-      report = makeReport(
-        await validateImage(src, src.root, { location: line, checkLayers: true }),
-        failOn as 'error'
-      )
-    } finally {
-      await src.close?.()
-    }
+  } catch (err) {
+    if (!(err instanceof LadingError)) throw err
+    return [makeFinding('source-unreadable', line, err.message)]
   }
-  io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n')
-  return report.valid || failOn === 'never' ? 0 : 1
+  try {
+    // An archive is a layout once unpacked: its layout-level rules apply too.
+    if (src instanceof LayoutSource)
+      return (await validateLayout(src.dir)).findings.map(f => ({
+        ...f,
+        location: `${line} ${f.location}`
+      }))
+    return await validateImage(src, src.root, { location: line, checkLayers: true })
+  } finally {
+    await src.close?.()
+  }
 }
 
 const defaultIO: Out = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }

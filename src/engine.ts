@@ -7,6 +7,7 @@ import * as fsSync from 'node:fs'
 import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { LadingError, messageOf } from './errors.js'
+import { removeAllTemps, trackTemp } from './cleanup.js'
 import type { Plan } from './plan.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
 import {
@@ -130,8 +131,9 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   const findings: Finding[] = []
   const sourceVerified = new Set<ImageSource>()
   // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
+  trackTemp(stage)
   const onSignal = (sig: NodeJS.Signals) => {
-    fsSync.rmSync(stage, { recursive: true, force: true })
+    removeAllTemps()
     process.exit(sig === 'SIGINT' ? 130 : 143)
   }
   process.once('SIGINT', onSignal)
@@ -139,6 +141,8 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   try {
     await prepareOutput(plan)
     await removeStaleStages(path.dirname(plan.output), base)
+    // A report left by an earlier run must not pass for this run's.
+    await fs.rm(reportPath(plan.output), { force: true }).catch(() => undefined)
 
     // 1. Open and validate every source before using it; what cannot be read is a finding too.
     for (const f of plan.from) {
@@ -147,7 +151,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       try {
         src = await openSource(f.spec, f.line, plan.auth)
       } catch (err) {
-        if (!(err instanceof LadingError) || f.spec.kind === 'registry') throw err
+        if (!(err instanceof LadingError)) throw err
         const layoutFindings =
           f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : []
         findings.push(
@@ -179,7 +183,14 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       throw new ValidationFailed(sourceReport, 'a source image')
 
     // 2. Resolve the platforms the run works on.
-    const images = await resolveImages(plan, sources, log)
+    // Notes on what resolution left out hold until we know whether a source is copied whole.
+    const notes: string[] = []
+    const images = await resolveImages(
+      plan,
+      sources,
+      { info: m => notes.push(m), warning: m => log.warning(m) },
+      findings
+    )
 
     const store = new BlobStore(stage)
     await store.init()
@@ -307,6 +318,8 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       }
     }
 
+    if (!root) for (const n of notes) log.info(n)
+
     // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
     const notDownloaded: string[] = []
     for (const [digest, entry] of blobs) {
@@ -327,18 +340,31 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
           notDownloaded.push(digest)
           continue
         }
-        throw new LadingError(
-          `from "${reader.name}": blob ${digest} (${desc.mediaType}) is missing, so the image cannot ` +
-            'be completed; a layout written while pushing leaves registry base layers out — build ' +
-            'that layout again without pushing, or use the registry image itself as the base'
+        throw unreadable(
+          new LadingError(
+            `blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
+              '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
+              'again without pushing, or use the registry image itself as the base)'
+          ),
+          reader.name,
+          findings,
+          plan
         )
       }
-      if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
-        // Its digest was checked when the source was validated: link or copy the file, no re-hash.
-        await store.linkOrCopy(reader.blobPath(digest), digest)
-      } else {
-        log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`)
-        await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`)
+      try {
+        if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
+          // Its digest was checked when the source was validated: link or copy the file, no re-hash.
+          await store.linkOrCopy(reader.blobPath(digest), digest)
+        } else {
+          log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`)
+          await store.writeStream(
+            await reader.open(desc),
+            desc,
+            `blob ${digest} from ${reader.name}`
+          )
+        }
+      } catch (err) {
+        throw unreadable(err, reader.name, findings, plan)
       }
       entry.reader = store
     }
@@ -445,6 +471,16 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     process.off('SIGTERM', onSignal)
     for (const s of sources) await s.close?.().catch(() => undefined)
   }
+}
+
+/**
+ * A source that could not be read to the end is a validation failure like any other: the report
+ * keeps what was found so far and names what could not be read.
+ */
+function unreadable(err: unknown, location: string, findings: Finding[], plan: Plan): unknown {
+  if (!(err instanceof LadingError) || err instanceof ValidationFailed) return err
+  const all = dedupeFindings([...findings, makeFinding('source-unreadable', location, err.message)])
+  return new ValidationFailed(makeReport(all, plan.failOn), 'a source image')
 }
 
 /** Findings of a source layout, their locations prefixed with the `from` line. */
@@ -573,7 +609,8 @@ async function collectGraph(
 async function resolveImages(
   plan: Plan,
   sources: ImageSource[],
-  log: Logger
+  log: Logger,
+  findings: Finding[]
 ): Promise<SourceImage[]> {
   if (sources.length === 0) {
     const platforms = plan.platforms.length
@@ -584,7 +621,9 @@ async function resolveImages(
   const all: SourceImage[] = []
   for (const [i, src] of sources.entries()) {
     const line = plan.from.filter(f => f.spec.kind !== 'scratch')[i].line
-    const found = await walk(src, line, src.root, undefined, log)
+    const found = await walk(src, line, src.root, undefined, log).catch(err => {
+      throw unreadable(err, line, findings, plan)
+    })
     for (const img of found) {
       const dup = all.find(o => platformsEqual(o.platform, img.platform))
       if (dup)

@@ -31426,7 +31426,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4125);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1453);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -31435,7 +31435,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4125:
+/***/ 1453:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31444,7 +31444,7 @@ __nccwpck_require__.d(__webpack_exports__, {
   iW: () => (/* binding */ main)
 });
 
-// UNUSED EXPORTS: VERSION, parseArgs
+// UNUSED EXPORTS: UsageError, VERSION, parseArgs
 
 ;// CONCATENATED MODULE: external "node:fs"
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
@@ -32962,6 +32962,32 @@ function parseTime(v, input) {
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
 }
 
+;// CONCATENATED MODULE: ./src/cleanup.ts
+
+/**
+ * Temporary files and directories of the current run (staging layout, extracted archives, an
+ * archive being written). Removed on the normal paths by their owners; on SIGINT/SIGTERM (a
+ * cancelled workflow) by removeAllTemps(), so a killed run leaves nothing behind.
+ */
+const temps = new Set();
+function trackTemp(p) {
+    temps.add(p);
+}
+function untrackTemp(p) {
+    temps.delete(p);
+}
+function removeAllTemps() {
+    for (const p of temps) {
+        try {
+            external_node_fs_namespaceObject.rmSync(p, { recursive: true, force: true });
+        }
+        catch {
+            // Best effort while the process is going down.
+        }
+    }
+    temps.clear();
+}
+
 ;// CONCATENATED MODULE: ./src/oci/types.ts
 /** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
 /** Annotation keys the spec pre-defines and Lading writes. */
@@ -33274,6 +33300,7 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
 
 
 
+
 function sniffCompression(head) {
     if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
         return 'gzip';
@@ -33290,7 +33317,9 @@ function decompressor(c) {
     return undefined;
 }
 async function makeTempDir() {
-    return promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    trackTemp(dir);
+    return dir;
 }
 /** Hashes, counts and keeps the first bytes of what flows through. */
 class Measuring extends HashingStream {
@@ -33391,9 +33420,9 @@ async function extractArchive(archive, dest, from) {
             const alg = blobAlgorithm(name);
             const m = new Measuring(alg ?? 'sha256');
             await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+            // A blob that does not match its name is kept: validation reports it with everything else
+            // that is wrong, instead of stopping at the first corrupt blob.
             const digest = m.digest();
-            if (alg && digest !== name.slice('blobs/'.length).replace('/', ':'))
-                throw new LadingError(`from "${from}": the blob ${name} in ${archive} is corrupt: its content has digest ${digest}`);
             files.set(name, { file, size: m.size, digest, head: m.head });
             links.delete(name);
         }
@@ -37938,6 +37967,7 @@ async function openSource(spec, line, auth) {
 
 
 
+
 /** Fixed metadata so that the same layout always gives the same archive bytes. */
 const EPOCH = new Date(0);
 /** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
@@ -37978,6 +38008,7 @@ async function writeOciArchive(layoutDir, archivePath) {
         throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
     }
     const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+    trackTemp(tmp);
     const pack = tar_stream.pack();
     const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
     try {
@@ -38763,6 +38794,8 @@ function isObject(v) {
 
 
 
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json';
 const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
@@ -39034,7 +39067,9 @@ function document_checkManifest(doc, loc, out) {
                 isObject(l) &&
                 typeof l.mediaType === 'string' &&
                 isMediaType(l.mediaType) &&
-                layerCompression(l.mediaType) === undefined)
+                layerCompression(l.mediaType) === undefined &&
+                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+                l.mediaType !== IN_TOTO)
                 out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
         });
     }
@@ -40648,6 +40683,7 @@ function humanSize(n) {
 
 
 
+
 /** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
 class ValidationFailed extends LadingError {
     report;
@@ -40683,8 +40719,9 @@ async function runPlan(plan, log) {
     const findings = [];
     const sourceVerified = new Set();
     // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
+    trackTemp(stage);
     const onSignal = (sig) => {
-        external_node_fs_namespaceObject.rmSync(stage, { recursive: true, force: true });
+        removeAllTemps();
         process.exit(sig === 'SIGINT' ? 130 : 143);
     };
     process.once('SIGINT', onSignal);
@@ -40692,6 +40729,8 @@ async function runPlan(plan, log) {
     try {
         await prepareOutput(plan);
         await removeStaleStages(external_node_path_namespaceObject.dirname(plan.output), base);
+        // A report left by an earlier run must not pass for this run's.
+        await promises_namespaceObject.rm(reportPath(plan.output), { force: true }).catch(() => undefined);
         // 1. Open and validate every source before using it; what cannot be read is a finding too.
         for (const f of plan.from) {
             if (f.spec.kind === 'scratch')
@@ -40701,7 +40740,7 @@ async function runPlan(plan, log) {
                 src = await openSource(f.spec, f.line, plan.auth);
             }
             catch (err) {
-                if (!(err instanceof LadingError) || f.spec.kind === 'registry')
+                if (!(err instanceof LadingError))
                     throw err;
                 const layoutFindings = f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : [];
                 findings.push(...(layoutFindings.some(x => x.severity === 'error')
@@ -40731,7 +40770,9 @@ async function runPlan(plan, log) {
         if (plan.failOn !== 'never' && !sourceReport.valid)
             throw new ValidationFailed(sourceReport, 'a source image');
         // 2. Resolve the platforms the run works on.
-        const images = await resolveImages(plan, sources, log);
+        // Notes on what resolution left out hold until we know whether a source is copied whole.
+        const notes = [];
+        const images = await resolveImages(plan, sources, { info: m => notes.push(m), warning: m => log.warning(m) }, findings);
         const store = new BlobStore(stage);
         await store.init();
         // 3. New layers, built once and shared by every platform.
@@ -40846,6 +40887,9 @@ async function runPlan(plan, log) {
                 size: single.root.size
             };
         }
+        if (!root)
+            for (const n of notes)
+                log.info(n);
         // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
         const notDownloaded = [];
         for (const [digest, entry] of blobs) {
@@ -40867,17 +40911,22 @@ async function runPlan(plan, log) {
                     notDownloaded.push(digest);
                     continue;
                 }
-                throw new LadingError(`from "${reader.name}": blob ${digest} (${desc.mediaType}) is missing, so the image cannot ` +
-                    'be completed; a layout written while pushing leaves registry base layers out — build ' +
-                    'that layout again without pushing, or use the registry image itself as the base');
+                throw unreadable(new LadingError(`blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
+                    '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
+                    'again without pushing, or use the registry image itself as the base)'), reader.name, findings, plan);
             }
-            if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
-                // Its digest was checked when the source was validated: link or copy the file, no re-hash.
-                await store.linkOrCopy(reader.blobPath(digest), digest);
+            try {
+                if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
+                    // Its digest was checked when the source was validated: link or copy the file, no re-hash.
+                    await store.linkOrCopy(reader.blobPath(digest), digest);
+                }
+                else {
+                    log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`);
+                    await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`);
+                }
             }
-            else {
-                log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`);
-                await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`);
+            catch (err) {
+                throw unreadable(err, reader.name, findings, plan);
             }
             entry.reader = store;
         }
@@ -40984,6 +41033,16 @@ async function runPlan(plan, log) {
         for (const s of sources)
             await s.close?.().catch(() => undefined);
     }
+}
+/**
+ * A source that could not be read to the end is a validation failure like any other: the report
+ * keeps what was found so far and names what could not be read.
+ */
+function unreadable(err, location, findings, plan) {
+    if (!(err instanceof LadingError) || err instanceof ValidationFailed)
+        return err;
+    const all = dedupeFindings([...findings, makeFinding('source-unreadable', location, err.message)]);
+    return new ValidationFailed(makeReport(all, plan.failOn), 'a source image');
 }
 /** Findings of a source layout, their locations prefixed with the `from` line. */
 function within(line, found) {
@@ -41112,7 +41171,7 @@ async function collectGraph(src, root) {
     return { manifests, blobs };
 }
 /** Reads every source's platforms, merges them, applies the platform filter. */
-async function resolveImages(plan, sources, log) {
+async function resolveImages(plan, sources, log, findings) {
     if (sources.length === 0) {
         const platforms = plan.platforms.length
             ? plan.platforms
@@ -41122,7 +41181,9 @@ async function resolveImages(plan, sources, log) {
     const all = [];
     for (const [i, src] of sources.entries()) {
         const line = plan.from.filter(f => f.spec.kind !== 'scratch')[i].line;
-        const found = await engine_walk(src, line, src.root, undefined, log);
+        const found = await engine_walk(src, line, src.root, undefined, log).catch(err => {
+            throw unreadable(err, line, findings, plan);
+        });
         for (const img of found) {
             const dup = all.find(o => platformsEqual(o.platform, img.platform));
             if (dup)
@@ -41259,7 +41320,11 @@ async function swapInto(stage, output) {
 
 
 
+
 const VERSION = '0.1.0';
+/** A mistake in how the CLI was called (exit status 2), rather than in what it was asked to do. */
+class UsageError extends LadingError {
+}
 const USAGE = `lading ${VERSION} — build, reassemble, validate and push OCI images, with no Docker daemon
 
 Usage:
@@ -41293,6 +41358,7 @@ validate options:
 Exit status: 0 success, 1 failure (including validation), 2 usage error.
 `;
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest']);
+const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries']);
 /** Inputs that are lists: the only options that may be repeated. */
 const LIST_INPUTS = new Set([
     'from',
@@ -41324,17 +41390,17 @@ function parseArgs(args) {
         }
         const known = INPUT_NAMES.includes(name) || name === 'format';
         if (!known)
-            throw new LadingError(`unknown option --${name}; see lading --help`);
+            throw new UsageError(`unknown option --${name}; see lading --help`);
         if (value === undefined) {
             if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
                 value = 'true';
             else if (i + 1 < args.length)
                 value = args[++i];
             else
-                throw new LadingError(`option --${name} needs a value`);
+                throw new UsageError(`option --${name} needs a value`);
         }
         if ((name === 'format' ? extra.format !== undefined : inputs[name]) && !LIST_INPUTS.has(name))
-            throw new LadingError(`option --${name} is given twice; it takes one value`);
+            throw new UsageError(`option --${name} is given twice; it takes one value`);
         if (name === 'format')
             extra.format = value;
         else
@@ -41370,9 +41436,7 @@ async function main(argv, io = defaultIO, env = process.env) {
     catch (err) {
         if (err instanceof LadingError) {
             io.err(`lading: ${err.message}\n`);
-            return /^unknown option|needs a value|is given twice; it takes one value|^validate needs/.test(err.message)
-                ? 2
-                : 1;
+            return err instanceof UsageError ? 2 : 1;
         }
         io.err(`lading: internal error (please report it): ${err instanceof Error ? err.stack : String(err)}\n`);
         return 1;
@@ -41381,10 +41445,18 @@ async function main(argv, io = defaultIO, env = process.env) {
 async function build(args, io, env) {
     const { inputs, positional } = parseArgs(args);
     if (positional.length)
-        throw new LadingError(`unexpected argument "${positional[0]}"; see lading --help`);
+        throw new UsageError(`unexpected argument "${positional[0]}"; see lading --help`);
     inputs.username ??= env.LADING_USERNAME ?? '';
     inputs.password ??= env.LADING_PASSWORD ?? '';
-    const plan = makePlan(withDefaults(inputs), { ...env, RUNNER_TEMP: env.RUNNER_TEMP });
+    let plan;
+    try {
+        plan = makePlan(withDefaults(inputs), { ...env, RUNNER_TEMP: env.RUNNER_TEMP });
+    }
+    catch (err) {
+        throw err instanceof LadingError && !(err instanceof UsageError)
+            ? new UsageError(err.message)
+            : err;
+    }
     const file = reportPath(plan.output);
     try {
         const r = await runPlan(plan, {
@@ -41427,13 +41499,16 @@ function outputLines(r, file) {
 async function validate(args, io) {
     const { inputs, positional, extra } = parseArgs(args);
     if (positional.length !== 1)
-        throw new LadingError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout');
+        throw new UsageError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout');
+    const stray = Object.keys(inputs).filter(k => !VALIDATE_OPTIONS.has(k));
+    if (stray.length)
+        throw new UsageError(`validate does not take --${stray[0]}; see lading --help`);
     const format = extra.format ?? 'text';
     if (format !== 'text' && format !== 'json')
-        throw new LadingError(`--format: "${format}" is not text or json`);
+        throw new UsageError(`--format: "${format}" is not text or json`);
     const failOn = (inputs['fail-on'] ?? 'error').trim();
     if (!['error', 'warning', 'never'].includes(failOn))
-        throw new LadingError(`--fail-on: "${failOn}" is not one of error, warning, never`);
+        throw new UsageError(`--fail-on: "${failOn}" is not one of error, warning, never`);
     let line = positional[0];
     if (!/^[a-z-]+:/.test(line) && external_node_fs_namespaceObject.existsSync(line)) {
         if (!external_node_fs_namespaceObject.statSync(line).isDirectory())
@@ -41451,7 +41526,16 @@ async function validate(args, io) {
         throw new LadingError('validate: scratch is an empty base, there is nothing to validate');
     }
     else {
-        const src = await openSource(spec, line, {
+        report = makeReport(await validateSource(spec, line, inputs), failOn);
+    }
+    io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
+    return report.valid || failOn === 'never' ? 0 : 1;
+}
+/** Every finding of a source that is not a plain layout; one that cannot be opened is a finding too. */
+async function validateSource(spec, line, inputs) {
+    let src;
+    try {
+        src = await openSource(spec, line, {
             username: inputs.username,
             password: inputs.password,
             insecureRegistries: (inputs['insecure-registries'] ?? '')
@@ -41459,15 +41543,24 @@ async function validate(args, io) {
                 .map(s => s.trim())
                 .filter(Boolean)
         });
-        try {
-            report = makeReport(await validateImage(src, src.root, { location: line, checkLayers: true }), failOn);
-        }
-        finally {
-            await src.close?.();
-        }
     }
-    io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
-    return report.valid || failOn === 'never' ? 0 : 1;
+    catch (err) {
+        if (!(err instanceof LadingError))
+            throw err;
+        return [makeFinding('source-unreadable', line, err.message)];
+    }
+    try {
+        // An archive is a layout once unpacked: its layout-level rules apply too.
+        if (src instanceof LayoutSource)
+            return (await validateLayout(src.dir)).findings.map(f => ({
+                ...f,
+                location: `${line} ${f.location}`
+            }));
+        return await validateImage(src, src.root, { location: line, checkLayers: true });
+    }
+    finally {
+        await src.close?.();
+    }
 }
 const defaultIO = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) };
 

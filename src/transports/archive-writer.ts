@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../errors.js'
+import { trackTemp } from '../cleanup.js'
 
 interface Member {
   name: string
@@ -59,6 +60,7 @@ export async function writeOciArchive(layoutDir: string, archivePath: string): P
     path.dirname(archivePath),
     `.${path.basename(archivePath)}.${randomBytes(6).toString('hex')}.tmp`
   )
+  trackTemp(tmp)
   const pack = tar.pack()
   const written = pipeline(pack, createWriteStream(tmp)).then(
     () => undefined,

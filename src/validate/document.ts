@@ -7,6 +7,9 @@ import { MediaType, layerCompression } from '../oci/mediatypes.js'
 import { finding, type Finding } from './rules.js'
 import { isObject } from './json.js'
 
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json'
+
 export const EMPTY_DIGEST =
   'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a'
 
@@ -433,7 +436,9 @@ export function checkManifest(doc: unknown, loc: string, out: Finding[]): void {
         isObject(l) &&
         typeof l.mediaType === 'string' &&
         isMediaType(l.mediaType) &&
-        layerCompression(l.mediaType) === undefined
+        layerCompression(l.mediaType) === undefined &&
+        // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+        l.mediaType !== IN_TOTO
       )
         out.push(
           finding(
