@@ -41355,7 +41355,7 @@ validate options:
   --format text|json        (default text)
   --fail-on error|warning|never
 
-Exit status: 0 success, 1 failure (including validation), 2 usage error.
+Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown option or invalid input value).
 `;
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest']);
 const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries']);
