@@ -64,6 +64,9 @@ describe('inputs a user gets wrong', () => {
     ])
     expect(r.code).toBe(2)
     expect(r.err).toMatch(/option --output is given twice; it takes one value/)
+    const format = await cli(['build', '--layers', `${site}:/`, '--format', 'json'])
+    expect(format.code).toBe(2)
+    expect(format.err).toMatch(/build does not take --format/)
     const ok = await cli([
       'build',
       '--layers',

@@ -149,7 +149,9 @@ export async function main(
 }
 
 async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
-  const { inputs, positional } = parseArgs(args)
+  const { inputs, positional, extra } = parseArgs(args)
+  if (extra.format !== undefined)
+    throw new UsageError('build does not take --format; see lading --help')
   if (positional.length)
     throw new UsageError(`unexpected argument "${positional[0]}"; see lading --help`)
   inputs.username ??= env.LADING_USERNAME ?? ''

@@ -41443,7 +41443,9 @@ async function main(argv, io = defaultIO, env = process.env) {
     }
 }
 async function build(args, io, env) {
-    const { inputs, positional } = parseArgs(args);
+    const { inputs, positional, extra } = parseArgs(args);
+    if (extra.format !== undefined)
+        throw new UsageError('build does not take --format; see lading --help');
     if (positional.length)
         throw new UsageError(`unexpected argument "${positional[0]}"; see lading --help`);
     inputs.username ??= env.LADING_USERNAME ?? '';
