@@ -35722,6 +35722,10 @@ function parseSourceSpec(line) {
 
 
 
+/** Where the JSON report of a run goes: beside the layout, never inside it. */
+function reportPath(output) {
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`);
+}
 /** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
 function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const from = parseList(raw.from).map(line => {
@@ -35809,8 +35813,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const archive = raw.archive.trim() ? external_node_path_namespaceObject.resolve(cwd, raw.archive.trim()) : undefined;
     if (archive && (archive === output || archive.startsWith(output + external_node_path_namespaceObject.sep)))
         throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
-    if (archive &&
-        archive === external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`))
+    if (archive && archive === reportPath(output))
         throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
     const refName = raw['ref-name'].trim() || 'latest';
     if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
@@ -40623,42 +40626,6 @@ async function pushImage(req, opts) {
 
 
 
-;// CONCATENATED MODULE: ./src/github/report.ts
-
-
-/** Where the JSON report of a run goes: beside the layout, never inside it. */
-function reportPath(output) {
-    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`);
-}
-async function writeReport(file, report) {
-    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
-    await promises_namespaceObject.writeFile(file, JSON.stringify(report, null, 2) + '\n');
-}
-/** buildx's metadata keys, so workflows written for docker/build-push-action read Lading's the same way. */
-function metadataOf(r) {
-    const m = {
-        'containerimage.digest': r.digest,
-        'containerimage.descriptor': { mediaType: r.mediaType, digest: r.digest, size: r.size }
-    };
-    if (r.configDigest)
-        m['containerimage.config.digest'] = r.configDigest;
-    if (r.imageName)
-        m['image.name'] = r.imageName;
-    return m;
-}
-function humanSize(n) {
-    if (n < 1024)
-        return `${n} B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let v = n / 1024;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return `${v.toFixed(1)} ${units[i]}`;
-}
-
 ;// CONCATENATED MODULE: ./src/engine.ts
 /**
  * One run: sources → resolve platforms → build layers once → mutate each platform → write a
@@ -40734,39 +40701,18 @@ async function runPlan(plan, log) {
         for (const f of plan.from) {
             if (f.spec.kind === 'scratch')
                 continue;
-            let src;
-            try {
-                src = await openSource(f.spec, f.line, plan.auth);
-            }
-            catch (err) {
-                if (!(err instanceof LadingError))
-                    throw err;
-                const layoutFindings = f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : [];
-                findings.push(...(layoutFindings.some(x => x.severity === 'error')
-                    ? within(f.line, layoutFindings)
-                    : [makeFinding('source-unreadable', f.line, err.message)]));
-                continue;
-            }
-            sources.push(src);
-            let found;
-            if (src instanceof LayoutSource && f.spec.kind !== 'registry') {
-                // The whole layout, with its layout-level rules, not only the image below the root.
-                found = within(f.line, (await validateLayout(src.dir)).findings);
-            }
-            else {
-                found = await validateImage(src, src.root, {
-                    location: f.line,
-                    checkLayers: !src.origin
-                });
-            }
+            const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth);
             findings.push(...found);
-            if (!src.origin && !found.some(x => x.severity === 'error'))
-                sourceVerified.add(src);
+            if (!source)
+                continue;
+            sources.push(source);
+            if (!source.origin && !found.some(x => x.severity === 'error'))
+                sourceVerified.add(source);
         }
         const sourceReport = makeReport(findings, plan.failOn);
-        if (sourceReport.errors > 0 && findings.some(x => x.rule === 'source-unreadable'))
-            throw new ValidationFailed(sourceReport, 'a source image');
-        if (plan.failOn !== 'never' && !sourceReport.valid)
+        // An unreadable source fails the run even at fail-on never: there is nothing to build from.
+        if ((plan.failOn !== 'never' && !sourceReport.valid) ||
+            findings.some(x => x.rule === 'source-unreadable'))
             throw new ValidationFailed(sourceReport, 'a source image');
         // 2. Resolve the platforms the run works on.
         // Notes on what resolution left out hold until we know whether a source is copied whole.
@@ -40899,17 +40845,14 @@ async function runPlan(plan, log) {
                 entry.reader = store;
                 continue;
             }
-            // An archive must be complete (it travels as an artifact), so then base layers are downloaded.
-            if (reader.origin && plan.push && !plan.archive) {
+            // When pushing, registry layers stay where they are (mounted or streamed by the push), and so
+            // do layers a layout Lading wrote while pushing left out; an archive must be complete, though.
+            const lazy = plan.push && !plan.archive;
+            if (lazy && (reader.origin || !(await reader.has(desc)))) {
                 notDownloaded.push(digest);
                 continue;
             }
             if (!(await reader.has(desc))) {
-                // A layout written while pushing may lack base layers that stayed in their registry.
-                if (plan.push && !plan.archive) {
-                    notDownloaded.push(digest);
-                    continue;
-                }
                 throw unreadable(new LadingError(`blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
                     '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
                     'again without pushing, or use the registry image itself as the base)'), reader.name, findings, plan);
@@ -40932,7 +40875,7 @@ async function runPlan(plan, log) {
         // 6. The root: a manifest for one platform, an index for several or when index annotations are asked for.
         const indexAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.index };
         if (root) {
-            // kept as it was
+            // the source index, copied whole
         }
         else if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
             root = {
@@ -41043,6 +40986,35 @@ function unreadable(err, location, findings, plan) {
     const all = dedupeFindings([...findings, makeFinding('source-unreadable', location, err.message)]);
     return new ValidationFailed(makeReport(all, plan.failOn), 'a source image');
 }
+/**
+ * Opens the image a `from` line names and validates it: a layout (or an unpacked archive) with its
+ * layout-level rules, anything else from its root. One that cannot be opened is a finding. The
+ * caller closes the source. Registry layers are not downloaded unless `checkLayers` says so.
+ */
+async function openAndValidate(spec, line, auth, checkLayers) {
+    let source;
+    try {
+        source = await openSource(spec, line, auth);
+    }
+    catch (err) {
+        if (!(err instanceof LadingError))
+            throw err;
+        // A layout that cannot be opened usually has layout-level findings that say why.
+        const layoutFindings = spec.kind === 'oci' ? within(line, (await validateLayout(spec.path)).findings) : [];
+        return {
+            findings: layoutFindings.some(x => x.severity === 'error')
+                ? layoutFindings
+                : [makeFinding('source-unreadable', line, err.message)]
+        };
+    }
+    const findings = source instanceof LayoutSource
+        ? within(line, (await validateLayout(source.dir)).findings)
+        : await validateImage(source, source.root, {
+            location: line,
+            checkLayers: checkLayers ?? !source.origin
+        });
+    return { source, findings };
+}
 /** Findings of a source layout, their locations prefixed with the `from` line. */
 function within(line, found) {
     return found.map(f => ({ ...f, location: `${line} ${f.location}` }));
@@ -41053,20 +41025,7 @@ function within(line, found) {
  */
 async function prepareOutput(plan) {
     await mkdirParents(external_node_path_namespaceObject.dirname(plan.output), 'output', plan.output);
-    try {
-        const st = await promises_namespaceObject.stat(plan.output);
-        if (!st.isDirectory())
-            throw new LadingError(`output: "${plan.output}" exists and is not a directory`);
-        const entries = await promises_namespaceObject.readdir(plan.output);
-        if (entries.length > 0 && !entries.includes('oci-layout'))
-            throw new LadingError(`output: "${plan.output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
-    }
-    catch (err) {
-        if (err instanceof LadingError)
-            throw err;
-        if (err.code !== 'ENOENT')
-            throw new LadingError(`output: cannot use "${plan.output}": ${errors_messageOf(err)}`);
-    }
+    await replaceableOutput(plan.output);
     if (plan.archive) {
         await mkdirParents(external_node_path_namespaceObject.dirname(plan.archive), 'archive', plan.archive);
         try {
@@ -41285,28 +41244,82 @@ async function engine_walk(src, line, desc, platform, log) {
  * an OCI layout (or empty): Lading never deletes a directory it did not make.
  */
 async function swapInto(stage, output) {
-    let old;
-    try {
-        const st = await promises_namespaceObject.stat(output);
-        if (!st.isDirectory())
-            throw new LadingError(`output: "${output}" exists and is not a directory`);
-        const entries = await promises_namespaceObject.readdir(output);
-        if (entries.length > 0 && !entries.includes('oci-layout'))
-            throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
-        old = `${stage}.old`;
+    // Checked again: the run took time, and the directory may have changed meanwhile.
+    const exists = await replaceableOutput(output);
+    const old = `${stage}.old`;
+    if (exists)
         await promises_namespaceObject.rename(output, old);
+    await promises_namespaceObject.rename(stage, output);
+    if (exists)
+        await promises_namespaceObject.rm(old, { recursive: true, force: true });
+}
+/**
+ * Whether `output` exists; throws when it is there but may not be replaced: Lading only ever
+ * replaces an OCI layout or an empty directory, never a directory it did not make.
+ */
+async function replaceableOutput(output) {
+    let entries;
+    try {
+        if (!(await promises_namespaceObject.stat(output)).isDirectory())
+            throw new LadingError(`output: "${output}" exists and is not a directory`);
+        entries = await promises_namespaceObject.readdir(output);
     }
     catch (err) {
         if (err instanceof LadingError)
             throw err;
-        if (err.code !== 'ENOENT')
-            throw err;
+        if (err.code === 'ENOENT')
+            return false;
+        throw new LadingError(`output: cannot use "${output}": ${errors_messageOf(err)}`);
     }
-    await promises_namespaceObject.rename(stage, output);
-    if (old)
-        await promises_namespaceObject.rm(old, { recursive: true, force: true });
+    if (entries.length > 0 && !entries.includes('oci-layout'))
+        throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
+    return true;
 }
 
+;// CONCATENATED MODULE: ./src/github/report.ts
+
+
+async function writeReport(file, report) {
+    await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+    await promises_namespaceObject.writeFile(file, JSON.stringify(report, null, 2) + '\n');
+}
+/** buildx's metadata keys, so workflows written for docker/build-push-action read Lading's the same way. */
+function metadataOf(r) {
+    const m = {
+        'containerimage.digest': r.digest,
+        'containerimage.descriptor': { mediaType: r.mediaType, digest: r.digest, size: r.size }
+    };
+    if (r.configDigest)
+        m['containerimage.config.digest'] = r.configDigest;
+    if (r.imageName)
+        m['image.name'] = r.imageName;
+    return m;
+}
+/** The action's outputs of a run that produced an image (`valid` and `report` aside), by name. */
+function outputsOf(r) {
+    return {
+        digest: r.digest,
+        'media-type': r.mediaType,
+        'config-digest': r.configDigest ?? '',
+        platforms: r.platforms.join(','),
+        layout: r.layout ?? '',
+        archive: r.archive ?? '',
+        'image-refs': JSON.stringify(r.imageRefs),
+        metadata: JSON.stringify(metadataOf(r))
+    };
+}
+function humanSize(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return `${v.toFixed(1)} ${units[i]}`;
+}
 
 ;// CONCATENATED MODULE: ./src/github/summary.ts
 
@@ -41393,14 +41406,8 @@ function maskSecrets(env) {
     }
 }
 function setOutputs(result) {
-    setOutput('digest', result.digest);
-    setOutput('media-type', result.mediaType);
-    setOutput('config-digest', result.configDigest ?? '');
-    setOutput('platforms', result.platforms.join(','));
-    setOutput('layout', result.layout ?? '');
-    setOutput('archive', result.archive ?? '');
-    setOutput('image-refs', JSON.stringify(result.imageRefs));
-    setOutput('metadata', JSON.stringify(metadataOf(result)));
+    for (const [name, value] of Object.entries(outputsOf(result)))
+        setOutput(name, value);
     info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`);
     for (const r of result.imageRefs)
         info(`pushed ${r}`);

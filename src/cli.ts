@@ -1,23 +1,12 @@
 /** The CLI: argv → the same plan as the action → the same engine. */
 import * as fs from 'node:fs'
-import { INPUT_NAMES, withDefaults, type RawInputs } from './github/inputs.js'
-import { makePlan, type Plan } from './plan.js'
-import { runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
+import { INPUT_NAMES, parseList, withDefaults, type RawInputs } from './github/inputs.js'
+import { makePlan, reportPath, type Plan } from './plan.js'
+import { openAndValidate, runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
 import { LadingError } from './errors.js'
-import { metadataOf, reportPath, writeReport } from './github/report.js'
-import {
-  makeFinding,
-  makeReport,
-  type Finding,
-  validateImage,
-  validateLayout,
-  formatReport,
-  type Report
-} from './validate/index.js'
-import { parseSourceSpec, type SourceSpec } from './transports/spec.js'
-import { LayoutSource } from './transports/layout.js'
-import type { ImageSource } from './transports/types.js'
-import { openSource } from './transports/open.js'
+import { outputsOf, writeReport } from './github/report.js'
+import { makeReport, validateLayout, formatReport, type Report } from './validate/index.js'
+import { parseSourceSpec } from './transports/spec.js'
 
 export const VERSION = '0.1.0'
 
@@ -189,20 +178,10 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
 }
 
 function outputLines(r: RunResult, file: string): string {
-  return (
-    [
-      `digest: ${r.digest}`,
-      `media-type: ${r.mediaType}`,
-      ...(r.configDigest ? [`config-digest: ${r.configDigest}`] : []),
-      `platforms: ${r.platforms.join(',')}`,
-      `layout: ${r.layout}`,
-      ...(r.archive ? [`archive: ${r.archive}`] : []),
-      ...(r.imageRefs.length ? [`image-refs: ${JSON.stringify(r.imageRefs)}`] : []),
-      `metadata: ${JSON.stringify(metadataOf(r))}`,
-      `valid: ${r.report.valid}`,
-      `report: ${file}`
-    ].join('\n') + '\n'
-  )
+  const lines = Object.entries(outputsOf(r))
+    .filter(([, v]) => v !== '' && v !== '[]')
+    .map(([k, v]) => `${k}: ${v}`)
+  return [...lines, `valid: ${r.report.valid}`, `report: ${file}`].join('\n') + '\n'
 }
 
 async function validate(args: string[], io: Out): Promise<number> {
@@ -234,43 +213,22 @@ async function validate(args: string[], io: Out): Promise<number> {
   } else if (spec.kind === 'scratch') {
     throw new LadingError('validate: scratch is an empty base, there is nothing to validate')
   } else {
-    report = makeReport(await validateSource(spec, line, inputs), failOn as 'error')
+    // Layers too, wherever the image lives: validating is what was asked for.
+    const { source, findings } = await openAndValidate(
+      spec,
+      line,
+      {
+        username: inputs.username,
+        password: inputs.password,
+        insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
+      },
+      true
+    )
+    await source?.close?.()
+    report = makeReport(findings, failOn as 'error')
   }
   io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n')
   return report.valid || failOn === 'never' ? 0 : 1
-}
-
-/** Every finding of a source that is not a plain layout; one that cannot be opened is a finding too. */
-async function validateSource(
-  spec: SourceSpec,
-  line: string,
-  inputs: RawInputs
-): Promise<Finding[]> {
-  let src: ImageSource
-  try {
-    src = await openSource(spec, line, {
-      username: inputs.username,
-      password: inputs.password,
-      insecureRegistries: (inputs['insecure-registries'] ?? '')
-        .split(/[\n,]/)
-        .map(s => s.trim())
-        .filter(Boolean)
-    })
-  } catch (err) {
-    if (!(err instanceof LadingError)) throw err
-    return [makeFinding('source-unreadable', line, err.message)]
-  }
-  try {
-    // An archive is a layout once unpacked: its layout-level rules apply too.
-    if (src instanceof LayoutSource)
-      return (await validateLayout(src.dir)).findings.map(f => ({
-        ...f,
-        location: `${line} ${f.location}`
-      }))
-    return await validateImage(src, src.root, { location: line, checkLayers: true })
-  } finally {
-    await src.close?.()
-  }
 }
 
 const defaultIO: Out = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }

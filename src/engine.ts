@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { LadingError, messageOf } from './errors.js'
 import { removeAllTemps, trackTemp } from './cleanup.js'
-import type { Plan } from './plan.js'
+import { reportPath, type Plan } from './plan.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
 import {
   normalizePlatform,
@@ -23,6 +23,7 @@ import { Annotation } from './oci/types.js'
 import { BlobStore, writeLayoutIndex } from './transports/blobstore.js'
 import type { BlobReader, ImageSource, RegistryOrigin } from './transports/types.js'
 import { openSource } from './transports/open.js'
+import type { SourceSpec } from './transports/spec.js'
 import { LayoutSource } from './transports/layout.js'
 import { writeOciArchive } from './transports/archive-writer.js'
 import { buildLayer } from './build/layer.js'
@@ -32,7 +33,6 @@ import {
   makeIndex,
   makeManifest,
   scratchConfig,
-  sortKeys,
   type NewLayer
 } from './build/assemble.js'
 import {
@@ -45,7 +45,6 @@ import {
   type Report
 } from './validate/index.js'
 import { pushImage } from './registry/index.js'
-import { reportPath } from './github/report.js'
 
 export interface Logger {
   info(msg: string): void
@@ -147,39 +146,18 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     // 1. Open and validate every source before using it; what cannot be read is a finding too.
     for (const f of plan.from) {
       if (f.spec.kind === 'scratch') continue
-      let src: ImageSource
-      try {
-        src = await openSource(f.spec, f.line, plan.auth)
-      } catch (err) {
-        if (!(err instanceof LadingError)) throw err
-        const layoutFindings =
-          f.spec.kind === 'oci' ? (await validateLayout(f.spec.path)).findings : []
-        findings.push(
-          ...(layoutFindings.some(x => x.severity === 'error')
-            ? within(f.line, layoutFindings)
-            : [makeFinding('source-unreadable', f.line, err.message)])
-        )
-        continue
-      }
-      sources.push(src)
-      let found: Finding[]
-      if (src instanceof LayoutSource && f.spec.kind !== 'registry') {
-        // The whole layout, with its layout-level rules, not only the image below the root.
-        found = within(f.line, (await validateLayout(src.dir)).findings)
-      } else {
-        found = await validateImage(src, src.root, {
-          location: f.line,
-          checkLayers: !(src as ImageSource).origin
-        })
-      }
+      const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth)
       findings.push(...found)
-      if (!(src as ImageSource).origin && !found.some(x => x.severity === 'error'))
-        sourceVerified.add(src)
+      if (!source) continue
+      sources.push(source)
+      if (!source.origin && !found.some(x => x.severity === 'error')) sourceVerified.add(source)
     }
     const sourceReport = makeReport(findings, plan.failOn)
-    if (sourceReport.errors > 0 && findings.some(x => x.rule === 'source-unreadable'))
-      throw new ValidationFailed(sourceReport, 'a source image')
-    if (plan.failOn !== 'never' && !sourceReport.valid)
+    // An unreadable source fails the run even at fail-on never: there is nothing to build from.
+    if (
+      (plan.failOn !== 'never' && !sourceReport.valid) ||
+      findings.some(x => x.rule === 'source-unreadable')
+    )
       throw new ValidationFailed(sourceReport, 'a source image')
 
     // 2. Resolve the platforms the run works on.
@@ -329,17 +307,14 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         entry.reader = store
         continue
       }
-      // An archive must be complete (it travels as an artifact), so then base layers are downloaded.
-      if (reader.origin && plan.push && !plan.archive) {
+      // When pushing, registry layers stay where they are (mounted or streamed by the push), and so
+      // do layers a layout Lading wrote while pushing left out; an archive must be complete, though.
+      const lazy = plan.push && !plan.archive
+      if (lazy && (reader.origin || !(await reader.has(desc)))) {
         notDownloaded.push(digest)
         continue
       }
       if (!(await reader.has(desc))) {
-        // A layout written while pushing may lack base layers that stayed in their registry.
-        if (plan.push && !plan.archive) {
-          notDownloaded.push(digest)
-          continue
-        }
         throw unreadable(
           new LadingError(
             `blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
@@ -372,7 +347,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     // 6. The root: a manifest for one platform, an index for several or when index annotations are asked for.
     const indexAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.index }
     if (root) {
-      // kept as it was
+      // the source index, copied whole
     } else if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
       root = {
         mediaType: resultDescs[0].mediaType,
@@ -483,6 +458,41 @@ function unreadable(err: unknown, location: string, findings: Finding[], plan: P
   return new ValidationFailed(makeReport(all, plan.failOn), 'a source image')
 }
 
+/**
+ * Opens the image a `from` line names and validates it: a layout (or an unpacked archive) with its
+ * layout-level rules, anything else from its root. One that cannot be opened is a finding. The
+ * caller closes the source. Registry layers are not downloaded unless `checkLayers` says so.
+ */
+export async function openAndValidate(
+  spec: SourceSpec,
+  line: string,
+  auth: Plan['auth'],
+  checkLayers?: boolean
+): Promise<{ source?: ImageSource; findings: Finding[] }> {
+  let source: ImageSource
+  try {
+    source = await openSource(spec, line, auth)
+  } catch (err) {
+    if (!(err instanceof LadingError)) throw err
+    // A layout that cannot be opened usually has layout-level findings that say why.
+    const layoutFindings =
+      spec.kind === 'oci' ? within(line, (await validateLayout(spec.path)).findings) : []
+    return {
+      findings: layoutFindings.some(x => x.severity === 'error')
+        ? layoutFindings
+        : [makeFinding('source-unreadable', line, err.message)]
+    }
+  }
+  const findings =
+    source instanceof LayoutSource
+      ? within(line, (await validateLayout(source.dir)).findings)
+      : await validateImage(source, source.root, {
+          location: line,
+          checkLayers: checkLayers ?? !source.origin
+        })
+  return { source, findings }
+}
+
 /** Findings of a source layout, their locations prefixed with the `from` line. */
 function within(line: string, found: Finding[]): Finding[] {
   return found.map(f => ({ ...f, location: `${line} ${f.location}` }))
@@ -494,20 +504,7 @@ function within(line: string, found: Finding[]): Finding[] {
  */
 async function prepareOutput(plan: Plan): Promise<void> {
   await mkdirParents(path.dirname(plan.output), 'output', plan.output)
-  try {
-    const st = await fs.stat(plan.output)
-    if (!st.isDirectory())
-      throw new LadingError(`output: "${plan.output}" exists and is not a directory`)
-    const entries = await fs.readdir(plan.output)
-    if (entries.length > 0 && !entries.includes('oci-layout'))
-      throw new LadingError(
-        `output: "${plan.output}" exists and is not an OCI layout; refusing to replace it (choose another output)`
-      )
-  } catch (err) {
-    if (err instanceof LadingError) throw err
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new LadingError(`output: cannot use "${plan.output}": ${messageOf(err)}`)
-  }
+  await replaceableOutput(plan.output)
   if (plan.archive) {
     await mkdirParents(path.dirname(plan.archive), 'archive', plan.archive)
     try {
@@ -752,24 +749,32 @@ async function walk(
  * an OCI layout (or empty): Lading never deletes a directory it did not make.
  */
 async function swapInto(stage: string, output: string): Promise<void> {
-  let old: string | undefined
-  try {
-    const st = await fs.stat(output)
-    if (!st.isDirectory())
-      throw new LadingError(`output: "${output}" exists and is not a directory`)
-    const entries = await fs.readdir(output)
-    if (entries.length > 0 && !entries.includes('oci-layout'))
-      throw new LadingError(
-        `output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`
-      )
-    old = `${stage}.old`
-    await fs.rename(output, old)
-  } catch (err) {
-    if (err instanceof LadingError) throw err
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
+  // Checked again: the run took time, and the directory may have changed meanwhile.
+  const exists = await replaceableOutput(output)
+  const old = `${stage}.old`
+  if (exists) await fs.rename(output, old)
   await fs.rename(stage, output)
-  if (old) await fs.rm(old, { recursive: true, force: true })
+  if (exists) await fs.rm(old, { recursive: true, force: true })
 }
 
-export { sortKeys }
+/**
+ * Whether `output` exists; throws when it is there but may not be replaced: Lading only ever
+ * replaces an OCI layout or an empty directory, never a directory it did not make.
+ */
+async function replaceableOutput(output: string): Promise<boolean> {
+  let entries: string[]
+  try {
+    if (!(await fs.stat(output)).isDirectory())
+      throw new LadingError(`output: "${output}" exists and is not a directory`)
+    entries = await fs.readdir(output)
+  } catch (err) {
+    if (err instanceof LadingError) throw err
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
+    throw new LadingError(`output: cannot use "${output}": ${messageOf(err)}`)
+  }
+  if (entries.length > 0 && !entries.includes('oci-layout'))
+    throw new LadingError(
+      `output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`
+    )
+  return true
+}

@@ -1,10 +1,10 @@
 import * as core from '@actions/core'
 import { enableSecretMasking, maskValue } from './github/secrets.js'
 import { inputsFromEnv } from './github/inputs.js'
-import { makePlan, type Plan } from './plan.js'
+import { makePlan, reportPath, type Plan } from './plan.js'
 import { runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
 import { LadingError } from './errors.js'
-import { metadataOf, reportPath, writeReport } from './github/report.js'
+import { outputsOf, writeReport } from './github/report.js'
 import { annotate, writeSummary } from './github/summary.js'
 import { makeReport, type Report } from './validate/index.js'
 
@@ -23,14 +23,7 @@ export function maskSecrets(env: NodeJS.ProcessEnv): void {
 }
 
 function setOutputs(result: RunResult): void {
-  core.setOutput('digest', result.digest)
-  core.setOutput('media-type', result.mediaType)
-  core.setOutput('config-digest', result.configDigest ?? '')
-  core.setOutput('platforms', result.platforms.join(','))
-  core.setOutput('layout', result.layout ?? '')
-  core.setOutput('archive', result.archive ?? '')
-  core.setOutput('image-refs', JSON.stringify(result.imageRefs))
-  core.setOutput('metadata', JSON.stringify(metadataOf(result)))
+  for (const [name, value] of Object.entries(outputsOf(result))) core.setOutput(name, value)
   core.info(
     `${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`
   )

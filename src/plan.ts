@@ -53,6 +53,11 @@ export interface Plan {
   }
 }
 
+/** Where the JSON report of a run goes: beside the layout, never inside it. */
+export function reportPath(output: string): string {
+  return path.join(path.dirname(output), `${path.basename(output)}-report.json`)
+}
+
 /** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
 export function makePlan(
   raw: RawInputs,
@@ -152,10 +157,7 @@ export function makePlan(
     throw new LadingError(
       `archive: "${raw.archive}" must not be inside the output layout ${output}`
     )
-  if (
-    archive &&
-    archive === path.join(path.dirname(output), `${path.basename(output)}-report.json`)
-  )
+  if (archive && archive === reportPath(output))
     throw new LadingError(
       `archive: "${raw.archive}" is where the validation report goes; choose another path`
     )

@@ -3,11 +3,6 @@ import * as path from 'node:path'
 import type { Report } from '../validate/index.js'
 import type { RunResult } from '../engine.js'
 
-/** Where the JSON report of a run goes: beside the layout, never inside it. */
-export function reportPath(output: string): string {
-  return path.join(path.dirname(output), `${path.basename(output)}-report.json`)
-}
-
 export async function writeReport(file: string, report: Report): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true })
   await fs.writeFile(file, JSON.stringify(report, null, 2) + '\n')
@@ -22,6 +17,20 @@ export function metadataOf(r: RunResult): Record<string, unknown> {
   if (r.configDigest) m['containerimage.config.digest'] = r.configDigest
   if (r.imageName) m['image.name'] = r.imageName
   return m
+}
+
+/** The action's outputs of a run that produced an image (`valid` and `report` aside), by name. */
+export function outputsOf(r: RunResult): Record<string, string> {
+  return {
+    digest: r.digest,
+    'media-type': r.mediaType,
+    'config-digest': r.configDigest ?? '',
+    platforms: r.platforms.join(','),
+    layout: r.layout ?? '',
+    archive: r.archive ?? '',
+    'image-refs': JSON.stringify(r.imageRefs),
+    metadata: JSON.stringify(metadataOf(r))
+  }
 }
 
 export function humanSize(n: number): string {
