@@ -80,6 +80,22 @@ afterAll(async () => {
 
 const creds = () => ({ username: basic.username, password: basic.password })
 
+d('registry sources', () => {
+  it('a config once read is still a blob: has() answers yes, without asking for a manifest', async () => {
+    const img = await makeImage(path.join(tmp, 'has-config'))
+    await pushImage(requestFor(img, [parseReference(`${plain.host}/hc/a:1`)]), {})
+    const src = await RegistrySource.open(parseReference(`${proxy.host}/hc/a:1`), { retry: fast })
+    const manifest = JSON.parse((await src.read(src.root)).toString())
+    await src.read(manifest.config)
+    const before = proxy.requests.length
+    expect(await src.has(manifest.config)).toBe(true)
+    expect(await src.has(manifest.layers[0])).toBe(true)
+    const asked = proxy.requests.slice(before)
+    expect(asked.filter(r => r.path.includes('/manifests/'))).toEqual([])
+    expect(asked.filter(r => r.path.includes(manifest.config.digest))).toEqual([])
+  })
+})
+
 d('redirects', () => {
   it("never answers a storage host's challenge with the registry's credentials", async () => {
     const img = await makeImage(path.join(tmp, 'challenge'))

@@ -37901,10 +37901,11 @@ class RegistrySource {
         const m = await getManifest(target, wanted);
         return new RegistrySource(target, ref, m.descriptor, m.bytes);
     }
+    /** Manifests live under /manifests/; everything else, configs included, under /blobs/. */
     isManifest(desc) {
         return (isManifestMediaType(desc.mediaType) ||
             isIndexMediaType(desc.mediaType) ||
-            this.cache.has(desc.digest));
+            desc.digest === this.root.digest);
     }
     async read(desc) {
         const cached = this.cache.get(desc.digest);
@@ -37933,6 +37934,9 @@ class RegistrySource {
         return getBlob(this.target, desc);
     }
     async has(desc) {
+        // What was read is there; no need to ask again.
+        if (this.cache.has(desc.digest))
+            return true;
         return this.isManifest(desc)
             ? manifestExists(this.target, desc.digest)
             : blobExists(this.target, desc.digest);

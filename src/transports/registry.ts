@@ -45,11 +45,12 @@ export class RegistrySource implements ImageSource {
     return new RegistrySource(target, ref, m.descriptor, m.bytes)
   }
 
+  /** Manifests live under /manifests/; everything else, configs included, under /blobs/. */
   private isManifest(desc: Descriptor): boolean {
     return (
       isManifestMediaType(desc.mediaType) ||
       isIndexMediaType(desc.mediaType) ||
-      this.cache.has(desc.digest)
+      desc.digest === this.root.digest
     )
   }
 
@@ -84,6 +85,8 @@ export class RegistrySource implements ImageSource {
   }
 
   async has(desc: Descriptor): Promise<boolean> {
+    // What was read is there; no need to ask again.
+    if (this.cache.has(desc.digest)) return true
     return this.isManifest(desc)
       ? manifestExists(this.target, desc.digest)
       : blobExists(this.target, desc.digest)
