@@ -34647,6 +34647,7 @@ var external_node_stream_ = __nccwpck_require__(7075);
 
 /** Digest algorithms registered by the OCI Image Spec, with the length of their hex encoding. */
 const registeredAlgorithms = { sha256: 64, sha512: 128 };
+/** The digest grammar of descriptor.md: algorithm:encoded. */
 const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 /** Why a digest string is not a usable digest, or undefined when it is one Lading can verify. */
 function digestProblem(digest) {
@@ -35011,11 +35012,26 @@ function createDecompressor(c) {
             return new external_node_stream_.PassThrough();
     }
 }
+/** gzip or zstd as detected; xz, bzip2 and anything else are read as they are (and fail as tar). */
+function readableCompression(head) {
+    const c = detectCompression(head);
+    return c === 'gzip' || c === 'zstd' ? c : 'none';
+}
+/**
+ * Whether bytes start a zstd frame: a regular one, or a skippable one (0x184D2A50–5F), with which
+ * a zstd stream may open (zstd:chunked metadata, seekable-format tables).
+ */
+function isZstdFrame(b) {
+    if (b.length < 4)
+        return false;
+    const m = b.readUInt32LE(0);
+    return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50;
+}
 /** The compression a file's first bytes show; anything unrecognised is taken as a plain tar. */
 function detectCompression(head) {
     if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
         return 'gzip';
-    if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528)
+    if (isZstdFrame(head))
         return 'zstd';
     if (head.length >= 6 &&
         head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0])))
@@ -35517,13 +35533,6 @@ function tarChecker() {
     });
     extract.on('error', err => w.destroy(err));
     return w;
-}
-/** zstd frame magics: a regular frame, and the skippable range 0x184d2a50..5f. */
-function isZstdFrame(b) {
-    if (b.length < 4)
-        return false;
-    const m = b.readUInt32LE(0);
-    return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50;
 }
 async function readAt(input, at, n) {
     const buf = Buffer.alloc(n);
@@ -36268,21 +36277,6 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
 
 
 
-function sniffCompression(head) {
-    if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
-        return 'gzip';
-    if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528)
-        return 'zstd';
-    return 'none';
-}
-/** A decompressing stream for `c`, or undefined for plain data. */
-function decompressor(c) {
-    if (c === 'gzip')
-        return external_node_zlib_.createGunzip();
-    if (c === 'zstd')
-        return external_node_zlib_.createZstdDecompress();
-    return undefined;
-}
 async function makeTempDir() {
     const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
     trackTemp(dir);
@@ -36340,14 +36334,15 @@ async function extractArchive(archive, dest, from) {
     catch (err) {
         throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
     }
-    const compression = sniffCompression(head);
+    const compression = readableCompression(head);
     const files = new Map();
     const links = new Map();
     const dirs = new Set();
     const extract = tar_stream.extract();
     const source = (0,external_node_fs_namespaceObject.createReadStream)(archive);
-    const unzip = decompressor(compression);
-    const feeding = (unzip ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, unzip, extract) : (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)).catch((err) => err);
+    const feeding = (compression === 'none'
+        ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)
+        : (0,external_node_stream_promises_namespaceObject.pipeline)(source, createDecompressor(compression), extract)).catch((err) => err);
     const notTar = (err) => err instanceof LadingError
         ? err
         : new LadingError(`from "${from}": ${archive} is not a readable tar archive` +
@@ -36482,6 +36477,7 @@ async function openOciArchive(archive, ref, userSpec) {
 
 
 
+
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 function normalise(ref) {
@@ -36539,11 +36535,11 @@ function validItems(value) {
 }
 /** The digest of a layer's uncompressed tar, which the config's diff_ids must list. */
 async function uncompressedDigest(rec) {
-    const unzip = decompressor(sniffCompression(rec.head));
-    if (!unzip)
+    const compression = readableCompression(rec.head);
+    if (compression === 'none')
         return rec.digest;
     const hasher = new HashingStream();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(rec.file), unzip, hasher, async (source) => {
+    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(rec.file), createDecompressor(compression), hasher, async (source) => {
         for await (const chunk of source)
             void chunk;
     });
@@ -36616,7 +36612,7 @@ async function openDockerArchive(archive, userSpec, ref) {
         const layers = [];
         for (const [i, name] of item.Layers.entries()) {
             const rec = member(name, `layer ${i}`);
-            const compression = sniffCompression(rec.head);
+            const compression = readableCompression(rec.head);
             const diffId = await uncompressedDigest(rec);
             if (diffId !== diffIds[i])
                 throw new LadingError(`from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
@@ -38674,9 +38670,6 @@ function rules_finding(id, location, message) {
         throw new Error(`unknown validation rule ${id}`);
     return { rule: id, severity: r.severity, message, location, spec: r.spec };
 }
-function ruleOf(id) {
-    return byId.get(id);
-}
 
 ;// CONCATENATED MODULE: ./src/validate/json.ts
 
@@ -38804,8 +38797,6 @@ function isObject(v) {
 const IN_TOTO = 'application/vnd.in-toto+json';
 const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-const document_REGISTERED = { sha256: 64, sha512: 128 };
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
 const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
@@ -38873,10 +38864,10 @@ function isRFC3339(v) {
 function digestFinding(v) {
     if (typeof v !== 'string')
         return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
-    if (!DIGEST.test(v))
+    if (!DIGEST_GRAMMAR.test(v))
         return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
     const [alg, enc] = v.split(':', 2);
-    const len = document_REGISTERED[alg];
+    const len = registeredAlgorithms[alg];
     if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
         return {
             rule: 'descriptor-digest-encoding',
@@ -38885,7 +38876,7 @@ function digestFinding(v) {
     return undefined;
 }
 function isRegisteredAlgorithm(digest) {
-    return document_REGISTERED[digest.split(':', 1)[0]] !== undefined;
+    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
 }
 /**
  * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
@@ -38959,8 +38950,7 @@ function checkEmbedded(d, data, loc, out) {
     if (typeof d.size === 'number' && bytes.length !== d.size)
         out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
     if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
-        const [alg] = d.digest.split(':', 1);
-        const actual = `${alg}:` + (0,external_node_crypto_.createHash)(alg).update(bytes).digest('hex');
+        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
         if (actual !== d.digest)
             out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
     }
@@ -39219,15 +39209,6 @@ function document_checkConfig(doc, loc, out) {
 
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50;
-function sniff(chunk) {
-    if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b)
-        return 'gzip';
-    // A zstd stream may open with a skippable frame (zstd:chunked metadata, seekable-format tables).
-    if (chunk.length >= 4 &&
-        (chunk.readUInt32LE(0) === ZSTD_MAGIC || isSkippable(chunk.readUInt32LE(0))))
-        return 'zstd';
-    return 'none';
-}
 function waitDrain(s) {
     return new Promise(resolve => {
         const done = () => {
@@ -39240,11 +39221,6 @@ function waitDrain(s) {
         s.on('error', done);
         s.on('close', done);
     });
-}
-const ZSTD_MAGIC = 0xfd2fb528;
-/** A zstd skippable frame (0x184D2A50–0x184D2A5F): metadata such as the zstd:chunked manifest. */
-function isSkippable(magic) {
-    return (magic & 0xfffffff0) === 0x184d2a50;
 }
 class Decoder {
     kind;
@@ -39274,9 +39250,7 @@ class Decoder {
     open(start) {
         this.start = start;
         this.stoppedAt = undefined;
-        const d = this.kind === 'gzip'
-            ? external_node_zlib_.createGunzip({ chunkSize: 128 * 1024 })
-            : external_node_zlib_.createZstdDecompress({ chunkSize: 128 * 1024 });
+        const d = createDecompressor(this.kind);
         this.d = d;
         d.on('data', (out) => {
             if (!this.sink(out)) {
@@ -39342,8 +39316,7 @@ class Decoder {
         const b = this.between;
         if (b.length < 4 && !final)
             return;
-        const magic = b.length >= 4 ? b.readUInt32LE(0) : -1;
-        if (this.kind === 'zstd' && (magic === ZSTD_MAGIC || isSkippable(magic))) {
+        if (this.kind === 'zstd' && isZstdFrame(b)) {
             this.between = undefined;
             this.open(this.start);
             const d = this.d;
@@ -39414,7 +39387,7 @@ async function scanBlob(raw, opts) {
         return keep.length === 0 ? true : extract.write(keep);
     };
     const startPipeline = (chunk) => {
-        actual = sniff(chunk);
+        actual = readableCompression(chunk);
         if (actual !== opts.compression)
             add(rules_finding('layer-compression-mismatch', opts.location, `the media type says ${opts.compression === 'none' ? 'uncompressed tar' : opts.compression} but the content is ${actual === 'none' ? 'not gzip or zstd' : actual}`));
         if (opts.checkTar) {
@@ -39928,11 +39901,7 @@ class Walker {
             platform &&
             typeof config.os === 'string' &&
             typeof config.architecture === 'string') {
-            const cp = { os: config.os, architecture: config.architecture };
-            if (typeof config.variant === 'string')
-                cp.variant = config.variant;
-            if (typeof config['os.version'] === 'string')
-                cp['os.version'] = config['os.version'];
+            const cp = platformOfConfig(config);
             if (!platformsEqual(platform, cp))
                 this.add(rules_finding('platform-mismatch', loc, `the index says platform ${formatPlatform(platform)} but the config says ${formatPlatform(cp)}`));
         }
@@ -40004,9 +39973,6 @@ class Walker {
         if (got.digest !== desc.digest)
             this.add(rules_finding('blob-digest-mismatch', loc, `blob ${desc.digest} has content with digest ${got.digest}`));
     }
-    async open(desc) {
-        return this.reader.open(desc);
-    }
     /** Reads, verifies and parses a JSON blob; undefined when there is nothing to parse. */
     async document(desc, loc, what) {
         if (!(await this.present(desc, loc)))
@@ -40036,7 +40002,7 @@ class Walker {
         let size = 0;
         const h = (0,external_node_crypto_.createHash)(algorithm);
         try {
-            const s = await this.open(desc);
+            const s = await this.reader.open(desc);
             for await (const c of s) {
                 size += c.length;
                 h.update(c);
@@ -40060,7 +40026,7 @@ class Walker {
             p = (async () => {
                 let s;
                 try {
-                    s = await this.open(desc);
+                    s = await this.reader.open(desc);
                 }
                 catch (err) {
                     return { size: 0, readError: errors_messageOf(err), findings: [] };
@@ -40362,7 +40328,7 @@ async function validateImage(reader, root, opts = {}) {
 function makeFinding(rule, location, message) {
     return rules_finding(rule, location, message);
 }
-const validate_DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
+const DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
 /**
  * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
  * digest in the message), or, when the message names no digest, the same rule, location and
@@ -40375,7 +40341,7 @@ function dedupeFindings(findings) {
     const seen = new Set();
     const out = [];
     for (const f of findings) {
-        const digest = validate_DIGEST.exec(f.message)?.[0];
+        const digest = DIGEST.exec(f.message)?.[0];
         const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`;
         if (seen.has(key))
             continue;

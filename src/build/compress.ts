@@ -150,12 +150,28 @@ export function createDecompressor(c: Compression): Transform {
   }
 }
 
+/** gzip or zstd as detected; xz, bzip2 and anything else are read as they are (and fail as tar). */
+export function readableCompression(head: Buffer): Compression {
+  const c = detectCompression(head)
+  return c === 'gzip' || c === 'zstd' ? c : 'none'
+}
+
 export type DetectedFormat = Compression | 'xz' | 'bzip2'
+
+/**
+ * Whether bytes start a zstd frame: a regular one, or a skippable one (0x184D2A50–5F), with which
+ * a zstd stream may open (zstd:chunked metadata, seekable-format tables).
+ */
+export function isZstdFrame(b: Buffer): boolean {
+  if (b.length < 4) return false
+  const m = b.readUInt32LE(0)
+  return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50
+}
 
 /** The compression a file's first bytes show; anything unrecognised is taken as a plain tar. */
 export function detectCompression(head: Buffer): DetectedFormat {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd'
+  if (isZstdFrame(head)) return 'zstd'
   if (
     head.length >= 6 &&
     head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0]))

@@ -19,7 +19,8 @@ import {
   compressionLevel,
   compressorStages,
   createDecompressor,
-  detectCompression
+  detectCompression,
+  isZstdFrame
 } from './compress.js'
 
 export type { Compression } from '../oci/mediatypes.js'
@@ -611,13 +612,6 @@ function tarChecker(): Writable {
   })
   extract.on('error', err => w.destroy(err))
   return w
-}
-
-/** zstd frame magics: a regular frame, and the skippable range 0x184d2a50..5f. */
-function isZstdFrame(b: Buffer): boolean {
-  if (b.length < 4) return false
-  const m = b.readUInt32LE(0)
-  return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50
 }
 
 async function readAt(input: LayerInput, at: number, n: number): Promise<Buffer> {

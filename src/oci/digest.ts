@@ -5,7 +5,8 @@ import { LadingError } from '../errors.js'
 /** Digest algorithms registered by the OCI Image Spec, with the length of their hex encoding. */
 export const registeredAlgorithms: Record<string, number> = { sha256: 64, sha512: 128 }
 
-const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/
+/** The digest grammar of descriptor.md: algorithm:encoded. */
+export const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/
 
 export interface ParsedDigest {
   algorithm: string

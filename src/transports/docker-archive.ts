@@ -11,13 +11,8 @@ import type { Descriptor, Manifest } from '../oci/types.js'
 import { writeLayoutIndex } from './blobstore.js'
 import { openLayout, type LayoutSource } from './layout.js'
 import { checkArchiveFile } from './oci-archive.js'
-import {
-  decompressor,
-  extractArchive,
-  makeTempDir,
-  sniffCompression,
-  type ExtractedFile
-} from './tar-extract.js'
+import { createDecompressor, readableCompression } from '../build/compress.js'
+import { extractArchive, makeTempDir, type ExtractedFile } from './tar-extract.js'
 
 /** One image of a `docker save` manifest.json. */
 interface SaveItem {
@@ -95,12 +90,17 @@ function validItems(value: unknown): value is SaveItem[] {
 
 /** The digest of a layer's uncompressed tar, which the config's diff_ids must list. */
 async function uncompressedDigest(rec: ExtractedFile): Promise<string> {
-  const unzip = decompressor(sniffCompression(rec.head))
-  if (!unzip) return rec.digest
+  const compression = readableCompression(rec.head)
+  if (compression === 'none') return rec.digest
   const hasher = new HashingStream()
-  await pipeline(createReadStream(rec.file), unzip, hasher, async source => {
-    for await (const chunk of source) void chunk
-  })
+  await pipeline(
+    createReadStream(rec.file),
+    createDecompressor(compression),
+    hasher,
+    async source => {
+      for await (const chunk of source) void chunk
+    }
+  )
   return hasher.digest()
 }
 
@@ -197,7 +197,7 @@ export async function openDockerArchive(
     const layers: Descriptor[] = []
     for (const [i, name] of item.Layers.entries()) {
       const rec = member(name, `layer ${i}`)
-      const compression = sniffCompression(rec.head)
+      const compression = readableCompression(rec.head)
       const diffId = await uncompressedDigest(rec)
       if (diffId !== diffIds[i])
         throw new LadingError(

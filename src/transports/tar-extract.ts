@@ -2,13 +2,13 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Transform, type TransformCallback } from 'node:stream'
+import type { TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import * as zlib from 'node:zlib'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../errors.js'
 import { HashingStream, registeredAlgorithms } from '../oci/digest.js'
 import { trackTemp } from '../cleanup.js'
+import { createDecompressor, readableCompression } from '../build/compress.js'
 
 /** A regular file taken out of an archive: where it is now, and what was measured on the way. */
 export interface ExtractedFile {
@@ -25,21 +25,6 @@ export interface Extracted {
   dir: string
   /** Regular files (and links that resolve to them) by normalised archive name. */
   files: Map<string, ExtractedFile>
-}
-
-export type Compression = 'gzip' | 'zstd' | 'none'
-
-export function sniffCompression(head: Buffer): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd'
-  return 'none'
-}
-
-/** A decompressing stream for `c`, or undefined for plain data. */
-export function decompressor(c: Compression): Transform | undefined {
-  if (c === 'gzip') return zlib.createGunzip()
-  if (c === 'zstd') return zlib.createZstdDecompress()
-  return undefined
 }
 
 export async function makeTempDir(): Promise<string> {
@@ -111,17 +96,18 @@ export async function extractArchive(
   } catch (err) {
     throw new LadingError(`from "${from}": cannot read ${archive}: ${messageOf(err)}`)
   }
-  const compression = sniffCompression(head)
+  const compression = readableCompression(head)
   const files = new Map<string, ExtractedFile>()
   const links = new Map<string, string | undefined>()
   const dirs = new Set<string>()
 
   const extract = tar.extract()
   const source = createReadStream(archive)
-  const unzip = decompressor(compression)
-  const feeding = (unzip ? pipeline(source, unzip, extract) : pipeline(source, extract)).catch(
-    (err: unknown) => err
-  )
+  const feeding = (
+    compression === 'none'
+      ? pipeline(source, extract)
+      : pipeline(source, createDecompressor(compression), extract)
+  ).catch((err: unknown) => err)
 
   const notTar = (err: unknown): LadingError =>
     err instanceof LadingError

@@ -2,7 +2,7 @@
  * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
  * and report every problem they find rather than the first.
  */
-import { createHash } from 'node:crypto'
+import { DIGEST_GRAMMAR, digestOf, registeredAlgorithms } from '../oci/digest.js'
 import { MediaType, layerCompression } from '../oci/mediatypes.js'
 import { finding, type Finding } from './rules.js'
 import { isObject } from './json.js'
@@ -15,8 +15,6 @@ export const EMPTY_DIGEST =
 
 const MEDIA_TYPE =
   /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/
-const DIGEST = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/
-const REGISTERED: Record<string, number> = { sha256: 64, sha512: 128 }
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
 const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*'
 const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`)
@@ -95,10 +93,10 @@ export function isRFC3339(v: unknown): boolean {
 export function digestFinding(v: unknown): { rule: string; why: string } | undefined {
   if (typeof v !== 'string')
     return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` }
-  if (!DIGEST.test(v))
+  if (!DIGEST_GRAMMAR.test(v))
     return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` }
   const [alg, enc] = v.split(':', 2)
-  const len = REGISTERED[alg]
+  const len = registeredAlgorithms[alg]
   if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
     return {
       rule: 'descriptor-digest-encoding',
@@ -108,7 +106,7 @@ export function digestFinding(v: unknown): { rule: string; why: string } | undef
 }
 
 export function isRegisteredAlgorithm(digest: string): boolean {
-  return REGISTERED[digest.split(':', 1)[0]] !== undefined
+  return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined
 }
 
 export interface DescriptorOptions {
@@ -228,8 +226,7 @@ function checkEmbedded(
       )
     )
   if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
-    const [alg] = d.digest.split(':', 1)
-    const actual = `${alg}:` + createHash(alg).update(bytes).digest('hex')
+    const actual = digestOf(bytes, d.digest.split(':', 1)[0])
     if (actual !== d.digest)
       out.push(
         finding(

@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto'
 import type { Readable, Transform } from 'node:stream'
-import * as zlib from 'node:zlib'
 import tar from 'tar-stream'
 import type { Compression } from '../oci/mediatypes.js'
+import { createDecompressor, isZstdFrame, readableCompression } from '../build/compress.js'
 import { finding, type Finding } from './rules.js'
 import { messageOf } from '../errors.js'
 
@@ -42,17 +42,6 @@ export interface ScanOptions {
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50
 
-function sniff(chunk: Buffer): Compression {
-  if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) return 'gzip'
-  // A zstd stream may open with a skippable frame (zstd:chunked metadata, seekable-format tables).
-  if (
-    chunk.length >= 4 &&
-    (chunk.readUInt32LE(0) === ZSTD_MAGIC || isSkippable(chunk.readUInt32LE(0)))
-  )
-    return 'zstd'
-  return 'none'
-}
-
 function waitDrain(s: NodeJS.EventEmitter): Promise<void> {
   return new Promise(resolve => {
     const done = (): void => {
@@ -65,13 +54,6 @@ function waitDrain(s: NodeJS.EventEmitter): Promise<void> {
     s.on('error', done)
     s.on('close', done)
   })
-}
-
-const ZSTD_MAGIC = 0xfd2fb528
-
-/** A zstd skippable frame (0x184D2A50–0x184D2A5F): metadata such as the zstd:chunked manifest. */
-function isSkippable(magic: number): boolean {
-  return (magic & 0xfffffff0) === 0x184d2a50
 }
 
 /**
@@ -112,10 +94,7 @@ class Decoder {
   private open(start: number): void {
     this.start = start
     this.stoppedAt = undefined
-    const d: Decompressor =
-      this.kind === 'gzip'
-        ? zlib.createGunzip({ chunkSize: 128 * 1024 })
-        : zlib.createZstdDecompress({ chunkSize: 128 * 1024 })
+    const d = createDecompressor(this.kind) as Decompressor
     this.d = d
     d.on('data', (out: Buffer) => {
       if (!this.sink(out)) {
@@ -178,8 +157,7 @@ class Decoder {
   private next(final: boolean): void {
     const b = this.between as Buffer
     if (b.length < 4 && !final) return
-    const magic = b.length >= 4 ? b.readUInt32LE(0) : -1
-    if (this.kind === 'zstd' && (magic === ZSTD_MAGIC || isSkippable(magic))) {
+    if (this.kind === 'zstd' && isZstdFrame(b)) {
       this.between = undefined
       this.open(this.start)
       const d = this.d as Decompressor
@@ -249,7 +227,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   }
 
   const startPipeline = (chunk: Buffer): void => {
-    actual = sniff(chunk)
+    actual = readableCompression(chunk)
     if (actual !== opts.compression)
       add(
         finding(

@@ -538,7 +538,3 @@ export function finding(id: string, location: string, message: string): Finding 
   if (!r) throw new Error(`unknown validation rule ${id}`)
   return { rule: id, severity: r.severity, message, location, spec: r.spec }
 }
-
-export function ruleOf(id: string): Rule | undefined {
-  return byId.get(id)
-}

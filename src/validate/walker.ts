@@ -13,7 +13,7 @@ import {
   isManifestMediaType,
   layerCompression
 } from '../oci/mediatypes.js'
-import { platformsEqual, formatPlatform } from '../oci/platform.js'
+import { platformsEqual, formatPlatform, platformOfConfig } from '../oci/platform.js'
 import { messageOf } from '../errors.js'
 import { finding, type Finding } from './rules.js'
 import { parseJSON, isObject } from './json.js'
@@ -203,9 +203,7 @@ export class Walker {
       typeof config.os === 'string' &&
       typeof config.architecture === 'string'
     ) {
-      const cp: Platform = { os: config.os, architecture: config.architecture }
-      if (typeof config.variant === 'string') cp.variant = config.variant
-      if (typeof config['os.version'] === 'string') cp['os.version'] = config['os.version']
+      const cp = platformOfConfig(config as Parameters<typeof platformOfConfig>[0])
       if (!platformsEqual(platform, cp))
         this.add(
           finding(
@@ -362,10 +360,6 @@ export class Walker {
       )
   }
 
-  private async open(desc: Descriptor): Promise<Readable> {
-    return this.reader.open(desc)
-  }
-
   /** Reads, verifies and parses a JSON blob; undefined when there is nothing to parse. */
   private async document(desc: Descriptor, loc: string, what: string): Promise<unknown> {
     if (!(await this.present(desc, loc))) return undefined
@@ -400,7 +394,7 @@ export class Walker {
     let size = 0
     const h = createHash(algorithm)
     try {
-      const s = await this.open(desc)
+      const s = await this.reader.open(desc)
       for await (const c of s as AsyncIterable<Buffer>) {
         size += c.length
         h.update(c)
@@ -422,7 +416,7 @@ export class Walker {
       p = (async () => {
         let s: Readable
         try {
-          s = await this.open(desc)
+          s = await this.reader.open(desc)
         } catch (err) {
           return { size: 0, readError: messageOf(err), findings: [] }
         }
