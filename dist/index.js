@@ -34770,8 +34770,7 @@ function parseReference(input, opts = {}) {
         if (!HOST.test(registry))
             fail(`the registry host "${registry}" is not a host[:port]`);
     }
-    if (registry === 'index.docker.io' || registry === DOCKER_HUB_API)
-        registry = DOCKER_HUB;
+    registry = canonicalRegistry(registry);
     if (registry === DOCKER_HUB && parts.length === 1)
         parts.unshift('library');
     for (const p of parts) {
@@ -34784,6 +34783,11 @@ function parseReference(input, opts = {}) {
     if (!tag && !digest && opts.defaultTag)
         tag = opts.defaultTag;
     return { registry, repository, tag, digest };
+}
+/** The name a registry goes by: Docker Hub's several host names are all `docker.io`. */
+function canonicalRegistry(host) {
+    const h = host.toLowerCase();
+    return h === 'index.docker.io' || h === DOCKER_HUB_API ? DOCKER_HUB : host;
 }
 function formatReference(ref) {
     let s = `${ref.registry}/${ref.repository}`;
@@ -35940,6 +35944,7 @@ function parseTime(v, input) {
 
 ;// CONCATENATED MODULE: ./src/cleanup.ts
 
+
 /**
  * Temporary files and directories of the current run (staging layout, extracted archives, an
  * archive being written). Removed on the normal paths by their owners; on SIGINT/SIGTERM (a
@@ -35950,6 +35955,11 @@ function trackTemp(p) {
     temps.add(p);
 }
 function untrackTemp(p) {
+    temps.delete(p);
+}
+/** Removes a temporary path on the normal path, and stops tracking it. */
+async function removeTemp(p) {
+    await promises_namespaceObject.rm(p, { recursive: true, force: true });
     temps.delete(p);
 }
 function removeAllTemps() {
@@ -35977,6 +35987,7 @@ const Annotation = {
 };
 
 ;// CONCATENATED MODULE: ./src/transports/blobstore.ts
+
 
 
 
@@ -36066,11 +36077,15 @@ class BlobStore {
     }
     async writeBuffer(data) {
         const digest = digestOf(data);
-        const dest = this.path(digest);
         const tmp = this.tempPath();
-        await promises_namespaceObject.writeFile(tmp, data);
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(dest), { recursive: true });
-        await promises_namespaceObject.rename(tmp, dest);
+        try {
+            await promises_namespaceObject.writeFile(tmp, data);
+        }
+        catch (err) {
+            await promises_namespaceObject.rm(tmp, { force: true });
+            throw err;
+        }
+        await this.commit(tmp, digest);
         return { digest, size: data.length };
     }
     /** Writes a JSON document (manifest, index, config) and returns its descriptor. */
@@ -36104,15 +36119,9 @@ class BlobStore {
     }
 }
 /** Writes `oci-layout` and `index.json`, the two files that make a directory an OCI image layout. */
-async function writeLayoutIndex(root, manifests, annotations) {
+async function writeLayoutIndex(root, manifests) {
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    const index = {
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.index.v1+json',
-        manifests
-    };
-    if (annotations && Object.keys(annotations).length)
-        index.annotations = annotations;
+    const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'index.json'), JSON.stringify(index));
 }
 
@@ -36419,6 +36428,7 @@ async function extractArchive(archive, dest, from) {
 
 
 
+
 /** Fails early, with a hint, when `archive` is not a file Lading could extract. */
 async function checkArchiveFile(archive, from) {
     let st;
@@ -36441,7 +36451,7 @@ async function openOciArchive(archive, ref, userSpec) {
     const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`);
     await checkArchiveFile(archive, from);
     const dir = await makeTempDir();
-    const cleanup = () => promises_namespaceObject.rm(dir, { recursive: true, force: true });
+    const cleanup = () => removeTemp(dir);
     try {
         const { files } = await extractArchive(archive, dir, from);
         if (!files.has('oci-layout') && !files.has('index.json')) {
@@ -36464,6 +36474,7 @@ async function openOciArchive(archive, ref, userSpec) {
 }
 
 ;// CONCATENATED MODULE: ./src/transports/docker-archive.ts
+
 
 
 
@@ -36557,7 +36568,7 @@ async function openDockerArchive(archive, userSpec, ref) {
     const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`);
     await checkArchiveFile(archive, from);
     const tmp = await makeTempDir();
-    const cleanup = () => promises_namespaceObject.rm(tmp, { recursive: true, force: true });
+    const cleanup = () => removeTemp(tmp);
     try {
         const raw = external_node_path_namespaceObject.join(tmp, 'archive');
         const { files } = await extractArchive(archive, raw, from);
@@ -36786,171 +36797,6 @@ function registryError(status, body, ctx, attempts = 1) {
     return new RegistryError(`${head}. ${advice}`, status, codes);
 }
 
-;// CONCATENATED MODULE: ./src/registry/credentials.ts
-
-
-
-
-
-
-
-/** Asks GitHub Actions to hide a value in logs (only when running as the action). */
-function mask(value) {
-    maskValue(value);
-}
-/** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
-function maskSecret(secret, username) {
-    if (!secret)
-        return;
-    mask(secret);
-    if (username !== undefined)
-        mask(Buffer.from(`${username}:${secret}`).toString('base64'));
-}
-/** The keys docker writes for one registry: Docker Hub has historically used several. */
-function registryKeys(registry) {
-    if (registry === DOCKER_HUB || registry === DOCKER_HUB_API || registry === 'index.docker.io')
-        return ['https://index.docker.io/v1/', 'index.docker.io', DOCKER_HUB, DOCKER_HUB_API];
-    return [registry];
-}
-/** `https://ghcr.io/v1/` → `ghcr.io`: docker config keys may carry a scheme and a path. */
-function hostOfKey(key) {
-    return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-}
-function findKey(map, registry) {
-    if (!map)
-        return undefined;
-    const wanted = registryKeys(registry).map(hostOfKey);
-    for (const [key, value] of Object.entries(map))
-        if (wanted.includes(hostOfKey(key)))
-            return value;
-    return undefined;
-}
-function dockerConfigPath(env = process.env) {
-    const dir = env.DOCKER_CONFIG || external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), '.docker');
-    return external_node_path_namespaceObject.join(dir, 'config.json');
-}
-/** Runs `docker-credential-HELPER get`, which reads the server on stdin and answers JSON. */
-async function fromHelper(helper, registry, env) {
-    const bin = `docker-credential-${helper}`;
-    const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
-    const out = await new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.execFile)(bin, ['get'], { timeout: 30_000, env }, (err, stdout, stderr) => {
-            if (!err)
-                return resolve(stdout);
-            // Helpers say "credentials not found in native keychain" when they have nothing for this host.
-            if (/not found/i.test(stdout + stderr))
-                return resolve(undefined);
-            reject(new LadingError(`the docker credential helper ${bin} failed for ${registry}: ${errors_messageOf(err)}; ` +
-                'check that it is installed and on PATH, or remove it from the docker config'));
-        });
-        child.stdin?.end(server);
-    });
-    if (!out)
-        return undefined;
-    let parsed;
-    try {
-        parsed = JSON.parse(out);
-    }
-    catch {
-        throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
-    }
-    if (!parsed.Secret)
-        return undefined;
-    const source = `the docker credential helper ${bin}`;
-    maskSecret(parsed.Secret, parsed.Username ?? '');
-    // Helpers return an identity token under the pseudo user name <token>.
-    if (parsed.Username === '<token>')
-        return { identityToken: parsed.Secret, source };
-    return { credentials: { username: parsed.Username ?? '', password: parsed.Secret }, source };
-}
-async function fromDockerConfig(registry, env) {
-    const file = dockerConfigPath(env);
-    let config;
-    try {
-        config = JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
-    }
-    catch (err) {
-        if (err.code === 'ENOENT')
-            return undefined;
-        throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
-    }
-    // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
-    // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
-    // the auths entry answer, which docker does not, but only ever finds more credentials.
-    const helper = findKey(config.credHelpers, registry);
-    if (helper)
-        return fromHelper(helper, registry, env);
-    if (config.credsStore) {
-        const stored = await fromHelper(config.credsStore, registry, env);
-        if (stored)
-            return stored;
-    }
-    const entry = findKey(config.auths, registry);
-    const source = `the docker config ${file}`;
-    if (entry?.identitytoken) {
-        maskSecret(entry.identitytoken);
-        return { identityToken: entry.identitytoken, source };
-    }
-    if (entry?.auth) {
-        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        if (colon < 0)
-            throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`);
-        const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-        maskSecret(credentials.password, credentials.username);
-        mask(entry.auth);
-        return { credentials, source };
-    }
-    if (entry?.username && entry.password) {
-        maskSecret(entry.password, entry.username);
-        return { credentials: { username: entry.username, password: entry.password }, source };
-    }
-    return undefined;
-}
-/**
- * Where credentials for `registry` come from, first found wins: the username/password inputs;
- * docker's config.json (credHelpers, credsStore, auths), which docker/login-action writes; the
- * github-token input for ghcr.io; else none (anonymous).
- */
-async function resolveCredentials(registry, opts, env = process.env) {
-    const forRegistries = opts.credentialsRegistries ??
-        (opts.credentialsRegistry ? [opts.credentialsRegistry] : undefined);
-    const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry));
-    if (inputsApply && opts.password) {
-        maskSecret(opts.password, opts.username ?? '');
-        return {
-            credentials: { username: opts.username ?? '', password: opts.password },
-            source: 'the username/password inputs'
-        };
-    }
-    const inputsFor = opts.password && !inputsApply ? forRegistries : undefined;
-    const fromConfig = await fromDockerConfig(registry, env);
-    if (fromConfig)
-        return { ...fromConfig, ...(inputsFor && { inputsFor }) };
-    if (registry === 'ghcr.io' && opts.githubToken) {
-        const username = env.GITHUB_ACTOR || 'x-access-token';
-        maskSecret(opts.githubToken, username);
-        return {
-            credentials: { username, password: opts.githubToken },
-            source: 'the github-token input',
-            ...(inputsFor && { inputsFor })
-        };
-    }
-    return {
-        source: inputsFor
-            ? 'no credentials (anonymous; the username/password inputs are for other registries)'
-            : 'no credentials (anonymous; none in the inputs or the docker config)',
-        ...(inputsFor && { inputsFor })
-    };
-}
-function sameRegistry(a, b) {
-    const norm = (r) => {
-        const h = r.toLowerCase();
-        return h === DOCKER_HUB_API || h === 'index.docker.io' ? DOCKER_HUB : h;
-    };
-    return norm(a) === norm(b);
-}
-
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 ;// CONCATENATED MODULE: external "node:https"
@@ -36987,13 +36833,20 @@ function send(req) {
     });
 }
 async function readBody(res, limit = 64 * 1024 * 1024) {
+    return readAll(res.body, limit, `response from ${res.url.host}`);
+}
+/** Raised when a body is longer than its caller allows; not worth a retry. */
+class TooLarge extends Error {
+}
+/** A whole body, never more than `limit` bytes of it in memory. */
+async function readAll(body, limit, what) {
     const chunks = [];
     let size = 0;
-    for await (const chunk of res.body) {
+    for await (const chunk of body) {
         size += chunk.length;
         if (size > limit) {
-            res.body.destroy();
-            throw new Error(`response from ${res.url.host} is larger than ${limit} bytes`);
+            body.destroy();
+            throw new TooLarge(`${what} is larger than ${limit} bytes`);
         }
         chunks.push(chunk);
     }
@@ -37192,7 +37045,7 @@ class Authenticator {
         const token = res.token || res.access_token;
         if (!token)
             throw new LadingError(`the token server ${url.host} answered without a token`);
-        mask(token);
+        maskValue(token);
         const lifetime = (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000;
         const issued = res.issued_at ? Date.parse(res.issued_at) : NaN;
         const start = Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now());
@@ -37231,7 +37084,7 @@ class Authenticator {
 }
 function basic(username, password) {
     const b = Buffer.from(`${username}:${password}`).toString('base64');
-    mask(b);
+    maskValue(b);
     return b;
 }
 function scopeKey(scopes) {
@@ -37283,12 +37136,12 @@ async function readBlob(t, desc) {
         const body = await getBlob(t, desc);
         let data;
         try {
-            const chunks = [];
-            for await (const c of body)
-                chunks.push(c);
-            data = Buffer.concat(chunks);
+            // A registry sending more than the descriptor says must not fill memory.
+            data = await readAll(body, desc.size, what);
         }
         catch (err) {
+            if (err instanceof TooLarge)
+                throw new LadingError(`${what}: the registry sent more than the ${desc.size} bytes expected`);
             throw new RetryableError(`reading ${what}: ${errors_messageOf(err)}`);
         }
         verifyContent(data, desc.digest, desc.size, what);
@@ -37514,6 +37367,163 @@ async function sendChunk(t, desc, location, chunk, offset) {
         await drain(res);
         return t.client.locationOf(res, `PATCH blob ${desc.digest}`);
     }, t.client.policy, t.client.log);
+}
+
+;// CONCATENATED MODULE: ./src/registry/credentials.ts
+
+
+
+
+
+
+
+/** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
+function maskSecret(secret, username) {
+    if (!secret)
+        return;
+    maskValue(secret);
+    if (username !== undefined)
+        maskValue(Buffer.from(`${username}:${secret}`).toString('base64'));
+}
+/** The keys docker writes for one registry: Docker Hub has historically used several. */
+function registryKeys(registry) {
+    if (canonicalRegistry(registry) === DOCKER_HUB)
+        return ['https://index.docker.io/v1/', 'index.docker.io', DOCKER_HUB, DOCKER_HUB_API];
+    return [registry];
+}
+/** `https://ghcr.io/v1/` → `ghcr.io`: docker config keys may carry a scheme and a path. */
+function hostOfKey(key) {
+    return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
+}
+function findKey(map, registry) {
+    if (!map)
+        return undefined;
+    const wanted = registryKeys(registry).map(hostOfKey);
+    for (const [key, value] of Object.entries(map))
+        if (wanted.includes(hostOfKey(key)))
+            return value;
+    return undefined;
+}
+function dockerConfigPath(env = process.env) {
+    const dir = env.DOCKER_CONFIG || external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), '.docker');
+    return external_node_path_namespaceObject.join(dir, 'config.json');
+}
+/** Runs `docker-credential-HELPER get`, which reads the server on stdin and answers JSON. */
+async function fromHelper(helper, registry, env) {
+    const bin = `docker-credential-${helper}`;
+    const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
+    const out = await new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.execFile)(bin, ['get'], { timeout: 30_000, env }, (err, stdout, stderr) => {
+            if (!err)
+                return resolve(stdout);
+            // Helpers say "credentials not found in native keychain" when they have nothing for this host.
+            if (/not found/i.test(stdout + stderr))
+                return resolve(undefined);
+            reject(new LadingError(`the docker credential helper ${bin} failed for ${registry}: ${errors_messageOf(err)}; ` +
+                'check that it is installed and on PATH, or remove it from the docker config'));
+        });
+        child.stdin?.end(server);
+    });
+    if (!out)
+        return undefined;
+    let parsed;
+    try {
+        parsed = JSON.parse(out);
+    }
+    catch {
+        throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
+    }
+    if (!parsed.Secret)
+        return undefined;
+    const source = `the docker credential helper ${bin}`;
+    maskSecret(parsed.Secret, parsed.Username ?? '');
+    // Helpers return an identity token under the pseudo user name <token>.
+    if (parsed.Username === '<token>')
+        return { identityToken: parsed.Secret, source };
+    return { credentials: { username: parsed.Username ?? '', password: parsed.Secret }, source };
+}
+async function fromDockerConfig(registry, env) {
+    const file = dockerConfigPath(env);
+    let config;
+    try {
+        config = JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
+    }
+    catch (err) {
+        if (err.code === 'ENOENT')
+            return undefined;
+        throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
+    }
+    // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
+    // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
+    // the auths entry answer, which docker does not, but only ever finds more credentials.
+    const helper = findKey(config.credHelpers, registry);
+    if (helper)
+        return fromHelper(helper, registry, env);
+    if (config.credsStore) {
+        const stored = await fromHelper(config.credsStore, registry, env);
+        if (stored)
+            return stored;
+    }
+    const entry = findKey(config.auths, registry);
+    const source = `the docker config ${file}`;
+    if (entry?.identitytoken) {
+        maskSecret(entry.identitytoken);
+        return { identityToken: entry.identitytoken, source };
+    }
+    if (entry?.auth) {
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon < 0)
+            throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`);
+        const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+        maskSecret(credentials.password, credentials.username);
+        maskValue(entry.auth);
+        return { credentials, source };
+    }
+    if (entry?.username && entry.password) {
+        maskSecret(entry.password, entry.username);
+        return { credentials: { username: entry.username, password: entry.password }, source };
+    }
+    return undefined;
+}
+/**
+ * Where credentials for `registry` come from, first found wins: the username/password inputs;
+ * docker's config.json (credHelpers, credsStore, auths), which docker/login-action writes; the
+ * github-token input for ghcr.io; else none (anonymous).
+ */
+async function resolveCredentials(registry, opts, env = process.env) {
+    const forRegistries = opts.credentialsRegistries ??
+        (opts.credentialsRegistry ? [opts.credentialsRegistry] : undefined);
+    const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry));
+    if (inputsApply && opts.password) {
+        maskSecret(opts.password, opts.username ?? '');
+        return {
+            credentials: { username: opts.username ?? '', password: opts.password },
+            source: 'the username/password inputs'
+        };
+    }
+    const inputsFor = opts.password && !inputsApply ? forRegistries : undefined;
+    const fromConfig = await fromDockerConfig(registry, env);
+    if (fromConfig)
+        return { ...fromConfig, ...(inputsFor && { inputsFor }) };
+    if (registry === 'ghcr.io' && opts.githubToken) {
+        const username = env.GITHUB_ACTOR || 'x-access-token';
+        maskSecret(opts.githubToken, username);
+        return {
+            credentials: { username, password: opts.githubToken },
+            source: 'the github-token input',
+            ...(inputsFor && { inputsFor })
+        };
+    }
+    return {
+        source: inputsFor
+            ? 'no credentials (anonymous; the username/password inputs are for other registries)'
+            : 'no credentials (anonymous; none in the inputs or the docker config)',
+        ...(inputsFor && { inputsFor })
+    };
+}
+function sameRegistry(a, b) {
+    return canonicalRegistry(a).toLowerCase() === canonicalRegistry(b).toLowerCase();
 }
 
 ;// CONCATENATED MODULE: ./src/registry/client.ts
@@ -37770,7 +37780,6 @@ class RegistryClient {
         return new URL(loc, res.url);
     }
 }
-
 
 ;// CONCATENATED MODULE: ./src/registry/manifests.ts
 
@@ -38038,11 +38047,12 @@ async function writeOciArchive(layoutDir, archivePath) {
         if (err)
             throw err;
         await promises_namespaceObject.rename(tmp, archivePath);
+        untrackTemp(tmp);
     }
     catch (err) {
         pack.destroy();
         await written;
-        await promises_namespaceObject.rm(tmp, { force: true });
+        await removeTemp(tmp);
         throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
     }
 }
@@ -40588,11 +40598,7 @@ async function pushImage(req, opts) {
 }
 
 ;// CONCATENATED MODULE: ./src/registry/index.ts
-
-
-
-
-
+/** The Distribution-spec client's face to the engine: pushing. Sources use transports/registry.ts. */
 
 
 
@@ -40818,11 +40824,16 @@ async function runPlan(plan, log) {
             // When pushing, registry layers stay where they are (mounted or streamed by the push), and so
             // do layers a layout Lading wrote while pushing left out; an archive must be complete, though.
             const lazy = plan.push && !plan.archive;
-            if (lazy && (reader.origin || !(await reader.has(desc)))) {
+            if (lazy && reader.origin) {
                 notDownloaded.push(digest);
                 continue;
             }
-            if (!(await reader.has(desc))) {
+            const present = await reader.has(desc);
+            if (lazy && !present) {
+                notDownloaded.push(digest);
+                continue;
+            }
+            if (!present) {
                 throw unreadable(new LadingError(`blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
                     '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
                     'again without pushing, or use the registry image itself as the base)'), reader.name, findings, plan);
@@ -40886,6 +40897,7 @@ async function runPlan(plan, log) {
             archive = plan.archive;
         }
         await swapInto(stage, plan.output);
+        untrackTemp(stage);
         const imageName = plan.pushByDigest
             ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
             : plan.tags.map(t => formatReference(t)).join(',');
@@ -40936,7 +40948,7 @@ async function runPlan(plan, log) {
         return result;
     }
     catch (err) {
-        await promises_namespaceObject.rm(stage, { recursive: true, force: true }).catch(() => undefined);
+        await removeTemp(stage).catch(() => undefined);
         throw err;
     }
     finally {

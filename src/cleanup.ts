@@ -1,4 +1,5 @@
 import * as fs from 'node:fs'
+import * as fsp from 'node:fs/promises'
 
 /**
  * Temporary files and directories of the current run (staging layout, extracted archives, an
@@ -12,6 +13,12 @@ export function trackTemp(p: string): void {
 }
 
 export function untrackTemp(p: string): void {
+  temps.delete(p)
+}
+
+/** Removes a temporary path on the normal path, and stops tracking it. */
+export async function removeTemp(p: string): Promise<void> {
+  await fsp.rm(p, { recursive: true, force: true })
   temps.delete(p)
 }
 

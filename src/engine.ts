@@ -7,7 +7,7 @@ import * as fsSync from 'node:fs'
 import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { LadingError, messageOf } from './errors.js'
-import { removeAllTemps, trackTemp } from './cleanup.js'
+import { removeAllTemps, removeTemp, trackTemp, untrackTemp } from './cleanup.js'
 import { reportPath, type Plan } from './plan.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
 import {
@@ -310,11 +310,16 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       // When pushing, registry layers stay where they are (mounted or streamed by the push), and so
       // do layers a layout Lading wrote while pushing left out; an archive must be complete, though.
       const lazy = plan.push && !plan.archive
-      if (lazy && (reader.origin || !(await reader.has(desc)))) {
+      if (lazy && reader.origin) {
         notDownloaded.push(digest)
         continue
       }
-      if (!(await reader.has(desc))) {
+      const present = await reader.has(desc)
+      if (lazy && !present) {
+        notDownloaded.push(digest)
+        continue
+      }
+      if (!present) {
         throw unreadable(
           new LadingError(
             `blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
@@ -387,6 +392,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       archive = plan.archive
     }
     await swapInto(stage, plan.output)
+    untrackTemp(stage)
 
     const imageName = plan.pushByDigest
       ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
@@ -439,7 +445,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     }
     return result
   } catch (err) {
-    await fs.rm(stage, { recursive: true, force: true }).catch(() => undefined)
+    await removeTemp(stage).catch(() => undefined)
     throw err
   } finally {
     process.off('SIGINT', onSignal)

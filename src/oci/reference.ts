@@ -54,7 +54,7 @@ export function parseReference(input: string, opts: { defaultTag?: string } = {}
     registry = parts.shift() as string
     if (!HOST.test(registry)) fail(`the registry host "${registry}" is not a host[:port]`)
   }
-  if (registry === 'index.docker.io' || registry === DOCKER_HUB_API) registry = DOCKER_HUB
+  registry = canonicalRegistry(registry)
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift('library')
   for (const p of parts) {
     if (!PATH_COMPONENT.test(p))
@@ -66,6 +66,12 @@ export function parseReference(input: string, opts: { defaultTag?: string } = {}
   if (repository.length > 255) fail('the repository name is longer than 255 characters')
   if (!tag && !digest && opts.defaultTag) tag = opts.defaultTag
   return { registry, repository, tag, digest }
+}
+
+/** The name a registry goes by: Docker Hub's several host names are all `docker.io`. */
+export function canonicalRegistry(host: string): string {
+  const h = host.toLowerCase()
+  return h === 'index.docker.io' || h === DOCKER_HUB_API ? DOCKER_HUB : host
 }
 
 export function formatReference(ref: Reference): string {

@@ -1,6 +1,7 @@
 import { LadingError, messageOf } from '../errors.js'
 import { RetryableError, describeErrors, isRetryableStatus, parseErrorBody } from './errors.js'
-import { mask, type ResolvedCredentials } from './credentials.js'
+import type { ResolvedCredentials } from './credentials.js'
+import { maskValue } from '../github/secrets.js'
 import { readBody, send, header } from './http.js'
 import { parseRetryAfter } from './retry.js'
 
@@ -121,7 +122,7 @@ export class Authenticator {
     }
     const token = res.token || res.access_token
     if (!token) throw new LadingError(`the token server ${url.host} answered without a token`)
-    mask(token)
+    maskValue(token)
     const lifetime =
       (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000
     const issued = res.issued_at ? Date.parse(res.issued_at) : NaN
@@ -169,7 +170,7 @@ export class Authenticator {
 
 function basic(username: string, password: string): string {
   const b = Buffer.from(`${username}:${password}`).toString('base64')
-  mask(b)
+  maskValue(b)
   return b
 }
 

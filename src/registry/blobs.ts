@@ -4,7 +4,7 @@ import { HashingStream, parseDigest, verifyContent } from '../oci/digest.js'
 import type { Descriptor } from '../oci/types.js'
 import type { RegistryClient } from './client.js'
 import { RegistryError, RetryableError } from './errors.js'
-import { drain, header } from './http.js'
+import { drain, header, readAll, TooLarge } from './http.js'
 import { withRetry } from './retry.js'
 
 /**
@@ -60,10 +60,13 @@ export async function readBlob(t: BlobTarget, desc: Descriptor): Promise<Buffer>
       const body = await getBlob(t, desc)
       let data: Buffer
       try {
-        const chunks: Buffer[] = []
-        for await (const c of body) chunks.push(c as Buffer)
-        data = Buffer.concat(chunks)
+        // A registry sending more than the descriptor says must not fill memory.
+        data = await readAll(body, desc.size, what)
       } catch (err) {
+        if (err instanceof TooLarge)
+          throw new LadingError(
+            `${what}: the registry sent more than the ${desc.size} bytes expected`
+          )
         throw new RetryableError(`reading ${what}: ${messageOf(err)}`)
       }
       verifyContent(data, desc.digest, desc.size, what)

@@ -312,5 +312,3 @@ export class RegistryClient {
     return new URL(loc, res.url)
   }
 }
-
-export { RegistryError }

@@ -4,7 +4,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { maskValue } from '../github/secrets.js'
 import { LadingError, messageOf } from '../errors.js'
-import { DOCKER_HUB, DOCKER_HUB_API } from '../oci/reference.js'
+import { DOCKER_HUB, DOCKER_HUB_API, canonicalRegistry } from '../oci/reference.js'
 
 export interface Credentials {
   username: string
@@ -39,21 +39,16 @@ export interface ResolvedCredentials {
   inputsFor?: string[]
 }
 
-/** Asks GitHub Actions to hide a value in logs (only when running as the action). */
-export function mask(value: string): void {
-  maskValue(value)
-}
-
 /** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
 export function maskSecret(secret: string | undefined, username?: string): void {
   if (!secret) return
-  mask(secret)
-  if (username !== undefined) mask(Buffer.from(`${username}:${secret}`).toString('base64'))
+  maskValue(secret)
+  if (username !== undefined) maskValue(Buffer.from(`${username}:${secret}`).toString('base64'))
 }
 
 /** The keys docker writes for one registry: Docker Hub has historically used several. */
 function registryKeys(registry: string): string[] {
-  if (registry === DOCKER_HUB || registry === DOCKER_HUB_API || registry === 'index.docker.io')
+  if (canonicalRegistry(registry) === DOCKER_HUB)
     return ['https://index.docker.io/v1/', 'index.docker.io', DOCKER_HUB, DOCKER_HUB_API]
   return [registry]
 }
@@ -157,7 +152,7 @@ async function fromDockerConfig(
       )
     const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
     maskSecret(credentials.password, credentials.username)
-    mask(entry.auth)
+    maskValue(entry.auth)
     return { credentials, source }
   }
   if (entry?.username && entry.password) {
@@ -209,9 +204,5 @@ export async function resolveCredentials(
 }
 
 function sameRegistry(a: string, b: string): boolean {
-  const norm = (r: string) => {
-    const h = r.toLowerCase()
-    return h === DOCKER_HUB_API || h === 'index.docker.io' ? DOCKER_HUB : h
-  }
-  return norm(a) === norm(b)
+  return canonicalRegistry(a).toLowerCase() === canonicalRegistry(b).toLowerCase()
 }

@@ -57,13 +57,21 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
 }
 
 export async function readBody(res: HttpResponse, limit = 64 * 1024 * 1024): Promise<Buffer> {
+  return readAll(res.body, limit, `response from ${res.url.host}`)
+}
+
+/** Raised when a body is longer than its caller allows; not worth a retry. */
+export class TooLarge extends Error {}
+
+/** A whole body, never more than `limit` bytes of it in memory. */
+export async function readAll(body: Readable, limit: number, what: string): Promise<Buffer> {
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of res.body) {
+  for await (const chunk of body) {
     size += (chunk as Buffer).length
     if (size > limit) {
-      res.body.destroy()
-      throw new Error(`response from ${res.url.host} is larger than ${limit} bytes`)
+      body.destroy()
+      throw new TooLarge(`${what} is larger than ${limit} bytes`)
     }
     chunks.push(chunk as Buffer)
   }

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../errors.js'
-import { trackTemp } from '../cleanup.js'
+import { removeTemp, trackTemp, untrackTemp } from '../cleanup.js'
 
 interface Member {
   name: string
@@ -89,10 +89,11 @@ export async function writeOciArchive(layoutDir: string, archivePath: string): P
     const err = await written
     if (err) throw err
     await fs.rename(tmp, archivePath)
+    untrackTemp(tmp)
   } catch (err) {
     pack.destroy()
     await written
-    await fs.rm(tmp, { force: true })
+    await removeTemp(tmp)
     throw new LadingError(`writing the OCI archive ${archivePath}: ${messageOf(err)}`)
   }
 }

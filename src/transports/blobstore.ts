@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import { HashingStream, parseDigest, digestOf } from '../oci/digest.js'
 import { LadingError, messageOf } from '../errors.js'
 import type { Descriptor } from '../oci/types.js'
+import { MediaType } from '../oci/mediatypes.js'
 import type { BlobReader } from './types.js'
 
 export interface Written {
@@ -107,11 +108,14 @@ export class BlobStore implements BlobReader {
 
   async writeBuffer(data: Buffer): Promise<Written> {
     const digest = digestOf(data)
-    const dest = this.path(digest)
     const tmp = this.tempPath()
-    await fs.writeFile(tmp, data)
-    await fs.mkdir(path.dirname(dest), { recursive: true })
-    await fs.rename(tmp, dest)
+    try {
+      await fs.writeFile(tmp, data)
+    } catch (err) {
+      await fs.rm(tmp, { force: true })
+      throw err
+    }
+    await this.commit(tmp, digest)
     return { digest, size: data.length }
   }
 
@@ -149,17 +153,8 @@ export class BlobStore implements BlobReader {
 }
 
 /** Writes `oci-layout` and `index.json`, the two files that make a directory an OCI image layout. */
-export async function writeLayoutIndex(
-  root: string,
-  manifests: Descriptor[],
-  annotations?: Record<string, string>
-): Promise<void> {
+export async function writeLayoutIndex(root: string, manifests: Descriptor[]): Promise<void> {
   await fs.writeFile(path.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }))
-  const index: Record<string, unknown> = {
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests
-  }
-  if (annotations && Object.keys(annotations).length) index.annotations = annotations
+  const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests }
   await fs.writeFile(path.join(root, 'index.json'), JSON.stringify(index))
 }

@@ -13,6 +13,7 @@ import { openLayout, type LayoutSource } from './layout.js'
 import { checkArchiveFile } from './oci-archive.js'
 import { createDecompressor, readableCompression } from '../build/compress.js'
 import { extractArchive, makeTempDir, type ExtractedFile } from './tar-extract.js'
+import { removeTemp } from '../cleanup.js'
 
 /** One image of a `docker save` manifest.json. */
 interface SaveItem {
@@ -120,7 +121,7 @@ export async function openDockerArchive(
   const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`)
   await checkArchiveFile(archive, from)
   const tmp = await makeTempDir()
-  const cleanup = () => fs.rm(tmp, { recursive: true, force: true })
+  const cleanup = () => removeTemp(tmp)
   try {
     const raw = path.join(tmp, 'archive')
     const { files } = await extractArchive(archive, raw, from)

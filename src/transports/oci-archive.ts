@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises'
 import { LadingError } from '../errors.js'
 import { openLayout, type LayoutSource } from './layout.js'
 import { extractArchive, makeTempDir } from './tar-extract.js'
+import { removeTemp } from '../cleanup.js'
 
 /** Fails early, with a hint, when `archive` is not a file Lading could extract. */
 export async function checkArchiveFile(archive: string, from: string): Promise<void> {
@@ -31,7 +32,7 @@ export async function openOciArchive(
   const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`)
   await checkArchiveFile(archive, from)
   const dir = await makeTempDir()
-  const cleanup = () => fs.rm(dir, { recursive: true, force: true })
+  const cleanup = () => removeTemp(dir)
   try {
     const { files } = await extractArchive(archive, dir, from)
     if (!files.has('oci-layout') && !files.has('index.json')) {
