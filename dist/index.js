@@ -36018,8 +36018,7 @@ class BlobStore {
         await promises_namespaceObject.rm(this.tmpDir, { recursive: true, force: true });
     }
     path(digest) {
-        const { algorithm, encoded } = parseDigest(digest);
-        return external_node_path_namespaceObject.join(this.root, 'blobs', algorithm, encoded);
+        return blobPathIn(this.root, digest);
     }
     /** A fresh path in the store's temporary area, for writers that hash on their own. */
     tempPath() {
@@ -36118,6 +36117,11 @@ class BlobStore {
         return data;
     }
 }
+/** Where a layout at `root` keeps the blob `digest` (`blobs/ALG/HEX`); the digest must be a registered one. */
+function blobPathIn(root, digest, where = 'digest') {
+    const { algorithm, encoded } = parseDigest(digest, where);
+    return external_node_path_namespaceObject.join(root, 'blobs', algorithm, encoded);
+}
 /** Writes `oci-layout` and `index.json`, the two files that make a directory an OCI image layout. */
 async function writeLayoutIndex(root, manifests) {
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -36126,6 +36130,7 @@ async function writeLayoutIndex(root, manifests) {
 }
 
 ;// CONCATENATED MODULE: ./src/transports/layout.ts
+
 
 
 
@@ -36145,8 +36150,7 @@ class LayoutSource {
         this.onClose = onClose;
     }
     blobPath(digest) {
-        const { algorithm, encoded } = parseDigest(digest, `blob digest in ${this.name}`);
-        return external_node_path_namespaceObject.join(this.dir, 'blobs', algorithm, encoded);
+        return blobPathIn(this.dir, digest, `blob digest in ${this.name}`);
     }
     missing(desc) {
         return new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
@@ -36601,10 +36605,7 @@ async function openDockerArchive(archive, userSpec, ref) {
             return rec;
         };
         const layout = external_node_path_namespaceObject.join(tmp, 'layout');
-        const blob = (digest) => {
-            const { algorithm, encoded } = parseDigest(digest);
-            return external_node_path_namespaceObject.join(layout, 'blobs', algorithm, encoded);
-        };
+        const blob = (digest) => blobPathIn(layout, digest);
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(layout, 'blobs', 'sha256'), { recursive: true });
         const configRec = member(item.Config, 'the config');
         const configBytes = await promises_namespaceObject.readFile(configRec.file);
@@ -40021,6 +40022,8 @@ class Walker {
             }
         }
         catch (err) {
+            // Read, if not to its end: reported here, not read again by the layout's blob sweep.
+            this.hashed.add(desc.digest);
             return { size, readError: errors_messageOf(err) };
         }
         this.hashed.add(desc.digest);
@@ -40049,8 +40052,7 @@ class Walker {
                     location: `layer ${desc.digest.slice(0, 19)}…`,
                     digest: desc.digest
                 });
-                if (r.readError === undefined)
-                    this.hashed.add(desc.digest);
+                this.hashed.add(desc.digest);
                 return r;
             })();
             this.scans.set(key, p);
@@ -40091,6 +40093,8 @@ class Walker {
 
 
 
+
+/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
 const ENCODED = /^[a-zA-Z0-9=_-]+$/;
 /** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
@@ -40102,9 +40106,10 @@ class LayoutReader {
         this.name = `oci:${root}`;
     }
     file(desc) {
-        const [alg, enc] = desc.digest.split(':', 2);
-        if (!ALGORITHM.test(alg ?? '') || !ENCODED.test(enc ?? ''))
+        // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
+        if (!DIGEST_GRAMMAR.test(desc.digest))
             throw new LadingError(`"${desc.digest}" is not a digest`);
+        const [alg, enc] = desc.digest.split(':', 2);
         return external_node_path_namespaceObject.join(this.root, 'blobs', alg, enc);
     }
     async has(desc) {
@@ -40216,18 +40221,16 @@ async function checkUnreadBlobs(root, digests, hashed, out) {
             continue;
         const [alg, enc] = digest.split(':', 2);
         const file = external_node_path_namespaceObject.join(root, 'blobs', alg, enc);
-        const h = (0,external_node_crypto_.createHash)(alg);
-        try {
-            for await (const c of (0,external_node_fs_namespaceObject.createReadStream)(file, {
-                highWaterMark: 256 * 1024
-            }))
-                h.update(c);
-        }
-        catch (err) {
-            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${errors_messageOf(err)}`));
+        const r = await scanBlob((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 256 * 1024 }), {
+            algorithm: alg,
+            checkTar: false,
+            location: layoutBlobName(digest)
+        });
+        if (r.readError !== undefined) {
+            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${r.readError}`));
             continue;
         }
-        const got = `${alg}:${h.digest('hex')}`;
+        const got = r.digest;
         if (got !== digest && reported++ < 50)
             out.push(rules_finding('blob-digest-mismatch', `blobs/${alg}/${enc}`, `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`));
     }

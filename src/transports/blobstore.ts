@@ -40,8 +40,7 @@ export class BlobStore implements BlobReader {
   }
 
   path(digest: string): string {
-    const { algorithm, encoded } = parseDigest(digest)
-    return path.join(this.root, 'blobs', algorithm, encoded)
+    return blobPathIn(this.root, digest)
   }
 
   /** A fresh path in the store's temporary area, for writers that hash on their own. */
@@ -150,6 +149,12 @@ export class BlobStore implements BlobReader {
       )
     return data
   }
+}
+
+/** Where a layout at `root` keeps the blob `digest` (`blobs/ALG/HEX`); the digest must be a registered one. */
+export function blobPathIn(root: string, digest: string, where = 'digest'): string {
+  const { algorithm, encoded } = parseDigest(digest, where)
+  return path.join(root, 'blobs', algorithm, encoded)
 }
 
 /** Writes `oci-layout` and `index.json`, the two files that make a directory an OCI image layout. */

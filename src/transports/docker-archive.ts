@@ -3,12 +3,12 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { LadingError, messageOf } from '../errors.js'
-import { HashingStream, digestOf, parseDigest } from '../oci/digest.js'
+import { HashingStream, digestOf } from '../oci/digest.js'
 import { MediaType, layerMediaType } from '../oci/mediatypes.js'
 import { platformOfConfig } from '../oci/platform.js'
 import { formatReference, parseReference } from '../oci/reference.js'
 import type { Descriptor, Manifest } from '../oci/types.js'
-import { writeLayoutIndex } from './blobstore.js'
+import { blobPathIn, writeLayoutIndex } from './blobstore.js'
 import { openLayout, type LayoutSource } from './layout.js'
 import { checkArchiveFile } from './oci-archive.js'
 import { createDecompressor, readableCompression } from '../build/compress.js'
@@ -166,10 +166,7 @@ export async function openDockerArchive(
     }
 
     const layout = path.join(tmp, 'layout')
-    const blob = (digest: string) => {
-      const { algorithm, encoded } = parseDigest(digest)
-      return path.join(layout, 'blobs', algorithm, encoded)
-    }
+    const blob = (digest: string) => blobPathIn(layout, digest)
     await fs.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
 
     const configRec = member(item.Config, 'the config')

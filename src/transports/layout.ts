@@ -6,6 +6,7 @@ import { LadingError, messageOf } from '../errors.js'
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js'
 import { Annotation, type Descriptor } from '../oci/types.js'
 import type { ImageSource } from './types.js'
+import { blobPathIn } from './blobstore.js'
 
 /** An image in an OCI image layout directory, selected by one entry of its index.json. */
 export class LayoutSource implements ImageSource {
@@ -17,8 +18,7 @@ export class LayoutSource implements ImageSource {
   ) {}
 
   blobPath(digest: string): string {
-    const { algorithm, encoded } = parseDigest(digest, `blob digest in ${this.name}`)
-    return path.join(this.dir, 'blobs', algorithm, encoded)
+    return blobPathIn(this.dir, digest, `blob digest in ${this.name}`)
   }
 
   private missing(desc: Descriptor): LadingError {

@@ -1,10 +1,10 @@
 /** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
-import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Descriptor } from '../oci/types.js'
+import { DIGEST_GRAMMAR } from '../oci/digest.js'
 import type { BlobReader } from '../transports/types.js'
 import { LadingError, messageOf } from '../errors.js'
 import { finding, type Finding } from './rules.js'
@@ -17,7 +17,9 @@ import {
   isRegisteredAlgorithm
 } from './document.js'
 import { Walker, type WalkOptions } from './walker.js'
+import { scanBlob } from './layer.js'
 
+/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/
 const ENCODED = /^[a-zA-Z0-9=_-]+$/
 
@@ -29,9 +31,9 @@ export class LayoutReader implements BlobReader {
   }
 
   private file(desc: Descriptor): string {
+    // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
+    if (!DIGEST_GRAMMAR.test(desc.digest)) throw new LadingError(`"${desc.digest}" is not a digest`)
     const [alg, enc] = desc.digest.split(':', 2)
-    if (!ALGORITHM.test(alg ?? '') || !ENCODED.test(enc ?? ''))
-      throw new LadingError(`"${desc.digest}" is not a digest`)
     return path.join(this.root, 'blobs', alg, enc)
   }
 
@@ -162,19 +164,16 @@ async function checkUnreadBlobs(
     if (hashed.has(digest)) continue
     const [alg, enc] = digest.split(':', 2)
     const file = path.join(root, 'blobs', alg, enc)
-    const h = createHash(alg)
-    try {
-      for await (const c of createReadStream(file, {
-        highWaterMark: 256 * 1024
-      }) as AsyncIterable<Buffer>)
-        h.update(c)
-    } catch (err) {
-      out.push(
-        finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${messageOf(err)}`)
-      )
+    const r = await scanBlob(createReadStream(file, { highWaterMark: 256 * 1024 }), {
+      algorithm: alg,
+      checkTar: false,
+      location: layoutBlobName(digest)
+    })
+    if (r.readError !== undefined) {
+      out.push(finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${r.readError}`))
       continue
     }
-    const got = `${alg}:${h.digest('hex')}`
+    const got = r.digest as string
     if (got !== digest && reported++ < 50)
       out.push(
         finding(

@@ -401,6 +401,8 @@ export class Walker {
         if (size <= MAX_JSON) chunks.push(c)
       }
     } catch (err) {
+      // Read, if not to its end: reported here, not read again by the layout's blob sweep.
+      this.hashed.add(desc.digest)
       return { size, readError: messageOf(err) }
     }
     this.hashed.add(desc.digest)
@@ -428,7 +430,7 @@ export class Walker {
           location: `layer ${desc.digest.slice(0, 19)}…`,
           digest: desc.digest
         })
-        if (r.readError === undefined) this.hashed.add(desc.digest)
+        this.hashed.add(desc.digest)
         return r
       })()
       this.scans.set(key, p)
