@@ -4,12 +4,10 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
-import * as fsSync from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { spawnSync } from 'node:child_process'
+import { parseOutputs, runAction } from './helpers/action.js'
 
-const dist = path.resolve(import.meta.dirname, '..', 'dist', 'index.js')
 let tmp: string
 
 beforeAll(async () => {
@@ -21,54 +19,18 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true })
 })
 
-/** Parses the `name<<delimiter` blocks @actions/core writes to GITHUB_OUTPUT. */
-function parseOutputs(text: string): Record<string, string> {
-  const out: Record<string, string> = {}
-  const lines = text.split('\n')
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^([^<]+)<<(.+)$/.exec(lines[i])
-    if (!m) continue
-    const value: string[] = []
-    while (++i < lines.length && lines[i] !== m[2]) value.push(lines[i])
-    out[m[1]] = value.join('\n')
-  }
-  return out
-}
-
-function runAction(
-  name: string,
-  inputs: Record<string, string>,
-  extraEnv: Record<string, string> = {}
-) {
-  const outFile = path.join(tmp, `${name}.out`)
-  const summary = path.join(tmp, `${name}.md`)
-  // The runner creates both files before the step starts; @actions/core appends to them.
-  fsSync.writeFileSync(outFile, '')
-  fsSync.writeFileSync(summary, '')
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '',
-    GITHUB_OUTPUT: outFile,
-    GITHUB_STEP_SUMMARY: summary,
-    RUNNER_TEMP: path.join(tmp, `${name}-runner`),
+// The repository variables the runner sets for every step feed the image's source labels.
+const run = (name: string, inputs: Record<string, string>) =>
+  runAction(tmp, name, inputs, {
     GITHUB_REPOSITORY: 'octo/hello',
     GITHUB_SERVER_URL: 'https://github.com',
     GITHUB_SHA: 'a'.repeat(40),
-    GITHUB_WORKSPACE: tmp,
-    ...extraEnv
-  }
-  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v
-  const r = spawnSync(process.execPath, [dist], {
-    env,
-    cwd: tmp,
-    encoding: 'utf8',
-    timeout: 120000
+    GITHUB_WORKSPACE: tmp
   })
-  return { ...r, outFile, summary }
-}
 
 describe('node dist/index.js as the runner runs it', () => {
   it('builds with action.yml defaults, writes the outputs and the job summary', async () => {
-    const r = runAction('ok', {
+    const r = run('ok', {
       layers: 'site:/srv/www',
       'exposed-ports': '8080',
       'fail-on': 'warning',
@@ -110,7 +72,7 @@ describe('node dist/index.js as the runner runs it', () => {
   })
 
   it('lets the user override the GitHub annotations and put some on the index', async () => {
-    const r = runAction('ann', {
+    const r = run('ann', {
       layers: 'site:/srv/www',
       platforms: 'linux/amd64\nlinux/arm64',
       annotations:
@@ -156,7 +118,7 @@ describe('node dist/index.js as the runner runs it', () => {
       'index:org.opencontainers.image.version=main\n' +
       'manifest-descriptor:org.opencontainers.image.title=hello\n'
     const output = path.join(tmp, 'meta-layout')
-    const r = runAction('meta', {
+    const r = run('meta', {
       layers: 'site:/srv/www',
       platforms: 'linux/amd64,linux/arm64',
       tags,
@@ -190,7 +152,7 @@ describe('node dist/index.js as the runner runs it', () => {
   it('gates on validation: an annotation per finding, a findings table, valid=false, the report, nothing written', async () => {
     // A source whose manifest has a malformed created annotation (an error) — written with fail-on never.
     const src = path.join(tmp, 'gate-src')
-    const made = runAction('gate-make', {
+    const made = run('gate-make', {
       layers: 'site:/srv/www',
       annotations: 'org.opencontainers.image.created=last tuesday',
       'fail-on': 'never',
@@ -200,7 +162,7 @@ describe('node dist/index.js as the runner runs it', () => {
     expect(made.status).toBe(0)
     expect(parseOutputs(await fs.readFile(made.outFile, 'utf8')).valid).toBe('false')
     const output = path.join(tmp, 'gate-out')
-    const r = runAction('gate', { from: `oci:${src}`, output })
+    const r = run('gate', { from: `oci:${src}`, output })
     expect(r.status).toBe(1)
     expect(r.stdout).toMatch(
       /^::error title=annotation-created::.*last tuesday.*https:\/\/github\.com\/opencontainers\/image-spec/m
@@ -220,7 +182,7 @@ describe('node dist/index.js as the runner runs it', () => {
 
   it('fails the step on bad input with a message naming the input, no stack, no layout', async () => {
     const output = path.join(tmp, 'bad-layout')
-    const r = runAction('bad', { layers: 'site:relative/dest', output })
+    const r = run('bad', { layers: 'site:relative/dest', output })
     expect(r.status).toBe(1)
     expect(r.stdout).toMatch(/::error::layers: .*site:relative\/dest/)
     expect(r.stdout).not.toMatch(/\n\s+at /)

@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { spawn } from 'node:child_process'
-import { cli } from './helpers/cli.js'
+import { bundledCli, cli } from './helpers/cli.js'
 import { makePlan } from '../src/plan.js'
 import { withDefaults } from '../src/github/inputs.js'
 
@@ -280,10 +280,16 @@ describe('a run stopped by SIGTERM', () => {
     const tarball = path.join(tmp, 'sig.tar.gz')
     execFileSync('sh', ['-c', `tar -cf - -C "${layout}" . | gzip -1 > "${tarball}"`])
     await fs.rm(layout, { recursive: true })
-    const bin = path.resolve(import.meta.dirname, '..', 'dist', 'cli', 'index.js')
     const run = spawnChild(
       process.execPath,
-      [bin, 'build', '--from', `oci-archive:${tarball}`, '--output', path.join(tmp, 'sig-out')],
+      [
+        bundledCli,
+        'build',
+        '--from',
+        `oci-archive:${tarball}`,
+        '--output',
+        path.join(tmp, 'sig-out')
+      ],
       { env: { PATH: process.env.PATH ?? '', TMPDIR: privateTmp }, stdio: 'ignore' }
     )
     const exited = new Promise<number | null>(r => run.on('exit', code => r(code)))

@@ -13,15 +13,12 @@ import { buildLayer, type BuiltLayer } from '../src/build/layer.js'
 import { MediaType, type Compression } from '../src/oci/mediatypes.js'
 import { makeTree, describeTree, comparable } from './helpers/layer-tree.js'
 import { writeMiniLayout } from './helpers/mini-layout.js'
+import { missingTools } from './helpers/tools.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 
-function hasTool(name: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0
-}
-
 const required = process.env.LADING_TEST_TOOLS === '1'
-const tools = ['umoci', 'oci-image-tool'].filter(t => !hasTool(t))
+const tools = missingTools(['umoci', 'oci-image-tool'])
 // Missing tools skip the suite locally, but fail it where the test setup promised them.
 const maybe = tools.length && !required ? describe.skip : describe
 

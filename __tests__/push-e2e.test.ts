@@ -9,7 +9,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync, spawnSync } from 'node:child_process'
 import * as cryptoMod from 'node:crypto'
-import { cli as runCli } from './helpers/cli.js'
+import { bundledCli, cli as runCli } from './helpers/cli.js'
+import { parseOutputs, runAction } from './helpers/action.js'
 import { haveTool } from './helpers/tools.js'
 import { startRegistry, type TestRegistry } from './helpers/registry-server.js'
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
@@ -459,23 +460,18 @@ d('the bundled action with credentials', () => {
   })
 
   it('pushes with username/password and never shows the secret or its base64 form', async () => {
-    const outFile = path.join(tmp, 'gh.out')
-    const summary = path.join(tmp, 'gh.md')
-    fsSync.writeFileSync(outFile, '')
-    fsSync.writeFileSync(summary, '')
-    const env: Record<string, string> = {
-      PATH: process.env.PATH ?? '',
-      HOME: tmp,
-      GITHUB_OUTPUT: outFile,
-      GITHUB_STEP_SUMMARY: summary,
-      RUNNER_TEMP: path.join(tmp, 'gh-runner'),
-      INPUT_LAYERS: `${app}:/app`,
-      INPUT_TAGS: `${secure.host}/secret/app:1`,
-      INPUT_USERNAME: secure.username,
-      INPUT_PASSWORD: secure.password
-    }
-    const dist = path.resolve(import.meta.dirname, '..', 'dist', 'index.js')
-    const r = spawnSync(process.execPath, [dist], { env, encoding: 'utf8', timeout: 120000 })
+    const r = runAction(
+      tmp,
+      'gh',
+      {
+        layers: `${app}:/app`,
+        tags: `${secure.host}/secret/app:1`,
+        username: secure.username,
+        password: secure.password
+      },
+      { HOME: tmp }
+    )
+    const { outFile, summary } = r
     expect(r.stderr).toBe('')
     expect(r.status).toBe(0)
     expect(r.stdout).toContain(`::add-mask::${secure.password}`)
@@ -489,9 +485,8 @@ d('the bundled action with credentials', () => {
     ].join('\n')
     expect(everything).not.toContain(secure.password)
     expect(everything).not.toContain(b64)
-    const digest = /digest<<(.+)\n(sha256:[a-f0-9]{64})/.exec(
-      fsSync.readFileSync(outFile, 'utf8')
-    )![2]
+    const digest = parseOutputs(fsSync.readFileSync(outFile, 'utf8')).digest
+    expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/)
     if (haveTool('skopeo'))
       expect(
         skopeoDigest(`${secure.host}/secret/app:1`, `${secure.username}:${secure.password}`)
@@ -499,11 +494,10 @@ d('the bundled action with credentials', () => {
   })
 
   it('the CLI prints no secret, not even as a GitHub mask command', async () => {
-    const bin = path.resolve(import.meta.dirname, '..', 'dist', 'cli', 'index.js')
     const r = spawnSync(
       process.execPath,
       [
-        bin,
+        bundledCli,
         'build',
         '--layers',
         `${app}:/app`,

@@ -13,9 +13,8 @@ import { makeImage, requestFor } from './helpers/push-image.js'
 import { haveTool, startRegistry, type TestRegistry } from './helpers/registry-server.js'
 import { remoteDigest, skopeo } from './helpers/skopeo.js'
 
+// haveTool throws for a missing tool under LADING_TEST_TOOLS=1, so only a local run skips.
 const tools = haveTool('docker-registry') && haveTool('skopeo') && haveTool('openssl')
-if (process.env.LADING_TEST_TOOLS === '1' && !tools)
-  throw new Error('docker-registry, skopeo and openssl are required (LADING_TEST_TOOLS=1)')
 const d = tools ? describe : describe.skip
 
 const fast = { baseDelayMs: 50, maxDelayMs: 500, attempts: 4, maxElapsedMs: 30_000 }

@@ -17,17 +17,24 @@ export function sha256(b: Buffer | string): string {
   return 'sha256:' + createHash('sha256').update(b).digest('hex')
 }
 
+export interface TempDirs {
+  /** A new empty temp dir under os.tmpdir(). */
+  (): Promise<string>
+  /** Removes `dir` too (a path made some other way) with the rest; returns it. */
+  track(dir: string): string
+}
+
 /** A maker of temp dirs that are all removed after the calling file's tests. */
-export function trackedTempDirs(): () => Promise<string> {
+export function trackedTempDirs(prefix?: string): TempDirs {
   const dirs: string[] = []
   afterAll(async () => {
     for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
   })
-  return async () => {
-    const d = await tempDir()
-    dirs.push(d)
-    return d
+  const track = (dir: string): string => {
+    dirs.push(dir)
+    return dir
   }
+  return Object.assign(async () => track(await tempDir(prefix)), { track })
 }
 
 export async function tempDir(prefix = 'lading-test-'): Promise<string> {

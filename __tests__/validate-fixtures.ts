@@ -2,12 +2,13 @@
  * Builds small OCI image layouts for the validator tests. Every blob is written under its real
  * digest after the hooks have changed the documents, so a hook breaks exactly what it changes.
  */
-import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import * as zlib from 'node:zlib'
 import tar from 'tar-stream'
+import { sha256, tempDir } from './transports-fixtures.js'
+
+export { sha256 }
 
 export interface TarEntry {
   name: string
@@ -75,9 +76,6 @@ export interface Built {
   blob(digest: string): string
 }
 
-export const sha256 = (b: Buffer | string): string =>
-  'sha256:' + createHash('sha256').update(b).digest('hex')
-
 export const DEFAULT_ENTRIES: TarEntry[] = [
   { name: 'etc/', type: 'directory' },
   { name: 'etc/hello', content: 'hello\n' },
@@ -106,9 +104,7 @@ async function put(dir: string, data: Buffer): Promise<string> {
   return digest
 }
 
-export async function tmpDir(prefix = 'lading-validate-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix))
-}
+export const tmpDir = (prefix = 'lading-validate-'): Promise<string> => tempDir(prefix)
 
 /** Writes a complete, valid layout unless hooks break it. */
 export async function writeLayout(dir: string, spec: ImageSpec = {}): Promise<Built> {

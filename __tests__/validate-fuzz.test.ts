@@ -3,11 +3,12 @@
  * field removed or retyped and the document re-linked under its new digest. Every run must end
  * in a report, never an exception, within a bounded time.
  */
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { validateLayout } from '../src/validate/index.js'
-import { writeLayout, tmpDir, sha256, type Json } from './validate-fixtures.js'
+import { writeLayout, sha256, type Json } from './validate-fixtures.js'
+import { trackedTempDirs } from './transports-fixtures.js'
 
 const SEED = Number(process.env.LADING_FUZZ_SEED ?? 20240611)
 const ITERATIONS = 200
@@ -24,10 +25,7 @@ function prng(seed: number): () => number {
   }
 }
 
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
+const newDir = trackedTempDirs('lading-validate-')
 
 type Path = Array<string | number>
 
@@ -61,15 +59,14 @@ function mutateJson(doc: Json, rnd: () => number): string {
 describe('validator under random corruption', () => {
   it(`ends every one of ${ITERATIONS} corrupted runs in a report (seed ${SEED})`, async () => {
     const rnd = prng(SEED)
-    const base = await tmpDir()
-    dirs.push(base)
+    const base = await newDir()
     const built = await writeLayout(base, {
       layers: [{}, { compression: 'zstd' }, { compression: 'none' }]
     })
     const started = Date.now()
     for (let i = 0; i < ITERATIONS; i++) {
       const dir = path.join(base, `..`, `${path.basename(base)}-${i}`)
-      dirs.push(dir)
+      newDir.track(dir)
       await fs.cp(base, dir, { recursive: true })
       const blob = (d: string): string => path.join(dir, 'blobs', 'sha256', d.slice(7))
       let what: string

@@ -2,19 +2,17 @@
  * validateImage over a BlobReader: every blob is opened once however often it is referenced, is
  * never buffered through read(), and locations carry the caller's prefix.
  */
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { validateImage, validateLayout } from '../src/validate/index.js'
 import { LayoutReader } from '../src/validate/layout.js'
 import type { Descriptor } from '../src/oci/types.js'
 import type { BlobReader } from '../src/transports/types.js'
-import { writeLayout, tmpDir, sha256 } from './validate-fixtures.js'
+import { writeLayout, sha256 } from './validate-fixtures.js'
+import { trackedTempDirs } from './transports-fixtures.js'
 
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
+const newDir = trackedTempDirs('lading-validate-')
 
 class CountingReader implements BlobReader {
   readonly name = 'counting'
@@ -36,8 +34,7 @@ class CountingReader implements BlobReader {
 
 describe('validateImage', () => {
   it('opens each blob exactly once when an index references shared blobs twice', async () => {
-    const dir = await tmpDir()
-    dirs.push(dir)
+    const dir = await newDir()
     const b = await writeLayout(dir, { layers: [{}, {}] }) // two identical layers
     const entry = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')).manifests[0]
     const manifest = JSON.parse(await fs.readFile(b.blob(b.manifest), 'utf8'))
@@ -68,8 +65,7 @@ describe('validateImage', () => {
   })
 
   it('with checkLayers false, never opens a layer: it only asks whether it exists', async () => {
-    const dir = await tmpDir()
-    dirs.push(dir)
+    const dir = await newDir()
     const b = await writeLayout(dir, { layers: [{}] })
     const entry = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')).manifests[0]
     const reader = new CountingReader(new LayoutReader(dir))
@@ -85,8 +81,7 @@ describe('validateImage', () => {
   })
 
   it('prefixes locations and reports blobs it was told were not downloaded', async () => {
-    const dir = await tmpDir()
-    dirs.push(dir)
+    const dir = await newDir()
     const b = await writeLayout(dir)
     await fs.rm(b.blob(b.layers[0]))
     const entry = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')).manifests[0]
@@ -101,8 +96,7 @@ describe('validateImage', () => {
   })
 
   it('reports a nonexistent directory instead of throwing', async () => {
-    const parent = await tmpDir()
-    dirs.push(parent)
+    const parent = await newDir()
     const r = await validateLayout(path.join(parent, 'nope'))
     expect(r.valid).toBe(false)
     expect(r.findings.map(f => f.rule).sort()).toEqual([

@@ -2,7 +2,7 @@
  * Cases from a spec review: shared-index fan-out is walked once per node, and inputs that the
  * validator once misjudged (valid ones it flagged, invalid ones it passed) get the right verdict.
  */
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -10,18 +10,10 @@ import * as zlib from 'node:zlib'
 import { validateImage, validateLayout, type Finding } from '../src/validate/index.js'
 import { LayoutReader } from '../src/validate/layout.js'
 import type { BlobReader } from '../src/transports/types.js'
-import { writeLayout, tarOf, tmpDir, sha256, DEFAULT_ENTRIES } from './validate-fixtures.js'
+import { writeLayout, tarOf, sha256, DEFAULT_ENTRIES } from './validate-fixtures.js'
+import { trackedTempDirs } from './transports-fixtures.js'
 
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
-
-async function newDir(): Promise<string> {
-  const d = await tmpDir()
-  dirs.push(d)
-  return d
-}
+const newDir = trackedTempDirs('lading-validate-')
 
 const rules = (f: Finding[]): string[] => f.map(x => `${x.severity} ${x.rule}`)
 

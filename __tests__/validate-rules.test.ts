@@ -2,7 +2,7 @@
  * One case per rule: each case breaks exactly that rule in an otherwise valid document or layout
  * and expects its finding, and nothing else. The last test checks every catalogued rule has one.
  */
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import * as zlib from 'node:zlib'
@@ -23,7 +23,6 @@ import type { Descriptor } from '../src/oci/types.js'
 import {
   writeLayout,
   tarOf,
-  tmpDir,
   DEFAULT_ENTRIES,
   sha256,
   type ImageSpec,
@@ -31,19 +30,16 @@ import {
   type Json,
   type TarEntry
 } from './validate-fixtures.js'
+import { trackedTempDirs } from './transports-fixtures.js'
 
-const dirs: string[] = []
-afterAll(async () => {
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
-})
+const newDir = trackedTempDirs('lading-validate-')
 
 async function layout(
   spec: ImageSpec = {},
   mutate?: (b: Built) => Promise<void>,
   opts?: ValidateOptions
 ): Promise<Finding[]> {
-  const dir = await tmpDir()
-  dirs.push(dir)
+  const dir = await newDir()
   const b = await writeLayout(dir, spec)
   await mutate?.(b)
   return (await validateLayout(dir, opts)).findings
@@ -790,8 +786,7 @@ const cases: Case[] = [
     rule: 'blob-unreadable',
     name: 'read fails mid-blob',
     run: async () => {
-      const dir = await tmpDir()
-      dirs.push(dir)
+      const dir = await newDir()
       const b = await writeLayout(dir)
       const inner = new LayoutReader(dir)
       // A disk cannot be made to fail on demand; this reader fails the layer read half-way.

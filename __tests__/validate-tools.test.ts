@@ -4,27 +4,19 @@
  * missing tool skips its test; with it, a missing tool fails.
  */
 import { describe, it, expect, afterAll } from '@jest/globals'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs/promises'
-import * as net from 'node:net'
 import * as path from 'node:path'
 import { validateLayout, formatReport, type Report } from '../src/validate/index.js'
-import { tmpDir } from './validate-fixtures.js'
+import { startRegistry, type TestRegistry } from './helpers/registry-server.js'
+import { missingTools } from './helpers/tools.js'
+import { trackedTempDirs } from './transports-fixtures.js'
 
 const required = process.env.LADING_TEST_TOOLS === '1'
 
-function hasTool(bin: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** `it` when the tools are here; a failing test when they are required and missing; else skip. */
 function withTools(name: string, tools: string[], fn: () => Promise<void>, timeout = 120000): void {
-  const missing = tools.filter(t => !hasTool(t))
+  const missing = missingTools(tools)
   if (missing.length === 0) it(name, fn, timeout)
   else if (required)
     it(name, () => {
@@ -41,18 +33,11 @@ const run = (cmd: string, args: string[], opts: { cwd?: string } = {}): string =
     ...opts
   })
 
-const dirs: string[] = []
-const procs: ChildProcess[] = []
+const work = trackedTempDirs('lading-validate-tools-')
+const registries: TestRegistry[] = []
 afterAll(async () => {
-  for (const p of procs) p.kill('SIGTERM')
-  for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
+  for (const r of registries) await r.stop()
 })
-
-async function work(): Promise<string> {
-  const d = await tmpDir('lading-validate-tools-')
-  dirs.push(d)
-  return d
-}
 
 function expectNoErrors(r: Report): void {
   if (r.errors) console.log(formatReport(r))
@@ -102,50 +87,6 @@ async function umociImage(root: string): Promise<string> {
   ])
   run('umoci', ['gc', '--layout', layout])
   return layout
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-async function startRegistry(root: string): Promise<string> {
-  const port = await freePort()
-  const cfg = path.join(root, 'registry.yml')
-  await fs.writeFile(
-    cfg,
-    [
-      'version: 0.1',
-      'log:',
-      '  level: error',
-      'storage:',
-      '  filesystem:',
-      `    rootdirectory: ${path.join(root, 'registry-data')}`,
-      '  delete:',
-      '    enabled: true',
-      'http:',
-      `  addr: 127.0.0.1:${port}`,
-      ''
-    ].join('\n')
-  )
-  const p = spawn('/usr/bin/docker-registry', ['serve', cfg], { stdio: 'ignore' })
-  procs.push(p)
-  for (let i = 0; i < 100; i++) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/v2/`)
-      if (r.status === 200) return `127.0.0.1:${port}`
-    } catch {
-      // not listening yet
-    }
-    await new Promise(r => setTimeout(r, 100))
-  }
-  throw new Error('docker-registry did not start within 10 s')
 }
 
 describe('layouts made by other tools', () => {
@@ -240,7 +181,9 @@ describe('layouts made by other tools', () => {
     async () => {
       const root = await work()
       const layout = await umociImage(root)
-      const host = await startRegistry(root)
+      const registry = await startRegistry('none')
+      registries.push(registry)
+      const { host } = registry
       run('skopeo', [
         'copy',
         '--dest-tls-verify=false',

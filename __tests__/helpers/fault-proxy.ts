@@ -124,15 +124,17 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     })
   }
 
+  const recordOf = (req: http.IncomingMessage, extra: Partial<SeenRequest> = {}): SeenRequest => ({
+    method: req.method ?? '',
+    path: req.url ?? '',
+    status: 0,
+    authorization: req.headers.authorization,
+    ...extra,
+    at: Date.now()
+  })
+
   const server = http.createServer((req, res) => {
-    const record: SeenRequest = {
-      method: req.method ?? '',
-      path: req.url ?? '',
-      status: 0,
-      authorization: req.headers.authorization,
-      contentRange: req.headers['content-range'],
-      at: Date.now()
-    }
+    const record = recordOf(req, { contentRange: req.headers['content-range'] })
     requests.push(record)
     const action = pick(rules, req)
     if (!action) return forward(req, res, record, req.headers)
@@ -164,13 +166,7 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
   })
 
   const storage = http.createServer((req, res) => {
-    const record: SeenRequest = {
-      method: req.method ?? '',
-      path: req.url ?? '',
-      status: 0,
-      authorization: req.headers.authorization,
-      at: Date.now()
-    }
+    const record = recordOf(req)
     storageRequests.push(record)
     const action = pick(storageRules, req)
     if (action && 'status' in action) {
