@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 
 /** A deterministic byte stream: AES-256-CTR of zeros under a key derived from the seed. */
 export class Rng {
-  private buf = Buffer.alloc(0)
+  private buf: Buffer = Buffer.alloc(0)
   private pos = 0
   private readonly cipher
 
