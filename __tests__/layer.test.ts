@@ -205,9 +205,24 @@ describe('directory layers', () => {
       const hs = await headers(bytes)
       const names = hs.map(h => h.name)
       expect(names.slice(0, 3)).toEqual(['opt/', 'opt/app/', 'opt/app/a/'])
-      // Byte order of the path: 'a' < 'a-b' < 'a/...' ('-' is 0x2d, '/' is 0x2f).
-      const keys = names.map(n => Buffer.from(n.replace(/\/$/, '')))
-      for (let i = 1; i < keys.length; i++) expect(Buffer.compare(keys[i - 1], keys[i])).toBe(-1)
+      // Depth first, names in byte order within a directory (tar --sort=name): a directory's
+      // contents follow it at once, so 'a/x' comes before 'a-b' although '/' > '-' as bytes.
+      const parts = names.map(n =>
+        n
+          .replace(/\/$/, '')
+          .split('/')
+          .map(p => Buffer.from(p))
+      )
+      const before = (a: Buffer[], b: Buffer[]): boolean => {
+        for (let k = 0; k < Math.min(a.length, b.length); k++) {
+          const c = Buffer.compare(a[k], b[k])
+          if (c) return c < 0
+        }
+        return a.length < b.length
+      }
+      for (let i = 1; i < parts.length; i++) expect(before(parts[i - 1], parts[i])).toBe(true)
+      const aDir = names.indexOf('opt/app/a/')
+      expect(names[aDir + 1].startsWith('opt/app/a/')).toBe(true)
       for (const h of hs) {
         expect([h.uid, h.gid, h.uname, h.gname]).toEqual([0, 0, '', ''])
         expect(h.mtime.getTime()).toBe(MTIME.getTime())

@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9832);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3221);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9832:
+/***/ 3221:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34876,6 +34876,1037 @@ function toOciMediaType(mt) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/validate/rules.ts
+/** The catalogue of validation rules: one id, one severity and one spec section each. */
+const V = 'https://github.com/opencontainers/image-spec/blob/v1.1.1/';
+/** Rules the spec's main branch tightened after v1.1.1; reported as warnings against v1.1.1. */
+const MAIN = 'https://github.com/opencontainers/image-spec/blob/main/';
+const DESC = `${V}descriptor.md#properties`;
+const DIGESTS = `${V}descriptor.md#digests`;
+const REGISTERED = `${V}descriptor.md#registered-algorithms`;
+const MANIFEST = `${V}manifest.md#image-manifest-property-descriptions`;
+const INDEX = `${V}image-index.md#image-index-property-descriptions`;
+const CONFIG = `${V}config.md#properties`;
+const ANNOTATIONS = `${V}annotations.md#rules`;
+const PREDEFINED = `${V}annotations.md#pre-defined-annotation-keys`;
+const LAYER = `${V}layer.md#distributable-format`;
+const WHITEOUTS = `${V}layer.md#whiteouts`;
+const LAYOUT = `${V}image-layout.md`;
+const list = [
+    // image layout
+    {
+        id: 'layout-oci-layout',
+        severity: 'error',
+        summary: '`oci-layout` exists and is a JSON object with a string `imageLayoutVersion`',
+        spec: `${LAYOUT}#oci-layout-file`
+    },
+    {
+        id: 'layout-version',
+        severity: 'error',
+        summary: '`imageLayoutVersion` is `1.0.0`',
+        spec: `${LAYOUT}#oci-layout-file`
+    },
+    {
+        id: 'layout-index-json',
+        severity: 'error',
+        summary: '`index.json` exists and is an image index',
+        spec: `${LAYOUT}#indexjson-file`
+    },
+    {
+        id: 'layout-blobs-dir',
+        severity: 'error',
+        summary: 'the `blobs` directory exists',
+        spec: `${LAYOUT}#content`
+    },
+    {
+        id: 'layout-blob-name',
+        severity: 'error',
+        summary: 'every `blobs/ALG/ENCODED` name matches the digest grammar (and the registered encoding of sha256/sha512)',
+        spec: `${LAYOUT}#blobs`
+    },
+    // JSON
+    {
+        id: 'json-invalid',
+        severity: 'error',
+        summary: 'a JSON document parses',
+        spec: `${V}considerations.md#json`
+    },
+    {
+        id: 'json-not-object',
+        severity: 'error',
+        summary: 'a manifest, index, config or descriptor is a JSON object',
+        spec: DESC
+    },
+    {
+        id: 'json-duplicate-key',
+        severity: 'warning',
+        summary: 'no object has the same name twice (I-JSON; required by the spec main branch)',
+        spec: `${MAIN}considerations.md#json`
+    },
+    {
+        id: 'json-not-utf8',
+        severity: 'warning',
+        summary: 'JSON is UTF-8 (I-JSON; required by the spec main branch)',
+        spec: `${MAIN}considerations.md#json`
+    },
+    {
+        id: 'json-number-precision',
+        severity: 'warning',
+        summary: 'numbers fit IEEE 754 double precision exactly (I-JSON)',
+        spec: `${MAIN}considerations.md#json`
+    },
+    {
+        id: 'json-integer',
+        severity: 'error',
+        summary: '`schemaVersion` and `size` are written as integers, without fraction or exponent (Go rejects `2.0`)',
+        spec: DESC
+    },
+    {
+        id: 'json-too-large',
+        severity: 'warning',
+        summary: 'a manifest, index or config is at most 16 MiB (larger ones are not parsed)',
+        spec: `${V}considerations.md#json`
+    },
+    // descriptors
+    {
+        id: 'descriptor-mediatype',
+        severity: 'error',
+        summary: '`mediaType` is present and complies with RFC 6838 section 4.2',
+        spec: DESC
+    },
+    {
+        id: 'descriptor-digest',
+        severity: 'error',
+        summary: '`digest` is present and matches the digest grammar',
+        spec: DIGESTS
+    },
+    {
+        id: 'descriptor-digest-encoding',
+        severity: 'error',
+        summary: 'sha256/sha512 digests are 64/128 lower-case hex characters',
+        spec: REGISTERED
+    },
+    {
+        id: 'descriptor-digest-unregistered',
+        severity: 'warning',
+        summary: 'a digest algorithm that is not registered cannot be verified',
+        spec: REGISTERED
+    },
+    {
+        id: 'descriptor-size',
+        severity: 'error',
+        summary: '`size` is present and an integer',
+        spec: DESC
+    },
+    {
+        id: 'descriptor-size-negative',
+        severity: 'warning',
+        summary: '`size` is not negative (v1.1.1 allows any int64; the main branch forbids negatives)',
+        spec: `${MAIN}descriptor.md#properties`
+    },
+    {
+        id: 'descriptor-urls',
+        severity: 'error',
+        summary: '`urls` is an array of RFC 3986 URIs',
+        spec: DESC
+    },
+    {
+        id: 'descriptor-urls-scheme',
+        severity: 'warning',
+        summary: '`urls` entries use http or https',
+        spec: DESC
+    },
+    {
+        id: 'descriptor-data',
+        severity: 'error',
+        summary: '`data` is padded standard base64 (RFC 4648 section 4)',
+        spec: DESC
+    },
+    {
+        id: 'descriptor-data-mismatch',
+        severity: 'error',
+        summary: "decoded `data` has the descriptor's size and digest",
+        spec: `${V}descriptor.md#embedded-content`
+    },
+    {
+        id: 'descriptor-artifacttype',
+        severity: 'error',
+        summary: '`artifactType` complies with RFC 6838',
+        spec: DESC
+    },
+    {
+        id: 'descriptor-empty',
+        severity: 'error',
+        summary: 'an empty descriptor (`application/vnd.oci.empty.v1+json`) has size 2 and the digest of `{}`',
+        spec: `${V}manifest.md#guidance-for-an-empty-descriptor`
+    },
+    {
+        id: 'descriptor-mediatype-mismatch',
+        severity: 'error',
+        summary: 'the `mediaType` of a manifest or index equals the `mediaType` of the descriptor that references it',
+        spec: `${V}media-types.md#compatibility-matrix`
+    },
+    // annotations
+    {
+        id: 'annotations-type',
+        severity: 'error',
+        summary: 'annotations (and config Labels) are a map of string to string',
+        spec: ANNOTATIONS
+    },
+    {
+        id: 'annotation-created',
+        severity: 'error',
+        summary: '`org.opencontainers.image.created` is an RFC 3339 date-time',
+        spec: PREDEFINED
+    },
+    {
+        id: 'annotation-base-digest',
+        severity: 'error',
+        summary: '`org.opencontainers.image.base.digest` is a digest',
+        spec: PREDEFINED
+    },
+    {
+        id: 'annotation-ref-name',
+        severity: 'error',
+        summary: '`org.opencontainers.image.ref.name` matches the ref grammar',
+        spec: PREDEFINED
+    },
+    {
+        id: 'annotation-reserved-key',
+        severity: 'warning',
+        summary: 'keys in the reserved `org.opencontainers.` namespace are ones the spec defines (annotations.md and conversion.md)',
+        spec: ANNOTATIONS
+    },
+    {
+        id: 'annotation-key-empty',
+        severity: 'warning',
+        summary: 'no annotation key is the empty string',
+        spec: ANNOTATIONS
+    },
+    // manifests and indexes
+    {
+        id: 'manifest-schema-version',
+        severity: 'error',
+        summary: 'a manifest has `schemaVersion` 2',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-mediatype',
+        severity: 'error',
+        summary: "a manifest's `mediaType`, when present, is the OCI manifest media type",
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-config',
+        severity: 'error',
+        summary: 'a manifest has a `config` descriptor',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-layers',
+        severity: 'error',
+        summary: 'a manifest has a `layers` array of descriptors',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-layers-empty',
+        severity: 'error',
+        summary: '`layers` has at least one entry (minItems 1 in the v1.1.1 schema)',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-artifacttype',
+        severity: 'error',
+        summary: 'a manifest or index `artifactType` complies with RFC 6838',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-artifacttype-missing',
+        severity: 'error',
+        summary: '`artifactType` is set when `config.mediaType` is the empty media type',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-layer-mediatype',
+        severity: 'warning',
+        summary: 'an image (OCI config) has layers of the layer media types',
+        spec: MANIFEST
+    },
+    {
+        id: 'manifest-subject',
+        severity: 'error',
+        summary: '`subject` is a descriptor',
+        spec: MANIFEST
+    },
+    {
+        id: 'mediatype-docker',
+        severity: 'warning',
+        summary: 'a Docker schema 2 media type where OCI has its own',
+        spec: `${V}media-types.md#compatibility-matrix`
+    },
+    {
+        id: 'index-schema-version',
+        severity: 'error',
+        summary: 'an index has `schemaVersion` 2',
+        spec: INDEX
+    },
+    {
+        id: 'index-mediatype',
+        severity: 'error',
+        summary: "an index's `mediaType`, when present, is the OCI index media type",
+        spec: INDEX
+    },
+    {
+        id: 'index-manifests',
+        severity: 'error',
+        summary: 'an index has a `manifests` array of descriptors',
+        spec: INDEX
+    },
+    {
+        id: 'index-cycle',
+        severity: 'error',
+        summary: 'nested indexes do not loop',
+        spec: INDEX
+    },
+    {
+        id: 'index-depth',
+        severity: 'warning',
+        summary: 'indexes nest at most 16 levels deep (Lading walks no deeper)',
+        spec: INDEX
+    },
+    {
+        id: 'platform-required',
+        severity: 'error',
+        summary: '`platform` is an object with string `architecture` and `os`',
+        spec: INDEX
+    },
+    {
+        id: 'platform-type',
+        severity: 'error',
+        summary: '`platform` optional fields have their types (`os.version`, `variant` strings, `os.features` string array)',
+        spec: INDEX
+    },
+    {
+        id: 'platform-features-reserved',
+        severity: 'warning',
+        summary: '`platform.features` is reserved',
+        spec: INDEX
+    },
+    {
+        id: 'platform-mismatch',
+        severity: 'warning',
+        summary: 'the platform of an index entry equals the platform of the config it leads to',
+        spec: INDEX
+    },
+    // configs
+    {
+        id: 'config-required',
+        severity: 'error',
+        summary: '`architecture`, `os` (strings) and `rootfs` (object) are present',
+        spec: CONFIG
+    },
+    {
+        id: 'config-field-type',
+        severity: 'error',
+        summary: 'config fields have the types the spec gives them',
+        spec: CONFIG
+    },
+    {
+        id: 'config-rootfs-type',
+        severity: 'error',
+        summary: '`rootfs.type` is `layers`',
+        spec: CONFIG
+    },
+    {
+        id: 'config-diff-ids',
+        severity: 'error',
+        summary: '`rootfs.diff_ids` is an array of digests, one per layer',
+        spec: CONFIG
+    },
+    {
+        id: 'config-diff-id-mismatch',
+        severity: 'error',
+        summary: 'each diff_id is the digest of the uncompressed layer (in its own algorithm)',
+        spec: `${V}config.md#layer-diffid`
+    },
+    {
+        id: 'config-created',
+        severity: 'error',
+        summary: '`created` (and `history[].created`) are RFC 3339 date-times of real calendar days',
+        spec: CONFIG
+    },
+    {
+        id: 'config-env',
+        severity: 'error',
+        summary: '`config.Env` entries are `KEY=VALUE`',
+        spec: CONFIG
+    },
+    {
+        id: 'config-history-layers',
+        severity: 'warning',
+        summary: 'history entries without `empty_layer: true` are as many as the layers',
+        spec: CONFIG
+    },
+    // layers
+    {
+        id: 'layer-compression-mismatch',
+        severity: 'error',
+        summary: "a layer's bytes are compressed as its media type says",
+        spec: `${V}layer.md#gzip-media-types`
+    },
+    {
+        id: 'layer-decompress',
+        severity: 'error',
+        summary: 'a compressed layer decompresses',
+        spec: `${V}layer.md#gzip-media-types`
+    },
+    {
+        id: 'layer-compression-trailing',
+        severity: 'error',
+        summary: 'nothing follows the last gzip member or zstd frame of a layer (Go readers fail with "gzip: invalid header")',
+        spec: `${V}layer.md#gzip-media-types`
+    },
+    { id: 'layer-tar', severity: 'error', summary: 'a layer is a readable tar archive', spec: LAYER },
+    {
+        id: 'layer-tar-unterminated',
+        severity: 'warning',
+        summary: 'a layer tar ends with its blocks padded and two zero blocks (Go readers accept it without; GNU tar does not)',
+        spec: LAYER
+    },
+    {
+        id: 'layer-tar-trailing',
+        severity: 'warning',
+        summary: 'only zero bytes follow the end-of-archive marker of a layer tar (readers stop there; entries after it are ignored)',
+        spec: LAYER
+    },
+    {
+        id: 'layer-duplicate-path',
+        severity: 'error',
+        summary: 'no path appears twice in a layer',
+        spec: LAYER
+    },
+    {
+        id: 'layer-path-escapes',
+        severity: 'error',
+        summary: 'no entry path leaves the root through `..` or through a symlink of the same layer that resolves outside it',
+        spec: `${V}layer.md#file-types`
+    },
+    {
+        id: 'layer-link-escapes',
+        severity: 'error',
+        summary: 'hardlink targets do not climb out of the root with `..`',
+        spec: `${V}layer.md#hardlinks`
+    },
+    {
+        id: 'layer-hardlink',
+        severity: 'error',
+        summary: 'no hardlink points at a directory',
+        spec: `${V}layer.md#hardlinks`
+    },
+    {
+        id: 'layer-hardlink-target',
+        severity: 'warning',
+        summary: 'a hardlink target is a relative path to an earlier entry of the same layer (absolute ones are resolved under the root)',
+        spec: `${V}layer.md#hardlinks`
+    },
+    {
+        id: 'layer-whiteout',
+        severity: 'error',
+        summary: 'whiteouts are empty regular files naming a path other than `.`/`..`, not also present in the same layer',
+        spec: WHITEOUTS
+    },
+    {
+        id: 'layer-whiteout-meta',
+        severity: 'warning',
+        summary: 'no aufs metadata entries `.wh..wh.*` other than the opaque marker `.wh..wh..opq`',
+        spec: WHITEOUTS
+    },
+    {
+        id: 'layer-whiteout-bare',
+        severity: 'warning',
+        summary: 'no whiteout `.wh.` without a name (invalid on the spec main branch)',
+        spec: `${MAIN}layer.md#whiteouts`
+    },
+    // sources
+    {
+        id: 'source-unreadable',
+        severity: 'error',
+        summary: 'a source image could be opened and read',
+        spec: LAYOUT
+    },
+    // blobs
+    {
+        id: 'blob-missing',
+        severity: 'warning',
+        summary: 'a referenced blob is absent from the layout (the spec lets an external store provide it)',
+        spec: `${LAYOUT}#blobs`
+    },
+    {
+        id: 'blob-missing-required',
+        severity: 'error',
+        summary: 'a referenced blob Lading must push is absent from the layout',
+        spec: `${LAYOUT}#blobs`
+    },
+    {
+        id: 'blob-not-downloaded',
+        severity: 'info',
+        summary: 'a blob deliberately not downloaded (it stays in its registry) was not checked',
+        spec: `${LAYOUT}#blobs`
+    },
+    {
+        id: 'blob-unreadable',
+        severity: 'error',
+        summary: 'a referenced blob can be read',
+        spec: `${LAYOUT}#blobs`
+    },
+    {
+        id: 'blob-digest-mismatch',
+        severity: 'error',
+        summary: "a blob's content has its descriptor's digest",
+        spec: `${V}descriptor.md#verification`
+    },
+    {
+        id: 'blob-size-mismatch',
+        severity: 'error',
+        summary: "a blob's content has its descriptor's size",
+        spec: DESC
+    }
+];
+const rules = (/* unused pure expression or super */ null && (list));
+const byId = new Map(list.map(r => [r.id, r]));
+/** A finding of rule `id`; an unknown id is a programming error, caught by the catalogue test. */
+function rules_finding(id, location, message) {
+    const r = byId.get(id);
+    if (!r)
+        throw new Error(`unknown validation rule ${id}`);
+    return { rule: id, severity: r.severity, message, location, spec: r.spec };
+}
+
+;// CONCATENATED MODULE: ./src/validate/json.ts
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
+ * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
+ * two readers may see different documents) and integers beyond double precision.
+ */
+function json_parseJSON(input, location) {
+    const findings = [];
+    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
+    const bom = typeof input === 'string'
+        ? input.startsWith('\uFEFF')
+        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
+    if (bom) {
+        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
+        return { findings };
+    }
+    let text;
+    if (typeof input === 'string')
+        text = input;
+    else {
+        try {
+            text = utf8.decode(input);
+        }
+        catch {
+            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
+            text = input.toString('utf8');
+        }
+    }
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch (err) {
+        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
+        return { findings };
+    }
+    scanIJSON(text, location, findings);
+    return { value, findings };
+}
+/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
+function scanIJSON(text, location, findings) {
+    // Each open object keeps the names seen so far; arrays push undefined.
+    const stack = [];
+    const path = [];
+    let reported = 0;
+    const report = (f) => {
+        if (reported++ < 20)
+            findings.push(f);
+    };
+    let i = 0;
+    const n = text.length;
+    while (i < n) {
+        const c = text[i];
+        if (c === '{') {
+            stack.push({ keys: new Set(), expectKey: true });
+            i++;
+        }
+        else if (c === '[') {
+            stack.push(undefined);
+            i++;
+        }
+        else if (c === '}' || c === ']') {
+            const top = stack.pop();
+            if (top && !top.expectKey)
+                path.pop();
+            i++;
+        }
+        else if (c === ',') {
+            const top = stack[stack.length - 1];
+            if (top) {
+                top.expectKey = true;
+                path.pop();
+            }
+            i++;
+        }
+        else if (c === '"') {
+            let j = i + 1;
+            while (j < n && text[j] !== '"')
+                j += text[j] === '\\' ? 2 : 1;
+            const top = stack[stack.length - 1];
+            if (top && top.expectKey) {
+                const key = JSON.parse(text.slice(i, j + 1));
+                if (top.keys.has(key))
+                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
+                top.keys.add(key);
+                top.expectKey = false;
+                path.push(key);
+            }
+            i = j + 1;
+        }
+        else if (c === '-' || (c >= '0' && c <= '9')) {
+            let j = i + 1;
+            while (j < n && /[0-9eE.+-]/.test(text[j]))
+                j++;
+            const raw = text.slice(i, j);
+            const top = stack[stack.length - 1];
+            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
+            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
+                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
+            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
+                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
+            i = j;
+        }
+        else
+            i++;
+    }
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./src/validate/document.ts
+/**
+ * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
+ * and report every problem they find rather than the first.
+ */
+
+
+
+
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json';
+const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const PREDEFINED_KEYS = new Set([
+    'created',
+    'authors',
+    'url',
+    'documentation',
+    'source',
+    'version',
+    'revision',
+    'vendor',
+    'licenses',
+    'ref.name',
+    'title',
+    'description',
+    'base.digest',
+    'base.name'
+].map(k => `org.opencontainers.image.${k}`));
+/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
+const CONVERSION_KEYS = new Set([
+    'os',
+    'architecture',
+    'variant',
+    'os.version',
+    'os.features',
+    'author',
+    'stopSignal',
+    'exposedPorts'
+].map(k => `org.opencontainers.image.${k}`));
+function at(location, part) {
+    return location ? `${location} ${part}` : part;
+}
+function show(v) {
+    const s = JSON.stringify(v);
+    if (s === undefined)
+        return String(v);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+function isMediaType(v) {
+    return typeof v === 'string' && MEDIA_TYPE.test(v);
+}
+function isRFC3339(v) {
+    if (typeof v !== 'string')
+        return false;
+    const m = RFC3339.exec(v);
+    if (!m)
+        return false;
+    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
+    return (mo >= 1 &&
+        mo <= 12 &&
+        d >= 1 &&
+        d <= days &&
+        h <= 23 &&
+        mi <= 59 &&
+        s <= 60 &&
+        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
+        (om === undefined || Number.isNaN(om) || om <= 59));
+}
+/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
+function digestFinding(v) {
+    if (typeof v !== 'string')
+        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
+    if (!DIGEST_GRAMMAR.test(v))
+        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
+    const [alg, enc] = v.split(':', 2);
+    const len = registeredAlgorithms[alg];
+    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
+        return {
+            rule: 'descriptor-digest-encoding',
+            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
+        };
+    return undefined;
+}
+function isRegisteredAlgorithm(digest) {
+    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
+}
+/**
+ * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
+ * media type, a verifiable or at least grammatical digest and an integer size).
+ */
+function document_checkDescriptor(d, loc, out, opts = {}) {
+    if (!isObject(d)) {
+        out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
+        return false;
+    }
+    let usable = true;
+    if (d.mediaType === undefined) {
+        out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
+        usable = false;
+    }
+    else if (!isMediaType(d.mediaType)) {
+        out.push(rules_finding('descriptor-mediatype', loc, `\`mediaType\` ${show(d.mediaType)} is not an RFC 6838 type/subtype`));
+        usable = false;
+    }
+    if (d.digest === undefined) {
+        out.push(rules_finding('descriptor-digest', loc, '`digest` is missing'));
+        usable = false;
+    }
+    else {
+        const p = digestFinding(d.digest);
+        if (p) {
+            out.push(rules_finding(p.rule, loc, `\`digest\` ${p.why}`));
+            usable = false;
+        }
+    }
+    if (d.size === undefined) {
+        out.push(rules_finding('descriptor-size', loc, '`size` is missing'));
+        usable = false;
+    }
+    else if (typeof d.size !== 'number' || !Number.isInteger(d.size)) {
+        out.push(rules_finding('descriptor-size', loc, `\`size\` is ${show(d.size)}, not an integer`));
+        usable = false;
+    }
+    else if (d.size < 0) {
+        out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
+    }
+    if (d.urls !== undefined) {
+        if (!Array.isArray(d.urls))
+            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
+        else
+            d.urls.forEach((u, i) => {
+                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
+                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
+                else if (!/^https?:/i.test(u))
+                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
+            });
+    }
+    if (d.data !== undefined) {
+        if (typeof d.data !== 'string' || !BASE64.test(d.data))
+            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
+        else
+            checkEmbedded(d, d.data, loc, out);
+    }
+    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
+        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
+    if (d.annotations !== undefined)
+        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
+    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
+        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
+    if (d.platform !== undefined && opts.platform)
+        checkPlatform(d.platform, at(loc, 'platform'), out);
+    return usable;
+}
+function checkEmbedded(d, data, loc, out) {
+    const bytes = Buffer.from(data, 'base64');
+    if (typeof d.size === 'number' && bytes.length !== d.size)
+        out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
+    if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
+        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
+        if (actual !== d.digest)
+            out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
+    }
+}
+function checkPlatform(p, loc, out) {
+    if (!isObject(p)) {
+        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof p[k] !== 'string')
+            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
+    for (const k of ['os.version', 'variant'])
+        if (p[k] !== undefined && typeof p[k] !== 'string')
+            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
+    const f = p['os.features'];
+    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
+        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
+    if (p.features !== undefined)
+        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
+}
+function checkAnnotations(a, loc, out, what = 'annotations') {
+    if (!isObject(a)) {
+        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
+        return;
+    }
+    for (const [k, v] of Object.entries(a)) {
+        if (typeof v !== 'string') {
+            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
+            continue;
+        }
+        if (k === '')
+            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
+        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
+        if (v === '')
+            continue;
+        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
+            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
+        else if (k === 'org.opencontainers.image.base.digest') {
+            const p = digestFinding(v);
+            if (p)
+                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
+        }
+        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
+            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
+        else if (k.startsWith('org.opencontainers.') &&
+            !PREDEFINED_KEYS.has(k) &&
+            !CONVERSION_KEYS.has(k))
+            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
+    }
+}
+function checkSchemaVersion(doc, rule, loc, out) {
+    if (doc.schemaVersion !== 2)
+        out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
+            ? '`schemaVersion` is missing'
+            : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
+}
+function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
+    const mt = doc.mediaType;
+    if (mt === undefined || mt === oci)
+        return;
+    if (mt === docker)
+        out.push(rules_finding('mediatype-docker', loc, `\`mediaType\` is the Docker type ${docker}; OCI uses ${oci}`));
+    else
+        out.push(rules_finding(rule, loc, `\`mediaType\` is ${show(mt)}; it must be ${oci} when present`));
+}
+function checkArtifactType(doc, loc, out) {
+    if (doc.artifactType !== undefined && !isMediaType(doc.artifactType))
+        out.push(rules_finding('manifest-artifacttype', loc, `\`artifactType\` ${show(doc.artifactType)} is not an RFC 6838 type/subtype`));
+}
+function checkSubject(doc, loc, out) {
+    if (doc.subject === undefined)
+        return;
+    if (!isObject(doc.subject))
+        out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
+    else
+        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
+}
+function document_checkManifest(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
+        return;
+    }
+    checkSchemaVersion(doc, 'manifest-schema-version', loc, out);
+    checkOwnMediaType(doc, MediaType.ImageManifest, MediaType.DockerManifest, 'manifest-mediatype', loc, out);
+    checkArtifactType(doc, loc, out);
+    const config = doc.config;
+    if (config === undefined)
+        out.push(rules_finding('manifest-config', loc, '`config` is missing'));
+    else if (!isObject(config))
+        out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
+    else
+        document_checkDescriptor(config, at(loc, 'config'), out);
+    const configType = isObject(config) ? config.mediaType : undefined;
+    if (configType === MediaType.Empty && doc.artifactType === undefined)
+        out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
+    const layers = doc.layers;
+    if (layers === undefined)
+        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
+    else if (!Array.isArray(layers))
+        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
+    else {
+        if (layers.length === 0)
+            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
+        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
+        layers.forEach((l, i) => {
+            const lloc = at(loc, `layers[${i}]`);
+            document_checkDescriptor(l, lloc, out);
+            if (isImage &&
+                isObject(l) &&
+                typeof l.mediaType === 'string' &&
+                isMediaType(l.mediaType) &&
+                layerCompression(l.mediaType) === undefined &&
+                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+                l.mediaType !== IN_TOTO)
+                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
+        });
+    }
+    checkSubject(doc, loc, out);
+    if (doc.annotations !== undefined)
+        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
+}
+function document_checkIndex(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
+        return;
+    }
+    checkSchemaVersion(doc, 'index-schema-version', loc, out);
+    checkOwnMediaType(doc, MediaType.ImageIndex, MediaType.DockerManifestList, 'index-mediatype', loc, out);
+    checkArtifactType(doc, loc, out);
+    const m = doc.manifests;
+    if (m === undefined)
+        out.push(rules_finding('index-manifests', loc, '`manifests` is missing'));
+    else if (!Array.isArray(m))
+        out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
+    else
+        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
+    checkSubject(doc, loc, out);
+    if (doc.annotations !== undefined)
+        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
+}
+function document_checkLayoutFile(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
+        return;
+    }
+    const v = doc.imageLayoutVersion;
+    if (typeof v !== 'string')
+        out.push(rules_finding('layout-oci-layout', loc, v === undefined
+            ? '`imageLayoutVersion` is missing'
+            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
+    else if (v !== '1.0.0')
+        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
+}
+const str = v => typeof v === 'string';
+const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
+const nullable = (c) => v => v === null || c(v);
+const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
+const CONTAINER_FIELDS = {
+    User: [str, 'a string'],
+    ExposedPorts: [mapOf(isObject), 'a map of objects'],
+    Env: [strArray, 'an array of strings'],
+    Entrypoint: [nullable(strArray), 'an array of strings or null'],
+    Cmd: [nullable(strArray), 'an array of strings or null'],
+    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
+    WorkingDir: [str, 'a string'],
+    StopSignal: [str, 'a string'],
+    ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
+};
+/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
+function document_checkConfig(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof doc[k] !== 'string')
+            out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
+    for (const k of ['author', 'variant', 'os.version'])
+        if (doc[k] !== undefined && typeof doc[k] !== 'string')
+            out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
+    if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
+        out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
+    if (doc.created !== undefined && !isRFC3339(doc.created))
+        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
+    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
+    const c = doc.config;
+    if (c !== undefined && c !== null) {
+        if (!isObject(c))
+            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
+        else {
+            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
+                if (c[k] !== undefined && !check(c[k]))
+                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
+            if (Array.isArray(c.Env))
+                c.Env.forEach((e, i) => {
+                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
+                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
+                });
+            if (c.Labels !== undefined && c.Labels !== null)
+                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
+        }
+    }
+    const r = doc.rootfs;
+    if (r === undefined)
+        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
+    else if (!isObject(r))
+        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
+    else {
+        if (r.type !== 'layers')
+            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
+                ? '`rootfs.type` is missing'
+                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
+        if (!Array.isArray(r.diff_ids))
+            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
+                ? '`rootfs.diff_ids` is missing'
+                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
+        else
+            r.diff_ids.forEach((id, i) => {
+                const p = digestFinding(id);
+                if (p)
+                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
+            });
+    }
+    const h = doc.history;
+    if (h !== undefined) {
+        if (!Array.isArray(h))
+            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
+        else
+            h.forEach((e, i) => {
+                if (!isObject(e)) {
+                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
+                    return;
+                }
+                for (const k of ['author', 'created_by', 'comment'])
+                    if (e[k] !== undefined && typeof e[k] !== 'string')
+                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
+                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
+                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
+                if (e.created !== undefined && !isRFC3339(e.created))
+                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
+            });
+    }
+}
+
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: external "node:os"
@@ -34969,7 +36000,8 @@ class ParallelGzip extends external_node_stream_.Transform {
     }
     submit(block) {
         this.wroteAny = true;
-        const member = gzipAsync(block, { level: this.level });
+        // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
+        const member = gzipAsync(block, { level: this.level, chunkSize: GZIP_BLOCK });
         // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
         member.catch(() => { });
         this.inFlight.push(member);
@@ -35045,7 +36077,1267 @@ function detectCompression(head) {
     return 'none';
 }
 
+;// CONCATENATED MODULE: ./src/validate/layer.ts
+/**
+ * Reads a blob once: the raw bytes are hashed (the descriptor digest) while they are decompressed,
+ * and the decompressed bytes are hashed (the diff_id) while tar-stream parses them for the path
+ * and whiteout rules. Nothing is buffered beyond the streams' own chunks.
+ */
+
+
+
+
+
+/** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
+const MAX_FINDINGS = 50;
+/** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
+function layerLocation(digest) {
+    return `layer ${digest.slice(0, 19)}…`;
+}
+/** A finding list capped at MAX_FINDINGS, the rest counted and summarised by `close`. */
+function cappedFindings() {
+    const findings = [];
+    let dropped = 0;
+    return {
+        findings,
+        add: f => {
+            if (findings.length < MAX_FINDINGS)
+                findings.push(f);
+            else
+                dropped++;
+        },
+        close: location => {
+            if (dropped)
+                findings.push(rules_finding('layer-tar', location, `${dropped} more findings in this layer were not listed`));
+        }
+    };
+}
+/** Stands for the layer's location until its digest is known. */
+const PENDING = '\0layer';
+/**
+ * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
+ * written: the tar is well formed by construction, so its paths and whiteouts are all there is
+ * to check, and the layer need not be read back to validate it.
+ */
+class HeaderCheck {
+    out = cappedFindings();
+    paths = new TarPathChecker(PENDING, this.out.add);
+    entry(h) {
+        this.paths.entry(h);
+    }
+    /** What scanBlob would have found reading the finished layer. */
+    result(layer) {
+        this.paths.finish();
+        const location = layerLocation(layer.digest);
+        this.out.close(location);
+        const findings = this.out.findings.map(f => f.location.startsWith(PENDING)
+            ? { ...f, location: location + f.location.slice(PENDING.length) }
+            : f);
+        return { size: layer.size, digest: layer.digest, diffId: layer.diffId, findings };
+    }
+}
+function waitDrain(s) {
+    return new Promise(resolve => {
+        const done = () => {
+            s.off('drain', done);
+            s.off('error', done);
+            s.off('close', done);
+            resolve();
+        };
+        s.on('drain', done);
+        s.on('error', done);
+        s.on('close', done);
+    });
+}
+class Decoder {
+    kind;
+    sink;
+    sinkDrain;
+    /** blob offset where the current decoder's input starts */
+    start = 0;
+    /** bytes handed to write() so far */
+    written = 0;
+    /** chunks written to the current decoder and not yet known to be consumed */
+    pending = [];
+    d;
+    /** set when the current zstd decoder stopped at a frame end while input was left */
+    stoppedAt;
+    /** bytes after a frame end, until there are enough to tell what follows */
+    between;
+    error;
+    ended = Promise.resolve();
+    /** input bytes consumed by the decompressors, when decoding stopped at trailing data */
+    trailingAt;
+    constructor(kind, sink, sinkDrain) {
+        this.kind = kind;
+        this.sink = sink;
+        this.sinkDrain = sinkDrain;
+        this.open(0);
+    }
+    open(start) {
+        this.start = start;
+        this.stoppedAt = undefined;
+        const d = createDecompressor(this.kind);
+        this.d = d;
+        d.on('data', (out) => {
+            if (!this.sink(out)) {
+                d.pause();
+                void this.sinkDrain().then(() => d.resume());
+            }
+        });
+        this.ended = new Promise(resolve => {
+            d.on('end', () => {
+                // Input left unconsumed means the zstd decoder stopped at the end of a frame.
+                if (this.start + d.bytesWritten < this.written)
+                    this.stoppedAt = this.start + d.bytesWritten;
+                resolve();
+            });
+            d.on('error', (err) => {
+                // A decoder that already stopped at a frame end fails on the input written after it.
+                if (this.stoppedAt === undefined)
+                    this.error ??= err.message;
+                resolve();
+            });
+        });
+    }
+    /** input bytes the decompressors consumed */
+    get consumed() {
+        if (this.trailingAt !== undefined)
+            return this.trailingAt;
+        return this.d ? this.start + this.d.bytesWritten : this.start;
+    }
+    async write(chunk) {
+        const off = this.written;
+        this.written += chunk.length;
+        if (this.error !== undefined || this.trailingAt !== undefined)
+            return;
+        if (this.between) {
+            this.between = Buffer.concat([this.between, chunk]);
+            this.next(false);
+            return;
+        }
+        const d = this.d;
+        this.pending.push({ off, buf: chunk });
+        const done = this.start + d.bytesWritten;
+        while (this.pending.length && this.pending[0].off + this.pending[0].buf.length <= done)
+            this.pending.shift();
+        if (!d.write(chunk))
+            await waitDrain(d);
+        if (this.stoppedAt !== undefined)
+            this.frameEnded();
+    }
+    /** The zstd decoder stopped: collect what it left and decide what follows. */
+    frameEnded() {
+        const at = this.stoppedAt;
+        this.d?.destroy();
+        const rest = this.pending
+            .filter(p => p.off + p.buf.length > at)
+            .map(p => p.buf.subarray(Math.max(0, at - p.off)));
+        this.pending = [];
+        this.between = Buffer.concat(rest);
+        this.start = at;
+        this.d = undefined;
+        this.next(false);
+    }
+    next(final) {
+        const b = this.between;
+        if (b.length < 4 && !final)
+            return;
+        if (this.kind === 'zstd' && isZstdFrame(b)) {
+            this.between = undefined;
+            this.open(this.start);
+            const d = this.d;
+            this.pending.push({ off: this.start, buf: b });
+            d.write(b);
+        }
+        else {
+            this.trailingAt = this.start;
+            this.between = undefined;
+        }
+    }
+    /** Ends the input; resolves to why decompression failed, if it did. */
+    async end() {
+        for (let guard = 0; guard < 1_000_000; guard++) {
+            if (this.error !== undefined || this.trailingAt !== undefined)
+                return this.error;
+            if (this.between) {
+                this.next(true);
+                continue;
+            }
+            const d = this.d;
+            if (!d.writableEnded)
+                d.end();
+            await this.ended;
+            if (this.stoppedAt !== undefined) {
+                this.frameEnded();
+                continue;
+            }
+            return this.error;
+        }
+        return this.error;
+    }
+    destroy() {
+        this.d?.destroy();
+    }
+}
+async function scanBlob(raw, opts) {
+    const { findings, add, close } = cappedFindings();
+    const rawHash = (0,external_node_crypto_.createHash)(opts.algorithm);
+    let size = 0;
+    const layer = opts.compression !== undefined;
+    const diffAlgorithm = opts.diffAlgorithm ?? 'sha256';
+    const diffHash = (0,external_node_crypto_.createHash)(diffAlgorithm);
+    let decoder;
+    let tarError;
+    /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
+    let openEntries = 0;
+    let extract;
+    let extractDone;
+    const paths = opts.checkTar ? new TarPathChecker(opts.location, add) : undefined;
+    let first = true;
+    let head;
+    let actual = 'none';
+    const end = opts.checkTar ? new TarEnd() : undefined;
+    const toTar = (d) => {
+        diffHash.update(d);
+        if (!extract || tarError !== undefined)
+            return true;
+        // Entries after the end-of-archive marker are never extracted, so they are not checked either.
+        const keep = end ? end.feed(d) : d;
+        return keep.length === 0 ? true : extract.write(keep);
+    };
+    const startPipeline = (chunk) => {
+        actual = readableCompression(chunk);
+        if (actual !== opts.compression)
+            add(rules_finding('layer-compression-mismatch', opts.location, `the media type says ${opts.compression === 'none' ? 'uncompressed tar' : opts.compression} but the content is ${actual === 'none' ? 'not gzip or zstd' : actual}`));
+        if (opts.checkTar) {
+            extract = tar_stream.extract();
+            extract.on('entry', (header, stream, next) => {
+                paths?.entry(header);
+                openEntries++;
+                stream.on('end', () => {
+                    openEntries--;
+                    next();
+                });
+                stream.on('error', (err) => {
+                    tarError ??= err.message;
+                });
+                stream.resume();
+            });
+            extractDone = new Promise(resolve => {
+                extract?.on('error', (err) => {
+                    tarError ??= err.message;
+                    resolve();
+                });
+                extract?.on('finish', () => resolve());
+                extract?.on('close', () => resolve());
+            });
+        }
+        if (actual === 'none')
+            return;
+        decoder = new Decoder(actual, toTar, () => extract ? waitDrain(extract) : Promise.resolve());
+    };
+    try {
+        for await (const c of raw) {
+            rawHash.update(c);
+            size += c.length;
+            if (!layer)
+                continue;
+            let chunk = c;
+            if (first) {
+                // The magic numbers need 4 bytes; a stream may deliver fewer first.
+                head = head ? Buffer.concat([head, c]) : c;
+                if (head.length < 4)
+                    continue;
+                chunk = head;
+                head = undefined;
+                first = false;
+                startPipeline(chunk);
+            }
+            if (decoder)
+                await decoder.write(chunk);
+            else if (!toTar(chunk) && extract)
+                await waitDrain(extract);
+        }
+    }
+    catch (err) {
+        decoder?.destroy();
+        extract?.destroy();
+        return { size, readError: errors_messageOf(err), findings };
+    }
+    const digest = `${opts.algorithm}:` + rawHash.digest('hex');
+    if (!layer)
+        return { size, digest, findings };
+    if (first) {
+        startPipeline(head ?? Buffer.alloc(0));
+        if (head) {
+            if (decoder)
+                await decoder.write(head);
+            else
+                toTar(head);
+        }
+    }
+    const decompError = decoder ? await decoder.end() : undefined;
+    if (decoder && decompError === undefined && decoder.consumed < size)
+        add(rules_finding('layer-compression-trailing', opts.location, `layer ${opts.digest ?? '(this blob)'} has ${size - decoder.consumed} trailing bytes (of ${size}) after its ${decoder.kind} ${decoder.kind === 'gzip' ? 'members' : 'frames'} that are not another ${decoder.kind === 'gzip' ? 'gzip member' : 'zstd frame'}; Node ignores them but Go readers (containerd, skopeo, umoci, buildah) reject the layer ("gzip: invalid header" for gzip); recompress it or cut it at byte ${decoder.consumed}`));
+    if (decompError !== undefined) {
+        add(rules_finding('layer-decompress', opts.location, `the ${actual} stream is corrupt: ${decompError}` +
+            (/Unknown frame descriptor/.test(decompError)
+                ? ' (bytes that do not start a zstd frame, possibly trailing bytes after the last frame; Go readers reject them too)'
+                : '')));
+        extract?.destroy();
+    }
+    else if (extract) {
+        if (tarError === undefined)
+            extract.end(undefined);
+        await extractDone;
+        if (tarError === 'Unexpected end of data' && openEntries === 0) {
+            add(rules_finding('layer-tar-unterminated', opts.location, 'the tar ends without its last block padding or end-of-archive blocks; every entry is complete, but strict readers (GNU tar) reject it'));
+            paths?.finish();
+        }
+        else if (tarError !== undefined)
+            add(rules_finding('layer-tar', opts.location, `the layer is not a readable tar archive: ${tarError}`));
+        else
+            paths?.finish();
+        if (end?.trailingAt !== undefined)
+            add(rules_finding('layer-tar-trailing', opts.location, `the tar has non-zero bytes at byte ${end.trailingAt}, after its end-of-archive marker (two zero blocks ending at byte ${end.endAt}); tar readers stop at the marker and ignore them`));
+    }
+    close(opts.location);
+    return {
+        size,
+        digest,
+        diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
+        findings
+    };
+}
+const BLOCK = 512;
+/** The data size of a tar header block, octal or base-256 (GNU), as tar-stream reads it. */
+function headerSize(h) {
+    if (h[124] & 0x80) {
+        let n = 0;
+        for (let i = 125; i < 136; i++)
+            n = n * 256 + h[i];
+        return n;
+    }
+    const text = h
+        .toString('latin1', 124, 136)
+        .replace(/[\0 ]+$/g, '')
+        .trim();
+    const n = parseInt(text || '0', 8);
+    return Number.isFinite(n) ? n : 0;
+}
+/**
+ * Follows the tar's block structure alongside tar-stream to find the end-of-archive marker (two
+ * zero header blocks), where Go's archive/tar and GNU tar stop reading. tar-stream skips zero
+ * blocks and reads on, so without this, entries after the marker would be checked as if they
+ * were extracted. Sizes are taken as tar-stream takes them (pax `size` overrides the header).
+ */
+class TarEnd {
+    pos = 0;
+    header = [];
+    headerLen = 0;
+    /** data bytes (padded) of the current entry still to skip */
+    skip = 0;
+    /** collecting a pax extended header's data, to read its `size` record */
+    pax;
+    paxLeft = 0;
+    paxSize;
+    zeros = 0;
+    /** offset just after the end-of-archive marker */
+    endAt;
+    /** offset of the first non-zero byte after the marker */
+    trailingAt;
+    /** Returns the part of `d` that belongs to the archive. */
+    feed(d) {
+        if (this.endAt !== undefined) {
+            this.after(d, this.pos);
+            this.pos += d.length;
+            return d.subarray(0, 0);
+        }
+        let i = 0;
+        while (i < d.length && this.endAt === undefined) {
+            if (this.skip > 0) {
+                const n = Math.min(this.skip, d.length - i);
+                if (this.pax && this.paxLeft > 0) {
+                    const m = Math.min(n, this.paxLeft);
+                    this.pax.push(d.subarray(i, i + m));
+                    this.paxLeft -= m;
+                }
+                this.skip -= n;
+                i += n;
+                if (this.skip === 0 && this.pax)
+                    this.endPax();
+                continue;
+            }
+            const n = Math.min(BLOCK - this.headerLen, d.length - i);
+            this.header.push(d.subarray(i, i + n));
+            this.headerLen += n;
+            i += n;
+            if (this.headerLen === BLOCK)
+                this.block(Buffer.concat(this.header), this.pos + i);
+        }
+        const start = this.pos;
+        this.pos += d.length;
+        if (this.endAt === undefined)
+            return d;
+        const cut = this.endAt - start;
+        this.after(d.subarray(cut), this.endAt);
+        return d.subarray(0, cut);
+    }
+    after(d, offset) {
+        if (this.trailingAt !== undefined)
+            return;
+        const k = d.findIndex(b => b !== 0);
+        if (k >= 0)
+            this.trailingAt = offset + k;
+    }
+    block(h, endOffset) {
+        this.header = [];
+        this.headerLen = 0;
+        if (h.every(b => b === 0)) {
+            if (++this.zeros === 2)
+                this.endAt = endOffset;
+            return;
+        }
+        this.zeros = 0;
+        const type = String.fromCharCode(h[156]);
+        let size = headerSize(h);
+        if (type === 'x') {
+            this.pax = [];
+            this.paxLeft = Math.min(size, 1024 * 1024);
+        }
+        else if (type !== 'g' && type !== 'L' && type !== 'K') {
+            if (this.paxSize !== undefined)
+                size = this.paxSize;
+            this.paxSize = undefined;
+            if (type === '5')
+                size = 0;
+        }
+        this.skip = Math.ceil(size / BLOCK) * BLOCK;
+        if (this.skip === 0 && this.pax)
+            this.endPax();
+    }
+    endPax() {
+        const text = Buffer.concat(this.pax ?? []).toString('utf8');
+        this.pax = undefined;
+        const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(text);
+        if (m)
+            this.paxSize = parseInt(m[1], 10);
+    }
+}
+/** Normalises a tar path: `./a//b/` → `a/b`; undefined when `..` climbs out of the root. */
+function normalise(p) {
+    const out = [];
+    for (const part of p.split('/')) {
+        if (part === '' || part === '.')
+            continue;
+        if (part === '..') {
+            if (out.length === 0)
+                return undefined;
+            out.pop();
+        }
+        else
+            out.push(part);
+    }
+    return out.join('/');
+}
+/** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
+const MAX_HOPS = 40;
+class TarPathChecker {
+    location;
+    add;
+    seen = new Set();
+    /** entry type per normalised path, to judge hardlink targets */
+    types = new Map();
+    symlinks = new Map();
+    whiteouts = new Map();
+    constructor(location, add) {
+        this.location = location;
+        this.add = add;
+    }
+    where(name) {
+        return `${this.location} entry ${JSON.stringify(name)}`;
+    }
+    /**
+     * Resolves the parent directories of `parts` through this layer's symlinks, lexically: an
+     * absolute target restarts at the root (as containerd resolves it), `..` above the root leaves
+     * it. Returns the symlink through which the path leaves the root, if it does.
+     */
+    escapeVia(parts) {
+        const queue = parts.slice(0, -1);
+        const cur = [];
+        let hops = 0;
+        let last;
+        while (queue.length) {
+            const c = queue.shift();
+            if (c === '' || c === '.')
+                continue;
+            if (c === '..') {
+                if (cur.length === 0)
+                    return last;
+                cur.pop();
+                continue;
+            }
+            cur.push(c);
+            const target = this.symlinks.get(cur.join('/'));
+            if (target === undefined)
+                continue;
+            last = { link: cur.join('/'), target };
+            // A loop fails extraction (ELOOP) without writing anywhere: not an escape.
+            if (++hops > MAX_HOPS)
+                return undefined;
+            cur.pop();
+            if (target.startsWith('/'))
+                cur.length = 0;
+            queue.unshift(...target.split('/'));
+        }
+        return undefined;
+    }
+    entry(h) {
+        const name = h.name;
+        const loc = this.where(name);
+        const norm = normalise(name);
+        if (norm === undefined) {
+            this.add(rules_finding('layer-path-escapes', loc, 'the path climbs out of the root with ".."'));
+            return;
+        }
+        if (norm === '')
+            return; // the root directory itself
+        const parts = norm.split('/');
+        const via = this.escapeVia(parts);
+        if (via)
+            this.add(rules_finding('layer-path-escapes', loc, `the path goes through "${via.link}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`));
+        if (this.seen.has(norm))
+            this.add(rules_finding('layer-duplicate-path', loc, `the path "${norm}" appears more than once in the layer`));
+        if (h.type === 'link')
+            this.hardlink(h.linkname ?? '', norm, loc);
+        this.seen.add(norm);
+        this.types.set(norm, h.type ?? 'file');
+        if (h.type === 'symlink')
+            this.symlinks.set(norm, h.linkname ?? '');
+        else
+            this.symlinks.delete(norm);
+        const base = parts[parts.length - 1];
+        if (!base.startsWith('.wh.'))
+            return;
+        if (base === '.wh.') {
+            this.add(rules_finding('layer-whiteout-bare', loc, 'a whiteout ".wh." without the name of what it deletes'));
+            return;
+        }
+        if (base.startsWith('.wh..wh.') && base !== '.wh..wh..opq') {
+            this.add(rules_finding('layer-whiteout-meta', loc, `"${base}" is aufs metadata, not a whiteout; OCI runtimes ignore or reject it`));
+            return;
+        }
+        if (h.type !== 'file' && h.type !== 'contiguous-file')
+            this.add(rules_finding('layer-whiteout', loc, `a whiteout is a ${h.type}; it must be an empty regular file`));
+        else if ((h.size ?? 0) > 0)
+            this.add(rules_finding('layer-whiteout', loc, `a whiteout has ${h.size} bytes of data; it must be an empty regular file`));
+        if (base === '.wh..wh..opq')
+            return;
+        const target = base.slice(4);
+        if (target === '.' || target === '..') {
+            this.add(rules_finding('layer-whiteout', loc, `a whiteout of "${target}", which names nothing that can be deleted`));
+            return;
+        }
+        this.whiteouts.set([...parts.slice(0, -1), target].join('/'), name);
+    }
+    hardlink(target, norm, loc) {
+        const t = normalise(target);
+        if (t === undefined) {
+            this.add(rules_finding('layer-link-escapes', loc, `the hardlink target "${target}" climbs out of the root with ".."`));
+            return;
+        }
+        if (target.startsWith('/'))
+            this.add(rules_finding('layer-hardlink-target', loc, `the hardlink target "${target}" is absolute; containerd resolves it under the root, other extractors may not`));
+        if (t === '' || this.types.get(t) === 'directory') {
+            this.add(rules_finding('layer-hardlink', loc, `the hardlink target "${target}" is a directory; hardlinks to directories are not allowed`));
+            return;
+        }
+        if (!this.types.has(t))
+            this.add(rules_finding('layer-hardlink-target', loc, t === norm
+                ? `the hardlink points at itself`
+                : `the hardlink target "${target}" is not an earlier entry of this layer (missing, or later in the tar); extraction fails or links a file of a lower layer`));
+    }
+    finish() {
+        for (const [target, name] of this.whiteouts)
+            if (this.seen.has(target))
+                this.add(rules_finding('layer-whiteout', this.where(name), `the whiteout deletes "${target}", which the same layer adds; whiteouts apply only to lower layers`));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/validate/walker.ts
+/**
+ * Walks an image graph (index → manifests → config + layers), reading every blob through a
+ * BlobReader exactly once (cached by digest), and turns every problem, including I/O failures
+ * and nonsense input, into findings. Nothing here throws for bad input.
+ */
+
+
+
+
+
+
+
+
+/** The key of a blob's scan: its digest, how it is read (compression, or opaque) and the diff_id algorithm. */
+function scanKey(desc, diffAlgorithm = 'sha256') {
+    return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`;
+}
+/** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
+const MAX_JSON = 16 * 1024 * 1024;
+const MAX_DEPTH = 16;
+/** Layers of a manifest read at once beyond the one whose findings are being taken. */
+const LAYERS_AHEAD = 2;
+/** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
+function diffAlgorithmOf(config, i) {
+    const rootfs = config?.rootfs;
+    const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
+    return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
+}
+class Walker {
+    reader;
+    opts;
+    blobName;
+    findings = [];
+    json = new Map();
+    scans;
+    reportedContent = new Set();
+    /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
+    walked = new Set();
+    seenFindings = new Set();
+    /** Digests of blobs read to their end, so a layout check does not read them again. */
+    hashed = new Set();
+    constructor(reader, opts, blobName) {
+        this.reader = reader;
+        this.opts = opts;
+        this.blobName = blobName;
+        this.scans = opts.scans ?? new Map();
+    }
+    /** A finding reached through several paths (shared indexes, manifests) is reported once. */
+    add(...f) {
+        for (const x of f) {
+            const key = `${x.rule}\0${x.location}\0${x.message}`;
+            if (this.seenFindings.has(key))
+                continue;
+            this.seenFindings.add(key);
+            this.findings.push(x);
+        }
+    }
+    /** Checks a descriptor; walks what it references when its blob is present and readable. */
+    async node(d, loc, depth = 0, platform, visiting = new Set()) {
+        try {
+            await this.nodeUnsafe(d, loc, depth, platform, visiting);
+        }
+        catch (err) {
+            // A bug or an unforeseen input must still end in a report, never a crash.
+            this.add(rules_finding('blob-unreadable', loc, `could not be checked: ${errors_messageOf(err)}`));
+        }
+    }
+    async nodeUnsafe(d, loc, depth, platform, visiting) {
+        if (!isObject(d) || typeof d.mediaType !== 'string')
+            return;
+        const desc = d;
+        if (isIndexMediaType(desc.mediaType)) {
+            if (visiting.has(desc.digest)) {
+                this.add(rules_finding('index-cycle', loc, `the index ${desc.digest} is nested in itself`));
+                return;
+            }
+            if (depth > MAX_DEPTH) {
+                this.add(rules_finding('index-depth', loc, `the index ${desc.digest} is nested more than ${MAX_DEPTH} indexes deep; Lading does not walk deeper`));
+                return;
+            }
+            const doc = await this.document(desc, loc, 'index');
+            if (doc === undefined)
+                return;
+            // Without this, an index listing the same child n times, k levels deep, costs n^k walks.
+            if (this.walked.has(desc.digest))
+                return;
+            this.walked.add(desc.digest);
+            const where = `${this.blobName(desc.digest)} (index)`;
+            const out = [];
+            document_checkIndex(doc, where, out);
+            this.add(...out);
+            this.checkOwnType(doc, desc, where);
+            if (!isObject(doc) || !Array.isArray(doc.manifests))
+                return;
+            const inner = new Set(visiting).add(desc.digest);
+            for (let i = 0; i < doc.manifests.length; i++)
+                await this.entry(doc.manifests[i], at(where, `manifests[${i}]`), depth + 1, inner);
+        }
+        else if (isManifestMediaType(desc.mediaType)) {
+            await this.manifest(desc, loc, platform);
+        }
+        else {
+            // An unknown media type in an index must not be an error: only its bytes are verified.
+            await this.opaque(desc, loc);
+        }
+    }
+    /** An index entry: the descriptor rules were applied with the index; here, what it points at. */
+    async entry(d, loc, depth, visiting) {
+        if (!isObject(d))
+            return;
+        const out = [];
+        if (!document_checkDescriptor(d, loc, out))
+            return;
+        const p = d.platform;
+        const platform = isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
+            ? p
+            : undefined;
+        await this.node(d, loc, depth, platform, visiting);
+    }
+    checkOwnType(doc, desc, where) {
+        if (isObject(doc) && typeof doc.mediaType === 'string' && doc.mediaType !== desc.mediaType)
+            this.add(rules_finding('descriptor-mediatype-mismatch', where, `the document says \`mediaType\` "${doc.mediaType}" but it is referenced as "${desc.mediaType}"`));
+    }
+    async manifest(desc, loc, platform) {
+        const doc = await this.document(desc, loc, 'manifest');
+        if (doc === undefined)
+            return;
+        const key = `${desc.digest} ${platform ? JSON.stringify(platform) : ''}`;
+        if (this.walked.has(key))
+            return;
+        this.walked.add(key);
+        const where = `${this.blobName(desc.digest)} (manifest)`;
+        const out = [];
+        document_checkManifest(doc, where, out);
+        this.add(...out);
+        this.checkOwnType(doc, desc, where);
+        if (!isObject(doc))
+            return;
+        let config;
+        const cd = doc.config;
+        const cloc = at(where, 'config');
+        if (isObject(cd) && document_checkDescriptor(cd, cloc, [])) {
+            const cdesc = cd;
+            if (cdesc.mediaType === MediaType.ImageConfig || cdesc.mediaType === MediaType.DockerConfig) {
+                const cdoc = await this.document(cdesc, cloc, 'config');
+                if (cdoc !== undefined) {
+                    const cwhere = `${this.blobName(cdesc.digest)} (config)`;
+                    const cout = [];
+                    document_checkConfig(cdoc, cwhere, cout);
+                    this.add(...cout);
+                    if (isObject(cdoc))
+                        config = cdoc;
+                }
+            }
+            else
+                await this.opaque(cdesc, cloc);
+        }
+        if (config &&
+            platform &&
+            typeof config.os === 'string' &&
+            typeof config.architecture === 'string') {
+            const cp = platformOfConfig(config);
+            if (!platformsEqual(platform, cp))
+                this.add(rules_finding('platform-mismatch', loc, `the index says platform ${formatPlatform(platform)} but the config says ${formatPlatform(cp)}`));
+        }
+        const layers = Array.isArray(doc.layers) ? doc.layers : [];
+        const diffIds = [];
+        // Layers are read a few at a time (their decompression runs on other cores), while their
+        // findings are still taken in order, so the report does not depend on which finished first.
+        const readAhead = (i) => {
+            const l = layers[i];
+            if (this.opts.checkLayers === false || !isObject(l) || !document_checkDescriptor(l, '', []))
+                return;
+            const d = l;
+            if (!isRegisteredAlgorithm(d.digest))
+                return;
+            this.scan(d, layerCompression(d.mediaType) !== undefined, diffAlgorithmOf(config, i)).catch(() => { });
+        };
+        for (let i = 0; i < Math.min(LAYERS_AHEAD, layers.length); i++)
+            readAhead(i);
+        for (let i = 0; i < layers.length; i++) {
+            if (i + LAYERS_AHEAD < layers.length)
+                readAhead(i + LAYERS_AHEAD);
+            const l = layers[i];
+            const lloc = at(where, `layers[${i}]`);
+            if (!isObject(l) || !document_checkDescriptor(l, lloc, [])) {
+                diffIds.push(undefined);
+                continue;
+            }
+            diffIds.push(await this.layer(l, lloc, diffAlgorithmOf(config, i)));
+        }
+        if (!config)
+            return;
+        const rootfs = config.rootfs;
+        const cwhere = `${this.blobName(cd.digest)} (config)`;
+        if (isObject(rootfs) && Array.isArray(rootfs.diff_ids)) {
+            const ids = rootfs.diff_ids;
+            if (ids.length !== layers.length)
+                this.add(rules_finding('config-diff-ids', cwhere, `\`rootfs.diff_ids\` has ${ids.length} entries but the manifest ${this.blobName(desc.digest)} has ${layers.length} layers`));
+            for (let i = 0; i < Math.min(ids.length, layers.length); i++)
+                if (diffIds[i] !== undefined && ids[i] !== diffIds[i])
+                    this.add(rules_finding('config-diff-id-mismatch', cwhere, `\`rootfs.diff_ids[${i}]\` is ${JSON.stringify(ids[i])} but layers[${i}] uncompressed has ${diffIds[i]}`));
+        }
+        if (Array.isArray(config.history)) {
+            const nonEmpty = config.history.filter(h => !(isObject(h) && h.empty_layer === true)).length;
+            if (nonEmpty !== layers.length)
+                this.add(rules_finding('config-history-layers', cwhere, `\`history\` has ${nonEmpty} entries without \`empty_layer: true\` but the manifest has ${layers.length} layers`));
+        }
+    }
+    /** Whether the blob can be read; reports why not otherwise. */
+    async present(desc, loc) {
+        if (!isRegisteredAlgorithm(desc.digest)) {
+            this.add(rules_finding('descriptor-digest-unregistered', loc, `the blob ${desc.digest} uses an algorithm Lading cannot verify (sha256 and sha512 are registered); it was not checked`));
+            return false;
+        }
+        let has;
+        try {
+            has = await this.reader.has(desc);
+        }
+        catch (err) {
+            this.add(rules_finding('blob-unreadable', loc, `could not look for blob ${desc.digest} in ${this.reader.name}: ${errors_messageOf(err)}`));
+            return false;
+        }
+        if (has)
+            return true;
+        const foreign = (Array.isArray(desc.urls) && desc.urls.length > 0) ||
+            desc.mediaType.includes('.nondistributable.') ||
+            desc.mediaType.includes('.foreign.');
+        if (this.opts.notDownloaded?.has(desc.digest))
+            this.add(rules_finding('blob-not-downloaded', loc, `blob ${desc.digest} (${desc.mediaType}) was not downloaded (it stays in its registry), so its content was not checked`));
+        else if (foreign)
+            this.add(rules_finding('blob-missing', loc, `blob ${desc.digest} (${desc.mediaType}) is not in ${this.reader.name}; it is non-distributable or has \`urls\`, so it is fetched from elsewhere`));
+        else if (this.opts.requireAllBlobs)
+            this.add(rules_finding('blob-missing-required', loc, `blob ${desc.digest} (${desc.mediaType}) is missing from ${this.reader.name}, and it must be pushed; rebuild or re-copy the image`));
+        else
+            this.add(rules_finding('blob-missing', loc, `blob ${desc.digest} (${desc.mediaType}) is missing from ${this.reader.name}; only an external blob store can provide it`));
+        return false;
+    }
+    verify(desc, got, loc) {
+        if (got.readError !== undefined) {
+            this.add(rules_finding('blob-unreadable', loc, `reading blob ${desc.digest} failed after ${got.size} bytes: ${got.readError}`));
+            return;
+        }
+        if (got.size !== desc.size)
+            this.add(rules_finding('blob-size-mismatch', loc, `blob ${desc.digest} has ${got.size} bytes but the descriptor says ${desc.size}`));
+        if (got.digest !== desc.digest)
+            this.add(rules_finding('blob-digest-mismatch', loc, `blob ${desc.digest} has content with digest ${got.digest}`));
+    }
+    /** Reads, verifies and parses a JSON blob; undefined when there is nothing to parse. */
+    async document(desc, loc, what) {
+        if (!(await this.present(desc, loc)))
+            return undefined;
+        let p = this.json.get(desc.digest);
+        if (!p) {
+            p = this.readJson(desc);
+            this.json.set(desc.digest, p);
+        }
+        const blob = await p;
+        this.verify(desc, blob, loc);
+        if (!blob.bytes) {
+            if (blob.readError === undefined)
+                this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
+            return undefined;
+        }
+        const where = `${this.blobName(desc.digest)} (${what})`;
+        const parsed = json_parseJSON(blob.bytes, where);
+        if (!this.reportedContent.has(desc.digest))
+            this.add(...parsed.findings);
+        this.reportedContent.add(desc.digest);
+        return parsed.value;
+    }
+    async readJson(desc) {
+        const algorithm = desc.digest.split(':', 1)[0];
+        const chunks = [];
+        let size = 0;
+        const h = (0,external_node_crypto_.createHash)(algorithm);
+        try {
+            const s = await this.reader.open(desc);
+            for await (const c of s) {
+                size += c.length;
+                h.update(c);
+                if (size <= MAX_JSON)
+                    chunks.push(c);
+            }
+        }
+        catch (err) {
+            // Read, if not to its end: reported here, not read again by the layout's blob sweep.
+            this.hashed.add(desc.digest);
+            return { size, readError: errors_messageOf(err) };
+        }
+        this.hashed.add(desc.digest);
+        if (size > MAX_JSON)
+            return { size, digest: `${algorithm}:` + h.digest('hex') };
+        return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) };
+    }
+    async scan(desc, layer, diffAlgorithm = 'sha256') {
+        const compression = layer ? layerCompression(desc.mediaType) : undefined;
+        const key = layer ? scanKey(desc, diffAlgorithm) : `${desc.digest} opaque ${diffAlgorithm}`;
+        let p = this.scans.get(key);
+        if (!p) {
+            p = (async () => {
+                let s;
+                try {
+                    s = await this.reader.open(desc);
+                }
+                catch (err) {
+                    return { size: 0, readError: errors_messageOf(err), findings: [], unopened: true };
+                }
+                return scanBlob(s, {
+                    algorithm: desc.digest.split(':', 1)[0],
+                    diffAlgorithm,
+                    compression,
+                    checkTar: layer,
+                    location: layerLocation(desc.digest),
+                    digest: desc.digest
+                });
+            })();
+            this.scans.set(key, p);
+        }
+        const r = await p;
+        // Read (if not to its end): the layout's sweep of unreferenced blobs need not read it again.
+        if (!r.unopened)
+            this.hashed.add(desc.digest);
+        return r;
+    }
+    async opaque(desc, loc) {
+        if (!(await this.present(desc, loc)))
+            return;
+        this.verify(desc, await this.scan(desc, false), loc);
+    }
+    /** Returns the layer's diff_id when it could be computed. */
+    async layer(desc, loc, diffAlgorithm = 'sha256') {
+        if (!(await this.present(desc, loc)))
+            return undefined;
+        // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
+        if (this.opts.checkLayers === false)
+            return undefined;
+        const isLayer = layerCompression(desc.mediaType) !== undefined;
+        const r = await this.scan(desc, isLayer, diffAlgorithm);
+        this.verify(desc, r, loc);
+        const key = `layer ${desc.digest}`;
+        if (!this.reportedContent.has(key))
+            this.add(...r.findings);
+        this.reportedContent.add(key);
+        return r.diffId;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/validate/layout.ts
+/** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
+
+
+
+
+
+
+
+
+
+
+/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
+const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
+const ENCODED = /^[a-zA-Z0-9=_-]+$/;
+/** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
+class LayoutReader {
+    root;
+    name;
+    constructor(root) {
+        this.root = root;
+        this.name = `oci:${root}`;
+    }
+    file(desc) {
+        // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
+        if (!DIGEST_GRAMMAR.test(desc.digest))
+            throw new LadingError(`"${desc.digest}" is not a digest`);
+        const [alg, enc] = desc.digest.split(':', 2);
+        return external_node_path_namespaceObject.join(this.root, 'blobs', alg, enc);
+    }
+    async has(desc) {
+        try {
+            return (await promises_namespaceObject.stat(this.file(desc))).isFile();
+        }
+        catch {
+            return false;
+        }
+    }
+    async open(desc) {
+        const s = (0,external_node_fs_namespaceObject.createReadStream)(this.file(desc), { highWaterMark: 256 * 1024 });
+        // Surface open errors (EACCES, EISDIR) here rather than mid-iteration.
+        await new Promise((resolve, reject) => {
+            s.once('ready', () => resolve());
+            s.once('error', reject);
+        });
+        return s;
+    }
+    async read(desc) {
+        return promises_namespaceObject.readFile(this.file(desc));
+    }
+}
+/** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
+function layoutBlobName(digest) {
+    const [alg, enc] = digest.split(':', 2);
+    return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`;
+}
+async function readFileOrFinding(file, rule, loc, out) {
+    try {
+        return await promises_namespaceObject.readFile(file);
+    }
+    catch (err) {
+        const code = err.code;
+        out.push(rules_finding(rule, loc, code === 'ENOENT' ? 'the file is missing' : `cannot be read: ${errors_messageOf(err)}`));
+        return undefined;
+    }
+}
+/** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
+async function isFileOrLinkToFile(dir, f) {
+    if (f.isFile())
+        return true;
+    if (!f.isSymbolicLink())
+        return false;
+    try {
+        return (await promises_namespaceObject.stat(external_node_path_namespaceObject.join(dir, f.name))).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/** Returns the digests whose names are well formed and whose algorithm Lading can hash. */
+async function checkBlobNames(root, out) {
+    const named = [];
+    const blobs = external_node_path_namespaceObject.join(root, 'blobs');
+    let algs;
+    try {
+        algs = await promises_namespaceObject.readdir(blobs, { withFileTypes: true });
+    }
+    catch (err) {
+        const code = err.code;
+        out.push(rules_finding('layout-blobs-dir', 'blobs', code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${errors_messageOf(err)}`));
+        return named;
+    }
+    for (const a of algs) {
+        const loc = `blobs/${a.name}`;
+        if (!a.isDirectory()) {
+            out.push(rules_finding('layout-blob-name', loc, 'blobs/ holds only one directory per digest algorithm'));
+            continue;
+        }
+        if (!ALGORITHM.test(a.name)) {
+            out.push(rules_finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`));
+            continue;
+        }
+        let files;
+        try {
+            files = await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(blobs, a.name), { withFileTypes: true });
+        }
+        catch (err) {
+            out.push(rules_finding('layout-blob-name', loc, `cannot be read: ${errors_messageOf(err)}`));
+            continue;
+        }
+        let reported = 0;
+        for (const f of files) {
+            const floc = `blobs/${a.name}/${f.name}`;
+            let why;
+            if (!(await isFileOrLinkToFile(external_node_path_namespaceObject.join(blobs, a.name), f)))
+                why = 'is not a regular file';
+            else if (!ENCODED.test(f.name))
+                why = `"${f.name}" is not an encoded digest`;
+            else {
+                const p = digestFinding(`${a.name}:${f.name}`);
+                if (p)
+                    why = p.why;
+                else if (isRegisteredAlgorithm(`${a.name}:${f.name}`))
+                    named.push(`${a.name}:${f.name}`);
+            }
+            if (why && reported++ < 50)
+                out.push(rules_finding('layout-blob-name', floc, why));
+        }
+    }
+    return named;
+}
+/** image-layout.md: "The content of blobs/<alg>/<encoded> MUST match the digest", referenced or not. */
+async function checkUnreadBlobs(root, digests, hashed, out) {
+    let reported = 0;
+    for (const digest of digests) {
+        if (hashed.has(digest))
+            continue;
+        const [alg, enc] = digest.split(':', 2);
+        const file = external_node_path_namespaceObject.join(root, 'blobs', alg, enc);
+        const r = await scanBlob((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 256 * 1024 }), {
+            algorithm: alg,
+            checkTar: false,
+            location: layoutBlobName(digest)
+        });
+        if (r.readError !== undefined) {
+            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${r.readError}`));
+            continue;
+        }
+        const got = r.digest;
+        if (got !== digest && reported++ < 50)
+            out.push(rules_finding('blob-digest-mismatch', `blobs/${alg}/${enc}`, `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`));
+    }
+}
+async function walkLayout(dir, opts) {
+    const out = [];
+    try {
+        const layoutBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'layout-oci-layout', 'oci-layout', out);
+        if (layoutBytes) {
+            const p = json_parseJSON(layoutBytes, 'oci-layout');
+            out.push(...p.findings);
+            if (p.value !== undefined)
+                document_checkLayoutFile(p.value, 'oci-layout', out);
+        }
+        const named = await checkBlobNames(dir, out);
+        const indexBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'index.json'), 'layout-index-json', 'index.json', out);
+        const hashed = new Set();
+        try {
+            if (indexBytes)
+                await walkIndex(dir, indexBytes, opts, hashed, out);
+        }
+        finally {
+            await checkUnreadBlobs(dir, named, hashed, out);
+        }
+    }
+    catch (err) {
+        out.push(rules_finding('blob-unreadable', dir, `the layout could not be read: ${errors_messageOf(err)}`));
+    }
+    return out;
+}
+async function walkIndex(dir, indexBytes, opts, hashed, out) {
+    const p = json_parseJSON(indexBytes, 'index.json');
+    out.push(...p.findings);
+    if (p.value === undefined)
+        return;
+    document_checkIndex(p.value, 'index.json', out);
+    if (isObject(p.value) &&
+        p.value.mediaType !== undefined &&
+        p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
+        out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
+    if (!isObject(p.value) || !Array.isArray(p.value.manifests))
+        return;
+    const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName);
+    const visiting = new Set();
+    for (let i = 0; i < p.value.manifests.length; i++)
+        await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting);
+    out.push(...walker.findings);
+    for (const d of walker.hashed)
+        hashed.add(d);
+}
+
+;// CONCATENATED MODULE: ./src/validate/report.ts
+/**
+ * valid: no error (failOn 'error' or 'never'), no error and no warning (failOn 'warning'); info
+ * findings never count. 'never' only means the caller does not fail its step on an invalid report.
+ */
+function makeReport(findings, failOn = 'error') {
+    const errors = findings.filter(f => f.severity === 'error').length;
+    const warnings = findings.filter(f => f.severity === 'warning').length;
+    const valid = failOn === 'warning' ? errors + warnings === 0 : errors === 0;
+    return { valid, errors, warnings, findings };
+}
+function formatReport(report) {
+    const lines = report.findings.map(f => `${f.severity.padEnd(7)} ${f.rule}  ${f.location}: ${f.message}`);
+    const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    lines.push(`${report.valid ? 'valid' : 'invalid'}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`);
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/validate/index.ts
+
+
+
+
+
+
+
+
+
+
+
+/** Validates an OCI image layout directory and every image its index.json references. */
+async function validateLayout(dir, opts = {}) {
+    return makeReport(await walkLayout(dir, opts));
+}
+/**
+ * Validates the image graph below `root` whose blobs are read through `reader` (registry,
+ * archives). `location` prefixes finding locations.
+ */
+async function validateImage(reader, root, opts = {}) {
+    const prefix = opts.location ?? reader.name;
+    const where = prefix ? `${prefix} ` : '';
+    const walker = new Walker(reader, opts, d => `${where}${d.slice(0, 19)}…`);
+    const rootLoc = prefix || 'root';
+    const out = [];
+    if (!document_checkDescriptor(root, rootLoc, out, { platform: true }))
+        return out;
+    try {
+        await walker.entry(root, rootLoc, 0, new Set());
+    }
+    catch (err) {
+        out.push(rules_finding('blob-unreadable', rootLoc, `the image could not be read: ${errors_messageOf(err)}`));
+    }
+    return [...out, ...walker.findings];
+}
+/**
+ * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
+ * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
+ */
+function makeFinding(rule, location, message) {
+    return rules_finding(rule, location, message);
+}
+const DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
+/**
+ * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
+ * digest in the message), or, when the message names no digest, the same rule, location and
+ * message. A base layer's problem is found once when a source is validated and again in the
+ * output; the first (source) finding is kept. Locations are not searched for a digest: a source
+ * reference such as `reg/x@sha256:…` prefixes every location of that source, so distinct
+ * findings would collapse.
+ */
+function dedupeFindings(findings) {
+    const seen = new Set();
+    const out = [];
+    for (const f of findings) {
+        const digest = DIGEST.exec(f.message)?.[0];
+        const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`;
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        out.push(f);
+    }
+    return out;
+}
+/**
+ * Document-level rules only (no blob access). `doc` is parsed JSON, or the raw text/bytes of a
+ * document (then parse errors and I-JSON problems are findings too).
+ */
+function validateDocument(kind, doc, location = kind) {
+    const out = [];
+    let value = doc;
+    if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
+        const p = parseJSON(doc, location);
+        out.push(...p.findings);
+        if (p.value === undefined)
+            return out;
+        value = p.value;
+    }
+    try {
+        switch (kind) {
+            case 'manifest':
+                checkManifest(value, location, out);
+                break;
+            case 'index':
+                checkIndex(value, location, out);
+                break;
+            case 'config':
+                checkConfig(value, location, out);
+                break;
+            case 'layout':
+                checkLayoutFile(value, location, out);
+                break;
+            default:
+                checkDescriptor(value, location, out);
+        }
+    }
+    catch (err) {
+        out.push(finding('json-invalid', location, `could not be checked: ${messageOf(err)}`));
+    }
+    return out;
+}
+
 ;// CONCATENATED MODULE: ./src/build/layer.ts
+
+
 
 
 
@@ -35059,8 +37351,6 @@ function detectCompression(head) {
 
 /** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
 const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
-/** Files up to this size are read whole: fewer round trips for trees of many small files. */
-const SMALL_FILE = 1024 * 1024;
 const CHUNK = 1024 * 1024;
 /** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
 function parseLayerSpec(line) {
@@ -35122,7 +37412,7 @@ function shownSource(source) {
     return external_node_path_namespaceObject.isAbsolute(source) ? external_node_path_namespaceObject.basename(source) : source;
 }
 function entry(name, abs, follow = false) {
-    return { name, key: Buffer.from(name), abs, follow };
+    return { name, abs, follow };
 }
 /** `usr/local/app` → entries for `usr` and `usr/local`, so the tar needs nothing from a base. */
 function parentEntries(name) {
@@ -35158,7 +37448,7 @@ async function buildLayer(input, store, opts) {
         throw failure(input, `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`);
     if (st.isDirectory()) {
         const root = imagePath(input.dest ?? '/');
-        const entries = await walk(src, excluded, root);
+        const entries = walk(src, excluded, root);
         const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
         return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
     }
@@ -35214,48 +37504,78 @@ async function exclusions(store, patterns) {
         covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`))
     };
 }
-/** Every path under the source directory, with DEST and its parents, in byte order of name. */
-async function walk(input, excluded, root) {
+/**
+ * Every path under the source directory, with DEST and its parents, depth first: each directory
+ * just before its contents, and the names in a directory in byte order (as `tar --sort=name`).
+ * Directories are read one at a time as the tar is written, so a tree costs the memory of the
+ * directories on one path down it, not of a list of every file in it.
+ */
+function* walk(input, excluded, root) {
     const top = input.top;
-    const entries = root ? [...parentEntries(root), entry(root, top, true)] : [];
-    const pending = [{ abs: top, name: root }];
-    while (pending.length) {
-        const dir = pending.pop();
-        let children;
-        try {
-            // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
-            children = await promises_namespaceObject.readdir(dir.abs, { withFileTypes: true, encoding: 'buffer' });
-        }
-        catch (err) {
-            throw fsProblem(input, dir.abs, err);
-        }
-        for (const child of children) {
-            const base = child.name.toString('utf8');
-            if (!Buffer.from(base, 'utf8').equals(child.name))
-                throw failure(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, dir.abs)}" is not valid UTF-8, which layer paths must be; rename it`);
-            const abs = external_node_path_namespaceObject.join(dir.abs, base);
-            // Building from '.' into a layout under '.' must not swallow the layer being written.
-            if (excluded.has(abs))
-                continue;
-            const name = dir.name ? `${dir.name}/${base}` : base;
-            if (child.isSocket())
-                continue;
-            entries.push(entry(name, abs));
-            if (child.isDirectory())
-                pending.push({ abs, name });
+    if (root) {
+        yield* parentEntries(root);
+        yield entry(root, top, true);
+    }
+    yield* walkDir(input, excluded, top, root);
+}
+function* walkDir(input, excluded, abs, name) {
+    let children;
+    try {
+        // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+        children = external_node_fs_namespaceObject.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' });
+    }
+    catch (err) {
+        throw fsProblem(input, abs, err);
+    }
+    children.sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const child of children) {
+        const base = child.name.toString('utf8');
+        if (!Buffer.from(base, 'utf8').equals(child.name))
+            throw failure(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
+        const childAbs = external_node_path_namespaceObject.join(abs, base);
+        // Building from '.' into a layout under '.' must not swallow the layer being written.
+        if (excluded.has(childAbs) || child.isSocket())
+            continue;
+        const childName = name ? `${name}/${base}` : base;
+        yield entry(childName, childAbs);
+        if (child.isDirectory())
+            yield* walkDir(input, excluded, childAbs, childName);
+    }
+}
+/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
+const COALESCE = GZIP_BLOCK;
+/** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */
+async function* coalesce(src) {
+    let out = Buffer.allocUnsafe(COALESCE);
+    let n = 0;
+    for await (const c of src) {
+        let at = 0;
+        while (at < c.length) {
+            const k = c.copy(out, n, at);
+            n += k;
+            at += k;
+            if (n === COALESCE) {
+                yield out;
+                out = Buffer.allocUnsafe(COALESCE);
+                n = 0;
+            }
         }
     }
-    // A prefix sorts first, so every directory precedes its contents.
-    entries.sort((a, b) => Buffer.compare(a.key, b.key));
-    return entries;
+    if (n)
+        yield out.subarray(0, n);
 }
 async function writeTarLayer(input, store, opts, entries, createdBy) {
     const pack = tar_stream.pack();
-    const produced = fillPack(input, pack, entries, opts.mtime).then(() => pack.finalize(), err => {
+    // A failure to read the tree destroys the pack with it; it is reported through `produced`.
+    pack.on('error', () => { });
+    const check = new HeaderCheck();
+    const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(() => pack.finalize(), err => {
         pack.destroy(err);
         throw err;
     });
-    const tarStream = external_node_stream_.Readable.from(pack, { objectMode: false });
+    // tar-stream emits each header, body and padding on its own; in large chunks, the stages
+    // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
+    const tarStream = external_node_stream_.Readable.from(coalesce(pack), { objectMode: false });
     const diffHash = new HashingStream();
     const digestHash = opts.compression === 'none' ? diffHash : new HashingStream();
     const stages = digestHash === diffHash
@@ -35269,7 +37589,9 @@ async function writeTarLayer(input, store, opts, entries, createdBy) {
         explain: err => `writing the layer into ${store.root}: ${errors_messageOf(err)}`,
         onError: () => pack.destroy(new Error('layer output failed'))
     });
-    return builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    built.scan = check.result({ ...built.descriptor, diffId: built.diffId });
+    return built;
 }
 function builtLayer(compression, digestHash, diffHash, createdBy) {
     return {
@@ -35350,41 +37672,78 @@ function waitFor(emitter, ok) {
         emitter.once('error', onError);
     });
 }
-async function fillPack(input, pack, entries, mtime) {
+/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
+const WHOLE_FILE = 256 * 1024;
+/**
+ * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
+ * the main thread tens of microseconds, which for trees of many small files is most of a build;
+ * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
+ */
+function load(input, e) {
+    const abs = e.abs;
+    let st;
+    try {
+        st = e.follow ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
+    }
+    catch (err) {
+        throw fsProblem(input, abs, err);
+    }
+    try {
+        if (st.isSymbolicLink())
+            return { st, link: external_node_fs_namespaceObject.readlinkSync(abs, { encoding: 'buffer' }) };
+        // A second name of a file already written becomes a hard link: its body is not needed.
+        if (st.isFile() && st.size <= WHOLE_FILE && st.nlink === 1)
+            return { st, body: readWhole(abs, st.size) };
+    }
+    catch (err) {
+        throw fsProblem(input, abs, err);
+    }
+    return { st };
+}
+/** A file's bytes, with one read more to notice a file that grew since its stat. */
+function readWhole(abs, size) {
+    const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
+    try {
+        const buf = Buffer.allocUnsafe(size + 1);
+        let n = 0;
+        while (n < buf.length) {
+            const got = external_node_fs_namespaceObject.readSync(fd, buf, n, buf.length - n, n);
+            if (got === 0)
+                break;
+            n += got;
+        }
+        return buf.subarray(0, n);
+    }
+    finally {
+        external_node_fs_namespaceObject.closeSync(fd);
+    }
+}
+async function fillPack(input, pack, entries, mtime, onHeader) {
     const firstPathOf = new Map();
     // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
     const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
-    const add = (header, body) => new Promise((resolve, reject) => {
-        const cb = (err) => (err ? reject(err) : resolve());
-        if (body)
-            pack.entry(header, body, cb);
-        else
-            pack.entry(header, cb);
-    });
+    const add = (header, body) => {
+        onHeader?.(header);
+        return new Promise((resolve, reject) => {
+            const cb = (err) => (err ? reject(err) : resolve());
+            if (body)
+                pack.entry(header, body, cb);
+            else
+                pack.entry(header, cb);
+        });
+    };
     for (const e of entries) {
         if (!e.abs) {
             await add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
             continue;
         }
-        let st;
-        try {
-            st = e.follow ? await promises_namespaceObject.stat(e.abs) : await promises_namespaceObject.lstat(e.abs);
-        }
-        catch (err) {
-            throw fsProblem(input, e.abs, err);
-        }
+        const { st, body, link } = load(input, e);
         const mode = st.mode;
         if (st.isDirectory()) {
             await add({ ...base, name: `${e.name}/`, type: 'directory', mode });
         }
         else if (st.isSymbolicLink()) {
-            let raw;
-            try {
-                raw = await promises_namespaceObject.readlink(e.abs, { encoding: 'buffer' });
-            }
-            catch (err) {
-                throw fsProblem(input, e.abs, err);
-            }
+            const raw = link;
             const target = raw.toString('utf8');
             if (!Buffer.from(target, 'utf8').equals(raw))
                 throw failure(input, `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
@@ -35400,7 +37759,15 @@ async function fillPack(input, pack, entries, mtime) {
                 }
                 firstPathOf.set(id, e.name);
             }
-            await addFile(input, pack, add, { ...base, name: e.name, type: 'file', mode }, e.abs, st.size);
+            const header = { ...base, name: e.name, type: 'file', mode, size: st.size };
+            if (body) {
+                if (body.length !== st.size)
+                    throw changed(input, e.abs);
+                // tar-stream takes an empty buffer as "no body given" and waits for a stream.
+                await add(header, body.length ? body : Buffer.alloc(0));
+            }
+            else
+                await addFile(input, pack, add, header, e.abs, st.size, onHeader);
         }
         else if (st.isFIFO()) {
             await add({ ...base, name: e.name, type: 'fifo', mode });
@@ -35418,20 +37785,23 @@ async function fillPack(input, pack, entries, mtime) {
         // Sockets are runtime objects with no content; they are left out.
     }
 }
-async function addFile(input, pack, add, header, abs, size) {
-    const changed = () => failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
-    if (size <= SMALL_FILE) {
+function changed(input, abs) {
+    return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
+}
+/** A file too large to read ahead, streamed into the tar in CHUNK reads. */
+async function addFile(input, pack, add, header, abs, size, onHeader) {
+    if (size <= WHOLE_FILE) {
+        // A hard-linked file's first name: not read by load.
         let body;
         try {
-            body = await promises_namespaceObject.readFile(abs);
+            body = readWhole(abs, size);
         }
         catch (err) {
             throw fsProblem(input, abs, err);
         }
         if (body.length !== size)
-            throw changed();
-        // tar-stream takes an empty buffer as "no body given" and waits for a stream.
-        return size ? add({ ...header, size }, body) : add({ ...header, size: 0 }, Buffer.alloc(0));
+            throw changed(input, abs);
+        return add(header, size ? body : Buffer.alloc(0));
     }
     let fh;
     try {
@@ -35442,33 +37812,49 @@ async function addFile(input, pack, add, header, abs, size) {
     }
     try {
         let done;
+        onHeader?.(header);
         const sink = await new Promise(resolve => {
             done = new Promise((res, rej) => {
-                resolve(pack.entry({ ...header, size }, err => (err ? rej(err) : res())));
+                resolve(pack.entry(header, err => (err ? rej(err) : res())));
             });
         });
         done.catch(() => { });
         let pos = 0;
-        while (pos < size) {
-            const want = Math.min(CHUNK, size - pos);
+        // The next read is under way while the last chunk goes into the tar.
+        const readAt = (at) => {
+            const want = Math.min(CHUNK, size - at);
             const buf = Buffer.allocUnsafe(want);
-            let bytesRead;
+            const r = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
+            r.catch(() => { });
+            return r;
+        };
+        let pending = readAt(0);
+        while (pos < size) {
+            let chunk;
             try {
-                ;
-                ({ bytesRead } = await fh.read(buf, 0, want, pos));
+                chunk = await pending;
             }
             catch (err) {
                 sink.destroy(err);
                 throw fsProblem(input, abs, err);
             }
-            if (bytesRead === 0) {
-                const err = changed();
+            if (chunk.length === 0) {
+                const err = changed(input, abs);
                 sink.destroy(err);
                 throw err;
             }
-            pos += bytesRead;
-            if (!sink.write(bytesRead === want ? buf : buf.subarray(0, bytesRead)))
+            pos += chunk.length;
+            if (pos < size)
+                pending = readAt(pos);
+            if (!sink.write(chunk))
                 await waitFor(sink, 'drain');
+        }
+        // A file that grew since its stat would be cut short silently.
+        const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, size);
+        if (bytesRead !== 0) {
+            const err = changed(input, abs);
+            sink.destroy(err);
+            throw err;
         }
         sink.end(null);
         await done;
@@ -36495,7 +38881,7 @@ async function openOciArchive(archive, ref, userSpec) {
 
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
-function normalise(ref) {
+function docker_archive_normalise(ref) {
     try {
         return formatReference(parseReference(ref, { defaultTag: 'latest' }));
     }
@@ -36521,10 +38907,10 @@ async function readJSON(file, what, from) {
 function pickOciEntry(manifests, ref) {
     if (ref === undefined)
         return manifests.length === 1 ? manifests[0] : undefined;
-    const want = normalise(ref);
+    const want = docker_archive_normalise(ref);
     const hits = manifests.filter(d => {
         const name = d.annotations?.[CONTAINERD_IMAGE_NAME];
-        return name !== undefined && want !== undefined && normalise(name) === want;
+        return name !== undefined && want !== undefined && docker_archive_normalise(name) === want;
     });
     return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined;
 }
@@ -36535,8 +38921,8 @@ function selectItem(items, ref, from, archive) {
         throw new LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
             `choose one with docker-archive:${archive}:REPO:TAG`);
     }
-    const want = normalise(ref);
-    const hit = items.find(i => (i.RepoTags ?? []).some(t => normalise(t) === want));
+    const want = docker_archive_normalise(ref);
+    const hit = items.find(i => (i.RepoTags ?? []).some(t => docker_archive_normalise(t) === want));
     if (!hit)
         throw new LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
     return hit;
@@ -38176,2232 +40562,34 @@ function sortKeys(r) {
     return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-;// CONCATENATED MODULE: ./src/validate/rules.ts
-/** The catalogue of validation rules: one id, one severity and one spec section each. */
-const V = 'https://github.com/opencontainers/image-spec/blob/v1.1.1/';
-/** Rules the spec's main branch tightened after v1.1.1; reported as warnings against v1.1.1. */
-const MAIN = 'https://github.com/opencontainers/image-spec/blob/main/';
-const DESC = `${V}descriptor.md#properties`;
-const DIGESTS = `${V}descriptor.md#digests`;
-const REGISTERED = `${V}descriptor.md#registered-algorithms`;
-const MANIFEST = `${V}manifest.md#image-manifest-property-descriptions`;
-const INDEX = `${V}image-index.md#image-index-property-descriptions`;
-const CONFIG = `${V}config.md#properties`;
-const ANNOTATIONS = `${V}annotations.md#rules`;
-const PREDEFINED = `${V}annotations.md#pre-defined-annotation-keys`;
-const LAYER = `${V}layer.md#distributable-format`;
-const WHITEOUTS = `${V}layer.md#whiteouts`;
-const LAYOUT = `${V}image-layout.md`;
-const list = [
-    // image layout
-    {
-        id: 'layout-oci-layout',
-        severity: 'error',
-        summary: '`oci-layout` exists and is a JSON object with a string `imageLayoutVersion`',
-        spec: `${LAYOUT}#oci-layout-file`
-    },
-    {
-        id: 'layout-version',
-        severity: 'error',
-        summary: '`imageLayoutVersion` is `1.0.0`',
-        spec: `${LAYOUT}#oci-layout-file`
-    },
-    {
-        id: 'layout-index-json',
-        severity: 'error',
-        summary: '`index.json` exists and is an image index',
-        spec: `${LAYOUT}#indexjson-file`
-    },
-    {
-        id: 'layout-blobs-dir',
-        severity: 'error',
-        summary: 'the `blobs` directory exists',
-        spec: `${LAYOUT}#content`
-    },
-    {
-        id: 'layout-blob-name',
-        severity: 'error',
-        summary: 'every `blobs/ALG/ENCODED` name matches the digest grammar (and the registered encoding of sha256/sha512)',
-        spec: `${LAYOUT}#blobs`
-    },
-    // JSON
-    {
-        id: 'json-invalid',
-        severity: 'error',
-        summary: 'a JSON document parses',
-        spec: `${V}considerations.md#json`
-    },
-    {
-        id: 'json-not-object',
-        severity: 'error',
-        summary: 'a manifest, index, config or descriptor is a JSON object',
-        spec: DESC
-    },
-    {
-        id: 'json-duplicate-key',
-        severity: 'warning',
-        summary: 'no object has the same name twice (I-JSON; required by the spec main branch)',
-        spec: `${MAIN}considerations.md#json`
-    },
-    {
-        id: 'json-not-utf8',
-        severity: 'warning',
-        summary: 'JSON is UTF-8 (I-JSON; required by the spec main branch)',
-        spec: `${MAIN}considerations.md#json`
-    },
-    {
-        id: 'json-number-precision',
-        severity: 'warning',
-        summary: 'numbers fit IEEE 754 double precision exactly (I-JSON)',
-        spec: `${MAIN}considerations.md#json`
-    },
-    {
-        id: 'json-integer',
-        severity: 'error',
-        summary: '`schemaVersion` and `size` are written as integers, without fraction or exponent (Go rejects `2.0`)',
-        spec: DESC
-    },
-    {
-        id: 'json-too-large',
-        severity: 'warning',
-        summary: 'a manifest, index or config is at most 16 MiB (larger ones are not parsed)',
-        spec: `${V}considerations.md#json`
-    },
-    // descriptors
-    {
-        id: 'descriptor-mediatype',
-        severity: 'error',
-        summary: '`mediaType` is present and complies with RFC 6838 section 4.2',
-        spec: DESC
-    },
-    {
-        id: 'descriptor-digest',
-        severity: 'error',
-        summary: '`digest` is present and matches the digest grammar',
-        spec: DIGESTS
-    },
-    {
-        id: 'descriptor-digest-encoding',
-        severity: 'error',
-        summary: 'sha256/sha512 digests are 64/128 lower-case hex characters',
-        spec: REGISTERED
-    },
-    {
-        id: 'descriptor-digest-unregistered',
-        severity: 'warning',
-        summary: 'a digest algorithm that is not registered cannot be verified',
-        spec: REGISTERED
-    },
-    {
-        id: 'descriptor-size',
-        severity: 'error',
-        summary: '`size` is present and an integer',
-        spec: DESC
-    },
-    {
-        id: 'descriptor-size-negative',
-        severity: 'warning',
-        summary: '`size` is not negative (v1.1.1 allows any int64; the main branch forbids negatives)',
-        spec: `${MAIN}descriptor.md#properties`
-    },
-    {
-        id: 'descriptor-urls',
-        severity: 'error',
-        summary: '`urls` is an array of RFC 3986 URIs',
-        spec: DESC
-    },
-    {
-        id: 'descriptor-urls-scheme',
-        severity: 'warning',
-        summary: '`urls` entries use http or https',
-        spec: DESC
-    },
-    {
-        id: 'descriptor-data',
-        severity: 'error',
-        summary: '`data` is padded standard base64 (RFC 4648 section 4)',
-        spec: DESC
-    },
-    {
-        id: 'descriptor-data-mismatch',
-        severity: 'error',
-        summary: "decoded `data` has the descriptor's size and digest",
-        spec: `${V}descriptor.md#embedded-content`
-    },
-    {
-        id: 'descriptor-artifacttype',
-        severity: 'error',
-        summary: '`artifactType` complies with RFC 6838',
-        spec: DESC
-    },
-    {
-        id: 'descriptor-empty',
-        severity: 'error',
-        summary: 'an empty descriptor (`application/vnd.oci.empty.v1+json`) has size 2 and the digest of `{}`',
-        spec: `${V}manifest.md#guidance-for-an-empty-descriptor`
-    },
-    {
-        id: 'descriptor-mediatype-mismatch',
-        severity: 'error',
-        summary: 'the `mediaType` of a manifest or index equals the `mediaType` of the descriptor that references it',
-        spec: `${V}media-types.md#compatibility-matrix`
-    },
-    // annotations
-    {
-        id: 'annotations-type',
-        severity: 'error',
-        summary: 'annotations (and config Labels) are a map of string to string',
-        spec: ANNOTATIONS
-    },
-    {
-        id: 'annotation-created',
-        severity: 'error',
-        summary: '`org.opencontainers.image.created` is an RFC 3339 date-time',
-        spec: PREDEFINED
-    },
-    {
-        id: 'annotation-base-digest',
-        severity: 'error',
-        summary: '`org.opencontainers.image.base.digest` is a digest',
-        spec: PREDEFINED
-    },
-    {
-        id: 'annotation-ref-name',
-        severity: 'error',
-        summary: '`org.opencontainers.image.ref.name` matches the ref grammar',
-        spec: PREDEFINED
-    },
-    {
-        id: 'annotation-reserved-key',
-        severity: 'warning',
-        summary: 'keys in the reserved `org.opencontainers.` namespace are ones the spec defines (annotations.md and conversion.md)',
-        spec: ANNOTATIONS
-    },
-    {
-        id: 'annotation-key-empty',
-        severity: 'warning',
-        summary: 'no annotation key is the empty string',
-        spec: ANNOTATIONS
-    },
-    // manifests and indexes
-    {
-        id: 'manifest-schema-version',
-        severity: 'error',
-        summary: 'a manifest has `schemaVersion` 2',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-mediatype',
-        severity: 'error',
-        summary: "a manifest's `mediaType`, when present, is the OCI manifest media type",
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-config',
-        severity: 'error',
-        summary: 'a manifest has a `config` descriptor',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-layers',
-        severity: 'error',
-        summary: 'a manifest has a `layers` array of descriptors',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-layers-empty',
-        severity: 'error',
-        summary: '`layers` has at least one entry (minItems 1 in the v1.1.1 schema)',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-artifacttype',
-        severity: 'error',
-        summary: 'a manifest or index `artifactType` complies with RFC 6838',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-artifacttype-missing',
-        severity: 'error',
-        summary: '`artifactType` is set when `config.mediaType` is the empty media type',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-layer-mediatype',
-        severity: 'warning',
-        summary: 'an image (OCI config) has layers of the layer media types',
-        spec: MANIFEST
-    },
-    {
-        id: 'manifest-subject',
-        severity: 'error',
-        summary: '`subject` is a descriptor',
-        spec: MANIFEST
-    },
-    {
-        id: 'mediatype-docker',
-        severity: 'warning',
-        summary: 'a Docker schema 2 media type where OCI has its own',
-        spec: `${V}media-types.md#compatibility-matrix`
-    },
-    {
-        id: 'index-schema-version',
-        severity: 'error',
-        summary: 'an index has `schemaVersion` 2',
-        spec: INDEX
-    },
-    {
-        id: 'index-mediatype',
-        severity: 'error',
-        summary: "an index's `mediaType`, when present, is the OCI index media type",
-        spec: INDEX
-    },
-    {
-        id: 'index-manifests',
-        severity: 'error',
-        summary: 'an index has a `manifests` array of descriptors',
-        spec: INDEX
-    },
-    {
-        id: 'index-cycle',
-        severity: 'error',
-        summary: 'nested indexes do not loop',
-        spec: INDEX
-    },
-    {
-        id: 'index-depth',
-        severity: 'warning',
-        summary: 'indexes nest at most 16 levels deep (Lading walks no deeper)',
-        spec: INDEX
-    },
-    {
-        id: 'platform-required',
-        severity: 'error',
-        summary: '`platform` is an object with string `architecture` and `os`',
-        spec: INDEX
-    },
-    {
-        id: 'platform-type',
-        severity: 'error',
-        summary: '`platform` optional fields have their types (`os.version`, `variant` strings, `os.features` string array)',
-        spec: INDEX
-    },
-    {
-        id: 'platform-features-reserved',
-        severity: 'warning',
-        summary: '`platform.features` is reserved',
-        spec: INDEX
-    },
-    {
-        id: 'platform-mismatch',
-        severity: 'warning',
-        summary: 'the platform of an index entry equals the platform of the config it leads to',
-        spec: INDEX
-    },
-    // configs
-    {
-        id: 'config-required',
-        severity: 'error',
-        summary: '`architecture`, `os` (strings) and `rootfs` (object) are present',
-        spec: CONFIG
-    },
-    {
-        id: 'config-field-type',
-        severity: 'error',
-        summary: 'config fields have the types the spec gives them',
-        spec: CONFIG
-    },
-    {
-        id: 'config-rootfs-type',
-        severity: 'error',
-        summary: '`rootfs.type` is `layers`',
-        spec: CONFIG
-    },
-    {
-        id: 'config-diff-ids',
-        severity: 'error',
-        summary: '`rootfs.diff_ids` is an array of digests, one per layer',
-        spec: CONFIG
-    },
-    {
-        id: 'config-diff-id-mismatch',
-        severity: 'error',
-        summary: 'each diff_id is the digest of the uncompressed layer (in its own algorithm)',
-        spec: `${V}config.md#layer-diffid`
-    },
-    {
-        id: 'config-created',
-        severity: 'error',
-        summary: '`created` (and `history[].created`) are RFC 3339 date-times of real calendar days',
-        spec: CONFIG
-    },
-    {
-        id: 'config-env',
-        severity: 'error',
-        summary: '`config.Env` entries are `KEY=VALUE`',
-        spec: CONFIG
-    },
-    {
-        id: 'config-history-layers',
-        severity: 'warning',
-        summary: 'history entries without `empty_layer: true` are as many as the layers',
-        spec: CONFIG
-    },
-    // layers
-    {
-        id: 'layer-compression-mismatch',
-        severity: 'error',
-        summary: "a layer's bytes are compressed as its media type says",
-        spec: `${V}layer.md#gzip-media-types`
-    },
-    {
-        id: 'layer-decompress',
-        severity: 'error',
-        summary: 'a compressed layer decompresses',
-        spec: `${V}layer.md#gzip-media-types`
-    },
-    {
-        id: 'layer-compression-trailing',
-        severity: 'error',
-        summary: 'nothing follows the last gzip member or zstd frame of a layer (Go readers fail with "gzip: invalid header")',
-        spec: `${V}layer.md#gzip-media-types`
-    },
-    { id: 'layer-tar', severity: 'error', summary: 'a layer is a readable tar archive', spec: LAYER },
-    {
-        id: 'layer-tar-unterminated',
-        severity: 'warning',
-        summary: 'a layer tar ends with its blocks padded and two zero blocks (Go readers accept it without; GNU tar does not)',
-        spec: LAYER
-    },
-    {
-        id: 'layer-tar-trailing',
-        severity: 'warning',
-        summary: 'only zero bytes follow the end-of-archive marker of a layer tar (readers stop there; entries after it are ignored)',
-        spec: LAYER
-    },
-    {
-        id: 'layer-duplicate-path',
-        severity: 'error',
-        summary: 'no path appears twice in a layer',
-        spec: LAYER
-    },
-    {
-        id: 'layer-path-escapes',
-        severity: 'error',
-        summary: 'no entry path leaves the root through `..` or through a symlink of the same layer that resolves outside it',
-        spec: `${V}layer.md#file-types`
-    },
-    {
-        id: 'layer-link-escapes',
-        severity: 'error',
-        summary: 'hardlink targets do not climb out of the root with `..`',
-        spec: `${V}layer.md#hardlinks`
-    },
-    {
-        id: 'layer-hardlink',
-        severity: 'error',
-        summary: 'no hardlink points at a directory',
-        spec: `${V}layer.md#hardlinks`
-    },
-    {
-        id: 'layer-hardlink-target',
-        severity: 'warning',
-        summary: 'a hardlink target is a relative path to an earlier entry of the same layer (absolute ones are resolved under the root)',
-        spec: `${V}layer.md#hardlinks`
-    },
-    {
-        id: 'layer-whiteout',
-        severity: 'error',
-        summary: 'whiteouts are empty regular files naming a path other than `.`/`..`, not also present in the same layer',
-        spec: WHITEOUTS
-    },
-    {
-        id: 'layer-whiteout-meta',
-        severity: 'warning',
-        summary: 'no aufs metadata entries `.wh..wh.*` other than the opaque marker `.wh..wh..opq`',
-        spec: WHITEOUTS
-    },
-    {
-        id: 'layer-whiteout-bare',
-        severity: 'warning',
-        summary: 'no whiteout `.wh.` without a name (invalid on the spec main branch)',
-        spec: `${MAIN}layer.md#whiteouts`
-    },
-    // sources
-    {
-        id: 'source-unreadable',
-        severity: 'error',
-        summary: 'a source image could be opened and read',
-        spec: LAYOUT
-    },
-    // blobs
-    {
-        id: 'blob-missing',
-        severity: 'warning',
-        summary: 'a referenced blob is absent from the layout (the spec lets an external store provide it)',
-        spec: `${LAYOUT}#blobs`
-    },
-    {
-        id: 'blob-missing-required',
-        severity: 'error',
-        summary: 'a referenced blob Lading must push is absent from the layout',
-        spec: `${LAYOUT}#blobs`
-    },
-    {
-        id: 'blob-not-downloaded',
-        severity: 'info',
-        summary: 'a blob deliberately not downloaded (it stays in its registry) was not checked',
-        spec: `${LAYOUT}#blobs`
-    },
-    {
-        id: 'blob-unreadable',
-        severity: 'error',
-        summary: 'a referenced blob can be read',
-        spec: `${LAYOUT}#blobs`
-    },
-    {
-        id: 'blob-digest-mismatch',
-        severity: 'error',
-        summary: "a blob's content has its descriptor's digest",
-        spec: `${V}descriptor.md#verification`
-    },
-    {
-        id: 'blob-size-mismatch',
-        severity: 'error',
-        summary: "a blob's content has its descriptor's size",
-        spec: DESC
-    }
-];
-const rules = (/* unused pure expression or super */ null && (list));
-const byId = new Map(list.map(r => [r.id, r]));
-/** A finding of rule `id`; an unknown id is a programming error, caught by the catalogue test. */
-function rules_finding(id, location, message) {
-    const r = byId.get(id);
-    if (!r)
-        throw new Error(`unknown validation rule ${id}`);
-    return { rule: id, severity: r.severity, message, location, spec: r.spec };
-}
-
-;// CONCATENATED MODULE: ./src/validate/json.ts
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+;// CONCATENATED MODULE: ./src/limit.ts
 /**
- * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
- * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
- * two readers may see different documents) and integers beyond double precision.
+ * `fn` over `items`, at most `limit` at once, results in the order of `items`. After a failure no
+ * new item starts; the ones under way finish, then the first failure is thrown.
  */
-function json_parseJSON(input, location) {
-    const findings = [];
-    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
-    const bom = typeof input === 'string'
-        ? input.startsWith('\uFEFF')
-        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
-    if (bom) {
-        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
-        return { findings };
-    }
-    let text;
-    if (typeof input === 'string')
-        text = input;
-    else {
-        try {
-            text = utf8.decode(input);
+async function mapLimited(items, limit, fn) {
+    const out = new Array(items.length);
+    let next = 0;
+    let failed;
+    const worker = async () => {
+        while (next < items.length && failed === undefined) {
+            const i = next++;
+            try {
+                out[i] = await fn(items[i], i);
+            }
+            catch (err) {
+                failed ??= { err };
+            }
         }
-        catch {
-            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
-            text = input.toString('utf8');
-        }
-    }
-    let value;
-    try {
-        value = JSON.parse(text);
-    }
-    catch (err) {
-        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
-        return { findings };
-    }
-    scanIJSON(text, location, findings);
-    return { value, findings };
-}
-/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
-function scanIJSON(text, location, findings) {
-    // Each open object keeps the names seen so far; arrays push undefined.
-    const stack = [];
-    const path = [];
-    let reported = 0;
-    const report = (f) => {
-        if (reported++ < 20)
-            findings.push(f);
     };
-    let i = 0;
-    const n = text.length;
-    while (i < n) {
-        const c = text[i];
-        if (c === '{') {
-            stack.push({ keys: new Set(), expectKey: true });
-            i++;
-        }
-        else if (c === '[') {
-            stack.push(undefined);
-            i++;
-        }
-        else if (c === '}' || c === ']') {
-            const top = stack.pop();
-            if (top && !top.expectKey)
-                path.pop();
-            i++;
-        }
-        else if (c === ',') {
-            const top = stack[stack.length - 1];
-            if (top) {
-                top.expectKey = true;
-                path.pop();
-            }
-            i++;
-        }
-        else if (c === '"') {
-            let j = i + 1;
-            while (j < n && text[j] !== '"')
-                j += text[j] === '\\' ? 2 : 1;
-            const top = stack[stack.length - 1];
-            if (top && top.expectKey) {
-                const key = JSON.parse(text.slice(i, j + 1));
-                if (top.keys.has(key))
-                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
-                top.keys.add(key);
-                top.expectKey = false;
-                path.push(key);
-            }
-            i = j + 1;
-        }
-        else if (c === '-' || (c >= '0' && c <= '9')) {
-            let j = i + 1;
-            while (j < n && /[0-9eE.+-]/.test(text[j]))
-                j++;
-            const raw = text.slice(i, j);
-            const top = stack[stack.length - 1];
-            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
-            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
-                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
-            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
-                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
-            i = j;
-        }
-        else
-            i++;
-    }
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-;// CONCATENATED MODULE: ./src/validate/document.ts
-/**
- * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
- * and report every problem they find rather than the first.
- */
-
-
-
-
-/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
-const IN_TOTO = 'application/vnd.in-toto+json';
-const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
-const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
-const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
-const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
-const PREDEFINED_KEYS = new Set([
-    'created',
-    'authors',
-    'url',
-    'documentation',
-    'source',
-    'version',
-    'revision',
-    'vendor',
-    'licenses',
-    'ref.name',
-    'title',
-    'description',
-    'base.digest',
-    'base.name'
-].map(k => `org.opencontainers.image.${k}`));
-/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
-const CONVERSION_KEYS = new Set([
-    'os',
-    'architecture',
-    'variant',
-    'os.version',
-    'os.features',
-    'author',
-    'stopSignal',
-    'exposedPorts'
-].map(k => `org.opencontainers.image.${k}`));
-function at(location, part) {
-    return location ? `${location} ${part}` : part;
-}
-function show(v) {
-    const s = JSON.stringify(v);
-    if (s === undefined)
-        return String(v);
-    return s.length > 80 ? s.slice(0, 77) + '...' : s;
-}
-function isMediaType(v) {
-    return typeof v === 'string' && MEDIA_TYPE.test(v);
-}
-function isRFC3339(v) {
-    if (typeof v !== 'string')
-        return false;
-    const m = RFC3339.exec(v);
-    if (!m)
-        return false;
-    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
-    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
-    return (mo >= 1 &&
-        mo <= 12 &&
-        d >= 1 &&
-        d <= days &&
-        h <= 23 &&
-        mi <= 59 &&
-        s <= 60 &&
-        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
-        (om === undefined || Number.isNaN(om) || om <= 59));
-}
-/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
-function digestFinding(v) {
-    if (typeof v !== 'string')
-        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
-    if (!DIGEST_GRAMMAR.test(v))
-        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
-    const [alg, enc] = v.split(':', 2);
-    const len = registeredAlgorithms[alg];
-    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
-        return {
-            rule: 'descriptor-digest-encoding',
-            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
-        };
-    return undefined;
-}
-function isRegisteredAlgorithm(digest) {
-    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
-}
-/**
- * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
- * media type, a verifiable or at least grammatical digest and an integer size).
- */
-function document_checkDescriptor(d, loc, out, opts = {}) {
-    if (!isObject(d)) {
-        out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
-        return false;
-    }
-    let usable = true;
-    if (d.mediaType === undefined) {
-        out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
-        usable = false;
-    }
-    else if (!isMediaType(d.mediaType)) {
-        out.push(rules_finding('descriptor-mediatype', loc, `\`mediaType\` ${show(d.mediaType)} is not an RFC 6838 type/subtype`));
-        usable = false;
-    }
-    if (d.digest === undefined) {
-        out.push(rules_finding('descriptor-digest', loc, '`digest` is missing'));
-        usable = false;
-    }
-    else {
-        const p = digestFinding(d.digest);
-        if (p) {
-            out.push(rules_finding(p.rule, loc, `\`digest\` ${p.why}`));
-            usable = false;
-        }
-    }
-    if (d.size === undefined) {
-        out.push(rules_finding('descriptor-size', loc, '`size` is missing'));
-        usable = false;
-    }
-    else if (typeof d.size !== 'number' || !Number.isInteger(d.size)) {
-        out.push(rules_finding('descriptor-size', loc, `\`size\` is ${show(d.size)}, not an integer`));
-        usable = false;
-    }
-    else if (d.size < 0) {
-        out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
-    }
-    if (d.urls !== undefined) {
-        if (!Array.isArray(d.urls))
-            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
-        else
-            d.urls.forEach((u, i) => {
-                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
-                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
-                else if (!/^https?:/i.test(u))
-                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
-            });
-    }
-    if (d.data !== undefined) {
-        if (typeof d.data !== 'string' || !BASE64.test(d.data))
-            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
-        else
-            checkEmbedded(d, d.data, loc, out);
-    }
-    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
-        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
-    if (d.annotations !== undefined)
-        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
-    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
-        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
-    if (d.platform !== undefined && opts.platform)
-        checkPlatform(d.platform, at(loc, 'platform'), out);
-    return usable;
-}
-function checkEmbedded(d, data, loc, out) {
-    const bytes = Buffer.from(data, 'base64');
-    if (typeof d.size === 'number' && bytes.length !== d.size)
-        out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
-    if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
-        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
-        if (actual !== d.digest)
-            out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
-    }
-}
-function checkPlatform(p, loc, out) {
-    if (!isObject(p)) {
-        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof p[k] !== 'string')
-            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
-    for (const k of ['os.version', 'variant'])
-        if (p[k] !== undefined && typeof p[k] !== 'string')
-            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
-    const f = p['os.features'];
-    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
-        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
-    if (p.features !== undefined)
-        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
-}
-function checkAnnotations(a, loc, out, what = 'annotations') {
-    if (!isObject(a)) {
-        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
-        return;
-    }
-    for (const [k, v] of Object.entries(a)) {
-        if (typeof v !== 'string') {
-            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
-            continue;
-        }
-        if (k === '')
-            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
-        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
-        if (v === '')
-            continue;
-        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
-            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
-        else if (k === 'org.opencontainers.image.base.digest') {
-            const p = digestFinding(v);
-            if (p)
-                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
-        }
-        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
-            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
-        else if (k.startsWith('org.opencontainers.') &&
-            !PREDEFINED_KEYS.has(k) &&
-            !CONVERSION_KEYS.has(k))
-            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
-    }
-}
-function checkSchemaVersion(doc, rule, loc, out) {
-    if (doc.schemaVersion !== 2)
-        out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
-            ? '`schemaVersion` is missing'
-            : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
-}
-function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
-    const mt = doc.mediaType;
-    if (mt === undefined || mt === oci)
-        return;
-    if (mt === docker)
-        out.push(rules_finding('mediatype-docker', loc, `\`mediaType\` is the Docker type ${docker}; OCI uses ${oci}`));
-    else
-        out.push(rules_finding(rule, loc, `\`mediaType\` is ${show(mt)}; it must be ${oci} when present`));
-}
-function checkArtifactType(doc, loc, out) {
-    if (doc.artifactType !== undefined && !isMediaType(doc.artifactType))
-        out.push(rules_finding('manifest-artifacttype', loc, `\`artifactType\` ${show(doc.artifactType)} is not an RFC 6838 type/subtype`));
-}
-function checkSubject(doc, loc, out) {
-    if (doc.subject === undefined)
-        return;
-    if (!isObject(doc.subject))
-        out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
-    else
-        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
-}
-function document_checkManifest(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
-        return;
-    }
-    checkSchemaVersion(doc, 'manifest-schema-version', loc, out);
-    checkOwnMediaType(doc, MediaType.ImageManifest, MediaType.DockerManifest, 'manifest-mediatype', loc, out);
-    checkArtifactType(doc, loc, out);
-    const config = doc.config;
-    if (config === undefined)
-        out.push(rules_finding('manifest-config', loc, '`config` is missing'));
-    else if (!isObject(config))
-        out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
-    else
-        document_checkDescriptor(config, at(loc, 'config'), out);
-    const configType = isObject(config) ? config.mediaType : undefined;
-    if (configType === MediaType.Empty && doc.artifactType === undefined)
-        out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
-    const layers = doc.layers;
-    if (layers === undefined)
-        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
-    else if (!Array.isArray(layers))
-        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
-    else {
-        if (layers.length === 0)
-            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
-        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
-        layers.forEach((l, i) => {
-            const lloc = at(loc, `layers[${i}]`);
-            document_checkDescriptor(l, lloc, out);
-            if (isImage &&
-                isObject(l) &&
-                typeof l.mediaType === 'string' &&
-                isMediaType(l.mediaType) &&
-                layerCompression(l.mediaType) === undefined &&
-                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
-                l.mediaType !== IN_TOTO)
-                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
-        });
-    }
-    checkSubject(doc, loc, out);
-    if (doc.annotations !== undefined)
-        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
-}
-function document_checkIndex(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
-        return;
-    }
-    checkSchemaVersion(doc, 'index-schema-version', loc, out);
-    checkOwnMediaType(doc, MediaType.ImageIndex, MediaType.DockerManifestList, 'index-mediatype', loc, out);
-    checkArtifactType(doc, loc, out);
-    const m = doc.manifests;
-    if (m === undefined)
-        out.push(rules_finding('index-manifests', loc, '`manifests` is missing'));
-    else if (!Array.isArray(m))
-        out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
-    else
-        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
-    checkSubject(doc, loc, out);
-    if (doc.annotations !== undefined)
-        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
-}
-function document_checkLayoutFile(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
-        return;
-    }
-    const v = doc.imageLayoutVersion;
-    if (typeof v !== 'string')
-        out.push(rules_finding('layout-oci-layout', loc, v === undefined
-            ? '`imageLayoutVersion` is missing'
-            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
-    else if (v !== '1.0.0')
-        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
-}
-const str = v => typeof v === 'string';
-const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
-const nullable = (c) => v => v === null || c(v);
-const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
-const CONTAINER_FIELDS = {
-    User: [str, 'a string'],
-    ExposedPorts: [mapOf(isObject), 'a map of objects'],
-    Env: [strArray, 'an array of strings'],
-    Entrypoint: [nullable(strArray), 'an array of strings or null'],
-    Cmd: [nullable(strArray), 'an array of strings or null'],
-    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
-    WorkingDir: [str, 'a string'],
-    StopSignal: [str, 'a string'],
-    ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
-};
-/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
-function document_checkConfig(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof doc[k] !== 'string')
-            out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
-    for (const k of ['author', 'variant', 'os.version'])
-        if (doc[k] !== undefined && typeof doc[k] !== 'string')
-            out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
-    if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
-        out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
-    if (doc.created !== undefined && !isRFC3339(doc.created))
-        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
-    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
-    const c = doc.config;
-    if (c !== undefined && c !== null) {
-        if (!isObject(c))
-            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
-        else {
-            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
-                if (c[k] !== undefined && !check(c[k]))
-                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
-            if (Array.isArray(c.Env))
-                c.Env.forEach((e, i) => {
-                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
-                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
-                });
-            if (c.Labels !== undefined && c.Labels !== null)
-                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
-        }
-    }
-    const r = doc.rootfs;
-    if (r === undefined)
-        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
-    else if (!isObject(r))
-        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
-    else {
-        if (r.type !== 'layers')
-            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
-                ? '`rootfs.type` is missing'
-                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
-        if (!Array.isArray(r.diff_ids))
-            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
-                ? '`rootfs.diff_ids` is missing'
-                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
-        else
-            r.diff_ids.forEach((id, i) => {
-                const p = digestFinding(id);
-                if (p)
-                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
-            });
-    }
-    const h = doc.history;
-    if (h !== undefined) {
-        if (!Array.isArray(h))
-            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
-        else
-            h.forEach((e, i) => {
-                if (!isObject(e)) {
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
-                    return;
-                }
-                for (const k of ['author', 'created_by', 'comment'])
-                    if (e[k] !== undefined && typeof e[k] !== 'string')
-                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
-                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
-                if (e.created !== undefined && !isRFC3339(e.created))
-                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
-            });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/validate/layer.ts
-/**
- * Reads a blob once: the raw bytes are hashed (the descriptor digest) while they are decompressed,
- * and the decompressed bytes are hashed (the diff_id) while tar-stream parses them for the path
- * and whiteout rules. Nothing is buffered beyond the streams' own chunks.
- */
-
-
-
-
-
-/** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
-const MAX_FINDINGS = 50;
-function waitDrain(s) {
-    return new Promise(resolve => {
-        const done = () => {
-            s.off('drain', done);
-            s.off('error', done);
-            s.off('close', done);
-            resolve();
-        };
-        s.on('drain', done);
-        s.on('error', done);
-        s.on('close', done);
-    });
-}
-class Decoder {
-    kind;
-    sink;
-    sinkDrain;
-    /** blob offset where the current decoder's input starts */
-    start = 0;
-    /** bytes handed to write() so far */
-    written = 0;
-    /** chunks written to the current decoder and not yet known to be consumed */
-    pending = [];
-    d;
-    /** set when the current zstd decoder stopped at a frame end while input was left */
-    stoppedAt;
-    /** bytes after a frame end, until there are enough to tell what follows */
-    between;
-    error;
-    ended = Promise.resolve();
-    /** input bytes consumed by the decompressors, when decoding stopped at trailing data */
-    trailingAt;
-    constructor(kind, sink, sinkDrain) {
-        this.kind = kind;
-        this.sink = sink;
-        this.sinkDrain = sinkDrain;
-        this.open(0);
-    }
-    open(start) {
-        this.start = start;
-        this.stoppedAt = undefined;
-        const d = createDecompressor(this.kind);
-        this.d = d;
-        d.on('data', (out) => {
-            if (!this.sink(out)) {
-                d.pause();
-                void this.sinkDrain().then(() => d.resume());
-            }
-        });
-        this.ended = new Promise(resolve => {
-            d.on('end', () => {
-                // Input left unconsumed means the zstd decoder stopped at the end of a frame.
-                if (this.start + d.bytesWritten < this.written)
-                    this.stoppedAt = this.start + d.bytesWritten;
-                resolve();
-            });
-            d.on('error', (err) => {
-                // A decoder that already stopped at a frame end fails on the input written after it.
-                if (this.stoppedAt === undefined)
-                    this.error ??= err.message;
-                resolve();
-            });
-        });
-    }
-    /** input bytes the decompressors consumed */
-    get consumed() {
-        if (this.trailingAt !== undefined)
-            return this.trailingAt;
-        return this.d ? this.start + this.d.bytesWritten : this.start;
-    }
-    async write(chunk) {
-        const off = this.written;
-        this.written += chunk.length;
-        if (this.error !== undefined || this.trailingAt !== undefined)
-            return;
-        if (this.between) {
-            this.between = Buffer.concat([this.between, chunk]);
-            this.next(false);
-            return;
-        }
-        const d = this.d;
-        this.pending.push({ off, buf: chunk });
-        const done = this.start + d.bytesWritten;
-        while (this.pending.length && this.pending[0].off + this.pending[0].buf.length <= done)
-            this.pending.shift();
-        if (!d.write(chunk))
-            await waitDrain(d);
-        if (this.stoppedAt !== undefined)
-            this.frameEnded();
-    }
-    /** The zstd decoder stopped: collect what it left and decide what follows. */
-    frameEnded() {
-        const at = this.stoppedAt;
-        this.d?.destroy();
-        const rest = this.pending
-            .filter(p => p.off + p.buf.length > at)
-            .map(p => p.buf.subarray(Math.max(0, at - p.off)));
-        this.pending = [];
-        this.between = Buffer.concat(rest);
-        this.start = at;
-        this.d = undefined;
-        this.next(false);
-    }
-    next(final) {
-        const b = this.between;
-        if (b.length < 4 && !final)
-            return;
-        if (this.kind === 'zstd' && isZstdFrame(b)) {
-            this.between = undefined;
-            this.open(this.start);
-            const d = this.d;
-            this.pending.push({ off: this.start, buf: b });
-            d.write(b);
-        }
-        else {
-            this.trailingAt = this.start;
-            this.between = undefined;
-        }
-    }
-    /** Ends the input; resolves to why decompression failed, if it did. */
-    async end() {
-        for (let guard = 0; guard < 1_000_000; guard++) {
-            if (this.error !== undefined || this.trailingAt !== undefined)
-                return this.error;
-            if (this.between) {
-                this.next(true);
-                continue;
-            }
-            const d = this.d;
-            if (!d.writableEnded)
-                d.end();
-            await this.ended;
-            if (this.stoppedAt !== undefined) {
-                this.frameEnded();
-                continue;
-            }
-            return this.error;
-        }
-        return this.error;
-    }
-    destroy() {
-        this.d?.destroy();
-    }
-}
-async function scanBlob(raw, opts) {
-    const findings = [];
-    let dropped = 0;
-    const add = (f) => {
-        if (findings.length < MAX_FINDINGS)
-            findings.push(f);
-        else
-            dropped++;
-    };
-    const rawHash = (0,external_node_crypto_.createHash)(opts.algorithm);
-    let size = 0;
-    const layer = opts.compression !== undefined;
-    const diffAlgorithm = opts.diffAlgorithm ?? 'sha256';
-    const diffHash = (0,external_node_crypto_.createHash)(diffAlgorithm);
-    let decoder;
-    let tarError;
-    /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
-    let openEntries = 0;
-    let extract;
-    let extractDone;
-    const paths = opts.checkTar ? new TarPathChecker(opts.location, add) : undefined;
-    let first = true;
-    let head;
-    let actual = 'none';
-    const end = opts.checkTar ? new TarEnd() : undefined;
-    const toTar = (d) => {
-        diffHash.update(d);
-        if (!extract || tarError !== undefined)
-            return true;
-        // Entries after the end-of-archive marker are never extracted, so they are not checked either.
-        const keep = end ? end.feed(d) : d;
-        return keep.length === 0 ? true : extract.write(keep);
-    };
-    const startPipeline = (chunk) => {
-        actual = readableCompression(chunk);
-        if (actual !== opts.compression)
-            add(rules_finding('layer-compression-mismatch', opts.location, `the media type says ${opts.compression === 'none' ? 'uncompressed tar' : opts.compression} but the content is ${actual === 'none' ? 'not gzip or zstd' : actual}`));
-        if (opts.checkTar) {
-            extract = tar_stream.extract();
-            extract.on('entry', (header, stream, next) => {
-                paths?.entry(header);
-                openEntries++;
-                stream.on('end', () => {
-                    openEntries--;
-                    next();
-                });
-                stream.on('error', (err) => {
-                    tarError ??= err.message;
-                });
-                stream.resume();
-            });
-            extractDone = new Promise(resolve => {
-                extract?.on('error', (err) => {
-                    tarError ??= err.message;
-                    resolve();
-                });
-                extract?.on('finish', () => resolve());
-                extract?.on('close', () => resolve());
-            });
-        }
-        if (actual === 'none')
-            return;
-        decoder = new Decoder(actual, toTar, () => extract ? waitDrain(extract) : Promise.resolve());
-    };
-    try {
-        for await (const c of raw) {
-            rawHash.update(c);
-            size += c.length;
-            if (!layer)
-                continue;
-            let chunk = c;
-            if (first) {
-                // The magic numbers need 4 bytes; a stream may deliver fewer first.
-                head = head ? Buffer.concat([head, c]) : c;
-                if (head.length < 4)
-                    continue;
-                chunk = head;
-                head = undefined;
-                first = false;
-                startPipeline(chunk);
-            }
-            if (decoder)
-                await decoder.write(chunk);
-            else if (!toTar(chunk) && extract)
-                await waitDrain(extract);
-        }
-    }
-    catch (err) {
-        decoder?.destroy();
-        extract?.destroy();
-        return { size, readError: errors_messageOf(err), findings };
-    }
-    const digest = `${opts.algorithm}:` + rawHash.digest('hex');
-    if (!layer)
-        return { size, digest, findings };
-    if (first) {
-        startPipeline(head ?? Buffer.alloc(0));
-        if (head) {
-            if (decoder)
-                await decoder.write(head);
-            else
-                toTar(head);
-        }
-    }
-    const decompError = decoder ? await decoder.end() : undefined;
-    if (decoder && decompError === undefined && decoder.consumed < size)
-        add(rules_finding('layer-compression-trailing', opts.location, `layer ${opts.digest ?? '(this blob)'} has ${size - decoder.consumed} trailing bytes (of ${size}) after its ${decoder.kind} ${decoder.kind === 'gzip' ? 'members' : 'frames'} that are not another ${decoder.kind === 'gzip' ? 'gzip member' : 'zstd frame'}; Node ignores them but Go readers (containerd, skopeo, umoci, buildah) reject the layer ("gzip: invalid header" for gzip); recompress it or cut it at byte ${decoder.consumed}`));
-    if (decompError !== undefined) {
-        add(rules_finding('layer-decompress', opts.location, `the ${actual} stream is corrupt: ${decompError}` +
-            (/Unknown frame descriptor/.test(decompError)
-                ? ' (bytes that do not start a zstd frame, possibly trailing bytes after the last frame; Go readers reject them too)'
-                : '')));
-        extract?.destroy();
-    }
-    else if (extract) {
-        if (tarError === undefined)
-            extract.end(undefined);
-        await extractDone;
-        if (tarError === 'Unexpected end of data' && openEntries === 0) {
-            add(rules_finding('layer-tar-unterminated', opts.location, 'the tar ends without its last block padding or end-of-archive blocks; every entry is complete, but strict readers (GNU tar) reject it'));
-            paths?.finish();
-        }
-        else if (tarError !== undefined)
-            add(rules_finding('layer-tar', opts.location, `the layer is not a readable tar archive: ${tarError}`));
-        else
-            paths?.finish();
-        if (end?.trailingAt !== undefined)
-            add(rules_finding('layer-tar-trailing', opts.location, `the tar has non-zero bytes at byte ${end.trailingAt}, after its end-of-archive marker (two zero blocks ending at byte ${end.endAt}); tar readers stop at the marker and ignore them`));
-    }
-    if (dropped)
-        add(rules_finding('layer-tar', opts.location, `${dropped} more findings in this layer were not listed`));
-    return {
-        size,
-        digest,
-        diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
-        findings
-    };
-}
-const BLOCK = 512;
-/** The data size of a tar header block, octal or base-256 (GNU), as tar-stream reads it. */
-function headerSize(h) {
-    if (h[124] & 0x80) {
-        let n = 0;
-        for (let i = 125; i < 136; i++)
-            n = n * 256 + h[i];
-        return n;
-    }
-    const text = h
-        .toString('latin1', 124, 136)
-        .replace(/[\0 ]+$/g, '')
-        .trim();
-    const n = parseInt(text || '0', 8);
-    return Number.isFinite(n) ? n : 0;
-}
-/**
- * Follows the tar's block structure alongside tar-stream to find the end-of-archive marker (two
- * zero header blocks), where Go's archive/tar and GNU tar stop reading. tar-stream skips zero
- * blocks and reads on, so without this, entries after the marker would be checked as if they
- * were extracted. Sizes are taken as tar-stream takes them (pax `size` overrides the header).
- */
-class TarEnd {
-    pos = 0;
-    header = [];
-    headerLen = 0;
-    /** data bytes (padded) of the current entry still to skip */
-    skip = 0;
-    /** collecting a pax extended header's data, to read its `size` record */
-    pax;
-    paxLeft = 0;
-    paxSize;
-    zeros = 0;
-    /** offset just after the end-of-archive marker */
-    endAt;
-    /** offset of the first non-zero byte after the marker */
-    trailingAt;
-    /** Returns the part of `d` that belongs to the archive. */
-    feed(d) {
-        if (this.endAt !== undefined) {
-            this.after(d, this.pos);
-            this.pos += d.length;
-            return d.subarray(0, 0);
-        }
-        let i = 0;
-        while (i < d.length && this.endAt === undefined) {
-            if (this.skip > 0) {
-                const n = Math.min(this.skip, d.length - i);
-                if (this.pax && this.paxLeft > 0) {
-                    const m = Math.min(n, this.paxLeft);
-                    this.pax.push(d.subarray(i, i + m));
-                    this.paxLeft -= m;
-                }
-                this.skip -= n;
-                i += n;
-                if (this.skip === 0 && this.pax)
-                    this.endPax();
-                continue;
-            }
-            const n = Math.min(BLOCK - this.headerLen, d.length - i);
-            this.header.push(d.subarray(i, i + n));
-            this.headerLen += n;
-            i += n;
-            if (this.headerLen === BLOCK)
-                this.block(Buffer.concat(this.header), this.pos + i);
-        }
-        const start = this.pos;
-        this.pos += d.length;
-        if (this.endAt === undefined)
-            return d;
-        const cut = this.endAt - start;
-        this.after(d.subarray(cut), this.endAt);
-        return d.subarray(0, cut);
-    }
-    after(d, offset) {
-        if (this.trailingAt !== undefined)
-            return;
-        const k = d.findIndex(b => b !== 0);
-        if (k >= 0)
-            this.trailingAt = offset + k;
-    }
-    block(h, endOffset) {
-        this.header = [];
-        this.headerLen = 0;
-        if (h.every(b => b === 0)) {
-            if (++this.zeros === 2)
-                this.endAt = endOffset;
-            return;
-        }
-        this.zeros = 0;
-        const type = String.fromCharCode(h[156]);
-        let size = headerSize(h);
-        if (type === 'x') {
-            this.pax = [];
-            this.paxLeft = Math.min(size, 1024 * 1024);
-        }
-        else if (type !== 'g' && type !== 'L' && type !== 'K') {
-            if (this.paxSize !== undefined)
-                size = this.paxSize;
-            this.paxSize = undefined;
-            if (type === '5')
-                size = 0;
-        }
-        this.skip = Math.ceil(size / BLOCK) * BLOCK;
-        if (this.skip === 0 && this.pax)
-            this.endPax();
-    }
-    endPax() {
-        const text = Buffer.concat(this.pax ?? []).toString('utf8');
-        this.pax = undefined;
-        const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(text);
-        if (m)
-            this.paxSize = parseInt(m[1], 10);
-    }
-}
-/** Normalises a tar path: `./a//b/` → `a/b`; undefined when `..` climbs out of the root. */
-function layer_normalise(p) {
-    const out = [];
-    for (const part of p.split('/')) {
-        if (part === '' || part === '.')
-            continue;
-        if (part === '..') {
-            if (out.length === 0)
-                return undefined;
-            out.pop();
-        }
-        else
-            out.push(part);
-    }
-    return out.join('/');
-}
-/** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
-const MAX_HOPS = 40;
-class TarPathChecker {
-    location;
-    add;
-    seen = new Set();
-    /** entry type per normalised path, to judge hardlink targets */
-    types = new Map();
-    symlinks = new Map();
-    whiteouts = new Map();
-    constructor(location, add) {
-        this.location = location;
-        this.add = add;
-    }
-    where(name) {
-        return `${this.location} entry ${JSON.stringify(name)}`;
-    }
-    /**
-     * Resolves the parent directories of `parts` through this layer's symlinks, lexically: an
-     * absolute target restarts at the root (as containerd resolves it), `..` above the root leaves
-     * it. Returns the symlink through which the path leaves the root, if it does.
-     */
-    escapeVia(parts) {
-        const queue = parts.slice(0, -1);
-        const cur = [];
-        let hops = 0;
-        let last;
-        while (queue.length) {
-            const c = queue.shift();
-            if (c === '' || c === '.')
-                continue;
-            if (c === '..') {
-                if (cur.length === 0)
-                    return last;
-                cur.pop();
-                continue;
-            }
-            cur.push(c);
-            const target = this.symlinks.get(cur.join('/'));
-            if (target === undefined)
-                continue;
-            last = { link: cur.join('/'), target };
-            // A loop fails extraction (ELOOP) without writing anywhere: not an escape.
-            if (++hops > MAX_HOPS)
-                return undefined;
-            cur.pop();
-            if (target.startsWith('/'))
-                cur.length = 0;
-            queue.unshift(...target.split('/'));
-        }
-        return undefined;
-    }
-    entry(h) {
-        const name = h.name;
-        const loc = this.where(name);
-        const norm = layer_normalise(name);
-        if (norm === undefined) {
-            this.add(rules_finding('layer-path-escapes', loc, 'the path climbs out of the root with ".."'));
-            return;
-        }
-        if (norm === '')
-            return; // the root directory itself
-        const parts = norm.split('/');
-        const via = this.escapeVia(parts);
-        if (via)
-            this.add(rules_finding('layer-path-escapes', loc, `the path goes through "${via.link}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`));
-        if (this.seen.has(norm))
-            this.add(rules_finding('layer-duplicate-path', loc, `the path "${norm}" appears more than once in the layer`));
-        if (h.type === 'link')
-            this.hardlink(h.linkname ?? '', norm, loc);
-        this.seen.add(norm);
-        this.types.set(norm, h.type ?? 'file');
-        if (h.type === 'symlink')
-            this.symlinks.set(norm, h.linkname ?? '');
-        else
-            this.symlinks.delete(norm);
-        const base = parts[parts.length - 1];
-        if (!base.startsWith('.wh.'))
-            return;
-        if (base === '.wh.') {
-            this.add(rules_finding('layer-whiteout-bare', loc, 'a whiteout ".wh." without the name of what it deletes'));
-            return;
-        }
-        if (base.startsWith('.wh..wh.') && base !== '.wh..wh..opq') {
-            this.add(rules_finding('layer-whiteout-meta', loc, `"${base}" is aufs metadata, not a whiteout; OCI runtimes ignore or reject it`));
-            return;
-        }
-        if (h.type !== 'file' && h.type !== 'contiguous-file')
-            this.add(rules_finding('layer-whiteout', loc, `a whiteout is a ${h.type}; it must be an empty regular file`));
-        else if ((h.size ?? 0) > 0)
-            this.add(rules_finding('layer-whiteout', loc, `a whiteout has ${h.size} bytes of data; it must be an empty regular file`));
-        if (base === '.wh..wh..opq')
-            return;
-        const target = base.slice(4);
-        if (target === '.' || target === '..') {
-            this.add(rules_finding('layer-whiteout', loc, `a whiteout of "${target}", which names nothing that can be deleted`));
-            return;
-        }
-        this.whiteouts.set([...parts.slice(0, -1), target].join('/'), name);
-    }
-    hardlink(target, norm, loc) {
-        const t = layer_normalise(target);
-        if (t === undefined) {
-            this.add(rules_finding('layer-link-escapes', loc, `the hardlink target "${target}" climbs out of the root with ".."`));
-            return;
-        }
-        if (target.startsWith('/'))
-            this.add(rules_finding('layer-hardlink-target', loc, `the hardlink target "${target}" is absolute; containerd resolves it under the root, other extractors may not`));
-        if (t === '' || this.types.get(t) === 'directory') {
-            this.add(rules_finding('layer-hardlink', loc, `the hardlink target "${target}" is a directory; hardlinks to directories are not allowed`));
-            return;
-        }
-        if (!this.types.has(t))
-            this.add(rules_finding('layer-hardlink-target', loc, t === norm
-                ? `the hardlink points at itself`
-                : `the hardlink target "${target}" is not an earlier entry of this layer (missing, or later in the tar); extraction fails or links a file of a lower layer`));
-    }
-    finish() {
-        for (const [target, name] of this.whiteouts)
-            if (this.seen.has(target))
-                this.add(rules_finding('layer-whiteout', this.where(name), `the whiteout deletes "${target}", which the same layer adds; whiteouts apply only to lower layers`));
-    }
-}
-
-;// CONCATENATED MODULE: ./src/validate/walker.ts
-/**
- * Walks an image graph (index → manifests → config + layers), reading every blob through a
- * BlobReader exactly once (cached by digest), and turns every problem, including I/O failures
- * and nonsense input, into findings. Nothing here throws for bad input.
- */
-
-
-
-
-
-
-
-
-/** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
-const MAX_JSON = 16 * 1024 * 1024;
-const MAX_DEPTH = 16;
-/** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
-function diffAlgorithmOf(config, i) {
-    const rootfs = config?.rootfs;
-    const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
-    return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
-}
-class Walker {
-    reader;
-    opts;
-    blobName;
-    findings = [];
-    json = new Map();
-    scans = new Map();
-    reportedContent = new Set();
-    /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
-    walked = new Set();
-    seenFindings = new Set();
-    /** Digests of blobs read to their end, so a layout check does not read them again. */
-    hashed = new Set();
-    constructor(reader, opts, blobName) {
-        this.reader = reader;
-        this.opts = opts;
-        this.blobName = blobName;
-    }
-    /** A finding reached through several paths (shared indexes, manifests) is reported once. */
-    add(...f) {
-        for (const x of f) {
-            const key = `${x.rule}\0${x.location}\0${x.message}`;
-            if (this.seenFindings.has(key))
-                continue;
-            this.seenFindings.add(key);
-            this.findings.push(x);
-        }
-    }
-    /** Checks a descriptor; walks what it references when its blob is present and readable. */
-    async node(d, loc, depth = 0, platform, visiting = new Set()) {
-        try {
-            await this.nodeUnsafe(d, loc, depth, platform, visiting);
-        }
-        catch (err) {
-            // A bug or an unforeseen input must still end in a report, never a crash.
-            this.add(rules_finding('blob-unreadable', loc, `could not be checked: ${errors_messageOf(err)}`));
-        }
-    }
-    async nodeUnsafe(d, loc, depth, platform, visiting) {
-        if (!isObject(d) || typeof d.mediaType !== 'string')
-            return;
-        const desc = d;
-        if (isIndexMediaType(desc.mediaType)) {
-            if (visiting.has(desc.digest)) {
-                this.add(rules_finding('index-cycle', loc, `the index ${desc.digest} is nested in itself`));
-                return;
-            }
-            if (depth > MAX_DEPTH) {
-                this.add(rules_finding('index-depth', loc, `the index ${desc.digest} is nested more than ${MAX_DEPTH} indexes deep; Lading does not walk deeper`));
-                return;
-            }
-            const doc = await this.document(desc, loc, 'index');
-            if (doc === undefined)
-                return;
-            // Without this, an index listing the same child n times, k levels deep, costs n^k walks.
-            if (this.walked.has(desc.digest))
-                return;
-            this.walked.add(desc.digest);
-            const where = `${this.blobName(desc.digest)} (index)`;
-            const out = [];
-            document_checkIndex(doc, where, out);
-            this.add(...out);
-            this.checkOwnType(doc, desc, where);
-            if (!isObject(doc) || !Array.isArray(doc.manifests))
-                return;
-            const inner = new Set(visiting).add(desc.digest);
-            for (let i = 0; i < doc.manifests.length; i++)
-                await this.entry(doc.manifests[i], at(where, `manifests[${i}]`), depth + 1, inner);
-        }
-        else if (isManifestMediaType(desc.mediaType)) {
-            await this.manifest(desc, loc, platform);
-        }
-        else {
-            // An unknown media type in an index must not be an error: only its bytes are verified.
-            await this.opaque(desc, loc);
-        }
-    }
-    /** An index entry: the descriptor rules were applied with the index; here, what it points at. */
-    async entry(d, loc, depth, visiting) {
-        if (!isObject(d))
-            return;
-        const out = [];
-        if (!document_checkDescriptor(d, loc, out))
-            return;
-        const p = d.platform;
-        const platform = isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
-            ? p
-            : undefined;
-        await this.node(d, loc, depth, platform, visiting);
-    }
-    checkOwnType(doc, desc, where) {
-        if (isObject(doc) && typeof doc.mediaType === 'string' && doc.mediaType !== desc.mediaType)
-            this.add(rules_finding('descriptor-mediatype-mismatch', where, `the document says \`mediaType\` "${doc.mediaType}" but it is referenced as "${desc.mediaType}"`));
-    }
-    async manifest(desc, loc, platform) {
-        const doc = await this.document(desc, loc, 'manifest');
-        if (doc === undefined)
-            return;
-        const key = `${desc.digest} ${platform ? JSON.stringify(platform) : ''}`;
-        if (this.walked.has(key))
-            return;
-        this.walked.add(key);
-        const where = `${this.blobName(desc.digest)} (manifest)`;
-        const out = [];
-        document_checkManifest(doc, where, out);
-        this.add(...out);
-        this.checkOwnType(doc, desc, where);
-        if (!isObject(doc))
-            return;
-        let config;
-        const cd = doc.config;
-        const cloc = at(where, 'config');
-        if (isObject(cd) && document_checkDescriptor(cd, cloc, [])) {
-            const cdesc = cd;
-            if (cdesc.mediaType === MediaType.ImageConfig || cdesc.mediaType === MediaType.DockerConfig) {
-                const cdoc = await this.document(cdesc, cloc, 'config');
-                if (cdoc !== undefined) {
-                    const cwhere = `${this.blobName(cdesc.digest)} (config)`;
-                    const cout = [];
-                    document_checkConfig(cdoc, cwhere, cout);
-                    this.add(...cout);
-                    if (isObject(cdoc))
-                        config = cdoc;
-                }
-            }
-            else
-                await this.opaque(cdesc, cloc);
-        }
-        if (config &&
-            platform &&
-            typeof config.os === 'string' &&
-            typeof config.architecture === 'string') {
-            const cp = platformOfConfig(config);
-            if (!platformsEqual(platform, cp))
-                this.add(rules_finding('platform-mismatch', loc, `the index says platform ${formatPlatform(platform)} but the config says ${formatPlatform(cp)}`));
-        }
-        const layers = Array.isArray(doc.layers) ? doc.layers : [];
-        const diffIds = [];
-        for (let i = 0; i < layers.length; i++) {
-            const l = layers[i];
-            const lloc = at(where, `layers[${i}]`);
-            if (!isObject(l) || !document_checkDescriptor(l, lloc, [])) {
-                diffIds.push(undefined);
-                continue;
-            }
-            diffIds.push(await this.layer(l, lloc, diffAlgorithmOf(config, i)));
-        }
-        if (!config)
-            return;
-        const rootfs = config.rootfs;
-        const cwhere = `${this.blobName(cd.digest)} (config)`;
-        if (isObject(rootfs) && Array.isArray(rootfs.diff_ids)) {
-            const ids = rootfs.diff_ids;
-            if (ids.length !== layers.length)
-                this.add(rules_finding('config-diff-ids', cwhere, `\`rootfs.diff_ids\` has ${ids.length} entries but the manifest ${this.blobName(desc.digest)} has ${layers.length} layers`));
-            for (let i = 0; i < Math.min(ids.length, layers.length); i++)
-                if (diffIds[i] !== undefined && ids[i] !== diffIds[i])
-                    this.add(rules_finding('config-diff-id-mismatch', cwhere, `\`rootfs.diff_ids[${i}]\` is ${JSON.stringify(ids[i])} but layers[${i}] uncompressed has ${diffIds[i]}`));
-        }
-        if (Array.isArray(config.history)) {
-            const nonEmpty = config.history.filter(h => !(isObject(h) && h.empty_layer === true)).length;
-            if (nonEmpty !== layers.length)
-                this.add(rules_finding('config-history-layers', cwhere, `\`history\` has ${nonEmpty} entries without \`empty_layer: true\` but the manifest has ${layers.length} layers`));
-        }
-    }
-    /** Whether the blob can be read; reports why not otherwise. */
-    async present(desc, loc) {
-        if (!isRegisteredAlgorithm(desc.digest)) {
-            this.add(rules_finding('descriptor-digest-unregistered', loc, `the blob ${desc.digest} uses an algorithm Lading cannot verify (sha256 and sha512 are registered); it was not checked`));
-            return false;
-        }
-        let has;
-        try {
-            has = await this.reader.has(desc);
-        }
-        catch (err) {
-            this.add(rules_finding('blob-unreadable', loc, `could not look for blob ${desc.digest} in ${this.reader.name}: ${errors_messageOf(err)}`));
-            return false;
-        }
-        if (has)
-            return true;
-        const foreign = (Array.isArray(desc.urls) && desc.urls.length > 0) ||
-            desc.mediaType.includes('.nondistributable.') ||
-            desc.mediaType.includes('.foreign.');
-        if (this.opts.notDownloaded?.has(desc.digest))
-            this.add(rules_finding('blob-not-downloaded', loc, `blob ${desc.digest} (${desc.mediaType}) was not downloaded (it stays in its registry), so its content was not checked`));
-        else if (foreign)
-            this.add(rules_finding('blob-missing', loc, `blob ${desc.digest} (${desc.mediaType}) is not in ${this.reader.name}; it is non-distributable or has \`urls\`, so it is fetched from elsewhere`));
-        else if (this.opts.requireAllBlobs)
-            this.add(rules_finding('blob-missing-required', loc, `blob ${desc.digest} (${desc.mediaType}) is missing from ${this.reader.name}, and it must be pushed; rebuild or re-copy the image`));
-        else
-            this.add(rules_finding('blob-missing', loc, `blob ${desc.digest} (${desc.mediaType}) is missing from ${this.reader.name}; only an external blob store can provide it`));
-        return false;
-    }
-    verify(desc, got, loc) {
-        if (got.readError !== undefined) {
-            this.add(rules_finding('blob-unreadable', loc, `reading blob ${desc.digest} failed after ${got.size} bytes: ${got.readError}`));
-            return;
-        }
-        if (got.size !== desc.size)
-            this.add(rules_finding('blob-size-mismatch', loc, `blob ${desc.digest} has ${got.size} bytes but the descriptor says ${desc.size}`));
-        if (got.digest !== desc.digest)
-            this.add(rules_finding('blob-digest-mismatch', loc, `blob ${desc.digest} has content with digest ${got.digest}`));
-    }
-    /** Reads, verifies and parses a JSON blob; undefined when there is nothing to parse. */
-    async document(desc, loc, what) {
-        if (!(await this.present(desc, loc)))
-            return undefined;
-        let p = this.json.get(desc.digest);
-        if (!p) {
-            p = this.readJson(desc);
-            this.json.set(desc.digest, p);
-        }
-        const blob = await p;
-        this.verify(desc, blob, loc);
-        if (!blob.bytes) {
-            if (blob.readError === undefined)
-                this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
-            return undefined;
-        }
-        const where = `${this.blobName(desc.digest)} (${what})`;
-        const parsed = json_parseJSON(blob.bytes, where);
-        if (!this.reportedContent.has(desc.digest))
-            this.add(...parsed.findings);
-        this.reportedContent.add(desc.digest);
-        return parsed.value;
-    }
-    async readJson(desc) {
-        const algorithm = desc.digest.split(':', 1)[0];
-        const chunks = [];
-        let size = 0;
-        const h = (0,external_node_crypto_.createHash)(algorithm);
-        try {
-            const s = await this.reader.open(desc);
-            for await (const c of s) {
-                size += c.length;
-                h.update(c);
-                if (size <= MAX_JSON)
-                    chunks.push(c);
-            }
-        }
-        catch (err) {
-            // Read, if not to its end: reported here, not read again by the layout's blob sweep.
-            this.hashed.add(desc.digest);
-            return { size, readError: errors_messageOf(err) };
-        }
-        this.hashed.add(desc.digest);
-        if (size > MAX_JSON)
-            return { size, digest: `${algorithm}:` + h.digest('hex') };
-        return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) };
-    }
-    scan(desc, layer, diffAlgorithm = 'sha256') {
-        const compression = layer ? layerCompression(desc.mediaType) : undefined;
-        const key = `${desc.digest} ${compression ?? 'opaque'} ${diffAlgorithm}`;
-        let p = this.scans.get(key);
-        if (!p) {
-            p = (async () => {
-                let s;
-                try {
-                    s = await this.reader.open(desc);
-                }
-                catch (err) {
-                    return { size: 0, readError: errors_messageOf(err), findings: [] };
-                }
-                const r = await scanBlob(s, {
-                    algorithm: desc.digest.split(':', 1)[0],
-                    diffAlgorithm,
-                    compression,
-                    checkTar: layer,
-                    location: `layer ${desc.digest.slice(0, 19)}…`,
-                    digest: desc.digest
-                });
-                this.hashed.add(desc.digest);
-                return r;
-            })();
-            this.scans.set(key, p);
-        }
-        return p;
-    }
-    async opaque(desc, loc) {
-        if (!(await this.present(desc, loc)))
-            return;
-        this.verify(desc, await this.scan(desc, false), loc);
-    }
-    /** Returns the layer's diff_id when it could be computed. */
-    async layer(desc, loc, diffAlgorithm = 'sha256') {
-        if (!(await this.present(desc, loc)))
-            return undefined;
-        // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
-        if (this.opts.checkLayers === false)
-            return undefined;
-        const isLayer = layerCompression(desc.mediaType) !== undefined;
-        const r = await this.scan(desc, isLayer, diffAlgorithm);
-        this.verify(desc, r, loc);
-        const key = `layer ${desc.digest}`;
-        if (!this.reportedContent.has(key))
-            this.add(...r.findings);
-        this.reportedContent.add(key);
-        return r.diffId;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/validate/layout.ts
-/** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
-
-
-
-
-
-
-
-
-
-
-/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
-const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
-const ENCODED = /^[a-zA-Z0-9=_-]+$/;
-/** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
-class LayoutReader {
-    root;
-    name;
-    constructor(root) {
-        this.root = root;
-        this.name = `oci:${root}`;
-    }
-    file(desc) {
-        // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
-        if (!DIGEST_GRAMMAR.test(desc.digest))
-            throw new LadingError(`"${desc.digest}" is not a digest`);
-        const [alg, enc] = desc.digest.split(':', 2);
-        return external_node_path_namespaceObject.join(this.root, 'blobs', alg, enc);
-    }
-    async has(desc) {
-        try {
-            return (await promises_namespaceObject.stat(this.file(desc))).isFile();
-        }
-        catch {
-            return false;
-        }
-    }
-    async open(desc) {
-        const s = (0,external_node_fs_namespaceObject.createReadStream)(this.file(desc), { highWaterMark: 256 * 1024 });
-        // Surface open errors (EACCES, EISDIR) here rather than mid-iteration.
-        await new Promise((resolve, reject) => {
-            s.once('ready', () => resolve());
-            s.once('error', reject);
-        });
-        return s;
-    }
-    async read(desc) {
-        return promises_namespaceObject.readFile(this.file(desc));
-    }
-}
-/** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
-function layoutBlobName(digest) {
-    const [alg, enc] = digest.split(':', 2);
-    return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`;
-}
-async function readFileOrFinding(file, rule, loc, out) {
-    try {
-        return await promises_namespaceObject.readFile(file);
-    }
-    catch (err) {
-        const code = err.code;
-        out.push(rules_finding(rule, loc, code === 'ENOENT' ? 'the file is missing' : `cannot be read: ${errors_messageOf(err)}`));
-        return undefined;
-    }
-}
-/** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
-async function isFileOrLinkToFile(dir, f) {
-    if (f.isFile())
-        return true;
-    if (!f.isSymbolicLink())
-        return false;
-    try {
-        return (await promises_namespaceObject.stat(external_node_path_namespaceObject.join(dir, f.name))).isFile();
-    }
-    catch {
-        return false;
-    }
-}
-/** Returns the digests whose names are well formed and whose algorithm Lading can hash. */
-async function checkBlobNames(root, out) {
-    const named = [];
-    const blobs = external_node_path_namespaceObject.join(root, 'blobs');
-    let algs;
-    try {
-        algs = await promises_namespaceObject.readdir(blobs, { withFileTypes: true });
-    }
-    catch (err) {
-        const code = err.code;
-        out.push(rules_finding('layout-blobs-dir', 'blobs', code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${errors_messageOf(err)}`));
-        return named;
-    }
-    for (const a of algs) {
-        const loc = `blobs/${a.name}`;
-        if (!a.isDirectory()) {
-            out.push(rules_finding('layout-blob-name', loc, 'blobs/ holds only one directory per digest algorithm'));
-            continue;
-        }
-        if (!ALGORITHM.test(a.name)) {
-            out.push(rules_finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`));
-            continue;
-        }
-        let files;
-        try {
-            files = await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(blobs, a.name), { withFileTypes: true });
-        }
-        catch (err) {
-            out.push(rules_finding('layout-blob-name', loc, `cannot be read: ${errors_messageOf(err)}`));
-            continue;
-        }
-        let reported = 0;
-        for (const f of files) {
-            const floc = `blobs/${a.name}/${f.name}`;
-            let why;
-            if (!(await isFileOrLinkToFile(external_node_path_namespaceObject.join(blobs, a.name), f)))
-                why = 'is not a regular file';
-            else if (!ENCODED.test(f.name))
-                why = `"${f.name}" is not an encoded digest`;
-            else {
-                const p = digestFinding(`${a.name}:${f.name}`);
-                if (p)
-                    why = p.why;
-                else if (isRegisteredAlgorithm(`${a.name}:${f.name}`))
-                    named.push(`${a.name}:${f.name}`);
-            }
-            if (why && reported++ < 50)
-                out.push(rules_finding('layout-blob-name', floc, why));
-        }
-    }
-    return named;
-}
-/** image-layout.md: "The content of blobs/<alg>/<encoded> MUST match the digest", referenced or not. */
-async function checkUnreadBlobs(root, digests, hashed, out) {
-    let reported = 0;
-    for (const digest of digests) {
-        if (hashed.has(digest))
-            continue;
-        const [alg, enc] = digest.split(':', 2);
-        const file = external_node_path_namespaceObject.join(root, 'blobs', alg, enc);
-        const r = await scanBlob((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 256 * 1024 }), {
-            algorithm: alg,
-            checkTar: false,
-            location: layoutBlobName(digest)
-        });
-        if (r.readError !== undefined) {
-            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${r.readError}`));
-            continue;
-        }
-        const got = r.digest;
-        if (got !== digest && reported++ < 50)
-            out.push(rules_finding('blob-digest-mismatch', `blobs/${alg}/${enc}`, `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`));
-    }
-}
-async function walkLayout(dir, opts) {
-    const out = [];
-    try {
-        const layoutBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'layout-oci-layout', 'oci-layout', out);
-        if (layoutBytes) {
-            const p = json_parseJSON(layoutBytes, 'oci-layout');
-            out.push(...p.findings);
-            if (p.value !== undefined)
-                document_checkLayoutFile(p.value, 'oci-layout', out);
-        }
-        const named = await checkBlobNames(dir, out);
-        const indexBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'index.json'), 'layout-index-json', 'index.json', out);
-        const hashed = new Set();
-        try {
-            if (indexBytes)
-                await walkIndex(dir, indexBytes, opts, hashed, out);
-        }
-        finally {
-            await checkUnreadBlobs(dir, named, hashed, out);
-        }
-    }
-    catch (err) {
-        out.push(rules_finding('blob-unreadable', dir, `the layout could not be read: ${errors_messageOf(err)}`));
-    }
-    return out;
-}
-async function walkIndex(dir, indexBytes, opts, hashed, out) {
-    const p = json_parseJSON(indexBytes, 'index.json');
-    out.push(...p.findings);
-    if (p.value === undefined)
-        return;
-    document_checkIndex(p.value, 'index.json', out);
-    if (isObject(p.value) &&
-        p.value.mediaType !== undefined &&
-        p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
-        out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
-    if (!isObject(p.value) || !Array.isArray(p.value.manifests))
-        return;
-    const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName);
-    const visiting = new Set();
-    for (let i = 0; i < p.value.manifests.length; i++)
-        await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting);
-    out.push(...walker.findings);
-    for (const d of walker.hashed)
-        hashed.add(d);
-}
-
-;// CONCATENATED MODULE: ./src/validate/report.ts
-/**
- * valid: no error (failOn 'error' or 'never'), no error and no warning (failOn 'warning'); info
- * findings never count. 'never' only means the caller does not fail its step on an invalid report.
- */
-function makeReport(findings, failOn = 'error') {
-    const errors = findings.filter(f => f.severity === 'error').length;
-    const warnings = findings.filter(f => f.severity === 'warning').length;
-    const valid = failOn === 'warning' ? errors + warnings === 0 : errors === 0;
-    return { valid, errors, warnings, findings };
-}
-function formatReport(report) {
-    const lines = report.findings.map(f => `${f.severity.padEnd(7)} ${f.rule}  ${f.location}: ${f.message}`);
-    const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
-    lines.push(`${report.valid ? 'valid' : 'invalid'}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`);
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/validate/index.ts
-
-
-
-
-
-
-
-
-
-/** Validates an OCI image layout directory and every image its index.json references. */
-async function validateLayout(dir, opts = {}) {
-    return makeReport(await walkLayout(dir, opts));
-}
-/**
- * Validates the image graph below `root` whose blobs are read through `reader` (registry,
- * archives). `location` prefixes finding locations.
- */
-async function validateImage(reader, root, opts = {}) {
-    const prefix = opts.location ?? reader.name;
-    const where = prefix ? `${prefix} ` : '';
-    const walker = new Walker(reader, opts, d => `${where}${d.slice(0, 19)}…`);
-    const rootLoc = prefix || 'root';
-    const out = [];
-    if (!document_checkDescriptor(root, rootLoc, out, { platform: true }))
-        return out;
-    try {
-        await walker.entry(root, rootLoc, 0, new Set());
-    }
-    catch (err) {
-        out.push(rules_finding('blob-unreadable', rootLoc, `the image could not be read: ${errors_messageOf(err)}`));
-    }
-    return [...out, ...walker.findings];
-}
-/**
- * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
- * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
- */
-function makeFinding(rule, location, message) {
-    return rules_finding(rule, location, message);
-}
-const DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
-/**
- * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
- * digest in the message), or, when the message names no digest, the same rule, location and
- * message. A base layer's problem is found once when a source is validated and again in the
- * output; the first (source) finding is kept. Locations are not searched for a digest: a source
- * reference such as `reg/x@sha256:…` prefixes every location of that source, so distinct
- * findings would collapse.
- */
-function dedupeFindings(findings) {
-    const seen = new Set();
-    const out = [];
-    for (const f of findings) {
-        const digest = DIGEST.exec(f.message)?.[0];
-        const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`;
-        if (seen.has(key))
-            continue;
-        seen.add(key);
-        out.push(f);
-    }
-    return out;
-}
-/**
- * Document-level rules only (no blob access). `doc` is parsed JSON, or the raw text/bytes of a
- * document (then parse errors and I-JSON problems are findings too).
- */
-function validateDocument(kind, doc, location = kind) {
-    const out = [];
-    let value = doc;
-    if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
-        const p = parseJSON(doc, location);
-        out.push(...p.findings);
-        if (p.value === undefined)
-            return out;
-        value = p.value;
-    }
-    try {
-        switch (kind) {
-            case 'manifest':
-                checkManifest(value, location, out);
-                break;
-            case 'index':
-                checkIndex(value, location, out);
-                break;
-            case 'config':
-                checkConfig(value, location, out);
-                break;
-            case 'layout':
-                checkLayoutFile(value, location, out);
-                break;
-            default:
-                checkDescriptor(value, location, out);
-        }
-    }
-    catch (err) {
-        out.push(finding('json-invalid', location, `could not be checked: ${messageOf(err)}`));
-    }
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    if (failed)
+        throw failed.err;
     return out;
 }
 
 ;// CONCATENATED MODULE: ./src/registry/push.ts
+
 
 
 
@@ -40433,24 +40621,6 @@ function mountSources(host, blob, repository) {
         if (r !== repository && !out.includes(r))
             out.push(r);
     return out;
-}
-async function runLimited(items, limit, fn) {
-    let next = 0;
-    let failed;
-    const worker = async () => {
-        while (next < items.length && failed === undefined) {
-            const item = items[next++];
-            try {
-                await fn(item);
-            }
-            catch (err) {
-                failed ??= err;
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    if (failed !== undefined)
-        throw failed;
 }
 /** Manifests in push order: every child before the index that lists it, the root last. */
 function manifestOrder(req) {
@@ -40563,7 +40733,7 @@ async function pushImage(req, opts) {
         // the others start in parallel.
         if (blobs.length)
             await pushBlob(blobs[0]);
-        await runLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob);
+        await mapLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob);
         for (const m of manifests) {
             if (m.descriptor.digest === root.descriptor.digest)
                 continue;
@@ -40629,6 +40799,7 @@ async function pushImage(req, opts) {
 
 
 
+
 /** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
 class ValidationFailed extends LadingError {
     report;
@@ -40657,12 +40828,20 @@ class PushFailed extends LadingError {
         this.result = result;
     }
 }
+/**
+ * Layers built at once. Each already compresses on every core; a second one overlaps its reading of
+ * files with the other's compression, while more would only add memory.
+ */
+const LAYERS_AT_ONCE = 2;
 async function runPlan(plan, log) {
     const sources = [];
     const base = external_node_path_namespaceObject.basename(plan.output);
     const stage = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-${process.pid}-${(0,external_node_crypto_.randomBytes)(4).toString('hex')}`);
     const findings = [];
     const sourceVerified = new Set();
+    // Every blob this run reads and checks (a source's, or a layer as it is built) is checked once:
+    // the assembled layout's validation takes those results instead of reading the blobs again.
+    const scans = new Map();
     // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
     trackTemp(stage);
     const onSignal = (sig) => {
@@ -40680,7 +40859,9 @@ async function runPlan(plan, log) {
         for (const f of plan.from) {
             if (f.spec.kind === 'scratch')
                 continue;
-            const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth);
+            const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth, {
+                scans
+            });
             findings.push(...found);
             if (!source)
                 continue;
@@ -40700,8 +40881,7 @@ async function runPlan(plan, log) {
         const store = new BlobStore(stage);
         await store.init();
         // 3. New layers, built once and shared by every platform.
-        const newLayers = [];
-        for (const l of plan.layers) {
+        const newLayers = await mapLimited(plan.layers, LAYERS_AT_ONCE, async (l) => {
             const built = await buildLayer(l, store, {
                 compression: plan.compression,
                 level: plan.compressionLevel,
@@ -40714,9 +40894,14 @@ async function runPlan(plan, log) {
                     external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-*`)
                 ]
             });
+            if (built.scan)
+                scans.set(scanKey(built.descriptor), Promise.resolve(built.scan));
+            return built;
+        });
+        plan.layers.forEach((l, i) => {
+            const built = newLayers[i];
             log.info(`layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`);
-            newLayers.push(built);
-        }
+        });
         // 4. Each platform: keep verbatim, or mutate.
         const mutate = newLayers.length > 0 ||
             hasConfigEdits(plan.config) ||
@@ -40881,7 +41066,8 @@ async function runPlan(plan, log) {
         // 7. Validate what was assembled, before anything leaves the machine.
         const outFindings = await validateLayout(stage, {
             requireAllBlobs: plan.push,
-            notDownloaded: new Set(notDownloaded)
+            notDownloaded: new Set(notDownloaded),
+            scans
         });
         const report = makeReport(dedupeFindings([...findings, ...outFindings.findings]), plan.failOn);
         if (plan.failOn !== 'never' && !report.valid)
@@ -40976,7 +41162,7 @@ function unreadable(err, location, findings, plan) {
  * layout-level rules, anything else from its root. One that cannot be opened is a finding. The
  * caller closes the source. Registry layers are not downloaded unless `checkLayers` says so.
  */
-async function openAndValidate(spec, line, auth, checkLayers) {
+async function openAndValidate(spec, line, auth, opts = {}) {
     let source;
     try {
         source = await openSource(spec, line, auth);
@@ -40993,10 +41179,11 @@ async function openAndValidate(spec, line, auth, checkLayers) {
         };
     }
     const findings = source instanceof LayoutSource
-        ? within(line, (await validateLayout(source.dir)).findings)
+        ? within(line, (await validateLayout(source.dir, { scans: opts.scans })).findings)
         : await validateImage(source, source.root, {
             location: line,
-            checkLayers: checkLayers ?? !source.origin
+            checkLayers: opts.checkLayers ?? !source.origin,
+            scans: opts.scans
         });
     return { source, findings };
 }

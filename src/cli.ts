@@ -222,7 +222,7 @@ async function validate(args: string[], io: Out): Promise<number> {
         password: inputs.password,
         insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
       },
-      true
+      { checkLayers: true }
     )
     await source?.close?.()
     report = makeReport(findings, failOn as 'error')

@@ -41,9 +41,12 @@ import {
   validateImage,
   validateLayout,
   makeReport,
+  scanKey,
   type Finding,
-  type Report
+  type Report,
+  type ScanCache
 } from './validate/index.js'
+import { mapLimited } from './limit.js'
 import { pushImage } from './registry/index.js'
 
 export interface Logger {
@@ -120,6 +123,12 @@ interface SourceImage {
   config: ImageConfig
 }
 
+/**
+ * Layers built at once. Each already compresses on every core; a second one overlaps its reading of
+ * files with the other's compression, while more would only add memory.
+ */
+const LAYERS_AT_ONCE = 2
+
 export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   const sources: ImageSource[] = []
   const base = path.basename(plan.output)
@@ -129,6 +138,9 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   )
   const findings: Finding[] = []
   const sourceVerified = new Set<ImageSource>()
+  // Every blob this run reads and checks (a source's, or a layer as it is built) is checked once:
+  // the assembled layout's validation takes those results instead of reading the blobs again.
+  const scans: ScanCache = new Map()
   // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
   trackTemp(stage)
   const onSignal = (sig: NodeJS.Signals) => {
@@ -146,7 +158,9 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     // 1. Open and validate every source before using it; what cannot be read is a finding too.
     for (const f of plan.from) {
       if (f.spec.kind === 'scratch') continue
-      const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth)
+      const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth, {
+        scans
+      })
       findings.push(...found)
       if (!source) continue
       sources.push(source)
@@ -174,8 +188,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     await store.init()
 
     // 3. New layers, built once and shared by every platform.
-    const newLayers: NewLayer[] = []
-    for (const l of plan.layers) {
+    const newLayers: NewLayer[] = await mapLimited(plan.layers, LAYERS_AT_ONCE, async l => {
       const built = await buildLayer(l, store, {
         compression: plan.compression,
         level: plan.compressionLevel,
@@ -188,11 +201,15 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
           path.join(path.dirname(plan.output), `.${base}.lading-*`)
         ]
       })
+      if (built.scan) scans.set(scanKey(built.descriptor), Promise.resolve(built.scan))
+      return built
+    })
+    plan.layers.forEach((l, i) => {
+      const built = newLayers[i]
       log.info(
         `layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`
       )
-      newLayers.push(built)
-    }
+    })
 
     // 4. Each platform: keep verbatim, or mutate.
     const mutate =
@@ -373,7 +390,8 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     // 7. Validate what was assembled, before anything leaves the machine.
     const outFindings = await validateLayout(stage, {
       requireAllBlobs: plan.push,
-      notDownloaded: new Set(notDownloaded)
+      notDownloaded: new Set(notDownloaded),
+      scans
     })
     const report = makeReport(dedupeFindings([...findings, ...outFindings.findings]), plan.failOn)
     if (plan.failOn !== 'never' && !report.valid)
@@ -473,7 +491,7 @@ export async function openAndValidate(
   spec: SourceSpec,
   line: string,
   auth: Plan['auth'],
-  checkLayers?: boolean
+  opts: { checkLayers?: boolean; scans?: ScanCache } = {}
 ): Promise<{ source?: ImageSource; findings: Finding[] }> {
   let source: ImageSource
   try {
@@ -491,10 +509,11 @@ export async function openAndValidate(
   }
   const findings =
     source instanceof LayoutSource
-      ? within(line, (await validateLayout(source.dir)).findings)
+      ? within(line, (await validateLayout(source.dir, { scans: opts.scans })).findings)
       : await validateImage(source, source.root, {
           location: line,
-          checkLayers: checkLayers ?? !source.origin
+          checkLayers: opts.checkLayers ?? !source.origin,
+          scans: opts.scans
         })
   return { source, findings }
 }

@@ -27,7 +27,10 @@ export async function makeTree(root: string): Promise<void> {
   const big = Buffer.alloc(2 * 1024 * 1024 + 123)
   for (let i = 0; i < big.length; i++) big[i] = (i * 7919) & 0xff
   await fs.writeFile(f('big.bin'), big)
-  await fs.writeFile(f('a-b'), 'sorts between a and a/\n')
+  await fs.writeFile(
+    f('a-b'),
+    'after a/ and its contents: depth first, whatever the bytes of - and /\n'
+  )
   await fs.mkdir(f('a'))
   await fs.writeFile(f('a/inner'), 'inner\n')
   await fs.link(f('etc/conf.d/a.conf'), f('hardlink.conf'))

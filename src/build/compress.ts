@@ -99,7 +99,8 @@ export class ParallelGzip extends Transform {
 
   private submit(block: Buffer): void {
     this.wroteAny = true
-    const member = gzipAsync(block, { level: this.level })
+    // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
+    const member = gzipAsync(block, { level: this.level, chunkSize: GZIP_BLOCK })
     // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
     member.catch(() => {})
     this.inFlight.push(member)

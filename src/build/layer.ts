@@ -1,3 +1,4 @@
+import * as fsSync from 'node:fs'
 import {
   createReadStream,
   createWriteStream,
@@ -15,11 +16,13 @@ import { HashingStream } from '../oci/digest.js'
 import { layerMediaType, type Compression } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobStore } from '../transports/blobstore.js'
+import { HeaderCheck, type ScanResult } from '../validate/index.js'
 import {
   compressionLevel,
   compressorStages,
   createDecompressor,
   detectCompression,
+  GZIP_BLOCK,
   isZstdFrame
 } from './compress.js'
 
@@ -50,13 +53,16 @@ export interface BuiltLayer {
   diffId: string
   /** History text; holds no absolute path so the config stays the same across checkouts. */
   createdBy: string
+  /**
+   * The validator's findings on the layer's content, found as it was written, so the run need not
+   * read it back to validate it. Absent for tarballs, which the validator reads.
+   */
+  scan?: ScanResult
 }
 
 /** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
 const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i
 
-/** Files up to this size are read whole: fewer round trips for trees of many small files. */
-const SMALL_FILE = 1024 * 1024
 const CHUNK = 1024 * 1024
 
 /** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
@@ -127,14 +133,13 @@ function shownSource(source: string): string {
 /** An entry of the layer: a path in the image, and where it comes from on disk unless synthesised. */
 interface Entry {
   name: string
-  key: Buffer
   abs?: string
   /** The SOURCE itself, which may be a symlink to what is meant. */
   follow?: boolean
 }
 
 function entry(name: string, abs?: string, follow = false): Entry {
-  return { name, key: Buffer.from(name), abs, follow }
+  return { name, abs, follow }
 }
 
 /** `usr/local/app` → entries for `usr` and `usr/local`, so the tar needs nothing from a base. */
@@ -180,7 +185,7 @@ export async function buildLayer(
     )
   if (st.isDirectory()) {
     const root = imagePath(input.dest ?? '/')
-    const entries = await walk(src, excluded, root)
+    const entries = walk(src, excluded, root)
     const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`
     return writeTarLayer(input, store, { ...opts, level }, entries, createdBy)
   }
@@ -248,39 +253,72 @@ async function exclusions(store: BlobStore, patterns: string[]): Promise<Exclusi
   }
 }
 
-/** Every path under the source directory, with DEST and its parents, in byte order of name. */
-async function walk(input: Source, excluded: Exclusions, root: string): Promise<Entry[]> {
+/**
+ * Every path under the source directory, with DEST and its parents, depth first: each directory
+ * just before its contents, and the names in a directory in byte order (as `tar --sort=name`).
+ * Directories are read one at a time as the tar is written, so a tree costs the memory of the
+ * directories on one path down it, not of a list of every file in it.
+ */
+function* walk(input: Source, excluded: Exclusions, root: string): Generator<Entry> {
   const top = input.top!
-  const entries: Entry[] = root ? [...parentEntries(root), entry(root, top, true)] : []
-  const pending: Array<{ abs: string; name: string }> = [{ abs: top, name: root }]
-  while (pending.length) {
-    const dir = pending.pop()!
-    let children
-    try {
-      // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
-      children = await fs.readdir(dir.abs, { withFileTypes: true, encoding: 'buffer' })
-    } catch (err) {
-      throw fsProblem(input, dir.abs, err)
-    }
-    for (const child of children) {
-      const base = child.name.toString('utf8')
-      if (!Buffer.from(base, 'utf8').equals(child.name))
-        throw failure(
-          input,
-          `the name "${escapeBytes(child.name)}" under "${shownPath(input, dir.abs)}" is not valid UTF-8, which layer paths must be; rename it`
-        )
-      const abs = path.join(dir.abs, base)
-      // Building from '.' into a layout under '.' must not swallow the layer being written.
-      if (excluded.has(abs)) continue
-      const name = dir.name ? `${dir.name}/${base}` : base
-      if (child.isSocket()) continue
-      entries.push(entry(name, abs))
-      if (child.isDirectory()) pending.push({ abs, name })
+  if (root) {
+    yield* parentEntries(root)
+    yield entry(root, top, true)
+  }
+  yield* walkDir(input, excluded, top, root)
+}
+
+function* walkDir(
+  input: Source,
+  excluded: Exclusions,
+  abs: string,
+  name: string
+): Generator<Entry> {
+  let children
+  try {
+    // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+    children = fsSync.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' })
+  } catch (err) {
+    throw fsProblem(input, abs, err)
+  }
+  children.sort((a, b) => Buffer.compare(a.name, b.name))
+  for (const child of children) {
+    const base = child.name.toString('utf8')
+    if (!Buffer.from(base, 'utf8').equals(child.name))
+      throw failure(
+        input,
+        `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`
+      )
+    const childAbs = path.join(abs, base)
+    // Building from '.' into a layout under '.' must not swallow the layer being written.
+    if (excluded.has(childAbs) || child.isSocket()) continue
+    const childName = name ? `${name}/${base}` : base
+    yield entry(childName, childAbs)
+    if (child.isDirectory()) yield* walkDir(input, excluded, childAbs, childName)
+  }
+}
+
+/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
+const COALESCE = GZIP_BLOCK
+
+/** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */
+async function* coalesce(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let out = Buffer.allocUnsafe(COALESCE)
+  let n = 0
+  for await (const c of src) {
+    let at = 0
+    while (at < c.length) {
+      const k = c.copy(out, n, at)
+      n += k
+      at += k
+      if (n === COALESCE) {
+        yield out
+        out = Buffer.allocUnsafe(COALESCE)
+        n = 0
+      }
     }
   }
-  // A prefix sorts first, so every directory precedes its contents.
-  entries.sort((a, b) => Buffer.compare(a.key, b.key))
-  return entries
+  if (n) yield out.subarray(0, n)
 }
 
 interface ResolvedOptions extends LayerOptions {
@@ -291,18 +329,23 @@ async function writeTarLayer(
   input: LayerInput,
   store: BlobStore,
   opts: ResolvedOptions,
-  entries: Entry[],
+  entries: Iterable<Entry>,
   createdBy: string
 ): Promise<BuiltLayer> {
   const pack = tar.pack()
-  const produced = fillPack(input, pack, entries, opts.mtime).then(
+  // A failure to read the tree destroys the pack with it; it is reported through `produced`.
+  pack.on('error', () => {})
+  const check = new HeaderCheck()
+  const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(
     () => pack.finalize(),
     err => {
       pack.destroy(err)
       throw err
     }
   )
-  const tarStream = Readable.from(pack, { objectMode: false })
+  // tar-stream emits each header, body and padding on its own; in large chunks, the stages
+  // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
+  const tarStream = Readable.from(coalesce(pack as AsyncIterable<Buffer>), { objectMode: false })
   const diffHash = new HashingStream()
   const digestHash = opts.compression === 'none' ? diffHash : new HashingStream()
   const stages =
@@ -317,7 +360,9 @@ async function writeTarLayer(
     explain: err => `writing the layer into ${store.root}: ${messageOf(err)}`,
     onError: () => pack.destroy(new Error('layer output failed'))
   })
-  return builtLayer(opts.compression, digestHash, diffHash, createdBy)
+  const built = builtLayer(opts.compression, digestHash, diffHash, createdBy)
+  built.scan = check.result({ ...built.descriptor, diffId: built.diffId })
+  return built
 }
 
 function builtLayer(
@@ -423,43 +468,86 @@ function waitFor(
   })
 }
 
+/** What is known of an entry when its turn comes: its stat, and a small file's bytes. */
+interface Loaded {
+  st: Stats
+  body?: Buffer
+  link?: Buffer
+}
+
+/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
+const WHOLE_FILE = 256 * 1024
+
+/**
+ * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
+ * the main thread tens of microseconds, which for trees of many small files is most of a build;
+ * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
+ */
+function load(input: Source, e: Entry): Loaded {
+  const abs = e.abs as string
+  let st: Stats
+  try {
+    st = e.follow ? fsSync.statSync(abs) : fsSync.lstatSync(abs)
+  } catch (err) {
+    throw fsProblem(input, abs, err)
+  }
+  try {
+    if (st.isSymbolicLink()) return { st, link: fsSync.readlinkSync(abs, { encoding: 'buffer' }) }
+    // A second name of a file already written becomes a hard link: its body is not needed.
+    if (st.isFile() && st.size <= WHOLE_FILE && st.nlink === 1)
+      return { st, body: readWhole(abs, st.size) }
+  } catch (err) {
+    throw fsProblem(input, abs, err)
+  }
+  return { st }
+}
+
+/** A file's bytes, with one read more to notice a file that grew since its stat. */
+function readWhole(abs: string, size: number): Buffer {
+  const fd = fsSync.openSync(abs, 'r')
+  try {
+    const buf = Buffer.allocUnsafe(size + 1)
+    let n = 0
+    while (n < buf.length) {
+      const got = fsSync.readSync(fd, buf, n, buf.length - n, n)
+      if (got === 0) break
+      n += got
+    }
+    return buf.subarray(0, n)
+  } finally {
+    fsSync.closeSync(fd)
+  }
+}
+
 async function fillPack(
   input: LayerInput,
   pack: tar.Pack,
-  entries: Entry[],
-  mtime: Date
+  entries: Iterable<Entry>,
+  mtime: Date,
+  onHeader?: (h: Header) => void
 ): Promise<void> {
   const firstPathOf = new Map<string, string>()
   // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
   const base = { uid: 0, gid: 0, uname: '', gname: '', mtime }
-  const add = (header: Header, body?: Buffer): Promise<void> =>
-    new Promise((resolve, reject) => {
+  const add = (header: Header, body?: Buffer): Promise<void> => {
+    onHeader?.(header)
+    return new Promise((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve())
       if (body) pack.entry(header, body, cb)
       else pack.entry(header, cb)
     })
-
+  }
   for (const e of entries) {
     if (!e.abs) {
       await add({ ...base, name: `${e.name}/`, type: 'directory', mode: fsc.S_IFDIR | 0o755 })
       continue
     }
-    let st: Stats
-    try {
-      st = e.follow ? await fs.stat(e.abs) : await fs.lstat(e.abs)
-    } catch (err) {
-      throw fsProblem(input, e.abs, err)
-    }
+    const { st, body, link } = load(input, e)
     const mode = st.mode
     if (st.isDirectory()) {
       await add({ ...base, name: `${e.name}/`, type: 'directory', mode })
     } else if (st.isSymbolicLink()) {
-      let raw: Buffer
-      try {
-        raw = await fs.readlink(e.abs, { encoding: 'buffer' })
-      } catch (err) {
-        throw fsProblem(input, e.abs, err)
-      }
+      const raw = link as Buffer
       const target = raw.toString('utf8')
       if (!Buffer.from(target, 'utf8').equals(raw))
         throw failure(
@@ -477,7 +565,12 @@ async function fillPack(
         }
         firstPathOf.set(id, e.name)
       }
-      await addFile(input, pack, add, { ...base, name: e.name, type: 'file', mode }, e.abs, st.size)
+      const header: Header = { ...base, name: e.name, type: 'file', mode, size: st.size }
+      if (body) {
+        if (body.length !== st.size) throw changed(input, e.abs)
+        // tar-stream takes an empty buffer as "no body given" and waits for a stream.
+        await add(header, body.length ? body : Buffer.alloc(0))
+      } else await addFile(input, pack, add, header, e.abs, st.size, onHeader)
     } else if (st.isFIFO()) {
       await add({ ...base, name: e.name, type: 'fifo', mode })
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -494,26 +587,30 @@ async function fillPack(
   }
 }
 
+function changed(input: Source, abs: string): LadingError {
+  return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`)
+}
+
+/** A file too large to read ahead, streamed into the tar in CHUNK reads. */
 async function addFile(
   input: LayerInput,
   pack: tar.Pack,
   add: (h: Header, body?: Buffer) => Promise<void>,
   header: Header,
   abs: string,
-  size: number
+  size: number,
+  onHeader?: (h: Header) => void
 ): Promise<void> {
-  const changed = () =>
-    failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`)
-  if (size <= SMALL_FILE) {
+  if (size <= WHOLE_FILE) {
+    // A hard-linked file's first name: not read by load.
     let body: Buffer
     try {
-      body = await fs.readFile(abs)
+      body = readWhole(abs, size)
     } catch (err) {
       throw fsProblem(input, abs, err)
     }
-    if (body.length !== size) throw changed()
-    // tar-stream takes an empty buffer as "no body given" and waits for a stream.
-    return size ? add({ ...header, size }, body) : add({ ...header, size: 0 }, Buffer.alloc(0))
+    if (body.length !== size) throw changed(input, abs)
+    return add(header, size ? body : Buffer.alloc(0))
   }
   let fh: fs.FileHandle
   try {
@@ -523,31 +620,46 @@ async function addFile(
   }
   try {
     let done!: Promise<void>
+    onHeader?.(header)
     const sink = await new Promise<ReturnType<tar.Pack['entry']>>(resolve => {
       done = new Promise((res, rej) => {
-        resolve(pack.entry({ ...header, size }, err => (err ? rej(err) : res())))
+        resolve(pack.entry(header, err => (err ? rej(err) : res())))
       })
     })
     done.catch(() => {})
     let pos = 0
-    while (pos < size) {
-      const want = Math.min(CHUNK, size - pos)
+    // The next read is under way while the last chunk goes into the tar.
+    const readAt = (at: number) => {
+      const want = Math.min(CHUNK, size - at)
       const buf = Buffer.allocUnsafe(want)
-      let bytesRead: number
+      const r = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead))
+      r.catch(() => {})
+      return r
+    }
+    let pending = readAt(0)
+    while (pos < size) {
+      let chunk: Buffer
       try {
-        ;({ bytesRead } = await fh.read(buf, 0, want, pos))
+        chunk = await pending
       } catch (err) {
         sink.destroy(err as Error)
         throw fsProblem(input, abs, err)
       }
-      if (bytesRead === 0) {
-        const err = changed()
+      if (chunk.length === 0) {
+        const err = changed(input, abs)
         sink.destroy(err)
         throw err
       }
-      pos += bytesRead
-      if (!sink.write(bytesRead === want ? buf : buf.subarray(0, bytesRead)))
-        await waitFor(sink, 'drain')
+      pos += chunk.length
+      if (pos < size) pending = readAt(pos)
+      if (!sink.write(chunk)) await waitFor(sink, 'drain')
+    }
+    // A file that grew since its stat would be cut short silently.
+    const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, size)
+    if (bytesRead !== 0) {
+      const err = changed(input, abs)
+      sink.destroy(err)
+      throw err
     }
     sink.end(null)
     await done

@@ -8,6 +8,7 @@ import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession 
 import { RegistryClient, type ClientOptions } from './client.js'
 import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
+import { mapLimited } from '../limit.js'
 
 export interface PushBlob {
   descriptor: Descriptor
@@ -67,27 +68,6 @@ function mountSources(host: string, blob: PushBlob, repository: string): string[
   for (const r of knownLocations.get(host)?.get(blob.descriptor.digest) ?? [])
     if (r !== repository && !out.includes(r)) out.push(r)
   return out
-}
-
-async function runLimited<T>(
-  items: T[],
-  limit: number,
-  fn: (item: T) => Promise<void>
-): Promise<void> {
-  let next = 0
-  let failed: unknown
-  const worker = async () => {
-    while (next < items.length && failed === undefined) {
-      const item = items[next++]
-      try {
-        await fn(item)
-      } catch (err) {
-        failed ??= err
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
-  if (failed !== undefined) throw failed
 }
 
 /** Manifests in push order: every child before the index that lists it, the root last. */
@@ -205,7 +185,7 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
     // The first blob alone settles authentication (one token, or one clear refusal) before
     // the others start in parallel.
     if (blobs.length) await pushBlob(blobs[0])
-    await runLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob)
+    await mapLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob)
 
     for (const m of manifests) {
       if (m.descriptor.digest === root.descriptor.digest) continue

@@ -15,7 +15,7 @@ import {
   checkLayoutFile,
   checkManifest
 } from './document.js'
-import { Walker } from './walker.js'
+import { Walker, type ScanCache } from './walker.js'
 import { walkLayout } from './layout.js'
 import { makeReport } from './report.js'
 import type { Report } from './report.js'
@@ -24,6 +24,8 @@ export type { Severity, Finding, Rule } from './rules.js'
 export { rules } from './rules.js'
 export type { Report } from './report.js'
 export { makeReport, formatReport } from './report.js'
+export { scanKey, type ScanCache } from './walker.js'
+export { HeaderCheck, type ScanResult } from './layer.js'
 
 export interface ValidateOptions {
   /** blobs missing from the layout are errors (Lading must push them) rather than warnings */
@@ -32,6 +34,8 @@ export interface ValidateOptions {
   notDownloaded?: Set<string>
   /** read layers: digest, size, tar readability, paths, whiteouts, diff_ids (default true); false only checks they exist */
   checkLayers?: boolean
+  /** scans shared by the validations of one run, so that no blob is read twice to check it */
+  scans?: ScanCache
 }
 
 /** Validates an OCI image layout directory and every image its index.json references. */

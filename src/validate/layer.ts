@@ -42,6 +42,69 @@ export interface ScanOptions {
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50
 
+/** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
+export function layerLocation(digest: string): string {
+  return `layer ${digest.slice(0, 19)}…`
+}
+
+/** A finding list capped at MAX_FINDINGS, the rest counted and summarised by `close`. */
+function cappedFindings(): {
+  findings: Finding[]
+  add: (f: Finding) => void
+  close: (location: string) => void
+} {
+  const findings: Finding[] = []
+  let dropped = 0
+  return {
+    findings,
+    add: f => {
+      if (findings.length < MAX_FINDINGS) findings.push(f)
+      else dropped++
+    },
+    close: location => {
+      if (dropped)
+        findings.push(
+          finding('layer-tar', location, `${dropped} more findings in this layer were not listed`)
+        )
+    }
+  }
+}
+
+/** Stands for the layer's location until its digest is known. */
+const PENDING = '\0layer'
+
+/**
+ * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
+ * written: the tar is well formed by construction, so its paths and whiteouts are all there is
+ * to check, and the layer need not be read back to validate it.
+ */
+export class HeaderCheck {
+  private readonly out = cappedFindings()
+  private readonly paths = new TarPathChecker(PENDING, this.out.add)
+
+  entry(h: {
+    name: string
+    type?: tar.Header['type']
+    linkname?: string | null
+    size?: number
+  }): void {
+    this.paths.entry(h as tar.Header)
+  }
+
+  /** What scanBlob would have found reading the finished layer. */
+  result(layer: { digest: string; size: number; diffId: string }): ScanResult {
+    this.paths.finish()
+    const location = layerLocation(layer.digest)
+    this.out.close(location)
+    const findings = this.out.findings.map(f =>
+      f.location.startsWith(PENDING)
+        ? { ...f, location: location + f.location.slice(PENDING.length) }
+        : f
+    )
+    return { size: layer.size, digest: layer.digest, diffId: layer.diffId, findings }
+  }
+}
+
 function waitDrain(s: NodeJS.EventEmitter): Promise<void> {
   return new Promise(resolve => {
     const done = (): void => {
@@ -195,12 +258,7 @@ class Decoder {
 }
 
 export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanResult> {
-  const findings: Finding[] = []
-  let dropped = 0
-  const add = (f: Finding): void => {
-    if (findings.length < MAX_FINDINGS) findings.push(f)
-    else dropped++
-  }
+  const { findings, add, close } = cappedFindings()
   const rawHash = createHash(opts.algorithm)
   let size = 0
   const layer = opts.compression !== undefined
@@ -345,10 +403,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
         )
       )
   }
-  if (dropped)
-    add(
-      finding('layer-tar', opts.location, `${dropped} more findings in this layer were not listed`)
-    )
+  close(opts.location)
   return {
     size,
     digest,

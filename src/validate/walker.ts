@@ -25,17 +25,31 @@ import {
   checkManifest,
   isRegisteredAlgorithm
 } from './document.js'
-import { scanBlob, type ScanResult } from './layer.js'
+import { layerLocation, scanBlob, type ScanResult } from './layer.js'
+
+/**
+ * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
+ * read and checked once (in a source, or as it built it) is not read again to check it again.
+ */
+export type ScanCache = Map<string, Promise<ScanResult>>
+
+/** The key of a blob's scan: its digest, how it is read (compression, or opaque) and the diff_id algorithm. */
+export function scanKey(desc: Descriptor, diffAlgorithm = 'sha256'): string {
+  return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`
+}
 
 export interface WalkOptions {
   requireAllBlobs?: boolean
   notDownloaded?: Set<string>
   checkLayers?: boolean
+  scans?: ScanCache
 }
 
 /** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
 const MAX_JSON = 16 * 1024 * 1024
 const MAX_DEPTH = 16
+/** Layers of a manifest read at once beyond the one whose findings are being taken. */
+const LAYERS_AHEAD = 2
 
 interface JsonBlob {
   size: number
@@ -57,7 +71,7 @@ function diffAlgorithmOf(config: Record<string, unknown> | undefined, i: number)
 export class Walker {
   readonly findings: Finding[] = []
   private readonly json = new Map<string, Promise<JsonBlob>>()
-  private readonly scans = new Map<string, Promise<ScanResult>>()
+  private readonly scans: ScanCache
   private readonly reportedContent = new Set<string>()
   /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
   private readonly walked = new Set<string>()
@@ -69,7 +83,9 @@ export class Walker {
     private readonly reader: BlobReader,
     private readonly opts: WalkOptions,
     private readonly blobName: BlobNamer
-  ) {}
+  ) {
+    this.scans = opts.scans ?? new Map()
+  }
 
   /** A finding reached through several paths (shared indexes, manifests) is reported once. */
   private add(...f: Finding[]): void {
@@ -216,7 +232,20 @@ export class Walker {
 
     const layers = Array.isArray(doc.layers) ? doc.layers : []
     const diffIds: Array<string | undefined> = []
+    // Layers are read a few at a time (their decompression runs on other cores), while their
+    // findings are still taken in order, so the report does not depend on which finished first.
+    const readAhead = (i: number): void => {
+      const l = layers[i]
+      if (this.opts.checkLayers === false || !isObject(l) || !checkDescriptor(l, '', [])) return
+      const d = l as unknown as Descriptor
+      if (!isRegisteredAlgorithm(d.digest)) return
+      this.scan(d, layerCompression(d.mediaType) !== undefined, diffAlgorithmOf(config, i)).catch(
+        () => {}
+      )
+    }
+    for (let i = 0; i < Math.min(LAYERS_AHEAD, layers.length); i++) readAhead(i)
     for (let i = 0; i < layers.length; i++) {
+      if (i + LAYERS_AHEAD < layers.length) readAhead(i + LAYERS_AHEAD)
       const l = layers[i]
       const lloc = at(where, `layers[${i}]`)
       if (!isObject(l) || !checkDescriptor(l, lloc, [])) {
@@ -410,9 +439,13 @@ export class Walker {
     return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) }
   }
 
-  private scan(desc: Descriptor, layer: boolean, diffAlgorithm = 'sha256'): Promise<ScanResult> {
+  private async scan(
+    desc: Descriptor,
+    layer: boolean,
+    diffAlgorithm = 'sha256'
+  ): Promise<ScanResult> {
     const compression = layer ? layerCompression(desc.mediaType) : undefined
-    const key = `${desc.digest} ${compression ?? 'opaque'} ${diffAlgorithm}`
+    const key = layer ? scanKey(desc, diffAlgorithm) : `${desc.digest} opaque ${diffAlgorithm}`
     let p = this.scans.get(key)
     if (!p) {
       p = (async () => {
@@ -420,22 +453,23 @@ export class Walker {
         try {
           s = await this.reader.open(desc)
         } catch (err) {
-          return { size: 0, readError: messageOf(err), findings: [] }
+          return { size: 0, readError: messageOf(err), findings: [], unopened: true }
         }
-        const r = await scanBlob(s, {
+        return scanBlob(s, {
           algorithm: desc.digest.split(':', 1)[0],
           diffAlgorithm,
           compression,
           checkTar: layer,
-          location: `layer ${desc.digest.slice(0, 19)}…`,
+          location: layerLocation(desc.digest),
           digest: desc.digest
         })
-        this.hashed.add(desc.digest)
-        return r
       })()
       this.scans.set(key, p)
     }
-    return p
+    const r = await p
+    // Read (if not to its end): the layout's sweep of unreferenced blobs need not read it again.
+    if (!(r as { unopened?: boolean }).unopened) this.hashed.add(desc.digest)
+    return r
   }
 
   private async opaque(desc: Descriptor, loc: string): Promise<void> {
