@@ -117,7 +117,7 @@ describe('compression inputs', () => {
   })
 
   it('checks the level against each compressor', () => {
-    expect(compressionLevel('gzip')).toBe(6)
+    expect(compressionLevel('gzip')).toBe(4)
     expect(compressionLevel('zstd')).toBe(3)
     expect(compressionLevel('gzip', 9)).toBe(9)
     expect(compressionLevel('zstd', '19')).toBe(19)

@@ -44,7 +44,7 @@ import {
   scanKey,
   type Finding,
   type Report,
-  type ScanCache
+  ScanCache
 } from './validate/index.js'
 import { mapLimited } from './limit.js'
 import { pushImage } from './registry/index.js'
@@ -140,7 +140,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   const sourceVerified = new Set<ImageSource>()
   // Every blob this run reads and checks (a source's, or a layer as it is built) is checked once:
   // the assembled layout's validation takes those results instead of reading the blobs again.
-  const scans: ScanCache = new Map()
+  const scans = new ScanCache()
   // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
   trackTemp(stage)
   const onSignal = (sig: NodeJS.Signals) => {
@@ -388,11 +388,17 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
     await store.finish()
 
     // 7. Validate what was assembled, before anything leaves the machine.
+    const readBefore = scans.reads
+    const reusedBefore = scans.reused
     const outFindings = await validateLayout(stage, {
       requireAllBlobs: plan.push,
       notDownloaded: new Set(notDownloaded),
       scans
     })
+    log.info(
+      `validated the assembled layout: ${scans.reads - readBefore} blob(s) read, ` +
+        `${scans.reused - reusedBefore} already checked in this run (built, or read in a source)`
+    )
     const report = makeReport(dedupeFindings([...findings, ...outFindings.findings]), plan.failOn)
     if (plan.failOn !== 'never' && !report.valid)
       throw new ValidationFailed(report, 'the assembled image')

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { LadingError } from '../errors.js'
+import { bytesMoved } from '../memory.js'
 
 /** Digest algorithms registered by the OCI Image Spec, with the length of their hex encoding. */
 export const registeredAlgorithms: Record<string, number> = { sha256: 64, sha512: 128 }
@@ -62,6 +63,8 @@ export class HashingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk)
     this.count += chunk.length
+    // Whatever is hashed on its way somewhere was read or made into Buffers that are now garbage.
+    bytesMoved(chunk.length)
     cb(null, chunk)
   }
 

@@ -24,7 +24,7 @@ export type { Severity, Finding, Rule } from './rules.js'
 export { rules } from './rules.js'
 export type { Report } from './report.js'
 export { makeReport, formatReport } from './report.js'
-export { scanKey, type ScanCache } from './walker.js'
+export { scanKey, ScanCache } from './walker.js'
 export { HeaderCheck, type ScanResult } from './layer.js'
 
 export interface ValidateOptions {

@@ -10,6 +10,7 @@ import type { Compression } from '../oci/mediatypes.js'
 import { createDecompressor, isZstdFrame, readableCompression } from '../build/compress.js'
 import { finding, type Finding } from './rules.js'
 import { messageOf } from '../errors.js'
+import { bytesMoved } from '../memory.js'
 
 export interface ScanResult {
   /** bytes read from the blob */
@@ -278,6 +279,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   const end = opts.checkTar ? new TarEnd() : undefined
   const toTar = (d: Buffer): boolean => {
     diffHash.update(d)
+    bytesMoved(d.length)
     if (!extract || tarError !== undefined) return true
     // Entries after the end-of-archive marker are never extracted, so they are not checked either.
     const keep = end ? end.feed(d) : d
@@ -326,6 +328,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   try {
     for await (const c of raw as AsyncIterable<Buffer>) {
       rawHash.update(c)
+      bytesMoved(c.length)
       size += c.length
       if (!layer) continue
       let chunk = c
@@ -539,8 +542,7 @@ export function normalise(p: string): string | undefined {
 const MAX_HOPS = 40
 
 class TarPathChecker {
-  private readonly seen = new Set<string>()
-  /** entry type per normalised path, to judge hardlink targets */
+  /** entry type per normalised path seen so far: to find duplicates and judge hardlink targets */
   private readonly types = new Map<string, string>()
   private readonly symlinks = new Map<string, string>()
   private readonly whiteouts = new Map<string, string>()
@@ -604,7 +606,7 @@ class TarPathChecker {
           `the path goes through "${via.link}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`
         )
       )
-    if (this.seen.has(norm))
+    if (this.types.has(norm))
       this.add(
         finding(
           'layer-duplicate-path',
@@ -613,7 +615,6 @@ class TarPathChecker {
         )
       )
     if (h.type === 'link') this.hardlink(h.linkname ?? '', norm, loc)
-    this.seen.add(norm)
     this.types.set(norm, h.type ?? 'file')
     if (h.type === 'symlink') this.symlinks.set(norm, h.linkname ?? '')
     else this.symlinks.delete(norm)
@@ -710,7 +711,7 @@ class TarPathChecker {
 
   finish(): void {
     for (const [target, name] of this.whiteouts)
-      if (this.seen.has(target))
+      if (this.types.has(target))
         this.add(
           finding(
             'layer-whiteout',

@@ -31,7 +31,21 @@ import { layerLocation, scanBlob, type ScanResult } from './layer.js'
  * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
  * read and checked once (in a source, or as it built it) is not read again to check it again.
  */
-export type ScanCache = Map<string, Promise<ScanResult>>
+export class ScanCache {
+  private readonly scans = new Map<string, Promise<ScanResult>>()
+  /** blobs read to be checked */
+  reads = 0
+  /** checks taken from earlier in the run instead of reading a blob again */
+  reused = 0
+
+  get(key: string): Promise<ScanResult> | undefined {
+    return this.scans.get(key)
+  }
+
+  set(key: string, scan: Promise<ScanResult>): void {
+    this.scans.set(key, scan)
+  }
+}
 
 /** The key of a blob's scan: its digest, how it is read (compression, or opaque) and the diff_id algorithm. */
 export function scanKey(desc: Descriptor, diffAlgorithm = 'sha256'): string {
@@ -72,6 +86,8 @@ export class Walker {
   readonly findings: Finding[] = []
   private readonly json = new Map<string, Promise<JsonBlob>>()
   private readonly scans: ScanCache
+  /** Scan keys this walk has read or reused, for the cache's counts. */
+  private readonly counted = new Set<string>()
   private readonly reportedContent = new Set<string>()
   /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
   private readonly walked = new Set<string>()
@@ -84,7 +100,7 @@ export class Walker {
     private readonly opts: WalkOptions,
     private readonly blobName: BlobNamer
   ) {
-    this.scans = opts.scans ?? new Map()
+    this.scans = opts.scans ?? new ScanCache()
   }
 
   /** A finding reached through several paths (shared indexes, manifests) is reported once. */
@@ -447,7 +463,13 @@ export class Walker {
     const compression = layer ? layerCompression(desc.mediaType) : undefined
     const key = layer ? scanKey(desc, diffAlgorithm) : `${desc.digest} opaque ${diffAlgorithm}`
     let p = this.scans.get(key)
-    if (!p) {
+    if (p) {
+      // Counted once per walk: a layer listed twice, or read ahead, is not a second reuse.
+      if (!this.counted.has(key)) this.scans.reused++
+      this.counted.add(key)
+    } else {
+      this.counted.add(key)
+      this.scans.reads++
       p = (async () => {
         let s: Readable
         try {

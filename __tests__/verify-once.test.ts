@@ -1,0 +1,247 @@
+/**
+ * Each blob is checked once per run: a layer Lading builds carries the findings the validator
+ * would make reading it back, scans are shared between the validations of a run, and the work
+ * that runs side by side (layers, validation reads) keeps its results in order.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { createReadStream } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import type { Readable } from 'node:stream'
+import { buildLayer } from '../src/build/layer.js'
+import { BlobStore } from '../src/transports/blobstore.js'
+import { scanBlob } from '../src/validate/layer.js'
+import { LayoutReader } from '../src/validate/layout.js'
+import { ScanCache, validateImage } from '../src/validate/index.js'
+import type { Descriptor } from '../src/oci/types.js'
+import type { BlobReader } from '../src/transports/types.js'
+import { mapLimited } from '../src/limit.js'
+import { bytesMoved, RELIEF_BYTES } from '../src/memory.js'
+import { makeTree } from './helpers/layer-tree.js'
+import { cli } from './helpers/cli.js'
+
+let work: string
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-once-'))
+})
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true })
+})
+
+/** A tree whose layer breaks the whiteout rules several ways, besides the usual mix of entries. */
+async function whiteoutTree(root: string): Promise<void> {
+  await makeTree(root)
+  const w = (p: string) => path.join(root, p)
+  await fs.mkdir(w('wh/sub'), { recursive: true })
+  await fs.writeFile(w('wh/.wh.gone'), '')
+  await fs.writeFile(w('wh/.wh..wh..opq'), '')
+  await fs.writeFile(w('wh/.wh..wh.aufs'), '')
+  await fs.writeFile(w('wh/.wh.full'), 'not empty')
+  await fs.mkdir(w('wh/.wh.adir'))
+  await fs.writeFile(w('wh/sub/.wh.kept'), '')
+  await fs.writeFile(w('wh/sub/kept'), 'the same layer adds what its whiteout deletes')
+}
+
+describe('a built layer carries what the validator would find reading it', () => {
+  it.each(['gzip', 'zstd', 'none'] as const)(
+    'the same findings, digest, size and diff_id as scanning the stored %s blob',
+    async compression => {
+      const tree = path.join(work, `tree-${compression}`)
+      await fs.mkdir(tree)
+      await whiteoutTree(tree)
+      const store = new BlobStore(path.join(work, `store-${compression}`))
+      await store.init()
+      const built = await buildLayer({ source: tree, dest: '/srv', spec: `${tree}:/srv` }, store, {
+        compression,
+        mtime: new Date(0)
+      })
+      const d = built.descriptor
+      const read = await scanBlob(createReadStream(store.path(d.digest)), {
+        algorithm: 'sha256',
+        compression,
+        checkTar: true,
+        location: `layer ${d.digest.slice(0, 19)}…`,
+        digest: d.digest
+      })
+      expect(built.scan).toBeDefined()
+      expect(built.scan!.findings.length).toBeGreaterThanOrEqual(4)
+      expect(built.scan!.findings.map(f => f.rule).sort()).toEqual(
+        expect.arrayContaining(['layer-whiteout', 'layer-whiteout-meta'])
+      )
+      expect(built.scan).toEqual({
+        size: read.size,
+        digest: read.digest,
+        diffId: read.diffId,
+        findings: read.findings
+      })
+      expect(built.scan!.diffId).toBe(built.diffId)
+    }
+  )
+})
+
+/** A reader that counts what it opens. */
+class Counting implements BlobReader {
+  readonly opened: string[] = []
+  constructor(private readonly inner: LayoutReader) {}
+  get name(): string {
+    return this.inner.name
+  }
+  has(d: Descriptor): Promise<boolean> {
+    return this.inner.has(d)
+  }
+  open(d: Descriptor): Promise<Readable> {
+    this.opened.push(d.digest)
+    return this.inner.open(d)
+  }
+  read(d: Descriptor): Promise<Buffer> {
+    return this.inner.read(d)
+  }
+}
+
+describe('scans shared within a run', () => {
+  let layout: string
+  beforeAll(async () => {
+    const tree = path.join(work, 'tree-shared')
+    await fs.mkdir(tree)
+    await whiteoutTree(tree)
+    layout = path.join(work, 'layout-shared')
+    const r = await cli([
+      'build',
+      '--layers',
+      `${tree}:/a`,
+      '--layers',
+      `${tree}/wh:/b`,
+      '--output',
+      layout,
+      '--fail-on',
+      'never'
+    ])
+    expect(r.code).toBe(0)
+  })
+
+  it('a second validation with the run’s scans reads no layer and finds the same', async () => {
+    const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8'))
+    const root = index.manifests[0] as Descriptor
+    const manifest = JSON.parse(
+      await fs.readFile(path.join(layout, 'blobs', 'sha256', root.digest.slice(7)), 'utf8')
+    )
+    const layers = (manifest.layers as Descriptor[]).map(l => l.digest)
+    const scans = new ScanCache()
+    const first = new Counting(new LayoutReader(layout))
+    const a = await validateImage(first, root, { scans })
+    expect(layers.every(l => first.opened.includes(l))).toBe(true)
+    expect(scans.reads).toBe(2)
+
+    const second = new Counting(new LayoutReader(layout))
+    const b = await validateImage(second, root, { scans })
+    expect(second.opened.filter(d => layers.includes(d))).toEqual([])
+    expect(scans.reused).toBe(2)
+    expect(b).toEqual(a)
+    expect(a.some(f => f.rule === 'layer-whiteout')).toBe(true)
+
+    // Without the run's scans, the layers are read again.
+    const third = new Counting(new LayoutReader(layout))
+    expect(await validateImage(third, root)).toEqual(a)
+    expect(layers.every(l => third.opened.includes(l))).toBe(true)
+  })
+
+  it('a build reads none of its new layers back, and a source layout’s layers once', async () => {
+    const tree = path.join(work, 'tree-cli')
+    await fs.mkdir(tree)
+    await makeTree(tree)
+    const out1 = path.join(work, 'once-1')
+    const built = await cli(['build', '--layers', `${tree}:/a`, '--output', out1])
+    expect(built.code).toBe(0)
+    // The layer, and the config and manifest parsed again as documents (not counted).
+    expect(built.err).toMatch(
+      /validated the assembled layout: 0 blob\(s\) read, 1 already checked in this run/
+    )
+    const out2 = path.join(work, 'once-2')
+    const copied = await cli(['build', '--from', `oci:${out1}`, '--output', out2])
+    expect(copied.code).toBe(0)
+    expect(copied.err).toMatch(
+      /validated the assembled layout: 0 blob\(s\) read, 1 already checked in this run/
+    )
+    expect(copied.out.digest).toBe(built.out.digest)
+  })
+})
+
+describe('side by side, in order', () => {
+  it('mapLimited keeps the order of its items and never runs more than its limit', async () => {
+    let running = 0
+    let most = 0
+    const got = await mapLimited([30, 5, 20, 1, 10, 2], 3, async (ms, i) => {
+      running++
+      most = Math.max(most, running)
+      await new Promise(r => setTimeout(r, ms))
+      running--
+      return `${i}:${ms}`
+    })
+    expect(got).toEqual(['0:30', '1:5', '2:20', '3:1', '4:10', '5:2'])
+    expect(most).toBe(3)
+  })
+
+  it('mapLimited starts nothing after a failure and throws the first one', async () => {
+    const started: number[] = []
+    await expect(
+      mapLimited([1, 2, 3, 4, 5], 2, async n => {
+        started.push(n)
+        await new Promise(r => setTimeout(r, 5))
+        if (n === 2) throw new Error(`item ${n} failed`)
+        return n
+      })
+    ).rejects.toThrow('item 2 failed')
+    expect(started.length).toBeLessThan(5)
+  })
+
+  it('layers built at once are listed in the order given, however long each takes', async () => {
+    const big = path.join(work, 'big')
+    const small = path.join(work, 'small')
+    await fs.mkdir(big)
+    await fs.mkdir(small)
+    await fs.writeFile(path.join(big, 'data'), Buffer.alloc(8 * 1024 * 1024, 7))
+    await fs.writeFile(path.join(small, 'x'), 'x')
+    const out = path.join(work, 'ordered')
+    const r = await cli([
+      'build',
+      '--layers',
+      `${big}:/big`,
+      '--layers',
+      `${small}:/small`,
+      '--layers',
+      `${big}/data:/again/data`,
+      '--output',
+      out
+    ])
+    expect(r.code).toBe(0)
+    const logged = [...r.err.matchAll(/^layer (\S+): /gm)].map(m => m[1])
+    expect(logged).toEqual([`${big}:/big`, `${small}:/small`, `${big}/data:/again/data`])
+    const index = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'))
+    const manifest = JSON.parse(
+      await fs.readFile(
+        path.join(out, 'blobs', 'sha256', index.manifests[0].digest.slice(7)),
+        'utf8'
+      )
+    )
+    const sizes = (manifest.layers as Descriptor[]).map(l => l.size)
+    expect(sizes[1]).toBeLessThan(1000)
+    expect(sizes[0]).toBeGreaterThan(sizes[1])
+    expect(sizes[2]).toBeGreaterThan(sizes[1])
+  })
+})
+
+describe('memory relief', () => {
+  it('frees dead Buffers once enough bytes have moved', () => {
+    // Whatever earlier tests moved, this collects and starts the count again.
+    bytesMoved(RELIEF_BYTES)
+    // 40 MiB of Buffers that die at once, under the 64 MB at which V8 would collect them itself.
+    for (let i = 0; i < 40; i++) Buffer.alloc(1024 * 1024, i)
+    const before = process.memoryUsage().arrayBuffers
+    bytesMoved(RELIEF_BYTES - 1)
+    expect(process.memoryUsage().arrayBuffers).toBeGreaterThan(before - 8 * 1024 * 1024)
+    bytesMoved(1)
+    const after = process.memoryUsage().arrayBuffers
+    expect(before - after).toBeGreaterThan(32 * 1024 * 1024)
+  })
+})
