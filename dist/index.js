@@ -34657,7 +34657,9 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * instead (`bytesMoved`). With a small heap a collection takes a few milliseconds.
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
- * possible, relief is a no-op and V8's own schedule applies.
+ * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
+ * V8 marks on its helper threads while the work goes on, which costs the build far less than
+ * stopping for each one.
  */
 
 
@@ -34668,14 +34670,21 @@ function collector() {
     if (collect !== undefined)
         return collect;
     try {
-        const g = globalThis.gc;
-        if (typeof g === 'function')
-            collect = g;
-        else {
+        let g = globalThis.gc;
+        if (typeof g !== 'function') {
             external_node_v8_namespaceObject.setFlagsFromString('--expose-gc');
             const fn = external_node_vm_namespaceObject.runInNewContext('gc');
-            collect = typeof fn === 'function' ? fn : null;
+            g = typeof fn === 'function' ? fn : undefined;
         }
+        const gc = g;
+        // Asynchronous: V8 marks on its helper threads while this one goes on with the work.
+        collect = gc
+            ? () => {
+                const p = gc({ type: 'major', execution: 'async' });
+                if (p instanceof Promise)
+                    p.catch(() => { });
+            }
+            : null;
     }
     catch {
         collect = null;
@@ -37439,6 +37448,7 @@ function validateDocument(kind, doc, location = kind) {
 
 
 
+
 /** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
 const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
 const CHUNK = 1024 * 1024;
@@ -37632,6 +37642,8 @@ function* walkDir(input, excluded, abs, name) {
             yield* walkDir(input, excluded, childAbs, childName);
     }
 }
+/** What one tar entry is counted as for memory relief, beyond its bytes. */
+const ENTRY_GARBAGE = 4 * 1024;
 /** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
 const COALESCE = GZIP_BLOCK;
 /** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */
@@ -37814,6 +37826,9 @@ async function fillPack(input, pack, entries, mtime, onHeader) {
     const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
     const add = (header, body) => {
         onHeader?.(header);
+        // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+        // bytes, which for trees of small files is most of the garbage.
+        bytesMoved(ENTRY_GARBAGE);
         return new Promise((resolve, reject) => {
             const cb = (err) => (err ? reject(err) : resolve());
             if (body)
@@ -37903,6 +37918,7 @@ async function addFile(input, pack, add, header, abs, size, onHeader) {
     try {
         let done;
         onHeader?.(header);
+        bytesMoved(ENTRY_GARBAGE);
         const sink = await new Promise(resolve => {
             done = new Promise((res, rej) => {
                 resolve(pack.entry(header, err => (err ? rej(err) : res())));

@@ -9,7 +9,9 @@
  * instead (`bytesMoved`). With a small heap a collection takes a few milliseconds.
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
- * possible, relief is a no-op and V8's own schedule applies.
+ * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
+ * V8 marks on its helper threads while the work goes on, which costs the build far less than
+ * stopping for each one.
  */
 import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
@@ -17,18 +19,27 @@ import * as vm from 'node:vm'
 /** Bytes moved between collections. */
 export const RELIEF_BYTES = 16 * 1024 * 1024
 
+type Gc = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => unknown
+
 let collect: (() => void) | null | undefined
 
 function collector(): (() => void) | null {
   if (collect !== undefined) return collect
   try {
-    const g = (globalThis as { gc?: () => void }).gc
-    if (typeof g === 'function') collect = g
-    else {
+    let g = (globalThis as { gc?: Gc }).gc
+    if (typeof g !== 'function') {
       v8.setFlagsFromString('--expose-gc')
       const fn: unknown = vm.runInNewContext('gc')
-      collect = typeof fn === 'function' ? (fn as () => void) : null
+      g = typeof fn === 'function' ? (fn as Gc) : undefined
     }
+    const gc = g
+    // Asynchronous: V8 marks on its helper threads while this one goes on with the work.
+    collect = gc
+      ? () => {
+          const p = gc({ type: 'major', execution: 'async' })
+          if (p instanceof Promise) p.catch(() => {})
+        }
+      : null
   } catch {
     collect = null
   }

@@ -17,6 +17,7 @@ import { layerMediaType, type Compression } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobStore } from '../transports/blobstore.js'
 import { HeaderCheck, type ScanResult } from '../validate/index.js'
+import { bytesMoved } from '../memory.js'
 import {
   compressionLevel,
   compressorStages,
@@ -298,6 +299,9 @@ function* walkDir(
   }
 }
 
+/** What one tar entry is counted as for memory relief, beyond its bytes. */
+const ENTRY_GARBAGE = 4 * 1024
+
 /** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
 const COALESCE = GZIP_BLOCK
 
@@ -531,6 +535,9 @@ async function fillPack(
   const base = { uid: 0, gid: 0, uname: '', gname: '', mtime }
   const add = (header: Header, body?: Buffer): Promise<void> => {
     onHeader?.(header)
+    // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+    // bytes, which for trees of small files is most of the garbage.
+    bytesMoved(ENTRY_GARBAGE)
     return new Promise((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve())
       if (body) pack.entry(header, body, cb)
@@ -621,6 +628,7 @@ async function addFile(
   try {
     let done!: Promise<void>
     onHeader?.(header)
+    bytesMoved(ENTRY_GARBAGE)
     const sink = await new Promise<ReturnType<tar.Pack['entry']>>(resolve => {
       done = new Promise((res, rej) => {
         resolve(pack.entry(header, err => (err ? rej(err) : res())))
