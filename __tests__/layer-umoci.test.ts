@@ -70,6 +70,16 @@ maybe('layers read back by umoci and oci-image-tool', () => {
         mtime: MTIME
       }
     )
+    if (compression === 'gzip') {
+      // Several gzip members (one per MiB of tar), which Go's readers (umoci's, as containerd's
+      // and skopeo's) must take as one stream: the unpacked tree below proves they do.
+      const blob = await fs.readFile(store.path(layer.descriptor.digest))
+      let members = 0
+      for (let i = 0; i + 10 <= blob.length; i++)
+        if (blob[i] === 0x1f && blob[i + 1] === 0x8b && blob[i + 2] === 8 && blob[i + 9] === 0xff)
+          members++
+      expect(members).toBeGreaterThanOrEqual(3)
+    }
     const rootfs = await image(compression, [layer], store)
 
     const want = await describeTree(tree)

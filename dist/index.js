@@ -36159,7 +36159,6 @@ function detectCompression(head) {
 
 
 
-
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50;
 /** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
@@ -36372,7 +36371,6 @@ async function scanBlob(raw, opts) {
     const end = opts.checkTar ? new TarEnd() : undefined;
     const toTar = (d) => {
         diffHash.update(d);
-        bytesMoved(d.length);
         if (!extract || tarError !== undefined)
             return true;
         // Entries after the end-of-archive marker are never extracted, so they are not checked either.
@@ -36413,7 +36411,6 @@ async function scanBlob(raw, opts) {
     try {
         for await (const c of raw) {
             rawHash.update(c);
-            bytesMoved(c.length);
             size += c.length;
             if (!layer)
                 continue;

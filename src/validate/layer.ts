@@ -10,7 +10,6 @@ import type { Compression } from '../oci/mediatypes.js'
 import { createDecompressor, isZstdFrame, readableCompression } from '../build/compress.js'
 import { finding, type Finding } from './rules.js'
 import { messageOf } from '../errors.js'
-import { bytesMoved } from '../memory.js'
 
 export interface ScanResult {
   /** bytes read from the blob */
@@ -279,7 +278,6 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   const end = opts.checkTar ? new TarEnd() : undefined
   const toTar = (d: Buffer): boolean => {
     diffHash.update(d)
-    bytesMoved(d.length)
     if (!extract || tarError !== undefined) return true
     // Entries after the end-of-archive marker are never extracted, so they are not checked either.
     const keep = end ? end.feed(d) : d
@@ -328,7 +326,6 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
   try {
     for await (const c of raw as AsyncIterable<Buffer>) {
       rawHash.update(c)
-      bytesMoved(c.length)
       size += c.length
       if (!layer) continue
       let chunk = c
