@@ -6,7 +6,7 @@ import { LadingError, messageOf } from '../errors.js'
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js'
 import { Annotation, type Descriptor } from '../oci/types.js'
 import type { ImageSource } from './types.js'
-import { blobPathIn } from './blobstore.js'
+import { BLOB_READ_CHUNK, blobPathIn } from './blobstore.js'
 
 /** An image in an OCI image layout directory, selected by one entry of its index.json. */
 export class LayoutSource implements ImageSource {
@@ -32,7 +32,7 @@ export class LayoutSource implements ImageSource {
     } catch {
       throw this.missing(desc)
     }
-    return createReadStream(p)
+    return createReadStream(p, { highWaterMark: BLOB_READ_CHUNK })
   }
 
   async read(desc: Descriptor): Promise<Buffer> {
