@@ -17,7 +17,7 @@ import { ScanCache, validateImage } from '../src/validate/index.js'
 import type { Descriptor } from '../src/oci/types.js'
 import type { BlobReader } from '../src/transports/types.js'
 import { mapLimited } from '../src/limit.js'
-import { bytesMoved, RELIEF_BYTES } from '../src/memory.js'
+import { bytesMoved, collections, RELIEF_BYTES } from '../src/memory.js'
 import { makeTree } from './helpers/layer-tree.js'
 import { cli } from './helpers/cli.js'
 
@@ -232,21 +232,32 @@ describe('side by side, in order', () => {
 })
 
 describe('memory relief', () => {
-  it('frees dead Buffers once enough bytes have moved', async () => {
+  it('frees dead Buffers once enough bytes have moved while memory is high', async () => {
     // Whatever earlier tests moved, this collects and starts the count again.
-    bytesMoved(RELIEF_BYTES)
+    bytesMoved(RELIEF_BYTES, 0)
+    await new Promise(r => setTimeout(r, 300))
     // 40 MiB of Buffers that die at once, under the 64 MB at which V8 would collect them itself.
     for (let i = 0; i < 40; i++) Buffer.alloc(1024 * 1024, i)
     const before = process.memoryUsage().arrayBuffers
-    bytesMoved(RELIEF_BYTES - 1)
-    expect(process.memoryUsage().arrayBuffers).toBeGreaterThan(before - 8 * 1024 * 1024)
-    bytesMoved(1)
+    const asked = collections
+    bytesMoved(RELIEF_BYTES - 1, 0)
+    expect(collections).toBe(asked)
+    bytesMoved(1, 0)
+    expect(collections).toBe(asked + 1)
     // The collection runs beside the work: give it a moment (bounded) to finish.
     let after = process.memoryUsage().arrayBuffers
-    for (let i = 0; i < 100 && before - after <= 32 * 1024 * 1024; i++) {
+    for (let i = 0; i < 50 && before - after <= 32 * 1024 * 1024; i++) {
       await new Promise(r => setTimeout(r, 20))
       after = process.memoryUsage().arrayBuffers
     }
     expect(before - after).toBeGreaterThan(32 * 1024 * 1024)
+  })
+
+  it('asks for no collection while memory is below the mark', () => {
+    const asked = collections
+    bytesMoved(RELIEF_BYTES * 4, 64 * 1024 ** 3)
+    expect(collections).toBe(asked)
+    bytesMoved(RELIEF_BYTES, 0)
+    expect(collections).toBe(asked + 1)
   })
 })

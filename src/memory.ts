@@ -5,8 +5,9 @@
  * about 64 MB of them have been allocated since the last. A build, a validation or an upload
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
  * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
- * 150 MiB Lading allows itself. Lading asks for a collection every RELIEF_BYTES moved
- * instead (`bytesMoved`). With a small heap a collection takes a few milliseconds.
+ * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
+ * resident size and, above RELIEF_RSS, asks for a collection. Only then: a collection costs the
+ * main thread milliseconds, and one every 16 MiB slowed a build by a third.
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
  * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
@@ -16,8 +17,10 @@
 import * as v8 from 'node:v8'
 import * as vm from 'node:vm'
 
-/** Bytes moved between collections. */
+/** Bytes moved between looks at memory. */
 export const RELIEF_BYTES = 16 * 1024 * 1024
+/** The resident size above which a look at memory starts a collection. */
+export const RELIEF_RSS = 112 * 1024 * 1024
 
 type Gc = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => unknown
 
@@ -47,14 +50,22 @@ function collector(): (() => void) | null {
 }
 
 let moved = 0
+/** Collections asked for so far. */
+export let collections = 0
 
 /**
  * Notes that `bytes` went through Buffers (read, compressed, hashed, sent) anywhere in the process;
  * every RELIEF_BYTES in all, a collection.
  */
-export function bytesMoved(bytes: number): void {
+export function bytesMoved(bytes: number, above = RELIEF_RSS): void {
   moved += bytes
   if (moved < RELIEF_BYTES) return
   moved = 0
-  collector()?.()
+  // Only when memory is high: each collection costs the main thread time, most of it for nothing
+  // while the dead Buffers are few.
+  if (process.memoryUsage.rss() <= above) return
+  const c = collector()
+  if (!c) return
+  collections++
+  c()
 }

@@ -31689,8 +31689,9 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * about 64 MB of them have been allocated since the last. A build, a validation or an upload
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
  * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
- * 150 MiB Lading allows itself. Lading asks for a collection every RELIEF_BYTES moved
- * instead (`bytesMoved`). With a small heap a collection takes a few milliseconds.
+ * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
+ * resident size and, above RELIEF_RSS, asks for a collection. Only then: a collection costs the
+ * main thread milliseconds, and one every 16 MiB slowed a build by a third.
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
  * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
@@ -31699,8 +31700,10 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  */
 
 
-/** Bytes moved between collections. */
+/** Bytes moved between looks at memory. */
 const RELIEF_BYTES = 16 * 1024 * 1024;
+/** The resident size above which a look at memory starts a collection. */
+const RELIEF_RSS = 112 * 1024 * 1024;
 let collect;
 function collector() {
     if (collect !== undefined)
@@ -31728,16 +31731,26 @@ function collector() {
     return collect;
 }
 let moved = 0;
+/** Collections asked for so far. */
+let collections = 0;
 /**
  * Notes that `bytes` went through Buffers (read, compressed, hashed, sent) anywhere in the process;
  * every RELIEF_BYTES in all, a collection.
  */
-function bytesMoved(bytes) {
+function bytesMoved(bytes, above = RELIEF_RSS) {
     moved += bytes;
     if (moved < RELIEF_BYTES)
         return;
     moved = 0;
-    collector()?.();
+    // Only when memory is high: each collection costs the main thread time, most of it for nothing
+    // while the dead Buffers are few.
+    if (process.memoryUsage.rss() <= above)
+        return;
+    const c = collector();
+    if (!c)
+        return;
+    collections++;
+    c();
 }
 
 ;// CONCATENATED MODULE: ./src/oci/digest.ts
@@ -34835,11 +34848,32 @@ function load(input, e) {
     }
     return { st };
 }
+/** Bytes of the slabs small files are read into. */
+const SLAB = 1024 * 1024;
+/**
+ * Hands out pieces of 1 MiB slabs for small files' bytes: one allocation for many files instead of
+ * one each, so that the collector has a few large Buffers to free rather than thousands of small
+ * ones. A slab is freed once the tar has copied every piece of it.
+ */
+let slab = Buffer.allocUnsafe(0);
+let slabUsed = 0;
+function piece(n) {
+    if (n > SLAB / 8)
+        return Buffer.allocUnsafe(n);
+    if (slabUsed + n > slab.length) {
+        slab = Buffer.allocUnsafe(SLAB);
+        slabUsed = 0;
+    }
+    const b = slab.subarray(slabUsed, slabUsed + n);
+    // 8-byte aligned, as Node's own pool is.
+    slabUsed += (n + 7) & ~7;
+    return b;
+}
 /** A file's bytes, with one read more to notice a file that grew since its stat. */
 function readWhole(abs, size) {
     const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
     try {
-        const buf = Buffer.allocUnsafe(size + 1);
+        const buf = piece(size + 1);
         let n = 0;
         while (n < buf.length) {
             const got = external_node_fs_namespaceObject.readSync(fd, buf, n, buf.length - n, n);

@@ -506,11 +506,34 @@ function load(input: Source, e: Entry): Loaded {
   return { st }
 }
 
+/** Bytes of the slabs small files are read into. */
+const SLAB = 1024 * 1024
+
+/**
+ * Hands out pieces of 1 MiB slabs for small files' bytes: one allocation for many files instead of
+ * one each, so that the collector has a few large Buffers to free rather than thousands of small
+ * ones. A slab is freed once the tar has copied every piece of it.
+ */
+let slab = Buffer.allocUnsafe(0)
+let slabUsed = 0
+
+function piece(n: number): Buffer {
+  if (n > SLAB / 8) return Buffer.allocUnsafe(n)
+  if (slabUsed + n > slab.length) {
+    slab = Buffer.allocUnsafe(SLAB)
+    slabUsed = 0
+  }
+  const b = slab.subarray(slabUsed, slabUsed + n)
+  // 8-byte aligned, as Node's own pool is.
+  slabUsed += (n + 7) & ~7
+  return b
+}
+
 /** A file's bytes, with one read more to notice a file that grew since its stat. */
 function readWhole(abs: string, size: number): Buffer {
   const fd = fsSync.openSync(abs, 'r')
   try {
-    const buf = Buffer.allocUnsafe(size + 1)
+    const buf = piece(size + 1)
     let n = 0
     while (n < buf.length) {
       const got = fsSync.readSync(fd, buf, n, buf.length - n, n)
