@@ -34654,7 +34654,7 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
  * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
  * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
- * resident size and, above RELIEF_RSS, asks for a collection. Only then: a collection costs the
+ * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
  * main thread milliseconds, and one every 16 MiB slowed a build by a third.
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
@@ -34667,7 +34667,7 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
 /** Bytes moved between looks at memory. */
 const RELIEF_BYTES = 16 * 1024 * 1024;
 /** The resident size above which a look at memory starts a collection. */
-const RELIEF_RSS = 112 * 1024 * 1024;
+const RELIEF_RSS = 104 * 1024 * 1024;
 let collect;
 function collector() {
     if (collect !== undefined)
@@ -37653,7 +37653,7 @@ function* walkDir(input, excluded, abs, name) {
     }
 }
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
-const ENTRY_GARBAGE = 4 * 1024;
+const ENTRY_GARBAGE = 8 * 1024;
 /** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
 const COALESCE = GZIP_BLOCK;
 /** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */

@@ -6,7 +6,7 @@
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
  * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
  * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
- * resident size and, above RELIEF_RSS, asks for a collection. Only then: a collection costs the
+ * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
  * main thread milliseconds, and one every 16 MiB slowed a build by a third.
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
@@ -20,7 +20,7 @@ import * as vm from 'node:vm'
 /** Bytes moved between looks at memory. */
 export const RELIEF_BYTES = 16 * 1024 * 1024
 /** The resident size above which a look at memory starts a collection. */
-export const RELIEF_RSS = 112 * 1024 * 1024
+export const RELIEF_RSS = 104 * 1024 * 1024
 
 type Gc = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => unknown
 

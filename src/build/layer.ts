@@ -300,7 +300,7 @@ function* walkDir(
 }
 
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
-const ENTRY_GARBAGE = 4 * 1024
+const ENTRY_GARBAGE = 8 * 1024
 
 /** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
 const COALESCE = GZIP_BLOCK
