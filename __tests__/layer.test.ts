@@ -571,6 +571,47 @@ describe('errors', () => {
     )
     expect(await tempEntries(store)).toEqual([])
   })
+
+  // The tree is read one directory at a time while the tar is written: a directory that cannot
+  // be listed is met after earlier entries went out, and still leaves nothing behind.
+  it('names an unreadable directory met halfway through the tree and leaves nothing behind', async () => {
+    const dir = path.join(work, 'locked-dir')
+    await fs.mkdir(path.join(dir, 'a'), { recursive: true })
+    await fs.mkdir(path.join(dir, 'b'), { recursive: true })
+    await fs.writeFile(path.join(dir, 'a', 'first.bin'), Buffer.alloc(3 * 1024 * 1024, 1))
+    await fs.writeFile(path.join(dir, 'b', 'hidden.txt'), 'x')
+    await fs.chmod(path.join(dir, 'b'), 0o000)
+    const store = await newStore()
+    const asRoot = process.getuid?.() === 0
+    if (asRoot) {
+      for (const d of [work, dir, path.join(dir, 'a')]) await fs.chmod(d, 0o755)
+      for (const d of [
+        store.root,
+        path.join(store.root, '.lading-tmp'),
+        path.join(store.root, 'blobs'),
+        path.join(store.root, 'blobs', 'sha256')
+      ])
+        await fs.chmod(d, 0o777)
+      process.seteuid!(65534)
+    }
+    let err: unknown
+    try {
+      await buildLayer({ source: dir, dest: '/srv', spec: 'locked-dir:/srv' }, store, gzipOpts)
+    } catch (e) {
+      err = e
+    } finally {
+      if (asRoot) process.seteuid!(0)
+      await fs.chmod(path.join(dir, 'b'), 0o755)
+    }
+    expect(err).toBeInstanceOf(LadingError)
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^layers: "locked-dir:/srv": path "${dir}/b" cannot be read \\(permission denied\\)`
+      )
+    )
+    expect(await tempEntries(store)).toEqual([])
+    expect(await fs.readdir(path.join(store.root, 'blobs', 'sha256'))).toEqual([])
+  })
 })
 
 /** How many bytes a strict reader takes as gzip members: all of them, or it fails like Go's gzip. */
