@@ -535,17 +535,18 @@ describe('errors', () => {
     })
   })
 
-  // As root every file is readable, so the build runs with the effective uid of nobody.
-  it('names an unreadable file and leaves nothing behind', async () => {
-    const dir = path.join(work, 'locked')
-    await fs.mkdir(path.join(dir, 'sub'), { recursive: true })
-    await fs.writeFile(path.join(dir, 'sub', 'open.txt'), 'x')
-    await fs.writeFile(path.join(dir, 'sub', 'secret.key'), 'x')
-    await fs.chmod(path.join(dir, 'sub', 'secret.key'), 0o000)
-    const store = await newStore()
+  /**
+   * Builds a layer with the effective uid of nobody when running as root (to whom every file is
+   * readable), `readable` and the store opened up for it; returns what the build threw.
+   */
+  async function buildAsNobody(
+    store: BlobStore,
+    readable: string[],
+    input: Parameters<typeof buildLayer>[0]
+  ): Promise<unknown> {
     const asRoot = process.getuid?.() === 0
     if (asRoot) {
-      for (const d of [work, dir, path.join(dir, 'sub')]) await fs.chmod(d, 0o755)
+      for (const d of readable) await fs.chmod(d, 0o755)
       for (const d of [
         store.root,
         path.join(store.root, '.lading-tmp'),
@@ -555,14 +556,29 @@ describe('errors', () => {
         await fs.chmod(d, 0o777)
       process.seteuid!(65534)
     }
-    let err: unknown
     try {
-      await buildLayer({ source: dir, dest: '/srv', spec: 'locked:/srv' }, store, gzipOpts)
+      await buildLayer(input, store, gzipOpts)
     } catch (e) {
-      err = e
+      return e
     } finally {
       if (asRoot) process.seteuid!(0)
     }
+    return undefined
+  }
+
+  // As root every file is readable, so the build runs with the effective uid of nobody.
+  it('names an unreadable file and leaves nothing behind', async () => {
+    const dir = path.join(work, 'locked')
+    await fs.mkdir(path.join(dir, 'sub'), { recursive: true })
+    await fs.writeFile(path.join(dir, 'sub', 'open.txt'), 'x')
+    await fs.writeFile(path.join(dir, 'sub', 'secret.key'), 'x')
+    await fs.chmod(path.join(dir, 'sub', 'secret.key'), 0o000)
+    const store = await newStore()
+    const err = await buildAsNobody(store, [work, dir, path.join(dir, 'sub')], {
+      source: dir,
+      dest: '/srv',
+      spec: 'locked:/srv'
+    })
     expect(err).toBeInstanceOf(LadingError)
     expect((err as Error).message).toMatch(
       new RegExp(
@@ -582,27 +598,12 @@ describe('errors', () => {
     await fs.writeFile(path.join(dir, 'b', 'hidden.txt'), 'x')
     await fs.chmod(path.join(dir, 'b'), 0o000)
     const store = await newStore()
-    const asRoot = process.getuid?.() === 0
-    if (asRoot) {
-      for (const d of [work, dir, path.join(dir, 'a')]) await fs.chmod(d, 0o755)
-      for (const d of [
-        store.root,
-        path.join(store.root, '.lading-tmp'),
-        path.join(store.root, 'blobs'),
-        path.join(store.root, 'blobs', 'sha256')
-      ])
-        await fs.chmod(d, 0o777)
-      process.seteuid!(65534)
-    }
-    let err: unknown
-    try {
-      await buildLayer({ source: dir, dest: '/srv', spec: 'locked-dir:/srv' }, store, gzipOpts)
-    } catch (e) {
-      err = e
-    } finally {
-      if (asRoot) process.seteuid!(0)
-      await fs.chmod(path.join(dir, 'b'), 0o755)
-    }
+    const err = await buildAsNobody(store, [work, dir, path.join(dir, 'a')], {
+      source: dir,
+      dest: '/srv',
+      spec: 'locked-dir:/srv'
+    })
+    await fs.chmod(path.join(dir, 'b'), 0o755)
     expect(err).toBeInstanceOf(LadingError)
     expect((err as Error).message).toMatch(
       new RegExp(
