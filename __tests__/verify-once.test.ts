@@ -4,6 +4,7 @@
  * that runs side by side (layers, validation reads) keeps its results in order.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
@@ -78,6 +79,61 @@ describe('a built layer carries what the validator would find reading it', () =>
       expect(built.scan!.diffId).toBe(built.diffId)
     }
   )
+})
+
+describe('a layer made from a tarball carries what the validator would find reading it', () => {
+  let plain: string
+  beforeAll(async () => {
+    const tree = path.join(work, 'tree-tarball')
+    await fs.mkdir(tree)
+    await whiteoutTree(tree)
+    plain = path.join(work, 'tree.tar')
+    execFileSync('tar', ['-cf', plain, '-C', tree, '.'])
+  })
+
+  it.each([
+    ['a .tar.gz kept as it is', 'tar.gz', 'gzip'],
+    ['a .tar recompressed to gzip', 'tar', 'gzip'],
+    ['a .tar.gz recompressed to zstd', 'tar.gz', 'zstd'],
+    ['a .tar with junk after its end-of-archive marker, kept', 'junk.tar', 'none']
+  ] as const)('%s', async (_what, kind, compression) => {
+    let file = plain
+    if (kind === 'tar.gz') {
+      file = path.join(work, `tree-${compression}.tar.gz`)
+      await fs.writeFile(file, execFileSync('gzip', ['-n', '-c', plain], { maxBuffer: 1 << 28 }))
+    } else if (kind === 'junk.tar') {
+      file = path.join(work, 'tree-junk.tar')
+      await fs.writeFile(
+        file,
+        Buffer.concat([await fs.readFile(plain), Buffer.from('junk after the end\n')])
+      )
+    }
+    const store = new BlobStore(path.join(work, `store-tarball-${kind}-${compression}`))
+    await store.init()
+    const built = await buildLayer({ source: file, spec: path.basename(file) }, store, {
+      compression,
+      mtime: new Date(0)
+    })
+    const d = built.descriptor
+    const read = await scanBlob(createReadStream(store.path(d.digest)), {
+      algorithm: 'sha256',
+      compression,
+      checkTar: true,
+      location: `layer ${d.digest.slice(0, 19)}…`,
+      digest: d.digest
+    })
+    expect(built.scan!.findings.map(f => f.rule)).toEqual(
+      expect.arrayContaining(['layer-whiteout', 'layer-whiteout-meta'])
+    )
+    if (kind === 'junk.tar')
+      expect(built.scan!.findings.map(f => f.rule)).toContain('layer-tar-trailing')
+    expect(built.scan).toEqual({
+      size: read.size,
+      digest: read.digest,
+      diffId: read.diffId,
+      findings: read.findings
+    })
+  })
 })
 
 /** A reader that counts what it opens. */

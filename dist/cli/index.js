@@ -33208,6 +33208,7 @@ function detectCompression(head) {
 
 
 
+
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50;
 /** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
@@ -33527,7 +33528,43 @@ async function scanBlob(raw, opts) {
         size,
         digest,
         diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
-        findings
+        findings,
+        ...(tarError !== undefined ? { tarError } : {})
+    };
+}
+/**
+ * scanBlob over a plain tar written into `sink`, for a layer made from a tarball: its content
+ * findings are found as the tarball is read, and `result` gives them for the layer the tar ends
+ * up in (digest, size and diff_id computed by the builder), as scanBlob on the layer would.
+ */
+function tarScanner() {
+    const sink = new external_node_stream_.PassThrough();
+    const scan = scanBlob(sink, {
+        algorithm: 'sha256',
+        compression: 'none',
+        checkTar: true,
+        location: PENDING
+    });
+    return {
+        sink,
+        async result(layer) {
+            const r = await scan;
+            const location = layerLocation(layer.digest);
+            // Compression findings were the builder's to check (its own output, or a kept stream it
+            // read to its end); what the plain tar shows is the tar's.
+            const findings = r.findings
+                .filter(f => !f.rule.startsWith('layer-compression'))
+                .map(f => f.location.startsWith(PENDING)
+                ? { ...f, location: location + f.location.slice(PENDING.length) }
+                : f);
+            return {
+                size: layer.size,
+                digest: layer.digest,
+                diffId: layer.diffId,
+                findings,
+                ...(r.tarError !== undefined ? { tarError: r.tarError } : {})
+            };
+        }
     };
 }
 const BLOCK = 512;
@@ -35064,39 +35101,6 @@ function tee(side) {
     done.catch(err => stage.destroy(err));
     return { stage, done };
 }
-/** A sink that parses a tar and throws its content away, to reject a corrupt tarball. */
-function tarChecker() {
-    const extract = tar_stream.extract();
-    extract.on('entry', (_h, stream, next) => {
-        // Errors are the archive's, reported once by extract itself.
-        stream.on('error', () => { });
-        stream.on('end', next);
-        stream.resume();
-    });
-    const finished = new Promise((resolve, reject) => {
-        extract.on('finish', () => resolve());
-        extract.on('error', reject);
-    });
-    finished.catch(() => { });
-    const w = new external_node_stream_.Writable({
-        write(chunk, _enc, cb) {
-            if (extract.write(chunk))
-                cb();
-            else
-                waitFor(extract, 'drain').then(() => cb(), cb);
-        },
-        final(cb) {
-            extract.end(null);
-            finished.then(() => cb(), cb);
-        },
-        destroy(err, cb) {
-            extract.destroy();
-            cb(err);
-        }
-    });
-    extract.on('error', err => w.destroy(err));
-    return w;
-}
 async function readAt(input, at, n) {
     const buf = Buffer.alloc(n);
     try {
@@ -35130,7 +35134,9 @@ async function tarballLayer(input, store, opts, size) {
 async function tarballPass(input, store, opts, format, size, keep) {
     const createdBy = `lading: ADD ${shownSource(input.source)} /`;
     const src = (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: CHUNK });
-    const check = tarChecker();
+    // The validator's own checks of the tar, as it is read: the layer need not be read back.
+    const scanner = tarScanner();
+    const check = scanner.sink;
     const decompressor = format === 'none' ? undefined : createDecompressor(format);
     const decompress = decompressor ? [decompressor] : [];
     let diffHash;
@@ -35177,6 +35183,9 @@ async function tarballPass(input, store, opts, format, size, keep) {
             return `"${input.source}" is not a readable ${kind}: ${errors_messageOf(err)}`;
         },
         accept: async () => {
+            const scan = await scanner.result({ digest: '', size: 0, diffId: '' });
+            if (scan.tarError !== undefined)
+                throw failure(input, `"${input.source}" is not a readable ${kind}: ${scan.tarError}`);
             const consumed = decompressor ? decompressor.bytesWritten : size;
             if (consumed >= size)
                 return true;
@@ -35188,7 +35197,9 @@ async function tarballPass(input, store, opts, format, size, keep) {
     });
     if (!stored)
         return undefined;
-    return builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId });
+    return built;
 }
 
 ;// CONCATENATED MODULE: ./src/transports/spec.ts

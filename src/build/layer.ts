@@ -16,7 +16,7 @@ import { HashingStream } from '../oci/digest.js'
 import { layerMediaType, type Compression } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobStore } from '../transports/blobstore.js'
-import { HeaderCheck, type ScanResult } from '../validate/index.js'
+import { HeaderCheck, tarScanner, type ScanResult } from '../validate/index.js'
 import { bytesMoved } from '../memory.js'
 import {
   compressionLevel,
@@ -56,7 +56,7 @@ export interface BuiltLayer {
   createdBy: string
   /**
    * The validator's findings on the layer's content, found as it was written, so the run need not
-   * read it back to validate it. Absent for tarballs, which the validator reads.
+   * read it back to validate it.
    */
   scan?: ScanResult
 }
@@ -725,38 +725,6 @@ function tee(side: Array<Transform | Writable>): { stage: Transform; done: Promi
   return { stage, done }
 }
 
-/** A sink that parses a tar and throws its content away, to reject a corrupt tarball. */
-function tarChecker(): Writable {
-  const extract = tar.extract()
-  extract.on('entry', (_h, stream, next) => {
-    // Errors are the archive's, reported once by extract itself.
-    stream.on('error', () => {})
-    stream.on('end', next)
-    stream.resume()
-  })
-  const finished = new Promise<void>((resolve, reject) => {
-    extract.on('finish', () => resolve())
-    extract.on('error', reject)
-  })
-  finished.catch(() => {})
-  const w: Writable = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      if (extract.write(chunk)) cb()
-      else waitFor(extract, 'drain').then(() => cb(), cb)
-    },
-    final(cb) {
-      extract.end(null)
-      finished.then(() => cb(), cb)
-    },
-    destroy(err, cb) {
-      extract.destroy()
-      cb(err)
-    }
-  })
-  extract.on('error', err => w.destroy(err))
-  return w
-}
-
 async function readAt(input: LayerInput, at: number, n: number): Promise<Buffer> {
   const buf = Buffer.alloc(n)
   try {
@@ -804,7 +772,9 @@ async function tarballPass(
 ): Promise<BuiltLayer | undefined> {
   const createdBy = `lading: ADD ${shownSource(input.source)} /`
   const src = createReadStream(input.source, { highWaterMark: CHUNK })
-  const check = tarChecker()
+  // The validator's own checks of the tar, as it is read: the layer need not be read back.
+  const scanner = tarScanner()
+  const check = scanner.sink
   const decompressor = format === 'none' ? undefined : createDecompressor(format)
   const decompress = decompressor ? [decompressor] : []
   let diffHash: HashingStream
@@ -848,6 +818,9 @@ async function tarballPass(
       return `"${input.source}" is not a readable ${kind}: ${messageOf(err)}`
     },
     accept: async () => {
+      const scan = await scanner.result({ digest: '', size: 0, diffId: '' })
+      if (scan.tarError !== undefined)
+        throw failure(input, `"${input.source}" is not a readable ${kind}: ${scan.tarError}`)
       const consumed = decompressor ? (decompressor as Transform & ZlibCounted).bytesWritten : size
       if (consumed >= size) return true
       // Node's zstd reader stops after one frame; what follows would be left out silently.
@@ -860,7 +833,9 @@ async function tarballPass(
     }
   })
   if (!stored) return undefined
-  return builtLayer(opts.compression, digestHash, diffHash, createdBy)
+  const built = builtLayer(opts.compression, digestHash, diffHash, createdBy)
+  built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId })
+  return built
 }
 
 /** zlib streams count the input bytes they consumed, which stops short of trailing bytes. */

@@ -25,7 +25,7 @@ export { rules } from './rules.js'
 export type { Report } from './report.js'
 export { makeReport, formatReport } from './report.js'
 export { scanKey, ScanCache } from './walker.js'
-export { HeaderCheck, type ScanResult } from './layer.js'
+export { HeaderCheck, tarScanner, type ScanResult } from './layer.js'
 
 export interface ValidateOptions {
   /** blobs missing from the layout are errors (Lading must push them) rather than warnings */

@@ -4,7 +4,7 @@
  * and whiteout rules. Nothing is buffered beyond the streams' own chunks.
  */
 import { createHash } from 'node:crypto'
-import type { Readable, Transform } from 'node:stream'
+import { PassThrough, type Readable, type Transform } from 'node:stream'
 import tar from 'tar-stream'
 import type { Compression } from '../oci/mediatypes.js'
 import { createDecompressor, isZstdFrame, readableCompression } from '../build/compress.js'
@@ -22,6 +22,8 @@ export interface ScanResult {
   readError?: string
   /** content findings (compression, tar, paths, whiteouts) */
   findings: Finding[]
+  /** what tar-stream said when the tar could not be read to its end (also when only its end blocks are missing) */
+  tarError?: string
 }
 
 export interface ScanOptions {
@@ -408,7 +410,49 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
     size,
     digest,
     diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
-    findings
+    findings,
+    ...(tarError !== undefined ? { tarError } : {})
+  }
+}
+
+/**
+ * scanBlob over a plain tar written into `sink`, for a layer made from a tarball: its content
+ * findings are found as the tarball is read, and `result` gives them for the layer the tar ends
+ * up in (digest, size and diff_id computed by the builder), as scanBlob on the layer would.
+ */
+export function tarScanner(): {
+  sink: PassThrough
+  result(layer: { digest: string; size: number; diffId: string }): Promise<ScanResult>
+} {
+  const sink = new PassThrough()
+  const scan = scanBlob(sink, {
+    algorithm: 'sha256',
+    compression: 'none',
+    checkTar: true,
+    location: PENDING
+  })
+  return {
+    sink,
+    async result(layer) {
+      const r = await scan
+      const location = layerLocation(layer.digest)
+      // Compression findings were the builder's to check (its own output, or a kept stream it
+      // read to its end); what the plain tar shows is the tar's.
+      const findings = r.findings
+        .filter(f => !f.rule.startsWith('layer-compression'))
+        .map(f =>
+          f.location.startsWith(PENDING)
+            ? { ...f, location: location + f.location.slice(PENDING.length) }
+            : f
+        )
+      return {
+        size: layer.size,
+        digest: layer.digest,
+        diffId: layer.diffId,
+        findings,
+        ...(r.tarError !== undefined ? { tarError: r.tarError } : {})
+      }
+    }
   }
 }
 
