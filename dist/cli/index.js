@@ -34014,7 +34014,8 @@ class Walker {
             if (this.opts.checkLayers === false || !isObject(l) || !document_checkDescriptor(l, '', []))
                 return;
             const d = l;
-            if (!isRegisteredAlgorithm(d.digest))
+            // Layers left in their registry are not there to read.
+            if (!isRegisteredAlgorithm(d.digest) || this.opts.notDownloaded?.has(d.digest))
                 return;
             this.scan(d, layerCompression(d.mediaType) !== undefined, diffAlgorithmOf(config, i)).catch(() => { });
         };

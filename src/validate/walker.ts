@@ -254,7 +254,8 @@ export class Walker {
       const l = layers[i]
       if (this.opts.checkLayers === false || !isObject(l) || !checkDescriptor(l, '', [])) return
       const d = l as unknown as Descriptor
-      if (!isRegisteredAlgorithm(d.digest)) return
+      // Layers left in their registry are not there to read.
+      if (!isRegisteredAlgorithm(d.digest) || this.opts.notDownloaded?.has(d.digest)) return
       this.scan(d, layerCompression(d.mediaType) !== undefined, diffAlgorithmOf(config, i)).catch(
         () => {}
       )
