@@ -5,6 +5,10 @@ import { gzipSync } from 'node:zlib'
 import { openLayout } from '../src/transports/layout.js'
 import { openDockerArchive } from '../src/transports/docker-archive.js'
 import { LadingError } from '../src/errors.js'
+import { openAndValidate } from '../src/engine.js'
+import { parseSourceSpec } from '../src/transports/spec.js'
+import type { LayoutSource } from '../src/transports/layout.js'
+import { ScanCache, validateLayout } from '../src/validate/index.js'
 import {
   exec,
   itWithTools,
@@ -125,6 +129,33 @@ describe('openDockerArchive', () => {
     // digests and sizes; it exits non-zero otherwise)
     const { stdout } = await exec('oci-image-tool', ['validate', '--type', 'image', src.dir])
     expect(stdout).toMatch(/Validation succeeded/)
+    await src.close()
+  })
+
+  it('reads each layer once: validating the converted source takes the scans made converting it', async () => {
+    const base = await tmp()
+    const archive = path.join(base, 'once.tar')
+    const layers = [
+      await makeTar([
+        { name: 'etc/a', content: 'a' },
+        { name: 'etc/.wh..wh.aufs', content: '' }
+      ]),
+      await makeTar([{ name: 'b', content: 'b'.repeat(100000) }])
+    ]
+    await dockerSave(archive, [{ tags: ['app:1'], layers, gzip: true, style: 'legacy' }])
+    const spec = parseSourceSpec(`docker-archive:${archive}`)
+    const scans = new ScanCache()
+    const once = await openAndValidate(spec, 'from', { insecureRegistries: [] }, { scans })
+    expect(scans.reads).toBe(0)
+    expect(scans.reused).toBe(2)
+    // The same findings as reading the converted layout's layers afresh.
+    const src = once.source as LayoutSource
+    const afresh = (await validateLayout(src.dir)).findings.map(f => ({
+      ...f,
+      location: `from ${f.location}`
+    }))
+    expect(once.findings).toEqual(afresh)
+    expect(once.findings.map(f => f.rule)).toContain('layer-whiteout-meta')
     await src.close()
   })
 

@@ -513,13 +513,18 @@ export async function openAndValidate(
         : [makeFinding('source-unreadable', line, err.message)]
     }
   }
+  // A docker-archive's layers were read and checked as it was converted: not again.
+  const scans =
+    opts.scans ?? (source instanceof LayoutSource && source.scanned ? new ScanCache() : undefined)
+  if (source instanceof LayoutSource && source.scanned)
+    for (const [key, scan] of source.scanned) scans?.set(key, Promise.resolve(scan))
   const findings =
     source instanceof LayoutSource
-      ? within(line, (await validateLayout(source.dir, { scans: opts.scans })).findings)
+      ? within(line, (await validateLayout(source.dir, { scans })).findings)
       : await validateImage(source, source.root, {
           location: line,
           checkLayers: opts.checkLayers ?? !source.origin,
-          scans: opts.scans
+          scans
         })
   return { source, findings }
 }

@@ -35719,6 +35719,11 @@ class LayoutSource {
     dir;
     root;
     onClose;
+    /**
+     * Blobs already read and checked while the source was opened (a docker-archive's layers), by
+     * scan key: validating the source takes these instead of reading them again.
+     */
+    scanned;
     constructor(name, dir, root, onClose) {
         this.name = name;
         this.dir = dir;
@@ -36069,6 +36074,7 @@ async function openOciArchive(archive, ref, userSpec) {
 
 
 
+
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 function docker_archive_normalise(ref) {
@@ -36124,17 +36130,20 @@ function validItems(value) {
             Array.isArray(i.Layers) &&
             i.Layers.every((l) => typeof l === 'string')));
 }
-/** The digest of a layer's uncompressed tar, which the config's diff_ids must list. */
-async function uncompressedDigest(rec) {
-    const compression = readableCompression(rec.head);
-    if (compression === 'none')
-        return rec.digest;
-    const hasher = new HashingStream();
-    await (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(rec.file), createDecompressor(compression), hasher, async (source) => {
-        for await (const chunk of source)
-            void chunk;
+/**
+ * A layer read once: the validator's scan gives the digest of its uncompressed tar (which the
+ * config's diff_ids must list) along with every content finding, so validating the converted
+ * layout does not read it again.
+ */
+function scanLayer(rec, diffAlgorithm) {
+    return scanBlob((0,external_node_fs_namespaceObject.createReadStream)(rec.file, { highWaterMark: BLOB_READ_CHUNK }), {
+        algorithm: 'sha256',
+        diffAlgorithm,
+        compression: readableCompression(rec.head),
+        checkTar: true,
+        location: layerLocation(rec.digest),
+        digest: rec.digest
     });
-    return hasher.digest();
 }
 /**
  * Opens a `docker save` tarball (legacy `<id>/layer.tar` layout, skopeo's docker-archive, or
@@ -36198,22 +36207,26 @@ async function openDockerArchive(archive, userSpec, ref) {
                 `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
                 `lists ${item.Layers.length} layers; the tarball is inconsistent`);
         const layers = [];
+        const scanned = new Map();
         for (const [i, name] of item.Layers.entries()) {
             const rec = member(name, `layer ${i}`);
             const compression = readableCompression(rec.head);
-            const diffId = await uncompressedDigest(rec);
-            if (diffId !== diffIds[i])
+            // As the validator reads the config: a sha512 diff_id is checked with sha512.
+            const want = diffIds[i];
+            const diffAlgorithm = typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256';
+            const scan = await scanLayer(rec, diffAlgorithm);
+            const diffId = scan.diffId;
+            // A layer that does not decompress is the validator's to report (layer-decompress).
+            if (diffId !== undefined && diffId !== diffIds[i])
                 throw new LadingError(`from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
                     `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`);
             const dest = blob(rec.digest);
             // One file may back several layers (the same layer twice), so it is linked, not moved.
             await promises_namespaceObject.rm(dest, { force: true });
             await promises_namespaceObject.link(rec.file, dest);
-            layers.push({
-                mediaType: layerMediaType(compression),
-                digest: rec.digest,
-                size: rec.size
-            });
+            const desc = { mediaType: layerMediaType(compression), digest: rec.digest, size: rec.size };
+            layers.push(desc);
+            scanned.set(scanKey(desc, diffAlgorithm), scan);
         }
         const configDigest = digestOf(configBytes);
         await promises_namespaceObject.writeFile(blob(configDigest), configBytes);
@@ -36239,7 +36252,9 @@ async function openDockerArchive(archive, userSpec, ref) {
         await writeLayoutIndex(layout, [root]);
         // The converted layout holds links to what it needs; the rest of the extraction can go.
         await promises_namespaceObject.rm(raw, { recursive: true, force: true });
-        return await openLayout(layout, undefined, from, layoutOpts);
+        const source = await openLayout(layout, undefined, from, layoutOpts);
+        source.scanned = scanned;
+        return source;
     }
     catch (err) {
         await cleanup();
@@ -41337,12 +41352,17 @@ async function openAndValidate(spec, line, auth, opts = {}) {
                 : [makeFinding('source-unreadable', line, err.message)]
         };
     }
+    // A docker-archive's layers were read and checked as it was converted: not again.
+    const scans = opts.scans ?? (source instanceof LayoutSource && source.scanned ? new ScanCache() : undefined);
+    if (source instanceof LayoutSource && source.scanned)
+        for (const [key, scan] of source.scanned)
+            scans?.set(key, Promise.resolve(scan));
     const findings = source instanceof LayoutSource
-        ? within(line, (await validateLayout(source.dir, { scans: opts.scans })).findings)
+        ? within(line, (await validateLayout(source.dir, { scans })).findings)
         : await validateImage(source, source.root, {
             location: line,
             checkLayers: opts.checkLayers ?? !source.origin,
-            scans: opts.scans
+            scans
         });
     return { source, findings };
 }

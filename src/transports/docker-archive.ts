@@ -1,17 +1,18 @@
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { pipeline } from 'node:stream/promises'
 import { LadingError, messageOf } from '../errors.js'
-import { HashingStream, digestOf } from '../oci/digest.js'
+import { digestOf } from '../oci/digest.js'
 import { MediaType, layerMediaType } from '../oci/mediatypes.js'
 import { platformOfConfig } from '../oci/platform.js'
 import { formatReference, parseReference } from '../oci/reference.js'
 import type { Descriptor, Manifest } from '../oci/types.js'
-import { blobPathIn, writeLayoutIndex } from './blobstore.js'
+import { BLOB_READ_CHUNK, blobPathIn, writeLayoutIndex } from './blobstore.js'
 import { openLayout, type LayoutSource } from './layout.js'
 import { checkArchiveFile } from './oci-archive.js'
-import { createDecompressor, readableCompression } from '../build/compress.js'
+import { readableCompression } from '../build/compress.js'
+import { layerLocation, scanBlob, type ScanResult } from '../validate/layer.js'
+import { scanKey } from '../validate/walker.js'
 import { extractArchive, makeTempDir, type ExtractedFile } from './tar-extract.js'
 import { removeTemp } from '../cleanup.js'
 
@@ -89,20 +90,20 @@ function validItems(value: unknown): value is SaveItem[] {
   )
 }
 
-/** The digest of a layer's uncompressed tar, which the config's diff_ids must list. */
-async function uncompressedDigest(rec: ExtractedFile): Promise<string> {
-  const compression = readableCompression(rec.head)
-  if (compression === 'none') return rec.digest
-  const hasher = new HashingStream()
-  await pipeline(
-    createReadStream(rec.file),
-    createDecompressor(compression),
-    hasher,
-    async source => {
-      for await (const chunk of source) void chunk
-    }
-  )
-  return hasher.digest()
+/**
+ * A layer read once: the validator's scan gives the digest of its uncompressed tar (which the
+ * config's diff_ids must list) along with every content finding, so validating the converted
+ * layout does not read it again.
+ */
+function scanLayer(rec: ExtractedFile, diffAlgorithm: string): Promise<ScanResult> {
+  return scanBlob(createReadStream(rec.file, { highWaterMark: BLOB_READ_CHUNK }), {
+    algorithm: 'sha256',
+    diffAlgorithm,
+    compression: readableCompression(rec.head),
+    checkTar: true,
+    location: layerLocation(rec.digest),
+    digest: rec.digest
+  })
 }
 
 /**
@@ -193,11 +194,18 @@ export async function openDockerArchive(
       )
 
     const layers: Descriptor[] = []
+    const scanned = new Map<string, ScanResult>()
     for (const [i, name] of item.Layers.entries()) {
       const rec = member(name, `layer ${i}`)
       const compression = readableCompression(rec.head)
-      const diffId = await uncompressedDigest(rec)
-      if (diffId !== diffIds[i])
+      // As the validator reads the config: a sha512 diff_id is checked with sha512.
+      const want: unknown = diffIds[i]
+      const diffAlgorithm =
+        typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256'
+      const scan = await scanLayer(rec, diffAlgorithm)
+      const diffId = scan.diffId
+      // A layer that does not decompress is the validator's to report (layer-decompress).
+      if (diffId !== undefined && diffId !== diffIds[i])
         throw new LadingError(
           `from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
             `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`
@@ -206,11 +214,9 @@ export async function openDockerArchive(
       // One file may back several layers (the same layer twice), so it is linked, not moved.
       await fs.rm(dest, { force: true })
       await fs.link(rec.file, dest)
-      layers.push({
-        mediaType: layerMediaType(compression),
-        digest: rec.digest,
-        size: rec.size
-      })
+      const desc = { mediaType: layerMediaType(compression), digest: rec.digest, size: rec.size }
+      layers.push(desc)
+      scanned.set(scanKey(desc, diffAlgorithm), scan)
     }
 
     const configDigest = digestOf(configBytes)
@@ -237,7 +243,9 @@ export async function openDockerArchive(
     await writeLayoutIndex(layout, [root])
     // The converted layout holds links to what it needs; the rest of the extraction can go.
     await fs.rm(raw, { recursive: true, force: true })
-    return await openLayout(layout, undefined, from, layoutOpts)
+    const source = await openLayout(layout, undefined, from, layoutOpts)
+    source.scanned = scanned
+    return source
   } catch (err) {
     await cleanup()
     throw err

@@ -6,10 +6,17 @@ import { LadingError, messageOf } from '../errors.js'
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js'
 import { Annotation, type Descriptor } from '../oci/types.js'
 import type { ImageSource } from './types.js'
+import type { ScanResult } from '../validate/layer.js'
 import { BLOB_READ_CHUNK, blobPathIn } from './blobstore.js'
 
 /** An image in an OCI image layout directory, selected by one entry of its index.json. */
 export class LayoutSource implements ImageSource {
+  /**
+   * Blobs already read and checked while the source was opened (a docker-archive's layers), by
+   * scan key: validating the source takes these instead of reading them again.
+   */
+  scanned?: Map<string, ScanResult>
+
   constructor(
     readonly name: string,
     readonly dir: string,
