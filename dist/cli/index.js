@@ -33161,9 +33161,9 @@ function compressorStages(c, level) {
 function createDecompressor(c) {
     switch (c) {
         case 'gzip':
-            return external_node_zlib_.createGunzip({ chunkSize: 1024 * 1024 });
+            return external_node_zlib_.createGunzip({ chunkSize: 256 * 1024 });
         case 'zstd':
-            return external_node_zlib_.createZstdDecompress({ chunkSize: 1024 * 1024 });
+            return external_node_zlib_.createZstdDecompress({ chunkSize: 256 * 1024 });
         case 'none':
             return new external_node_stream_.PassThrough();
     }

@@ -148,9 +148,9 @@ export function compressorStages(c: Compression, level?: number): Transform[] {
 export function createDecompressor(c: Compression): Transform {
   switch (c) {
     case 'gzip':
-      return zlib.createGunzip({ chunkSize: 1024 * 1024 })
+      return zlib.createGunzip({ chunkSize: 256 * 1024 })
     case 'zstd':
-      return zlib.createZstdDecompress({ chunkSize: 1024 * 1024 })
+      return zlib.createZstdDecompress({ chunkSize: 256 * 1024 })
     case 'none':
       return new PassThrough()
   }
