@@ -44,6 +44,32 @@ async function whiteoutTree(root: string): Promise<void> {
   await fs.writeFile(w('wh/sub/kept'), 'the same layer adds what its whiteout deletes')
 }
 
+/**
+ * Builds a layer into a fresh store, and scans the stored blob as the validator reads a layout's
+ * layer: what the build carried must equal what this finds.
+ */
+async function buildAndReadBack(
+  input: Parameters<typeof buildLayer>[0],
+  compression: 'gzip' | 'zstd' | 'none',
+  storeName: string
+): Promise<{ built: Awaited<ReturnType<typeof buildLayer>>; readBack: object }> {
+  const store = new BlobStore(path.join(work, storeName))
+  await store.init()
+  const built = await buildLayer(input, store, { compression, mtime: new Date(0) })
+  const d = built.descriptor
+  const read = await scanBlob(createReadStream(store.path(d.digest)), {
+    algorithm: 'sha256',
+    compression,
+    checkTar: true,
+    location: `layer ${d.digest.slice(0, 19)}…`,
+    digest: d.digest
+  })
+  return {
+    built,
+    readBack: { size: read.size, digest: read.digest, diffId: read.diffId, findings: read.findings }
+  }
+}
+
 describe('a built layer carries what the validator would find reading it', () => {
   it.each(['gzip', 'zstd', 'none'] as const)(
     'the same findings, digest, size and diff_id as scanning the stored %s blob',
@@ -51,31 +77,17 @@ describe('a built layer carries what the validator would find reading it', () =>
       const tree = path.join(work, `tree-${compression}`)
       await fs.mkdir(tree)
       await whiteoutTree(tree)
-      const store = new BlobStore(path.join(work, `store-${compression}`))
-      await store.init()
-      const built = await buildLayer({ source: tree, dest: '/srv', spec: `${tree}:/srv` }, store, {
+      const { built, readBack } = await buildAndReadBack(
+        { source: tree, dest: '/srv', spec: `${tree}:/srv` },
         compression,
-        mtime: new Date(0)
-      })
-      const d = built.descriptor
-      const read = await scanBlob(createReadStream(store.path(d.digest)), {
-        algorithm: 'sha256',
-        compression,
-        checkTar: true,
-        location: `layer ${d.digest.slice(0, 19)}…`,
-        digest: d.digest
-      })
+        `store-${compression}`
+      )
       expect(built.scan).toBeDefined()
       expect(built.scan!.findings.length).toBeGreaterThanOrEqual(4)
       expect(built.scan!.findings.map(f => f.rule).sort()).toEqual(
         expect.arrayContaining(['layer-whiteout', 'layer-whiteout-meta'])
       )
-      expect(built.scan).toEqual({
-        size: read.size,
-        digest: read.digest,
-        diffId: read.diffId,
-        findings: read.findings
-      })
+      expect(built.scan).toEqual(readBack)
       expect(built.scan!.diffId).toBe(built.diffId)
     }
   )
@@ -108,31 +120,17 @@ describe('a layer made from a tarball carries what the validator would find read
         Buffer.concat([await fs.readFile(plain), Buffer.from('junk after the end\n')])
       )
     }
-    const store = new BlobStore(path.join(work, `store-tarball-${kind}-${compression}`))
-    await store.init()
-    const built = await buildLayer({ source: file, spec: path.basename(file) }, store, {
+    const { built, readBack } = await buildAndReadBack(
+      { source: file, spec: path.basename(file) },
       compression,
-      mtime: new Date(0)
-    })
-    const d = built.descriptor
-    const read = await scanBlob(createReadStream(store.path(d.digest)), {
-      algorithm: 'sha256',
-      compression,
-      checkTar: true,
-      location: `layer ${d.digest.slice(0, 19)}…`,
-      digest: d.digest
-    })
+      `store-tarball-${kind}-${compression}`
+    )
     expect(built.scan!.findings.map(f => f.rule)).toEqual(
       expect.arrayContaining(['layer-whiteout', 'layer-whiteout-meta'])
     )
     if (kind === 'junk.tar')
       expect(built.scan!.findings.map(f => f.rule)).toContain('layer-tar-trailing')
-    expect(built.scan).toEqual({
-      size: read.size,
-      digest: read.digest,
-      diffId: read.diffId,
-      findings: read.findings
-    })
+    expect(built.scan).toEqual(readBack)
   })
 })
 
