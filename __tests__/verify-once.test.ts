@@ -70,13 +70,19 @@ async function buildAndReadBack(
   }
 }
 
+/** A fresh whiteout tree under the work directory. */
+async function newWhiteoutTree(name: string): Promise<string> {
+  const tree = path.join(work, name)
+  await fs.mkdir(tree)
+  await whiteoutTree(tree)
+  return tree
+}
+
 describe('a built layer carries what the validator would find reading it', () => {
   it.each(['gzip', 'zstd', 'none'] as const)(
     'the same findings, digest, size and diff_id as scanning the stored %s blob',
     async compression => {
-      const tree = path.join(work, `tree-${compression}`)
-      await fs.mkdir(tree)
-      await whiteoutTree(tree)
+      const tree = await newWhiteoutTree(`tree-${compression}`)
       const { built, readBack } = await buildAndReadBack(
         { source: tree, dest: '/srv', spec: `${tree}:/srv` },
         compression,
@@ -96,9 +102,7 @@ describe('a built layer carries what the validator would find reading it', () =>
 describe('a layer made from a tarball carries what the validator would find reading it', () => {
   let plain: string
   beforeAll(async () => {
-    const tree = path.join(work, 'tree-tarball')
-    await fs.mkdir(tree)
-    await whiteoutTree(tree)
+    const tree = await newWhiteoutTree('tree-tarball')
     plain = path.join(work, 'tree.tar')
     execFileSync('tar', ['-cf', plain, '-C', tree, '.'])
   })
@@ -156,9 +160,7 @@ class Counting implements BlobReader {
 describe('scans shared within a run', () => {
   let layout: string
   beforeAll(async () => {
-    const tree = path.join(work, 'tree-shared')
-    await fs.mkdir(tree)
-    await whiteoutTree(tree)
+    const tree = await newWhiteoutTree('tree-shared')
     layout = path.join(work, 'layout-shared')
     const r = await cli([
       'build',
