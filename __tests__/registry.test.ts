@@ -127,6 +127,30 @@ d('retries', () => {
     ])
   })
 
+  it('by default sends a blob of several MiB in one streamed PUT, and sends it again after a reset', async () => {
+    const img = await makeImage(path.join(tmp, 'whole'), { layerSizes: [6 * 1024 * 1024] })
+    proxy.rules.splice(0, proxy.rules.length, {
+      method: 'PUT',
+      path: /\/blobs\/uploads\//,
+      skip: 1,
+      times: 1,
+      action: { reset: 'midbody', afterBytes: 1024 * 1024 }
+    })
+    const n = proxy.requests.length
+    const res = await pushImage(requestFor(img, [parseReference(`${proxy.host}/r/whole:1`)]), {
+      retry: fast,
+      concurrency: 1,
+      log
+    })
+    const seen = since(proxy, n)
+    expect(seen.filter(r => r.method === 'PATCH')).toEqual([])
+    // The config's PUT, the layer's PUT cut short, and the layer's PUT again in a new upload.
+    const uploads = seen.filter(r => r.method === 'PUT' && r.path.includes('/blobs/uploads/'))
+    expect(uploads.map(r => r.fault ?? r.status)).toEqual([201, 'reset-midbody', 201])
+    expect(res.uploaded).toBe(img.blobs.length)
+    expect(await remoteDigest(plain, `${plain.host}/r/whole:1`)).toBe(img.root.digest)
+  })
+
   it('gives up after bounded attempts, naming the request and the cause', async () => {
     const img = await makeImage(path.join(tmp, 'down'))
     proxy.rules.splice(0, proxy.rules.length, {

@@ -39658,6 +39658,12 @@ function scopeKey(scopes) {
  * (416 "exceeds the maximum permissible limit of 4.00MiB").
  */
 const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/**
+ * Blobs up to this size go in one streamed PUT, as containerd (and so BuildKit) pushes every
+ * blob: one request instead of a PATCH per 4 MiB, nothing held in memory, and a failure costs at
+ * most this much sent again. Larger blobs go in chunks that resume where a failure stopped them.
+ */
+const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024;
 function blobs_name(t) {
     return `${t.client.registry}/${t.repository}`;
 }
@@ -39762,9 +39768,10 @@ async function uploadBlob(t, desc, open, session) {
     await withRetry(what, async (attempt) => {
         const s = attempt === 1 && session ? session : await startUpload(t);
         const chunk = Math.max(t.chunkSize ?? DEFAULT_CHUNK_SIZE, s.minChunk ?? 0);
+        const whole = Math.max(t.chunkSize ?? DEFAULT_WHOLE_MAX, chunk);
         try {
             sent +=
-                desc.size <= chunk
+                desc.size <= whole
                     ? await monolithic(t, desc, open, s.location)
                     : await chunked(t, desc, open, s.location, chunk);
         }

@@ -13,11 +13,21 @@ import { withRetry } from './retry.js'
  */
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024
 
+/**
+ * Blobs up to this size go in one streamed PUT, as containerd (and so BuildKit) pushes every
+ * blob: one request instead of a PATCH per 4 MiB, nothing held in memory, and a failure costs at
+ * most this much sent again. Larger blobs go in chunks that resume where a failure stopped them.
+ */
+export const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024
+
 export interface BlobTarget {
   client: RegistryClient
   repository: string
   scopes: string[]
-  /** Blobs up to this size go in one PUT; larger ones in PATCH chunks of this size. */
+  /**
+   * PATCH chunk size; when set, blobs up to it go in one PUT and larger ones in chunks. Unset:
+   * DEFAULT_WHOLE_MAX and DEFAULT_CHUNK_SIZE.
+   */
   chunkSize?: number
 }
 
@@ -160,9 +170,10 @@ export async function uploadBlob(
     async attempt => {
       const s = attempt === 1 && session ? session : await startUpload(t)
       const chunk = Math.max(t.chunkSize ?? DEFAULT_CHUNK_SIZE, s.minChunk ?? 0)
+      const whole = Math.max(t.chunkSize ?? DEFAULT_WHOLE_MAX, chunk)
       try {
         sent +=
-          desc.size <= chunk
+          desc.size <= whole
             ? await monolithic(t, desc, open, s.location)
             : await chunked(t, desc, open, s.location, chunk)
       } catch (err) {

@@ -42,7 +42,7 @@ export interface PushResult {
 export interface PushOptions extends ClientOptions {
   /** Blobs pushed at once to one repository. */
   concurrency?: number
-  /** Chunk size of chunked uploads (and the largest blob sent in one PUT). */
+  /** Chunk size of chunked uploads, and then the largest blob sent in one PUT (default: see DEFAULT_WHOLE_MAX). */
   chunkSize?: number
 }
 
