@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { Readable } from 'node:stream'
 import { parseReference } from '../src/oci/reference.js'
-import { pushImage, RegistryError, type PushOptions } from '../src/registry/index.js'
+import { pushImage, RegistryError, type PushBlob, type PushOptions } from '../src/registry/index.js'
 import { RegistrySource } from '../src/transports/registry.js'
 import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
 import { makeImage, requestFor } from './helpers/push-image.js'
@@ -149,6 +150,33 @@ d('retries', () => {
     expect(uploads.map(r => r.fault ?? r.status)).toEqual([201, 'reset-midbody', 201])
     expect(res.uploaded).toBe(img.blobs.length)
     expect(await remoteDigest(plain, `${plain.host}/r/whole:1`)).toBe(img.root.digest)
+  })
+
+  it('waits for a source that says it ended only after the registry took its last byte', async () => {
+    const img = await makeImage(path.join(tmp, 'late-end'), { layerSizes: [300_000] })
+    // Every byte at once, then the end 300 ms later: the registry answers in between.
+    const late: PushBlob['reader'] = {
+      name: 'late',
+      has: d => img.store.has(d),
+      read: d => img.store.read(d),
+      open: async d => {
+        const bytes = await img.store.read(d)
+        let sent = false
+        return new Readable({
+          read() {
+            if (sent) return
+            sent = true
+            this.push(bytes)
+            setTimeout(() => this.push(null), 300)
+          }
+        })
+      }
+    }
+    const req = requestFor(img, [parseReference(`${plain.host}/r/late-end:1`)])
+    req.blobs = req.blobs.map(b => ({ ...b, reader: late }))
+    const res = await pushImage(req, { retry: fast, log })
+    expect(res.uploaded).toBe(img.blobs.length)
+    expect(await remoteDigest(plain, `${plain.host}/r/late-end:1`)).toBe(img.root.digest)
   })
 
   it('gives up after bounded attempts, naming the request and the cause', async () => {

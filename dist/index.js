@@ -34783,6 +34783,10 @@ class HashingStream extends external_node_stream_.Transform {
         this.result = `${this.algorithm}:` + this.hash.digest('hex');
         cb();
     }
+    /** Whether the stream has ended, so that digest() can be called. */
+    get ended() {
+        return this.result !== undefined;
+    }
     /** The digest, once the stream has ended. */
     digest() {
         if (!this.result)
@@ -39653,6 +39657,7 @@ function scopeKey(scopes) {
 
 
 
+
 /**
  * Chunks are 4 MiB unless the registry asks for more: GHCR refuses a PATCH body above 4 MiB
  * (416 "exceeds the maximum permissible limit of 4.00MiB").
@@ -39805,13 +39810,24 @@ async function monolithic(t, desc, open, location) {
         repository: t.repository
     });
     await drain(res);
+    // The registry can answer as soon as it has the last byte, before the source has said it
+    // ended; the hash is final only then (bounded: a source with bytes to spare never ends).
+    if (!hasher.ended && hasher.size === desc.size)
+        await Promise.race([
+            (0,external_node_stream_promises_namespaceObject.finished)(hasher, { readable: false }).catch(() => undefined),
+            new Promise(resolve => setTimeout(resolve, SOURCE_END_WAIT_MS).unref())
+        ]);
     checkSent(desc, hasher);
     return hasher.size;
 }
+/** How long a PUT's source may take to end after the registry took its last byte. */
+const SOURCE_END_WAIT_MS = 10_000;
 function checkSent(desc, hasher) {
-    if (hasher.size !== desc.size || hasher.digest() !== desc.digest)
-        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes with digest ${hasher.digest()}, ` +
-            `expected ${desc.size} bytes; the source is corrupt or changed while being read`);
+    const got = hasher.ended ? hasher.digest() : undefined;
+    if (hasher.size !== desc.size || got !== desc.digest)
+        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
+            (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
+            `, expected ${desc.size} bytes; the source is corrupt or changed while being read`);
 }
 /** Pulls exactly `n` bytes at a time out of a stream (fewer only at its end). */
 class ChunkReader {

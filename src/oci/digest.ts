@@ -73,6 +73,11 @@ export class HashingStream extends Transform {
     cb()
   }
 
+  /** Whether the stream has ended, so that digest() can be called. */
+  get ended(): boolean {
+    return this.result !== undefined
+  }
+
   /** The digest, once the stream has ended. */
   digest(): string {
     if (!this.result) throw new Error('HashingStream.digest() called before the stream ended')

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream'
+import { finished } from 'node:stream/promises'
 import { LadingError, messageOf } from '../errors.js'
 import { HashingStream, parseDigest, verifyContent } from '../oci/digest.js'
 import type { Descriptor } from '../oci/types.js'
@@ -215,15 +216,27 @@ async function monolithic(
     repository: t.repository
   })
   await drain(res)
+  // The registry can answer as soon as it has the last byte, before the source has said it
+  // ended; the hash is final only then (bounded: a source with bytes to spare never ends).
+  if (!hasher.ended && hasher.size === desc.size)
+    await Promise.race([
+      finished(hasher, { readable: false }).catch(() => undefined),
+      new Promise(resolve => setTimeout(resolve, SOURCE_END_WAIT_MS).unref())
+    ])
   checkSent(desc, hasher)
   return hasher.size
 }
 
+/** How long a PUT's source may take to end after the registry took its last byte. */
+const SOURCE_END_WAIT_MS = 10_000
+
 function checkSent(desc: Descriptor, hasher: HashingStream): void {
-  if (hasher.size !== desc.size || hasher.digest() !== desc.digest)
+  const got = hasher.ended ? hasher.digest() : undefined
+  if (hasher.size !== desc.size || got !== desc.digest)
     throw new LadingError(
-      `blob ${desc.digest}: the source gave ${hasher.size} bytes with digest ${hasher.digest()}, ` +
-        `expected ${desc.size} bytes; the source is corrupt or changed while being read`
+      `blob ${desc.digest}: the source gave ${hasher.size} bytes` +
+        (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
+        `, expected ${desc.size} bytes; the source is corrupt or changed while being read`
     )
 }
 
