@@ -36203,6 +36203,19 @@ function cappedFindings() {
 }
 /** Stands for the layer's location until its digest is known. */
 const PENDING = '\0layer';
+/** What a layer's own scan gives for it, the findings made under PENDING moved to its location. */
+function scanOf(layer, findings, tarError) {
+    const location = layerLocation(layer.digest);
+    return {
+        size: layer.size,
+        digest: layer.digest,
+        diffId: layer.diffId,
+        findings: findings.map(f => f.location.startsWith(PENDING)
+            ? { ...f, location: location + f.location.slice(PENDING.length) }
+            : f),
+        ...(tarError !== undefined ? { tarError } : {})
+    };
+}
 /**
  * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
  * written: the tar is well formed by construction, so its paths and whiteouts are all there is
@@ -36217,12 +36230,8 @@ class HeaderCheck {
     /** What scanBlob would have found reading the finished layer. */
     result(layer) {
         this.paths.finish();
-        const location = layerLocation(layer.digest);
-        this.out.close(location);
-        const findings = this.out.findings.map(f => f.location.startsWith(PENDING)
-            ? { ...f, location: location + f.location.slice(PENDING.length) }
-            : f);
-        return { size: layer.size, digest: layer.digest, diffId: layer.diffId, findings };
+        this.out.close(PENDING);
+        return scanOf(layer, this.out.findings);
     }
 }
 function waitDrain(s) {
@@ -36515,23 +36524,13 @@ function tarScanner() {
     });
     return {
         sink,
+        tarError: async () => (await scan).tarError,
         async result(layer) {
             const r = await scan;
-            const location = layerLocation(layer.digest);
             // Compression findings were the builder's to check (its own output, or a kept stream it
             // read to its end); what the plain tar shows is the tar's.
-            const findings = r.findings
-                .filter(f => !f.rule.startsWith('layer-compression'))
-                .map(f => f.location.startsWith(PENDING)
-                ? { ...f, location: location + f.location.slice(PENDING.length) }
-                : f);
-            return {
-                size: layer.size,
-                digest: layer.digest,
-                diffId: layer.diffId,
-                findings,
-                ...(r.tarError !== undefined ? { tarError: r.tarError } : {})
-            };
+            const findings = r.findings.filter(f => !f.rule.startsWith('layer-compression'));
+            return scanOf(layer, findings, r.tarError);
         }
     };
 }
@@ -37828,31 +37827,20 @@ function waitFor(emitter, ok) {
 }
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024;
-/**
+/*
  * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
  * the main thread tens of microseconds, which for trees of many small files is most of a build;
  * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
  */
-function load(input, e) {
+/** An entry's stat (following the SOURCE itself when it is a symlink to what is meant). */
+function statOf(input, e) {
     const abs = e.abs;
-    let st;
     try {
-        st = e.follow ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
+        return e.follow ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
     }
     catch (err) {
         throw fsProblem(input, abs, err);
     }
-    try {
-        if (st.isSymbolicLink())
-            return { st, link: external_node_fs_namespaceObject.readlinkSync(abs, { encoding: 'buffer' }) };
-        // A second name of a file already written becomes a hard link: its body is not needed.
-        if (st.isFile() && st.size <= WHOLE_FILE && st.nlink === 1)
-            return { st, body: readWhole(abs, st.size) };
-    }
-    catch (err) {
-        throw fsProblem(input, abs, err);
-    }
-    return { st };
 }
 /** Bytes of the slabs small files are read into. */
 const SLAB = 1024 * 1024;
@@ -37897,11 +37885,15 @@ async function fillPack(input, pack, entries, mtime, onHeader) {
     const firstPathOf = new Map();
     // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
     const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
-    const add = (header, body) => {
+    /** Every entry, as it is written: checked, and counted for memory relief. */
+    const note = (header) => {
         onHeader?.(header);
         // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
         // bytes, which for trees of small files is most of the garbage.
         bytesMoved(ENTRY_GARBAGE);
+    };
+    const add = (header, body) => {
+        note(header);
         return new Promise((resolve, reject) => {
             const cb = (err) => (err ? reject(err) : resolve());
             if (body)
@@ -37915,13 +37907,19 @@ async function fillPack(input, pack, entries, mtime, onHeader) {
             await add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
             continue;
         }
-        const { st, body, link } = load(input, e);
+        const st = statOf(input, e);
         const mode = st.mode;
         if (st.isDirectory()) {
             await add({ ...base, name: `${e.name}/`, type: 'directory', mode });
         }
         else if (st.isSymbolicLink()) {
-            const raw = link;
+            let raw;
+            try {
+                raw = external_node_fs_namespaceObject.readlinkSync(e.abs, { encoding: 'buffer' });
+            }
+            catch (err) {
+                throw fsProblem(input, e.abs, err);
+            }
             const target = raw.toString('utf8');
             if (!Buffer.from(target, 'utf8').equals(raw))
                 throw failure(input, `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
@@ -37938,14 +37936,21 @@ async function fillPack(input, pack, entries, mtime, onHeader) {
                 firstPathOf.set(id, e.name);
             }
             const header = { ...base, name: e.name, type: 'file', mode, size: st.size };
-            if (body) {
+            if (st.size <= WHOLE_FILE) {
+                let body;
+                try {
+                    body = readWhole(e.abs, st.size);
+                }
+                catch (err) {
+                    throw fsProblem(input, e.abs, err);
+                }
                 if (body.length !== st.size)
                     throw changed(input, e.abs);
                 // tar-stream takes an empty buffer as "no body given" and waits for a stream.
                 await add(header, body.length ? body : Buffer.alloc(0));
             }
             else
-                await addFile(input, pack, add, header, e.abs, st.size, onHeader);
+                await addFile(input, pack, header, e.abs, st.size, note);
         }
         else if (st.isFIFO()) {
             await add({ ...base, name: e.name, type: 'fifo', mode });
@@ -37966,21 +37971,8 @@ async function fillPack(input, pack, entries, mtime, onHeader) {
 function changed(input, abs) {
     return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
 }
-/** A file too large to read ahead, streamed into the tar in CHUNK reads. */
-async function addFile(input, pack, add, header, abs, size, onHeader) {
-    if (size <= WHOLE_FILE) {
-        // A hard-linked file's first name: not read by load.
-        let body;
-        try {
-            body = readWhole(abs, size);
-        }
-        catch (err) {
-            throw fsProblem(input, abs, err);
-        }
-        if (body.length !== size)
-            throw changed(input, abs);
-        return add(header, size ? body : Buffer.alloc(0));
-    }
+/** A file too large to read whole, streamed into the tar in CHUNK reads, one read ahead. */
+async function addFile(input, pack, header, abs, size, note) {
     let fh;
     try {
         fh = await promises_namespaceObject.open(abs, 'r');
@@ -37990,8 +37982,7 @@ async function addFile(input, pack, add, header, abs, size, onHeader) {
     }
     try {
         let done;
-        onHeader?.(header);
-        bytesMoved(ENTRY_GARBAGE);
+        note(header);
         const sink = await new Promise(resolve => {
             done = new Promise((res, rej) => {
                 resolve(pack.entry(header, err => (err ? rej(err) : res())));
@@ -38152,9 +38143,9 @@ async function tarballPass(input, store, opts, format, size, keep) {
             return `"${input.source}" is not a readable ${kind}: ${errors_messageOf(err)}`;
         },
         accept: async () => {
-            const scan = await scanner.result({ digest: '', size: 0, diffId: '' });
-            if (scan.tarError !== undefined)
-                throw failure(input, `"${input.source}" is not a readable ${kind}: ${scan.tarError}`);
+            const tarError = await scanner.tarError();
+            if (tarError !== undefined)
+                throw failure(input, `"${input.source}" is not a readable ${kind}: ${tarError}`);
             const consumed = decompressor ? decompressor.bytesWritten : size;
             if (consumed >= size)
                 return true;
@@ -41374,11 +41365,11 @@ async function openAndValidate(spec, line, auth, opts = {}) {
                 : [makeFinding('source-unreadable', line, err.message)]
         };
     }
+    const scans = opts.scans ?? new ScanCache();
     // A docker-archive's layers were read and checked as it was converted: not again.
-    const scans = opts.scans ?? (source instanceof LayoutSource && source.scanned ? new ScanCache() : undefined);
-    if (source instanceof LayoutSource && source.scanned)
-        for (const [key, scan] of source.scanned)
-            scans?.set(key, Promise.resolve(scan));
+    if (source instanceof LayoutSource)
+        for (const [key, scan] of source.scanned ?? [])
+            scans.set(key, Promise.resolve(scan));
     const findings = source instanceof LayoutSource
         ? within(line, (await validateLayout(source.dir, { scans })).findings)
         : await validateImage(source, source.root, {

@@ -513,11 +513,10 @@ export async function openAndValidate(
         : [makeFinding('source-unreadable', line, err.message)]
     }
   }
+  const scans = opts.scans ?? new ScanCache()
   // A docker-archive's layers were read and checked as it was converted: not again.
-  const scans =
-    opts.scans ?? (source instanceof LayoutSource && source.scanned ? new ScanCache() : undefined)
-  if (source instanceof LayoutSource && source.scanned)
-    for (const [key, scan] of source.scanned) scans?.set(key, Promise.resolve(scan))
+  if (source instanceof LayoutSource)
+    for (const [key, scan] of source.scanned ?? []) scans.set(key, Promise.resolve(scan))
   const findings =
     source instanceof LayoutSource
       ? within(line, (await validateLayout(source.dir, { scans })).findings)

@@ -472,38 +472,23 @@ function waitFor(
   })
 }
 
-/** What is known of an entry when its turn comes: its stat, and a small file's bytes. */
-interface Loaded {
-  st: Stats
-  body?: Buffer
-  link?: Buffer
-}
-
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024
 
-/**
+/*
  * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
  * the main thread tens of microseconds, which for trees of many small files is most of a build;
  * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
  */
-function load(input: Source, e: Entry): Loaded {
+
+/** An entry's stat (following the SOURCE itself when it is a symlink to what is meant). */
+function statOf(input: Source, e: Entry): Stats {
   const abs = e.abs as string
-  let st: Stats
   try {
-    st = e.follow ? fsSync.statSync(abs) : fsSync.lstatSync(abs)
+    return e.follow ? fsSync.statSync(abs) : fsSync.lstatSync(abs)
   } catch (err) {
     throw fsProblem(input, abs, err)
   }
-  try {
-    if (st.isSymbolicLink()) return { st, link: fsSync.readlinkSync(abs, { encoding: 'buffer' }) }
-    // A second name of a file already written becomes a hard link: its body is not needed.
-    if (st.isFile() && st.size <= WHOLE_FILE && st.nlink === 1)
-      return { st, body: readWhole(abs, st.size) }
-  } catch (err) {
-    throw fsProblem(input, abs, err)
-  }
-  return { st }
 }
 
 /** Bytes of the slabs small files are read into. */
@@ -556,11 +541,15 @@ async function fillPack(
   const firstPathOf = new Map<string, string>()
   // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
   const base = { uid: 0, gid: 0, uname: '', gname: '', mtime }
-  const add = (header: Header, body?: Buffer): Promise<void> => {
+  /** Every entry, as it is written: checked, and counted for memory relief. */
+  const note = (header: Header): void => {
     onHeader?.(header)
     // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
     // bytes, which for trees of small files is most of the garbage.
     bytesMoved(ENTRY_GARBAGE)
+  }
+  const add = (header: Header, body?: Buffer): Promise<void> => {
+    note(header)
     return new Promise((resolve, reject) => {
       const cb = (err?: Error | null) => (err ? reject(err) : resolve())
       if (body) pack.entry(header, body, cb)
@@ -572,12 +561,17 @@ async function fillPack(
       await add({ ...base, name: `${e.name}/`, type: 'directory', mode: fsc.S_IFDIR | 0o755 })
       continue
     }
-    const { st, body, link } = load(input, e)
+    const st = statOf(input, e)
     const mode = st.mode
     if (st.isDirectory()) {
       await add({ ...base, name: `${e.name}/`, type: 'directory', mode })
     } else if (st.isSymbolicLink()) {
-      const raw = link as Buffer
+      let raw: Buffer
+      try {
+        raw = fsSync.readlinkSync(e.abs, { encoding: 'buffer' })
+      } catch (err) {
+        throw fsProblem(input, e.abs, err)
+      }
       const target = raw.toString('utf8')
       if (!Buffer.from(target, 'utf8').equals(raw))
         throw failure(
@@ -596,11 +590,17 @@ async function fillPack(
         firstPathOf.set(id, e.name)
       }
       const header: Header = { ...base, name: e.name, type: 'file', mode, size: st.size }
-      if (body) {
+      if (st.size <= WHOLE_FILE) {
+        let body: Buffer
+        try {
+          body = readWhole(e.abs, st.size)
+        } catch (err) {
+          throw fsProblem(input, e.abs, err)
+        }
         if (body.length !== st.size) throw changed(input, e.abs)
         // tar-stream takes an empty buffer as "no body given" and waits for a stream.
         await add(header, body.length ? body : Buffer.alloc(0))
-      } else await addFile(input, pack, add, header, e.abs, st.size, onHeader)
+      } else await addFile(input, pack, header, e.abs, st.size, note)
     } else if (st.isFIFO()) {
       await add({ ...base, name: e.name, type: 'fifo', mode })
     } else if (st.isCharacterDevice() || st.isBlockDevice()) {
@@ -621,27 +621,15 @@ function changed(input: Source, abs: string): LadingError {
   return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`)
 }
 
-/** A file too large to read ahead, streamed into the tar in CHUNK reads. */
+/** A file too large to read whole, streamed into the tar in CHUNK reads, one read ahead. */
 async function addFile(
   input: LayerInput,
   pack: tar.Pack,
-  add: (h: Header, body?: Buffer) => Promise<void>,
   header: Header,
   abs: string,
   size: number,
-  onHeader?: (h: Header) => void
+  note: (h: Header) => void
 ): Promise<void> {
-  if (size <= WHOLE_FILE) {
-    // A hard-linked file's first name: not read by load.
-    let body: Buffer
-    try {
-      body = readWhole(abs, size)
-    } catch (err) {
-      throw fsProblem(input, abs, err)
-    }
-    if (body.length !== size) throw changed(input, abs)
-    return add(header, size ? body : Buffer.alloc(0))
-  }
   let fh: fs.FileHandle
   try {
     fh = await fs.open(abs, 'r')
@@ -650,8 +638,7 @@ async function addFile(
   }
   try {
     let done!: Promise<void>
-    onHeader?.(header)
-    bytesMoved(ENTRY_GARBAGE)
+    note(header)
     const sink = await new Promise<ReturnType<tar.Pack['entry']>>(resolve => {
       done = new Promise((res, rej) => {
         resolve(pack.entry(header, err => (err ? rej(err) : res())))
@@ -818,9 +805,9 @@ async function tarballPass(
       return `"${input.source}" is not a readable ${kind}: ${messageOf(err)}`
     },
     accept: async () => {
-      const scan = await scanner.result({ digest: '', size: 0, diffId: '' })
-      if (scan.tarError !== undefined)
-        throw failure(input, `"${input.source}" is not a readable ${kind}: ${scan.tarError}`)
+      const tarError = await scanner.tarError()
+      if (tarError !== undefined)
+        throw failure(input, `"${input.source}" is not a readable ${kind}: ${tarError}`)
       const consumed = decompressor ? (decompressor as Transform & ZlibCounted).bytesWritten : size
       if (consumed >= size) return true
       // Node's zstd reader stops after one frame; what follows would be left out silently.

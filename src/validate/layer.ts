@@ -24,6 +24,8 @@ export interface ScanResult {
   findings: Finding[]
   /** what tar-stream said when the tar could not be read to its end (also when only its end blocks are missing) */
   tarError?: string
+  /** the blob could not even be opened: nothing of it was read */
+  unopened?: boolean
 }
 
 export interface ScanOptions {
@@ -75,6 +77,29 @@ function cappedFindings(): {
 /** Stands for the layer's location until its digest is known. */
 const PENDING = '\0layer'
 
+/** What a layer's own scan gives for it, the findings made under PENDING moved to its location. */
+function scanOf(layer: BuiltBlob, findings: Finding[], tarError?: string): ScanResult {
+  const location = layerLocation(layer.digest)
+  return {
+    size: layer.size,
+    digest: layer.digest,
+    diffId: layer.diffId,
+    findings: findings.map(f =>
+      f.location.startsWith(PENDING)
+        ? { ...f, location: location + f.location.slice(PENDING.length) }
+        : f
+    ),
+    ...(tarError !== undefined ? { tarError } : {})
+  }
+}
+
+/** A layer the builder wrote: what it hashed and counted on the way. */
+interface BuiltBlob {
+  digest: string
+  size: number
+  diffId: string
+}
+
 /**
  * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
  * written: the tar is well formed by construction, so its paths and whiteouts are all there is
@@ -94,16 +119,10 @@ export class HeaderCheck {
   }
 
   /** What scanBlob would have found reading the finished layer. */
-  result(layer: { digest: string; size: number; diffId: string }): ScanResult {
+  result(layer: BuiltBlob): ScanResult {
     this.paths.finish()
-    const location = layerLocation(layer.digest)
-    this.out.close(location)
-    const findings = this.out.findings.map(f =>
-      f.location.startsWith(PENDING)
-        ? { ...f, location: location + f.location.slice(PENDING.length) }
-        : f
-    )
-    return { size: layer.size, digest: layer.digest, diffId: layer.diffId, findings }
+    this.out.close(PENDING)
+    return scanOf(layer, this.out.findings)
   }
 }
 
@@ -422,7 +441,9 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
  */
 export function tarScanner(): {
   sink: PassThrough
-  result(layer: { digest: string; size: number; diffId: string }): Promise<ScanResult>
+  /** What tar-stream said when the tar could not be read to its end. */
+  tarError(): Promise<string | undefined>
+  result(layer: BuiltBlob): Promise<ScanResult>
 } {
   const sink = new PassThrough()
   const scan = scanBlob(sink, {
@@ -433,25 +454,13 @@ export function tarScanner(): {
   })
   return {
     sink,
+    tarError: async () => (await scan).tarError,
     async result(layer) {
       const r = await scan
-      const location = layerLocation(layer.digest)
       // Compression findings were the builder's to check (its own output, or a kept stream it
       // read to its end); what the plain tar shows is the tar's.
-      const findings = r.findings
-        .filter(f => !f.rule.startsWith('layer-compression'))
-        .map(f =>
-          f.location.startsWith(PENDING)
-            ? { ...f, location: location + f.location.slice(PENDING.length) }
-            : f
-        )
-      return {
-        size: layer.size,
-        digest: layer.digest,
-        diffId: layer.diffId,
-        findings,
-        ...(r.tarError !== undefined ? { tarError: r.tarError } : {})
-      }
+      const findings = r.findings.filter(f => !f.rule.startsWith('layer-compression'))
+      return scanOf(layer, findings, r.tarError)
     }
   }
 }

@@ -491,7 +491,7 @@ export class Walker {
     }
     const r = await p
     // Read (if not to its end): the layout's sweep of unreferenced blobs need not read it again.
-    if (!(r as { unopened?: boolean }).unopened) this.hashed.add(desc.digest)
+    if (!r.unopened) this.hashed.add(desc.digest)
     return r
   }
 
