@@ -5,7 +5,7 @@
  *
  *   npm run bench        (= npm run package && node --experimental-strip-types bench/run.ts)
  *
- * Sections (LADING_BENCH_ONLY=build,tiny,repro,push,validate,rss picks some; default all):
+ * Sections (LADING_BENCH_ONLY=build,tiny,repro,push,validate,rss,levels picks some; default all):
  *   build     mixed dataset, one layer: lading build vs umoci insert (and tar | gzip, for scale)
  *   tiny      100,000 tiny files: lading build vs umoci insert, time per file
  *   repro     the Lading builds of the mixed dataset give one manifest digest
@@ -13,6 +13,7 @@
  *             lading build --from oci:... --tags ... vs oci-image-tool validate && skopeo copy
  *   validate  lading validate vs gzip -dc BLOB | sha256sum over the same layer blobs
  *   rss       peak RSS of every Lading run, and of one build of a ~1 GiB layer, ≤ 150 MiB
+ *   levels    gzip levels 1, 2, 4, 6 and zstd 3 on one core: layer size and speed (for the defaults)
  *
  * Knobs: LADING_BENCH_RUNS (5), LADING_BENCH_MB (200), LADING_BENCH_FILES (10000),
  * LADING_BENCH_TINY (100000). The 1 GiB dataset scales with LADING_BENCH_MB/FILES (1024 MB in
@@ -29,6 +30,7 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import * as zlib from 'node:zlib'
 import type { DatasetInfo } from './dataset.ts'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -60,7 +62,7 @@ const BIG_FILES = Math.round((12000 * FILES) / 10000)
 const RSS_LIMIT_MIB = 150
 const CHILD_TIMEOUT_MS = 30 * 60 * 1000
 const REGISTRY_START_MS = 15_000
-const ALL_SECTIONS = ['build', 'tiny', 'repro', 'push', 'validate', 'rss'] as const
+const ALL_SECTIONS = ['build', 'tiny', 'repro', 'push', 'validate', 'rss', 'levels'] as const
 type Section = (typeof ALL_SECTIONS)[number]
 const ONLY = parseOnly(process.env.LADING_BENCH_ONLY)
 const on = (s: Section): boolean => ONLY.has(s)
@@ -988,6 +990,57 @@ function machine(): Record<string, string> {
   }
 }
 
+/**
+ * The compression behind the `compression-level` default and the zstd advice: the mixed tree's
+ * tar on one core through Node's zlib, cut in 1 MiB blocks for gzip as Lading does, and as one
+ * stream for zstd as Lading writes it. Layer size and MB/s of tar per core.
+ */
+function benchLevels(data: Dataset): void {
+  console.log(`\n== levels: ${data.name}, one core, Node's zlib`)
+  const tar = spawnSync('tar', ['-cf', '-', '--sort=name', '-C', data.dir, '.'], {
+    maxBuffer: 4 * 1024 ** 3
+  })
+  if (tar.status !== 0) throw new BenchError(`tar of ${data.dir} failed: ${tar.stderr}`)
+  const all = tar.stdout
+  const blocks: Buffer[] = []
+  for (let i = 0; i < all.length; i += 1024 * 1024) blocks.push(all.subarray(i, i + 1024 * 1024))
+  const measure = (label: string, compress: () => number): { size: number; mbs: number } => {
+    const t = process.hrtime.bigint()
+    const size = compress()
+    const s = Number(process.hrtime.bigint() - t) / 1e9
+    const mbs = all.length / 1e6 / s
+    console.log(`  ${label.padEnd(8)} ${mbytes(size).padStart(9)}  ${mbs.toFixed(0)} MB/s`)
+    return { size, mbs }
+  }
+  const out: Record<string, { size: number; mbs: number }> = {}
+  for (const level of [1, 2, 4, 6])
+    out[`gzip-${level}`] = measure(`gzip ${level}`, () =>
+      blocks.reduce((n, b) => n + zlib.gzipSync(b, { level }).length, 0)
+    )
+  out['zstd-3'] = measure(
+    'zstd 3',
+    () =>
+      zlib.zstdCompressSync(all, {
+        params: {
+          [zlib.constants.ZSTD_c_compressionLevel]: 3,
+          [zlib.constants.ZSTD_c_checksumFlag]: 1
+        }
+      }).length
+  )
+  json.levels = { tarBytes: all.length, ...out }
+  const ref = out['gzip-4']
+  for (const [name, r] of Object.entries(out))
+    row(
+      'levels',
+      `${name.replace('-', ' level ')}: layer size, speed per core`,
+      `${mbytes(r.size)}, ${r.mbs.toFixed(0)} MB/s`,
+      `gzip level 4: ${mbytes(ref.size)}, ${ref.mbs.toFixed(0)} MB/s`,
+      r.mbs / ref.mbs,
+      '—',
+      null
+    )
+}
+
 async function main(): Promise<number> {
   requireTools()
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-bench-'))
@@ -1000,7 +1053,9 @@ async function main(): Promise<number> {
       `tiny ${TINY} files; ${info.cores} cores ${info.cpu}; node ${info.node}`
   )
 
-  const needMixed = ['build', 'repro', 'push', 'validate', 'rss'].some(s => on(s as Section))
+  const needMixed = ['build', 'repro', 'push', 'validate', 'rss', 'levels'].some(s =>
+    on(s as Section)
+  )
   const mixed = needMixed ? await dataset(`mixed-${MB}mb-${FILES}f`, 'mixed', [MB, FILES]) : null
   const tiny = on('tiny') ? await dataset(`tiny-${TINY}`, 'tiny', [TINY]) : null
 
@@ -1010,6 +1065,7 @@ async function main(): Promise<number> {
   if (on('push') && mixed) await benchPush(mixed)
   if (on('validate') && mixed) await benchValidate(mixed)
   if (on('rss') && mixed) await benchRss(mixed)
+  if (on('levels') && mixed) benchLevels(mixed)
 
   const failed = rows.filter(r => r.result === 'FAIL').length
   console.log(`\n${table(false)}\n`)

@@ -36011,9 +36011,9 @@ function parseCompression(s) {
     throw new LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`);
 }
 /**
- * gzip's default is level 4, chosen by `npm run bench` on the seeded 200 MB tree: its layers are as
- * small as umoci's (Go's gzip default), 2.7% larger than zlib's level 6, which takes
- * 2.5 times the CPU. Levels 1–2 save another quarter of the CPU for 5–7% larger layers.
+ * gzip's default is level 4, chosen by `npm run bench` (its levels section) on the seeded 200 MB
+ * tree: its layers are as small as umoci's (Go's gzip default), 2.7% larger than zlib's level 6,
+ * which takes 2.1 times the CPU. Levels 1–2 are 14% faster for 5–7% larger layers.
  */
 const levelRange = {
     gzip: { min: 0, max: 9, def: 4 },
