@@ -4,8 +4,8 @@ import * as path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { openLayout } from '../src/transports/layout.js'
 import { openDockerArchive } from '../src/transports/docker-archive.js'
-import { LadingError } from '../src/errors.js'
-import { openAndValidate } from '../src/engine.js'
+import { LadingError } from '../src/util/errors.js'
+import { openAndValidate } from '../src/app/pipeline.js'
 import { parseSourceSpec } from '../src/transports/spec.js'
 import type { LayoutSource } from '../src/transports/layout.js'
 import { ScanCache, validateLayout } from '../src/validate/index.js'
@@ -18,6 +18,7 @@ import {
   trackedTempDirs,
   writeFixtureLayout
 } from './transports-fixtures.js'
+import { scanBlob } from '../src/validate/layer.js'
 
 const itSkopeo = await itWithTools('skopeo', 'tar')
 const itValidate = await itWithTools('oci-image-tool')
@@ -89,7 +90,7 @@ describe('openDockerArchive', () => {
 
     const want = await readImage(await openLayout(lay, 'one'))
     for (const ref of [undefined, 'repo/name:t1', 'docker.io/repo/name:t1']) {
-      const src = await openDockerArchive(archive, undefined, ref)
+      const src = await openDockerArchive(archive, scanBlob, undefined, ref)
       const got = await readImage(src)
       expect(got.configBytes.equals(skopeoConfig)).toBe(true)
       expect(got.manifest.config.mediaType).toBe('application/vnd.oci.image.config.v1+json')
@@ -102,7 +103,7 @@ describe('openDockerArchive', () => {
       await src.close()
       await expect(fs.access(src.dir)).rejects.toThrow()
     }
-    await expect(openDockerArchive(archive, undefined, 'repo/other:t1')).rejects.toThrow(
+    await expect(openDockerArchive(archive, scanBlob, undefined, 'repo/other:t1')).rejects.toThrow(
       /no image tagged "repo\/other:t1" .* holds docker.io\/repo\/name:t1/
     )
   })
@@ -117,7 +118,7 @@ describe('openDockerArchive', () => {
     const { configs } = await dockerSave(archive, [
       { tags: ['app:1'], layers, gzip: true, style: 'blobs' }
     ])
-    const src = await openDockerArchive(archive)
+    const src = await openDockerArchive(archive, scanBlob)
     const got = await readImage(src)
     expect(got.configBytes.equals(configs[0])).toBe(true)
     expect(got.layerMediaTypes).toEqual(
@@ -171,15 +172,15 @@ describe('openDockerArchive', () => {
       { tags: ['alpine:3'], layers: l1, style: 'legacy' },
       { tags: ['ghcr.io/o/r:2', 'ghcr.io/o/r:latest'], layers: l2, style: 'legacy' }
     ])
-    const e = await openDockerArchive(archive, 'docker-archive:multi.tar').catch(x => x)
+    const e = await openDockerArchive(archive, scanBlob, 'docker-archive:multi.tar').catch(x => x)
     expect(e).toBeInstanceOf(LadingError)
     expect(e.message).toMatch(
       /holds 2 images: alpine:3, ghcr.io\/o\/r:2 ghcr.io\/o\/r:latest; choose one with docker-archive:.*multi.tar:REPO:TAG/
     )
-    const a = await openDockerArchive(archive, undefined, 'docker.io/library/alpine:3')
+    const a = await openDockerArchive(archive, scanBlob, undefined, 'docker.io/library/alpine:3')
     expect((await readImage(a)).layerDigests).toEqual(l1.map(t => sha256(t)))
     await a.close()
-    const r = await openDockerArchive(archive, undefined, 'ghcr.io/o/r')
+    const r = await openDockerArchive(archive, scanBlob, undefined, 'ghcr.io/o/r')
     expect((await readImage(r)).layerDigests).toEqual(l2.map(t => sha256(t)))
     await r.close()
   })
@@ -216,7 +217,7 @@ describe('openDockerArchive', () => {
     const archive = path.join(base, 'd25.tar')
     await fs.writeFile(archive, await makeTar(entries))
     for (const ref of [undefined, 'img']) {
-      const src = await openDockerArchive(archive, undefined, ref)
+      const src = await openDockerArchive(archive, scanBlob, undefined, ref)
       // the original manifest (with its annotation), not one synthesised from manifest.json
       expect(src.root.digest).toBe(w.manifest.digest)
       expect((await readImage(src)).manifest.annotations).toEqual({ 'org.example.kept': 'yes' })
@@ -235,13 +236,13 @@ describe('openDockerArchive', () => {
         corruptDiffId: true
       }
     ])
-    await expect(openDockerArchive(bad)).rejects.toThrow(
+    await expect(openDockerArchive(bad, scanBlob)).rejects.toThrow(
       /layer 0 .* has uncompressed digest .* diff_id .* corrupt/
     )
 
     const other = path.join(base, 'other.tar')
     await fs.writeFile(other, await makeTar([{ name: 'README', content: 'hi' }]))
-    await expect(openDockerArchive(other)).rejects.toThrow(
+    await expect(openDockerArchive(other, scanBlob)).rejects.toThrow(
       /not a docker save tarball nor an OCI layout archive/
     )
 
@@ -254,7 +255,7 @@ describe('openDockerArchive', () => {
         { name: 'oci-layout', content: await fs.readFile(path.join(lay, 'oci-layout')) }
       ])
     )
-    await expect(openDockerArchive(onlyLayout)).rejects.toThrow(/use oci-archive:/)
+    await expect(openDockerArchive(onlyLayout, scanBlob)).rejects.toThrow(/use oci-archive:/)
 
     const missing = path.join(base, 'missing-layer.tar')
     await fs.writeFile(
@@ -270,7 +271,7 @@ describe('openDockerArchive', () => {
         }
       ])
     )
-    await expect(openDockerArchive(missing)).rejects.toThrow(
+    await expect(openDockerArchive(missing, scanBlob)).rejects.toThrow(
       /names layer 0 "l\/layer.tar", which is not in/
     )
   })

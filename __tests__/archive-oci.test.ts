@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib'
 import { randomBytes } from 'node:crypto'
 import { openLayout } from '../src/transports/layout.js'
 import { openOciArchive } from '../src/transports/oci-archive.js'
-import { LadingError } from '../src/errors.js'
+import { LadingError } from '../src/util/errors.js'
 import {
   exec,
   itWithTools,

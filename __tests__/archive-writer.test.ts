@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import { writeOciArchive } from '../src/transports/archive-writer.js'
 import { openOciArchive } from '../src/transports/oci-archive.js'
 import { openLayout } from '../src/transports/layout.js'
-import { LadingError } from '../src/errors.js'
+import { LadingError } from '../src/util/errors.js'
 import {
   exec,
   itWithTools,

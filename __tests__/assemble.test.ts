@@ -6,7 +6,7 @@ import {
   scratchConfig,
   hasConfigEdits
 } from '../src/build/assemble.js'
-import type { ConfigEdits } from '../src/plan.js'
+import type { ConfigEdits } from '../src/app/plan.js'
 import type { ImageConfig } from '../src/oci/types.js'
 
 const noEdits: ConfigEdits = { env: [], labels: {}, exposedPorts: [] }

@@ -5,8 +5,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { spawn } from 'node:child_process'
 import { bundledCli, cli } from './helpers/cli.js'
-import { makePlan } from '../src/plan.js'
-import { withDefaults } from '../src/github/inputs.js'
+import { makePlan } from '../src/app/plan.js'
+import { withDefaults } from '../src/app/inputs.js'
 
 let tmp: string
 let site: string

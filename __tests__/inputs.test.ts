@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs'
-import { INPUT_DEFAULTS, inputsFromEnv, parseList, parseBool } from '../src/github/inputs.js'
-import { shellWords, parseCommand } from '../src/words.js'
+import { INPUT_DEFAULTS, inputsFromEnv, parseList, parseBool } from '../src/app/inputs.js'
+import { shellWords, parseCommand } from '../src/app/words.js'
 
 /** action.yml's inputs and defaults, read with a line parser (the file is plain YAML we own). */
 function actionYmlInputs(): Record<string, string> {

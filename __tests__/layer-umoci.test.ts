@@ -14,6 +14,7 @@ import { MediaType, type Compression } from '../src/oci/mediatypes.js'
 import { makeTree, describeTree, comparable } from './helpers/layer-tree.js'
 import { writeMiniLayout } from './helpers/mini-layout.js'
 import { missingTools } from './helpers/tools.js'
+import { layerChecks } from '../src/validate/layer.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 
@@ -67,6 +68,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
       store,
       {
         compression,
+        checks: layerChecks,
         mtime: MTIME
       }
     )
@@ -115,7 +117,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
   it('stacks a file layer and a tarball layer over a directory layer', async () => {
     const store = new BlobStore(path.join(work, 'layout-stack'))
     await store.init()
-    const opts = { compression: 'gzip' as const, mtime: MTIME }
+    const opts = { compression: 'gzip' as const, checks: layerChecks, mtime: MTIME }
     const dir = await buildLayer(
       { source: path.join(tree, 'etc'), dest: '/etc', spec: 'etc:/etc' },
       store,
@@ -136,6 +138,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
     execFileSync('tar', ['-czf', tarball, '-C', path.join(work, 'extra'), 'srv'])
     const tar = await buildLayer({ source: tarball, spec: 'extra.tar.gz' }, store, {
       compression: 'zstd',
+      checks: layerChecks,
       mtime: MTIME
     })
     // umoci 0.4 reads no zstd, so the zstd layer is checked by content elsewhere; here it goes as gzip.
@@ -186,6 +189,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
     await store.init()
     const layer = await buildLayer({ source: tgz, spec: 'padded.tgz' }, store, {
       compression: 'gzip',
+      checks: layerChecks,
       mtime: MTIME
     })
     expect(layer.diffId).toBe(diffId)

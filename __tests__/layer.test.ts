@@ -15,15 +15,16 @@ import {
   type BuiltLayer,
   type LayerOptions
 } from '../src/build/layer.js'
-import { compressionLevel, ParallelGzip, GZIP_BLOCK } from '../src/build/compress.js'
+import { compressionLevel, ParallelGzip, GZIP_BLOCK } from '../src/codec/compress.js'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { LadingError } from '../src/errors.js'
+import { LadingError } from '../src/util/errors.js'
 import { MediaType } from '../src/oci/mediatypes.js'
 import { makeTree, LONG_FILE } from './helpers/layer-tree.js'
+import { layerChecks } from '../src/validate/layer.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
-const gzipOpts: LayerOptions = { compression: 'gzip', mtime: MTIME }
+const gzipOpts: LayerOptions = { compression: 'gzip', checks: layerChecks, mtime: MTIME }
 
 let work: string
 let tree: string
@@ -305,6 +306,7 @@ describe('directory layers', () => {
     expect(b).toEqual(a)
     const c = await buildLayer({ source: tree, dest: '/app', spec: 't' }, await newStore(), {
       ...gzipOpts,
+      checks: layerChecks,
       mtime: new Date('2024-05-06T07:08:10Z')
     })
     expect(c.descriptor.digest).not.toBe(a.descriptor.digest)
@@ -330,6 +332,7 @@ describe('directory layers', () => {
       const store = await newStore()
       const l = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
         compression: c,
+        checks: layerChecks,
         mtime: MTIME
       })
       expect(l.descriptor.mediaType).toBe(mt)
@@ -388,6 +391,7 @@ describe('tarball layers', () => {
     const store = await newStore()
     const none = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
       compression: 'none',
+      checks: layerChecks,
       mtime: MTIME
     })
     plainTar = await blob(store, none)
@@ -413,6 +417,7 @@ describe('tarball layers', () => {
     expect(l.createdBy).toBe('lading: ADD in.tar.gz /')
     const p = await buildLayer({ source: tarPlain, spec: 'in.tar' }, store, {
       compression: 'none',
+      checks: layerChecks,
       mtime: MTIME
     })
     expect(p.descriptor.digest).toBe(sha(plainTar))
@@ -429,6 +434,7 @@ describe('tarball layers', () => {
     const store = await newStore()
     const l = await buildLayer({ source: path.join(work, name), spec: name }, store, {
       compression: c,
+      checks: layerChecks,
       mtime: MTIME
     })
     const data = await blob(store, l)
@@ -507,13 +513,18 @@ describe('errors', () => {
     const t = path.join(work, name)
     await fs.writeFile(t, content())
     await expectFailure({ source: t, spec: name }, re)
-    await expectFailure({ source: t, spec: name }, re, { compression: 'zstd', mtime: MTIME })
+    await expectFailure({ source: t, spec: name }, re, {
+      compression: 'zstd',
+      checks: layerChecks,
+      mtime: MTIME
+    })
   })
 
   it('rejects a truncated tar inside good gzip', async () => {
     const store = await newStore()
     const l = await buildLayer({ source: tree, spec: 't' }, store, {
       compression: 'none',
+      checks: layerChecks,
       mtime: MTIME
     })
     const t = path.join(work, 'cut.tar.gz')
@@ -524,6 +535,7 @@ describe('errors', () => {
     )
     await expectFailure({ source: t, spec: 'cut.tar.gz' }, /is not a readable gzip tarball/, {
       compression: 'none',
+      checks: layerChecks,
       mtime: MTIME
     })
   })
@@ -531,6 +543,7 @@ describe('errors', () => {
   it('refuses a timestamp a tar header cannot hold', async () => {
     await expectFailure({ source: tree, spec: 't' }, /outside the range a layer can hold/, {
       compression: 'gzip',
+      checks: layerChecks,
       mtime: new Date('2040-01-01T00:00:00Z')
     })
   })
@@ -629,6 +642,7 @@ describe('tarballs with bytes after the compressed stream', () => {
     const store = await newStore()
     const l = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
       compression: 'none',
+      checks: layerChecks,
       mtime: MTIME
     })
     plainTar = await blob(store, l)
@@ -665,6 +679,7 @@ describe('tarballs with bytes after the compressed stream', () => {
     const store = await newStore()
     const l = await buildLayer({ source: t, spec: 'padded.tar.zst' }, store, {
       compression: 'zstd',
+      checks: layerChecks,
       mtime: MTIME
     })
     const data = await blob(store, l)
@@ -689,6 +704,7 @@ describe('tarballs with bytes after the compressed stream', () => {
       const store = await newStore()
       const err = await buildLayer({ source: t, spec: 'frames.tar.zst' }, store, {
         compression,
+        checks: layerChecks,
         mtime: MTIME
       }).then(
         () => undefined,

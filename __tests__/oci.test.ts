@@ -16,7 +16,7 @@ import {
   verifyContent,
   sha256
 } from '../src/oci/digest.js'
-import { LadingError } from '../src/errors.js'
+import { LadingError } from '../src/util/errors.js'
 
 describe('references', () => {
   it.each([

@@ -152,7 +152,7 @@ describe('credentials', () => {
     expect((await resolveCredentials('docker.io', {}, env)).credentials?.username).toBe('hubuser')
     const other = await resolveCredentials(
       'docker.io',
-      { password: 'p', credentialsRegistry: 'ghcr.io' },
+      { password: 'p', credentialsRegistries: ['ghcr.io'] },
       env
     )
     expect(other.credentials?.username).toBe('hubuser')

@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
 import { afterAll, it } from '@jest/globals'
 import * as tar from 'tar-stream'
-import type { ImageSource } from '../src/transports/types.js'
+import type { ImageSource } from '../src/oci/blobs.js'
 import type { Descriptor, ImageConfig, Manifest } from '../src/oci/types.js'
 
 export const exec = promisify(execFile)

@@ -2,7 +2,7 @@ import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { openLayout } from '../src/transports/layout.js'
-import { LadingError } from '../src/errors.js'
+import { LadingError } from '../src/util/errors.js'
 import {
   exec,
   itWithTools,

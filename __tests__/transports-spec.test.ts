@@ -1,6 +1,6 @@
 import { describe, it, expect } from '@jest/globals'
 import { parseSourceSpec } from '../src/transports/spec.js'
-import { LadingError } from '../src/errors.js'
+import { LadingError } from '../src/util/errors.js'
 
 describe('parseSourceSpec', () => {
   it('reads scratch and the layout transports', () => {

@@ -8,7 +8,7 @@ import * as path from 'node:path'
 import { validateImage, validateLayout } from '../src/validate/index.js'
 import { LayoutReader } from '../src/validate/layout.js'
 import type { Descriptor } from '../src/oci/types.js'
-import type { BlobReader } from '../src/transports/types.js'
+import type { BlobReader } from '../src/oci/blobs.js'
 import { writeLayout, sha256 } from './validate-fixtures.js'
 import { trackedTempDirs } from './transports-fixtures.js'
 

@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import * as zlib from 'node:zlib'
 import { validateImage, validateLayout, type Finding } from '../src/validate/index.js'
 import { LayoutReader } from '../src/validate/layout.js'
-import type { BlobReader } from '../src/transports/types.js'
+import type { BlobReader } from '../src/oci/blobs.js'
 import { writeLayout, tarOf, sha256, DEFAULT_ENTRIES } from './validate-fixtures.js'
 import { trackedTempDirs } from './transports-fixtures.js'
 

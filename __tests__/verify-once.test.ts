@@ -16,11 +16,12 @@ import { scanBlob } from '../src/validate/layer.js'
 import { LayoutReader } from '../src/validate/layout.js'
 import { ScanCache, validateImage } from '../src/validate/index.js'
 import type { Descriptor } from '../src/oci/types.js'
-import type { BlobReader } from '../src/transports/types.js'
-import { mapLimited } from '../src/limit.js'
-import { bytesMoved, collections, RELIEF_BYTES } from '../src/memory.js'
+import type { BlobReader } from '../src/oci/blobs.js'
+import { mapLimited } from '../src/util/limit.js'
+import { bytesMoved, collections, RELIEF_BYTES } from '../src/util/memory.js'
 import { makeTree } from './helpers/layer-tree.js'
 import { cli } from './helpers/cli.js'
+import { layerChecks } from '../src/validate/layer.js'
 
 let work: string
 beforeAll(async () => {
@@ -55,7 +56,11 @@ async function buildAndReadBack(
 ): Promise<{ built: Awaited<ReturnType<typeof buildLayer>>; readBack: object }> {
   const store = new BlobStore(path.join(work, storeName))
   await store.init()
-  const built = await buildLayer(input, store, { compression, mtime: new Date(0) })
+  const built = await buildLayer(input, store, {
+    compression,
+    checks: layerChecks,
+    mtime: new Date(0)
+  })
   const d = built.descriptor
   const read = await scanBlob(createReadStream(store.path(d.digest)), {
     algorithm: 'sha256',

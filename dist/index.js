@@ -3055,12 +3055,12 @@ function trailingBytesSeen(data) {
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+/* unused reexport */ __nccwpck_require__(7837);
 
 
 /***/ }),
 
-/***/ 218:
+/***/ 7837:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -31421,11 +31421,11 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9407:
+/***/ 218:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3263);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3600);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3263:
+/***/ 3600:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34390,27 +34390,46 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
-;// CONCATENATED MODULE: ./src/github/secrets.ts
-
+;// CONCATENATED MODULE: ./src/util/secrets.ts
 /**
- * Masking is a GitHub Actions log command (`::add-mask::VALUE`), which prints the value itself:
- * right in a workflow log, a leak anywhere else. Only the action turns it on; the CLI never prints
- * secrets at all.
+ * The secrets one run has met (passwords, tokens, the base64 forms they travel in). Whoever
+ * derives a credential adds it here; a front end decides what adding means: the action asks
+ * GitHub Actions to mask it (`::add-mask::`, which prints the value, so only inside a runner), and
+ * every front end can redact it from text it prints.
  */
-let enabled = false;
-function enableSecretMasking() {
-    enabled = true;
-}
-const masked = new Set();
-/** Asks GitHub Actions to hide a value in logs; once per value, as each call prints a command. */
-function maskValue(value) {
-    if (!enabled || !value || masked.has(value))
-        return;
-    masked.add(value);
-    core_setSecret(value);
+class Secrets {
+    onAdd;
+    values = new Set();
+    /** `onAdd` is called once for each new secret (the action's `core.setSecret`). */
+    constructor(onAdd) {
+        this.onAdd = onAdd;
+    }
+    add(value) {
+        if (!value || this.values.has(value))
+            return;
+        this.values.add(value);
+        this.onAdd?.(value);
+    }
+    /** A secret and the base64 `user:secret` form Basic auth sends. */
+    addCredential(secret, username) {
+        if (!secret)
+            return;
+        this.add(secret);
+        if (username !== undefined)
+            this.add(Buffer.from(`${username}:${secret}`).toString('base64'));
+    }
+    /** `text` with every known secret replaced by `***`. */
+    redact(text) {
+        let out = text;
+        // Longest first, so a secret that contains another is replaced whole.
+        for (const v of [...this.values].sort((a, b) => b.length - a.length))
+            if (v.length >= 4)
+                out = out.split(v).join('***');
+        return out;
+    }
 }
 
-;// CONCATENATED MODULE: ./src/errors.ts
+;// CONCATENATED MODULE: ./src/util/errors.ts
 /**
  * An error a user can act on. Front ends print its message alone, never a stack trace; any
  * other error reaching a front end is a bug in Lading and is reported as such.
@@ -34431,7 +34450,7 @@ function errors_messageOf(err) {
     return String(err);
 }
 
-;// CONCATENATED MODULE: ./src/github/inputs.ts
+;// CONCATENATED MODULE: ./src/app/inputs.ts
 
 /**
  * The action's inputs, their defaults as action.yml declares them (a test keeps the two equal), and
@@ -34509,7 +34528,7 @@ const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createReq
 const external_node_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
 ;// CONCATENATED MODULE: external "node:path"
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/words.ts
+;// CONCATENATED MODULE: ./src/app/words.ts
 
 /**
  * Splits a string into words as a POSIX shell would (quotes, backslash escapes), without any
@@ -34645,7 +34664,7 @@ var external_node_stream_ = __nccwpck_require__(7075);
 const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
 ;// CONCATENATED MODULE: external "node:vm"
 const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
-;// CONCATENATED MODULE: ./src/memory.ts
+;// CONCATENATED MODULE: ./src/util/memory.ts
 /**
  * Keeps a run's memory flat while it streams hundreds of megabytes through Buffers.
  *
@@ -34956,6 +34975,1712 @@ function toOciMediaType(mt) {
             return MediaType.LayerNondistributableGzip;
         default:
             return mt;
+    }
+}
+
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+// EXTERNAL MODULE: external "node:util"
+var external_node_util_ = __nccwpck_require__(7975);
+;// CONCATENATED MODULE: ./src/codec/compress.ts
+
+
+
+
+
+const compressions = ['gzip', 'zstd', 'none'];
+/** The user-facing `compression` input. */
+function parseCompression(s) {
+    const v = s.trim().toLowerCase();
+    if (compressions.includes(v))
+        return v;
+    throw new LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`);
+}
+/**
+ * gzip's default is level 4, chosen by `npm run bench` (its levels section) on the seeded 200 MB
+ * tree: its layers are as small as umoci's (Go's gzip default), 2.7% larger than zlib's level 6,
+ * which takes 2.1 times the CPU. Levels 1–2 are 14% faster for 5–7% larger layers.
+ */
+const levelRange = {
+    gzip: { min: 0, max: 9, def: 4 },
+    zstd: { min: 1, max: 22, def: 3 }
+};
+/**
+ * The level to compress with: the given one once checked against what the compressor accepts,
+ * else its usual default. A level given with `none` is ignored, since there is nothing to tune.
+ */
+function compress_compressionLevel(c, level) {
+    if (c === 'none')
+        return undefined;
+    const range = levelRange[c];
+    if (level === undefined || level === '')
+        return range.def;
+    const n = typeof level === 'number' ? level : Number(level.trim());
+    if (!Number.isInteger(n) || n < range.min || n > range.max)
+        throw new LadingError(`compression-level: "${level}" is not valid for ${c}; use a whole number from ${range.min} to ${range.max} (default ${range.def})`);
+    return n;
+}
+/**
+ * zlib writes the build platform into the gzip header's OS byte (3 on Linux, 19 on macOS), which
+ * would make the same layer differ by machine. 255 ("unknown") is what Go's gzip writer uses.
+ */
+const GZIP_OS_UNKNOWN = 0xff;
+/** Uncompressed bytes per gzip member; fixed, so the output never depends on the machine. */
+const GZIP_BLOCK = 1024 * 1024;
+const gzipAsync = (0,external_node_util_.promisify)(external_node_zlib_.gzip);
+function threadPoolSize() {
+    const n = Number(process.env.UV_THREADPOOL_SIZE);
+    return Number.isInteger(n) && n > 0 ? n : 4;
+}
+/**
+ * Gzip that compresses fixed 1 MiB blocks as independent gzip members on zlib's thread pool and
+ * emits them in order. A gzip file may hold several members (RFC 1952 §2.2) and every layer reader
+ * tried accepts them; the gain is using every core, at a cost of well under 1% in size.
+ */
+class ParallelGzip extends external_node_stream_.Transform {
+    level;
+    parts = [];
+    buffered = 0;
+    wroteAny = false;
+    inFlight = [];
+    maxInFlight;
+    constructor(level) {
+        super();
+        this.level = level;
+        // zlib's async work shares libuv's pool (4 threads by default) with file reads and writes;
+        // filling it with compression stalls the reads that feed it.
+        this.maxInFlight = Math.max(2, Math.min((0,external_node_os_namespaceObject.availableParallelism)() + 1, threadPoolSize() - 1));
+    }
+    _transform(chunk, _enc, cb) {
+        this.parts.push(chunk);
+        this.buffered += chunk.length;
+        while (this.buffered >= GZIP_BLOCK)
+            this.submit(this.cut(GZIP_BLOCK));
+        this.emitUntil(this.maxInFlight).then(() => cb(), cb);
+    }
+    _flush(cb) {
+        // An empty input still needs one member to be a gzip file.
+        if (this.buffered > 0 || !this.wroteAny)
+            this.submit(this.cut(this.buffered));
+        this.emitUntil(0).then(() => cb(), cb);
+    }
+    cut(n) {
+        const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.buffered);
+        const block = all.subarray(0, n);
+        const rest = all.subarray(n);
+        this.parts = rest.length ? [rest] : [];
+        this.buffered = rest.length;
+        return block;
+    }
+    submit(block) {
+        this.wroteAny = true;
+        // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
+        const member = gzipAsync(block, { level: this.level, chunkSize: GZIP_BLOCK });
+        // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
+        member.catch(() => { });
+        this.inFlight.push(member);
+    }
+    async emitUntil(limit) {
+        while (this.inFlight.length > limit) {
+            const member = await this.inFlight.shift();
+            member[9] = GZIP_OS_UNKNOWN;
+            this.push(member);
+        }
+    }
+}
+/**
+ * The stages that compress with `c`, to splice into a pipeline. Deterministic: gzip headers carry
+ * no file name, mtime 0 and a fixed OS byte.
+ */
+function compressorStages(c, level) {
+    const lvl = compress_compressionLevel(c, level);
+    switch (c) {
+        case 'gzip':
+            return [new ParallelGzip(lvl)];
+        case 'zstd':
+            return [
+                external_node_zlib_.createZstdCompress({
+                    chunkSize: 256 * 1024,
+                    params: {
+                        [external_node_zlib_.constants.ZSTD_c_compressionLevel]: lvl,
+                        // Costs little and lets readers detect a damaged blob without knowing its digest.
+                        [external_node_zlib_.constants.ZSTD_c_checksumFlag]: 1
+                    }
+                })
+            ];
+        case 'none':
+            return [];
+    }
+}
+function createDecompressor(c) {
+    switch (c) {
+        case 'gzip':
+            return external_node_zlib_.createGunzip({ chunkSize: 256 * 1024 });
+        case 'zstd':
+            return external_node_zlib_.createZstdDecompress({ chunkSize: 256 * 1024 });
+        case 'none':
+            return new external_node_stream_.PassThrough();
+    }
+}
+/** gzip or zstd as detected; xz, bzip2 and anything else are read as they are (and fail as tar). */
+function readableCompression(head) {
+    const c = detectCompression(head);
+    return c === 'gzip' || c === 'zstd' ? c : 'none';
+}
+/**
+ * Whether bytes start a zstd frame: a regular one, or a skippable one (0x184D2A50–5F), with which
+ * a zstd stream may open (zstd:chunked metadata, seekable-format tables).
+ */
+function isZstdFrame(b) {
+    if (b.length < 4)
+        return false;
+    const m = b.readUInt32LE(0);
+    return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50;
+}
+/** The compression a file's first bytes show; anything unrecognised is taken as a plain tar. */
+function detectCompression(head) {
+    if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
+        return 'gzip';
+    if (isZstdFrame(head))
+        return 'zstd';
+    if (head.length >= 6 &&
+        head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0])))
+        return 'xz';
+    if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh')
+        return 'bzip2';
+    return 'none';
+}
+
+;// CONCATENATED MODULE: ./src/build/layer.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
+const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
+const CHUNK = 1024 * 1024;
+/** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
+function parseLayerSpec(line) {
+    const spec = line.trim();
+    if (!spec)
+        throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
+    // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
+    if ((0,external_node_fs_namespaceObject.existsSync)(spec))
+        return { source: spec, spec };
+    // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
+    let cut = spec.lastIndexOf(':/');
+    if (cut < 0 && spec.includes(':'))
+        cut = spec.lastIndexOf(':');
+    if (cut < 0)
+        return { source: spec, spec };
+    const source = spec.slice(0, cut);
+    const dest = spec.slice(cut + 1);
+    if (!source)
+        throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
+    if (!dest.startsWith('/'))
+        throw new LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
+    return { source, dest, spec };
+}
+function failure(input, what) {
+    return new LadingError(`layers: "${input.spec}": ${what}`);
+}
+/** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
+function shownPath(input, p) {
+    if (p === input.source || !input.top)
+        return p;
+    if (p === input.top)
+        return input.source;
+    const rel = external_node_path_namespaceObject.relative(input.top, p);
+    if (rel.startsWith('..') || external_node_path_namespaceObject.isAbsolute(rel))
+        return p;
+    return `${input.source.replace(/\/+$/, '')}/${rel}`;
+}
+/** Bytes as text, printable ASCII kept and everything else as \xNN, for names that are not UTF-8. */
+function escapeBytes(b) {
+    let out = '';
+    for (const byte of b)
+        out +=
+            byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+                ? String.fromCharCode(byte)
+                : `\\x${byte.toString(16).padStart(2, '0')}`;
+    return out;
+}
+function fsProblem(input, p, err) {
+    const code = err.code;
+    const shown = shownPath(input, p);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+        return failure(input, `path "${shown}" does not exist`);
+    if (code === 'EACCES' || code === 'EPERM')
+        return failure(input, `path "${shown}" cannot be read (permission denied); make it readable`);
+    return failure(input, `reading "${shown}": ${errors_messageOf(err)}`);
+}
+/** What the history shows for a source: relative paths as written, absolute ones by name only. */
+function shownSource(source) {
+    return external_node_path_namespaceObject.isAbsolute(source) ? external_node_path_namespaceObject.basename(source) : source;
+}
+function entry(name, abs, follow = false) {
+    return { name, abs, follow };
+}
+/** `usr/local/app` → entries for `usr` and `usr/local`, so the tar needs nothing from a base. */
+function parentEntries(name) {
+    const parts = name.split('/');
+    const out = [];
+    for (let i = 1; i < parts.length; i++)
+        out.push(entry(parts.slice(0, i).join('/')));
+    return out;
+}
+/** A DEST as a tar name: normalised, no leading or trailing '/', '' for the root. */
+function imagePath(dest) {
+    return external_node_path_namespaceObject.posix.normalize(dest).replace(/^\/+/, '').replace(/\/+$/, '');
+}
+async function buildLayer(input, store, opts) {
+    const level = compress_compressionLevel(opts.compression, opts.level);
+    const seconds = opts.mtime.getTime() / 1000;
+    // tar-stream writes mtime as a signed 32-bit count of seconds.
+    if (!(seconds >= 0 && seconds < 2 ** 31))
+        throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
+    let st;
+    const src = { ...input };
+    try {
+        st = await promises_namespaceObject.stat(input.source);
+        // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
+        src.top = await promises_namespaceObject.realpath(input.source);
+    }
+    catch (err) {
+        throw fsProblem(input, input.source, err);
+    }
+    input = src;
+    const excluded = await exclusions(store, opts.exclude ?? []);
+    if (excluded.covers(src.top))
+        throw failure(input, `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`);
+    if (st.isDirectory()) {
+        const root = imagePath(input.dest ?? '/');
+        const entries = walk(src, excluded, root);
+        const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
+        return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
+    }
+    if (!st.isFile())
+        throw failure(input, `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`);
+    if (TARBALL.test(input.source)) {
+        if (input.dest !== undefined)
+            throw failure(input, `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`);
+        return tarballLayer(input, store, { ...opts, level }, st.size);
+    }
+    let dest = input.dest ?? '/';
+    if (dest.endsWith('/'))
+        dest += external_node_path_namespaceObject.basename(input.source);
+    const name = imagePath(dest);
+    if (!name)
+        throw failure(input, `DEST "${input.dest}" names the root directory, not a file`);
+    const entries = [...parentEntries(name), entry(name, src.top, true)];
+    const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`;
+    return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
+}
+/** Where a path really is; for a path not made yet, where it would be. */
+async function canonical(p) {
+    const abs = external_node_path_namespaceObject.resolve(p);
+    try {
+        return await promises_namespaceObject.realpath(abs);
+    }
+    catch {
+        try {
+            return external_node_path_namespaceObject.join(await promises_namespaceObject.realpath(external_node_path_namespaceObject.dirname(abs)), external_node_path_namespaceObject.basename(abs));
+        }
+        catch {
+            return abs;
+        }
+    }
+}
+async function exclusions(store, patterns) {
+    const exact = new Set([await canonical(store.root)]);
+    const prefixes = [];
+    for (const p of patterns) {
+        if (p.endsWith('*')) {
+            // Canonicalise the directory part only: the rest is a name prefix, not a path.
+            const stem = p.slice(0, -1);
+            const dir = stem.endsWith('/') ? stem : external_node_path_namespaceObject.dirname(stem);
+            const real = await canonical(dir);
+            prefixes.push(stem.endsWith('/') ? real.replace(/\/*$/, '/') : external_node_path_namespaceObject.join(real, external_node_path_namespaceObject.basename(stem)));
+        }
+        else
+            exact.add(await canonical(p));
+    }
+    const has = (abs) => exact.has(abs) || prefixes.some(pre => abs.startsWith(pre));
+    return {
+        has,
+        covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`))
+    };
+}
+/**
+ * Every path under the source directory, with DEST and its parents, depth first: each directory
+ * just before its contents, and the names in a directory in byte order (as `tar --sort=name`).
+ * Directories are read one at a time as the tar is written, so a tree costs the memory of the
+ * directories on one path down it, not of a list of every file in it.
+ */
+function* walk(input, excluded, root) {
+    const top = input.top;
+    if (root) {
+        yield* parentEntries(root);
+        yield entry(root, top, true);
+    }
+    yield* walkDir(input, excluded, top, root);
+}
+function* walkDir(input, excluded, abs, name) {
+    let children;
+    try {
+        // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+        children = external_node_fs_namespaceObject.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' });
+    }
+    catch (err) {
+        throw fsProblem(input, abs, err);
+    }
+    children.sort((a, b) => Buffer.compare(a.name, b.name));
+    for (const child of children) {
+        const base = child.name.toString('utf8');
+        if (!Buffer.from(base, 'utf8').equals(child.name))
+            throw failure(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
+        const childAbs = external_node_path_namespaceObject.join(abs, base);
+        // Building from '.' into a layout under '.' must not swallow the layer being written.
+        if (excluded.has(childAbs) || child.isSocket())
+            continue;
+        const childName = name ? `${name}/${base}` : base;
+        yield entry(childName, childAbs);
+        if (child.isDirectory())
+            yield* walkDir(input, excluded, childAbs, childName);
+    }
+}
+/** What one tar entry is counted as for memory relief, beyond its bytes. */
+const ENTRY_GARBAGE = 8 * 1024;
+/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
+const COALESCE = GZIP_BLOCK;
+/** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */
+async function* coalesce(src) {
+    let out = Buffer.allocUnsafe(COALESCE);
+    let n = 0;
+    for await (const c of src) {
+        let at = 0;
+        while (at < c.length) {
+            const k = c.copy(out, n, at);
+            n += k;
+            at += k;
+            if (n === COALESCE) {
+                yield out;
+                out = Buffer.allocUnsafe(COALESCE);
+                n = 0;
+            }
+        }
+    }
+    if (n)
+        yield out.subarray(0, n);
+}
+async function writeTarLayer(input, store, opts, entries, createdBy) {
+    const pack = tar_stream.pack();
+    // A failure to read the tree destroys the pack with it; it is reported through `produced`.
+    pack.on('error', () => { });
+    const check = opts.checks.entries();
+    const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(() => pack.finalize(), err => {
+        pack.destroy(err);
+        throw err;
+    });
+    // tar-stream emits each header, body and padding on its own; in large chunks, the stages
+    // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
+    const tarStream = external_node_stream_.Readable.from(coalesce(pack), { objectMode: false });
+    const diffHash = new HashingStream();
+    const digestHash = opts.compression === 'none' ? diffHash : new HashingStream();
+    const stages = digestHash === diffHash
+        ? [diffHash]
+        : [diffHash, ...compressorStages(opts.compression, opts.level), digestHash];
+    await intoStore(input, store, {
+        src: tarStream,
+        stages,
+        also: [produced],
+        digest: digestHash,
+        explain: err => `writing the layer into ${store.root}: ${errors_messageOf(err)}`,
+        onError: () => pack.destroy(new Error('layer output failed'))
+    });
+    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    built.scan = check.result({ ...built.descriptor, diffId: built.diffId });
+    return built;
+}
+function builtLayer(compression, digestHash, diffHash, createdBy) {
+    return {
+        descriptor: {
+            mediaType: layerMediaType(compression),
+            digest: digestHash.digest(),
+            size: digestHash.size
+        },
+        diffId: diffHash.digest(),
+        createdBy
+    };
+}
+/**
+ * Runs `src → stages → temp file`, then moves the file to its digest. Any failure, in the
+ * pipeline or beside it, removes the temp file; the message comes from where the failure began.
+ * Returns false when `accept` turned the result down.
+ */
+async function intoStore(input, store, flow) {
+    const tmp = store.tempPath();
+    const file = (0,external_node_fs_namespaceObject.createWriteStream)(tmp);
+    const chain = [flow.src, ...flow.stages, file];
+    let origin;
+    // Pipeline destroys every stage with the first error; the first to report it is where it began.
+    for (const s of chain)
+        s.once('error', () => (origin ??= s));
+    const out = (0,external_node_stream_promises_namespaceObject.pipeline)(chain).catch(err => {
+        flow.onError?.();
+        throw err;
+    });
+    const results = await Promise.allSettled([out, ...flow.also]);
+    const errors = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
+    if (errors.length) {
+        await promises_namespaceObject.rm(tmp, { force: true });
+        const user = errors.find(e => e instanceof LadingError);
+        if (user)
+            throw user;
+        if (origin === file)
+            throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(errors[0])}`);
+        throw failure(input, flow.explain(errors[0]));
+    }
+    let accepted;
+    try {
+        accepted = flow.accept ? await flow.accept() : true;
+    }
+    catch (err) {
+        await promises_namespaceObject.rm(tmp, { force: true });
+        throw err;
+    }
+    if (!accepted) {
+        await promises_namespaceObject.rm(tmp, { force: true });
+        return false;
+    }
+    try {
+        await store.commit(tmp, flow.digest.digest());
+    }
+    catch (err) {
+        await promises_namespaceObject.rm(tmp, { force: true });
+        throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`);
+    }
+    return true;
+}
+function waitFor(emitter, ok) {
+    return new Promise((resolve, reject) => {
+        const settle = (err) => {
+            emitter.off(ok, onOk);
+            emitter.off('close', onClose);
+            emitter.off('error', onError);
+            if (err)
+                reject(err);
+            else
+                resolve();
+        };
+        const onOk = () => settle();
+        const onClose = () => settle(new Error('tar stream closed'));
+        const onError = (err) => settle(err ?? new Error('tar stream failed'));
+        emitter.once(ok, onOk);
+        emitter.once('close', onClose);
+        emitter.once('error', onError);
+    });
+}
+/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
+const WHOLE_FILE = 256 * 1024;
+/*
+ * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
+ * the main thread tens of microseconds, which for trees of many small files is most of a build;
+ * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
+ */
+/** An entry's stat (following the SOURCE itself when it is a symlink to what is meant). */
+function statOf(input, e) {
+    const abs = e.abs;
+    try {
+        return e.follow ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
+    }
+    catch (err) {
+        throw fsProblem(input, abs, err);
+    }
+}
+/** Bytes of the slabs small files are read into. */
+const SLAB = 1024 * 1024;
+/**
+ * Hands out pieces of 1 MiB slabs for small files' bytes: one allocation for many files instead of
+ * one each, so that the collector has a few large Buffers to free rather than thousands of small
+ * ones. A slab is freed once the tar has copied every piece of it.
+ */
+let slab = Buffer.allocUnsafe(0);
+let slabUsed = 0;
+function piece(n) {
+    if (n > SLAB / 8)
+        return Buffer.allocUnsafe(n);
+    if (slabUsed + n > slab.length) {
+        slab = Buffer.allocUnsafe(SLAB);
+        slabUsed = 0;
+    }
+    const b = slab.subarray(slabUsed, slabUsed + n);
+    // 8-byte aligned, as Node's own pool is.
+    slabUsed += (n + 7) & ~7;
+    return b;
+}
+/** A file's bytes, with one read more to notice a file that grew since its stat. */
+function readWhole(abs, size) {
+    const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
+    try {
+        const buf = piece(size + 1);
+        let n = 0;
+        while (n < buf.length) {
+            const got = external_node_fs_namespaceObject.readSync(fd, buf, n, buf.length - n, n);
+            if (got === 0)
+                break;
+            n += got;
+        }
+        return buf.subarray(0, n);
+    }
+    finally {
+        external_node_fs_namespaceObject.closeSync(fd);
+    }
+}
+async function fillPack(input, pack, entries, mtime, onHeader) {
+    const firstPathOf = new Map();
+    // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
+    const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
+    /** Every entry, as it is written: checked, and counted for memory relief. */
+    const note = (header) => {
+        onHeader?.(header);
+        // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+        // bytes, which for trees of small files is most of the garbage.
+        bytesMoved(ENTRY_GARBAGE);
+    };
+    const add = (header, body) => {
+        note(header);
+        return new Promise((resolve, reject) => {
+            const cb = (err) => (err ? reject(err) : resolve());
+            if (body)
+                pack.entry(header, body, cb);
+            else
+                pack.entry(header, cb);
+        });
+    };
+    for (const e of entries) {
+        if (!e.abs) {
+            await add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
+            continue;
+        }
+        const st = statOf(input, e);
+        const mode = st.mode;
+        if (st.isDirectory()) {
+            await add({ ...base, name: `${e.name}/`, type: 'directory', mode });
+        }
+        else if (st.isSymbolicLink()) {
+            let raw;
+            try {
+                raw = external_node_fs_namespaceObject.readlinkSync(e.abs, { encoding: 'buffer' });
+            }
+            catch (err) {
+                throw fsProblem(input, e.abs, err);
+            }
+            const target = raw.toString('utf8');
+            if (!Buffer.from(target, 'utf8').equals(raw))
+                throw failure(input, `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
+            await add({ ...base, name: e.name, type: 'symlink', linkname: target, mode });
+        }
+        else if (st.isFile()) {
+            if (st.nlink > 1) {
+                const id = `${st.dev}:${st.ino}`;
+                const first = firstPathOf.get(id);
+                if (first !== undefined) {
+                    await add({ ...base, name: e.name, type: 'link', linkname: first, mode });
+                    continue;
+                }
+                firstPathOf.set(id, e.name);
+            }
+            const header = { ...base, name: e.name, type: 'file', mode, size: st.size };
+            if (st.size <= WHOLE_FILE) {
+                let body;
+                try {
+                    body = readWhole(e.abs, st.size);
+                }
+                catch (err) {
+                    throw fsProblem(input, e.abs, err);
+                }
+                if (body.length !== st.size)
+                    throw changed(input, e.abs);
+                // tar-stream takes an empty buffer as "no body given" and waits for a stream.
+                await add(header, body.length ? body : Buffer.alloc(0));
+            }
+            else
+                await addFile(input, pack, header, e.abs, st.size, note);
+        }
+        else if (st.isFIFO()) {
+            await add({ ...base, name: e.name, type: 'fifo', mode });
+        }
+        else if (st.isCharacterDevice() || st.isBlockDevice()) {
+            await add({
+                ...base,
+                name: e.name,
+                type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+                mode,
+                devmajor: Math.floor(st.rdev / 256) & 0xfff,
+                devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
+            });
+        }
+        // Sockets are runtime objects with no content; they are left out.
+    }
+}
+function changed(input, abs) {
+    return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
+}
+/** A file too large to read whole, streamed into the tar in CHUNK reads, one read ahead. */
+async function addFile(input, pack, header, abs, size, note) {
+    let fh;
+    try {
+        fh = await promises_namespaceObject.open(abs, 'r');
+    }
+    catch (err) {
+        throw fsProblem(input, abs, err);
+    }
+    try {
+        let done;
+        note(header);
+        const sink = await new Promise(resolve => {
+            done = new Promise((res, rej) => {
+                resolve(pack.entry(header, err => (err ? rej(err) : res())));
+            });
+        });
+        done.catch(() => { });
+        let pos = 0;
+        // The next read is under way while the last chunk goes into the tar.
+        const readAt = (at) => {
+            const want = Math.min(CHUNK, size - at);
+            const buf = Buffer.allocUnsafe(want);
+            const r = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
+            r.catch(() => { });
+            return r;
+        };
+        let pending = readAt(0);
+        while (pos < size) {
+            let chunk;
+            try {
+                chunk = await pending;
+            }
+            catch (err) {
+                sink.destroy(err);
+                throw fsProblem(input, abs, err);
+            }
+            if (chunk.length === 0) {
+                const err = changed(input, abs);
+                sink.destroy(err);
+                throw err;
+            }
+            pos += chunk.length;
+            if (pos < size)
+                pending = readAt(pos);
+            if (!sink.write(chunk))
+                await waitFor(sink, 'drain');
+        }
+        // A file that grew since its stat would be cut short silently.
+        const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, size);
+        if (bytesRead !== 0) {
+            const err = changed(input, abs);
+            sink.destroy(err);
+            throw err;
+        }
+        sink.end(null);
+        await done;
+    }
+    finally {
+        await fh.close();
+    }
+}
+/**
+ * A stage that also feeds what passes through to a side pipeline, waiting for it, so one read of
+ * a stream serves two consumers with backpressure from both.
+ */
+function tee(side) {
+    const head = new external_node_stream_.PassThrough();
+    const done = (0,external_node_stream_promises_namespaceObject.pipeline)([head, ...side]);
+    const stage = new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            if (head.write(chunk))
+                cb(null, chunk);
+            else
+                head.once('drain', () => cb(null, chunk));
+        },
+        flush(cb) {
+            head.end();
+            done.then(() => cb(), cb);
+        },
+        destroy(err, cb) {
+            // The side must not wait for input that will never come once the main pipeline failed.
+            if (!head.writableFinished)
+                head.destroy(err ?? new Error('stopped'));
+            cb(err);
+        }
+    });
+    done.catch(err => stage.destroy(err));
+    return { stage, done };
+}
+async function readAt(input, at, n) {
+    const buf = Buffer.alloc(n);
+    try {
+        const fh = await promises_namespaceObject.open(input.source, 'r');
+        try {
+            const { bytesRead } = await fh.read(buf, 0, n, at);
+            return buf.subarray(0, bytesRead);
+        }
+        finally {
+            await fh.close();
+        }
+    }
+    catch (err) {
+        throw fsProblem(input, input.source, err);
+    }
+}
+async function tarballLayer(input, store, opts, size) {
+    const format = detectCompression(await readAt(input, 0, 6));
+    if (format === 'xz' || format === 'bzip2')
+        throw failure(input, `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`);
+    // Bytes after the compressed stream (padding, a second zstd frame) are skipped by some readers and
+    // fatal to others (Go's gzip: "invalid header"), so only a stream that is the whole file is kept.
+    if (format === opts.compression) {
+        const kept = await tarballPass(input, store, opts, format, size, true);
+        if (kept)
+            return kept;
+    }
+    return (await tarballPass(input, store, opts, format, size, false));
+}
+/** One read of a tarball: kept byte for byte when `keep`, else decompressed and recompressed. */
+async function tarballPass(input, store, opts, format, size, keep) {
+    const createdBy = `lading: ADD ${shownSource(input.source)} /`;
+    const src = (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: CHUNK });
+    // The validator's own checks of the tar, as it is read: the layer need not be read back.
+    const scanner = opts.checks.tarStream();
+    const check = scanner.sink;
+    const decompressor = format === 'none' ? undefined : createDecompressor(format);
+    const decompress = decompressor ? [decompressor] : [];
+    let diffHash;
+    let digestHash;
+    let stages;
+    let side;
+    if (keep) {
+        // The bytes are kept, and the tar inside is hashed and checked alongside.
+        digestHash = new HashingStream();
+        diffHash = decompressor ? new HashingStream() : digestHash;
+        const t = tee(decompressor ? [decompressor, diffHash, check] : [check]);
+        stages = [digestHash, t.stage];
+        side = t.done;
+    }
+    else {
+        diffHash = new HashingStream();
+        const t = tee([check]);
+        side = t.done;
+        if (opts.compression === 'none') {
+            digestHash = diffHash;
+            stages = [...decompress, diffHash, t.stage];
+        }
+        else {
+            digestHash = new HashingStream();
+            stages = [
+                ...decompress,
+                diffHash,
+                t.stage,
+                ...compressorStages(opts.compression, opts.level),
+                digestHash
+            ];
+        }
+    }
+    const kind = format === 'none' ? 'tar' : `${format} tarball`;
+    const stored = await intoStore(input, store, {
+        src,
+        stages,
+        also: [side],
+        digest: digestHash,
+        explain: err => {
+            const code = err.code;
+            if (code && err.syscall)
+                throw fsProblem(input, input.source, err);
+            return `"${input.source}" is not a readable ${kind}: ${errors_messageOf(err)}`;
+        },
+        accept: async () => {
+            const tarError = await scanner.tarError();
+            if (tarError !== undefined)
+                throw failure(input, `"${input.source}" is not a readable ${kind}: ${tarError}`);
+            const consumed = decompressor ? decompressor.bytesWritten : size;
+            if (consumed >= size)
+                return true;
+            // Node's zstd reader stops after one frame; what follows would be left out silently.
+            if (format === 'zstd' && isZstdFrame(await readAt(input, consumed, 4)))
+                throw failure(input, `"${input.source}" holds more than one zstd frame, which Lading cannot read; recompress it with plain zstd (one frame) or give the plain .tar`);
+            return !keep;
+        }
+    });
+    if (!stored)
+        return undefined;
+    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId });
+    return built;
+}
+
+;// CONCATENATED MODULE: ./src/transports/spec.ts
+
+
+
+/**
+ * Transports of other tools (skopeo, podman) that a user may write out of habit. Named here so
+ * `dir:x` gets a clear answer instead of being read as the Docker Hub image "dir" with tag "x".
+ */
+const FOREIGN_TRANSPORTS = new Set([
+    'dir',
+    'docker-daemon',
+    'containers-storage',
+    'ostree',
+    'sif',
+    'tarball'
+]);
+const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry reference';
+/**
+ * Splits `PATH[:REF]` of the layout transports. A path may itself contain ':', so the part after
+ * the last ':' is a REF only when it could not be part of a path (no '/' or '\'), or when the
+ * path ends with a whole digest.
+ */
+function splitPathRef(rest) {
+    // A digest REF has a ':' of its own.
+    const byDigest = /^(.+):([a-z0-9]+:[a-f0-9]+)$/.exec(rest);
+    if (byDigest && isDigest(byDigest[2]))
+        return { path: byDigest[1], ref: byDigest[2] };
+    const i = rest.lastIndexOf(':');
+    if (i > 0) {
+        const after = rest.slice(i + 1);
+        if (!/[/\\]/.test(after)) {
+            const path = rest.slice(0, i);
+            return after ? { path, ref: after } : { path };
+        }
+    }
+    return { path: rest };
+}
+/**
+ * `docker-archive:PATH[:REPO:TAG]`, as skopeo writes it. The reference may contain '/' and ':',
+ * so the path ends at the first ':' after which a valid reference follows.
+ */
+function splitPathDockerRef(rest) {
+    for (let i = rest.indexOf(':'); i > 0; i = rest.indexOf(':', i + 1)) {
+        const ref = rest.slice(i + 1);
+        if (!ref)
+            return { path: rest.slice(0, i) };
+        try {
+            parseReference(ref);
+            return { path: rest.slice(0, i), ref };
+        }
+        catch {
+            // not a reference: this ':' belongs to the path
+        }
+    }
+    return { path: rest };
+}
+function parseSourceSpec(line) {
+    const s = line.trim();
+    if (!s)
+        throw new LadingError(`from: is empty; ${USE}`);
+    if (s === 'scratch')
+        return { kind: 'scratch' };
+    for (const kind of ['oci-archive', 'oci', 'docker-archive']) {
+        const prefix = `${kind}:`;
+        if (!s.startsWith(prefix))
+            continue;
+        const rest = s.slice(prefix.length);
+        const parts = kind === 'docker-archive' ? splitPathDockerRef(rest) : splitPathRef(rest);
+        if (!parts.path)
+            throw new LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`);
+        return { kind, ...parts };
+    }
+    if (s.startsWith('docker://')) {
+        parseReference(s);
+        return { kind: 'registry', reference: s.slice('docker://'.length) };
+    }
+    const word = /^([A-Za-z][A-Za-z0-9+_-]*):/.exec(s)?.[1];
+    if (word && FOREIGN_TRANSPORTS.has(word))
+        throw new LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
+    try {
+        parseReference(s);
+    }
+    catch (err) {
+        // A bare word before ':' that is not a host (no '.', not localhost) reads as a transport.
+        if (word && word !== 'localhost')
+            throw new LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
+        throw err;
+    }
+    return { kind: 'registry', reference: s };
+}
+
+;// CONCATENATED MODULE: ./src/app/plan.ts
+
+
+
+
+
+
+
+
+
+
+
+/** Where the JSON report of a run goes: beside the layout, never inside it. */
+function reportPath(output) {
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`);
+}
+/** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
+function makePlan(raw, env = process.env, cwd = process.cwd()) {
+    const from = parseList(raw.from).map(line => {
+        // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
+        if (!/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+            (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
+            const local = external_node_path_namespaceObject.resolve(cwd, line);
+            throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
+                ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
+                : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
+        }
+        return { line, spec: parseSourceSpec(line) };
+    });
+    if (from.length === 0)
+        from.push({ line: 'scratch', spec: { kind: 'scratch' } });
+    if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
+        throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone');
+    const platforms = parseList(raw.platforms, { commas: true }).map(p => {
+        try {
+            return parsePlatform(p);
+        }
+        catch (err) {
+            throw new LadingError(`platforms: ${err.message}`);
+        }
+    });
+    platforms.forEach((p, i) => {
+        const twin = platforms.findIndex(q => platformsEqual(p, q));
+        if (twin < i)
+            throw new LadingError(`platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`);
+    });
+    const layers = parseList(raw.layers).map(l => parseLayerSpec(l));
+    const config = { env: [], labels: {}, exposedPorts: [] };
+    if (raw.entrypoint.trim())
+        config.entrypoint = parseCommand(raw.entrypoint, 'entrypoint');
+    if (raw.cmd.trim())
+        config.cmd = parseCommand(raw.cmd, 'cmd');
+    for (const line of parseList(raw.env)) {
+        const eq = line.indexOf('=');
+        if (eq <= 0)
+            throw new LadingError(`env: "${line}" is not KEY=VALUE`);
+        if (/[\s]/.test(line.slice(0, eq)))
+            throw new LadingError(`env: "${line}": the name "${line.slice(0, eq)}" has white space`);
+        config.env.push([line.slice(0, eq), line.slice(eq + 1)]);
+    }
+    if (raw.workdir.trim()) {
+        const w = raw.workdir.trim();
+        if (!w.startsWith('/'))
+            throw new LadingError(`workdir: "${w}" must be an absolute path`);
+        config.workdir = w;
+    }
+    if (raw.user.trim())
+        config.user = raw.user.trim();
+    for (const line of parseList(raw.labels)) {
+        const [k, v] = keyValue(line, 'labels');
+        config.labels[k] = v;
+    }
+    for (const p of parseList(raw['exposed-ports'], { commas: true })) {
+        const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(p);
+        if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535)
+            throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`);
+        config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`);
+    }
+    const annotations = {
+        manifest: {},
+        index: {}
+    };
+    for (const line of parseList(raw.annotations)) {
+        const [k, v] = keyValue(line, 'annotations');
+        const m = /^(manifest|index|manifest-descriptor|index-descriptor)(?:\[[^\]]*\])?:(.+)$/.exec(k);
+        if (m) {
+            // metadata-action can also target descriptors; Lading writes those into the manifest/index itself.
+            const where = m[1].startsWith('index') ? 'index' : 'manifest';
+            annotations[where][m[2]] = v;
+        }
+        else
+            annotations.manifest[k] = v;
+    }
+    const created = parseCreated(raw.created, env, cwd);
+    const compression = parseCompression(raw.compression);
+    const compressionLevel = raw['compression-level'].trim()
+        ? compress_compressionLevel(compression, raw['compression-level'])
+        : undefined;
+    const output = external_node_path_namespaceObject.resolve(cwd, raw.output.trim() ||
+        (env.RUNNER_TEMP ? external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout'));
+    const archive = raw.archive.trim() ? external_node_path_namespaceObject.resolve(cwd, raw.archive.trim()) : undefined;
+    if (archive && (archive === output || archive.startsWith(output + external_node_path_namespaceObject.sep)))
+        throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
+    if (archive && archive === reportPath(output))
+        throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
+    const refName = raw['ref-name'].trim() || 'latest';
+    if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
+        throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
+    const failOn = raw['fail-on'].trim().toLowerCase();
+    if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never')
+        throw new LadingError(`fail-on: "${raw['fail-on']}" is not one of error, warning, never`);
+    const pushByDigest = parseBool('push-by-digest', raw['push-by-digest']);
+    const tags = parseList(raw.tags, { commas: true }).map(t => {
+        let ref;
+        try {
+            ref = parseReference(t);
+        }
+        catch (err) {
+            throw new LadingError(`tags: ${err.message}`);
+        }
+        if (ref.digest)
+            throw new LadingError(`tags: "${t}" has a digest; give HOST/REPO:TAG`);
+        if (!ref.tag && !pushByDigest)
+            ref.tag = 'latest';
+        return ref;
+    });
+    if (raw.username.trim() && !raw.password)
+        throw new LadingError('username: is given without password; give both, or neither');
+    if (raw.password && !raw.username.trim())
+        throw new LadingError('password: is given without username; give both, or neither');
+    const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push);
+    if (push && tags.length === 0)
+        throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
+    if (from[0].spec.kind === 'scratch' && layers.length === 0)
+        throw new LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
+            '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from');
+    const defaultAnnotations = {
+        'org.opencontainers.image.created': created.toISOString().replace(/\.000Z$/, 'Z')
+    };
+    if (env.GITHUB_REPOSITORY)
+        defaultAnnotations['org.opencontainers.image.source'] =
+            `${env.GITHUB_SERVER_URL || 'https://github.com'}/${env.GITHUB_REPOSITORY}`;
+    if (env.GITHUB_SHA)
+        defaultAnnotations['org.opencontainers.image.revision'] = env.GITHUB_SHA;
+    return {
+        from,
+        platforms,
+        layers,
+        config,
+        annotations,
+        defaultAnnotations,
+        created,
+        compression,
+        compressionLevel,
+        output,
+        archive,
+        refName,
+        failOn,
+        tags,
+        push,
+        pushByDigest,
+        auth: {
+            username: raw.username.trim() || undefined,
+            password: raw.password || undefined,
+            githubToken: raw['github-token'].trim() || undefined,
+            insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
+            credentialsRegistries: [...new Set(tags.map(t => t.registry))]
+        }
+    };
+}
+function keyValue(line, input) {
+    const eq = line.indexOf('=');
+    if (eq <= 0)
+        throw new LadingError(`${input}: "${line}" is not key=value`);
+    return [line.slice(0, eq).trim(), line.slice(eq + 1)];
+}
+/** RFC 3339 or Unix seconds; default SOURCE_DATE_EPOCH, then HEAD's commit time, then the epoch. */
+function parseCreated(value, env, cwd) {
+    const v = value.trim();
+    if (v)
+        return parseTime(v, 'created');
+    if (env.SOURCE_DATE_EPOCH?.trim())
+        return parseTime(env.SOURCE_DATE_EPOCH.trim(), 'SOURCE_DATE_EPOCH');
+    try {
+        const out = (0,external_node_child_process_namespaceObject.execFileSync)('git', ['log', '-1', '--format=%ct'], {
+            cwd: env.GITHUB_WORKSPACE || cwd,
+            stdio: ['ignore', 'pipe', 'ignore'],
+            timeout: 10000
+        })
+            .toString()
+            .trim();
+        if (/^\d+$/.test(out))
+            return new Date(Number(out) * 1000);
+    }
+    catch {
+        // Not a git repository, or git absent: fall through to the epoch, which is reproducible too.
+    }
+    return new Date(0);
+}
+function parseTime(v, input) {
+    if (/^\d+$/.test(v))
+        return new Date(Number(v) * 1000);
+    if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
+        const d = new Date(v);
+        // Date() rolls 2024-02-30 over to March 1st; a date that does not exist is an error.
+        const [y, mo, da] = v.slice(0, 10).split('-').map(Number);
+        const calendar = new Date(Date.UTC(y, mo - 1, da));
+        const real = calendar.getUTCFullYear() === y &&
+            calendar.getUTCMonth() === mo - 1 &&
+            calendar.getUTCDate() === da &&
+            Number(v.slice(11, 13)) < 24 &&
+            Number(v.slice(14, 16)) < 60 &&
+            Number(v.slice(17, 19)) < 61;
+        if (!Number.isNaN(d.getTime()) && real)
+            return d;
+    }
+    throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
+}
+
+;// CONCATENATED MODULE: ./src/util/temps.ts
+
+
+/**
+ * Temporary files and directories of the current run (staging layout, extracted archives, an
+ * archive being written). Removed on the normal paths by their owners; on SIGINT/SIGTERM (a
+ * cancelled workflow) by removeAllTemps(), so a killed run leaves nothing behind.
+ */
+const temps = new Set();
+function trackTemp(p) {
+    temps.add(p);
+}
+function untrackTemp(p) {
+    temps.delete(p);
+}
+/** Removes a temporary path on the normal path, and stops tracking it. */
+async function removeTemp(p) {
+    await promises_namespaceObject.rm(p, { recursive: true, force: true });
+    temps.delete(p);
+}
+function removeAllTemps() {
+    for (const p of temps) {
+        try {
+            external_node_fs_namespaceObject.rmSync(p, { recursive: true, force: true });
+        }
+        catch {
+            // Best effort while the process is going down.
+        }
+    }
+    temps.clear();
+}
+
+;// CONCATENATED MODULE: ./src/oci/types.ts
+/** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
+/** Annotation keys the spec pre-defines and Lading writes. */
+const Annotation = {
+    Created: 'org.opencontainers.image.created',
+    Source: 'org.opencontainers.image.source',
+    Revision: 'org.opencontainers.image.revision',
+    RefName: 'org.opencontainers.image.ref.name',
+    BaseName: 'org.opencontainers.image.base.name',
+    BaseDigest: 'org.opencontainers.image.base.digest'
+};
+
+;// CONCATENATED MODULE: ./src/transports/blobstore.ts
+
+
+
+
+
+
+
+
+/**
+ * Bytes per read of a blob file: large reads mean few chunks through hashing, decompression and
+ * the network (64 KiB, Node's default, makes a 100 MB upload 1,600 writes).
+ */
+const BLOB_READ_CHUNK = 1024 * 1024;
+/**
+ * The content-addressed blob store of an OCI image layout being written. Every blob goes to a
+ * temporary file while it is hashed, and is renamed into `blobs/ALG/HEX` only once its digest is
+ * known (and, when one was expected, equal to it): a reader never sees a partial blob.
+ */
+class BlobStore {
+    root;
+    name;
+    tmpDir;
+    constructor(root) {
+        this.root = root;
+        this.name = `oci:${root}`;
+        this.tmpDir = external_node_path_namespaceObject.join(root, '.lading-tmp');
+    }
+    async init() {
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(this.root, 'blobs', 'sha256'), { recursive: true });
+        await promises_namespaceObject.mkdir(this.tmpDir, { recursive: true });
+    }
+    /** Removes the temporary area; called when the layout is complete. */
+    async finish() {
+        await promises_namespaceObject.rm(this.tmpDir, { recursive: true, force: true });
+    }
+    path(digest) {
+        return blobPathIn(this.root, digest);
+    }
+    /** A fresh path in the store's temporary area, for writers that hash on their own. */
+    tempPath() {
+        return external_node_path_namespaceObject.join(this.tmpDir, (0,external_node_crypto_.randomBytes)(8).toString('hex'));
+    }
+    /** Moves a fully written and hashed temporary file to its content address. */
+    async commit(tmp, digest) {
+        const dest = this.path(digest);
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(dest), { recursive: true });
+        await promises_namespaceObject.rename(tmp, dest);
+    }
+    /** Puts an already verified file at its content address: a hard link when it can, else a copy. */
+    async linkOrCopy(file, digest) {
+        const dest = this.path(digest);
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(dest), { recursive: true });
+        try {
+            await promises_namespaceObject.link(file, dest);
+        }
+        catch {
+            const tmp = this.tempPath();
+            await promises_namespaceObject.copyFile(file, tmp);
+            await promises_namespaceObject.rename(tmp, dest);
+        }
+    }
+    async has(desc) {
+        const digest = typeof desc === 'string' ? desc : desc.digest;
+        try {
+            await promises_namespaceObject.access(this.path(digest));
+            return true;
+        }
+        catch {
+            return false;
+        }
+    }
+    /** Streams `src` into the store; verifies against `expected` when given. */
+    async writeStream(src, expected, what = 'blob') {
+        const algorithm = expected ? parseDigest(expected.digest).algorithm : 'sha256';
+        const tmp = this.tempPath();
+        const hasher = new HashingStream(algorithm);
+        try {
+            await (0,external_node_stream_promises_namespaceObject.pipeline)(src, hasher, (0,external_node_fs_namespaceObject.createWriteStream)(tmp));
+        }
+        catch (err) {
+            await promises_namespaceObject.rm(tmp, { force: true });
+            throw new LadingError(`writing ${what} into ${this.root}: ${errors_messageOf(err)}`);
+        }
+        const digest = hasher.digest();
+        if (expected && (digest !== expected.digest || hasher.size !== expected.size)) {
+            await promises_namespaceObject.rm(tmp, { force: true });
+            throw new LadingError(`${what} ${expected.digest}: content read has digest ${digest} and ${hasher.size} bytes, ` +
+                `expected ${expected.size} bytes; the source is corrupt or was changed while being read`);
+        }
+        await this.commit(tmp, digest);
+        return { digest, size: hasher.size };
+    }
+    async writeBuffer(data) {
+        const digest = digestOf(data);
+        const tmp = this.tempPath();
+        try {
+            await promises_namespaceObject.writeFile(tmp, data);
+        }
+        catch (err) {
+            await promises_namespaceObject.rm(tmp, { force: true });
+            throw err;
+        }
+        await this.commit(tmp, digest);
+        return { digest, size: data.length };
+    }
+    /** Writes a JSON document (manifest, index, config) and returns its descriptor. */
+    async writeJSON(value, mediaType) {
+        const bytes = Buffer.from(JSON.stringify(value));
+        const { digest, size } = await this.writeBuffer(bytes);
+        return { mediaType, digest, size, bytes };
+    }
+    async open(desc) {
+        const p = this.path(desc.digest);
+        try {
+            await promises_namespaceObject.access(p);
+        }
+        catch {
+            throw new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
+        }
+        return (0,external_node_fs_namespaceObject.createReadStream)(p, { highWaterMark: BLOB_READ_CHUNK });
+    }
+    async read(desc) {
+        let data;
+        try {
+            data = await promises_namespaceObject.readFile(this.path(desc.digest));
+        }
+        catch {
+            throw new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
+        }
+        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
+        if (actual !== desc.digest || data.length !== desc.size)
+            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ${actual}`);
+        return data;
+    }
+}
+/** Where a layout at `root` keeps the blob `digest` (`blobs/ALG/HEX`); the digest must be a registered one. */
+function blobPathIn(root, digest, where = 'digest') {
+    const { algorithm, encoded } = parseDigest(digest, where);
+    return external_node_path_namespaceObject.join(root, 'blobs', algorithm, encoded);
+}
+/** Writes `oci-layout` and `index.json`, the two files that make a directory an OCI image layout. */
+async function writeLayoutIndex(root, manifests) {
+    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+    const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
+    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'index.json'), JSON.stringify(index));
+}
+
+;// CONCATENATED MODULE: ./src/transports/layout.ts
+
+
+
+
+
+
+
+/** An image in an OCI image layout directory, selected by one entry of its index.json. */
+class LayoutSource {
+    name;
+    dir;
+    root;
+    onClose;
+    /**
+     * Blobs already read and checked while the source was opened (a docker-archive's layers), by
+     * scan key: validating the source takes these instead of reading them again.
+     */
+    scanned;
+    constructor(name, dir, root, onClose) {
+        this.name = name;
+        this.dir = dir;
+        this.root = root;
+        this.onClose = onClose;
+    }
+    blobPath(digest) {
+        return blobPathIn(this.dir, digest, `blob digest in ${this.name}`);
+    }
+    missing(desc) {
+        return new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
+    }
+    async open(desc) {
+        const p = this.blobPath(desc.digest);
+        try {
+            await promises_namespaceObject.access(p);
+        }
+        catch {
+            throw this.missing(desc);
+        }
+        return (0,external_node_fs_namespaceObject.createReadStream)(p, { highWaterMark: BLOB_READ_CHUNK });
+    }
+    async read(desc) {
+        const p = this.blobPath(desc.digest);
+        let data;
+        try {
+            data = await promises_namespaceObject.readFile(p);
+        }
+        catch {
+            throw this.missing(desc);
+        }
+        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
+        if (actual !== desc.digest || data.length !== desc.size)
+            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ` +
+                `${actual}; the descriptor says ${desc.size} bytes`);
+        return data;
+    }
+    async has(desc) {
+        try {
+            return (await promises_namespaceObject.stat(this.blobPath(desc.digest))).isFile();
+        }
+        catch {
+            return false;
+        }
+    }
+    async close() {
+        await this.onClose?.();
+    }
+}
+function refNameOf(d) {
+    return d.annotations?.[Annotation.RefName];
+}
+/** How the entries of an index.json can be named, for error messages. */
+function describeEntries(manifests) {
+    return manifests
+        .map(d => {
+        const ref = refNameOf(d);
+        return ref ? `"${ref}" (${d.digest})` : d.digest;
+    })
+        .join(', ');
+}
+async function readJSONFile(file, what, from) {
+    let text;
+    try {
+        text = await promises_namespaceObject.readFile(file, 'utf8');
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
+    }
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": ${what} is not valid JSON: ${errors_messageOf(err)}`);
+    }
+}
+/**
+ * Opens the image `ref` names in the OCI image layout at `dir`. `ref` is an
+ * `org.opencontainers.image.ref.name` annotation or the digest of an index.json entry; without it
+ * the layout must hold exactly one image. `userSpec` is how the user wrote the source, for messages.
+ */
+async function openLayout(dir, ref, userSpec, opts = {}) {
+    const from = userSpec ?? (ref ? `oci:${dir}:${ref}` : `oci:${dir}`);
+    const where = opts.where ?? dir;
+    const refHint = opts.refHint ?? `oci:${dir}:REF`;
+    let st;
+    try {
+        st = await promises_namespaceObject.stat(dir);
+    }
+    catch {
+        throw new LadingError(`from "${from}": the directory ${dir} does not exist`);
+    }
+    if (!st.isDirectory())
+        throw new LadingError(`from "${from}": ${dir} is a file, not an OCI image layout directory` +
+            (/\.tar(\.gz)?$/.test(dir) ? '; for a tarball use oci-archive: or docker-archive:' : ''));
+    const layoutFile = await readJSONFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'the oci-layout file (is this an OCI image layout?)', from);
+    const version = layoutFile?.imageLayoutVersion;
+    if (typeof version !== 'string' || !version.startsWith('1.'))
+        throw new LadingError(`from "${from}": oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
+            'Lading reads version 1.x layouts');
+    const index = (await readJSONFile(external_node_path_namespaceObject.join(dir, 'index.json'), 'index.json', from));
+    if (!index || !Array.isArray(index.manifests))
+        throw new LadingError(`from "${from}": index.json has no "manifests" array`);
+    const manifests = index.manifests;
+    for (const [i, d] of manifests.entries()) {
+        if (!d ||
+            typeof d.mediaType !== 'string' ||
+            !isDigest(d.digest) ||
+            !Number.isSafeInteger(d.size) ||
+            d.size < 0)
+            throw new LadingError(`from "${from}": index.json manifests[${i}] is not a valid descriptor ` +
+                '(needs mediaType, a sha256/sha512 digest and a size)');
+    }
+    if (manifests.length === 0)
+        throw new LadingError(`from "${from}": index.json lists no images`);
+    let root;
+    if (ref === undefined) {
+        if (manifests.length > 1)
+            throw new LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
+                `choose one with ${refHint} (a ref name or a digest)`);
+        root = manifests[0];
+    }
+    else {
+        const byName = manifests.filter(d => refNameOf(d) === ref);
+        const matches = byName.length ? byName : manifests.filter(d => d.digest === ref);
+        const distinct = new Set(matches.map(d => d.digest));
+        if (matches.length === 0)
+            throw new LadingError(`from "${from}": no image named "${ref}" in ${where}; it holds ${describeEntries(manifests)}`);
+        if (distinct.size > 1)
+            throw new LadingError(`from "${from}": "${ref}" names ${distinct.size} different images in ${where}: ` +
+                `${describeEntries(matches)}; choose one by digest`);
+        root = matches[0];
+    }
+    return new LayoutSource(from, dir, root, opts.onClose);
+}
+
+;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
+
+
+
+
+
+
+
+
+
+
+async function makeTempDir() {
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    trackTemp(dir);
+    return dir;
+}
+/** Hashes, counts and keeps the first bytes of what flows through. */
+class Measuring extends HashingStream {
+    head = Buffer.alloc(0);
+    _transform(chunk, enc, cb) {
+        if (this.head.length < 8)
+            this.head = Buffer.concat([this.head, chunk.subarray(0, 8 - this.head.length)]);
+        super._transform(chunk, enc, cb);
+    }
+}
+/**
+ * The normalised name of an archive entry, or undefined for the archive root. Entries that would
+ * land outside the extraction directory are refused: an archive must not write where it likes.
+ */
+function safeEntryName(raw, from) {
+    if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
+        throw new LadingError(`from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`);
+    const norm = external_node_path_namespaceObject.posix.normalize(raw).replace(/\/+$/, '');
+    if (norm === '..' || norm.startsWith('../'))
+        throw new LadingError(`from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`);
+    return norm === '.' || norm === '' ? undefined : norm;
+}
+/** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
+function blobAlgorithm(name) {
+    const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
+    return m && registeredAlgorithms[m[1]] === m[2].length ? m[1] : undefined;
+}
+async function sniffFile(file) {
+    const fh = await promises_namespaceObject.open(file, 'r');
+    try {
+        const buf = Buffer.alloc(8);
+        const { bytesRead } = await fh.read(buf, 0, 8, 0);
+        return buf.subarray(0, bytesRead);
+    }
+    finally {
+        await fh.close();
+    }
+}
+/**
+ * Extracts the tar (plain, gzip or zstd, told apart by magic bytes) at `archive` into `dest`, one
+ * entry at a time straight to disk: no blob is ever held in memory. Every `blobs/ALG/HEX` entry
+ * is checked against its name as it is written. Symbolic and hard links are not recreated on
+ * disk (they could point anywhere); those that resolve to a regular file inside the archive are
+ * materialised as hard links in `dest`.
+ */
+async function extractArchive(archive, dest, from) {
+    let head;
+    try {
+        head = await sniffFile(archive);
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
+    }
+    const compression = readableCompression(head);
+    const files = new Map();
+    const links = new Map();
+    const dirs = new Set();
+    const extract = tar_stream.extract();
+    const source = (0,external_node_fs_namespaceObject.createReadStream)(archive);
+    const feeding = (compression === 'none'
+        ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)
+        : (0,external_node_stream_promises_namespaceObject.pipeline)(source, createDecompressor(compression), extract)).catch((err) => err);
+    const notTar = (err) => err instanceof LadingError
+        ? err
+        : new LadingError(`from "${from}": ${archive} is not a readable tar archive` +
+            (compression === 'none' ? '' : ` (${compression}-compressed)`) +
+            `: ${errors_messageOf(err)}`);
+    try {
+        for await (const entry of extract) {
+            const h = entry.header;
+            const name = safeEntryName(h.name, from);
+            if (!name) {
+                entry.resume();
+                continue;
+            }
+            if (h.type === 'symlink' || h.type === 'link') {
+                entry.resume();
+                // Symlink targets are relative to the link's directory; hard link targets to the root.
+                const target = h.linkname ?? '';
+                const joined = h.type === 'symlink'
+                    ? external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(name), target)
+                    : external_node_path_namespaceObject.posix.normalize(target);
+                const norm = external_node_path_namespaceObject.posix.normalize(joined);
+                const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../');
+                links.set(name, inside ? norm : undefined);
+                files.delete(name);
+                continue;
+            }
+            if (h.type !== 'file' && h.type !== 'contiguous-file') {
+                entry.resume();
+                continue;
+            }
+            const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
+            const parent = external_node_path_namespaceObject.dirname(file);
+            if (!dirs.has(parent)) {
+                await promises_namespaceObject.mkdir(parent, { recursive: true });
+                dirs.add(parent);
+            }
+            const alg = blobAlgorithm(name);
+            const m = new Measuring(alg ?? 'sha256');
+            await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+            // A blob that does not match its name is kept: validation reports it with everything else
+            // that is wrong, instead of stopping at the first corrupt blob.
+            const digest = m.digest();
+            files.set(name, { file, size: m.size, digest, head: m.head });
+            links.delete(name);
+        }
+        const fed = await feeding;
+        if (fed)
+            throw fed;
+    }
+    catch (err) {
+        source.destroy();
+        extract.destroy();
+        await feeding;
+        throw notTar(err);
+    }
+    for (const [name, target] of links) {
+        let t = target;
+        for (let hops = 0; t !== undefined && !files.has(t) && hops < 16; hops++)
+            t = links.get(t);
+        const rec = t === undefined ? undefined : files.get(t);
+        if (!rec)
+            continue;
+        const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+        await promises_namespaceObject.rm(file, { force: true });
+        await promises_namespaceObject.link(rec.file, file);
+        files.set(name, { ...rec, file });
+    }
+    return { dir: dest, files };
+}
+
+;// CONCATENATED MODULE: ./src/transports/oci-archive.ts
+
+
+
+
+
+/** Fails early, with a hint, when `archive` is not a file Lading could extract. */
+async function checkArchiveFile(archive, from) {
+    let st;
+    try {
+        st = await promises_namespaceObject.stat(archive);
+    }
+    catch {
+        throw new LadingError(`from "${from}": the file ${archive} does not exist`);
+    }
+    if (st.isDirectory())
+        throw new LadingError(`from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`);
+}
+/**
+ * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
+ * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
+ * extracted, blob by blob with each digest checked, into a temporary directory that close()
+ * removes; it is then read as a layout.
+ */
+async function openOciArchive(archive, ref, userSpec) {
+    const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`);
+    await checkArchiveFile(archive, from);
+    const dir = await makeTempDir();
+    const cleanup = () => removeTemp(dir);
+    try {
+        const { files } = await extractArchive(archive, dir, from);
+        if (!files.has('oci-layout') && !files.has('index.json')) {
+            if (files.has('manifest.json'))
+                throw new LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
+                    `use docker-archive:${archive}`);
+            throw new LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
+                '(it has neither oci-layout and index.json nor manifest.json)');
+        }
+        return await openLayout(dir, ref, from, {
+            onClose: cleanup,
+            where: archive,
+            refHint: `oci-archive:${archive}:REF`
+        });
+    }
+    catch (err) {
+        await cleanup();
+        throw err;
     }
 }
 
@@ -35465,704 +37190,36 @@ function rules_finding(id, location, message) {
     return { rule: id, severity: r.severity, message, location, spec: r.spec };
 }
 
-;// CONCATENATED MODULE: ./src/validate/json.ts
+;// CONCATENATED MODULE: ./src/oci/scan.ts
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-/**
- * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
- * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
- * two readers may see different documents) and integers beyond double precision.
- */
-function json_parseJSON(input, location) {
-    const findings = [];
-    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
-    const bom = typeof input === 'string'
-        ? input.startsWith('\uFEFF')
-        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
-    if (bom) {
-        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
-        return { findings };
-    }
-    let text;
-    if (typeof input === 'string')
-        text = input;
-    else {
-        try {
-            text = utf8.decode(input);
-        }
-        catch {
-            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
-            text = input.toString('utf8');
-        }
-    }
-    let value;
-    try {
-        value = JSON.parse(text);
-    }
-    catch (err) {
-        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
-        return { findings };
-    }
-    scanIJSON(text, location, findings);
-    return { value, findings };
+/** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
+function layerLocation(digest) {
+    return `layer ${digest.slice(0, 19)}…`;
 }
-/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
-function scanIJSON(text, location, findings) {
-    // Each open object keeps the names seen so far; arrays push undefined.
-    const stack = [];
-    const path = [];
-    let reported = 0;
-    const report = (f) => {
-        if (reported++ < 20)
-            findings.push(f);
-    };
-    let i = 0;
-    const n = text.length;
-    while (i < n) {
-        const c = text[i];
-        if (c === '{') {
-            stack.push({ keys: new Set(), expectKey: true });
-            i++;
-        }
-        else if (c === '[') {
-            stack.push(undefined);
-            i++;
-        }
-        else if (c === '}' || c === ']') {
-            const top = stack.pop();
-            if (top && !top.expectKey)
-                path.pop();
-            i++;
-        }
-        else if (c === ',') {
-            const top = stack[stack.length - 1];
-            if (top) {
-                top.expectKey = true;
-                path.pop();
-            }
-            i++;
-        }
-        else if (c === '"') {
-            let j = i + 1;
-            while (j < n && text[j] !== '"')
-                j += text[j] === '\\' ? 2 : 1;
-            const top = stack[stack.length - 1];
-            if (top && top.expectKey) {
-                const key = JSON.parse(text.slice(i, j + 1));
-                if (top.keys.has(key))
-                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
-                top.keys.add(key);
-                top.expectKey = false;
-                path.push(key);
-            }
-            i = j + 1;
-        }
-        else if (c === '-' || (c >= '0' && c <= '9')) {
-            let j = i + 1;
-            while (j < n && /[0-9eE.+-]/.test(text[j]))
-                j++;
-            const raw = text.slice(i, j);
-            const top = stack[stack.length - 1];
-            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
-            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
-                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
-            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
-                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
-            i = j;
-        }
-        else
-            i++;
-    }
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-;// CONCATENATED MODULE: ./src/validate/document.ts
-/**
- * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
- * and report every problem they find rather than the first.
- */
-
-
-
-
-/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
-const IN_TOTO = 'application/vnd.in-toto+json';
-const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
-const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
-const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
-const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
-const PREDEFINED_KEYS = new Set([
-    'created',
-    'authors',
-    'url',
-    'documentation',
-    'source',
-    'version',
-    'revision',
-    'vendor',
-    'licenses',
-    'ref.name',
-    'title',
-    'description',
-    'base.digest',
-    'base.name'
-].map(k => `org.opencontainers.image.${k}`));
-/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
-const CONVERSION_KEYS = new Set([
-    'os',
-    'architecture',
-    'variant',
-    'os.version',
-    'os.features',
-    'author',
-    'stopSignal',
-    'exposedPorts'
-].map(k => `org.opencontainers.image.${k}`));
-function at(location, part) {
-    return location ? `${location} ${part}` : part;
-}
-function show(v) {
-    const s = JSON.stringify(v);
-    if (s === undefined)
-        return String(v);
-    return s.length > 80 ? s.slice(0, 77) + '...' : s;
-}
-function isMediaType(v) {
-    return typeof v === 'string' && MEDIA_TYPE.test(v);
-}
-function isRFC3339(v) {
-    if (typeof v !== 'string')
-        return false;
-    const m = RFC3339.exec(v);
-    if (!m)
-        return false;
-    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
-    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
-    return (mo >= 1 &&
-        mo <= 12 &&
-        d >= 1 &&
-        d <= days &&
-        h <= 23 &&
-        mi <= 59 &&
-        s <= 60 &&
-        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
-        (om === undefined || Number.isNaN(om) || om <= 59));
-}
-/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
-function digestFinding(v) {
-    if (typeof v !== 'string')
-        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
-    if (!DIGEST_GRAMMAR.test(v))
-        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
-    const [alg, enc] = v.split(':', 2);
-    const len = registeredAlgorithms[alg];
-    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
-        return {
-            rule: 'descriptor-digest-encoding',
-            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
-        };
-    return undefined;
-}
-function isRegisteredAlgorithm(digest) {
-    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
+/** The key of a blob's scan: its digest, how it is read (compression, or opaque) and the diff_id algorithm. */
+function scanKey(desc, diffAlgorithm = 'sha256') {
+    return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`;
 }
 /**
- * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
- * media type, a verifiable or at least grammatical digest and an integer size).
+ * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
+ * read and checked once (in a source, or as it built it) is not read again to check it again.
  */
-function document_checkDescriptor(d, loc, out, opts = {}) {
-    if (!isObject(d)) {
-        out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
-        return false;
+class ScanCache {
+    scans = new Map();
+    /** blobs read to be checked */
+    reads = 0;
+    /** checks taken from earlier in the run instead of reading a blob again */
+    reused = 0;
+    get(key) {
+        return this.scans.get(key);
     }
-    let usable = true;
-    if (d.mediaType === undefined) {
-        out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
-        usable = false;
+    set(key, scan) {
+        this.scans.set(key, scan);
     }
-    else if (!isMediaType(d.mediaType)) {
-        out.push(rules_finding('descriptor-mediatype', loc, `\`mediaType\` ${show(d.mediaType)} is not an RFC 6838 type/subtype`));
-        usable = false;
+    /** Every scan, for handing those of one source to the run's cache. */
+    entries() {
+        return this.scans.entries();
     }
-    if (d.digest === undefined) {
-        out.push(rules_finding('descriptor-digest', loc, '`digest` is missing'));
-        usable = false;
-    }
-    else {
-        const p = digestFinding(d.digest);
-        if (p) {
-            out.push(rules_finding(p.rule, loc, `\`digest\` ${p.why}`));
-            usable = false;
-        }
-    }
-    if (d.size === undefined) {
-        out.push(rules_finding('descriptor-size', loc, '`size` is missing'));
-        usable = false;
-    }
-    else if (typeof d.size !== 'number' || !Number.isInteger(d.size)) {
-        out.push(rules_finding('descriptor-size', loc, `\`size\` is ${show(d.size)}, not an integer`));
-        usable = false;
-    }
-    else if (d.size < 0) {
-        out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
-    }
-    if (d.urls !== undefined) {
-        if (!Array.isArray(d.urls))
-            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
-        else
-            d.urls.forEach((u, i) => {
-                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
-                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
-                else if (!/^https?:/i.test(u))
-                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
-            });
-    }
-    if (d.data !== undefined) {
-        if (typeof d.data !== 'string' || !BASE64.test(d.data))
-            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
-        else
-            checkEmbedded(d, d.data, loc, out);
-    }
-    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
-        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
-    if (d.annotations !== undefined)
-        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
-    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
-        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
-    if (d.platform !== undefined && opts.platform)
-        checkPlatform(d.platform, at(loc, 'platform'), out);
-    return usable;
-}
-function checkEmbedded(d, data, loc, out) {
-    const bytes = Buffer.from(data, 'base64');
-    if (typeof d.size === 'number' && bytes.length !== d.size)
-        out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
-    if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
-        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
-        if (actual !== d.digest)
-            out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
-    }
-}
-function checkPlatform(p, loc, out) {
-    if (!isObject(p)) {
-        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof p[k] !== 'string')
-            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
-    for (const k of ['os.version', 'variant'])
-        if (p[k] !== undefined && typeof p[k] !== 'string')
-            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
-    const f = p['os.features'];
-    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
-        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
-    if (p.features !== undefined)
-        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
-}
-function checkAnnotations(a, loc, out, what = 'annotations') {
-    if (!isObject(a)) {
-        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
-        return;
-    }
-    for (const [k, v] of Object.entries(a)) {
-        if (typeof v !== 'string') {
-            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
-            continue;
-        }
-        if (k === '')
-            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
-        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
-        if (v === '')
-            continue;
-        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
-            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
-        else if (k === 'org.opencontainers.image.base.digest') {
-            const p = digestFinding(v);
-            if (p)
-                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
-        }
-        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
-            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
-        else if (k.startsWith('org.opencontainers.') &&
-            !PREDEFINED_KEYS.has(k) &&
-            !CONVERSION_KEYS.has(k))
-            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
-    }
-}
-function checkSchemaVersion(doc, rule, loc, out) {
-    if (doc.schemaVersion !== 2)
-        out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
-            ? '`schemaVersion` is missing'
-            : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
-}
-function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
-    const mt = doc.mediaType;
-    if (mt === undefined || mt === oci)
-        return;
-    if (mt === docker)
-        out.push(rules_finding('mediatype-docker', loc, `\`mediaType\` is the Docker type ${docker}; OCI uses ${oci}`));
-    else
-        out.push(rules_finding(rule, loc, `\`mediaType\` is ${show(mt)}; it must be ${oci} when present`));
-}
-function checkArtifactType(doc, loc, out) {
-    if (doc.artifactType !== undefined && !isMediaType(doc.artifactType))
-        out.push(rules_finding('manifest-artifacttype', loc, `\`artifactType\` ${show(doc.artifactType)} is not an RFC 6838 type/subtype`));
-}
-function checkSubject(doc, loc, out) {
-    if (doc.subject === undefined)
-        return;
-    if (!isObject(doc.subject))
-        out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
-    else
-        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
-}
-function document_checkManifest(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
-        return;
-    }
-    checkSchemaVersion(doc, 'manifest-schema-version', loc, out);
-    checkOwnMediaType(doc, MediaType.ImageManifest, MediaType.DockerManifest, 'manifest-mediatype', loc, out);
-    checkArtifactType(doc, loc, out);
-    const config = doc.config;
-    if (config === undefined)
-        out.push(rules_finding('manifest-config', loc, '`config` is missing'));
-    else if (!isObject(config))
-        out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
-    else
-        document_checkDescriptor(config, at(loc, 'config'), out);
-    const configType = isObject(config) ? config.mediaType : undefined;
-    if (configType === MediaType.Empty && doc.artifactType === undefined)
-        out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
-    const layers = doc.layers;
-    if (layers === undefined)
-        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
-    else if (!Array.isArray(layers))
-        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
-    else {
-        if (layers.length === 0)
-            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
-        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
-        layers.forEach((l, i) => {
-            const lloc = at(loc, `layers[${i}]`);
-            document_checkDescriptor(l, lloc, out);
-            if (isImage &&
-                isObject(l) &&
-                typeof l.mediaType === 'string' &&
-                isMediaType(l.mediaType) &&
-                layerCompression(l.mediaType) === undefined &&
-                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
-                l.mediaType !== IN_TOTO)
-                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
-        });
-    }
-    checkSubject(doc, loc, out);
-    if (doc.annotations !== undefined)
-        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
-}
-function document_checkIndex(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
-        return;
-    }
-    checkSchemaVersion(doc, 'index-schema-version', loc, out);
-    checkOwnMediaType(doc, MediaType.ImageIndex, MediaType.DockerManifestList, 'index-mediatype', loc, out);
-    checkArtifactType(doc, loc, out);
-    const m = doc.manifests;
-    if (m === undefined)
-        out.push(rules_finding('index-manifests', loc, '`manifests` is missing'));
-    else if (!Array.isArray(m))
-        out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
-    else
-        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
-    checkSubject(doc, loc, out);
-    if (doc.annotations !== undefined)
-        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
-}
-function document_checkLayoutFile(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
-        return;
-    }
-    const v = doc.imageLayoutVersion;
-    if (typeof v !== 'string')
-        out.push(rules_finding('layout-oci-layout', loc, v === undefined
-            ? '`imageLayoutVersion` is missing'
-            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
-    else if (v !== '1.0.0')
-        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
-}
-const str = v => typeof v === 'string';
-const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
-const nullable = (c) => v => v === null || c(v);
-const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
-const CONTAINER_FIELDS = {
-    User: [str, 'a string'],
-    ExposedPorts: [mapOf(isObject), 'a map of objects'],
-    Env: [strArray, 'an array of strings'],
-    Entrypoint: [nullable(strArray), 'an array of strings or null'],
-    Cmd: [nullable(strArray), 'an array of strings or null'],
-    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
-    WorkingDir: [str, 'a string'],
-    StopSignal: [str, 'a string'],
-    ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
-};
-/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
-function document_checkConfig(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof doc[k] !== 'string')
-            out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
-    for (const k of ['author', 'variant', 'os.version'])
-        if (doc[k] !== undefined && typeof doc[k] !== 'string')
-            out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
-    if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
-        out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
-    if (doc.created !== undefined && !isRFC3339(doc.created))
-        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
-    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
-    const c = doc.config;
-    if (c !== undefined && c !== null) {
-        if (!isObject(c))
-            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
-        else {
-            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
-                if (c[k] !== undefined && !check(c[k]))
-                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
-            if (Array.isArray(c.Env))
-                c.Env.forEach((e, i) => {
-                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
-                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
-                });
-            if (c.Labels !== undefined && c.Labels !== null)
-                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
-        }
-    }
-    const r = doc.rootfs;
-    if (r === undefined)
-        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
-    else if (!isObject(r))
-        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
-    else {
-        if (r.type !== 'layers')
-            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
-                ? '`rootfs.type` is missing'
-                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
-        if (!Array.isArray(r.diff_ids))
-            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
-                ? '`rootfs.diff_ids` is missing'
-                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
-        else
-            r.diff_ids.forEach((id, i) => {
-                const p = digestFinding(id);
-                if (p)
-                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
-            });
-    }
-    const h = doc.history;
-    if (h !== undefined) {
-        if (!Array.isArray(h))
-            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
-        else
-            h.forEach((e, i) => {
-                if (!isObject(e)) {
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
-                    return;
-                }
-                for (const k of ['author', 'created_by', 'comment'])
-                    if (e[k] !== undefined && typeof e[k] !== 'string')
-                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
-                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
-                if (e.created !== undefined && !isRFC3339(e.created))
-                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
-            });
-    }
-}
-
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-// EXTERNAL MODULE: external "node:util"
-var external_node_util_ = __nccwpck_require__(7975);
-;// CONCATENATED MODULE: ./src/build/compress.ts
-
-
-
-
-
-const compressions = ['gzip', 'zstd', 'none'];
-/** The user-facing `compression` input. */
-function parseCompression(s) {
-    const v = s.trim().toLowerCase();
-    if (compressions.includes(v))
-        return v;
-    throw new LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`);
-}
-/**
- * gzip's default is level 4, chosen by `npm run bench` (its levels section) on the seeded 200 MB
- * tree: its layers are as small as umoci's (Go's gzip default), 2.7% larger than zlib's level 6,
- * which takes 2.1 times the CPU. Levels 1–2 are 14% faster for 5–7% larger layers.
- */
-const levelRange = {
-    gzip: { min: 0, max: 9, def: 4 },
-    zstd: { min: 1, max: 22, def: 3 }
-};
-/**
- * The level to compress with: the given one once checked against what the compressor accepts,
- * else its usual default. A level given with `none` is ignored, since there is nothing to tune.
- */
-function compress_compressionLevel(c, level) {
-    if (c === 'none')
-        return undefined;
-    const range = levelRange[c];
-    if (level === undefined || level === '')
-        return range.def;
-    const n = typeof level === 'number' ? level : Number(level.trim());
-    if (!Number.isInteger(n) || n < range.min || n > range.max)
-        throw new LadingError(`compression-level: "${level}" is not valid for ${c}; use a whole number from ${range.min} to ${range.max} (default ${range.def})`);
-    return n;
-}
-/**
- * zlib writes the build platform into the gzip header's OS byte (3 on Linux, 19 on macOS), which
- * would make the same layer differ by machine. 255 ("unknown") is what Go's gzip writer uses.
- */
-const GZIP_OS_UNKNOWN = 0xff;
-/** Uncompressed bytes per gzip member; fixed, so the output never depends on the machine. */
-const GZIP_BLOCK = 1024 * 1024;
-const gzipAsync = (0,external_node_util_.promisify)(external_node_zlib_.gzip);
-function threadPoolSize() {
-    const n = Number(process.env.UV_THREADPOOL_SIZE);
-    return Number.isInteger(n) && n > 0 ? n : 4;
-}
-/**
- * Gzip that compresses fixed 1 MiB blocks as independent gzip members on zlib's thread pool and
- * emits them in order. A gzip file may hold several members (RFC 1952 §2.2) and every layer reader
- * tried accepts them; the gain is using every core, at a cost of well under 1% in size.
- */
-class ParallelGzip extends external_node_stream_.Transform {
-    level;
-    parts = [];
-    buffered = 0;
-    wroteAny = false;
-    inFlight = [];
-    maxInFlight;
-    constructor(level) {
-        super();
-        this.level = level;
-        // zlib's async work shares libuv's pool (4 threads by default) with file reads and writes;
-        // filling it with compression stalls the reads that feed it.
-        this.maxInFlight = Math.max(2, Math.min((0,external_node_os_namespaceObject.availableParallelism)() + 1, threadPoolSize() - 1));
-    }
-    _transform(chunk, _enc, cb) {
-        this.parts.push(chunk);
-        this.buffered += chunk.length;
-        while (this.buffered >= GZIP_BLOCK)
-            this.submit(this.cut(GZIP_BLOCK));
-        this.emitUntil(this.maxInFlight).then(() => cb(), cb);
-    }
-    _flush(cb) {
-        // An empty input still needs one member to be a gzip file.
-        if (this.buffered > 0 || !this.wroteAny)
-            this.submit(this.cut(this.buffered));
-        this.emitUntil(0).then(() => cb(), cb);
-    }
-    cut(n) {
-        const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.buffered);
-        const block = all.subarray(0, n);
-        const rest = all.subarray(n);
-        this.parts = rest.length ? [rest] : [];
-        this.buffered = rest.length;
-        return block;
-    }
-    submit(block) {
-        this.wroteAny = true;
-        // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
-        const member = gzipAsync(block, { level: this.level, chunkSize: GZIP_BLOCK });
-        // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
-        member.catch(() => { });
-        this.inFlight.push(member);
-    }
-    async emitUntil(limit) {
-        while (this.inFlight.length > limit) {
-            const member = await this.inFlight.shift();
-            member[9] = GZIP_OS_UNKNOWN;
-            this.push(member);
-        }
-    }
-}
-/**
- * The stages that compress with `c`, to splice into a pipeline. Deterministic: gzip headers carry
- * no file name, mtime 0 and a fixed OS byte.
- */
-function compressorStages(c, level) {
-    const lvl = compress_compressionLevel(c, level);
-    switch (c) {
-        case 'gzip':
-            return [new ParallelGzip(lvl)];
-        case 'zstd':
-            return [
-                external_node_zlib_.createZstdCompress({
-                    chunkSize: 256 * 1024,
-                    params: {
-                        [external_node_zlib_.constants.ZSTD_c_compressionLevel]: lvl,
-                        // Costs little and lets readers detect a damaged blob without knowing its digest.
-                        [external_node_zlib_.constants.ZSTD_c_checksumFlag]: 1
-                    }
-                })
-            ];
-        case 'none':
-            return [];
-    }
-}
-function createDecompressor(c) {
-    switch (c) {
-        case 'gzip':
-            return external_node_zlib_.createGunzip({ chunkSize: 256 * 1024 });
-        case 'zstd':
-            return external_node_zlib_.createZstdDecompress({ chunkSize: 256 * 1024 });
-        case 'none':
-            return new external_node_stream_.PassThrough();
-    }
-}
-/** gzip or zstd as detected; xz, bzip2 and anything else are read as they are (and fail as tar). */
-function readableCompression(head) {
-    const c = detectCompression(head);
-    return c === 'gzip' || c === 'zstd' ? c : 'none';
-}
-/**
- * Whether bytes start a zstd frame: a regular one, or a skippable one (0x184D2A50–5F), with which
- * a zstd stream may open (zstd:chunked metadata, seekable-format tables).
- */
-function isZstdFrame(b) {
-    if (b.length < 4)
-        return false;
-    const m = b.readUInt32LE(0);
-    return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50;
-}
-/** The compression a file's first bytes show; anything unrecognised is taken as a plain tar. */
-function detectCompression(head) {
-    if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b)
-        return 'gzip';
-    if (isZstdFrame(head))
-        return 'zstd';
-    if (head.length >= 6 &&
-        head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0])))
-        return 'xz';
-    if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh')
-        return 'bzip2';
-    return 'none';
 }
 
 ;// CONCATENATED MODULE: ./src/validate/layer.ts
@@ -36179,10 +37236,8 @@ function detectCompression(head) {
 
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50;
-/** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
-function layerLocation(digest) {
-    return `layer ${digest.slice(0, 19)}…`;
-}
+
+
 /** A finding list capped at MAX_FINDINGS, the rest counted and summarised by `close`. */
 function cappedFindings() {
     const findings = [];
@@ -36786,6 +37841,2261 @@ class TarPathChecker {
                 this.add(rules_finding('layer-whiteout', this.where(name), `the whiteout deletes "${target}", which the same layer adds; whiteouts apply only to lower layers`));
     }
 }
+/** The validator's checks as a builder receives them. */
+const layerChecks = {
+    entries: () => new HeaderCheck(),
+    tarStream: () => tarScanner()
+};
+
+;// CONCATENATED MODULE: ./src/transports/docker-archive.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
+const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
+function docker_archive_normalise(ref) {
+    try {
+        return formatReference(parseReference(ref, { defaultTag: 'latest' }));
+    }
+    catch {
+        return undefined;
+    }
+}
+function tagsOf(items) {
+    return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ');
+}
+async function readJSON(file, what, from) {
+    try {
+        return JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": ${what} cannot be read as JSON: ${errors_messageOf(err)}`);
+    }
+}
+/**
+ * The index.json entry of Docker 25+'s OCI view that `ref` names, or the only entry; undefined
+ * when the OCI view cannot tell (the manifest.json view is used then).
+ */
+function pickOciEntry(manifests, ref) {
+    if (ref === undefined)
+        return manifests.length === 1 ? manifests[0] : undefined;
+    const want = docker_archive_normalise(ref);
+    const hits = manifests.filter(d => {
+        const name = d.annotations?.[CONTAINERD_IMAGE_NAME];
+        return name !== undefined && want !== undefined && docker_archive_normalise(name) === want;
+    });
+    return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined;
+}
+function selectItem(items, ref, from, archive) {
+    if (ref === undefined) {
+        if (items.length === 1)
+            return items[0];
+        throw new LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
+            `choose one with docker-archive:${archive}:REPO:TAG`);
+    }
+    const want = docker_archive_normalise(ref);
+    const hit = items.find(i => (i.RepoTags ?? []).some(t => docker_archive_normalise(t) === want));
+    if (!hit)
+        throw new LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
+    return hit;
+}
+function validItems(value) {
+    return (Array.isArray(value) &&
+        value.every(i => i &&
+            typeof i.Config === 'string' &&
+            Array.isArray(i.Layers) &&
+            i.Layers.every((l) => typeof l === 'string')));
+}
+/**
+ * A layer read once: the validator's scan gives the digest of its uncompressed tar (which the
+ * config's diff_ids must list) along with every content finding, so validating the converted
+ * layout does not read it again.
+ */
+function scanLayer(scanBlob, rec, diffAlgorithm) {
+    return scanBlob((0,external_node_fs_namespaceObject.createReadStream)(rec.file, { highWaterMark: BLOB_READ_CHUNK }), {
+        algorithm: 'sha256',
+        diffAlgorithm,
+        compression: readableCompression(rec.head),
+        checkTar: true,
+        location: layerLocation(rec.digest),
+        digest: rec.digest
+    });
+}
+/**
+ * Opens a `docker save` tarball (legacy `<id>/layer.tar` layout, skopeo's docker-archive, or
+ * Docker 25+ with its OCI view). The image is served as OCI: when the archive carries an OCI
+ * index.json that selects it, that view is read as is; otherwise the config is kept byte for byte
+ * (its diff_ids must stay) under the OCI config media type, each layer is checked against its
+ * diff_id, and a manifest is synthesised. `ref` (REPO:TAG) selects among several images;
+ * `userSpec` is how the user wrote the source, for messages.
+ */
+async function openDockerArchive(archive, scanBlob, userSpec, ref) {
+    const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`);
+    await checkArchiveFile(archive, from);
+    const tmp = await makeTempDir();
+    const cleanup = () => removeTemp(tmp);
+    try {
+        const raw = external_node_path_namespaceObject.join(tmp, 'archive');
+        const { files } = await extractArchive(archive, raw, from);
+        const layoutOpts = {
+            onClose: cleanup,
+            where: archive,
+            refHint: `docker-archive:${archive}:REF`
+        };
+        if (files.has('oci-layout') && files.has('index.json')) {
+            const index = (await readJSON(external_node_path_namespaceObject.join(raw, 'index.json'), 'index.json', from));
+            const entry = Array.isArray(index?.manifests) ? pickOciEntry(index.manifests, ref) : undefined;
+            if (entry || !files.has('manifest.json'))
+                return await openLayout(raw, entry?.digest ?? ref, from, layoutOpts);
+        }
+        if (!files.has('manifest.json')) {
+            throw new LadingError(`from "${from}": ${archive} is not a docker save tarball` +
+                (files.has('oci-layout')
+                    ? `; it looks like an OCI layout: use oci-archive:${archive}`
+                    : ' nor an OCI layout archive (it has no manifest.json)'));
+        }
+        const items = await readJSON(external_node_path_namespaceObject.join(raw, 'manifest.json'), 'manifest.json', from);
+        if (!validItems(items) || items.length === 0)
+            throw new LadingError(`from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`);
+        const item = selectItem(items, ref, from, archive);
+        const member = (name, what) => {
+            const norm = external_node_path_namespaceObject.posix.normalize(name.replace(/^\.\//, ''));
+            const rec = files.get(norm);
+            if (!rec)
+                throw new LadingError(`from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`);
+            return rec;
+        };
+        const layout = external_node_path_namespaceObject.join(tmp, 'layout');
+        const blob = (digest) => blobPathIn(layout, digest);
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(layout, 'blobs', 'sha256'), { recursive: true });
+        const configRec = member(item.Config, 'the config');
+        const configBytes = await promises_namespaceObject.readFile(configRec.file);
+        let config;
+        try {
+            config = JSON.parse(configBytes.toString('utf8'));
+        }
+        catch (err) {
+            throw new LadingError(`from "${from}": the config ${item.Config} is not valid JSON: ${errors_messageOf(err)}`);
+        }
+        const diffIds = config?.rootfs?.diff_ids;
+        if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
+            throw new LadingError(`from "${from}": the config ${item.Config} lists ` +
+                `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
+                `lists ${item.Layers.length} layers; the tarball is inconsistent`);
+        const layers = [];
+        const scanned = new Map();
+        for (const [i, name] of item.Layers.entries()) {
+            const rec = member(name, `layer ${i}`);
+            const compression = readableCompression(rec.head);
+            // As the validator reads the config: a sha512 diff_id is checked with sha512.
+            const want = diffIds[i];
+            const diffAlgorithm = typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256';
+            const scan = await scanLayer(scanBlob, rec, diffAlgorithm);
+            const diffId = scan.diffId;
+            // A layer that does not decompress is the validator's to report (layer-decompress).
+            if (diffId !== undefined && diffId !== diffIds[i])
+                throw new LadingError(`from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
+                    `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`);
+            const dest = blob(rec.digest);
+            // One file may back several layers (the same layer twice), so it is linked, not moved.
+            await promises_namespaceObject.rm(dest, { force: true });
+            await promises_namespaceObject.link(rec.file, dest);
+            const desc = { mediaType: layerMediaType(compression), digest: rec.digest, size: rec.size };
+            layers.push(desc);
+            scanned.set(scanKey(desc, diffAlgorithm), scan);
+        }
+        const configDigest = digestOf(configBytes);
+        await promises_namespaceObject.writeFile(blob(configDigest), configBytes);
+        const manifest = {
+            schemaVersion: 2,
+            mediaType: MediaType.ImageManifest,
+            config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: configBytes.length },
+            layers
+        };
+        const manifestBytes = Buffer.from(JSON.stringify(manifest));
+        const root = {
+            mediaType: MediaType.ImageManifest,
+            digest: digestOf(manifestBytes),
+            size: manifestBytes.length
+        };
+        if (typeof config.os === 'string' && typeof config.architecture === 'string')
+            root.platform = platformOfConfig({
+                os: config.os,
+                architecture: config.architecture,
+                variant: typeof config.variant === 'string' ? config.variant : undefined
+            });
+        await promises_namespaceObject.writeFile(blob(root.digest), manifestBytes);
+        await writeLayoutIndex(layout, [root]);
+        // The converted layout holds links to what it needs; the rest of the extraction can go.
+        await promises_namespaceObject.rm(raw, { recursive: true, force: true });
+        const source = await openLayout(layout, undefined, from, layoutOpts);
+        source.scanned = scanned;
+        return source;
+    }
+    catch (err) {
+        await cleanup();
+        throw err;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/errors.ts
+
+/** A failure worth trying again (network error, 408, 429, 5xx); `retryAfterMs` is the server's wish. */
+class RetryableError extends Error {
+    retryAfterMs;
+    exhausted;
+    constructor(message, retryAfterMs, 
+    /** The error to give the user when no attempt is left, knowing how many were made. */
+    exhausted) {
+        super(message);
+        this.retryAfterMs = retryAfterMs;
+        this.exhausted = exhausted;
+        this.name = 'RetryableError';
+    }
+}
+/** A failure from a registry that a retry cannot fix; its message tells the user what to do. */
+class RegistryError extends LadingError {
+    status;
+    codes;
+    constructor(message, status, codes = []) {
+        super(message);
+        this.status = status;
+        this.codes = codes;
+    }
+}
+function parseErrorBody(body) {
+    try {
+        const parsed = JSON.parse(body);
+        if (Array.isArray(parsed.errors))
+            return parsed.errors.filter(e => typeof e?.code === 'string');
+    }
+    catch {
+        // Not JSON: proxies and object stores answer with HTML or plain text.
+    }
+    return [];
+}
+function describeErrors(entries, body) {
+    if (entries.length)
+        return entries.map(e => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
+    const text = body.replace(/\s+/g, ' ').trim();
+    return text.length > 200 ? text.slice(0, 200) + '…' : text;
+}
+/** Network errors that a new connection can fix. */
+const RETRYABLE_CODES = new Set([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'ECONNABORTED',
+    'EPIPE',
+    'ETIMEDOUT',
+    'EAI_AGAIN',
+    'ENETUNREACH',
+    'EHOSTUNREACH',
+    'UND_ERR_SOCKET',
+    'ERR_STREAM_PREMATURE_CLOSE'
+]);
+function isRetryableNetworkError(err) {
+    if (err instanceof RetryableError)
+        return true;
+    const code = err?.code;
+    if (code && RETRYABLE_CODES.has(code))
+        return true;
+    return err instanceof Error && /socket hang up|aborted|timed out/i.test(err.message);
+}
+function isRetryableStatus(status) {
+    return status === 408 || status === 429 || status >= 500;
+}
+const GHCR_HINT = ' For ghcr.io, the token needs the `packages: write` permission (in the workflow: ' +
+    '`permissions: packages: write`) and, for an existing package, access granted to this ' +
+    "repository in the package's settings.";
+/** Turns a registry's refusal into a message naming what failed, where, and what to do. */
+function registryError(status, body, ctx, attempts = 1) {
+    const entries = parseErrorBody(body);
+    const codes = entries.map(e => e.code);
+    const said = describeErrors(entries, body);
+    const head = `${ctx.what} failed: ${status}${said ? ` ${said}` : ''}`;
+    const ghcr = ctx.registry === 'ghcr.io' ? GHCR_HINT : '';
+    const repo = ctx.repository ? `${ctx.registry}/${ctx.repository}` : ctx.registry;
+    let advice;
+    if ((status === 401 || codes.includes('UNAUTHORIZED')) && ctx.inputsFor) {
+        const mine = ctx.inputsFor.length
+            ? `are for ${ctx.inputsFor.join(', ')} only`
+            : 'are for the registries of the tags, and there are no tags';
+        advice =
+            `${ctx.registry} asks for credentials, and the username/password inputs ${mine}; ` +
+                `log in to ${ctx.registry} with docker/login-action before Lading ` +
+                `(used here: ${ctx.credentialSource}).` +
+                ghcr;
+    }
+    else if (status === 401 || codes.includes('UNAUTHORIZED')) {
+        advice =
+            `${ctx.registry} did not accept the credentials from ${ctx.credentialSource}. ` +
+                'Give the username/password inputs, or log in with docker/login-action before Lading.' +
+                ghcr;
+    }
+    else if (status === 403 || codes.includes('DENIED')) {
+        advice =
+            `${ctx.registry} denied access to ${repo} with the credentials from ${ctx.credentialSource}: ` +
+                'they are valid but lack permission for this repository.' +
+                ghcr;
+    }
+    else if (codes.includes('NAME_UNKNOWN')) {
+        advice = `the repository ${repo} does not exist (or these credentials cannot see it); check the name or create it.`;
+    }
+    else if (codes.includes('MANIFEST_UNKNOWN') || (status === 404 && /manifest/i.test(ctx.what))) {
+        advice = `${repo} has no such tag or digest; check the reference.`;
+    }
+    else if (status === 429 || codes.includes('TOOMANYREQUESTS')) {
+        advice =
+            `${ctx.registry} is rate-limiting requests (still after ${attempts} attempts). ` +
+                'Log in to raise the limit (anonymous pulls have the lowest), or run again later.';
+    }
+    else if (status >= 500) {
+        advice = `${ctx.registry} kept failing (${attempts} attempts); it may be down, try again later.`;
+    }
+    else if (codes.includes('DIGEST_INVALID') || codes.includes('SIZE_INVALID')) {
+        advice =
+            'the registry computed another digest or size than the descriptor says; the source blob is corrupt.';
+    }
+    else if (codes.includes('MANIFEST_INVALID') || codes.includes('MANIFEST_BLOB_UNKNOWN')) {
+        advice = 'the registry rejected the manifest; run Lading validation on the image to see why.';
+    }
+    else {
+        advice = 'see the registry message above.';
+    }
+    return new RegistryError(`${head}. ${advice}`, status, codes);
+}
+
+// EXTERNAL MODULE: external "node:http"
+var external_node_http_ = __nccwpck_require__(7067);
+;// CONCATENATED MODULE: external "node:https"
+const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: ./src/registry/http.ts
+
+
+// Keep-alive matters: a push is hundreds of small requests to one host.
+const agents = {
+    http: new external_node_http_.Agent({ keepAlive: true, maxSockets: 32 }),
+    https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
+};
+/** One HTTP exchange; resolves when the response headers arrive, body left to the caller. */
+function send(req) {
+    const isHttps = req.url.protocol === 'https:';
+    const lib = isHttps ? external_node_https_namespaceObject : external_node_http_;
+    return new Promise((resolve, reject) => {
+        const headers = { 'User-Agent': 'lading', ...req.headers };
+        if (Buffer.isBuffer(req.body))
+            headers['Content-Length'] = String(req.body.length);
+        else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
+            headers['Content-Length'] = '0';
+        const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res }));
+        // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
+        r.setTimeout(req.timeoutMs ?? 60_000, () => r.destroy(Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })));
+        r.on('error', reject);
+        if (!req.body || Buffer.isBuffer(req.body)) {
+            r.end(req.body);
+            return;
+        }
+        const src = req.body;
+        src.on('error', err => r.destroy(err));
+        src.pipe(r);
+    });
+}
+async function readBody(res, limit = 64 * 1024 * 1024) {
+    return readAll(res.body, limit, `response from ${res.url.host}`);
+}
+/** Raised when a body is longer than its caller allows; not worth a retry. */
+class TooLarge extends Error {
+}
+/** A whole body, never more than `limit` bytes of it in memory. */
+async function readAll(body, limit, what) {
+    const chunks = [];
+    let size = 0;
+    for await (const chunk of body) {
+        size += chunk.length;
+        if (size > limit) {
+            body.destroy();
+            throw new TooLarge(`${what} is larger than ${limit} bytes`);
+        }
+        chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+}
+/** Throws the body away so the connection can be reused. */
+async function drain(res) {
+    try {
+        for await (const _ of res.body)
+            void _;
+    }
+    catch {
+        // The body of a response we do not use cannot matter.
+    }
+}
+function header(res, name) {
+    const v = res.headers[name.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+}
+
+;// CONCATENATED MODULE: ./src/registry/retry.ts
+
+
+const defaultRetryPolicy = {
+    attempts: 6,
+    maxElapsedMs: 5 * 60_000,
+    baseDelayMs: 500,
+    maxDelayMs: 30_000
+};
+/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
+function parseRetryAfter(value, now = Date.now()) {
+    if (!value)
+        return undefined;
+    const v = value.trim();
+    if (/^\d+$/.test(v))
+        return Number(v) * 1000;
+    const when = Date.parse(v);
+    return Number.isNaN(when) ? undefined : Math.max(0, when - now);
+}
+/**
+ * Full jitter: a random delay below an exponentially growing cap, so many clients retrying the
+ * same registry do not come back in step. The server's Retry-After wins when it asks for longer.
+ */
+function backoffDelay(attempt, policy, retryAfterMs, random = Math.random) {
+    const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+    const jittered = cap / 2 + random() * (cap / 2);
+    if (retryAfterMs !== undefined)
+        return Math.max(retryAfterMs, Math.min(jittered, retryAfterMs + 1000));
+    return jittered;
+}
+const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+/**
+ * Runs `fn` until it succeeds, throws something not retryable, or the policy's attempts or time
+ * run out; then throws a LadingError naming `what` and the last cause.
+ */
+async function withRetry(what, fn, policy = defaultRetryPolicy, log) {
+    const started = Date.now();
+    for (let attempt = 1;; attempt++) {
+        try {
+            return await fn(attempt);
+        }
+        catch (err) {
+            if (!isRetryableNetworkError(err))
+                throw err;
+            const retryAfter = err instanceof RetryableError ? err.retryAfterMs : undefined;
+            const delay = backoffDelay(attempt, policy, retryAfter);
+            const elapsed = Date.now() - started;
+            if (attempt >= policy.attempts || elapsed + delay > policy.maxElapsedMs) {
+                if (err instanceof RetryableError && err.exhausted)
+                    throw err.exhausted(attempt);
+                const tried = `${attempt} attempt${attempt > 1 ? 's' : ''} in ${Math.round(elapsed / 1000)}s`;
+                throw new LadingError(`${what} failed after ${tried}: ${errors_messageOf(err)}`);
+            }
+            log?.(`${what}: ${errors_messageOf(err)}; retrying in ${(delay / 1000).toFixed(1)}s`);
+            await sleep(delay);
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/auth.ts
+
+
+
+
+
+/** Parses `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` (quoted or token values). */
+function parseChallenge(value) {
+    if (!value)
+        return undefined;
+    const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(value);
+    if (!m)
+        return undefined;
+    const params = {};
+    const re = /([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
+    for (let p = re.exec(m[2]); p; p = re.exec(m[2]))
+        params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
+    return { scheme: m[1].toLowerCase(), params };
+}
+function repositoryScope(repository, actions) {
+    return `repository:${repository}:${actions}`;
+}
+/** Renew a token this long before it expires, so it does not lapse during a request. */
+const EXPIRY_MARGIN_MS = 30_000;
+/**
+ * Produces the Authorization header for requests to one registry: none, Basic, or a Bearer token
+ * obtained from the challenge's realm for a set of scopes, cached until it expires.
+ */
+class Authenticator {
+    registry;
+    creds;
+    log;
+    secrets;
+    challenge;
+    tokens = new Map();
+    constructor(registry, creds, log, secrets = new Secrets()) {
+        this.registry = registry;
+        this.creds = creds;
+        this.log = log;
+        this.secrets = secrets;
+    }
+    basic(username, password) {
+        const b = Buffer.from(`${username}:${password}`).toString('base64');
+        this.secrets.add(b);
+        return b;
+    }
+    /** Learns the scheme from a 401 (of the ping or of any request). */
+    setChallenge(value) {
+        const c = parseChallenge(value);
+        if (c)
+            this.challenge = c;
+    }
+    get scheme() {
+        return this.challenge?.scheme;
+    }
+    /** Forgets the cached token for these scopes, so the next header fetches a new one. */
+    invalidate(scopes) {
+        this.tokens.delete(scopeKey(scopes));
+    }
+    async header(scopes) {
+        const c = this.challenge;
+        if (!c)
+            return undefined;
+        if (c.scheme === 'basic') {
+            const { credentials } = await this.creds();
+            if (!credentials)
+                return undefined;
+            return 'Basic ' + this.basic(credentials.username, credentials.password);
+        }
+        if (c.scheme !== 'bearer')
+            return undefined;
+        const key = scopeKey(scopes);
+        let cached = this.tokens.get(key);
+        if (cached) {
+            const t = await cached.catch(() => undefined);
+            if (!t || t.expiresAt - EXPIRY_MARGIN_MS < Date.now())
+                cached = undefined;
+        }
+        if (!cached) {
+            cached = this.fetchToken(c, scopes);
+            this.tokens.set(key, cached);
+            cached.catch(() => this.tokens.delete(key));
+        }
+        return 'Bearer ' + (await cached).token;
+    }
+    async fetchToken(c, scopes) {
+        const realm = c.params.realm;
+        if (!realm)
+            throw new LadingError(`${this.registry} asked for a bearer token but named no realm`);
+        let url;
+        try {
+            url = new URL(realm);
+        }
+        catch {
+            throw new LadingError(`${this.registry} named a token realm that is not a URL: ${realm}`);
+        }
+        const resolved = await this.creds();
+        const all = [...new Set([...scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])];
+        let res;
+        if (resolved.identityToken) {
+            // An identity token is an OAuth2 refresh token: trade it with a form POST.
+            const form = new URLSearchParams({
+                grant_type: 'refresh_token',
+                refresh_token: resolved.identityToken,
+                service: c.params.service ?? '',
+                client_id: 'lading',
+                scope: all.join(' ')
+            });
+            res = await this.exchange(url, 'POST', form, {
+                'Content-Type': 'application/x-www-form-urlencoded'
+            });
+        }
+        else {
+            if (c.params.service)
+                url.searchParams.set('service', c.params.service);
+            for (const s of all)
+                url.searchParams.append('scope', s);
+            const headers = {};
+            if (resolved.credentials)
+                headers.Authorization =
+                    'Basic ' + this.basic(resolved.credentials.username, resolved.credentials.password);
+            res = await this.exchange(url, 'GET', undefined, headers);
+        }
+        const token = res.token || res.access_token;
+        if (!token)
+            throw new LadingError(`the token server ${url.host} answered without a token`);
+        this.secrets.add(token);
+        const lifetime = (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000;
+        const issued = res.issued_at ? Date.parse(res.issued_at) : NaN;
+        const start = Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now());
+        this.log(`got a token from ${url.host} for ${all.join(' ')}`);
+        return { token, expiresAt: start + lifetime };
+    }
+    async exchange(url, method, form, headers) {
+        const where = `the token server ${url.origin}${url.pathname} (for ${this.registry})`;
+        let res;
+        try {
+            res = await send({
+                method,
+                url,
+                headers,
+                body: form ? Buffer.from(form.toString()) : undefined
+            });
+        }
+        catch (err) {
+            throw new RetryableError(`${where}: ${errors_messageOf(err)}`);
+        }
+        const body = (await readBody(res, 1024 * 1024)).toString('utf8');
+        if (isRetryableStatus(res.status))
+            throw new RetryableError(`${where} answered ${res.status}`, parseRetryAfter(header(res, 'retry-after')));
+        if (res.status !== 200) {
+            const said = describeErrors(parseErrorBody(body), body);
+            const e = new LadingError(`${where} refused a token: ${res.status}${said ? ` ${said}` : ''}`);
+            throw Object.assign(e, { status: res.status });
+        }
+        try {
+            return JSON.parse(body);
+        }
+        catch {
+            throw new LadingError(`${where} answered something that is not JSON`);
+        }
+    }
+}
+function scopeKey(scopes) {
+    return [...scopes].sort().join(' ');
+}
+
+;// CONCATENATED MODULE: ./src/registry/blobs.ts
+
+
+
+
+
+
+/**
+ * Chunks are 4 MiB unless the registry asks for more: GHCR refuses a PATCH body above 4 MiB
+ * (416 "exceeds the maximum permissible limit of 4.00MiB").
+ */
+const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/**
+ * Blobs up to this size go in one streamed PUT, as containerd (and so BuildKit) pushes every
+ * blob: one request instead of a PATCH per 4 MiB, nothing held in memory, and a failure costs at
+ * most this much sent again. Larger blobs go in chunks that resume where a failure stopped them.
+ */
+const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024;
+function blobs_name(t) {
+    return `${t.client.registry}/${t.repository}`;
+}
+async function blobExists(t, digest) {
+    const res = await t.client.request({
+        method: 'HEAD',
+        path: `${t.repository}/blobs/${digest}`,
+        scopes: t.scopes,
+        expect: [200, 404],
+        what: `HEAD blob ${digest} in ${blobs_name(t)}`,
+        repository: t.repository
+    });
+    await drain(res);
+    return res.status === 200;
+}
+/** Streams a blob, following redirects (credentials are not sent to another host). */
+async function getBlob(t, desc) {
+    const res = await t.client.request({
+        method: 'GET',
+        path: `${t.repository}/blobs/${desc.digest}`,
+        scopes: t.scopes,
+        expect: [200],
+        what: `GET blob ${desc.digest} from ${blobs_name(t)}`,
+        repository: t.repository
+    });
+    return res.body;
+}
+/** A whole small blob (a config), verified against its descriptor. */
+async function readBlob(t, desc) {
+    const what = `blob ${desc.digest} from ${blobs_name(t)}`;
+    return withRetry(`GET ${what}`, async () => {
+        const body = await getBlob(t, desc);
+        let data;
+        try {
+            // A registry sending more than the descriptor says must not fill memory.
+            data = await readAll(body, desc.size, what);
+        }
+        catch (err) {
+            if (err instanceof TooLarge)
+                throw new LadingError(`${what}: the registry sent more than the ${desc.size} bytes expected`);
+            throw new RetryableError(`reading ${what}: ${errors_messageOf(err)}`);
+        }
+        verifyContent(data, desc.digest, desc.size, what);
+        return data;
+    }, t.client.policy, t.client.log);
+}
+async function startUpload(t) {
+    const what = `POST blob upload to ${blobs_name(t)}`;
+    const res = await t.client.request({
+        method: 'POST',
+        path: `${t.repository}/blobs/uploads/`,
+        scopes: t.scopes,
+        expect: [202],
+        what,
+        repository: t.repository
+    });
+    await drain(res);
+    return sessionOf(t, res, what);
+}
+function sessionOf(t, res, what) {
+    const min = Number(header(res, 'oci-chunk-min-length'));
+    return { location: t.client.locationOf(res, what), minChunk: min > 0 ? min : undefined };
+}
+/**
+ * Asks the registry to link a blob it holds in `from` into the target repository. It answers 201
+ * when it did, or 202 with an upload session when it could not (then the caller uploads there).
+ */
+async function mountBlob(t, digest, from) {
+    const what = `mount blob ${digest} from ${from} into ${blobs_name(t)}`;
+    const url = new URL(`${t.repository}/blobs/uploads/`, t.client.base);
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', from);
+    const res = await t.client.request({
+        method: 'POST',
+        url,
+        scopes: t.scopes,
+        expect: [201, 202],
+        what,
+        repository: t.repository,
+        probe: true
+    });
+    await drain(res);
+    if (res.status === 201)
+        return { mounted: true };
+    return { mounted: false, session: sessionOf(t, res, what) };
+}
+/** Upload errors after which the session is unusable and the upload must start over. */
+function restartable(err) {
+    if (!(err instanceof RegistryError))
+        return false;
+    return (err.status === 416 ||
+        err.codes.includes('BLOB_UPLOAD_INVALID') ||
+        err.codes.includes('BLOB_UPLOAD_UNKNOWN'));
+}
+/**
+ * Uploads a blob from a stream opened by `open` (reopened when the upload must start over):
+ * one PUT when it is small, PATCH chunks otherwise. Resolves with the bytes sent.
+ */
+async function uploadBlob(t, desc, open, session) {
+    const what = `upload of blob ${desc.digest} (${desc.size} bytes) to ${blobs_name(t)}`;
+    let sent = 0;
+    await withRetry(what, async (attempt) => {
+        const s = attempt === 1 && session ? session : await startUpload(t);
+        const chunk = Math.max(t.chunkSize ?? DEFAULT_CHUNK_SIZE, s.minChunk ?? 0);
+        const whole = Math.max(t.chunkSize ?? DEFAULT_WHOLE_MAX, chunk);
+        try {
+            sent +=
+                desc.size <= whole
+                    ? await monolithic(t, desc, open, s.location)
+                    : await chunked(t, desc, open, s.location, chunk);
+        }
+        catch (err) {
+            if (restartable(err))
+                throw new RetryableError(errors_messageOf(err));
+            throw err;
+        }
+    }, t.client.policy, t.client.log);
+    return sent;
+}
+function withDigest(location, digest) {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    return url;
+}
+async function monolithic(t, desc, open, location) {
+    const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
+    const res = await t.client.request({
+        method: 'PUT',
+        url: withDigest(location, desc.digest),
+        scopes: t.scopes,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(desc.size) },
+        body: async () => {
+            const src = await open();
+            src.on('error', err => hasher.destroy(err));
+            return src.pipe(hasher);
+        },
+        expect: [201],
+        what: `PUT blob ${desc.digest} to ${blobs_name(t)}`,
+        repository: t.repository
+    });
+    await drain(res);
+    // The registry can answer as soon as it has the last byte, before the source has said it
+    // ended; the hash is final only then (bounded: a source with bytes to spare never ends).
+    if (!hasher.ended && hasher.size === desc.size)
+        await Promise.race([
+            (0,external_node_stream_promises_namespaceObject.finished)(hasher, { readable: false }).catch(() => undefined),
+            new Promise(resolve => setTimeout(resolve, SOURCE_END_WAIT_MS).unref())
+        ]);
+    checkSent(desc, hasher);
+    return hasher.size;
+}
+/** How long a PUT's source may take to end after the registry took its last byte. */
+const SOURCE_END_WAIT_MS = 10_000;
+function checkSent(desc, hasher) {
+    const got = hasher.ended ? hasher.digest() : undefined;
+    if (hasher.size !== desc.size || got !== desc.digest)
+        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
+            (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
+            `, expected ${desc.size} bytes; the source is corrupt or changed while being read`);
+}
+/** Pulls exactly `n` bytes at a time out of a stream (fewer only at its end). */
+class ChunkReader {
+    it;
+    pending = [];
+    pendingSize = 0;
+    done = false;
+    constructor(src) {
+        this.it = src[Symbol.asyncIterator]();
+    }
+    async next(n) {
+        while (this.pendingSize < n && !this.done) {
+            const r = await this.it.next();
+            if (r.done)
+                this.done = true;
+            else {
+                this.pending.push(r.value);
+                this.pendingSize += r.value.length;
+            }
+        }
+        const all = Buffer.concat(this.pending);
+        const out = all.subarray(0, n);
+        const rest = all.subarray(n);
+        this.pending = rest.length ? [rest] : [];
+        this.pendingSize = rest.length;
+        return out;
+    }
+    async close() {
+        await this.it.return?.();
+    }
+}
+/** The offset the registry has stored for an upload (Range: 0-LAST), from its upload status. */
+async function uploadOffset(t, location) {
+    const what = `GET upload status of ${blobs_name(t)}`;
+    const res = await t.client.request({
+        method: 'GET',
+        url: location,
+        scopes: t.scopes,
+        expect: [204],
+        what,
+        repository: t.repository
+    });
+    await drain(res);
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
+    const next = header(res, 'location') ? t.client.locationOf(res, what) : location;
+    // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
+    // 0): resuming from 0 is right for the first and only costs a restart for the second.
+    const last = m ? Number(m[1]) : -1;
+    return { offset: last > 0 ? last + 1 : 0, location: next };
+}
+async function chunked(t, desc, open, start, chunkSize) {
+    const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
+    const src = await open();
+    src.on('error', err => hasher.destroy(err));
+    const reader = new ChunkReader(src.pipe(hasher));
+    let location = start;
+    let offset = 0;
+    try {
+        for (;;) {
+            const chunk = await reader.next(chunkSize);
+            if (!chunk.length)
+                break;
+            location = await sendChunk(t, desc, location, chunk, offset);
+            offset += chunk.length;
+        }
+    }
+    finally {
+        await reader.close();
+    }
+    checkSent(desc, hasher);
+    const res = await t.client.request({
+        method: 'PUT',
+        url: withDigest(location, desc.digest),
+        scopes: t.scopes,
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: Buffer.alloc(0),
+        expect: [201],
+        what: `PUT (close upload of) blob ${desc.digest} to ${blobs_name(t)}`,
+        repository: t.repository
+    });
+    await drain(res);
+    return offset;
+}
+/**
+ * Sends one chunk. After a failure it asks the registry how much it stored and sends the rest of
+ * the chunk from there; when the registry's offset is outside this chunk the upload restarts.
+ */
+async function sendChunk(t, desc, location, chunk, offset) {
+    let loc = location;
+    return withRetry(`PATCH blob ${desc.digest} bytes ${offset}-${offset + chunk.length - 1} to ${blobs_name(t)}`, async (attempt) => {
+        let from = offset;
+        if (attempt > 1) {
+            const status = await uploadOffset(t, loc);
+            loc = status.location;
+            from = status.offset;
+            if (from < offset || from > offset + chunk.length)
+                throw new RegistryError(`registry holds ${from} bytes of the upload, expected ${offset}`, 416);
+            if (from === offset + chunk.length)
+                return loc;
+        }
+        const part = chunk.subarray(from - offset);
+        const res = await t.client.request({
+            method: 'PATCH',
+            url: loc,
+            scopes: t.scopes,
+            headers: {
+                'Content-Type': 'application/octet-stream',
+                'Content-Range': `${from}-${from + part.length - 1}`
+            },
+            body: part,
+            retry: false,
+            expect: [202],
+            what: `PATCH blob ${desc.digest} to ${blobs_name(t)}`,
+            repository: t.repository
+        });
+        await drain(res);
+        return t.client.locationOf(res, `PATCH blob ${desc.digest}`);
+    }, t.client.policy, t.client.log);
+}
+
+;// CONCATENATED MODULE: ./src/registry/credentials.ts
+
+
+
+
+
+
+
+/** The keys docker writes for one registry: Docker Hub has historically used several. */
+function registryKeys(registry) {
+    if (canonicalRegistry(registry) === DOCKER_HUB)
+        return ['https://index.docker.io/v1/', 'index.docker.io', DOCKER_HUB, DOCKER_HUB_API];
+    return [registry];
+}
+/** `https://ghcr.io/v1/` → `ghcr.io`: docker config keys may carry a scheme and a path. */
+function hostOfKey(key) {
+    return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
+}
+function findKey(map, registry) {
+    if (!map)
+        return undefined;
+    const wanted = registryKeys(registry).map(hostOfKey);
+    for (const [key, value] of Object.entries(map))
+        if (wanted.includes(hostOfKey(key)))
+            return value;
+    return undefined;
+}
+function dockerConfigPath(env = process.env) {
+    const dir = env.DOCKER_CONFIG || external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), '.docker');
+    return external_node_path_namespaceObject.join(dir, 'config.json');
+}
+/** Runs `docker-credential-HELPER get`, which reads the server on stdin and answers JSON. */
+async function fromHelper(helper, registry, env, secrets) {
+    const bin = `docker-credential-${helper}`;
+    const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
+    const out = await new Promise((resolve, reject) => {
+        const child = (0,external_node_child_process_namespaceObject.execFile)(bin, ['get'], { timeout: 30_000, env }, (err, stdout, stderr) => {
+            if (!err)
+                return resolve(stdout);
+            // Helpers say "credentials not found in native keychain" when they have nothing for this host.
+            if (/not found/i.test(stdout + stderr))
+                return resolve(undefined);
+            reject(new LadingError(`the docker credential helper ${bin} failed for ${registry}: ${errors_messageOf(err)}; ` +
+                'check that it is installed and on PATH, or remove it from the docker config'));
+        });
+        child.stdin?.end(server);
+    });
+    if (!out)
+        return undefined;
+    let parsed;
+    try {
+        parsed = JSON.parse(out);
+    }
+    catch {
+        throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
+    }
+    if (!parsed.Secret)
+        return undefined;
+    const source = `the docker credential helper ${bin}`;
+    secrets.addCredential(parsed.Secret, parsed.Username ?? '');
+    // Helpers return an identity token under the pseudo user name <token>.
+    if (parsed.Username === '<token>')
+        return { identityToken: parsed.Secret, source };
+    return { credentials: { username: parsed.Username ?? '', password: parsed.Secret }, source };
+}
+async function fromDockerConfig(registry, env, secrets) {
+    const file = dockerConfigPath(env);
+    let config;
+    try {
+        config = JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
+    }
+    catch (err) {
+        if (err.code === 'ENOENT')
+            return undefined;
+        throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
+    }
+    // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
+    // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
+    // the auths entry answer, which docker does not, but only ever finds more credentials.
+    const helper = findKey(config.credHelpers, registry);
+    if (helper)
+        return fromHelper(helper, registry, env, secrets);
+    if (config.credsStore) {
+        const stored = await fromHelper(config.credsStore, registry, env, secrets);
+        if (stored)
+            return stored;
+    }
+    const entry = findKey(config.auths, registry);
+    const source = `the docker config ${file}`;
+    if (entry?.identitytoken) {
+        secrets.addCredential(entry.identitytoken);
+        return { identityToken: entry.identitytoken, source };
+    }
+    if (entry?.auth) {
+        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
+        const colon = decoded.indexOf(':');
+        if (colon < 0)
+            throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`);
+        const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
+        secrets.addCredential(credentials.password, credentials.username);
+        secrets.add(entry.auth);
+        return { credentials, source };
+    }
+    if (entry?.username && entry.password) {
+        secrets.addCredential(entry.password, entry.username);
+        return { credentials: { username: entry.username, password: entry.password }, source };
+    }
+    return undefined;
+}
+/**
+ * Where credentials for `registry` come from, first found wins: the username/password inputs;
+ * docker's config.json (credHelpers, credsStore, auths), which docker/login-action writes; the
+ * github-token input for ghcr.io; else none (anonymous).
+ */
+async function resolveCredentials(registry, opts, env = process.env) {
+    const secrets = opts.secrets ?? new Secrets();
+    const forRegistries = opts.credentialsRegistries;
+    const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry));
+    if (inputsApply && opts.password) {
+        secrets.addCredential(opts.password, opts.username ?? '');
+        return {
+            credentials: { username: opts.username ?? '', password: opts.password },
+            source: 'the username/password inputs'
+        };
+    }
+    const inputsFor = opts.password && !inputsApply ? forRegistries : undefined;
+    const fromConfig = await fromDockerConfig(registry, env, secrets);
+    if (fromConfig)
+        return { ...fromConfig, ...(inputsFor && { inputsFor }) };
+    if (registry === 'ghcr.io' && opts.githubToken) {
+        const username = env.GITHUB_ACTOR || 'x-access-token';
+        secrets.addCredential(opts.githubToken, username);
+        return {
+            credentials: { username, password: opts.githubToken },
+            source: 'the github-token input',
+            ...(inputsFor && { inputsFor })
+        };
+    }
+    return {
+        source: inputsFor
+            ? 'no credentials (anonymous; the username/password inputs are for other registries)'
+            : 'no credentials (anonymous; none in the inputs or the docker config)',
+        ...(inputsFor && { inputsFor })
+    };
+}
+function sameRegistry(a, b) {
+    return canonicalRegistry(a).toLowerCase() === canonicalRegistry(b).toLowerCase();
+}
+
+;// CONCATENATED MODULE: ./src/registry/client.ts
+
+
+
+
+
+
+
+
+const MAX_REDIRECTS = 5;
+/** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
+function normalizeRegistryHost(entry) {
+    return entry
+        .trim()
+        .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+        .replace(/\/.*$/, '')
+        .toLowerCase();
+}
+/**
+ * Whether the registry's credentials may go with a request to `url`: only to the registry's own
+ * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
+ */
+function sameOrigin(base, url) {
+    return base.origin === url.origin;
+}
+const TLS_TRUST_CODES = new Set([
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'CERT_HAS_EXPIRED',
+    'CERT_NOT_YET_VALID',
+    'CERT_UNTRUSTED',
+    'CERT_REVOKED',
+    'ERR_TLS_CERT_ALTNAME_INVALID',
+    'HOSTNAME_MISMATCH'
+]);
+/**
+ * A TLS handshake that failed: the same answer on every attempt, so it is not retried. Returns
+ * the user's error, or undefined when `err` is something else.
+ */
+function tlsFailure(err, url, registry) {
+    if (url.protocol !== 'https:')
+        return undefined;
+    const e = err;
+    const code = e?.code ?? '';
+    const msg = errors_messageOf(err);
+    const own = url.host === registryApiHost(registry);
+    const who = own ? `the registry ${url.host}` : `${url.host} (reached from ${registry})`;
+    if (code === 'EPROTO' ||
+        code.startsWith('ERR_SSL_') ||
+        /wrong version number|packet length too long|unknown protocol|http request/i.test(msg))
+        return new LadingError(`the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
+            (own
+                ? `is this registry plain HTTP? list it in insecure-registries (${url.host}) to use http://`
+                : 'it does not speak TLS on that port'));
+    if (TLS_TRUST_CODES.has(code) || /certificate|self[- ]signed/i.test(msg))
+        return new LadingError(`the certificate of ${who} is not trusted (${code || msg}): ` +
+            'install its CA in the system trust store and set NODE_EXTRA_CA_CERTS to its file' +
+            (own ? `, or list ${url.host} in insecure-registries to use plain http://` : ''));
+    return undefined;
+}
+function isLoopback(host) {
+    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+    return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
+}
+/**
+ * A client of one registry (Distribution spec v1.1): auth, retries, redirects, error messages.
+ * Plain HTTP is used for loopback hosts and `insecureRegistries`, as docker does for localhost;
+ * every other host gets verified TLS.
+ */
+class RegistryClient {
+    registry;
+    opts;
+    /** The host requests go to (Docker Hub's name is not its API host). */
+    host;
+    base;
+    log;
+    policy;
+    auth;
+    creds;
+    credSource = 'no credentials';
+    inputsFor;
+    pinged;
+    refused = new Map();
+    secrets;
+    constructor(registry, opts) {
+        this.registry = registry;
+        this.opts = opts;
+        this.host = registryApiHost(registry);
+        const insecure = isLoopback(this.host) ||
+            (opts.insecureRegistries ?? []).some(r => registryApiHost(normalizeRegistryHost(r)) === this.host.toLowerCase());
+        this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`);
+        this.log = opts.log ?? (() => { });
+        this.policy = { ...defaultRetryPolicy, ...opts.retry };
+        this.secrets = opts.secrets ?? new Secrets();
+        this.auth = new Authenticator(this.host, () => this.credentials(), this.log, this.secrets);
+    }
+    credentials() {
+        this.creds ??= resolveCredentials(this.registry, { ...this.opts, secrets: this.secrets }).then(c => {
+            this.credSource = c.source;
+            this.inputsFor = c.inputsFor;
+            return c;
+        });
+        return this.creds;
+    }
+    context(what, repository) {
+        return {
+            registry: this.registry,
+            repository,
+            what,
+            credentialSource: this.credSource,
+            inputsFor: this.inputsFor
+        };
+    }
+    /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
+    ping() {
+        this.pinged ??= withRetry(`reaching ${this.registry} (${this.base.href})`, async () => {
+            await this.credentials();
+            let res;
+            try {
+                res = await send({ method: 'GET', url: this.base, headers: {} });
+            }
+            catch (err) {
+                throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(errors_messageOf(err));
+            }
+            const body = (await readBody(res, 1024 * 1024)).toString('utf8');
+            if (res.status === 401)
+                this.auth.setChallenge(header(res, 'www-authenticate'));
+            else if (isRetryableStatus(res.status))
+                throw new RetryableError(`${res.status}`, parseRetryAfter(header(res, 'retry-after')));
+            else if (res.status !== 200)
+                throw registryError(res.status, body, this.context(`GET ${this.base.href}`));
+        }, this.policy, this.log).catch(err => {
+            this.pinged = undefined;
+            throw err;
+        });
+        return this.pinged;
+    }
+    urlOf(o) {
+        if (o.url)
+            return o.url;
+        return new URL(o.path ?? '', this.base);
+    }
+    /**
+     * Sends a request with authentication, following redirects for reads and retrying what can
+     * be retried. Resolves with the response (body unread) when its status is expected.
+     */
+    async request(o) {
+        await this.ping();
+        if (typeof o.body === 'function' || o.retry === false)
+            return this.attempt(o, o.retry === false);
+        return withRetry(o.what, () => this.attempt(o, true), this.policy, this.log);
+    }
+    async authHeader(o) {
+        try {
+            return await this.auth.header(o.scopes);
+        }
+        catch (err) {
+            const status = err.status;
+            if (status === 401 || status === 403)
+                throw registryError(status, errors_messageOf(err), this.context(o.what, o.repository));
+            throw err;
+        }
+    }
+    async attempt(o, replayable) {
+        const refused = this.refused.get(o.scopes.join(' '));
+        if (refused)
+            throw refused;
+        try {
+            return await this.attemptOnce(o, replayable);
+        }
+        catch (err) {
+            // Credentials refused once (401 after a fresh token) are refused for every request still
+            // queued: asking again only floods the registry and may lock the account. A 403 is about
+            // one request (a mount source, one tag) and is not held against the others.
+            if (err instanceof RegistryError && err.status === 401 && !o.probe)
+                this.refused.set(o.scopes.join(' '), err);
+            throw err;
+        }
+    }
+    async attemptOnce(o, replayable) {
+        for (let reauthed = false;; reauthed = true) {
+            const res = await this.sendFollowing(o, await this.authHeader(o));
+            if ((res.status === 401 || res.status === 403) && !sameOrigin(this.base, res.url)) {
+                // A redirect target (object storage) or a foreign upload Location never gets the
+                // registry's credentials, so its challenge must not be answered with them either.
+                await drain(res);
+                throw new LadingError(`${o.what}: the storage host ${res.url.host} refused the redirected request ` +
+                    `(${res.status}); Lading does not send registry credentials there. ` +
+                    `${this.registry} should redirect to a URL that carries its own authorisation ` +
+                    '(a signed URL); check the storage configuration of the registry.');
+            }
+            if (res.status === 401) {
+                const body = (await readBody(res, 1024 * 1024)).toString('utf8');
+                // One new token can fix an expired one or a challenge asking for more scope; a second
+                // refusal means the credentials are wrong, and retrying would only lock the account.
+                if (!reauthed)
+                    this.auth.setChallenge(header(res, 'www-authenticate'));
+                if (!reauthed && this.auth.scheme) {
+                    this.auth.invalidate(o.scopes);
+                    if (replayable)
+                        continue;
+                    throw new RetryableError(`${o.what}: 401, renewing the token`);
+                }
+                throw registryError(401, body, this.context(o.what, o.repository));
+            }
+            if (o.expect.includes(res.status))
+                return res;
+            const body = (await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
+            if (isRetryableStatus(res.status)) {
+                const ctx = this.context(o.what, o.repository);
+                throw new RetryableError(`${o.what}: ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)}`.trim(), parseRetryAfter(header(res, 'retry-after')), attempts => registryError(res.status, body, ctx, attempts));
+            }
+            throw registryError(res.status, body, this.context(o.what, o.repository));
+        }
+    }
+    async sendFollowing(o, auth) {
+        let url = this.urlOf(o);
+        const follow = o.method === 'GET' || o.method === 'HEAD';
+        for (let hops = 0;; hops++) {
+            const headers = { ...o.headers };
+            // Blob downloads are often redirected to object storage: the registry's credentials stay
+            // with the registry's host.
+            if (auth && sameOrigin(this.base, url))
+                headers.Authorization = auth;
+            let res;
+            try {
+                const body = typeof o.body === 'function' ? await o.body() : o.body;
+                res = await send({ method: o.method, url, headers, body });
+            }
+            catch (err) {
+                if (err instanceof LadingError)
+                    throw err;
+                const tls = tlsFailure(err, url, this.registry);
+                if (tls)
+                    throw new LadingError(`${o.what}: ${tls.message}`);
+                throw new RetryableError(`${o.what}: ${errors_messageOf(err)}`);
+            }
+            const location = header(res, 'location');
+            if (!follow || !location || ![301, 302, 303, 307, 308].includes(res.status))
+                return res;
+            await drain(res);
+            if (hops >= MAX_REDIRECTS)
+                throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`);
+            url = new URL(location, url);
+        }
+    }
+    /** Resolves a Location header (relative or absolute) against the request it answered. */
+    locationOf(res, what) {
+        const loc = header(res, 'location');
+        if (!loc)
+            throw new LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`);
+        return new URL(loc, res.url);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/registry/manifests.ts
+
+
+
+
+/** Every manifest and index type Lading reads, for the Accept header. */
+const MANIFEST_ACCEPT = [
+    MediaType.ImageIndex,
+    MediaType.ImageManifest,
+    MediaType.DockerManifestList,
+    MediaType.DockerManifest
+].join(', ');
+function manifests_name(t, ref) {
+    return `${t.client.registry}/${t.repository}${isDigest(ref) ? '@' : ':'}${ref}`;
+}
+/** GETs a manifest by tag or digest; verified when the digest is known (asked for, or stated). */
+async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
+    const what = `GET manifest ${manifests_name(t, ref)}`;
+    const res = await t.client.request({
+        method: 'GET',
+        path: `${t.repository}/manifests/${ref}`,
+        scopes: t.scopes,
+        headers: { Accept: accept },
+        expect: [200],
+        what,
+        repository: t.repository
+    });
+    const bytes = await readBody(res, 4 * 1024 * 1024);
+    const stated = header(res, 'docker-content-digest');
+    const algorithm = isDigest(ref)
+        ? parseDigest(ref).algorithm
+        : stated && isDigest(stated)
+            ? parseDigest(stated).algorithm
+            : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    const expected = isDigest(ref) ? ref : stated;
+    if (expected && isDigest(expected) && expected !== digest)
+        throw new LadingError(`${what}: the content has digest ${digest}, but the registry said ${expected}`);
+    let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
+    try {
+        const parsed = JSON.parse(bytes.toString('utf8'));
+        // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
+        if (parsed.mediaType)
+            mediaType = parsed.mediaType;
+    }
+    catch {
+        throw new LadingError(`${what}: the registry answered something that is not JSON`);
+    }
+    return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
+}
+async function manifestExists(t, digest) {
+    const res = await t.client.request({
+        method: 'HEAD',
+        path: `${t.repository}/manifests/${digest}`,
+        scopes: t.scopes,
+        headers: { Accept: MANIFEST_ACCEPT },
+        expect: [200, 404],
+        what: `HEAD manifest ${manifests_name(t, digest)}`,
+        repository: t.repository
+    });
+    await drain(res);
+    return res.status === 200;
+}
+/** PUTs a manifest under a tag or its digest and checks the digest the registry computed. */
+async function putManifest(t, ref, m) {
+    const what = `PUT manifest ${manifests_name(t, ref)}`;
+    const res = await t.client.request({
+        method: 'PUT',
+        path: `${t.repository}/manifests/${ref}`,
+        scopes: t.scopes,
+        headers: { 'Content-Type': m.descriptor.mediaType },
+        body: m.bytes,
+        expect: [201],
+        what,
+        repository: t.repository
+    });
+    await drain(res);
+    const stated = header(res, 'docker-content-digest');
+    if (stated && stated !== m.descriptor.digest)
+        throw new LadingError(`${what}: the registry stored it as ${stated}, not ${m.descriptor.digest}; ` +
+            'it rewrote the manifest, so references by digest would not match');
+}
+
+;// CONCATENATED MODULE: ./src/registry/source.ts
+
+
+
+
+
+
+
+
+/** Blobs up to this size that are not layers are read whole (and cached) rather than streamed. */
+const SMALL_BLOB = 4 * 1024 * 1024;
+/**
+ * An image in a registry as a source. Only manifests, indexes and configs are read whole; layers
+ * are streamed on demand, and a push to the same registry mounts them instead (see `origin`).
+ */
+class RegistrySource {
+    target;
+    ref;
+    root;
+    name;
+    origin;
+    cache = new Map();
+    constructor(target, ref, root, rootBytes) {
+        this.target = target;
+        this.ref = ref;
+        this.root = root;
+        this.name = formatReference(ref);
+        this.origin = { registry: ref.registry, repository: ref.repository };
+        this.cache.set(root.digest, rootBytes);
+    }
+    /** Resolves the reference's tag (or digest) to its top manifest or index. */
+    static async open(ref, opts = {}) {
+        const client = new RegistryClient(ref.registry, opts);
+        const target = {
+            client,
+            repository: ref.repository,
+            scopes: [repositoryScope(ref.repository, 'pull')]
+        };
+        const wanted = ref.digest ?? ref.tag ?? 'latest';
+        const m = await getManifest(target, wanted);
+        return new RegistrySource(target, ref, m.descriptor, m.bytes);
+    }
+    /** Manifests live under /manifests/; everything else, configs included, under /blobs/. */
+    isManifest(desc) {
+        return (isManifestMediaType(desc.mediaType) ||
+            isIndexMediaType(desc.mediaType) ||
+            desc.digest === this.root.digest);
+    }
+    async read(desc) {
+        const cached = this.cache.get(desc.digest);
+        if (cached)
+            return cached;
+        let data;
+        if (this.isManifest(desc)) {
+            const m = await getManifest(this.target, desc.digest);
+            if (m.bytes.length !== desc.size)
+                throw new LadingError(`manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`);
+            data = m.bytes;
+        }
+        else {
+            data = await readBlob(this.target, desc);
+        }
+        this.cache.set(desc.digest, data);
+        return data;
+    }
+    async open(desc) {
+        // Manifests live under /manifests/, not /blobs/; readers such as the validator stream everything.
+        // Configs and other small documents are read whole and cached, so the validator and the engine
+        // fetch each once between them; layers stream.
+        if (this.isManifest(desc) ||
+            (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB))
+            return external_node_stream_.Readable.from([await this.read(desc)]);
+        return getBlob(this.target, desc);
+    }
+    async has(desc) {
+        // What was read is there; no need to ask again.
+        if (this.cache.has(desc.digest))
+            return true;
+        return this.isManifest(desc)
+            ? manifestExists(this.target, desc.digest)
+            : blobExists(this.target, desc.digest);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/sources.ts
+
+
+
+
+
+
+/** Opens the image a `from` line names. */
+async function openSource(spec, line, auth) {
+    switch (spec.kind) {
+        case 'oci':
+            return openLayout(spec.path, spec.ref, line);
+        case 'oci-archive':
+            return openOciArchive(spec.path, spec.ref, line);
+        case 'docker-archive':
+            return openDockerArchive(spec.path, scanBlob, line, spec.ref);
+        case 'registry':
+            return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
+        case 'scratch':
+            throw new Error('internal: scratch has no source to open');
+    }
+}
+
+;// CONCATENATED MODULE: ./src/transports/archive-writer.ts
+
+
+
+
+
+
+
+
+/** Fixed metadata so that the same layout always gives the same archive bytes. */
+const EPOCH = new Date(0);
+/** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
+async function archive_writer_walk(root, rel, out) {
+    const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
+    for (const n of names) {
+        const relChild = `${rel}/${n}`;
+        const abs = external_node_path_namespaceObject.join(root, relChild);
+        const st = await promises_namespaceObject.stat(abs);
+        if (st.isDirectory()) {
+            out.push({ name: `${relChild}/`, size: 0 });
+            await archive_writer_walk(root, relChild, out);
+        }
+        else if (st.isFile()) {
+            out.push({ name: relChild, file: abs, size: st.size });
+        }
+    }
+}
+/**
+ * Writes the OCI image layout at `layoutDir` as an oci-archive tar at `archivePath`: `oci-layout`,
+ * `index.json`, then the `blobs/` tree in name order, each with mtime 0, owner 0:0 and modes
+ * 0644/0755, so equal layouts give byte-identical archives. Files are streamed one by one; the
+ * archive appears under its name only once complete (written to a temporary file, then renamed).
+ * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
+ */
+async function writeOciArchive(layoutDir, archivePath) {
+    const members = [];
+    try {
+        for (const name of ['oci-layout', 'index.json']) {
+            const file = external_node_path_namespaceObject.join(layoutDir, name);
+            const st = await promises_namespaceObject.stat(file);
+            members.push({ name, file, size: st.size });
+        }
+        members.push({ name: 'blobs/', size: 0 });
+        await archive_writer_walk(layoutDir, 'blobs', members);
+    }
+    catch (err) {
+        throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
+    }
+    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+    trackTemp(tmp);
+    const pack = tar_stream.pack();
+    const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
+    try {
+        for (const m of members) {
+            const header = {
+                name: m.name,
+                size: m.size,
+                mode: m.file ? 0o644 : 0o755,
+                mtime: EPOCH,
+                uid: 0,
+                gid: 0,
+                uname: '',
+                gname: '',
+                type: m.file ? 'file' : 'directory'
+            };
+            await new Promise((resolve, reject) => {
+                // A directory entry has no body: tar-stream completes it on its own.
+                const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
+                if (m.file)
+                    (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
+            });
+        }
+        pack.finalize();
+        const err = await written;
+        if (err)
+            throw err;
+        await promises_namespaceObject.rename(tmp, archivePath);
+        untrackTemp(tmp);
+    }
+    catch (err) {
+        pack.destroy();
+        await written;
+        await removeTemp(tmp);
+        throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/build/assemble.ts
+/** Pure construction of configs, manifests and indexes: no I/O, so each step is easy to test. */
+
+
+function rfc3339(d) {
+    return d.toISOString().replace(/\.000Z$/, 'Z');
+}
+function scratchConfig(platform) {
+    const c = {
+        architecture: platform.architecture,
+        os: platform.os,
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: []
+    };
+    if (platform.variant)
+        c.variant = platform.variant;
+    if (platform['os.version'])
+        c['os.version'] = platform['os.version'];
+    return c;
+}
+function hasConfigEdits(e) {
+    return (e.entrypoint !== undefined ||
+        e.cmd !== undefined ||
+        e.env.length > 0 ||
+        e.workdir !== undefined ||
+        e.user !== undefined ||
+        Object.keys(e.labels).length > 0 ||
+        e.exposedPorts.length > 0);
+}
+/**
+ * The base config with the new layers appended and the edits applied. Env entries replace the
+ * base's of the same key; labels and exposed ports merge; entrypoint without cmd clears the base's
+ * cmd, as a Dockerfile ENTRYPOINT does.
+ */
+function editConfig(base, edits, layers, created) {
+    const cfg = structuredClone(base);
+    const when = rfc3339(created);
+    cfg.created = when;
+    cfg.rootfs = {
+        type: 'layers',
+        diff_ids: [...(base.rootfs?.diff_ids ?? []), ...layers.map(l => l.diffId)]
+    };
+    const history = [...(base.history ?? [])];
+    for (const l of layers)
+        history.push({ created: when, created_by: l.createdBy, comment: 'lading' });
+    const c = { ...(cfg.config ?? {}) };
+    if (edits.entrypoint !== undefined) {
+        c.Entrypoint = edits.entrypoint;
+        if (edits.cmd === undefined)
+            delete c.Cmd;
+    }
+    if (edits.cmd !== undefined)
+        c.Cmd = edits.cmd;
+    if (edits.env.length) {
+        const env = [...(c.Env ?? [])];
+        for (const [k, v] of edits.env) {
+            const i = env.findIndex(e => e === k || e.startsWith(k + '='));
+            if (i >= 0)
+                env[i] = `${k}=${v}`;
+            else
+                env.push(`${k}=${v}`);
+        }
+        c.Env = env;
+    }
+    if (edits.workdir !== undefined)
+        c.WorkingDir = edits.workdir;
+    if (edits.user !== undefined)
+        c.User = edits.user;
+    if (Object.keys(edits.labels).length)
+        c.Labels = { ...(c.Labels ?? {}), ...edits.labels };
+    if (edits.exposedPorts.length) {
+        const ports = { ...(c.ExposedPorts ?? {}) };
+        for (const p of edits.exposedPorts)
+            ports[p] = {};
+        c.ExposedPorts = ports;
+    }
+    const configEdited = hasConfigEdits(edits);
+    if (configEdited && layers.length === 0)
+        history.push({
+            created: when,
+            created_by: 'lading: config',
+            comment: 'lading',
+            empty_layer: true
+        });
+    cfg.history = history;
+    cfg.config = c;
+    return cfg;
+}
+function makeManifest(config, baseLayers, newLayers, annotations) {
+    const m = {
+        schemaVersion: 2,
+        mediaType: MediaType.ImageManifest,
+        config: { mediaType: MediaType.ImageConfig, digest: config.digest, size: config.size },
+        // Docker's gzip layer type and OCI's name the same bytes, so converting is only a relabel.
+        layers: [
+            ...baseLayers.map(l => ({ ...l, mediaType: toOciMediaType(l.mediaType) })),
+            ...newLayers.map(l => l.descriptor)
+        ]
+    };
+    if (Object.keys(annotations).length)
+        m.annotations = sortKeys(annotations);
+    return m;
+}
+function makeIndex(manifests, annotations) {
+    const idx = {
+        schemaVersion: 2,
+        mediaType: MediaType.ImageIndex,
+        manifests: manifests.map(m => m.platform ? { ...m, platform: normalizePlatform(m.platform) } : m)
+    };
+    if (Object.keys(annotations).length)
+        idx.annotations = sortKeys(annotations);
+    return idx;
+}
+function sortKeys(r) {
+    return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+;// CONCATENATED MODULE: ./src/validate/json.ts
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
+ * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
+ * two readers may see different documents) and integers beyond double precision.
+ */
+function json_parseJSON(input, location) {
+    const findings = [];
+    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
+    const bom = typeof input === 'string'
+        ? input.startsWith('\uFEFF')
+        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
+    if (bom) {
+        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
+        return { findings };
+    }
+    let text;
+    if (typeof input === 'string')
+        text = input;
+    else {
+        try {
+            text = utf8.decode(input);
+        }
+        catch {
+            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
+            text = input.toString('utf8');
+        }
+    }
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch (err) {
+        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
+        return { findings };
+    }
+    scanIJSON(text, location, findings);
+    return { value, findings };
+}
+/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
+function scanIJSON(text, location, findings) {
+    // Each open object keeps the names seen so far; arrays push undefined.
+    const stack = [];
+    const path = [];
+    let reported = 0;
+    const report = (f) => {
+        if (reported++ < 20)
+            findings.push(f);
+    };
+    let i = 0;
+    const n = text.length;
+    while (i < n) {
+        const c = text[i];
+        if (c === '{') {
+            stack.push({ keys: new Set(), expectKey: true });
+            i++;
+        }
+        else if (c === '[') {
+            stack.push(undefined);
+            i++;
+        }
+        else if (c === '}' || c === ']') {
+            const top = stack.pop();
+            if (top && !top.expectKey)
+                path.pop();
+            i++;
+        }
+        else if (c === ',') {
+            const top = stack[stack.length - 1];
+            if (top) {
+                top.expectKey = true;
+                path.pop();
+            }
+            i++;
+        }
+        else if (c === '"') {
+            let j = i + 1;
+            while (j < n && text[j] !== '"')
+                j += text[j] === '\\' ? 2 : 1;
+            const top = stack[stack.length - 1];
+            if (top && top.expectKey) {
+                const key = JSON.parse(text.slice(i, j + 1));
+                if (top.keys.has(key))
+                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
+                top.keys.add(key);
+                top.expectKey = false;
+                path.push(key);
+            }
+            i = j + 1;
+        }
+        else if (c === '-' || (c >= '0' && c <= '9')) {
+            let j = i + 1;
+            while (j < n && /[0-9eE.+-]/.test(text[j]))
+                j++;
+            const raw = text.slice(i, j);
+            const top = stack[stack.length - 1];
+            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
+            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
+                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
+            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
+                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
+            i = j;
+        }
+        else
+            i++;
+    }
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./src/validate/document.ts
+/**
+ * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
+ * and report every problem they find rather than the first.
+ */
+
+
+
+
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json';
+const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const PREDEFINED_KEYS = new Set([
+    'created',
+    'authors',
+    'url',
+    'documentation',
+    'source',
+    'version',
+    'revision',
+    'vendor',
+    'licenses',
+    'ref.name',
+    'title',
+    'description',
+    'base.digest',
+    'base.name'
+].map(k => `org.opencontainers.image.${k}`));
+/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
+const CONVERSION_KEYS = new Set([
+    'os',
+    'architecture',
+    'variant',
+    'os.version',
+    'os.features',
+    'author',
+    'stopSignal',
+    'exposedPorts'
+].map(k => `org.opencontainers.image.${k}`));
+function at(location, part) {
+    return location ? `${location} ${part}` : part;
+}
+function show(v) {
+    const s = JSON.stringify(v);
+    if (s === undefined)
+        return String(v);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+function isMediaType(v) {
+    return typeof v === 'string' && MEDIA_TYPE.test(v);
+}
+function isRFC3339(v) {
+    if (typeof v !== 'string')
+        return false;
+    const m = RFC3339.exec(v);
+    if (!m)
+        return false;
+    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
+    return (mo >= 1 &&
+        mo <= 12 &&
+        d >= 1 &&
+        d <= days &&
+        h <= 23 &&
+        mi <= 59 &&
+        s <= 60 &&
+        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
+        (om === undefined || Number.isNaN(om) || om <= 59));
+}
+/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
+function digestFinding(v) {
+    if (typeof v !== 'string')
+        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
+    if (!DIGEST_GRAMMAR.test(v))
+        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
+    const [alg, enc] = v.split(':', 2);
+    const len = registeredAlgorithms[alg];
+    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
+        return {
+            rule: 'descriptor-digest-encoding',
+            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
+        };
+    return undefined;
+}
+function isRegisteredAlgorithm(digest) {
+    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
+}
+/**
+ * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
+ * media type, a verifiable or at least grammatical digest and an integer size).
+ */
+function document_checkDescriptor(d, loc, out, opts = {}) {
+    if (!isObject(d)) {
+        out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
+        return false;
+    }
+    let usable = true;
+    if (d.mediaType === undefined) {
+        out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
+        usable = false;
+    }
+    else if (!isMediaType(d.mediaType)) {
+        out.push(rules_finding('descriptor-mediatype', loc, `\`mediaType\` ${show(d.mediaType)} is not an RFC 6838 type/subtype`));
+        usable = false;
+    }
+    if (d.digest === undefined) {
+        out.push(rules_finding('descriptor-digest', loc, '`digest` is missing'));
+        usable = false;
+    }
+    else {
+        const p = digestFinding(d.digest);
+        if (p) {
+            out.push(rules_finding(p.rule, loc, `\`digest\` ${p.why}`));
+            usable = false;
+        }
+    }
+    if (d.size === undefined) {
+        out.push(rules_finding('descriptor-size', loc, '`size` is missing'));
+        usable = false;
+    }
+    else if (typeof d.size !== 'number' || !Number.isInteger(d.size)) {
+        out.push(rules_finding('descriptor-size', loc, `\`size\` is ${show(d.size)}, not an integer`));
+        usable = false;
+    }
+    else if (d.size < 0) {
+        out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
+    }
+    if (d.urls !== undefined) {
+        if (!Array.isArray(d.urls))
+            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
+        else
+            d.urls.forEach((u, i) => {
+                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
+                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
+                else if (!/^https?:/i.test(u))
+                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
+            });
+    }
+    if (d.data !== undefined) {
+        if (typeof d.data !== 'string' || !BASE64.test(d.data))
+            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
+        else
+            checkEmbedded(d, d.data, loc, out);
+    }
+    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
+        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
+    if (d.annotations !== undefined)
+        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
+    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
+        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
+    if (d.platform !== undefined && opts.platform)
+        checkPlatform(d.platform, at(loc, 'platform'), out);
+    return usable;
+}
+function checkEmbedded(d, data, loc, out) {
+    const bytes = Buffer.from(data, 'base64');
+    if (typeof d.size === 'number' && bytes.length !== d.size)
+        out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
+    if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
+        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
+        if (actual !== d.digest)
+            out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
+    }
+}
+function checkPlatform(p, loc, out) {
+    if (!isObject(p)) {
+        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof p[k] !== 'string')
+            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
+    for (const k of ['os.version', 'variant'])
+        if (p[k] !== undefined && typeof p[k] !== 'string')
+            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
+    const f = p['os.features'];
+    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
+        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
+    if (p.features !== undefined)
+        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
+}
+function checkAnnotations(a, loc, out, what = 'annotations') {
+    if (!isObject(a)) {
+        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
+        return;
+    }
+    for (const [k, v] of Object.entries(a)) {
+        if (typeof v !== 'string') {
+            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
+            continue;
+        }
+        if (k === '')
+            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
+        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
+        if (v === '')
+            continue;
+        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
+            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
+        else if (k === 'org.opencontainers.image.base.digest') {
+            const p = digestFinding(v);
+            if (p)
+                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
+        }
+        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
+            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
+        else if (k.startsWith('org.opencontainers.') &&
+            !PREDEFINED_KEYS.has(k) &&
+            !CONVERSION_KEYS.has(k))
+            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
+    }
+}
+function checkSchemaVersion(doc, rule, loc, out) {
+    if (doc.schemaVersion !== 2)
+        out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
+            ? '`schemaVersion` is missing'
+            : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
+}
+function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
+    const mt = doc.mediaType;
+    if (mt === undefined || mt === oci)
+        return;
+    if (mt === docker)
+        out.push(rules_finding('mediatype-docker', loc, `\`mediaType\` is the Docker type ${docker}; OCI uses ${oci}`));
+    else
+        out.push(rules_finding(rule, loc, `\`mediaType\` is ${show(mt)}; it must be ${oci} when present`));
+}
+function checkArtifactType(doc, loc, out) {
+    if (doc.artifactType !== undefined && !isMediaType(doc.artifactType))
+        out.push(rules_finding('manifest-artifacttype', loc, `\`artifactType\` ${show(doc.artifactType)} is not an RFC 6838 type/subtype`));
+}
+function checkSubject(doc, loc, out) {
+    if (doc.subject === undefined)
+        return;
+    if (!isObject(doc.subject))
+        out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
+    else
+        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
+}
+function document_checkManifest(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
+        return;
+    }
+    checkSchemaVersion(doc, 'manifest-schema-version', loc, out);
+    checkOwnMediaType(doc, MediaType.ImageManifest, MediaType.DockerManifest, 'manifest-mediatype', loc, out);
+    checkArtifactType(doc, loc, out);
+    const config = doc.config;
+    if (config === undefined)
+        out.push(rules_finding('manifest-config', loc, '`config` is missing'));
+    else if (!isObject(config))
+        out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
+    else
+        document_checkDescriptor(config, at(loc, 'config'), out);
+    const configType = isObject(config) ? config.mediaType : undefined;
+    if (configType === MediaType.Empty && doc.artifactType === undefined)
+        out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
+    const layers = doc.layers;
+    if (layers === undefined)
+        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
+    else if (!Array.isArray(layers))
+        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
+    else {
+        if (layers.length === 0)
+            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
+        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
+        layers.forEach((l, i) => {
+            const lloc = at(loc, `layers[${i}]`);
+            document_checkDescriptor(l, lloc, out);
+            if (isImage &&
+                isObject(l) &&
+                typeof l.mediaType === 'string' &&
+                isMediaType(l.mediaType) &&
+                layerCompression(l.mediaType) === undefined &&
+                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+                l.mediaType !== IN_TOTO)
+                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
+        });
+    }
+    checkSubject(doc, loc, out);
+    if (doc.annotations !== undefined)
+        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
+}
+function document_checkIndex(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
+        return;
+    }
+    checkSchemaVersion(doc, 'index-schema-version', loc, out);
+    checkOwnMediaType(doc, MediaType.ImageIndex, MediaType.DockerManifestList, 'index-mediatype', loc, out);
+    checkArtifactType(doc, loc, out);
+    const m = doc.manifests;
+    if (m === undefined)
+        out.push(rules_finding('index-manifests', loc, '`manifests` is missing'));
+    else if (!Array.isArray(m))
+        out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
+    else
+        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
+    checkSubject(doc, loc, out);
+    if (doc.annotations !== undefined)
+        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
+}
+function document_checkLayoutFile(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
+        return;
+    }
+    const v = doc.imageLayoutVersion;
+    if (typeof v !== 'string')
+        out.push(rules_finding('layout-oci-layout', loc, v === undefined
+            ? '`imageLayoutVersion` is missing'
+            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
+    else if (v !== '1.0.0')
+        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
+}
+const str = v => typeof v === 'string';
+const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
+const nullable = (c) => v => v === null || c(v);
+const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
+const CONTAINER_FIELDS = {
+    User: [str, 'a string'],
+    ExposedPorts: [mapOf(isObject), 'a map of objects'],
+    Env: [strArray, 'an array of strings'],
+    Entrypoint: [nullable(strArray), 'an array of strings or null'],
+    Cmd: [nullable(strArray), 'an array of strings or null'],
+    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
+    WorkingDir: [str, 'a string'],
+    StopSignal: [str, 'a string'],
+    ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
+};
+/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
+function document_checkConfig(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof doc[k] !== 'string')
+            out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
+    for (const k of ['author', 'variant', 'os.version'])
+        if (doc[k] !== undefined && typeof doc[k] !== 'string')
+            out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
+    if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
+        out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
+    if (doc.created !== undefined && !isRFC3339(doc.created))
+        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
+    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
+    const c = doc.config;
+    if (c !== undefined && c !== null) {
+        if (!isObject(c))
+            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
+        else {
+            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
+                if (c[k] !== undefined && !check(c[k]))
+                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
+            if (Array.isArray(c.Env))
+                c.Env.forEach((e, i) => {
+                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
+                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
+                });
+            if (c.Labels !== undefined && c.Labels !== null)
+                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
+        }
+    }
+    const r = doc.rootfs;
+    if (r === undefined)
+        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
+    else if (!isObject(r))
+        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
+    else {
+        if (r.type !== 'layers')
+            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
+                ? '`rootfs.type` is missing'
+                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
+        if (!Array.isArray(r.diff_ids))
+            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
+                ? '`rootfs.diff_ids` is missing'
+                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
+        else
+            r.diff_ids.forEach((id, i) => {
+                const p = digestFinding(id);
+                if (p)
+                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
+            });
+    }
+    const h = doc.history;
+    if (h !== undefined) {
+        if (!Array.isArray(h))
+            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
+        else
+            h.forEach((e, i) => {
+                if (!isObject(e)) {
+                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
+                    return;
+                }
+                for (const k of ['author', 'created_by', 'comment'])
+                    if (e[k] !== undefined && typeof e[k] !== 'string')
+                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
+                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
+                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
+                if (e.created !== undefined && !isRFC3339(e.created))
+                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
+            });
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/validate/walker.ts
 /**
@@ -36801,27 +40111,7 @@ class TarPathChecker {
 
 
 
-/**
- * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
- * read and checked once (in a source, or as it built it) is not read again to check it again.
- */
-class ScanCache {
-    scans = new Map();
-    /** blobs read to be checked */
-    reads = 0;
-    /** checks taken from earlier in the run instead of reading a blob again */
-    reused = 0;
-    get(key) {
-        return this.scans.get(key);
-    }
-    set(key, scan) {
-        this.scans.set(key, scan);
-    }
-}
-/** The key of a blob's scan: its digest, how it is read (compression, or opaque) and the diff_id algorithm. */
-function scanKey(desc, diffAlgorithm = 'sha256') {
-    return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`;
-}
+
 /** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
 const MAX_JSON = 16 * 1024 * 1024;
 const MAX_DEPTH = 16;
@@ -37485,3267 +40775,7 @@ function validateDocument(kind, doc, location = kind) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/build/layer.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
-const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
-const CHUNK = 1024 * 1024;
-/** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
-function parseLayerSpec(line) {
-    const spec = line.trim();
-    if (!spec)
-        throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
-    // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
-    if ((0,external_node_fs_namespaceObject.existsSync)(spec))
-        return { source: spec, spec };
-    // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
-    let cut = spec.lastIndexOf(':/');
-    if (cut < 0 && spec.includes(':'))
-        cut = spec.lastIndexOf(':');
-    if (cut < 0)
-        return { source: spec, spec };
-    const source = spec.slice(0, cut);
-    const dest = spec.slice(cut + 1);
-    if (!source)
-        throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
-    if (!dest.startsWith('/'))
-        throw new LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
-    return { source, dest, spec };
-}
-function failure(input, what) {
-    return new LadingError(`layers: "${input.spec}": ${what}`);
-}
-/** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
-function shownPath(input, p) {
-    if (p === input.source || !input.top)
-        return p;
-    if (p === input.top)
-        return input.source;
-    const rel = external_node_path_namespaceObject.relative(input.top, p);
-    if (rel.startsWith('..') || external_node_path_namespaceObject.isAbsolute(rel))
-        return p;
-    return `${input.source.replace(/\/+$/, '')}/${rel}`;
-}
-/** Bytes as text, printable ASCII kept and everything else as \xNN, for names that are not UTF-8. */
-function escapeBytes(b) {
-    let out = '';
-    for (const byte of b)
-        out +=
-            byte >= 0x20 && byte < 0x7f && byte !== 0x5c
-                ? String.fromCharCode(byte)
-                : `\\x${byte.toString(16).padStart(2, '0')}`;
-    return out;
-}
-function fsProblem(input, p, err) {
-    const code = err.code;
-    const shown = shownPath(input, p);
-    if (code === 'ENOENT' || code === 'ENOTDIR')
-        return failure(input, `path "${shown}" does not exist`);
-    if (code === 'EACCES' || code === 'EPERM')
-        return failure(input, `path "${shown}" cannot be read (permission denied); make it readable`);
-    return failure(input, `reading "${shown}": ${errors_messageOf(err)}`);
-}
-/** What the history shows for a source: relative paths as written, absolute ones by name only. */
-function shownSource(source) {
-    return external_node_path_namespaceObject.isAbsolute(source) ? external_node_path_namespaceObject.basename(source) : source;
-}
-function entry(name, abs, follow = false) {
-    return { name, abs, follow };
-}
-/** `usr/local/app` → entries for `usr` and `usr/local`, so the tar needs nothing from a base. */
-function parentEntries(name) {
-    const parts = name.split('/');
-    const out = [];
-    for (let i = 1; i < parts.length; i++)
-        out.push(entry(parts.slice(0, i).join('/')));
-    return out;
-}
-/** A DEST as a tar name: normalised, no leading or trailing '/', '' for the root. */
-function imagePath(dest) {
-    return external_node_path_namespaceObject.posix.normalize(dest).replace(/^\/+/, '').replace(/\/+$/, '');
-}
-async function buildLayer(input, store, opts) {
-    const level = compress_compressionLevel(opts.compression, opts.level);
-    const seconds = opts.mtime.getTime() / 1000;
-    // tar-stream writes mtime as a signed 32-bit count of seconds.
-    if (!(seconds >= 0 && seconds < 2 ** 31))
-        throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
-    let st;
-    const src = { ...input };
-    try {
-        st = await promises_namespaceObject.stat(input.source);
-        // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
-        src.top = await promises_namespaceObject.realpath(input.source);
-    }
-    catch (err) {
-        throw fsProblem(input, input.source, err);
-    }
-    input = src;
-    const excluded = await exclusions(store, opts.exclude ?? []);
-    if (excluded.covers(src.top))
-        throw failure(input, `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`);
-    if (st.isDirectory()) {
-        const root = imagePath(input.dest ?? '/');
-        const entries = walk(src, excluded, root);
-        const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
-        return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
-    }
-    if (!st.isFile())
-        throw failure(input, `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`);
-    if (TARBALL.test(input.source)) {
-        if (input.dest !== undefined)
-            throw failure(input, `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`);
-        return tarballLayer(input, store, { ...opts, level }, st.size);
-    }
-    let dest = input.dest ?? '/';
-    if (dest.endsWith('/'))
-        dest += external_node_path_namespaceObject.basename(input.source);
-    const name = imagePath(dest);
-    if (!name)
-        throw failure(input, `DEST "${input.dest}" names the root directory, not a file`);
-    const entries = [...parentEntries(name), entry(name, src.top, true)];
-    const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`;
-    return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
-}
-/** Where a path really is; for a path not made yet, where it would be. */
-async function canonical(p) {
-    const abs = external_node_path_namespaceObject.resolve(p);
-    try {
-        return await promises_namespaceObject.realpath(abs);
-    }
-    catch {
-        try {
-            return external_node_path_namespaceObject.join(await promises_namespaceObject.realpath(external_node_path_namespaceObject.dirname(abs)), external_node_path_namespaceObject.basename(abs));
-        }
-        catch {
-            return abs;
-        }
-    }
-}
-async function exclusions(store, patterns) {
-    const exact = new Set([await canonical(store.root)]);
-    const prefixes = [];
-    for (const p of patterns) {
-        if (p.endsWith('*')) {
-            // Canonicalise the directory part only: the rest is a name prefix, not a path.
-            const stem = p.slice(0, -1);
-            const dir = stem.endsWith('/') ? stem : external_node_path_namespaceObject.dirname(stem);
-            const real = await canonical(dir);
-            prefixes.push(stem.endsWith('/') ? real.replace(/\/*$/, '/') : external_node_path_namespaceObject.join(real, external_node_path_namespaceObject.basename(stem)));
-        }
-        else
-            exact.add(await canonical(p));
-    }
-    const has = (abs) => exact.has(abs) || prefixes.some(pre => abs.startsWith(pre));
-    return {
-        has,
-        covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`))
-    };
-}
-/**
- * Every path under the source directory, with DEST and its parents, depth first: each directory
- * just before its contents, and the names in a directory in byte order (as `tar --sort=name`).
- * Directories are read one at a time as the tar is written, so a tree costs the memory of the
- * directories on one path down it, not of a list of every file in it.
- */
-function* walk(input, excluded, root) {
-    const top = input.top;
-    if (root) {
-        yield* parentEntries(root);
-        yield entry(root, top, true);
-    }
-    yield* walkDir(input, excluded, top, root);
-}
-function* walkDir(input, excluded, abs, name) {
-    let children;
-    try {
-        // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
-        children = external_node_fs_namespaceObject.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' });
-    }
-    catch (err) {
-        throw fsProblem(input, abs, err);
-    }
-    children.sort((a, b) => Buffer.compare(a.name, b.name));
-    for (const child of children) {
-        const base = child.name.toString('utf8');
-        if (!Buffer.from(base, 'utf8').equals(child.name))
-            throw failure(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
-        const childAbs = external_node_path_namespaceObject.join(abs, base);
-        // Building from '.' into a layout under '.' must not swallow the layer being written.
-        if (excluded.has(childAbs) || child.isSocket())
-            continue;
-        const childName = name ? `${name}/${base}` : base;
-        yield entry(childName, childAbs);
-        if (child.isDirectory())
-            yield* walkDir(input, excluded, childAbs, childName);
-    }
-}
-/** What one tar entry is counted as for memory relief, beyond its bytes. */
-const ENTRY_GARBAGE = 8 * 1024;
-/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
-const COALESCE = GZIP_BLOCK;
-/** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */
-async function* coalesce(src) {
-    let out = Buffer.allocUnsafe(COALESCE);
-    let n = 0;
-    for await (const c of src) {
-        let at = 0;
-        while (at < c.length) {
-            const k = c.copy(out, n, at);
-            n += k;
-            at += k;
-            if (n === COALESCE) {
-                yield out;
-                out = Buffer.allocUnsafe(COALESCE);
-                n = 0;
-            }
-        }
-    }
-    if (n)
-        yield out.subarray(0, n);
-}
-async function writeTarLayer(input, store, opts, entries, createdBy) {
-    const pack = tar_stream.pack();
-    // A failure to read the tree destroys the pack with it; it is reported through `produced`.
-    pack.on('error', () => { });
-    const check = new HeaderCheck();
-    const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(() => pack.finalize(), err => {
-        pack.destroy(err);
-        throw err;
-    });
-    // tar-stream emits each header, body and padding on its own; in large chunks, the stages
-    // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
-    const tarStream = external_node_stream_.Readable.from(coalesce(pack), { objectMode: false });
-    const diffHash = new HashingStream();
-    const digestHash = opts.compression === 'none' ? diffHash : new HashingStream();
-    const stages = digestHash === diffHash
-        ? [diffHash]
-        : [diffHash, ...compressorStages(opts.compression, opts.level), digestHash];
-    await intoStore(input, store, {
-        src: tarStream,
-        stages,
-        also: [produced],
-        digest: digestHash,
-        explain: err => `writing the layer into ${store.root}: ${errors_messageOf(err)}`,
-        onError: () => pack.destroy(new Error('layer output failed'))
-    });
-    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
-    built.scan = check.result({ ...built.descriptor, diffId: built.diffId });
-    return built;
-}
-function builtLayer(compression, digestHash, diffHash, createdBy) {
-    return {
-        descriptor: {
-            mediaType: layerMediaType(compression),
-            digest: digestHash.digest(),
-            size: digestHash.size
-        },
-        diffId: diffHash.digest(),
-        createdBy
-    };
-}
-/**
- * Runs `src → stages → temp file`, then moves the file to its digest. Any failure, in the
- * pipeline or beside it, removes the temp file; the message comes from where the failure began.
- * Returns false when `accept` turned the result down.
- */
-async function intoStore(input, store, flow) {
-    const tmp = store.tempPath();
-    const file = (0,external_node_fs_namespaceObject.createWriteStream)(tmp);
-    const chain = [flow.src, ...flow.stages, file];
-    let origin;
-    // Pipeline destroys every stage with the first error; the first to report it is where it began.
-    for (const s of chain)
-        s.once('error', () => (origin ??= s));
-    const out = (0,external_node_stream_promises_namespaceObject.pipeline)(chain).catch(err => {
-        flow.onError?.();
-        throw err;
-    });
-    const results = await Promise.allSettled([out, ...flow.also]);
-    const errors = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
-    if (errors.length) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        const user = errors.find(e => e instanceof LadingError);
-        if (user)
-            throw user;
-        if (origin === file)
-            throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(errors[0])}`);
-        throw failure(input, flow.explain(errors[0]));
-    }
-    let accepted;
-    try {
-        accepted = flow.accept ? await flow.accept() : true;
-    }
-    catch (err) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        throw err;
-    }
-    if (!accepted) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        return false;
-    }
-    try {
-        await store.commit(tmp, flow.digest.digest());
-    }
-    catch (err) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`);
-    }
-    return true;
-}
-function waitFor(emitter, ok) {
-    return new Promise((resolve, reject) => {
-        const settle = (err) => {
-            emitter.off(ok, onOk);
-            emitter.off('close', onClose);
-            emitter.off('error', onError);
-            if (err)
-                reject(err);
-            else
-                resolve();
-        };
-        const onOk = () => settle();
-        const onClose = () => settle(new Error('tar stream closed'));
-        const onError = (err) => settle(err ?? new Error('tar stream failed'));
-        emitter.once(ok, onOk);
-        emitter.once('close', onClose);
-        emitter.once('error', onError);
-    });
-}
-/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
-const WHOLE_FILE = 256 * 1024;
-/*
- * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
- * the main thread tens of microseconds, which for trees of many small files is most of a build;
- * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
- */
-/** An entry's stat (following the SOURCE itself when it is a symlink to what is meant). */
-function statOf(input, e) {
-    const abs = e.abs;
-    try {
-        return e.follow ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
-    }
-    catch (err) {
-        throw fsProblem(input, abs, err);
-    }
-}
-/** Bytes of the slabs small files are read into. */
-const SLAB = 1024 * 1024;
-/**
- * Hands out pieces of 1 MiB slabs for small files' bytes: one allocation for many files instead of
- * one each, so that the collector has a few large Buffers to free rather than thousands of small
- * ones. A slab is freed once the tar has copied every piece of it.
- */
-let slab = Buffer.allocUnsafe(0);
-let slabUsed = 0;
-function piece(n) {
-    if (n > SLAB / 8)
-        return Buffer.allocUnsafe(n);
-    if (slabUsed + n > slab.length) {
-        slab = Buffer.allocUnsafe(SLAB);
-        slabUsed = 0;
-    }
-    const b = slab.subarray(slabUsed, slabUsed + n);
-    // 8-byte aligned, as Node's own pool is.
-    slabUsed += (n + 7) & ~7;
-    return b;
-}
-/** A file's bytes, with one read more to notice a file that grew since its stat. */
-function readWhole(abs, size) {
-    const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
-    try {
-        const buf = piece(size + 1);
-        let n = 0;
-        while (n < buf.length) {
-            const got = external_node_fs_namespaceObject.readSync(fd, buf, n, buf.length - n, n);
-            if (got === 0)
-                break;
-            n += got;
-        }
-        return buf.subarray(0, n);
-    }
-    finally {
-        external_node_fs_namespaceObject.closeSync(fd);
-    }
-}
-async function fillPack(input, pack, entries, mtime, onHeader) {
-    const firstPathOf = new Map();
-    // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
-    const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
-    /** Every entry, as it is written: checked, and counted for memory relief. */
-    const note = (header) => {
-        onHeader?.(header);
-        // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-        // bytes, which for trees of small files is most of the garbage.
-        bytesMoved(ENTRY_GARBAGE);
-    };
-    const add = (header, body) => {
-        note(header);
-        return new Promise((resolve, reject) => {
-            const cb = (err) => (err ? reject(err) : resolve());
-            if (body)
-                pack.entry(header, body, cb);
-            else
-                pack.entry(header, cb);
-        });
-    };
-    for (const e of entries) {
-        if (!e.abs) {
-            await add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
-            continue;
-        }
-        const st = statOf(input, e);
-        const mode = st.mode;
-        if (st.isDirectory()) {
-            await add({ ...base, name: `${e.name}/`, type: 'directory', mode });
-        }
-        else if (st.isSymbolicLink()) {
-            let raw;
-            try {
-                raw = external_node_fs_namespaceObject.readlinkSync(e.abs, { encoding: 'buffer' });
-            }
-            catch (err) {
-                throw fsProblem(input, e.abs, err);
-            }
-            const target = raw.toString('utf8');
-            if (!Buffer.from(target, 'utf8').equals(raw))
-                throw failure(input, `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
-            await add({ ...base, name: e.name, type: 'symlink', linkname: target, mode });
-        }
-        else if (st.isFile()) {
-            if (st.nlink > 1) {
-                const id = `${st.dev}:${st.ino}`;
-                const first = firstPathOf.get(id);
-                if (first !== undefined) {
-                    await add({ ...base, name: e.name, type: 'link', linkname: first, mode });
-                    continue;
-                }
-                firstPathOf.set(id, e.name);
-            }
-            const header = { ...base, name: e.name, type: 'file', mode, size: st.size };
-            if (st.size <= WHOLE_FILE) {
-                let body;
-                try {
-                    body = readWhole(e.abs, st.size);
-                }
-                catch (err) {
-                    throw fsProblem(input, e.abs, err);
-                }
-                if (body.length !== st.size)
-                    throw changed(input, e.abs);
-                // tar-stream takes an empty buffer as "no body given" and waits for a stream.
-                await add(header, body.length ? body : Buffer.alloc(0));
-            }
-            else
-                await addFile(input, pack, header, e.abs, st.size, note);
-        }
-        else if (st.isFIFO()) {
-            await add({ ...base, name: e.name, type: 'fifo', mode });
-        }
-        else if (st.isCharacterDevice() || st.isBlockDevice()) {
-            await add({
-                ...base,
-                name: e.name,
-                type: st.isCharacterDevice() ? 'character-device' : 'block-device',
-                mode,
-                devmajor: Math.floor(st.rdev / 256) & 0xfff,
-                devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
-            });
-        }
-        // Sockets are runtime objects with no content; they are left out.
-    }
-}
-function changed(input, abs) {
-    return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
-}
-/** A file too large to read whole, streamed into the tar in CHUNK reads, one read ahead. */
-async function addFile(input, pack, header, abs, size, note) {
-    let fh;
-    try {
-        fh = await promises_namespaceObject.open(abs, 'r');
-    }
-    catch (err) {
-        throw fsProblem(input, abs, err);
-    }
-    try {
-        let done;
-        note(header);
-        const sink = await new Promise(resolve => {
-            done = new Promise((res, rej) => {
-                resolve(pack.entry(header, err => (err ? rej(err) : res())));
-            });
-        });
-        done.catch(() => { });
-        let pos = 0;
-        // The next read is under way while the last chunk goes into the tar.
-        const readAt = (at) => {
-            const want = Math.min(CHUNK, size - at);
-            const buf = Buffer.allocUnsafe(want);
-            const r = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
-            r.catch(() => { });
-            return r;
-        };
-        let pending = readAt(0);
-        while (pos < size) {
-            let chunk;
-            try {
-                chunk = await pending;
-            }
-            catch (err) {
-                sink.destroy(err);
-                throw fsProblem(input, abs, err);
-            }
-            if (chunk.length === 0) {
-                const err = changed(input, abs);
-                sink.destroy(err);
-                throw err;
-            }
-            pos += chunk.length;
-            if (pos < size)
-                pending = readAt(pos);
-            if (!sink.write(chunk))
-                await waitFor(sink, 'drain');
-        }
-        // A file that grew since its stat would be cut short silently.
-        const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, size);
-        if (bytesRead !== 0) {
-            const err = changed(input, abs);
-            sink.destroy(err);
-            throw err;
-        }
-        sink.end(null);
-        await done;
-    }
-    finally {
-        await fh.close();
-    }
-}
-/**
- * A stage that also feeds what passes through to a side pipeline, waiting for it, so one read of
- * a stream serves two consumers with backpressure from both.
- */
-function tee(side) {
-    const head = new external_node_stream_.PassThrough();
-    const done = (0,external_node_stream_promises_namespaceObject.pipeline)([head, ...side]);
-    const stage = new external_node_stream_.Transform({
-        transform(chunk, _enc, cb) {
-            if (head.write(chunk))
-                cb(null, chunk);
-            else
-                head.once('drain', () => cb(null, chunk));
-        },
-        flush(cb) {
-            head.end();
-            done.then(() => cb(), cb);
-        },
-        destroy(err, cb) {
-            // The side must not wait for input that will never come once the main pipeline failed.
-            if (!head.writableFinished)
-                head.destroy(err ?? new Error('stopped'));
-            cb(err);
-        }
-    });
-    done.catch(err => stage.destroy(err));
-    return { stage, done };
-}
-async function readAt(input, at, n) {
-    const buf = Buffer.alloc(n);
-    try {
-        const fh = await promises_namespaceObject.open(input.source, 'r');
-        try {
-            const { bytesRead } = await fh.read(buf, 0, n, at);
-            return buf.subarray(0, bytesRead);
-        }
-        finally {
-            await fh.close();
-        }
-    }
-    catch (err) {
-        throw fsProblem(input, input.source, err);
-    }
-}
-async function tarballLayer(input, store, opts, size) {
-    const format = detectCompression(await readAt(input, 0, 6));
-    if (format === 'xz' || format === 'bzip2')
-        throw failure(input, `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`);
-    // Bytes after the compressed stream (padding, a second zstd frame) are skipped by some readers and
-    // fatal to others (Go's gzip: "invalid header"), so only a stream that is the whole file is kept.
-    if (format === opts.compression) {
-        const kept = await tarballPass(input, store, opts, format, size, true);
-        if (kept)
-            return kept;
-    }
-    return (await tarballPass(input, store, opts, format, size, false));
-}
-/** One read of a tarball: kept byte for byte when `keep`, else decompressed and recompressed. */
-async function tarballPass(input, store, opts, format, size, keep) {
-    const createdBy = `lading: ADD ${shownSource(input.source)} /`;
-    const src = (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: CHUNK });
-    // The validator's own checks of the tar, as it is read: the layer need not be read back.
-    const scanner = tarScanner();
-    const check = scanner.sink;
-    const decompressor = format === 'none' ? undefined : createDecompressor(format);
-    const decompress = decompressor ? [decompressor] : [];
-    let diffHash;
-    let digestHash;
-    let stages;
-    let side;
-    if (keep) {
-        // The bytes are kept, and the tar inside is hashed and checked alongside.
-        digestHash = new HashingStream();
-        diffHash = decompressor ? new HashingStream() : digestHash;
-        const t = tee(decompressor ? [decompressor, diffHash, check] : [check]);
-        stages = [digestHash, t.stage];
-        side = t.done;
-    }
-    else {
-        diffHash = new HashingStream();
-        const t = tee([check]);
-        side = t.done;
-        if (opts.compression === 'none') {
-            digestHash = diffHash;
-            stages = [...decompress, diffHash, t.stage];
-        }
-        else {
-            digestHash = new HashingStream();
-            stages = [
-                ...decompress,
-                diffHash,
-                t.stage,
-                ...compressorStages(opts.compression, opts.level),
-                digestHash
-            ];
-        }
-    }
-    const kind = format === 'none' ? 'tar' : `${format} tarball`;
-    const stored = await intoStore(input, store, {
-        src,
-        stages,
-        also: [side],
-        digest: digestHash,
-        explain: err => {
-            const code = err.code;
-            if (code && err.syscall)
-                throw fsProblem(input, input.source, err);
-            return `"${input.source}" is not a readable ${kind}: ${errors_messageOf(err)}`;
-        },
-        accept: async () => {
-            const tarError = await scanner.tarError();
-            if (tarError !== undefined)
-                throw failure(input, `"${input.source}" is not a readable ${kind}: ${tarError}`);
-            const consumed = decompressor ? decompressor.bytesWritten : size;
-            if (consumed >= size)
-                return true;
-            // Node's zstd reader stops after one frame; what follows would be left out silently.
-            if (format === 'zstd' && isZstdFrame(await readAt(input, consumed, 4)))
-                throw failure(input, `"${input.source}" holds more than one zstd frame, which Lading cannot read; recompress it with plain zstd (one frame) or give the plain .tar`);
-            return !keep;
-        }
-    });
-    if (!stored)
-        return undefined;
-    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
-    built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId });
-    return built;
-}
-
-;// CONCATENATED MODULE: ./src/transports/spec.ts
-
-
-
-/**
- * Transports of other tools (skopeo, podman) that a user may write out of habit. Named here so
- * `dir:x` gets a clear answer instead of being read as the Docker Hub image "dir" with tag "x".
- */
-const FOREIGN_TRANSPORTS = new Set([
-    'dir',
-    'docker-daemon',
-    'containers-storage',
-    'ostree',
-    'sif',
-    'tarball'
-]);
-const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry reference';
-/**
- * Splits `PATH[:REF]` of the layout transports. A path may itself contain ':', so the part after
- * the last ':' is a REF only when it could not be part of a path (no '/' or '\'), or when the
- * path ends with a whole digest.
- */
-function splitPathRef(rest) {
-    // A digest REF has a ':' of its own.
-    const byDigest = /^(.+):([a-z0-9]+:[a-f0-9]+)$/.exec(rest);
-    if (byDigest && isDigest(byDigest[2]))
-        return { path: byDigest[1], ref: byDigest[2] };
-    const i = rest.lastIndexOf(':');
-    if (i > 0) {
-        const after = rest.slice(i + 1);
-        if (!/[/\\]/.test(after)) {
-            const path = rest.slice(0, i);
-            return after ? { path, ref: after } : { path };
-        }
-    }
-    return { path: rest };
-}
-/**
- * `docker-archive:PATH[:REPO:TAG]`, as skopeo writes it. The reference may contain '/' and ':',
- * so the path ends at the first ':' after which a valid reference follows.
- */
-function splitPathDockerRef(rest) {
-    for (let i = rest.indexOf(':'); i > 0; i = rest.indexOf(':', i + 1)) {
-        const ref = rest.slice(i + 1);
-        if (!ref)
-            return { path: rest.slice(0, i) };
-        try {
-            parseReference(ref);
-            return { path: rest.slice(0, i), ref };
-        }
-        catch {
-            // not a reference: this ':' belongs to the path
-        }
-    }
-    return { path: rest };
-}
-function parseSourceSpec(line) {
-    const s = line.trim();
-    if (!s)
-        throw new LadingError(`from: is empty; ${USE}`);
-    if (s === 'scratch')
-        return { kind: 'scratch' };
-    for (const kind of ['oci-archive', 'oci', 'docker-archive']) {
-        const prefix = `${kind}:`;
-        if (!s.startsWith(prefix))
-            continue;
-        const rest = s.slice(prefix.length);
-        const parts = kind === 'docker-archive' ? splitPathDockerRef(rest) : splitPathRef(rest);
-        if (!parts.path)
-            throw new LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`);
-        return { kind, ...parts };
-    }
-    if (s.startsWith('docker://')) {
-        parseReference(s);
-        return { kind: 'registry', reference: s.slice('docker://'.length) };
-    }
-    const word = /^([A-Za-z][A-Za-z0-9+_-]*):/.exec(s)?.[1];
-    if (word && FOREIGN_TRANSPORTS.has(word))
-        throw new LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
-    try {
-        parseReference(s);
-    }
-    catch (err) {
-        // A bare word before ':' that is not a host (no '.', not localhost) reads as a transport.
-        if (word && word !== 'localhost')
-            throw new LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
-        throw err;
-    }
-    return { kind: 'registry', reference: s };
-}
-
-;// CONCATENATED MODULE: ./src/plan.ts
-
-
-
-
-
-
-
-
-
-
-
-/** Where the JSON report of a run goes: beside the layout, never inside it. */
-function reportPath(output) {
-    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `${external_node_path_namespaceObject.basename(output)}-report.json`);
-}
-/** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
-function makePlan(raw, env = process.env, cwd = process.cwd()) {
-    const from = parseList(raw.from).map(line => {
-        // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
-        if (!/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
-            (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
-            const local = external_node_path_namespaceObject.resolve(cwd, line);
-            throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
-                ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
-                : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
-        }
-        return { line, spec: parseSourceSpec(line) };
-    });
-    if (from.length === 0)
-        from.push({ line: 'scratch', spec: { kind: 'scratch' } });
-    if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
-        throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone');
-    const platforms = parseList(raw.platforms, { commas: true }).map(p => {
-        try {
-            return parsePlatform(p);
-        }
-        catch (err) {
-            throw new LadingError(`platforms: ${err.message}`);
-        }
-    });
-    platforms.forEach((p, i) => {
-        const twin = platforms.findIndex(q => platformsEqual(p, q));
-        if (twin < i)
-            throw new LadingError(`platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`);
-    });
-    const layers = parseList(raw.layers).map(l => parseLayerSpec(l));
-    const config = { env: [], labels: {}, exposedPorts: [] };
-    if (raw.entrypoint.trim())
-        config.entrypoint = parseCommand(raw.entrypoint, 'entrypoint');
-    if (raw.cmd.trim())
-        config.cmd = parseCommand(raw.cmd, 'cmd');
-    for (const line of parseList(raw.env)) {
-        const eq = line.indexOf('=');
-        if (eq <= 0)
-            throw new LadingError(`env: "${line}" is not KEY=VALUE`);
-        if (/[\s]/.test(line.slice(0, eq)))
-            throw new LadingError(`env: "${line}": the name "${line.slice(0, eq)}" has white space`);
-        config.env.push([line.slice(0, eq), line.slice(eq + 1)]);
-    }
-    if (raw.workdir.trim()) {
-        const w = raw.workdir.trim();
-        if (!w.startsWith('/'))
-            throw new LadingError(`workdir: "${w}" must be an absolute path`);
-        config.workdir = w;
-    }
-    if (raw.user.trim())
-        config.user = raw.user.trim();
-    for (const line of parseList(raw.labels)) {
-        const [k, v] = keyValue(line, 'labels');
-        config.labels[k] = v;
-    }
-    for (const p of parseList(raw['exposed-ports'], { commas: true })) {
-        const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(p);
-        if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535)
-            throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`);
-        config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`);
-    }
-    const annotations = {
-        manifest: {},
-        index: {}
-    };
-    for (const line of parseList(raw.annotations)) {
-        const [k, v] = keyValue(line, 'annotations');
-        const m = /^(manifest|index|manifest-descriptor|index-descriptor)(?:\[[^\]]*\])?:(.+)$/.exec(k);
-        if (m) {
-            // metadata-action can also target descriptors; Lading writes those into the manifest/index itself.
-            const where = m[1].startsWith('index') ? 'index' : 'manifest';
-            annotations[where][m[2]] = v;
-        }
-        else
-            annotations.manifest[k] = v;
-    }
-    const created = parseCreated(raw.created, env, cwd);
-    const compression = parseCompression(raw.compression);
-    const compressionLevel = raw['compression-level'].trim()
-        ? compress_compressionLevel(compression, raw['compression-level'])
-        : undefined;
-    const output = external_node_path_namespaceObject.resolve(cwd, raw.output.trim() ||
-        (env.RUNNER_TEMP ? external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout'));
-    const archive = raw.archive.trim() ? external_node_path_namespaceObject.resolve(cwd, raw.archive.trim()) : undefined;
-    if (archive && (archive === output || archive.startsWith(output + external_node_path_namespaceObject.sep)))
-        throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
-    if (archive && archive === reportPath(output))
-        throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
-    const refName = raw['ref-name'].trim() || 'latest';
-    if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
-        throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
-    const failOn = raw['fail-on'].trim().toLowerCase();
-    if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never')
-        throw new LadingError(`fail-on: "${raw['fail-on']}" is not one of error, warning, never`);
-    const pushByDigest = parseBool('push-by-digest', raw['push-by-digest']);
-    const tags = parseList(raw.tags, { commas: true }).map(t => {
-        let ref;
-        try {
-            ref = parseReference(t);
-        }
-        catch (err) {
-            throw new LadingError(`tags: ${err.message}`);
-        }
-        if (ref.digest)
-            throw new LadingError(`tags: "${t}" has a digest; give HOST/REPO:TAG`);
-        if (!ref.tag && !pushByDigest)
-            ref.tag = 'latest';
-        return ref;
-    });
-    if (raw.username.trim() && !raw.password)
-        throw new LadingError('username: is given without password; give both, or neither');
-    if (raw.password && !raw.username.trim())
-        throw new LadingError('password: is given without username; give both, or neither');
-    const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push);
-    if (push && tags.length === 0)
-        throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
-    if (from[0].spec.kind === 'scratch' && layers.length === 0)
-        throw new LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
-            '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from');
-    const defaultAnnotations = {
-        'org.opencontainers.image.created': created.toISOString().replace(/\.000Z$/, 'Z')
-    };
-    if (env.GITHUB_REPOSITORY)
-        defaultAnnotations['org.opencontainers.image.source'] =
-            `${env.GITHUB_SERVER_URL || 'https://github.com'}/${env.GITHUB_REPOSITORY}`;
-    if (env.GITHUB_SHA)
-        defaultAnnotations['org.opencontainers.image.revision'] = env.GITHUB_SHA;
-    return {
-        from,
-        platforms,
-        layers,
-        config,
-        annotations,
-        defaultAnnotations,
-        created,
-        compression,
-        compressionLevel,
-        output,
-        archive,
-        refName,
-        failOn,
-        tags,
-        push,
-        pushByDigest,
-        auth: {
-            username: raw.username.trim() || undefined,
-            password: raw.password || undefined,
-            githubToken: raw['github-token'].trim() || undefined,
-            insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
-            credentialsRegistries: [...new Set(tags.map(t => t.registry))]
-        }
-    };
-}
-function keyValue(line, input) {
-    const eq = line.indexOf('=');
-    if (eq <= 0)
-        throw new LadingError(`${input}: "${line}" is not key=value`);
-    return [line.slice(0, eq).trim(), line.slice(eq + 1)];
-}
-/** RFC 3339 or Unix seconds; default SOURCE_DATE_EPOCH, then HEAD's commit time, then the epoch. */
-function parseCreated(value, env, cwd) {
-    const v = value.trim();
-    if (v)
-        return parseTime(v, 'created');
-    if (env.SOURCE_DATE_EPOCH?.trim())
-        return parseTime(env.SOURCE_DATE_EPOCH.trim(), 'SOURCE_DATE_EPOCH');
-    try {
-        const out = (0,external_node_child_process_namespaceObject.execFileSync)('git', ['log', '-1', '--format=%ct'], {
-            cwd: env.GITHUB_WORKSPACE || cwd,
-            stdio: ['ignore', 'pipe', 'ignore'],
-            timeout: 10000
-        })
-            .toString()
-            .trim();
-        if (/^\d+$/.test(out))
-            return new Date(Number(out) * 1000);
-    }
-    catch {
-        // Not a git repository, or git absent: fall through to the epoch, which is reproducible too.
-    }
-    return new Date(0);
-}
-function parseTime(v, input) {
-    if (/^\d+$/.test(v))
-        return new Date(Number(v) * 1000);
-    if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
-        const d = new Date(v);
-        // Date() rolls 2024-02-30 over to March 1st; a date that does not exist is an error.
-        const [y, mo, da] = v.slice(0, 10).split('-').map(Number);
-        const calendar = new Date(Date.UTC(y, mo - 1, da));
-        const real = calendar.getUTCFullYear() === y &&
-            calendar.getUTCMonth() === mo - 1 &&
-            calendar.getUTCDate() === da &&
-            Number(v.slice(11, 13)) < 24 &&
-            Number(v.slice(14, 16)) < 60 &&
-            Number(v.slice(17, 19)) < 61;
-        if (!Number.isNaN(d.getTime()) && real)
-            return d;
-    }
-    throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
-}
-
-;// CONCATENATED MODULE: ./src/cleanup.ts
-
-
-/**
- * Temporary files and directories of the current run (staging layout, extracted archives, an
- * archive being written). Removed on the normal paths by their owners; on SIGINT/SIGTERM (a
- * cancelled workflow) by removeAllTemps(), so a killed run leaves nothing behind.
- */
-const temps = new Set();
-function trackTemp(p) {
-    temps.add(p);
-}
-function untrackTemp(p) {
-    temps.delete(p);
-}
-/** Removes a temporary path on the normal path, and stops tracking it. */
-async function removeTemp(p) {
-    await promises_namespaceObject.rm(p, { recursive: true, force: true });
-    temps.delete(p);
-}
-function removeAllTemps() {
-    for (const p of temps) {
-        try {
-            external_node_fs_namespaceObject.rmSync(p, { recursive: true, force: true });
-        }
-        catch {
-            // Best effort while the process is going down.
-        }
-    }
-    temps.clear();
-}
-
-;// CONCATENATED MODULE: ./src/oci/types.ts
-/** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
-/** Annotation keys the spec pre-defines and Lading writes. */
-const Annotation = {
-    Created: 'org.opencontainers.image.created',
-    Source: 'org.opencontainers.image.source',
-    Revision: 'org.opencontainers.image.revision',
-    RefName: 'org.opencontainers.image.ref.name',
-    BaseName: 'org.opencontainers.image.base.name',
-    BaseDigest: 'org.opencontainers.image.base.digest'
-};
-
-;// CONCATENATED MODULE: ./src/transports/blobstore.ts
-
-
-
-
-
-
-
-
-/**
- * Bytes per read of a blob file: large reads mean few chunks through hashing, decompression and
- * the network (64 KiB, Node's default, makes a 100 MB upload 1,600 writes).
- */
-const BLOB_READ_CHUNK = 1024 * 1024;
-/**
- * The content-addressed blob store of an OCI image layout being written. Every blob goes to a
- * temporary file while it is hashed, and is renamed into `blobs/ALG/HEX` only once its digest is
- * known (and, when one was expected, equal to it): a reader never sees a partial blob.
- */
-class BlobStore {
-    root;
-    name;
-    tmpDir;
-    constructor(root) {
-        this.root = root;
-        this.name = `oci:${root}`;
-        this.tmpDir = external_node_path_namespaceObject.join(root, '.lading-tmp');
-    }
-    async init() {
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(this.root, 'blobs', 'sha256'), { recursive: true });
-        await promises_namespaceObject.mkdir(this.tmpDir, { recursive: true });
-    }
-    /** Removes the temporary area; called when the layout is complete. */
-    async finish() {
-        await promises_namespaceObject.rm(this.tmpDir, { recursive: true, force: true });
-    }
-    path(digest) {
-        return blobPathIn(this.root, digest);
-    }
-    /** A fresh path in the store's temporary area, for writers that hash on their own. */
-    tempPath() {
-        return external_node_path_namespaceObject.join(this.tmpDir, (0,external_node_crypto_.randomBytes)(8).toString('hex'));
-    }
-    /** Moves a fully written and hashed temporary file to its content address. */
-    async commit(tmp, digest) {
-        const dest = this.path(digest);
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(dest), { recursive: true });
-        await promises_namespaceObject.rename(tmp, dest);
-    }
-    /** Puts an already verified file at its content address: a hard link when it can, else a copy. */
-    async linkOrCopy(file, digest) {
-        const dest = this.path(digest);
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(dest), { recursive: true });
-        try {
-            await promises_namespaceObject.link(file, dest);
-        }
-        catch {
-            const tmp = this.tempPath();
-            await promises_namespaceObject.copyFile(file, tmp);
-            await promises_namespaceObject.rename(tmp, dest);
-        }
-    }
-    async has(desc) {
-        const digest = typeof desc === 'string' ? desc : desc.digest;
-        try {
-            await promises_namespaceObject.access(this.path(digest));
-            return true;
-        }
-        catch {
-            return false;
-        }
-    }
-    /** Streams `src` into the store; verifies against `expected` when given. */
-    async writeStream(src, expected, what = 'blob') {
-        const algorithm = expected ? parseDigest(expected.digest).algorithm : 'sha256';
-        const tmp = this.tempPath();
-        const hasher = new HashingStream(algorithm);
-        try {
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(src, hasher, (0,external_node_fs_namespaceObject.createWriteStream)(tmp));
-        }
-        catch (err) {
-            await promises_namespaceObject.rm(tmp, { force: true });
-            throw new LadingError(`writing ${what} into ${this.root}: ${errors_messageOf(err)}`);
-        }
-        const digest = hasher.digest();
-        if (expected && (digest !== expected.digest || hasher.size !== expected.size)) {
-            await promises_namespaceObject.rm(tmp, { force: true });
-            throw new LadingError(`${what} ${expected.digest}: content read has digest ${digest} and ${hasher.size} bytes, ` +
-                `expected ${expected.size} bytes; the source is corrupt or was changed while being read`);
-        }
-        await this.commit(tmp, digest);
-        return { digest, size: hasher.size };
-    }
-    async writeBuffer(data) {
-        const digest = digestOf(data);
-        const tmp = this.tempPath();
-        try {
-            await promises_namespaceObject.writeFile(tmp, data);
-        }
-        catch (err) {
-            await promises_namespaceObject.rm(tmp, { force: true });
-            throw err;
-        }
-        await this.commit(tmp, digest);
-        return { digest, size: data.length };
-    }
-    /** Writes a JSON document (manifest, index, config) and returns its descriptor. */
-    async writeJSON(value, mediaType) {
-        const bytes = Buffer.from(JSON.stringify(value));
-        const { digest, size } = await this.writeBuffer(bytes);
-        return { mediaType, digest, size, bytes };
-    }
-    async open(desc) {
-        const p = this.path(desc.digest);
-        try {
-            await promises_namespaceObject.access(p);
-        }
-        catch {
-            throw new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
-        }
-        return (0,external_node_fs_namespaceObject.createReadStream)(p, { highWaterMark: BLOB_READ_CHUNK });
-    }
-    async read(desc) {
-        let data;
-        try {
-            data = await promises_namespaceObject.readFile(this.path(desc.digest));
-        }
-        catch {
-            throw new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
-        }
-        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
-        if (actual !== desc.digest || data.length !== desc.size)
-            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ${actual}`);
-        return data;
-    }
-}
-/** Where a layout at `root` keeps the blob `digest` (`blobs/ALG/HEX`); the digest must be a registered one. */
-function blobPathIn(root, digest, where = 'digest') {
-    const { algorithm, encoded } = parseDigest(digest, where);
-    return external_node_path_namespaceObject.join(root, 'blobs', algorithm, encoded);
-}
-/** Writes `oci-layout` and `index.json`, the two files that make a directory an OCI image layout. */
-async function writeLayoutIndex(root, manifests) {
-    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-    const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
-    await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'index.json'), JSON.stringify(index));
-}
-
-;// CONCATENATED MODULE: ./src/transports/layout.ts
-
-
-
-
-
-
-
-/** An image in an OCI image layout directory, selected by one entry of its index.json. */
-class LayoutSource {
-    name;
-    dir;
-    root;
-    onClose;
-    /**
-     * Blobs already read and checked while the source was opened (a docker-archive's layers), by
-     * scan key: validating the source takes these instead of reading them again.
-     */
-    scanned;
-    constructor(name, dir, root, onClose) {
-        this.name = name;
-        this.dir = dir;
-        this.root = root;
-        this.onClose = onClose;
-    }
-    blobPath(digest) {
-        return blobPathIn(this.dir, digest, `blob digest in ${this.name}`);
-    }
-    missing(desc) {
-        return new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
-    }
-    async open(desc) {
-        const p = this.blobPath(desc.digest);
-        try {
-            await promises_namespaceObject.access(p);
-        }
-        catch {
-            throw this.missing(desc);
-        }
-        return (0,external_node_fs_namespaceObject.createReadStream)(p, { highWaterMark: BLOB_READ_CHUNK });
-    }
-    async read(desc) {
-        const p = this.blobPath(desc.digest);
-        let data;
-        try {
-            data = await promises_namespaceObject.readFile(p);
-        }
-        catch {
-            throw this.missing(desc);
-        }
-        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
-        if (actual !== desc.digest || data.length !== desc.size)
-            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ` +
-                `${actual}; the descriptor says ${desc.size} bytes`);
-        return data;
-    }
-    async has(desc) {
-        try {
-            return (await promises_namespaceObject.stat(this.blobPath(desc.digest))).isFile();
-        }
-        catch {
-            return false;
-        }
-    }
-    async close() {
-        await this.onClose?.();
-    }
-}
-function refNameOf(d) {
-    return d.annotations?.[Annotation.RefName];
-}
-/** How the entries of an index.json can be named, for error messages. */
-function describeEntries(manifests) {
-    return manifests
-        .map(d => {
-        const ref = refNameOf(d);
-        return ref ? `"${ref}" (${d.digest})` : d.digest;
-    })
-        .join(', ');
-}
-async function readJSONFile(file, what, from) {
-    let text;
-    try {
-        text = await promises_namespaceObject.readFile(file, 'utf8');
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
-    }
-    try {
-        return JSON.parse(text);
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": ${what} is not valid JSON: ${errors_messageOf(err)}`);
-    }
-}
-/**
- * Opens the image `ref` names in the OCI image layout at `dir`. `ref` is an
- * `org.opencontainers.image.ref.name` annotation or the digest of an index.json entry; without it
- * the layout must hold exactly one image. `userSpec` is how the user wrote the source, for messages.
- */
-async function openLayout(dir, ref, userSpec, opts = {}) {
-    const from = userSpec ?? (ref ? `oci:${dir}:${ref}` : `oci:${dir}`);
-    const where = opts.where ?? dir;
-    const refHint = opts.refHint ?? `oci:${dir}:REF`;
-    let st;
-    try {
-        st = await promises_namespaceObject.stat(dir);
-    }
-    catch {
-        throw new LadingError(`from "${from}": the directory ${dir} does not exist`);
-    }
-    if (!st.isDirectory())
-        throw new LadingError(`from "${from}": ${dir} is a file, not an OCI image layout directory` +
-            (/\.tar(\.gz)?$/.test(dir) ? '; for a tarball use oci-archive: or docker-archive:' : ''));
-    const layoutFile = await readJSONFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'the oci-layout file (is this an OCI image layout?)', from);
-    const version = layoutFile?.imageLayoutVersion;
-    if (typeof version !== 'string' || !version.startsWith('1.'))
-        throw new LadingError(`from "${from}": oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
-            'Lading reads version 1.x layouts');
-    const index = (await readJSONFile(external_node_path_namespaceObject.join(dir, 'index.json'), 'index.json', from));
-    if (!index || !Array.isArray(index.manifests))
-        throw new LadingError(`from "${from}": index.json has no "manifests" array`);
-    const manifests = index.manifests;
-    for (const [i, d] of manifests.entries()) {
-        if (!d ||
-            typeof d.mediaType !== 'string' ||
-            !isDigest(d.digest) ||
-            !Number.isSafeInteger(d.size) ||
-            d.size < 0)
-            throw new LadingError(`from "${from}": index.json manifests[${i}] is not a valid descriptor ` +
-                '(needs mediaType, a sha256/sha512 digest and a size)');
-    }
-    if (manifests.length === 0)
-        throw new LadingError(`from "${from}": index.json lists no images`);
-    let root;
-    if (ref === undefined) {
-        if (manifests.length > 1)
-            throw new LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
-                `choose one with ${refHint} (a ref name or a digest)`);
-        root = manifests[0];
-    }
-    else {
-        const byName = manifests.filter(d => refNameOf(d) === ref);
-        const matches = byName.length ? byName : manifests.filter(d => d.digest === ref);
-        const distinct = new Set(matches.map(d => d.digest));
-        if (matches.length === 0)
-            throw new LadingError(`from "${from}": no image named "${ref}" in ${where}; it holds ${describeEntries(manifests)}`);
-        if (distinct.size > 1)
-            throw new LadingError(`from "${from}": "${ref}" names ${distinct.size} different images in ${where}: ` +
-                `${describeEntries(matches)}; choose one by digest`);
-        root = matches[0];
-    }
-    return new LayoutSource(from, dir, root, opts.onClose);
-}
-
-;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
-
-
-
-
-
-
-
-
-
-
-async function makeTempDir() {
-    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
-    trackTemp(dir);
-    return dir;
-}
-/** Hashes, counts and keeps the first bytes of what flows through. */
-class Measuring extends HashingStream {
-    head = Buffer.alloc(0);
-    _transform(chunk, enc, cb) {
-        if (this.head.length < 8)
-            this.head = Buffer.concat([this.head, chunk.subarray(0, 8 - this.head.length)]);
-        super._transform(chunk, enc, cb);
-    }
-}
-/**
- * The normalised name of an archive entry, or undefined for the archive root. Entries that would
- * land outside the extraction directory are refused: an archive must not write where it likes.
- */
-function safeEntryName(raw, from) {
-    if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
-        throw new LadingError(`from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`);
-    const norm = external_node_path_namespaceObject.posix.normalize(raw).replace(/\/+$/, '');
-    if (norm === '..' || norm.startsWith('../'))
-        throw new LadingError(`from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`);
-    return norm === '.' || norm === '' ? undefined : norm;
-}
-/** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
-function blobAlgorithm(name) {
-    const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
-    return m && registeredAlgorithms[m[1]] === m[2].length ? m[1] : undefined;
-}
-async function sniffFile(file) {
-    const fh = await promises_namespaceObject.open(file, 'r');
-    try {
-        const buf = Buffer.alloc(8);
-        const { bytesRead } = await fh.read(buf, 0, 8, 0);
-        return buf.subarray(0, bytesRead);
-    }
-    finally {
-        await fh.close();
-    }
-}
-/**
- * Extracts the tar (plain, gzip or zstd, told apart by magic bytes) at `archive` into `dest`, one
- * entry at a time straight to disk: no blob is ever held in memory. Every `blobs/ALG/HEX` entry
- * is checked against its name as it is written. Symbolic and hard links are not recreated on
- * disk (they could point anywhere); those that resolve to a regular file inside the archive are
- * materialised as hard links in `dest`.
- */
-async function extractArchive(archive, dest, from) {
-    let head;
-    try {
-        head = await sniffFile(archive);
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
-    }
-    const compression = readableCompression(head);
-    const files = new Map();
-    const links = new Map();
-    const dirs = new Set();
-    const extract = tar_stream.extract();
-    const source = (0,external_node_fs_namespaceObject.createReadStream)(archive);
-    const feeding = (compression === 'none'
-        ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)
-        : (0,external_node_stream_promises_namespaceObject.pipeline)(source, createDecompressor(compression), extract)).catch((err) => err);
-    const notTar = (err) => err instanceof LadingError
-        ? err
-        : new LadingError(`from "${from}": ${archive} is not a readable tar archive` +
-            (compression === 'none' ? '' : ` (${compression}-compressed)`) +
-            `: ${errors_messageOf(err)}`);
-    try {
-        for await (const entry of extract) {
-            const h = entry.header;
-            const name = safeEntryName(h.name, from);
-            if (!name) {
-                entry.resume();
-                continue;
-            }
-            if (h.type === 'symlink' || h.type === 'link') {
-                entry.resume();
-                // Symlink targets are relative to the link's directory; hard link targets to the root.
-                const target = h.linkname ?? '';
-                const joined = h.type === 'symlink'
-                    ? external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(name), target)
-                    : external_node_path_namespaceObject.posix.normalize(target);
-                const norm = external_node_path_namespaceObject.posix.normalize(joined);
-                const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../');
-                links.set(name, inside ? norm : undefined);
-                files.delete(name);
-                continue;
-            }
-            if (h.type !== 'file' && h.type !== 'contiguous-file') {
-                entry.resume();
-                continue;
-            }
-            const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
-            const parent = external_node_path_namespaceObject.dirname(file);
-            if (!dirs.has(parent)) {
-                await promises_namespaceObject.mkdir(parent, { recursive: true });
-                dirs.add(parent);
-            }
-            const alg = blobAlgorithm(name);
-            const m = new Measuring(alg ?? 'sha256');
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
-            // A blob that does not match its name is kept: validation reports it with everything else
-            // that is wrong, instead of stopping at the first corrupt blob.
-            const digest = m.digest();
-            files.set(name, { file, size: m.size, digest, head: m.head });
-            links.delete(name);
-        }
-        const fed = await feeding;
-        if (fed)
-            throw fed;
-    }
-    catch (err) {
-        source.destroy();
-        extract.destroy();
-        await feeding;
-        throw notTar(err);
-    }
-    for (const [name, target] of links) {
-        let t = target;
-        for (let hops = 0; t !== undefined && !files.has(t) && hops < 16; hops++)
-            t = links.get(t);
-        const rec = t === undefined ? undefined : files.get(t);
-        if (!rec)
-            continue;
-        const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
-        await promises_namespaceObject.rm(file, { force: true });
-        await promises_namespaceObject.link(rec.file, file);
-        files.set(name, { ...rec, file });
-    }
-    return { dir: dest, files };
-}
-
-;// CONCATENATED MODULE: ./src/transports/oci-archive.ts
-
-
-
-
-
-/** Fails early, with a hint, when `archive` is not a file Lading could extract. */
-async function checkArchiveFile(archive, from) {
-    let st;
-    try {
-        st = await promises_namespaceObject.stat(archive);
-    }
-    catch {
-        throw new LadingError(`from "${from}": the file ${archive} does not exist`);
-    }
-    if (st.isDirectory())
-        throw new LadingError(`from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`);
-}
-/**
- * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
- * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
- * extracted, blob by blob with each digest checked, into a temporary directory that close()
- * removes; it is then read as a layout.
- */
-async function openOciArchive(archive, ref, userSpec) {
-    const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`);
-    await checkArchiveFile(archive, from);
-    const dir = await makeTempDir();
-    const cleanup = () => removeTemp(dir);
-    try {
-        const { files } = await extractArchive(archive, dir, from);
-        if (!files.has('oci-layout') && !files.has('index.json')) {
-            if (files.has('manifest.json'))
-                throw new LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
-                    `use docker-archive:${archive}`);
-            throw new LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
-                '(it has neither oci-layout and index.json nor manifest.json)');
-        }
-        return await openLayout(dir, ref, from, {
-            onClose: cleanup,
-            where: archive,
-            refHint: `oci-archive:${archive}:REF`
-        });
-    }
-    catch (err) {
-        await cleanup();
-        throw err;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/transports/docker-archive.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
-const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
-function docker_archive_normalise(ref) {
-    try {
-        return formatReference(parseReference(ref, { defaultTag: 'latest' }));
-    }
-    catch {
-        return undefined;
-    }
-}
-function tagsOf(items) {
-    return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ');
-}
-async function readJSON(file, what, from) {
-    try {
-        return JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": ${what} cannot be read as JSON: ${errors_messageOf(err)}`);
-    }
-}
-/**
- * The index.json entry of Docker 25+'s OCI view that `ref` names, or the only entry; undefined
- * when the OCI view cannot tell (the manifest.json view is used then).
- */
-function pickOciEntry(manifests, ref) {
-    if (ref === undefined)
-        return manifests.length === 1 ? manifests[0] : undefined;
-    const want = docker_archive_normalise(ref);
-    const hits = manifests.filter(d => {
-        const name = d.annotations?.[CONTAINERD_IMAGE_NAME];
-        return name !== undefined && want !== undefined && docker_archive_normalise(name) === want;
-    });
-    return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined;
-}
-function selectItem(items, ref, from, archive) {
-    if (ref === undefined) {
-        if (items.length === 1)
-            return items[0];
-        throw new LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
-            `choose one with docker-archive:${archive}:REPO:TAG`);
-    }
-    const want = docker_archive_normalise(ref);
-    const hit = items.find(i => (i.RepoTags ?? []).some(t => docker_archive_normalise(t) === want));
-    if (!hit)
-        throw new LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
-    return hit;
-}
-function validItems(value) {
-    return (Array.isArray(value) &&
-        value.every(i => i &&
-            typeof i.Config === 'string' &&
-            Array.isArray(i.Layers) &&
-            i.Layers.every((l) => typeof l === 'string')));
-}
-/**
- * A layer read once: the validator's scan gives the digest of its uncompressed tar (which the
- * config's diff_ids must list) along with every content finding, so validating the converted
- * layout does not read it again.
- */
-function scanLayer(rec, diffAlgorithm) {
-    return scanBlob((0,external_node_fs_namespaceObject.createReadStream)(rec.file, { highWaterMark: BLOB_READ_CHUNK }), {
-        algorithm: 'sha256',
-        diffAlgorithm,
-        compression: readableCompression(rec.head),
-        checkTar: true,
-        location: layerLocation(rec.digest),
-        digest: rec.digest
-    });
-}
-/**
- * Opens a `docker save` tarball (legacy `<id>/layer.tar` layout, skopeo's docker-archive, or
- * Docker 25+ with its OCI view). The image is served as OCI: when the archive carries an OCI
- * index.json that selects it, that view is read as is; otherwise the config is kept byte for byte
- * (its diff_ids must stay) under the OCI config media type, each layer is checked against its
- * diff_id, and a manifest is synthesised. `ref` (REPO:TAG) selects among several images;
- * `userSpec` is how the user wrote the source, for messages.
- */
-async function openDockerArchive(archive, userSpec, ref) {
-    const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`);
-    await checkArchiveFile(archive, from);
-    const tmp = await makeTempDir();
-    const cleanup = () => removeTemp(tmp);
-    try {
-        const raw = external_node_path_namespaceObject.join(tmp, 'archive');
-        const { files } = await extractArchive(archive, raw, from);
-        const layoutOpts = {
-            onClose: cleanup,
-            where: archive,
-            refHint: `docker-archive:${archive}:REF`
-        };
-        if (files.has('oci-layout') && files.has('index.json')) {
-            const index = (await readJSON(external_node_path_namespaceObject.join(raw, 'index.json'), 'index.json', from));
-            const entry = Array.isArray(index?.manifests) ? pickOciEntry(index.manifests, ref) : undefined;
-            if (entry || !files.has('manifest.json'))
-                return await openLayout(raw, entry?.digest ?? ref, from, layoutOpts);
-        }
-        if (!files.has('manifest.json')) {
-            throw new LadingError(`from "${from}": ${archive} is not a docker save tarball` +
-                (files.has('oci-layout')
-                    ? `; it looks like an OCI layout: use oci-archive:${archive}`
-                    : ' nor an OCI layout archive (it has no manifest.json)'));
-        }
-        const items = await readJSON(external_node_path_namespaceObject.join(raw, 'manifest.json'), 'manifest.json', from);
-        if (!validItems(items) || items.length === 0)
-            throw new LadingError(`from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`);
-        const item = selectItem(items, ref, from, archive);
-        const member = (name, what) => {
-            const norm = external_node_path_namespaceObject.posix.normalize(name.replace(/^\.\//, ''));
-            const rec = files.get(norm);
-            if (!rec)
-                throw new LadingError(`from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`);
-            return rec;
-        };
-        const layout = external_node_path_namespaceObject.join(tmp, 'layout');
-        const blob = (digest) => blobPathIn(layout, digest);
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(layout, 'blobs', 'sha256'), { recursive: true });
-        const configRec = member(item.Config, 'the config');
-        const configBytes = await promises_namespaceObject.readFile(configRec.file);
-        let config;
-        try {
-            config = JSON.parse(configBytes.toString('utf8'));
-        }
-        catch (err) {
-            throw new LadingError(`from "${from}": the config ${item.Config} is not valid JSON: ${errors_messageOf(err)}`);
-        }
-        const diffIds = config?.rootfs?.diff_ids;
-        if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
-            throw new LadingError(`from "${from}": the config ${item.Config} lists ` +
-                `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
-                `lists ${item.Layers.length} layers; the tarball is inconsistent`);
-        const layers = [];
-        const scanned = new Map();
-        for (const [i, name] of item.Layers.entries()) {
-            const rec = member(name, `layer ${i}`);
-            const compression = readableCompression(rec.head);
-            // As the validator reads the config: a sha512 diff_id is checked with sha512.
-            const want = diffIds[i];
-            const diffAlgorithm = typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256';
-            const scan = await scanLayer(rec, diffAlgorithm);
-            const diffId = scan.diffId;
-            // A layer that does not decompress is the validator's to report (layer-decompress).
-            if (diffId !== undefined && diffId !== diffIds[i])
-                throw new LadingError(`from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
-                    `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`);
-            const dest = blob(rec.digest);
-            // One file may back several layers (the same layer twice), so it is linked, not moved.
-            await promises_namespaceObject.rm(dest, { force: true });
-            await promises_namespaceObject.link(rec.file, dest);
-            const desc = { mediaType: layerMediaType(compression), digest: rec.digest, size: rec.size };
-            layers.push(desc);
-            scanned.set(scanKey(desc, diffAlgorithm), scan);
-        }
-        const configDigest = digestOf(configBytes);
-        await promises_namespaceObject.writeFile(blob(configDigest), configBytes);
-        const manifest = {
-            schemaVersion: 2,
-            mediaType: MediaType.ImageManifest,
-            config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: configBytes.length },
-            layers
-        };
-        const manifestBytes = Buffer.from(JSON.stringify(manifest));
-        const root = {
-            mediaType: MediaType.ImageManifest,
-            digest: digestOf(manifestBytes),
-            size: manifestBytes.length
-        };
-        if (typeof config.os === 'string' && typeof config.architecture === 'string')
-            root.platform = platformOfConfig({
-                os: config.os,
-                architecture: config.architecture,
-                variant: typeof config.variant === 'string' ? config.variant : undefined
-            });
-        await promises_namespaceObject.writeFile(blob(root.digest), manifestBytes);
-        await writeLayoutIndex(layout, [root]);
-        // The converted layout holds links to what it needs; the rest of the extraction can go.
-        await promises_namespaceObject.rm(raw, { recursive: true, force: true });
-        const source = await openLayout(layout, undefined, from, layoutOpts);
-        source.scanned = scanned;
-        return source;
-    }
-    catch (err) {
-        await cleanup();
-        throw err;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/registry/errors.ts
-
-/** A failure worth trying again (network error, 408, 429, 5xx); `retryAfterMs` is the server's wish. */
-class RetryableError extends Error {
-    retryAfterMs;
-    exhausted;
-    constructor(message, retryAfterMs, 
-    /** The error to give the user when no attempt is left, knowing how many were made. */
-    exhausted) {
-        super(message);
-        this.retryAfterMs = retryAfterMs;
-        this.exhausted = exhausted;
-        this.name = 'RetryableError';
-    }
-}
-/** A failure from a registry that a retry cannot fix; its message tells the user what to do. */
-class RegistryError extends LadingError {
-    status;
-    codes;
-    constructor(message, status, codes = []) {
-        super(message);
-        this.status = status;
-        this.codes = codes;
-    }
-}
-function parseErrorBody(body) {
-    try {
-        const parsed = JSON.parse(body);
-        if (Array.isArray(parsed.errors))
-            return parsed.errors.filter(e => typeof e?.code === 'string');
-    }
-    catch {
-        // Not JSON: proxies and object stores answer with HTML or plain text.
-    }
-    return [];
-}
-function describeErrors(entries, body) {
-    if (entries.length)
-        return entries.map(e => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
-    const text = body.replace(/\s+/g, ' ').trim();
-    return text.length > 200 ? text.slice(0, 200) + '…' : text;
-}
-/** Network errors that a new connection can fix. */
-const RETRYABLE_CODES = new Set([
-    'ECONNRESET',
-    'ECONNREFUSED',
-    'ECONNABORTED',
-    'EPIPE',
-    'ETIMEDOUT',
-    'EAI_AGAIN',
-    'ENETUNREACH',
-    'EHOSTUNREACH',
-    'UND_ERR_SOCKET',
-    'ERR_STREAM_PREMATURE_CLOSE'
-]);
-function isRetryableNetworkError(err) {
-    if (err instanceof RetryableError)
-        return true;
-    const code = err?.code;
-    if (code && RETRYABLE_CODES.has(code))
-        return true;
-    return err instanceof Error && /socket hang up|aborted|timed out/i.test(err.message);
-}
-function isRetryableStatus(status) {
-    return status === 408 || status === 429 || status >= 500;
-}
-const GHCR_HINT = ' For ghcr.io, the token needs the `packages: write` permission (in the workflow: ' +
-    '`permissions: packages: write`) and, for an existing package, access granted to this ' +
-    "repository in the package's settings.";
-/** Turns a registry's refusal into a message naming what failed, where, and what to do. */
-function registryError(status, body, ctx, attempts = 1) {
-    const entries = parseErrorBody(body);
-    const codes = entries.map(e => e.code);
-    const said = describeErrors(entries, body);
-    const head = `${ctx.what} failed: ${status}${said ? ` ${said}` : ''}`;
-    const ghcr = ctx.registry === 'ghcr.io' ? GHCR_HINT : '';
-    const repo = ctx.repository ? `${ctx.registry}/${ctx.repository}` : ctx.registry;
-    let advice;
-    if ((status === 401 || codes.includes('UNAUTHORIZED')) && ctx.inputsFor) {
-        const mine = ctx.inputsFor.length
-            ? `are for ${ctx.inputsFor.join(', ')} only`
-            : 'are for the registries of the tags, and there are no tags';
-        advice =
-            `${ctx.registry} asks for credentials, and the username/password inputs ${mine}; ` +
-                `log in to ${ctx.registry} with docker/login-action before Lading ` +
-                `(used here: ${ctx.credentialSource}).` +
-                ghcr;
-    }
-    else if (status === 401 || codes.includes('UNAUTHORIZED')) {
-        advice =
-            `${ctx.registry} did not accept the credentials from ${ctx.credentialSource}. ` +
-                'Give the username/password inputs, or log in with docker/login-action before Lading.' +
-                ghcr;
-    }
-    else if (status === 403 || codes.includes('DENIED')) {
-        advice =
-            `${ctx.registry} denied access to ${repo} with the credentials from ${ctx.credentialSource}: ` +
-                'they are valid but lack permission for this repository.' +
-                ghcr;
-    }
-    else if (codes.includes('NAME_UNKNOWN')) {
-        advice = `the repository ${repo} does not exist (or these credentials cannot see it); check the name or create it.`;
-    }
-    else if (codes.includes('MANIFEST_UNKNOWN') || (status === 404 && /manifest/i.test(ctx.what))) {
-        advice = `${repo} has no such tag or digest; check the reference.`;
-    }
-    else if (status === 429 || codes.includes('TOOMANYREQUESTS')) {
-        advice =
-            `${ctx.registry} is rate-limiting requests (still after ${attempts} attempts). ` +
-                'Log in to raise the limit (anonymous pulls have the lowest), or run again later.';
-    }
-    else if (status >= 500) {
-        advice = `${ctx.registry} kept failing (${attempts} attempts); it may be down, try again later.`;
-    }
-    else if (codes.includes('DIGEST_INVALID') || codes.includes('SIZE_INVALID')) {
-        advice =
-            'the registry computed another digest or size than the descriptor says; the source blob is corrupt.';
-    }
-    else if (codes.includes('MANIFEST_INVALID') || codes.includes('MANIFEST_BLOB_UNKNOWN')) {
-        advice = 'the registry rejected the manifest; run Lading validation on the image to see why.';
-    }
-    else {
-        advice = 'see the registry message above.';
-    }
-    return new RegistryError(`${head}. ${advice}`, status, codes);
-}
-
-// EXTERNAL MODULE: external "node:http"
-var external_node_http_ = __nccwpck_require__(7067);
-;// CONCATENATED MODULE: external "node:https"
-const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
-;// CONCATENATED MODULE: ./src/registry/http.ts
-
-
-// Keep-alive matters: a push is hundreds of small requests to one host.
-const agents = {
-    http: new external_node_http_.Agent({ keepAlive: true, maxSockets: 32 }),
-    https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
-};
-/** One HTTP exchange; resolves when the response headers arrive, body left to the caller. */
-function send(req) {
-    const isHttps = req.url.protocol === 'https:';
-    const lib = isHttps ? external_node_https_namespaceObject : external_node_http_;
-    return new Promise((resolve, reject) => {
-        const headers = { 'User-Agent': 'lading', ...req.headers };
-        if (Buffer.isBuffer(req.body))
-            headers['Content-Length'] = String(req.body.length);
-        else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
-            headers['Content-Length'] = '0';
-        const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res }));
-        // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
-        r.setTimeout(req.timeoutMs ?? 60_000, () => r.destroy(Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })));
-        r.on('error', reject);
-        if (!req.body || Buffer.isBuffer(req.body)) {
-            r.end(req.body);
-            return;
-        }
-        const src = req.body;
-        src.on('error', err => r.destroy(err));
-        src.pipe(r);
-    });
-}
-async function readBody(res, limit = 64 * 1024 * 1024) {
-    return readAll(res.body, limit, `response from ${res.url.host}`);
-}
-/** Raised when a body is longer than its caller allows; not worth a retry. */
-class TooLarge extends Error {
-}
-/** A whole body, never more than `limit` bytes of it in memory. */
-async function readAll(body, limit, what) {
-    const chunks = [];
-    let size = 0;
-    for await (const chunk of body) {
-        size += chunk.length;
-        if (size > limit) {
-            body.destroy();
-            throw new TooLarge(`${what} is larger than ${limit} bytes`);
-        }
-        chunks.push(chunk);
-    }
-    return Buffer.concat(chunks);
-}
-/** Throws the body away so the connection can be reused. */
-async function drain(res) {
-    try {
-        for await (const _ of res.body)
-            void _;
-    }
-    catch {
-        // The body of a response we do not use cannot matter.
-    }
-}
-function header(res, name) {
-    const v = res.headers[name.toLowerCase()];
-    return Array.isArray(v) ? v[0] : v;
-}
-
-;// CONCATENATED MODULE: ./src/registry/retry.ts
-
-
-const defaultRetryPolicy = {
-    attempts: 6,
-    maxElapsedMs: 5 * 60_000,
-    baseDelayMs: 500,
-    maxDelayMs: 30_000
-};
-/** Retry-After is either delta-seconds or an HTTP date (RFC 9110 §10.2.3). */
-function parseRetryAfter(value, now = Date.now()) {
-    if (!value)
-        return undefined;
-    const v = value.trim();
-    if (/^\d+$/.test(v))
-        return Number(v) * 1000;
-    const when = Date.parse(v);
-    return Number.isNaN(when) ? undefined : Math.max(0, when - now);
-}
-/**
- * Full jitter: a random delay below an exponentially growing cap, so many clients retrying the
- * same registry do not come back in step. The server's Retry-After wins when it asks for longer.
- */
-function backoffDelay(attempt, policy, retryAfterMs, random = Math.random) {
-    const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-    const jittered = cap / 2 + random() * (cap / 2);
-    if (retryAfterMs !== undefined)
-        return Math.max(retryAfterMs, Math.min(jittered, retryAfterMs + 1000));
-    return jittered;
-}
-const sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
-/**
- * Runs `fn` until it succeeds, throws something not retryable, or the policy's attempts or time
- * run out; then throws a LadingError naming `what` and the last cause.
- */
-async function withRetry(what, fn, policy = defaultRetryPolicy, log) {
-    const started = Date.now();
-    for (let attempt = 1;; attempt++) {
-        try {
-            return await fn(attempt);
-        }
-        catch (err) {
-            if (!isRetryableNetworkError(err))
-                throw err;
-            const retryAfter = err instanceof RetryableError ? err.retryAfterMs : undefined;
-            const delay = backoffDelay(attempt, policy, retryAfter);
-            const elapsed = Date.now() - started;
-            if (attempt >= policy.attempts || elapsed + delay > policy.maxElapsedMs) {
-                if (err instanceof RetryableError && err.exhausted)
-                    throw err.exhausted(attempt);
-                const tried = `${attempt} attempt${attempt > 1 ? 's' : ''} in ${Math.round(elapsed / 1000)}s`;
-                throw new LadingError(`${what} failed after ${tried}: ${errors_messageOf(err)}`);
-            }
-            log?.(`${what}: ${errors_messageOf(err)}; retrying in ${(delay / 1000).toFixed(1)}s`);
-            await sleep(delay);
-        }
-    }
-}
-
-;// CONCATENATED MODULE: ./src/registry/auth.ts
-
-
-
-
-
-/** Parses `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` (quoted or token values). */
-function parseChallenge(value) {
-    if (!value)
-        return undefined;
-    const m = /^\s*([A-Za-z]+)\s*(.*)$/.exec(value);
-    if (!m)
-        return undefined;
-    const params = {};
-    const re = /([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))/g;
-    for (let p = re.exec(m[2]); p; p = re.exec(m[2]))
-        params[p[1].toLowerCase()] = p[2] !== undefined ? p[2].replace(/\\(.)/g, '$1') : p[3];
-    return { scheme: m[1].toLowerCase(), params };
-}
-function repositoryScope(repository, actions) {
-    return `repository:${repository}:${actions}`;
-}
-/** Renew a token this long before it expires, so it does not lapse during a request. */
-const EXPIRY_MARGIN_MS = 30_000;
-/**
- * Produces the Authorization header for requests to one registry: none, Basic, or a Bearer token
- * obtained from the challenge's realm for a set of scopes, cached until it expires.
- */
-class Authenticator {
-    registry;
-    creds;
-    log;
-    challenge;
-    tokens = new Map();
-    constructor(registry, creds, log) {
-        this.registry = registry;
-        this.creds = creds;
-        this.log = log;
-    }
-    /** Learns the scheme from a 401 (of the ping or of any request). */
-    setChallenge(value) {
-        const c = parseChallenge(value);
-        if (c)
-            this.challenge = c;
-    }
-    get scheme() {
-        return this.challenge?.scheme;
-    }
-    /** Forgets the cached token for these scopes, so the next header fetches a new one. */
-    invalidate(scopes) {
-        this.tokens.delete(scopeKey(scopes));
-    }
-    async header(scopes) {
-        const c = this.challenge;
-        if (!c)
-            return undefined;
-        if (c.scheme === 'basic') {
-            const { credentials } = await this.creds();
-            if (!credentials)
-                return undefined;
-            return 'Basic ' + basic(credentials.username, credentials.password);
-        }
-        if (c.scheme !== 'bearer')
-            return undefined;
-        const key = scopeKey(scopes);
-        let cached = this.tokens.get(key);
-        if (cached) {
-            const t = await cached.catch(() => undefined);
-            if (!t || t.expiresAt - EXPIRY_MARGIN_MS < Date.now())
-                cached = undefined;
-        }
-        if (!cached) {
-            cached = this.fetchToken(c, scopes);
-            this.tokens.set(key, cached);
-            cached.catch(() => this.tokens.delete(key));
-        }
-        return 'Bearer ' + (await cached).token;
-    }
-    async fetchToken(c, scopes) {
-        const realm = c.params.realm;
-        if (!realm)
-            throw new LadingError(`${this.registry} asked for a bearer token but named no realm`);
-        let url;
-        try {
-            url = new URL(realm);
-        }
-        catch {
-            throw new LadingError(`${this.registry} named a token realm that is not a URL: ${realm}`);
-        }
-        const resolved = await this.creds();
-        const all = [...new Set([...scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])];
-        let res;
-        if (resolved.identityToken) {
-            // An identity token is an OAuth2 refresh token: trade it with a form POST.
-            const form = new URLSearchParams({
-                grant_type: 'refresh_token',
-                refresh_token: resolved.identityToken,
-                service: c.params.service ?? '',
-                client_id: 'lading',
-                scope: all.join(' ')
-            });
-            res = await this.exchange(url, 'POST', form, {
-                'Content-Type': 'application/x-www-form-urlencoded'
-            });
-        }
-        else {
-            if (c.params.service)
-                url.searchParams.set('service', c.params.service);
-            for (const s of all)
-                url.searchParams.append('scope', s);
-            const headers = {};
-            if (resolved.credentials)
-                headers.Authorization =
-                    'Basic ' + basic(resolved.credentials.username, resolved.credentials.password);
-            res = await this.exchange(url, 'GET', undefined, headers);
-        }
-        const token = res.token || res.access_token;
-        if (!token)
-            throw new LadingError(`the token server ${url.host} answered without a token`);
-        maskValue(token);
-        const lifetime = (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000;
-        const issued = res.issued_at ? Date.parse(res.issued_at) : NaN;
-        const start = Number.isNaN(issued) ? Date.now() : Math.min(issued, Date.now());
-        this.log(`got a token from ${url.host} for ${all.join(' ')}`);
-        return { token, expiresAt: start + lifetime };
-    }
-    async exchange(url, method, form, headers) {
-        const where = `the token server ${url.origin}${url.pathname} (for ${this.registry})`;
-        let res;
-        try {
-            res = await send({
-                method,
-                url,
-                headers,
-                body: form ? Buffer.from(form.toString()) : undefined
-            });
-        }
-        catch (err) {
-            throw new RetryableError(`${where}: ${errors_messageOf(err)}`);
-        }
-        const body = (await readBody(res, 1024 * 1024)).toString('utf8');
-        if (isRetryableStatus(res.status))
-            throw new RetryableError(`${where} answered ${res.status}`, parseRetryAfter(header(res, 'retry-after')));
-        if (res.status !== 200) {
-            const said = describeErrors(parseErrorBody(body), body);
-            const e = new LadingError(`${where} refused a token: ${res.status}${said ? ` ${said}` : ''}`);
-            throw Object.assign(e, { status: res.status });
-        }
-        try {
-            return JSON.parse(body);
-        }
-        catch {
-            throw new LadingError(`${where} answered something that is not JSON`);
-        }
-    }
-}
-function basic(username, password) {
-    const b = Buffer.from(`${username}:${password}`).toString('base64');
-    maskValue(b);
-    return b;
-}
-function scopeKey(scopes) {
-    return [...scopes].sort().join(' ');
-}
-
-;// CONCATENATED MODULE: ./src/registry/blobs.ts
-
-
-
-
-
-
-/**
- * Chunks are 4 MiB unless the registry asks for more: GHCR refuses a PATCH body above 4 MiB
- * (416 "exceeds the maximum permissible limit of 4.00MiB").
- */
-const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
-/**
- * Blobs up to this size go in one streamed PUT, as containerd (and so BuildKit) pushes every
- * blob: one request instead of a PATCH per 4 MiB, nothing held in memory, and a failure costs at
- * most this much sent again. Larger blobs go in chunks that resume where a failure stopped them.
- */
-const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024;
-function blobs_name(t) {
-    return `${t.client.registry}/${t.repository}`;
-}
-async function blobExists(t, digest) {
-    const res = await t.client.request({
-        method: 'HEAD',
-        path: `${t.repository}/blobs/${digest}`,
-        scopes: t.scopes,
-        expect: [200, 404],
-        what: `HEAD blob ${digest} in ${blobs_name(t)}`,
-        repository: t.repository
-    });
-    await drain(res);
-    return res.status === 200;
-}
-/** Streams a blob, following redirects (credentials are not sent to another host). */
-async function getBlob(t, desc) {
-    const res = await t.client.request({
-        method: 'GET',
-        path: `${t.repository}/blobs/${desc.digest}`,
-        scopes: t.scopes,
-        expect: [200],
-        what: `GET blob ${desc.digest} from ${blobs_name(t)}`,
-        repository: t.repository
-    });
-    return res.body;
-}
-/** A whole small blob (a config), verified against its descriptor. */
-async function readBlob(t, desc) {
-    const what = `blob ${desc.digest} from ${blobs_name(t)}`;
-    return withRetry(`GET ${what}`, async () => {
-        const body = await getBlob(t, desc);
-        let data;
-        try {
-            // A registry sending more than the descriptor says must not fill memory.
-            data = await readAll(body, desc.size, what);
-        }
-        catch (err) {
-            if (err instanceof TooLarge)
-                throw new LadingError(`${what}: the registry sent more than the ${desc.size} bytes expected`);
-            throw new RetryableError(`reading ${what}: ${errors_messageOf(err)}`);
-        }
-        verifyContent(data, desc.digest, desc.size, what);
-        return data;
-    }, t.client.policy, t.client.log);
-}
-async function startUpload(t) {
-    const what = `POST blob upload to ${blobs_name(t)}`;
-    const res = await t.client.request({
-        method: 'POST',
-        path: `${t.repository}/blobs/uploads/`,
-        scopes: t.scopes,
-        expect: [202],
-        what,
-        repository: t.repository
-    });
-    await drain(res);
-    return sessionOf(t, res, what);
-}
-function sessionOf(t, res, what) {
-    const min = Number(header(res, 'oci-chunk-min-length'));
-    return { location: t.client.locationOf(res, what), minChunk: min > 0 ? min : undefined };
-}
-/**
- * Asks the registry to link a blob it holds in `from` into the target repository. It answers 201
- * when it did, or 202 with an upload session when it could not (then the caller uploads there).
- */
-async function mountBlob(t, digest, from) {
-    const what = `mount blob ${digest} from ${from} into ${blobs_name(t)}`;
-    const url = new URL(`${t.repository}/blobs/uploads/`, t.client.base);
-    url.searchParams.set('mount', digest);
-    url.searchParams.set('from', from);
-    const res = await t.client.request({
-        method: 'POST',
-        url,
-        scopes: t.scopes,
-        expect: [201, 202],
-        what,
-        repository: t.repository,
-        probe: true
-    });
-    await drain(res);
-    if (res.status === 201)
-        return { mounted: true };
-    return { mounted: false, session: sessionOf(t, res, what) };
-}
-/** Upload errors after which the session is unusable and the upload must start over. */
-function restartable(err) {
-    if (!(err instanceof RegistryError))
-        return false;
-    return (err.status === 416 ||
-        err.codes.includes('BLOB_UPLOAD_INVALID') ||
-        err.codes.includes('BLOB_UPLOAD_UNKNOWN'));
-}
-/**
- * Uploads a blob from a stream opened by `open` (reopened when the upload must start over):
- * one PUT when it is small, PATCH chunks otherwise. Resolves with the bytes sent.
- */
-async function uploadBlob(t, desc, open, session) {
-    const what = `upload of blob ${desc.digest} (${desc.size} bytes) to ${blobs_name(t)}`;
-    let sent = 0;
-    await withRetry(what, async (attempt) => {
-        const s = attempt === 1 && session ? session : await startUpload(t);
-        const chunk = Math.max(t.chunkSize ?? DEFAULT_CHUNK_SIZE, s.minChunk ?? 0);
-        const whole = Math.max(t.chunkSize ?? DEFAULT_WHOLE_MAX, chunk);
-        try {
-            sent +=
-                desc.size <= whole
-                    ? await monolithic(t, desc, open, s.location)
-                    : await chunked(t, desc, open, s.location, chunk);
-        }
-        catch (err) {
-            if (restartable(err))
-                throw new RetryableError(errors_messageOf(err));
-            throw err;
-        }
-    }, t.client.policy, t.client.log);
-    return sent;
-}
-function withDigest(location, digest) {
-    const url = new URL(location);
-    url.searchParams.set('digest', digest);
-    return url;
-}
-async function monolithic(t, desc, open, location) {
-    const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
-    const res = await t.client.request({
-        method: 'PUT',
-        url: withDigest(location, desc.digest),
-        scopes: t.scopes,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(desc.size) },
-        body: async () => {
-            const src = await open();
-            src.on('error', err => hasher.destroy(err));
-            return src.pipe(hasher);
-        },
-        expect: [201],
-        what: `PUT blob ${desc.digest} to ${blobs_name(t)}`,
-        repository: t.repository
-    });
-    await drain(res);
-    // The registry can answer as soon as it has the last byte, before the source has said it
-    // ended; the hash is final only then (bounded: a source with bytes to spare never ends).
-    if (!hasher.ended && hasher.size === desc.size)
-        await Promise.race([
-            (0,external_node_stream_promises_namespaceObject.finished)(hasher, { readable: false }).catch(() => undefined),
-            new Promise(resolve => setTimeout(resolve, SOURCE_END_WAIT_MS).unref())
-        ]);
-    checkSent(desc, hasher);
-    return hasher.size;
-}
-/** How long a PUT's source may take to end after the registry took its last byte. */
-const SOURCE_END_WAIT_MS = 10_000;
-function checkSent(desc, hasher) {
-    const got = hasher.ended ? hasher.digest() : undefined;
-    if (hasher.size !== desc.size || got !== desc.digest)
-        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
-            (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
-            `, expected ${desc.size} bytes; the source is corrupt or changed while being read`);
-}
-/** Pulls exactly `n` bytes at a time out of a stream (fewer only at its end). */
-class ChunkReader {
-    it;
-    pending = [];
-    pendingSize = 0;
-    done = false;
-    constructor(src) {
-        this.it = src[Symbol.asyncIterator]();
-    }
-    async next(n) {
-        while (this.pendingSize < n && !this.done) {
-            const r = await this.it.next();
-            if (r.done)
-                this.done = true;
-            else {
-                this.pending.push(r.value);
-                this.pendingSize += r.value.length;
-            }
-        }
-        const all = Buffer.concat(this.pending);
-        const out = all.subarray(0, n);
-        const rest = all.subarray(n);
-        this.pending = rest.length ? [rest] : [];
-        this.pendingSize = rest.length;
-        return out;
-    }
-    async close() {
-        await this.it.return?.();
-    }
-}
-/** The offset the registry has stored for an upload (Range: 0-LAST), from its upload status. */
-async function uploadOffset(t, location) {
-    const what = `GET upload status of ${blobs_name(t)}`;
-    const res = await t.client.request({
-        method: 'GET',
-        url: location,
-        scopes: t.scopes,
-        expect: [204],
-        what,
-        repository: t.repository
-    });
-    await drain(res);
-    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
-    const next = header(res, 'location') ? t.client.locationOf(res, what) : location;
-    // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
-    // 0): resuming from 0 is right for the first and only costs a restart for the second.
-    const last = m ? Number(m[1]) : -1;
-    return { offset: last > 0 ? last + 1 : 0, location: next };
-}
-async function chunked(t, desc, open, start, chunkSize) {
-    const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
-    const src = await open();
-    src.on('error', err => hasher.destroy(err));
-    const reader = new ChunkReader(src.pipe(hasher));
-    let location = start;
-    let offset = 0;
-    try {
-        for (;;) {
-            const chunk = await reader.next(chunkSize);
-            if (!chunk.length)
-                break;
-            location = await sendChunk(t, desc, location, chunk, offset);
-            offset += chunk.length;
-        }
-    }
-    finally {
-        await reader.close();
-    }
-    checkSent(desc, hasher);
-    const res = await t.client.request({
-        method: 'PUT',
-        url: withDigest(location, desc.digest),
-        scopes: t.scopes,
-        headers: { 'Content-Type': 'application/octet-stream' },
-        body: Buffer.alloc(0),
-        expect: [201],
-        what: `PUT (close upload of) blob ${desc.digest} to ${blobs_name(t)}`,
-        repository: t.repository
-    });
-    await drain(res);
-    return offset;
-}
-/**
- * Sends one chunk. After a failure it asks the registry how much it stored and sends the rest of
- * the chunk from there; when the registry's offset is outside this chunk the upload restarts.
- */
-async function sendChunk(t, desc, location, chunk, offset) {
-    let loc = location;
-    return withRetry(`PATCH blob ${desc.digest} bytes ${offset}-${offset + chunk.length - 1} to ${blobs_name(t)}`, async (attempt) => {
-        let from = offset;
-        if (attempt > 1) {
-            const status = await uploadOffset(t, loc);
-            loc = status.location;
-            from = status.offset;
-            if (from < offset || from > offset + chunk.length)
-                throw new RegistryError(`registry holds ${from} bytes of the upload, expected ${offset}`, 416);
-            if (from === offset + chunk.length)
-                return loc;
-        }
-        const part = chunk.subarray(from - offset);
-        const res = await t.client.request({
-            method: 'PATCH',
-            url: loc,
-            scopes: t.scopes,
-            headers: {
-                'Content-Type': 'application/octet-stream',
-                'Content-Range': `${from}-${from + part.length - 1}`
-            },
-            body: part,
-            retry: false,
-            expect: [202],
-            what: `PATCH blob ${desc.digest} to ${blobs_name(t)}`,
-            repository: t.repository
-        });
-        await drain(res);
-        return t.client.locationOf(res, `PATCH blob ${desc.digest}`);
-    }, t.client.policy, t.client.log);
-}
-
-;// CONCATENATED MODULE: ./src/registry/credentials.ts
-
-
-
-
-
-
-
-/** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
-function maskSecret(secret, username) {
-    if (!secret)
-        return;
-    maskValue(secret);
-    if (username !== undefined)
-        maskValue(Buffer.from(`${username}:${secret}`).toString('base64'));
-}
-/** The keys docker writes for one registry: Docker Hub has historically used several. */
-function registryKeys(registry) {
-    if (canonicalRegistry(registry) === DOCKER_HUB)
-        return ['https://index.docker.io/v1/', 'index.docker.io', DOCKER_HUB, DOCKER_HUB_API];
-    return [registry];
-}
-/** `https://ghcr.io/v1/` → `ghcr.io`: docker config keys may carry a scheme and a path. */
-function hostOfKey(key) {
-    return key.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-}
-function findKey(map, registry) {
-    if (!map)
-        return undefined;
-    const wanted = registryKeys(registry).map(hostOfKey);
-    for (const [key, value] of Object.entries(map))
-        if (wanted.includes(hostOfKey(key)))
-            return value;
-    return undefined;
-}
-function dockerConfigPath(env = process.env) {
-    const dir = env.DOCKER_CONFIG || external_node_path_namespaceObject.join(external_node_os_namespaceObject.homedir(), '.docker');
-    return external_node_path_namespaceObject.join(dir, 'config.json');
-}
-/** Runs `docker-credential-HELPER get`, which reads the server on stdin and answers JSON. */
-async function fromHelper(helper, registry, env) {
-    const bin = `docker-credential-${helper}`;
-    const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry;
-    const out = await new Promise((resolve, reject) => {
-        const child = (0,external_node_child_process_namespaceObject.execFile)(bin, ['get'], { timeout: 30_000, env }, (err, stdout, stderr) => {
-            if (!err)
-                return resolve(stdout);
-            // Helpers say "credentials not found in native keychain" when they have nothing for this host.
-            if (/not found/i.test(stdout + stderr))
-                return resolve(undefined);
-            reject(new LadingError(`the docker credential helper ${bin} failed for ${registry}: ${errors_messageOf(err)}; ` +
-                'check that it is installed and on PATH, or remove it from the docker config'));
-        });
-        child.stdin?.end(server);
-    });
-    if (!out)
-        return undefined;
-    let parsed;
-    try {
-        parsed = JSON.parse(out);
-    }
-    catch {
-        throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
-    }
-    if (!parsed.Secret)
-        return undefined;
-    const source = `the docker credential helper ${bin}`;
-    maskSecret(parsed.Secret, parsed.Username ?? '');
-    // Helpers return an identity token under the pseudo user name <token>.
-    if (parsed.Username === '<token>')
-        return { identityToken: parsed.Secret, source };
-    return { credentials: { username: parsed.Username ?? '', password: parsed.Secret }, source };
-}
-async function fromDockerConfig(registry, env) {
-    const file = dockerConfigPath(env);
-    let config;
-    try {
-        config = JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
-    }
-    catch (err) {
-        if (err.code === 'ENOENT')
-            return undefined;
-        throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
-    }
-    // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
-    // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
-    // the auths entry answer, which docker does not, but only ever finds more credentials.
-    const helper = findKey(config.credHelpers, registry);
-    if (helper)
-        return fromHelper(helper, registry, env);
-    if (config.credsStore) {
-        const stored = await fromHelper(config.credsStore, registry, env);
-        if (stored)
-            return stored;
-    }
-    const entry = findKey(config.auths, registry);
-    const source = `the docker config ${file}`;
-    if (entry?.identitytoken) {
-        maskSecret(entry.identitytoken);
-        return { identityToken: entry.identitytoken, source };
-    }
-    if (entry?.auth) {
-        const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        if (colon < 0)
-            throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`);
-        const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
-        maskSecret(credentials.password, credentials.username);
-        maskValue(entry.auth);
-        return { credentials, source };
-    }
-    if (entry?.username && entry.password) {
-        maskSecret(entry.password, entry.username);
-        return { credentials: { username: entry.username, password: entry.password }, source };
-    }
-    return undefined;
-}
-/**
- * Where credentials for `registry` come from, first found wins: the username/password inputs;
- * docker's config.json (credHelpers, credsStore, auths), which docker/login-action writes; the
- * github-token input for ghcr.io; else none (anonymous).
- */
-async function resolveCredentials(registry, opts, env = process.env) {
-    const forRegistries = opts.credentialsRegistries ??
-        (opts.credentialsRegistry ? [opts.credentialsRegistry] : undefined);
-    const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry));
-    if (inputsApply && opts.password) {
-        maskSecret(opts.password, opts.username ?? '');
-        return {
-            credentials: { username: opts.username ?? '', password: opts.password },
-            source: 'the username/password inputs'
-        };
-    }
-    const inputsFor = opts.password && !inputsApply ? forRegistries : undefined;
-    const fromConfig = await fromDockerConfig(registry, env);
-    if (fromConfig)
-        return { ...fromConfig, ...(inputsFor && { inputsFor }) };
-    if (registry === 'ghcr.io' && opts.githubToken) {
-        const username = env.GITHUB_ACTOR || 'x-access-token';
-        maskSecret(opts.githubToken, username);
-        return {
-            credentials: { username, password: opts.githubToken },
-            source: 'the github-token input',
-            ...(inputsFor && { inputsFor })
-        };
-    }
-    return {
-        source: inputsFor
-            ? 'no credentials (anonymous; the username/password inputs are for other registries)'
-            : 'no credentials (anonymous; none in the inputs or the docker config)',
-        ...(inputsFor && { inputsFor })
-    };
-}
-function sameRegistry(a, b) {
-    return canonicalRegistry(a).toLowerCase() === canonicalRegistry(b).toLowerCase();
-}
-
-;// CONCATENATED MODULE: ./src/registry/client.ts
-
-
-
-
-
-
-
-const MAX_REDIRECTS = 5;
-/** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
-function normalizeRegistryHost(entry) {
-    return entry
-        .trim()
-        .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
-        .replace(/\/.*$/, '')
-        .toLowerCase();
-}
-/**
- * Whether the registry's credentials may go with a request to `url`: only to the registry's own
- * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
- */
-function sameOrigin(base, url) {
-    return base.origin === url.origin;
-}
-const TLS_TRUST_CODES = new Set([
-    'DEPTH_ZERO_SELF_SIGNED_CERT',
-    'SELF_SIGNED_CERT_IN_CHAIN',
-    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-    'UNABLE_TO_GET_ISSUER_CERT',
-    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-    'CERT_HAS_EXPIRED',
-    'CERT_NOT_YET_VALID',
-    'CERT_UNTRUSTED',
-    'CERT_REVOKED',
-    'ERR_TLS_CERT_ALTNAME_INVALID',
-    'HOSTNAME_MISMATCH'
-]);
-/**
- * A TLS handshake that failed: the same answer on every attempt, so it is not retried. Returns
- * the user's error, or undefined when `err` is something else.
- */
-function tlsFailure(err, url, registry) {
-    if (url.protocol !== 'https:')
-        return undefined;
-    const e = err;
-    const code = e?.code ?? '';
-    const msg = errors_messageOf(err);
-    const own = url.host === registryApiHost(registry);
-    const who = own ? `the registry ${url.host}` : `${url.host} (reached from ${registry})`;
-    if (code === 'EPROTO' ||
-        code.startsWith('ERR_SSL_') ||
-        /wrong version number|packet length too long|unknown protocol|http request/i.test(msg))
-        return new LadingError(`the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
-            (own
-                ? `is this registry plain HTTP? list it in insecure-registries (${url.host}) to use http://`
-                : 'it does not speak TLS on that port'));
-    if (TLS_TRUST_CODES.has(code) || /certificate|self[- ]signed/i.test(msg))
-        return new LadingError(`the certificate of ${who} is not trusted (${code || msg}): ` +
-            'install its CA in the system trust store and set NODE_EXTRA_CA_CERTS to its file' +
-            (own ? `, or list ${url.host} in insecure-registries to use plain http://` : ''));
-    return undefined;
-}
-function isLoopback(host) {
-    const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-    return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
-}
-/**
- * A client of one registry (Distribution spec v1.1): auth, retries, redirects, error messages.
- * Plain HTTP is used for loopback hosts and `insecureRegistries`, as docker does for localhost;
- * every other host gets verified TLS.
- */
-class RegistryClient {
-    registry;
-    opts;
-    /** The host requests go to (Docker Hub's name is not its API host). */
-    host;
-    base;
-    log;
-    policy;
-    auth;
-    creds;
-    credSource = 'no credentials';
-    inputsFor;
-    pinged;
-    refused = new Map();
-    constructor(registry, opts) {
-        this.registry = registry;
-        this.opts = opts;
-        this.host = registryApiHost(registry);
-        const insecure = isLoopback(this.host) ||
-            (opts.insecureRegistries ?? []).some(r => registryApiHost(normalizeRegistryHost(r)) === this.host.toLowerCase());
-        this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`);
-        this.log = opts.log ?? (() => { });
-        this.policy = { ...defaultRetryPolicy, ...opts.retry };
-        this.auth = new Authenticator(this.host, () => this.credentials(), this.log);
-    }
-    credentials() {
-        this.creds ??= resolveCredentials(this.registry, this.opts).then(c => {
-            this.credSource = c.source;
-            this.inputsFor = c.inputsFor;
-            return c;
-        });
-        return this.creds;
-    }
-    context(what, repository) {
-        return {
-            registry: this.registry,
-            repository,
-            what,
-            credentialSource: this.credSource,
-            inputsFor: this.inputsFor
-        };
-    }
-    /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
-    ping() {
-        this.pinged ??= withRetry(`reaching ${this.registry} (${this.base.href})`, async () => {
-            await this.credentials();
-            let res;
-            try {
-                res = await send({ method: 'GET', url: this.base, headers: {} });
-            }
-            catch (err) {
-                throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(errors_messageOf(err));
-            }
-            const body = (await readBody(res, 1024 * 1024)).toString('utf8');
-            if (res.status === 401)
-                this.auth.setChallenge(header(res, 'www-authenticate'));
-            else if (isRetryableStatus(res.status))
-                throw new RetryableError(`${res.status}`, parseRetryAfter(header(res, 'retry-after')));
-            else if (res.status !== 200)
-                throw registryError(res.status, body, this.context(`GET ${this.base.href}`));
-        }, this.policy, this.log).catch(err => {
-            this.pinged = undefined;
-            throw err;
-        });
-        return this.pinged;
-    }
-    urlOf(o) {
-        if (o.url)
-            return o.url;
-        return new URL(o.path ?? '', this.base);
-    }
-    /**
-     * Sends a request with authentication, following redirects for reads and retrying what can
-     * be retried. Resolves with the response (body unread) when its status is expected.
-     */
-    async request(o) {
-        await this.ping();
-        if (typeof o.body === 'function' || o.retry === false)
-            return this.attempt(o, o.retry === false);
-        return withRetry(o.what, () => this.attempt(o, true), this.policy, this.log);
-    }
-    async authHeader(o) {
-        try {
-            return await this.auth.header(o.scopes);
-        }
-        catch (err) {
-            const status = err.status;
-            if (status === 401 || status === 403)
-                throw registryError(status, errors_messageOf(err), this.context(o.what, o.repository));
-            throw err;
-        }
-    }
-    async attempt(o, replayable) {
-        const refused = this.refused.get(o.scopes.join(' '));
-        if (refused)
-            throw refused;
-        try {
-            return await this.attemptOnce(o, replayable);
-        }
-        catch (err) {
-            // Credentials refused once (401 after a fresh token) are refused for every request still
-            // queued: asking again only floods the registry and may lock the account. A 403 is about
-            // one request (a mount source, one tag) and is not held against the others.
-            if (err instanceof RegistryError && err.status === 401 && !o.probe)
-                this.refused.set(o.scopes.join(' '), err);
-            throw err;
-        }
-    }
-    async attemptOnce(o, replayable) {
-        for (let reauthed = false;; reauthed = true) {
-            const res = await this.sendFollowing(o, await this.authHeader(o));
-            if ((res.status === 401 || res.status === 403) && !sameOrigin(this.base, res.url)) {
-                // A redirect target (object storage) or a foreign upload Location never gets the
-                // registry's credentials, so its challenge must not be answered with them either.
-                await drain(res);
-                throw new LadingError(`${o.what}: the storage host ${res.url.host} refused the redirected request ` +
-                    `(${res.status}); Lading does not send registry credentials there. ` +
-                    `${this.registry} should redirect to a URL that carries its own authorisation ` +
-                    '(a signed URL); check the storage configuration of the registry.');
-            }
-            if (res.status === 401) {
-                const body = (await readBody(res, 1024 * 1024)).toString('utf8');
-                // One new token can fix an expired one or a challenge asking for more scope; a second
-                // refusal means the credentials are wrong, and retrying would only lock the account.
-                if (!reauthed)
-                    this.auth.setChallenge(header(res, 'www-authenticate'));
-                if (!reauthed && this.auth.scheme) {
-                    this.auth.invalidate(o.scopes);
-                    if (replayable)
-                        continue;
-                    throw new RetryableError(`${o.what}: 401, renewing the token`);
-                }
-                throw registryError(401, body, this.context(o.what, o.repository));
-            }
-            if (o.expect.includes(res.status))
-                return res;
-            const body = (await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
-            if (isRetryableStatus(res.status)) {
-                const ctx = this.context(o.what, o.repository);
-                throw new RetryableError(`${o.what}: ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)}`.trim(), parseRetryAfter(header(res, 'retry-after')), attempts => registryError(res.status, body, ctx, attempts));
-            }
-            throw registryError(res.status, body, this.context(o.what, o.repository));
-        }
-    }
-    async sendFollowing(o, auth) {
-        let url = this.urlOf(o);
-        const follow = o.method === 'GET' || o.method === 'HEAD';
-        for (let hops = 0;; hops++) {
-            const headers = { ...o.headers };
-            // Blob downloads are often redirected to object storage: the registry's credentials stay
-            // with the registry's host.
-            if (auth && sameOrigin(this.base, url))
-                headers.Authorization = auth;
-            let res;
-            try {
-                const body = typeof o.body === 'function' ? await o.body() : o.body;
-                res = await send({ method: o.method, url, headers, body });
-            }
-            catch (err) {
-                if (err instanceof LadingError)
-                    throw err;
-                const tls = tlsFailure(err, url, this.registry);
-                if (tls)
-                    throw new LadingError(`${o.what}: ${tls.message}`);
-                throw new RetryableError(`${o.what}: ${errors_messageOf(err)}`);
-            }
-            const location = header(res, 'location');
-            if (!follow || !location || ![301, 302, 303, 307, 308].includes(res.status))
-                return res;
-            await drain(res);
-            if (hops >= MAX_REDIRECTS)
-                throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`);
-            url = new URL(location, url);
-        }
-    }
-    /** Resolves a Location header (relative or absolute) against the request it answered. */
-    locationOf(res, what) {
-        const loc = header(res, 'location');
-        if (!loc)
-            throw new LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`);
-        return new URL(loc, res.url);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/registry/manifests.ts
-
-
-
-
-/** Every manifest and index type Lading reads, for the Accept header. */
-const MANIFEST_ACCEPT = [
-    MediaType.ImageIndex,
-    MediaType.ImageManifest,
-    MediaType.DockerManifestList,
-    MediaType.DockerManifest
-].join(', ');
-function manifests_name(t, ref) {
-    return `${t.client.registry}/${t.repository}${isDigest(ref) ? '@' : ':'}${ref}`;
-}
-/** GETs a manifest by tag or digest; verified when the digest is known (asked for, or stated). */
-async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
-    const what = `GET manifest ${manifests_name(t, ref)}`;
-    const res = await t.client.request({
-        method: 'GET',
-        path: `${t.repository}/manifests/${ref}`,
-        scopes: t.scopes,
-        headers: { Accept: accept },
-        expect: [200],
-        what,
-        repository: t.repository
-    });
-    const bytes = await readBody(res, 4 * 1024 * 1024);
-    const stated = header(res, 'docker-content-digest');
-    const algorithm = isDigest(ref)
-        ? parseDigest(ref).algorithm
-        : stated && isDigest(stated)
-            ? parseDigest(stated).algorithm
-            : 'sha256';
-    const digest = digestOf(bytes, algorithm);
-    const expected = isDigest(ref) ? ref : stated;
-    if (expected && isDigest(expected) && expected !== digest)
-        throw new LadingError(`${what}: the content has digest ${digest}, but the registry said ${expected}`);
-    let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
-    try {
-        const parsed = JSON.parse(bytes.toString('utf8'));
-        // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
-        if (parsed.mediaType)
-            mediaType = parsed.mediaType;
-    }
-    catch {
-        throw new LadingError(`${what}: the registry answered something that is not JSON`);
-    }
-    return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
-}
-async function manifestExists(t, digest) {
-    const res = await t.client.request({
-        method: 'HEAD',
-        path: `${t.repository}/manifests/${digest}`,
-        scopes: t.scopes,
-        headers: { Accept: MANIFEST_ACCEPT },
-        expect: [200, 404],
-        what: `HEAD manifest ${manifests_name(t, digest)}`,
-        repository: t.repository
-    });
-    await drain(res);
-    return res.status === 200;
-}
-/** PUTs a manifest under a tag or its digest and checks the digest the registry computed. */
-async function putManifest(t, ref, m) {
-    const what = `PUT manifest ${manifests_name(t, ref)}`;
-    const res = await t.client.request({
-        method: 'PUT',
-        path: `${t.repository}/manifests/${ref}`,
-        scopes: t.scopes,
-        headers: { 'Content-Type': m.descriptor.mediaType },
-        body: m.bytes,
-        expect: [201],
-        what,
-        repository: t.repository
-    });
-    await drain(res);
-    const stated = header(res, 'docker-content-digest');
-    if (stated && stated !== m.descriptor.digest)
-        throw new LadingError(`${what}: the registry stored it as ${stated}, not ${m.descriptor.digest}; ` +
-            'it rewrote the manifest, so references by digest would not match');
-}
-
-;// CONCATENATED MODULE: ./src/transports/registry.ts
-
-
-
-
-
-
-
-
-/** Blobs up to this size that are not layers are read whole (and cached) rather than streamed. */
-const SMALL_BLOB = 4 * 1024 * 1024;
-/**
- * An image in a registry as a source. Only manifests, indexes and configs are read whole; layers
- * are streamed on demand, and a push to the same registry mounts them instead (see `origin`).
- */
-class RegistrySource {
-    target;
-    ref;
-    root;
-    name;
-    origin;
-    cache = new Map();
-    constructor(target, ref, root, rootBytes) {
-        this.target = target;
-        this.ref = ref;
-        this.root = root;
-        this.name = formatReference(ref);
-        this.origin = { registry: ref.registry, repository: ref.repository };
-        this.cache.set(root.digest, rootBytes);
-    }
-    /** Resolves the reference's tag (or digest) to its top manifest or index. */
-    static async open(ref, opts = {}) {
-        const client = new RegistryClient(ref.registry, opts);
-        const target = {
-            client,
-            repository: ref.repository,
-            scopes: [repositoryScope(ref.repository, 'pull')]
-        };
-        const wanted = ref.digest ?? ref.tag ?? 'latest';
-        const m = await getManifest(target, wanted);
-        return new RegistrySource(target, ref, m.descriptor, m.bytes);
-    }
-    /** Manifests live under /manifests/; everything else, configs included, under /blobs/. */
-    isManifest(desc) {
-        return (isManifestMediaType(desc.mediaType) ||
-            isIndexMediaType(desc.mediaType) ||
-            desc.digest === this.root.digest);
-    }
-    async read(desc) {
-        const cached = this.cache.get(desc.digest);
-        if (cached)
-            return cached;
-        let data;
-        if (this.isManifest(desc)) {
-            const m = await getManifest(this.target, desc.digest);
-            if (m.bytes.length !== desc.size)
-                throw new LadingError(`manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`);
-            data = m.bytes;
-        }
-        else {
-            data = await readBlob(this.target, desc);
-        }
-        this.cache.set(desc.digest, data);
-        return data;
-    }
-    async open(desc) {
-        // Manifests live under /manifests/, not /blobs/; readers such as the validator stream everything.
-        // Configs and other small documents are read whole and cached, so the validator and the engine
-        // fetch each once between them; layers stream.
-        if (this.isManifest(desc) ||
-            (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB))
-            return external_node_stream_.Readable.from([await this.read(desc)]);
-        return getBlob(this.target, desc);
-    }
-    async has(desc) {
-        // What was read is there; no need to ask again.
-        if (this.cache.has(desc.digest))
-            return true;
-        return this.isManifest(desc)
-            ? manifestExists(this.target, desc.digest)
-            : blobExists(this.target, desc.digest);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/transports/open.ts
-
-
-
-
-
-/** Opens the image a `from` line names. */
-async function openSource(spec, line, auth) {
-    switch (spec.kind) {
-        case 'oci':
-            return openLayout(spec.path, spec.ref, line);
-        case 'oci-archive':
-            return openOciArchive(spec.path, spec.ref, line);
-        case 'docker-archive':
-            return openDockerArchive(spec.path, line, spec.ref);
-        case 'registry':
-            return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
-        case 'scratch':
-            throw new Error('internal: scratch has no source to open');
-    }
-}
-
-;// CONCATENATED MODULE: ./src/transports/archive-writer.ts
-
-
-
-
-
-
-
-
-/** Fixed metadata so that the same layout always gives the same archive bytes. */
-const EPOCH = new Date(0);
-/** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
-async function archive_writer_walk(root, rel, out) {
-    const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
-    for (const n of names) {
-        const relChild = `${rel}/${n}`;
-        const abs = external_node_path_namespaceObject.join(root, relChild);
-        const st = await promises_namespaceObject.stat(abs);
-        if (st.isDirectory()) {
-            out.push({ name: `${relChild}/`, size: 0 });
-            await archive_writer_walk(root, relChild, out);
-        }
-        else if (st.isFile()) {
-            out.push({ name: relChild, file: abs, size: st.size });
-        }
-    }
-}
-/**
- * Writes the OCI image layout at `layoutDir` as an oci-archive tar at `archivePath`: `oci-layout`,
- * `index.json`, then the `blobs/` tree in name order, each with mtime 0, owner 0:0 and modes
- * 0644/0755, so equal layouts give byte-identical archives. Files are streamed one by one; the
- * archive appears under its name only once complete (written to a temporary file, then renamed).
- * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
- */
-async function writeOciArchive(layoutDir, archivePath) {
-    const members = [];
-    try {
-        for (const name of ['oci-layout', 'index.json']) {
-            const file = external_node_path_namespaceObject.join(layoutDir, name);
-            const st = await promises_namespaceObject.stat(file);
-            members.push({ name, file, size: st.size });
-        }
-        members.push({ name: 'blobs/', size: 0 });
-        await archive_writer_walk(layoutDir, 'blobs', members);
-    }
-    catch (err) {
-        throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
-    }
-    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-    trackTemp(tmp);
-    const pack = tar_stream.pack();
-    const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
-    try {
-        for (const m of members) {
-            const header = {
-                name: m.name,
-                size: m.size,
-                mode: m.file ? 0o644 : 0o755,
-                mtime: EPOCH,
-                uid: 0,
-                gid: 0,
-                uname: '',
-                gname: '',
-                type: m.file ? 'file' : 'directory'
-            };
-            await new Promise((resolve, reject) => {
-                // A directory entry has no body: tar-stream completes it on its own.
-                const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
-                if (m.file)
-                    (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
-            });
-        }
-        pack.finalize();
-        const err = await written;
-        if (err)
-            throw err;
-        await promises_namespaceObject.rename(tmp, archivePath);
-        untrackTemp(tmp);
-    }
-    catch (err) {
-        pack.destroy();
-        await written;
-        await removeTemp(tmp);
-        throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
-    }
-}
-
-;// CONCATENATED MODULE: ./src/build/assemble.ts
-/** Pure construction of configs, manifests and indexes: no I/O, so each step is easy to test. */
-
-
-function rfc3339(d) {
-    return d.toISOString().replace(/\.000Z$/, 'Z');
-}
-function scratchConfig(platform) {
-    const c = {
-        architecture: platform.architecture,
-        os: platform.os,
-        config: {},
-        rootfs: { type: 'layers', diff_ids: [] },
-        history: []
-    };
-    if (platform.variant)
-        c.variant = platform.variant;
-    if (platform['os.version'])
-        c['os.version'] = platform['os.version'];
-    return c;
-}
-function hasConfigEdits(e) {
-    return (e.entrypoint !== undefined ||
-        e.cmd !== undefined ||
-        e.env.length > 0 ||
-        e.workdir !== undefined ||
-        e.user !== undefined ||
-        Object.keys(e.labels).length > 0 ||
-        e.exposedPorts.length > 0);
-}
-/**
- * The base config with the new layers appended and the edits applied. Env entries replace the
- * base's of the same key; labels and exposed ports merge; entrypoint without cmd clears the base's
- * cmd, as a Dockerfile ENTRYPOINT does.
- */
-function editConfig(base, edits, layers, created) {
-    const cfg = structuredClone(base);
-    const when = rfc3339(created);
-    cfg.created = when;
-    cfg.rootfs = {
-        type: 'layers',
-        diff_ids: [...(base.rootfs?.diff_ids ?? []), ...layers.map(l => l.diffId)]
-    };
-    const history = [...(base.history ?? [])];
-    for (const l of layers)
-        history.push({ created: when, created_by: l.createdBy, comment: 'lading' });
-    const c = { ...(cfg.config ?? {}) };
-    if (edits.entrypoint !== undefined) {
-        c.Entrypoint = edits.entrypoint;
-        if (edits.cmd === undefined)
-            delete c.Cmd;
-    }
-    if (edits.cmd !== undefined)
-        c.Cmd = edits.cmd;
-    if (edits.env.length) {
-        const env = [...(c.Env ?? [])];
-        for (const [k, v] of edits.env) {
-            const i = env.findIndex(e => e === k || e.startsWith(k + '='));
-            if (i >= 0)
-                env[i] = `${k}=${v}`;
-            else
-                env.push(`${k}=${v}`);
-        }
-        c.Env = env;
-    }
-    if (edits.workdir !== undefined)
-        c.WorkingDir = edits.workdir;
-    if (edits.user !== undefined)
-        c.User = edits.user;
-    if (Object.keys(edits.labels).length)
-        c.Labels = { ...(c.Labels ?? {}), ...edits.labels };
-    if (edits.exposedPorts.length) {
-        const ports = { ...(c.ExposedPorts ?? {}) };
-        for (const p of edits.exposedPorts)
-            ports[p] = {};
-        c.ExposedPorts = ports;
-    }
-    const configEdited = hasConfigEdits(edits);
-    if (configEdited && layers.length === 0)
-        history.push({
-            created: when,
-            created_by: 'lading: config',
-            comment: 'lading',
-            empty_layer: true
-        });
-    cfg.history = history;
-    cfg.config = c;
-    return cfg;
-}
-function makeManifest(config, baseLayers, newLayers, annotations) {
-    const m = {
-        schemaVersion: 2,
-        mediaType: MediaType.ImageManifest,
-        config: { mediaType: MediaType.ImageConfig, digest: config.digest, size: config.size },
-        // Docker's gzip layer type and OCI's name the same bytes, so converting is only a relabel.
-        layers: [
-            ...baseLayers.map(l => ({ ...l, mediaType: toOciMediaType(l.mediaType) })),
-            ...newLayers.map(l => l.descriptor)
-        ]
-    };
-    if (Object.keys(annotations).length)
-        m.annotations = sortKeys(annotations);
-    return m;
-}
-function makeIndex(manifests, annotations) {
-    const idx = {
-        schemaVersion: 2,
-        mediaType: MediaType.ImageIndex,
-        manifests: manifests.map(m => m.platform ? { ...m, platform: normalizePlatform(m.platform) } : m)
-    };
-    if (Object.keys(annotations).length)
-        idx.annotations = sortKeys(annotations);
-    return idx;
-}
-function sortKeys(r) {
-    return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-;// CONCATENATED MODULE: ./src/limit.ts
+;// CONCATENATED MODULE: ./src/util/limit.ts
 /**
  * `fn` over `items`, at most `limit` at once, results in the order of `items`. After a failure no
  * new item starts; the ones under way finish, then the first failure is thrown.
@@ -40958,7 +40988,7 @@ async function pushImage(req, opts) {
 
 
 
-;// CONCATENATED MODULE: ./src/engine.ts
+;// CONCATENATED MODULE: ./src/app/pipeline.ts
 /**
  * One run: sources → resolve platforms → build layers once → mutate each platform → write a
  * staged layout → validate → swap into `output` → archive → push. Front ends call runPlan().
@@ -41069,6 +41099,7 @@ async function runPlan(plan, log) {
                 compression: plan.compression,
                 level: plan.compressionLevel,
                 mtime: plan.created,
+                checks: layerChecks,
                 // Never pack Lading's own outputs into a layer built from a directory that holds them.
                 exclude: [
                     plan.output,
@@ -41479,7 +41510,7 @@ async function collectGraph(src, root) {
             descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
             bytes
         });
-        const doc = engine_parseJSON(bytes, `${src.name}: ${desc.digest}`);
+        const doc = pipeline_parseJSON(bytes, `${src.name}: ${desc.digest}`);
         for (const child of doc.manifests ?? [])
             if (isIndexMediaType(child.mediaType) || isManifestMediaType(child.mediaType))
                 await visit(child);
@@ -41503,7 +41534,7 @@ async function resolveImages(plan, sources, log, findings) {
     const all = [];
     for (const [i, src] of sources.entries()) {
         const line = plan.from.filter(f => f.spec.kind !== 'scratch')[i].line;
-        const found = await engine_walk(src, line, src.root, undefined, log).catch(err => {
+        const found = await pipeline_walk(src, line, src.root, undefined, log).catch(err => {
             throw unreadable(err, line, findings, plan);
         });
         for (const img of found) {
@@ -41546,7 +41577,7 @@ const emptySource = {
     read: () => Promise.reject(new Error('scratch has no blobs')),
     has: () => Promise.resolve(false)
 };
-function engine_parseJSON(bytes, what) {
+function pipeline_parseJSON(bytes, what) {
     try {
         return JSON.parse(bytes.toString('utf8'));
     }
@@ -41554,9 +41585,9 @@ function engine_parseJSON(bytes, what) {
         throw new LadingError(`${what} is not valid JSON: ${errors_messageOf(err)}`);
     }
 }
-async function engine_walk(src, line, desc, platform, log) {
+async function pipeline_walk(src, line, desc, platform, log) {
     const bytes = await src.read(desc);
-    const doc = engine_parseJSON(bytes, `${line}: ${desc.digest}`);
+    const doc = pipeline_parseJSON(bytes, `${line}: ${desc.digest}`);
     const mt = doc.mediaType ?? desc.mediaType;
     if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config)) {
         const out = [];
@@ -41571,7 +41602,7 @@ async function engine_walk(src, line, desc, platform, log) {
                 skipped++;
                 continue;
             }
-            out.push(...(await engine_walk(src, line, child, child.platform, log)));
+            out.push(...(await pipeline_walk(src, line, child, child.platform, log)));
         }
         if (skipped)
             log.info(`${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`);
@@ -41588,7 +41619,7 @@ async function engine_walk(src, line, desc, platform, log) {
         return [];
     }
     const configBytes = await src.read(manifest.config);
-    const config = engine_parseJSON(configBytes, `${line}: config ${manifest.config.digest}`);
+    const config = pipeline_parseJSON(configBytes, `${line}: config ${manifest.config.digest}`);
     const p = platform ?? platformOfConfig(config);
     return [
         {
@@ -41640,7 +41671,7 @@ async function replaceableOutput(output) {
     return true;
 }
 
-;// CONCATENATED MODULE: ./src/github/report.ts
+;// CONCATENATED MODULE: ./src/app/outputs.ts
 
 
 async function writeReport(file, report) {
@@ -41685,7 +41716,7 @@ function humanSize(n) {
     return `${v.toFixed(1)} ${units[i]}`;
 }
 
-;// CONCATENATED MODULE: ./src/github/summary.ts
+;// CONCATENATED MODULE: ./src/action/summary.ts
 
 
 function esc(s) {
@@ -41745,7 +41776,7 @@ function annotate(report) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/main.ts
+;// CONCATENATED MODULE: ./src/action/main.ts
 
 
 
@@ -41757,17 +41788,18 @@ function annotate(report) {
 
 /** Masks every credential the inputs carry, and the base64 forms registries see, before any log. */
 function maskSecrets(env) {
-    enableSecretMasking();
+    const secrets = new Secrets(v => core_setSecret(v));
     const user = env['INPUT_USERNAME']?.trim() ?? '';
     for (const name of ['INPUT_PASSWORD', 'INPUT_GITHUB-TOKEN']) {
         const v = env[name];
         if (!v)
             continue;
-        maskValue(v);
-        maskValue(v.trim());
-        maskValue(Buffer.from(`${user}:${v.trim()}`).toString('base64'));
-        maskValue(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'));
+        secrets.add(v);
+        secrets.add(v.trim());
+        secrets.add(Buffer.from(`${user}:${v.trim()}`).toString('base64'));
+        secrets.add(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'));
     }
+    return secrets;
 }
 function setOutputs(result) {
     for (const [name, value] of Object.entries(outputsOf(result)))
@@ -41778,12 +41810,13 @@ function setOutputs(result) {
 }
 /** The action: inputs → plan → engine → outputs, summary, annotations. */
 async function run() {
-    maskSecrets(process.env);
+    const secrets = maskSecrets(process.env);
     let plan;
     let report;
     let result;
     try {
         plan = makePlan(inputsFromEnv(process.env));
+        plan.auth.secrets = secrets;
         result = await runPlan(plan, { info: m => info(m), warning: m => warning(m) });
         report = result.report;
         setOutputs(result);
@@ -42155,6 +42188,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(9407);
+/******/ var __webpack_exports__ = __nccwpck_require__(218);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

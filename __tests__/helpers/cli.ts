@@ -1,5 +1,5 @@
 import * as path from 'node:path'
-import { main } from '../../src/cli.js'
+import { main } from '../../src/cli/cli.js'
 
 /** The bundled CLI, for tests that need a real process (signals, the whole environment). */
 export const bundledCli = path.resolve(import.meta.dirname, '..', '..', 'dist', 'cli', 'index.js')

@@ -2,7 +2,17 @@
 import { MediaType, toOciMediaType } from '../oci/mediatypes.js'
 import { normalizePlatform } from '../oci/platform.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js'
-import type { ConfigEdits } from '../plan.js'
+
+/** The config edits of a run: the action's entrypoint, cmd, env, workdir, user, labels, ports. */
+export interface ConfigEdits {
+  entrypoint?: string[]
+  cmd?: string[]
+  env: Array<[string, string]>
+  workdir?: string
+  user?: string
+  labels: Record<string, string>
+  exposedPorts: string[]
+}
 
 export interface NewLayer {
   descriptor: Descriptor

@@ -11,13 +11,12 @@ import * as path from 'node:path'
 import { PassThrough, Readable, Transform, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { HashingStream } from '../oci/digest.js'
 import { layerMediaType, type Compression } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
-import type { BlobStore } from '../transports/blobstore.js'
-import { HeaderCheck, tarScanner, type ScanResult } from '../validate/index.js'
-import { bytesMoved } from '../memory.js'
+import type { BlobSink as BlobStore, BlobScan as ScanResult, LayerChecks } from '../oci/scan.js'
+import { bytesMoved } from '../util/memory.js'
 import {
   compressionLevel,
   compressorStages,
@@ -25,10 +24,10 @@ import {
   detectCompression,
   GZIP_BLOCK,
   isZstdFrame
-} from './compress.js'
+} from '../codec/compress.js'
 
 export type { Compression } from '../oci/mediatypes.js'
-export { parseCompression } from './compress.js'
+export { parseCompression } from '../codec/compress.js'
 
 export interface LayerInput {
   source: string
@@ -46,6 +45,8 @@ export interface LayerOptions {
    * the run's own outputs. An entry ending in '*' matches every path that starts with the rest.
    */
   exclude?: string[]
+  /** The validator's checks, run on the tar as it is written or read. */
+  checks: LayerChecks
 }
 
 export interface BuiltLayer {
@@ -339,7 +340,7 @@ async function writeTarLayer(
   const pack = tar.pack()
   // A failure to read the tree destroys the pack with it; it is reported through `produced`.
   pack.on('error', () => {})
-  const check = new HeaderCheck()
+  const check = opts.checks.entries()
   const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(
     () => pack.finalize(),
     err => {
@@ -760,7 +761,7 @@ async function tarballPass(
   const createdBy = `lading: ADD ${shownSource(input.source)} /`
   const src = createReadStream(input.source, { highWaterMark: CHUNK })
   // The validator's own checks of the tar, as it is read: the layer need not be read back.
-  const scanner = tarScanner()
+  const scanner = opts.checks.tarStream()
   const check = scanner.sink
   const decompressor = format === 'none' ? undefined : createDecompressor(format)
   const decompress = decompressor ? [decompressor] : []

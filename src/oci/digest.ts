@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
-import { LadingError } from '../errors.js'
-import { bytesMoved } from '../memory.js'
+import { LadingError } from '../util/errors.js'
+import { bytesMoved } from '../util/memory.js'
 
 /** Digest algorithms registered by the OCI Image Spec, with the length of their hex encoding. */
 export const registeredAlgorithms: Record<string, number> = { sha256: 64, sha512: 128 }

@@ -1,4 +1,4 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import type { ImageConfig, Platform } from './types.js'
 
 /** Parses `os/arch[/variant]`, e.g. `linux/arm64/v8`. */

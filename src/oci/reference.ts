@@ -1,4 +1,4 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import { digestProblem } from './digest.js'
 
 /** An image reference HOST/REPOSITORY[:TAG][@DIGEST], normalised the way docker normalises it. */

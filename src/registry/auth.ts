@@ -1,7 +1,7 @@
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { RetryableError, describeErrors, isRetryableStatus, parseErrorBody } from './errors.js'
 import type { ResolvedCredentials } from './credentials.js'
-import { maskValue } from '../github/secrets.js'
+import { Secrets } from '../util/secrets.js'
 import { readBody, send, header } from './http.js'
 import { parseRetryAfter } from './retry.js'
 
@@ -45,8 +45,15 @@ export class Authenticator {
   constructor(
     private readonly registry: string,
     private readonly creds: () => Promise<ResolvedCredentials>,
-    private readonly log: (msg: string) => void
+    private readonly log: (msg: string) => void,
+    private readonly secrets: Secrets = new Secrets()
   ) {}
+
+  private basic(username: string, password: string): string {
+    const b = Buffer.from(`${username}:${password}`).toString('base64')
+    this.secrets.add(b)
+    return b
+  }
 
   /** Learns the scheme from a 401 (of the ping or of any request). */
   setChallenge(value: string | undefined): void {
@@ -69,7 +76,7 @@ export class Authenticator {
     if (c.scheme === 'basic') {
       const { credentials } = await this.creds()
       if (!credentials) return undefined
-      return 'Basic ' + basic(credentials.username, credentials.password)
+      return 'Basic ' + this.basic(credentials.username, credentials.password)
     }
     if (c.scheme !== 'bearer') return undefined
     const key = scopeKey(scopes)
@@ -117,12 +124,12 @@ export class Authenticator {
       const headers: Record<string, string> = {}
       if (resolved.credentials)
         headers.Authorization =
-          'Basic ' + basic(resolved.credentials.username, resolved.credentials.password)
+          'Basic ' + this.basic(resolved.credentials.username, resolved.credentials.password)
       res = await this.exchange(url, 'GET', undefined, headers)
     }
     const token = res.token || res.access_token
     if (!token) throw new LadingError(`the token server ${url.host} answered without a token`)
-    maskValue(token)
+    this.secrets.add(token)
     const lifetime =
       (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000
     const issued = res.issued_at ? Date.parse(res.issued_at) : NaN
@@ -166,12 +173,6 @@ export class Authenticator {
       throw new LadingError(`${where} answered something that is not JSON`)
     }
   }
-}
-
-function basic(username: string, password: string): string {
-  const b = Buffer.from(`${username}:${password}`).toString('base64')
-  maskValue(b)
-  return b
 }
 
 function scopeKey(scopes: string[]): string {

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream'
 import { finished } from 'node:stream/promises'
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { HashingStream, parseDigest, verifyContent } from '../oci/digest.js'
 import type { Descriptor } from '../oci/types.js'
 import type { RegistryClient } from './client.js'

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
-import { LadingError, messageOf } from '../errors.js'
+import { Secrets } from '../util/secrets.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { registryApiHost } from '../oci/reference.js'
 import { Authenticator } from './auth.js'
 import { resolveCredentials, type AuthOptions, type ResolvedCredentials } from './credentials.js'
@@ -128,6 +129,7 @@ export class RegistryClient {
   private inputsFor?: string[]
   private pinged?: Promise<void>
   private readonly refused = new Map<string, RegistryError>()
+  private readonly secrets: Secrets
 
   constructor(
     readonly registry: string,
@@ -142,15 +144,18 @@ export class RegistryClient {
     this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`)
     this.log = opts.log ?? (() => {})
     this.policy = { ...defaultRetryPolicy, ...opts.retry }
-    this.auth = new Authenticator(this.host, () => this.credentials(), this.log)
+    this.secrets = opts.secrets ?? new Secrets()
+    this.auth = new Authenticator(this.host, () => this.credentials(), this.log, this.secrets)
   }
 
   credentials(): Promise<ResolvedCredentials> {
-    this.creds ??= resolveCredentials(this.registry, this.opts).then(c => {
-      this.credSource = c.source
-      this.inputsFor = c.inputsFor
-      return c
-    })
+    this.creds ??= resolveCredentials(this.registry, { ...this.opts, secrets: this.secrets }).then(
+      c => {
+        this.credSource = c.source
+        this.inputsFor = c.inputsFor
+        return c
+      }
+    )
     return this.creds
   }
 

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { maskValue } from '../github/secrets.js'
-import { LadingError, messageOf } from '../errors.js'
+import { Secrets } from '../util/secrets.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { DOCKER_HUB, DOCKER_HUB_API, canonicalRegistry } from '../oci/reference.js'
 
 export interface Credentials {
@@ -22,8 +22,8 @@ export interface AuthOptions {
    * image's registry; `[]` offers them to none. Undefined offers them to every registry.
    */
   credentialsRegistries?: string[]
-  /** The older single-registry form of `credentialsRegistries`, used when that is unset. */
-  credentialsRegistry?: string
+  /** Where every credential met is added, to be masked and redacted; a private set when unset. */
+  secrets?: Secrets
 }
 
 /** Credentials for one registry and, for messages, where they came from (never the secret). */
@@ -37,13 +37,6 @@ export interface ResolvedCredentials {
    * so a refusal can say why they were not used.
    */
   inputsFor?: string[]
-}
-
-/** Masks a secret in GitHub Actions logs, with the forms it travels in (base64 user:password). */
-export function maskSecret(secret: string | undefined, username?: string): void {
-  if (!secret) return
-  maskValue(secret)
-  if (username !== undefined) maskValue(Buffer.from(`${username}:${secret}`).toString('base64'))
 }
 
 /** The keys docker writes for one registry: Docker Hub has historically used several. */
@@ -83,7 +76,8 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
 async function fromHelper(
   helper: string,
   registry: string,
-  env: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv,
+  secrets: Secrets
 ): Promise<ResolvedCredentials | undefined> {
   const bin = `docker-credential-${helper}`
   const server = registry === DOCKER_HUB ? 'https://index.docker.io/v1/' : registry
@@ -110,7 +104,7 @@ async function fromHelper(
   }
   if (!parsed.Secret) return undefined
   const source = `the docker credential helper ${bin}`
-  maskSecret(parsed.Secret, parsed.Username ?? '')
+  secrets.addCredential(parsed.Secret, parsed.Username ?? '')
   // Helpers return an identity token under the pseudo user name <token>.
   if (parsed.Username === '<token>') return { identityToken: parsed.Secret, source }
   return { credentials: { username: parsed.Username ?? '', password: parsed.Secret }, source }
@@ -118,7 +112,8 @@ async function fromHelper(
 
 async function fromDockerConfig(
   registry: string,
-  env: NodeJS.ProcessEnv
+  env: NodeJS.ProcessEnv,
+  secrets: Secrets
 ): Promise<ResolvedCredentials | undefined> {
   const file = dockerConfigPath(env)
   let config: DockerConfig
@@ -132,15 +127,15 @@ async function fromDockerConfig(
   // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
   // the auths entry answer, which docker does not, but only ever finds more credentials.
   const helper = findKey(config.credHelpers, registry)
-  if (helper) return fromHelper(helper, registry, env)
+  if (helper) return fromHelper(helper, registry, env, secrets)
   if (config.credsStore) {
-    const stored = await fromHelper(config.credsStore, registry, env)
+    const stored = await fromHelper(config.credsStore, registry, env, secrets)
     if (stored) return stored
   }
   const entry = findKey(config.auths, registry)
   const source = `the docker config ${file}`
   if (entry?.identitytoken) {
-    maskSecret(entry.identitytoken)
+    secrets.addCredential(entry.identitytoken)
     return { identityToken: entry.identitytoken, source }
   }
   if (entry?.auth) {
@@ -151,12 +146,12 @@ async function fromDockerConfig(
         `the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`
       )
     const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) }
-    maskSecret(credentials.password, credentials.username)
-    maskValue(entry.auth)
+    secrets.addCredential(credentials.password, credentials.username)
+    secrets.add(entry.auth)
     return { credentials, source }
   }
   if (entry?.username && entry.password) {
-    maskSecret(entry.password, entry.username)
+    secrets.addCredential(entry.password, entry.username)
     return { credentials: { username: entry.username, password: entry.password }, source }
   }
   return undefined
@@ -172,23 +167,22 @@ export async function resolveCredentials(
   opts: AuthOptions,
   env: NodeJS.ProcessEnv = process.env
 ): Promise<ResolvedCredentials> {
-  const forRegistries =
-    opts.credentialsRegistries ??
-    (opts.credentialsRegistry ? [opts.credentialsRegistry] : undefined)
+  const secrets = opts.secrets ?? new Secrets()
+  const forRegistries = opts.credentialsRegistries
   const inputsApply = !forRegistries || forRegistries.some(r => sameRegistry(r, registry))
   if (inputsApply && opts.password) {
-    maskSecret(opts.password, opts.username ?? '')
+    secrets.addCredential(opts.password, opts.username ?? '')
     return {
       credentials: { username: opts.username ?? '', password: opts.password },
       source: 'the username/password inputs'
     }
   }
   const inputsFor = opts.password && !inputsApply ? forRegistries : undefined
-  const fromConfig = await fromDockerConfig(registry, env)
+  const fromConfig = await fromDockerConfig(registry, env, secrets)
   if (fromConfig) return { ...fromConfig, ...(inputsFor && { inputsFor }) }
   if (registry === 'ghcr.io' && opts.githubToken) {
     const username = env.GITHUB_ACTOR || 'x-access-token'
-    maskSecret(opts.githubToken, username)
+    secrets.addCredential(opts.githubToken, username)
     return {
       credentials: { username, password: opts.githubToken },
       source: 'the github-token input',

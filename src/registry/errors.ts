@@ -1,4 +1,4 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 
 /** One entry of the Distribution spec's error body `{"errors":[{code,message,detail}]}`. */
 export interface RegistryErrorEntry {

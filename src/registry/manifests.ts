@@ -1,4 +1,4 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js'
 import { MediaType } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'

@@ -1,14 +1,14 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import { isIndexMediaType } from '../oci/mediatypes.js'
 import { formatReference, registryApiHost, type Reference } from '../oci/reference.js'
 import type { Descriptor, Index } from '../oci/types.js'
-import type { BlobReader, RegistryOrigin } from '../transports/types.js'
+import type { BlobReader, RegistryOrigin } from '../oci/blobs.js'
 import { repositoryScope } from './auth.js'
 import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession } from './blobs.js'
 import { RegistryClient, type ClientOptions } from './client.js'
 import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
-import { mapLimited } from '../limit.js'
+import { mapLimited } from '../util/limit.js'
 
 export interface PushBlob {
   descriptor: Descriptor

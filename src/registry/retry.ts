@@ -1,4 +1,4 @@
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { RetryableError, isRetryableNetworkError } from './errors.js'
 
 export interface RetryPolicy {

@@ -4,8 +4,8 @@ import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
-import { LadingError, messageOf } from '../errors.js'
-import { removeTemp, trackTemp, untrackTemp } from '../cleanup.js'
+import { LadingError, messageOf } from '../util/errors.js'
+import { removeTemp, trackTemp, untrackTemp } from '../util/temps.js'
 
 interface Member {
   name: string

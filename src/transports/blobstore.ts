@@ -5,10 +5,10 @@ import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { HashingStream, parseDigest, digestOf } from '../oci/digest.js'
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import type { Descriptor } from '../oci/types.js'
 import { MediaType } from '../oci/mediatypes.js'
-import type { BlobReader } from './types.js'
+import type { BlobReader } from '../oci/blobs.js'
 
 /**
  * Bytes per read of a blob file: large reads mean few chunks through hashing, decompression and

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { digestOf } from '../oci/digest.js'
 import { MediaType, layerMediaType } from '../oci/mediatypes.js'
 import { platformOfConfig } from '../oci/platform.js'
@@ -10,11 +10,10 @@ import type { Descriptor, Manifest } from '../oci/types.js'
 import { BLOB_READ_CHUNK, blobPathIn, writeLayoutIndex } from './blobstore.js'
 import { openLayout, type LayoutSource } from './layout.js'
 import { checkArchiveFile } from './oci-archive.js'
-import { readableCompression } from '../build/compress.js'
-import { layerLocation, scanBlob, type ScanResult } from '../validate/layer.js'
-import { scanKey } from '../validate/walker.js'
+import { readableCompression } from '../codec/compress.js'
+import { layerLocation, scanKey, type BlobScan, type BlobScanner } from '../oci/scan.js'
 import { extractArchive, makeTempDir, type ExtractedFile } from './tar-extract.js'
-import { removeTemp } from '../cleanup.js'
+import { removeTemp } from '../util/temps.js'
 
 /** One image of a `docker save` manifest.json. */
 interface SaveItem {
@@ -95,7 +94,11 @@ function validItems(value: unknown): value is SaveItem[] {
  * config's diff_ids must list) along with every content finding, so validating the converted
  * layout does not read it again.
  */
-function scanLayer(rec: ExtractedFile, diffAlgorithm: string): Promise<ScanResult> {
+function scanLayer(
+  scanBlob: BlobScanner,
+  rec: ExtractedFile,
+  diffAlgorithm: string
+): Promise<BlobScan> {
   return scanBlob(createReadStream(rec.file, { highWaterMark: BLOB_READ_CHUNK }), {
     algorithm: 'sha256',
     diffAlgorithm,
@@ -116,6 +119,7 @@ function scanLayer(rec: ExtractedFile, diffAlgorithm: string): Promise<ScanResul
  */
 export async function openDockerArchive(
   archive: string,
+  scanBlob: BlobScanner,
   userSpec?: string,
   ref?: string
 ): Promise<LayoutSource> {
@@ -194,7 +198,7 @@ export async function openDockerArchive(
       )
 
     const layers: Descriptor[] = []
-    const scanned = new Map<string, ScanResult>()
+    const scanned = new Map<string, BlobScan>()
     for (const [i, name] of item.Layers.entries()) {
       const rec = member(name, `layer ${i}`)
       const compression = readableCompression(rec.head)
@@ -202,7 +206,7 @@ export async function openDockerArchive(
       const want: unknown = diffIds[i]
       const diffAlgorithm =
         typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256'
-      const scan = await scanLayer(rec, diffAlgorithm)
+      const scan = await scanLayer(scanBlob, rec, diffAlgorithm)
       const diffId = scan.diffId
       // A layer that does not decompress is the validator's to report (layer-decompress).
       if (diffId !== undefined && diffId !== diffIds[i])

@@ -2,11 +2,11 @@ import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js'
 import { Annotation, type Descriptor } from '../oci/types.js'
-import type { ImageSource } from './types.js'
-import type { ScanResult } from '../validate/layer.js'
+import type { ImageSource } from '../oci/blobs.js'
+import type { BlobScan } from '../oci/scan.js'
 import { BLOB_READ_CHUNK, blobPathIn } from './blobstore.js'
 
 /** An image in an OCI image layout directory, selected by one entry of its index.json. */
@@ -15,7 +15,7 @@ export class LayoutSource implements ImageSource {
    * Blobs already read and checked while the source was opened (a docker-archive's layers), by
    * scan key: validating the source takes these instead of reading them again.
    */
-  scanned?: Map<string, ScanResult>
+  scanned?: Map<string, BlobScan>
 
   constructor(
     readonly name: string,

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises'
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import { openLayout, type LayoutSource } from './layout.js'
 import { extractArchive, makeTempDir } from './tar-extract.js'
-import { removeTemp } from '../cleanup.js'
+import { removeTemp } from '../util/temps.js'
 
 /** Fails early, with a hint, when `archive` is not a file Lading could extract. */
 export async function checkArchiveFile(archive: string, from: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import { isDigest } from '../oci/digest.js'
 import { parseReference } from '../oci/reference.js'
 

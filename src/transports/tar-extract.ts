@@ -5,10 +5,10 @@ import * as path from 'node:path'
 import type { TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
-import { LadingError, messageOf } from '../errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { HashingStream, registeredAlgorithms } from '../oci/digest.js'
-import { trackTemp } from '../cleanup.js'
-import { createDecompressor, readableCompression } from '../build/compress.js'
+import { trackTemp } from '../util/temps.js'
+import { createDecompressor, readableCompression } from '../codec/compress.js'
 
 /** A regular file taken out of an archive: where it is now, and what was measured on the way. */
 export interface ExtractedFile {

@@ -3,9 +3,9 @@
  * the URL of its spec section (see `rules` and docs/rules.md). Nothing here throws on bad input:
  * every problem becomes a finding.
  */
-import type { BlobReader } from '../transports/types.js'
+import type { BlobReader } from '../oci/blobs.js'
 import type { Descriptor } from '../oci/types.js'
-import { messageOf } from '../errors.js'
+import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { parseJSON } from './json.js'
 import {
@@ -15,7 +15,8 @@ import {
   checkLayoutFile,
   checkManifest
 } from './document.js'
-import { Walker, type ScanCache } from './walker.js'
+import { Walker } from './walker.js'
+import type { ScanCache } from '../oci/scan.js'
 import { walkLayout } from './layout.js'
 import { makeReport } from './report.js'
 import type { Report } from './report.js'
@@ -24,8 +25,8 @@ export type { Severity, Finding, Rule } from './rules.js'
 export { rules } from './rules.js'
 export type { Report } from './report.js'
 export { makeReport, formatReport } from './report.js'
-export { scanKey, ScanCache } from './walker.js'
-export { HeaderCheck, tarScanner, type ScanResult } from './layer.js'
+export { scanKey, ScanCache } from '../oci/scan.js'
+export { HeaderCheck, tarScanner, layerChecks, scanBlob, type ScanResult } from './layer.js'
 
 export interface ValidateOptions {
   /** blobs missing from the layout are errors (Lading must push them) rather than warnings */

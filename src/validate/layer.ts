@@ -7,49 +7,26 @@ import { createHash } from 'node:crypto'
 import { PassThrough, type Readable, type Transform } from 'node:stream'
 import tar from 'tar-stream'
 import type { Compression } from '../oci/mediatypes.js'
-import { createDecompressor, isZstdFrame, readableCompression } from '../build/compress.js'
+import { createDecompressor, isZstdFrame, readableCompression } from '../codec/compress.js'
 import { finding, type Finding } from './rules.js'
-import { messageOf } from '../errors.js'
+import { messageOf } from '../util/errors.js'
+import type {
+  BlobScan as ScanResult,
+  ScanOptions,
+  EntryCheck,
+  TarStreamCheck,
+  TarEntryHeader,
+  WrittenLayer,
+  LayerChecks
+} from '../oci/scan.js'
 
-export interface ScanResult {
-  /** bytes read from the blob */
-  size: number
-  /** digest of the raw bytes (undefined when the blob could not be read to its end) */
-  digest?: string
-  /** sha256 of the decompressed bytes, when the layer decompressed to its end */
-  diffId?: string
-  /** why reading the raw bytes failed */
-  readError?: string
-  /** content findings (compression, tar, paths, whiteouts) */
-  findings: Finding[]
-  /** what tar-stream said when the tar could not be read to its end (also when only its end blocks are missing) */
-  tarError?: string
-  /** the blob could not even be opened: nothing of it was read */
-  unopened?: boolean
-}
-
-export interface ScanOptions {
-  /** hash algorithm of the descriptor digest (registered ones only) */
-  algorithm: string
-  /** hash algorithm of the diff_id (sha256 unless the config names sha512) */
-  diffAlgorithm?: string
-  /** what the media type declares; undefined: an opaque blob, only hashed */
-  compression?: Compression
-  /** parse the tar for path and whiteout rules */
-  checkTar: boolean
-  /** location prefix of content findings, e.g. `layer sha256:ab12…` */
-  location: string
-  /** the blob's full digest, named in messages */
-  digest?: string
-}
+export type { BlobScan as ScanResult, ScanOptions } from '../oci/scan.js'
 
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50
 
-/** Where a layer's content findings are: `layer sha256:0123456789ab…`. */
-export function layerLocation(digest: string): string {
-  return `layer ${digest.slice(0, 19)}…`
-}
+export { layerLocation } from '../oci/scan.js'
+import { layerLocation } from '../oci/scan.js'
 
 /** A finding list capped at MAX_FINDINGS, the rest counted and summarised by `close`. */
 function cappedFindings(): {
@@ -93,28 +70,18 @@ function scanOf(layer: BuiltBlob, findings: Finding[], tarError?: string): ScanR
   }
 }
 
-/** A layer the builder wrote: what it hashed and counted on the way. */
-interface BuiltBlob {
-  digest: string
-  size: number
-  diffId: string
-}
+type BuiltBlob = WrittenLayer
 
 /**
  * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
  * written: the tar is well formed by construction, so its paths and whiteouts are all there is
  * to check, and the layer need not be read back to validate it.
  */
-export class HeaderCheck {
+export class HeaderCheck implements EntryCheck {
   private readonly out = cappedFindings()
   private readonly paths = new TarPathChecker(PENDING, this.out.add)
 
-  entry(h: {
-    name: string
-    type?: tar.Header['type']
-    linkname?: string | null
-    size?: number
-  }): void {
+  entry(h: TarEntryHeader): void {
     this.paths.entry(h as tar.Header)
   }
 
@@ -439,12 +406,7 @@ export async function scanBlob(raw: Readable, opts: ScanOptions): Promise<ScanRe
  * findings are found as the tarball is read, and `result` gives them for the layer the tar ends
  * up in (digest, size and diff_id computed by the builder), as scanBlob on the layer would.
  */
-export function tarScanner(): {
-  sink: PassThrough
-  /** What tar-stream said when the tar could not be read to its end. */
-  tarError(): Promise<string | undefined>
-  result(layer: BuiltBlob): Promise<ScanResult>
-} {
+export function tarScanner(): TarStreamCheck & { sink: PassThrough } {
   const sink = new PassThrough()
   const scan = scanBlob(sink, {
     algorithm: 'sha256',
@@ -770,4 +732,10 @@ class TarPathChecker {
           )
         )
   }
+}
+
+/** The validator's checks as a builder receives them. */
+export const layerChecks: LayerChecks = {
+  entries: () => new HeaderCheck(),
+  tarStream: () => tarScanner()
 }

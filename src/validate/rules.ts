@@ -1,15 +1,8 @@
 /** The catalogue of validation rules: one id, one severity and one spec section each. */
 
-/** `info` records what was deliberately not checked; it never fails a run, whatever fail-on says. */
-export type Severity = 'error' | 'warning' | 'info'
+import type { Finding, Severity } from '../oci/finding.js'
 
-export interface Finding {
-  rule: string
-  severity: Severity
-  message: string
-  location: string
-  spec: string
-}
+export type { Finding, Severity } from '../oci/finding.js'
 
 export interface Rule {
   id: string

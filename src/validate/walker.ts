@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import type { BlobReader } from '../transports/types.js'
+import type { BlobReader } from '../oci/blobs.js'
 import type { Descriptor, Platform } from '../oci/types.js'
 import {
   MediaType,
@@ -14,7 +14,7 @@ import {
   layerCompression
 } from '../oci/mediatypes.js'
 import { platformsEqual, formatPlatform, platformOfConfig } from '../oci/platform.js'
-import { messageOf } from '../errors.js'
+import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { parseJSON, isObject } from './json.js'
 import {
@@ -26,31 +26,7 @@ import {
   isRegisteredAlgorithm
 } from './document.js'
 import { layerLocation, scanBlob, type ScanResult } from './layer.js'
-
-/**
- * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
- * read and checked once (in a source, or as it built it) is not read again to check it again.
- */
-export class ScanCache {
-  private readonly scans = new Map<string, Promise<ScanResult>>()
-  /** blobs read to be checked */
-  reads = 0
-  /** checks taken from earlier in the run instead of reading a blob again */
-  reused = 0
-
-  get(key: string): Promise<ScanResult> | undefined {
-    return this.scans.get(key)
-  }
-
-  set(key: string, scan: Promise<ScanResult>): void {
-    this.scans.set(key, scan)
-  }
-}
-
-/** The key of a blob's scan: its digest, how it is read (compression, or opaque) and the diff_id algorithm. */
-export function scanKey(desc: Descriptor, diffAlgorithm = 'sha256'): string {
-  return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`
-}
+import { ScanCache, scanKey } from '../oci/scan.js'
 
 export interface WalkOptions {
   requireAllBlobs?: boolean

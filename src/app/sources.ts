@@ -1,10 +1,11 @@
-import type { Plan } from '../plan.js'
-import type { SourceSpec } from './spec.js'
-import type { ImageSource } from './types.js'
-import { openLayout } from './layout.js'
-import { openOciArchive } from './oci-archive.js'
-import { openDockerArchive } from './docker-archive.js'
-import { RegistrySource } from './registry.js'
+import type { Plan } from './plan.js'
+import type { SourceSpec } from '../transports/spec.js'
+import type { ImageSource } from '../oci/blobs.js'
+import { openLayout } from '../transports/layout.js'
+import { openOciArchive } from '../transports/oci-archive.js'
+import { scanBlob } from '../validate/layer.js'
+import { openDockerArchive } from '../transports/docker-archive.js'
+import { RegistrySource } from '../registry/source.js'
 import { parseReference } from '../oci/reference.js'
 
 /** Opens the image a `from` line names. */
@@ -19,7 +20,7 @@ export async function openSource(
     case 'oci-archive':
       return openOciArchive(spec.path, spec.ref, line)
     case 'docker-archive':
-      return openDockerArchive(spec.path, line, spec.ref)
+      return openDockerArchive(spec.path, scanBlob, line, spec.ref)
     case 'registry':
       return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth)
     case 'scratch':

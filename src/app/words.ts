@@ -1,4 +1,4 @@
-import { LadingError } from './errors.js'
+import { LadingError } from '../util/errors.js'
 
 /**
  * Splits a string into words as a POSIX shell would (quotes, backslash escapes), without any

@@ -1,12 +1,18 @@
 /** The CLI: argv → the same plan as the action → the same engine. */
 import * as fs from 'node:fs'
-import { INPUT_NAMES, parseList, withDefaults, type RawInputs } from './github/inputs.js'
-import { makePlan, reportPath, type Plan } from './plan.js'
-import { openAndValidate, runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
-import { LadingError } from './errors.js'
-import { outputsOf, writeReport } from './github/report.js'
-import { makeReport, validateLayout, formatReport, type Report } from './validate/index.js'
-import { parseSourceSpec } from './transports/spec.js'
+import { INPUT_NAMES, parseList, withDefaults, type RawInputs } from '../app/inputs.js'
+import { makePlan, reportPath, type Plan } from '../app/plan.js'
+import {
+  openAndValidate,
+  runPlan,
+  PushFailed,
+  ValidationFailed,
+  type RunResult
+} from '../app/pipeline.js'
+import { LadingError } from '../util/errors.js'
+import { outputsOf, writeReport } from '../app/outputs.js'
+import { makeReport, validateLayout, formatReport, type Report } from '../validate/index.js'
+import { parseSourceSpec } from '../transports/spec.js'
 
 export const VERSION = '0.1.0'
 

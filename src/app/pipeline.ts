@@ -6,27 +6,27 @@ import * as fs from 'node:fs/promises'
 import * as fsSync from 'node:fs'
 import * as path from 'node:path'
 import { randomBytes } from 'node:crypto'
-import { LadingError, messageOf } from './errors.js'
-import { removeAllTemps, removeTemp, trackTemp, untrackTemp } from './cleanup.js'
+import { LadingError, messageOf } from '../util/errors.js'
+import { removeAllTemps, removeTemp, trackTemp, untrackTemp } from '../util/temps.js'
 import { reportPath, type Plan } from './plan.js'
-import { MediaType, isIndexMediaType, isManifestMediaType } from './oci/mediatypes.js'
+import { MediaType, isIndexMediaType, isManifestMediaType } from '../oci/mediatypes.js'
 import {
   normalizePlatform,
   formatPlatform,
   platformMatches,
   platformOfConfig,
   platformsEqual
-} from './oci/platform.js'
-import { formatReference, repositoryName } from './oci/reference.js'
-import type { Descriptor, ImageConfig, Index, Manifest, Platform } from './oci/types.js'
-import { Annotation } from './oci/types.js'
-import { BlobStore, writeLayoutIndex } from './transports/blobstore.js'
-import type { BlobReader, ImageSource, RegistryOrigin } from './transports/types.js'
-import { openSource } from './transports/open.js'
-import type { SourceSpec } from './transports/spec.js'
-import { LayoutSource } from './transports/layout.js'
-import { writeOciArchive } from './transports/archive-writer.js'
-import { buildLayer } from './build/layer.js'
+} from '../oci/platform.js'
+import { formatReference, repositoryName } from '../oci/reference.js'
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js'
+import { Annotation } from '../oci/types.js'
+import { BlobStore, writeLayoutIndex } from '../transports/blobstore.js'
+import type { BlobReader, ImageSource, RegistryOrigin } from '../oci/blobs.js'
+import { openSource } from './sources.js'
+import type { SourceSpec } from '../transports/spec.js'
+import { LayoutSource } from '../transports/layout.js'
+import { writeOciArchive } from '../transports/archive-writer.js'
+import { buildLayer } from '../build/layer.js'
 import {
   editConfig,
   hasConfigEdits,
@@ -34,7 +34,7 @@ import {
   makeManifest,
   scratchConfig,
   type NewLayer
-} from './build/assemble.js'
+} from '../build/assemble.js'
 import {
   dedupeFindings,
   makeFinding,
@@ -44,10 +44,11 @@ import {
   scanKey,
   type Finding,
   type Report,
-  ScanCache
-} from './validate/index.js'
-import { mapLimited } from './limit.js'
-import { pushImage } from './registry/index.js'
+  ScanCache,
+  layerChecks
+} from '../validate/index.js'
+import { mapLimited } from '../util/limit.js'
+import { pushImage } from '../registry/index.js'
 
 export interface Logger {
   info(msg: string): void
@@ -193,6 +194,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         compression: plan.compression,
         level: plan.compressionLevel,
         mtime: plan.created,
+        checks: layerChecks,
         // Never pack Lading's own outputs into a layer built from a directory that holds them.
         exclude: [
           plan.output,

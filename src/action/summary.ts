@@ -1,7 +1,7 @@
 import * as core from '@actions/core'
-import type { RunResult } from '../engine.js'
+import type { RunResult } from '../app/pipeline.js'
 import type { Report } from '../validate/index.js'
-import { humanSize } from './report.js'
+import { humanSize } from '../app/outputs.js'
 
 function esc(s: string): string {
   return s.replace(

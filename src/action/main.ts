@@ -1,25 +1,26 @@
 import * as core from '@actions/core'
-import { enableSecretMasking, maskValue } from './github/secrets.js'
-import { inputsFromEnv } from './github/inputs.js'
-import { makePlan, reportPath, type Plan } from './plan.js'
-import { runPlan, PushFailed, ValidationFailed, type RunResult } from './engine.js'
-import { LadingError } from './errors.js'
-import { outputsOf, writeReport } from './github/report.js'
-import { annotate, writeSummary } from './github/summary.js'
-import { makeReport, type Report } from './validate/index.js'
+import { Secrets } from '../util/secrets.js'
+import { inputsFromEnv } from '../app/inputs.js'
+import { makePlan, reportPath, type Plan } from '../app/plan.js'
+import { runPlan, PushFailed, ValidationFailed, type RunResult } from '../app/pipeline.js'
+import { LadingError } from '../util/errors.js'
+import { outputsOf, writeReport } from '../app/outputs.js'
+import { annotate, writeSummary } from './summary.js'
+import { makeReport, type Report } from '../validate/index.js'
 
 /** Masks every credential the inputs carry, and the base64 forms registries see, before any log. */
-export function maskSecrets(env: NodeJS.ProcessEnv): void {
-  enableSecretMasking()
+export function maskSecrets(env: NodeJS.ProcessEnv): Secrets {
+  const secrets = new Secrets(v => core.setSecret(v))
   const user = env['INPUT_USERNAME']?.trim() ?? ''
   for (const name of ['INPUT_PASSWORD', 'INPUT_GITHUB-TOKEN']) {
     const v = env[name]
     if (!v) continue
-    maskValue(v)
-    maskValue(v.trim())
-    maskValue(Buffer.from(`${user}:${v.trim()}`).toString('base64'))
-    maskValue(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'))
+    secrets.add(v)
+    secrets.add(v.trim())
+    secrets.add(Buffer.from(`${user}:${v.trim()}`).toString('base64'))
+    secrets.add(Buffer.from(`x-access-token:${v.trim()}`).toString('base64'))
   }
+  return secrets
 }
 
 function setOutputs(result: RunResult): void {
@@ -32,12 +33,13 @@ function setOutputs(result: RunResult): void {
 
 /** The action: inputs → plan → engine → outputs, summary, annotations. */
 export async function run(): Promise<void> {
-  maskSecrets(process.env)
+  const secrets = maskSecrets(process.env)
   let plan: Plan | undefined
   let report: Report | undefined
   let result: RunResult | undefined
   try {
     plan = makePlan(inputsFromEnv(process.env))
+    plan.auth.secrets = secrets
     result = await runPlan(plan, { info: m => core.info(m), warning: m => core.warning(m) })
     report = result.report
     setOutputs(result)

@@ -2,7 +2,7 @@ import * as zlib from 'node:zlib'
 import { availableParallelism } from 'node:os'
 import { PassThrough, Transform, type TransformCallback } from 'node:stream'
 import { promisify } from 'node:util'
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import type { Compression } from '../oci/mediatypes.js'
 
 export type { Compression } from '../oci/mediatypes.js'

@@ -1,4 +1,4 @@
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 
 /**
  * The action's inputs, their defaults as action.yml declares them (a test keeps the two equal), and

@@ -1,13 +1,13 @@
 import { Readable } from 'node:stream'
-import { LadingError } from '../errors.js'
+import { LadingError } from '../util/errors.js'
 import { isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/mediatypes.js'
 import { formatReference, type Reference } from '../oci/reference.js'
 import type { Descriptor } from '../oci/types.js'
-import { repositoryScope } from '../registry/auth.js'
-import { blobExists, getBlob, readBlob, type BlobTarget } from '../registry/blobs.js'
-import { RegistryClient, type ClientOptions } from '../registry/client.js'
-import { getManifest, manifestExists } from '../registry/manifests.js'
-import type { ImageSource, RegistryOrigin } from './types.js'
+import { repositoryScope } from './auth.js'
+import { blobExists, getBlob, readBlob, type BlobTarget } from './blobs.js'
+import { RegistryClient, type ClientOptions } from './client.js'
+import { getManifest, manifestExists } from './manifests.js'
+import type { ImageSource, RegistryOrigin } from '../oci/blobs.js'
 
 /** Blobs up to this size that are not layers are read whole (and cached) rather than streamed. */
 const SMALL_BLOB = 4 * 1024 * 1024

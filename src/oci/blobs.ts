@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream'
-import type { Descriptor } from '../oci/types.js'
+import type { Descriptor } from './types.js'
 
 /** Where a blob lives in a registry, so a push to the same registry can mount it instead of copying. */
 export interface RegistryOrigin {

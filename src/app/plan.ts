@@ -1,28 +1,22 @@
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { LadingError } from './errors.js'
-import { parseList, parseBool, type RawInputs } from './github/inputs.js'
+import { LadingError } from '../util/errors.js'
+import type { Secrets } from '../util/secrets.js'
+import { parseList, parseBool, type RawInputs } from './inputs.js'
 import { parseCommand } from './words.js'
-import { formatPlatform, parsePlatform, platformsEqual } from './oci/platform.js'
-import { parseReference, type Reference } from './oci/reference.js'
-import type { Platform } from './oci/types.js'
-import type { Compression } from './oci/mediatypes.js'
-import { parseLayerSpec, parseCompression, type LayerInput } from './build/layer.js'
-import { compressionLevel as compressionLevel_ } from './build/compress.js'
-import { parseSourceSpec, type SourceSpec } from './transports/spec.js'
+import { formatPlatform, parsePlatform, platformsEqual } from '../oci/platform.js'
+import { parseReference, type Reference } from '../oci/reference.js'
+import type { Platform } from '../oci/types.js'
+import type { Compression } from '../oci/mediatypes.js'
+import type { ConfigEdits } from '../build/assemble.js'
+import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer.js'
+import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
+import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
 
 export type FailOn = 'error' | 'warning' | 'never'
 
-export interface ConfigEdits {
-  entrypoint?: string[]
-  cmd?: string[]
-  env: Array<[string, string]>
-  workdir?: string
-  user?: string
-  labels: Record<string, string>
-  exposedPorts: string[]
-}
+export type { ConfigEdits } from '../build/assemble.js'
 
 /** A typed, validated description of one run: what both the action and the CLI produce. */
 export interface Plan {
@@ -50,6 +44,8 @@ export interface Plan {
     insecureRegistries: string[]
     /** The registries the username/password inputs belong to: the tags' (base registries get none). */
     credentialsRegistries?: string[]
+    /** Where credentials met on the way are added (the action masks them). */
+    secrets?: Secrets
   }
 }
 
