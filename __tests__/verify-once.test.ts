@@ -18,7 +18,7 @@ import { ScanCache, validateImage } from '../src/validate/index.js'
 import type { Descriptor } from '../src/oci/types.js'
 import type { BlobReader } from '../src/oci/blobs.js'
 import { mapLimited } from '../src/util/limit.js'
-import { bytesMoved, collections, RELIEF_BYTES } from '../src/util/memory.js'
+import { MemoryRelief, RELIEF_BYTES } from '../src/util/memory.js'
 import { makeTree } from './helpers/layer-tree.js'
 import { cli } from './helpers/cli.js'
 import { layerChecks } from '../src/validate/layer.js'
@@ -294,17 +294,18 @@ describe('side by side, in order', () => {
 
 describe('memory relief', () => {
   it('frees dead Buffers once enough bytes have moved while memory is high', async () => {
-    // Whatever earlier tests moved, this collects and starts the count again.
-    bytesMoved(RELIEF_BYTES, 0)
+    const relief = new MemoryRelief(0)
+    // A collection first, so that the Buffers below are the ones it frees.
+    relief.moved(RELIEF_BYTES)
     await new Promise(r => setTimeout(r, 300))
     // 40 MiB of Buffers that die at once, under the 64 MB at which V8 would collect them itself.
     for (let i = 0; i < 40; i++) Buffer.alloc(1024 * 1024, i)
     const before = process.memoryUsage().arrayBuffers
-    const asked = collections
-    bytesMoved(RELIEF_BYTES - 1, 0)
-    expect(collections).toBe(asked)
-    bytesMoved(1, 0)
-    expect(collections).toBe(asked + 1)
+    const asked = relief.collections
+    relief.moved(RELIEF_BYTES - 1)
+    expect(relief.collections).toBe(asked)
+    relief.moved(1)
+    expect(relief.collections).toBe(asked + 1)
     // The collection runs beside the work: give it a moment (bounded) to finish.
     let after = process.memoryUsage().arrayBuffers
     for (let i = 0; i < 50 && before - after <= 32 * 1024 * 1024; i++) {
@@ -315,10 +316,11 @@ describe('memory relief', () => {
   })
 
   it('asks for no collection while memory is below the mark', () => {
-    const asked = collections
-    bytesMoved(RELIEF_BYTES * 4, 64 * 1024 ** 3)
-    expect(collections).toBe(asked)
-    bytesMoved(RELIEF_BYTES, 0)
-    expect(collections).toBe(asked + 1)
+    const high = new MemoryRelief(64 * 1024 ** 3)
+    high.moved(RELIEF_BYTES * 4)
+    expect(high.collections).toBe(0)
+    const low = new MemoryRelief(0)
+    low.moved(RELIEF_BYTES)
+    expect(low.collections).toBe(1)
   })
 })

@@ -3295,84 +3295,7 @@ function platformOfConfig(c) {
 const external_node_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:crypto");
 ;// CONCATENATED MODULE: external "node:stream"
 const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
-;// CONCATENATED MODULE: external "node:v8"
-const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
-;// CONCATENATED MODULE: external "node:vm"
-const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
-;// CONCATENATED MODULE: ./src/util/memory.ts
-/**
- * Keeps a run's memory flat while it streams hundreds of megabytes through Buffers.
- *
- * V8 frees a dead Buffer's memory only at a full collection, and starts one for Buffers alone once
- * about 64 MB of them have been allocated since the last. A build, a validation or an upload
- * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
- * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
- * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
- * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
- * main thread milliseconds, and one every 16 MiB slowed a build by a third.
- *
- * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
- * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
- * V8 marks on its helper threads while the work goes on, which costs the build far less than
- * stopping for each one.
- */
-
-
-/** Bytes moved between looks at memory. */
-const RELIEF_BYTES = 16 * 1024 * 1024;
-/** The resident size above which a look at memory starts a collection. */
-const RELIEF_RSS = 104 * 1024 * 1024;
-let collect;
-function collector() {
-    if (collect !== undefined)
-        return collect;
-    try {
-        let g = globalThis.gc;
-        if (typeof g !== 'function') {
-            external_node_v8_namespaceObject.setFlagsFromString('--expose-gc');
-            const fn = external_node_vm_namespaceObject.runInNewContext('gc');
-            g = typeof fn === 'function' ? fn : undefined;
-        }
-        const gc = g;
-        // Asynchronous: V8 marks on its helper threads while this one goes on with the work.
-        collect = gc
-            ? () => {
-                const p = gc({ type: 'major', execution: 'async' });
-                if (p instanceof Promise)
-                    p.catch(() => { });
-            }
-            : null;
-    }
-    catch {
-        collect = null;
-    }
-    return collect;
-}
-let moved = 0;
-/** Collections asked for so far. */
-let collections = 0;
-/**
- * Notes that `bytes` went through Buffers (read, compressed, hashed, sent) anywhere in the process;
- * every RELIEF_BYTES in all, a collection.
- */
-function bytesMoved(bytes, above = RELIEF_RSS) {
-    moved += bytes;
-    if (moved < RELIEF_BYTES)
-        return;
-    moved = 0;
-    // Only when memory is high: each collection costs the main thread time, most of it for nothing
-    // while the dead Buffers are few.
-    if (process.memoryUsage.rss() <= above)
-        return;
-    const c = collector();
-    if (!c)
-        return;
-    collections++;
-    c();
-}
-
 ;// CONCATENATED MODULE: ./src/oci/digest.ts
-
 
 
 
@@ -3418,19 +3341,21 @@ function digestOf(data, algorithm = 'sha256') {
  */
 class HashingStream extends external_node_stream_namespaceObject.Transform {
     algorithm;
+    relief;
     hash;
     count = 0;
     result;
-    constructor(algorithm = 'sha256') {
+    /** `relief` counts what is hashed: it was read or made into Buffers that are now garbage. */
+    constructor(algorithm = 'sha256', relief) {
         super();
         this.algorithm = algorithm;
+        this.relief = relief;
         this.hash = (0,external_node_crypto_namespaceObject.createHash)(algorithm);
     }
     _transform(chunk, _enc, cb) {
         this.hash.update(chunk);
         this.count += chunk.length;
-        // Whatever is hashed on its way somewhere was read or made into Buffers that are now garbage.
-        bytesMoved(chunk.length);
+        this.relief?.moved(chunk.length);
         cb(null, chunk);
     }
     _flush(cb) {
@@ -3801,7 +3726,6 @@ function detectCompression(head) {
 
 
 
-
 /** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
 const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
 const CHUNK = 1024 * 1024;
@@ -4024,15 +3948,20 @@ async function writeTarLayer(input, store, opts, entries, createdBy) {
     // A failure to read the tree destroys the pack with it; it is reported through `produced`.
     pack.on('error', () => { });
     const check = opts.checks.entries();
-    const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(() => pack.finalize(), err => {
+    const produced = fillPack(input, pack, entries, opts.mtime, h => {
+        check.entry(h);
+        // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+        // bytes, which for trees of small files is most of the garbage.
+        opts.relief?.moved(ENTRY_GARBAGE);
+    }).then(() => pack.finalize(), err => {
         pack.destroy(err);
         throw err;
     });
     // tar-stream emits each header, body and padding on its own; in large chunks, the stages
     // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
     const tarStream = external_node_stream_namespaceObject.Readable.from(coalesce(pack), { objectMode: false });
-    const diffHash = new HashingStream();
-    const digestHash = opts.compression === 'none' ? diffHash : new HashingStream();
+    const diffHash = new HashingStream('sha256', opts.relief);
+    const digestHash = opts.compression === 'none' ? diffHash : new HashingStream('sha256', opts.relief);
     const stages = digestHash === diffHash
         ? [diffHash]
         : [diffHash, ...compressorStages(opts.compression, opts.level), digestHash];
@@ -4190,9 +4119,6 @@ async function fillPack(input, pack, entries, mtime, onHeader) {
     /** Every entry, as it is written: checked, and counted for memory relief. */
     const note = (header) => {
         onHeader?.(header);
-        // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-        // bytes, which for trees of small files is most of the garbage.
-        bytesMoved(ENTRY_GARBAGE);
     };
     const add = (header, body) => {
         note(header);
@@ -4407,14 +4333,14 @@ async function tarballPass(input, store, opts, format, size, keep) {
     let side;
     if (keep) {
         // The bytes are kept, and the tar inside is hashed and checked alongside.
-        digestHash = new HashingStream();
-        diffHash = decompressor ? new HashingStream() : digestHash;
+        digestHash = new HashingStream('sha256', opts.relief);
+        diffHash = decompressor ? new HashingStream('sha256', opts.relief) : digestHash;
         const t = tee(decompressor ? [decompressor, diffHash, check] : [check]);
         stages = [digestHash, t.stage];
         side = t.done;
     }
     else {
-        diffHash = new HashingStream();
+        diffHash = new HashingStream('sha256', opts.relief);
         const t = tee([check]);
         side = t.done;
         if (opts.compression === 'none') {
@@ -4422,7 +4348,7 @@ async function tarballPass(input, store, opts, format, size, keep) {
             stages = [...decompress, diffHash, t.stage];
         }
         else {
-            digestHash = new HashingStream();
+            digestHash = new HashingStream('sha256', opts.relief);
             stages = [
                 ...decompress,
                 diffHash,
@@ -4839,10 +4765,12 @@ const BLOB_READ_CHUNK = 1024 * 1024;
  */
 class BlobStore {
     root;
+    relief;
     name;
     tmpDir;
-    constructor(root) {
+    constructor(root, relief) {
         this.root = root;
+        this.relief = relief;
         this.name = `oci:${root}`;
         this.tmpDir = external_node_path_namespaceObject.join(root, '.lading-tmp');
     }
@@ -4894,7 +4822,7 @@ class BlobStore {
     async writeStream(src, expected, what = 'blob') {
         const algorithm = expected ? parseDigest(expected.digest).algorithm : 'sha256';
         const tmp = this.tempPath();
-        const hasher = new HashingStream(algorithm);
+        const hasher = new HashingStream(algorithm, this.relief);
         try {
             await (0,external_node_stream_promises_namespaceObject.pipeline)(src, hasher, (0,external_node_fs_namespaceObject.createWriteStream)(tmp));
         }
@@ -9449,6 +9377,90 @@ function validateDocument(kind, doc, location = kind) {
     return out;
 }
 
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+;// CONCATENATED MODULE: ./src/util/memory.ts
+/**
+ * Keeps a run's memory flat while it streams hundreds of megabytes through Buffers.
+ *
+ * V8 frees a dead Buffer's memory only at a full collection, and starts one for Buffers alone once
+ * about 64 MB of them have been allocated since the last. A build, a validation or an upload
+ * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
+ * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
+ * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
+ * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
+ * main thread milliseconds, and one every 16 MiB slowed a build by a third.
+ *
+ * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
+ * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
+ * V8 marks on its helper threads while the work goes on, which costs the build far less than
+ * stopping for each one.
+ */
+
+
+/** Bytes moved between looks at memory. */
+const RELIEF_BYTES = 16 * 1024 * 1024;
+/** The resident size above which a look at memory starts a collection. */
+const RELIEF_RSS = 104 * 1024 * 1024;
+/** V8's collector, looked up once: reaching it sets a V8 flag for the whole process. */
+let collect;
+function collector() {
+    if (collect !== undefined)
+        return collect;
+    try {
+        let g = globalThis.gc;
+        if (typeof g !== 'function') {
+            external_node_v8_namespaceObject.setFlagsFromString('--expose-gc');
+            const fn = external_node_vm_namespaceObject.runInNewContext('gc');
+            g = typeof fn === 'function' ? fn : undefined;
+        }
+        const gc = g;
+        // Asynchronous: V8 marks on its helper threads while this one goes on with the work.
+        collect = gc
+            ? () => {
+                const p = gc({ type: 'major', execution: 'async' });
+                if (p instanceof Promise)
+                    p.catch(() => { });
+            }
+            : null;
+    }
+    catch {
+        collect = null;
+    }
+    return collect;
+}
+/**
+ * The memory relief of one run: counts the bytes it moves through Buffers and, every RELIEF_BYTES,
+ * starts a collection when the process is above `above` resident bytes.
+ */
+class MemoryRelief {
+    above;
+    movedSince = 0;
+    /** Collections asked for so far. */
+    collections = 0;
+    constructor(above = RELIEF_RSS) {
+        this.above = above;
+    }
+    /** Notes that `bytes` went through Buffers (read, compressed, hashed, sent). */
+    moved(bytes) {
+        this.movedSince += bytes;
+        if (this.movedSince < RELIEF_BYTES)
+            return;
+        this.movedSince = 0;
+        // Only when memory is high: each collection costs the main thread time, most of it for
+        // nothing while the dead Buffers are few.
+        if (process.memoryUsage.rss() <= this.above)
+            return;
+        const c = collector();
+        if (!c)
+            return;
+        this.collections++;
+        c();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/util/limit.ts
 /**
  * `fn` over `items`, at most `limit` at once, results in the order of `items`. After a failure no
@@ -9687,6 +9699,7 @@ async function pushImage(req, opts) {
 
 
 
+
 /** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
 class ValidationFailed extends LadingError {
     report;
@@ -9729,6 +9742,7 @@ async function runPlan(plan, log) {
     // Every blob this run reads and checks (a source's, or a layer as it is built) is checked once:
     // the assembled layout's validation takes those results instead of reading the blobs again.
     const scans = new ScanCache();
+    const relief = new MemoryRelief();
     // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
     trackTemp(stage);
     const onSignal = (sig) => {
@@ -9765,7 +9779,7 @@ async function runPlan(plan, log) {
         // Notes on what resolution left out hold until we know whether a source is copied whole.
         const notes = [];
         const images = await resolveImages(plan, sources, { info: m => notes.push(m), warning: m => log.warning(m) }, findings);
-        const store = new BlobStore(stage);
+        const store = new BlobStore(stage, relief);
         await store.init();
         // 3. New layers, built once and shared by every platform.
         const newLayers = await mapLimited(plan.layers, LAYERS_AT_ONCE, async (l) => {
@@ -9774,6 +9788,7 @@ async function runPlan(plan, log) {
                 level: plan.compressionLevel,
                 mtime: plan.created,
                 checks: layerChecks,
+                relief,
                 // Never pack Lading's own outputs into a layer built from a directory that holds them.
                 exclude: [
                     plan.output,

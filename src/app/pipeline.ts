@@ -47,6 +47,7 @@ import {
   ScanCache,
   layerChecks
 } from '../validate/index.js'
+import { MemoryRelief } from '../util/memory.js'
 import { mapLimited } from '../util/limit.js'
 import { pushImage } from '../registry/index.js'
 
@@ -142,6 +143,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
   // Every blob this run reads and checks (a source's, or a layer as it is built) is checked once:
   // the assembled layout's validation takes those results instead of reading the blobs again.
   const scans = new ScanCache()
+  const relief = new MemoryRelief()
   // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
   trackTemp(stage)
   const onSignal = (sig: NodeJS.Signals) => {
@@ -185,7 +187,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
       findings
     )
 
-    const store = new BlobStore(stage)
+    const store = new BlobStore(stage, relief)
     await store.init()
 
     // 3. New layers, built once and shared by every platform.
@@ -195,6 +197,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
         level: plan.compressionLevel,
         mtime: plan.created,
         checks: layerChecks,
+        relief,
         // Never pack Lading's own outputs into a layer built from a directory that holds them.
         exclude: [
           plan.output,

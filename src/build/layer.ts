@@ -16,7 +16,7 @@ import { HashingStream } from '../oci/digest.js'
 import { layerMediaType, type Compression } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobSink as BlobStore, BlobScan as ScanResult, LayerChecks } from '../oci/scan.js'
-import { bytesMoved } from '../util/memory.js'
+import type { MemoryRelief } from '../util/memory.js'
 import {
   compressionLevel,
   compressorStages,
@@ -47,6 +47,8 @@ export interface LayerOptions {
   exclude?: string[]
   /** The validator's checks, run on the tar as it is written or read. */
   checks: LayerChecks
+  /** The run's memory relief, told of the Buffers the build leaves behind. */
+  relief?: MemoryRelief
 }
 
 export interface BuiltLayer {
@@ -341,7 +343,12 @@ async function writeTarLayer(
   // A failure to read the tree destroys the pack with it; it is reported through `produced`.
   pack.on('error', () => {})
   const check = opts.checks.entries()
-  const produced = fillPack(input, pack, entries, opts.mtime, h => check.entry(h)).then(
+  const produced = fillPack(input, pack, entries, opts.mtime, h => {
+    check.entry(h)
+    // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+    // bytes, which for trees of small files is most of the garbage.
+    opts.relief?.moved(ENTRY_GARBAGE)
+  }).then(
     () => pack.finalize(),
     err => {
       pack.destroy(err)
@@ -351,8 +358,9 @@ async function writeTarLayer(
   // tar-stream emits each header, body and padding on its own; in large chunks, the stages
   // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
   const tarStream = Readable.from(coalesce(pack as AsyncIterable<Buffer>), { objectMode: false })
-  const diffHash = new HashingStream()
-  const digestHash = opts.compression === 'none' ? diffHash : new HashingStream()
+  const diffHash = new HashingStream('sha256', opts.relief)
+  const digestHash =
+    opts.compression === 'none' ? diffHash : new HashingStream('sha256', opts.relief)
   const stages =
     digestHash === diffHash
       ? [diffHash]
@@ -545,9 +553,6 @@ async function fillPack(
   /** Every entry, as it is written: checked, and counted for memory relief. */
   const note = (header: Header): void => {
     onHeader?.(header)
-    // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-    // bytes, which for trees of small files is most of the garbage.
-    bytesMoved(ENTRY_GARBAGE)
   }
   const add = (header: Header, body?: Buffer): Promise<void> => {
     note(header)
@@ -771,20 +776,20 @@ async function tarballPass(
   let side: Promise<void>
   if (keep) {
     // The bytes are kept, and the tar inside is hashed and checked alongside.
-    digestHash = new HashingStream()
-    diffHash = decompressor ? new HashingStream() : digestHash
+    digestHash = new HashingStream('sha256', opts.relief)
+    diffHash = decompressor ? new HashingStream('sha256', opts.relief) : digestHash
     const t = tee(decompressor ? [decompressor, diffHash, check] : [check])
     stages = [digestHash, t.stage]
     side = t.done
   } else {
-    diffHash = new HashingStream()
+    diffHash = new HashingStream('sha256', opts.relief)
     const t = tee([check])
     side = t.done
     if (opts.compression === 'none') {
       digestHash = diffHash
       stages = [...decompress, diffHash, t.stage]
     } else {
-      digestHash = new HashingStream()
+      digestHash = new HashingStream('sha256', opts.relief)
       stages = [
         ...decompress,
         diffHash,

@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto'
 import { Transform, type TransformCallback } from 'node:stream'
 import { LadingError } from '../util/errors.js'
-import { bytesMoved } from '../util/memory.js'
+import type { MemoryRelief } from '../util/memory.js'
 
 /** Digest algorithms registered by the OCI Image Spec, with the length of their hex encoding. */
 export const registeredAlgorithms: Record<string, number> = { sha256: 64, sha512: 128 }
@@ -55,7 +55,11 @@ export class HashingStream extends Transform {
   private count = 0
   private result?: string
 
-  constructor(readonly algorithm = 'sha256') {
+  /** `relief` counts what is hashed: it was read or made into Buffers that are now garbage. */
+  constructor(
+    readonly algorithm = 'sha256',
+    private readonly relief?: MemoryRelief
+  ) {
     super()
     this.hash = createHash(algorithm)
   }
@@ -63,8 +67,7 @@ export class HashingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk)
     this.count += chunk.length
-    // Whatever is hashed on its way somewhere was read or made into Buffers that are now garbage.
-    bytesMoved(chunk.length)
+    this.relief?.moved(chunk.length)
     cb(null, chunk)
   }
 

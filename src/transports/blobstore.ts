@@ -8,6 +8,7 @@ import { HashingStream, parseDigest, digestOf } from '../oci/digest.js'
 import { LadingError, messageOf } from '../util/errors.js'
 import type { Descriptor } from '../oci/types.js'
 import { MediaType } from '../oci/mediatypes.js'
+import type { MemoryRelief } from '../util/memory.js'
 import type { BlobReader } from '../oci/blobs.js'
 
 /**
@@ -30,7 +31,10 @@ export class BlobStore implements BlobReader {
   readonly name: string
   private readonly tmpDir: string
 
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    private readonly relief?: MemoryRelief
+  ) {
     this.name = `oci:${root}`
     this.tmpDir = path.join(root, '.lading-tmp')
   }
@@ -92,7 +96,7 @@ export class BlobStore implements BlobReader {
   ): Promise<Written> {
     const algorithm = expected ? parseDigest(expected.digest).algorithm : 'sha256'
     const tmp = this.tempPath()
-    const hasher = new HashingStream(algorithm)
+    const hasher = new HashingStream(algorithm, this.relief)
     try {
       await pipeline(src, hasher, createWriteStream(tmp))
     } catch (err) {

@@ -24,6 +24,7 @@ export const RELIEF_RSS = 104 * 1024 * 1024
 
 type Gc = (opts?: { type?: 'major' | 'minor'; execution?: 'sync' | 'async' }) => unknown
 
+/** V8's collector, looked up once: reaching it sets a V8 flag for the whole process. */
 let collect: (() => void) | null | undefined
 
 function collector(): (() => void) | null {
@@ -49,23 +50,28 @@ function collector(): (() => void) | null {
   return collect
 }
 
-let moved = 0
-/** Collections asked for so far. */
-export let collections = 0
-
 /**
- * Notes that `bytes` went through Buffers (read, compressed, hashed, sent) anywhere in the process;
- * every RELIEF_BYTES in all, a collection.
+ * The memory relief of one run: counts the bytes it moves through Buffers and, every RELIEF_BYTES,
+ * starts a collection when the process is above `above` resident bytes.
  */
-export function bytesMoved(bytes: number, above = RELIEF_RSS): void {
-  moved += bytes
-  if (moved < RELIEF_BYTES) return
-  moved = 0
-  // Only when memory is high: each collection costs the main thread time, most of it for nothing
-  // while the dead Buffers are few.
-  if (process.memoryUsage.rss() <= above) return
-  const c = collector()
-  if (!c) return
-  collections++
-  c()
+export class MemoryRelief {
+  private movedSince = 0
+  /** Collections asked for so far. */
+  collections = 0
+
+  constructor(private readonly above = RELIEF_RSS) {}
+
+  /** Notes that `bytes` went through Buffers (read, compressed, hashed, sent). */
+  moved(bytes: number): void {
+    this.movedSince += bytes
+    if (this.movedSince < RELIEF_BYTES) return
+    this.movedSince = 0
+    // Only when memory is high: each collection costs the main thread time, most of it for
+    // nothing while the dead Buffers are few.
+    if (process.memoryUsage.rss() <= this.above) return
+    const c = collector()
+    if (!c) return
+    this.collections++
+    c()
+  }
 }
