@@ -1,7 +1,8 @@
 /**
  * The layers of src/ (ARCHITECTURE.md): each folder imports only from folders below it.
- *   util ← oci ← codec ← transports | build | validate ← registry ← app ← action | cli
- * transports, build and validate are siblings: none imports another.
+ *   util ← oci ← codec ← transports ← build | validate ← registry ← app ← action | cli
+ * build and validate are siblings: neither imports the other (the validator's checks reach the
+ * builder through the interfaces of oci/scan.ts, handed over by the app).
  */
 const below = {
   util: [],
@@ -9,7 +10,7 @@ const below = {
   codec: ['util', 'oci'],
   transports: ['util', 'oci', 'codec'],
   build: ['util', 'oci', 'codec'],
-  validate: ['util', 'oci', 'codec'],
+  validate: ['util', 'oci', 'codec', 'transports'],
   registry: ['util', 'oci', 'codec', 'transports', 'build', 'validate'],
   app: ['util', 'oci', 'codec', 'transports', 'build', 'validate', 'registry'],
   action: ['util', 'oci', 'codec', 'transports', 'build', 'validate', 'registry', 'app'],

@@ -2,12 +2,12 @@ import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { openLayout } from '../src/transports/layout.js'
+import { openLayout } from '../src/transports/layout-image.js'
 import { openDockerArchive } from '../src/transports/docker-archive.js'
 import { LadingError } from '../src/util/errors.js'
-import { openAndValidate } from '../src/app/pipeline.js'
+import { openAndValidate } from '../src/app/stages/open-sources.js'
 import { parseSourceSpec } from '../src/transports/spec.js'
-import type { LayoutSource } from '../src/transports/layout.js'
+import type { LayoutImage } from '../src/transports/layout-image.js'
 import { ScanCache, validateLayout } from '../src/validate/index.js'
 import {
   exec,
@@ -150,7 +150,7 @@ describe('openDockerArchive', () => {
     expect(scans.reads).toBe(0)
     expect(scans.reused).toBe(2)
     // The same findings as reading the converted layout's layers afresh.
-    const src = once.source as LayoutSource
+    const src = once.source as LayoutImage
     const afresh = (await validateLayout(src.dir)).findings.map(f => ({
       ...f,
       location: `from ${f.location}`

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { randomBytes } from 'node:crypto'
-import { openLayout } from '../src/transports/layout.js'
+import { openLayout } from '../src/transports/layout-image.js'
 import { openOciArchive } from '../src/transports/oci-archive.js'
 import { LadingError } from '../src/util/errors.js'
 import {

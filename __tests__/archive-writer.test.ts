@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { writeOciArchive } from '../src/transports/archive-writer.js'
 import { openOciArchive } from '../src/transports/oci-archive.js'
-import { openLayout } from '../src/transports/layout.js'
+import { openLayout } from '../src/transports/layout-image.js'
 import { LadingError } from '../src/util/errors.js'
 import {
   exec,

@@ -8,7 +8,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { BlobStore } from '../src/transports/blobstore.js'
+import { Layout } from '../src/transports/layout.js'
 import { buildLayer, type BuiltLayer } from '../src/build/layer.js'
 import { MediaType, type Compression } from '../src/oci/mediatypes.js'
 import { makeTree, describeTree, comparable } from './helpers/layer-tree.js'
@@ -41,7 +41,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
     if (work) await fs.rm(work, { recursive: true, force: true })
   })
 
-  async function image(name: string, layers: BuiltLayer[], store: BlobStore): Promise<string> {
+  async function image(name: string, layers: BuiltLayer[], store: Layout): Promise<string> {
     await writeMiniLayout(store, layers, 'v1')
     const bundle = path.join(work, `bundle-${name}`)
     execFileSync('umoci', ['unpack', '--rootless', '--image', `${store.root}:v1`, bundle], {
@@ -61,7 +61,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
   }
 
   it.each(['gzip', 'none'] as Compression[])('%s: unpacks to the same tree', async compression => {
-    const store = new BlobStore(path.join(work, `layout-${compression}`))
+    const store = new Layout(path.join(work, `layout-${compression}`))
     await store.init()
     const layer = await buildLayer(
       { source: tree, dest: '/opt/app', spec: 'tree:/opt/app' },
@@ -115,7 +115,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
   })
 
   it('stacks a file layer and a tarball layer over a directory layer', async () => {
-    const store = new BlobStore(path.join(work, 'layout-stack'))
+    const store = new Layout(path.join(work, 'layout-stack'))
     await store.init()
     const opts = { compression: 'gzip' as const, checks: layerChecks, mtime: MTIME }
     const dir = await buildLayer(
@@ -165,7 +165,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
     const diffId = 'sha256:' + createHash('sha256').update(tarBytes).digest('hex')
 
     // The oracle first: umoci refuses the file kept as it is, so keeping it is the bug.
-    const raw = new BlobStore(path.join(work, 'layout-padded-raw'))
+    const raw = new Layout(path.join(work, 'layout-padded-raw'))
     await raw.init()
     const tmp = raw.tempPath()
     await fs.writeFile(tmp, padded)
@@ -185,7 +185,7 @@ maybe('layers read back by umoci and oci-image-tool', () => {
     ])
     expect(refused.status).not.toBe(0)
 
-    const store = new BlobStore(path.join(work, 'layout-padded'))
+    const store = new Layout(path.join(work, 'layout-padded'))
     await store.init()
     const layer = await buildLayer({ source: tgz, spec: 'padded.tgz' }, store, {
       compression: 'gzip',

@@ -7,7 +7,7 @@ import * as net from 'node:net'
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
 import * as tar from 'tar-stream'
-import { BlobStore } from '../src/transports/blobstore.js'
+import { Layout } from '../src/transports/layout.js'
 import {
   buildLayer,
   parseLayerSpec,
@@ -30,15 +30,15 @@ let work: string
 let tree: string
 let storeCount = 0
 
-async function newStore(): Promise<BlobStore> {
-  const store = new BlobStore(path.join(work, `store-${storeCount++}`))
+async function newStore(): Promise<Layout> {
+  const store = new Layout(path.join(work, `store-${storeCount++}`))
   await store.init()
   return store
 }
 
 const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
-async function blob(store: BlobStore, l: BuiltLayer): Promise<Buffer> {
+async function blob(store: Layout, l: BuiltLayer): Promise<Buffer> {
   return fs.readFile(store.path(l.descriptor.digest))
 }
 
@@ -70,7 +70,7 @@ async function headers(tarBytes: Buffer): Promise<Array<tar.Header & { body: Buf
   return out
 }
 
-async function tempEntries(store: BlobStore): Promise<string[]> {
+async function tempEntries(store: Layout): Promise<string[]> {
   return fs.readdir(path.join(store.root, '.lading-tmp'))
 }
 
@@ -553,7 +553,7 @@ describe('errors', () => {
    * readable), `readable` and the store opened up for it; returns what the build threw.
    */
   async function buildAsNobody(
-    store: BlobStore,
+    store: Layout,
     readable: string[],
     input: Parameters<typeof buildLayer>[0]
   ): Promise<unknown> {
@@ -745,7 +745,7 @@ describe('exclusions', () => {
     path.join(root, '.out.lading-*')
   ]
 
-  async function names(store: BlobStore, l: BuiltLayer): Promise<string[]> {
+  async function names(store: Layout, l: BuiltLayer): Promise<string[]> {
     return (await headers(decompress(l, await blob(store, l)))).map(h => h.name)
   }
 

@@ -550,12 +550,12 @@ d('the bundled action with credentials', () => {
 
 d('a source index taken whole', () => {
   it('keeps its digest and its attestation manifest when nothing changes; drops it when layers are added', async () => {
-    const { BlobStore, writeLayoutIndex } = await import('../src/transports/blobstore.js')
+    const { Layout, writeLayoutIndex } = await import('../src/transports/layout.js')
     // A buildkit-style layout: one platform manifest plus an attestation manifest.
     const built = path.join(tmp, 'l-att-src')
     const r0 = await cli(['build', '--layers', `${app}:/app`, '--output', built])
     expect(r0.code).toBe(0)
-    const store = new BlobStore(built)
+    const store = new Layout(built)
     await store.init()
     const statement = await store.writeBuffer(
       Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v0.1', subject: [] }))

@@ -1,7 +1,7 @@
 import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { openLayout } from '../src/transports/layout.js'
+import { openLayout } from '../src/transports/layout-image.js'
 import { LadingError } from '../src/util/errors.js'
 import {
   exec,

@@ -6,7 +6,7 @@ import { describe, it, expect } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { validateImage, validateLayout } from '../src/validate/index.js'
-import { LayoutReader } from '../src/validate/layout.js'
+import { Layout } from '../src/transports/layout.js'
 import type { Descriptor } from '../src/oci/types.js'
 import type { BlobReader } from '../src/oci/blobs.js'
 import { writeLayout, sha256 } from './validate-fixtures.js'
@@ -18,7 +18,7 @@ class CountingReader implements BlobReader {
   readonly name = 'counting'
   readonly opens = new Map<string, number>()
   reads = 0
-  constructor(private readonly inner: LayoutReader) {}
+  constructor(private readonly inner: Layout) {}
   has(d: Descriptor): Promise<boolean> {
     return this.inner.has(d)
   }
@@ -54,7 +54,7 @@ describe('validateImage', () => {
       digest: sha256(nested),
       size: nested.length
     }
-    const reader = new CountingReader(new LayoutReader(dir))
+    const reader = new CountingReader(new Layout(dir))
     const findings = await validateImage(reader, root, { location: 'ghcr.io/o/r:1' })
     expect(findings).toEqual([])
     expect(reader.reads).toBe(0)
@@ -68,13 +68,13 @@ describe('validateImage', () => {
     const dir = await newDir()
     const b = await writeLayout(dir, { layers: [{}] })
     const entry = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')).manifests[0]
-    const reader = new CountingReader(new LayoutReader(dir))
+    const reader = new CountingReader(new Layout(dir))
     expect(await validateImage(reader, entry, { checkLayers: false })).toEqual([])
     expect(reader.opens.has(b.layers[0])).toBe(false)
     expect(reader.opens.has(b.config)).toBe(true)
     // a missing layer is still reported
     await fs.rm(b.blob(b.layers[0]))
-    const missing = await validateImage(new CountingReader(new LayoutReader(dir)), entry, {
+    const missing = await validateImage(new CountingReader(new Layout(dir)), entry, {
       checkLayers: false
     })
     expect(missing.map(f => f.rule)).toEqual(['blob-missing'])
@@ -85,7 +85,7 @@ describe('validateImage', () => {
     const b = await writeLayout(dir)
     await fs.rm(b.blob(b.layers[0]))
     const entry = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8')).manifests[0]
-    const findings = await validateImage(new LayoutReader(dir), entry, {
+    const findings = await validateImage(new Layout(dir), entry, {
       location: 'ghcr.io/o/r:1',
       notDownloaded: new Set([b.layers[0]])
     })

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import * as zlib from 'node:zlib'
 import { validateImage, validateLayout, type Finding } from '../src/validate/index.js'
-import { LayoutReader } from '../src/validate/layout.js'
+import { Layout } from '../src/transports/layout.js'
 import type { BlobReader } from '../src/oci/blobs.js'
 import { writeLayout, tarOf, sha256, DEFAULT_ENTRIES } from './validate-fixtures.js'
 import { trackedTempDirs } from './transports-fixtures.js'
@@ -41,7 +41,7 @@ describe('shared indexes', () => {
         size: body.length
       }
     }
-    const inner = new LayoutReader(dir)
+    const inner = new Layout(dir)
     let has = 0
     let opens = 0
     const reader: BlobReader = {

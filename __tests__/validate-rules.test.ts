@@ -18,7 +18,7 @@ import {
   type Finding,
   type ValidateOptions
 } from '../src/validate/index.js'
-import { LayoutReader } from '../src/validate/layout.js'
+import { Layout } from '../src/transports/layout.js'
 import type { Descriptor } from '../src/oci/types.js'
 import {
   writeLayout,
@@ -788,7 +788,7 @@ const cases: Case[] = [
     run: async () => {
       const dir = await newDir()
       const b = await writeLayout(dir)
-      const inner = new LayoutReader(dir)
+      const inner = new Layout(dir)
       // A disk cannot be made to fail on demand; this reader fails the layer read half-way.
       const failing = {
         name: 'oci:failing',

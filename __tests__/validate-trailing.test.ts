@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises'
 import * as zlib from 'node:zlib'
 import { Readable } from 'node:stream'
 import { scanBlob } from '../src/validate/layer.js'
-import { LayoutReader } from '../src/validate/layout.js'
+import { Layout } from '../src/transports/layout.js'
 import {
   dedupeFindings,
   makeFinding,
@@ -113,7 +113,7 @@ describe('dedupeFindings', () => {
     })
     const idx = JSON.parse(await fs.readFile(`${dir}/index.json`, 'utf8'))
     const root = idx.manifests[0] as Descriptor
-    const reader = new LayoutReader(dir)
+    const reader = new Layout(dir)
     const source = await validateImage(reader, root, { location: 'oci:src' })
     const output = await validateImage(reader, root, { location: 'oci:out' })
     expect(source.map(f => f.rule).sort()).toEqual([

@@ -11,9 +11,8 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { buildLayer } from '../src/build/layer.js'
-import { BlobStore } from '../src/transports/blobstore.js'
+import { Layout } from '../src/transports/layout.js'
 import { scanBlob } from '../src/validate/layer.js'
-import { LayoutReader } from '../src/validate/layout.js'
 import { ScanCache, validateImage } from '../src/validate/index.js'
 import type { Descriptor } from '../src/oci/types.js'
 import type { BlobReader } from '../src/oci/blobs.js'
@@ -54,7 +53,7 @@ async function buildAndReadBack(
   compression: 'gzip' | 'zstd' | 'none',
   storeName: string
 ): Promise<{ built: Awaited<ReturnType<typeof buildLayer>>; readBack: object }> {
-  const store = new BlobStore(path.join(work, storeName))
+  const store = new Layout(path.join(work, storeName))
   await store.init()
   const built = await buildLayer(input, store, {
     compression,
@@ -146,7 +145,7 @@ describe('a layer made from a tarball carries what the validator would find read
 /** A reader that counts what it opens. */
 class Counting implements BlobReader {
   readonly opened: string[] = []
-  constructor(private readonly inner: LayoutReader) {}
+  constructor(private readonly inner: Layout) {}
   get name(): string {
     return this.inner.name
   }
@@ -189,12 +188,12 @@ describe('scans shared within a run', () => {
     )
     const layers = (manifest.layers as Descriptor[]).map(l => l.digest)
     const scans = new ScanCache()
-    const first = new Counting(new LayoutReader(layout))
+    const first = new Counting(new Layout(layout))
     const a = await validateImage(first, root, { scans })
     expect(layers.every(l => first.opened.includes(l))).toBe(true)
     expect(scans.reads).toBe(2)
 
-    const second = new Counting(new LayoutReader(layout))
+    const second = new Counting(new Layout(layout))
     const b = await validateImage(second, root, { scans })
     expect(second.opened.filter(d => layers.includes(d))).toEqual([])
     expect(scans.reused).toBe(2)
@@ -202,7 +201,7 @@ describe('scans shared within a run', () => {
     expect(a.some(f => f.rule === 'layer-whiteout')).toBe(true)
 
     // Without the run's scans, the layers are read again.
-    const third = new Counting(new LayoutReader(layout))
+    const third = new Counting(new Layout(layout))
     expect(await validateImage(third, root)).toEqual(a)
     expect(layers.every(l => third.opened.includes(l))).toBe(true)
   })

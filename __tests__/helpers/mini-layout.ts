@@ -2,7 +2,7 @@
  * The smallest OCI image layout around built layers: a config naming their diff_ids, a manifest,
  * index.json with a ref name, and oci-layout. Enough for umoci and oci-image-tool to read.
  */
-import { BlobStore, writeLayoutIndex } from '../../src/transports/blobstore.js'
+import { Layout, writeLayoutIndex } from '../../src/transports/layout.js'
 import { MediaType } from '../../src/oci/mediatypes.js'
 import type { Descriptor } from '../../src/oci/types.js'
 
@@ -13,7 +13,7 @@ export interface LayerRef {
 }
 
 export async function writeMiniLayout(
-  store: BlobStore,
+  store: Layout,
   layers: LayerRef[],
   tag = 'latest'
 ): Promise<Descriptor> {

@@ -1,21 +1,21 @@
 import { randomBytes } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
-import { BlobStore, writeLayoutIndex } from '../../src/transports/blobstore.js'
+import { Layout, writeLayoutIndex } from '../../src/transports/layout.js'
 import { MediaType } from '../../src/oci/mediatypes.js'
 import type { Descriptor } from '../../src/oci/types.js'
 import type { PushBlob, PushRequest } from '../../src/registry/index.js'
 import type { Reference } from '../../src/oci/reference.js'
 
 export interface TestImage {
-  store: BlobStore
+  store: Layout
   root: Descriptor
-  manifests: PushRequest['manifests']
+  manifests: Map<string, PushRequest['manifests'][number]>
   blobs: PushBlob[]
   layers: Descriptor[]
 }
 
 /** Random (incompressible) layer content, so every test's blobs are new to the registry. */
-export async function addLayer(store: BlobStore, size: number): Promise<Descriptor> {
+export async function addLayer(store: Layout, size: number): Promise<Descriptor> {
   const data = gzipSync(randomBytes(size), { level: 0 })
   const w = await store.writeBuffer(data)
   return { mediaType: MediaType.LayerGzip, digest: w.digest, size: w.size }
@@ -34,12 +34,12 @@ export async function makeImage(
     extraReader?: PushBlob['reader']
   } = {}
 ): Promise<TestImage> {
-  const store = new BlobStore(dir)
+  const store = new Layout(dir)
   await store.init()
   const platforms = opts.platforms ?? ['linux/amd64']
   const shared: Descriptor[] = []
   for (const size of opts.layerSizes ?? [1000, 50_000]) shared.push(await addLayer(store, size))
-  const manifests: PushRequest['manifests'] = new Map()
+  const manifests = new Map<string, PushRequest['manifests'][number]>()
   const blobs = new Map<string, PushBlob>()
   const add = (d: Descriptor, reader: PushBlob['reader'] = store) =>
     blobs.set(d.digest, { descriptor: d, reader })
@@ -108,5 +108,12 @@ export function requestFor(
   targets: Reference[],
   pushByDigest = false
 ): PushRequest {
-  return { targets, root: img.root, manifests: img.manifests, blobs: img.blobs, pushByDigest }
+  return {
+    targets,
+    root: img.root,
+    // Built children first, the index last: the push order.
+    manifests: [...img.manifests.values()],
+    blobs: img.blobs,
+    pushByDigest
+  }
 }

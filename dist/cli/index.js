@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 730:
+/***/ 415:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -4700,51 +4700,13 @@ function parseTime(v, input) {
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
 }
 
-;// CONCATENATED MODULE: ./src/util/temps.ts
-
-
+;// CONCATENATED MODULE: ./src/transports/layout.ts
 /**
- * Temporary files and directories of the current run (staging layout, extracted archives, an
- * archive being written). Removed on the normal paths by their owners; on SIGINT/SIGTERM (a
- * cancelled workflow) by removeAllTemps(), so a killed run leaves nothing behind.
+ * An OCI image layout directory, read and written: `oci-layout`, `index.json`, and blobs at
+ * `blobs/ALG/HEX`. The one place that knows where a blob's file is. Every blob written goes to a
+ * temporary file while it is hashed, and is renamed into place only once its digest is known (and,
+ * when one was expected, equal to it): a reader never sees a partial blob.
  */
-const temps = new Set();
-function trackTemp(p) {
-    temps.add(p);
-}
-function untrackTemp(p) {
-    temps.delete(p);
-}
-/** Removes a temporary path on the normal path, and stops tracking it. */
-async function removeTemp(p) {
-    await promises_namespaceObject.rm(p, { recursive: true, force: true });
-    temps.delete(p);
-}
-function removeAllTemps() {
-    for (const p of temps) {
-        try {
-            external_node_fs_namespaceObject.rmSync(p, { recursive: true, force: true });
-        }
-        catch {
-            // Best effort while the process is going down.
-        }
-    }
-    temps.clear();
-}
-
-;// CONCATENATED MODULE: ./src/oci/types.ts
-/** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
-/** Annotation keys the spec pre-defines and Lading writes. */
-const Annotation = {
-    Created: 'org.opencontainers.image.created',
-    Source: 'org.opencontainers.image.source',
-    Revision: 'org.opencontainers.image.revision',
-    RefName: 'org.opencontainers.image.ref.name',
-    BaseName: 'org.opencontainers.image.base.name',
-    BaseDigest: 'org.opencontainers.image.base.digest'
-};
-
-;// CONCATENATED MODULE: ./src/transports/blobstore.ts
 
 
 
@@ -4755,25 +4717,69 @@ const Annotation = {
 
 /**
  * Bytes per read of a blob file: large reads mean few chunks through hashing, decompression and
- * the network (64 KiB, Node's default, makes a 100 MB upload 1,600 writes).
+ * the network.
  */
 const BLOB_READ_CHUNK = 1024 * 1024;
-/**
- * The content-addressed blob store of an OCI image layout being written. Every blob goes to a
- * temporary file while it is hashed, and is renamed into `blobs/ALG/HEX` only once its digest is
- * known (and, when one was expected, equal to it): a reader never sees a partial blob.
- */
-class BlobStore {
+/** Where a layout keeps its blobs while they are being written. */
+const TEMP_DIR = '.lading-tmp';
+class Layout {
     root;
-    relief;
     name;
     tmpDir;
-    constructor(root, relief) {
+    readChunk;
+    relief;
+    constructor(root, opts = {}) {
         this.root = root;
-        this.relief = relief;
-        this.name = `oci:${root}`;
-        this.tmpDir = external_node_path_namespaceObject.join(root, '.lading-tmp');
+        this.name = opts.name ?? `oci:${root}`;
+        this.tmpDir = external_node_path_namespaceObject.join(root, TEMP_DIR);
+        this.readChunk = opts.readChunk ?? BLOB_READ_CHUNK;
+        this.relief = opts.relief;
     }
+    /** Where the layout keeps `digest` (`blobs/ALG/HEX`); the digest must be a registered one. */
+    path(digest, where = `blob digest in ${this.name}`) {
+        return blobPathIn(this.root, digest, where);
+    }
+    fileOf(digest) {
+        return this.path(digest);
+    }
+    missing(desc) {
+        return new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
+    }
+    async has(desc) {
+        const digest = typeof desc === 'string' ? desc : desc.digest;
+        try {
+            return (await promises_namespaceObject.stat(this.path(digest))).isFile();
+        }
+        catch {
+            return false;
+        }
+    }
+    /** The blob's bytes, unverified (the caller hashes what it reads); opened before it resolves. */
+    async open(desc) {
+        const s = (0,external_node_fs_namespaceObject.createReadStream)(this.path(desc.digest), { highWaterMark: this.readChunk });
+        // Open errors (a missing file, EACCES, EISDIR) surface here rather than mid-iteration.
+        await new Promise((resolve, reject) => {
+            s.once('ready', () => resolve());
+            s.once('error', err => reject(err.code === 'ENOENT' ? this.missing(desc) : err));
+        });
+        return s;
+    }
+    /** A whole small blob, verified against its descriptor's digest and size. */
+    async read(desc) {
+        let data;
+        try {
+            data = await promises_namespaceObject.readFile(this.path(desc.digest));
+        }
+        catch {
+            throw this.missing(desc);
+        }
+        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
+        if (actual !== desc.digest || data.length !== desc.size)
+            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ` +
+                `${actual}; the descriptor says ${desc.size} bytes`);
+        return data;
+    }
+    /** Makes the directories a layout being written needs. */
     async init() {
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(this.root, 'blobs', 'sha256'), { recursive: true });
         await promises_namespaceObject.mkdir(this.tmpDir, { recursive: true });
@@ -4782,10 +4788,7 @@ class BlobStore {
     async finish() {
         await promises_namespaceObject.rm(this.tmpDir, { recursive: true, force: true });
     }
-    path(digest) {
-        return blobPathIn(this.root, digest);
-    }
-    /** A fresh path in the store's temporary area, for writers that hash on their own. */
+    /** A fresh path in the temporary area, for writers that hash on their own. */
     tempPath() {
         return external_node_path_namespaceObject.join(this.tmpDir, (0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex'));
     }
@@ -4808,17 +4811,7 @@ class BlobStore {
             await promises_namespaceObject.rename(tmp, dest);
         }
     }
-    async has(desc) {
-        const digest = typeof desc === 'string' ? desc : desc.digest;
-        try {
-            await promises_namespaceObject.access(this.path(digest));
-            return true;
-        }
-        catch {
-            return false;
-        }
-    }
-    /** Streams `src` into the store; verifies against `expected` when given. */
+    /** Streams `src` into the layout; verifies against `expected` when given. */
     async writeStream(src, expected, what = 'blob') {
         const algorithm = expected ? parseDigest(expected.digest).algorithm : 'sha256';
         const tmp = this.tempPath();
@@ -4852,34 +4845,15 @@ class BlobStore {
         await this.commit(tmp, digest);
         return { digest, size: data.length };
     }
-    /** Writes a JSON document (manifest, index, config) and returns its descriptor. */
+    /** Writes a JSON document (manifest, index, config) and returns its descriptor and bytes. */
     async writeJSON(value, mediaType) {
         const bytes = Buffer.from(JSON.stringify(value));
         const { digest, size } = await this.writeBuffer(bytes);
         return { mediaType, digest, size, bytes };
     }
-    async open(desc) {
-        const p = this.path(desc.digest);
-        try {
-            await promises_namespaceObject.access(p);
-        }
-        catch {
-            throw new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
-        }
-        return (0,external_node_fs_namespaceObject.createReadStream)(p, { highWaterMark: BLOB_READ_CHUNK });
-    }
-    async read(desc) {
-        let data;
-        try {
-            data = await promises_namespaceObject.readFile(this.path(desc.digest));
-        }
-        catch {
-            throw new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
-        }
-        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
-        if (actual !== desc.digest || data.length !== desc.size)
-            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ${actual}`);
-        return data;
+    /** Writes `oci-layout` and `index.json`, the two files that make the directory a layout. */
+    async writeIndex(manifests) {
+        await writeLayoutIndex(this.root, manifests);
     }
 }
 /** Where a layout at `root` keeps the blob `digest` (`blobs/ALG/HEX`); the digest must be a registered one. */
@@ -4892,359 +4866,6 @@ async function writeLayoutIndex(root, manifests) {
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
     const index = { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests };
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'index.json'), JSON.stringify(index));
-}
-
-;// CONCATENATED MODULE: ./src/transports/layout.ts
-
-
-
-
-
-
-
-/** An image in an OCI image layout directory, selected by one entry of its index.json. */
-class LayoutSource {
-    name;
-    dir;
-    root;
-    onClose;
-    /**
-     * Blobs already read and checked while the source was opened (a docker-archive's layers), by
-     * scan key: validating the source takes these instead of reading them again.
-     */
-    scanned;
-    constructor(name, dir, root, onClose) {
-        this.name = name;
-        this.dir = dir;
-        this.root = root;
-        this.onClose = onClose;
-    }
-    blobPath(digest) {
-        return blobPathIn(this.dir, digest, `blob digest in ${this.name}`);
-    }
-    missing(desc) {
-        return new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
-    }
-    async open(desc) {
-        const p = this.blobPath(desc.digest);
-        try {
-            await promises_namespaceObject.access(p);
-        }
-        catch {
-            throw this.missing(desc);
-        }
-        return (0,external_node_fs_namespaceObject.createReadStream)(p, { highWaterMark: BLOB_READ_CHUNK });
-    }
-    async read(desc) {
-        const p = this.blobPath(desc.digest);
-        let data;
-        try {
-            data = await promises_namespaceObject.readFile(p);
-        }
-        catch {
-            throw this.missing(desc);
-        }
-        const actual = digestOf(data, parseDigest(desc.digest).algorithm);
-        if (actual !== desc.digest || data.length !== desc.size)
-            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ` +
-                `${actual}; the descriptor says ${desc.size} bytes`);
-        return data;
-    }
-    async has(desc) {
-        try {
-            return (await promises_namespaceObject.stat(this.blobPath(desc.digest))).isFile();
-        }
-        catch {
-            return false;
-        }
-    }
-    async close() {
-        await this.onClose?.();
-    }
-}
-function refNameOf(d) {
-    return d.annotations?.[Annotation.RefName];
-}
-/** How the entries of an index.json can be named, for error messages. */
-function describeEntries(manifests) {
-    return manifests
-        .map(d => {
-        const ref = refNameOf(d);
-        return ref ? `"${ref}" (${d.digest})` : d.digest;
-    })
-        .join(', ');
-}
-async function readJSONFile(file, what, from) {
-    let text;
-    try {
-        text = await promises_namespaceObject.readFile(file, 'utf8');
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
-    }
-    try {
-        return JSON.parse(text);
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": ${what} is not valid JSON: ${errors_messageOf(err)}`);
-    }
-}
-/**
- * Opens the image `ref` names in the OCI image layout at `dir`. `ref` is an
- * `org.opencontainers.image.ref.name` annotation or the digest of an index.json entry; without it
- * the layout must hold exactly one image. `userSpec` is how the user wrote the source, for messages.
- */
-async function openLayout(dir, ref, userSpec, opts = {}) {
-    const from = userSpec ?? (ref ? `oci:${dir}:${ref}` : `oci:${dir}`);
-    const where = opts.where ?? dir;
-    const refHint = opts.refHint ?? `oci:${dir}:REF`;
-    let st;
-    try {
-        st = await promises_namespaceObject.stat(dir);
-    }
-    catch {
-        throw new LadingError(`from "${from}": the directory ${dir} does not exist`);
-    }
-    if (!st.isDirectory())
-        throw new LadingError(`from "${from}": ${dir} is a file, not an OCI image layout directory` +
-            (/\.tar(\.gz)?$/.test(dir) ? '; for a tarball use oci-archive: or docker-archive:' : ''));
-    const layoutFile = await readJSONFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'the oci-layout file (is this an OCI image layout?)', from);
-    const version = layoutFile?.imageLayoutVersion;
-    if (typeof version !== 'string' || !version.startsWith('1.'))
-        throw new LadingError(`from "${from}": oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
-            'Lading reads version 1.x layouts');
-    const index = (await readJSONFile(external_node_path_namespaceObject.join(dir, 'index.json'), 'index.json', from));
-    if (!index || !Array.isArray(index.manifests))
-        throw new LadingError(`from "${from}": index.json has no "manifests" array`);
-    const manifests = index.manifests;
-    for (const [i, d] of manifests.entries()) {
-        if (!d ||
-            typeof d.mediaType !== 'string' ||
-            !isDigest(d.digest) ||
-            !Number.isSafeInteger(d.size) ||
-            d.size < 0)
-            throw new LadingError(`from "${from}": index.json manifests[${i}] is not a valid descriptor ` +
-                '(needs mediaType, a sha256/sha512 digest and a size)');
-    }
-    if (manifests.length === 0)
-        throw new LadingError(`from "${from}": index.json lists no images`);
-    let root;
-    if (ref === undefined) {
-        if (manifests.length > 1)
-            throw new LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
-                `choose one with ${refHint} (a ref name or a digest)`);
-        root = manifests[0];
-    }
-    else {
-        const byName = manifests.filter(d => refNameOf(d) === ref);
-        const matches = byName.length ? byName : manifests.filter(d => d.digest === ref);
-        const distinct = new Set(matches.map(d => d.digest));
-        if (matches.length === 0)
-            throw new LadingError(`from "${from}": no image named "${ref}" in ${where}; it holds ${describeEntries(manifests)}`);
-        if (distinct.size > 1)
-            throw new LadingError(`from "${from}": "${ref}" names ${distinct.size} different images in ${where}: ` +
-                `${describeEntries(matches)}; choose one by digest`);
-        root = matches[0];
-    }
-    return new LayoutSource(from, dir, root, opts.onClose);
-}
-
-;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
-
-
-
-
-
-
-
-
-
-
-async function makeTempDir() {
-    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
-    trackTemp(dir);
-    return dir;
-}
-/** Hashes, counts and keeps the first bytes of what flows through. */
-class Measuring extends HashingStream {
-    head = Buffer.alloc(0);
-    _transform(chunk, enc, cb) {
-        if (this.head.length < 8)
-            this.head = Buffer.concat([this.head, chunk.subarray(0, 8 - this.head.length)]);
-        super._transform(chunk, enc, cb);
-    }
-}
-/**
- * The normalised name of an archive entry, or undefined for the archive root. Entries that would
- * land outside the extraction directory are refused: an archive must not write where it likes.
- */
-function safeEntryName(raw, from) {
-    if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
-        throw new LadingError(`from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`);
-    const norm = external_node_path_namespaceObject.posix.normalize(raw).replace(/\/+$/, '');
-    if (norm === '..' || norm.startsWith('../'))
-        throw new LadingError(`from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`);
-    return norm === '.' || norm === '' ? undefined : norm;
-}
-/** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
-function blobAlgorithm(name) {
-    const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
-    return m && registeredAlgorithms[m[1]] === m[2].length ? m[1] : undefined;
-}
-async function sniffFile(file) {
-    const fh = await promises_namespaceObject.open(file, 'r');
-    try {
-        const buf = Buffer.alloc(8);
-        const { bytesRead } = await fh.read(buf, 0, 8, 0);
-        return buf.subarray(0, bytesRead);
-    }
-    finally {
-        await fh.close();
-    }
-}
-/**
- * Extracts the tar (plain, gzip or zstd, told apart by magic bytes) at `archive` into `dest`, one
- * entry at a time straight to disk: no blob is ever held in memory. Every `blobs/ALG/HEX` entry
- * is checked against its name as it is written. Symbolic and hard links are not recreated on
- * disk (they could point anywhere); those that resolve to a regular file inside the archive are
- * materialised as hard links in `dest`.
- */
-async function extractArchive(archive, dest, from) {
-    let head;
-    try {
-        head = await sniffFile(archive);
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
-    }
-    const compression = readableCompression(head);
-    const files = new Map();
-    const links = new Map();
-    const dirs = new Set();
-    const extract = tar_stream.extract();
-    const source = (0,external_node_fs_namespaceObject.createReadStream)(archive);
-    const feeding = (compression === 'none'
-        ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)
-        : (0,external_node_stream_promises_namespaceObject.pipeline)(source, createDecompressor(compression), extract)).catch((err) => err);
-    const notTar = (err) => err instanceof LadingError
-        ? err
-        : new LadingError(`from "${from}": ${archive} is not a readable tar archive` +
-            (compression === 'none' ? '' : ` (${compression}-compressed)`) +
-            `: ${errors_messageOf(err)}`);
-    try {
-        for await (const entry of extract) {
-            const h = entry.header;
-            const name = safeEntryName(h.name, from);
-            if (!name) {
-                entry.resume();
-                continue;
-            }
-            if (h.type === 'symlink' || h.type === 'link') {
-                entry.resume();
-                // Symlink targets are relative to the link's directory; hard link targets to the root.
-                const target = h.linkname ?? '';
-                const joined = h.type === 'symlink'
-                    ? external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(name), target)
-                    : external_node_path_namespaceObject.posix.normalize(target);
-                const norm = external_node_path_namespaceObject.posix.normalize(joined);
-                const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../');
-                links.set(name, inside ? norm : undefined);
-                files.delete(name);
-                continue;
-            }
-            if (h.type !== 'file' && h.type !== 'contiguous-file') {
-                entry.resume();
-                continue;
-            }
-            const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
-            const parent = external_node_path_namespaceObject.dirname(file);
-            if (!dirs.has(parent)) {
-                await promises_namespaceObject.mkdir(parent, { recursive: true });
-                dirs.add(parent);
-            }
-            const alg = blobAlgorithm(name);
-            const m = new Measuring(alg ?? 'sha256');
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
-            // A blob that does not match its name is kept: validation reports it with everything else
-            // that is wrong, instead of stopping at the first corrupt blob.
-            const digest = m.digest();
-            files.set(name, { file, size: m.size, digest, head: m.head });
-            links.delete(name);
-        }
-        const fed = await feeding;
-        if (fed)
-            throw fed;
-    }
-    catch (err) {
-        source.destroy();
-        extract.destroy();
-        await feeding;
-        throw notTar(err);
-    }
-    for (const [name, target] of links) {
-        let t = target;
-        for (let hops = 0; t !== undefined && !files.has(t) && hops < 16; hops++)
-            t = links.get(t);
-        const rec = t === undefined ? undefined : files.get(t);
-        if (!rec)
-            continue;
-        const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
-        await promises_namespaceObject.rm(file, { force: true });
-        await promises_namespaceObject.link(rec.file, file);
-        files.set(name, { ...rec, file });
-    }
-    return { dir: dest, files };
-}
-
-;// CONCATENATED MODULE: ./src/transports/oci-archive.ts
-
-
-
-
-
-/** Fails early, with a hint, when `archive` is not a file Lading could extract. */
-async function checkArchiveFile(archive, from) {
-    let st;
-    try {
-        st = await promises_namespaceObject.stat(archive);
-    }
-    catch {
-        throw new LadingError(`from "${from}": the file ${archive} does not exist`);
-    }
-    if (st.isDirectory())
-        throw new LadingError(`from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`);
-}
-/**
- * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
- * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
- * extracted, blob by blob with each digest checked, into a temporary directory that close()
- * removes; it is then read as a layout.
- */
-async function openOciArchive(archive, ref, userSpec) {
-    const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`);
-    await checkArchiveFile(archive, from);
-    const dir = await makeTempDir();
-    const cleanup = () => removeTemp(dir);
-    try {
-        const { files } = await extractArchive(archive, dir, from);
-        if (!files.has('oci-layout') && !files.has('index.json')) {
-            if (files.has('manifest.json'))
-                throw new LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
-                    `use docker-archive:${archive}`);
-            throw new LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
-                '(it has neither oci-layout and index.json nor manifest.json)');
-        }
-        return await openLayout(dir, ref, from, {
-            onClose: cleanup,
-            where: archive,
-            refHint: `oci-archive:${archive}:REF`
-        });
-    }
-    catch (err) {
-        await cleanup();
-        throw err;
-    }
 }
 
 ;// CONCATENATED MODULE: ./src/validate/rules.ts
@@ -5751,6 +5372,618 @@ function rules_finding(id, location, message) {
     if (!r)
         throw new Error(`unknown validation rule ${id}`);
     return { rule: id, severity: r.severity, message, location, spec: r.spec };
+}
+
+;// CONCATENATED MODULE: ./src/validate/json.ts
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+/**
+ * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
+ * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
+ * two readers may see different documents) and integers beyond double precision.
+ */
+function json_parseJSON(input, location) {
+    const findings = [];
+    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
+    const bom = typeof input === 'string'
+        ? input.startsWith('\uFEFF')
+        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
+    if (bom) {
+        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
+        return { findings };
+    }
+    let text;
+    if (typeof input === 'string')
+        text = input;
+    else {
+        try {
+            text = utf8.decode(input);
+        }
+        catch {
+            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
+            text = input.toString('utf8');
+        }
+    }
+    let value;
+    try {
+        value = JSON.parse(text);
+    }
+    catch (err) {
+        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
+        return { findings };
+    }
+    scanIJSON(text, location, findings);
+    return { value, findings };
+}
+/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
+function scanIJSON(text, location, findings) {
+    // Each open object keeps the names seen so far; arrays push undefined.
+    const stack = [];
+    const path = [];
+    let reported = 0;
+    const report = (f) => {
+        if (reported++ < 20)
+            findings.push(f);
+    };
+    let i = 0;
+    const n = text.length;
+    while (i < n) {
+        const c = text[i];
+        if (c === '{') {
+            stack.push({ keys: new Set(), expectKey: true });
+            i++;
+        }
+        else if (c === '[') {
+            stack.push(undefined);
+            i++;
+        }
+        else if (c === '}' || c === ']') {
+            const top = stack.pop();
+            if (top && !top.expectKey)
+                path.pop();
+            i++;
+        }
+        else if (c === ',') {
+            const top = stack[stack.length - 1];
+            if (top) {
+                top.expectKey = true;
+                path.pop();
+            }
+            i++;
+        }
+        else if (c === '"') {
+            let j = i + 1;
+            while (j < n && text[j] !== '"')
+                j += text[j] === '\\' ? 2 : 1;
+            const top = stack[stack.length - 1];
+            if (top && top.expectKey) {
+                const key = JSON.parse(text.slice(i, j + 1));
+                if (top.keys.has(key))
+                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
+                top.keys.add(key);
+                top.expectKey = false;
+                path.push(key);
+            }
+            i = j + 1;
+        }
+        else if (c === '-' || (c >= '0' && c <= '9')) {
+            let j = i + 1;
+            while (j < n && /[0-9eE.+-]/.test(text[j]))
+                j++;
+            const raw = text.slice(i, j);
+            const top = stack[stack.length - 1];
+            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
+            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
+                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
+            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
+                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
+            i = j;
+        }
+        else
+            i++;
+    }
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+;// CONCATENATED MODULE: ./src/validate/document.ts
+/**
+ * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
+ * and report every problem they find rather than the first.
+ */
+
+
+
+
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json';
+const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+const PREDEFINED_KEYS = new Set([
+    'created',
+    'authors',
+    'url',
+    'documentation',
+    'source',
+    'version',
+    'revision',
+    'vendor',
+    'licenses',
+    'ref.name',
+    'title',
+    'description',
+    'base.digest',
+    'base.name'
+].map(k => `org.opencontainers.image.${k}`));
+/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
+const CONVERSION_KEYS = new Set([
+    'os',
+    'architecture',
+    'variant',
+    'os.version',
+    'os.features',
+    'author',
+    'stopSignal',
+    'exposedPorts'
+].map(k => `org.opencontainers.image.${k}`));
+function at(location, part) {
+    return location ? `${location} ${part}` : part;
+}
+function show(v) {
+    const s = JSON.stringify(v);
+    if (s === undefined)
+        return String(v);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+function isMediaType(v) {
+    return typeof v === 'string' && MEDIA_TYPE.test(v);
+}
+function isRFC3339(v) {
+    if (typeof v !== 'string')
+        return false;
+    const m = RFC3339.exec(v);
+    if (!m)
+        return false;
+    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
+    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
+    return (mo >= 1 &&
+        mo <= 12 &&
+        d >= 1 &&
+        d <= days &&
+        h <= 23 &&
+        mi <= 59 &&
+        s <= 60 &&
+        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
+        (om === undefined || Number.isNaN(om) || om <= 59));
+}
+/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
+function digestFinding(v) {
+    if (typeof v !== 'string')
+        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
+    if (!DIGEST_GRAMMAR.test(v))
+        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
+    const [alg, enc] = v.split(':', 2);
+    const len = registeredAlgorithms[alg];
+    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
+        return {
+            rule: 'descriptor-digest-encoding',
+            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
+        };
+    return undefined;
+}
+function isRegisteredAlgorithm(digest) {
+    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
+}
+/**
+ * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
+ * media type, a verifiable or at least grammatical digest and an integer size).
+ */
+function document_checkDescriptor(d, loc, out, opts = {}) {
+    if (!isObject(d)) {
+        out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
+        return false;
+    }
+    let usable = true;
+    if (d.mediaType === undefined) {
+        out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
+        usable = false;
+    }
+    else if (!isMediaType(d.mediaType)) {
+        out.push(rules_finding('descriptor-mediatype', loc, `\`mediaType\` ${show(d.mediaType)} is not an RFC 6838 type/subtype`));
+        usable = false;
+    }
+    if (d.digest === undefined) {
+        out.push(rules_finding('descriptor-digest', loc, '`digest` is missing'));
+        usable = false;
+    }
+    else {
+        const p = digestFinding(d.digest);
+        if (p) {
+            out.push(rules_finding(p.rule, loc, `\`digest\` ${p.why}`));
+            usable = false;
+        }
+    }
+    if (d.size === undefined) {
+        out.push(rules_finding('descriptor-size', loc, '`size` is missing'));
+        usable = false;
+    }
+    else if (typeof d.size !== 'number' || !Number.isInteger(d.size)) {
+        out.push(rules_finding('descriptor-size', loc, `\`size\` is ${show(d.size)}, not an integer`));
+        usable = false;
+    }
+    else if (d.size < 0) {
+        out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
+    }
+    if (d.urls !== undefined) {
+        if (!Array.isArray(d.urls))
+            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
+        else
+            d.urls.forEach((u, i) => {
+                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
+                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
+                else if (!/^https?:/i.test(u))
+                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
+            });
+    }
+    if (d.data !== undefined) {
+        if (typeof d.data !== 'string' || !BASE64.test(d.data))
+            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
+        else
+            checkEmbedded(d, d.data, loc, out);
+    }
+    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
+        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
+    if (d.annotations !== undefined)
+        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
+    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
+        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
+    if (d.platform !== undefined && opts.platform)
+        checkPlatform(d.platform, at(loc, 'platform'), out);
+    return usable;
+}
+function checkEmbedded(d, data, loc, out) {
+    const bytes = Buffer.from(data, 'base64');
+    if (typeof d.size === 'number' && bytes.length !== d.size)
+        out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
+    if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
+        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
+        if (actual !== d.digest)
+            out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
+    }
+}
+function checkPlatform(p, loc, out) {
+    if (!isObject(p)) {
+        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof p[k] !== 'string')
+            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
+    for (const k of ['os.version', 'variant'])
+        if (p[k] !== undefined && typeof p[k] !== 'string')
+            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
+    const f = p['os.features'];
+    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
+        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
+    if (p.features !== undefined)
+        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
+}
+function checkAnnotations(a, loc, out, what = 'annotations') {
+    if (!isObject(a)) {
+        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
+        return;
+    }
+    for (const [k, v] of Object.entries(a)) {
+        if (typeof v !== 'string') {
+            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
+            continue;
+        }
+        if (k === '')
+            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
+        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
+        if (v === '')
+            continue;
+        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
+            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
+        else if (k === 'org.opencontainers.image.base.digest') {
+            const p = digestFinding(v);
+            if (p)
+                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
+        }
+        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
+            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
+        else if (k.startsWith('org.opencontainers.') &&
+            !PREDEFINED_KEYS.has(k) &&
+            !CONVERSION_KEYS.has(k))
+            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
+    }
+}
+function checkSchemaVersion(doc, rule, loc, out) {
+    if (doc.schemaVersion !== 2)
+        out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
+            ? '`schemaVersion` is missing'
+            : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
+}
+function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
+    const mt = doc.mediaType;
+    if (mt === undefined || mt === oci)
+        return;
+    if (mt === docker)
+        out.push(rules_finding('mediatype-docker', loc, `\`mediaType\` is the Docker type ${docker}; OCI uses ${oci}`));
+    else
+        out.push(rules_finding(rule, loc, `\`mediaType\` is ${show(mt)}; it must be ${oci} when present`));
+}
+function checkArtifactType(doc, loc, out) {
+    if (doc.artifactType !== undefined && !isMediaType(doc.artifactType))
+        out.push(rules_finding('manifest-artifacttype', loc, `\`artifactType\` ${show(doc.artifactType)} is not an RFC 6838 type/subtype`));
+}
+function checkSubject(doc, loc, out) {
+    if (doc.subject === undefined)
+        return;
+    if (!isObject(doc.subject))
+        out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
+    else
+        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
+}
+function document_checkManifest(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
+        return;
+    }
+    checkSchemaVersion(doc, 'manifest-schema-version', loc, out);
+    checkOwnMediaType(doc, MediaType.ImageManifest, MediaType.DockerManifest, 'manifest-mediatype', loc, out);
+    checkArtifactType(doc, loc, out);
+    const config = doc.config;
+    if (config === undefined)
+        out.push(rules_finding('manifest-config', loc, '`config` is missing'));
+    else if (!isObject(config))
+        out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
+    else
+        document_checkDescriptor(config, at(loc, 'config'), out);
+    const configType = isObject(config) ? config.mediaType : undefined;
+    if (configType === MediaType.Empty && doc.artifactType === undefined)
+        out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
+    const layers = doc.layers;
+    if (layers === undefined)
+        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
+    else if (!Array.isArray(layers))
+        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
+    else {
+        if (layers.length === 0)
+            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
+        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
+        layers.forEach((l, i) => {
+            const lloc = at(loc, `layers[${i}]`);
+            document_checkDescriptor(l, lloc, out);
+            if (isImage &&
+                isObject(l) &&
+                typeof l.mediaType === 'string' &&
+                isMediaType(l.mediaType) &&
+                layerCompression(l.mediaType) === undefined &&
+                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+                l.mediaType !== IN_TOTO)
+                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
+        });
+    }
+    checkSubject(doc, loc, out);
+    if (doc.annotations !== undefined)
+        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
+}
+function document_checkIndex(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
+        return;
+    }
+    checkSchemaVersion(doc, 'index-schema-version', loc, out);
+    checkOwnMediaType(doc, MediaType.ImageIndex, MediaType.DockerManifestList, 'index-mediatype', loc, out);
+    checkArtifactType(doc, loc, out);
+    const m = doc.manifests;
+    if (m === undefined)
+        out.push(rules_finding('index-manifests', loc, '`manifests` is missing'));
+    else if (!Array.isArray(m))
+        out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
+    else
+        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
+    checkSubject(doc, loc, out);
+    if (doc.annotations !== undefined)
+        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
+}
+function document_checkLayoutFile(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
+        return;
+    }
+    const v = doc.imageLayoutVersion;
+    if (typeof v !== 'string')
+        out.push(rules_finding('layout-oci-layout', loc, v === undefined
+            ? '`imageLayoutVersion` is missing'
+            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
+    else if (v !== '1.0.0')
+        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
+}
+const str = v => typeof v === 'string';
+const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
+const nullable = (c) => v => v === null || c(v);
+const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
+const CONTAINER_FIELDS = {
+    User: [str, 'a string'],
+    ExposedPorts: [mapOf(isObject), 'a map of objects'],
+    Env: [strArray, 'an array of strings'],
+    Entrypoint: [nullable(strArray), 'an array of strings or null'],
+    Cmd: [nullable(strArray), 'an array of strings or null'],
+    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
+    WorkingDir: [str, 'a string'],
+    StopSignal: [str, 'a string'],
+    ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
+};
+/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
+function document_checkConfig(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof doc[k] !== 'string')
+            out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
+    for (const k of ['author', 'variant', 'os.version'])
+        if (doc[k] !== undefined && typeof doc[k] !== 'string')
+            out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
+    if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
+        out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
+    if (doc.created !== undefined && !isRFC3339(doc.created))
+        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
+    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
+    const c = doc.config;
+    if (c !== undefined && c !== null) {
+        if (!isObject(c))
+            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
+        else {
+            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
+                if (c[k] !== undefined && !check(c[k]))
+                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
+            if (Array.isArray(c.Env))
+                c.Env.forEach((e, i) => {
+                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
+                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
+                });
+            if (c.Labels !== undefined && c.Labels !== null)
+                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
+        }
+    }
+    const r = doc.rootfs;
+    if (r === undefined)
+        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
+    else if (!isObject(r))
+        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
+    else {
+        if (r.type !== 'layers')
+            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
+                ? '`rootfs.type` is missing'
+                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
+        if (!Array.isArray(r.diff_ids))
+            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
+                ? '`rootfs.diff_ids` is missing'
+                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
+        else
+            r.diff_ids.forEach((id, i) => {
+                const p = digestFinding(id);
+                if (p)
+                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
+            });
+    }
+    const h = doc.history;
+    if (h !== undefined) {
+        if (!Array.isArray(h))
+            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
+        else
+            h.forEach((e, i) => {
+                if (!isObject(e)) {
+                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
+                    return;
+                }
+                for (const k of ['author', 'created_by', 'comment'])
+                    if (e[k] !== undefined && typeof e[k] !== 'string')
+                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
+                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
+                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
+                if (e.created !== undefined && !isRFC3339(e.created))
+                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
+            });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/oci/graph.ts
+
+/** Indexes nested deeper than this are not walked: an error, since what is below goes unchecked. */
+const MAX_INDEX_DEPTH = 16;
+class ImageGraph {
+    root;
+    documents;
+    blobs;
+    constructor(root, documents, blobs) {
+        this.root = root;
+        this.documents = documents;
+        this.blobs = blobs;
+    }
+    /** Indexes and manifests in push order: every child before the index that lists it, root last. */
+    async pushOrder() {
+        const out = [];
+        await walkGraph(this.root, descriptors({
+            children: d => this.childrenOf(d),
+            leave: d => {
+                const doc = this.documents.get(d.digest);
+                if (doc)
+                    out.push(doc);
+            }
+        }));
+        return out;
+    }
+    /** The documents an index lists (its manifests and nested indexes) that the graph holds. */
+    childrenOf(d) {
+        const doc = this.documents.get(d.digest);
+        if (!doc || !isIndexMediaType(d.mediaType))
+            return [];
+        return documentChildren(parseDocument(doc.bytes));
+    }
+}
+/** The manifests and indexes an index lists; none for anything else. */
+function documentChildren(doc) {
+    const manifests = doc?.manifests;
+    if (!Array.isArray(manifests))
+        return [];
+    return manifests.filter((m) => typeof m === 'object' &&
+        m !== null &&
+        typeof m.digest === 'string' &&
+        (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)));
+}
+function parseDocument(bytes) {
+    try {
+        return JSON.parse(bytes.toString('utf8'));
+    }
+    catch {
+        return undefined;
+    }
+}
+/**
+ * Walks the graph below `root` depth first, in the order the indexes list their entries, each key
+ * once: an index listing the same child n times, k levels deep, costs n·k visits, not n^k.
+ */
+async function walkGraph(root, visitor, opts = {}) {
+    const maxDepth = opts.maxDepth ?? MAX_INDEX_DEPTH;
+    // Shared between walks of several roots (a layout's index.json entries) when given.
+    const seen = opts.seen ?? new Set();
+    const visit = async (node, at) => {
+        const d = visitor.descriptor(node);
+        if (at.ancestors.includes(d.digest)) {
+            visitor.cycle?.(node, at);
+            return;
+        }
+        if (at.depth > maxDepth && isIndexMediaType(d.mediaType)) {
+            visitor.tooDeep?.(node, at);
+            return;
+        }
+        const key = visitor.key?.(node, at) ?? d.digest;
+        if (seen.has(key))
+            return;
+        seen.add(key);
+        const children = (await visitor.children?.(node, at)) ?? [];
+        const below = { depth: at.depth + 1, ancestors: [...at.ancestors, d.digest] };
+        for (const c of children)
+            await visit(c, below);
+        await visitor.leave?.(node, at);
+    };
+    await visit(root, { depth: 0, ancestors: [] });
+}
+/** A walker over plain descriptors. */
+function descriptors(visitor) {
+    return { descriptor: d => d, ...visitor };
 }
 
 ;// CONCATENATED MODULE: ./src/oci/scan.ts
@@ -6410,6 +6643,1202 @@ const layerChecks = {
     tarStream: () => tarScanner()
 };
 
+;// CONCATENATED MODULE: ./src/validate/blob-reads.ts
+/**
+ * How the validator reads the blobs of a graph: whether each is there, its bytes verified against
+ * its descriptor, JSON documents read whole up to a limit, other blobs scanned once per run (the
+ * ScanCache). Every problem becomes a finding; nothing here throws for bad input.
+ */
+
+
+
+
+
+
+
+/** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
+const MAX_JSON = 16 * 1024 * 1024;
+class BlobReads {
+    reader;
+    opts;
+    add;
+    json = new Map();
+    scans;
+    /** Scan keys this walk has read or reused, for the cache's counts. */
+    counted = new Set();
+    /** Digests of blobs read to their end, so a layout check does not read them again. */
+    hashed = new Set();
+    constructor(reader, opts, add) {
+        this.reader = reader;
+        this.opts = opts;
+        this.add = add;
+        this.scans = opts.scans ?? new ScanCache();
+    }
+    /** Whether the blob can be read; reports why not otherwise. */
+    async present(desc, loc) {
+        if (!isRegisteredAlgorithm(desc.digest)) {
+            this.add(rules_finding('descriptor-digest-unregistered', loc, `the blob ${desc.digest} uses an algorithm Lading cannot verify (sha256 and sha512 are registered); it was not checked`));
+            return false;
+        }
+        let has;
+        try {
+            has = await this.reader.has(desc);
+        }
+        catch (err) {
+            this.add(rules_finding('blob-unreadable', loc, `could not look for blob ${desc.digest} in ${this.reader.name}: ${errors_messageOf(err)}`));
+            return false;
+        }
+        if (!has)
+            this.add(this.absent(desc, loc));
+        return has;
+    }
+    absent(desc, loc) {
+        const where = this.reader.name;
+        const foreign = (Array.isArray(desc.urls) && desc.urls.length > 0) ||
+            desc.mediaType.includes('.nondistributable.') ||
+            desc.mediaType.includes('.foreign.');
+        const blob = `blob ${desc.digest} (${desc.mediaType})`;
+        if (this.opts.notDownloaded?.has(desc.digest))
+            return rules_finding('blob-not-downloaded', loc, `${blob} was not downloaded (it stays in its registry), so its content was not checked`);
+        if (foreign)
+            return rules_finding('blob-missing', loc, `${blob} is not in ${where}; it is non-distributable or has \`urls\`, so it is fetched from elsewhere`);
+        if (this.opts.requireAllBlobs)
+            return rules_finding('blob-missing-required', loc, `${blob} is missing from ${where}, and it must be pushed; rebuild or re-copy the image`);
+        return rules_finding('blob-missing', loc, `${blob} is missing from ${where}; only an external blob store can provide it`);
+    }
+    /** Compares what was read with the descriptor. */
+    verify(desc, got, loc) {
+        if (got.readError !== undefined) {
+            this.add(rules_finding('blob-unreadable', loc, `reading blob ${desc.digest} failed after ${got.size} bytes: ${got.readError}`));
+            return;
+        }
+        if (got.size !== desc.size)
+            this.add(rules_finding('blob-size-mismatch', loc, `blob ${desc.digest} has ${got.size} bytes but the descriptor says ${desc.size}`));
+        if (got.digest !== desc.digest)
+            this.add(rules_finding('blob-digest-mismatch', loc, `blob ${desc.digest} has content with digest ${got.digest}`));
+    }
+    /** A JSON document's bytes, read once per walk whoever asks; `bytes` unset past MAX_JSON. */
+    readJson(desc) {
+        let p = this.json.get(desc.digest);
+        if (!p) {
+            p = this.readJsonOnce(desc);
+            this.json.set(desc.digest, p);
+        }
+        return p;
+    }
+    async readJsonOnce(desc) {
+        const algorithm = desc.digest.split(':', 1)[0];
+        const chunks = [];
+        let size = 0;
+        const h = (0,external_node_crypto_namespaceObject.createHash)(algorithm);
+        try {
+            const s = await this.reader.open(desc);
+            for await (const c of s) {
+                size += c.length;
+                h.update(c);
+                if (size <= MAX_JSON)
+                    chunks.push(c);
+            }
+        }
+        catch (err) {
+            // Read, if not to its end: reported here, not read again by the layout's blob sweep.
+            this.hashed.add(desc.digest);
+            return { size, readError: errors_messageOf(err) };
+        }
+        this.hashed.add(desc.digest);
+        if (size > MAX_JSON)
+            return { size, digest: `${algorithm}:` + h.digest('hex') };
+        return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) };
+    }
+    /** Reads a blob to its end once per run: as a layer (decompressed, tar checked) or opaque. */
+    async scan(desc, layer, diffAlgorithm = 'sha256') {
+        const key = layer ? scanKey(desc, diffAlgorithm) : `${desc.digest} opaque ${diffAlgorithm}`;
+        let p = this.scans.get(key);
+        if (p) {
+            // Counted once per walk: a layer listed twice, or read ahead, is not a second reuse.
+            if (!this.counted.has(key))
+                this.scans.reused++;
+            this.counted.add(key);
+        }
+        else {
+            this.counted.add(key);
+            this.scans.reads++;
+            p = this.scanOnce(desc, layer, diffAlgorithm);
+            this.scans.set(key, p);
+        }
+        const r = await p;
+        // Read (if not to its end): the layout's sweep of unreferenced blobs need not read it again.
+        if (!r.unopened)
+            this.hashed.add(desc.digest);
+        return r;
+    }
+    async scanOnce(desc, layer, diffAlgorithm) {
+        let s;
+        try {
+            s = await this.reader.open(desc);
+        }
+        catch (err) {
+            return { size: 0, readError: errors_messageOf(err), findings: [], unopened: true };
+        }
+        return scanBlob(s, {
+            algorithm: desc.digest.split(':', 1)[0],
+            diffAlgorithm,
+            compression: layer ? layerCompression(desc.mediaType) : undefined,
+            checkTar: layer,
+            location: layerLocation(desc.digest),
+            digest: desc.digest
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/validate/walker.ts
+
+
+
+
+
+
+
+
+/** Layers of a manifest read at once beyond the one whose findings are being taken. */
+const LAYERS_AHEAD = 2;
+/** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
+function diffAlgorithmOf(config, i) {
+    const rootfs = config?.rootfs;
+    const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
+    return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
+}
+function platformOf(d) {
+    const p = d.platform;
+    return isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
+        ? p
+        : undefined;
+}
+class Walker {
+    opts;
+    blobName;
+    findings = [];
+    reads;
+    reportedContent = new Set();
+    seenFindings = new Set();
+    /** The walk's memo, shared by every root walked (a layout's index.json entries). */
+    walked = new Set();
+    constructor(reader, opts, blobName) {
+        this.opts = opts;
+        this.blobName = blobName;
+        this.reads = new BlobReads(reader, opts, (...f) => this.add(...f));
+    }
+    /** Digests of blobs read to their end, so a layout check does not read them again. */
+    get hashed() {
+        return this.reads.hashed;
+    }
+    /** A finding reached through several paths (shared indexes, manifests) is reported once. */
+    add(...f) {
+        for (const x of f) {
+            const key = `${x.rule}\0${x.location}\0${x.message}`;
+            if (this.seenFindings.has(key))
+                continue;
+            this.seenFindings.add(key);
+            this.findings.push(x);
+        }
+    }
+    /** Walks what an index entry (or a root descriptor) points at; its own rules are its index's. */
+    async entry(d, loc) {
+        if (!isObject(d) || !document_checkDescriptor(d, loc, []))
+            return;
+        const root = { desc: d, loc, platform: platformOf(d) };
+        await walkGraph(root, {
+            descriptor: n => n.desc,
+            key: n => this.keyOf(n),
+            cycle: n => this.add(rules_finding('index-cycle', n.loc, `the index ${n.desc.digest} is nested in itself`)),
+            tooDeep: n => this.add(rules_finding('index-depth', n.loc, `the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep; Lading does not walk deeper`)),
+            children: (n, at) => this.visit(n, at)
+        }, { seen: this.walked });
+    }
+    /**
+     * Manifests are walked once per platform their indexes give them (each is checked against its
+     * config); indexes once; other blobs at each place, as only their bytes are checked (once).
+     */
+    keyOf(n) {
+        if (isIndexMediaType(n.desc.mediaType))
+            return n.desc.digest;
+        if (isManifestMediaType(n.desc.mediaType))
+            return `${n.desc.digest} ${n.platform ? JSON.stringify(n.platform) : ''}`;
+        return `${n.desc.digest} ${n.loc}`;
+    }
+    async visit(n, _at) {
+        try {
+            if (isIndexMediaType(n.desc.mediaType))
+                return await this.index(n);
+            if (isManifestMediaType(n.desc.mediaType))
+                await this.manifest(n);
+            // An unknown media type in an index must not be an error: only its bytes are verified.
+            else
+                await this.opaque(n.desc, n.loc);
+        }
+        catch (err) {
+            // A bug or an unforeseen input must still end in a report, never a crash.
+            this.add(rules_finding('blob-unreadable', n.loc, `could not be checked: ${errors_messageOf(err)}`));
+        }
+        return [];
+    }
+    async index(n) {
+        const doc = await this.document(n.desc, n.loc, 'index');
+        if (doc === undefined)
+            return [];
+        const where = `${this.blobName(n.desc.digest)} (index)`;
+        const out = [];
+        document_checkIndex(doc, where, out);
+        this.add(...out);
+        this.checkOwnType(doc, n.desc, where);
+        if (!isObject(doc) || !Array.isArray(doc.manifests))
+            return [];
+        const children = [];
+        doc.manifests.forEach((m, i) => {
+            const loc = at(where, `manifests[${i}]`);
+            if (isObject(m) && document_checkDescriptor(m, loc, []))
+                children.push({ desc: m, loc, platform: platformOf(m) });
+        });
+        return children;
+    }
+    checkOwnType(doc, desc, where) {
+        if (isObject(doc) && typeof doc.mediaType === 'string' && doc.mediaType !== desc.mediaType)
+            this.add(rules_finding('descriptor-mediatype-mismatch', where, `the document says \`mediaType\` "${doc.mediaType}" but it is referenced as "${desc.mediaType}"`));
+    }
+    async manifest(n) {
+        const { desc, loc, platform } = n;
+        const doc = await this.document(desc, loc, 'manifest');
+        if (doc === undefined)
+            return;
+        const where = `${this.blobName(desc.digest)} (manifest)`;
+        const out = [];
+        document_checkManifest(doc, where, out);
+        this.add(...out);
+        this.checkOwnType(doc, desc, where);
+        if (!isObject(doc))
+            return;
+        const cd = isObject(doc.config) && document_checkDescriptor(doc.config, at(where, 'config'), []);
+        const configDesc = cd ? doc.config : undefined;
+        const config = configDesc ? await this.config(configDesc, at(where, 'config')) : undefined;
+        if (config && platform)
+            this.checkPlatform(config, platform, loc);
+        const layers = Array.isArray(doc.layers) ? doc.layers : [];
+        const diffIds = await this.layers(layers, where, config);
+        if (!config || !configDesc)
+            return;
+        const cwhere = `${this.blobName(configDesc.digest)} (config)`;
+        this.checkRootfs(config, cwhere, desc, layers.length, diffIds);
+        this.checkHistory(config, cwhere, layers.length);
+    }
+    /** A manifest's config: parsed and checked when it is an image config, else only verified. */
+    async config(desc, loc) {
+        if (desc.mediaType !== MediaType.ImageConfig && desc.mediaType !== MediaType.DockerConfig) {
+            await this.opaque(desc, loc);
+            return undefined;
+        }
+        const doc = await this.document(desc, loc, 'config');
+        if (doc === undefined)
+            return undefined;
+        const out = [];
+        document_checkConfig(doc, `${this.blobName(desc.digest)} (config)`, out);
+        this.add(...out);
+        return isObject(doc) ? doc : undefined;
+    }
+    checkPlatform(config, platform, loc) {
+        if (typeof config.os !== 'string' || typeof config.architecture !== 'string')
+            return;
+        const cp = platformOfConfig(config);
+        if (!platformsEqual(platform, cp))
+            this.add(rules_finding('platform-mismatch', loc, `the index says platform ${formatPlatform(platform)} but the config says ${formatPlatform(cp)}`));
+    }
+    /**
+     * Each layer's diff_id where it could be computed. Layers are read a few at a time (their
+     * decompression runs on other cores), while their findings are still taken in order, so the
+     * report does not depend on which finished first.
+     */
+    async layers(layers, where, config) {
+        const readAhead = (i) => {
+            const l = layers[i];
+            if (this.opts.checkLayers === false || !isObject(l) || !document_checkDescriptor(l, '', []))
+                return;
+            const d = l;
+            // Layers left in their registry are not there to read.
+            if (!isRegisteredAlgorithm(d.digest) || this.opts.notDownloaded?.has(d.digest))
+                return;
+            const isLayer = layerCompression(d.mediaType) !== undefined;
+            this.reads.scan(d, isLayer, diffAlgorithmOf(config, i)).catch(() => { });
+        };
+        for (let i = 0; i < Math.min(LAYERS_AHEAD, layers.length); i++)
+            readAhead(i);
+        const diffIds = [];
+        for (let i = 0; i < layers.length; i++) {
+            if (i + LAYERS_AHEAD < layers.length)
+                readAhead(i + LAYERS_AHEAD);
+            const l = layers[i];
+            const lloc = at(where, `layers[${i}]`);
+            if (!isObject(l) || !document_checkDescriptor(l, lloc, [])) {
+                diffIds.push(undefined);
+                continue;
+            }
+            diffIds.push(await this.layer(l, lloc, diffAlgorithmOf(config, i)));
+        }
+        return diffIds;
+    }
+    checkRootfs(config, cwhere, manifest, layerCount, diffIds) {
+        const rootfs = config.rootfs;
+        if (!isObject(rootfs) || !Array.isArray(rootfs.diff_ids))
+            return;
+        const ids = rootfs.diff_ids;
+        if (ids.length !== layerCount)
+            this.add(rules_finding('config-diff-ids', cwhere, `\`rootfs.diff_ids\` has ${ids.length} entries but the manifest ${this.blobName(manifest.digest)} has ${layerCount} layers`));
+        for (let i = 0; i < Math.min(ids.length, layerCount); i++)
+            if (diffIds[i] !== undefined && ids[i] !== diffIds[i])
+                this.add(rules_finding('config-diff-id-mismatch', cwhere, `\`rootfs.diff_ids[${i}]\` is ${JSON.stringify(ids[i])} but layers[${i}] uncompressed has ${diffIds[i]}`));
+    }
+    checkHistory(config, cwhere, layerCount) {
+        if (!Array.isArray(config.history))
+            return;
+        const nonEmpty = config.history.filter(h => !(isObject(h) && h.empty_layer === true)).length;
+        if (nonEmpty !== layerCount)
+            this.add(rules_finding('config-history-layers', cwhere, `\`history\` has ${nonEmpty} entries without \`empty_layer: true\` but the manifest has ${layerCount} layers`));
+    }
+    /** Reads, verifies and parses a JSON blob; undefined when there is nothing to parse. */
+    async document(desc, loc, what) {
+        if (!(await this.reads.present(desc, loc)))
+            return undefined;
+        const blob = await this.reads.readJson(desc);
+        this.reads.verify(desc, blob, loc);
+        if (!blob.bytes) {
+            if (blob.readError === undefined)
+                this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
+            return undefined;
+        }
+        const parsed = json_parseJSON(blob.bytes, `${this.blobName(desc.digest)} (${what})`);
+        if (!this.reportedContent.has(desc.digest))
+            this.add(...parsed.findings);
+        this.reportedContent.add(desc.digest);
+        return parsed.value;
+    }
+    async opaque(desc, loc) {
+        if (!(await this.reads.present(desc, loc)))
+            return;
+        this.reads.verify(desc, await this.reads.scan(desc, false), loc);
+    }
+    /** Returns the layer's diff_id when it could be computed. */
+    async layer(desc, loc, diffAlgorithm = 'sha256') {
+        if (!(await this.reads.present(desc, loc)))
+            return undefined;
+        // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
+        if (this.opts.checkLayers === false)
+            return undefined;
+        const isLayer = layerCompression(desc.mediaType) !== undefined;
+        const r = await this.reads.scan(desc, isLayer, diffAlgorithm);
+        this.reads.verify(desc, r, loc);
+        const key = `layer ${desc.digest}`;
+        if (!this.reportedContent.has(key))
+            this.add(...r.findings);
+        this.reportedContent.add(key);
+        return r.diffId;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/validate/layout.ts
+/** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
+
+
+
+
+
+
+
+
+
+
+/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
+const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
+const ENCODED = /^[a-zA-Z0-9=_-]+$/;
+/** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
+function layoutBlobName(digest) {
+    const [alg, enc] = digest.split(':', 2);
+    return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`;
+}
+async function readFileOrFinding(file, rule, loc, out) {
+    try {
+        return await promises_namespaceObject.readFile(file);
+    }
+    catch (err) {
+        const code = err.code;
+        out.push(rules_finding(rule, loc, code === 'ENOENT' ? 'the file is missing' : `cannot be read: ${errors_messageOf(err)}`));
+        return undefined;
+    }
+}
+/** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
+async function isFileOrLinkToFile(dir, f) {
+    if (f.isFile())
+        return true;
+    if (!f.isSymbolicLink())
+        return false;
+    try {
+        return (await promises_namespaceObject.stat(external_node_path_namespaceObject.join(dir, f.name))).isFile();
+    }
+    catch {
+        return false;
+    }
+}
+/** Returns the digests whose names are well formed and whose algorithm Lading can hash. */
+async function checkBlobNames(root, out) {
+    const named = [];
+    const blobs = external_node_path_namespaceObject.join(root, 'blobs');
+    let algs;
+    try {
+        algs = await promises_namespaceObject.readdir(blobs, { withFileTypes: true });
+    }
+    catch (err) {
+        const code = err.code;
+        out.push(rules_finding('layout-blobs-dir', 'blobs', code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${errors_messageOf(err)}`));
+        return named;
+    }
+    for (const a of algs) {
+        const loc = `blobs/${a.name}`;
+        if (!a.isDirectory()) {
+            out.push(rules_finding('layout-blob-name', loc, 'blobs/ holds only one directory per digest algorithm'));
+            continue;
+        }
+        if (!ALGORITHM.test(a.name)) {
+            out.push(rules_finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`));
+            continue;
+        }
+        let files;
+        try {
+            files = await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(blobs, a.name), { withFileTypes: true });
+        }
+        catch (err) {
+            out.push(rules_finding('layout-blob-name', loc, `cannot be read: ${errors_messageOf(err)}`));
+            continue;
+        }
+        let reported = 0;
+        for (const f of files) {
+            const floc = `blobs/${a.name}/${f.name}`;
+            let why;
+            if (!(await isFileOrLinkToFile(external_node_path_namespaceObject.join(blobs, a.name), f)))
+                why = 'is not a regular file';
+            else if (!ENCODED.test(f.name))
+                why = `"${f.name}" is not an encoded digest`;
+            else {
+                const p = digestFinding(`${a.name}:${f.name}`);
+                if (p)
+                    why = p.why;
+                else if (isRegisteredAlgorithm(`${a.name}:${f.name}`))
+                    named.push(`${a.name}:${f.name}`);
+            }
+            if (why && reported++ < 50)
+                out.push(rules_finding('layout-blob-name', floc, why));
+        }
+    }
+    return named;
+}
+/** image-layout.md: "The content of blobs/<alg>/<encoded> MUST match the digest", referenced or not. */
+async function checkUnreadBlobs(root, digests, hashed, out) {
+    let reported = 0;
+    for (const digest of digests) {
+        if (hashed.has(digest))
+            continue;
+        const [alg, enc] = digest.split(':', 2);
+        const file = external_node_path_namespaceObject.join(root, 'blobs', alg, enc);
+        const r = await scanBlob((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 256 * 1024 }), {
+            algorithm: alg,
+            checkTar: false,
+            location: layoutBlobName(digest)
+        });
+        if (r.readError !== undefined) {
+            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${r.readError}`));
+            continue;
+        }
+        const got = r.digest;
+        if (got !== digest && reported++ < 50)
+            out.push(rules_finding('blob-digest-mismatch', `blobs/${alg}/${enc}`, `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`));
+    }
+}
+async function walkLayout(dir, opts) {
+    const out = [];
+    try {
+        const layoutBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'layout-oci-layout', 'oci-layout', out);
+        if (layoutBytes) {
+            const p = json_parseJSON(layoutBytes, 'oci-layout');
+            out.push(...p.findings);
+            if (p.value !== undefined)
+                document_checkLayoutFile(p.value, 'oci-layout', out);
+        }
+        const named = await checkBlobNames(dir, out);
+        const indexBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'index.json'), 'layout-index-json', 'index.json', out);
+        const hashed = new Set();
+        try {
+            if (indexBytes)
+                await walkIndex(dir, indexBytes, opts, hashed, out);
+        }
+        finally {
+            await checkUnreadBlobs(dir, named, hashed, out);
+        }
+    }
+    catch (err) {
+        out.push(rules_finding('blob-unreadable', dir, `the layout could not be read: ${errors_messageOf(err)}`));
+    }
+    return out;
+}
+async function walkIndex(dir, indexBytes, opts, hashed, out) {
+    const p = json_parseJSON(indexBytes, 'index.json');
+    out.push(...p.findings);
+    if (p.value === undefined)
+        return;
+    document_checkIndex(p.value, 'index.json', out);
+    if (isObject(p.value) &&
+        p.value.mediaType !== undefined &&
+        p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
+        out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
+    if (!isObject(p.value) || !Array.isArray(p.value.manifests))
+        return;
+    // Validation reads in smaller chunks: they are decompressed, and their tars parsed, at once.
+    const walker = new Walker(new Layout(dir, { readChunk: 256 * 1024 }), opts, layoutBlobName);
+    for (let i = 0; i < p.value.manifests.length; i++)
+        await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`));
+    out.push(...walker.findings);
+    for (const d of walker.hashed)
+        hashed.add(d);
+}
+
+;// CONCATENATED MODULE: ./src/validate/report.ts
+/**
+ * valid: no error (failOn 'error' or 'never'), no error and no warning (failOn 'warning'); info
+ * findings never count. 'never' only means the caller does not fail its step on an invalid report.
+ */
+function makeReport(findings, failOn = 'error') {
+    const errors = findings.filter(f => f.severity === 'error').length;
+    const warnings = findings.filter(f => f.severity === 'warning').length;
+    const valid = failOn === 'warning' ? errors + warnings === 0 : errors === 0;
+    return { valid, errors, warnings, findings };
+}
+function formatReport(report) {
+    const lines = report.findings.map(f => `${f.severity.padEnd(7)} ${f.rule}  ${f.location}: ${f.message}`);
+    const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
+    lines.push(`${report.valid ? 'valid' : 'invalid'}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`);
+    return lines.join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/validate/index.ts
+
+
+
+
+
+
+
+
+
+
+
+/** Validates an OCI image layout directory and every image its index.json references. */
+async function validateLayout(dir, opts = {}) {
+    return makeReport(await walkLayout(dir, opts));
+}
+/**
+ * Validates the image graph below `root` whose blobs are read through `reader` (registry,
+ * archives). `location` prefixes finding locations.
+ */
+async function validateImage(reader, root, opts = {}) {
+    const prefix = opts.location ?? reader.name;
+    const where = prefix ? `${prefix} ` : '';
+    const walker = new Walker(reader, opts, d => `${where}${d.slice(0, 19)}…`);
+    const rootLoc = prefix || 'root';
+    const out = [];
+    if (!document_checkDescriptor(root, rootLoc, out, { platform: true }))
+        return out;
+    try {
+        await walker.entry(root, rootLoc);
+    }
+    catch (err) {
+        out.push(rules_finding('blob-unreadable', rootLoc, `the image could not be read: ${errors_messageOf(err)}`));
+    }
+    return [...out, ...walker.findings];
+}
+/**
+ * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
+ * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
+ */
+function makeFinding(rule, location, message) {
+    return finding(rule, location, message);
+}
+const DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
+/**
+ * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
+ * digest in the message), or, when the message names no digest, the same rule, location and
+ * message. A base layer's problem is found once when a source is validated and again in the
+ * output; the first (source) finding is kept. Locations are not searched for a digest: a source
+ * reference such as `reg/x@sha256:…` prefixes every location of that source, so distinct
+ * findings would collapse.
+ */
+function dedupeFindings(findings) {
+    const seen = new Set();
+    const out = [];
+    for (const f of findings) {
+        const digest = DIGEST.exec(f.message)?.[0];
+        const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`;
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        out.push(f);
+    }
+    return out;
+}
+/**
+ * Document-level rules only (no blob access). `doc` is parsed JSON, or the raw text/bytes of a
+ * document (then parse errors and I-JSON problems are findings too).
+ */
+function validateDocument(kind, doc, location = kind) {
+    const out = [];
+    let value = doc;
+    if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
+        const p = parseJSON(doc, location);
+        out.push(...p.findings);
+        if (p.value === undefined)
+            return out;
+        value = p.value;
+    }
+    try {
+        switch (kind) {
+            case 'manifest':
+                checkManifest(value, location, out);
+                break;
+            case 'index':
+                checkIndex(value, location, out);
+                break;
+            case 'config':
+                checkConfig(value, location, out);
+                break;
+            case 'layout':
+                checkLayoutFile(value, location, out);
+                break;
+            default:
+                checkDescriptor(value, location, out);
+        }
+    }
+    catch (err) {
+        out.push(finding('json-invalid', location, `could not be checked: ${messageOf(err)}`));
+    }
+    return out;
+}
+
+;// CONCATENATED MODULE: ./src/app/output-dir.ts
+/**
+ * The output directory: made ready before anything is built, its staging sibling, and the swap
+ * that puts a finished layout in its place. Lading never deletes a directory it did not make.
+ */
+
+
+
+
+
+/** The staging layout beside `output`, named so that a later run can tell whose it was. */
+function stagingPath(output) {
+    const base = external_node_path_namespaceObject.basename(output);
+    return external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(output), `.${base}.lading-${process.pid}-${(0,external_node_crypto_namespaceObject.randomBytes)(4).toString('hex')}`);
+}
+/**
+ * Checks the output and archive locations before anything is built, creating the parent
+ * directories one at a time (Node's recursive mkdir can spin on paths such as /proc/x/y).
+ */
+async function prepareOutput(plan) {
+    await mkdirParents(external_node_path_namespaceObject.dirname(plan.output), 'output', plan.output);
+    await replaceableOutput(plan.output);
+    if (plan.archive) {
+        await mkdirParents(external_node_path_namespaceObject.dirname(plan.archive), 'archive', plan.archive);
+        try {
+            if ((await promises_namespaceObject.stat(plan.archive)).isDirectory())
+                throw new LadingError(`archive: "${plan.archive}" is a directory; give a file path`);
+        }
+        catch (err) {
+            if (err instanceof LadingError)
+                throw err;
+        }
+    }
+}
+async function mkdirParents(dir, input, value) {
+    const missing = [];
+    let cur = dir;
+    for (;;) {
+        try {
+            const st = await promises_namespaceObject.stat(cur);
+            if (!st.isDirectory())
+                throw new LadingError(`${input}: cannot create "${value}": ${cur} is not a directory`);
+            break;
+        }
+        catch (err) {
+            if (err instanceof LadingError)
+                throw err;
+            if (err.code !== 'ENOENT')
+                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
+            missing.unshift(cur);
+            const up = external_node_path_namespaceObject.dirname(cur);
+            if (up === cur)
+                break;
+            cur = up;
+        }
+    }
+    for (const d of missing) {
+        try {
+            await promises_namespaceObject.mkdir(d);
+        }
+        catch (err) {
+            if (err.code !== 'EEXIST')
+                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
+        }
+    }
+    try {
+        await promises_namespaceObject.access(dir, external_node_fs_namespaceObject.constants.W_OK);
+    }
+    catch (err) {
+        throw new LadingError(`${input}: cannot write in ${dir}: ${errors_messageOf(err)}`);
+    }
+}
+/** Staging layouts left by runs that were killed (their process is gone) are removed. */
+async function removeStaleStages(dir, base) {
+    const prefix = `.${base}.lading-`;
+    let names;
+    try {
+        names = await promises_namespaceObject.readdir(dir);
+    }
+    catch {
+        return;
+    }
+    for (const n of names) {
+        if (!n.startsWith(prefix))
+            continue;
+        const pid = Number(n.slice(prefix.length).split('-')[0]);
+        if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid)
+            continue;
+        let alive = true;
+        try {
+            process.kill(pid, 0);
+        }
+        catch (err) {
+            alive = err.code === 'EPERM';
+        }
+        if (!alive)
+            await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dir, n), { recursive: true, force: true });
+    }
+}
+/**
+ * Moves the finished layout into place. A directory already there is replaced only when it is
+ * an OCI layout (or empty): Lading never deletes a directory it did not make.
+ */
+async function swapInto(stage, output) {
+    // Checked again: the run took time, and the directory may have changed meanwhile.
+    const exists = await replaceableOutput(output);
+    const old = `${stage}.old`;
+    if (exists)
+        await promises_namespaceObject.rename(output, old);
+    await promises_namespaceObject.rename(stage, output);
+    if (exists)
+        await promises_namespaceObject.rm(old, { recursive: true, force: true });
+}
+/**
+ * Whether `output` exists; throws when it is there but may not be replaced: Lading only ever
+ * replaces an OCI layout or an empty directory, never a directory it did not make.
+ */
+async function replaceableOutput(output) {
+    let entries;
+    try {
+        if (!(await promises_namespaceObject.stat(output)).isDirectory())
+            throw new LadingError(`output: "${output}" exists and is not a directory`);
+        entries = await promises_namespaceObject.readdir(output);
+    }
+    catch (err) {
+        if (err instanceof LadingError)
+            throw err;
+        if (err.code === 'ENOENT')
+            return false;
+        throw new LadingError(`output: cannot use "${output}": ${errors_messageOf(err)}`);
+    }
+    if (entries.length > 0 && !entries.includes('oci-layout'))
+        throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
+    return true;
+}
+
+;// CONCATENATED MODULE: ./src/util/temps.ts
+
+
+/**
+ * The temporary files and directories of one run (staging layout, extracted archives, an archive
+ * being written). Removed on the normal paths by their owners; when the run is stopped by a
+ * signal (a cancelled workflow), the front end calls removeAll(), so a killed run leaves nothing.
+ */
+class Temps {
+    paths = new Set();
+    track(p) {
+        this.paths.add(p);
+    }
+    untrack(p) {
+        this.paths.delete(p);
+    }
+    /** Removes a temporary path on the normal path, and stops tracking it. */
+    async remove(p) {
+        await promises_namespaceObject.rm(p, { recursive: true, force: true });
+        this.paths.delete(p);
+    }
+    /** Synchronous, for a process going down on a signal. */
+    removeAll() {
+        for (const p of this.paths) {
+            try {
+                external_node_fs_namespaceObject.rmSync(p, { recursive: true, force: true });
+            }
+            catch {
+                // Best effort while the process is going down.
+            }
+        }
+        this.paths.clear();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/oci/types.ts
+/** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
+/** Annotation keys the spec pre-defines and Lading writes. */
+const Annotation = {
+    Created: 'org.opencontainers.image.created',
+    Source: 'org.opencontainers.image.source',
+    Revision: 'org.opencontainers.image.revision',
+    RefName: 'org.opencontainers.image.ref.name',
+    BaseName: 'org.opencontainers.image.base.name',
+    BaseDigest: 'org.opencontainers.image.base.digest'
+};
+
+;// CONCATENATED MODULE: ./src/transports/layout-image.ts
+/**
+ * One image of an OCI image layout, selected by an entry of its index.json: a source. Its blobs
+ * are read through the layout (transports/layout.ts).
+ */
+
+
+
+
+
+
+class LayoutImage {
+    name;
+    dir;
+    root;
+    onClose;
+    scanned;
+    layout;
+    constructor(name, dir, root, onClose, scanned) {
+        this.name = name;
+        this.dir = dir;
+        this.root = root;
+        this.onClose = onClose;
+        this.scanned = scanned;
+        this.layout = new Layout(dir, { name });
+    }
+    get layoutDir() {
+        return this.dir;
+    }
+    fileOf(digest) {
+        return this.layout.fileOf(digest);
+    }
+    open(desc) {
+        return this.layout.open(desc);
+    }
+    read(desc) {
+        return this.layout.read(desc);
+    }
+    has(desc) {
+        return this.layout.has(desc);
+    }
+    async close() {
+        await this.onClose?.();
+    }
+}
+function refNameOf(d) {
+    return d.annotations?.[Annotation.RefName];
+}
+/** How the entries of an index.json can be named, for error messages. */
+function describeEntries(manifests) {
+    return manifests
+        .map(d => {
+        const ref = refNameOf(d);
+        return ref ? `"${ref}" (${d.digest})` : d.digest;
+    })
+        .join(', ');
+}
+async function readJSONFile(file, what, from) {
+    let text;
+    try {
+        text = await promises_namespaceObject.readFile(file, 'utf8');
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
+    }
+    try {
+        return JSON.parse(text);
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": ${what} is not valid JSON: ${errors_messageOf(err)}`);
+    }
+}
+/**
+ * Opens the image `ref` names in the OCI image layout at `dir`. `ref` is an
+ * `org.opencontainers.image.ref.name` annotation or the digest of an index.json entry; without it
+ * the layout must hold exactly one image. `userSpec` is how the user wrote the source, for messages.
+ */
+async function openLayout(dir, ref, userSpec, opts = {}) {
+    const from = userSpec ?? (ref ? `oci:${dir}:${ref}` : `oci:${dir}`);
+    const where = opts.where ?? dir;
+    const refHint = opts.refHint ?? `oci:${dir}:REF`;
+    let st;
+    try {
+        st = await promises_namespaceObject.stat(dir);
+    }
+    catch {
+        throw new LadingError(`from "${from}": the directory ${dir} does not exist`);
+    }
+    if (!st.isDirectory())
+        throw new LadingError(`from "${from}": ${dir} is a file, not an OCI image layout directory` +
+            (/\.tar(\.gz)?$/.test(dir) ? '; for a tarball use oci-archive: or docker-archive:' : ''));
+    const layoutFile = await readJSONFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'the oci-layout file (is this an OCI image layout?)', from);
+    const version = layoutFile?.imageLayoutVersion;
+    if (typeof version !== 'string' || !version.startsWith('1.'))
+        throw new LadingError(`from "${from}": oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
+            'Lading reads version 1.x layouts');
+    const index = (await readJSONFile(external_node_path_namespaceObject.join(dir, 'index.json'), 'index.json', from));
+    if (!index || !Array.isArray(index.manifests))
+        throw new LadingError(`from "${from}": index.json has no "manifests" array`);
+    const manifests = index.manifests;
+    for (const [i, d] of manifests.entries()) {
+        if (!d ||
+            typeof d.mediaType !== 'string' ||
+            !isDigest(d.digest) ||
+            !Number.isSafeInteger(d.size) ||
+            d.size < 0)
+            throw new LadingError(`from "${from}": index.json manifests[${i}] is not a valid descriptor ` +
+                '(needs mediaType, a sha256/sha512 digest and a size)');
+    }
+    if (manifests.length === 0)
+        throw new LadingError(`from "${from}": index.json lists no images`);
+    let root;
+    if (ref === undefined) {
+        if (manifests.length > 1)
+            throw new LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
+                `choose one with ${refHint} (a ref name or a digest)`);
+        root = manifests[0];
+    }
+    else {
+        const byName = manifests.filter(d => refNameOf(d) === ref);
+        const matches = byName.length ? byName : manifests.filter(d => d.digest === ref);
+        const distinct = new Set(matches.map(d => d.digest));
+        if (matches.length === 0)
+            throw new LadingError(`from "${from}": no image named "${ref}" in ${where}; it holds ${describeEntries(manifests)}`);
+        if (distinct.size > 1)
+            throw new LadingError(`from "${from}": "${ref}" names ${distinct.size} different images in ${where}: ` +
+                `${describeEntries(matches)}; choose one by digest`);
+        root = matches[0];
+    }
+    return new LayoutImage(from, dir, root, opts.onClose, opts.scanned);
+}
+
+;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
+
+
+
+
+
+
+
+
+
+async function makeTempDir(temps) {
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    temps.track(dir);
+    return dir;
+}
+/** Hashes, counts and keeps the first bytes of what flows through. */
+class Measuring extends HashingStream {
+    head = Buffer.alloc(0);
+    _transform(chunk, enc, cb) {
+        if (this.head.length < 8)
+            this.head = Buffer.concat([this.head, chunk.subarray(0, 8 - this.head.length)]);
+        super._transform(chunk, enc, cb);
+    }
+}
+/**
+ * The normalised name of an archive entry, or undefined for the archive root. Entries that would
+ * land outside the extraction directory are refused: an archive must not write where it likes.
+ */
+function safeEntryName(raw, from) {
+    if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
+        throw new LadingError(`from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`);
+    const norm = external_node_path_namespaceObject.posix.normalize(raw).replace(/\/+$/, '');
+    if (norm === '..' || norm.startsWith('../'))
+        throw new LadingError(`from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`);
+    return norm === '.' || norm === '' ? undefined : norm;
+}
+/** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
+function blobAlgorithm(name) {
+    const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
+    return m && registeredAlgorithms[m[1]] === m[2].length ? m[1] : undefined;
+}
+async function sniffFile(file) {
+    const fh = await promises_namespaceObject.open(file, 'r');
+    try {
+        const buf = Buffer.alloc(8);
+        const { bytesRead } = await fh.read(buf, 0, 8, 0);
+        return buf.subarray(0, bytesRead);
+    }
+    finally {
+        await fh.close();
+    }
+}
+/**
+ * Extracts the tar (plain, gzip or zstd, told apart by magic bytes) at `archive` into `dest`, one
+ * entry at a time straight to disk: no blob is ever held in memory. Every `blobs/ALG/HEX` entry
+ * is checked against its name as it is written. Symbolic and hard links are not recreated on
+ * disk (they could point anywhere); those that resolve to a regular file inside the archive are
+ * materialised as hard links in `dest`.
+ */
+async function extractArchive(archive, dest, from) {
+    let head;
+    try {
+        head = await sniffFile(archive);
+    }
+    catch (err) {
+        throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
+    }
+    const compression = readableCompression(head);
+    const files = new Map();
+    const links = new Map();
+    const dirs = new Set();
+    const extract = tar_stream.extract();
+    const source = (0,external_node_fs_namespaceObject.createReadStream)(archive);
+    const feeding = (compression === 'none'
+        ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)
+        : (0,external_node_stream_promises_namespaceObject.pipeline)(source, createDecompressor(compression), extract)).catch((err) => err);
+    const notTar = (err) => err instanceof LadingError
+        ? err
+        : new LadingError(`from "${from}": ${archive} is not a readable tar archive` +
+            (compression === 'none' ? '' : ` (${compression}-compressed)`) +
+            `: ${errors_messageOf(err)}`);
+    try {
+        for await (const entry of extract) {
+            const h = entry.header;
+            const name = safeEntryName(h.name, from);
+            if (!name) {
+                entry.resume();
+                continue;
+            }
+            if (h.type === 'symlink' || h.type === 'link') {
+                entry.resume();
+                // Symlink targets are relative to the link's directory; hard link targets to the root.
+                const target = h.linkname ?? '';
+                const joined = h.type === 'symlink'
+                    ? external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(name), target)
+                    : external_node_path_namespaceObject.posix.normalize(target);
+                const norm = external_node_path_namespaceObject.posix.normalize(joined);
+                const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../');
+                links.set(name, inside ? norm : undefined);
+                files.delete(name);
+                continue;
+            }
+            if (h.type !== 'file' && h.type !== 'contiguous-file') {
+                entry.resume();
+                continue;
+            }
+            const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
+            const parent = external_node_path_namespaceObject.dirname(file);
+            if (!dirs.has(parent)) {
+                await promises_namespaceObject.mkdir(parent, { recursive: true });
+                dirs.add(parent);
+            }
+            const alg = blobAlgorithm(name);
+            const m = new Measuring(alg ?? 'sha256');
+            await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+            // A blob that does not match its name is kept: validation reports it with everything else
+            // that is wrong, instead of stopping at the first corrupt blob.
+            const digest = m.digest();
+            files.set(name, { file, size: m.size, digest, head: m.head });
+            links.delete(name);
+        }
+        const fed = await feeding;
+        if (fed)
+            throw fed;
+    }
+    catch (err) {
+        source.destroy();
+        extract.destroy();
+        await feeding;
+        throw notTar(err);
+    }
+    for (const [name, target] of links) {
+        let t = target;
+        for (let hops = 0; t !== undefined && !files.has(t) && hops < 16; hops++)
+            t = links.get(t);
+        const rec = t === undefined ? undefined : files.get(t);
+        if (!rec)
+            continue;
+        const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+        await promises_namespaceObject.rm(file, { force: true });
+        await promises_namespaceObject.link(rec.file, file);
+        files.set(name, { ...rec, file });
+    }
+    return { dir: dest, files };
+}
+
+;// CONCATENATED MODULE: ./src/transports/oci-archive.ts
+
+
+
+
+
+/** Fails early, with a hint, when `archive` is not a file Lading could extract. */
+async function checkArchiveFile(archive, from) {
+    let st;
+    try {
+        st = await promises_namespaceObject.stat(archive);
+    }
+    catch {
+        throw new LadingError(`from "${from}": the file ${archive} does not exist`);
+    }
+    if (st.isDirectory())
+        throw new LadingError(`from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`);
+}
+/**
+ * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
+ * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
+ * extracted, blob by blob with each digest checked, into a temporary directory that close()
+ * removes; it is then read as a layout.
+ */
+async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
+    const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`);
+    await checkArchiveFile(archive, from);
+    const dir = await makeTempDir(temps);
+    const cleanup = () => temps.remove(dir);
+    try {
+        const { files } = await extractArchive(archive, dir, from);
+        if (!files.has('oci-layout') && !files.has('index.json')) {
+            if (files.has('manifest.json'))
+                throw new LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
+                    `use docker-archive:${archive}`);
+            throw new LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
+                '(it has neither oci-layout and index.json nor manifest.json)');
+        }
+        return await openLayout(dir, ref, from, {
+            onClose: cleanup,
+            where: archive,
+            refHint: `oci-archive:${archive}:REF`
+        });
+    }
+    catch (err) {
+        await cleanup();
+        throw err;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/transports/docker-archive.ts
 
 
@@ -6504,11 +7933,11 @@ function scanLayer(scanBlob, rec, diffAlgorithm) {
  * diff_id, and a manifest is synthesised. `ref` (REPO:TAG) selects among several images;
  * `userSpec` is how the user wrote the source, for messages.
  */
-async function openDockerArchive(archive, scanBlob, userSpec, ref) {
+async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new Temps()) {
     const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`);
     await checkArchiveFile(archive, from);
-    const tmp = await makeTempDir();
-    const cleanup = () => removeTemp(tmp);
+    const tmp = await makeTempDir(temps);
+    const cleanup = () => temps.remove(tmp);
     try {
         const raw = external_node_path_namespaceObject.join(tmp, 'archive');
         const { files } = await extractArchive(archive, raw, from);
@@ -6603,9 +8032,7 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref) {
         await writeLayoutIndex(layout, [root]);
         // The converted layout holds links to what it needs; the rest of the extraction can go.
         await promises_namespaceObject.rm(raw, { recursive: true, force: true });
-        const source = await openLayout(layout, undefined, from, layoutOpts);
-        source.scanned = scanned;
-        return source;
+        return await openLayout(layout, undefined, from, { ...layoutOpts, scanned });
     }
     catch (err) {
         await cleanup();
@@ -7953,15 +9380,15 @@ class RegistrySource {
 
 
 
-/** Opens the image a `from` line names. */
-async function openSource(spec, line, auth) {
+async function openSource(spec, line, auth, temps) {
     switch (spec.kind) {
         case 'oci':
             return openLayout(spec.path, spec.ref, line);
         case 'oci-archive':
-            return openOciArchive(spec.path, spec.ref, line);
+            return openOciArchive(spec.path, spec.ref, line, temps);
         case 'docker-archive':
-            return openDockerArchive(spec.path, scanBlob, line, spec.ref);
+            // Its layers are scanned as they are converted; the validator's scan gives their diff_ids.
+            return openDockerArchive(spec.path, scanBlob, line, spec.ref, temps);
         case 'registry':
             return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
         case 'scratch':
@@ -7969,91 +9396,66 @@ async function openSource(spec, line, auth) {
     }
 }
 
-;// CONCATENATED MODULE: ./src/transports/archive-writer.ts
+;// CONCATENATED MODULE: ./src/app/stages/open-sources.ts
 
 
 
 
 
 
-
-
-/** Fixed metadata so that the same layout always gives the same archive bytes. */
-const EPOCH = new Date(0);
-/** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
-async function archive_writer_walk(root, rel, out) {
-    const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
-    for (const n of names) {
-        const relChild = `${rel}/${n}`;
-        const abs = external_node_path_namespaceObject.join(root, relChild);
-        const st = await promises_namespaceObject.stat(abs);
-        if (st.isDirectory()) {
-            out.push({ name: `${relChild}/`, size: 0 });
-            await archive_writer_walk(root, relChild, out);
-        }
-        else if (st.isFile()) {
-            out.push({ name: relChild, file: abs, size: st.size });
-        }
+/** Opens and validates every source of the plan; scratch has none. The caller closes them. */
+async function openSources(plan, ctx) {
+    const sources = [];
+    const findings = [];
+    for (const f of plan.from) {
+        if (f.spec.kind === 'scratch')
+            continue;
+        const opened = await openAndValidate(f.spec, f.line, plan.auth, ctx);
+        findings.push(...opened.findings);
+        if (!opened.source)
+            continue;
+        const clean = !opened.findings.some(x => x.severity === 'error');
+        sources.push({ source: opened.source, line: f.line, verified: !opened.source.origin && clean });
     }
+    return { sources, findings };
 }
 /**
- * Writes the OCI image layout at `layoutDir` as an oci-archive tar at `archivePath`: `oci-layout`,
- * `index.json`, then the `blobs/` tree in name order, each with mtime 0, owner 0:0 and modes
- * 0644/0755, so equal layouts give byte-identical archives. Files are streamed one by one; the
- * archive appears under its name only once complete (written to a temporary file, then renamed).
- * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
+ * Opens the image a `from` line names and validates it: a layout (or an unpacked archive) with its
+ * layout-level rules, anything else from its root. One that cannot be opened is a finding. The
+ * caller closes the source. Registry layers are not downloaded unless `checkLayers` says so.
  */
-async function writeOciArchive(layoutDir, archivePath) {
-    const members = [];
+async function openAndValidate(spec, line, auth, ctx = {}, opts = {}) {
+    let source;
     try {
-        for (const name of ['oci-layout', 'index.json']) {
-            const file = external_node_path_namespaceObject.join(layoutDir, name);
-            const st = await promises_namespaceObject.stat(file);
-            members.push({ name, file, size: st.size });
-        }
-        members.push({ name: 'blobs/', size: 0 });
-        await archive_writer_walk(layoutDir, 'blobs', members);
+        source = await openSource(spec, line, { ...auth, secrets: ctx.secrets }, ctx.temps ?? new Temps());
     }
     catch (err) {
-        throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
-    }
-    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}.tmp`);
-    trackTemp(tmp);
-    const pack = tar_stream.pack();
-    const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
-    try {
-        for (const m of members) {
-            const header = {
-                name: m.name,
-                size: m.size,
-                mode: m.file ? 0o644 : 0o755,
-                mtime: EPOCH,
-                uid: 0,
-                gid: 0,
-                uname: '',
-                gname: '',
-                type: m.file ? 'file' : 'directory'
-            };
-            await new Promise((resolve, reject) => {
-                // A directory entry has no body: tar-stream completes it on its own.
-                const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
-                if (m.file)
-                    (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
-            });
-        }
-        pack.finalize();
-        const err = await written;
-        if (err)
+        if (!(err instanceof LadingError))
             throw err;
-        await promises_namespaceObject.rename(tmp, archivePath);
-        untrackTemp(tmp);
+        // A layout that cannot be opened usually has layout-level findings that say why.
+        const layoutFindings = spec.kind === 'oci' ? prefixed(line, (await validateLayout(spec.path)).findings) : [];
+        return {
+            findings: layoutFindings.some(x => x.severity === 'error')
+                ? layoutFindings
+                : [rules_finding('source-unreadable', line, err.message)]
+        };
     }
-    catch (err) {
-        pack.destroy();
-        await written;
-        await removeTemp(tmp);
-        throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
-    }
+    const scans = ctx.scans ?? new ScanCache();
+    // A docker-archive's layers were read and checked as it was converted: not again.
+    for (const [key, scan] of source.scanned ?? [])
+        scans.set(key, Promise.resolve(scan));
+    const findings = source.layoutDir
+        ? prefixed(line, (await validateLayout(source.layoutDir, { scans })).findings)
+        : await validateImage(source, source.root, {
+            location: line,
+            checkLayers: opts.checkLayers ?? !source.origin,
+            scans
+        });
+    return { source, findings };
+}
+/** Findings of a source layout, their locations prefixed with the `from` line. */
+function prefixed(line, found) {
+    return found.map(f => ({ ...f, location: `${line} ${f.location}` }));
 }
 
 ;// CONCATENATED MODULE: ./src/build/assemble.ts
@@ -8174,1290 +9576,144 @@ function sortKeys(r) {
     return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-;// CONCATENATED MODULE: ./src/validate/json.ts
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+;// CONCATENATED MODULE: ./src/app/stages/resolve-platforms.ts
 /**
- * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
- * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
- * two readers may see different documents) and integers beyond double precision.
+ * Stage 2: the platforms the run works on. Each source's graph is walked (walkGraph) for its
+ * image manifests and their configs; the sources' platforms are merged (each given once) and the
+ * `platforms` filter applied. Attestations and artifacts inside an index are left out, with a note.
  */
-function json_parseJSON(input, location) {
-    const findings = [];
-    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
-    const bom = typeof input === 'string'
-        ? input.startsWith('\uFEFF')
-        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
-    if (bom) {
-        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
-        return { findings };
+
+
+
+
+
+/** Reading a source failed half way: the run reports it as the source's finding. */
+class SourceUnreadable extends LadingError {
+    line;
+    constructor(line, message) {
+        super(message);
+        this.line = line;
     }
-    let text;
-    if (typeof input === 'string')
-        text = input;
-    else {
-        try {
-            text = utf8.decode(input);
-        }
-        catch {
-            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
-            text = input.toString('utf8');
-        }
-    }
-    let value;
-    try {
-        value = JSON.parse(text);
-    }
-    catch (err) {
-        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
-        return { findings };
-    }
-    scanIJSON(text, location, findings);
-    return { value, findings };
 }
-/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
-function scanIJSON(text, location, findings) {
-    // Each open object keeps the names seen so far; arrays push undefined.
-    const stack = [];
-    const path = [];
-    let reported = 0;
-    const report = (f) => {
-        if (reported++ < 20)
-            findings.push(f);
+async function resolvePlatforms(plan, sources) {
+    if (sources.length === 0) {
+        const platforms = plan.platforms.length
+            ? plan.platforms
+            : [{ os: 'linux', architecture: 'amd64' }];
+        return { images: platforms.map(scratchImage), notes: [] };
+    }
+    const all = [];
+    const notes = [];
+    for (const src of sources) {
+        const found = await imagesOf(src, notes).catch(err => {
+            throw err instanceof LadingError ? new SourceUnreadable(src.line, err.message) : err;
+        });
+        for (const img of found) {
+            const dup = all.find(o => platformsEqual(o.platform, img.platform));
+            if (dup)
+                throw new LadingError(`from: platform ${formatPlatform(img.platform)} is given twice: by "${dup.from?.line}" and by "${src.line}"; ` +
+                    'give each platform once, or select with platforms');
+            all.push(img);
+        }
+    }
+    const kept = plan.platforms.length
+        ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform)))
+        : all;
+    if (kept.length === 0)
+        throw new LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
+            all.map(i => formatPlatform(i.platform)).join(', '));
+    return { images: kept, notes };
+}
+function scratchImage(p) {
+    const empty = { mediaType: MediaType.ImageManifest, digest: '', size: 0 };
+    return {
+        platform: p,
+        manifestDesc: empty,
+        manifestBytes: Buffer.alloc(0),
+        manifest: {
+            schemaVersion: 2,
+            config: { ...empty, mediaType: MediaType.ImageConfig },
+            layers: []
+        },
+        configBytes: Buffer.alloc(0),
+        config: scratchConfig(p)
     };
-    let i = 0;
-    const n = text.length;
-    while (i < n) {
-        const c = text[i];
-        if (c === '{') {
-            stack.push({ keys: new Set(), expectKey: true });
-            i++;
+}
+/** The image manifests below a source's root, each with its config. */
+async function imagesOf(src, notes) {
+    const out = [];
+    const source = src.source;
+    await walkGraph({ desc: source.root }, {
+        descriptor: n => n.desc,
+        key: n => `${n.desc.digest} ${n.platform ? formatPlatform(n.platform) : ''}`,
+        cycle: n => {
+            throw new LadingError(`${src.line}: the index ${n.desc.digest} is nested in itself`);
+        },
+        tooDeep: n => {
+            throw new LadingError(`${src.line}: the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep`);
+        },
+        children: async (n) => {
+            const bytes = await source.read(n.desc);
+            const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${n.desc.digest}`);
+            const mt = doc.mediaType ?? n.desc.mediaType;
+            if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
+                return indexEntries(doc, n.desc, src.line, notes);
+            const img = await imageOf(src, n, bytes, doc, mt, notes);
+            if (img)
+                out.push(img);
+            return [];
         }
-        else if (c === '[') {
-            stack.push(undefined);
-            i++;
-        }
-        else if (c === '}' || c === ']') {
-            const top = stack.pop();
-            if (top && !top.expectKey)
-                path.pop();
-            i++;
-        }
-        else if (c === ',') {
-            const top = stack[stack.length - 1];
-            if (top) {
-                top.expectKey = true;
-                path.pop();
-            }
-            i++;
-        }
-        else if (c === '"') {
-            let j = i + 1;
-            while (j < n && text[j] !== '"')
-                j += text[j] === '\\' ? 2 : 1;
-            const top = stack[stack.length - 1];
-            if (top && top.expectKey) {
-                const key = JSON.parse(text.slice(i, j + 1));
-                if (top.keys.has(key))
-                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
-                top.keys.add(key);
-                top.expectKey = false;
-                path.push(key);
-            }
-            i = j + 1;
-        }
-        else if (c === '-' || (c >= '0' && c <= '9')) {
-            let j = i + 1;
-            while (j < n && /[0-9eE.+-]/.test(text[j]))
-                j++;
-            const raw = text.slice(i, j);
-            const top = stack[stack.length - 1];
-            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
-            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
-                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
-            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
-                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
-            i = j;
-        }
+    });
+    return out;
+}
+/** An index's image entries; attestations and anything that is not an image are left out. */
+function indexEntries(doc, desc, line, notes) {
+    const out = [];
+    let skipped = 0;
+    for (const child of doc.manifests ?? []) {
+        const attestation = child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+            (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown');
+        if (attestation ||
+            (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType)))
+            skipped++;
         else
-            i++;
+            out.push({ desc: child, platform: child.platform });
     }
+    if (skipped)
+        notes.push(`${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`);
+    return out;
 }
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-;// CONCATENATED MODULE: ./src/validate/document.ts
-/**
- * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
- * and report every problem they find rather than the first.
- */
-
-
-
-
-/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
-const IN_TOTO = 'application/vnd.in-toto+json';
-const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
-const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
-const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
-const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
-const PREDEFINED_KEYS = new Set([
-    'created',
-    'authors',
-    'url',
-    'documentation',
-    'source',
-    'version',
-    'revision',
-    'vendor',
-    'licenses',
-    'ref.name',
-    'title',
-    'description',
-    'base.digest',
-    'base.name'
-].map(k => `org.opencontainers.image.${k}`));
-/** Keys conversion.md defines for the runtime config (a config's Labels may carry them too). */
-const CONVERSION_KEYS = new Set([
-    'os',
-    'architecture',
-    'variant',
-    'os.version',
-    'os.features',
-    'author',
-    'stopSignal',
-    'exposedPorts'
-].map(k => `org.opencontainers.image.${k}`));
-function at(location, part) {
-    return location ? `${location} ${part}` : part;
-}
-function show(v) {
-    const s = JSON.stringify(v);
-    if (s === undefined)
-        return String(v);
-    return s.length > 80 ? s.slice(0, 77) + '...' : s;
-}
-function isMediaType(v) {
-    return typeof v === 'string' && MEDIA_TYPE.test(v);
-}
-function isRFC3339(v) {
-    if (typeof v !== 'string')
-        return false;
-    const m = RFC3339.exec(v);
-    if (!m)
-        return false;
-    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
-    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
-    return (mo >= 1 &&
-        mo <= 12 &&
-        d >= 1 &&
-        d <= days &&
-        h <= 23 &&
-        mi <= 59 &&
-        s <= 60 &&
-        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
-        (om === undefined || Number.isNaN(om) || om <= 59));
-}
-/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
-function digestFinding(v) {
-    if (typeof v !== 'string')
-        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
-    if (!DIGEST_GRAMMAR.test(v))
-        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
-    const [alg, enc] = v.split(':', 2);
-    const len = registeredAlgorithms[alg];
-    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
-        return {
-            rule: 'descriptor-digest-encoding',
-            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
-        };
-    return undefined;
-}
-function isRegisteredAlgorithm(digest) {
-    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
-}
-/**
- * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
- * media type, a verifiable or at least grammatical digest and an integer size).
- */
-function document_checkDescriptor(d, loc, out, opts = {}) {
-    if (!isObject(d)) {
-        out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
-        return false;
-    }
-    let usable = true;
-    if (d.mediaType === undefined) {
-        out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
-        usable = false;
-    }
-    else if (!isMediaType(d.mediaType)) {
-        out.push(rules_finding('descriptor-mediatype', loc, `\`mediaType\` ${show(d.mediaType)} is not an RFC 6838 type/subtype`));
-        usable = false;
-    }
-    if (d.digest === undefined) {
-        out.push(rules_finding('descriptor-digest', loc, '`digest` is missing'));
-        usable = false;
-    }
-    else {
-        const p = digestFinding(d.digest);
-        if (p) {
-            out.push(rules_finding(p.rule, loc, `\`digest\` ${p.why}`));
-            usable = false;
-        }
-    }
-    if (d.size === undefined) {
-        out.push(rules_finding('descriptor-size', loc, '`size` is missing'));
-        usable = false;
-    }
-    else if (typeof d.size !== 'number' || !Number.isInteger(d.size)) {
-        out.push(rules_finding('descriptor-size', loc, `\`size\` is ${show(d.size)}, not an integer`));
-        usable = false;
-    }
-    else if (d.size < 0) {
-        out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
-    }
-    if (d.urls !== undefined) {
-        if (!Array.isArray(d.urls))
-            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
-        else
-            d.urls.forEach((u, i) => {
-                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
-                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
-                else if (!/^https?:/i.test(u))
-                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
-            });
-    }
-    if (d.data !== undefined) {
-        if (typeof d.data !== 'string' || !BASE64.test(d.data))
-            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
-        else
-            checkEmbedded(d, d.data, loc, out);
-    }
-    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
-        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
-    if (d.annotations !== undefined)
-        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
-    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
-        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
-    if (d.platform !== undefined && opts.platform)
-        checkPlatform(d.platform, at(loc, 'platform'), out);
-    return usable;
-}
-function checkEmbedded(d, data, loc, out) {
-    const bytes = Buffer.from(data, 'base64');
-    if (typeof d.size === 'number' && bytes.length !== d.size)
-        out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` decodes to ${bytes.length} bytes but \`size\` is ${d.size}`));
-    if (typeof d.digest === 'string' && !digestFinding(d.digest) && isRegisteredAlgorithm(d.digest)) {
-        const actual = digestOf(bytes, d.digest.split(':', 1)[0]);
-        if (actual !== d.digest)
-            out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
-    }
-}
-function checkPlatform(p, loc, out) {
-    if (!isObject(p)) {
-        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof p[k] !== 'string')
-            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
-    for (const k of ['os.version', 'variant'])
-        if (p[k] !== undefined && typeof p[k] !== 'string')
-            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
-    const f = p['os.features'];
-    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
-        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
-    if (p.features !== undefined)
-        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
-}
-function checkAnnotations(a, loc, out, what = 'annotations') {
-    if (!isObject(a)) {
-        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
-        return;
-    }
-    for (const [k, v] of Object.entries(a)) {
-        if (typeof v !== 'string') {
-            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
-            continue;
-        }
-        if (k === '')
-            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
-        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
-        if (v === '')
-            continue;
-        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
-            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
-        else if (k === 'org.opencontainers.image.base.digest') {
-            const p = digestFinding(v);
-            if (p)
-                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
-        }
-        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
-            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
-        else if (k.startsWith('org.opencontainers.') &&
-            !PREDEFINED_KEYS.has(k) &&
-            !CONVERSION_KEYS.has(k))
-            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
-    }
-}
-function checkSchemaVersion(doc, rule, loc, out) {
-    if (doc.schemaVersion !== 2)
-        out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
-            ? '`schemaVersion` is missing'
-            : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
-}
-function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
-    const mt = doc.mediaType;
-    if (mt === undefined || mt === oci)
-        return;
-    if (mt === docker)
-        out.push(rules_finding('mediatype-docker', loc, `\`mediaType\` is the Docker type ${docker}; OCI uses ${oci}`));
-    else
-        out.push(rules_finding(rule, loc, `\`mediaType\` is ${show(mt)}; it must be ${oci} when present`));
-}
-function checkArtifactType(doc, loc, out) {
-    if (doc.artifactType !== undefined && !isMediaType(doc.artifactType))
-        out.push(rules_finding('manifest-artifacttype', loc, `\`artifactType\` ${show(doc.artifactType)} is not an RFC 6838 type/subtype`));
-}
-function checkSubject(doc, loc, out) {
-    if (doc.subject === undefined)
-        return;
-    if (!isObject(doc.subject))
-        out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
-    else
-        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
-}
-function document_checkManifest(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
-        return;
-    }
-    checkSchemaVersion(doc, 'manifest-schema-version', loc, out);
-    checkOwnMediaType(doc, MediaType.ImageManifest, MediaType.DockerManifest, 'manifest-mediatype', loc, out);
-    checkArtifactType(doc, loc, out);
-    const config = doc.config;
-    if (config === undefined)
-        out.push(rules_finding('manifest-config', loc, '`config` is missing'));
-    else if (!isObject(config))
-        out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
-    else
-        document_checkDescriptor(config, at(loc, 'config'), out);
-    const configType = isObject(config) ? config.mediaType : undefined;
-    if (configType === MediaType.Empty && doc.artifactType === undefined)
-        out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
-    const layers = doc.layers;
-    if (layers === undefined)
-        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
-    else if (!Array.isArray(layers))
-        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
-    else {
-        if (layers.length === 0)
-            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
-        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
-        layers.forEach((l, i) => {
-            const lloc = at(loc, `layers[${i}]`);
-            document_checkDescriptor(l, lloc, out);
-            if (isImage &&
-                isObject(l) &&
-                typeof l.mediaType === 'string' &&
-                isMediaType(l.mediaType) &&
-                layerCompression(l.mediaType) === undefined &&
-                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
-                l.mediaType !== IN_TOTO)
-                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
-        });
-    }
-    checkSubject(doc, loc, out);
-    if (doc.annotations !== undefined)
-        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
-}
-function document_checkIndex(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
-        return;
-    }
-    checkSchemaVersion(doc, 'index-schema-version', loc, out);
-    checkOwnMediaType(doc, MediaType.ImageIndex, MediaType.DockerManifestList, 'index-mediatype', loc, out);
-    checkArtifactType(doc, loc, out);
-    const m = doc.manifests;
-    if (m === undefined)
-        out.push(rules_finding('index-manifests', loc, '`manifests` is missing'));
-    else if (!Array.isArray(m))
-        out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
-    else
-        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
-    checkSubject(doc, loc, out);
-    if (doc.annotations !== undefined)
-        checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
-}
-function document_checkLayoutFile(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
-        return;
-    }
-    const v = doc.imageLayoutVersion;
-    if (typeof v !== 'string')
-        out.push(rules_finding('layout-oci-layout', loc, v === undefined
-            ? '`imageLayoutVersion` is missing'
-            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
-    else if (v !== '1.0.0')
-        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
-}
-const str = v => typeof v === 'string';
-const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
-const nullable = (c) => v => v === null || c(v);
-const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
-const CONTAINER_FIELDS = {
-    User: [str, 'a string'],
-    ExposedPorts: [mapOf(isObject), 'a map of objects'],
-    Env: [strArray, 'an array of strings'],
-    Entrypoint: [nullable(strArray), 'an array of strings or null'],
-    Cmd: [nullable(strArray), 'an array of strings or null'],
-    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
-    WorkingDir: [str, 'a string'],
-    StopSignal: [str, 'a string'],
-    ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
-};
-/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
-function document_checkConfig(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof doc[k] !== 'string')
-            out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
-    for (const k of ['author', 'variant', 'os.version'])
-        if (doc[k] !== undefined && typeof doc[k] !== 'string')
-            out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
-    if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
-        out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
-    if (doc.created !== undefined && !isRFC3339(doc.created))
-        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
-    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
-    const c = doc.config;
-    if (c !== undefined && c !== null) {
-        if (!isObject(c))
-            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
-        else {
-            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
-                if (c[k] !== undefined && !check(c[k]))
-                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
-            if (Array.isArray(c.Env))
-                c.Env.forEach((e, i) => {
-                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
-                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
-                });
-            if (c.Labels !== undefined && c.Labels !== null)
-                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
-        }
-    }
-    const r = doc.rootfs;
-    if (r === undefined)
-        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
-    else if (!isObject(r))
-        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
-    else {
-        if (r.type !== 'layers')
-            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
-                ? '`rootfs.type` is missing'
-                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
-        if (!Array.isArray(r.diff_ids))
-            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
-                ? '`rootfs.diff_ids` is missing'
-                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
-        else
-            r.diff_ids.forEach((id, i) => {
-                const p = digestFinding(id);
-                if (p)
-                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
-            });
-    }
-    const h = doc.history;
-    if (h !== undefined) {
-        if (!Array.isArray(h))
-            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
-        else
-            h.forEach((e, i) => {
-                if (!isObject(e)) {
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
-                    return;
-                }
-                for (const k of ['author', 'created_by', 'comment'])
-                    if (e[k] !== undefined && typeof e[k] !== 'string')
-                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
-                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
-                if (e.created !== undefined && !isRFC3339(e.created))
-                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
-            });
-    }
-}
-
-;// CONCATENATED MODULE: ./src/validate/walker.ts
-/**
- * Walks an image graph (index → manifests → config + layers), reading every blob through a
- * BlobReader exactly once (cached by digest), and turns every problem, including I/O failures
- * and nonsense input, into findings. Nothing here throws for bad input.
- */
-
-
-
-
-
-
-
-
-
-/** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
-const MAX_JSON = 16 * 1024 * 1024;
-const MAX_DEPTH = 16;
-/** Layers of a manifest read at once beyond the one whose findings are being taken. */
-const LAYERS_AHEAD = 2;
-/** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
-function diffAlgorithmOf(config, i) {
-    const rootfs = config?.rootfs;
-    const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
-    return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
-}
-class Walker {
-    reader;
-    opts;
-    blobName;
-    findings = [];
-    json = new Map();
-    scans;
-    /** Scan keys this walk has read or reused, for the cache's counts. */
-    counted = new Set();
-    reportedContent = new Set();
-    /** Subtrees already walked, keyed by digest (and, for manifests, the platform the index names). */
-    walked = new Set();
-    seenFindings = new Set();
-    /** Digests of blobs read to their end, so a layout check does not read them again. */
-    hashed = new Set();
-    constructor(reader, opts, blobName) {
-        this.reader = reader;
-        this.opts = opts;
-        this.blobName = blobName;
-        this.scans = opts.scans ?? new ScanCache();
-    }
-    /** A finding reached through several paths (shared indexes, manifests) is reported once. */
-    add(...f) {
-        for (const x of f) {
-            const key = `${x.rule}\0${x.location}\0${x.message}`;
-            if (this.seenFindings.has(key))
-                continue;
-            this.seenFindings.add(key);
-            this.findings.push(x);
-        }
-    }
-    /** Checks a descriptor; walks what it references when its blob is present and readable. */
-    async node(d, loc, depth = 0, platform, visiting = new Set()) {
-        try {
-            await this.nodeUnsafe(d, loc, depth, platform, visiting);
-        }
-        catch (err) {
-            // A bug or an unforeseen input must still end in a report, never a crash.
-            this.add(rules_finding('blob-unreadable', loc, `could not be checked: ${errors_messageOf(err)}`));
-        }
-    }
-    async nodeUnsafe(d, loc, depth, platform, visiting) {
-        if (!isObject(d) || typeof d.mediaType !== 'string')
-            return;
-        const desc = d;
-        if (isIndexMediaType(desc.mediaType)) {
-            if (visiting.has(desc.digest)) {
-                this.add(rules_finding('index-cycle', loc, `the index ${desc.digest} is nested in itself`));
-                return;
-            }
-            if (depth > MAX_DEPTH) {
-                this.add(rules_finding('index-depth', loc, `the index ${desc.digest} is nested more than ${MAX_DEPTH} indexes deep; Lading does not walk deeper`));
-                return;
-            }
-            const doc = await this.document(desc, loc, 'index');
-            if (doc === undefined)
-                return;
-            // Without this, an index listing the same child n times, k levels deep, costs n^k walks.
-            if (this.walked.has(desc.digest))
-                return;
-            this.walked.add(desc.digest);
-            const where = `${this.blobName(desc.digest)} (index)`;
-            const out = [];
-            document_checkIndex(doc, where, out);
-            this.add(...out);
-            this.checkOwnType(doc, desc, where);
-            if (!isObject(doc) || !Array.isArray(doc.manifests))
-                return;
-            const inner = new Set(visiting).add(desc.digest);
-            for (let i = 0; i < doc.manifests.length; i++)
-                await this.entry(doc.manifests[i], at(where, `manifests[${i}]`), depth + 1, inner);
-        }
-        else if (isManifestMediaType(desc.mediaType)) {
-            await this.manifest(desc, loc, platform);
-        }
-        else {
-            // An unknown media type in an index must not be an error: only its bytes are verified.
-            await this.opaque(desc, loc);
-        }
-    }
-    /** An index entry: the descriptor rules were applied with the index; here, what it points at. */
-    async entry(d, loc, depth, visiting) {
-        if (!isObject(d))
-            return;
-        const out = [];
-        if (!document_checkDescriptor(d, loc, out))
-            return;
-        const p = d.platform;
-        const platform = isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
-            ? p
-            : undefined;
-        await this.node(d, loc, depth, platform, visiting);
-    }
-    checkOwnType(doc, desc, where) {
-        if (isObject(doc) && typeof doc.mediaType === 'string' && doc.mediaType !== desc.mediaType)
-            this.add(rules_finding('descriptor-mediatype-mismatch', where, `the document says \`mediaType\` "${doc.mediaType}" but it is referenced as "${desc.mediaType}"`));
-    }
-    async manifest(desc, loc, platform) {
-        const doc = await this.document(desc, loc, 'manifest');
-        if (doc === undefined)
-            return;
-        const key = `${desc.digest} ${platform ? JSON.stringify(platform) : ''}`;
-        if (this.walked.has(key))
-            return;
-        this.walked.add(key);
-        const where = `${this.blobName(desc.digest)} (manifest)`;
-        const out = [];
-        document_checkManifest(doc, where, out);
-        this.add(...out);
-        this.checkOwnType(doc, desc, where);
-        if (!isObject(doc))
-            return;
-        let config;
-        const cd = doc.config;
-        const cloc = at(where, 'config');
-        if (isObject(cd) && document_checkDescriptor(cd, cloc, [])) {
-            const cdesc = cd;
-            if (cdesc.mediaType === MediaType.ImageConfig || cdesc.mediaType === MediaType.DockerConfig) {
-                const cdoc = await this.document(cdesc, cloc, 'config');
-                if (cdoc !== undefined) {
-                    const cwhere = `${this.blobName(cdesc.digest)} (config)`;
-                    const cout = [];
-                    document_checkConfig(cdoc, cwhere, cout);
-                    this.add(...cout);
-                    if (isObject(cdoc))
-                        config = cdoc;
-                }
-            }
-            else
-                await this.opaque(cdesc, cloc);
-        }
-        if (config &&
-            platform &&
-            typeof config.os === 'string' &&
-            typeof config.architecture === 'string') {
-            const cp = platformOfConfig(config);
-            if (!platformsEqual(platform, cp))
-                this.add(rules_finding('platform-mismatch', loc, `the index says platform ${formatPlatform(platform)} but the config says ${formatPlatform(cp)}`));
-        }
-        const layers = Array.isArray(doc.layers) ? doc.layers : [];
-        const diffIds = [];
-        // Layers are read a few at a time (their decompression runs on other cores), while their
-        // findings are still taken in order, so the report does not depend on which finished first.
-        const readAhead = (i) => {
-            const l = layers[i];
-            if (this.opts.checkLayers === false || !isObject(l) || !document_checkDescriptor(l, '', []))
-                return;
-            const d = l;
-            // Layers left in their registry are not there to read.
-            if (!isRegisteredAlgorithm(d.digest) || this.opts.notDownloaded?.has(d.digest))
-                return;
-            this.scan(d, layerCompression(d.mediaType) !== undefined, diffAlgorithmOf(config, i)).catch(() => { });
-        };
-        for (let i = 0; i < Math.min(LAYERS_AHEAD, layers.length); i++)
-            readAhead(i);
-        for (let i = 0; i < layers.length; i++) {
-            if (i + LAYERS_AHEAD < layers.length)
-                readAhead(i + LAYERS_AHEAD);
-            const l = layers[i];
-            const lloc = at(where, `layers[${i}]`);
-            if (!isObject(l) || !document_checkDescriptor(l, lloc, [])) {
-                diffIds.push(undefined);
-                continue;
-            }
-            diffIds.push(await this.layer(l, lloc, diffAlgorithmOf(config, i)));
-        }
-        if (!config)
-            return;
-        const rootfs = config.rootfs;
-        const cwhere = `${this.blobName(cd.digest)} (config)`;
-        if (isObject(rootfs) && Array.isArray(rootfs.diff_ids)) {
-            const ids = rootfs.diff_ids;
-            if (ids.length !== layers.length)
-                this.add(rules_finding('config-diff-ids', cwhere, `\`rootfs.diff_ids\` has ${ids.length} entries but the manifest ${this.blobName(desc.digest)} has ${layers.length} layers`));
-            for (let i = 0; i < Math.min(ids.length, layers.length); i++)
-                if (diffIds[i] !== undefined && ids[i] !== diffIds[i])
-                    this.add(rules_finding('config-diff-id-mismatch', cwhere, `\`rootfs.diff_ids[${i}]\` is ${JSON.stringify(ids[i])} but layers[${i}] uncompressed has ${diffIds[i]}`));
-        }
-        if (Array.isArray(config.history)) {
-            const nonEmpty = config.history.filter(h => !(isObject(h) && h.empty_layer === true)).length;
-            if (nonEmpty !== layers.length)
-                this.add(rules_finding('config-history-layers', cwhere, `\`history\` has ${nonEmpty} entries without \`empty_layer: true\` but the manifest has ${layers.length} layers`));
-        }
-    }
-    /** Whether the blob can be read; reports why not otherwise. */
-    async present(desc, loc) {
-        if (!isRegisteredAlgorithm(desc.digest)) {
-            this.add(rules_finding('descriptor-digest-unregistered', loc, `the blob ${desc.digest} uses an algorithm Lading cannot verify (sha256 and sha512 are registered); it was not checked`));
-            return false;
-        }
-        let has;
-        try {
-            has = await this.reader.has(desc);
-        }
-        catch (err) {
-            this.add(rules_finding('blob-unreadable', loc, `could not look for blob ${desc.digest} in ${this.reader.name}: ${errors_messageOf(err)}`));
-            return false;
-        }
-        if (has)
-            return true;
-        const foreign = (Array.isArray(desc.urls) && desc.urls.length > 0) ||
-            desc.mediaType.includes('.nondistributable.') ||
-            desc.mediaType.includes('.foreign.');
-        if (this.opts.notDownloaded?.has(desc.digest))
-            this.add(rules_finding('blob-not-downloaded', loc, `blob ${desc.digest} (${desc.mediaType}) was not downloaded (it stays in its registry), so its content was not checked`));
-        else if (foreign)
-            this.add(rules_finding('blob-missing', loc, `blob ${desc.digest} (${desc.mediaType}) is not in ${this.reader.name}; it is non-distributable or has \`urls\`, so it is fetched from elsewhere`));
-        else if (this.opts.requireAllBlobs)
-            this.add(rules_finding('blob-missing-required', loc, `blob ${desc.digest} (${desc.mediaType}) is missing from ${this.reader.name}, and it must be pushed; rebuild or re-copy the image`));
-        else
-            this.add(rules_finding('blob-missing', loc, `blob ${desc.digest} (${desc.mediaType}) is missing from ${this.reader.name}; only an external blob store can provide it`));
-        return false;
-    }
-    verify(desc, got, loc) {
-        if (got.readError !== undefined) {
-            this.add(rules_finding('blob-unreadable', loc, `reading blob ${desc.digest} failed after ${got.size} bytes: ${got.readError}`));
-            return;
-        }
-        if (got.size !== desc.size)
-            this.add(rules_finding('blob-size-mismatch', loc, `blob ${desc.digest} has ${got.size} bytes but the descriptor says ${desc.size}`));
-        if (got.digest !== desc.digest)
-            this.add(rules_finding('blob-digest-mismatch', loc, `blob ${desc.digest} has content with digest ${got.digest}`));
-    }
-    /** Reads, verifies and parses a JSON blob; undefined when there is nothing to parse. */
-    async document(desc, loc, what) {
-        if (!(await this.present(desc, loc)))
-            return undefined;
-        let p = this.json.get(desc.digest);
-        if (!p) {
-            p = this.readJson(desc);
-            this.json.set(desc.digest, p);
-        }
-        const blob = await p;
-        this.verify(desc, blob, loc);
-        if (!blob.bytes) {
-            if (blob.readError === undefined)
-                this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
-            return undefined;
-        }
-        const where = `${this.blobName(desc.digest)} (${what})`;
-        const parsed = json_parseJSON(blob.bytes, where);
-        if (!this.reportedContent.has(desc.digest))
-            this.add(...parsed.findings);
-        this.reportedContent.add(desc.digest);
-        return parsed.value;
-    }
-    async readJson(desc) {
-        const algorithm = desc.digest.split(':', 1)[0];
-        const chunks = [];
-        let size = 0;
-        const h = (0,external_node_crypto_namespaceObject.createHash)(algorithm);
-        try {
-            const s = await this.reader.open(desc);
-            for await (const c of s) {
-                size += c.length;
-                h.update(c);
-                if (size <= MAX_JSON)
-                    chunks.push(c);
-            }
-        }
-        catch (err) {
-            // Read, if not to its end: reported here, not read again by the layout's blob sweep.
-            this.hashed.add(desc.digest);
-            return { size, readError: errors_messageOf(err) };
-        }
-        this.hashed.add(desc.digest);
-        if (size > MAX_JSON)
-            return { size, digest: `${algorithm}:` + h.digest('hex') };
-        return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) };
-    }
-    async scan(desc, layer, diffAlgorithm = 'sha256') {
-        const compression = layer ? layerCompression(desc.mediaType) : undefined;
-        const key = layer ? scanKey(desc, diffAlgorithm) : `${desc.digest} opaque ${diffAlgorithm}`;
-        let p = this.scans.get(key);
-        if (p) {
-            // Counted once per walk: a layer listed twice, or read ahead, is not a second reuse.
-            if (!this.counted.has(key))
-                this.scans.reused++;
-            this.counted.add(key);
-        }
-        else {
-            this.counted.add(key);
-            this.scans.reads++;
-            p = (async () => {
-                let s;
-                try {
-                    s = await this.reader.open(desc);
-                }
-                catch (err) {
-                    return { size: 0, readError: errors_messageOf(err), findings: [], unopened: true };
-                }
-                return scanBlob(s, {
-                    algorithm: desc.digest.split(':', 1)[0],
-                    diffAlgorithm,
-                    compression,
-                    checkTar: layer,
-                    location: layerLocation(desc.digest),
-                    digest: desc.digest
-                });
-            })();
-            this.scans.set(key, p);
-        }
-        const r = await p;
-        // Read (if not to its end): the layout's sweep of unreferenced blobs need not read it again.
-        if (!r.unopened)
-            this.hashed.add(desc.digest);
-        return r;
-    }
-    async opaque(desc, loc) {
-        if (!(await this.present(desc, loc)))
-            return;
-        this.verify(desc, await this.scan(desc, false), loc);
-    }
-    /** Returns the layer's diff_id when it could be computed. */
-    async layer(desc, loc, diffAlgorithm = 'sha256') {
-        if (!(await this.present(desc, loc)))
-            return undefined;
-        // Without layer checks (registry sources) a layer is never downloaded: presence is all we ask.
-        if (this.opts.checkLayers === false)
-            return undefined;
-        const isLayer = layerCompression(desc.mediaType) !== undefined;
-        const r = await this.scan(desc, isLayer, diffAlgorithm);
-        this.verify(desc, r, loc);
-        const key = `layer ${desc.digest}`;
-        if (!this.reportedContent.has(key))
-            this.add(...r.findings);
-        this.reportedContent.add(key);
-        return r.diffId;
-    }
-}
-
-;// CONCATENATED MODULE: ./src/validate/layout.ts
-/** Validation of an OCI image layout directory: its files, its blob names, and every image it holds. */
-
-
-
-
-
-
-
-
-
-
-/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
-const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
-const ENCODED = /^[a-zA-Z0-9=_-]+$/;
-/** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
-class LayoutReader {
-    root;
-    name;
-    constructor(root) {
-        this.root = root;
-        this.name = `oci:${root}`;
-    }
-    file(desc) {
-        // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
-        if (!DIGEST_GRAMMAR.test(desc.digest))
-            throw new LadingError(`"${desc.digest}" is not a digest`);
-        const [alg, enc] = desc.digest.split(':', 2);
-        return external_node_path_namespaceObject.join(this.root, 'blobs', alg, enc);
-    }
-    async has(desc) {
-        try {
-            return (await promises_namespaceObject.stat(this.file(desc))).isFile();
-        }
-        catch {
-            return false;
-        }
-    }
-    async open(desc) {
-        const s = (0,external_node_fs_namespaceObject.createReadStream)(this.file(desc), { highWaterMark: 256 * 1024 });
-        // Surface open errors (EACCES, EISDIR) here rather than mid-iteration.
-        await new Promise((resolve, reject) => {
-            s.once('ready', () => resolve());
-            s.once('error', reject);
-        });
-        return s;
-    }
-    async read(desc) {
-        return promises_namespaceObject.readFile(this.file(desc));
-    }
-}
-/** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
-function layoutBlobName(digest) {
-    const [alg, enc] = digest.split(':', 2);
-    return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`;
-}
-async function readFileOrFinding(file, rule, loc, out) {
-    try {
-        return await promises_namespaceObject.readFile(file);
-    }
-    catch (err) {
-        const code = err.code;
-        out.push(rules_finding(rule, loc, code === 'ENOENT' ? 'the file is missing' : `cannot be read: ${errors_messageOf(err)}`));
+async function imageOf(src, n, bytes, doc, mediaType, notes) {
+    const { desc, platform } = n;
+    if (!doc.config || !Array.isArray(doc.layers))
+        throw new LadingError(`${src.line}: ${desc.digest} (${mediaType ?? 'no media type'}) is neither an image manifest nor an index`);
+    const manifest = doc;
+    const configType = manifest.config.mediaType;
+    if (configType !== MediaType.ImageConfig && configType !== MediaType.DockerConfig) {
+        if (platform === undefined && desc === src.source.root)
+            throw new LadingError(`${src.line}: ${desc.digest} is an artifact (config ${configType}), not a container image`);
+        notes.push(`${src.line}: left out artifact manifest ${desc.digest} (config ${configType})`);
         return undefined;
     }
+    const configBytes = await src.source.read(manifest.config);
+    const config = resolve_platforms_parseDocument(configBytes, `${src.line}: config ${manifest.config.digest}`);
+    return {
+        platform: normalizePlatform(platform ?? platformOfConfig(config)),
+        from: src,
+        manifestDesc: { mediaType: mediaType ?? desc.mediaType, digest: desc.digest, size: desc.size },
+        manifestBytes: bytes,
+        manifest,
+        configBytes,
+        config
+    };
 }
-/** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
-async function isFileOrLinkToFile(dir, f) {
-    if (f.isFile())
-        return true;
-    if (!f.isSymbolicLink())
-        return false;
+/** A source's JSON document; what does not parse is a clear error naming it. */
+function resolve_platforms_parseDocument(bytes, what) {
     try {
-        return (await promises_namespaceObject.stat(external_node_path_namespaceObject.join(dir, f.name))).isFile();
-    }
-    catch {
-        return false;
-    }
-}
-/** Returns the digests whose names are well formed and whose algorithm Lading can hash. */
-async function checkBlobNames(root, out) {
-    const named = [];
-    const blobs = external_node_path_namespaceObject.join(root, 'blobs');
-    let algs;
-    try {
-        algs = await promises_namespaceObject.readdir(blobs, { withFileTypes: true });
+        return JSON.parse(bytes.toString('utf8'));
     }
     catch (err) {
-        const code = err.code;
-        out.push(rules_finding('layout-blobs-dir', 'blobs', code === 'ENOENT' ? 'the directory is missing' : `cannot be read: ${errors_messageOf(err)}`));
-        return named;
-    }
-    for (const a of algs) {
-        const loc = `blobs/${a.name}`;
-        if (!a.isDirectory()) {
-            out.push(rules_finding('layout-blob-name', loc, 'blobs/ holds only one directory per digest algorithm'));
-            continue;
-        }
-        if (!ALGORITHM.test(a.name)) {
-            out.push(rules_finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`));
-            continue;
-        }
-        let files;
-        try {
-            files = await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(blobs, a.name), { withFileTypes: true });
-        }
-        catch (err) {
-            out.push(rules_finding('layout-blob-name', loc, `cannot be read: ${errors_messageOf(err)}`));
-            continue;
-        }
-        let reported = 0;
-        for (const f of files) {
-            const floc = `blobs/${a.name}/${f.name}`;
-            let why;
-            if (!(await isFileOrLinkToFile(external_node_path_namespaceObject.join(blobs, a.name), f)))
-                why = 'is not a regular file';
-            else if (!ENCODED.test(f.name))
-                why = `"${f.name}" is not an encoded digest`;
-            else {
-                const p = digestFinding(`${a.name}:${f.name}`);
-                if (p)
-                    why = p.why;
-                else if (isRegisteredAlgorithm(`${a.name}:${f.name}`))
-                    named.push(`${a.name}:${f.name}`);
-            }
-            if (why && reported++ < 50)
-                out.push(rules_finding('layout-blob-name', floc, why));
-        }
-    }
-    return named;
-}
-/** image-layout.md: "The content of blobs/<alg>/<encoded> MUST match the digest", referenced or not. */
-async function checkUnreadBlobs(root, digests, hashed, out) {
-    let reported = 0;
-    for (const digest of digests) {
-        if (hashed.has(digest))
-            continue;
-        const [alg, enc] = digest.split(':', 2);
-        const file = external_node_path_namespaceObject.join(root, 'blobs', alg, enc);
-        const r = await scanBlob((0,external_node_fs_namespaceObject.createReadStream)(file, { highWaterMark: 256 * 1024 }), {
-            algorithm: alg,
-            checkTar: false,
-            location: layoutBlobName(digest)
-        });
-        if (r.readError !== undefined) {
-            out.push(rules_finding('blob-unreadable', layoutBlobName(digest), `cannot be read: ${r.readError}`));
-            continue;
-        }
-        const got = r.digest;
-        if (got !== digest && reported++ < 50)
-            out.push(rules_finding('blob-digest-mismatch', `blobs/${alg}/${enc}`, `the file's content has digest ${got}, not the digest its name gives; no descriptor references it, but every blob must match its name`));
-    }
-}
-async function walkLayout(dir, opts) {
-    const out = [];
-    try {
-        const layoutBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'layout-oci-layout', 'oci-layout', out);
-        if (layoutBytes) {
-            const p = json_parseJSON(layoutBytes, 'oci-layout');
-            out.push(...p.findings);
-            if (p.value !== undefined)
-                document_checkLayoutFile(p.value, 'oci-layout', out);
-        }
-        const named = await checkBlobNames(dir, out);
-        const indexBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'index.json'), 'layout-index-json', 'index.json', out);
-        const hashed = new Set();
-        try {
-            if (indexBytes)
-                await walkIndex(dir, indexBytes, opts, hashed, out);
-        }
-        finally {
-            await checkUnreadBlobs(dir, named, hashed, out);
-        }
-    }
-    catch (err) {
-        out.push(rules_finding('blob-unreadable', dir, `the layout could not be read: ${errors_messageOf(err)}`));
-    }
-    return out;
-}
-async function walkIndex(dir, indexBytes, opts, hashed, out) {
-    const p = json_parseJSON(indexBytes, 'index.json');
-    out.push(...p.findings);
-    if (p.value === undefined)
-        return;
-    document_checkIndex(p.value, 'index.json', out);
-    if (isObject(p.value) &&
-        p.value.mediaType !== undefined &&
-        p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
-        out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
-    if (!isObject(p.value) || !Array.isArray(p.value.manifests))
-        return;
-    const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName);
-    const visiting = new Set();
-    for (let i = 0; i < p.value.manifests.length; i++)
-        await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting);
-    out.push(...walker.findings);
-    for (const d of walker.hashed)
-        hashed.add(d);
-}
-
-;// CONCATENATED MODULE: ./src/validate/report.ts
-/**
- * valid: no error (failOn 'error' or 'never'), no error and no warning (failOn 'warning'); info
- * findings never count. 'never' only means the caller does not fail its step on an invalid report.
- */
-function makeReport(findings, failOn = 'error') {
-    const errors = findings.filter(f => f.severity === 'error').length;
-    const warnings = findings.filter(f => f.severity === 'warning').length;
-    const valid = failOn === 'warning' ? errors + warnings === 0 : errors === 0;
-    return { valid, errors, warnings, findings };
-}
-function formatReport(report) {
-    const lines = report.findings.map(f => `${f.severity.padEnd(7)} ${f.rule}  ${f.location}: ${f.message}`);
-    const plural = (n, w) => `${n} ${w}${n === 1 ? '' : 's'}`;
-    lines.push(`${report.valid ? 'valid' : 'invalid'}: ${plural(report.errors, 'error')}, ${plural(report.warnings, 'warning')}`);
-    return lines.join('\n');
-}
-
-;// CONCATENATED MODULE: ./src/validate/index.ts
-
-
-
-
-
-
-
-
-
-
-
-/** Validates an OCI image layout directory and every image its index.json references. */
-async function validateLayout(dir, opts = {}) {
-    return makeReport(await walkLayout(dir, opts));
-}
-/**
- * Validates the image graph below `root` whose blobs are read through `reader` (registry,
- * archives). `location` prefixes finding locations.
- */
-async function validateImage(reader, root, opts = {}) {
-    const prefix = opts.location ?? reader.name;
-    const where = prefix ? `${prefix} ` : '';
-    const walker = new Walker(reader, opts, d => `${where}${d.slice(0, 19)}…`);
-    const rootLoc = prefix || 'root';
-    const out = [];
-    if (!document_checkDescriptor(root, rootLoc, out, { platform: true }))
-        return out;
-    try {
-        await walker.entry(root, rootLoc, 0, new Set());
-    }
-    catch (err) {
-        out.push(rules_finding('blob-unreadable', rootLoc, `the image could not be read: ${errors_messageOf(err)}`));
-    }
-    return [...out, ...walker.findings];
-}
-/**
- * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
- * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
- */
-function makeFinding(rule, location, message) {
-    return rules_finding(rule, location, message);
-}
-const DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
-/**
- * Drops findings that repeat an earlier one: the same rule about the same blob (the first full
- * digest in the message), or, when the message names no digest, the same rule, location and
- * message. A base layer's problem is found once when a source is validated and again in the
- * output; the first (source) finding is kept. Locations are not searched for a digest: a source
- * reference such as `reg/x@sha256:…` prefixes every location of that source, so distinct
- * findings would collapse.
- */
-function dedupeFindings(findings) {
-    const seen = new Set();
-    const out = [];
-    for (const f of findings) {
-        const digest = DIGEST.exec(f.message)?.[0];
-        const key = digest ? `${f.rule}\0${digest}` : `${f.rule}\0${f.location}\0${f.message}`;
-        if (seen.has(key))
-            continue;
-        seen.add(key);
-        out.push(f);
-    }
-    return out;
-}
-/**
- * Document-level rules only (no blob access). `doc` is parsed JSON, or the raw text/bytes of a
- * document (then parse errors and I-JSON problems are findings too).
- */
-function validateDocument(kind, doc, location = kind) {
-    const out = [];
-    let value = doc;
-    if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
-        const p = parseJSON(doc, location);
-        out.push(...p.findings);
-        if (p.value === undefined)
-            return out;
-        value = p.value;
-    }
-    try {
-        switch (kind) {
-            case 'manifest':
-                checkManifest(value, location, out);
-                break;
-            case 'index':
-                checkIndex(value, location, out);
-                break;
-            case 'config':
-                checkConfig(value, location, out);
-                break;
-            case 'layout':
-                checkLayoutFile(value, location, out);
-                break;
-            default:
-                checkDescriptor(value, location, out);
-        }
-    }
-    catch (err) {
-        out.push(finding('json-invalid', location, `could not be checked: ${messageOf(err)}`));
-    }
-    return out;
-}
-
-;// CONCATENATED MODULE: external "node:v8"
-const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
-;// CONCATENATED MODULE: external "node:vm"
-const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
-;// CONCATENATED MODULE: ./src/util/memory.ts
-/**
- * Keeps a run's memory flat while it streams hundreds of megabytes through Buffers.
- *
- * V8 frees a dead Buffer's memory only at a full collection, and starts one for Buffers alone once
- * about 64 MB of them have been allocated since the last. A build, a validation or an upload
- * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
- * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
- * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
- * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
- * main thread milliseconds, and one every 16 MiB slowed a build by a third.
- *
- * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
- * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
- * V8 marks on its helper threads while the work goes on, which costs the build far less than
- * stopping for each one.
- */
-
-
-/** Bytes moved between looks at memory. */
-const RELIEF_BYTES = 16 * 1024 * 1024;
-/** The resident size above which a look at memory starts a collection. */
-const RELIEF_RSS = 104 * 1024 * 1024;
-/** V8's collector, looked up once: reaching it sets a V8 flag for the whole process. */
-let collect;
-function collector() {
-    if (collect !== undefined)
-        return collect;
-    try {
-        let g = globalThis.gc;
-        if (typeof g !== 'function') {
-            external_node_v8_namespaceObject.setFlagsFromString('--expose-gc');
-            const fn = external_node_vm_namespaceObject.runInNewContext('gc');
-            g = typeof fn === 'function' ? fn : undefined;
-        }
-        const gc = g;
-        // Asynchronous: V8 marks on its helper threads while this one goes on with the work.
-        collect = gc
-            ? () => {
-                const p = gc({ type: 'major', execution: 'async' });
-                if (p instanceof Promise)
-                    p.catch(() => { });
-            }
-            : null;
-    }
-    catch {
-        collect = null;
-    }
-    return collect;
-}
-/**
- * The memory relief of one run: counts the bytes it moves through Buffers and, every RELIEF_BYTES,
- * starts a collection when the process is above `above` resident bytes.
- */
-class MemoryRelief {
-    above;
-    movedSince = 0;
-    /** Collections asked for so far. */
-    collections = 0;
-    constructor(above = RELIEF_RSS) {
-        this.above = above;
-    }
-    /** Notes that `bytes` went through Buffers (read, compressed, hashed, sent). */
-    moved(bytes) {
-        this.movedSince += bytes;
-        if (this.movedSince < RELIEF_BYTES)
-            return;
-        this.movedSince = 0;
-        // Only when memory is high: each collection costs the main thread time, most of it for
-        // nothing while the dead Buffers are few.
-        if (process.memoryUsage.rss() <= this.above)
-            return;
-        const c = collector();
-        if (!c)
-            return;
-        this.collections++;
-        c();
+        throw new LadingError(`${what} is not valid JSON: ${errors_messageOf(err)}`);
     }
 }
 
@@ -9487,8 +9743,389 @@ async function mapLimited(items, limit, fn) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/registry/push.ts
+;// CONCATENATED MODULE: ./src/app/stages/build-layers.ts
+/**
+ * Stage 3: the new layers, built once into the staged layout and shared by every platform. Each
+ * layer's content is checked as it is written (the validator's checks, handed to the builder), so
+ * validating the layout does not read it back.
+ */
 
+
+
+
+
+
+/**
+ * Layers built at once. Each already compresses on every core; a second one overlaps its reading of
+ * files with the other's compression, while more would only add memory.
+ */
+const LAYERS_AT_ONCE = 2;
+async function buildLayers(plan, layout, ctx) {
+    const base = external_node_path_namespaceObject.basename(plan.output);
+    const built = await mapLimited(plan.layers, LAYERS_AT_ONCE, async (l) => {
+        const layer = await buildLayer(l, layout, {
+            compression: plan.compression,
+            level: plan.compressionLevel,
+            mtime: plan.created,
+            checks: layerChecks,
+            relief: ctx.relief,
+            // Never pack Lading's own outputs into a layer built from a directory that holds them.
+            exclude: [
+                plan.output,
+                reportPath(plan.output),
+                ...(plan.archive ? [plan.archive] : []),
+                external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-*`)
+            ]
+        });
+        if (layer.scan)
+            ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan));
+        return layer;
+    });
+    plan.layers.forEach((l, i) => {
+        const d = built[i].descriptor;
+        ctx.log.info(`layer ${l.spec}: ${d.digest} (${d.size} bytes, ${d.mediaType})`);
+    });
+    return built;
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/assemble.ts
+
+
+
+
+
+
+/** The documents and blobs of the graph being made. */
+class GraphParts {
+    documents = new Map();
+    blobs = new Map();
+    document(descriptor, bytes) {
+        const { mediaType, digest, size } = descriptor;
+        this.documents.set(digest, { descriptor: { mediaType, digest, size }, bytes });
+    }
+    /** The first place a blob is found wins: a config written to the layout over a source's. */
+    inLayout(descriptor) {
+        if (!this.blobs.has(descriptor.digest))
+            this.blobs.set(descriptor.digest, { descriptor, location: { kind: 'layout' } });
+    }
+    fromSource(descriptor, src) {
+        if (this.blobs.has(descriptor.digest))
+            return;
+        this.blobs.set(descriptor.digest, {
+            descriptor,
+            location: { kind: 'source', reader: src.source, verified: src.verified },
+            origin: src.source.origin
+        });
+    }
+}
+async function assembleGraph(plan, resolution, newLayers, sources, layout) {
+    const parts = new GraphParts();
+    const mutate = newLayers.length > 0 ||
+        hasConfigEdits(plan.config) ||
+        Object.keys(plan.annotations.manifest).length > 0;
+    const images = [];
+    const entries = [];
+    for (const img of resolution.images) {
+        const made = !mutate && img.from
+            ? await keepImage(img, img.from, parts, layout)
+            : await rebuildImage(plan, img, newLayers, parts, layout);
+        entries.push({ ...made.descriptor, platform: img.platform });
+        images.push(made.result);
+    }
+    const whole = sources.length === 1 && !mutate ? wholeIndex(plan, sources[0]) : undefined;
+    if (whole) {
+        await copyGraph(whole, parts, layout);
+        const { mediaType, digest, size } = whole.source.root;
+        return { graph: graphOf({ mediaType, digest, size }, parts), images, copiedWhole: true };
+    }
+    const root = await rootOf(plan, entries, parts, layout);
+    return { graph: graphOf(root, parts), images, copiedWhole: false };
+}
+function graphOf(root, parts) {
+    return new ImageGraph(root, parts.documents, parts.blobs);
+}
+/** An image nothing changes: its manifest and config bytes as they are. */
+async function keepImage(img, src, parts, layout) {
+    await layout.writeBuffer(img.manifestBytes);
+    await layout.writeBuffer(img.configBytes);
+    parts.document(img.manifestDesc, img.manifestBytes);
+    parts.inLayout(img.manifest.config);
+    for (const l of img.manifest.layers)
+        parts.fromSource(l, src);
+    const { mediaType, digest, size } = img.manifestDesc;
+    return {
+        descriptor: { mediaType, digest, size },
+        result: {
+            platform: formatPlatform(img.platform),
+            digest,
+            configDigest: img.manifest.config.digest,
+            layers: img.manifest.layers,
+            source: src.line
+        }
+    };
+}
+/** An image with the new layers appended and the config edits applied. */
+async function rebuildImage(plan, img, newLayers, parts, layout) {
+    const config = editConfig(img.config, plan.config, newLayers, plan.created);
+    const configDesc = await layout.writeJSON(config, MediaType.ImageConfig);
+    const annotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest };
+    if (img.from?.source.origin) {
+        annotations[Annotation.BaseName] = img.from.line.replace(/^docker:\/\//, '');
+        annotations[Annotation.BaseDigest] = img.manifestDesc.digest;
+    }
+    const manifest = makeManifest(configDesc, img.manifest.layers, newLayers, annotations);
+    parts.inLayout(manifest.config);
+    manifest.layers.forEach((l, i) => {
+        if (img.from && i < img.manifest.layers.length)
+            parts.fromSource(l, img.from);
+        else
+            parts.inLayout(l);
+    });
+    const written = await layout.writeJSON(manifest, MediaType.ImageManifest);
+    const descriptor = {
+        mediaType: MediaType.ImageManifest,
+        digest: written.digest,
+        size: written.size
+    };
+    parts.document(descriptor, written.bytes);
+    return {
+        descriptor,
+        result: {
+            platform: formatPlatform(img.platform),
+            digest: written.digest,
+            configDigest: configDesc.digest,
+            layers: manifest.layers,
+            source: img.from?.line || 'scratch'
+        }
+    };
+}
+/** The single source whose index is copied whole: nothing changed, nothing filtered. */
+function wholeIndex(plan, src) {
+    if (plan.platforms.length > 0 || Object.keys(plan.annotations.index).length > 0)
+        return undefined;
+    return isIndexMediaType(src.source.root.mediaType) ? src : undefined;
+}
+/** Every document and blob below the source's root, its documents written to the layout. */
+async function copyGraph(src, parts, layout) {
+    await walkGraph(src.source.root, descriptors({
+        children: async (d) => {
+            const bytes = await src.source.read(d);
+            await layout.writeBuffer(bytes);
+            parts.document(d, bytes);
+            const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${d.digest}`);
+            const children = documentChildren(doc);
+            const listed = new Set(children.map(c => c.digest));
+            for (const m of doc.manifests ?? [])
+                if (!listed.has(m.digest))
+                    parts.fromSource(m, src);
+            for (const b of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])])
+                parts.fromSource(b, src);
+            return children;
+        }
+    }));
+}
+/** A manifest for one platform; an index for several, or when index annotations are asked for. */
+async function rootOf(plan, entries, parts, layout) {
+    if (entries.length === 1 && Object.keys(plan.annotations.index).length === 0) {
+        const { mediaType, digest, size } = entries[0];
+        return { mediaType, digest, size };
+    }
+    const index = makeIndex(entries, { ...plan.defaultAnnotations, ...plan.annotations.index });
+    const written = await layout.writeJSON(index, MediaType.ImageIndex);
+    const root = { mediaType: MediaType.ImageIndex, digest: written.digest, size: written.size };
+    parts.document(root, written.bytes);
+    return root;
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/stage-layout.ts
+
+
+
+
+async function stageLayout(plan, graph, layout, ctx) {
+    const blobs = new Map();
+    const notDownloaded = [];
+    // When pushing, registry layers stay where they are, and so do layers a layout Lading wrote
+    // while pushing left out; an archive must be complete, though.
+    const lazy = plan.push && !plan.archive;
+    for (const [digest, blob] of graph.blobs) {
+        const staged = await stageBlob(blob, layout, lazy, ctx);
+        if (staged.location.kind === 'source')
+            notDownloaded.push(digest);
+        blobs.set(digest, staged);
+    }
+    await layout.writeIndex([{ ...graph.root, annotations: { [Annotation.RefName]: plan.refName } }]);
+    await layout.finish();
+    return { graph: new ImageGraph(graph.root, graph.documents, blobs), notDownloaded };
+}
+async function stageBlob(blob, layout, lazy, ctx) {
+    const loc = blob.location;
+    if (loc.kind === 'layout')
+        return blob;
+    const inLayout = { ...blob, location: { kind: 'layout' } };
+    if (await layout.has(blob.descriptor))
+        return inLayout;
+    const reader = loc.reader;
+    if (lazy && reader.origin)
+        return blob;
+    const present = await reader.has(blob.descriptor);
+    if (lazy && !present)
+        return blob;
+    if (!present)
+        throw missing(blob.descriptor, reader.name);
+    try {
+        if (loc.verified && reader.fileOf) {
+            // Its digest was checked when the source was validated: link or copy the file, no re-hash.
+            await layout.linkOrCopy(reader.fileOf(blob.descriptor.digest), blob.descriptor.digest);
+        }
+        else {
+            const d = blob.descriptor;
+            ctx.log.info(`copying ${d.mediaType} ${d.digest} from ${reader.name}`);
+            await layout.writeStream(await reader.open(d), d, `blob ${d.digest} from ${reader.name}`);
+        }
+    }
+    catch (err) {
+        if (err instanceof LadingError)
+            throw new SourceUnreadable(reader.name, err.message);
+        throw err;
+    }
+    return inLayout;
+}
+function missing(d, where) {
+    return new SourceUnreadable(where, `blob ${d.digest} (${d.mediaType}) is missing, so the image cannot be completed ` +
+        '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
+        'again without pushing, or use the registry image itself as the base)');
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/validate-output.ts
+
+async function validateOutput(plan, stage, notDownloaded, sourceFindings, ctx) {
+    const { scans } = ctx;
+    const readBefore = scans.reads;
+    const reusedBefore = scans.reused;
+    const out = await validateLayout(stage, {
+        requireAllBlobs: plan.push,
+        notDownloaded: new Set(notDownloaded),
+        scans
+    });
+    ctx.log.info(`validated the assembled layout: ${scans.reads - readBefore} blob(s) read, ` +
+        `${scans.reused - reusedBefore} already checked in this run (built, or read in a source)`);
+    return makeReport(dedupeFindings([...sourceFindings, ...out.findings]), plan.failOn);
+}
+
+;// CONCATENATED MODULE: ./src/transports/archive-writer.ts
+
+
+
+
+
+
+
+
+/** Fixed metadata so that the same layout always gives the same archive bytes. */
+const EPOCH = new Date(0);
+/** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
+async function archive_writer_walk(root, rel, out) {
+    const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
+    for (const n of names) {
+        const relChild = `${rel}/${n}`;
+        const abs = external_node_path_namespaceObject.join(root, relChild);
+        const st = await promises_namespaceObject.stat(abs);
+        if (st.isDirectory()) {
+            out.push({ name: `${relChild}/`, size: 0 });
+            await archive_writer_walk(root, relChild, out);
+        }
+        else if (st.isFile()) {
+            out.push({ name: relChild, file: abs, size: st.size });
+        }
+    }
+}
+/**
+ * Writes the OCI image layout at `layoutDir` as an oci-archive tar at `archivePath`: `oci-layout`,
+ * `index.json`, then the `blobs/` tree in name order, each with mtime 0, owner 0:0 and modes
+ * 0644/0755, so equal layouts give byte-identical archives. Files are streamed one by one; the
+ * archive appears under its name only once complete (written to a temporary file, then renamed).
+ * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
+ */
+async function writeOciArchive(layoutDir, archivePath, temps = new Temps()) {
+    const members = [];
+    try {
+        for (const name of ['oci-layout', 'index.json']) {
+            const file = external_node_path_namespaceObject.join(layoutDir, name);
+            const st = await promises_namespaceObject.stat(file);
+            members.push({ name, file, size: st.size });
+        }
+        members.push({ name: 'blobs/', size: 0 });
+        await archive_writer_walk(layoutDir, 'blobs', members);
+    }
+    catch (err) {
+        throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
+    }
+    const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}.tmp`);
+    temps.track(tmp);
+    const pack = tar_stream.pack();
+    const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
+    try {
+        for (const m of members) {
+            const header = {
+                name: m.name,
+                size: m.size,
+                mode: m.file ? 0o644 : 0o755,
+                mtime: EPOCH,
+                uid: 0,
+                gid: 0,
+                uname: '',
+                gname: '',
+                type: m.file ? 'file' : 'directory'
+            };
+            await new Promise((resolve, reject) => {
+                // A directory entry has no body: tar-stream completes it on its own.
+                const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
+                if (m.file)
+                    (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
+            });
+        }
+        pack.finalize();
+        const err = await written;
+        if (err)
+            throw err;
+        await promises_namespaceObject.rename(tmp, archivePath);
+        temps.untrack(tmp);
+    }
+    catch (err) {
+        pack.destroy();
+        await written;
+        await temps.remove(tmp);
+        throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/commit.ts
+/**
+ * Stage 7: the validated layout committed: the archive written from it (so a failure leaves the
+ * old output in place), then the staging directory swapped into `output`.
+ */
+
+
+
+/** Returns the archive written, if one was asked for. */
+async function commitOutput(plan, stage, ctx) {
+    if (plan.archive) {
+        try {
+            await writeOciArchive(stage, plan.archive, ctx.temps);
+        }
+        catch (err) {
+            throw err instanceof LadingError
+                ? err
+                : new LadingError(`archive: could not write ${plan.archive}: ${errors_messageOf(err)}`);
+        }
+    }
+    await swapInto(stage, plan.output);
+    ctx.temps.untrack(stage);
+    return plan.archive;
+}
+
+;// CONCATENATED MODULE: ./src/registry/push.ts
 
 
 
@@ -9521,32 +10158,6 @@ function mountSources(host, blob, repository) {
             out.push(r);
     return out;
 }
-/** Manifests in push order: every child before the index that lists it, the root last. */
-function manifestOrder(req) {
-    const out = [];
-    const seen = new Set();
-    const visit = (digest, depth) => {
-        if (seen.has(digest))
-            return;
-        if (depth > 16)
-            throw new LadingError(`the index tree below ${req.root.digest} is deeper than 16 levels`);
-        const m = req.manifests.get(digest);
-        if (!m) {
-            if (digest === req.root.digest)
-                throw new LadingError(`internal: the root manifest ${digest} is not among the manifests to push`);
-            return;
-        }
-        seen.add(digest);
-        if (isIndexMediaType(m.descriptor.mediaType)) {
-            const index = JSON.parse(m.bytes.toString('utf8'));
-            for (const child of index.manifests ?? [])
-                visit(child.digest, depth + 1);
-        }
-        out.push(m);
-    };
-    visit(req.root.digest, 0);
-    return out;
-}
 function groupTargets(targets) {
     const groups = new Map();
     for (const t of targets) {
@@ -9572,8 +10183,10 @@ async function pushImage(req, opts) {
     const result = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 };
     const clients = new Map();
     const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()];
-    const manifests = manifestOrder(req);
+    const manifests = req.manifests;
     const root = manifests[manifests.length - 1];
+    if (root?.descriptor.digest !== req.root.digest)
+        throw new LadingError(`internal: the root manifest ${req.root.digest} is not the last to push`);
     const tagging = [];
     for (const g of groupTargets(req.targets)) {
         const host = registryApiHost(g.registry);
@@ -9674,10 +10287,28 @@ async function pushImage(req, opts) {
 
 
 
+;// CONCATENATED MODULE: ./src/app/stages/push.ts
+
+
+async function pushGraph(plan, graph, ctx) {
+    const output = new Layout(plan.output, { relief: ctx.relief });
+    const blobs = [...graph.blobs.values()].map(b => ({
+        descriptor: b.descriptor,
+        reader: b.location.kind === 'layout' ? output : b.location.reader,
+        origin: b.origin
+    }));
+    const manifests = await graph.pushOrder();
+    const res = await pushImage({ targets: plan.tags, root: graph.root, manifests, blobs, pushByDigest: plan.pushByDigest }, { ...plan.auth, secrets: ctx.secrets, log: m => ctx.log.info(m) });
+    const { uploaded, mounted, skipped, bytesUploaded } = res;
+    return { refs: res.refs, summary: { uploaded, mounted, skipped, bytesUploaded } };
+}
+
 ;// CONCATENATED MODULE: ./src/app/pipeline.ts
 /**
- * One run: sources → resolve platforms → build layers once → mutate each platform → write a
- * staged layout → validate → swap into `output` → archive → push. Front ends call runPlan().
+ * One run: open sources → resolve platforms → build layers → assemble the graph → stage the layout
+ * → validate → commit the output → push. Each stage is a module of ./stages with typed input and
+ * output; this function only runs them in order and turns their results into an Outcome.
+ * Exceptions are for usage errors and bugs; a bad image is an outcome.
  */
 
 
@@ -9696,668 +10327,233 @@ async function pushImage(req, opts) {
 
 
 
-
-
-
-
-/** Raised when validation fails at fail-on: carries the report so front ends can still write it. */
-class ValidationFailed extends LadingError {
-    report;
-    what;
-    constructor(report, what) {
-        const first = report.findings
-            .filter(f => f.severity === 'error')
-            .slice(0, 3)
-            .map(f => `\n  ${f.rule}: ${f.location}: ${f.message}`)
-            .join('');
-        super(`${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
-            `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
-            first);
-        this.report = report;
-        this.what = what;
-    }
-}
-/**
- * Raised when the image was built, validated and written but the push failed: carries what was
- * done, so the front ends still report the digest, the layout and the report.
- */
-class PushFailed extends LadingError {
-    result;
-    constructor(result, message) {
-        super(`the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`);
-        this.result = result;
-    }
-}
-/**
- * Layers built at once. Each already compresses on every core; a second one overlaps its reading of
- * files with the other's compression, while more would only add memory.
- */
-const LAYERS_AT_ONCE = 2;
-async function runPlan(plan, log) {
-    const sources = [];
-    const base = external_node_path_namespaceObject.basename(plan.output);
-    const stage = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-${process.pid}-${(0,external_node_crypto_namespaceObject.randomBytes)(4).toString('hex')}`);
-    const findings = [];
-    const sourceVerified = new Set();
-    // Every blob this run reads and checks (a source's, or a layer as it is built) is checked once:
-    // the assembled layout's validation takes those results instead of reading the blobs again.
-    const scans = new ScanCache();
-    const relief = new MemoryRelief();
-    // A run stopped by a signal (a cancelled workflow) must not leave its staging layout behind.
-    trackTemp(stage);
-    const onSignal = (sig) => {
-        removeAllTemps();
-        process.exit(sig === 'SIGINT' ? 130 : 143);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+async function runPlan(plan, ctx) {
+    const stage = stagingPath(plan.output);
+    ctx.temps.track(stage);
+    let opened = [];
+    let findings = [];
     try {
-        await prepareOutput(plan);
-        await removeStaleStages(external_node_path_namespaceObject.dirname(plan.output), base);
-        // A report left by an earlier run must not pass for this run's.
-        await promises_namespaceObject.rm(reportPath(plan.output), { force: true }).catch(() => undefined);
-        // 1. Open and validate every source before using it; what cannot be read is a finding too.
-        for (const f of plan.from) {
-            if (f.spec.kind === 'scratch')
-                continue;
-            const { source, findings: found } = await openAndValidate(f.spec, f.line, plan.auth, {
-                scans
-            });
-            findings.push(...found);
-            if (!source)
-                continue;
-            sources.push(source);
-            if (!source.origin && !found.some(x => x.severity === 'error'))
-                sourceVerified.add(source);
-        }
+        await prepareRun(plan);
+        ({ sources: opened, findings } = await openSources(plan, ctx));
         const sourceReport = makeReport(findings, plan.failOn);
         // An unreadable source fails the run even at fail-on never: there is nothing to build from.
-        if ((plan.failOn !== 'never' && !sourceReport.valid) ||
-            findings.some(x => x.rule === 'source-unreadable'))
-            throw new ValidationFailed(sourceReport, 'a source image');
-        // 2. Resolve the platforms the run works on.
-        // Notes on what resolution left out hold until we know whether a source is copied whole.
-        const notes = [];
-        const images = await resolveImages(plan, sources, { info: m => notes.push(m), warning: m => log.warning(m) }, findings);
-        const store = new BlobStore(stage, relief);
-        await store.init();
-        // 3. New layers, built once and shared by every platform.
-        const newLayers = await mapLimited(plan.layers, LAYERS_AT_ONCE, async (l) => {
-            const built = await buildLayer(l, store, {
-                compression: plan.compression,
-                level: plan.compressionLevel,
-                mtime: plan.created,
-                checks: layerChecks,
-                relief,
-                // Never pack Lading's own outputs into a layer built from a directory that holds them.
-                exclude: [
-                    plan.output,
-                    reportPath(plan.output),
-                    ...(plan.archive ? [plan.archive] : []),
-                    external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-*`)
-                ]
-            });
-            if (built.scan)
-                scans.set(scanKey(built.descriptor), Promise.resolve(built.scan));
-            return built;
-        });
-        plan.layers.forEach((l, i) => {
-            const built = newLayers[i];
-            log.info(`layer ${l.spec}: ${built.descriptor.digest} (${built.descriptor.size} bytes, ${built.descriptor.mediaType})`);
-        });
-        // 4. Each platform: keep verbatim, or mutate.
-        const mutate = newLayers.length > 0 ||
-            hasConfigEdits(plan.config) ||
-            Object.keys(plan.annotations.manifest).length > 0;
-        const manifestAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest };
-        /** Every blob (config, layer, attestation content) the result references, and where it is read. */
-        const blobs = new Map();
-        const addBlob = (descriptor, reader) => {
-            if (!blobs.has(descriptor.digest))
-                // The origin stays a mount hint even once the blob is copied into the layout.
-                blobs.set(descriptor.digest, { descriptor, reader, origin: reader.origin });
-        };
-        const manifests = new Map();
-        const results = [];
-        const resultDescs = [];
-        for (const img of images) {
-            if (!mutate && img.manifestBytes.length) {
-                await store.writeBuffer(img.manifestBytes);
-                await store.writeBuffer(img.configBytes);
-                manifests.set(img.manifestDesc.digest, {
-                    descriptor: img.manifestDesc,
-                    bytes: img.manifestBytes
-                });
-                addBlob(img.manifest.config, store);
-                for (const l of img.manifest.layers)
-                    addBlob(l, img.source);
-                const desc = {
-                    mediaType: img.manifestDesc.mediaType,
-                    digest: img.manifestDesc.digest,
-                    size: img.manifestDesc.size,
-                    platform: img.platform
-                };
-                resultDescs.push(desc);
-                results.push({
-                    platform: formatPlatform(img.platform),
-                    digest: desc.digest,
-                    configDigest: img.manifest.config.digest,
-                    layers: img.manifest.layers,
-                    source: img.line
-                });
-                continue;
-            }
-            const config = editConfig(img.config, plan.config, newLayers, plan.created);
-            const configDesc = await store.writeJSON(config, MediaType.ImageConfig);
-            const annotations = { ...manifestAnnotations };
-            if (img.source.origin && img.line) {
-                annotations[Annotation.BaseName] = img.line.replace(/^docker:\/\//, '');
-                annotations[Annotation.BaseDigest] = img.manifestDesc.digest;
-            }
-            const manifest = makeManifest(configDesc, img.manifest.layers, newLayers, annotations);
-            addBlob(manifest.config, store);
-            manifest.layers.forEach((l, i) => addBlob(l, i < img.manifest.layers.length ? img.source : store));
-            const mdesc = await store.writeJSON(manifest, MediaType.ImageManifest);
-            manifests.set(mdesc.digest, {
-                descriptor: { mediaType: mdesc.mediaType, digest: mdesc.digest, size: mdesc.size },
-                bytes: mdesc.bytes
-            });
-            const desc = {
-                mediaType: MediaType.ImageManifest,
-                digest: mdesc.digest,
-                size: mdesc.size,
-                platform: img.platform
-            };
-            resultDescs.push(desc);
-            results.push({
-                platform: formatPlatform(img.platform),
-                digest: mdesc.digest,
-                configDigest: configDesc.digest,
-                layers: manifest.layers,
-                source: img.line || 'scratch'
-            });
-        }
-        // A single source index taken whole (nothing changed, nothing filtered) keeps its bytes, its
-        // digest and what else it holds (attestations, artifacts): a copy, not a rebuild.
-        let root;
-        const single = sources.length === 1 ? sources[0] : undefined;
-        if (single &&
-            !mutate &&
-            plan.platforms.length === 0 &&
-            Object.keys(plan.annotations.index).length === 0 &&
-            isIndexMediaType(single.root.mediaType)) {
-            const graph = await collectGraph(single, single.root);
-            for (const m of graph.manifests.values()) {
-                await store.writeBuffer(m.bytes);
-                manifests.set(m.descriptor.digest, m);
-            }
-            for (const b of graph.blobs.values())
-                addBlob(b, single);
-            root = {
-                mediaType: single.root.mediaType,
-                digest: single.root.digest,
-                size: single.root.size
-            };
-        }
-        if (!root)
-            for (const n of notes)
-                log.info(n);
-        // 5. Base blobs: copied into the layout, except registry layers when pushing (mounted or streamed instead).
-        const notDownloaded = [];
-        for (const [digest, entry] of blobs) {
-            const { descriptor: desc, reader } = entry;
-            if (reader === store)
-                continue;
-            if (await store.has(digest)) {
-                entry.reader = store;
-                continue;
-            }
-            // When pushing, registry layers stay where they are (mounted or streamed by the push), and so
-            // do layers a layout Lading wrote while pushing left out; an archive must be complete, though.
-            const lazy = plan.push && !plan.archive;
-            if (lazy && reader.origin) {
-                notDownloaded.push(digest);
-                continue;
-            }
-            const present = await reader.has(desc);
-            if (lazy && !present) {
-                notDownloaded.push(digest);
-                continue;
-            }
-            if (!present) {
-                throw unreadable(new LadingError(`blob ${digest} (${desc.mediaType}) is missing, so the image cannot be completed ` +
-                    '(a layout Lading wrote while pushing leaves registry base layers out: build it ' +
-                    'again without pushing, or use the registry image itself as the base)'), reader.name, findings, plan);
-            }
-            try {
-                if (reader instanceof LayoutSource && sourceVerified.has(reader)) {
-                    // Its digest was checked when the source was validated: link or copy the file, no re-hash.
-                    await store.linkOrCopy(reader.blobPath(digest), digest);
-                }
-                else {
-                    log.info(`copying ${desc.mediaType} ${digest} from ${reader.name}`);
-                    await store.writeStream(await reader.open(desc), desc, `blob ${digest} from ${reader.name}`);
-                }
-            }
-            catch (err) {
-                throw unreadable(err, reader.name, findings, plan);
-            }
-            entry.reader = store;
-        }
-        // 6. The root: a manifest for one platform, an index for several or when index annotations are asked for.
-        const indexAnnotations = { ...plan.defaultAnnotations, ...plan.annotations.index };
-        if (root) {
-            // the source index, copied whole
-        }
-        else if (resultDescs.length === 1 && Object.keys(plan.annotations.index).length === 0) {
-            root = {
-                mediaType: resultDescs[0].mediaType,
-                digest: resultDescs[0].digest,
-                size: resultDescs[0].size
-            };
-        }
-        else {
-            const index = makeIndex(resultDescs, indexAnnotations);
-            const idesc = await store.writeJSON(index, MediaType.ImageIndex);
-            root = { mediaType: MediaType.ImageIndex, digest: idesc.digest, size: idesc.size };
-            manifests.set(root.digest, { descriptor: root, bytes: idesc.bytes });
-        }
-        await writeLayoutIndex(stage, [
-            { ...root, annotations: { [Annotation.RefName]: plan.refName } }
-        ]);
-        await store.finish();
-        // 7. Validate what was assembled, before anything leaves the machine.
-        const readBefore = scans.reads;
-        const reusedBefore = scans.reused;
-        const outFindings = await validateLayout(stage, {
-            requireAllBlobs: plan.push,
-            notDownloaded: new Set(notDownloaded),
-            scans
-        });
-        log.info(`validated the assembled layout: ${scans.reads - readBefore} blob(s) read, ` +
-            `${scans.reused - reusedBefore} already checked in this run (built, or read in a source)`);
-        const report = makeReport(dedupeFindings([...findings, ...outFindings.findings]), plan.failOn);
-        if (plan.failOn !== 'never' && !report.valid)
-            throw new ValidationFailed(report, 'the assembled image');
-        // The archive is written from the staged layout, so a failure leaves the old output in place.
-        let archive;
-        if (plan.archive) {
-            try {
-                await writeOciArchive(stage, plan.archive);
-            }
-            catch (err) {
-                throw err instanceof LadingError
-                    ? err
-                    : new LadingError(`archive: could not write ${plan.archive}: ${errors_messageOf(err)}`);
-            }
-            archive = plan.archive;
-        }
-        await swapInto(stage, plan.output);
-        untrackTemp(stage);
-        const imageName = plan.pushByDigest
-            ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
-            : plan.tags.map(t => formatReference(t)).join(',');
+        if (failed(plan, sourceReport) || findings.some(f => f.rule === 'source-unreadable'))
+            return { status: 'invalid', what: 'a source image', report: sourceReport };
+        const resolution = await resolvePlatforms(plan, opened);
+        const layout = new Layout(stage, { relief: ctx.relief });
+        await layout.init();
+        const newLayers = await buildLayers(plan, layout, ctx);
+        const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout);
+        if (!assembled.copiedWhole)
+            for (const n of resolution.notes)
+                ctx.log.info(n);
+        const staged = await stageLayout(plan, assembled.graph, layout, ctx);
+        const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx);
+        if (failed(plan, report))
+            return { status: 'invalid', what: 'the assembled image', report };
+        const archive = await commitOutput(plan, stage, ctx);
+        const root = staged.graph.root;
         const result = {
             digest: root.digest,
             mediaType: root.mediaType,
             size: root.size,
-            configDigest: results.length === 1 ? results[0].configDigest : undefined,
-            platforms: results.map(r => r.platform),
-            images: results,
+            configDigest: assembled.images.length === 1 ? assembled.images[0].configDigest : undefined,
+            platforms: assembled.images.map(r => r.platform),
+            images: assembled.images,
             layout: plan.output,
             archive,
             imageRefs: [],
-            imageName,
+            imageName: imageNameOf(plan),
             report,
-            notDownloaded
+            notDownloaded: staged.notDownloaded
         };
-        // 8. Push.
-        if (plan.push) {
-            const outStore = new BlobStore(plan.output);
-            const pushBlobs = [...blobs.values()].map(({ descriptor, reader, origin }) => ({
-                descriptor,
-                reader: reader === store ? outStore : reader,
-                origin
-            }));
-            try {
-                const res = await pushImage({
-                    targets: plan.tags,
-                    root,
-                    manifests,
-                    blobs: pushBlobs,
-                    pushByDigest: plan.pushByDigest
-                }, { ...plan.auth, log: m => log.info(m) });
-                result.imageRefs = res.refs;
-                result.pushed = {
-                    uploaded: res.uploaded,
-                    mounted: res.mounted,
-                    skipped: res.skipped,
-                    bytesUploaded: res.bytesUploaded
-                };
-            }
-            catch (err) {
-                if (err instanceof LadingError)
-                    throw new PushFailed(result, err.message);
-                throw err;
-            }
+        if (!plan.push)
+            return { status: 'ok', result, report };
+        try {
+            const pushed = await pushGraph(plan, staged.graph, ctx);
+            return {
+                status: 'ok',
+                result: { ...result, imageRefs: pushed.refs, pushed: pushed.summary },
+                report
+            };
         }
-        return result;
+        catch (err) {
+            if (!(err instanceof LadingError))
+                throw err;
+            return { status: 'push-failed', result, report, message: err.message };
+        }
     }
     catch (err) {
-        await removeTemp(stage).catch(() => undefined);
+        if (err instanceof SourceUnreadable)
+            return unreadableSource(err, findings, plan);
         throw err;
     }
     finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        for (const s of sources)
-            await s.close?.().catch(() => undefined);
+        // Gone once committed (swapped into the output); left over from any other ending.
+        await ctx.temps.remove(stage).catch(() => undefined);
+        for (const s of opened)
+            await s.source.close?.().catch(() => undefined);
     }
+}
+/** The output's place made ready, stale staging dirs and an earlier run's report removed. */
+async function prepareRun(plan) {
+    await prepareOutput(plan);
+    await removeStaleStages(external_node_path_namespaceObject.dirname(plan.output), external_node_path_namespaceObject.basename(plan.output));
+    // A report left by an earlier run must not pass for this run's.
+    await promises_namespaceObject.rm(reportPath(plan.output), { force: true }).catch(() => undefined);
+}
+function failed(plan, report) {
+    return plan.failOn !== 'never' && !report.valid;
 }
 /**
  * A source that could not be read to the end is a validation failure like any other: the report
  * keeps what was found so far and names what could not be read.
  */
-function unreadable(err, location, findings, plan) {
-    if (!(err instanceof LadingError) || err instanceof ValidationFailed)
-        return err;
-    const all = dedupeFindings([...findings, makeFinding('source-unreadable', location, err.message)]);
-    return new ValidationFailed(makeReport(all, plan.failOn), 'a source image');
+function unreadableSource(err, findings, plan) {
+    const all = dedupeFindings([...findings, rules_finding('source-unreadable', err.line, err.message)]);
+    return { status: 'invalid', what: 'a source image', report: makeReport(all, plan.failOn) };
 }
+function imageNameOf(plan) {
+    return plan.pushByDigest
+        ? [...new Set(plan.tags.map(t => repositoryName(t)))].join(',')
+        : plan.tags.map(t => formatReference(t)).join(',');
+}
+
+;// CONCATENATED MODULE: external "node:v8"
+const external_node_v8_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:v8");
+;// CONCATENATED MODULE: external "node:vm"
+const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:vm");
+;// CONCATENATED MODULE: ./src/util/memory.ts
 /**
- * Opens the image a `from` line names and validates it: a layout (or an unpacked archive) with its
- * layout-level rules, anything else from its root. One that cannot be opened is a finding. The
- * caller closes the source. Registry layers are not downloaded unless `checkLayers` says so.
+ * Keeps a run's memory flat while it streams hundreds of megabytes through Buffers.
+ *
+ * V8 frees a dead Buffer's memory only at a full collection, and starts one for Buffers alone once
+ * about 64 MB of them have been allocated since the last. A build, a validation or an upload
+ * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
+ * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
+ * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
+ * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
+ * main thread milliseconds, and one every 16 MiB slowed a build by a third.
+ *
+ * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
+ * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
+ * V8 marks on its helper threads while the work goes on, which costs the build far less than
+ * stopping for each one.
  */
-async function openAndValidate(spec, line, auth, opts = {}) {
-    let source;
+
+
+/** Bytes moved between looks at memory. */
+const RELIEF_BYTES = 16 * 1024 * 1024;
+/** The resident size above which a look at memory starts a collection. */
+const RELIEF_RSS = 104 * 1024 * 1024;
+/** V8's collector, looked up once: reaching it sets a V8 flag for the whole process. */
+let collect;
+function collector() {
+    if (collect !== undefined)
+        return collect;
     try {
-        source = await openSource(spec, line, auth);
-    }
-    catch (err) {
-        if (!(err instanceof LadingError))
-            throw err;
-        // A layout that cannot be opened usually has layout-level findings that say why.
-        const layoutFindings = spec.kind === 'oci' ? within(line, (await validateLayout(spec.path)).findings) : [];
-        return {
-            findings: layoutFindings.some(x => x.severity === 'error')
-                ? layoutFindings
-                : [makeFinding('source-unreadable', line, err.message)]
-        };
-    }
-    const scans = opts.scans ?? new ScanCache();
-    // A docker-archive's layers were read and checked as it was converted: not again.
-    if (source instanceof LayoutSource)
-        for (const [key, scan] of source.scanned ?? [])
-            scans.set(key, Promise.resolve(scan));
-    const findings = source instanceof LayoutSource
-        ? within(line, (await validateLayout(source.dir, { scans })).findings)
-        : await validateImage(source, source.root, {
-            location: line,
-            checkLayers: opts.checkLayers ?? !source.origin,
-            scans
-        });
-    return { source, findings };
-}
-/** Findings of a source layout, their locations prefixed with the `from` line. */
-function within(line, found) {
-    return found.map(f => ({ ...f, location: `${line} ${f.location}` }));
-}
-/**
- * Checks the output and archive locations before anything is built, creating the parent
- * directories one at a time (Node's recursive mkdir can spin on paths such as /proc/x/y).
- */
-async function prepareOutput(plan) {
-    await mkdirParents(external_node_path_namespaceObject.dirname(plan.output), 'output', plan.output);
-    await replaceableOutput(plan.output);
-    if (plan.archive) {
-        await mkdirParents(external_node_path_namespaceObject.dirname(plan.archive), 'archive', plan.archive);
-        try {
-            if ((await promises_namespaceObject.stat(plan.archive)).isDirectory())
-                throw new LadingError(`archive: "${plan.archive}" is a directory; give a file path`);
+        let g = globalThis.gc;
+        if (typeof g !== 'function') {
+            external_node_v8_namespaceObject.setFlagsFromString('--expose-gc');
+            const fn = external_node_vm_namespaceObject.runInNewContext('gc');
+            g = typeof fn === 'function' ? fn : undefined;
         }
-        catch (err) {
-            if (err instanceof LadingError)
-                throw err;
-        }
-    }
-}
-async function mkdirParents(dir, input, value) {
-    const missing = [];
-    let cur = dir;
-    for (;;) {
-        try {
-            const st = await promises_namespaceObject.stat(cur);
-            if (!st.isDirectory())
-                throw new LadingError(`${input}: cannot create "${value}": ${cur} is not a directory`);
-            break;
-        }
-        catch (err) {
-            if (err instanceof LadingError)
-                throw err;
-            if (err.code !== 'ENOENT')
-                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
-            missing.unshift(cur);
-            const up = external_node_path_namespaceObject.dirname(cur);
-            if (up === cur)
-                break;
-            cur = up;
-        }
-    }
-    for (const d of missing) {
-        try {
-            await promises_namespaceObject.mkdir(d);
-        }
-        catch (err) {
-            if (err.code !== 'EEXIST')
-                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
-        }
-    }
-    try {
-        await promises_namespaceObject.access(dir, external_node_fs_namespaceObject.constants.W_OK);
-    }
-    catch (err) {
-        throw new LadingError(`${input}: cannot write in ${dir}: ${errors_messageOf(err)}`);
-    }
-}
-/** Staging layouts left by runs that were killed (their process is gone) are removed. */
-async function removeStaleStages(dir, base) {
-    const prefix = `.${base}.lading-`;
-    let names;
-    try {
-        names = await promises_namespaceObject.readdir(dir);
+        const gc = g;
+        // Asynchronous: V8 marks on its helper threads while this one goes on with the work.
+        collect = gc
+            ? () => {
+                const p = gc({ type: 'major', execution: 'async' });
+                if (p instanceof Promise)
+                    p.catch(() => { });
+            }
+            : null;
     }
     catch {
-        return;
+        collect = null;
     }
-    for (const n of names) {
-        if (!n.startsWith(prefix))
-            continue;
-        const pid = Number(n.slice(prefix.length).split('-')[0]);
-        if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid)
-            continue;
-        let alive = true;
-        try {
-            process.kill(pid, 0);
-        }
-        catch (err) {
-            alive = err.code === 'EPERM';
-        }
-        if (!alive)
-            await promises_namespaceObject.rm(external_node_path_namespaceObject.join(dir, n), { recursive: true, force: true });
-    }
+    return collect;
 }
-/** Every manifest (with its bytes) and every other blob below `root`, nested indexes included. */
-async function collectGraph(src, root) {
-    const manifests = new Map();
-    const blobs = new Map();
-    const visit = async (desc) => {
-        if (manifests.has(desc.digest))
+/**
+ * The memory relief of one run: counts the bytes it moves through Buffers and, every RELIEF_BYTES,
+ * starts a collection when the process is above `above` resident bytes.
+ */
+class MemoryRelief {
+    above;
+    movedSince = 0;
+    /** Collections asked for so far. */
+    collections = 0;
+    constructor(above = RELIEF_RSS) {
+        this.above = above;
+    }
+    /** Notes that `bytes` went through Buffers (read, compressed, hashed, sent). */
+    moved(bytes) {
+        this.movedSince += bytes;
+        if (this.movedSince < RELIEF_BYTES)
             return;
-        const bytes = await src.read(desc);
-        manifests.set(desc.digest, {
-            descriptor: { mediaType: desc.mediaType, digest: desc.digest, size: desc.size },
-            bytes
-        });
-        const doc = pipeline_parseJSON(bytes, `${src.name}: ${desc.digest}`);
-        for (const child of doc.manifests ?? [])
-            if (isIndexMediaType(child.mediaType) || isManifestMediaType(child.mediaType))
-                await visit(child);
-            else if (!blobs.has(child.digest))
-                blobs.set(child.digest, child);
-        for (const b of [...(doc.config ? [doc.config] : []), ...(doc.layers ?? [])])
-            if (!blobs.has(b.digest))
-                blobs.set(b.digest, b);
-    };
-    await visit(root);
-    return { manifests, blobs };
-}
-/** Reads every source's platforms, merges them, applies the platform filter. */
-async function resolveImages(plan, sources, log, findings) {
-    if (sources.length === 0) {
-        const platforms = plan.platforms.length
-            ? plan.platforms
-            : [{ os: 'linux', architecture: 'amd64' }];
-        return platforms.map(p => scratchImage(p));
+        this.movedSince = 0;
+        // Only when memory is high: each collection costs the main thread time, most of it for
+        // nothing while the dead Buffers are few.
+        if (process.memoryUsage.rss() <= this.above)
+            return;
+        const c = collector();
+        if (!c)
+            return;
+        this.collections++;
+        c();
     }
-    const all = [];
-    for (const [i, src] of sources.entries()) {
-        const line = plan.from.filter(f => f.spec.kind !== 'scratch')[i].line;
-        const found = await pipeline_walk(src, line, src.root, undefined, log).catch(err => {
-            throw unreadable(err, line, findings, plan);
-        });
-        for (const img of found) {
-            const dup = all.find(o => platformsEqual(o.platform, img.platform));
-            if (dup)
-                throw new LadingError(`from: platform ${formatPlatform(img.platform)} is given twice: by "${dup.line}" and by "${line}"; ` +
-                    'give each platform once, or select with platforms');
-            all.push(img);
-        }
-    }
-    const kept = plan.platforms.length
-        ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform)))
-        : all;
-    if (kept.length === 0)
-        throw new LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
-            all.map(i => formatPlatform(i.platform)).join(', '));
-    return kept;
 }
-function scratchImage(p) {
-    const config = scratchConfig(p);
+
+;// CONCATENATED MODULE: ./src/app/context.ts
+/**
+ * What one run carries besides its plan: where it logs, the secrets it met, its temporary files,
+ * its memory relief and what it knows of each blob it read. Made by a front end for each run and
+ * passed down, so two runs in one process share nothing.
+ */
+
+
+
+
+function newRunContext(log, secrets = new Secrets()) {
     return {
-        platform: p,
-        source: emptySource,
-        line: '',
-        manifestDesc: { mediaType: MediaType.ImageManifest, digest: '', size: 0 },
-        manifestBytes: Buffer.alloc(0),
-        manifest: {
-            schemaVersion: 2,
-            config: { mediaType: MediaType.ImageConfig, digest: '', size: 0 },
-            layers: []
-        },
-        configBytes: Buffer.alloc(0),
-        config
+        log,
+        secrets,
+        temps: new Temps(),
+        relief: new MemoryRelief(),
+        scans: new ScanCache()
     };
 }
-const emptySource = {
-    name: 'scratch',
-    root: { mediaType: MediaType.ImageManifest, digest: '', size: 0 },
-    open: () => Promise.reject(new Error('scratch has no blobs')),
-    read: () => Promise.reject(new Error('scratch has no blobs')),
-    has: () => Promise.resolve(false)
-};
-function pipeline_parseJSON(bytes, what) {
-    try {
-        return JSON.parse(bytes.toString('utf8'));
-    }
-    catch (err) {
-        throw new LadingError(`${what} is not valid JSON: ${errors_messageOf(err)}`);
-    }
-}
-async function pipeline_walk(src, line, desc, platform, log) {
-    const bytes = await src.read(desc);
-    const doc = pipeline_parseJSON(bytes, `${line}: ${desc.digest}`);
-    const mt = doc.mediaType ?? desc.mediaType;
-    if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config)) {
-        const out = [];
-        let skipped = 0;
-        for (const child of doc.manifests ?? []) {
-            if (child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-                (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown')) {
-                skipped++;
-                continue;
-            }
-            if (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType)) {
-                skipped++;
-                continue;
-            }
-            out.push(...(await pipeline_walk(src, line, child, child.platform, log)));
-        }
-        if (skipped)
-            log.info(`${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`);
-        return out;
-    }
-    if (!doc.config || !Array.isArray(doc.layers))
-        throw new LadingError(`${line}: ${desc.digest} (${mt ?? 'no media type'}) is neither an image manifest nor an index`);
-    const manifest = doc;
-    if (manifest.config.mediaType !== MediaType.ImageConfig &&
-        manifest.config.mediaType !== MediaType.DockerConfig) {
-        if (platform === undefined && desc === src.root)
-            throw new LadingError(`${line}: ${desc.digest} is an artifact (config ${manifest.config.mediaType}), not a container image`);
-        log.info(`${line}: left out artifact manifest ${desc.digest} (config ${manifest.config.mediaType})`);
-        return [];
-    }
-    const configBytes = await src.read(manifest.config);
-    const config = pipeline_parseJSON(configBytes, `${line}: config ${manifest.config.digest}`);
-    const p = platform ?? platformOfConfig(config);
-    return [
-        {
-            platform: normalizePlatform(p),
-            source: src,
-            line,
-            manifestDesc: { mediaType: mt ?? desc.mediaType, digest: desc.digest, size: desc.size },
-            manifestBytes: bytes,
-            manifest,
-            configBytes,
-            config
-        }
-    ];
-}
 /**
- * Moves the finished layout into place. A directory already there is replaced only when it is
- * an OCI layout (or empty): Lading never deletes a directory it did not make.
+ * A cancelled workflow (or Ctrl-C) stops the run with a signal: its temporary files go with it.
+ * Returns the function that stops listening, for when the run is over.
  */
-async function swapInto(stage, output) {
-    // Checked again: the run took time, and the directory may have changed meanwhile.
-    const exists = await replaceableOutput(output);
-    const old = `${stage}.old`;
-    if (exists)
-        await promises_namespaceObject.rename(output, old);
-    await promises_namespaceObject.rename(stage, output);
-    if (exists)
-        await promises_namespaceObject.rm(old, { recursive: true, force: true });
+function cleanUpOnSignals(ctx) {
+    const stop = (sig) => {
+        ctx.temps.removeAll();
+        process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    return () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+    };
 }
-/**
- * Whether `output` exists; throws when it is there but may not be replaced: Lading only ever
- * replaces an OCI layout or an empty directory, never a directory it did not make.
- */
-async function replaceableOutput(output) {
-    let entries;
-    try {
-        if (!(await promises_namespaceObject.stat(output)).isDirectory())
-            throw new LadingError(`output: "${output}" exists and is not a directory`);
-        entries = await promises_namespaceObject.readdir(output);
-    }
-    catch (err) {
-        if (err instanceof LadingError)
-            throw err;
-        if (err.code === 'ENOENT')
-            return false;
-        throw new LadingError(`output: cannot use "${output}": ${errors_messageOf(err)}`);
-    }
-    if (entries.length > 0 && !entries.includes('oci-layout'))
-        throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
-    return true;
+
+;// CONCATENATED MODULE: ./src/app/result.ts
+/** The one-paragraph message of an invalid outcome, with its first errors. */
+function invalidMessage(what, report) {
+    const first = report.findings
+        .filter(f => f.severity === 'error')
+        .slice(0, 3)
+        .map(f => `\n  ${f.rule}: ${f.location}: ${f.message}`)
+        .join('');
+    return (`${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
+        `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
+        first);
+}
+/** The message of a push-failed outcome. */
+function pushFailedMessage(result, message) {
+    return `the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`;
 }
 
 ;// CONCATENATED MODULE: ./src/app/outputs.ts
@@ -10407,6 +10603,9 @@ function humanSize(n) {
 
 ;// CONCATENATED MODULE: ./src/cli/cli.ts
 /** The CLI: argv → the same plan as the action → the same engine. */
+
+
+
 
 
 
@@ -10554,28 +10753,31 @@ async function build(args, io, env) {
             : err;
     }
     const file = reportPath(plan.output);
+    const ctx = newRunContext({
+        info: m => io.err(m + '\n'),
+        warning: m => io.err(`warning: ${m}\n`)
+    });
+    const release = cleanUpOnSignals(ctx);
+    let outcome;
     try {
-        const r = await runPlan(plan, {
-            info: m => io.err(m + '\n'),
-            warning: m => io.err(`warning: ${m}\n`)
-        });
-        await writeReport(file, r.report);
-        if (r.report.findings.length)
-            io.err(formatReport(r.report) + '\n');
-        io.out(outputLines(r, file));
-        return 0;
+        outcome = await runPlan(plan, ctx);
     }
-    catch (err) {
-        if (err instanceof ValidationFailed) {
-            await writeReport(file, err.report);
-            io.err(formatReport(err.report) + '\n');
+    finally {
+        release();
+    }
+    await writeReport(file, outcome.report);
+    if (outcome.report.findings.length)
+        io.err(formatReport(outcome.report) + '\n');
+    switch (outcome.status) {
+        case 'ok':
+            io.out(outputLines(outcome.result, file));
+            return 0;
+        case 'invalid':
             io.out(`valid: false\nreport: ${file}\n`);
-        }
-        if (err instanceof PushFailed) {
-            await writeReport(file, err.result.report);
-            io.out(outputLines(err.result, file));
-        }
-        throw err;
+            throw new LadingError(invalidMessage(outcome.what, outcome.report));
+        case 'push-failed':
+            io.out(outputLines(outcome.result, file));
+            throw new LadingError(pushFailedMessage(outcome.result, outcome.message));
     }
 }
 function outputLines(r, file) {
@@ -10619,7 +10821,7 @@ async function validate(args, io) {
             username: inputs.username,
             password: inputs.password,
             insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
-        }, { checkLayers: true });
+        }, {}, { checkLayers: true });
         await source?.close?.();
         report = makeReport(findings, failOn);
     }
@@ -10635,7 +10837,7 @@ const defaultIO = { out: s => process.stdout.write(s), err: s => process.stderr.
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(730);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(415);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

@@ -1,9 +1,11 @@
 import * as core from '@actions/core'
 import { Secrets } from '../util/secrets.js'
+import { LadingError } from '../util/errors.js'
 import { inputsFromEnv } from '../app/inputs.js'
 import { makePlan, reportPath, type Plan } from '../app/plan.js'
-import { runPlan, PushFailed, ValidationFailed, type RunResult } from '../app/pipeline.js'
-import { LadingError } from '../util/errors.js'
+import { runPlan } from '../app/pipeline.js'
+import { cleanUpOnSignals, newRunContext } from '../app/context.js'
+import { invalidMessage, pushFailedMessage, type RunResult } from '../app/result.js'
 import { outputsOf, writeReport } from '../app/outputs.js'
 import { annotate, writeSummary } from './summary.js'
 import { makeReport, type Report } from '../validate/index.js'
@@ -31,46 +33,53 @@ function setOutputs(result: RunResult): void {
   for (const r of result.imageRefs) core.info(`pushed ${r}`)
 }
 
-/** The action: inputs → plan → engine → outputs, summary, annotations. */
+/** The action: inputs → plan → pipeline → outputs, summary, annotations. */
 export async function run(): Promise<void> {
-  const secrets = maskSecrets(process.env)
+  const ctx = newRunContext(
+    { info: m => core.info(m), warning: m => core.warning(m) },
+    maskSecrets(process.env)
+  )
+  const release = cleanUpOnSignals(ctx)
   let plan: Plan | undefined
   let report: Report | undefined
   let result: RunResult | undefined
   try {
     plan = makePlan(inputsFromEnv(process.env))
-    plan.auth.secrets = secrets
-    result = await runPlan(plan, { info: m => core.info(m), warning: m => core.warning(m) })
-    report = result.report
-    setOutputs(result)
-  } catch (err) {
-    if (err instanceof ValidationFailed) report = err.report
-    if (err instanceof PushFailed) {
-      // Built, validated and written, then the push failed: the outputs still say what exists.
-      result = err.result
-      report = result.report
+    const outcome = await runPlan(plan, ctx)
+    report = outcome.report
+    if (outcome.status === 'invalid') core.setFailed(invalidMessage(outcome.what, report))
+    else {
+      // Built, validated and written even when the push failed: the outputs say what exists.
+      result = outcome.result
       setOutputs(result)
+      if (outcome.status === 'push-failed')
+        core.setFailed(pushFailedMessage(result, outcome.message))
     }
-    const msg =
+  } catch (err) {
+    core.setFailed(
       err instanceof LadingError
         ? err.message
         : `internal error (please report it): ${err instanceof Error ? err.stack : String(err)}`
-    core.setFailed(msg)
+    )
   } finally {
-    if (plan) {
-      report ??= makeReport([], plan.failOn)
-      const file = reportPath(plan.output)
-      try {
-        await writeReport(file, report)
-        core.setOutput('report', file)
-      } catch (e) {
-        core.warning(`could not write the report to ${file}: ${(e as Error).message}`)
-      }
-      core.setOutput('valid', String(result !== undefined && report.valid))
-      annotate(report)
-      await writeSummary(result, report).catch(e =>
-        core.warning(`could not write the job summary: ${(e as Error).message}`)
-      )
-    } else core.setOutput('valid', 'false')
+    release()
+    if (plan) await finish(plan, result, report ?? makeReport([], plan.failOn))
+    else core.setOutput('valid', 'false')
   }
+}
+
+/** The report file, `valid`, the annotations and the job summary, whatever the outcome. */
+async function finish(plan: Plan, result: RunResult | undefined, report: Report): Promise<void> {
+  const file = reportPath(plan.output)
+  try {
+    await writeReport(file, report)
+    core.setOutput('report', file)
+  } catch (e) {
+    core.warning(`could not write the report to ${file}: ${(e as Error).message}`)
+  }
+  core.setOutput('valid', String(result !== undefined && report.valid))
+  annotate(report)
+  await writeSummary(result, report).catch(e =>
+    core.warning(`could not write the job summary: ${(e as Error).message}`)
+  )
 }

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import type { RunResult } from '../app/pipeline.js'
+import type { RunResult } from '../app/result.js'
 import type { Report } from '../validate/index.js'
 import { humanSize } from '../app/outputs.js'
 

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Report } from '../validate/index.js'
-import type { RunResult } from './pipeline.js'
+import type { RunResult } from './result.js'
 
 export async function writeReport(file: string, report: Report): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true })

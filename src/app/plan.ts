@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { LadingError } from '../util/errors.js'
-import type { Secrets } from '../util/secrets.js'
 import { parseList, parseBool, type RawInputs } from './inputs.js'
 import { parseCommand } from './words.js'
 import { formatPlatform, parsePlatform, platformsEqual } from '../oci/platform.js'
@@ -44,8 +43,6 @@ export interface Plan {
     insecureRegistries: string[]
     /** The registries the username/password inputs belong to: the tags' (base registries get none). */
     credentialsRegistries?: string[]
-    /** Where credentials met on the way are added (the action masks them). */
-    secrets?: Secrets
   }
 }
 

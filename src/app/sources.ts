@@ -1,26 +1,29 @@
-import type { Plan } from './plan.js'
+/** Opens the image a `from` line names, whichever transport holds it. */
 import type { SourceSpec } from '../transports/spec.js'
 import type { ImageSource } from '../oci/blobs.js'
-import { openLayout } from '../transports/layout.js'
-import { openOciArchive } from '../transports/oci-archive.js'
-import { scanBlob } from '../validate/layer.js'
-import { openDockerArchive } from '../transports/docker-archive.js'
-import { RegistrySource } from '../registry/source.js'
 import { parseReference } from '../oci/reference.js'
+import type { Temps } from '../util/temps.js'
+import { openLayout } from '../transports/layout-image.js'
+import { openOciArchive } from '../transports/oci-archive.js'
+import { openDockerArchive } from '../transports/docker-archive.js'
+import { scanBlob } from '../validate/layer.js'
+import { RegistrySource } from '../registry/source.js'
+import type { ClientOptions } from '../registry/client.js'
 
-/** Opens the image a `from` line names. */
 export async function openSource(
   spec: SourceSpec,
   line: string,
-  auth: Plan['auth']
+  auth: ClientOptions,
+  temps: Temps
 ): Promise<ImageSource> {
   switch (spec.kind) {
     case 'oci':
       return openLayout(spec.path, spec.ref, line)
     case 'oci-archive':
-      return openOciArchive(spec.path, spec.ref, line)
+      return openOciArchive(spec.path, spec.ref, line, temps)
     case 'docker-archive':
-      return openDockerArchive(spec.path, scanBlob, line, spec.ref)
+      // Its layers are scanned as they are converted; the validator's scan gives their diff_ids.
+      return openDockerArchive(spec.path, scanBlob, line, spec.ref, temps)
     case 'registry':
       return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth)
     case 'scratch':

@@ -2,13 +2,10 @@
 import * as fs from 'node:fs'
 import { INPUT_NAMES, parseList, withDefaults, type RawInputs } from '../app/inputs.js'
 import { makePlan, reportPath, type Plan } from '../app/plan.js'
-import {
-  openAndValidate,
-  runPlan,
-  PushFailed,
-  ValidationFailed,
-  type RunResult
-} from '../app/pipeline.js'
+import { runPlan } from '../app/pipeline.js'
+import { openAndValidate } from '../app/stages/open-sources.js'
+import { cleanUpOnSignals, newRunContext } from '../app/context.js'
+import { invalidMessage, pushFailedMessage, type Outcome, type RunResult } from '../app/result.js'
 import { LadingError } from '../util/errors.js'
 import { outputsOf, writeReport } from '../app/outputs.js'
 import { makeReport, validateLayout, formatReport, type Report } from '../validate/index.js'
@@ -160,26 +157,29 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
       : err
   }
   const file = reportPath(plan.output)
+  const ctx = newRunContext({
+    info: m => io.err(m + '\n'),
+    warning: m => io.err(`warning: ${m}\n`)
+  })
+  const release = cleanUpOnSignals(ctx)
+  let outcome: Outcome
   try {
-    const r = await runPlan(plan, {
-      info: m => io.err(m + '\n'),
-      warning: m => io.err(`warning: ${m}\n`)
-    })
-    await writeReport(file, r.report)
-    if (r.report.findings.length) io.err(formatReport(r.report) + '\n')
-    io.out(outputLines(r, file))
-    return 0
-  } catch (err) {
-    if (err instanceof ValidationFailed) {
-      await writeReport(file, err.report)
-      io.err(formatReport(err.report) + '\n')
+    outcome = await runPlan(plan, ctx)
+  } finally {
+    release()
+  }
+  await writeReport(file, outcome.report)
+  if (outcome.report.findings.length) io.err(formatReport(outcome.report) + '\n')
+  switch (outcome.status) {
+    case 'ok':
+      io.out(outputLines(outcome.result, file))
+      return 0
+    case 'invalid':
       io.out(`valid: false\nreport: ${file}\n`)
-    }
-    if (err instanceof PushFailed) {
-      await writeReport(file, err.result.report)
-      io.out(outputLines(err.result, file))
-    }
-    throw err
+      throw new LadingError(invalidMessage(outcome.what, outcome.report))
+    case 'push-failed':
+      io.out(outputLines(outcome.result, file))
+      throw new LadingError(pushFailedMessage(outcome.result, outcome.message))
   }
 }
 
@@ -228,6 +228,7 @@ async function validate(args: string[], io: Out): Promise<number> {
         password: inputs.password,
         insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
       },
+      {},
       { checkLayers: true }
     )
     await source?.close?.()

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { Descriptor } from './types.js'
+import type { BlobScan } from './scan.js'
 
 /** Where a blob lives in a registry, so a push to the same registry can mount it instead of copying. */
 export interface RegistryOrigin {
@@ -29,9 +30,21 @@ export interface BlobReader {
   has(desc: Descriptor): Promise<boolean>
   /** Releases files or connections held open. */
   close?(): Promise<void>
+  /**
+   * The file that holds a blob, where the blobs are files (a layout): a layout being written can
+   * link it instead of copying it, once the blob has been verified.
+   */
+  fileOf?(digest: string): string
 }
 
 /** A source image: the descriptor of its top manifest or index, and where to read its blobs. */
 export interface ImageSource extends BlobReader {
   readonly root: Descriptor
+  /**
+   * Blobs the source read and scanned as it was opened (a docker-archive's layers), by scan key,
+   * so that validating it does not read them again.
+   */
+  readonly scanned?: ReadonlyMap<string, BlobScan>
+  /** The directory of the layout the source is, when it is one: validated as a layout. */
+  readonly layoutDir?: string
 }

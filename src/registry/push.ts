@@ -1,7 +1,6 @@
 import { LadingError } from '../util/errors.js'
-import { isIndexMediaType } from '../oci/mediatypes.js'
 import { formatReference, registryApiHost, type Reference } from '../oci/reference.js'
-import type { Descriptor, Index } from '../oci/types.js'
+import type { Descriptor } from '../oci/types.js'
 import type { BlobReader, RegistryOrigin } from '../oci/blobs.js'
 import { repositoryScope } from './auth.js'
 import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession } from './blobs.js'
@@ -23,8 +22,8 @@ export interface PushRequest {
   targets: Reference[]
   /** The manifest or index to push. */
   root: Descriptor
-  /** Every manifest and index below and including root, by digest. */
-  manifests: Map<string, { descriptor: Descriptor; bytes: Buffer }>
+  /** Every manifest and index below and including root, in push order: children first, root last. */
+  manifests: Array<{ descriptor: Descriptor; bytes: Buffer }>
   /** Configs and layers. */
   blobs: PushBlob[]
   pushByDigest?: boolean
@@ -70,33 +69,6 @@ function mountSources(host: string, blob: PushBlob, repository: string): string[
   return out
 }
 
-/** Manifests in push order: every child before the index that lists it, the root last. */
-function manifestOrder(req: PushRequest): { descriptor: Descriptor; bytes: Buffer }[] {
-  const out: { descriptor: Descriptor; bytes: Buffer }[] = []
-  const seen = new Set<string>()
-  const visit = (digest: string, depth: number) => {
-    if (seen.has(digest)) return
-    if (depth > 16)
-      throw new LadingError(`the index tree below ${req.root.digest} is deeper than 16 levels`)
-    const m = req.manifests.get(digest)
-    if (!m) {
-      if (digest === req.root.digest)
-        throw new LadingError(
-          `internal: the root manifest ${digest} is not among the manifests to push`
-        )
-      return
-    }
-    seen.add(digest)
-    if (isIndexMediaType(m.descriptor.mediaType)) {
-      const index = JSON.parse(m.bytes.toString('utf8')) as Index
-      for (const child of index.manifests ?? []) visit(child.digest, depth + 1)
-    }
-    out.push(m)
-  }
-  visit(req.root.digest, 0)
-  return out
-}
-
 interface Group {
   registry: string
   repository: string
@@ -126,8 +98,10 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
   const result: PushResult = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 }
   const clients = new Map<string, RegistryClient>()
   const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()]
-  const manifests = manifestOrder(req)
+  const manifests = req.manifests
   const root = manifests[manifests.length - 1]
+  if (root?.descriptor.digest !== req.root.digest)
+    throw new LadingError(`internal: the root manifest ${req.root.digest} is not the last to push`)
   const tagging: { g: Group; target: BlobTarget }[] = []
 
   for (const g of groupTargets(req.targets)) {

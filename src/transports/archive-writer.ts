@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../util/errors.js'
-import { removeTemp, trackTemp, untrackTemp } from '../util/temps.js'
+import { Temps } from '../util/temps.js'
 
 interface Member {
   name: string
@@ -40,7 +40,11 @@ async function walk(root: string, rel: string, out: Member[]): Promise<void> {
  * archive appears under its name only once complete (written to a temporary file, then renamed).
  * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
  */
-export async function writeOciArchive(layoutDir: string, archivePath: string): Promise<void> {
+export async function writeOciArchive(
+  layoutDir: string,
+  archivePath: string,
+  temps: Temps = new Temps()
+): Promise<void> {
   const members: Member[] = []
   try {
     for (const name of ['oci-layout', 'index.json']) {
@@ -60,7 +64,7 @@ export async function writeOciArchive(layoutDir: string, archivePath: string): P
     path.dirname(archivePath),
     `.${path.basename(archivePath)}.${randomBytes(6).toString('hex')}.tmp`
   )
-  trackTemp(tmp)
+  temps.track(tmp)
   const pack = tar.pack()
   const written = pipeline(pack, createWriteStream(tmp)).then(
     () => undefined,
@@ -89,11 +93,11 @@ export async function writeOciArchive(layoutDir: string, archivePath: string): P
     const err = await written
     if (err) throw err
     await fs.rename(tmp, archivePath)
-    untrackTemp(tmp)
+    temps.untrack(tmp)
   } catch (err) {
     pack.destroy()
     await written
-    await removeTemp(tmp)
+    await temps.remove(tmp)
     throw new LadingError(`writing the OCI archive ${archivePath}: ${messageOf(err)}`)
   }
 }

@@ -7,13 +7,13 @@ import { MediaType, layerMediaType } from '../oci/mediatypes.js'
 import { platformOfConfig } from '../oci/platform.js'
 import { formatReference, parseReference } from '../oci/reference.js'
 import type { Descriptor, Manifest } from '../oci/types.js'
-import { BLOB_READ_CHUNK, blobPathIn, writeLayoutIndex } from './blobstore.js'
-import { openLayout, type LayoutSource } from './layout.js'
+import { BLOB_READ_CHUNK, blobPathIn, writeLayoutIndex } from './layout.js'
+import { openLayout, type LayoutImage } from './layout-image.js'
 import { checkArchiveFile } from './oci-archive.js'
 import { readableCompression } from '../codec/compress.js'
 import { layerLocation, scanKey, type BlobScan, type BlobScanner } from '../oci/scan.js'
 import { extractArchive, makeTempDir, type ExtractedFile } from './tar-extract.js'
-import { removeTemp } from '../util/temps.js'
+import { Temps } from '../util/temps.js'
 
 /** One image of a `docker save` manifest.json. */
 interface SaveItem {
@@ -121,12 +121,13 @@ export async function openDockerArchive(
   archive: string,
   scanBlob: BlobScanner,
   userSpec?: string,
-  ref?: string
-): Promise<LayoutSource> {
+  ref?: string,
+  temps: Temps = new Temps()
+): Promise<LayoutImage> {
   const from = userSpec ?? (ref ? `docker-archive:${archive}:${ref}` : `docker-archive:${archive}`)
   await checkArchiveFile(archive, from)
-  const tmp = await makeTempDir()
-  const cleanup = () => removeTemp(tmp)
+  const tmp = await makeTempDir(temps)
+  const cleanup = () => temps.remove(tmp)
   try {
     const raw = path.join(tmp, 'archive')
     const { files } = await extractArchive(archive, raw, from)
@@ -247,9 +248,7 @@ export async function openDockerArchive(
     await writeLayoutIndex(layout, [root])
     // The converted layout holds links to what it needs; the rest of the extraction can go.
     await fs.rm(raw, { recursive: true, force: true })
-    const source = await openLayout(layout, undefined, from, layoutOpts)
-    source.scanned = scanned
-    return source
+    return await openLayout(layout, undefined, from, { ...layoutOpts, scanned })
   } catch (err) {
     await cleanup()
     throw err

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs/promises'
 import { LadingError } from '../util/errors.js'
-import { openLayout, type LayoutSource } from './layout.js'
+import { openLayout, type LayoutImage } from './layout-image.js'
 import { extractArchive, makeTempDir } from './tar-extract.js'
-import { removeTemp } from '../util/temps.js'
+import { Temps } from '../util/temps.js'
 
 /** Fails early, with a hint, when `archive` is not a file Lading could extract. */
 export async function checkArchiveFile(archive: string, from: string): Promise<void> {
@@ -27,12 +27,13 @@ export async function checkArchiveFile(archive: string, from: string): Promise<v
 export async function openOciArchive(
   archive: string,
   ref?: string,
-  userSpec?: string
-): Promise<LayoutSource> {
+  userSpec?: string,
+  temps: Temps = new Temps()
+): Promise<LayoutImage> {
   const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`)
   await checkArchiveFile(archive, from)
-  const dir = await makeTempDir()
-  const cleanup = () => removeTemp(dir)
+  const dir = await makeTempDir(temps)
+  const cleanup = () => temps.remove(dir)
   try {
     const { files } = await extractArchive(archive, dir, from)
     if (!files.has('oci-layout') && !files.has('index.json')) {

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../util/errors.js'
 import { HashingStream, registeredAlgorithms } from '../oci/digest.js'
-import { trackTemp } from '../util/temps.js'
+import type { Temps } from '../util/temps.js'
 import { createDecompressor, readableCompression } from '../codec/compress.js'
 
 /** A regular file taken out of an archive: where it is now, and what was measured on the way. */
@@ -27,9 +27,9 @@ export interface Extracted {
   files: Map<string, ExtractedFile>
 }
 
-export async function makeTempDir(): Promise<string> {
+export async function makeTempDir(temps: Temps): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-src-'))
-  trackTemp(dir)
+  temps.track(dir)
   return dir
 }
 

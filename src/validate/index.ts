@@ -60,7 +60,7 @@ export async function validateImage(
   const out: Finding[] = []
   if (!checkDescriptor(root, rootLoc, out, { platform: true })) return out
   try {
-    await walker.entry(root, rootLoc, 0, new Set())
+    await walker.entry(root, rootLoc)
   } catch (err) {
     out.push(finding('blob-unreadable', rootLoc, `the image could not be read: ${messageOf(err)}`))
   }

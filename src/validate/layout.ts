@@ -2,11 +2,8 @@
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import type { Readable } from 'node:stream'
-import type { Descriptor } from '../oci/types.js'
-import { DIGEST_GRAMMAR } from '../oci/digest.js'
-import type { BlobReader } from '../oci/blobs.js'
-import { LadingError, messageOf } from '../util/errors.js'
+import { Layout } from '../transports/layout.js'
+import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { parseJSON, isObject } from './json.js'
 import {
@@ -22,43 +19,6 @@ import { scanBlob } from './layer.js'
 /** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/
 const ENCODED = /^[a-zA-Z0-9=_-]+$/
-
-/** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
-export class LayoutReader implements BlobReader {
-  readonly name: string
-  constructor(readonly root: string) {
-    this.name = `oci:${root}`
-  }
-
-  private file(desc: Descriptor): string {
-    // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
-    if (!DIGEST_GRAMMAR.test(desc.digest)) throw new LadingError(`"${desc.digest}" is not a digest`)
-    const [alg, enc] = desc.digest.split(':', 2)
-    return path.join(this.root, 'blobs', alg, enc)
-  }
-
-  async has(desc: Descriptor): Promise<boolean> {
-    try {
-      return (await fs.stat(this.file(desc))).isFile()
-    } catch {
-      return false
-    }
-  }
-
-  async open(desc: Descriptor): Promise<Readable> {
-    const s = createReadStream(this.file(desc), { highWaterMark: 256 * 1024 })
-    // Surface open errors (EACCES, EISDIR) here rather than mid-iteration.
-    await new Promise<void>((resolve, reject) => {
-      s.once('ready', () => resolve())
-      s.once('error', reject)
-    })
-    return s
-  }
-
-  async read(desc: Descriptor): Promise<Buffer> {
-    return fs.readFile(this.file(desc))
-  }
-}
 
 /** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
 export function layoutBlobName(digest: string): string {
@@ -242,10 +202,10 @@ async function walkIndex(
       )
     )
   if (!isObject(p.value) || !Array.isArray(p.value.manifests)) return
-  const walker = new Walker(new LayoutReader(dir), opts, layoutBlobName)
-  const visiting = new Set<string>()
+  // Validation reads in smaller chunks: they are decompressed, and their tars parsed, at once.
+  const walker = new Walker(new Layout(dir, { readChunk: 256 * 1024 }), opts, layoutBlobName)
   for (let i = 0; i < p.value.manifests.length; i++)
-    await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`), 0, visiting)
+    await walker.entry(p.value.manifests[i], at('index.json', `manifests[${i}]`))
   out.push(...walker.findings)
   for (const d of walker.hashed) hashed.add(d)
 }

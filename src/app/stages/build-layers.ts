@@ -1,0 +1,51 @@
+/**
+ * Stage 3: the new layers, built once into the staged layout and shared by every platform. Each
+ * layer's content is checked as it is written (the validator's checks, handed to the builder), so
+ * validating the layout does not read it back.
+ */
+import * as path from 'node:path'
+import { scanKey } from '../../oci/scan.js'
+import { mapLimited } from '../../util/limit.js'
+import type { Layout } from '../../transports/layout.js'
+import { buildLayer } from '../../build/layer.js'
+import type { NewLayer } from '../../build/assemble.js'
+import { layerChecks } from '../../validate/layer.js'
+import { reportPath, type Plan } from '../plan.js'
+import type { RunContext } from '../context.js'
+
+/**
+ * Layers built at once. Each already compresses on every core; a second one overlaps its reading of
+ * files with the other's compression, while more would only add memory.
+ */
+const LAYERS_AT_ONCE = 2
+
+export async function buildLayers(
+  plan: Plan,
+  layout: Layout,
+  ctx: RunContext
+): Promise<NewLayer[]> {
+  const base = path.basename(plan.output)
+  const built = await mapLimited(plan.layers, LAYERS_AT_ONCE, async l => {
+    const layer = await buildLayer(l, layout, {
+      compression: plan.compression,
+      level: plan.compressionLevel,
+      mtime: plan.created,
+      checks: layerChecks,
+      relief: ctx.relief,
+      // Never pack Lading's own outputs into a layer built from a directory that holds them.
+      exclude: [
+        plan.output,
+        reportPath(plan.output),
+        ...(plan.archive ? [plan.archive] : []),
+        path.join(path.dirname(plan.output), `.${base}.lading-*`)
+      ]
+    })
+    if (layer.scan) ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan))
+    return layer
+  })
+  plan.layers.forEach((l, i) => {
+    const d = built[i].descriptor
+    ctx.log.info(`layer ${l.spec}: ${d.digest} (${d.size} bytes, ${d.mediaType})`)
+  })
+  return built
+}

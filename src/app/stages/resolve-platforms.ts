@@ -1,0 +1,210 @@
+/**
+ * Stage 2: the platforms the run works on. Each source's graph is walked (walkGraph) for its
+ * image manifests and their configs; the sources' platforms are merged (each given once) and the
+ * `platforms` filter applied. Attestations and artifacts inside an index are left out, with a note.
+ */
+import { walkGraph, MAX_INDEX_DEPTH } from '../../oci/graph.js'
+import { MediaType, isIndexMediaType, isManifestMediaType } from '../../oci/mediatypes.js'
+import {
+  formatPlatform,
+  normalizePlatform,
+  platformMatches,
+  platformOfConfig,
+  platformsEqual
+} from '../../oci/platform.js'
+import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../../oci/types.js'
+import { LadingError, messageOf } from '../../util/errors.js'
+import { scratchConfig } from '../../build/assemble.js'
+import type { Plan } from '../plan.js'
+import type { OpenedSource } from './open-sources.js'
+
+/** One platform's image, as read from a source (or made for scratch). */
+export interface SourceImage {
+  platform: Platform
+  /** where its blobs are read; none for scratch */
+  from?: OpenedSource
+  manifestDesc: Descriptor
+  manifestBytes: Buffer
+  manifest: Manifest
+  configBytes: Buffer
+  config: ImageConfig
+}
+
+export interface Resolution {
+  images: SourceImage[]
+  /** What the walk left out (attestations, artifacts), for the log. */
+  notes: string[]
+}
+
+/** Reading a source failed half way: the run reports it as the source's finding. */
+export class SourceUnreadable extends LadingError {
+  constructor(
+    readonly line: string,
+    message: string
+  ) {
+    super(message)
+  }
+}
+
+export async function resolvePlatforms(plan: Plan, sources: OpenedSource[]): Promise<Resolution> {
+  if (sources.length === 0) {
+    const platforms = plan.platforms.length
+      ? plan.platforms
+      : [{ os: 'linux', architecture: 'amd64' }]
+    return { images: platforms.map(scratchImage), notes: [] }
+  }
+  const all: SourceImage[] = []
+  const notes: string[] = []
+  for (const src of sources) {
+    const found = await imagesOf(src, notes).catch(err => {
+      throw err instanceof LadingError ? new SourceUnreadable(src.line, err.message) : err
+    })
+    for (const img of found) {
+      const dup = all.find(o => platformsEqual(o.platform, img.platform))
+      if (dup)
+        throw new LadingError(
+          `from: platform ${formatPlatform(img.platform)} is given twice: by "${dup.from?.line}" and by "${src.line}"; ` +
+            'give each platform once, or select with platforms'
+        )
+      all.push(img)
+    }
+  }
+  const kept = plan.platforms.length
+    ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform)))
+    : all
+  if (kept.length === 0)
+    throw new LadingError(
+      `platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
+        all.map(i => formatPlatform(i.platform)).join(', ')
+    )
+  return { images: kept, notes }
+}
+
+function scratchImage(p: Platform): SourceImage {
+  const empty: Descriptor = { mediaType: MediaType.ImageManifest, digest: '', size: 0 }
+  return {
+    platform: p,
+    manifestDesc: empty,
+    manifestBytes: Buffer.alloc(0),
+    manifest: {
+      schemaVersion: 2,
+      config: { ...empty, mediaType: MediaType.ImageConfig },
+      layers: []
+    },
+    configBytes: Buffer.alloc(0),
+    config: scratchConfig(p)
+  }
+}
+
+interface Entry {
+  desc: Descriptor
+  /** the platform the index above gives it */
+  platform?: Platform
+}
+
+/** The image manifests below a source's root, each with its config. */
+async function imagesOf(src: OpenedSource, notes: string[]): Promise<SourceImage[]> {
+  const out: SourceImage[] = []
+  const source = src.source
+  await walkGraph<Entry>(
+    { desc: source.root },
+    {
+      descriptor: n => n.desc,
+      key: n => `${n.desc.digest} ${n.platform ? formatPlatform(n.platform) : ''}`,
+      cycle: n => {
+        throw new LadingError(`${src.line}: the index ${n.desc.digest} is nested in itself`)
+      },
+      tooDeep: n => {
+        throw new LadingError(
+          `${src.line}: the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep`
+        )
+      },
+      children: async n => {
+        const bytes = await source.read(n.desc)
+        const doc = parseDocument<Partial<Index & Manifest>>(bytes, `${src.line}: ${n.desc.digest}`)
+        const mt = doc.mediaType ?? n.desc.mediaType
+        if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
+          return indexEntries(doc, n.desc, src.line, notes)
+        const img = await imageOf(src, n, bytes, doc, mt, notes)
+        if (img) out.push(img)
+        return []
+      }
+    }
+  )
+  return out
+}
+
+/** An index's image entries; attestations and anything that is not an image are left out. */
+function indexEntries(
+  doc: Partial<Index>,
+  desc: Descriptor,
+  line: string,
+  notes: string[]
+): Entry[] {
+  const out: Entry[] = []
+  let skipped = 0
+  for (const child of doc.manifests ?? []) {
+    const attestation =
+      child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
+      (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown')
+    if (
+      attestation ||
+      (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType))
+    )
+      skipped++
+    else out.push({ desc: child, platform: child.platform })
+  }
+  if (skipped)
+    notes.push(
+      `${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`
+    )
+  return out
+}
+
+async function imageOf(
+  src: OpenedSource,
+  n: Entry,
+  bytes: Buffer,
+  doc: Partial<Manifest>,
+  mediaType: string | undefined,
+  notes: string[]
+): Promise<SourceImage | undefined> {
+  const { desc, platform } = n
+  if (!doc.config || !Array.isArray(doc.layers))
+    throw new LadingError(
+      `${src.line}: ${desc.digest} (${mediaType ?? 'no media type'}) is neither an image manifest nor an index`
+    )
+  const manifest = doc as Manifest
+  const configType = manifest.config.mediaType
+  if (configType !== MediaType.ImageConfig && configType !== MediaType.DockerConfig) {
+    if (platform === undefined && desc === src.source.root)
+      throw new LadingError(
+        `${src.line}: ${desc.digest} is an artifact (config ${configType}), not a container image`
+      )
+    notes.push(`${src.line}: left out artifact manifest ${desc.digest} (config ${configType})`)
+    return undefined
+  }
+  const configBytes = await src.source.read(manifest.config)
+  const config = parseDocument<ImageConfig>(
+    configBytes,
+    `${src.line}: config ${manifest.config.digest}`
+  )
+  return {
+    platform: normalizePlatform(platform ?? platformOfConfig(config)),
+    from: src,
+    manifestDesc: { mediaType: mediaType ?? desc.mediaType, digest: desc.digest, size: desc.size },
+    manifestBytes: bytes,
+    manifest,
+    configBytes,
+    config
+  }
+}
+
+/** A source's JSON document; what does not parse is a clear error naming it. */
+export function parseDocument<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T
+  } catch (err) {
+    throw new LadingError(`${what} is not valid JSON: ${messageOf(err)}`)
+  }
+}
