@@ -25,8 +25,8 @@ import {
   checkManifest,
   isRegisteredAlgorithm
 } from './document.js'
-import { layerLocation, scanBlob, type ScanResult } from './layer.js'
-import { ScanCache, scanKey } from '../oci/scan.js'
+import { scanBlob, type ScanResult } from './layer/scan.js'
+import { layerLocation, ScanCache, scanKey } from '../oci/scan.js'
 
 export interface WalkOptions {
   requireAllBlobs?: boolean
