@@ -18,7 +18,7 @@ import {
   trackedTempDirs,
   writeFixtureLayout
 } from './transports-fixtures.js'
-import { scanBlob } from '../src/validate/layer.js'
+import { scanBlob } from '../src/validate/layer/scan.js'
 
 const itSkopeo = await itWithTools('skopeo', 'tar')
 const itValidate = await itWithTools('oci-image-tool')

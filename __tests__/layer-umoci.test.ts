@@ -14,7 +14,7 @@ import { MediaType, type Compression } from '../src/oci/mediatypes.js'
 import { makeTree, describeTree, comparable } from './helpers/layer-tree.js'
 import { writeMiniLayout } from './helpers/mini-layout.js'
 import { missingTools } from './helpers/tools.js'
-import { layerChecks } from '../src/validate/layer.js'
+import { layerChecks } from '../src/validate/layer/checks.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 

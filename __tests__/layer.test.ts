@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises'
 import { LadingError } from '../src/util/errors.js'
 import { MediaType } from '../src/oci/mediatypes.js'
 import { makeTree, LONG_FILE } from './helpers/layer-tree.js'
-import { layerChecks } from '../src/validate/layer.js'
+import { layerChecks } from '../src/validate/layer/checks.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 const gzipOpts: LayerOptions = { compression: 'gzip', checks: layerChecks, mtime: MTIME }

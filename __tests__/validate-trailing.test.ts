@@ -7,7 +7,7 @@ import { describe, it, expect, afterAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as zlib from 'node:zlib'
 import { Readable } from 'node:stream'
-import { scanBlob } from '../src/validate/layer.js'
+import { scanBlob } from '../src/validate/layer/scan.js'
 import { Layout } from '../src/transports/layout.js'
 import {
   dedupeFindings,

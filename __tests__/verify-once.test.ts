@@ -12,7 +12,7 @@ import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { buildLayer } from '../src/build/layer.js'
 import { Layout } from '../src/transports/layout.js'
-import { scanBlob } from '../src/validate/layer.js'
+import { scanBlob } from '../src/validate/layer/scan.js'
 import { ScanCache, validateImage } from '../src/validate/index.js'
 import type { Descriptor } from '../src/oci/types.js'
 import type { BlobReader } from '../src/oci/blobs.js'
@@ -20,7 +20,7 @@ import { mapLimited } from '../src/util/limit.js'
 import { MemoryRelief, RELIEF_BYTES } from '../src/util/memory.js'
 import { makeTree } from './helpers/layer-tree.js'
 import { cli } from './helpers/cli.js'
-import { layerChecks } from '../src/validate/layer.js'
+import { layerChecks } from '../src/validate/layer/checks.js'
 
 let work: string
 beforeAll(async () => {

@@ -6,7 +6,7 @@ import type { Temps } from '../util/temps.js'
 import { openLayout } from '../transports/layout-image.js'
 import { openOciArchive } from '../transports/oci-archive.js'
 import { openDockerArchive } from '../transports/docker-archive.js'
-import { scanBlob } from '../validate/layer.js'
+import { scanBlob } from '../validate/layer/scan.js'
 import { RegistrySource } from '../registry/source.js'
 import type { ClientOptions } from '../registry/client.js'
 

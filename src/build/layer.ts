@@ -17,14 +17,8 @@ import { layerMediaType, type Compression } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobSink as BlobStore, BlobScan as ScanResult, LayerChecks } from '../oci/scan.js'
 import type { MemoryRelief } from '../util/memory.js'
-import {
-  compressionLevel,
-  compressorStages,
-  createDecompressor,
-  detectCompression,
-  GZIP_BLOCK,
-  isZstdFrame
-} from '../codec/compress.js'
+import { compressionLevel, compressorStages, GZIP_BLOCK } from '../codec/compress.js'
+import { createDecompressor, detectCompression, isZstdFrame } from '../codec/decompress.js'
 
 export type { Compression } from '../oci/mediatypes.js'
 export { parseCompression } from '../codec/compress.js'

@@ -1,6 +1,6 @@
 import * as zlib from 'node:zlib'
 import { availableParallelism } from 'node:os'
-import { PassThrough, Transform, type TransformCallback } from 'node:stream'
+import { Transform, type TransformCallback } from 'node:stream'
 import { promisify } from 'node:util'
 import { LadingError } from '../util/errors.js'
 import type { Compression } from '../oci/mediatypes.js'
@@ -143,46 +143,4 @@ export function compressorStages(c: Compression, level?: number): Transform[] {
     case 'none':
       return []
   }
-}
-
-export function createDecompressor(c: Compression): Transform {
-  switch (c) {
-    case 'gzip':
-      return zlib.createGunzip({ chunkSize: 256 * 1024 })
-    case 'zstd':
-      return zlib.createZstdDecompress({ chunkSize: 256 * 1024 })
-    case 'none':
-      return new PassThrough()
-  }
-}
-
-/** gzip or zstd as detected; xz, bzip2 and anything else are read as they are (and fail as tar). */
-export function readableCompression(head: Buffer): Compression {
-  const c = detectCompression(head)
-  return c === 'gzip' || c === 'zstd' ? c : 'none'
-}
-
-export type DetectedFormat = Compression | 'xz' | 'bzip2'
-
-/**
- * Whether bytes start a zstd frame: a regular one, or a skippable one (0x184D2A50–5F), with which
- * a zstd stream may open (zstd:chunked metadata, seekable-format tables).
- */
-export function isZstdFrame(b: Buffer): boolean {
-  if (b.length < 4) return false
-  const m = b.readUInt32LE(0)
-  return m === 0xfd2fb528 || (m & 0xfffffff0) === 0x184d2a50
-}
-
-/** The compression a file's first bytes show; anything unrecognised is taken as a plain tar. */
-export function detectCompression(head: Buffer): DetectedFormat {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip'
-  if (isZstdFrame(head)) return 'zstd'
-  if (
-    head.length >= 6 &&
-    head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0]))
-  )
-    return 'xz'
-  if (head.length >= 3 && head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2'
-  return 'none'
 }

@@ -8,7 +8,7 @@ import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../util/errors.js'
 import { HashingStream, registeredAlgorithms } from '../oci/digest.js'
 import type { Temps } from '../util/temps.js'
-import { createDecompressor, readableCompression } from '../codec/compress.js'
+import { createDecompressor, readableCompression } from '../codec/decompress.js'
 
 /** A regular file taken out of an archive: where it is now, and what was measured on the way. */
 export interface ExtractedFile {

@@ -12,7 +12,7 @@ import { ScanCache, scanKey, layerLocation, type BlobScan } from '../oci/scan.js
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { isRegisteredAlgorithm } from './document.js'
-import { scanBlob } from './layer.js'
+import { scanBlob } from './layer/scan.js'
 
 /** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
 export const MAX_JSON = 16 * 1024 * 1024

@@ -26,7 +26,8 @@ export { rules } from './rules.js'
 export type { Report } from './report.js'
 export { makeReport, formatReport } from './report.js'
 export { scanKey, ScanCache } from '../oci/scan.js'
-export { HeaderCheck, tarScanner, layerChecks, scanBlob, type ScanResult } from './layer.js'
+export { HeaderCheck, tarScanner, layerChecks } from './layer/checks.js'
+export { scanBlob, type ScanResult } from './layer/scan.js'
 
 export interface ValidateOptions {
   /** blobs missing from the layout are errors (Lading must push them) rather than warnings */

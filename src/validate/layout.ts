@@ -14,7 +14,7 @@ import {
   isRegisteredAlgorithm
 } from './document.js'
 import { Walker, type WalkOptions } from './walker.js'
-import { scanBlob } from './layer.js'
+import { scanBlob } from './layer/scan.js'
 
 /** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
 const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/

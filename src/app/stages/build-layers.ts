@@ -9,7 +9,7 @@ import { mapLimited } from '../../util/limit.js'
 import type { Layout } from '../../transports/layout.js'
 import { buildLayer } from '../../build/layer.js'
 import type { NewLayer } from '../../build/assemble.js'
-import { layerChecks } from '../../validate/layer.js'
+import { layerChecks } from '../../validate/layer/checks.js'
 import { reportPath, type Plan } from '../plan.js'
 import type { RunContext } from '../context.js'
 
