@@ -20,6 +20,7 @@ import {
 import { formatReference, repositoryName } from '../oci/reference.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js'
 import { Annotation } from '../oci/types.js'
+import { parseJSONValue } from '../oci/json.js'
 import { BlobStore, writeLayoutIndex } from '../transports/blobstore.js'
 import type { BlobReader, ImageSource, RegistryOrigin } from '../oci/blobs.js'
 import { openSource } from './sources.js'
@@ -37,7 +38,7 @@ import {
 } from '../build/assemble.js'
 import {
   dedupeFindings,
-  makeFinding,
+  finding,
   validateImage,
   validateLayout,
   makeReport,
@@ -489,7 +490,7 @@ export async function runPlan(plan: Plan, log: Logger): Promise<RunResult> {
  */
 function unreadable(err: unknown, location: string, findings: Finding[], plan: Plan): unknown {
   if (!(err instanceof LadingError) || err instanceof ValidationFailed) return err
-  const all = dedupeFindings([...findings, makeFinding('source-unreadable', location, err.message)])
+  const all = dedupeFindings([...findings, finding('source-unreadable', location, err.message)])
   return new ValidationFailed(makeReport(all, plan.failOn), 'a source image')
 }
 
@@ -515,7 +516,7 @@ export async function openAndValidate(
     return {
       findings: layoutFindings.some(x => x.severity === 'error')
         ? layoutFindings
-        : [makeFinding('source-unreadable', line, err.message)]
+        : [finding('source-unreadable', line, err.message)]
     }
   }
   const scans = opts.scans ?? new ScanCache()
@@ -709,11 +710,7 @@ const emptySource: ImageSource = {
 }
 
 function parseJSON<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T
-  } catch (err) {
-    throw new LadingError(`${what} is not valid JSON: ${messageOf(err)}`)
-  }
+  return parseJSONValue(bytes, what) as T
 }
 
 async function walk(

@@ -2,6 +2,7 @@ import { LadingError } from '../util/errors.js'
 import { isIndexMediaType } from '../oci/mediatypes.js'
 import { formatReference, registryApiHost, type Reference } from '../oci/reference.js'
 import type { Descriptor, Index } from '../oci/types.js'
+import { parseJSONValue } from '../oci/json.js'
 import type { BlobReader, RegistryOrigin } from '../oci/blobs.js'
 import { repositoryScope } from './auth.js'
 import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession } from './blobs.js'
@@ -88,7 +89,7 @@ function manifestOrder(req: PushRequest): { descriptor: Descriptor; bytes: Buffe
     }
     seen.add(digest)
     if (isIndexMediaType(m.descriptor.mediaType)) {
-      const index = JSON.parse(m.bytes.toString('utf8')) as Index
+      const index = parseJSONValue(m.bytes, `the index ${digest}`) as Index
       for (const child of index.manifests ?? []) visit(child.digest, depth + 1)
     }
     out.push(m)

@@ -4,24 +4,20 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import type { Descriptor } from '../oci/types.js'
-import { DIGEST_GRAMMAR } from '../oci/digest.js'
+import {
+  isAlgorithmName,
+  isEncodedName,
+  isGrammaticalDigest,
+  isRegisteredAlgorithm
+} from '../oci/digest.js'
 import type { BlobReader } from '../oci/blobs.js'
 import { LadingError, messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
-import { parseJSON, isObject } from './json.js'
-import {
-  at,
-  checkIndex,
-  checkLayoutFile,
-  digestFinding,
-  isRegisteredAlgorithm
-} from './document.js'
+import { isObject } from '../oci/json.js'
+import { parseDocument } from './json.js'
+import { at, checkIndex, checkLayoutFile, digestFinding } from './document/index.js'
 import { Walker, type WalkOptions } from './walker.js'
 import { scanBlob } from './layer.js'
-
-/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
-const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/
-const ENCODED = /^[a-zA-Z0-9=_-]+$/
 
 /** Reads blobs straight from `blobs/ALG/ENCODED`, unverified: the walker hashes what it reads. */
 export class LayoutReader implements BlobReader {
@@ -32,7 +28,7 @@ export class LayoutReader implements BlobReader {
 
   private file(desc: Descriptor): string {
     // Any digest of the grammar, registered or not: the walker reports what it cannot verify.
-    if (!DIGEST_GRAMMAR.test(desc.digest)) throw new LadingError(`"${desc.digest}" is not a digest`)
+    if (!isGrammaticalDigest(desc.digest)) throw new LadingError(`"${desc.digest}" is not a digest`)
     const [alg, enc] = desc.digest.split(':', 2)
     return path.join(this.root, 'blobs', alg, enc)
   }
@@ -124,7 +120,7 @@ async function checkBlobNames(root: string, out: Finding[]): Promise<string[]> {
       )
       continue
     }
-    if (!ALGORITHM.test(a.name)) {
+    if (!isAlgorithmName(a.name)) {
       out.push(finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`))
       continue
     }
@@ -140,7 +136,7 @@ async function checkBlobNames(root: string, out: Finding[]): Promise<string[]> {
       const floc = `blobs/${a.name}/${f.name}`
       let why: string | undefined
       if (!(await isFileOrLinkToFile(path.join(blobs, a.name), f))) why = 'is not a regular file'
-      else if (!ENCODED.test(f.name)) why = `"${f.name}" is not an encoded digest`
+      else if (!isEncodedName(f.name)) why = `"${f.name}" is not an encoded digest`
       else {
         const p = digestFinding(`${a.name}:${f.name}`)
         if (p) why = p.why
@@ -195,7 +191,7 @@ export async function walkLayout(dir: string, opts: WalkOptions): Promise<Findin
       out
     )
     if (layoutBytes) {
-      const p = parseJSON(layoutBytes, 'oci-layout')
+      const p = parseDocument(layoutBytes, 'oci-layout')
       out.push(...p.findings)
       if (p.value !== undefined) checkLayoutFile(p.value, 'oci-layout', out)
     }
@@ -225,7 +221,7 @@ async function walkIndex(
   hashed: Set<string>,
   out: Finding[]
 ): Promise<void> {
-  const p = parseJSON(indexBytes, 'index.json')
+  const p = parseDocument(indexBytes, 'index.json')
   out.push(...p.findings)
   if (p.value === undefined) return
   checkIndex(p.value, 'index.json', out)

@@ -16,15 +16,10 @@ import {
 import { platformsEqual, formatPlatform, platformOfConfig } from '../oci/platform.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
-import { parseJSON, isObject } from './json.js'
-import {
-  at,
-  checkConfig,
-  checkDescriptor,
-  checkIndex,
-  checkManifest,
-  isRegisteredAlgorithm
-} from './document.js'
+import { isObject } from '../oci/json.js'
+import { parseDocument as parseJSON } from './json.js'
+import { isRegisteredAlgorithm } from '../oci/digest.js'
+import { at, checkConfig, checkDescriptor, checkIndex, checkManifest } from './document/index.js'
 import { layerLocation, scanBlob, type ScanResult } from './layer.js'
 import { ScanCache, scanKey } from '../oci/scan.js'
 
