@@ -14,7 +14,7 @@ import {
   HashingStream,
   parseDigest,
   verifyContent,
-  sha256
+  digestOf
 } from '../src/oci/digest.js'
 import { LadingError } from '../src/util/errors.js'
 
@@ -83,13 +83,21 @@ describe('digests', () => {
     expect(digestProblem('sha512:' + 'a'.repeat(128))).toBeUndefined()
   })
   it.each([
-    ['sha256:' + 'A'.repeat(64), /lower-case/],
-    ['sha256:' + 'a'.repeat(63), /63 hex/],
-    ['sha384:' + 'a'.repeat(96), /not sha256 or sha512/],
-    ['nocolon', /grammar/],
-    [42, /not a string/]
-  ])('reports %j', (d, why) => {
-    expect(digestProblem(d)).toMatch(why)
+    ['sha256:' + 'A'.repeat(64), 'encoding', /lower-case/],
+    ['sha256:' + 'a'.repeat(63), 'encoding', /63 hex/],
+    ['sha512:' + 'a'.repeat(64), 'encoding', /64 hex characters; sha512 needs 128/],
+    ['sha384:' + 'a'.repeat(96), 'unregistered-algorithm', /not sha256 or sha512/],
+    ['constructor:' + 'a'.repeat(64), 'unregistered-algorithm', /"constructor"/],
+    ['nocolon', 'grammar', /grammar/],
+    [':' + 'a'.repeat(64), 'grammar', /grammar/],
+    ['sha256:', 'grammar', /grammar/],
+    ['SHA256:' + 'a'.repeat(64), 'grammar', /grammar/],
+    ['sha256:' + 'a'.repeat(63) + '/', 'grammar', /grammar/],
+    [42, 'not-a-string', /not a string/]
+  ])('reports %j as %s', (d, reason, why) => {
+    const problem = digestProblem(d)
+    expect(problem?.reason).toBe(reason)
+    expect(problem?.message).toMatch(why)
   })
   it('parses into algorithm and encoded', () => {
     expect(parseDigest('sha512:' + 'f'.repeat(128))).toEqual({
@@ -116,8 +124,8 @@ describe('digests', () => {
   })
   it('verifies content against digest and size', () => {
     const data = Buffer.from('x')
-    expect(() => verifyContent(data, sha256(data), 1, 'blob')).not.toThrow()
-    expect(() => verifyContent(data, sha256('y'), 1, 'blob')).toThrow(/expected sha256/)
-    expect(() => verifyContent(data, sha256(data), 2, 'blob')).toThrow(/expected 2 bytes/)
+    expect(() => verifyContent(data, digestOf(data), 1, 'blob')).not.toThrow()
+    expect(() => verifyContent(data, digestOf('y'), 1, 'blob')).toThrow(/expected sha256/)
+    expect(() => verifyContent(data, digestOf(data), 2, 'blob')).toThrow(/expected 2 bytes/)
   })
 })

@@ -13,7 +13,7 @@ import {
   validateLayout,
   validateImage,
   makeReport,
-  makeFinding,
+  finding,
   formatReport,
   type Finding,
   type ValidateOptions
@@ -822,9 +822,9 @@ const cases: Case[] = [
   },
   {
     rule: 'source-unreadable',
-    name: 'made by the engine through makeFinding',
+    name: 'made by the engine through finding',
     run: async () => [
-      makeFinding('source-unreadable', 'oci:/nonexistent', 'the source could not be opened')
+      finding('source-unreadable', 'oci:/nonexistent', 'the source could not be opened')
     ]
   },
   {

@@ -9,12 +9,7 @@ import * as zlib from 'node:zlib'
 import { Readable } from 'node:stream'
 import { scanBlob } from '../src/validate/layer/scan.js'
 import { Layout } from '../src/transports/layout.js'
-import {
-  dedupeFindings,
-  makeFinding,
-  validateImage,
-  validateLayout
-} from '../src/validate/index.js'
+import { dedupeFindings, finding, validateImage, validateLayout } from '../src/validate/index.js'
 import type { Descriptor } from '../src/oci/types.js'
 import { writeLayout, tarOf, tmpDir, sha256, DEFAULT_ENTRIES } from './validate-fixtures.js'
 
@@ -123,7 +118,7 @@ describe('dedupeFindings', () => {
     expect(output.map(f => f.location)).not.toEqual(source.map(f => f.location))
     expect(dedupeFindings([...source, ...output])).toEqual(source)
     // a problem only the output has survives
-    const extra = makeFinding('blob-missing-required', 'oci:out x', `blob ${b.config} is gone`)
+    const extra = finding('blob-missing-required', 'oci:out x', `blob ${b.config} is gone`)
     expect(dedupeFindings([...source, ...output, extra])).toEqual([...source, extra])
     // whole-layout validation finds the same problems once each
     expect(dedupeFindings((await validateLayout(dir)).findings)).toHaveLength(2)
@@ -131,22 +126,22 @@ describe('dedupeFindings', () => {
 
   it('without a digest, dedupes on location and message; a source digest in the location is not used', () => {
     const loc = 'reg/x@sha256:' + 'a'.repeat(64) + ' sha256:0123… (manifest)'
-    const a = makeFinding('descriptor-urls-scheme', `${loc} layers[0]`, 'urls[0] is ftp')
-    const b = makeFinding('descriptor-urls-scheme', `${loc} layers[1]`, 'urls[0] is ftp')
+    const a = finding('descriptor-urls-scheme', `${loc} layers[0]`, 'urls[0] is ftp')
+    const b = finding('descriptor-urls-scheme', `${loc} layers[1]`, 'urls[0] is ftp')
     expect(dedupeFindings([a, b, a, { ...a }])).toEqual([a, b])
-    const c = makeFinding('json-invalid', 'x', `blob ${'sha512:' + 'b'.repeat(128)} broke`)
-    const d = makeFinding('json-invalid', 'y', `blob ${'sha512:' + 'b'.repeat(128)} broke again`)
+    const c = finding('json-invalid', 'x', `blob ${'sha512:' + 'b'.repeat(128)} broke`)
+    const d = finding('json-invalid', 'y', `blob ${'sha512:' + 'b'.repeat(128)} broke again`)
     expect(dedupeFindings([c, d])).toEqual([c])
   })
 
-  it('makeFinding takes severity and spec from the catalogue and rejects unknown rules', () => {
-    expect(makeFinding('source-unreadable', 'oci:/nope', 'no such directory')).toEqual({
+  it('finding takes severity and spec from the catalogue and rejects unknown rules', () => {
+    expect(finding('source-unreadable', 'oci:/nope', 'no such directory')).toEqual({
       rule: 'source-unreadable',
       severity: 'error',
       location: 'oci:/nope',
       message: 'no such directory',
       spec: 'https://github.com/opencontainers/image-spec/blob/v1.1.1/image-layout.md'
     })
-    expect(() => makeFinding('no-such-rule', 'x', 'y')).toThrow(/unknown validation rule/)
+    expect(() => finding('no-such-rule', 'x', 'y')).toThrow(/unknown validation rule/)
   })
 })

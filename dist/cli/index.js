@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 415:
+/***/ 270:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3123,25 +3123,27 @@ const INPUT_DEFAULTS = {
     'insecure-registries': ''
 };
 const INPUT_NAMES = Object.keys(INPUT_DEFAULTS);
+function isInputName(name) {
+    return Object.hasOwn(INPUT_DEFAULTS, name);
+}
 /** The inputs of the environment, as the runner passes them (`INPUT_<NAME>`, hyphens kept). */
 function inputsFromEnv(env) {
-    const raw = {};
-    for (const name of INPUT_NAMES) {
-        const v = env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
-        raw[name] = v !== undefined && v.trim() !== '' ? v : defaultFor(name);
-    }
-    return raw;
+    const given = {};
+    for (const name of INPUT_NAMES)
+        given[name] = env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`];
+    return withDefaults(given);
 }
 function defaultFor(name) {
     const d = INPUT_DEFAULTS[name];
     return d.includes('${{') ? '' : d;
 }
-/** Applies defaults to inputs given by name (the CLI). */
+/** Applies defaults to inputs given by name: an input that is absent or blank takes its default. */
 function withDefaults(given) {
     const raw = {};
-    for (const name of INPUT_NAMES)
-        raw[name] =
-            given[name] !== undefined && given[name].trim() !== '' ? given[name] : defaultFor(name);
+    for (const name of INPUT_NAMES) {
+        const v = given[name];
+        raw[name] = v !== undefined && v.trim() !== '' ? v : defaultFor(name);
+    }
     return raw;
 }
 /** One item a line; blank lines and surrounding spaces ignored. `commas` also splits on commas. */
@@ -3157,6 +3159,13 @@ function parseBool(name, value) {
     if (['false', 'no', '0', 'off', ''].includes(v))
         return false;
     throw new LadingError(`${name}: "${value}" is not true or false`);
+}
+/** How severe a finding must be to fail the run. */
+function parseFailOn(value, name = 'fail-on') {
+    const v = value.trim().toLowerCase();
+    if (v !== 'error' && v !== 'warning' && v !== 'never')
+        throw new LadingError(`${name}: "${value}" is not one of error, warning, never`);
+    return v;
 }
 
 ;// CONCATENATED MODULE: external "node:child_process"
@@ -3300,37 +3309,71 @@ const external_node_stream_namespaceObject = __WEBPACK_EXTERNAL_createRequire(im
 
 
 /** Digest algorithms registered by the OCI Image Spec, with the length of their hex encoding. */
-const registeredAlgorithms = { sha256: 64, sha512: 128 };
-/** The digest grammar of descriptor.md: algorithm:encoded. */
-const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
-/** Why a digest string is not a usable digest, or undefined when it is one Lading can verify. */
+const REGISTERED = new Map([
+    ['sha256', 64],
+    ['sha512', 128]
+]);
+/** The hex length of a registered algorithm's digests, or undefined for any other name. */
+function encodedLength(algorithm) {
+    return REGISTERED.get(algorithm);
+}
+/** The two halves of the digest grammar of descriptor.md, algorithm ":" encoded. */
+const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
+const ENCODED = /^[a-zA-Z0-9=_-]+$/;
+/** Whether a name is an algorithm of the digest grammar, registered or not. */
+function isAlgorithmName(s) {
+    return ALGORITHM.test(s);
+}
+/** Whether a name is the encoded part of the digest grammar, of any algorithm. */
+function isEncodedName(s) {
+    return ENCODED.test(s);
+}
+/** Why `digest` is not a usable digest, or undefined when it is one Lading can verify. */
 function digestProblem(digest) {
     if (typeof digest !== 'string')
-        return 'is not a string';
-    if (!DIGEST_GRAMMAR.test(digest))
-        return 'does not match the digest grammar algorithm:encoded';
-    const [algorithm, encoded] = digest.split(':', 2);
-    const len = registeredAlgorithms[algorithm];
+        return { reason: 'not-a-string', message: 'is not a string' };
+    const colon = digest.indexOf(':');
+    const algorithm = digest.slice(0, colon);
+    const encoded = digest.slice(colon + 1);
+    if (colon < 0 || !isAlgorithmName(algorithm) || !isEncodedName(encoded))
+        return {
+            reason: 'grammar',
+            message: 'does not match the digest grammar algorithm:encoded'
+        };
+    const len = encodedLength(algorithm);
     if (len === undefined)
-        return `uses algorithm "${algorithm}", which is not sha256 or sha512`;
+        return {
+            reason: 'unregistered-algorithm',
+            message: `uses algorithm "${algorithm}", which is not sha256 or sha512`
+        };
     if (!/^[a-f0-9]+$/.test(encoded))
-        return 'is not lower-case hex';
+        return { reason: 'encoding', message: 'is not lower-case hex' };
     if (encoded.length !== len)
-        return `has ${encoded.length} hex characters; ${algorithm} needs ${len}`;
+        return {
+            reason: 'encoding',
+            message: `has ${encoded.length} hex characters; ${algorithm} needs ${len}`
+        };
     return undefined;
+}
+/** Whether `digest` follows the grammar, whether or not Lading can verify its algorithm. */
+function isGrammaticalDigest(digest) {
+    const reason = digestProblem(digest)?.reason;
+    return reason !== 'not-a-string' && reason !== 'grammar';
+}
+/** Whether the digest's algorithm is one Lading can hash (the digest may still be malformed). */
+function isRegisteredAlgorithm(digest) {
+    return REGISTERED.has(digest.split(':', 1)[0]);
 }
 function parseDigest(digest, where = 'digest') {
     const problem = digestProblem(digest);
     if (problem)
-        throw new LadingError(`${where} "${digest}" ${problem}`);
+        throw new LadingError(`${where} "${digest}" ${problem.message}`);
     const [algorithm, encoded] = digest.split(':', 2);
     return { algorithm, encoded };
 }
-function isDigest(s) {
-    return digestProblem(s) === undefined;
-}
-function sha256(data) {
-    return 'sha256:' + createHash('sha256').update(data).digest('hex');
+/** Whether `digest` is one Lading can verify: sha256 or sha512, in lower-case hex of its length. */
+function isDigest(digest) {
+    return digestProblem(digest) === undefined;
 }
 function digestOf(data, algorithm = 'sha256') {
     return `${algorithm}:` + (0,external_node_crypto_namespaceObject.createHash)(algorithm).update(data).digest('hex');
@@ -3391,6 +3434,9 @@ function verifyContent(data, digest, size, where) {
 const DOCKER_HUB = 'docker.io';
 /** Docker Hub's API lives on another host than the name users write. */
 const DOCKER_HUB_API = 'registry-1.docker.io';
+/** image-layout.md's grammar of `org.opencontainers.image.ref.name`: components joined by `/`. */
+const REF_NAME_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
+const LAYOUT_REF_NAME = new RegExp(`^${REF_NAME_COMPONENT}(?:/${REF_NAME_COMPONENT})*$`);
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
 const TAG = /^[\w][\w.-]{0,127}$/;
 const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
@@ -3413,7 +3459,7 @@ function parseReference(input, opts = {}) {
         rest = rest.slice(0, at);
         const problem = digestProblem(digest);
         if (problem)
-            fail(`the digest ${problem}`);
+            fail(`the digest ${problem.message}`);
     }
     let tag;
     const lastSlash = rest.lastIndexOf('/');
@@ -3446,6 +3492,10 @@ function parseReference(input, opts = {}) {
         tag = opts.defaultTag;
     return { registry, repository, tag, digest };
 }
+/** Whether `name` may be an image layout's `org.opencontainers.image.ref.name`. */
+function isLayoutRefName(name) {
+    return LAYOUT_REF_NAME.test(name);
+}
 /** The name a registry goes by: Docker Hub's several host names are all `docker.io`. */
 function canonicalRegistry(host) {
     const h = host.toLowerCase();
@@ -3466,6 +3516,77 @@ function repositoryName(ref) {
 /** The host Lading talks to for a registry name (Docker Hub's API host differs from its name). */
 function registryApiHost(registry) {
     return registry === DOCKER_HUB ? DOCKER_HUB_API : registry;
+}
+
+;// CONCATENATED MODULE: ./src/oci/time.ts
+/**
+ * RFC 3339 date-times (section 5.6), the form of `created` in configs and annotations: one strict
+ * reader for the validator and for inputs, and the one way Lading writes them.
+ */
+const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})([Tt ])(\d{2}):(\d{2}):(\d{2})(\.\d+)?(?:[Zz]|([+-])(\d{2}):(\d{2}))$/;
+function daysIn(year, month) {
+    const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+    return [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+}
+/**
+ * The fields of an RFC 3339 date-time when the text is one and every field is in range (no
+ * February 30th, no hour 24; second 60 is the grammar's leap second), else undefined.
+ */
+function readFields(text, opts) {
+    if (typeof text !== 'string')
+        return undefined;
+    const m = DATE_TIME.exec(text);
+    if (!m || (m[4] === ' ' && !opts.space))
+        return undefined;
+    const [year, month, day, hour, minute, second] = [1, 2, 3, 5, 6, 7].map(i => Number(m[i]));
+    const offsetHours = m[9] === undefined ? 0 : Number(m[10]);
+    const offsetMinutes = m[9] === undefined ? 0 : Number(m[11]);
+    const inRange = month >= 1 &&
+        month <= 12 &&
+        day >= 1 &&
+        day <= daysIn(year, month) &&
+        hour <= 23 &&
+        minute <= 59 &&
+        second <= 60 &&
+        offsetHours <= 23 &&
+        offsetMinutes <= 59;
+    if (!inRange)
+        return undefined;
+    const sign = m[9] === '-' ? -1 : 1;
+    return {
+        year,
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        // Date holds milliseconds: further digits are dropped, as Date.parse drops them.
+        milliseconds: m[8] ? Number(m[8].slice(1, 4).padEnd(3, '0')) : 0,
+        offset: sign * (offsetHours * 60 + offsetMinutes)
+    };
+}
+/** Whether `text` is an RFC 3339 date-time whose date exists (the validator's test). */
+function isRFC3339(text, opts = {}) {
+    return readFields(text, opts) !== undefined;
+}
+/**
+ * The instant an RFC 3339 date-time names, or undefined when it is not one, or names a date that
+ * does not exist (Date would roll 2024-02-30 over to March 1st), or a leap second (a Date cannot
+ * hold one, and Go's time.Parse refuses it).
+ */
+function parseRFC3339(text, opts = {}) {
+    const f = readFields(text, opts);
+    if (!f || f.second === 60)
+        return undefined;
+    const d = new Date(0);
+    // setUTCFullYear, not Date.UTC: Date.UTC reads years 0 to 99 as 1900 to 1999.
+    d.setUTCFullYear(f.year, f.month - 1, f.day);
+    d.setUTCHours(f.hour, f.minute - f.offset, f.second, f.milliseconds);
+    return d;
+}
+/** The RFC 3339 form Lading writes: UTC, `Z`, milliseconds only when there are some. */
+function formatRFC3339(d) {
+    return d.toISOString().replace(/\.000Z$/, 'Z');
 }
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -3674,6 +3795,35 @@ function compressorStages(c, level) {
             return [];
     }
 }
+
+;// CONCATENATED MODULE: ./src/util/streams.ts
+/**
+ * Resolves once `s` can take more writes: on 'drain', or on 'error' or 'close', after which no
+ * 'drain' comes and the writer learns of the failure elsewhere.
+ */
+function waitDrain(s) {
+    return new Promise(resolve => {
+        const done = () => {
+            s.off('drain', done);
+            s.off('error', done);
+            s.off('close', done);
+            resolve();
+        };
+        s.on('drain', done);
+        s.on('error', done);
+        s.on('close', done);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/codec/decompress.ts
+/**
+ * Reading compressed layers: what their first bytes show, and a decompressor that reads every
+ * gzip member and every zstd frame, counting the input it consumed so bytes after the last
+ * member or frame can be told apart.
+ */
+
+
+
 function createDecompressor(c) {
     switch (c) {
         case 'gzip':
@@ -3712,8 +3862,154 @@ function detectCompression(head) {
         return 'bzip2';
     return 'none';
 }
+/**
+ * Decompresses a gzip or zstd stream written chunk by chunk into `sink`, and counts the input
+ * bytes the decompressors consumed, so bytes after the last member/frame can be reported. Node's
+ * gunzip reads concatenated members itself and silently ignores what follows them; Node's zstd
+ * decoder stops after one frame, so a new decoder is started for each further frame
+ * (zstd:chunked layers have many) — and what is neither a frame nor a skippable frame is
+ * trailing data, at which decoding stops.
+ */
+class MultiFrameDecompressor {
+    kind;
+    sink;
+    sinkDrain;
+    /** blob offset where the current decoder's input starts */
+    start = 0;
+    /** bytes handed to write() so far */
+    written = 0;
+    /** chunks written to the current decoder and not yet known to be consumed */
+    pending = [];
+    d;
+    /** set when the current zstd decoder stopped at a frame end while input was left */
+    stoppedAt;
+    /** bytes after a frame end, until there are enough to tell what follows */
+    between;
+    error;
+    ended = Promise.resolve();
+    /** input bytes consumed by the decompressors, when decoding stopped at trailing data */
+    trailingAt;
+    /**
+     * `sink` takes the decompressed bytes and returns false to ask for a pause, which lasts until
+     * `sinkDrain` resolves.
+     */
+    constructor(kind, sink, sinkDrain) {
+        this.kind = kind;
+        this.sink = sink;
+        this.sinkDrain = sinkDrain;
+        this.open(0);
+    }
+    open(start) {
+        this.start = start;
+        this.stoppedAt = undefined;
+        const d = createDecompressor(this.kind);
+        this.d = d;
+        d.on('data', (out) => {
+            if (!this.sink(out)) {
+                d.pause();
+                void this.sinkDrain().then(() => d.resume());
+            }
+        });
+        this.ended = new Promise(resolve => {
+            d.on('end', () => {
+                // Input left unconsumed means the zstd decoder stopped at the end of a frame.
+                if (this.start + d.bytesWritten < this.written)
+                    this.stoppedAt = this.start + d.bytesWritten;
+                resolve();
+            });
+            d.on('error', (err) => {
+                // A decoder that already stopped at a frame end fails on the input written after it.
+                if (this.stoppedAt === undefined)
+                    this.error ??= err.message;
+                resolve();
+            });
+        });
+    }
+    /** Input bytes the decompressors consumed: less than was written when trailing bytes follow. */
+    get consumed() {
+        if (this.trailingAt !== undefined)
+            return this.trailingAt;
+        return this.d ? this.start + this.d.bytesWritten : this.start;
+    }
+    async write(chunk) {
+        const off = this.written;
+        this.written += chunk.length;
+        if (this.error !== undefined || this.trailingAt !== undefined)
+            return;
+        if (this.between) {
+            this.between = Buffer.concat([this.between, chunk]);
+            this.next(false);
+            return;
+        }
+        const d = this.d;
+        this.pending.push({ off, buf: chunk });
+        const done = this.start + d.bytesWritten;
+        while (this.pending.length && this.pending[0].off + this.pending[0].buf.length <= done)
+            this.pending.shift();
+        if (!d.write(chunk))
+            await waitDrain(d);
+        if (this.stoppedAt !== undefined)
+            this.frameEnded();
+    }
+    /** The zstd decoder stopped: collect what it left and decide what follows. */
+    frameEnded() {
+        const at = this.stoppedAt;
+        this.d?.destroy();
+        const rest = this.pending
+            .filter(p => p.off + p.buf.length > at)
+            .map(p => p.buf.subarray(Math.max(0, at - p.off)));
+        this.pending = [];
+        this.between = Buffer.concat(rest);
+        this.start = at;
+        this.d = undefined;
+        this.next(false);
+    }
+    /** Starts a decoder on the bytes after a frame end if they open another frame; else stops. */
+    next(final) {
+        const b = this.between;
+        if (b.length < 4 && !final)
+            return;
+        if (this.kind === 'zstd' && isZstdFrame(b)) {
+            this.between = undefined;
+            this.open(this.start);
+            const d = this.d;
+            this.pending.push({ off: this.start, buf: b });
+            d.write(b);
+        }
+        else {
+            this.trailingAt = this.start;
+            this.between = undefined;
+        }
+    }
+    /** Ends the input; resolves to why decompression failed, if it did. */
+    async end() {
+        // Each pass ends one frame's decoder; the guard only bounds a loop that should not happen.
+        for (let guard = 0; guard < 1_000_000; guard++) {
+            if (this.error !== undefined || this.trailingAt !== undefined)
+                return this.error;
+            if (this.between) {
+                this.next(true);
+                continue;
+            }
+            const d = this.d;
+            if (!d.writableEnded)
+                d.end();
+            await this.ended;
+            if (this.stoppedAt !== undefined) {
+                this.frameEnded();
+                continue;
+            }
+            return this.error;
+        }
+        return this.error;
+    }
+    destroy() {
+        this.d?.destroy();
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/build/layer.ts
+
 
 
 
@@ -4413,11 +4709,11 @@ const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry refe
  * path ends with a whole digest.
  */
 function splitPathRef(rest) {
-    // A digest REF has a ':' of its own.
-    const byDigest = /^(.+):([a-z0-9]+:[a-f0-9]+)$/.exec(rest);
-    if (byDigest && isDigest(byDigest[2]))
-        return { path: byDigest[1], ref: byDigest[2] };
     const i = rest.lastIndexOf(':');
+    // A digest REF has a ':' of its own.
+    const digestStart = i > 0 ? rest.lastIndexOf(':', i - 1) : -1;
+    if (digestStart > 0 && isDigest(rest.slice(digestStart + 1)))
+        return { path: rest.slice(0, digestStart), ref: rest.slice(digestStart + 1) };
     if (i > 0) {
         const after = rest.slice(i + 1);
         if (!/[/\\]/.test(after)) {
@@ -4482,6 +4778,7 @@ function parseSourceSpec(line) {
 }
 
 ;// CONCATENATED MODULE: ./src/app/plan.ts
+
 
 
 
@@ -4587,11 +4884,9 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
     if (archive && archive === reportPath(output))
         throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
     const refName = raw['ref-name'].trim() || 'latest';
-    if (!/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(refName))
+    if (!isLayoutRefName(refName))
         throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
-    const failOn = raw['fail-on'].trim().toLowerCase();
-    if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never')
-        throw new LadingError(`fail-on: "${raw['fail-on']}" is not one of error, warning, never`);
+    const failOn = parseFailOn(raw['fail-on']);
     const pushByDigest = parseBool('push-by-digest', raw['push-by-digest']);
     const tags = parseList(raw.tags, { commas: true }).map(t => {
         let ref;
@@ -4618,7 +4913,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         throw new LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
             '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from');
     const defaultAnnotations = {
-        'org.opencontainers.image.created': created.toISOString().replace(/\.000Z$/, 'Z')
+        'org.opencontainers.image.created': formatRFC3339(created)
     };
     if (env.GITHUB_REPOSITORY)
         defaultAnnotations['org.opencontainers.image.source'] =
@@ -4683,20 +4978,9 @@ function parseCreated(value, env, cwd) {
 function parseTime(v, input) {
     if (/^\d+$/.test(v))
         return new Date(Number(v) * 1000);
-    if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
-        const d = new Date(v);
-        // Date() rolls 2024-02-30 over to March 1st; a date that does not exist is an error.
-        const [y, mo, da] = v.slice(0, 10).split('-').map(Number);
-        const calendar = new Date(Date.UTC(y, mo - 1, da));
-        const real = calendar.getUTCFullYear() === y &&
-            calendar.getUTCMonth() === mo - 1 &&
-            calendar.getUTCDate() === da &&
-            Number(v.slice(11, 13)) < 24 &&
-            Number(v.slice(14, 16)) < 60 &&
-            Number(v.slice(17, 19)) < 61;
-        if (!Number.isNaN(d.getTime()) && real)
-            return d;
-    }
+    const d = parseRFC3339(v, { space: true });
+    if (d)
+        return d;
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
 }
 
@@ -4875,7 +5159,7 @@ const V = 'https://github.com/opencontainers/image-spec/blob/v1.1.1/';
 const MAIN = 'https://github.com/opencontainers/image-spec/blob/main/';
 const DESC = `${V}descriptor.md#properties`;
 const DIGESTS = `${V}descriptor.md#digests`;
-const REGISTERED = `${V}descriptor.md#registered-algorithms`;
+const rules_REGISTERED = `${V}descriptor.md#registered-algorithms`;
 const MANIFEST = `${V}manifest.md#image-manifest-property-descriptions`;
 const INDEX = `${V}image-index.md#image-index-property-descriptions`;
 const CONFIG = `${V}config.md#properties`;
@@ -4976,13 +5260,13 @@ const list = [
         id: 'descriptor-digest-encoding',
         severity: 'error',
         summary: 'sha256/sha512 digests are 64/128 lower-case hex characters',
-        spec: REGISTERED
+        spec: rules_REGISTERED
     },
     {
         id: 'descriptor-digest-unregistered',
         severity: 'warning',
         summary: 'a digest algorithm that is not registered cannot be verified',
-        spec: REGISTERED
+        spec: rules_REGISTERED
     },
     {
         id: 'descriptor-size',
@@ -5374,23 +5658,33 @@ function rules_finding(id, location, message) {
     return { rule: id, severity: r.severity, message, location, spec: r.spec };
 }
 
-;// CONCATENATED MODULE: ./src/validate/json.ts
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+;// CONCATENATED MODULE: ./src/oci/json.ts
 /**
- * Parses a JSON document without throwing, and reports what JSON.parse silently accepts but
- * I-JSON (RFC 7493) forbids: non-UTF-8 bytes, duplicate names (JSON.parse keeps the last one, so
- * two readers may see different documents) and integers beyond double precision.
+ * The one JSON reader for documents Lading did not write: it never throws on what it reads, and
+ * says what JSON.parse silently accepts but I-JSON (RFC 7493) forbids. It returns reasons; the
+ * validator maps them to its rule ids, and the transports turn a value-less result into an error.
  */
-function json_parseJSON(input, location) {
-    const findings = [];
-    // TextDecoder drops a BOM silently; RFC 8259 section 8.1 forbids it and Go's decoder rejects it.
-    const bom = typeof input === 'string'
+
+/** Members that the OCI schemas type as integers: Go's decoder refuses `1.0` or `1e0` there. */
+const INTEGER_MEMBERS = new Set(['schemaVersion', 'size']);
+/** Beyond this many I-JSON problems in one document the rest are not listed. */
+const MAX_SCAN_PROBLEMS = 20;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function startsWithBOM(input) {
+    return typeof input === 'string'
         ? input.startsWith('\uFEFF')
         : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
-    if (bom) {
-        findings.push(rules_finding('json-invalid', location, 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'));
-        return { findings };
+}
+/** JSON.parse's verdict on the input, with the decoded text for the I-JSON scan. */
+function parseText(input) {
+    const problems = [];
+    // TextDecoder drops a BOM silently, so it is looked for in the bytes.
+    if (startsWithBOM(input)) {
+        problems.push({
+            kind: 'byte-order-mark',
+            message: 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'
+        });
+        return { problems };
     }
     let text;
     if (typeof input === 'string')
@@ -5400,31 +5694,49 @@ function json_parseJSON(input, location) {
             text = utf8.decode(input);
         }
         catch {
-            findings.push(rules_finding('json-not-utf8', location, 'the document is not valid UTF-8'));
+            problems.push({ kind: 'not-utf8', message: 'the document is not valid UTF-8' });
             text = input.toString('utf8');
         }
     }
-    let value;
     try {
-        value = JSON.parse(text);
+        return { value: JSON.parse(text), problems, text };
     }
     catch (err) {
-        findings.push(rules_finding('json-invalid', location, `is not valid JSON: ${err.message}`));
-        return { findings };
+        problems.push({ kind: 'invalid', message: `is not valid JSON: ${err.message}` });
+        return { problems };
     }
-    scanIJSON(text, location, findings);
-    return { value, findings };
+}
+/** Parses a JSON document without throwing, and lists every I-JSON problem it has. */
+function parseJSON(input) {
+    const { value, problems, text } = parseText(input);
+    if (text !== undefined)
+        problems.push(...scanIJSON(text));
+    return { value, problems };
+}
+/**
+ * The value of a document that must be JSON, or a LadingError `${what} ${reason}`. Only what
+ * JSON.parse refuses (and a byte order mark) fails: reporting I-JSON problems is the validator's.
+ */
+function parseJSONValue(input, what) {
+    const parsed = parseText(input);
+    if (parsed.text === undefined)
+        throw new LadingError(`${what} ${parsed.problems[parsed.problems.length - 1].message}`);
+    return parsed.value;
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function pathOf(state) {
+    return state.path.join('.') || '(top level)';
+}
+function report(state, problem) {
+    if (state.problems.length < MAX_SCAN_PROBLEMS)
+        state.problems.push(problem);
 }
 /** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
-function scanIJSON(text, location, findings) {
-    // Each open object keeps the names seen so far; arrays push undefined.
-    const stack = [];
-    const path = [];
-    let reported = 0;
-    const report = (f) => {
-        if (reported++ < 20)
-            findings.push(f);
-    };
+function scanIJSON(text) {
+    const state = { stack: [], path: [], problems: [] };
+    const { stack, path } = state;
     let i = 0;
     const n = text.length;
     while (i < n) {
@@ -5451,60 +5763,125 @@ function scanIJSON(text, location, findings) {
             }
             i++;
         }
-        else if (c === '"') {
-            let j = i + 1;
-            while (j < n && text[j] !== '"')
-                j += text[j] === '\\' ? 2 : 1;
-            const top = stack[stack.length - 1];
-            if (top && top.expectKey) {
-                const key = JSON.parse(text.slice(i, j + 1));
-                if (top.keys.has(key))
-                    report(rules_finding('json-duplicate-key', location, `name "${key}" appears twice in the object at ${path.join('.') || '(top level)'}`));
-                top.keys.add(key);
-                top.expectKey = false;
-                path.push(key);
-            }
-            i = j + 1;
-        }
-        else if (c === '-' || (c >= '0' && c <= '9')) {
-            let j = i + 1;
-            while (j < n && /[0-9eE.+-]/.test(text[j]))
-                j++;
-            const raw = text.slice(i, j);
-            const top = stack[stack.length - 1];
-            const key = top && !top.expectKey ? path[path.length - 1] : undefined;
-            if ((key === 'schemaVersion' || key === 'size') && !/^-?\d+$/.test(raw))
-                report(rules_finding('json-integer', location, `\`${key}\` at ${path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`));
-            if (/^-?\d+$/.test(raw) && !Number.isSafeInteger(Number(raw)))
-                report(rules_finding('json-number-precision', location, `the integer ${raw} at ${path.join('.') || '(top level)'} is beyond ±2^53 and loses precision`));
-            i = j;
-        }
+        else if (c === '"')
+            i = scanString(text, i, state);
+        else if (c === '-' || (c >= '0' && c <= '9'))
+            i = scanNumber(text, i, state);
         else
             i++;
     }
+    return state.problems;
 }
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** A string at `i`: a name is checked against the names before it. Returns the index after it. */
+function scanString(text, i, state) {
+    let j = i + 1;
+    while (j < text.length && text[j] !== '"')
+        j += text[j] === '\\' ? 2 : 1;
+    const top = state.stack[state.stack.length - 1];
+    if (top && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        if (top.keys.has(key))
+            report(state, {
+                kind: 'duplicate-key',
+                message: `name "${key}" appears twice in the object at ${pathOf(state)}`
+            });
+        top.keys.add(key);
+        top.expectKey = false;
+        state.path.push(key);
+    }
+    return j + 1;
+}
+/** A number at `i`. Returns the index after it. */
+function scanNumber(text, i, state) {
+    let j = i + 1;
+    while (j < text.length && /[0-9eE.+-]/.test(text[j]))
+        j++;
+    const raw = text.slice(i, j);
+    const top = state.stack[state.stack.length - 1];
+    const key = top && !top.expectKey ? state.path[state.path.length - 1] : undefined;
+    const integer = /^-?\d+$/.test(raw);
+    if (key !== undefined && INTEGER_MEMBERS.has(key) && !integer)
+        report(state, {
+            kind: 'integer-form',
+            message: `\`${key}\` at ${state.path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`
+        });
+    if (integer && !Number.isSafeInteger(Number(raw)))
+        report(state, {
+            kind: 'number-precision',
+            message: `the integer ${raw} at ${pathOf(state)} is beyond ±2^53 and loses precision`
+        });
+    return j;
 }
 
-;// CONCATENATED MODULE: ./src/validate/document.ts
-/**
- * Document-level rules: pure functions over parsed JSON. They never throw, whatever the input,
- * and report every problem they find rather than the first.
- */
+;// CONCATENATED MODULE: ./src/validate/json.ts
 
 
+/** The rule each problem of the JSON reader breaks. */
+const RULE_OF = {
+    'byte-order-mark': 'json-invalid',
+    invalid: 'json-invalid',
+    'not-utf8': 'json-not-utf8',
+    'duplicate-key': 'json-duplicate-key',
+    'integer-form': 'json-integer',
+    'number-precision': 'json-number-precision'
+};
+/** Parses a JSON document without throwing; what is wrong with it becomes findings at `location`. */
+function json_parseDocument(input, location) {
+    const { value, problems } = parseJSON(input);
+    return { value, findings: problems.map(p => rules_finding(RULE_OF[p.kind], location, p.message)) };
+}
 
+;// CONCATENATED MODULE: ./src/validate/document/fields.ts
+/** What every kind of document shares: locations, how values are quoted, media types, digests. */
 
-/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
-const IN_TOTO = 'application/vnd.in-toto+json';
-const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const REF_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*';
-const REF_NAME = new RegExp(`^${REF_COMPONENT}(?:/${REF_COMPONENT})*$`);
-const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
-const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+/** `part` of the document at `location`, e.g. `index.json manifests[0]`. */
+function at(location, part) {
+    return location ? `${location} ${part}` : part;
+}
+/** A value as a finding quotes it: its JSON, cut to 80 characters. */
+function show(v) {
+    const s = JSON.stringify(v);
+    if (s === undefined)
+        return String(v);
+    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+}
+function isMediaType(v) {
+    return typeof v === 'string' && MEDIA_TYPE.test(v);
+}
+/**
+ * The rule a digest's problem breaks. A grammatical digest of an algorithm Lading cannot hash
+ * breaks none here: the walker reports that it could not verify the blob.
+ */
+const DIGEST_RULE = {
+    'not-a-string': 'descriptor-digest',
+    grammar: 'descriptor-digest',
+    encoding: 'descriptor-digest-encoding'
+};
+function digestWhy(v, reason) {
+    if (reason === 'not-a-string')
+        return `is ${show(v)}, not a string`;
+    if (reason === 'grammar')
+        return `"${String(v)}" does not match algorithm ":" encoded`;
+    const [alg, enc] = String(v).split(':', 2);
+    const upper = /[A-F]/.test(enc) ? ' with upper case' : '';
+    return `"${String(v)}": ${alg} needs ${encodedLength(alg)} lower-case hex characters, found ${enc.length} characters${upper}`;
+}
+/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
+function digestFinding(v) {
+    const reason = digestProblem(v)?.reason;
+    if (reason === undefined || reason === 'unregistered-algorithm')
+        return undefined;
+    return { rule: DIGEST_RULE[reason], why: digestWhy(v, reason) };
+}
+
+;// CONCATENATED MODULE: ./src/validate/document/annotations.ts
+/** annotations.md: annotation maps (and a config's Labels, which carry the same keys). */
+
+
+
+
+
 const PREDEFINED_KEYS = new Set([
     'created',
     'authors',
@@ -5532,64 +5909,105 @@ const CONVERSION_KEYS = new Set([
     'stopSignal',
     'exposedPorts'
 ].map(k => `org.opencontainers.image.${k}`));
-function at(location, part) {
-    return location ? `${location} ${part}` : part;
+function checkAnnotations(a, loc, out, what = 'annotations') {
+    if (!isObject(a)) {
+        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
+        return;
+    }
+    for (const [k, v] of Object.entries(a)) {
+        if (typeof v !== 'string') {
+            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
+            continue;
+        }
+        if (k === '')
+            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
+        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
+        if (v !== '')
+            checkAnnotation(k, v, loc, out);
+    }
 }
-function show(v) {
-    const s = JSON.stringify(v);
-    if (s === undefined)
-        return String(v);
-    return s.length > 80 ? s.slice(0, 77) + '...' : s;
+/** One annotation whose value is a non-empty string: pre-defined keys have their own grammar. */
+function checkAnnotation(k, v, loc, out) {
+    if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
+        out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
+    else if (k === 'org.opencontainers.image.base.digest') {
+        const p = digestFinding(v);
+        if (p)
+            out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
+    }
+    else if (k === 'org.opencontainers.image.ref.name' && !isLayoutRefName(v))
+        out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
+    else if (k.startsWith('org.opencontainers.') &&
+        !PREDEFINED_KEYS.has(k) &&
+        !CONVERSION_KEYS.has(k))
+        out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
 }
-function isMediaType(v) {
-    return typeof v === 'string' && MEDIA_TYPE.test(v);
+
+;// CONCATENATED MODULE: ./src/validate/document/platform.ts
+/** image-index.md's `platform` of an index entry. */
+
+
+
+function checkPlatform(p, loc, out) {
+    if (!isObject(p)) {
+        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
+        return;
+    }
+    for (const k of ['architecture', 'os'])
+        if (typeof p[k] !== 'string')
+            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
+    for (const k of ['os.version', 'variant'])
+        if (p[k] !== undefined && typeof p[k] !== 'string')
+            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
+    const f = p['os.features'];
+    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
+        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
+    if (p.features !== undefined)
+        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
 }
-function isRFC3339(v) {
-    if (typeof v !== 'string')
-        return false;
-    const m = RFC3339.exec(v);
-    if (!m)
-        return false;
-    const [, y, mo, d, h, mi, s, oh, om] = m.map(Number);
-    const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
-    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1] ?? 0;
-    return (mo >= 1 &&
-        mo <= 12 &&
-        d >= 1 &&
-        d <= days &&
-        h <= 23 &&
-        mi <= 59 &&
-        s <= 60 &&
-        (oh === undefined || Number.isNaN(oh) || oh <= 23) &&
-        (om === undefined || Number.isNaN(om) || om <= 59));
-}
-/** Why `v` is not a digest per the grammar and the registered encodings, with its rule id. */
-function digestFinding(v) {
-    if (typeof v !== 'string')
-        return { rule: 'descriptor-digest', why: `is ${show(v)}, not a string` };
-    if (!DIGEST_GRAMMAR.test(v))
-        return { rule: 'descriptor-digest', why: `"${v}" does not match algorithm ":" encoded` };
-    const [alg, enc] = v.split(':', 2);
-    const len = registeredAlgorithms[alg];
-    if (len !== undefined && !(enc.length === len && /^[a-f0-9]+$/.test(enc)))
-        return {
-            rule: 'descriptor-digest-encoding',
-            why: `"${v}": ${alg} needs ${len} lower-case hex characters, found ${enc.length} characters${/[A-F]/.test(enc) ? ' with upper case' : ''}`
-        };
-    return undefined;
-}
-function isRegisteredAlgorithm(digest) {
-    return registeredAlgorithms[digest.split(':', 1)[0]] !== undefined;
-}
+
+;// CONCATENATED MODULE: ./src/validate/document/descriptor.ts
+/** descriptor.md: the descriptors of indexes, manifests and `subject`, and their embedded data. */
+
+
+
+
+
+
+
+const EMPTY_DIGEST = 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a';
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
 /**
  * Checks one descriptor. Returns true when it is usable to fetch its blob (object with a string
  * media type, a verifiable or at least grammatical digest and an integer size).
  */
-function document_checkDescriptor(d, loc, out, opts = {}) {
+function descriptor_checkDescriptor(d, loc, out, opts = {}) {
     if (!isObject(d)) {
         out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
         return false;
     }
+    const usable = checkAddress(d, loc, out);
+    if (d.urls !== undefined)
+        checkUrls(d.urls, loc, out);
+    if (d.data !== undefined) {
+        if (typeof d.data !== 'string' || !BASE64.test(d.data))
+            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
+        else
+            checkEmbedded(d, d.data, loc, out);
+    }
+    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
+        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
+    if (d.annotations !== undefined)
+        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
+    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
+        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
+    if (d.platform !== undefined && opts.platform)
+        checkPlatform(d.platform, at(loc, 'platform'), out);
+    return usable;
+}
+/** `mediaType`, `digest` and `size`: whether the blob can be fetched by them. */
+function checkAddress(d, loc, out) {
     let usable = true;
     if (d.mediaType === undefined) {
         out.push(rules_finding('descriptor-mediatype', loc, '`mediaType` is missing'));
@@ -5621,32 +6039,19 @@ function document_checkDescriptor(d, loc, out, opts = {}) {
     else if (d.size < 0) {
         out.push(rules_finding('descriptor-size-negative', loc, `\`size\` is ${d.size}; a size cannot be negative`));
     }
-    if (d.urls !== undefined) {
-        if (!Array.isArray(d.urls))
-            out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(d.urls)}, not an array`));
-        else
-            d.urls.forEach((u, i) => {
-                if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
-                    out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
-                else if (!/^https?:/i.test(u))
-                    out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
-            });
-    }
-    if (d.data !== undefined) {
-        if (typeof d.data !== 'string' || !BASE64.test(d.data))
-            out.push(rules_finding('descriptor-data', loc, `\`data\` ${show(d.data)} is not padded standard base64`));
-        else
-            checkEmbedded(d, d.data, loc, out);
-    }
-    if (d.artifactType !== undefined && !isMediaType(d.artifactType))
-        out.push(rules_finding('descriptor-artifacttype', loc, `\`artifactType\` ${show(d.artifactType)} is not an RFC 6838 type/subtype`));
-    if (d.annotations !== undefined)
-        checkAnnotations(d.annotations, at(loc, 'annotations'), out);
-    if (d.mediaType === MediaType.Empty && (d.digest !== EMPTY_DIGEST || d.size !== 2))
-        out.push(rules_finding('descriptor-empty', loc, `the empty descriptor must have size 2 and digest ${EMPTY_DIGEST} (the content \`{}\`), found size ${show(d.size)} and digest ${show(d.digest)}`));
-    if (d.platform !== undefined && opts.platform)
-        checkPlatform(d.platform, at(loc, 'platform'), out);
     return usable;
+}
+function checkUrls(urls, loc, out) {
+    if (!Array.isArray(urls)) {
+        out.push(rules_finding('descriptor-urls', loc, `\`urls\` is ${show(urls)}, not an array`));
+        return;
+    }
+    urls.forEach((u, i) => {
+        if (typeof u !== 'string' || !URI.test(u) || /%(?![0-9A-Fa-f]{2})/.test(u))
+            out.push(rules_finding('descriptor-urls', loc, `\`urls[${i}]\` ${show(u)} is not an RFC 3986 URI`));
+        else if (!/^https?:/i.test(u))
+            out.push(rules_finding('descriptor-urls-scheme', loc, `\`urls[${i}]\` "${u}" uses neither http nor https`));
+    });
 }
 function checkEmbedded(d, data, loc, out) {
     const bytes = Buffer.from(data, 'base64');
@@ -5658,59 +6063,20 @@ function checkEmbedded(d, data, loc, out) {
             out.push(rules_finding('descriptor-data-mismatch', loc, `\`data\` has digest ${actual}, not the descriptor's ${d.digest}`));
     }
 }
-function checkPlatform(p, loc, out) {
-    if (!isObject(p)) {
-        out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
-        return;
-    }
-    for (const k of ['architecture', 'os'])
-        if (typeof p[k] !== 'string')
-            out.push(rules_finding('platform-required', loc, p[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(p[k])}, not a string`));
-    for (const k of ['os.version', 'variant'])
-        if (p[k] !== undefined && typeof p[k] !== 'string')
-            out.push(rules_finding('platform-type', loc, `\`${k}\` is ${show(p[k])}, not a string`));
-    const f = p['os.features'];
-    if (f !== undefined && !(Array.isArray(f) && f.every(x => typeof x === 'string')))
-        out.push(rules_finding('platform-type', loc, `\`os.features\` is ${show(f)}, not an array of strings`));
-    if (p.features !== undefined)
-        out.push(rules_finding('platform-features-reserved', loc, '`features` is reserved for future versions of the spec'));
-}
-function checkAnnotations(a, loc, out, what = 'annotations') {
-    if (!isObject(a)) {
-        out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
-        return;
-    }
-    for (const [k, v] of Object.entries(a)) {
-        if (typeof v !== 'string') {
-            out.push(rules_finding('annotations-type', loc, `the value of "${k}" is ${show(v)}, not a string`));
-            continue;
-        }
-        if (k === '')
-            out.push(rules_finding('annotation-key-empty', loc, 'a key is the empty string; keys should be namespaced'));
-        // "While the value MUST be present, it MAY be an empty string" holds for pre-defined keys too.
-        if (v === '')
-            continue;
-        if (k === 'org.opencontainers.image.created' && !isRFC3339(v))
-            out.push(rules_finding('annotation-created', loc, `"${k}" is "${v}", not an RFC 3339 date-time`));
-        else if (k === 'org.opencontainers.image.base.digest') {
-            const p = digestFinding(v);
-            if (p)
-                out.push(rules_finding('annotation-base-digest', loc, `"${k}" ${p.why}`));
-        }
-        else if (k === 'org.opencontainers.image.ref.name' && !REF_NAME.test(v))
-            out.push(rules_finding('annotation-ref-name', loc, `"${k}" is "${v}", which does not match the ref grammar (components of A-Za-z0-9 joined by -._:@+ or --, separated by /)`));
-        else if (k.startsWith('org.opencontainers.') &&
-            !PREDEFINED_KEYS.has(k) &&
-            !CONVERSION_KEYS.has(k))
-            out.push(rules_finding('annotation-reserved-key', loc, `"${k}" is in the namespace org.opencontainers reserves for its specifications, but no OCI image spec key has this name`));
-    }
-}
+
+;// CONCATENATED MODULE: ./src/validate/document/manifest-fields.ts
+/** The fields image manifests and image indexes share: schemaVersion, mediaType, artifactType, subject. */
+
+
+
+
 function checkSchemaVersion(doc, rule, loc, out) {
     if (doc.schemaVersion !== 2)
         out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
             ? '`schemaVersion` is missing'
             : `\`schemaVersion\` is ${show(doc.schemaVersion)}, not 2`));
 }
+/** The document's own `mediaType`, when present, is the OCI one (`docker` is its Docker twin). */
 function checkOwnMediaType(doc, oci, docker, rule, loc, out) {
     const mt = doc.mediaType;
     if (mt === undefined || mt === oci)
@@ -5730,9 +6096,21 @@ function checkSubject(doc, loc, out) {
     if (!isObject(doc.subject))
         out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
     else
-        document_checkDescriptor(doc.subject, at(loc, 'subject'), out);
+        descriptor_checkDescriptor(doc.subject, at(loc, 'subject'), out);
 }
-function document_checkManifest(doc, loc, out) {
+
+;// CONCATENATED MODULE: ./src/validate/document/manifest.ts
+/** manifest.md: image manifests. */
+
+
+
+
+
+
+
+/** The layer type of attestation manifests (buildkit provenance and SBOMs). */
+const IN_TOTO = 'application/vnd.in-toto+json';
+function manifest_checkManifest(doc, loc, out) {
     if (!isObject(doc)) {
         out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
         return;
@@ -5746,37 +6124,52 @@ function document_checkManifest(doc, loc, out) {
     else if (!isObject(config))
         out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
     else
-        document_checkDescriptor(config, at(loc, 'config'), out);
+        descriptor_checkDescriptor(config, at(loc, 'config'), out);
     const configType = isObject(config) ? config.mediaType : undefined;
     if (configType === MediaType.Empty && doc.artifactType === undefined)
         out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
-    const layers = doc.layers;
-    if (layers === undefined)
-        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
-    else if (!Array.isArray(layers))
-        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
-    else {
-        if (layers.length === 0)
-            out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
-        const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
-        layers.forEach((l, i) => {
-            const lloc = at(loc, `layers[${i}]`);
-            document_checkDescriptor(l, lloc, out);
-            if (isImage &&
-                isObject(l) &&
-                typeof l.mediaType === 'string' &&
-                isMediaType(l.mediaType) &&
-                layerCompression(l.mediaType) === undefined &&
-                // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
-                l.mediaType !== IN_TOTO)
-                out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
-        });
-    }
+    const isImage = configType === MediaType.ImageConfig || configType === MediaType.DockerConfig;
+    checkLayers(doc.layers, isImage, loc, out);
     checkSubject(doc, loc, out);
     if (doc.annotations !== undefined)
         checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
 }
-function document_checkIndex(doc, loc, out) {
+/** `layers`: descriptors, and layer media types when the config says this is an image. */
+function checkLayers(layers, isImage, loc, out) {
+    if (layers === undefined) {
+        out.push(rules_finding('manifest-layers', loc, '`layers` is missing'));
+        return;
+    }
+    if (!Array.isArray(layers)) {
+        out.push(rules_finding('manifest-layers', loc, `\`layers\` is ${show(layers)}, not an array`));
+        return;
+    }
+    if (layers.length === 0)
+        out.push(rules_finding('manifest-layers-empty', loc, '`layers` is empty; it must have at least one entry (an artifact without content uses the empty descriptor)'));
+    layers.forEach((l, i) => {
+        const lloc = at(loc, `layers[${i}]`);
+        descriptor_checkDescriptor(l, lloc, out);
+        if (isImage &&
+            isObject(l) &&
+            typeof l.mediaType === 'string' &&
+            isMediaType(l.mediaType) &&
+            layerCompression(l.mediaType) === undefined &&
+            // buildkit's attestation manifests: an image config for unknown/unknown, in-toto layers.
+            l.mediaType !== IN_TOTO)
+            out.push(rules_finding('manifest-layer-mediatype', lloc, `an image layer of media type "${l.mediaType}", which is not a layer media type`));
+    });
+}
+
+;// CONCATENATED MODULE: ./src/validate/document/image-index.ts
+/** image-index.md: image indexes, and index.json of a layout. */
+
+
+
+
+
+
+
+function image_index_checkIndex(doc, loc, out) {
     if (!isObject(doc)) {
         out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
         return;
@@ -5790,24 +6183,19 @@ function document_checkIndex(doc, loc, out) {
     else if (!Array.isArray(m))
         out.push(rules_finding('index-manifests', loc, `\`manifests\` is ${show(m)}, not an array`));
     else
-        m.forEach((d, i) => document_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
+        m.forEach((d, i) => descriptor_checkDescriptor(d, at(loc, `manifests[${i}]`), out, { platform: true }));
     checkSubject(doc, loc, out);
     if (doc.annotations !== undefined)
         checkAnnotations(doc.annotations, at(loc, 'annotations'), out);
 }
-function document_checkLayoutFile(doc, loc, out) {
-    if (!isObject(doc)) {
-        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
-        return;
-    }
-    const v = doc.imageLayoutVersion;
-    if (typeof v !== 'string')
-        out.push(rules_finding('layout-oci-layout', loc, v === undefined
-            ? '`imageLayoutVersion` is missing'
-            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
-    else if (v !== '1.0.0')
-        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
-}
+
+;// CONCATENATED MODULE: ./src/validate/document/config.ts
+/** config.md: image configs. */
+
+
+
+
+
 const str = v => typeof v === 'string';
 const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
 const nullable = (c) => v => v === null || c(v);
@@ -5823,12 +6211,23 @@ const CONTAINER_FIELDS = {
     StopSignal: [str, 'a string'],
     ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
 };
-/** Returns the config's diff_ids when they are an array of strings, for the layer checks. */
-function document_checkConfig(doc, loc, out) {
+function config_checkConfig(doc, loc, out) {
     if (!isObject(doc)) {
         out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
         return;
     }
+    checkPlatformFields(doc, loc, out);
+    if (doc.created !== undefined && !isRFC3339(doc.created))
+        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
+    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
+    if (doc.config !== undefined && doc.config !== null)
+        checkContainerConfig(doc.config, loc, out);
+    checkRootfs(doc.rootfs, loc, out);
+    if (doc.history !== undefined)
+        checkHistory(doc.history, loc, out);
+}
+/** `architecture` and `os`, required; `author`, `variant`, `os.version`, `os.features`. */
+function checkPlatformFields(doc, loc, out) {
     for (const k of ['architecture', 'os'])
         if (typeof doc[k] !== 'string')
             out.push(rules_finding('config-required', loc, doc[k] === undefined ? `\`${k}\` is missing` : `\`${k}\` is ${show(doc[k])}, not a string`));
@@ -5837,67 +6236,101 @@ function document_checkConfig(doc, loc, out) {
             out.push(rules_finding('config-field-type', loc, `\`${k}\` is ${show(doc[k])}, not a string`));
     if (doc['os.features'] !== undefined && !strArray(doc['os.features']))
         out.push(rules_finding('config-field-type', loc, `\`os.features\` is ${show(doc['os.features'])}, not an array of strings`));
-    if (doc.created !== undefined && !isRFC3339(doc.created))
-        out.push(rules_finding('config-created', loc, `\`created\` is ${show(doc.created)}, not an RFC 3339 date-time`));
-    // The v1.1.1 prose allows a null `config` even though the schema types it as an object.
-    const c = doc.config;
-    if (c !== undefined && c !== null) {
-        if (!isObject(c))
-            out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
-        else {
-            for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
-                if (c[k] !== undefined && !check(c[k]))
-                    out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
-            if (Array.isArray(c.Env))
-                c.Env.forEach((e, i) => {
-                    if (typeof e === 'string' && !/^[^=]+=/.test(e))
-                        out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
-                });
-            if (c.Labels !== undefined && c.Labels !== null)
-                checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
-        }
-    }
-    const r = doc.rootfs;
-    if (r === undefined)
-        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
-    else if (!isObject(r))
-        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
-    else {
-        if (r.type !== 'layers')
-            out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
-                ? '`rootfs.type` is missing'
-                : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
-        if (!Array.isArray(r.diff_ids))
-            out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
-                ? '`rootfs.diff_ids` is missing'
-                : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
-        else
-            r.diff_ids.forEach((id, i) => {
-                const p = digestFinding(id);
-                if (p)
-                    out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
-            });
-    }
-    const h = doc.history;
-    if (h !== undefined) {
-        if (!Array.isArray(h))
-            out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
-        else
-            h.forEach((e, i) => {
-                if (!isObject(e)) {
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}]\` is ${show(e)}, not an object`));
-                    return;
-                }
-                for (const k of ['author', 'created_by', 'comment'])
-                    if (e[k] !== undefined && typeof e[k] !== 'string')
-                        out.push(rules_finding('config-field-type', loc, `\`history[${i}].${k}\` is ${show(e[k])}, not a string`));
-                if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
-                    out.push(rules_finding('config-field-type', loc, `\`history[${i}].empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
-                if (e.created !== undefined && !isRFC3339(e.created))
-                    out.push(rules_finding('config-created', loc, `\`history[${i}].created\` is ${show(e.created)}, not an RFC 3339 date-time`));
-            });
-    }
 }
+/** The `config` member: what a runtime uses to run the image. */
+function checkContainerConfig(c, loc, out) {
+    if (!isObject(c)) {
+        out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
+        return;
+    }
+    for (const [k, [check, what]] of Object.entries(CONTAINER_FIELDS))
+        if (c[k] !== undefined && !check(c[k]))
+            out.push(rules_finding('config-field-type', loc, `\`config.${k}\` is ${show(c[k])}, not ${what}`));
+    if (Array.isArray(c.Env))
+        c.Env.forEach((e, i) => {
+            if (typeof e === 'string' && !/^[^=]+=/.test(e))
+                out.push(rules_finding('config-env', loc, `\`config.Env[${i}]\` "${e}" is not KEY=VALUE`));
+        });
+    if (c.Labels !== undefined && c.Labels !== null)
+        checkAnnotations(c.Labels, at(loc, 'config.Labels'), out, '`config.Labels`');
+}
+function checkRootfs(r, loc, out) {
+    if (r === undefined) {
+        out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
+        return;
+    }
+    if (!isObject(r)) {
+        out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
+        return;
+    }
+    if (r.type !== 'layers')
+        out.push(rules_finding('config-rootfs-type', loc, r.type === undefined
+            ? '`rootfs.type` is missing'
+            : `\`rootfs.type\` is ${show(r.type)}, not "layers"`));
+    if (!Array.isArray(r.diff_ids))
+        out.push(rules_finding('config-diff-ids', loc, r.diff_ids === undefined
+            ? '`rootfs.diff_ids` is missing'
+            : `\`rootfs.diff_ids\` is ${show(r.diff_ids)}, not an array`));
+    else
+        r.diff_ids.forEach((id, i) => {
+            const p = digestFinding(id);
+            if (p)
+                out.push(rules_finding('config-diff-ids', loc, `\`rootfs.diff_ids[${i}]\` ${p.why}`));
+        });
+}
+function checkHistory(h, loc, out) {
+    if (!Array.isArray(h)) {
+        out.push(rules_finding('config-field-type', loc, `\`history\` is ${show(h)}, not an array`));
+        return;
+    }
+    h.forEach((e, i) => checkHistoryEntry(e, `history[${i}]`, loc, out));
+}
+function checkHistoryEntry(e, name, loc, out) {
+    if (!isObject(e)) {
+        out.push(rules_finding('config-field-type', loc, `\`${name}\` is ${show(e)}, not an object`));
+        return;
+    }
+    for (const k of ['author', 'created_by', 'comment'])
+        if (e[k] !== undefined && typeof e[k] !== 'string')
+            out.push(rules_finding('config-field-type', loc, `\`${name}.${k}\` is ${show(e[k])}, not a string`));
+    if (e.empty_layer !== undefined && typeof e.empty_layer !== 'boolean')
+        out.push(rules_finding('config-field-type', loc, `\`${name}.empty_layer\` is ${show(e.empty_layer)}, not a boolean`));
+    if (e.created !== undefined && !isRFC3339(e.created))
+        out.push(rules_finding('config-created', loc, `\`${name}.created\` is ${show(e.created)}, not an RFC 3339 date-time`));
+}
+
+;// CONCATENATED MODULE: ./src/validate/document/layout-file.ts
+/** image-layout.md's `oci-layout` file. */
+
+
+
+function layout_file_checkLayoutFile(doc, loc, out) {
+    if (!isObject(doc)) {
+        out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
+        return;
+    }
+    const v = doc.imageLayoutVersion;
+    if (typeof v !== 'string')
+        out.push(rules_finding('layout-oci-layout', loc, v === undefined
+            ? '`imageLayoutVersion` is missing'
+            : `\`imageLayoutVersion\` is ${show(v)}, not a string`));
+    else if (v !== '1.0.0')
+        out.push(rules_finding('layout-version', loc, `\`imageLayoutVersion\` is "${v}"; this spec version defines "1.0.0"`));
+}
+
+;// CONCATENATED MODULE: ./src/validate/document/index.ts
+/**
+ * Document-level rules: pure functions over parsed JSON, one module per kind of document. They
+ * never throw, whatever the input, and report every problem they find rather than the first.
+ */
+
+
+
+
+
+
+
+
 
 ;// CONCATENATED MODULE: ./src/oci/graph.ts
 
@@ -5930,7 +6363,7 @@ class ImageGraph {
         const doc = this.documents.get(d.digest);
         if (!doc || !isIndexMediaType(d.mediaType))
             return [];
-        return documentChildren(parseDocument(doc.bytes));
+        return documentChildren(graph_parseDocument(doc.bytes));
     }
 }
 /** The manifests and indexes an index lists; none for anything else. */
@@ -5943,7 +6376,7 @@ function documentChildren(doc) {
         typeof m.digest === 'string' &&
         (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)));
 }
-function parseDocument(bytes) {
+function graph_parseDocument(bytes) {
     try {
         return JSON.parse(bytes.toString('utf8'));
     }
@@ -6018,22 +6451,10 @@ class ScanCache {
     }
 }
 
-;// CONCATENATED MODULE: ./src/validate/layer.ts
-/**
- * Reads a blob once: the raw bytes are hashed (the descriptor digest) while they are decompressed,
- * and the decompressed bytes are hashed (the diff_id) while tar-stream parses them for the path
- * and whiteout rules. Nothing is buffered beyond the streams' own chunks.
- */
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/validate/layer/findings.ts
 
 /** Content findings per layer beyond this are summarised, so a hostile layer cannot flood memory. */
 const MAX_FINDINGS = 50;
-
-
 /** A finding list capped at MAX_FINDINGS, the rest counted and summarised by `close`. */
 function cappedFindings() {
     const findings = [];
@@ -6052,362 +6473,46 @@ function cappedFindings() {
         }
     };
 }
-/** Stands for the layer's location until its digest is known. */
-const PENDING = '\0layer';
-/** What a layer's own scan gives for it, the findings made under PENDING moved to its location. */
-function scanOf(layer, findings, tarError) {
-    const location = layerLocation(layer.digest);
-    return {
-        size: layer.size,
-        digest: layer.digest,
-        diffId: layer.diffId,
-        findings: findings.map(f => f.location.startsWith(PENDING)
-            ? { ...f, location: location + f.location.slice(PENDING.length) }
-            : f),
-        ...(tarError !== undefined ? { tarError } : {})
-    };
-}
+
+;// CONCATENATED MODULE: ./src/codec/tar-header.ts
 /**
- * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
- * written: the tar is well formed by construction, so its paths and whiteouts are all there is
- * to check, and the layer need not be read back to validate it.
+ * Tar's block structure, read alongside a tar parser: the fields of 512-byte header blocks that
+ * decide where the next header starts, and where the archive ends.
  */
-class HeaderCheck {
-    out = cappedFindings();
-    paths = new TarPathChecker(PENDING, this.out.add);
-    entry(h) {
-        this.paths.entry(h);
-    }
-    /** What scanBlob would have found reading the finished layer. */
-    result(layer) {
-        this.paths.finish();
-        this.out.close(PENDING);
-        return scanOf(layer, this.out.findings);
-    }
-}
-function waitDrain(s) {
-    return new Promise(resolve => {
-        const done = () => {
-            s.off('drain', done);
-            s.off('error', done);
-            s.off('close', done);
-            resolve();
-        };
-        s.on('drain', done);
-        s.on('error', done);
-        s.on('close', done);
-    });
-}
-class Decoder {
-    kind;
-    sink;
-    sinkDrain;
-    /** blob offset where the current decoder's input starts */
-    start = 0;
-    /** bytes handed to write() so far */
-    written = 0;
-    /** chunks written to the current decoder and not yet known to be consumed */
-    pending = [];
-    d;
-    /** set when the current zstd decoder stopped at a frame end while input was left */
-    stoppedAt;
-    /** bytes after a frame end, until there are enough to tell what follows */
-    between;
-    error;
-    ended = Promise.resolve();
-    /** input bytes consumed by the decompressors, when decoding stopped at trailing data */
-    trailingAt;
-    constructor(kind, sink, sinkDrain) {
-        this.kind = kind;
-        this.sink = sink;
-        this.sinkDrain = sinkDrain;
-        this.open(0);
-    }
-    open(start) {
-        this.start = start;
-        this.stoppedAt = undefined;
-        const d = createDecompressor(this.kind);
-        this.d = d;
-        d.on('data', (out) => {
-            if (!this.sink(out)) {
-                d.pause();
-                void this.sinkDrain().then(() => d.resume());
-            }
-        });
-        this.ended = new Promise(resolve => {
-            d.on('end', () => {
-                // Input left unconsumed means the zstd decoder stopped at the end of a frame.
-                if (this.start + d.bytesWritten < this.written)
-                    this.stoppedAt = this.start + d.bytesWritten;
-                resolve();
-            });
-            d.on('error', (err) => {
-                // A decoder that already stopped at a frame end fails on the input written after it.
-                if (this.stoppedAt === undefined)
-                    this.error ??= err.message;
-                resolve();
-            });
-        });
-    }
-    /** input bytes the decompressors consumed */
-    get consumed() {
-        if (this.trailingAt !== undefined)
-            return this.trailingAt;
-        return this.d ? this.start + this.d.bytesWritten : this.start;
-    }
-    async write(chunk) {
-        const off = this.written;
-        this.written += chunk.length;
-        if (this.error !== undefined || this.trailingAt !== undefined)
-            return;
-        if (this.between) {
-            this.between = Buffer.concat([this.between, chunk]);
-            this.next(false);
-            return;
-        }
-        const d = this.d;
-        this.pending.push({ off, buf: chunk });
-        const done = this.start + d.bytesWritten;
-        while (this.pending.length && this.pending[0].off + this.pending[0].buf.length <= done)
-            this.pending.shift();
-        if (!d.write(chunk))
-            await waitDrain(d);
-        if (this.stoppedAt !== undefined)
-            this.frameEnded();
-    }
-    /** The zstd decoder stopped: collect what it left and decide what follows. */
-    frameEnded() {
-        const at = this.stoppedAt;
-        this.d?.destroy();
-        const rest = this.pending
-            .filter(p => p.off + p.buf.length > at)
-            .map(p => p.buf.subarray(Math.max(0, at - p.off)));
-        this.pending = [];
-        this.between = Buffer.concat(rest);
-        this.start = at;
-        this.d = undefined;
-        this.next(false);
-    }
-    next(final) {
-        const b = this.between;
-        if (b.length < 4 && !final)
-            return;
-        if (this.kind === 'zstd' && isZstdFrame(b)) {
-            this.between = undefined;
-            this.open(this.start);
-            const d = this.d;
-            this.pending.push({ off: this.start, buf: b });
-            d.write(b);
-        }
-        else {
-            this.trailingAt = this.start;
-            this.between = undefined;
-        }
-    }
-    /** Ends the input; resolves to why decompression failed, if it did. */
-    async end() {
-        for (let guard = 0; guard < 1_000_000; guard++) {
-            if (this.error !== undefined || this.trailingAt !== undefined)
-                return this.error;
-            if (this.between) {
-                this.next(true);
-                continue;
-            }
-            const d = this.d;
-            if (!d.writableEnded)
-                d.end();
-            await this.ended;
-            if (this.stoppedAt !== undefined) {
-                this.frameEnded();
-                continue;
-            }
-            return this.error;
-        }
-        return this.error;
-    }
-    destroy() {
-        this.d?.destroy();
-    }
-}
-async function scanBlob(raw, opts) {
-    const { findings, add, close } = cappedFindings();
-    const rawHash = (0,external_node_crypto_namespaceObject.createHash)(opts.algorithm);
-    let size = 0;
-    const layer = opts.compression !== undefined;
-    const diffAlgorithm = opts.diffAlgorithm ?? 'sha256';
-    const diffHash = (0,external_node_crypto_namespaceObject.createHash)(diffAlgorithm);
-    let decoder;
-    let tarError;
-    /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
-    let openEntries = 0;
-    let extract;
-    let extractDone;
-    const paths = opts.checkTar ? new TarPathChecker(opts.location, add) : undefined;
-    let first = true;
-    let head;
-    let actual = 'none';
-    const end = opts.checkTar ? new TarEnd() : undefined;
-    const toTar = (d) => {
-        diffHash.update(d);
-        if (!extract || tarError !== undefined)
-            return true;
-        // Entries after the end-of-archive marker are never extracted, so they are not checked either.
-        const keep = end ? end.feed(d) : d;
-        return keep.length === 0 ? true : extract.write(keep);
-    };
-    const startPipeline = (chunk) => {
-        actual = readableCompression(chunk);
-        if (actual !== opts.compression)
-            add(rules_finding('layer-compression-mismatch', opts.location, `the media type says ${opts.compression === 'none' ? 'uncompressed tar' : opts.compression} but the content is ${actual === 'none' ? 'not gzip or zstd' : actual}`));
-        if (opts.checkTar) {
-            extract = tar_stream.extract();
-            extract.on('entry', (header, stream, next) => {
-                paths?.entry(header);
-                openEntries++;
-                stream.on('end', () => {
-                    openEntries--;
-                    next();
-                });
-                stream.on('error', (err) => {
-                    tarError ??= err.message;
-                });
-                stream.resume();
-            });
-            extractDone = new Promise(resolve => {
-                extract?.on('error', (err) => {
-                    tarError ??= err.message;
-                    resolve();
-                });
-                extract?.on('finish', () => resolve());
-                extract?.on('close', () => resolve());
-            });
-        }
-        if (actual === 'none')
-            return;
-        decoder = new Decoder(actual, toTar, () => extract ? waitDrain(extract) : Promise.resolve());
-    };
-    try {
-        for await (const c of raw) {
-            rawHash.update(c);
-            size += c.length;
-            if (!layer)
-                continue;
-            let chunk = c;
-            if (first) {
-                // The magic numbers need 4 bytes; a stream may deliver fewer first.
-                head = head ? Buffer.concat([head, c]) : c;
-                if (head.length < 4)
-                    continue;
-                chunk = head;
-                head = undefined;
-                first = false;
-                startPipeline(chunk);
-            }
-            if (decoder)
-                await decoder.write(chunk);
-            else if (!toTar(chunk) && extract)
-                await waitDrain(extract);
-        }
-    }
-    catch (err) {
-        decoder?.destroy();
-        extract?.destroy();
-        return { size, readError: errors_messageOf(err), findings };
-    }
-    const digest = `${opts.algorithm}:` + rawHash.digest('hex');
-    if (!layer)
-        return { size, digest, findings };
-    if (first) {
-        startPipeline(head ?? Buffer.alloc(0));
-        if (head) {
-            if (decoder)
-                await decoder.write(head);
-            else
-                toTar(head);
-        }
-    }
-    const decompError = decoder ? await decoder.end() : undefined;
-    if (decoder && decompError === undefined && decoder.consumed < size)
-        add(rules_finding('layer-compression-trailing', opts.location, `layer ${opts.digest ?? '(this blob)'} has ${size - decoder.consumed} trailing bytes (of ${size}) after its ${decoder.kind} ${decoder.kind === 'gzip' ? 'members' : 'frames'} that are not another ${decoder.kind === 'gzip' ? 'gzip member' : 'zstd frame'}; Node ignores them but Go readers (containerd, skopeo, umoci, buildah) reject the layer ("gzip: invalid header" for gzip); recompress it or cut it at byte ${decoder.consumed}`));
-    if (decompError !== undefined) {
-        add(rules_finding('layer-decompress', opts.location, `the ${actual} stream is corrupt: ${decompError}` +
-            (/Unknown frame descriptor/.test(decompError)
-                ? ' (bytes that do not start a zstd frame, possibly trailing bytes after the last frame; Go readers reject them too)'
-                : '')));
-        extract?.destroy();
-    }
-    else if (extract) {
-        if (tarError === undefined)
-            extract.end(undefined);
-        await extractDone;
-        if (tarError === 'Unexpected end of data' && openEntries === 0) {
-            add(rules_finding('layer-tar-unterminated', opts.location, 'the tar ends without its last block padding or end-of-archive blocks; every entry is complete, but strict readers (GNU tar) reject it'));
-            paths?.finish();
-        }
-        else if (tarError !== undefined)
-            add(rules_finding('layer-tar', opts.location, `the layer is not a readable tar archive: ${tarError}`));
-        else
-            paths?.finish();
-        if (end?.trailingAt !== undefined)
-            add(rules_finding('layer-tar-trailing', opts.location, `the tar has non-zero bytes at byte ${end.trailingAt}, after its end-of-archive marker (two zero blocks ending at byte ${end.endAt}); tar readers stop at the marker and ignore them`));
-    }
-    close(opts.location);
-    return {
-        size,
-        digest,
-        diffId: decompError === undefined ? `${diffAlgorithm}:` + diffHash.digest('hex') : undefined,
-        findings,
-        ...(tarError !== undefined ? { tarError } : {})
-    };
-}
-/**
- * scanBlob over a plain tar written into `sink`, for a layer made from a tarball: its content
- * findings are found as the tarball is read, and `result` gives them for the layer the tar ends
- * up in (digest, size and diff_id computed by the builder), as scanBlob on the layer would.
- */
-function tarScanner() {
-    const sink = new external_node_stream_namespaceObject.PassThrough();
-    const scan = scanBlob(sink, {
-        algorithm: 'sha256',
-        compression: 'none',
-        checkTar: true,
-        location: PENDING
-    });
-    return {
-        sink,
-        tarError: async () => (await scan).tarError,
-        async result(layer) {
-            const r = await scan;
-            // Compression findings were the builder's to check (its own output, or a kept stream it
-            // read to its end); what the plain tar shows is the tar's.
-            const findings = r.findings.filter(f => !f.rule.startsWith('layer-compression'));
-            return scanOf(layer, findings, r.tarError);
-        }
-    };
-}
-const BLOCK = 512;
-/** The data size of a tar header block, octal or base-256 (GNU), as tar-stream reads it. */
-function headerSize(h) {
-    if (h[124] & 0x80) {
+const TAR_BLOCK = 512;
+/** pax data read for its `size` record at most: a larger extended header is a hostile one. */
+const MAX_PAX_READ = 1024 * 1024;
+/** The data size a header block declares, octal or base-256 (GNU), as tar-stream reads it. */
+function headerDataSize(block) {
+    if (block[124] & 0x80) {
         let n = 0;
         for (let i = 125; i < 136; i++)
-            n = n * 256 + h[i];
+            n = n * 256 + block[i];
         return n;
     }
-    const text = h
+    const text = block
         .toString('latin1', 124, 136)
         .replace(/[\0 ]+$/g, '')
         .trim();
     const n = parseInt(text || '0', 8);
     return Number.isFinite(n) ? n : 0;
 }
+/** A header block's type flag: '0' a file, '5' a directory, 'x' a pax header, and so on. */
+function headerTypeFlag(block) {
+    return String.fromCharCode(block[156]);
+}
+/** The `size` record of pax extended header data, which overrides the next header's size. */
+function paxSizeRecord(records) {
+    const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(records);
+    return m ? parseInt(m[1], 10) : undefined;
+}
 /**
- * Follows the tar's block structure alongside tar-stream to find the end-of-archive marker (two
- * zero header blocks), where Go's archive/tar and GNU tar stop reading. tar-stream skips zero
- * blocks and reads on, so without this, entries after the marker would be checked as if they
- * were extracted. Sizes are taken as tar-stream takes them (pax `size` overrides the header).
+ * Follows a tar's block structure, fed the archive in chunks of any size, to find the
+ * end-of-archive marker (two zero header blocks), where Go's archive/tar and GNU tar stop
+ * reading. tar-stream skips zero blocks and reads on, so a reader that must stop where they do
+ * needs this. Sizes are taken as tar-stream takes them (pax `size` overrides the header).
  */
-class TarEnd {
+class TarEndTracker {
     pos = 0;
     header = [];
     headerLen = 0;
@@ -6432,23 +6537,14 @@ class TarEnd {
         let i = 0;
         while (i < d.length && this.endAt === undefined) {
             if (this.skip > 0) {
-                const n = Math.min(this.skip, d.length - i);
-                if (this.pax && this.paxLeft > 0) {
-                    const m = Math.min(n, this.paxLeft);
-                    this.pax.push(d.subarray(i, i + m));
-                    this.paxLeft -= m;
-                }
-                this.skip -= n;
-                i += n;
-                if (this.skip === 0 && this.pax)
-                    this.endPax();
+                i += this.skipData(d, i);
                 continue;
             }
-            const n = Math.min(BLOCK - this.headerLen, d.length - i);
+            const n = Math.min(TAR_BLOCK - this.headerLen, d.length - i);
             this.header.push(d.subarray(i, i + n));
             this.headerLen += n;
             i += n;
-            if (this.headerLen === BLOCK)
+            if (this.headerLen === TAR_BLOCK)
                 this.block(Buffer.concat(this.header), this.pos + i);
         }
         const start = this.pos;
@@ -6458,6 +6554,19 @@ class TarEnd {
         const cut = this.endAt - start;
         this.after(d.subarray(cut), this.endAt);
         return d.subarray(0, cut);
+    }
+    /** Skips entry data from `d` at `i`, keeping what a pax header holds; returns bytes skipped. */
+    skipData(d, i) {
+        const n = Math.min(this.skip, d.length - i);
+        if (this.pax && this.paxLeft > 0) {
+            const m = Math.min(n, this.paxLeft);
+            this.pax.push(d.subarray(i, i + m));
+            this.paxLeft -= m;
+        }
+        this.skip -= n;
+        if (this.skip === 0 && this.pax)
+            this.endPax();
+        return n;
     }
     after(d, offset) {
         if (this.trailingAt !== undefined)
@@ -6475,11 +6584,11 @@ class TarEnd {
             return;
         }
         this.zeros = 0;
-        const type = String.fromCharCode(h[156]);
-        let size = headerSize(h);
+        const type = headerTypeFlag(h);
+        let size = headerDataSize(h);
         if (type === 'x') {
             this.pax = [];
-            this.paxLeft = Math.min(size, 1024 * 1024);
+            this.paxLeft = Math.min(size, MAX_PAX_READ);
         }
         else if (type !== 'g' && type !== 'L' && type !== 'K') {
             if (this.paxSize !== undefined)
@@ -6488,18 +6597,21 @@ class TarEnd {
             if (type === '5')
                 size = 0;
         }
-        this.skip = Math.ceil(size / BLOCK) * BLOCK;
+        this.skip = Math.ceil(size / TAR_BLOCK) * TAR_BLOCK;
         if (this.skip === 0 && this.pax)
             this.endPax();
     }
     endPax() {
-        const text = Buffer.concat(this.pax ?? []).toString('utf8');
+        const records = Buffer.concat(this.pax ?? []).toString('utf8');
         this.pax = undefined;
-        const m = /(?:^|\n)\d+ size=(\d+)\n/.exec(text);
-        if (m)
-            this.paxSize = parseInt(m[1], 10);
+        const size = paxSizeRecord(records);
+        if (size !== undefined)
+            this.paxSize = size;
     }
 }
+
+;// CONCATENATED MODULE: ./src/validate/layer/paths.ts
+
 /** Normalises a tar path: `./a//b/` → `a/b`; undefined when `..` climbs out of the root. */
 function normalise(p) {
     const out = [];
@@ -6518,6 +6630,10 @@ function normalise(p) {
 }
 /** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
 const MAX_HOPS = 40;
+/**
+ * Checks a layer's tar headers in order, adding what it finds at `location` entry "name";
+ * `finish` adds the whiteout findings that need the whole layer.
+ */
 class TarPathChecker {
     location;
     add;
@@ -6590,9 +6706,12 @@ class TarPathChecker {
             this.symlinks.set(norm, h.linkname ?? '');
         else
             this.symlinks.delete(norm);
+        if (parts[parts.length - 1].startsWith('.wh.'))
+            this.whiteout(h, parts, loc);
+    }
+    /** The rules of a whiteout entry, whose path `parts` ends in a `.wh.` name. */
+    whiteout(h, parts, loc) {
         const base = parts[parts.length - 1];
-        if (!base.startsWith('.wh.'))
-            return;
         if (base === '.wh.') {
             this.add(rules_finding('layer-whiteout-bare', loc, 'a whiteout ".wh." without the name of what it deletes'));
             return;
@@ -6612,7 +6731,7 @@ class TarPathChecker {
             this.add(rules_finding('layer-whiteout', loc, `a whiteout of "${target}", which names nothing that can be deleted`));
             return;
         }
-        this.whiteouts.set([...parts.slice(0, -1), target].join('/'), name);
+        this.whiteouts.set([...parts.slice(0, -1), target].join('/'), h.name);
     }
     hardlink(target, norm, loc) {
         const t = normalise(target);
@@ -6637,11 +6756,225 @@ class TarPathChecker {
                 this.add(rules_finding('layer-whiteout', this.where(name), `the whiteout deletes "${target}", which the same layer adds; whiteouts apply only to lower layers`));
     }
 }
-/** The validator's checks as a builder receives them. */
-const layerChecks = {
-    entries: () => new HeaderCheck(),
-    tarStream: () => tarScanner()
-};
+
+;// CONCATENATED MODULE: ./src/validate/layer/tar.ts
+/**
+ * The tar rules of a layer scan, fed the decompressed bytes: the tar is readable to its end,
+ * ends with its end-of-archive blocks, holds nothing after them, and its entries pass the path
+ * and whiteout rules. tar-stream parses the entries; TarEndTracker cuts the stream where Go's
+ * and GNU tar stop, so entries after the marker, which extraction never sees, are not checked.
+ */
+
+
+
+
+
+/** What tar-stream says of a tar whose last entry is complete but whose end blocks are missing. */
+const UNTERMINATED = 'Unexpected end of data';
+class LayerTarCheck {
+    location;
+    add;
+    extract = tar_stream.extract();
+    extracted;
+    end = new TarEndTracker();
+    paths;
+    /** entries whose data has not been read to its end; none when a tar lacks only its trailer */
+    openEntries = 0;
+    /** what the tar reader said when the tar could not be read to its end */
+    tarError;
+    constructor(location, add) {
+        this.location = location;
+        this.add = add;
+        this.paths = new TarPathChecker(location, add);
+        this.extract.on('entry', (header, stream, next) => {
+            this.paths.entry(header);
+            this.openEntries++;
+            stream.on('end', () => {
+                this.openEntries--;
+                next();
+            });
+            stream.on('error', (err) => {
+                this.tarError ??= err.message;
+            });
+            stream.resume();
+        });
+        this.extracted = new Promise(resolve => {
+            this.extract.on('error', (err) => {
+                this.tarError ??= err.message;
+                resolve();
+            });
+            this.extract.on('finish', () => resolve());
+            this.extract.on('close', () => resolve());
+        });
+    }
+    /** Takes the next decompressed bytes; false asks the writer to wait for `drained`. */
+    write(d) {
+        if (this.tarError !== undefined)
+            return true;
+        const archive = this.end.feed(d);
+        return archive.length === 0 ? true : this.extract.write(archive);
+    }
+    drained() {
+        return waitDrain(this.extract);
+    }
+    destroy() {
+        this.extract.destroy();
+    }
+    /** Ends the tar once every byte was written, and adds the findings that need its end. */
+    async finish() {
+        if (this.tarError === undefined)
+            this.extract.end(undefined);
+        await this.extracted;
+        if (this.tarError === UNTERMINATED && this.openEntries === 0) {
+            this.add(rules_finding('layer-tar-unterminated', this.location, 'the tar ends without its last block padding or end-of-archive blocks; every entry is complete, but strict readers (GNU tar) reject it'));
+            this.paths.finish();
+        }
+        else if (this.tarError !== undefined)
+            this.add(rules_finding('layer-tar', this.location, `the layer is not a readable tar archive: ${this.tarError}`));
+        else
+            this.paths.finish();
+        if (this.end.trailingAt !== undefined)
+            this.add(rules_finding('layer-tar-trailing', this.location, `the tar has non-zero bytes at byte ${this.end.trailingAt}, after its end-of-archive marker (two zero blocks ending at byte ${this.end.endAt}); tar readers stop at the marker and ignore them`));
+    }
+}
+
+;// CONCATENATED MODULE: ./src/validate/layer/scan.ts
+/**
+ * Reads a blob once: the raw bytes are hashed (the descriptor digest) while they are decompressed,
+ * and the decompressed bytes are hashed (the diff_id) while tar-stream parses them for the path
+ * and whiteout rules. Nothing is buffered beyond the streams' own chunks.
+ */
+
+
+
+
+
+
+/** The magic numbers that tell gzip and zstd apart need this many bytes. */
+const MAGIC_BYTES = 4;
+async function scanBlob(raw, opts) {
+    const rawHash = (0,external_node_crypto_namespaceObject.createHash)(opts.algorithm);
+    let size = 0;
+    const layer = opts.compression !== undefined ? new LayerContentScan(opts, opts.compression) : undefined;
+    try {
+        for await (const c of raw) {
+            rawHash.update(c);
+            size += c.length;
+            if (layer)
+                await layer.write(c);
+        }
+    }
+    catch (err) {
+        layer?.destroy();
+        return { size, readError: errors_messageOf(err), findings: layer?.out.findings ?? [] };
+    }
+    const digest = `${opts.algorithm}:` + rawHash.digest('hex');
+    if (!layer)
+        return { size, digest, findings: [] };
+    return layer.end(size, digest);
+}
+/**
+ * What scanBlob does with a layer's bytes beyond hashing them: tells the compression from the
+ * first bytes, decompresses, hashes the diff_id and hands the tar to LayerTarCheck.
+ */
+class LayerContentScan {
+    opts;
+    declared;
+    out = cappedFindings();
+    diffAlgorithm;
+    diffHash;
+    /** the first bytes, until there are enough to tell the compression */
+    head;
+    started = false;
+    actual = 'none';
+    decompressor;
+    tar;
+    constructor(opts, declared) {
+        this.opts = opts;
+        this.declared = declared;
+        this.diffAlgorithm = opts.diffAlgorithm ?? 'sha256';
+        this.diffHash = (0,external_node_crypto_namespaceObject.createHash)(this.diffAlgorithm);
+    }
+    async write(c) {
+        let chunk = c;
+        if (!this.started) {
+            // A stream may deliver fewer bytes than the magic numbers first.
+            this.head = this.head ? Buffer.concat([this.head, c]) : c;
+            if (this.head.length < MAGIC_BYTES)
+                return;
+            chunk = this.head;
+            this.head = undefined;
+            this.start(chunk);
+        }
+        if (this.decompressor)
+            await this.decompressor.write(chunk);
+        else if (!this.toTar(chunk) && this.tar)
+            await this.tar.drained();
+    }
+    /** Sets up the reading of the content once its compression can be told. */
+    start(head) {
+        this.started = true;
+        this.actual = readableCompression(head);
+        if (this.actual !== this.declared)
+            this.out.add(rules_finding('layer-compression-mismatch', this.opts.location, `the media type says ${this.declared === 'none' ? 'uncompressed tar' : this.declared} but the content is ${this.actual === 'none' ? 'not gzip or zstd' : this.actual}`));
+        if (this.opts.checkTar)
+            this.tar = new LayerTarCheck(this.opts.location, this.out.add);
+        if (this.actual === 'none')
+            return;
+        this.decompressor = new MultiFrameDecompressor(this.actual, d => this.toTar(d), () => (this.tar ? this.tar.drained() : Promise.resolve()));
+    }
+    /** Takes decompressed bytes; false when the tar reader asks for a pause. */
+    toTar(d) {
+        this.diffHash.update(d);
+        return this.tar ? this.tar.write(d) : true;
+    }
+    /** A blob shorter than the magic numbers is read only once it has ended. */
+    async startShort() {
+        const head = this.head;
+        this.start(head ?? Buffer.alloc(0));
+        if (!head)
+            return;
+        if (this.decompressor)
+            await this.decompressor.write(head);
+        else
+            this.toTar(head);
+    }
+    destroy() {
+        this.decompressor?.destroy();
+        this.tar?.destroy();
+    }
+    /** Finishes the scan once all `size` bytes of the blob, whose digest is `digest`, were written. */
+    async end(size, digest) {
+        if (!this.started)
+            await this.startShort();
+        const decompressError = this.decompressor ? await this.decompressor.end() : undefined;
+        this.decompressionFindings(decompressError, size);
+        if (decompressError !== undefined)
+            this.tar?.destroy();
+        else if (this.tar)
+            await this.tar.finish();
+        this.out.close(this.opts.location);
+        return {
+            size,
+            digest,
+            diffId: decompressError === undefined
+                ? `${this.diffAlgorithm}:` + this.diffHash.digest('hex')
+                : undefined,
+            findings: this.out.findings,
+            ...(this.tar?.tarError !== undefined ? { tarError: this.tar.tarError } : {})
+        };
+    }
+    decompressionFindings(decompressError, size) {
+        const d = this.decompressor;
+        if (d && decompressError === undefined && d.consumed < size)
+            this.out.add(rules_finding('layer-compression-trailing', this.opts.location, `layer ${this.opts.digest ?? '(this blob)'} has ${size - d.consumed} trailing bytes (of ${size}) after its ${d.kind} ${d.kind === 'gzip' ? 'members' : 'frames'} that are not another ${d.kind === 'gzip' ? 'gzip member' : 'zstd frame'}; Node ignores them but Go readers (containerd, skopeo, umoci, buildah) reject the layer ("gzip: invalid header" for gzip); recompress it or cut it at byte ${d.consumed}`));
+        if (decompressError !== undefined)
+            this.out.add(rules_finding('layer-decompress', this.opts.location, `the ${this.actual} stream is corrupt: ${decompressError}` +
+                (/Unknown frame descriptor/.test(decompressError)
+                    ? ' (bytes that do not start a zstd frame, possibly trailing bytes after the last frame; Go readers reject them too)'
+                    : '')));
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/validate/blob-reads.ts
 /**
@@ -6800,6 +7133,8 @@ class BlobReads {
 
 
 
+
+
 /** Layers of a manifest read at once beyond the one whose findings are being taken. */
 const LAYERS_AHEAD = 2;
 /** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
@@ -6844,7 +7179,7 @@ class Walker {
     }
     /** Walks what an index entry (or a root descriptor) points at; its own rules are its index's. */
     async entry(d, loc) {
-        if (!isObject(d) || !document_checkDescriptor(d, loc, []))
+        if (!isObject(d) || !descriptor_checkDescriptor(d, loc, []))
             return;
         const root = { desc: d, loc, platform: platformOf(d) };
         await walkGraph(root, {
@@ -6888,7 +7223,7 @@ class Walker {
             return [];
         const where = `${this.blobName(n.desc.digest)} (index)`;
         const out = [];
-        document_checkIndex(doc, where, out);
+        image_index_checkIndex(doc, where, out);
         this.add(...out);
         this.checkOwnType(doc, n.desc, where);
         if (!isObject(doc) || !Array.isArray(doc.manifests))
@@ -6896,7 +7231,7 @@ class Walker {
         const children = [];
         doc.manifests.forEach((m, i) => {
             const loc = at(where, `manifests[${i}]`);
-            if (isObject(m) && document_checkDescriptor(m, loc, []))
+            if (isObject(m) && descriptor_checkDescriptor(m, loc, []))
                 children.push({ desc: m, loc, platform: platformOf(m) });
         });
         return children;
@@ -6912,12 +7247,12 @@ class Walker {
             return;
         const where = `${this.blobName(desc.digest)} (manifest)`;
         const out = [];
-        document_checkManifest(doc, where, out);
+        manifest_checkManifest(doc, where, out);
         this.add(...out);
         this.checkOwnType(doc, desc, where);
         if (!isObject(doc))
             return;
-        const cd = isObject(doc.config) && document_checkDescriptor(doc.config, at(where, 'config'), []);
+        const cd = isObject(doc.config) && descriptor_checkDescriptor(doc.config, at(where, 'config'), []);
         const configDesc = cd ? doc.config : undefined;
         const config = configDesc ? await this.config(configDesc, at(where, 'config')) : undefined;
         if (config && platform)
@@ -6940,7 +7275,7 @@ class Walker {
         if (doc === undefined)
             return undefined;
         const out = [];
-        document_checkConfig(doc, `${this.blobName(desc.digest)} (config)`, out);
+        config_checkConfig(doc, `${this.blobName(desc.digest)} (config)`, out);
         this.add(...out);
         return isObject(doc) ? doc : undefined;
     }
@@ -6959,7 +7294,7 @@ class Walker {
     async layers(layers, where, config) {
         const readAhead = (i) => {
             const l = layers[i];
-            if (this.opts.checkLayers === false || !isObject(l) || !document_checkDescriptor(l, '', []))
+            if (this.opts.checkLayers === false || !isObject(l) || !descriptor_checkDescriptor(l, '', []))
                 return;
             const d = l;
             // Layers left in their registry are not there to read.
@@ -6976,7 +7311,7 @@ class Walker {
                 readAhead(i + LAYERS_AHEAD);
             const l = layers[i];
             const lloc = at(where, `layers[${i}]`);
-            if (!isObject(l) || !document_checkDescriptor(l, lloc, [])) {
+            if (!isObject(l) || !descriptor_checkDescriptor(l, lloc, [])) {
                 diffIds.push(undefined);
                 continue;
             }
@@ -7013,7 +7348,7 @@ class Walker {
                 this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
             return undefined;
         }
-        const parsed = json_parseJSON(blob.bytes, `${this.blobName(desc.digest)} (${what})`);
+        const parsed = json_parseDocument(blob.bytes, `${this.blobName(desc.digest)} (${what})`);
         if (!this.reportedContent.has(desc.digest))
             this.add(...parsed.findings);
         this.reportedContent.add(desc.digest);
@@ -7054,9 +7389,8 @@ class Walker {
 
 
 
-/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
-const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/;
-const ENCODED = /^[a-zA-Z0-9=_-]+$/;
+
+
 /** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
 function layoutBlobName(digest) {
     const [alg, enc] = digest.split(':', 2);
@@ -7104,7 +7438,7 @@ async function checkBlobNames(root, out) {
             out.push(rules_finding('layout-blob-name', loc, 'blobs/ holds only one directory per digest algorithm'));
             continue;
         }
-        if (!ALGORITHM.test(a.name)) {
+        if (!isAlgorithmName(a.name)) {
             out.push(rules_finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`));
             continue;
         }
@@ -7122,7 +7456,7 @@ async function checkBlobNames(root, out) {
             let why;
             if (!(await isFileOrLinkToFile(external_node_path_namespaceObject.join(blobs, a.name), f)))
                 why = 'is not a regular file';
-            else if (!ENCODED.test(f.name))
+            else if (!isEncodedName(f.name))
                 why = `"${f.name}" is not an encoded digest`;
             else {
                 const p = digestFinding(`${a.name}:${f.name}`);
@@ -7164,10 +7498,10 @@ async function walkLayout(dir, opts) {
     try {
         const layoutBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'layout-oci-layout', 'oci-layout', out);
         if (layoutBytes) {
-            const p = json_parseJSON(layoutBytes, 'oci-layout');
+            const p = json_parseDocument(layoutBytes, 'oci-layout');
             out.push(...p.findings);
             if (p.value !== undefined)
-                document_checkLayoutFile(p.value, 'oci-layout', out);
+                layout_file_checkLayoutFile(p.value, 'oci-layout', out);
         }
         const named = await checkBlobNames(dir, out);
         const indexBytes = await readFileOrFinding(external_node_path_namespaceObject.join(dir, 'index.json'), 'layout-index-json', 'index.json', out);
@@ -7186,11 +7520,11 @@ async function walkLayout(dir, opts) {
     return out;
 }
 async function walkIndex(dir, indexBytes, opts, hashed, out) {
-    const p = json_parseJSON(indexBytes, 'index.json');
+    const p = json_parseDocument(indexBytes, 'index.json');
     out.push(...p.findings);
     if (p.value === undefined)
         return;
-    document_checkIndex(p.value, 'index.json', out);
+    image_index_checkIndex(p.value, 'index.json', out);
     if (isObject(p.value) &&
         p.value.mediaType !== undefined &&
         p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
@@ -7224,7 +7558,82 @@ function formatReport(report) {
     return lines.join('\n');
 }
 
+;// CONCATENATED MODULE: ./src/validate/layer/checks.ts
+/**
+ * The validator's layer checks as a builder runs them on a layer it writes or converts, so the
+ * layer need not be read back: what they find is what scanBlob would find reading the layer.
+ */
+
+
+
+
+
+/** Stands for the layer's location until its digest is known. */
+const PENDING = '\0layer';
+/** What a layer's own scan gives for it, the findings made under PENDING moved to its location. */
+function scanOf(layer, findings, tarError) {
+    const location = layerLocation(layer.digest);
+    return {
+        size: layer.size,
+        digest: layer.digest,
+        diffId: layer.diffId,
+        findings: findings.map(f => f.location.startsWith(PENDING)
+            ? { ...f, location: location + f.location.slice(PENDING.length) }
+            : f),
+        ...(tarError !== undefined ? { tarError } : {})
+    };
+}
+/**
+ * The content checks of scanBlob for a tar Lading writes itself, fed each header as it is
+ * written: the tar is well formed by construction, so its paths and whiteouts are all there is
+ * to check, and the layer need not be read back to validate it.
+ */
+class HeaderCheck {
+    out = cappedFindings();
+    paths = new TarPathChecker(PENDING, this.out.add);
+    entry(h) {
+        this.paths.entry(h);
+    }
+    /** What scanBlob would have found reading the finished layer. */
+    result(layer) {
+        this.paths.finish();
+        this.out.close(PENDING);
+        return scanOf(layer, this.out.findings);
+    }
+}
+/**
+ * scanBlob over a plain tar written into `sink`, for a layer made from a tarball: its content
+ * findings are found as the tarball is read, and `result` gives them for the layer the tar ends
+ * up in (digest, size and diff_id computed by the builder), as scanBlob on the layer would.
+ */
+function tarScanner() {
+    const sink = new external_node_stream_namespaceObject.PassThrough();
+    const scan = scanBlob(sink, {
+        algorithm: 'sha256',
+        compression: 'none',
+        checkTar: true,
+        location: PENDING
+    });
+    return {
+        sink,
+        tarError: async () => (await scan).tarError,
+        async result(layer) {
+            const r = await scan;
+            // Compression findings were the builder's to check (its own output, or a kept stream it
+            // read to its end); what the plain tar shows is the tar's.
+            const findings = r.findings.filter(f => !f.rule.startsWith('layer-compression'));
+            return scanOf(layer, findings, r.tarError);
+        }
+    };
+}
+/** The validator's checks as a builder receives them. */
+const layerChecks = {
+    entries: () => new HeaderCheck(),
+    tarStream: () => tarScanner()
+};
+
 ;// CONCATENATED MODULE: ./src/validate/index.ts
+
 
 
 
@@ -7250,7 +7659,7 @@ async function validateImage(reader, root, opts = {}) {
     const walker = new Walker(reader, opts, d => `${where}${d.slice(0, 19)}…`);
     const rootLoc = prefix || 'root';
     const out = [];
-    if (!document_checkDescriptor(root, rootLoc, out, { platform: true }))
+    if (!descriptor_checkDescriptor(root, rootLoc, out, { platform: true }))
         return out;
     try {
         await walker.entry(root, rootLoc);
@@ -7259,13 +7668,6 @@ async function validateImage(reader, root, opts = {}) {
         out.push(rules_finding('blob-unreadable', rootLoc, `the image could not be read: ${errors_messageOf(err)}`));
     }
     return [...out, ...walker.findings];
-}
-/**
- * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
- * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
- */
-function makeFinding(rule, location, message) {
-    return finding(rule, location, message);
 }
 const DIGEST = /sha(256|512):[0-9a-f]{64,128}/;
 /**
@@ -7297,7 +7699,7 @@ function validateDocument(kind, doc, location = kind) {
     const out = [];
     let value = doc;
     if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
-        const p = parseJSON(doc, location);
+        const p = parseDocument(doc, location);
         out.push(...p.findings);
         if (p.value === undefined)
             return out;
@@ -7521,6 +7923,7 @@ const Annotation = {
 
 
 
+
 class LayoutImage {
     name;
     dir;
@@ -7568,19 +7971,14 @@ function describeEntries(manifests) {
         .join(', ');
 }
 async function readJSONFile(file, what, from) {
-    let text;
+    let bytes;
     try {
-        text = await promises_namespaceObject.readFile(file, 'utf8');
+        bytes = await promises_namespaceObject.readFile(file);
     }
     catch (err) {
         throw new LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
     }
-    try {
-        return JSON.parse(text);
-    }
-    catch (err) {
-        throw new LadingError(`from "${from}": ${what} is not valid JSON: ${errors_messageOf(err)}`);
-    }
+    return parseJSONValue(bytes, `from "${from}": ${what}`);
 }
 /**
  * Opens the image `ref` names in the OCI image layout at `dir`. `ref` is an
@@ -7681,7 +8079,7 @@ function safeEntryName(raw, from) {
 /** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
 function blobAlgorithm(name) {
     const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
-    return m && registeredAlgorithms[m[1]] === m[2].length ? m[1] : undefined;
+    return m && encodedLength(m[1]) === m[2].length ? m[1] : undefined;
 }
 async function sniffFile(file) {
     const fh = await promises_namespaceObject.open(file, 'r');
@@ -7855,6 +8253,7 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
 
 
 
+
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 function docker_archive_normalise(ref) {
@@ -7869,12 +8268,14 @@ function tagsOf(items) {
     return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ');
 }
 async function readJSON(file, what, from) {
+    let bytes;
     try {
-        return JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
+        bytes = await promises_namespaceObject.readFile(file);
     }
     catch (err) {
         throw new LadingError(`from "${from}": ${what} cannot be read as JSON: ${errors_messageOf(err)}`);
     }
+    return parseJSONValue(bytes, `from "${from}": ${what}`);
 }
 /**
  * The index.json entry of Docker 25+'s OCI view that `ref` names, or the only entry; undefined
@@ -7974,13 +8375,7 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(layout, 'blobs', 'sha256'), { recursive: true });
         const configRec = member(item.Config, 'the config');
         const configBytes = await promises_namespaceObject.readFile(configRec.file);
-        let config;
-        try {
-            config = JSON.parse(configBytes.toString('utf8'));
-        }
-        catch (err) {
-            throw new LadingError(`from "${from}": the config ${item.Config} is not valid JSON: ${errors_messageOf(err)}`);
-        }
+        const config = parseJSONValue(configBytes, `from "${from}": the config ${item.Config}`);
         const diffIds = config?.rootfs?.diff_ids;
         if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
             throw new LadingError(`from "${from}": the config ${item.Config} lists ` +
@@ -8042,6 +8437,7 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
 
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
 
+
 /** A failure worth trying again (network error, 408, 429, 5xx); `retryAfterMs` is the server's wish. */
 class RetryableError extends Error {
     retryAfterMs;
@@ -8066,15 +8462,11 @@ class RegistryError extends LadingError {
     }
 }
 function parseErrorBody(body) {
-    try {
-        const parsed = JSON.parse(body);
-        if (Array.isArray(parsed.errors))
-            return parsed.errors.filter(e => typeof e?.code === 'string');
-    }
-    catch {
-        // Not JSON: proxies and object stores answer with HTML or plain text.
-    }
-    return [];
+    // Proxies and object stores answer with HTML or plain text: then there is no entry.
+    const parsed = parseJSON(body).value;
+    if (!isObject(parsed) || !Array.isArray(parsed.errors))
+        return [];
+    return parsed.errors.filter(e => typeof e?.code === 'string');
 }
 function describeErrors(entries, body) {
     if (entries.length)
@@ -8341,6 +8733,7 @@ async function withRetry(what, fn, policy = defaultRetryPolicy, log) {
 
 
 
+
 /** Parses `WWW-Authenticate: Bearer realm="…",service="…",scope="…"` (quoted or token values). */
 function parseChallenge(value) {
     if (!value)
@@ -8490,12 +8883,11 @@ class Authenticator {
             const e = new LadingError(`${where} refused a token: ${res.status}${said ? ` ${said}` : ''}`);
             throw Object.assign(e, { status: res.status });
         }
-        try {
-            return JSON.parse(body);
-        }
-        catch {
+        // JSON.parse's reason quotes the text, which may hold a token: it is left out.
+        const { value } = parseJSON(body);
+        if (value === undefined)
             throw new LadingError(`${where} answered something that is not JSON`);
-        }
+        return value;
     }
 }
 function scopeKey(scopes) {
@@ -8807,6 +9199,7 @@ async function sendChunk(t, desc, location, chunk, offset) {
 
 
 
+
 /** The keys docker writes for one registry: Docker Hub has historically used several. */
 function registryKeys(registry) {
     if (canonicalRegistry(registry) === DOCKER_HUB)
@@ -8848,13 +9241,11 @@ async function fromHelper(helper, registry, env, secrets) {
     });
     if (!out)
         return undefined;
-    let parsed;
-    try {
-        parsed = JSON.parse(out);
-    }
-    catch {
+    // JSON.parse's reason quotes the text, which holds the secret: it is left out.
+    const answer = parseJSON(out).value;
+    if (!isObject(answer))
         throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
-    }
+    const parsed = answer;
     if (!parsed.Secret)
         return undefined;
     const source = `the docker credential helper ${bin}`;
@@ -8866,15 +9257,20 @@ async function fromHelper(helper, registry, env, secrets) {
 }
 async function fromDockerConfig(registry, env, secrets) {
     const file = dockerConfigPath(env);
-    let config;
+    let text;
     try {
-        config = JSON.parse(await promises_namespaceObject.readFile(file, 'utf8'));
+        text = await promises_namespaceObject.readFile(file, 'utf8');
     }
     catch (err) {
         if (err.code === 'ENOENT')
             return undefined;
         throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
     }
+    // JSON.parse's reason quotes the text, which holds credentials: it is left out.
+    const value = parseJSON(text).value;
+    if (!isObject(value))
+        throw new LadingError(`the docker config ${file} cannot be read: it is not a JSON object`);
+    const config = value;
     // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
     // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
     // the auths entry answer, which docker does not, but only ever finds more credentials.
@@ -9211,6 +9607,7 @@ class RegistryClient {
 
 
 
+
 /** Every manifest and index type Lading reads, for the Accept header. */
 const MANIFEST_ACCEPT = [
     MediaType.ImageIndex,
@@ -9245,15 +9642,11 @@ async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
     if (expected && isDigest(expected) && expected !== digest)
         throw new LadingError(`${what}: the content has digest ${digest}, but the registry said ${expected}`);
     let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
-    try {
-        const parsed = JSON.parse(bytes.toString('utf8'));
-        // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
-        if (parsed.mediaType)
-            mediaType = parsed.mediaType;
-    }
-    catch {
-        throw new LadingError(`${what}: the registry answered something that is not JSON`);
-    }
+    const doc = parseJSONValue(bytes, `${what}: the registry answered a manifest that`);
+    // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
+    const own = isObject(doc) ? doc.mediaType : undefined;
+    if (typeof own === 'string' && own)
+        mediaType = own;
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
 async function manifestExists(t, digest) {
@@ -9462,9 +9855,7 @@ function prefixed(line, found) {
 /** Pure construction of configs, manifests and indexes: no I/O, so each step is easy to test. */
 
 
-function rfc3339(d) {
-    return d.toISOString().replace(/\.000Z$/, 'Z');
-}
+
 function scratchConfig(platform) {
     const c = {
         architecture: platform.architecture,
@@ -9495,7 +9886,7 @@ function hasConfigEdits(e) {
  */
 function editConfig(base, edits, layers, created) {
     const cfg = structuredClone(base);
-    const when = rfc3339(created);
+    const when = formatRFC3339(created);
     cfg.created = when;
     cfg.rootfs = {
         type: 'layers',
@@ -9582,6 +9973,7 @@ function sortKeys(r) {
  * image manifests and their configs; the sources' platforms are merged (each given once) and the
  * `platforms` filter applied. Attestations and artifacts inside an index are left out, with a note.
  */
+
 
 
 
@@ -9709,12 +10101,7 @@ async function imageOf(src, n, bytes, doc, mediaType, notes) {
 }
 /** A source's JSON document; what does not parse is a clear error naming it. */
 function resolve_platforms_parseDocument(bytes, what) {
-    try {
-        return JSON.parse(bytes.toString('utf8'));
-    }
-    catch (err) {
-        throw new LadingError(`${what} is not valid JSON: ${errors_messageOf(err)}`);
-    }
+    return parseJSONValue(bytes, what);
 }
 
 ;// CONCATENATED MODULE: ./src/util/limit.ts
@@ -10651,7 +11038,12 @@ validate options:
 Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown option or invalid input value).
 `;
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest']);
-const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries']);
+const VALIDATE_OPTIONS = new Set([
+    'fail-on',
+    'username',
+    'password',
+    'insecure-registries'
+]);
 /** Inputs that are lists: the only options that may be repeated. */
 const LIST_INPUTS = new Set([
     'from',
@@ -10681,8 +11073,7 @@ function parseArgs(args) {
             value = name.slice(eq + 1);
             name = name.slice(0, eq);
         }
-        const known = INPUT_NAMES.includes(name) || name === 'format';
-        if (!known)
+        if (!isInputName(name) && name !== 'format')
             throw new UsageError(`unknown option --${name}; see lading --help`);
         if (value === undefined) {
             if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
@@ -10692,17 +11083,20 @@ function parseArgs(args) {
             else
                 throw new UsageError(`option --${name} needs a value`);
         }
-        if ((name === 'format' ? extra.format !== undefined : inputs[name]) && !LIST_INPUTS.has(name))
-            throw new UsageError(`option --${name} is given twice; it takes one value`);
-        if (name === 'format')
+        if (name === 'format') {
+            if (extra.format !== undefined)
+                throw new UsageError(`option --${name} is given twice; it takes one value`);
             extra.format = value;
-        else
-            (inputs[name] ??= []).push(value);
+            continue;
+        }
+        if (inputs[name] && !LIST_INPUTS.has(name))
+            throw new UsageError(`option --${name} is given twice; it takes one value`);
+        (inputs[name] ??= []).push(value);
     }
-    const raw = {};
-    for (const [k, v] of Object.entries(inputs))
-        raw[k] = v.join('\n');
-    return { inputs: raw, positional, extra };
+    const given = {};
+    for (const name of Object.keys(inputs))
+        given[name] = inputs[name]?.join('\n');
+    return { inputs: given, positional, extra };
 }
 async function main(argv, io = defaultIO, env = process.env) {
     const [command, ...rest] = argv;
@@ -10796,9 +11190,13 @@ async function validate(args, io) {
     const format = extra.format ?? 'text';
     if (format !== 'text' && format !== 'json')
         throw new UsageError(`--format: "${format}" is not text or json`);
-    const failOn = (inputs['fail-on'] ?? 'error').trim();
-    if (!['error', 'warning', 'never'].includes(failOn))
-        throw new UsageError(`--fail-on: "${failOn}" is not one of error, warning, never`);
+    let failOn;
+    try {
+        failOn = parseFailOn(inputs['fail-on'] ?? INPUT_DEFAULTS['fail-on'], '--fail-on');
+    }
+    catch (err) {
+        throw new UsageError(errors_messageOf(err));
+    }
     let line = positional[0];
     if (!/^[a-z-]+:/.test(line) && external_node_fs_namespaceObject.existsSync(line)) {
         if (!external_node_fs_namespaceObject.statSync(line).isDirectory())
@@ -10837,7 +11235,7 @@ const defaultIO = { out: s => process.stdout.write(s), err: s => process.stderr.
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(415);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(270);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

@@ -2,10 +2,12 @@ import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { LadingError } from '../util/errors.js'
-import { parseList, parseBool, type RawInputs } from './inputs.js'
+import { parseList, parseBool, parseFailOn, type RawInputs } from './inputs.js'
 import { parseCommand } from './words.js'
 import { formatPlatform, parsePlatform, platformsEqual } from '../oci/platform.js'
-import { parseReference, type Reference } from '../oci/reference.js'
+import { isLayoutRefName, parseReference, type Reference } from '../oci/reference.js'
+import { formatRFC3339, parseRFC3339 } from '../oci/time.js'
+import type { FailOn } from '../validate/report.js'
 import type { Platform } from '../oci/types.js'
 import type { Compression } from '../oci/mediatypes.js'
 import type { ConfigEdits } from '../build/assemble.js'
@@ -13,7 +15,7 @@ import { parseLayerSpec, parseCompression, type LayerInput } from '../build/laye
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
 
-export type FailOn = 'error' | 'warning' | 'never'
+export type { FailOn } from '../validate/report.js'
 
 export type { ConfigEdits } from '../build/assemble.js'
 
@@ -156,18 +158,12 @@ export function makePlan(
     )
 
   const refName = raw['ref-name'].trim() || 'latest'
-  if (
-    !/^[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*(?:\/[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*)*$/.test(
-      refName
-    )
-  )
+  if (!isLayoutRefName(refName))
     throw new LadingError(
       `ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`
     )
 
-  const failOn = raw['fail-on'].trim().toLowerCase()
-  if (failOn !== 'error' && failOn !== 'warning' && failOn !== 'never')
-    throw new LadingError(`fail-on: "${raw['fail-on']}" is not one of error, warning, never`)
+  const failOn = parseFailOn(raw['fail-on'])
 
   const pushByDigest = parseBool('push-by-digest', raw['push-by-digest'])
   const tags = parseList(raw.tags, { commas: true }).map(t => {
@@ -198,7 +194,7 @@ export function makePlan(
     )
 
   const defaultAnnotations: Record<string, string> = {
-    'org.opencontainers.image.created': created.toISOString().replace(/\.000Z$/, 'Z')
+    'org.opencontainers.image.created': formatRFC3339(created)
   }
   if (env.GITHUB_REPOSITORY)
     defaultAnnotations['org.opencontainers.image.source'] =
@@ -261,20 +257,8 @@ export function parseCreated(value: string, env: NodeJS.ProcessEnv, cwd: string)
 
 function parseTime(v: string, input: string): Date {
   if (/^\d+$/.test(v)) return new Date(Number(v) * 1000)
-  if (/^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/.test(v)) {
-    const d = new Date(v)
-    // Date() rolls 2024-02-30 over to March 1st; a date that does not exist is an error.
-    const [y, mo, da] = v.slice(0, 10).split('-').map(Number)
-    const calendar = new Date(Date.UTC(y, mo - 1, da))
-    const real =
-      calendar.getUTCFullYear() === y &&
-      calendar.getUTCMonth() === mo - 1 &&
-      calendar.getUTCDate() === da &&
-      Number(v.slice(11, 13)) < 24 &&
-      Number(v.slice(14, 16)) < 60 &&
-      Number(v.slice(17, 19)) < 61
-    if (!Number.isNaN(d.getTime()) && real) return d
-  }
+  const d = parseRFC3339(v, { space: true })
+  if (d) return d
   throw new LadingError(
     `${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`
   )

@@ -1,6 +1,7 @@
 /** Pure construction of configs, manifests and indexes: no I/O, so each step is easy to test. */
 import { MediaType, toOciMediaType } from '../oci/mediatypes.js'
 import { normalizePlatform } from '../oci/platform.js'
+import { formatRFC3339 } from '../oci/time.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../oci/types.js'
 
 /** The config edits of a run: the action's entrypoint, cmd, env, workdir, user, labels, ports. */
@@ -18,10 +19,6 @@ export interface NewLayer {
   descriptor: Descriptor
   diffId: string
   createdBy: string
-}
-
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.000Z$/, 'Z')
 }
 
 export function scratchConfig(platform: Platform): ImageConfig {
@@ -61,7 +58,7 @@ export function editConfig(
   created: Date
 ): ImageConfig {
   const cfg: ImageConfig = structuredClone(base)
-  const when = rfc3339(created)
+  const when = formatRFC3339(created)
   cfg.created = when
   cfg.rootfs = {
     type: 'layers',

@@ -1,14 +1,28 @@
 /** The CLI: argv → the same plan as the action → the same engine. */
 import * as fs from 'node:fs'
-import { INPUT_NAMES, parseList, withDefaults, type RawInputs } from '../app/inputs.js'
+import {
+  INPUT_DEFAULTS,
+  isInputName,
+  parseFailOn,
+  parseList,
+  withDefaults,
+  type GivenInputs,
+  type InputName
+} from '../app/inputs.js'
 import { makePlan, reportPath, type Plan } from '../app/plan.js'
 import { runPlan } from '../app/pipeline.js'
 import { openAndValidate } from '../app/stages/open-sources.js'
 import { cleanUpOnSignals, newRunContext } from '../app/context.js'
 import { invalidMessage, pushFailedMessage, type Outcome, type RunResult } from '../app/result.js'
-import { LadingError } from '../util/errors.js'
+import { LadingError, messageOf } from '../util/errors.js'
 import { outputsOf, writeReport } from '../app/outputs.js'
-import { makeReport, validateLayout, formatReport, type Report } from '../validate/index.js'
+import {
+  makeReport,
+  validateLayout,
+  formatReport,
+  type FailOn,
+  type Report
+} from '../validate/index.js'
 import { parseSourceSpec } from '../transports/spec.js'
 
 export const VERSION = '0.1.0'
@@ -50,9 +64,14 @@ Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown
 `
 
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
-const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries'])
+const VALIDATE_OPTIONS = new Set<InputName>([
+  'fail-on',
+  'username',
+  'password',
+  'insecure-registries'
+])
 /** Inputs that are lists: the only options that may be repeated. */
-const LIST_INPUTS = new Set([
+const LIST_INPUTS = new Set<InputName>([
   'from',
   'platforms',
   'layers',
@@ -65,11 +84,11 @@ const LIST_INPUTS = new Set([
 ])
 
 export function parseArgs(args: string[]): {
-  inputs: RawInputs
+  inputs: GivenInputs
   positional: string[]
   extra: Record<string, string>
 } {
-  const inputs: Record<string, string[]> = {}
+  const inputs: Partial<Record<InputName, string[]>> = {}
   const extra: Record<string, string> = {}
   const positional: string[] = []
   for (let i = 0; i < args.length; i++) {
@@ -85,22 +104,27 @@ export function parseArgs(args: string[]): {
       value = name.slice(eq + 1)
       name = name.slice(0, eq)
     }
-    const known = INPUT_NAMES.includes(name) || name === 'format'
-    if (!known) throw new UsageError(`unknown option --${name}; see lading --help`)
+    if (!isInputName(name) && name !== 'format')
+      throw new UsageError(`unknown option --${name}; see lading --help`)
     if (value === undefined) {
       if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
         value = 'true'
       else if (i + 1 < args.length) value = args[++i]
       else throw new UsageError(`option --${name} needs a value`)
     }
-    if ((name === 'format' ? extra.format !== undefined : inputs[name]) && !LIST_INPUTS.has(name))
+    if (name === 'format') {
+      if (extra.format !== undefined)
+        throw new UsageError(`option --${name} is given twice; it takes one value`)
+      extra.format = value
+      continue
+    }
+    if (inputs[name] && !LIST_INPUTS.has(name))
       throw new UsageError(`option --${name} is given twice; it takes one value`)
-    if (name === 'format') extra.format = value
-    else (inputs[name] ??= []).push(value)
+    ;(inputs[name] ??= []).push(value)
   }
-  const raw: RawInputs = {}
-  for (const [k, v] of Object.entries(inputs)) raw[k] = v.join('\n')
-  return { inputs: raw, positional, extra }
+  const given: GivenInputs = {}
+  for (const name of Object.keys(inputs) as InputName[]) given[name] = inputs[name]?.join('\n')
+  return { inputs: given, positional, extra }
 }
 
 type Out = { out: (s: string) => void; err: (s: string) => void }
@@ -194,14 +218,17 @@ async function validate(args: string[], io: Out): Promise<number> {
   const { inputs, positional, extra } = parseArgs(args)
   if (positional.length !== 1)
     throw new UsageError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
-  const stray = Object.keys(inputs).filter(k => !VALIDATE_OPTIONS.has(k))
+  const stray = (Object.keys(inputs) as InputName[]).filter(k => !VALIDATE_OPTIONS.has(k))
   if (stray.length) throw new UsageError(`validate does not take --${stray[0]}; see lading --help`)
   const format = extra.format ?? 'text'
   if (format !== 'text' && format !== 'json')
     throw new UsageError(`--format: "${format}" is not text or json`)
-  const failOn = (inputs['fail-on'] ?? 'error').trim()
-  if (!['error', 'warning', 'never'].includes(failOn))
-    throw new UsageError(`--fail-on: "${failOn}" is not one of error, warning, never`)
+  let failOn: FailOn
+  try {
+    failOn = parseFailOn(inputs['fail-on'] ?? INPUT_DEFAULTS['fail-on'], '--fail-on')
+  } catch (err) {
+    throw new UsageError(messageOf(err))
+  }
   let line = positional[0]
   if (!/^[a-z-]+:/.test(line) && fs.existsSync(line)) {
     if (!fs.statSync(line).isDirectory())
@@ -215,7 +242,7 @@ async function validate(args: string[], io: Out): Promise<number> {
   if (spec.kind === 'oci' && !fs.existsSync(spec.path))
     throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`)
   if (spec.kind === 'oci' && !spec.ref) {
-    report = makeReport((await validateLayout(spec.path)).findings, failOn as 'error')
+    report = makeReport((await validateLayout(spec.path)).findings, failOn)
   } else if (spec.kind === 'scratch') {
     throw new LadingError('validate: scratch is an empty base, there is nothing to validate')
   } else {
@@ -232,7 +259,7 @@ async function validate(args: string[], io: Out): Promise<number> {
       { checkLayers: true }
     )
     await source?.close?.()
-    report = makeReport(findings, failOn as 'error')
+    report = makeReport(findings, failOn)
   }
   io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n')
   return report.valid || failOn === 'never' ? 0 : 1

@@ -13,6 +13,10 @@ export const DOCKER_HUB = 'docker.io'
 /** Docker Hub's API lives on another host than the name users write. */
 export const DOCKER_HUB_API = 'registry-1.docker.io'
 
+/** image-layout.md's grammar of `org.opencontainers.image.ref.name`: components joined by `/`. */
+const REF_NAME_COMPONENT = '[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*'
+const LAYOUT_REF_NAME = new RegExp(`^${REF_NAME_COMPONENT}(?:/${REF_NAME_COMPONENT})*$`)
+
 const PATH_COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/
 const TAG = /^[\w][\w.-]{0,127}$/
 const HOST =
@@ -35,7 +39,7 @@ export function parseReference(input: string, opts: { defaultTag?: string } = {}
     digest = rest.slice(at + 1)
     rest = rest.slice(0, at)
     const problem = digestProblem(digest)
-    if (problem) fail(`the digest ${problem}`)
+    if (problem) fail(`the digest ${problem.message}`)
   }
   let tag: string | undefined
   const lastSlash = rest.lastIndexOf('/')
@@ -66,6 +70,11 @@ export function parseReference(input: string, opts: { defaultTag?: string } = {}
   if (repository.length > 255) fail('the repository name is longer than 255 characters')
   if (!tag && !digest && opts.defaultTag) tag = opts.defaultTag
   return { registry, repository, tag, digest }
+}
+
+/** Whether `name` may be an image layout's `org.opencontainers.image.ref.name`. */
+export function isLayoutRefName(name: string): boolean {
+  return LAYOUT_REF_NAME.test(name)
 }
 
 /** The name a registry goes by: Docker Hub's several host names are all `docker.io`. */

@@ -2,6 +2,7 @@ import { LadingError, messageOf } from '../util/errors.js'
 import { RetryableError, describeErrors, isRetryableStatus, parseErrorBody } from './errors.js'
 import type { ResolvedCredentials } from './credentials.js'
 import { Secrets } from '../util/secrets.js'
+import { parseJSON } from '../oci/json.js'
 import { readBody, send, header } from './http.js'
 import { parseRetryAfter } from './retry.js'
 
@@ -143,7 +144,7 @@ export class Authenticator {
     method: string,
     form: URLSearchParams | undefined,
     headers: Record<string, string>
-  ): Promise<{ token?: string; access_token?: string; expires_in?: number; issued_at?: string }> {
+  ): Promise<TokenAnswer> {
     const where = `the token server ${url.origin}${url.pathname} (for ${this.registry})`
     let res
     try {
@@ -167,12 +168,18 @@ export class Authenticator {
       const e = new LadingError(`${where} refused a token: ${res.status}${said ? ` ${said}` : ''}`)
       throw Object.assign(e, { status: res.status })
     }
-    try {
-      return JSON.parse(body)
-    } catch {
-      throw new LadingError(`${where} answered something that is not JSON`)
-    }
+    // JSON.parse's reason quotes the text, which may hold a token: it is left out.
+    const { value } = parseJSON(body)
+    if (value === undefined) throw new LadingError(`${where} answered something that is not JSON`)
+    return value as TokenAnswer
   }
+}
+
+interface TokenAnswer {
+  token?: string
+  access_token?: string
+  expires_in?: number
+  issued_at?: string
 }
 
 function scopeKey(scopes: string[]): string {

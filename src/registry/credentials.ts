@@ -5,6 +5,7 @@ import * as path from 'node:path'
 import { Secrets } from '../util/secrets.js'
 import { LadingError, messageOf } from '../util/errors.js'
 import { DOCKER_HUB, DOCKER_HUB_API, canonicalRegistry } from '../oci/reference.js'
+import { parseJSON, isObject } from '../oci/json.js'
 
 export interface Credentials {
   username: string
@@ -96,12 +97,11 @@ async function fromHelper(
     child.stdin?.end(server)
   })
   if (!out) return undefined
-  let parsed: { Username?: string; Secret?: string }
-  try {
-    parsed = JSON.parse(out)
-  } catch {
+  // JSON.parse's reason quotes the text, which holds the secret: it is left out.
+  const answer = parseJSON(out).value
+  if (!isObject(answer))
     throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`)
-  }
+  const parsed = answer as { Username?: string; Secret?: string }
   if (!parsed.Secret) return undefined
   const source = `the docker credential helper ${bin}`
   secrets.addCredential(parsed.Secret, parsed.Username ?? '')
@@ -116,13 +116,18 @@ async function fromDockerConfig(
   secrets: Secrets
 ): Promise<ResolvedCredentials | undefined> {
   const file = dockerConfigPath(env)
-  let config: DockerConfig
+  let text: string
   try {
-    config = JSON.parse(await fs.readFile(file, 'utf8')) as DockerConfig
+    text = await fs.readFile(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw new LadingError(`the docker config ${file} cannot be read: ${messageOf(err)}`)
   }
+  // JSON.parse's reason quotes the text, which holds credentials: it is left out.
+  const value = parseJSON(text).value
+  if (!isObject(value))
+    throw new LadingError(`the docker config ${file} cannot be read: it is not a JSON object`)
+  const config = value as DockerConfig
   // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
   // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
   // the auths entry answer, which docker does not, but only ever finds more credentials.

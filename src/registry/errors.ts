@@ -1,4 +1,5 @@
 import { LadingError } from '../util/errors.js'
+import { isObject, parseJSON } from '../oci/json.js'
 
 /** One entry of the Distribution spec's error body `{"errors":[{code,message,detail}]}`. */
 export interface RegistryErrorEntry {
@@ -32,13 +33,10 @@ export class RegistryError extends LadingError {
 }
 
 export function parseErrorBody(body: string): RegistryErrorEntry[] {
-  try {
-    const parsed = JSON.parse(body) as { errors?: RegistryErrorEntry[] }
-    if (Array.isArray(parsed.errors)) return parsed.errors.filter(e => typeof e?.code === 'string')
-  } catch {
-    // Not JSON: proxies and object stores answer with HTML or plain text.
-  }
-  return []
+  // Proxies and object stores answer with HTML or plain text: then there is no entry.
+  const parsed = parseJSON(body).value
+  if (!isObject(parsed) || !Array.isArray(parsed.errors)) return []
+  return (parsed.errors as RegistryErrorEntry[]).filter(e => typeof e?.code === 'string')
 }
 
 export function describeErrors(entries: RegistryErrorEntry[], body: string): string {

@@ -1,5 +1,6 @@
 import { LadingError } from '../util/errors.js'
 import { digestOf, isDigest, parseDigest } from '../oci/digest.js'
+import { parseJSONValue, isObject } from '../oci/json.js'
 import { MediaType } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobTarget } from './blobs.js'
@@ -52,13 +53,10 @@ export async function getManifest(
       `${what}: the content has digest ${digest}, but the registry said ${expected}`
     )
   let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim()
-  try {
-    const parsed = JSON.parse(bytes.toString('utf8')) as { mediaType?: string }
-    // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
-    if (parsed.mediaType) mediaType = parsed.mediaType
-  } catch {
-    throw new LadingError(`${what}: the registry answered something that is not JSON`)
-  }
+  const doc = parseJSONValue(bytes, `${what}: the registry answered a manifest that`)
+  // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
+  const own = isObject(doc) ? doc.mediaType : undefined
+  if (typeof own === 'string' && own) mediaType = own
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes }
 }
 

@@ -3,6 +3,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { LadingError, messageOf } from '../util/errors.js'
 import { digestOf } from '../oci/digest.js'
+import { parseJSONValue } from '../oci/json.js'
 import { MediaType, layerMediaType } from '../oci/mediatypes.js'
 import { platformOfConfig } from '../oci/platform.js'
 import { formatReference, parseReference } from '../oci/reference.js'
@@ -38,11 +39,13 @@ function tagsOf(items: SaveItem[]): string {
 }
 
 async function readJSON(file: string, what: string, from: string): Promise<unknown> {
+  let bytes: Buffer
   try {
-    return JSON.parse(await fs.readFile(file, 'utf8'))
+    bytes = await fs.readFile(file)
   } catch (err) {
     throw new LadingError(`from "${from}": ${what} cannot be read as JSON: ${messageOf(err)}`)
   }
+  return parseJSONValue(bytes, `from "${from}": ${what}`)
 }
 
 /**
@@ -177,18 +180,11 @@ export async function openDockerArchive(
 
     const configRec = member(item.Config, 'the config')
     const configBytes = await fs.readFile(configRec.file)
-    let config: {
+    const config = parseJSONValue(configBytes, `from "${from}": the config ${item.Config}`) as {
       rootfs?: { diff_ids?: unknown }
       os?: unknown
       architecture?: unknown
       variant?: unknown
-    }
-    try {
-      config = JSON.parse(configBytes.toString('utf8'))
-    } catch (err) {
-      throw new LadingError(
-        `from "${from}": the config ${item.Config} is not valid JSON: ${messageOf(err)}`
-      )
     }
     const diffIds = config?.rootfs?.diff_ids
     if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)

@@ -7,6 +7,7 @@ import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { LadingError, messageOf } from '../util/errors.js'
 import { isDigest } from '../oci/digest.js'
+import { parseJSONValue } from '../oci/json.js'
 import { Annotation, type Descriptor } from '../oci/types.js'
 import type { ImageSource } from '../oci/blobs.js'
 import type { BlobScan } from '../oci/scan.js'
@@ -65,17 +66,13 @@ export function describeEntries(manifests: Descriptor[]): string {
 }
 
 async function readJSONFile(file: string, what: string, from: string): Promise<unknown> {
-  let text: string
+  let bytes: Buffer
   try {
-    text = await fs.readFile(file, 'utf8')
+    bytes = await fs.readFile(file)
   } catch (err) {
     throw new LadingError(`from "${from}": cannot read ${what}: ${messageOf(err)}`)
   }
-  try {
-    return JSON.parse(text)
-  } catch (err) {
-    throw new LadingError(`from "${from}": ${what} is not valid JSON: ${messageOf(err)}`)
-  }
+  return parseJSONValue(bytes, `from "${from}": ${what}`)
 }
 
 export interface OpenLayoutOptions {

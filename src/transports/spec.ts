@@ -31,10 +31,11 @@ const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry refe
  * path ends with a whole digest.
  */
 function splitPathRef(rest: string): { path: string; ref?: string } {
-  // A digest REF has a ':' of its own.
-  const byDigest = /^(.+):([a-z0-9]+:[a-f0-9]+)$/.exec(rest)
-  if (byDigest && isDigest(byDigest[2])) return { path: byDigest[1], ref: byDigest[2] }
   const i = rest.lastIndexOf(':')
+  // A digest REF has a ':' of its own.
+  const digestStart = i > 0 ? rest.lastIndexOf(':', i - 1) : -1
+  if (digestStart > 0 && isDigest(rest.slice(digestStart + 1)))
+    return { path: rest.slice(0, digestStart), ref: rest.slice(digestStart + 1) }
   if (i > 0) {
     const after = rest.slice(i + 1)
     if (!/[/\\]/.test(after)) {

@@ -6,7 +6,7 @@ import type { TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../util/errors.js'
-import { HashingStream, registeredAlgorithms } from '../oci/digest.js'
+import { HashingStream, encodedLength } from '../oci/digest.js'
 import type { Temps } from '../util/temps.js'
 import { createDecompressor, readableCompression } from '../codec/decompress.js'
 
@@ -64,7 +64,7 @@ export function safeEntryName(raw: string, from: string): string | undefined {
 /** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
 function blobAlgorithm(name: string): string | undefined {
   const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name)
-  return m && registeredAlgorithms[m[1]] === m[2].length ? m[1] : undefined
+  return m && encodedLength(m[1]) === m[2].length ? m[1] : undefined
 }
 
 async function sniffFile(file: string): Promise<Buffer> {

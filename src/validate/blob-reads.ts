@@ -11,7 +11,7 @@ import { layerCompression } from '../oci/mediatypes.js'
 import { ScanCache, scanKey, layerLocation, type BlobScan } from '../oci/scan.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
-import { isRegisteredAlgorithm } from './document.js'
+import { isRegisteredAlgorithm } from '../oci/digest.js'
 import { scanBlob } from './layer/scan.js'
 
 /** JSON documents (manifests, indexes, configs) larger than this are not parsed. */

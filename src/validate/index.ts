@@ -7,14 +7,14 @@ import type { BlobReader } from '../oci/blobs.js'
 import type { Descriptor } from '../oci/types.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
-import { parseJSON } from './json.js'
+import { parseDocument } from './json.js'
 import {
   checkConfig,
   checkDescriptor,
   checkIndex,
   checkLayoutFile,
   checkManifest
-} from './document.js'
+} from './document/index.js'
 import { Walker } from './walker.js'
 import type { ScanCache } from '../oci/scan.js'
 import { walkLayout } from './layout.js'
@@ -22,8 +22,8 @@ import { makeReport } from './report.js'
 import type { Report } from './report.js'
 
 export type { Severity, Finding, Rule } from './rules.js'
-export { rules } from './rules.js'
-export type { Report } from './report.js'
+export { finding, rules } from './rules.js'
+export type { Report, FailOn } from './report.js'
 export { makeReport, formatReport } from './report.js'
 export { scanKey, ScanCache } from '../oci/scan.js'
 export { HeaderCheck, tarScanner, layerChecks } from './layer/checks.js'
@@ -68,14 +68,6 @@ export async function validateImage(
   return [...out, ...walker.findings]
 }
 
-/**
- * A finding of a catalogued rule, with the rule's severity and spec URL, for problems found
- * outside the validator (e.g. `source-unreadable`). Throws on an unknown rule id (a programming error).
- */
-export function makeFinding(rule: string, location: string, message: string): Finding {
-  return finding(rule, location, message)
-}
-
 const DIGEST = /sha(256|512):[0-9a-f]{64,128}/
 
 /**
@@ -114,7 +106,7 @@ export function validateDocument(
   const out: Finding[] = []
   let value = doc
   if (typeof doc === 'string' || Buffer.isBuffer(doc)) {
-    const p = parseJSON(doc, location)
+    const p = parseDocument(doc, location)
     out.push(...p.findings)
     if (p.value === undefined) return out
     value = p.value

@@ -3,22 +3,18 @@ import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Layout } from '../transports/layout.js'
+import {
+  isAlgorithmName,
+  isEncodedName,
+  isRegisteredAlgorithm
+} from '../oci/digest.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
-import { parseJSON, isObject } from './json.js'
-import {
-  at,
-  checkIndex,
-  checkLayoutFile,
-  digestFinding,
-  isRegisteredAlgorithm
-} from './document.js'
+import { isObject } from '../oci/json.js'
+import { parseDocument } from './json.js'
+import { at, checkIndex, checkLayoutFile, digestFinding } from './document/index.js'
 import { Walker, type WalkOptions } from './walker.js'
 import { scanBlob } from './layer/scan.js'
-
-/** The two halves of the digest grammar, for checking `blobs/ALG/ENCODED` names. */
-const ALGORITHM = /^[a-z0-9]+(?:[+._-][a-z0-9]+)*$/
-const ENCODED = /^[a-zA-Z0-9=_-]+$/
 
 /** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
 export function layoutBlobName(digest: string): string {
@@ -84,7 +80,7 @@ async function checkBlobNames(root: string, out: Finding[]): Promise<string[]> {
       )
       continue
     }
-    if (!ALGORITHM.test(a.name)) {
+    if (!isAlgorithmName(a.name)) {
       out.push(finding('layout-blob-name', loc, `"${a.name}" is not a digest algorithm name`))
       continue
     }
@@ -100,7 +96,7 @@ async function checkBlobNames(root: string, out: Finding[]): Promise<string[]> {
       const floc = `blobs/${a.name}/${f.name}`
       let why: string | undefined
       if (!(await isFileOrLinkToFile(path.join(blobs, a.name), f))) why = 'is not a regular file'
-      else if (!ENCODED.test(f.name)) why = `"${f.name}" is not an encoded digest`
+      else if (!isEncodedName(f.name)) why = `"${f.name}" is not an encoded digest`
       else {
         const p = digestFinding(`${a.name}:${f.name}`)
         if (p) why = p.why
@@ -155,7 +151,7 @@ export async function walkLayout(dir: string, opts: WalkOptions): Promise<Findin
       out
     )
     if (layoutBytes) {
-      const p = parseJSON(layoutBytes, 'oci-layout')
+      const p = parseDocument(layoutBytes, 'oci-layout')
       out.push(...p.findings)
       if (p.value !== undefined) checkLayoutFile(p.value, 'oci-layout', out)
     }
@@ -185,7 +181,7 @@ async function walkIndex(
   hashed: Set<string>,
   out: Finding[]
 ): Promise<void> {
-  const p = parseJSON(indexBytes, 'index.json')
+  const p = parseDocument(indexBytes, 'index.json')
   out.push(...p.findings)
   if (p.value === undefined) return
   checkIndex(p.value, 'index.json', out)

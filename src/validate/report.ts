@@ -1,5 +1,8 @@
 import type { Finding } from './rules.js'
 
+/** The least severe finding that makes a report invalid; `never` still reports. */
+export type FailOn = 'error' | 'warning' | 'never'
+
 export interface Report {
   valid: boolean
   errors: number
@@ -11,10 +14,7 @@ export interface Report {
  * valid: no error (failOn 'error' or 'never'), no error and no warning (failOn 'warning'); info
  * findings never count. 'never' only means the caller does not fail its step on an invalid report.
  */
-export function makeReport(
-  findings: Finding[],
-  failOn: 'error' | 'warning' | 'never' = 'error'
-): Report {
+export function makeReport(findings: Finding[], failOn: FailOn = 'error'): Report {
   const errors = findings.filter(f => f.severity === 'error').length
   const warnings = findings.filter(f => f.severity === 'warning').length
   const valid = failOn === 'warning' ? errors + warnings === 0 : errors === 0

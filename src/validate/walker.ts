@@ -15,15 +15,10 @@ import {
 import { platformsEqual, formatPlatform, platformOfConfig } from '../oci/platform.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
-import { parseJSON, isObject } from './json.js'
-import {
-  at,
-  checkConfig,
-  checkDescriptor,
-  checkIndex,
-  checkManifest,
-  isRegisteredAlgorithm
-} from './document.js'
+import { isObject } from '../oci/json.js'
+import { parseDocument } from './json.js'
+import { at, checkConfig, checkDescriptor, checkIndex, checkManifest } from './document/index.js'
+import { isRegisteredAlgorithm } from '../oci/digest.js'
 import { BlobReads, MAX_JSON, type BlobReadOptions } from './blob-reads.js'
 
 export interface WalkOptions extends BlobReadOptions {
@@ -311,7 +306,7 @@ export class Walker {
         )
       return undefined
     }
-    const parsed = parseJSON(blob.bytes, `${this.blobName(desc.digest)} (${what})`)
+    const parsed = parseDocument(blob.bytes, `${this.blobName(desc.digest)} (${what})`)
     if (!this.reportedContent.has(desc.digest)) this.add(...parsed.findings)
     this.reportedContent.add(desc.digest)
     return parsed.value

@@ -13,7 +13,8 @@ import {
   platformsEqual
 } from '../../oci/platform.js'
 import type { Descriptor, ImageConfig, Index, Manifest, Platform } from '../../oci/types.js'
-import { LadingError, messageOf } from '../../util/errors.js'
+import { LadingError } from '../../util/errors.js'
+import { parseJSONValue } from '../../oci/json.js'
 import { scratchConfig } from '../../build/assemble.js'
 import type { Plan } from '../plan.js'
 import type { OpenedSource } from './open-sources.js'
@@ -202,9 +203,5 @@ async function imageOf(
 
 /** A source's JSON document; what does not parse is a clear error naming it. */
 export function parseDocument<T>(bytes: Buffer, what: string): T {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as T
-  } catch (err) {
-    throw new LadingError(`${what} is not valid JSON: ${messageOf(err)}`)
-  }
+  return parseJSONValue(bytes, what) as T
 }
