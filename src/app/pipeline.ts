@@ -26,7 +26,7 @@ import { openSource } from './sources.js'
 import type { SourceSpec } from '../transports/spec.js'
 import { LayoutSource } from '../transports/layout.js'
 import { writeOciArchive } from '../transports/archive-writer.js'
-import { buildLayer } from '../build/layer.js'
+import { buildLayer } from '../build/layer/index.js'
 import {
   editConfig,
   hasConfigEdits,

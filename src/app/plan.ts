@@ -10,7 +10,7 @@ import { parseReference, type Reference } from '../oci/reference.js'
 import type { Platform } from '../oci/types.js'
 import type { Compression } from '../oci/mediatypes.js'
 import type { ConfigEdits } from '../build/assemble.js'
-import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer.js'
+import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer/index.js'
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
 
