@@ -1,7 +1,7 @@
 /**
- * buildLayer against sources that try to harm the run: files that change while they are read, a
- * store that fails under the build. Each test makes its hostile input itself; checks are a stub
- * that sees every tar header.
+ * buildLayer against sources that try to harm the image or the run: names that would be
+ * whiteouts, files that change while they are read, a store that fails under the build. Each test
+ * makes its hostile input itself; checks are a stub that sees every tar header.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
@@ -9,6 +9,7 @@ import * as fsSync from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { Writable } from 'node:stream'
+import * as tar from 'tar-stream'
 import { BlobStore } from '../src/transports/blobstore.js'
 import { buildLayer, SlabPool, type LayerOptions } from '../src/build/layer/index.js'
 import type { LayerInput } from '../src/build/layer/spec.js'
@@ -74,6 +75,77 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true })
+})
+
+describe('names that would be whiteouts', () => {
+  it('refuses a file named .wh.* in a directory source, naming it', async () => {
+    const dir = await newDir()
+    await fs.mkdir(path.join(dir, 'etc'))
+    await fs.writeFile(path.join(dir, 'etc', 'hosts'), '127.0.0.1 localhost\n')
+    await fs.writeFile(path.join(dir, 'etc', '.wh.passwd'), '')
+    const message = await failure({ source: dir, dest: '/', spec: 'tree:/' }, options())
+    expect(message).toBe(
+      `layers: "tree:/": "${dir}/etc/.wh.passwd": a name starting with .wh. would be a whiteout that deletes the base image's file at that path; rename it`
+    )
+  })
+
+  it('refuses an opaque-whiteout marker and a directory named .wh.*', async () => {
+    const dir = await newDir()
+    await fs.mkdir(path.join(dir, 'var'))
+    await fs.writeFile(path.join(dir, 'var', '.wh..wh..opq'), '')
+    expect(await failure({ source: dir, spec: 'd' }, options())).toMatch(
+      /^layers: "d": ".*\/var\/\.wh\.\.wh\.\.opq": a name starting with \.wh\./
+    )
+    const other = await newDir()
+    await fs.mkdir(path.join(other, '.wh.usr'))
+    expect(await failure({ source: other, spec: 'o' }, options())).toMatch(
+      /^layers: "o": ".*\/\.wh\.usr": a name starting with \.wh\./
+    )
+  })
+
+  it('shows the name under SOURCE as written', async () => {
+    const dir = await newDir()
+    await fs.writeFile(path.join(dir, '.wh.etc'), '')
+    const cwd = process.cwd()
+    process.chdir(path.dirname(dir))
+    try {
+      const rel = path.basename(dir)
+      expect(await failure({ source: rel, spec: rel }, options())).toMatch(
+        new RegExp(`^layers: "${rel}": "${rel}/\\.wh\\.etc": a name starting with \\.wh\\.`)
+      )
+    } finally {
+      process.chdir(cwd)
+    }
+  })
+
+  it('refuses a DEST or a single file whose name would be a whiteout', async () => {
+    const dir = await newDir()
+    await fs.writeFile(path.join(dir, 'ok.txt'), 'x')
+    await fs.writeFile(path.join(dir, '.wh.shadow'), 'x')
+    expect(
+      await failure({ source: dir, dest: '/etc/.wh.ssh', spec: 'd:/etc/.wh.ssh' }, options())
+    ).toMatch(/^layers: "d:\/etc\/\.wh\.ssh": "\/etc\/\.wh\.ssh" in the image: a name starting/)
+    const file = path.join(dir, 'ok.txt')
+    expect(await failure({ source: file, dest: '/etc/.wh.passwd', spec: 'f' }, options())).toMatch(
+      /"\/etc\/\.wh\.passwd" in the image: a name starting with \.wh\./
+    )
+    expect(
+      await failure({ source: path.join(dir, '.wh.shadow'), dest: '/etc/', spec: 's' }, options())
+    ).toMatch(/"\/etc\/\.wh\.shadow" in the image/)
+  })
+
+  it('keeps the whiteouts of a tarball source: they are deliberate there', async () => {
+    const pack = tar.pack()
+    pack.entry({ name: 'etc/', type: 'directory', mode: 0o755 })
+    pack.entry({ name: 'etc/.wh.passwd', mode: 0o644 }, Buffer.alloc(0))
+    pack.finalize()
+    const chunks: Buffer[] = []
+    for await (const c of pack as AsyncIterable<Buffer>) chunks.push(c)
+    const t = path.join(work, 'delete.tar')
+    await fs.writeFile(t, Buffer.concat(chunks))
+    const built = await buildLayer({ source: t, spec: 'delete.tar' }, await newStore(), options())
+    expect(built.descriptor.digest).toMatch(/^sha256:/)
+  })
 })
 
 describe('a file that changes while it is read', () => {

@@ -18,7 +18,14 @@ import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
 import { packInChunks, writeEntries } from './tar-writer.js'
 import { builtLayerOf, type BuildSettings, type BuiltLayer, type LayerOptions } from './types.js'
-import { imagePath, parentEntries, resolveExclusions, walkTree, type TreeEntry } from './walk.js'
+import {
+  imagePath,
+  parentEntries,
+  refuseWhiteoutPath,
+  resolveExclusions,
+  walkTree,
+  type TreeEntry
+} from './walk.js'
 
 export type { Compression } from '../../oci/mediatypes.js'
 export { parseCompression } from '../../codec/compress.js'
@@ -62,6 +69,7 @@ export async function buildLayer(
     )
   if (st.isDirectory()) {
     const root = imagePath(input.dest ?? '/')
+    refuseWhiteoutPath(located, root)
     const entries = walkTree(located, excluded, root)
     const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`
     return tarLayer(located, store, settings, entries, createdBy)
@@ -91,6 +99,7 @@ function singleFileLayer(
   if (dest.endsWith('/')) dest += path.basename(input.source)
   const name = imagePath(dest)
   if (!name) throw layerError(input, `DEST "${input.dest}" names the root directory, not a file`)
+  refuseWhiteoutPath(input, name)
   const entries: TreeEntry[] = [
     ...parentEntries(name),
     { name, abs: input.realSource, followLink: true }

@@ -38,6 +38,22 @@ export function imagePath(dest: string): string {
   return path.posix.normalize(dest).replace(/^\/+/, '').replace(/\/+$/, '')
 }
 
+/** The prefix by which the image format marks a whiteout: an entry that deletes a lower layer's path. */
+const WHITEOUT_PREFIX = '.wh.'
+
+const WHITEOUT_HARM =
+  `a name starting with ${WHITEOUT_PREFIX} would be a whiteout that deletes the base image's ` +
+  `file at that path; rename it`
+
+/**
+ * Refuses a DEST or a single file's name holding a whiteout name: a layer built from files must
+ * never delete anything of the base by accident.
+ */
+export function refuseWhiteoutPath(input: LocatedInput, name: string): void {
+  if (name.split('/').some(part => part.startsWith(WHITEOUT_PREFIX)))
+    throw layerError(input, `"/${name}" in the image: ${WHITEOUT_HARM}`)
+}
+
 /** Where a path really is; for a path not made yet, where it would be. */
 async function canonicalPath(p: string): Promise<string> {
   const abs = path.resolve(p)
@@ -130,6 +146,8 @@ function* walkDirectory(
     const childAbs = path.join(abs, base)
     // Building from '.' into a layout under '.' must not swallow the layer being written.
     if (excluded.has(childAbs) || child.isSocket()) continue
+    if (base.startsWith(WHITEOUT_PREFIX))
+      throw layerError(input, `"${shownPath(input, childAbs)}": ${WHITEOUT_HARM}`)
     const childName = name ? `${name}/${base}` : base
     yield treeEntry(childName, childAbs)
     if (child.isDirectory()) yield* walkDirectory(input, excluded, childAbs, childName)
