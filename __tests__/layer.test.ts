@@ -14,7 +14,7 @@ import {
   parseCompression,
   type BuiltLayer,
   type LayerOptions
-} from '../src/build/layer.js'
+} from '../src/build/layer/index.js'
 import { compressionLevel, ParallelGzip, GZIP_BLOCK } from '../src/codec/compress.js'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'

@@ -11,7 +11,7 @@ import type { FailOn } from '../validate/report.js'
 import type { Platform } from '../oci/types.js'
 import type { Compression } from '../oci/mediatypes.js'
 import type { ConfigEdits } from '../build/assemble.js'
-import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer.js'
+import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer/index.js'
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
 

@@ -3,11 +3,7 @@ import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { Layout } from '../transports/layout.js'
-import {
-  isAlgorithmName,
-  isEncodedName,
-  isRegisteredAlgorithm
-} from '../oci/digest.js'
+import { isAlgorithmName, isEncodedName, isRegisteredAlgorithm } from '../oci/digest.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { isObject } from '../oci/json.js'

@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import { scanKey } from '../../oci/scan.js'
 import { mapLimited } from '../../util/limit.js'
 import type { Layout } from '../../transports/layout.js'
-import { buildLayer } from '../../build/layer.js'
+import { buildLayer, SlabPool } from '../../build/layer/index.js'
 import type { NewLayer } from '../../build/assemble.js'
 import { layerChecks } from '../../validate/layer/checks.js'
 import { reportPath, type Plan } from '../plan.js'
@@ -25,6 +25,8 @@ export async function buildLayers(
   ctx: RunContext
 ): Promise<NewLayer[]> {
   const base = path.basename(plan.output)
+  // One pool of small-file buffers for the run's layers.
+  const slabs = new SlabPool()
   const built = await mapLimited(plan.layers, LAYERS_AT_ONCE, async l => {
     const layer = await buildLayer(l, layout, {
       compression: plan.compression,
@@ -32,6 +34,7 @@ export async function buildLayers(
       mtime: plan.created,
       checks: layerChecks,
       relief: ctx.relief,
+      slabs,
       // Never pack Lading's own outputs into a layer built from a directory that holds them.
       exclude: [
         plan.output,

@@ -1,0 +1,156 @@
+/**
+ * Builds one layer from a line of the `layers` input: a directory or a file written into a tar,
+ * or a tarball kept or recompressed; stored in the run's blob store under its digest, with the
+ * validator's findings made on the way.
+ */
+import type { Stats } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import * as tar from 'tar-stream'
+import { compressionLevel, compressorStages } from '../../codec/compress.js'
+import { HashingStream } from '../../oci/digest.js'
+import type { BlobSink } from '../../oci/scan.js'
+import { LadingError, messageOf } from '../../util/errors.js'
+import { fileSystemError, layerError, shownSource, type LocatedInput } from './input-errors.js'
+import { SlabPool } from './slabs.js'
+import { isTarballName, type LayerInput } from './spec.js'
+import { streamToBlob } from './stream-to-blob.js'
+import { tarballLayer } from './tarball.js'
+import { packInChunks, writeEntries } from './tar-writer.js'
+import { builtLayerOf, type BuildSettings, type BuiltLayer, type LayerOptions } from './types.js'
+import {
+  imagePath,
+  parentEntries,
+  refuseWhiteoutPath,
+  resolveExclusions,
+  walkTree,
+  type TreeEntry
+} from './walk.js'
+
+export type { Compression } from '../../oci/mediatypes.js'
+export { parseCompression } from '../../codec/compress.js'
+export { parseLayerSpec, type LayerInput } from './spec.js'
+export { SlabPool } from './slabs.js'
+export type { BuiltLayer, LayerOptions } from './types.js'
+
+/** What one tar entry is counted as for memory relief, beyond its bytes. */
+const ENTRY_GARBAGE = 8 * 1024
+
+export async function buildLayer(
+  input: LayerInput,
+  store: BlobSink,
+  opts: LayerOptions
+): Promise<BuiltLayer> {
+  const seconds = opts.mtime.getTime() / 1000
+  // tar-stream writes mtime as a signed 32-bit count of seconds.
+  if (!(seconds >= 0 && seconds < 2 ** 31))
+    throw new LadingError(
+      `layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`
+    )
+  const settings: BuildSettings = {
+    ...opts,
+    level: compressionLevel(opts.compression, opts.level),
+    slabs: opts.slabs ?? new SlabPool()
+  }
+  let st: Stats
+  const located: LocatedInput = { ...input }
+  try {
+    st = await fs.stat(input.source)
+    // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
+    located.realSource = await fs.realpath(input.source)
+  } catch (err) {
+    throw fileSystemError(input, input.source, err)
+  }
+  const excluded = await resolveExclusions(store.root, opts.exclude ?? [])
+  if (excluded.covers(located.realSource))
+    throw layerError(
+      input,
+      `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`
+    )
+  if (st.isDirectory()) {
+    const root = imagePath(input.dest ?? '/')
+    refuseWhiteoutPath(located, root)
+    const entries = walkTree(located, excluded, root)
+    const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`
+    return tarLayer(located, store, settings, entries, createdBy)
+  }
+  if (!st.isFile())
+    throw layerError(
+      input,
+      `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`
+    )
+  if (isTarballName(input.source)) {
+    if (input.dest !== undefined)
+      throw layerError(
+        input,
+        `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`
+      )
+    return tarballLayer(input, store, settings, st.size)
+  }
+  return singleFileLayer(located, store, settings)
+}
+
+function singleFileLayer(
+  input: LocatedInput,
+  store: BlobSink,
+  settings: BuildSettings
+): Promise<BuiltLayer> {
+  let dest = input.dest ?? '/'
+  if (dest.endsWith('/')) dest += path.basename(input.source)
+  const name = imagePath(dest)
+  if (!name) throw layerError(input, `DEST "${input.dest}" names the root directory, not a file`)
+  refuseWhiteoutPath(input, name)
+  const entries: TreeEntry[] = [
+    ...parentEntries(name),
+    { name, abs: input.realSource, followLink: true }
+  ]
+  const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`
+  return tarLayer(input, store, settings, entries, createdBy)
+}
+
+/** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
+async function tarLayer(
+  input: LocatedInput,
+  store: BlobSink,
+  settings: BuildSettings,
+  entries: Iterable<TreeEntry>,
+  createdBy: string
+): Promise<BuiltLayer> {
+  const pack = tar.pack()
+  // A failure to read the tree destroys the pack with it; it is reported through `written`.
+  pack.on('error', () => {})
+  const check = settings.checks.entries()
+  const written = writeEntries(input, pack, entries, {
+    mtime: settings.mtime,
+    slabs: settings.slabs,
+    onHeader: h => {
+      check.entry(h)
+      // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+      // bytes, which for trees of small files is most of the garbage.
+      settings.relief?.moved(ENTRY_GARBAGE)
+    }
+  }).then(
+    () => pack.finalize(),
+    (err: unknown) => {
+      pack.destroy(err as Error)
+      throw err
+    }
+  )
+  const diffHash = new HashingStream('sha256', settings.relief)
+  const compressed = settings.compression !== 'none'
+  const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash
+  const stages = compressed
+    ? [diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+    : [diffHash]
+  await streamToBlob(store, {
+    source: packInChunks(pack),
+    stages,
+    concurrentWork: [written],
+    stopConcurrentWork: () => pack.destroy(new Error('layer output failed')),
+    digest: digestHash,
+    storeError: err => layerError(input, `writing the layer into ${store.root}: ${messageOf(err)}`)
+  })
+  const built = builtLayerOf(settings.compression, digestHash, diffHash, createdBy)
+  built.scan = check.result({ ...built.descriptor, diffId: built.diffId })
+  return built
+}

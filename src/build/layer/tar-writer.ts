@@ -1,0 +1,297 @@
+/**
+ * Writes a layer's entries into a tar-stream pack: headers with fixed owners and times, hard links
+ * to the first path of a file, PAX records for long names (tar-stream's), and file bodies read
+ * from disk, small ones whole and large ones streamed.
+ */
+import * as fsSync from 'node:fs'
+import { constants as fsc, type Stats } from 'node:fs'
+import * as fs from 'node:fs/promises'
+import { Readable } from 'node:stream'
+import type * as tar from 'tar-stream'
+import { GZIP_BLOCK } from '../../codec/compress.js'
+import {
+  changedWhileRead,
+  escapeBytes,
+  fileSystemError,
+  layerError,
+  shownPath,
+  type LocatedInput
+} from './input-errors.js'
+import type { SlabPool } from './slabs.js'
+import type { TreeEntry } from './walk.js'
+
+export type TarHeader = Parameters<tar.Pack['entry']>[0]
+type EntrySink = ReturnType<tar.Pack['entry']>
+
+export interface TarWriterOptions {
+  mtime: Date
+  /** Where small files' bytes are read into. */
+  slabs: SlabPool
+  /** Sees every header as it goes into the tar. */
+  onHeader: (header: TarHeader) => void
+}
+
+/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
+const WHOLE_FILE = 256 * 1024
+
+/** Bytes per read of a streamed file. */
+const READ_CHUNK = 1024 * 1024
+
+/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
+const OUTPUT_CHUNK = GZIP_BLOCK
+
+/**
+ * Writes every entry into the pack, in order. Rejects with the first failure (a LadingError naming
+ * the path for anything on disk), leaving the pack for the caller to destroy or finalize.
+ */
+export async function writeEntries(
+  input: LocatedInput,
+  pack: tar.Pack,
+  entries: Iterable<TreeEntry>,
+  opts: TarWriterOptions
+): Promise<void> {
+  const writer = new TarWriter(input, pack, opts)
+  for (const e of entries) await writer.write(e)
+}
+
+/**
+ * The pack's bytes in chunks of exactly OUTPUT_CHUNK (the last may be shorter), each byte copied
+ * once. tar-stream emits each header, body and padding on its own; in large chunks, the stages
+ * after it do their per-chunk work (hashing, compressing, writing) far fewer times.
+ */
+export function packInChunks(pack: tar.Pack): Readable {
+  return Readable.from(fixedChunks(pack as AsyncIterable<Buffer>), { objectMode: false })
+}
+
+async function* fixedChunks(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let out = Buffer.allocUnsafe(OUTPUT_CHUNK)
+  let n = 0
+  for await (const c of src) {
+    let at = 0
+    while (at < c.length) {
+      const k = c.copy(out, n, at)
+      n += k
+      at += k
+      if (n === OUTPUT_CHUNK) {
+        yield out
+        out = Buffer.allocUnsafe(OUTPUT_CHUNK)
+        n = 0
+      }
+    }
+  }
+  if (n) yield out.subarray(0, n)
+}
+
+/*
+ * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
+ * the main thread far more than a synchronous call on a cached file, which for trees of many small
+ * files is most of a build. The pool stays free for the compressor.
+ */
+
+class TarWriter {
+  /** The first path written for each (device, inode) of a file with several links. */
+  private readonly firstPathOf = new Map<string, string>()
+  /** Owners and times fixed, so that the same tree makes the same layer on any machine. */
+  private readonly common: Pick<TarHeader, 'uid' | 'gid' | 'uname' | 'gname' | 'mtime'>
+
+  constructor(
+    private readonly input: LocatedInput,
+    private readonly pack: tar.Pack,
+    private readonly opts: TarWriterOptions
+  ) {
+    this.common = { uid: 0, gid: 0, uname: '', gname: '', mtime: opts.mtime }
+  }
+
+  async write(e: TreeEntry): Promise<void> {
+    const base = { ...this.common, name: e.name }
+    if (!e.abs) {
+      await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode: fsc.S_IFDIR | 0o755 })
+      return
+    }
+    const st = this.stat(e.abs, e.followLink ?? false)
+    // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
+    const mode = st.mode
+    if (st.isDirectory()) await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode })
+    else if (st.isSymbolicLink())
+      await this.add({ ...base, type: 'symlink', linkname: this.linkTarget(e.abs), mode })
+    else if (st.isFile()) await this.addFile(base, e, st)
+    else if (st.isFIFO()) await this.add({ ...base, type: 'fifo', mode })
+    else if (st.isCharacterDevice() || st.isBlockDevice())
+      await this.add({
+        ...base,
+        type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+        mode,
+        devmajor: Math.floor(st.rdev / 256) & 0xfff,
+        devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
+      })
+    // Sockets are runtime objects with no content; they are left out.
+  }
+
+  /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */
+  private stat(abs: string, followLink: boolean): Stats {
+    try {
+      return followLink ? fsSync.statSync(abs) : fsSync.lstatSync(abs)
+    } catch (err) {
+      throw fileSystemError(this.input, abs, err)
+    }
+  }
+
+  private linkTarget(abs: string): string {
+    let raw: Buffer
+    try {
+      raw = fsSync.readlinkSync(abs, { encoding: 'buffer' })
+    } catch (err) {
+      throw fileSystemError(this.input, abs, err)
+    }
+    const target = raw.toString('utf8')
+    if (!Buffer.from(target, 'utf8').equals(raw))
+      throw layerError(
+        this.input,
+        `the symlink "${shownPath(this.input, abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`
+      )
+    return target
+  }
+
+  /** A regular file: a hard link to its first path if written already, else its bytes. */
+  private async addFile(base: TarHeader, e: TreeEntry, st: Stats): Promise<void> {
+    const abs = e.abs!
+    if (st.nlink > 1) {
+      const id = `${st.dev}:${st.ino}`
+      const first = this.firstPathOf.get(id)
+      if (first !== undefined) {
+        await this.add({ ...base, type: 'link', linkname: first, mode: st.mode })
+        return
+      }
+      this.firstPathOf.set(id, e.name)
+    }
+    const header: TarHeader = { ...base, type: 'file', mode: st.mode, size: st.size }
+    if (st.size > WHOLE_FILE) return this.streamFile(header, abs, st.size)
+    let body: Buffer
+    try {
+      body = this.readWhole(abs, st.size)
+    } catch (err) {
+      throw fileSystemError(this.input, abs, err)
+    }
+    if (body.length !== st.size) throw changedWhileRead(this.input, abs)
+    // tar-stream takes an empty buffer as "no body given" and waits for a stream.
+    await this.add(header, body.length ? body : Buffer.alloc(0))
+  }
+
+  /** A file's bytes, with one read more to notice a file that grew since its stat. */
+  private readWhole(abs: string, size: number): Buffer {
+    const fd = fsSync.openSync(abs, 'r')
+    try {
+      const buf = this.opts.slabs.take(size + 1)
+      let n = 0
+      while (n < buf.length) {
+        const got = fsSync.readSync(fd, buf, n, buf.length - n, n)
+        if (got === 0) break
+        n += got
+      }
+      return buf.subarray(0, n)
+    } finally {
+      fsSync.closeSync(fd)
+    }
+  }
+
+  /** Adds an entry whose body, if any, is given whole; resolves once the pack has taken it. */
+  private async add(header: TarHeader, body?: Buffer): Promise<void> {
+    this.opts.onHeader(header)
+    const { written } = this.openEntry(header, body)
+    await written
+  }
+
+  /**
+   * Starts an entry. Its sink's failures (the pack destroyed under it, a size mismatch) reach the
+   * caller through `written`, so its 'error' event is taken here rather than left to crash the run.
+   */
+  private openEntry(header: TarHeader, body?: Buffer): { sink: EntrySink; written: Promise<void> } {
+    let settle!: (err?: Error | null) => void
+    const written = new Promise<void>((resolve, reject) => {
+      settle = err => (err ? reject(err) : resolve())
+    })
+    written.catch(() => {})
+    const sink = body ? this.pack.entry(header, body, settle) : this.pack.entry(header, settle)
+    sink.on('error', () => {})
+    return { sink, written }
+  }
+
+  /** A file too large to read whole, streamed into the tar in READ_CHUNK reads, one read ahead. */
+  private async streamFile(header: TarHeader, abs: string, size: number): Promise<void> {
+    let fh: fs.FileHandle
+    try {
+      fh = await fs.open(abs, 'r')
+    } catch (err) {
+      throw fileSystemError(this.input, abs, err)
+    }
+    try {
+      this.opts.onHeader(header)
+      const { sink, written } = this.openEntry(header)
+      try {
+        await this.copyBody(fh, sink, abs, size)
+      } catch (err) {
+        sink.destroy(err as Error)
+        throw err
+      }
+      sink.end(null)
+      await written
+    } finally {
+      await fh.close()
+    }
+  }
+
+  /** Exactly `size` bytes of the file into the sink; a file that is shorter or longer fails. */
+  private async copyBody(fh: fs.FileHandle, sink: EntrySink, abs: string, size: number) {
+    const readAt = (at: number): Promise<Buffer> => {
+      const want = Math.min(READ_CHUNK, size - at)
+      const buf = Buffer.allocUnsafe(want)
+      const read = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead))
+      // A read ahead may be left behind by a failure; its own failure then matters to no one.
+      read.catch(() => {})
+      return read
+    }
+    let pos = 0
+    // The next read is under way while the last chunk goes into the tar.
+    let pending = readAt(0)
+    while (pos < size) {
+      let chunk: Buffer
+      try {
+        chunk = await pending
+      } catch (err) {
+        throw fileSystemError(this.input, abs, err)
+      }
+      if (chunk.length === 0) throw changedWhileRead(this.input, abs)
+      pos += chunk.length
+      if (pos < size) pending = readAt(pos)
+      if (!sink.write(chunk)) await drained(sink)
+    }
+    // A file that grew since its stat would be cut short silently.
+    let grew: number
+    try {
+      ;({ bytesRead: grew } = await fh.read(Buffer.alloc(1), 0, 1, size))
+    } catch (err) {
+      throw fileSystemError(this.input, abs, err)
+    }
+    if (grew !== 0) throw changedWhileRead(this.input, abs)
+  }
+}
+
+/** Waits for the sink to take more; fails if it is destroyed instead (the pack failed). */
+function drained(sink: EntrySink): Promise<void> {
+  if (sink.destroying) return Promise.reject(new Error('the tar entry was destroyed'))
+  return new Promise((resolve, reject) => {
+    const settle = (err?: Error) => {
+      sink.off('drain', onDrain)
+      sink.off('close', onClose)
+      sink.off('error', onError)
+      if (err) reject(err)
+      else resolve()
+    }
+    const onDrain = () => settle()
+    const onClose = () => settle(new Error('the tar entry closed before its end'))
+    const onError = (err: unknown) => settle(err instanceof Error ? err : new Error(String(err)))
+    sink.once('drain', onDrain)
+    sink.once('close', onClose)
+    sink.once('error', onError)
+  })
+}

@@ -1,0 +1,61 @@
+/** What a layer build takes and gives, shared by the directory and the tarball builders. */
+import type { HashingStream } from '../../oci/digest.js'
+import { layerMediaType, type Compression } from '../../oci/mediatypes.js'
+import type { BlobScan, LayerChecks } from '../../oci/scan.js'
+import type { Descriptor } from '../../oci/types.js'
+import type { MemoryRelief } from '../../util/memory.js'
+import type { SlabPool } from './slabs.js'
+
+export interface LayerOptions {
+  compression: Compression
+  level?: number
+  mtime: Date
+  /**
+   * Absolute paths never put into a directory layer (the store's root always is one), such as
+   * the run's own outputs. An entry ending in '*' matches every path that starts with the rest.
+   */
+  exclude?: string[]
+  /** The validator's checks, run on the tar as it is written or read. */
+  checks: LayerChecks
+  /** The run's memory relief, told of the Buffers the build leaves behind. */
+  relief?: MemoryRelief
+  /** The run's pool for small files' bytes; a build given none makes its own. */
+  slabs?: SlabPool
+}
+
+/** LayerOptions with the compression level settled and a slab pool at hand. */
+export interface BuildSettings extends LayerOptions {
+  level: number | undefined
+  slabs: SlabPool
+}
+
+export interface BuiltLayer {
+  descriptor: Descriptor
+  /** sha256 of the uncompressed tar. */
+  diffId: string
+  /** History text; holds no absolute path so the config stays the same across checkouts. */
+  createdBy: string
+  /**
+   * The validator's findings on the layer's content, found as it was written, so the run need not
+   * read it back to validate it.
+   */
+  scan?: BlobScan
+}
+
+/** A built layer from the hashes of its blob (`digestHash`) and of its tar (`diffHash`). */
+export function builtLayerOf(
+  compression: Compression,
+  digestHash: HashingStream,
+  diffHash: HashingStream,
+  createdBy: string
+): BuiltLayer {
+  return {
+    descriptor: {
+      mediaType: layerMediaType(compression),
+      digest: digestHash.digest(),
+      size: digestHash.size
+    },
+    diffId: diffHash.digest(),
+    createdBy
+  }
+}
