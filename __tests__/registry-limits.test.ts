@@ -85,7 +85,7 @@ function serving(manifest: Buffer, blob: FakeHandler): FakeHandler {
   }
 }
 
-const openFake = (f: FakeRegistry, opts: ClientOptions = quick) =>
+const openFake = (f: FakeRegistry, opts: ClientOptions = { retry: once }) =>
   RegistrySource.open(parseReference(`${f.host}/r/a:1`), opts)
 
 describe('documents are bounded', () => {
@@ -170,7 +170,7 @@ describe('documents are bounded', () => {
 
 describe('blob downloads stop at the descriptor size', () => {
   const download = async (f: FakeRegistry) => {
-    const src = await openFake(f, { retry: once })
+    const src = await openFake(f)
     const file = path.join(tmp, `layer-${Math.random()}`)
     const err = await src
       .open(layer)
@@ -245,7 +245,7 @@ describe('deadlines and minimum rates', () => {
       res.writeHead(200, { 'Content-Type': MediaType.ImageManifest })
       trickle(res, manifest, 50)
     })
-    const { err, ms } = await timed(openFake(f))
+    const { err, ms } = await timed(openFake(f, quick))
     expect(err).toBeInstanceOf(LadingError)
     expect(err.message).toContain(`GET manifest ${f.host}/r/a:1`)
     expect(err.message).toContain('within 300 ms')
@@ -254,7 +254,7 @@ describe('deadlines and minimum rates', () => {
 
   it('a HEAD never answered ends at the deadline', async () => {
     const f = await fake(serving(manifest, () => {}))
-    const src = await openFake(f)
+    const src = await openFake(f, quick)
     const { err, ms } = await timed(src.has(layer))
     expect(err).toBeInstanceOf(LadingError)
     expect(err.message).toContain(`HEAD blob ${layer.digest} in ${f.host}/r`)
@@ -276,7 +276,7 @@ describe('deadlines and minimum rates', () => {
       { ownV2: true }
     )
     realm = `http://${f.host}/token`
-    const { err, ms } = await timed(openFake(f))
+    const { err, ms } = await timed(openFake(f, quick))
     expect(err).toBeInstanceOf(LadingError)
     expect(err.message).toContain(`the token server http://${f.host}/token`)
     expect(err.message).toContain('within 300 ms')
@@ -290,12 +290,34 @@ describe('deadlines and minimum rates', () => {
         trickle(res, layerBytes, 20)
       })
     )
-    const src = await openFake(f)
+    const src = await openFake(f, quick)
     const { err, ms } = await timed(src.open(layer).then(s => s.toArray()))
     expect(err).toBeInstanceOf(LadingError)
     expect(err.message).toContain(`GET blob ${layer.digest}`)
     expect(err.message).toContain('below the minimum rate of 1024 KiB/s')
     expect(ms).toBeLessThan(3000)
+  })
+
+  it('a download whose reader pauses is not held against the registry', async () => {
+    // More than the socket buffers hold, so the registry is made to wait during the pause.
+    const size = 32 * MiB
+    const big = { mediaType: MediaType.LayerGzip, digest: digestOf('not checked here'), size }
+    const f = await fake(
+      serving(manifest, (_req, res) => {
+        res.writeHead(200, { 'Content-Length': size })
+        flood(res, size, { bytes: 0 })
+      })
+    )
+    // A low rate, so a busy machine's own pauses stay above it.
+    const limits = { ...quick.limits, minBytesPerSecond: 64 * 1024 }
+    const s = await (await openFake(f, { ...quick, limits })).open(big)
+    let got = 0
+    for await (const chunk of s) {
+      // Busy elsewhere for four rate windows, once the download is under way.
+      if (got === 0) await new Promise(resolve => setTimeout(resolve, 1200))
+      got += (chunk as Buffer).length
+    }
+    expect(got).toBe(size)
   })
 
   /** A registry that takes upload sessions and then stops reading what is sent to them. */

@@ -66,7 +66,7 @@ export function trickle(res: http.ServerResponse, bytes: Buffer, everyMs: number
   res.on('close', () => clearInterval(t))
 }
 
-/** Streams `total` bytes of `fill` in 64 KiB writes, honouring backpressure; counts what left. */
+/** Streams `total` bytes (spaces) in 64 KiB writes, honouring backpressure; counts what left. */
 export function flood(res: http.ServerResponse, total: number, sent: { bytes: number }): void {
   const chunk = Buffer.alloc(64 * 1024, 0x20)
   const pump = () => {

@@ -77,7 +77,10 @@ export function watchExchange(
   const fail = (err: TooSlow) => {
     stop()
     r.destroy(err)
-    res?.destroy(err)
+    if (!res) return
+    // Whoever reads the body later finds the error on it; no one reading now is no crash.
+    res.on('error', () => {})
+    res.destroy(err)
   }
   const startDeadline = (limit: number, since: string) => {
     deadline = setTimeout(
@@ -105,7 +108,9 @@ export function watchExchange(
       const now = socket ? moved(socket) : 0
       const got = now - last
       last = now
-      if (got < (bytesPerSecond * windowMs) / 1000)
+      // A download whose reader is behind (its buffer full) waits on Lading, not the registry.
+      const waitingOnUs = !!res && res.readableLength >= res.readableHighWaterMark
+      if (!waitingOnUs && got < (bytesPerSecond * windowMs) / 1000)
         return fail(
           new TooSlow(
             `${w.what}: ${got} bytes moved with ${host} in ${seconds(windowMs)}, below the ` +
@@ -131,6 +136,7 @@ export function watchExchange(
   return {
     response(m) {
       res = m
+      m.on('end', stop)
       m.on('close', stop)
     }
   }
