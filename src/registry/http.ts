@@ -3,7 +3,7 @@ import * as https from 'node:https'
 import { Readable } from 'node:stream'
 import { LadingError } from '../util/errors.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
-import { watchExchange, type Watch } from './watch.js'
+import { ExchangeWatch, type Watch } from './watch.js'
 
 export interface HttpRequest {
   method: string
@@ -64,7 +64,7 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
     else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
       headers['Content-Length'] = '0'
     const body = Buffer.isBuffer(req.body) && req.watch?.minRate ? sliced(req.body) : req.body
-    let watch: ReturnType<typeof watchExchange> | undefined
+    let watch: ExchangeWatch | undefined
     const r = lib.request(
       req.url,
       { method: req.method, headers, agent: isHttps ? agents.https : agents.http },
@@ -73,7 +73,7 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
         resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
       }
     )
-    if (req.watch) watch = watchExchange(r, req.watch, req.url.host, body !== undefined)
+    if (req.watch) watch = new ExchangeWatch(r, req.watch, req.url.host, body !== undefined)
     // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
     r.setTimeout(req.timeoutMs ?? 60_000, () =>
       r.destroy(

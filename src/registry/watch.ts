@@ -60,47 +60,60 @@ function moved(s: Socket): number {
  * TooSlow naming the host, what was being done and the limit. `response` hands over the response
  * when it arrives, so its body is covered too.
  */
-export function watchExchange(
-  r: http.ClientRequest,
-  w: Watch,
-  host: string,
-  uploading: boolean
-): { response(res: http.IncomingMessage): void } {
-  let res: http.IncomingMessage | undefined
-  let deadline: NodeJS.Timeout | undefined
-  let window: NodeJS.Timeout | undefined
-  const stopRate = () => clearTimeout(window)
-  const stop = () => {
-    clearTimeout(deadline)
-    stopRate()
+export class ExchangeWatch {
+  private res?: http.IncomingMessage
+  private deadline?: NodeJS.Timeout
+  private window?: NodeJS.Timeout
+
+  constructor(
+    private readonly r: http.ClientRequest,
+    private readonly w: Watch,
+    private readonly host: string,
+    uploading: boolean
+  ) {
+    if (w.minRate) this.watchRate(w.minRate, uploading)
+    else if (w.deadlineMs !== undefined) this.startDeadline(w.deadlineMs, '')
+    r.on('error', () => this.stop())
+    r.on('close', () => {
+      if (!this.res) this.stop()
+    })
   }
-  const fail = (err: TooSlow) => {
-    stop()
-    r.destroy(err)
-    if (!res) return
+
+  response(m: http.IncomingMessage): void {
+    this.res = m
+    m.on('end', () => this.stop())
+    m.on('close', () => this.stop())
+  }
+
+  private stop(): void {
+    clearTimeout(this.deadline)
+    clearTimeout(this.window)
+  }
+
+  private fail(err: TooSlow): void {
+    this.stop()
+    this.r.destroy(err)
+    if (!this.res) return
     // Whoever reads the body later finds the error on it; no one reading now is no crash.
-    res.on('error', () => {})
-    res.destroy(err)
+    this.res.on('error', () => {})
+    this.res.destroy(err)
   }
-  const startDeadline = (limit: number, since: string) => {
-    deadline = setTimeout(
-      () =>
-        fail(
-          new TooSlow(
-            `${w.what}: ${host} did not answer in full within ${seconds(limit)}${since} ` +
-              '(REQUEST_DEADLINE_MS, the deadline of one request); the registry is stalled or ' +
-              'far too slow'
-          )
-        ),
-      limit
-    )
+
+  private startDeadline(limit: number, since: string): void {
+    const err = () =>
+      new TooSlow(
+        `${this.w.what}: ${this.host} did not answer in full within ${seconds(limit)}${since} ` +
+          '(REQUEST_DEADLINE_MS, the deadline of one request); the registry is stalled or far ' +
+          'too slow'
+      )
+    this.deadline = setTimeout(() => this.fail(err()), limit)
   }
-  if (w.deadlineMs !== undefined && !w.minRate) startDeadline(w.deadlineMs, '')
-  if (w.minRate) {
-    const { bytesPerSecond, windowMs } = w.minRate
+
+  private watchRate(minRate: NonNullable<Watch['minRate']>, uploading: boolean): void {
+    const { bytesPerSecond, windowMs } = minRate
     let socket: Socket | undefined
     let last = 0
-    r.on('socket', s => {
+    this.r.on('socket', s => {
       socket = s
       last = moved(s)
     })
@@ -109,35 +122,25 @@ export function watchExchange(
       const got = now - last
       last = now
       // A download whose reader is behind (its buffer full) waits on Lading, not the registry.
+      const res = this.res
       const waitingOnUs = !!res && res.readableLength >= res.readableHighWaterMark
       if (!waitingOnUs && got < (bytesPerSecond * windowMs) / 1000)
-        return fail(
+        return this.fail(
           new TooSlow(
-            `${w.what}: ${got} bytes moved with ${host} in ${seconds(windowMs)}, below the ` +
-              `minimum rate of ${rate(bytesPerSecond)} (MIN_TRANSFER_RATE over RATE_WINDOW_MS); ` +
-              'the registry or the network is stalled or far too slow'
+            `${this.w.what}: ${got} bytes moved with ${this.host} in ${seconds(windowMs)}, ` +
+              `below the minimum rate of ${rate(bytesPerSecond)} (MIN_TRANSFER_RATE over ` +
+              'RATE_WINDOW_MS); the registry or the network is stalled or far too slow'
           )
         )
-      window = setTimeout(check, windowMs)
+      this.window = setTimeout(check, windowMs)
     }
-    window = setTimeout(check, windowMs)
+    this.window = setTimeout(check, windowMs)
     // Once an upload's body is sent, the registry stores the blob: no bytes move meanwhile.
-    const limit = w.deadlineMs
+    const limit = this.w.deadlineMs
     if (uploading)
-      r.on('finish', () => {
-        stopRate()
-        if (limit !== undefined && !res) startDeadline(limit, ' of the end of the upload')
+      this.r.on('finish', () => {
+        clearTimeout(this.window)
+        if (limit !== undefined && !this.res) this.startDeadline(limit, ' of the end of the upload')
       })
-  }
-  r.on('error', stop)
-  r.on('close', () => {
-    if (!res) stop()
-  })
-  return {
-    response(m) {
-      res = m
-      m.on('end', stop)
-      m.on('close', stop)
-    }
   }
 }
