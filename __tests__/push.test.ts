@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseReference } from '../src/oci/reference.js'
-import { pushImage, type PushOptions } from '../src/registry/index.js'
+import { MountLocations, pushImage, type PushOptions } from '../src/registry/index.js'
 import {
   haveTool,
   startRegistry,
@@ -26,6 +26,8 @@ d.each<RegistryAuth>(['none', 'htpasswd', 'token'])('push to distribution (%s au
     reg = await startRegistry(auth)
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-push-'))
     opts = {
+      // Shared by the pushes of this registry, so a later push mounts what an earlier one sent.
+      mounts: new MountLocations(),
       username: auth === 'none' ? undefined : reg.username,
       password: auth === 'none' ? undefined : reg.password,
       log: m => {

@@ -3067,7 +3067,7 @@ var __webpack_unused_export__;
 
 
 var net = __nccwpck_require__(9278);
-var tls = __nccwpck_require__(2375);
+var tls = __nccwpck_require__(4756);
 var http = __nccwpck_require__(8611);
 var https = __nccwpck_require__(5692);
 var events = __nccwpck_require__(4434);
@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4756);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4520);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4756:
+/***/ 4520:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34956,74 +34956,8 @@ function formatRFC3339(d) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 // EXTERNAL MODULE: ./node_modules/tar-stream/index.js
 var tar_stream = __nccwpck_require__(6118);
-;// CONCATENATED MODULE: ./src/oci/mediatypes.ts
-/** Media types of the OCI Image Spec v1.1 and the Docker schema 2 types Lading reads. */
-const MediaType = {
-    ImageIndex: 'application/vnd.oci.image.index.v1+json',
-    ImageManifest: 'application/vnd.oci.image.manifest.v1+json',
-    ImageConfig: 'application/vnd.oci.image.config.v1+json',
-    Layer: 'application/vnd.oci.image.layer.v1.tar',
-    LayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-    LayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-    LayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
-    LayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-    LayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-    Empty: 'application/vnd.oci.empty.v1+json',
-    DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-    DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-    DockerConfig: 'application/vnd.docker.container.image.v1+json',
-    DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-    DockerLayerForeignGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
-};
-function isIndexMediaType(mt) {
-    return mt === MediaType.ImageIndex || mt === MediaType.DockerManifestList;
-}
-function isManifestMediaType(mt) {
-    return mt === MediaType.ImageManifest || mt === MediaType.DockerManifest;
-}
-/** The compression a layer media type declares, or undefined when it is not a layer type Lading knows. */
-function layerCompression(mt) {
-    switch (mt) {
-        case MediaType.Layer:
-        case MediaType.LayerNondistributable:
-            return 'none';
-        case MediaType.LayerGzip:
-        case MediaType.LayerNondistributableGzip:
-        case MediaType.DockerLayerGzip:
-        case MediaType.DockerLayerForeignGzip:
-            return 'gzip';
-        case MediaType.LayerZstd:
-        case MediaType.LayerNondistributableZstd:
-            return 'zstd';
-        default:
-            return undefined;
-    }
-}
-function layerMediaType(c) {
-    return c === 'gzip' ? MediaType.LayerGzip : c === 'zstd' ? MediaType.LayerZstd : MediaType.Layer;
-}
-/** Docker schema 2 media types mapped to their OCI equivalents, for converting docker images to OCI. */
-function toOciMediaType(mt) {
-    switch (mt) {
-        case MediaType.DockerManifestList:
-            return MediaType.ImageIndex;
-        case MediaType.DockerManifest:
-            return MediaType.ImageManifest;
-        case MediaType.DockerConfig:
-            return MediaType.ImageConfig;
-        case MediaType.DockerLayerGzip:
-            return MediaType.LayerGzip;
-        case MediaType.DockerLayerForeignGzip:
-            return MediaType.LayerNondistributableGzip;
-        default:
-            return mt;
-    }
-}
-
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: external "node:os"
@@ -35159,6 +35093,221 @@ function compressorStages(c, level) {
         case 'none':
             return [];
     }
+}
+
+;// CONCATENATED MODULE: ./src/build/layer/input-errors.ts
+/**
+ * Errors about a layer's source, worded as the user wrote the `layers` line: the line quoted, and
+ * paths under SOURCE shown from SOURCE as given rather than from where it really is.
+ */
+
+
+function layerError(input, what) {
+    return new LadingError(`layers: "${input.spec}": ${what}`);
+}
+/** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
+function shownPath(input, p) {
+    if (p === input.source || !input.realSource)
+        return p;
+    if (p === input.realSource)
+        return input.source;
+    const rel = external_node_path_namespaceObject.relative(input.realSource, p);
+    if (rel.startsWith('..') || external_node_path_namespaceObject.isAbsolute(rel))
+        return p;
+    return `${input.source.replace(/\/+$/, '')}/${rel}`;
+}
+/** What the history shows for a source: relative paths as written, absolute ones by name only. */
+function shownSource(source) {
+    return external_node_path_namespaceObject.isAbsolute(source) ? external_node_path_namespaceObject.basename(source) : source;
+}
+/** Bytes as text, printable ASCII kept and everything else as \xNN, for names that are not UTF-8. */
+function escapeBytes(b) {
+    let out = '';
+    for (const byte of b)
+        out +=
+            byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+                ? String.fromCharCode(byte)
+                : `\\x${byte.toString(16).padStart(2, '0')}`;
+    return out;
+}
+/** A failed file system call on a path under SOURCE, in words the user can act on. */
+function fileSystemError(input, p, err) {
+    const code = err.code;
+    const shown = shownPath(input, p);
+    if (code === 'ENOENT' || code === 'ENOTDIR')
+        return layerError(input, `path "${shown}" does not exist`);
+    if (code === 'EACCES' || code === 'EPERM')
+        return layerError(input, `path "${shown}" cannot be read (permission denied); make it readable`);
+    return layerError(input, `reading "${shown}": ${errors_messageOf(err)}`);
+}
+/** A file whose size on disk no longer matches its stat: its tar entry would be cut or padded. */
+function changedWhileRead(input, abs) {
+    return layerError(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
+}
+
+;// CONCATENATED MODULE: ./src/build/layer/slabs.ts
+/** Bytes of the slabs small files are read into. */
+const SLAB_BYTES = 1024 * 1024;
+/** Requests above this share no slab: they would waste most of one. */
+const LARGEST_SHARED = SLAB_BYTES / 8;
+/**
+ * Hands out slices of 1 MiB slabs for small files' bytes: one allocation for many files instead of
+ * one each, so that the collector has a few large Buffers to free rather than thousands of small
+ * ones. A slab is freed once the tar has copied every slice of it. One pool serves one run (or
+ * one build), so nothing of a run outlives it in module state.
+ */
+class SlabPool {
+    slab = Buffer.allocUnsafe(0);
+    used = 0;
+    /** A Buffer of `n` bytes, uninitialised: the caller fills it. */
+    take(n) {
+        if (n > LARGEST_SHARED)
+            return Buffer.allocUnsafe(n);
+        if (this.used + n > this.slab.length) {
+            this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+            this.used = 0;
+        }
+        const slice = this.slab.subarray(this.used, this.used + n);
+        // 8-byte aligned, as Node's own pool is.
+        this.used += (n + 7) & ~7;
+        return slice;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/build/layer/spec.ts
+/** The `layers` input: one line per layer, `SOURCE[:DEST]`. */
+
+
+/** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
+const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
+function isTarballName(source) {
+    return TARBALL.test(source);
+}
+/** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
+function parseLayerSpec(line) {
+    const spec = line.trim();
+    if (!spec)
+        throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
+    // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
+    if ((0,external_node_fs_namespaceObject.existsSync)(spec))
+        return { source: spec, spec };
+    // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
+    let cut = spec.lastIndexOf(':/');
+    if (cut < 0 && spec.includes(':'))
+        cut = spec.lastIndexOf(':');
+    if (cut < 0)
+        return { source: spec, spec };
+    const source = spec.slice(0, cut);
+    const dest = spec.slice(cut + 1);
+    if (!source)
+        throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
+    if (!dest.startsWith('/'))
+        throw new LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
+    return { source, dest, spec };
+}
+
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/build/layer/stream-to-blob.ts
+/**
+ * Runs a layer's bytes from a source through its stages (hashing, compressing, branches to the
+ * validator's checks) into a temp file of the store, then commits the file under its digest. Every
+ * stream is in one `pipeline`, whose first failure destroys them all; any failure removes the temp
+ * file and ends in a LadingError.
+ */
+
+
+
+
+
+/**
+ * Streams `source → stages → temp file`, then moves the file to its digest. The message comes from
+ * where the failure began: a LadingError from anywhere first, then the store's file, then the rest.
+ * Returns false when `accept` turned the result down.
+ */
+async function streamToBlob(store, blob) {
+    const tmp = store.tempPath();
+    const file = (0,external_node_fs_namespaceObject.createWriteStream)(tmp);
+    const chain = [blob.source, ...blob.stages, file];
+    let origin;
+    // pipeline destroys every stream with the first error; the first to report it is where it began.
+    for (const s of chain)
+        s.once('error', () => (origin ??= s));
+    const flowed = (0,external_node_stream_promises_namespaceObject.pipeline)(chain).catch((err) => {
+        blob.stopConcurrentWork?.();
+        throw err;
+    });
+    const results = await Promise.allSettled([flowed, ...blob.concurrentWork]);
+    const errors = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
+    if (errors.length) {
+        await discard(file, tmp);
+        const user = errors.find(e => e instanceof LadingError);
+        if (user)
+            throw user;
+        if (origin === file || !blob.streamError)
+            throw blob.storeError(errors[0]);
+        throw blob.streamError(errors[0]);
+    }
+    let accepted;
+    try {
+        accepted = blob.accept ? await blob.accept() : true;
+    }
+    catch (err) {
+        await discard(file, tmp);
+        throw err;
+    }
+    if (!accepted) {
+        await discard(file, tmp);
+        return false;
+    }
+    try {
+        await store.commit(tmp, blob.digest.digest());
+    }
+    catch (err) {
+        await discard(file, tmp);
+        throw blob.storeError(err);
+    }
+    return true;
+}
+/**
+ * Removes the temp file once its stream has closed: a file still being opened when the pipeline
+ * failed would otherwise be made again after its removal.
+ */
+async function discard(file, tmp) {
+    if (!file.closed) {
+        file.destroy();
+        await new Promise(resolve => file.once('close', () => resolve()));
+    }
+    await promises_namespaceObject.rm(tmp, { force: true });
+}
+/**
+ * A stage that also feeds what passes through to a side pipeline, waiting for it, so one read of
+ * a stream serves two consumers with backpressure from both. `done` settles with the side; a
+ * failure of the side destroys the stage, and so the main pipeline, too.
+ */
+function tee(side) {
+    const head = new external_node_stream_.PassThrough();
+    const done = (0,external_node_stream_promises_namespaceObject.pipeline)([head, ...side]);
+    const stage = new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            if (head.write(chunk))
+                cb(null, chunk);
+            else
+                head.once('drain', () => cb(null, chunk));
+        },
+        flush(cb) {
+            head.end();
+            done.then(() => cb(), cb);
+        },
+        destroy(err, cb) {
+            // The side must not wait for input that will never come once the main pipeline failed.
+            if (!head.writableFinished)
+                head.destroy(err ?? new Error('stopped'));
+            cb(err);
+        }
+    });
+    done.catch((err) => stage.destroy(err));
+    return { stage, done };
 }
 
 ;// CONCATENATED MODULE: ./src/util/streams.ts
@@ -35373,142 +35522,524 @@ class MultiFrameDecompressor {
     }
 }
 
-;// CONCATENATED MODULE: ./src/build/layer.ts
-
-
-
-
-
-
-
-
-
-
-
-
-
-/** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
-const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2|tbz2?)$/i;
-const CHUNK = 1024 * 1024;
-/** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
-function parseLayerSpec(line) {
-    const spec = line.trim();
-    if (!spec)
-        throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
-    // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
-    if ((0,external_node_fs_namespaceObject.existsSync)(spec))
-        return { source: spec, spec };
-    // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
-    let cut = spec.lastIndexOf(':/');
-    if (cut < 0 && spec.includes(':'))
-        cut = spec.lastIndexOf(':');
-    if (cut < 0)
-        return { source: spec, spec };
-    const source = spec.slice(0, cut);
-    const dest = spec.slice(cut + 1);
-    if (!source)
-        throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
-    if (!dest.startsWith('/'))
-        throw new LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
-    return { source, dest, spec };
+;// CONCATENATED MODULE: ./src/oci/mediatypes.ts
+/** Media types of the OCI Image Spec v1.1 and the Docker schema 2 types Lading reads. */
+const MediaType = {
+    ImageIndex: 'application/vnd.oci.image.index.v1+json',
+    ImageManifest: 'application/vnd.oci.image.manifest.v1+json',
+    ImageConfig: 'application/vnd.oci.image.config.v1+json',
+    Layer: 'application/vnd.oci.image.layer.v1.tar',
+    LayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    LayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+    LayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+    LayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+    LayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+    Empty: 'application/vnd.oci.empty.v1+json',
+    DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+    DockerConfig: 'application/vnd.docker.container.image.v1+json',
+    DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+    DockerLayerForeignGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
+};
+function isIndexMediaType(mt) {
+    return mt === MediaType.ImageIndex || mt === MediaType.DockerManifestList;
 }
-function failure(input, what) {
-    return new LadingError(`layers: "${input.spec}": ${what}`);
+function isManifestMediaType(mt) {
+    return mt === MediaType.ImageManifest || mt === MediaType.DockerManifest;
 }
-/** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
-function shownPath(input, p) {
-    if (p === input.source || !input.top)
-        return p;
-    if (p === input.top)
-        return input.source;
-    const rel = external_node_path_namespaceObject.relative(input.top, p);
-    if (rel.startsWith('..') || external_node_path_namespaceObject.isAbsolute(rel))
-        return p;
-    return `${input.source.replace(/\/+$/, '')}/${rel}`;
+/** The compression a layer media type declares, or undefined when it is not a layer type Lading knows. */
+function layerCompression(mt) {
+    switch (mt) {
+        case MediaType.Layer:
+        case MediaType.LayerNondistributable:
+            return 'none';
+        case MediaType.LayerGzip:
+        case MediaType.LayerNondistributableGzip:
+        case MediaType.DockerLayerGzip:
+        case MediaType.DockerLayerForeignGzip:
+            return 'gzip';
+        case MediaType.LayerZstd:
+        case MediaType.LayerNondistributableZstd:
+            return 'zstd';
+        default:
+            return undefined;
+    }
 }
-/** Bytes as text, printable ASCII kept and everything else as \xNN, for names that are not UTF-8. */
-function escapeBytes(b) {
-    let out = '';
-    for (const byte of b)
-        out +=
-            byte >= 0x20 && byte < 0x7f && byte !== 0x5c
-                ? String.fromCharCode(byte)
-                : `\\x${byte.toString(16).padStart(2, '0')}`;
-    return out;
+function layerMediaType(c) {
+    return c === 'gzip' ? MediaType.LayerGzip : c === 'zstd' ? MediaType.LayerZstd : MediaType.Layer;
 }
-function fsProblem(input, p, err) {
-    const code = err.code;
-    const shown = shownPath(input, p);
-    if (code === 'ENOENT' || code === 'ENOTDIR')
-        return failure(input, `path "${shown}" does not exist`);
-    if (code === 'EACCES' || code === 'EPERM')
-        return failure(input, `path "${shown}" cannot be read (permission denied); make it readable`);
-    return failure(input, `reading "${shown}": ${errors_messageOf(err)}`);
+/** Docker schema 2 media types mapped to their OCI equivalents, for converting docker images to OCI. */
+function toOciMediaType(mt) {
+    switch (mt) {
+        case MediaType.DockerManifestList:
+            return MediaType.ImageIndex;
+        case MediaType.DockerManifest:
+            return MediaType.ImageManifest;
+        case MediaType.DockerConfig:
+            return MediaType.ImageConfig;
+        case MediaType.DockerLayerGzip:
+            return MediaType.LayerGzip;
+        case MediaType.DockerLayerForeignGzip:
+            return MediaType.LayerNondistributableGzip;
+        default:
+            return mt;
+    }
 }
-/** What the history shows for a source: relative paths as written, absolute ones by name only. */
-function shownSource(source) {
-    return external_node_path_namespaceObject.isAbsolute(source) ? external_node_path_namespaceObject.basename(source) : source;
+
+;// CONCATENATED MODULE: ./src/build/layer/types.ts
+
+/** A built layer from the hashes of its blob (`digestHash`) and of its tar (`diffHash`). */
+function builtLayerOf(compression, digestHash, diffHash, createdBy) {
+    return {
+        descriptor: {
+            mediaType: layerMediaType(compression),
+            digest: digestHash.digest(),
+            size: digestHash.size
+        },
+        diffId: diffHash.digest(),
+        createdBy
+    };
 }
-function entry(name, abs, follow = false) {
-    return { name, abs, follow };
+
+;// CONCATENATED MODULE: ./src/build/layer/tarball.ts
+/**
+ * A tarball used as a layer: kept byte for byte when it is already in the chosen compression and
+ * nothing follows its compressed stream, else decompressed and recompressed. Either way its tar is
+ * hashed (diff_id) and checked by the validator as it is read, so it need not be read back.
+ */
+
+
+
+
+
+
+
+
+
+/** Bytes per read of the tarball. */
+const READ_CHUNK = 1024 * 1024;
+async function tarballLayer(input, store, settings, size) {
+    const format = detectCompression(await readBytesAt(input, 0, 6));
+    if (format === 'xz' || format === 'bzip2')
+        throw layerError(input, `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`);
+    // Bytes after the compressed stream (padding, a second zstd frame) are skipped by some readers and
+    // fatal to others (Go's gzip: "invalid header"), so only a stream that is the whole file is kept.
+    if (format === settings.compression) {
+        const kept = await tarballPass({ input, format, size, keep: true }, store, settings);
+        if (kept)
+            return kept;
+    }
+    return (await tarballPass({ input, format, size, keep: false }, store, settings));
+}
+/** How messages call the tarball. */
+function kindOf(format) {
+    return format === 'none' ? 'tar' : `${format} tarball`;
+}
+async function readBytesAt(input, at, n) {
+    const buf = Buffer.alloc(n);
+    try {
+        const fh = await promises_namespaceObject.open(input.source, 'r');
+        try {
+            const { bytesRead } = await fh.read(buf, 0, n, at);
+            return buf.subarray(0, bytesRead);
+        }
+        finally {
+            await fh.close();
+        }
+    }
+    catch (err) {
+        throw fileSystemError(input, input.source, err);
+    }
+}
+function tarballStages(read, settings, check) {
+    const hash = () => new HashingStream('sha256', settings.relief);
+    const decompressor = read.format === 'none' ? undefined : createDecompressor(read.format);
+    if (read.keep) {
+        // The bytes are kept, and the tar inside is hashed and checked alongside.
+        const digestHash = hash();
+        const diffHash = decompressor ? hash() : digestHash;
+        const branch = tee(decompressor ? [decompressor, diffHash, check] : [check]);
+        return {
+            stages: [digestHash, branch.stage],
+            sideDone: branch.done,
+            digestHash,
+            diffHash,
+            decompressor
+        };
+    }
+    const decompress = decompressor ? [decompressor] : [];
+    const diffHash = hash();
+    const branch = tee([check]);
+    if (settings.compression === 'none') {
+        const stages = [...decompress, diffHash, branch.stage];
+        return { stages, sideDone: branch.done, digestHash: diffHash, diffHash, decompressor };
+    }
+    const digestHash = hash();
+    const compress = compressorStages(settings.compression, settings.level);
+    const stages = [...decompress, diffHash, branch.stage, ...compress, digestHash];
+    return { stages, sideDone: branch.done, digestHash, diffHash, decompressor };
+}
+/** Stores the layer one read of a tarball makes; undefined when a kept tarball cannot be kept. */
+async function tarballPass(read, store, settings) {
+    const { input } = read;
+    const scanner = settings.checks.tarStream();
+    const stages = tarballStages(read, settings, scanner.sink);
+    const stored = await streamToBlob(store, {
+        source: (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: READ_CHUNK }),
+        stages: stages.stages,
+        concurrentWork: [stages.sideDone],
+        digest: stages.digestHash,
+        storeError: err => layerError(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`),
+        streamError: err => {
+            const e = err;
+            if (e.code && e.syscall)
+                return fileSystemError(input, input.source, err);
+            const what = `"${input.source}" is not a readable ${kindOf(read.format)}: ${errors_messageOf(err)}`;
+            return layerError(input, what);
+        },
+        accept: () => acceptTarball(read, scanner, stages.decompressor)
+    });
+    if (!stored)
+        return undefined;
+    const createdBy = `lading: ADD ${shownSource(input.source)} /`;
+    const built = builtLayerOf(settings.compression, stages.digestHash, stages.diffHash, createdBy);
+    built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId });
+    return built;
+}
+/**
+ * Whether a tarball read to its end makes the layer: its tar must be whole, and a kept tarball
+ * must end where its compressed stream does.
+ */
+async function acceptTarball(read, scanner, decompressor) {
+    const { input, format, size } = read;
+    const tarError = await scanner.tarError();
+    if (tarError !== undefined)
+        throw layerError(input, `"${input.source}" is not a readable ${kindOf(format)}: ${tarError}`);
+    const consumed = decompressor ? decompressor.bytesWritten : size;
+    if (consumed >= size)
+        return true;
+    // Node's zstd reader stops after one frame; what follows would be left out silently.
+    if (format === 'zstd' && isZstdFrame(await readBytesAt(input, consumed, 4)))
+        throw layerError(input, `"${input.source}" holds more than one zstd frame, which Lading cannot read; recompress it with plain zstd (one frame) or give the plain .tar`);
+    return !read.keep;
+}
+
+;// CONCATENATED MODULE: ./src/build/layer/tar-writer.ts
+/**
+ * Writes a layer's entries into a tar-stream pack: headers with fixed owners and times, hard links
+ * to the first path of a file, PAX records for long names (tar-stream's), and file bodies read
+ * from disk, small ones whole and large ones streamed.
+ */
+
+
+
+
+
+
+/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
+const WHOLE_FILE = 256 * 1024;
+/** Bytes per read of a streamed file. */
+const tar_writer_READ_CHUNK = 1024 * 1024;
+/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
+const OUTPUT_CHUNK = GZIP_BLOCK;
+/**
+ * Writes every entry into the pack, in order. Rejects with the first failure (a LadingError naming
+ * the path for anything on disk), leaving the pack for the caller to destroy or finalize.
+ */
+async function writeEntries(input, pack, entries, opts) {
+    const writer = new TarWriter(input, pack, opts);
+    for (const e of entries)
+        await writer.write(e);
+}
+/**
+ * The pack's bytes in chunks of exactly OUTPUT_CHUNK (the last may be shorter), each byte copied
+ * once. tar-stream emits each header, body and padding on its own; in large chunks, the stages
+ * after it do their per-chunk work (hashing, compressing, writing) far fewer times.
+ */
+function packInChunks(pack) {
+    return external_node_stream_.Readable.from(fixedChunks(pack), { objectMode: false });
+}
+async function* fixedChunks(src) {
+    let out = Buffer.allocUnsafe(OUTPUT_CHUNK);
+    let n = 0;
+    for await (const c of src) {
+        let at = 0;
+        while (at < c.length) {
+            const k = c.copy(out, n, at);
+            n += k;
+            at += k;
+            if (n === OUTPUT_CHUNK) {
+                yield out;
+                out = Buffer.allocUnsafe(OUTPUT_CHUNK);
+                n = 0;
+            }
+        }
+    }
+    if (n)
+        yield out.subarray(0, n);
+}
+/*
+ * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
+ * the main thread far more than a synchronous call on a cached file, which for trees of many small
+ * files is most of a build. The pool stays free for the compressor.
+ */
+class TarWriter {
+    input;
+    pack;
+    opts;
+    /** The first path written for each (device, inode) of a file with several links. */
+    firstPathOf = new Map();
+    /** Owners and times fixed, so that the same tree makes the same layer on any machine. */
+    common;
+    constructor(input, pack, opts) {
+        this.input = input;
+        this.pack = pack;
+        this.opts = opts;
+        this.common = { uid: 0, gid: 0, uname: '', gname: '', mtime: opts.mtime };
+    }
+    async write(e) {
+        const base = { ...this.common, name: e.name };
+        if (!e.abs) {
+            await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
+            return;
+        }
+        const st = this.stat(e.abs, e.followLink ?? false);
+        // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
+        const mode = st.mode;
+        if (st.isDirectory())
+            await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode });
+        else if (st.isSymbolicLink())
+            await this.add({ ...base, type: 'symlink', linkname: this.linkTarget(e.abs), mode });
+        else if (st.isFile())
+            await this.addFile(base, e, st);
+        else if (st.isFIFO())
+            await this.add({ ...base, type: 'fifo', mode });
+        else if (st.isCharacterDevice() || st.isBlockDevice())
+            await this.add({
+                ...base,
+                type: st.isCharacterDevice() ? 'character-device' : 'block-device',
+                mode,
+                devmajor: Math.floor(st.rdev / 256) & 0xfff,
+                devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
+            });
+        // Sockets are runtime objects with no content; they are left out.
+    }
+    /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */
+    stat(abs, followLink) {
+        try {
+            return followLink ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
+        }
+        catch (err) {
+            throw fileSystemError(this.input, abs, err);
+        }
+    }
+    linkTarget(abs) {
+        let raw;
+        try {
+            raw = external_node_fs_namespaceObject.readlinkSync(abs, { encoding: 'buffer' });
+        }
+        catch (err) {
+            throw fileSystemError(this.input, abs, err);
+        }
+        const target = raw.toString('utf8');
+        if (!Buffer.from(target, 'utf8').equals(raw))
+            throw layerError(this.input, `the symlink "${shownPath(this.input, abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
+        return target;
+    }
+    /** A regular file: a hard link to its first path if written already, else its bytes. */
+    async addFile(base, e, st) {
+        const abs = e.abs;
+        if (st.nlink > 1) {
+            const id = `${st.dev}:${st.ino}`;
+            const first = this.firstPathOf.get(id);
+            if (first !== undefined) {
+                await this.add({ ...base, type: 'link', linkname: first, mode: st.mode });
+                return;
+            }
+            this.firstPathOf.set(id, e.name);
+        }
+        const header = { ...base, type: 'file', mode: st.mode, size: st.size };
+        if (st.size > WHOLE_FILE)
+            return this.streamFile(header, abs, st.size);
+        let body;
+        try {
+            body = this.readWhole(abs, st.size);
+        }
+        catch (err) {
+            throw fileSystemError(this.input, abs, err);
+        }
+        if (body.length !== st.size)
+            throw changedWhileRead(this.input, abs);
+        // tar-stream takes an empty buffer as "no body given" and waits for a stream.
+        await this.add(header, body.length ? body : Buffer.alloc(0));
+    }
+    /** A file's bytes, with one read more to notice a file that grew since its stat. */
+    readWhole(abs, size) {
+        const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
+        try {
+            const buf = this.opts.slabs.take(size + 1);
+            let n = 0;
+            while (n < buf.length) {
+                const got = external_node_fs_namespaceObject.readSync(fd, buf, n, buf.length - n, n);
+                if (got === 0)
+                    break;
+                n += got;
+            }
+            return buf.subarray(0, n);
+        }
+        finally {
+            external_node_fs_namespaceObject.closeSync(fd);
+        }
+    }
+    /** Adds an entry whose body, if any, is given whole; resolves once the pack has taken it. */
+    async add(header, body) {
+        this.opts.onHeader(header);
+        const { written } = this.openEntry(header, body);
+        await written;
+    }
+    /**
+     * Starts an entry. Its sink's failures (the pack destroyed under it, a size mismatch) reach the
+     * caller through `written`, so its 'error' event is taken here rather than left to crash the run.
+     */
+    openEntry(header, body) {
+        let settle;
+        const written = new Promise((resolve, reject) => {
+            settle = err => (err ? reject(err) : resolve());
+        });
+        written.catch(() => { });
+        const sink = body ? this.pack.entry(header, body, settle) : this.pack.entry(header, settle);
+        sink.on('error', () => { });
+        return { sink, written };
+    }
+    /** A file too large to read whole, streamed into the tar in READ_CHUNK reads, one read ahead. */
+    async streamFile(header, abs, size) {
+        let fh;
+        try {
+            fh = await promises_namespaceObject.open(abs, 'r');
+        }
+        catch (err) {
+            throw fileSystemError(this.input, abs, err);
+        }
+        try {
+            this.opts.onHeader(header);
+            const { sink, written } = this.openEntry(header);
+            try {
+                await this.copyBody(fh, sink, abs, size);
+            }
+            catch (err) {
+                sink.destroy(err);
+                throw err;
+            }
+            sink.end(null);
+            await written;
+        }
+        finally {
+            await fh.close();
+        }
+    }
+    /** Exactly `size` bytes of the file into the sink; a file that is shorter or longer fails. */
+    async copyBody(fh, sink, abs, size) {
+        const readAt = (at) => {
+            const want = Math.min(tar_writer_READ_CHUNK, size - at);
+            const buf = Buffer.allocUnsafe(want);
+            const read = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
+            // A read ahead may be left behind by a failure; its own failure then matters to no one.
+            read.catch(() => { });
+            return read;
+        };
+        let pos = 0;
+        // The next read is under way while the last chunk goes into the tar.
+        let pending = readAt(0);
+        while (pos < size) {
+            let chunk;
+            try {
+                chunk = await pending;
+            }
+            catch (err) {
+                throw fileSystemError(this.input, abs, err);
+            }
+            if (chunk.length === 0)
+                throw changedWhileRead(this.input, abs);
+            pos += chunk.length;
+            if (pos < size)
+                pending = readAt(pos);
+            if (!sink.write(chunk))
+                await drained(sink);
+        }
+        // A file that grew since its stat would be cut short silently.
+        let grew;
+        try {
+            ;
+            ({ bytesRead: grew } = await fh.read(Buffer.alloc(1), 0, 1, size));
+        }
+        catch (err) {
+            throw fileSystemError(this.input, abs, err);
+        }
+        if (grew !== 0)
+            throw changedWhileRead(this.input, abs);
+    }
+}
+/** Waits for the sink to take more; fails if it is destroyed instead (the pack failed). */
+function drained(sink) {
+    if (sink.destroying)
+        return Promise.reject(new Error('the tar entry was destroyed'));
+    return new Promise((resolve, reject) => {
+        const settle = (err) => {
+            sink.off('drain', onDrain);
+            sink.off('close', onClose);
+            sink.off('error', onError);
+            if (err)
+                reject(err);
+            else
+                resolve();
+        };
+        const onDrain = () => settle();
+        const onClose = () => settle(new Error('the tar entry closed before its end'));
+        const onError = (err) => settle(err instanceof Error ? err : new Error(String(err)));
+        sink.once('drain', onDrain);
+        sink.once('close', onClose);
+        sink.once('error', onError);
+    });
+}
+
+;// CONCATENATED MODULE: ./src/build/layer/walk.ts
+/**
+ * The entries of a layer built from a directory or a file: paths in the image, in the order
+ * `tar --sort=name` writes them, with what the run itself writes left out.
+ */
+
+
+
+
+function treeEntry(name, abs, followLink = false) {
+    return { name, abs, followLink };
 }
 /** `usr/local/app` → entries for `usr` and `usr/local`, so the tar needs nothing from a base. */
 function parentEntries(name) {
     const parts = name.split('/');
     const out = [];
     for (let i = 1; i < parts.length; i++)
-        out.push(entry(parts.slice(0, i).join('/')));
+        out.push(treeEntry(parts.slice(0, i).join('/')));
     return out;
 }
 /** A DEST as a tar name: normalised, no leading or trailing '/', '' for the root. */
 function imagePath(dest) {
     return external_node_path_namespaceObject.posix.normalize(dest).replace(/^\/+/, '').replace(/\/+$/, '');
 }
-async function buildLayer(input, store, opts) {
-    const level = compress_compressionLevel(opts.compression, opts.level);
-    const seconds = opts.mtime.getTime() / 1000;
-    // tar-stream writes mtime as a signed 32-bit count of seconds.
-    if (!(seconds >= 0 && seconds < 2 ** 31))
-        throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
-    let st;
-    const src = { ...input };
-    try {
-        st = await promises_namespaceObject.stat(input.source);
-        // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
-        src.top = await promises_namespaceObject.realpath(input.source);
-    }
-    catch (err) {
-        throw fsProblem(input, input.source, err);
-    }
-    input = src;
-    const excluded = await exclusions(store, opts.exclude ?? []);
-    if (excluded.covers(src.top))
-        throw failure(input, `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`);
-    if (st.isDirectory()) {
-        const root = imagePath(input.dest ?? '/');
-        const entries = walk(src, excluded, root);
-        const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
-        return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
-    }
-    if (!st.isFile())
-        throw failure(input, `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`);
-    if (TARBALL.test(input.source)) {
-        if (input.dest !== undefined)
-            throw failure(input, `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`);
-        return tarballLayer(input, store, { ...opts, level }, st.size);
-    }
-    let dest = input.dest ?? '/';
-    if (dest.endsWith('/'))
-        dest += external_node_path_namespaceObject.basename(input.source);
-    const name = imagePath(dest);
-    if (!name)
-        throw failure(input, `DEST "${input.dest}" names the root directory, not a file`);
-    const entries = [...parentEntries(name), entry(name, src.top, true)];
-    const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`;
-    return writeTarLayer(input, store, { ...opts, level }, entries, createdBy);
+/** The prefix by which the image format marks a whiteout: an entry that deletes a lower layer's path. */
+const WHITEOUT_PREFIX = '.wh.';
+const WHITEOUT_HARM = `a name starting with ${WHITEOUT_PREFIX} would be a whiteout that deletes the base image's ` +
+    `file at that path; rename it`;
+/**
+ * Refuses a DEST or a single file's name holding a whiteout name: a layer built from files must
+ * never delete anything of the base by accident.
+ */
+function refuseWhiteoutPath(input, name) {
+    if (name.split('/').some(part => part.startsWith(WHITEOUT_PREFIX)))
+        throw layerError(input, `"/${name}" in the image: ${WHITEOUT_HARM}`);
 }
 /** Where a path really is; for a path not made yet, where it would be. */
-async function canonical(p) {
+async function canonicalPath(p) {
     const abs = external_node_path_namespaceObject.resolve(p);
     try {
         return await promises_namespaceObject.realpath(abs);
@@ -35522,19 +36053,23 @@ async function canonical(p) {
         }
     }
 }
-async function exclusions(store, patterns) {
-    const exact = new Set([await canonical(store.root)]);
+/**
+ * The paths a directory layer leaves out: the store's root and `patterns`, each resolved to where
+ * it really is so that a symlink on the way to either side still matches.
+ */
+async function resolveExclusions(storeRoot, patterns) {
+    const exact = new Set([await canonicalPath(storeRoot)]);
     const prefixes = [];
     for (const p of patterns) {
         if (p.endsWith('*')) {
             // Canonicalise the directory part only: the rest is a name prefix, not a path.
             const stem = p.slice(0, -1);
             const dir = stem.endsWith('/') ? stem : external_node_path_namespaceObject.dirname(stem);
-            const real = await canonical(dir);
+            const real = await canonicalPath(dir);
             prefixes.push(stem.endsWith('/') ? real.replace(/\/*$/, '/') : external_node_path_namespaceObject.join(real, external_node_path_namespaceObject.basename(stem)));
         }
         else
-            exact.add(await canonical(p));
+            exact.add(await canonicalPath(p));
     }
     const has = (abs) => exact.has(abs) || prefixes.some(pre => abs.startsWith(pre));
     return {
@@ -35548,506 +36083,150 @@ async function exclusions(store, patterns) {
  * Directories are read one at a time as the tar is written, so a tree costs the memory of the
  * directories on one path down it, not of a list of every file in it.
  */
-function* walk(input, excluded, root) {
-    const top = input.top;
+function* walkTree(input, excluded, root) {
+    const top = input.realSource;
     if (root) {
         yield* parentEntries(root);
-        yield entry(root, top, true);
+        yield treeEntry(root, top, true);
     }
-    yield* walkDir(input, excluded, top, root);
+    yield* walkDirectory(input, excluded, top, root);
 }
-function* walkDir(input, excluded, abs, name) {
+function* walkDirectory(input, excluded, abs, name) {
     let children;
     try {
         // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
         children = external_node_fs_namespaceObject.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' });
     }
     catch (err) {
-        throw fsProblem(input, abs, err);
+        throw fileSystemError(input, abs, err);
     }
     children.sort((a, b) => Buffer.compare(a.name, b.name));
     for (const child of children) {
         const base = child.name.toString('utf8');
         if (!Buffer.from(base, 'utf8').equals(child.name))
-            throw failure(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
+            throw layerError(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
         const childAbs = external_node_path_namespaceObject.join(abs, base);
         // Building from '.' into a layout under '.' must not swallow the layer being written.
         if (excluded.has(childAbs) || child.isSocket())
             continue;
+        if (base.startsWith(WHITEOUT_PREFIX))
+            throw layerError(input, `"${shownPath(input, childAbs)}": ${WHITEOUT_HARM}`);
         const childName = name ? `${name}/${base}` : base;
-        yield entry(childName, childAbs);
+        yield treeEntry(childName, childAbs);
         if (child.isDirectory())
-            yield* walkDir(input, excluded, childAbs, childName);
+            yield* walkDirectory(input, excluded, childAbs, childName);
     }
 }
+
+;// CONCATENATED MODULE: ./src/build/layer/index.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
 const ENTRY_GARBAGE = 8 * 1024;
-/** Bytes per chunk handed on from the tar writer: one gzip member each, with no more copying. */
-const COALESCE = GZIP_BLOCK;
-/** The tar in chunks of exactly COALESCE bytes (the last may be shorter), each byte copied once. */
-async function* coalesce(src) {
-    let out = Buffer.allocUnsafe(COALESCE);
-    let n = 0;
-    for await (const c of src) {
-        let at = 0;
-        while (at < c.length) {
-            const k = c.copy(out, n, at);
-            n += k;
-            at += k;
-            if (n === COALESCE) {
-                yield out;
-                out = Buffer.allocUnsafe(COALESCE);
-                n = 0;
-            }
-        }
+async function buildLayer(input, store, opts) {
+    const seconds = opts.mtime.getTime() / 1000;
+    // tar-stream writes mtime as a signed 32-bit count of seconds.
+    if (!(seconds >= 0 && seconds < 2 ** 31))
+        throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
+    const settings = {
+        ...opts,
+        level: compress_compressionLevel(opts.compression, opts.level),
+        slabs: opts.slabs ?? new SlabPool()
+    };
+    let st;
+    const located = { ...input };
+    try {
+        st = await promises_namespaceObject.stat(input.source);
+        // Real paths on both sides, so a symlink on the way to either still lets exclusions match.
+        located.realSource = await promises_namespaceObject.realpath(input.source);
     }
-    if (n)
-        yield out.subarray(0, n);
+    catch (err) {
+        throw fileSystemError(input, input.source, err);
+    }
+    const excluded = await resolveExclusions(store.root, opts.exclude ?? []);
+    if (excluded.covers(located.realSource))
+        throw layerError(input, `"${input.source}" is part of what this run writes (the output layout, archive or report); build layers from other paths`);
+    if (st.isDirectory()) {
+        const root = imagePath(input.dest ?? '/');
+        refuseWhiteoutPath(located, root);
+        const entries = walkTree(located, excluded, root);
+        const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
+        return tarLayer(located, store, settings, entries, createdBy);
+    }
+    if (!st.isFile())
+        throw layerError(input, `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`);
+    if (isTarballName(input.source)) {
+        if (input.dest !== undefined)
+            throw layerError(input, `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`);
+        return tarballLayer(input, store, settings, st.size);
+    }
+    return singleFileLayer(located, store, settings);
 }
-async function writeTarLayer(input, store, opts, entries, createdBy) {
+function singleFileLayer(input, store, settings) {
+    let dest = input.dest ?? '/';
+    if (dest.endsWith('/'))
+        dest += external_node_path_namespaceObject.basename(input.source);
+    const name = imagePath(dest);
+    if (!name)
+        throw layerError(input, `DEST "${input.dest}" names the root directory, not a file`);
+    refuseWhiteoutPath(input, name);
+    const entries = [
+        ...parentEntries(name),
+        { name, abs: input.realSource, followLink: true }
+    ];
+    const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`;
+    return tarLayer(input, store, settings, entries, createdBy);
+}
+/** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
+async function tarLayer(input, store, settings, entries, createdBy) {
     const pack = tar_stream.pack();
-    // A failure to read the tree destroys the pack with it; it is reported through `produced`.
+    // A failure to read the tree destroys the pack with it; it is reported through `written`.
     pack.on('error', () => { });
-    const check = opts.checks.entries();
-    const produced = fillPack(input, pack, entries, opts.mtime, h => {
-        check.entry(h);
-        // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-        // bytes, which for trees of small files is most of the garbage.
-        opts.relief?.moved(ENTRY_GARBAGE);
-    }).then(() => pack.finalize(), err => {
+    const check = settings.checks.entries();
+    const written = writeEntries(input, pack, entries, {
+        mtime: settings.mtime,
+        slabs: settings.slabs,
+        onHeader: h => {
+            check.entry(h);
+            // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
+            // bytes, which for trees of small files is most of the garbage.
+            settings.relief?.moved(ENTRY_GARBAGE);
+        }
+    }).then(() => pack.finalize(), (err) => {
         pack.destroy(err);
         throw err;
     });
-    // tar-stream emits each header, body and padding on its own; in large chunks, the stages
-    // after it do their per-chunk work (hashing, compressing, writing) thousands of times less.
-    const tarStream = external_node_stream_.Readable.from(coalesce(pack), { objectMode: false });
-    const diffHash = new HashingStream('sha256', opts.relief);
-    const digestHash = opts.compression === 'none' ? diffHash : new HashingStream('sha256', opts.relief);
-    const stages = digestHash === diffHash
-        ? [diffHash]
-        : [diffHash, ...compressorStages(opts.compression, opts.level), digestHash];
-    await intoStore(input, store, {
-        src: tarStream,
+    const diffHash = new HashingStream('sha256', settings.relief);
+    const compressed = settings.compression !== 'none';
+    const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash;
+    const stages = compressed
+        ? [diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+        : [diffHash];
+    await streamToBlob(store, {
+        source: packInChunks(pack),
         stages,
-        also: [produced],
+        concurrentWork: [written],
+        stopConcurrentWork: () => pack.destroy(new Error('layer output failed')),
         digest: digestHash,
-        explain: err => `writing the layer into ${store.root}: ${errors_messageOf(err)}`,
-        onError: () => pack.destroy(new Error('layer output failed'))
+        storeError: err => layerError(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`)
     });
-    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
+    const built = builtLayerOf(settings.compression, digestHash, diffHash, createdBy);
     built.scan = check.result({ ...built.descriptor, diffId: built.diffId });
-    return built;
-}
-function builtLayer(compression, digestHash, diffHash, createdBy) {
-    return {
-        descriptor: {
-            mediaType: layerMediaType(compression),
-            digest: digestHash.digest(),
-            size: digestHash.size
-        },
-        diffId: diffHash.digest(),
-        createdBy
-    };
-}
-/**
- * Runs `src → stages → temp file`, then moves the file to its digest. Any failure, in the
- * pipeline or beside it, removes the temp file; the message comes from where the failure began.
- * Returns false when `accept` turned the result down.
- */
-async function intoStore(input, store, flow) {
-    const tmp = store.tempPath();
-    const file = (0,external_node_fs_namespaceObject.createWriteStream)(tmp);
-    const chain = [flow.src, ...flow.stages, file];
-    let origin;
-    // Pipeline destroys every stage with the first error; the first to report it is where it began.
-    for (const s of chain)
-        s.once('error', () => (origin ??= s));
-    const out = (0,external_node_stream_promises_namespaceObject.pipeline)(chain).catch(err => {
-        flow.onError?.();
-        throw err;
-    });
-    const results = await Promise.allSettled([out, ...flow.also]);
-    const errors = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
-    if (errors.length) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        const user = errors.find(e => e instanceof LadingError);
-        if (user)
-            throw user;
-        if (origin === file)
-            throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(errors[0])}`);
-        throw failure(input, flow.explain(errors[0]));
-    }
-    let accepted;
-    try {
-        accepted = flow.accept ? await flow.accept() : true;
-    }
-    catch (err) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        throw err;
-    }
-    if (!accepted) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        return false;
-    }
-    try {
-        await store.commit(tmp, flow.digest.digest());
-    }
-    catch (err) {
-        await promises_namespaceObject.rm(tmp, { force: true });
-        throw failure(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`);
-    }
-    return true;
-}
-function waitFor(emitter, ok) {
-    return new Promise((resolve, reject) => {
-        const settle = (err) => {
-            emitter.off(ok, onOk);
-            emitter.off('close', onClose);
-            emitter.off('error', onError);
-            if (err)
-                reject(err);
-            else
-                resolve();
-        };
-        const onOk = () => settle();
-        const onClose = () => settle(new Error('tar stream closed'));
-        const onError = (err) => settle(err ?? new Error('tar stream failed'));
-        emitter.once(ok, onOk);
-        emitter.once('close', onClose);
-        emitter.once('error', onError);
-    });
-}
-/** Files up to this size are read whole when their turn comes; larger ones are streamed. */
-const WHOLE_FILE = 256 * 1024;
-/*
- * Stats and small files are read with synchronous calls. Through libuv's pool, each call costs
- * the main thread tens of microseconds, which for trees of many small files is most of a build;
- * a synchronous call on a cached file costs a few. The pool stays free for the compressor.
- */
-/** An entry's stat (following the SOURCE itself when it is a symlink to what is meant). */
-function statOf(input, e) {
-    const abs = e.abs;
-    try {
-        return e.follow ? external_node_fs_namespaceObject.statSync(abs) : external_node_fs_namespaceObject.lstatSync(abs);
-    }
-    catch (err) {
-        throw fsProblem(input, abs, err);
-    }
-}
-/** Bytes of the slabs small files are read into. */
-const SLAB = 1024 * 1024;
-/**
- * Hands out pieces of 1 MiB slabs for small files' bytes: one allocation for many files instead of
- * one each, so that the collector has a few large Buffers to free rather than thousands of small
- * ones. A slab is freed once the tar has copied every piece of it.
- */
-let slab = Buffer.allocUnsafe(0);
-let slabUsed = 0;
-function piece(n) {
-    if (n > SLAB / 8)
-        return Buffer.allocUnsafe(n);
-    if (slabUsed + n > slab.length) {
-        slab = Buffer.allocUnsafe(SLAB);
-        slabUsed = 0;
-    }
-    const b = slab.subarray(slabUsed, slabUsed + n);
-    // 8-byte aligned, as Node's own pool is.
-    slabUsed += (n + 7) & ~7;
-    return b;
-}
-/** A file's bytes, with one read more to notice a file that grew since its stat. */
-function readWhole(abs, size) {
-    const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
-    try {
-        const buf = piece(size + 1);
-        let n = 0;
-        while (n < buf.length) {
-            const got = external_node_fs_namespaceObject.readSync(fd, buf, n, buf.length - n, n);
-            if (got === 0)
-                break;
-            n += got;
-        }
-        return buf.subarray(0, n);
-    }
-    finally {
-        external_node_fs_namespaceObject.closeSync(fd);
-    }
-}
-async function fillPack(input, pack, entries, mtime, onHeader) {
-    const firstPathOf = new Map();
-    // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
-    const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
-    /** Every entry, as it is written: checked, and counted for memory relief. */
-    const note = (header) => {
-        onHeader?.(header);
-    };
-    const add = (header, body) => {
-        note(header);
-        return new Promise((resolve, reject) => {
-            const cb = (err) => (err ? reject(err) : resolve());
-            if (body)
-                pack.entry(header, body, cb);
-            else
-                pack.entry(header, cb);
-        });
-    };
-    for (const e of entries) {
-        if (!e.abs) {
-            await add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
-            continue;
-        }
-        const st = statOf(input, e);
-        const mode = st.mode;
-        if (st.isDirectory()) {
-            await add({ ...base, name: `${e.name}/`, type: 'directory', mode });
-        }
-        else if (st.isSymbolicLink()) {
-            let raw;
-            try {
-                raw = external_node_fs_namespaceObject.readlinkSync(e.abs, { encoding: 'buffer' });
-            }
-            catch (err) {
-                throw fsProblem(input, e.abs, err);
-            }
-            const target = raw.toString('utf8');
-            if (!Buffer.from(target, 'utf8').equals(raw))
-                throw failure(input, `the symlink "${shownPath(input, e.abs)}" points to "${escapeBytes(raw)}", which is not valid UTF-8 as layer paths must be; change the link`);
-            await add({ ...base, name: e.name, type: 'symlink', linkname: target, mode });
-        }
-        else if (st.isFile()) {
-            if (st.nlink > 1) {
-                const id = `${st.dev}:${st.ino}`;
-                const first = firstPathOf.get(id);
-                if (first !== undefined) {
-                    await add({ ...base, name: e.name, type: 'link', linkname: first, mode });
-                    continue;
-                }
-                firstPathOf.set(id, e.name);
-            }
-            const header = { ...base, name: e.name, type: 'file', mode, size: st.size };
-            if (st.size <= WHOLE_FILE) {
-                let body;
-                try {
-                    body = readWhole(e.abs, st.size);
-                }
-                catch (err) {
-                    throw fsProblem(input, e.abs, err);
-                }
-                if (body.length !== st.size)
-                    throw changed(input, e.abs);
-                // tar-stream takes an empty buffer as "no body given" and waits for a stream.
-                await add(header, body.length ? body : Buffer.alloc(0));
-            }
-            else
-                await addFile(input, pack, header, e.abs, st.size, note);
-        }
-        else if (st.isFIFO()) {
-            await add({ ...base, name: e.name, type: 'fifo', mode });
-        }
-        else if (st.isCharacterDevice() || st.isBlockDevice()) {
-            await add({
-                ...base,
-                name: e.name,
-                type: st.isCharacterDevice() ? 'character-device' : 'block-device',
-                mode,
-                devmajor: Math.floor(st.rdev / 256) & 0xfff,
-                devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
-            });
-        }
-        // Sockets are runtime objects with no content; they are left out.
-    }
-}
-function changed(input, abs) {
-    return failure(input, `file "${shownPath(input, abs)}" changed while it was being read; retry`);
-}
-/** A file too large to read whole, streamed into the tar in CHUNK reads, one read ahead. */
-async function addFile(input, pack, header, abs, size, note) {
-    let fh;
-    try {
-        fh = await promises_namespaceObject.open(abs, 'r');
-    }
-    catch (err) {
-        throw fsProblem(input, abs, err);
-    }
-    try {
-        let done;
-        note(header);
-        const sink = await new Promise(resolve => {
-            done = new Promise((res, rej) => {
-                resolve(pack.entry(header, err => (err ? rej(err) : res())));
-            });
-        });
-        done.catch(() => { });
-        let pos = 0;
-        // The next read is under way while the last chunk goes into the tar.
-        const readAt = (at) => {
-            const want = Math.min(CHUNK, size - at);
-            const buf = Buffer.allocUnsafe(want);
-            const r = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
-            r.catch(() => { });
-            return r;
-        };
-        let pending = readAt(0);
-        while (pos < size) {
-            let chunk;
-            try {
-                chunk = await pending;
-            }
-            catch (err) {
-                sink.destroy(err);
-                throw fsProblem(input, abs, err);
-            }
-            if (chunk.length === 0) {
-                const err = changed(input, abs);
-                sink.destroy(err);
-                throw err;
-            }
-            pos += chunk.length;
-            if (pos < size)
-                pending = readAt(pos);
-            if (!sink.write(chunk))
-                await waitFor(sink, 'drain');
-        }
-        // A file that grew since its stat would be cut short silently.
-        const { bytesRead } = await fh.read(Buffer.alloc(1), 0, 1, size);
-        if (bytesRead !== 0) {
-            const err = changed(input, abs);
-            sink.destroy(err);
-            throw err;
-        }
-        sink.end(null);
-        await done;
-    }
-    finally {
-        await fh.close();
-    }
-}
-/**
- * A stage that also feeds what passes through to a side pipeline, waiting for it, so one read of
- * a stream serves two consumers with backpressure from both.
- */
-function tee(side) {
-    const head = new external_node_stream_.PassThrough();
-    const done = (0,external_node_stream_promises_namespaceObject.pipeline)([head, ...side]);
-    const stage = new external_node_stream_.Transform({
-        transform(chunk, _enc, cb) {
-            if (head.write(chunk))
-                cb(null, chunk);
-            else
-                head.once('drain', () => cb(null, chunk));
-        },
-        flush(cb) {
-            head.end();
-            done.then(() => cb(), cb);
-        },
-        destroy(err, cb) {
-            // The side must not wait for input that will never come once the main pipeline failed.
-            if (!head.writableFinished)
-                head.destroy(err ?? new Error('stopped'));
-            cb(err);
-        }
-    });
-    done.catch(err => stage.destroy(err));
-    return { stage, done };
-}
-async function readAt(input, at, n) {
-    const buf = Buffer.alloc(n);
-    try {
-        const fh = await promises_namespaceObject.open(input.source, 'r');
-        try {
-            const { bytesRead } = await fh.read(buf, 0, n, at);
-            return buf.subarray(0, bytesRead);
-        }
-        finally {
-            await fh.close();
-        }
-    }
-    catch (err) {
-        throw fsProblem(input, input.source, err);
-    }
-}
-async function tarballLayer(input, store, opts, size) {
-    const format = detectCompression(await readAt(input, 0, 6));
-    if (format === 'xz' || format === 'bzip2')
-        throw failure(input, `"${input.source}" is compressed with ${format}, which layers cannot use; recompress it with gzip or zstd, or give the plain .tar`);
-    // Bytes after the compressed stream (padding, a second zstd frame) are skipped by some readers and
-    // fatal to others (Go's gzip: "invalid header"), so only a stream that is the whole file is kept.
-    if (format === opts.compression) {
-        const kept = await tarballPass(input, store, opts, format, size, true);
-        if (kept)
-            return kept;
-    }
-    return (await tarballPass(input, store, opts, format, size, false));
-}
-/** One read of a tarball: kept byte for byte when `keep`, else decompressed and recompressed. */
-async function tarballPass(input, store, opts, format, size, keep) {
-    const createdBy = `lading: ADD ${shownSource(input.source)} /`;
-    const src = (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: CHUNK });
-    // The validator's own checks of the tar, as it is read: the layer need not be read back.
-    const scanner = opts.checks.tarStream();
-    const check = scanner.sink;
-    const decompressor = format === 'none' ? undefined : createDecompressor(format);
-    const decompress = decompressor ? [decompressor] : [];
-    let diffHash;
-    let digestHash;
-    let stages;
-    let side;
-    if (keep) {
-        // The bytes are kept, and the tar inside is hashed and checked alongside.
-        digestHash = new HashingStream('sha256', opts.relief);
-        diffHash = decompressor ? new HashingStream('sha256', opts.relief) : digestHash;
-        const t = tee(decompressor ? [decompressor, diffHash, check] : [check]);
-        stages = [digestHash, t.stage];
-        side = t.done;
-    }
-    else {
-        diffHash = new HashingStream('sha256', opts.relief);
-        const t = tee([check]);
-        side = t.done;
-        if (opts.compression === 'none') {
-            digestHash = diffHash;
-            stages = [...decompress, diffHash, t.stage];
-        }
-        else {
-            digestHash = new HashingStream('sha256', opts.relief);
-            stages = [
-                ...decompress,
-                diffHash,
-                t.stage,
-                ...compressorStages(opts.compression, opts.level),
-                digestHash
-            ];
-        }
-    }
-    const kind = format === 'none' ? 'tar' : `${format} tarball`;
-    const stored = await intoStore(input, store, {
-        src,
-        stages,
-        also: [side],
-        digest: digestHash,
-        explain: err => {
-            const code = err.code;
-            if (code && err.syscall)
-                throw fsProblem(input, input.source, err);
-            return `"${input.source}" is not a readable ${kind}: ${errors_messageOf(err)}`;
-        },
-        accept: async () => {
-            const tarError = await scanner.tarError();
-            if (tarError !== undefined)
-                throw failure(input, `"${input.source}" is not a readable ${kind}: ${tarError}`);
-            const consumed = decompressor ? decompressor.bytesWritten : size;
-            if (consumed >= size)
-                return true;
-            // Node's zstd reader stops after one frame; what follows would be left out silently.
-            if (format === 'zstd' && isZstdFrame(await readAt(input, consumed, 4)))
-                throw failure(input, `"${input.source}" holds more than one zstd frame, which Lading cannot read; recompress it with plain zstd (one frame) or give the plain .tar`);
-            return !keep;
-        }
-    });
-    if (!stored)
-        return undefined;
-    const built = builtLayer(opts.compression, digestHash, diffHash, createdBy);
-    built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId });
     return built;
 }
 
@@ -39800,6 +39979,14 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
     }
 }
 
+;// CONCATENATED MODULE: ./src/oci/limits.ts
+/**
+ * The largest manifest, index or config Lading reads. Distribution and skopeo refuse manifests
+ * and configs above the same 4 MiB, so no image a registry serves needs more; a bigger document
+ * is refused rather than read, so a hostile one cannot fill memory or be skipped by the checks.
+ */
+const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
 
 
@@ -39855,6 +40042,10 @@ const RETRYABLE_CODES = new Set([
 function isRetryableNetworkError(err) {
     if (err instanceof RetryableError)
         return true;
+    // A LadingError already says what the user must do (a limit hit, a refusal): trying again
+    // would only repeat it.
+    if (err instanceof LadingError)
+        return false;
     const code = err?.code;
     if (code && RETRYABLE_CODES.has(code))
         return true;
@@ -39928,10 +40119,149 @@ function registryError(status, body, ctx, attempts = 1) {
 var external_node_http_ = __nccwpck_require__(7067);
 ;// CONCATENATED MODULE: external "node:https"
 const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: ./src/registry/watch.ts
+
+/** The whole of one request for a document, a token or a HEAD: headers and body. */
+const REQUEST_DEADLINE_MS = 60_000;
+/** The slowest a blob upload or download may go, in bytes per second... */
+const MIN_TRANSFER_RATE = 10 * 1024;
+/** ...averaged over this long, so a short stall of a healthy registry is not held against it. */
+const RATE_WINDOW_MS = 30_000;
+const defaultTransferLimits = {
+    deadlineMs: REQUEST_DEADLINE_MS,
+    minBytesPerSecond: MIN_TRANSFER_RATE,
+    rateWindowMs: RATE_WINDOW_MS
+};
+/**
+ * A registry too slow for a limit: not retried, since a registry that trickled once is no faster
+ * the next time, and retries would multiply the wait the limit is there to bound.
+ */
+class TooSlow extends LadingError {
+}
+function seconds(ms) {
+    return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${ms} ms`;
+}
+function rate(bytesPerSecond) {
+    return bytesPerSecond >= 1024
+        ? `${+(bytesPerSecond / 1024).toFixed(1)} KiB/s`
+        : `${bytesPerSecond} B/s`;
+}
+function moved(s) {
+    return (s.bytesRead ?? 0) + (s.bytesWritten ?? 0);
+}
+/**
+ * Holds one exchange to its watch: on a breach the request and its response are destroyed with a
+ * TooSlow naming the host, what was being done and the limit. `response` hands over the response
+ * when it arrives, so its body is covered too.
+ */
+class ExchangeWatch {
+    r;
+    w;
+    host;
+    res;
+    deadline;
+    window;
+    constructor(r, w, host, uploading) {
+        this.r = r;
+        this.w = w;
+        this.host = host;
+        if (w.minRate)
+            this.watchRate(w.minRate, uploading);
+        else if (w.deadlineMs !== undefined)
+            this.startDeadline(w.deadlineMs, '');
+        r.on('error', () => this.stop());
+        r.on('close', () => {
+            if (!this.res)
+                this.stop();
+        });
+    }
+    response(m) {
+        this.res = m;
+        m.on('end', () => this.stop());
+        m.on('close', () => this.stop());
+    }
+    stop() {
+        clearTimeout(this.deadline);
+        clearTimeout(this.window);
+    }
+    fail(err) {
+        this.stop();
+        this.r.destroy(err);
+        if (!this.res)
+            return;
+        // Whoever reads the body later finds the error on it; no one reading now is no crash.
+        this.res.on('error', () => { });
+        this.res.destroy(err);
+    }
+    startDeadline(limit, since) {
+        const err = () => new TooSlow(`${this.w.what}: ${this.host} did not answer in full within ${seconds(limit)}${since} ` +
+            '(REQUEST_DEADLINE_MS, the deadline of one request); the registry is stalled or far ' +
+            'too slow');
+        this.deadline = setTimeout(() => this.fail(err()), limit);
+    }
+    watchRate(minRate, uploading) {
+        const { bytesPerSecond, windowMs } = minRate;
+        let socket;
+        let last = 0;
+        this.r.on('socket', s => {
+            socket = s;
+            last = moved(s);
+        });
+        const check = () => {
+            const now = socket ? moved(socket) : 0;
+            const got = now - last;
+            last = now;
+            // A download whose reader is behind (its buffer full) waits on Lading, not the registry.
+            const res = this.res;
+            const waitingOnUs = !!res && res.readableLength >= res.readableHighWaterMark;
+            if (!waitingOnUs && got < (bytesPerSecond * windowMs) / 1000)
+                return this.fail(new TooSlow(`${this.w.what}: ${got} bytes moved with ${this.host} in ${seconds(windowMs)}, ` +
+                    `below the minimum rate of ${rate(bytesPerSecond)} (MIN_TRANSFER_RATE over ` +
+                    'RATE_WINDOW_MS); the registry or the network is stalled or far too slow'));
+            this.window = setTimeout(check, windowMs);
+        };
+        this.window = setTimeout(check, windowMs);
+        // Once an upload's body is sent, the registry stores the blob: no bytes move meanwhile.
+        const limit = this.w.deadlineMs;
+        if (uploading)
+            this.r.on('finish', () => {
+                clearTimeout(this.window);
+                if (limit !== undefined && !this.res)
+                    this.startDeadline(limit, ' of the end of the upload');
+            });
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/registry/http.ts
 
 
+
+
+
+
 // Keep-alive matters: a push is hundreds of small requests to one host.
+/**
+ * `scheme://host/path` of a URL, for messages: its userinfo and query (a signed URL's signature,
+ * an upload's state) are credentials often enough that no message shows them.
+ */
+function displayUrl(u, base) {
+    let url;
+    try {
+        url = new URL(u, base);
+    }
+    catch {
+        return '(a URL that does not parse)';
+    }
+    return `${url.protocol}//${url.host}${url.pathname}`;
+}
+/** Slices a buffer body, so its progress (and a minimum rate) can be seen as it is sent. */
+function sliced(body) {
+    const size = 64 * 1024;
+    return external_node_stream_.Readable.from((function* () {
+        for (let at = 0; at < body.length; at += size)
+            yield body.subarray(at, at + size);
+    })());
+}
 const agents = {
     http: new external_node_http_.Agent({ keepAlive: true, maxSockets: 32 }),
     https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
@@ -39946,24 +40276,68 @@ function send(req) {
             headers['Content-Length'] = String(req.body.length);
         else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
             headers['Content-Length'] = '0';
-        const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res }));
+        const body = Buffer.isBuffer(req.body) && req.watch?.minRate ? sliced(req.body) : req.body;
+        let watch;
+        const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => {
+            watch?.response(res);
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res });
+        });
+        if (req.watch)
+            watch = new ExchangeWatch(r, req.watch, req.url.host, body !== undefined);
         // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
         r.setTimeout(req.timeoutMs ?? 60_000, () => r.destroy(Object.assign(new Error(`${req.method} ${req.url.host} timed out`), { code: 'ETIMEDOUT' })));
         r.on('error', reject);
-        if (!req.body || Buffer.isBuffer(req.body)) {
-            r.end(req.body);
+        if (!body || Buffer.isBuffer(body)) {
+            r.end(body);
             return;
         }
-        const src = req.body;
-        src.on('error', err => r.destroy(err));
-        src.pipe(r);
+        body.on('error', err => r.destroy(err));
+        body.pipe(r);
     });
 }
 async function readBody(res, limit = 64 * 1024 * 1024) {
     return readAll(res.body, limit, `response from ${res.url.host}`);
 }
+/** The size a response states, when it states one. */
+function contentLength(res) {
+    const v = header(res, 'content-length');
+    return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined;
+}
+/**
+ * A manifest, index or config, never read past MAX_DOCUMENT_BYTES nor past the size its
+ * descriptor says, when one does: refused at once when the registry states a larger size, else as
+ * soon as more arrives. `what` names the registry and the reference or digest.
+ */
+async function readDocument(res, what, declared) {
+    const limit = Math.min(declared ?? MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES);
+    const over = (seen) => new LadingError(`${what}: the registry sent ${seen}, more than ` +
+        (declared !== undefined && declared <= MAX_DOCUMENT_BYTES
+            ? `the ${declared} bytes its descriptor says`
+            : `the ${MAX_DOCUMENT_BYTES}-byte limit on documents (MAX_DOCUMENT_BYTES)`) +
+        '; it was not read');
+    const stated = contentLength(res);
+    if (stated !== undefined && stated > limit) {
+        res.body.destroy();
+        throw over(`${stated} bytes (Content-Length)`);
+    }
+    try {
+        return await readAll(res.body, limit, what);
+    }
+    catch (err) {
+        if (err instanceof TooLarge)
+            throw over(`${err.seen} bytes before Lading stopped reading`);
+        throw err;
+    }
+}
 /** Raised when a body is longer than its caller allows; not worth a retry. */
-class TooLarge extends Error {
+class TooLarge extends LadingError {
+    seen;
+    constructor(message, 
+    /** Bytes received when reading stopped. */
+    seen) {
+        super(message);
+        this.seen = seen;
+    }
 }
 /** A whole body, never more than `limit` bytes of it in memory. */
 async function readAll(body, limit, what) {
@@ -39973,7 +40347,7 @@ async function readAll(body, limit, what) {
         size += chunk.length;
         if (size > limit) {
             body.destroy();
-            throw new TooLarge(`${what} is larger than ${limit} bytes`);
+            throw new TooLarge(`${what} is larger than ${limit} bytes`, size);
         }
         chunks.push(chunk);
     }
@@ -40083,17 +40457,19 @@ const EXPIRY_MARGIN_MS = 30_000;
  * obtained from the challenge's realm for a set of scopes, cached until it expires.
  */
 class Authenticator {
+    opts;
+    challenge;
+    tokens = new Map();
     registry;
     creds;
     log;
     secrets;
-    challenge;
-    tokens = new Map();
-    constructor(registry, creds, log, secrets = new Secrets()) {
-        this.registry = registry;
-        this.creds = creds;
-        this.log = log;
-        this.secrets = secrets;
+    constructor(opts) {
+        this.opts = opts;
+        this.registry = opts.registry;
+        this.creds = opts.creds;
+        this.log = opts.log;
+        this.secrets = opts.secrets ?? new Secrets();
     }
     basic(username, password) {
         const b = Buffer.from(`${username}:${password}`).toString('base64');
@@ -40148,9 +40524,10 @@ class Authenticator {
             url = new URL(realm);
         }
         catch {
-            throw new LadingError(`${this.registry} named a token realm that is not a URL: ${realm}`);
+            throw new LadingError(`${this.registry} named a token realm that is not a URL`);
         }
         const resolved = await this.creds();
+        this.refuseClearText(url, resolved);
         const all = [...new Set([...scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])];
         let res;
         if (resolved.identityToken) {
@@ -40179,7 +40556,7 @@ class Authenticator {
         }
         const token = res.token || res.access_token;
         if (!token)
-            throw new LadingError(`the token server ${url.host} answered without a token`);
+            throw new LadingError(`the token server ${displayUrl(url)} answered without a token`);
         this.secrets.add(token);
         const lifetime = (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000;
         const issued = res.issued_at ? Date.parse(res.issued_at) : NaN;
@@ -40187,18 +40564,36 @@ class Authenticator {
         this.log(`got a token from ${url.host} for ${all.join(' ')}`);
         return { token, expiresAt: start + lifetime };
     }
+    /**
+     * Credentials travel in clear text only to a registry the user reaches in clear text (loopback,
+     * insecure-registries): an HTTPS registry naming an http:// realm would otherwise have the
+     * password read by anyone on the path.
+     */
+    refuseClearText(realm, resolved) {
+        if (realm.protocol === 'https:' || this.opts.base.protocol !== 'https:')
+            return;
+        if (!resolved.credentials && !resolved.identityToken)
+            return;
+        throw new LadingError(`${this.registry} is reached over HTTPS but sends Lading to the token server ` +
+            `${displayUrl(realm)} over plain HTTP; Lading does not send the credentials from ` +
+            `${resolved.source} there in clear text. The registry's token realm must be https://; ` +
+            'ask its operator to fix it');
+    }
     async exchange(url, method, form, headers) {
-        const where = `the token server ${url.origin}${url.pathname} (for ${this.registry})`;
+        const where = `the token server ${displayUrl(url)} (for ${this.registry})`;
         let res;
         try {
             res = await send({
                 method,
                 url,
                 headers,
-                body: form ? Buffer.from(form.toString()) : undefined
+                body: form ? Buffer.from(form.toString()) : undefined,
+                watch: { what: `asking ${where} for a token`, deadlineMs: this.opts.deadlineMs }
             });
         }
         catch (err) {
+            if (err instanceof LadingError)
+                throw err;
             throw new RetryableError(`${where}: ${errors_messageOf(err)}`);
         }
         const body = (await readBody(res, 1024 * 1024)).toString('utf8');
@@ -40227,18 +40622,9 @@ function scopeKey(scopes) {
 
 
 
-/**
- * Chunks are 4 MiB unless the registry asks for more: GHCR refuses a PATCH body above 4 MiB
- * (416 "exceeds the maximum permissible limit of 4.00MiB").
- */
-const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
-/**
- * Blobs up to this size go in one streamed PUT, as containerd (and so BuildKit) pushes every
- * blob: one request instead of a PATCH per 4 MiB, nothing held in memory, and a failure costs at
- * most this much sent again. Larger blobs go in chunks that resume where a failure stopped them.
- */
-const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024;
-function blobs_name(t) {
+
+/** `registry/repository`, for messages. */
+function blobName(t) {
     return `${t.client.registry}/${t.repository}`;
 }
 async function blobExists(t, digest) {
@@ -40247,273 +40633,86 @@ async function blobExists(t, digest) {
         path: `${t.repository}/blobs/${digest}`,
         scopes: t.scopes,
         expect: [200, 404],
-        what: `HEAD blob ${digest} in ${blobs_name(t)}`,
+        what: `HEAD blob ${digest} in ${blobName(t)}`,
         repository: t.repository
     });
     await drain(res);
     return res.status === 200;
 }
-/** Streams a blob, following redirects (credentials are not sent to another host). */
-async function getBlob(t, desc) {
-    const res = await t.client.request({
+function requestBlob(t, desc, what, transfer) {
+    return t.client.request({
         method: 'GET',
         path: `${t.repository}/blobs/${desc.digest}`,
         scopes: t.scopes,
         expect: [200],
-        what: `GET blob ${desc.digest} from ${blobs_name(t)}`,
-        repository: t.repository
+        what,
+        repository: t.repository,
+        transfer
     });
-    return res.body;
 }
-/** A whole small blob (a config), verified against its descriptor. */
+/**
+ * Streams a blob, following redirects (credentials are not sent to another host), held to the
+ * minimum rate. The stream ends with an error as soon as the registry sends more than the
+ * descriptor's size (that chunk is not passed on, so nothing downstream writes more than
+ * declared), or when it ends short of it.
+ */
+async function getBlob(t, desc) {
+    const what = `GET blob ${desc.digest} (${desc.size} bytes) from ${blobName(t)}`;
+    const res = await requestBlob(t, desc, what, true);
+    const stated = contentLength(res);
+    if (stated !== undefined && stated !== desc.size) {
+        res.body.destroy();
+        throw new LadingError(`${what}: the registry states ${stated} bytes (Content-Length), not the ${desc.size} ` +
+            'its descriptor says; the registry holds something else under this digest');
+    }
+    return bounded(res.body, desc.size, what);
+}
+/** `body`, failing once it passes `size` bytes or ends short of it. */
+function bounded(body, size, what) {
+    let got = 0;
+    const bound = new external_node_stream_.Transform({
+        transform(chunk, _enc, cb) {
+            got += chunk.length;
+            if (got > size)
+                return cb(new LadingError(`${what}: the registry sent more than the ${size} bytes its descriptor says ` +
+                    `(${got} when Lading stopped reading); the registry is broken or hostile`));
+            cb(null, chunk);
+        },
+        flush(cb) {
+            if (got === size)
+                return cb();
+            cb(new LadingError(`${what}: the registry sent ${got} bytes, not the ${size} its descriptor says`));
+        }
+    });
+    body.on('error', err => bound.destroy(err instanceof LadingError
+        ? err
+        : new LadingError(`${what}: the download broke after ${got} of ${size} bytes (${errors_messageOf(err)})`)));
+    // A consumer that stops reading (or a failure) releases the connection.
+    bound.on('close', () => body.destroy());
+    return body.pipe(bound);
+}
+/**
+ * A whole document (a config) by digest, verified against its descriptor, never read past the
+ * descriptor's size nor MAX_DOCUMENT_BYTES.
+ */
 async function readBlob(t, desc) {
-    const what = `blob ${desc.digest} from ${blobs_name(t)}`;
+    const what = `blob ${desc.digest} from ${blobName(t)}`;
+    if (desc.size > MAX_DOCUMENT_BYTES)
+        throw new LadingError(`${what}: its descriptor says ${desc.size} bytes, more than the ${MAX_DOCUMENT_BYTES}-byte ` +
+            'limit on documents (MAX_DOCUMENT_BYTES) that Lading reads; it was not fetched');
     return withRetry(`GET ${what}`, async () => {
-        const body = await getBlob(t, desc);
+        const res = await requestBlob(t, desc, `GET ${what}`, false);
         let data;
         try {
-            // A registry sending more than the descriptor says must not fill memory.
-            data = await readAll(body, desc.size, what);
+            data = await readDocument(res, what, desc.size);
         }
         catch (err) {
-            if (err instanceof TooLarge)
-                throw new LadingError(`${what}: the registry sent more than the ${desc.size} bytes expected`);
+            if (err instanceof LadingError)
+                throw err;
             throw new RetryableError(`reading ${what}: ${errors_messageOf(err)}`);
         }
         verifyContent(data, desc.digest, desc.size, what);
         return data;
-    }, t.client.policy, t.client.log);
-}
-async function startUpload(t) {
-    const what = `POST blob upload to ${blobs_name(t)}`;
-    const res = await t.client.request({
-        method: 'POST',
-        path: `${t.repository}/blobs/uploads/`,
-        scopes: t.scopes,
-        expect: [202],
-        what,
-        repository: t.repository
-    });
-    await drain(res);
-    return sessionOf(t, res, what);
-}
-function sessionOf(t, res, what) {
-    const min = Number(header(res, 'oci-chunk-min-length'));
-    return { location: t.client.locationOf(res, what), minChunk: min > 0 ? min : undefined };
-}
-/**
- * Asks the registry to link a blob it holds in `from` into the target repository. It answers 201
- * when it did, or 202 with an upload session when it could not (then the caller uploads there).
- */
-async function mountBlob(t, digest, from) {
-    const what = `mount blob ${digest} from ${from} into ${blobs_name(t)}`;
-    const url = new URL(`${t.repository}/blobs/uploads/`, t.client.base);
-    url.searchParams.set('mount', digest);
-    url.searchParams.set('from', from);
-    const res = await t.client.request({
-        method: 'POST',
-        url,
-        scopes: t.scopes,
-        expect: [201, 202],
-        what,
-        repository: t.repository,
-        probe: true
-    });
-    await drain(res);
-    if (res.status === 201)
-        return { mounted: true };
-    return { mounted: false, session: sessionOf(t, res, what) };
-}
-/** Upload errors after which the session is unusable and the upload must start over. */
-function restartable(err) {
-    if (!(err instanceof RegistryError))
-        return false;
-    return (err.status === 416 ||
-        err.codes.includes('BLOB_UPLOAD_INVALID') ||
-        err.codes.includes('BLOB_UPLOAD_UNKNOWN'));
-}
-/**
- * Uploads a blob from a stream opened by `open` (reopened when the upload must start over):
- * one PUT when it is small, PATCH chunks otherwise. Resolves with the bytes sent.
- */
-async function uploadBlob(t, desc, open, session) {
-    const what = `upload of blob ${desc.digest} (${desc.size} bytes) to ${blobs_name(t)}`;
-    let sent = 0;
-    await withRetry(what, async (attempt) => {
-        const s = attempt === 1 && session ? session : await startUpload(t);
-        const chunk = Math.max(t.chunkSize ?? DEFAULT_CHUNK_SIZE, s.minChunk ?? 0);
-        const whole = Math.max(t.chunkSize ?? DEFAULT_WHOLE_MAX, chunk);
-        try {
-            sent +=
-                desc.size <= whole
-                    ? await monolithic(t, desc, open, s.location)
-                    : await chunked(t, desc, open, s.location, chunk);
-        }
-        catch (err) {
-            if (restartable(err))
-                throw new RetryableError(errors_messageOf(err));
-            throw err;
-        }
-    }, t.client.policy, t.client.log);
-    return sent;
-}
-function withDigest(location, digest) {
-    const url = new URL(location);
-    url.searchParams.set('digest', digest);
-    return url;
-}
-async function monolithic(t, desc, open, location) {
-    const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
-    const res = await t.client.request({
-        method: 'PUT',
-        url: withDigest(location, desc.digest),
-        scopes: t.scopes,
-        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(desc.size) },
-        body: async () => {
-            const src = await open();
-            src.on('error', err => hasher.destroy(err));
-            return src.pipe(hasher);
-        },
-        expect: [201],
-        what: `PUT blob ${desc.digest} to ${blobs_name(t)}`,
-        repository: t.repository
-    });
-    await drain(res);
-    // The registry can answer as soon as it has the last byte, before the source has said it
-    // ended; the hash is final only then (bounded: a source with bytes to spare never ends).
-    if (!hasher.ended && hasher.size === desc.size)
-        await Promise.race([
-            (0,external_node_stream_promises_namespaceObject.finished)(hasher, { readable: false }).catch(() => undefined),
-            new Promise(resolve => setTimeout(resolve, SOURCE_END_WAIT_MS).unref())
-        ]);
-    checkSent(desc, hasher);
-    return hasher.size;
-}
-/** How long a PUT's source may take to end after the registry took its last byte. */
-const SOURCE_END_WAIT_MS = 10_000;
-function checkSent(desc, hasher) {
-    const got = hasher.ended ? hasher.digest() : undefined;
-    if (hasher.size !== desc.size || got !== desc.digest)
-        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
-            (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
-            `, expected ${desc.size} bytes; the source is corrupt or changed while being read`);
-}
-/** Pulls exactly `n` bytes at a time out of a stream (fewer only at its end). */
-class ChunkReader {
-    it;
-    pending = [];
-    pendingSize = 0;
-    done = false;
-    constructor(src) {
-        this.it = src[Symbol.asyncIterator]();
-    }
-    async next(n) {
-        while (this.pendingSize < n && !this.done) {
-            const r = await this.it.next();
-            if (r.done)
-                this.done = true;
-            else {
-                this.pending.push(r.value);
-                this.pendingSize += r.value.length;
-            }
-        }
-        const all = Buffer.concat(this.pending);
-        const out = all.subarray(0, n);
-        const rest = all.subarray(n);
-        this.pending = rest.length ? [rest] : [];
-        this.pendingSize = rest.length;
-        return out;
-    }
-    async close() {
-        await this.it.return?.();
-    }
-}
-/** The offset the registry has stored for an upload (Range: 0-LAST), from its upload status. */
-async function uploadOffset(t, location) {
-    const what = `GET upload status of ${blobs_name(t)}`;
-    const res = await t.client.request({
-        method: 'GET',
-        url: location,
-        scopes: t.scopes,
-        expect: [204],
-        what,
-        repository: t.repository
-    });
-    await drain(res);
-    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
-    const next = header(res, 'location') ? t.client.locationOf(res, what) : location;
-    // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
-    // 0): resuming from 0 is right for the first and only costs a restart for the second.
-    const last = m ? Number(m[1]) : -1;
-    return { offset: last > 0 ? last + 1 : 0, location: next };
-}
-async function chunked(t, desc, open, start, chunkSize) {
-    const hasher = new HashingStream(parseDigest(desc.digest).algorithm);
-    const src = await open();
-    src.on('error', err => hasher.destroy(err));
-    const reader = new ChunkReader(src.pipe(hasher));
-    let location = start;
-    let offset = 0;
-    try {
-        for (;;) {
-            const chunk = await reader.next(chunkSize);
-            if (!chunk.length)
-                break;
-            location = await sendChunk(t, desc, location, chunk, offset);
-            offset += chunk.length;
-        }
-    }
-    finally {
-        await reader.close();
-    }
-    checkSent(desc, hasher);
-    const res = await t.client.request({
-        method: 'PUT',
-        url: withDigest(location, desc.digest),
-        scopes: t.scopes,
-        headers: { 'Content-Type': 'application/octet-stream' },
-        body: Buffer.alloc(0),
-        expect: [201],
-        what: `PUT (close upload of) blob ${desc.digest} to ${blobs_name(t)}`,
-        repository: t.repository
-    });
-    await drain(res);
-    return offset;
-}
-/**
- * Sends one chunk. After a failure it asks the registry how much it stored and sends the rest of
- * the chunk from there; when the registry's offset is outside this chunk the upload restarts.
- */
-async function sendChunk(t, desc, location, chunk, offset) {
-    let loc = location;
-    return withRetry(`PATCH blob ${desc.digest} bytes ${offset}-${offset + chunk.length - 1} to ${blobs_name(t)}`, async (attempt) => {
-        let from = offset;
-        if (attempt > 1) {
-            const status = await uploadOffset(t, loc);
-            loc = status.location;
-            from = status.offset;
-            if (from < offset || from > offset + chunk.length)
-                throw new RegistryError(`registry holds ${from} bytes of the upload, expected ${offset}`, 416);
-            if (from === offset + chunk.length)
-                return loc;
-        }
-        const part = chunk.subarray(from - offset);
-        const res = await t.client.request({
-            method: 'PATCH',
-            url: loc,
-            scopes: t.scopes,
-            headers: {
-                'Content-Type': 'application/octet-stream',
-                'Content-Range': `${from}-${from + part.length - 1}`
-            },
-            body: part,
-            retry: false,
-            expect: [202],
-            what: `PATCH blob ${desc.digest} to ${blobs_name(t)}`,
-            repository: t.repository
-        });
-        await drain(res);
-        return t.client.locationOf(res, `PATCH blob ${desc.digest}`);
     }, t.client.policy, t.client.log);
 }
 
@@ -40670,31 +40869,9 @@ function sameRegistry(a, b) {
     return canonicalRegistry(a).toLowerCase() === canonicalRegistry(b).toLowerCase();
 }
 
-;// CONCATENATED MODULE: ./src/registry/client.ts
+;// CONCATENATED MODULE: ./src/registry/tls.ts
 
 
-
-
-
-
-
-
-const MAX_REDIRECTS = 5;
-/** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
-function normalizeRegistryHost(entry) {
-    return entry
-        .trim()
-        .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
-        .replace(/\/.*$/, '')
-        .toLowerCase();
-}
-/**
- * Whether the registry's credentials may go with a request to `url`: only to the registry's own
- * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
- */
-function sameOrigin(base, url) {
-    return base.origin === url.origin;
-}
 const TLS_TRUST_CODES = new Set([
     'DEPTH_ZERO_SELF_SIGNED_CERT',
     'SELF_SIGNED_CERT_IN_CHAIN',
@@ -40733,6 +40910,34 @@ function tlsFailure(err, url, registry) {
             (own ? `, or list ${url.host} in insecure-registries to use plain http://` : ''));
     return undefined;
 }
+
+;// CONCATENATED MODULE: ./src/registry/client.ts
+
+
+
+
+
+
+
+
+
+
+const MAX_REDIRECTS = 5;
+/** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
+function normalizeRegistryHost(entry) {
+    return entry
+        .trim()
+        .replace(/^[a-z][a-z0-9+.-]*:\/\//i, '')
+        .replace(/\/.*$/, '')
+        .toLowerCase();
+}
+/**
+ * Whether the registry's credentials may go with a request to `url`: only to the registry's own
+ * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
+ */
+function sameOrigin(base, url) {
+    return base.origin === url.origin;
+}
 function isLoopback(host) {
     const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
     return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name);
@@ -40750,6 +40955,8 @@ class RegistryClient {
     base;
     log;
     policy;
+    limits;
+    relief;
     auth;
     creds;
     credSource = 'no credentials';
@@ -40766,8 +40973,23 @@ class RegistryClient {
         this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`);
         this.log = opts.log ?? (() => { });
         this.policy = { ...defaultRetryPolicy, ...opts.retry };
+        this.limits = { ...defaultTransferLimits, ...opts.limits };
+        this.relief = opts.relief;
         this.secrets = opts.secrets ?? new Secrets();
-        this.auth = new Authenticator(this.host, () => this.credentials(), this.log, this.secrets);
+        this.auth = new Authenticator({
+            registry: this.host,
+            base: this.base,
+            creds: () => this.credentials(),
+            log: this.log,
+            secrets: this.secrets,
+            deadlineMs: this.limits.deadlineMs
+        });
+    }
+    /** What one exchange is held to: a blob transfer to the minimum rate, the rest to the deadline. */
+    watchOf(what, transfer = false) {
+        const l = this.limits;
+        const minRate = { bytesPerSecond: l.minBytesPerSecond, windowMs: l.rateWindowMs };
+        return { what, deadlineMs: l.deadlineMs, ...(transfer && { minRate }) };
     }
     credentials() {
         this.creds ??= resolveCredentials(this.registry, { ...this.opts, secrets: this.secrets }).then(c => {
@@ -40788,13 +41010,21 @@ class RegistryClient {
     }
     /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
     ping() {
-        this.pinged ??= withRetry(`reaching ${this.registry} (${this.base.href})`, async () => {
+        const what = `reaching ${this.registry} (${displayUrl(this.base)})`;
+        this.pinged ??= withRetry(what, async () => {
             await this.credentials();
             let res;
             try {
-                res = await send({ method: 'GET', url: this.base, headers: {} });
+                res = await send({
+                    method: 'GET',
+                    url: this.base,
+                    headers: {},
+                    watch: this.watchOf(what)
+                });
             }
             catch (err) {
+                if (err instanceof LadingError)
+                    throw err;
                 throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(errors_messageOf(err));
             }
             const body = (await readBody(res, 1024 * 1024)).toString('utf8');
@@ -40803,7 +41033,7 @@ class RegistryClient {
             else if (isRetryableStatus(res.status))
                 throw new RetryableError(`${res.status}`, parseRetryAfter(header(res, 'retry-after')));
             else if (res.status !== 200)
-                throw registryError(res.status, body, this.context(`GET ${this.base.href}`));
+                throw registryError(res.status, body, this.context(`GET ${displayUrl(this.base)}`));
         }, this.policy, this.log).catch(err => {
             this.pinged = undefined;
             throw err;
@@ -40900,7 +41130,13 @@ class RegistryClient {
             let res;
             try {
                 const body = typeof o.body === 'function' ? await o.body() : o.body;
-                res = await send({ method: o.method, url, headers, body });
+                res = await send({
+                    method: o.method,
+                    url,
+                    headers,
+                    body,
+                    watch: this.watchOf(o.what, o.transfer)
+                });
             }
             catch (err) {
                 if (err instanceof LadingError)
@@ -40915,8 +41151,9 @@ class RegistryClient {
                 return res;
             await drain(res);
             if (hops >= MAX_REDIRECTS)
-                throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`);
-            url = new URL(location, url);
+                throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, the last to ` +
+                    `${displayUrl(location, url)}; the registry's redirects go round in a loop`);
+            url = this.resolve(location, url, o.what);
         }
     }
     /** Resolves a Location header (relative or absolute) against the request it answered. */
@@ -40924,7 +41161,16 @@ class RegistryClient {
         const loc = header(res, 'location');
         if (!loc)
             throw new LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`);
-        return new URL(loc, res.url);
+        return this.resolve(loc, res.url, what);
+    }
+    resolve(location, base, what) {
+        try {
+            return new URL(location, base);
+        }
+        catch {
+            throw new LadingError(`${what}: ${this.registry} answered with a Location that is not a URL; ` +
+                'the registry or a proxy in front of it is misconfigured');
+        }
     }
 }
 
@@ -40944,7 +41190,10 @@ const MANIFEST_ACCEPT = [
 function manifests_name(t, ref) {
     return `${t.client.registry}/${t.repository}${isDigest(ref) ? '@' : ':'}${ref}`;
 }
-/** GETs a manifest by tag or digest; verified when the digest is known (asked for, or stated). */
+/**
+ * GETs a manifest by tag or digest, never past MAX_DOCUMENT_BYTES; verified when the digest is
+ * known (asked for, or stated).
+ */
 async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
     const what = `GET manifest ${manifests_name(t, ref)}`;
     const res = await t.client.request({
@@ -40956,7 +41205,7 @@ async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
         what,
         repository: t.repository
     });
-    const bytes = await readBody(res, 4 * 1024 * 1024);
+    const bytes = await readDocument(res, what);
     const stated = header(res, 'docker-content-digest');
     const algorithm = isDigest(ref)
         ? parseDigest(ref).algorithm
@@ -41017,11 +41266,11 @@ async function putManifest(t, ref, m) {
 
 
 
-/** Blobs up to this size that are not layers are read whole (and cached) rather than streamed. */
-const SMALL_BLOB = 4 * 1024 * 1024;
+
 /**
- * An image in a registry as a source. Only manifests, indexes and configs are read whole; layers
- * are streamed on demand, and a push to the same registry mounts them instead (see `origin`).
+ * An image in a registry as a source. Documents (manifests, indexes, configs) are read whole,
+ * each once, never past MAX_DOCUMENT_BYTES; layers are streamed on demand, and a push to the same
+ * registry mounts them instead (see `origin`).
  */
 class RegistrySource {
     target;
@@ -41029,14 +41278,18 @@ class RegistrySource {
     root;
     name;
     origin;
-    cache = new Map();
+    /** Every document asked for, by digest: the engine and the validator share one fetch. */
+    documents = new Map();
+    /** The configs named by the manifests read here: documents, whatever their media type. */
+    configs = new Set();
     constructor(target, ref, root, rootBytes) {
         this.target = target;
         this.ref = ref;
         this.root = root;
         this.name = formatReference(ref);
         this.origin = { registry: ref.registry, repository: ref.repository };
-        this.cache.set(root.digest, rootBytes);
+        this.documents.set(root.digest, Promise.resolve(rootBytes));
+        this.noteConfig(rootBytes);
     }
     /** Resolves the reference's tag (or digest) to its top manifest or index. */
     static async open(ref, opts = {}) {
@@ -41056,35 +41309,54 @@ class RegistrySource {
             isIndexMediaType(desc.mediaType) ||
             desc.digest === this.root.digest);
     }
-    async read(desc) {
-        const cached = this.cache.get(desc.digest);
-        if (cached)
-            return cached;
-        let data;
-        if (this.isManifest(desc)) {
-            const m = await getManifest(this.target, desc.digest);
-            if (m.bytes.length !== desc.size)
-                throw new LadingError(`manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`);
-            data = m.bytes;
+    /** Documents are read whole and once; small blobs that are not layers are treated alike. */
+    isDocument(desc) {
+        return (this.isManifest(desc) ||
+            this.configs.has(desc.digest) ||
+            (layerCompression(desc.mediaType) === undefined && desc.size <= MAX_DOCUMENT_BYTES));
+    }
+    noteConfig(bytes) {
+        try {
+            const config = JSON.parse(bytes.toString('utf8')).config;
+            if (typeof config?.digest === 'string')
+                this.configs.add(config.digest);
         }
-        else {
-            data = await readBlob(this.target, desc);
+        catch {
+            // Not JSON: the validator says so; there is no config to note.
         }
-        this.cache.set(desc.digest, data);
-        return data;
+    }
+    read(desc) {
+        let p = this.documents.get(desc.digest);
+        if (!p) {
+            p = this.fetch(desc);
+            this.documents.set(desc.digest, p);
+            // A failure is not remembered: a later read may find the registry better.
+            p.catch(() => this.documents.delete(desc.digest));
+        }
+        return p;
+    }
+    async fetch(desc) {
+        if (!this.isManifest(desc))
+            return readBlob(this.target, desc);
+        if (desc.size > MAX_DOCUMENT_BYTES)
+            throw new LadingError(`manifest ${desc.digest} in ${this.name}: its descriptor says ${desc.size} bytes, more ` +
+                `than the ${MAX_DOCUMENT_BYTES}-byte limit on documents (MAX_DOCUMENT_BYTES) that ` +
+                'Lading reads; it was not fetched');
+        const m = await getManifest(this.target, desc.digest);
+        if (m.bytes.length !== desc.size)
+            throw new LadingError(`manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`);
+        this.noteConfig(m.bytes);
+        return m.bytes;
     }
     async open(desc) {
-        // Manifests live under /manifests/, not /blobs/; readers such as the validator stream everything.
-        // Configs and other small documents are read whole and cached, so the validator and the engine
-        // fetch each once between them; layers stream.
-        if (this.isManifest(desc) ||
-            (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB))
+        // Readers such as the validator stream everything; documents come from the one read.
+        if (this.isDocument(desc))
             return external_node_stream_.Readable.from([await this.read(desc)]);
         return getBlob(this.target, desc);
     }
     async has(desc) {
         // What was read is there; no need to ask again.
-        if (this.cache.has(desc.digest))
+        if (this.documents.has(desc.digest))
             return true;
         return this.isManifest(desc)
             ? manifestExists(this.target, desc.digest)
@@ -41146,7 +41418,7 @@ async function openSources(plan, ctx) {
 async function openAndValidate(spec, line, auth, ctx = {}, opts = {}) {
     let source;
     try {
-        source = await openSource(spec, line, { ...auth, secrets: ctx.secrets }, ctx.temps ?? new Temps());
+        source = await openSource(spec, line, { ...auth, secrets: ctx.secrets, relief: ctx.relief }, ctx.temps ?? new Temps());
     }
     catch (err) {
         if (!(err instanceof LadingError))
@@ -41475,6 +41747,8 @@ async function mapLimited(items, limit, fn) {
 const LAYERS_AT_ONCE = 2;
 async function buildLayers(plan, layout, ctx) {
     const base = external_node_path_namespaceObject.basename(plan.output);
+    // One pool of small-file buffers for the run's layers.
+    const slabs = new SlabPool();
     const built = await mapLimited(plan.layers, LAYERS_AT_ONCE, async (l) => {
         const layer = await buildLayer(l, layout, {
             compression: plan.compression,
@@ -41482,6 +41756,7 @@ async function buildLayers(plan, layout, ctx) {
             mtime: plan.created,
             checks: layerChecks,
             relief: ctx.relief,
+            slabs,
             // Never pack Lading's own outputs into a layer built from a directory that holds them.
             exclude: [
                 plan.output,
@@ -41738,7 +42013,7 @@ async function validateOutput(plan, stage, notDownloaded, sourceFindings, ctx) {
 /** Fixed metadata so that the same layout always gives the same archive bytes. */
 const EPOCH = new Date(0);
 /** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
-async function archive_writer_walk(root, rel, out) {
+async function walk(root, rel, out) {
     const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
     for (const n of names) {
         const relChild = `${rel}/${n}`;
@@ -41746,7 +42021,7 @@ async function archive_writer_walk(root, rel, out) {
         const st = await promises_namespaceObject.stat(abs);
         if (st.isDirectory()) {
             out.push({ name: `${relChild}/`, size: 0 });
-            await archive_writer_walk(root, relChild, out);
+            await walk(root, relChild, out);
         }
         else if (st.isFile()) {
             out.push({ name: relChild, file: abs, size: st.size });
@@ -41769,7 +42044,7 @@ async function writeOciArchive(layoutDir, archivePath, temps = new Temps()) {
             members.push({ name, file, size: st.size });
         }
         members.push({ name: 'blobs/', size: 0 });
-        await archive_writer_walk(layoutDir, 'blobs', members);
+        await walk(layoutDir, 'blobs', members);
     }
     catch (err) {
         throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
@@ -41838,6 +42113,260 @@ async function commitOutput(plan, stage, ctx) {
     return plan.archive;
 }
 
+;// CONCATENATED MODULE: ./src/registry/upload.ts
+
+
+
+
+
+
+
+/**
+ * Chunks are 4 MiB unless the registry asks for more: GHCR refuses a PATCH body above 4 MiB
+ * (416 "exceeds the maximum permissible limit of 4.00MiB").
+ */
+const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
+/**
+ * Blobs up to this size go in one streamed PUT, as containerd (and so BuildKit) pushes every
+ * blob: one request instead of a PATCH per 4 MiB, nothing held in memory, and a failure costs at
+ * most this much sent again. Larger blobs go in chunks that resume where a failure stopped them.
+ */
+const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024;
+async function startUpload(t) {
+    const what = `POST blob upload to ${blobName(t)}`;
+    const res = await t.client.request({
+        method: 'POST',
+        path: `${t.repository}/blobs/uploads/`,
+        scopes: t.scopes,
+        expect: [202],
+        what,
+        repository: t.repository
+    });
+    await drain(res);
+    return sessionOf(t, res, what);
+}
+function sessionOf(t, res, what) {
+    const min = Number(header(res, 'oci-chunk-min-length'));
+    return { location: t.client.locationOf(res, what), minChunk: min > 0 ? min : undefined };
+}
+/**
+ * Asks the registry to link a blob it holds in `from` into the target repository. It answers 201
+ * when it did, or 202 with an upload session when it could not (then the caller uploads there).
+ */
+async function mountBlob(t, digest, from) {
+    const what = `mount blob ${digest} from ${from} into ${blobName(t)}`;
+    const url = new URL(`${t.repository}/blobs/uploads/`, t.client.base);
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', from);
+    const res = await t.client.request({
+        method: 'POST',
+        url,
+        scopes: t.scopes,
+        expect: [201, 202],
+        what,
+        repository: t.repository,
+        probe: true
+    });
+    await drain(res);
+    if (res.status === 201)
+        return { mounted: true };
+    return { mounted: false, session: sessionOf(t, res, what) };
+}
+/** Upload errors after which the session is unusable and the upload must start over. */
+function restartable(err) {
+    if (!(err instanceof RegistryError))
+        return false;
+    return (err.status === 416 ||
+        err.codes.includes('BLOB_UPLOAD_INVALID') ||
+        err.codes.includes('BLOB_UPLOAD_UNKNOWN'));
+}
+/**
+ * Uploads a blob from a stream opened by `open` (reopened when the upload must start over):
+ * one PUT when it is small, PATCH chunks otherwise. Resolves with the bytes sent.
+ */
+async function uploadBlob(t, desc, open, session) {
+    const what = `upload of blob ${desc.digest} (${desc.size} bytes) to ${blobName(t)}`;
+    let sent = 0;
+    await withRetry(what, async (attempt) => {
+        const s = attempt === 1 && session ? session : await startUpload(t);
+        const chunk = Math.max(t.chunkSize ?? DEFAULT_CHUNK_SIZE, s.minChunk ?? 0);
+        const whole = Math.max(t.chunkSize ?? DEFAULT_WHOLE_MAX, chunk);
+        try {
+            sent +=
+                desc.size <= whole
+                    ? await monolithic(t, desc, open, s.location)
+                    : await chunked(t, desc, open, s.location, chunk);
+        }
+        catch (err) {
+            if (restartable(err))
+                throw new RetryableError(errors_messageOf(err));
+            throw err;
+        }
+    }, t.client.policy, t.client.log);
+    return sent;
+}
+function withDigest(location, digest) {
+    const url = new URL(location);
+    url.searchParams.set('digest', digest);
+    return url;
+}
+async function monolithic(t, desc, open, location) {
+    const hasher = new HashingStream(parseDigest(desc.digest).algorithm, t.client.relief);
+    const res = await t.client.request({
+        method: 'PUT',
+        url: withDigest(location, desc.digest),
+        scopes: t.scopes,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': String(desc.size) },
+        body: async () => {
+            const src = await open();
+            src.on('error', err => hasher.destroy(err));
+            return src.pipe(hasher);
+        },
+        expect: [201],
+        what: `PUT blob ${desc.digest} (${desc.size} bytes) to ${blobName(t)}`,
+        repository: t.repository,
+        transfer: true
+    });
+    await drain(res);
+    // The registry can answer as soon as it has the last byte, before the source has said it
+    // ended; the hash is final only then (bounded: a source with bytes to spare never ends).
+    if (!hasher.ended && hasher.size === desc.size)
+        await Promise.race([
+            (0,external_node_stream_promises_namespaceObject.finished)(hasher, { readable: false }).catch(() => undefined),
+            new Promise(resolve => setTimeout(resolve, SOURCE_END_WAIT_MS).unref())
+        ]);
+    checkSent(desc, hasher);
+    return hasher.size;
+}
+/** How long a PUT's source may take to end after the registry took its last byte. */
+const SOURCE_END_WAIT_MS = 10_000;
+function checkSent(desc, hasher) {
+    const got = hasher.ended ? hasher.digest() : undefined;
+    if (hasher.size !== desc.size || got !== desc.digest)
+        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
+            (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
+            `, expected ${desc.size} bytes; the source is corrupt or changed while being read`);
+}
+/** Pulls exactly `n` bytes at a time out of a stream (fewer only at its end). */
+class ChunkReader {
+    it;
+    pending = [];
+    pendingSize = 0;
+    done = false;
+    constructor(src) {
+        this.it = src[Symbol.asyncIterator]();
+    }
+    async next(n) {
+        while (this.pendingSize < n && !this.done) {
+            const r = await this.it.next();
+            if (r.done)
+                this.done = true;
+            else {
+                this.pending.push(r.value);
+                this.pendingSize += r.value.length;
+            }
+        }
+        const all = Buffer.concat(this.pending);
+        const out = all.subarray(0, n);
+        const rest = all.subarray(n);
+        this.pending = rest.length ? [rest] : [];
+        this.pendingSize = rest.length;
+        return out;
+    }
+    async close() {
+        await this.it.return?.();
+    }
+}
+/** The offset the registry has stored for an upload (Range: 0-LAST), from its upload status. */
+async function uploadOffset(t, location) {
+    const what = `GET upload status of ${blobName(t)}`;
+    const res = await t.client.request({
+        method: 'GET',
+        url: location,
+        scopes: t.scopes,
+        expect: [204],
+        what,
+        repository: t.repository
+    });
+    await drain(res);
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
+    const next = header(res, 'location') ? t.client.locationOf(res, what) : location;
+    // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
+    // 0): resuming from 0 is right for the first and only costs a restart for the second.
+    const last = m ? Number(m[1]) : -1;
+    return { offset: last > 0 ? last + 1 : 0, location: next };
+}
+async function chunked(t, desc, open, start, chunkSize) {
+    const hasher = new HashingStream(parseDigest(desc.digest).algorithm, t.client.relief);
+    const src = await open();
+    src.on('error', err => hasher.destroy(err));
+    const reader = new ChunkReader(src.pipe(hasher));
+    let location = start;
+    let offset = 0;
+    try {
+        for (;;) {
+            const chunk = await reader.next(chunkSize);
+            if (!chunk.length)
+                break;
+            location = await sendChunk(t, desc, location, chunk, offset);
+            offset += chunk.length;
+        }
+    }
+    finally {
+        await reader.close();
+    }
+    checkSent(desc, hasher);
+    const res = await t.client.request({
+        method: 'PUT',
+        url: withDigest(location, desc.digest),
+        scopes: t.scopes,
+        headers: { 'Content-Type': 'application/octet-stream' },
+        body: Buffer.alloc(0),
+        expect: [201],
+        what: `PUT (close upload of) blob ${desc.digest} to ${blobName(t)}`,
+        repository: t.repository
+    });
+    await drain(res);
+    return offset;
+}
+/**
+ * Sends one chunk. After a failure it asks the registry how much it stored and sends the rest of
+ * the chunk from there; when the registry's offset is outside this chunk the upload restarts.
+ */
+async function sendChunk(t, desc, location, chunk, offset) {
+    let loc = location;
+    return withRetry(`PATCH blob ${desc.digest} bytes ${offset}-${offset + chunk.length - 1} to ${blobName(t)}`, async (attempt) => {
+        let from = offset;
+        if (attempt > 1) {
+            const status = await uploadOffset(t, loc);
+            loc = status.location;
+            from = status.offset;
+            if (from < offset || from > offset + chunk.length)
+                throw new RegistryError(`registry holds ${from} bytes of the upload, expected ${offset}`, 416);
+            if (from === offset + chunk.length)
+                return loc;
+        }
+        const part = chunk.subarray(from - offset);
+        const res = await t.client.request({
+            method: 'PATCH',
+            url: loc,
+            scopes: t.scopes,
+            headers: {
+                'Content-Type': 'application/octet-stream',
+                'Content-Range': `${from}-${from + part.length - 1}`
+            },
+            body: part,
+            retry: false,
+            expect: [202],
+            what: `PATCH blob ${desc.digest} bytes ${from}-${from + part.length - 1} to ${blobName(t)}`,
+            repository: t.repository,
+            transfer: true
+        });
+        await drain(res);
+        return t.client.locationOf(res, `PATCH blob ${desc.digest}`);
+    }, t.client.policy, t.client.log);
+}
+
 ;// CONCATENATED MODULE: ./src/registry/push.ts
 
 
@@ -41847,26 +42376,34 @@ async function commitOutput(plan, stage, ctx) {
 
 
 
+
 /**
- * Where this process has seen each blob, by registry API host: a later push to another repository
- * of the same registry mounts from there instead of uploading again.
+ * Where blobs are known to be, by registry API host: a push to another repository of the same
+ * registry mounts from there instead of uploading again. Whoever shares one between pushes lets
+ * them mount from each other.
  */
-const knownLocations = new Map();
-function remember(host, digest, repository) {
-    let byDigest = knownLocations.get(host);
-    if (!byDigest)
-        knownLocations.set(host, (byDigest = new Map()));
-    let repos = byDigest.get(digest);
-    if (!repos)
-        byDigest.set(digest, (repos = new Set()));
-    repos.add(repository);
+class MountLocations {
+    byHost = new Map();
+    remember(host, digest, repository) {
+        let byDigest = this.byHost.get(host);
+        if (!byDigest)
+            this.byHost.set(host, (byDigest = new Map()));
+        let repos = byDigest.get(digest);
+        if (!repos)
+            byDigest.set(digest, (repos = new Set()));
+        repos.add(repository);
+    }
+    /** The repositories of `host` known to hold `digest`. */
+    repositories(host, digest) {
+        return this.byHost.get(host)?.get(digest) ?? [];
+    }
 }
-function mountSources(host, blob, repository) {
+function mountSources(mounts, host, blob, repository) {
     const out = [];
     const o = blob.origin ?? blob.reader.origin;
     if (o && registryApiHost(o.registry) === host && o.repository !== repository)
         out.push(o.repository);
-    for (const r of knownLocations.get(host)?.get(blob.descriptor.digest) ?? [])
+    for (const r of mounts.repositories(host, blob.descriptor.digest))
         if (r !== repository && !out.includes(r))
             out.push(r);
     return out;
@@ -41893,6 +42430,8 @@ async function pushImage(req, opts) {
     if (!req.targets.length)
         throw new LadingError('nothing to push to: no target reference given');
     const log = opts.log ?? (() => { });
+    const mounts = opts.mounts ?? new MountLocations();
+    const remember = mounts.remember.bind(mounts);
     const result = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 };
     const clients = new Map();
     const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()];
@@ -41906,7 +42445,7 @@ async function pushImage(req, opts) {
         let client = clients.get(host);
         if (!client)
             clients.set(host, (client = new RegistryClient(g.registry, opts)));
-        const sources = new Set(blobs.flatMap(b => mountSources(host, b, g.repository)));
+        const sources = new Set(blobs.flatMap(b => mountSources(mounts, host, b, g.repository)));
         const target = {
             client,
             repository: g.repository,
@@ -41926,7 +42465,7 @@ async function pushImage(req, opts) {
                 return;
             }
             let session;
-            for (const from of mountSources(host, blob, g.repository)) {
+            for (const from of mountSources(mounts, host, blob, g.repository)) {
                 let m;
                 try {
                     m = await mountBlob(target, d.digest, from);
@@ -42011,7 +42550,13 @@ async function pushGraph(plan, graph, ctx) {
         origin: b.origin
     }));
     const manifests = await graph.pushOrder();
-    const res = await pushImage({ targets: plan.tags, root: graph.root, manifests, blobs, pushByDigest: plan.pushByDigest }, { ...plan.auth, secrets: ctx.secrets, log: m => ctx.log.info(m) });
+    const res = await pushImage({ targets: plan.tags, root: graph.root, manifests, blobs, pushByDigest: plan.pushByDigest }, {
+        ...plan.auth,
+        secrets: ctx.secrets,
+        relief: ctx.relief,
+        mounts: ctx.mounts,
+        log: m => ctx.log.info(m)
+    });
     const { uploaded, mounted, skipped, bytesUploaded } = res;
     return { refs: res.refs, summary: { uploaded, mounted, skipped, bytesUploaded } };
 }
@@ -42226,13 +42771,15 @@ class MemoryRelief {
 
 
 
+
 function newRunContext(log, secrets = new Secrets()) {
     return {
         log,
         secrets,
         temps: new Temps(),
         relief: new MemoryRelief(),
-        scans: new ScanCache()
+        scans: new ScanCache(),
+        mounts: new MountLocations()
     };
 }
 /**
@@ -42649,7 +43196,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decod
 
 /***/ }),
 
-/***/ 2375:
+/***/ 4756:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");

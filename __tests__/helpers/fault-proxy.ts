@@ -11,6 +11,8 @@ export type FaultAction =
   | { redirect: 'storage' }
   /** Answers 307 to the same path under this origin (e.g. `https://127.0.0.1:5000`). */
   | { redirectTo: string }
+  /** Forwards, then points the answer's Location (an upload session) at the storage host. */
+  | { locationTo: 'storage' }
 
 export interface FaultRule {
   method?: string
@@ -87,7 +89,8 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     res: http.ServerResponse,
     record: SeenRequest,
     headers: http.IncomingHttpHeaders,
-    cutAfter?: number
+    cutAfter?: number,
+    locationTo?: string
   ) => {
     const up = http.request(
       {
@@ -99,7 +102,13 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       },
       upRes => {
         record.status = upRes.statusCode ?? 0
-        res.writeHead(upRes.statusCode ?? 502, upRes.headers)
+        const answer = { ...upRes.headers }
+        if (locationTo && answer.location)
+          answer.location = new URL(answer.location, `http://${upstream}`).href.replace(
+            /^http:\/\/[^/]+/,
+            `http://${locationTo}`
+          )
+        res.writeHead(upRes.statusCode ?? 502, answer)
         upRes.pipe(res)
       }
     )
@@ -156,6 +165,9 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
       req.resume()
       res.writeHead(307, { Location: `${action.redirectTo}${req.url}` })
       res.end()
+    } else if ('locationTo' in action) {
+      record.fault = 'location'
+      forward(req, res, record, req.headers, undefined, storageHost)
     } else if (action.reset === 'before') {
       record.fault = 'reset'
       req.socket.destroy()
@@ -180,7 +192,8 @@ export async function startFaultProxy(upstream: string, storageAuth?: string): P
     const headers = { ...req.headers, host: upstream }
     delete headers.authorization
     if (storageAuth) headers.authorization = storageAuth
-    forward(req, res, record, headers)
+    // An upload moved here stays here.
+    forward(req, res, record, headers, undefined, storageHost)
   })
 
   const port = await listen(server)

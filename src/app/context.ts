@@ -7,6 +7,7 @@ import { Secrets } from '../util/secrets.js'
 import { Temps } from '../util/temps.js'
 import { MemoryRelief } from '../util/memory.js'
 import { ScanCache } from '../oci/scan.js'
+import { MountLocations } from '../registry/index.js'
 
 export interface Logger {
   info(msg: string): void
@@ -20,6 +21,8 @@ export interface RunContext {
   relief: MemoryRelief
   /** Every blob this run read and checked, by scan key: none is read twice to be checked. */
   scans: ScanCache
+  /** Where the run has seen each blob in a registry, so a push can mount it from there. */
+  mounts: MountLocations
 }
 
 export function newRunContext(log: Logger, secrets = new Secrets()): RunContext {
@@ -28,7 +31,8 @@ export function newRunContext(log: Logger, secrets = new Secrets()): RunContext 
     secrets,
     temps: new Temps(),
     relief: new MemoryRelief(),
-    scans: new ScanCache()
+    scans: new ScanCache(),
+    mounts: new MountLocations()
   }
 }
 

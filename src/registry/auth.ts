@@ -3,7 +3,7 @@ import { RetryableError, describeErrors, isRetryableStatus, parseErrorBody } fro
 import type { ResolvedCredentials } from './credentials.js'
 import { Secrets } from '../util/secrets.js'
 import { parseJSON } from '../oci/json.js'
-import { readBody, send, header } from './http.js'
+import { displayUrl, readBody, send, header } from './http.js'
 import { parseRetryAfter } from './retry.js'
 
 export interface Challenge {
@@ -35,6 +35,18 @@ interface CachedToken {
 /** Renew a token this long before it expires, so it does not lapse during a request. */
 const EXPIRY_MARGIN_MS = 30_000
 
+export interface AuthenticatorOptions {
+  /** The registry's API host, for messages. */
+  registry: string
+  /** The registry's `/v2/` URL: its scheme says whether credentials may travel over plain HTTP. */
+  base: URL
+  creds: () => Promise<ResolvedCredentials>
+  log: (msg: string) => void
+  secrets?: Secrets
+  /** The deadline of one token request. */
+  deadlineMs: number
+}
+
 /**
  * Produces the Authorization header for requests to one registry: none, Basic, or a Bearer token
  * obtained from the challenge's realm for a set of scopes, cached until it expires.
@@ -42,13 +54,17 @@ const EXPIRY_MARGIN_MS = 30_000
 export class Authenticator {
   private challenge?: Challenge
   private readonly tokens = new Map<string, Promise<CachedToken>>()
+  private readonly registry: string
+  private readonly creds: () => Promise<ResolvedCredentials>
+  private readonly log: (msg: string) => void
+  private readonly secrets: Secrets
 
-  constructor(
-    private readonly registry: string,
-    private readonly creds: () => Promise<ResolvedCredentials>,
-    private readonly log: (msg: string) => void,
-    private readonly secrets: Secrets = new Secrets()
-  ) {}
+  constructor(private readonly opts: AuthenticatorOptions) {
+    this.registry = opts.registry
+    this.creds = opts.creds
+    this.log = opts.log
+    this.secrets = opts.secrets ?? new Secrets()
+  }
 
   private basic(username: string, password: string): string {
     const b = Buffer.from(`${username}:${password}`).toString('base64')
@@ -102,9 +118,10 @@ export class Authenticator {
     try {
       url = new URL(realm)
     } catch {
-      throw new LadingError(`${this.registry} named a token realm that is not a URL: ${realm}`)
+      throw new LadingError(`${this.registry} named a token realm that is not a URL`)
     }
     const resolved = await this.creds()
+    this.refuseClearText(url, resolved)
     const all = [...new Set([...scopes, ...(c.params.scope ? c.params.scope.split(' ') : [])])]
     let res
     if (resolved.identityToken) {
@@ -129,7 +146,8 @@ export class Authenticator {
       res = await this.exchange(url, 'GET', undefined, headers)
     }
     const token = res.token || res.access_token
-    if (!token) throw new LadingError(`the token server ${url.host} answered without a token`)
+    if (!token)
+      throw new LadingError(`the token server ${displayUrl(url)} answered without a token`)
     this.secrets.add(token)
     const lifetime =
       (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000
@@ -139,22 +157,40 @@ export class Authenticator {
     return { token, expiresAt: start + lifetime }
   }
 
+  /**
+   * Credentials travel in clear text only to a registry the user reaches in clear text (loopback,
+   * insecure-registries): an HTTPS registry naming an http:// realm would otherwise have the
+   * password read by anyone on the path.
+   */
+  private refuseClearText(realm: URL, resolved: ResolvedCredentials): void {
+    if (realm.protocol === 'https:' || this.opts.base.protocol !== 'https:') return
+    if (!resolved.credentials && !resolved.identityToken) return
+    throw new LadingError(
+      `${this.registry} is reached over HTTPS but sends Lading to the token server ` +
+        `${displayUrl(realm)} over plain HTTP; Lading does not send the credentials from ` +
+        `${resolved.source} there in clear text. The registry's token realm must be https://; ` +
+        'ask its operator to fix it'
+    )
+  }
+
   private async exchange(
     url: URL,
     method: string,
     form: URLSearchParams | undefined,
     headers: Record<string, string>
   ): Promise<TokenAnswer> {
-    const where = `the token server ${url.origin}${url.pathname} (for ${this.registry})`
+    const where = `the token server ${displayUrl(url)} (for ${this.registry})`
     let res
     try {
       res = await send({
         method,
         url,
         headers,
-        body: form ? Buffer.from(form.toString()) : undefined
+        body: form ? Buffer.from(form.toString()) : undefined,
+        watch: { what: `asking ${where} for a token`, deadlineMs: this.opts.deadlineMs }
       })
     } catch (err) {
+      if (err instanceof LadingError) throw err
       throw new RetryableError(`${where}: ${messageOf(err)}`)
     }
     const body = (await readBody(res, 1024 * 1024)).toString('utf8')

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream'
 import { Secrets } from '../util/secrets.js'
 import { LadingError, messageOf } from '../util/errors.js'
+import type { MemoryRelief } from '../util/memory.js'
 import { registryApiHost } from '../oci/reference.js'
 import { Authenticator } from './auth.js'
 import { resolveCredentials, type AuthOptions, type ResolvedCredentials } from './credentials.js'
@@ -11,12 +12,18 @@ import {
   registryError,
   type ErrorContext
 } from './errors.js'
-import { drain, header, readBody, send, type HttpResponse } from './http.js'
+import { displayUrl, drain, header, readBody, send, type HttpResponse } from './http.js'
 import { defaultRetryPolicy, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js'
+import { tlsFailure } from './tls.js'
+import { defaultTransferLimits, type TransferLimits, type Watch } from './watch.js'
 
 export interface ClientOptions extends AuthOptions {
   log?: (msg: string) => void
   retry?: Partial<RetryPolicy>
+  /** The deadline of a request and the minimum rate of a blob transfer (defaults in watch.ts). */
+  limits?: Partial<TransferLimits>
+  /** Counts the blob bytes hashed on upload, so the run's memory stays flat. */
+  relief?: MemoryRelief
 }
 
 export interface RequestOptions {
@@ -41,6 +48,8 @@ export interface RequestOptions {
    * repository the credentials may not read): a 401/403 is not remembered for the scope.
    */
   probe?: boolean
+  /** The request streams a blob: held to the minimum rate rather than to the deadline. */
+  transfer?: boolean
 }
 
 const MAX_REDIRECTS = 5
@@ -62,51 +71,6 @@ export function sameOrigin(base: URL, url: URL): boolean {
   return base.origin === url.origin
 }
 
-const TLS_TRUST_CODES = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REVOKED',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'HOSTNAME_MISMATCH'
-])
-
-/**
- * A TLS handshake that failed: the same answer on every attempt, so it is not retried. Returns
- * the user's error, or undefined when `err` is something else.
- */
-export function tlsFailure(err: unknown, url: URL, registry: string): LadingError | undefined {
-  if (url.protocol !== 'https:') return undefined
-  const e = err as NodeJS.ErrnoException | undefined
-  const code = e?.code ?? ''
-  const msg = messageOf(err)
-  const own = url.host === registryApiHost(registry)
-  const who = own ? `the registry ${url.host}` : `${url.host} (reached from ${registry})`
-  if (
-    code === 'EPROTO' ||
-    code.startsWith('ERR_SSL_') ||
-    /wrong version number|packet length too long|unknown protocol|http request/i.test(msg)
-  )
-    return new LadingError(
-      `the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
-        (own
-          ? `is this registry plain HTTP? list it in insecure-registries (${url.host}) to use http://`
-          : 'it does not speak TLS on that port')
-    )
-  if (TLS_TRUST_CODES.has(code) || /certificate|self[- ]signed/i.test(msg))
-    return new LadingError(
-      `the certificate of ${who} is not trusted (${code || msg}): ` +
-        'install its CA in the system trust store and set NODE_EXTRA_CA_CERTS to its file' +
-        (own ? `, or list ${url.host} in insecure-registries to use plain http://` : '')
-    )
-  return undefined
-}
-
 export function isLoopback(host: string): boolean {
   const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
   return name === 'localhost' || name === '::1' || /^127\.\d+\.\d+\.\d+$/.test(name)
@@ -123,6 +87,8 @@ export class RegistryClient {
   readonly base: URL
   readonly log: (msg: string) => void
   readonly policy: RetryPolicy
+  readonly limits: TransferLimits
+  readonly relief?: MemoryRelief
   private readonly auth: Authenticator
   private creds?: Promise<ResolvedCredentials>
   private credSource = 'no credentials'
@@ -144,8 +110,24 @@ export class RegistryClient {
     this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`)
     this.log = opts.log ?? (() => {})
     this.policy = { ...defaultRetryPolicy, ...opts.retry }
+    this.limits = { ...defaultTransferLimits, ...opts.limits }
+    this.relief = opts.relief
     this.secrets = opts.secrets ?? new Secrets()
-    this.auth = new Authenticator(this.host, () => this.credentials(), this.log, this.secrets)
+    this.auth = new Authenticator({
+      registry: this.host,
+      base: this.base,
+      creds: () => this.credentials(),
+      log: this.log,
+      secrets: this.secrets,
+      deadlineMs: this.limits.deadlineMs
+    })
+  }
+
+  /** What one exchange is held to: a blob transfer to the minimum rate, the rest to the deadline. */
+  watchOf(what: string, transfer = false): Watch {
+    const l = this.limits
+    const minRate = { bytesPerSecond: l.minBytesPerSecond, windowMs: l.rateWindowMs }
+    return { what, deadlineMs: l.deadlineMs, ...(transfer && { minRate }) }
   }
 
   credentials(): Promise<ResolvedCredentials> {
@@ -171,14 +153,21 @@ export class RegistryClient {
 
   /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
   ping(): Promise<void> {
+    const what = `reaching ${this.registry} (${displayUrl(this.base)})`
     this.pinged ??= withRetry(
-      `reaching ${this.registry} (${this.base.href})`,
+      what,
       async () => {
         await this.credentials()
         let res: HttpResponse
         try {
-          res = await send({ method: 'GET', url: this.base, headers: {} })
+          res = await send({
+            method: 'GET',
+            url: this.base,
+            headers: {},
+            watch: this.watchOf(what)
+          })
         } catch (err) {
+          if (err instanceof LadingError) throw err
           throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(messageOf(err))
         }
         const body = (await readBody(res, 1024 * 1024)).toString('utf8')
@@ -186,7 +175,7 @@ export class RegistryClient {
         else if (isRetryableStatus(res.status))
           throw new RetryableError(`${res.status}`, parseRetryAfter(header(res, 'retry-after')))
         else if (res.status !== 200)
-          throw registryError(res.status, body, this.context(`GET ${this.base.href}`))
+          throw registryError(res.status, body, this.context(`GET ${displayUrl(this.base)}`))
       },
       this.policy,
       this.log
@@ -289,7 +278,13 @@ export class RegistryClient {
       let res: HttpResponse
       try {
         const body = typeof o.body === 'function' ? await o.body() : o.body
-        res = await send({ method: o.method, url, headers, body })
+        res = await send({
+          method: o.method,
+          url,
+          headers,
+          body,
+          watch: this.watchOf(o.what, o.transfer)
+        })
       } catch (err) {
         if (err instanceof LadingError) throw err
         const tls = tlsFailure(err, url, this.registry)
@@ -301,9 +296,10 @@ export class RegistryClient {
       await drain(res)
       if (hops >= MAX_REDIRECTS)
         throw new LadingError(
-          `${o.what}: more than ${MAX_REDIRECTS} redirects, last to ${location}`
+          `${o.what}: more than ${MAX_REDIRECTS} redirects, the last to ` +
+            `${displayUrl(location, url)}; the registry's redirects go round in a loop`
         )
-      url = new URL(location, url)
+      url = this.resolve(location, url, o.what)
     }
   }
 
@@ -314,6 +310,17 @@ export class RegistryClient {
       throw new LadingError(
         `${what}: ${this.registry} answered ${res.status} without a Location header`
       )
-    return new URL(loc, res.url)
+    return this.resolve(loc, res.url, what)
+  }
+
+  private resolve(location: string, base: URL, what: string): URL {
+    try {
+      return new URL(location, base)
+    } catch {
+      throw new LadingError(
+        `${what}: ${this.registry} answered with a Location that is not a URL; ` +
+          'the registry or a proxy in front of it is misconfigured'
+      )
+    }
   }
 }

@@ -62,6 +62,9 @@ const RETRYABLE_CODES = new Set([
 
 export function isRetryableNetworkError(err: unknown): boolean {
   if (err instanceof RetryableError) return true
+  // A LadingError already says what the user must do (a limit hit, a refusal): trying again
+  // would only repeat it.
+  if (err instanceof LadingError) return false
   const code = (err as NodeJS.ErrnoException | undefined)?.code
   if (code && RETRYABLE_CODES.has(code)) return true
   return err instanceof Error && /socket hang up|aborted|timed out/i.test(err.message)

@@ -1,6 +1,9 @@
 import * as http from 'node:http'
 import * as https from 'node:https'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
+import { LadingError } from '../util/errors.js'
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
+import { ExchangeWatch, type Watch } from './watch.js'
 
 export interface HttpRequest {
   method: string
@@ -10,6 +13,8 @@ export interface HttpRequest {
   body?: Buffer | Readable
   /** Idle time without any byte moving before the request is abandoned. */
   timeoutMs?: number
+  /** The deadline or minimum rate the exchange is held to. */
+  watch?: Watch
 }
 
 export interface HttpResponse {
@@ -20,6 +25,30 @@ export interface HttpResponse {
 }
 
 // Keep-alive matters: a push is hundreds of small requests to one host.
+/**
+ * `scheme://host/path` of a URL, for messages: its userinfo and query (a signed URL's signature,
+ * an upload's state) are credentials often enough that no message shows them.
+ */
+export function displayUrl(u: URL | string, base?: URL): string {
+  let url: URL
+  try {
+    url = new URL(u, base)
+  } catch {
+    return '(a URL that does not parse)'
+  }
+  return `${url.protocol}//${url.host}${url.pathname}`
+}
+
+/** Slices a buffer body, so its progress (and a minimum rate) can be seen as it is sent. */
+function sliced(body: Buffer): Readable {
+  const size = 64 * 1024
+  return Readable.from(
+    (function* () {
+      for (let at = 0; at < body.length; at += size) yield body.subarray(at, at + size)
+    })()
+  )
+}
+
 const agents = {
   http: new http.Agent({ keepAlive: true, maxSockets: 32 }),
   https: new https.Agent({ keepAlive: true, maxSockets: 32 })
@@ -34,11 +63,17 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
     if (Buffer.isBuffer(req.body)) headers['Content-Length'] = String(req.body.length)
     else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
       headers['Content-Length'] = '0'
+    const body = Buffer.isBuffer(req.body) && req.watch?.minRate ? sliced(req.body) : req.body
+    let watch: ExchangeWatch | undefined
     const r = lib.request(
       req.url,
       { method: req.method, headers, agent: isHttps ? agents.https : agents.http },
-      res => resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
+      res => {
+        watch?.response(res)
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
+      }
     )
+    if (req.watch) watch = new ExchangeWatch(r, req.watch, req.url.host, body !== undefined)
     // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
     r.setTimeout(req.timeoutMs ?? 60_000, () =>
       r.destroy(
@@ -46,13 +81,12 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
       )
     )
     r.on('error', reject)
-    if (!req.body || Buffer.isBuffer(req.body)) {
-      r.end(req.body)
+    if (!body || Buffer.isBuffer(body)) {
+      r.end(body)
       return
     }
-    const src = req.body
-    src.on('error', err => r.destroy(err))
-    src.pipe(r)
+    body.on('error', err => r.destroy(err))
+    body.pipe(r)
   })
 }
 
@@ -60,8 +94,54 @@ export async function readBody(res: HttpResponse, limit = 64 * 1024 * 1024): Pro
   return readAll(res.body, limit, `response from ${res.url.host}`)
 }
 
+/** The size a response states, when it states one. */
+export function contentLength(res: HttpResponse): number | undefined {
+  const v = header(res, 'content-length')
+  return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined
+}
+
+/**
+ * A manifest, index or config, never read past MAX_DOCUMENT_BYTES nor past the size its
+ * descriptor says, when one does: refused at once when the registry states a larger size, else as
+ * soon as more arrives. `what` names the registry and the reference or digest.
+ */
+export async function readDocument(
+  res: HttpResponse,
+  what: string,
+  declared?: number
+): Promise<Buffer> {
+  const limit = Math.min(declared ?? MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES)
+  const over = (seen: string) =>
+    new LadingError(
+      `${what}: the registry sent ${seen}, more than ` +
+        (declared !== undefined && declared <= MAX_DOCUMENT_BYTES
+          ? `the ${declared} bytes its descriptor says`
+          : `the ${MAX_DOCUMENT_BYTES}-byte limit on documents (MAX_DOCUMENT_BYTES)`) +
+        '; it was not read'
+    )
+  const stated = contentLength(res)
+  if (stated !== undefined && stated > limit) {
+    res.body.destroy()
+    throw over(`${stated} bytes (Content-Length)`)
+  }
+  try {
+    return await readAll(res.body, limit, what)
+  } catch (err) {
+    if (err instanceof TooLarge) throw over(`${err.seen} bytes before Lading stopped reading`)
+    throw err
+  }
+}
+
 /** Raised when a body is longer than its caller allows; not worth a retry. */
-export class TooLarge extends Error {}
+export class TooLarge extends LadingError {
+  constructor(
+    message: string,
+    /** Bytes received when reading stopped. */
+    readonly seen: number
+  ) {
+    super(message)
+  }
+}
 
 /** A whole body, never more than `limit` bytes of it in memory. */
 export async function readAll(body: Readable, limit: number, what: string): Promise<Buffer> {
@@ -71,7 +151,7 @@ export async function readAll(body: Readable, limit: number, what: string): Prom
     size += (chunk as Buffer).length
     if (size > limit) {
       body.destroy()
-      throw new TooLarge(`${what} is larger than ${limit} bytes`)
+      throw new TooLarge(`${what} is larger than ${limit} bytes`, size)
     }
     chunks.push(chunk as Buffer)
   }

@@ -1,6 +1,7 @@
 /** The Distribution-spec client's face to the engine: pushing. Sources use transports/registry.ts. */
 export { RegistryError } from './errors.js'
 export {
+  MountLocations,
   pushImage,
   type PushBlob,
   type PushRequest,

@@ -4,7 +4,7 @@ import { parseJSONValue, isObject } from '../oci/json.js'
 import { MediaType } from '../oci/mediatypes.js'
 import type { Descriptor } from '../oci/types.js'
 import type { BlobTarget } from './blobs.js'
-import { drain, header, readBody } from './http.js'
+import { drain, header, readDocument } from './http.js'
 
 /** Every manifest and index type Lading reads, for the Accept header. */
 export const MANIFEST_ACCEPT = [
@@ -23,7 +23,10 @@ function name(t: BlobTarget, ref: string): string {
   return `${t.client.registry}/${t.repository}${isDigest(ref) ? '@' : ':'}${ref}`
 }
 
-/** GETs a manifest by tag or digest; verified when the digest is known (asked for, or stated). */
+/**
+ * GETs a manifest by tag or digest, never past MAX_DOCUMENT_BYTES; verified when the digest is
+ * known (asked for, or stated).
+ */
 export async function getManifest(
   t: BlobTarget,
   ref: string,
@@ -39,7 +42,7 @@ export async function getManifest(
     what,
     repository: t.repository
   })
-  const bytes = await readBody(res, 4 * 1024 * 1024)
+  const bytes = await readDocument(res, what)
   const stated = header(res, 'docker-content-digest')
   const algorithm = isDigest(ref)
     ? parseDigest(ref).algorithm

@@ -3,7 +3,8 @@ import { formatReference, registryApiHost, type Reference } from '../oci/referen
 import type { Descriptor } from '../oci/types.js'
 import type { BlobReader, RegistryOrigin } from '../oci/blobs.js'
 import { repositoryScope } from './auth.js'
-import { blobExists, mountBlob, uploadBlob, type BlobTarget, type UploadSession } from './blobs.js'
+import { blobExists, type BlobTarget } from './blobs.js'
+import { mountBlob, uploadBlob, type UploadSession } from './upload.js'
 import { RegistryClient, type ClientOptions } from './client.js'
 import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
@@ -43,28 +44,43 @@ export interface PushOptions extends ClientOptions {
   concurrency?: number
   /** Chunk size of chunked uploads, and then the largest blob sent in one PUT (default: see DEFAULT_WHOLE_MAX). */
   chunkSize?: number
+  /** Where blobs were seen, shared by the pushes that may mount from each other; fresh when unset. */
+  mounts?: MountLocations
 }
 
 /**
- * Where this process has seen each blob, by registry API host: a later push to another repository
- * of the same registry mounts from there instead of uploading again.
+ * Where blobs are known to be, by registry API host: a push to another repository of the same
+ * registry mounts from there instead of uploading again. Whoever shares one between pushes lets
+ * them mount from each other.
  */
-const knownLocations = new Map<string, Map<string, Set<string>>>()
+export class MountLocations {
+  private readonly byHost = new Map<string, Map<string, Set<string>>>()
 
-function remember(host: string, digest: string, repository: string): void {
-  let byDigest = knownLocations.get(host)
-  if (!byDigest) knownLocations.set(host, (byDigest = new Map()))
-  let repos = byDigest.get(digest)
-  if (!repos) byDigest.set(digest, (repos = new Set()))
-  repos.add(repository)
+  remember(host: string, digest: string, repository: string): void {
+    let byDigest = this.byHost.get(host)
+    if (!byDigest) this.byHost.set(host, (byDigest = new Map()))
+    let repos = byDigest.get(digest)
+    if (!repos) byDigest.set(digest, (repos = new Set()))
+    repos.add(repository)
+  }
+
+  /** The repositories of `host` known to hold `digest`. */
+  repositories(host: string, digest: string): Iterable<string> {
+    return this.byHost.get(host)?.get(digest) ?? []
+  }
 }
 
-function mountSources(host: string, blob: PushBlob, repository: string): string[] {
+function mountSources(
+  mounts: MountLocations,
+  host: string,
+  blob: PushBlob,
+  repository: string
+): string[] {
   const out: string[] = []
   const o = blob.origin ?? blob.reader.origin
   if (o && registryApiHost(o.registry) === host && o.repository !== repository)
     out.push(o.repository)
-  for (const r of knownLocations.get(host)?.get(blob.descriptor.digest) ?? [])
+  for (const r of mounts.repositories(host, blob.descriptor.digest))
     if (r !== repository && !out.includes(r)) out.push(r)
   return out
 }
@@ -95,6 +111,8 @@ function groupTargets(targets: Reference[]): Group[] {
 export async function pushImage(req: PushRequest, opts: PushOptions): Promise<PushResult> {
   if (!req.targets.length) throw new LadingError('nothing to push to: no target reference given')
   const log = opts.log ?? (() => {})
+  const mounts = opts.mounts ?? new MountLocations()
+  const remember = mounts.remember.bind(mounts)
   const result: PushResult = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 }
   const clients = new Map<string, RegistryClient>()
   const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()]
@@ -108,7 +126,7 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
     const host = registryApiHost(g.registry)
     let client = clients.get(host)
     if (!client) clients.set(host, (client = new RegistryClient(g.registry, opts)))
-    const sources = new Set(blobs.flatMap(b => mountSources(host, b, g.repository)))
+    const sources = new Set(blobs.flatMap(b => mountSources(mounts, host, b, g.repository)))
     const target: BlobTarget = {
       client,
       repository: g.repository,
@@ -129,7 +147,7 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
         return
       }
       let session: UploadSession | undefined
-      for (const from of mountSources(host, blob, g.repository)) {
+      for (const from of mountSources(mounts, host, blob, g.repository)) {
         let m
         try {
           m = await mountBlob(target, d.digest, from)

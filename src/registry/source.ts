@@ -1,25 +1,27 @@
 import { Readable } from 'node:stream'
 import { LadingError } from '../util/errors.js'
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import { isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/mediatypes.js'
 import { formatReference, type Reference } from '../oci/reference.js'
-import type { Descriptor } from '../oci/types.js'
+import type { Descriptor, Manifest } from '../oci/types.js'
 import { repositoryScope } from './auth.js'
 import { blobExists, getBlob, readBlob, type BlobTarget } from './blobs.js'
 import { RegistryClient, type ClientOptions } from './client.js'
 import { getManifest, manifestExists } from './manifests.js'
 import type { ImageSource, RegistryOrigin } from '../oci/blobs.js'
 
-/** Blobs up to this size that are not layers are read whole (and cached) rather than streamed. */
-const SMALL_BLOB = 4 * 1024 * 1024
-
 /**
- * An image in a registry as a source. Only manifests, indexes and configs are read whole; layers
- * are streamed on demand, and a push to the same registry mounts them instead (see `origin`).
+ * An image in a registry as a source. Documents (manifests, indexes, configs) are read whole,
+ * each once, never past MAX_DOCUMENT_BYTES; layers are streamed on demand, and a push to the same
+ * registry mounts them instead (see `origin`).
  */
 export class RegistrySource implements ImageSource {
   readonly name: string
   readonly origin: RegistryOrigin
-  private readonly cache = new Map<string, Buffer>()
+  /** Every document asked for, by digest: the engine and the validator share one fetch. */
+  private readonly documents = new Map<string, Promise<Buffer>>()
+  /** The configs named by the manifests read here: documents, whatever their media type. */
+  private readonly configs = new Set<string>()
 
   private constructor(
     private readonly target: BlobTarget,
@@ -29,7 +31,8 @@ export class RegistrySource implements ImageSource {
   ) {
     this.name = formatReference(ref)
     this.origin = { registry: ref.registry, repository: ref.repository }
-    this.cache.set(root.digest, rootBytes)
+    this.documents.set(root.digest, Promise.resolve(rootBytes))
+    this.noteConfig(rootBytes)
   }
 
   /** Resolves the reference's tag (or digest) to its top manifest or index. */
@@ -54,39 +57,61 @@ export class RegistrySource implements ImageSource {
     )
   }
 
-  async read(desc: Descriptor): Promise<Buffer> {
-    const cached = this.cache.get(desc.digest)
-    if (cached) return cached
-    let data: Buffer
-    if (this.isManifest(desc)) {
-      const m = await getManifest(this.target, desc.digest)
-      if (m.bytes.length !== desc.size)
-        throw new LadingError(
-          `manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`
-        )
-      data = m.bytes
-    } else {
-      data = await readBlob(this.target, desc)
+  /** Documents are read whole and once; small blobs that are not layers are treated alike. */
+  private isDocument(desc: Descriptor): boolean {
+    return (
+      this.isManifest(desc) ||
+      this.configs.has(desc.digest) ||
+      (layerCompression(desc.mediaType) === undefined && desc.size <= MAX_DOCUMENT_BYTES)
+    )
+  }
+
+  private noteConfig(bytes: Buffer): void {
+    try {
+      const config = (JSON.parse(bytes.toString('utf8')) as Partial<Manifest>).config
+      if (typeof config?.digest === 'string') this.configs.add(config.digest)
+    } catch {
+      // Not JSON: the validator says so; there is no config to note.
     }
-    this.cache.set(desc.digest, data)
-    return data
+  }
+
+  read(desc: Descriptor): Promise<Buffer> {
+    let p = this.documents.get(desc.digest)
+    if (!p) {
+      p = this.fetch(desc)
+      this.documents.set(desc.digest, p)
+      // A failure is not remembered: a later read may find the registry better.
+      p.catch(() => this.documents.delete(desc.digest))
+    }
+    return p
+  }
+
+  private async fetch(desc: Descriptor): Promise<Buffer> {
+    if (!this.isManifest(desc)) return readBlob(this.target, desc)
+    if (desc.size > MAX_DOCUMENT_BYTES)
+      throw new LadingError(
+        `manifest ${desc.digest} in ${this.name}: its descriptor says ${desc.size} bytes, more ` +
+          `than the ${MAX_DOCUMENT_BYTES}-byte limit on documents (MAX_DOCUMENT_BYTES) that ` +
+          'Lading reads; it was not fetched'
+      )
+    const m = await getManifest(this.target, desc.digest)
+    if (m.bytes.length !== desc.size)
+      throw new LadingError(
+        `manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`
+      )
+    this.noteConfig(m.bytes)
+    return m.bytes
   }
 
   async open(desc: Descriptor): Promise<Readable> {
-    // Manifests live under /manifests/, not /blobs/; readers such as the validator stream everything.
-    // Configs and other small documents are read whole and cached, so the validator and the engine
-    // fetch each once between them; layers stream.
-    if (
-      this.isManifest(desc) ||
-      (layerCompression(desc.mediaType) === undefined && desc.size <= SMALL_BLOB)
-    )
-      return Readable.from([await this.read(desc)])
+    // Readers such as the validator stream everything; documents come from the one read.
+    if (this.isDocument(desc)) return Readable.from([await this.read(desc)])
     return getBlob(this.target, desc)
   }
 
   async has(desc: Descriptor): Promise<boolean> {
     // What was read is there; no need to ask again.
-    if (this.cache.has(desc.digest)) return true
+    if (this.documents.has(desc.digest)) return true
     return this.isManifest(desc)
       ? manifestExists(this.target, desc.digest)
       : blobExists(this.target, desc.digest)

@@ -51,7 +51,7 @@ export async function openAndValidate(
   spec: SourceSpec,
   line: string,
   auth: Plan['auth'],
-  ctx: Partial<Pick<RunContext, 'scans' | 'temps' | 'secrets'>> = {},
+  ctx: Partial<Pick<RunContext, 'scans' | 'temps' | 'secrets' | 'relief'>> = {},
   opts: { checkLayers?: boolean } = {}
 ): Promise<{ source?: ImageSource; findings: Finding[] }> {
   let source: ImageSource
@@ -59,7 +59,7 @@ export async function openAndValidate(
     source = await openSource(
       spec,
       line,
-      { ...auth, secrets: ctx.secrets },
+      { ...auth, secrets: ctx.secrets, relief: ctx.relief },
       ctx.temps ?? new Temps()
     )
   } catch (err) {

@@ -23,7 +23,13 @@ export async function pushGraph(
   const manifests = await graph.pushOrder()
   const res = await pushImage(
     { targets: plan.tags, root: graph.root, manifests, blobs, pushByDigest: plan.pushByDigest },
-    { ...plan.auth, secrets: ctx.secrets, log: m => ctx.log.info(m) }
+    {
+      ...plan.auth,
+      secrets: ctx.secrets,
+      relief: ctx.relief,
+      mounts: ctx.mounts,
+      log: m => ctx.log.info(m)
+    }
   )
   const { uploaded, mounted, skipped, bytesUploaded } = res
   return { refs: res.refs, summary: { uploaded, mounted, skipped, bytesUploaded } }
