@@ -7,12 +7,17 @@ import { scanBlob } from '../validate/layer.js'
 import { openDockerArchive } from '../transports/docker-archive.js'
 import { RegistrySource } from '../registry/source.js'
 import { parseReference } from '../oci/reference.js'
+import type { BlobScanner } from '../oci/scan.js'
 
-/** Opens the image a `from` line names. */
+/**
+ * Opens the image a `from` line names. `scanner` reads the layers a docker-archive converts
+ * (the validator's scan unless the caller reads no layer).
+ */
 export async function openSource(
   spec: SourceSpec,
   line: string,
-  auth: Plan['auth']
+  auth: Plan['auth'],
+  scanner: BlobScanner = scanBlob
 ): Promise<ImageSource> {
   switch (spec.kind) {
     case 'oci':
@@ -20,7 +25,7 @@ export async function openSource(
     case 'oci-archive':
       return openOciArchive(spec.path, spec.ref, line)
     case 'docker-archive':
-      return openDockerArchive(spec.path, scanBlob, line, spec.ref)
+      return openDockerArchive(spec.path, scanner, line, spec.ref)
     case 'registry':
       return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth)
     case 'scratch':
