@@ -183,33 +183,30 @@ function isImageConfig(mediaType: string): boolean {
   return mediaType === MediaType.ImageConfig || mediaType === MediaType.DockerConfig
 }
 
-/** The index entry `want` selects among the images of an index, or an error naming them. */
-export function selectEntry(entries: Descriptor[], want: Platform, source: string): Descriptor {
-  const images = entries.filter(d => entryKind(d) === 'image' && d.platform)
-  const hits = images.filter(d => platformMatches(want, d.platform!))
-  const named = (list: Descriptor[]) =>
-    list.map(d => `${formatPlatform(d.platform!)} (${d.digest})`).join(', ')
-  if (hits.length === 0)
-    throw new LadingError(
-      `no image for ${formatPlatform(want)} in ${source}; ` +
-        (images.length
-          ? `it has ${[...new Set(images.map(d => formatPlatform(d.platform!)))].join(', ')}`
-          : 'none of its entries names a platform')
-    )
-  if (new Set(hits.map(d => d.digest)).size > 1)
-    throw new LadingError(
-      `${hits.length} images in ${source} match ${formatPlatform(want)}: ${named(hits)}; ` +
-        'name the platform whole (os/arch/variant)'
-    )
-  return hits[0]
-}
-
-/** The platforms an index offers, for the message that asks the user to choose one. */
+/** The platforms of the images of an index, each once, for messages that ask to choose one. */
 function offered(entries: Descriptor[]): string {
   const list = entries
     .filter(d => entryKind(d) === 'image' && d.platform)
     .map(d => formatPlatform(d.platform!))
-  return list.length ? list.join(', ') : 'none named'
+  return list.length ? [...new Set(list)].join(', ') : 'no image that names a platform'
+}
+
+/** The index entry `want` selects among the images of an index, or an error naming them. */
+export function selectEntry(entries: Descriptor[], want: Platform, source: string): Descriptor {
+  const hits = entries.filter(
+    d => entryKind(d) === 'image' && d.platform && platformMatches(want, d.platform)
+  )
+  if (hits.length === 0)
+    throw new LadingError(
+      `no image for ${formatPlatform(want)} in ${source}; it has ${offered(entries)}`
+    )
+  if (new Set(hits.map(d => d.digest)).size > 1)
+    throw new LadingError(
+      `${hits.length} images in ${source} match ${formatPlatform(want)}: ` +
+        hits.map(d => `${formatPlatform(d.platform!)} (${d.digest})`).join(', ') +
+        '; name the platform whole (os/arch/variant)'
+    )
+  return hits[0]
 }
 
 async function readDocument(source: ImageSource, desc: Descriptor): Promise<ReadDocument> {
@@ -238,7 +235,7 @@ export async function readDocuments(
     if (!opts.platform) {
       if (want === 'config')
         throw new LadingError(
-          `${source.name} is an index (platforms: ${offered(entries)}); ` +
+          `${source.name} is an index (it has ${offered(entries)}); ` +
             '--config needs --platform to choose one image'
         )
       return docs
