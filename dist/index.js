@@ -41371,15 +41371,15 @@ class RegistrySource {
 
 
 
-async function openSource(spec, line, auth, temps) {
+/** `scanner` reads the layers a docker-archive converts (the validator's scan unless the caller reads no layer). */
+async function openSource(spec, line, auth, temps, scanner = scanBlob) {
     switch (spec.kind) {
         case 'oci':
             return openLayout(spec.path, spec.ref, line);
         case 'oci-archive':
             return openOciArchive(spec.path, spec.ref, line, temps);
         case 'docker-archive':
-            // Its layers are scanned as they are converted; the validator's scan gives their diff_ids.
-            return openDockerArchive(spec.path, scanBlob, line, spec.ref, temps);
+            return openDockerArchive(spec.path, scanner, line, spec.ref, temps);
         case 'registry':
             return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
         case 'scratch':

@@ -9,6 +9,8 @@ export interface CliRun {
   /** The `name: value` lines `lading build` prints, by name. */
   out: Record<string, string>
   stdout: string
+  /** What was written to stdout as bytes (--raw, --config), exactly. */
+  bytes: Buffer
   err: string
 }
 
@@ -16,9 +18,10 @@ export interface CliRun {
 export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliRun> {
   let stdout = ''
   let err = ''
+  const chunks: Buffer[] = []
   const code = await main(
     args,
-    { out: s => (stdout += s), err: s => (err += s) },
+    { out: s => (stdout += s), bytes: b => chunks.push(Buffer.from(b)), err: s => (err += s) },
     { PATH: process.env.PATH, ...env }
   )
   const out = Object.fromEntries(
@@ -28,5 +31,5 @@ export async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<
       .filter(l => l.includes(': '))
       .map(l => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)])
   )
-  return { code, out, stdout, err }
+  return { code, out, stdout, bytes: Buffer.concat(chunks), err }
 }

@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 399:
+/***/ 393:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -10045,15 +10045,15 @@ class RegistrySource {
 
 
 
-async function openSource(spec, line, auth, temps) {
+/** `scanner` reads the layers a docker-archive converts (the validator's scan unless the caller reads no layer). */
+async function openSource(spec, line, auth, temps, scanner = scanBlob) {
     switch (spec.kind) {
         case 'oci':
             return openLayout(spec.path, spec.ref, line);
         case 'oci-archive':
             return openOciArchive(spec.path, spec.ref, line, temps);
         case 'docker-archive':
-            // Its layers are scanned as they are converted; the validator's scan gives their diff_ids.
-            return openDockerArchive(spec.path, scanBlob, line, spec.ref, temps);
+            return openDockerArchive(spec.path, scanner, line, spec.ref, temps);
         case 'registry':
             return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
         case 'scratch':
@@ -11535,8 +11535,400 @@ function humanSize(n) {
     return `${v.toFixed(1)} ${units[i]}`;
 }
 
+;// CONCATENATED MODULE: ./src/app/inspect.ts
+
+
+
+
+/** The largest document inspect reads whole, as the validator parses JSON: bigger is no image. */
+const MAX_DOCUMENT = 16 * 1024 * 1024;
+/** The annotation buildx puts on the index entry of an attestation manifest. */
+const REFERENCE_TYPE = 'vnd.docker.reference.type';
+/** …and the one naming the manifest it attests. */
+const REFERENCE_DIGEST = 'vnd.docker.reference.digest';
+const inspect_isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+const inspect_str = (v) => (typeof v === 'string' ? v : null);
+const strList = (v) => Array.isArray(v) ? v.filter((x) => typeof x === 'string') : null;
+const strMap = (v) => inspect_isObject(v)
+    ? Object.fromEntries(Object.entries(v).filter((e) => typeof e[1] === 'string'))
+    : {};
+const keysOf = (v) => (inspect_isObject(v) ? Object.keys(v).sort() : []);
+function inspect_parseDocument(doc, what) {
+    let value;
+    try {
+        value = JSON.parse(doc.bytes.toString('utf8'));
+    }
+    catch {
+        throw new LadingError(`the ${what} ${doc.descriptor.digest} is not JSON`);
+    }
+    if (!inspect_isObject(value))
+        throw new LadingError(`the ${what} ${doc.descriptor.digest} is not a JSON object`);
+    return value;
+}
+/** A descriptor found in a document, checked enough to be read and shown. */
+function descriptorAt(v, where) {
+    if (!inspect_isObject(v) ||
+        typeof v.mediaType !== 'string' ||
+        typeof v.digest !== 'string' ||
+        !isDigest(v.digest) ||
+        !Number.isSafeInteger(v.size) ||
+        v.size < 0)
+        throw new LadingError(`${where} is not a valid descriptor (needs mediaType, a sha256/sha512 digest and a size)`);
+    const d = { mediaType: v.mediaType, digest: v.digest, size: v.size };
+    const p = v.platform;
+    if (inspect_isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string')
+        d.platform = { os: p.os, architecture: p.architecture, variant: inspect_str(p.variant) ?? undefined };
+    if (inspect_isObject(v.annotations))
+        d.annotations = strMap(v.annotations);
+    if (typeof v.artifactType === 'string')
+        d.artifactType = v.artifactType;
+    return d;
+}
+/** Whether a document is an index (else a manifest), by its own mediaType first. */
+function isIndexDocument(body, desc, source) {
+    const mediaType = inspect_str(body.mediaType) ?? desc.mediaType;
+    if (isIndexMediaType(mediaType) || (!isManifestMediaType(mediaType) && 'manifests' in body))
+        return true;
+    if (isManifestMediaType(mediaType) || 'config' in body)
+        return false;
+    throw new LadingError(`${desc.digest} in ${source} is neither an image index nor a manifest (media type ${mediaType})`);
+}
+function entriesOf(body, desc) {
+    if (!Array.isArray(body.manifests))
+        throw new LadingError(`the index ${desc.digest} has no "manifests" array`);
+    return body.manifests.map((m, i) => descriptorAt(m, `manifests[${i}] of the index ${desc.digest}`));
+}
+function entryKind(d) {
+    if (isIndexMediaType(d.mediaType))
+        return 'index';
+    if (d.annotations?.[REFERENCE_TYPE] === 'attestation-manifest')
+        return 'attestation';
+    if (d.artifactType !== undefined || !isManifestMediaType(d.mediaType))
+        return 'artifact';
+    return 'image';
+}
+function isImageConfig(mediaType) {
+    return mediaType === MediaType.ImageConfig || mediaType === MediaType.DockerConfig;
+}
+/** The platforms of the images of an index, each once, for messages that ask to choose one. */
+function offered(entries) {
+    const list = entries
+        .filter(d => entryKind(d) === 'image' && d.platform)
+        .map(d => formatPlatform(d.platform));
+    return list.length ? [...new Set(list)].join(', ') : 'no image that names a platform';
+}
+/** The index entry `want` selects among the images of an index, or an error naming them. */
+function selectEntry(entries, want, source) {
+    const hits = entries.filter(d => entryKind(d) === 'image' && d.platform && platformMatches(want, d.platform));
+    if (hits.length === 0)
+        throw new LadingError(`no image for ${formatPlatform(want)} in ${source}; it has ${offered(entries)}`);
+    if (new Set(hits.map(d => d.digest)).size > 1)
+        throw new LadingError(`${hits.length} images in ${source} match ${formatPlatform(want)}: ` +
+            hits.map(d => `${formatPlatform(d.platform)} (${d.digest})`).join(', ') +
+            '; name the platform whole (os/arch/variant)');
+    return hits[0];
+}
+async function inspect_readDocument(source, desc) {
+    if (desc.size > MAX_DOCUMENT)
+        throw new LadingError(`${desc.digest} in ${source.name} is ${desc.size} bytes, more than the ${MAX_DOCUMENT} ` +
+            'Lading reads as a document');
+    return { descriptor: desc, bytes: await source.read(desc) };
+}
+/**
+ * Reads what `want` needs, and nothing else: the top document, the manifest of the image shown
+ * (one more read when --platform selects it in an index) and its config.
+ */
+async function readDocuments(source, opts = {}) {
+    const want = opts.want ?? 'facts';
+    const top = await inspect_readDocument(source, source.root);
+    const docs = { source: source.name, top };
+    const body = inspect_parseDocument(top, 'top document');
+    if (isIndexDocument(body, top.descriptor, source.name)) {
+        const entries = entriesOf(body, top.descriptor);
+        if (!opts.platform) {
+            if (want === 'config')
+                throw new LadingError(`${source.name} is an index (it has ${offered(entries)}); ` +
+                    '--config needs --platform to choose one image');
+            return docs;
+        }
+        docs.manifest = await inspect_readDocument(source, selectEntry(entries, opts.platform, source.name));
+    }
+    else {
+        docs.manifest = top;
+    }
+    // --raw prints the shown document; only --platform on a single image reads on, to check it.
+    if (want === 'raw' && (docs.manifest !== top || !opts.platform))
+        return docs;
+    const manifest = inspect_parseDocument(docs.manifest, 'manifest');
+    if (isIndexDocument(manifest, docs.manifest.descriptor, source.name))
+        throw new LadingError(`${docs.manifest.descriptor.digest} in ${source.name} is an index, not an image manifest`);
+    const configDesc = descriptorAt(manifest.config, `the config of ${docs.manifest.descriptor.digest}`);
+    const image = isImageConfig(configDesc.mediaType) && manifest.artifactType === undefined;
+    if (image || want === 'config')
+        docs.config = await inspect_readDocument(source, configDesc);
+    if (opts.platform && docs.manifest === top)
+        inspect_checkPlatform(docs, opts.platform);
+    return docs;
+}
+/** --platform on a single image: it must be that image's platform, or the user is misled. */
+function inspect_checkPlatform(docs, want) {
+    const config = docs.config && inspect_parseDocument(docs.config, 'config');
+    const platform = config ? inspect_platformOf(config) : null;
+    if (!platform)
+        throw new LadingError(`${docs.source} is a single manifest with no platform in a config; --platform selects ` +
+            'an image of an index');
+    const [os, architecture, variant] = platform.split('/');
+    if (!platformMatches(want, { os, architecture, variant }))
+        throw new LadingError(`${docs.source} is one image, for ${platform}, not ${formatPlatform(want)}`);
+}
+function inspect_platformOf(config) {
+    const os = inspect_str(config.os);
+    const architecture = inspect_str(config.architecture);
+    if (!os || !architecture)
+        return null;
+    return formatPlatform({ os, architecture, variant: inspect_str(config.variant) ?? undefined });
+}
+function entryOf(d) {
+    const kind = entryKind(d);
+    return {
+        platform: d.platform ? formatPlatform(d.platform) : null,
+        digest: d.digest,
+        mediaType: d.mediaType,
+        size: d.size,
+        kind,
+        artifactType: d.artifactType ?? null,
+        attests: kind === 'attestation' ? (d.annotations?.[REFERENCE_DIGEST] ?? null) : null,
+        annotations: d.annotations ?? {}
+    };
+}
+function inspect_imageOf(doc, configDoc) {
+    const m = inspect_parseDocument(doc, 'manifest');
+    const where = doc.descriptor.digest;
+    const configDesc = descriptorAt(m.config, `the config of ${where}`);
+    if (!Array.isArray(m.layers))
+        throw new LadingError(`the manifest ${where} has no "layers" array`);
+    const layers = m.layers.map((l, i) => descriptorAt(l, `layers[${i}] of ${where}`));
+    const artifactType = inspect_str(m.artifactType);
+    const kind = isImageConfig(configDesc.mediaType) && artifactType === null ? 'image' : 'artifact';
+    // An artifact's config is not an image config: none of its fields mean anything here.
+    const config = kind === 'image' && configDoc ? inspect_parseDocument(configDoc, 'config') : {};
+    const run = inspect_isObject(config.config) ? config.config : {};
+    const rootfs = inspect_isObject(config.rootfs) ? config.rootfs : {};
+    const diffIds = strList(rootfs.diff_ids) ?? [];
+    return {
+        digest: doc.descriptor.digest,
+        mediaType: inspect_str(m.mediaType) ?? doc.descriptor.mediaType,
+        size: doc.descriptor.size,
+        kind,
+        artifactType,
+        platform: inspect_platformOf(config),
+        config: { digest: configDesc.digest, mediaType: configDesc.mediaType, size: configDesc.size },
+        created: inspect_str(config.created),
+        author: inspect_str(config.author),
+        user: inspect_str(run.User),
+        entrypoint: strList(run.Entrypoint),
+        cmd: strList(run.Cmd),
+        workingDir: inspect_str(run.WorkingDir),
+        env: strList(run.Env) ?? [],
+        exposedPorts: keysOf(run.ExposedPorts),
+        volumes: keysOf(run.Volumes),
+        stopSignal: inspect_str(run.StopSignal),
+        labels: strMap(run.Labels),
+        annotations: strMap(m.annotations),
+        layers: layers.map((l, i) => ({
+            digest: l.digest,
+            mediaType: l.mediaType,
+            size: l.size,
+            diffId: kind === 'image' ? (diffIds[i] ?? null) : null
+        }))
+    };
+}
+/** The documents read → the facts shown. Pure. */
+function inspectionOf(docs) {
+    const top = docs.top.descriptor;
+    const body = inspect_parseDocument(docs.top, 'top document');
+    const manifests = isIndexDocument(body, top, docs.source)
+        ? entriesOf(body, top).map(entryOf)
+        : null;
+    const image = docs.manifest ? inspect_imageOf(docs.manifest, docs.config) : null;
+    return {
+        source: docs.source,
+        digest: top.digest,
+        mediaType: inspect_str(body.mediaType) ?? top.mediaType,
+        size: top.size,
+        kind: manifests ? 'index' : image.kind,
+        artifactType: inspect_str(body.artifactType),
+        annotations: strMap(body.annotations),
+        manifests,
+        image
+    };
+}
+/**
+ * A docker-archive's layers are checked against their diff_ids as it is converted; inspect
+ * reads no layer, so it hands the conversion this scanner, which closes the stream unread.
+ */
+async function skipLayerScan(raw) {
+    raw.destroy();
+    return { size: 0, findings: [] };
+}
+
+;// CONCATENATED MODULE: ./src/app/inspect-text.ts
+/** The longest value shown on a line; the JSON output has every value whole. */
+const VALUE_WIDTH = 100;
+/** Ends a value that was cut. */
+const CUT_MARKER = '…';
+/** Hex digits of a digest shown in the layers table (the JSON output has them whole). */
+const SHORT_DIGEST = 12;
+const LABEL_WIDTH = 14;
+const PLATFORM_WIDTH = 32;
+const MEDIA_TYPE_WIDTH = 64;
+/**
+ * A value as one safe line: control characters (a newline in a label, a terminal escape in a
+ * hostile image) are written as escapes, and what is longer than `width` is cut.
+ */
+function oneLine(value, width = VALUE_WIDTH) {
+    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+    const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
+        const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+        return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    });
+    const chars = Array.from(escaped);
+    return chars.length <= width ? escaped : chars.slice(0, width - 1).join('') + CUT_MARKER;
+}
+function inspect_text_humanSize(bytes) {
+    if (bytes < 1024)
+        return `${bytes} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let n = bytes / 1024;
+    let u = 0;
+    while (n >= 1024 && u < units.length - 1) {
+        n /= 1024;
+        u++;
+    }
+    return `${n.toFixed(1)} ${units[u]}`;
+}
+function shortDigest(digest) {
+    const i = digest.indexOf(':');
+    const hex = digest.slice(i + 1);
+    return hex.length <= SHORT_DIGEST ? digest : digest.slice(0, i + 1 + SHORT_DIGEST) + CUT_MARKER;
+}
+/** `label  value`, or the label with one line per value (several values), or `-` (none). */
+function field(label, values) {
+    const list = values === null ? [] : Array.isArray(values) ? values : [values];
+    const pad = ' '.repeat(LABEL_WIDTH);
+    if (list.length === 0)
+        return [`${label.padEnd(LABEL_WIDTH)}-`];
+    return list.map((v, i) => `${i === 0 ? label.padEnd(LABEL_WIDTH) : pad}${oneLine(v)}`);
+}
+const pairs = (m) => Object.entries(m).map(([k, v]) => `${k}=${v}`);
+const argv = (a) => (a === null ? null : JSON.stringify(a));
+/** Rows of cells as columns, each as wide as its widest cell (the last one not padded). */
+function table(rows) {
+    const widths = rows[0].map((_, c) => Math.max(...rows.map(r => r[c].length)));
+    return rows.map(r => '  ' + r.map((cell, c) => (c < r.length - 1 ? cell.padEnd(widths[c]) : cell)).join('  '));
+}
+function entriesBlock(entries) {
+    const rows = [['PLATFORM', 'KIND', 'SIZE', 'DIGEST']];
+    for (const e of entries) {
+        const digest = e.attests ? `${e.digest} (of ${shortDigest(e.attests)})` : e.digest;
+        rows.push([
+            oneLine(e.platform ?? '-', PLATFORM_WIDTH),
+            e.kind,
+            inspect_text_humanSize(e.size),
+            oneLine(digest, 2 * VALUE_WIDTH)
+        ]);
+    }
+    const lines = [`manifests (${entries.length}):`, ...table(rows)];
+    const first = entries.find(e => e.kind === 'image' && e.platform);
+    if (first)
+        lines.push(`inspect one image with --platform, e.g. --platform ${oneLine(first.platform)}`);
+    return lines;
+}
+function layersBlock(layers, kind) {
+    const total = layers.reduce((n, l) => n + l.size, 0);
+    const head = kind === 'image'
+        ? ['#', 'DIGEST', 'SIZE', 'MEDIA TYPE', 'DIFF_ID']
+        : ['#', 'DIGEST', 'SIZE', 'MEDIA TYPE'];
+    const rows = [head];
+    for (const [i, l] of layers.entries()) {
+        const row = [
+            String(i),
+            shortDigest(l.digest),
+            inspect_text_humanSize(l.size),
+            oneLine(l.mediaType, MEDIA_TYPE_WIDTH)
+        ];
+        if (kind === 'image')
+            row.push(l.diffId ? shortDigest(l.diffId) : '-');
+        rows.push(row);
+    }
+    const what = kind === 'image' ? 'layers' : 'blobs';
+    const title = `${what} (${layers.length}, ${inspect_text_humanSize(total)} compressed):`;
+    return layers.length ? [title, ...table(rows)] : [`${what.padEnd(LABEL_WIDTH)}-`];
+}
+function imageBlock(img) {
+    const config = [img.config.digest, `${img.config.mediaType}, ${inspect_text_humanSize(img.config.size)}`];
+    if (img.kind === 'artifact')
+        return [
+            ...field('artifact type', img.artifactType),
+            ...field('config', config),
+            ...field('annotations', pairs(img.annotations)),
+            ...layersBlock(img.layers, img.kind)
+        ];
+    return [
+        ...field('platform', img.platform),
+        ...field('created', img.created),
+        ...(img.author !== null ? field('author', img.author) : []),
+        ...field('user', img.user),
+        ...field('entrypoint', argv(img.entrypoint)),
+        ...field('cmd', argv(img.cmd)),
+        ...field('workdir', img.workingDir),
+        ...field('env', img.env),
+        ...field('exposed ports', img.exposedPorts.join(', ') || null),
+        ...(img.volumes.length ? field('volumes', img.volumes.join(', ')) : []),
+        ...(img.stopSignal !== null ? field('stop signal', img.stopSignal) : []),
+        ...field('labels', pairs(img.labels)),
+        ...field('annotations', pairs(img.annotations)),
+        ...field('config', config),
+        ...layersBlock(img.layers, img.kind)
+    ];
+}
+function inspect_text_header(digest, mediaType, size, kind) {
+    return [
+        ...field('digest', digest),
+        ...field('media type', mediaType),
+        ...field('size', inspect_text_humanSize(size)),
+        ...field('kind', kind)
+    ];
+}
+function formatInspection(i) {
+    const lines = [...field('source', i.source), ...inspect_text_header(i.digest, i.mediaType, i.size, i.kind)];
+    if (i.manifests) {
+        if (i.artifactType !== null)
+            lines.push(...field('artifact type', i.artifactType));
+        if (Object.keys(i.annotations).length)
+            lines.push(...field('annotations', pairs(i.annotations)));
+        if (i.image) {
+            const img = i.image;
+            lines.push('', `image ${oneLine(img.platform ?? '')}`.trimEnd() + ':');
+            lines.push(...inspect_text_header(img.digest, img.mediaType, img.size, img.kind), ...imageBlock(img));
+        }
+        else {
+            lines.push(...entriesBlock(i.manifests));
+        }
+    }
+    else if (i.image) {
+        lines.push(...imageBlock(i.image));
+    }
+    return lines.join('\n') + '\n';
+}
+
 ;// CONCATENATED MODULE: ./src/cli/cli.ts
 /** The CLI: argv → the same plan as the action → the same engine. */
+
+
+
+
+
 
 
 
@@ -11557,6 +11949,7 @@ const USAGE = `lading ${VERSION} — build, reassemble, validate and push OCI im
 Usage:
   lading build [options]              assemble an image into an OCI layout (and push it when --tags is given)
   lading validate SOURCE [options]    validate an image against the OCI Image Spec v1.1.1
+  lading inspect SOURCE [options]     show an image: its index entries, config and layers (no layer is read)
   lading --help | --version
 
 build options (the action's inputs; list inputs take one item per flag, or several lines):
@@ -11582,15 +11975,23 @@ validate options:
   --format text|json        (default text)
   --fail-on error|warning|never
 
+inspect options (SOURCE as for validate; --username, --password, --insecure-registries as for build):
+  --platform os/arch[/variant]   the image of an index to show (an index alone lists its entries)
+  --format text|json        (default text)
+  --raw                     print the top document (or the --platform image's manifest) as stored
+  --config                  print the image's config as stored
+
+SOURCE: oci:PATH[:REF] or a layout directory, oci-archive:PATH[:REF], docker-archive:PATH[:REPO:TAG],
+        [docker://]HOST/REPO[:TAG|@DIGEST]
+
 Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown option or invalid input value).
 `;
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest']);
-const VALIDATE_OPTIONS = new Set([
-    'fail-on',
-    'username',
-    'password',
-    'insecure-registries'
-]);
+const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries']);
+const INSPECT_OPTIONS = new Set(['username', 'password', 'insecure-registries']);
+/** Options of validate and inspect that are not action inputs: with a value, or switches. */
+const COMMAND_OPTIONS = new Set(['format', 'platform']);
+const SWITCHES = new Set(['raw', 'config']);
 /** Inputs that are lists: the only options that may be repeated. */
 const LIST_INPUTS = new Set([
     'from',
@@ -11620,9 +12021,15 @@ function parseArgs(args) {
             value = name.slice(eq + 1);
             name = name.slice(0, eq);
         }
-        if (!isInputName(name) && name !== 'format')
+        const isCommandOption = COMMAND_OPTIONS.has(name) || SWITCHES.has(name);
+        if (!isInputName(name) && !isCommandOption)
             throw new UsageError(`unknown option --${name}; see lading --help`);
-        if (value === undefined) {
+        if (SWITCHES.has(name)) {
+            if (value !== undefined)
+                throw new UsageError(`option --${name} takes no value`);
+            value = 'true';
+        }
+        else if (value === undefined) {
             if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
                 value = 'true';
             else if (i + 1 < args.length)
@@ -11630,10 +12037,10 @@ function parseArgs(args) {
             else
                 throw new UsageError(`option --${name} needs a value`);
         }
-        if (name === 'format') {
-            if (extra.format !== undefined)
+        if (isCommandOption || !isInputName(name)) {
+            if (extra[name] !== undefined)
                 throw new UsageError(`option --${name} is given twice; it takes one value`);
-            extra.format = value;
+            extra[name] = value;
             continue;
         }
         if (inputs[name] && !LIST_INPUTS.has(name))
@@ -11664,6 +12071,8 @@ async function main(argv, io = defaultIO, env = process.env) {
             return await build(rest, io, env);
         if (command === 'validate')
             return await validate(rest, io);
+        if (command === 'inspect')
+            return await inspect(rest, io, env);
         io.err(`lading: unknown command "${command}"; see lading --help\n`);
         return 2;
     }
@@ -11678,8 +12087,9 @@ async function main(argv, io = defaultIO, env = process.env) {
 }
 async function build(args, io, env) {
     const { inputs, positional, extra } = parseArgs(args);
-    if (extra.format !== undefined)
-        throw new UsageError('build does not take --format; see lading --help');
+    const strayOption = Object.keys(extra)[0];
+    if (strayOption !== undefined)
+        throw new UsageError(`build does not take --${strayOption}; see lading --help`);
     if (positional.length)
         throw new UsageError(`unexpected argument "${positional[0]}"; see lading --help`);
     inputs.username ??= env.LADING_USERNAME ?? '';
@@ -11731,12 +12141,10 @@ async function validate(args, io) {
     const { inputs, positional, extra } = parseArgs(args);
     if (positional.length !== 1)
         throw new UsageError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout');
-    const stray = Object.keys(inputs).filter(k => !VALIDATE_OPTIONS.has(k));
+    const stray = [...Object.keys(inputs), ...Object.keys(extra)].filter(k => !VALIDATE_OPTIONS.has(k) && k !== 'format');
     if (stray.length)
         throw new UsageError(`validate does not take --${stray[0]}; see lading --help`);
-    const format = extra.format ?? 'text';
-    if (format !== 'text' && format !== 'json')
-        throw new UsageError(`--format: "${format}" is not text or json`);
+    const format = formatOf(extra);
     let failOn;
     try {
         failOn = parseFailOn(inputs['fail-on'] ?? INPUT_DEFAULTS['fail-on'], '--fail-on');
@@ -11744,13 +12152,7 @@ async function validate(args, io) {
     catch (err) {
         throw new UsageError(errors_messageOf(err));
     }
-    let line = positional[0];
-    if (!/^[a-z-]+:/.test(line) && external_node_fs_namespaceObject.existsSync(line)) {
-        if (!external_node_fs_namespaceObject.statSync(line).isDirectory())
-            throw new LadingError(`validate: "${line}" is a file; name its format: oci-archive:${line} or docker-archive:${line}`);
-        line = `oci:${line}`;
-    }
-    const spec = parseSourceSpec(line);
+    const { line, spec } = sourceOf(positional[0], 'validate');
     let report;
     if (spec.kind === 'oci' && !external_node_fs_namespaceObject.existsSync(spec.path))
         throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`);
@@ -11773,7 +12175,75 @@ async function validate(args, io) {
     io.out(format === 'json' ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
     return report.valid || failOn === 'never' ? 0 : 1;
 }
-const defaultIO = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) };
+function formatOf(extra) {
+    const format = extra.format ?? 'text';
+    if (format !== 'text' && format !== 'json')
+        throw new UsageError(`--format: "${format}" is not text or json`);
+    return format;
+}
+/** SOURCE as validate and inspect take it: a transport line, or a layout directory as such. */
+function sourceOf(arg, command) {
+    let line = arg;
+    if (!/^[a-z-]+:/.test(line) && external_node_fs_namespaceObject.existsSync(line)) {
+        if (!external_node_fs_namespaceObject.statSync(line).isDirectory())
+            throw new LadingError(`${command}: "${line}" is a file; name its format: oci-archive:${line} or docker-archive:${line}`);
+        line = `oci:${line}`;
+    }
+    return { line, spec: parseSourceSpec(line) };
+}
+async function inspect(args, io, env) {
+    const { inputs, positional, extra } = parseArgs(args);
+    if (positional.length !== 1)
+        throw new UsageError('inspect needs exactly one SOURCE, e.g. lading inspect oci:./layout');
+    const stray = Object.keys(inputs).filter(k => !INSPECT_OPTIONS.has(k));
+    if (stray.length)
+        throw new UsageError(`inspect does not take --${stray[0]}; see lading --help`);
+    const format = formatOf(extra);
+    if (extra.raw && extra.config)
+        throw new UsageError('--raw and --config: choose one');
+    const want = extra.raw ? 'raw' : extra.config ? 'config' : 'facts';
+    if (want !== 'facts' && extra.format !== undefined)
+        throw new UsageError(`--${want} prints the document as stored; it takes no --format`);
+    let platform;
+    try {
+        platform = extra.platform === undefined ? undefined : parsePlatform(extra.platform);
+    }
+    catch (err) {
+        throw err instanceof LadingError ? new UsageError(`--platform: ${err.message}`) : err;
+    }
+    const { line, spec } = sourceOf(positional[0], 'inspect');
+    if (spec.kind === 'scratch')
+        throw new LadingError('inspect: scratch is an empty base, there is nothing to inspect');
+    const auth = {
+        username: inputs.username ?? env.LADING_USERNAME ?? '',
+        password: inputs.password ?? env.LADING_PASSWORD ?? '',
+        insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
+    };
+    const temps = new Temps();
+    const source = await openSource(spec, line, auth, temps, skipLayerScan);
+    try {
+        const docs = await readDocuments(source, { platform, want });
+        // With --platform, the document shown is the image selected (or the one image, checked).
+        if (want === 'raw')
+            io.bytes((platform && docs.manifest ? docs.manifest : docs.top).bytes);
+        else if (want === 'config')
+            io.bytes(docs.config.bytes);
+        else {
+            const facts = inspectionOf(docs);
+            io.out(format === 'json' ? JSON.stringify(facts, null, 2) + '\n' : formatInspection(facts));
+        }
+        return 0;
+    }
+    finally {
+        await source.close?.();
+        temps.removeAll();
+    }
+}
+const defaultIO = {
+    out: s => process.stdout.write(s),
+    bytes: b => process.stdout.write(b),
+    err: s => process.stderr.write(s)
+};
 
 
 /***/ }),
@@ -11782,7 +12252,7 @@ const defaultIO = { out: s => process.stdout.write(s), err: s => process.stderr.
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(399);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(393);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

@@ -3,6 +3,7 @@ import type { SourceSpec } from '../transports/spec.js'
 import type { ImageSource } from '../oci/blobs.js'
 import { parseReference } from '../oci/reference.js'
 import type { Temps } from '../util/temps.js'
+import type { BlobScanner } from '../oci/scan.js'
 import { openLayout } from '../transports/layout-image.js'
 import { openOciArchive } from '../transports/oci-archive.js'
 import { openDockerArchive } from '../transports/docker-archive.js'
@@ -10,11 +11,13 @@ import { scanBlob } from '../validate/layer/scan.js'
 import { RegistrySource } from '../registry/source.js'
 import type { ClientOptions } from '../registry/client.js'
 
+/** `scanner` reads the layers a docker-archive converts (the validator's scan unless the caller reads no layer). */
 export async function openSource(
   spec: SourceSpec,
   line: string,
   auth: ClientOptions,
-  temps: Temps
+  temps: Temps,
+  scanner: BlobScanner = scanBlob
 ): Promise<ImageSource> {
   switch (spec.kind) {
     case 'oci':
@@ -22,8 +25,7 @@ export async function openSource(
     case 'oci-archive':
       return openOciArchive(spec.path, spec.ref, line, temps)
     case 'docker-archive':
-      // Its layers are scanned as they are converted; the validator's scan gives their diff_ids.
-      return openDockerArchive(spec.path, scanBlob, line, spec.ref, temps)
+      return openDockerArchive(spec.path, scanner, line, spec.ref, temps)
     case 'registry':
       return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth)
     case 'scratch':

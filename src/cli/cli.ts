@@ -15,6 +15,7 @@ import { openAndValidate } from '../app/stages/open-sources.js'
 import { cleanUpOnSignals, newRunContext } from '../app/context.js'
 import { invalidMessage, pushFailedMessage, type Outcome, type RunResult } from '../app/result.js'
 import { LadingError, messageOf } from '../util/errors.js'
+import { Temps } from '../util/temps.js'
 import { outputsOf, writeReport } from '../app/outputs.js'
 import {
   makeReport,
@@ -23,7 +24,12 @@ import {
   type FailOn,
   type Report
 } from '../validate/index.js'
-import { parseSourceSpec } from '../transports/spec.js'
+import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
+import { openSource } from '../app/sources.js'
+import { inspectionOf, readDocuments, skipLayerScan, type InspectWant } from '../app/inspect.js'
+import { formatInspection } from '../app/inspect-text.js'
+import { parsePlatform } from '../oci/platform.js'
+import type { Platform } from '../oci/types.js'
 
 export const VERSION = '0.1.0'
 
@@ -35,6 +41,7 @@ const USAGE = `lading ${VERSION} — build, reassemble, validate and push OCI im
 Usage:
   lading build [options]              assemble an image into an OCI layout (and push it when --tags is given)
   lading validate SOURCE [options]    validate an image against the OCI Image Spec v1.1.1
+  lading inspect SOURCE [options]     show an image: its index entries, config and layers (no layer is read)
   lading --help | --version
 
 build options (the action's inputs; list inputs take one item per flag, or several lines):
@@ -60,18 +67,26 @@ validate options:
   --format text|json        (default text)
   --fail-on error|warning|never
 
+inspect options (SOURCE as for validate; --username, --password, --insecure-registries as for build):
+  --platform os/arch[/variant]   the image of an index to show (an index alone lists its entries)
+  --format text|json        (default text)
+  --raw                     print the top document (or the --platform image's manifest) as stored
+  --config                  print the image's config as stored
+
+SOURCE: oci:PATH[:REF] or a layout directory, oci-archive:PATH[:REF], docker-archive:PATH[:REPO:TAG],
+        [docker://]HOST/REPO[:TAG|@DIGEST]
+
 Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown option or invalid input value).
 `
 
 const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
-const VALIDATE_OPTIONS = new Set<InputName>([
-  'fail-on',
-  'username',
-  'password',
-  'insecure-registries'
-])
+const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries'])
+const INSPECT_OPTIONS = new Set(['username', 'password', 'insecure-registries'])
+/** Options of validate and inspect that are not action inputs: with a value, or switches. */
+const COMMAND_OPTIONS = new Set(['format', 'platform'])
+const SWITCHES = new Set(['raw', 'config'])
 /** Inputs that are lists: the only options that may be repeated. */
-const LIST_INPUTS = new Set<InputName>([
+const LIST_INPUTS = new Set<string>([
   'from',
   'platforms',
   'layers',
@@ -104,18 +119,22 @@ export function parseArgs(args: string[]): {
       value = name.slice(eq + 1)
       name = name.slice(0, eq)
     }
-    if (!isInputName(name) && name !== 'format')
+    const isCommandOption = COMMAND_OPTIONS.has(name) || SWITCHES.has(name)
+    if (!isInputName(name) && !isCommandOption)
       throw new UsageError(`unknown option --${name}; see lading --help`)
-    if (value === undefined) {
+    if (SWITCHES.has(name)) {
+      if (value !== undefined) throw new UsageError(`option --${name} takes no value`)
+      value = 'true'
+    } else if (value === undefined) {
       if (BOOLEAN_FLAGS.has(name) && (i + 1 >= args.length || args[i + 1].startsWith('--')))
         value = 'true'
       else if (i + 1 < args.length) value = args[++i]
       else throw new UsageError(`option --${name} needs a value`)
     }
-    if (name === 'format') {
-      if (extra.format !== undefined)
+    if (isCommandOption || !isInputName(name)) {
+      if (extra[name] !== undefined)
         throw new UsageError(`option --${name} is given twice; it takes one value`)
-      extra.format = value
+      extra[name] = value
       continue
     }
     if (inputs[name] && !LIST_INPUTS.has(name))
@@ -127,7 +146,12 @@ export function parseArgs(args: string[]): {
   return { inputs: given, positional, extra }
 }
 
-type Out = { out: (s: string) => void; err: (s: string) => void }
+type Out = {
+  out: (s: string) => void
+  /** Bytes for stdout as they are, never re-encoded (--raw, --config). */
+  bytes: (b: Uint8Array) => void
+  err: (s: string) => void
+}
 
 export async function main(
   argv: string[],
@@ -150,6 +174,7 @@ export async function main(
     }
     if (command === 'build') return await build(rest, io, env)
     if (command === 'validate') return await validate(rest, io)
+    if (command === 'inspect') return await inspect(rest, io, env)
     io.err(`lading: unknown command "${command}"; see lading --help\n`)
     return 2
   } catch (err) {
@@ -166,8 +191,9 @@ export async function main(
 
 async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
   const { inputs, positional, extra } = parseArgs(args)
-  if (extra.format !== undefined)
-    throw new UsageError('build does not take --format; see lading --help')
+  const strayOption = Object.keys(extra)[0]
+  if (strayOption !== undefined)
+    throw new UsageError(`build does not take --${strayOption}; see lading --help`)
   if (positional.length)
     throw new UsageError(`unexpected argument "${positional[0]}"; see lading --help`)
   inputs.username ??= env.LADING_USERNAME ?? ''
@@ -218,26 +244,18 @@ async function validate(args: string[], io: Out): Promise<number> {
   const { inputs, positional, extra } = parseArgs(args)
   if (positional.length !== 1)
     throw new UsageError('validate needs exactly one SOURCE, e.g. lading validate oci:./layout')
-  const stray = (Object.keys(inputs) as InputName[]).filter(k => !VALIDATE_OPTIONS.has(k))
+  const stray = [...Object.keys(inputs), ...Object.keys(extra)].filter(
+    k => !VALIDATE_OPTIONS.has(k) && k !== 'format'
+  )
   if (stray.length) throw new UsageError(`validate does not take --${stray[0]}; see lading --help`)
-  const format = extra.format ?? 'text'
-  if (format !== 'text' && format !== 'json')
-    throw new UsageError(`--format: "${format}" is not text or json`)
+  const format = formatOf(extra)
   let failOn: FailOn
   try {
     failOn = parseFailOn(inputs['fail-on'] ?? INPUT_DEFAULTS['fail-on'], '--fail-on')
   } catch (err) {
     throw new UsageError(messageOf(err))
   }
-  let line = positional[0]
-  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line)) {
-    if (!fs.statSync(line).isDirectory())
-      throw new LadingError(
-        `validate: "${line}" is a file; name its format: oci-archive:${line} or docker-archive:${line}`
-      )
-    line = `oci:${line}`
-  }
-  const spec = parseSourceSpec(line)
+  const { line, spec } = sourceOf(positional[0], 'validate')
   let report: Report
   if (spec.kind === 'oci' && !fs.existsSync(spec.path))
     throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`)
@@ -265,4 +283,71 @@ async function validate(args: string[], io: Out): Promise<number> {
   return report.valid || failOn === 'never' ? 0 : 1
 }
 
-const defaultIO: Out = { out: s => process.stdout.write(s), err: s => process.stderr.write(s) }
+function formatOf(extra: Record<string, string>): 'text' | 'json' {
+  const format = extra.format ?? 'text'
+  if (format !== 'text' && format !== 'json')
+    throw new UsageError(`--format: "${format}" is not text or json`)
+  return format
+}
+
+/** SOURCE as validate and inspect take it: a transport line, or a layout directory as such. */
+function sourceOf(arg: string, command: string): { line: string; spec: SourceSpec } {
+  let line = arg
+  if (!/^[a-z-]+:/.test(line) && fs.existsSync(line)) {
+    if (!fs.statSync(line).isDirectory())
+      throw new LadingError(
+        `${command}: "${line}" is a file; name its format: oci-archive:${line} or docker-archive:${line}`
+      )
+    line = `oci:${line}`
+  }
+  return { line, spec: parseSourceSpec(line) }
+}
+
+async function inspect(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { inputs, positional, extra } = parseArgs(args)
+  if (positional.length !== 1)
+    throw new UsageError('inspect needs exactly one SOURCE, e.g. lading inspect oci:./layout')
+  const stray = Object.keys(inputs).filter(k => !INSPECT_OPTIONS.has(k))
+  if (stray.length) throw new UsageError(`inspect does not take --${stray[0]}; see lading --help`)
+  const format = formatOf(extra)
+  if (extra.raw && extra.config) throw new UsageError('--raw and --config: choose one')
+  const want: InspectWant = extra.raw ? 'raw' : extra.config ? 'config' : 'facts'
+  if (want !== 'facts' && extra.format !== undefined)
+    throw new UsageError(`--${want} prints the document as stored; it takes no --format`)
+  let platform: Platform | undefined
+  try {
+    platform = extra.platform === undefined ? undefined : parsePlatform(extra.platform)
+  } catch (err) {
+    throw err instanceof LadingError ? new UsageError(`--platform: ${err.message}`) : err
+  }
+  const { line, spec } = sourceOf(positional[0], 'inspect')
+  if (spec.kind === 'scratch')
+    throw new LadingError('inspect: scratch is an empty base, there is nothing to inspect')
+  const auth = {
+    username: inputs.username ?? env.LADING_USERNAME ?? '',
+    password: inputs.password ?? env.LADING_PASSWORD ?? '',
+    insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
+  }
+  const temps = new Temps()
+  const source = await openSource(spec, line, auth, temps, skipLayerScan)
+  try {
+    const docs = await readDocuments(source, { platform, want })
+    // With --platform, the document shown is the image selected (or the one image, checked).
+    if (want === 'raw') io.bytes((platform && docs.manifest ? docs.manifest : docs.top).bytes)
+    else if (want === 'config') io.bytes(docs.config!.bytes)
+    else {
+      const facts = inspectionOf(docs)
+      io.out(format === 'json' ? JSON.stringify(facts, null, 2) + '\n' : formatInspection(facts))
+    }
+    return 0
+  } finally {
+    await source.close?.()
+    temps.removeAll()
+  }
+}
+
+const defaultIO: Out = {
+  out: s => process.stdout.write(s),
+  bytes: b => process.stdout.write(b),
+  err: s => process.stderr.write(s)
+}

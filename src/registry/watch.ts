@@ -121,9 +121,11 @@ export class ExchangeWatch {
       const now = socket ? moved(socket) : 0
       const got = now - last
       last = now
-      // A download whose reader is behind (its buffer full) waits on Lading, not the registry.
+      // A download whose reader is behind (bytes received and not yet read) waits on Lading,
+      // not on the registry: the registry is only to blame when nothing waits to be read.
       const res = this.res
-      const waitingOnUs = !!res && res.readableLength >= res.readableHighWaterMark
+      const waitingOnUs =
+        (!!res && res.readableLength > 0) || (!!socket && socket.readableLength > 0)
       if (!waitingOnUs && got < (bytesPerSecond * windowMs) / 1000)
         return this.fail(
           new TooSlow(
