@@ -3,6 +3,8 @@ export { RegistryError } from './errors.js'
 export {
   MountLocations,
   pushImage,
+  beginPush,
+  PushSession,
   type PushBlob,
   type PushRequest,
   type PushResult,

@@ -8,7 +8,14 @@ import type { Readable } from 'node:stream'
 import type { BlobReader } from '../oci/blobs.js'
 import type { Descriptor } from '../oci/types.js'
 import { layerCompression } from '../oci/mediatypes.js'
-import { ScanCache, scanKey, layerLocation, type BlobScan } from '../oci/scan.js'
+import {
+  ScanCache,
+  scanKey,
+  layerLocation,
+  isCompleteScan,
+  sameFile,
+  type BlobScan
+} from '../oci/scan.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { isRegisteredAlgorithm } from '../oci/digest.js'
@@ -186,8 +193,7 @@ export class BlobReads {
       this.counted.add(key)
     } else {
       this.counted.add(key)
-      this.scans.reads++
-      p = this.scanOnce(desc, layer, diffAlgorithm)
+      p = this.scanOnce(desc, key, layer, diffAlgorithm)
       this.scans.set(key, p)
     }
     const r = await p
@@ -196,7 +202,42 @@ export class BlobReads {
     return r
   }
 
-  private async scanOnce(desc: Descriptor, layer: boolean, diffAlgorithm: string) {
+  /**
+   * A blob file unchanged since an earlier step checked it takes that step's verdict; a file read
+   * here leaves its verdict for later steps, if it did not change while it was read.
+   */
+  private async scanOnce(
+    desc: Descriptor,
+    key: string,
+    layer: boolean,
+    diffAlgorithm: string
+  ): Promise<BlobScan> {
+    const verdicts = this.scans.verdicts
+    const file = verdicts ? this.fileOf(desc) : undefined
+    const before = file ? await verdicts?.identify(file) : undefined
+    if (!verdicts || !file || !before) return this.read(desc, layer, diffAlgorithm)
+    const kept = await verdicts.lookup(key, desc.digest, before)
+    if (kept) {
+      this.scans.fromEarlierSteps++
+      return kept
+    }
+    const scan = await this.read(desc, layer, diffAlgorithm)
+    const after = await verdicts.identify(file)
+    if (after && sameFile(before, after) && isCompleteScan(scan, desc.digest))
+      await verdicts.record(key, desc.digest, before, scan)
+    return scan
+  }
+
+  private fileOf(desc: Descriptor): string | undefined {
+    try {
+      return this.reader.fileOf?.(desc.digest)
+    } catch {
+      return undefined
+    }
+  }
+
+  private async read(desc: Descriptor, layer: boolean, diffAlgorithm: string): Promise<BlobScan> {
+    this.scans.reads++
     let s: Readable
     try {
       s = await this.reader.open(desc)
