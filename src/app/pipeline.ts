@@ -24,6 +24,7 @@ import { stageLayout } from './stages/stage-layout.js'
 import { validateOutput } from './stages/validate-output.js'
 import { commitOutput } from './stages/commit.js'
 import { pushGraph } from './stages/push.js'
+import { makeAttachments, pushAttachments } from './stages/attach.js'
 
 export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   const stage = stagingPath(plan.output)
@@ -43,7 +44,10 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     const newLayers = await buildLayers(plan, layout, ctx)
     const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout)
     if (!assembled.copiedWhole) for (const n of resolution.notes) ctx.log.info(n)
-    const staged = await stageLayout(plan, assembled.graph, layout, ctx)
+    for (const d of assembled.dropped) ctx.log.warning(d)
+    const attached = await makeAttachments(plan, assembled.graph.root, layout)
+    const referrers = attached.map(a => a.entry)
+    const staged = await stageLayout(plan, assembled.graph, layout, ctx, referrers)
     const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
     if (failed(plan, report)) return { status: 'invalid', what: 'the assembled image', report }
     const archive = await commitOutput(plan, stage, ctx)
@@ -60,11 +64,14 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
       imageRefs: [],
       imageName: imageNameOf(plan),
       report,
-      notDownloaded: staged.notDownloaded
+      notDownloaded: staged.notDownloaded,
+      attached: referrers.map(r => r.digest),
+      dropped: assembled.dropped
     }
     if (!plan.push) return { status: 'ok', result, report }
     try {
       const pushed = await pushGraph(plan, staged.graph, ctx)
+      await pushAttachments(plan, attached, root, ctx)
       return {
         status: 'ok',
         result: { ...result, imageRefs: pushed.refs, pushed: pushed.summary },
