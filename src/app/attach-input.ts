@@ -17,7 +17,7 @@ export interface AttachFile {
 const MEDIA_TYPE =
   /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/
 
-/** Media types by the end of a file name; the longest match wins. */
+/** Media types by the end of a file name, the more specific suffixes first. */
 const BY_SUFFIX: Array<[string, string]> = [
   ['.spdx.json', 'application/spdx+json'],
   ['.cdx.json', 'application/vnd.cyclonedx+json'],
