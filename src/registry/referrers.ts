@@ -15,6 +15,7 @@ import { RegistryError } from './errors.js'
 import { drain, header, readDocument } from './http.js'
 import { getManifest, putManifest, type FetchedManifest } from './manifests.js'
 import { uploadBlob } from './upload.js'
+import { checkReferrersList } from '../validate/index.js'
 
 /** A manifest to push as a referrer, with the blobs it references. */
 export interface ReferrerPush {
@@ -93,7 +94,11 @@ async function fallbackIndex(t: BlobTarget, subject: string): Promise<Index | un
     if (err instanceof RegistryError && err.status === 404) return undefined
     throw err
   }
-  const doc = parseJSONValue(fetched.bytes, `the referrers tag ${fallbackTag(subject)}`)
+  const where = `${t.client.registry}/${t.repository}:${fallbackTag(subject)}`
+  const doc = parseJSONValue(fetched.bytes, `the referrers tag ${where}`)
+  // Another client's mistakes are kept (they are its entries), but said.
+  for (const f of checkReferrersList(doc, subject, where))
+    t.client.log(`${f.severity} ${f.rule}: ${f.location}: ${f.message}`)
   if (!isObject(doc) || !Array.isArray(doc.manifests))
     throw new LadingError(
       `${t.client.registry}/${t.repository}:${fallbackTag(subject)} is the referrers tag of ` +
