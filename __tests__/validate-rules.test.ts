@@ -14,6 +14,7 @@ import {
   validateImage,
   makeReport,
   finding,
+  checkReferrersList,
   formatReport,
   type Finding,
   type ValidateOptions
@@ -67,6 +68,34 @@ const config = (extra: Json = {}): Json => ({
   rootfs: { type: 'layers', diff_ids: [D] },
   ...extra
 })
+const E = 'sha256:' + 'e'.repeat(64)
+const ARTIFACT = 'application/spdx+json'
+const referrers = (manifests: Json[]): Json => ({
+  schemaVersion: 2,
+  mediaType: 'application/vnd.oci.image.index.v1+json',
+  manifests
+})
+/** The referrers-list entry of the artifact `listed` gives, with `extra` over it. */
+const referrer = (extra: Json = {}): Json =>
+  desc({
+    digest: E,
+    artifactType: ARTIFACT,
+    annotations: { 'org.opencontainers.image.title': 'sbom' },
+    ...extra
+  })
+/** An artifact manifest referring to D, by its digest E, as a caller that fetched it passes it. */
+const listed = (extra: Json = {}): Map<string, unknown> =>
+  new Map([
+    [
+      E,
+      manifest({
+        artifactType: ARTIFACT,
+        subject: desc(),
+        annotations: { 'org.opencontainers.image.title': 'sbom' },
+        ...extra
+      })
+    ]
+  ])
 const doc = async (kind: Parameters<typeof validateDocument>[0], d: unknown): Promise<Finding[]> =>
   validateDocument(kind, d)
 
@@ -400,6 +429,67 @@ const cases: Case[] = [
     rule: 'manifest-subject',
     name: 'subject a string',
     run: () => doc('manifest', manifest({ subject: 'nope' }))
+  },
+  {
+    rule: 'subject-mediatype',
+    name: 'subject a layer',
+    run: () =>
+      doc(
+        'manifest',
+        manifest({
+          subject: { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D, size: 10 }
+        })
+      )
+  },
+  // referrers lists
+  {
+    rule: 'referrers-index',
+    name: 'fallback tag holds an index without mediaType',
+    run: async () => checkReferrersList({ schemaVersion: 2, manifests: [] }, D, 'tag')
+  },
+  {
+    rule: 'referrers-index',
+    name: 'a layer listed as a referrer',
+    run: async () =>
+      checkReferrersList(
+        referrers([desc({ mediaType: 'application/vnd.oci.image.layer.v1.tar' })]),
+        D,
+        'tag'
+      )
+  },
+  {
+    rule: 'referrers-subject',
+    name: 'a listed manifest refers to another image',
+    run: async () =>
+      checkReferrersList(
+        referrers([referrer()]),
+        D,
+        'tag',
+        listed({ subject: desc({ digest: E }) })
+      )
+  },
+  {
+    rule: 'referrers-artifacttype',
+    name: 'entry without the artifactType of the manifest',
+    run: async () =>
+      checkReferrersList(referrers([referrer({ artifactType: undefined })]), D, 'tag', listed())
+  },
+  {
+    rule: 'referrers-artifacttype',
+    name: 'no artifactType anywhere: the config media type is due',
+    run: async () =>
+      checkReferrersList(
+        referrers([referrer({ artifactType: 'application/x' })]),
+        D,
+        'tag',
+        listed({ artifactType: undefined })
+      )
+  },
+  {
+    rule: 'referrers-annotations',
+    name: "entry without the manifest's annotations",
+    run: async () =>
+      checkReferrersList(referrers([referrer({ annotations: undefined })]), D, 'tag', listed())
   },
   {
     rule: 'mediatype-docker',
@@ -907,7 +997,7 @@ describe('validator rules', () => {
       for (const f of hit) {
         expect(f.location).not.toBe('')
         expect(f.spec).toMatch(
-          /^https:\/\/github\.com\/opencontainers\/image-spec\/blob\/(v1\.1\.1|main)\/[a-z-]+\.md(#|$)/
+          /^https:\/\/github\.com\/opencontainers\/(image|distribution)-spec\/blob\/(v1\.1\.1|main)\/[a-z-]+\.md(#|$)/
         )
       }
       const others = [...new Set(findings.map(f => f.rule))].filter(

@@ -27,6 +27,8 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
       out.push(
         `- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`
       )
+    if (r.attached.length) out.push(`- **Attached:** ${r.attached.map(x => `\`${x}\``).join(', ')}`)
+    for (const d of r.dropped) out.push(`- **Attestation dropped:** ${esc(d)}`)
     if (r.notDownloaded.length)
       out.push(
         `- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`

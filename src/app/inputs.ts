@@ -33,7 +33,8 @@ export const INPUT_DEFAULTS = {
   password: '',
   // action.yml says `${{ github.token }}`, which only the runner can expand.
   'github-token': '${{ github.token }}',
-  'insecure-registries': ''
+  'insecure-registries': '',
+  attach: ''
 } as const
 
 /** The name of an input of action.yml: a misspelt one does not compile. */

@@ -29,6 +29,7 @@ export function outputsOf(r: RunResult): Record<string, string> {
     layout: r.layout ?? '',
     archive: r.archive ?? '',
     'image-refs': JSON.stringify(r.imageRefs),
+    attached: JSON.stringify(r.attached),
     metadata: JSON.stringify(metadataOf(r))
   }
 }

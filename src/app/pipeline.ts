@@ -30,6 +30,7 @@ import { commitOutput } from './stages/commit.js'
 import { EarlyPush } from './stages/push.js'
 import { LayerCache } from './stages/layer-cache.js'
 import { rememberVerdicts } from './stages/remember-verdicts.js'
+import { makeAttachments, pushAttachments, type Attachment } from './stages/attach.js'
 
 export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   const stage = stagingPath(plan.output)
@@ -56,8 +57,16 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     })
     const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout)
     if (!assembled.copiedWhole) for (const n of resolution.notes) ctx.log.info(n)
+    for (const d of assembled.dropped) ctx.log.warning(d)
+    const attached = await makeAttachments(plan, assembled.graph.root, layout)
     const graph = cache ? cache.relocate(assembled.graph) : assembled.graph
-    const staged = await stageLayout(plan, graph, layout, ctx)
+    const staged = await stageLayout(
+      plan,
+      graph,
+      layout,
+      ctx,
+      attached.map(a => a.entry)
+    )
     push?.graph(staged.graph)
     findings.push(...(cache?.findingsOf(staged.notDownloaded) ?? []))
     const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
@@ -65,9 +74,10 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     const uploadError = await push?.blobsUp()
     const archive = await commitOutput(plan, stage, ctx)
     await rememberVerdicts(plan.output, staged.graph, ctx)
-    const result = resultOf(plan, assembled, staged, archive, report)
+    const result = resultOf(plan, assembled, staged, archive, report, attached)
     if (!push) return { status: 'ok', result, report }
-    return await finishPush(push, staged.graph, result, report, uploadError)
+    const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx)
+    return await finishPush(push, staged.graph, result, report, uploadError, attach)
   } catch (err) {
     if (err instanceof SourceUnreadable) return unreadableSource(err, findings, plan)
     throw err
@@ -86,7 +96,8 @@ function resultOf(
   assembled: Assembled,
   staged: Staged,
   archive: string | undefined,
-  report: Report
+  report: Report,
+  attached: Attachment[]
 ): RunResult {
   const root = staged.graph.root
   return {
@@ -101,21 +112,28 @@ function resultOf(
     imageRefs: [],
     imageName: imageNameOf(plan),
     report,
-    notDownloaded: staged.notDownloaded
+    notDownloaded: staged.notDownloaded,
+    attached: attached.map(a => a.entry.digest),
+    dropped: assembled.dropped
   }
 }
 
-/** The manifests and tags, once the report passed; a failed upload or push is the outcome. */
+/**
+ * The manifests and tags, once the report passed, then the attachments that refer to the image;
+ * a failed upload or push is the outcome.
+ */
 async function finishPush(
   push: EarlyPush,
   graph: ImageGraph,
   result: RunResult,
   report: Report,
-  uploadError: LadingError | undefined
+  uploadError: LadingError | undefined,
+  attach: () => Promise<void>
 ): Promise<Outcome> {
   try {
     if (uploadError) throw uploadError
     const pushed = await push.finish(graph)
+    await attach()
     return {
       status: 'ok',
       result: { ...result, imageRefs: pushed.refs, pushed: pushed.summary },

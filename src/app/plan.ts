@@ -15,6 +15,7 @@ import { parseLayerSpec, parseCompression, type LayerInput } from '../build/laye
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
 import { parseCacheFrom, type CacheImage } from './cache-from.js'
+import { parseAttach, type AttachFile } from './attach-input.js'
 
 export type { FailOn } from '../validate/report.js'
 
@@ -41,6 +42,8 @@ export interface Plan {
   pushByDigest: boolean
   /** Images whose layers a new layer may be taken from instead of compressing it again. */
   cacheFrom: CacheImage[]
+  /** files to attach to the image as OCI 1.1 artifacts (referrers) */
+  attach: AttachFile[]
   auth: {
     username?: string
     password?: string
@@ -222,6 +225,7 @@ export function makePlan(
     push,
     pushByDigest,
     cacheFrom: parseCacheFrom(raw['cache-from']),
+    attach: parseAttach(raw.attach, cwd),
     auth: {
       username: raw.username.trim() || undefined,
       password: raw.password || undefined,

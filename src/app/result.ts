@@ -32,6 +32,10 @@ export interface RunResult {
   /** Blobs the image references that the layout does not hold (registry-base layers never downloaded). */
   notDownloaded: string[]
   pushed?: PushSummary
+  /** Digests of the artifacts attached to the image (the `attach` input), in its order. */
+  attached: string[]
+  /** Why each attestation of the sources was left out (the image it describes was rebuilt). */
+  dropped: string[]
 }
 
 /**

@@ -31,6 +31,7 @@ import { inspectionOf, readDocuments, skipLayerScan, type InspectWant } from '..
 import { formatInspection } from '../app/inspect-text.js'
 import { parsePlatform } from '../oci/platform.js'
 import type { Platform } from '../oci/types.js'
+import { formatReferrers, referrersOf } from './referrers.js'
 
 export const VERSION = '0.1.0'
 
@@ -43,6 +44,8 @@ Usage:
   lading build [options]              assemble an image into an OCI layout (and push it when --tags is given)
   lading validate SOURCE [options]    validate an image against the OCI Image Spec v1.1.1
   lading inspect SOURCE [options]     show an image: its index entries, config and layers (no layer is read)
+  lading referrers HOST/REPO[:TAG|@DIGEST] [options]
+                                      list the artifacts that refer to an image (referrers API or fallback tag)
   lading --help | --version
 
 build options (the action's inputs; list inputs take one item per flag, or several lines):
@@ -65,6 +68,7 @@ build options (the action's inputs; list inputs take one item per flag, or sever
   --push [true|false]       --push-by-digest [true|false]
   --username U  --password P (or LADING_USERNAME / LADING_PASSWORD)   --github-token T
   --insecure-registries HOST[:PORT]
+  --attach PATH[:ARTIFACT_TYPE]  a file to attach to the image as an OCI 1.1 artifact; repeatable
 
 validate options:
   --format text|json        (default text)
@@ -75,6 +79,9 @@ inspect options (SOURCE as for validate; --username, --password, --insecure-regi
   --format text|json        (default text)
   --raw                     print the top document (or the --platform image's manifest) as stored
   --config                  print the image's config as stored
+
+referrers options (--username, --password, --insecure-registries as for build):
+  --format text|json        (default text)
 
 SOURCE: oci:PATH[:REF] or a layout directory, oci-archive:PATH[:REF], docker-archive:PATH[:REPO:TAG],
         [docker://]HOST/REPO[:TAG|@DIGEST]
@@ -99,7 +106,8 @@ const LIST_INPUTS = new Set<string>([
   'exposed-ports',
   'tags',
   'insecure-registries',
-  'cache-from'
+  'cache-from',
+  'attach'
 ])
 
 export function parseArgs(args: string[]): {
@@ -179,6 +187,7 @@ export async function main(
     if (command === 'build') return await build(rest, io, env)
     if (command === 'validate') return await validate(rest, io)
     if (command === 'inspect') return await inspect(rest, io, env)
+    if (command === 'referrers') return await referrers(rest, io, env)
     io.err(`lading: unknown command "${command}"; see lading --help\n`)
     return 2
   } catch (err) {
@@ -349,6 +358,29 @@ async function inspect(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise
     await source.close?.()
     temps.removeAll()
   }
+}
+
+async function referrers(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<number> {
+  const { inputs, positional, extra } = parseArgs(args)
+  if (positional.length !== 1)
+    throw new UsageError('referrers needs exactly one image, e.g. lading referrers ghcr.io/o/r:1')
+  const stray = [...Object.keys(inputs), ...Object.keys(extra)].filter(
+    k => !INSPECT_OPTIONS.has(k) && k !== 'format'
+  )
+  if (stray.length) throw new UsageError(`referrers does not take --${stray[0]}; see lading --help`)
+  const format = formatOf(extra)
+  const listing = await referrersOf(positional[0].replace(/^docker:\/\//, ''), {
+    username: inputs.username ?? env.LADING_USERNAME ?? '',
+    password: inputs.password ?? env.LADING_PASSWORD ?? '',
+    insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
+  })
+  const report = makeReport(listing.findings)
+  if (format === 'json') io.out(JSON.stringify(listing, null, 2) + '\n')
+  else {
+    io.out(formatReferrers(listing))
+    if (listing.findings.length) io.err(formatReport(report) + '\n')
+  }
+  return report.valid ? 0 : 1
 }
 
 const defaultIO: Out = {

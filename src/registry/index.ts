@@ -10,3 +10,15 @@ export {
   type PushResult,
   type PushOptions
 } from './push.js'
+export {
+  fallbackTag,
+  listReferrers,
+  pushReferrer,
+  type ReferrerPush,
+  type ReferrersList,
+  type ReferrersVia
+} from './referrers.js'
+export { RegistryClient, type ClientOptions } from './client.js'
+export { repositoryScope } from './auth.js'
+export { getManifest } from './manifests.js'
+export type { BlobTarget } from './blobs.js'

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream'
 import { LadingError, messageOf } from '../util/errors.js'
 import { isDigest } from '../oci/digest.js'
 import { parseJSONValue } from '../oci/json.js'
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import { Annotation, type Descriptor } from '../oci/types.js'
 import type { ImageSource } from '../oci/blobs.js'
 import type { BlobScan } from '../oci/scan.js'
@@ -147,12 +148,14 @@ export async function openLayout(
 
   let root: Descriptor
   if (ref === undefined) {
-    if (manifests.length > 1)
+    // Artifacts attached to an image (referrers) are listed beside it: they are not the choice.
+    const images = manifests.length > 1 ? await withoutReferrers(dir, manifests) : manifests
+    if (images.length !== 1)
       throw new LadingError(
         `from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
           `choose one with ${refHint} (a ref name or a digest)`
       )
-    root = manifests[0]
+    root = images[0]
   } else {
     const byName = manifests.filter(d => refNameOf(d) === ref)
     const matches = byName.length ? byName : manifests.filter(d => d.digest === ref)
@@ -169,4 +172,26 @@ export async function openLayout(
     root = matches[0]
   }
   return new LayoutImage(from, dir, root, opts.onClose, opts.scanned)
+}
+
+/** The entries that do not name another entry as their `subject`. */
+async function withoutReferrers(dir: string, manifests: Descriptor[]): Promise<Descriptor[]> {
+  const listed = new Set(manifests.map(d => d.digest))
+  const layout = new Layout(dir)
+  const out: Descriptor[] = []
+  for (const d of manifests) {
+    let subject: unknown
+    if (d.size <= MAX_DOCUMENT_BYTES && (await layout.has(d))) {
+      try {
+        const doc = parseJSONValue(await layout.read(d), d.digest) as {
+          subject?: { digest?: unknown }
+        }
+        subject = doc?.subject?.digest
+      } catch {
+        // Unreadable here: opening it later says why.
+      }
+    }
+    if (typeof subject !== 'string' || !listed.has(subject)) out.push(d)
+  }
+  return out
 }

@@ -28,6 +28,7 @@ export { makeReport, formatReport } from './report.js'
 export { scanKey, ScanCache } from '../oci/scan.js'
 export { HeaderCheck, tarScanner, layerChecks } from './layer/checks.js'
 export { scanBlob, type ScanResult } from './layer/scan.js'
+export { checkReferrersList } from './referrers.js'
 
 export interface ValidateOptions {
   /** blobs missing from the layout are errors (Lading must push them) rather than warnings */

@@ -26,6 +26,7 @@ const PREDEFINED = `${V}annotations.md#pre-defined-annotation-keys`
 const LAYER = `${V}layer.md#distributable-format`
 const WHITEOUTS = `${V}layer.md#whiteouts`
 const LAYOUT = `${V}image-layout.md`
+const DIST = 'https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md'
 
 const list: Rule[] = [
   // image layout
@@ -280,6 +281,39 @@ const list: Rule[] = [
     spec: MANIFEST
   },
   {
+    id: 'subject-mediatype',
+    severity: 'error',
+    summary: '`subject` is the descriptor of a manifest or an index (its media type says so)',
+    spec: MANIFEST
+  },
+  // referrers lists: the referrers API's answer and the fallback tag's index
+  {
+    id: 'referrers-index',
+    severity: 'error',
+    summary:
+      'a referrers list (the API answer or the `<alg>-<ref>` fallback tag) is an image index whose entries are manifests or indexes',
+    spec: `${DIST}#referrers-tag-schema`
+  },
+  {
+    id: 'referrers-subject',
+    severity: 'error',
+    summary: 'every manifest a referrers list names has the listed digest as its `subject`',
+    spec: `${DIST}#listing-referrers`
+  },
+  {
+    id: 'referrers-artifacttype',
+    severity: 'error',
+    summary:
+      "a referrers list entry's `artifactType` is the manifest's `artifactType`, else its `config.mediaType`",
+    spec: `${DIST}#listing-referrers`
+  },
+  {
+    id: 'referrers-annotations',
+    severity: 'error',
+    summary: 'a referrers list entry carries the annotations of the manifest it names',
+    spec: `${DIST}#listing-referrers`
+  },
+  {
     id: 'mediatype-docker',
     severity: 'warning',
     summary: 'a Docker schema 2 media type where OCI has its own',
@@ -337,8 +371,9 @@ const list: Rule[] = [
   },
   {
     id: 'platform-mismatch',
-    severity: 'warning',
-    summary: 'the platform of an index entry equals the platform of the config it leads to',
+    severity: 'error',
+    summary:
+      'the platform of an index entry equals the os, architecture and variant of the config it leads to',
     spec: INDEX
   },
   // configs

@@ -22,12 +22,15 @@ import type { Plan } from '../plan.js'
 import type { PlatformResult } from '../result.js'
 import type { OpenedSource } from './open-sources.js'
 import { parseDocument, type Resolution, type SourceImage } from './resolve-platforms.js'
+import { attestationsKept } from './attestations.js'
 
 export interface Assembled {
   graph: ImageGraph
   images: PlatformResult[]
-  /** the single source index was copied whole */
+  /** the single source index (or artifact) was copied whole */
   copiedWhole: boolean
+  /** attestations left out because the image they describe was rebuilt or filtered out */
+  dropped: string[]
 }
 
 /** The documents and blobs of the graph being made. */
@@ -70,22 +73,37 @@ export async function assembleGraph(
     Object.keys(plan.annotations.manifest).length > 0
   const images: PlatformResult[] = []
   const entries: Descriptor[] = []
+  const kept = new Set<string>()
+  const rebuilt = new Map<string, string>()
   for (const img of resolution.images) {
-    const made =
-      !mutate && img.from
-        ? await keepImage(img, img.from, parts, layout)
-        : await rebuildImage(plan, img, newLayers, parts, layout)
+    const keep = !mutate && img.from
+    const made = keep
+      ? await keepImage(img, img.from!, parts, layout)
+      : await rebuildImage(plan, img, newLayers, parts, layout)
     entries.push({ ...made.descriptor, platform: img.platform })
     images.push(made.result)
+    if (keep) kept.add(made.descriptor.digest)
+    else if (img.manifestDesc.digest) rebuilt.set(img.manifestDesc.digest, made.descriptor.digest)
   }
-  const whole = sources.length === 1 && !mutate ? wholeIndex(plan, sources[0]) : undefined
+  const whole =
+    resolution.artifact ??
+    (sources.length === 1 && !mutate ? wholeIndex(plan, sources[0]) : undefined)
   if (whole) {
-    await copyGraph(whole, parts, layout)
+    await copyGraph(whole, whole.source.root, parts, layout)
     const { mediaType, digest, size } = whole.source.root
-    return { graph: graphOf({ mediaType, digest, size }, parts), images, copiedWhole: true }
+    const graph = graphOf({ mediaType, digest, size }, parts)
+    return { graph, images, copiedWhole: true, dropped: [] }
+  }
+  const followed = attestationsKept(resolution.attestations, kept, rebuilt)
+  const listed = new Set(entries.map(e => e.digest))
+  for (const a of followed.kept) {
+    if (listed.has(a.entry.digest)) continue
+    listed.add(a.entry.digest)
+    await copyGraph(a.from, a.entry, parts, layout)
+    entries.push(a.entry)
   }
   const root = await rootOf(plan, entries, parts, layout)
-  return { graph: graphOf(root, parts), images, copiedWhole: false }
+  return { graph: graphOf(root, parts), images, copiedWhole: false, dropped: followed.dropped }
 }
 
 function graphOf(root: Descriptor, parts: GraphParts): ImageGraph {
@@ -163,10 +181,16 @@ function wholeIndex(plan: Plan, src: OpenedSource): OpenedSource | undefined {
   return isIndexMediaType(src.source.root.mediaType) ? src : undefined
 }
 
-/** Every document and blob below the source's root, its documents written to the layout. */
-async function copyGraph(src: OpenedSource, parts: GraphParts, layout: Layout): Promise<void> {
+/** Every document and blob below `top` in the source, its documents written to the layout. */
+async function copyGraph(
+  src: OpenedSource,
+  top: Descriptor,
+  parts: GraphParts,
+  layout: Layout
+): Promise<void> {
+  const { mediaType, digest, size } = top
   await walkGraph(
-    src.source.root,
+    { mediaType, digest, size },
     descriptors({
       children: async d => {
         const bytes = await src.source.read(d)

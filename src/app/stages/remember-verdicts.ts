@@ -16,7 +16,9 @@ export async function rememberVerdicts(
   const verdicts = ctx.scans.verdicts
   if (!verdicts) return
   const inLayout = new Set(
-    [...graph.blobs.values()].filter(b => b.location.kind === 'layout').map(b => b.descriptor.digest)
+    [...graph.blobs.values()]
+      .filter(b => b.location.kind === 'layout')
+      .map(b => b.descriptor.digest)
   )
   for (const [key, pending] of ctx.scans.entries()) {
     const digest = key.split(' ', 1)[0]

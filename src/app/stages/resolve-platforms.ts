@@ -1,7 +1,9 @@
 /**
  * Stage 2: the platforms the run works on. Each source's graph is walked (walkGraph) for its
  * image manifests and their configs; the sources' platforms are merged (each given once) and the
- * `platforms` filter applied. Attestations and artifacts inside an index are left out, with a note.
+ * `platforms` filter applied. Attestations (entries that describe another entry) are collected to
+ * follow their subjects; other artifacts inside an index are left out, with a note. A single
+ * source that holds no image at all (an artifact) is passed through whole when nothing edits it.
  */
 import { walkGraph, MAX_INDEX_DEPTH } from '../../oci/graph.js'
 import { MediaType, isIndexMediaType, isManifestMediaType } from '../../oci/mediatypes.js'
@@ -18,6 +20,13 @@ import { parseJSONValue } from '../../oci/json.js'
 import { scratchConfig } from '../../build/assemble.js'
 import type { Plan } from '../plan.js'
 import type { OpenedSource } from './open-sources.js'
+import {
+  DockerReference,
+  isAttestationEntry,
+  subjectDigest,
+  type Attestation
+} from './attestations.js'
+import { artifactEdits } from './artifact.js'
 
 /** One platform's image, as read from a source (or made for scratch). */
 export interface SourceImage {
@@ -33,8 +42,12 @@ export interface SourceImage {
 
 export interface Resolution {
   images: SourceImage[]
-  /** What the walk left out (attestations, artifacts), for the log. */
+  /** What the walk left out (artifacts that describe nothing), for the log. */
   notes: string[]
+  /** Index entries that describe one of the images (they follow it into the result or not). */
+  attestations: Attestation[]
+  /** The one source, when it holds no image: copied to the output as it is. */
+  artifact?: OpenedSource
 }
 
 /** Reading a source failed half way: the run reports it as the source's finding. */
@@ -52,14 +65,25 @@ export async function resolvePlatforms(plan: Plan, sources: OpenedSource[]): Pro
     const platforms = plan.platforms.length
       ? plan.platforms
       : [{ os: 'linux', architecture: 'amd64' }]
-    return { images: platforms.map(scratchImage), notes: [] }
+    return { images: platforms.map(scratchImage), notes: [], attestations: [] }
   }
   const all: SourceImage[] = []
   const notes: string[] = []
+  const attestations: Attestation[] = []
   for (const src of sources) {
-    const found = await imagesOf(src, notes).catch(err => {
+    const found = await imagesOf(src, notes, attestations).catch(err => {
       throw err instanceof LadingError ? new SourceUnreadable(src.line, err.message) : err
     })
+    if (found.length === 0) {
+      const edits = artifactEdits(plan)
+      if (sources.length === 1 && edits.length === 0)
+        return { images: [], notes, attestations: [], artifact: src }
+      throw new LadingError(
+        `${src.line}: ${src.source.root.digest} holds no container image (it is an artifact, or an ` +
+          `index of artifacts), so ${edits.length ? edits.join(', ') : 'a merge with other sources'} ` +
+          'cannot apply to it; Lading passes an artifact through only alone and unchanged'
+      )
+    }
     for (const img of found) {
       const dup = all.find(o => platformsEqual(o.platform, img.platform))
       if (dup)
@@ -78,7 +102,7 @@ export async function resolvePlatforms(plan: Plan, sources: OpenedSource[]): Pro
       `platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
         all.map(i => formatPlatform(i.platform)).join(', ')
     )
-  return { images: kept, notes }
+  return { images: kept, notes, attestations }
 }
 
 function scratchImage(p: Platform): SourceImage {
@@ -104,7 +128,11 @@ interface Entry {
 }
 
 /** The image manifests below a source's root, each with its config. */
-async function imagesOf(src: OpenedSource, notes: string[]): Promise<SourceImage[]> {
+async function imagesOf(
+  src: OpenedSource,
+  notes: string[],
+  attestations: Attestation[]
+): Promise<SourceImage[]> {
   const out: SourceImage[] = []
   const source = src.source
   await walkGraph<Entry>(
@@ -125,9 +153,16 @@ async function imagesOf(src: OpenedSource, notes: string[]): Promise<SourceImage
         const doc = parseDocument<Partial<Index & Manifest>>(bytes, `${src.line}: ${n.desc.digest}`)
         const mt = doc.mediaType ?? n.desc.mediaType
         if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
-          return indexEntries(doc, n.desc, src.line, notes)
-        const img = await imageOf(src, n, bytes, doc, mt, notes)
-        if (img) out.push(img)
+          return indexEntries(doc, n.desc, src, notes, attestations)
+        // A manifest inside an index that names a subject describes another: it follows it.
+        const subject = n.desc !== source.root ? subjectDigest(doc) : undefined
+        if (subject) attestations.push({ from: src, entry: n.desc, subject })
+        else if (n.desc !== source.root && isAttestationEntry(n.desc))
+          notes.push(`${src.line}: left out ${n.desc.digest}, an attestation that names no subject`)
+        else {
+          const img = await imageOf(src, n, bytes, doc, mt, notes)
+          if (img) out.push(img)
+        }
         return []
       }
     }
@@ -135,29 +170,28 @@ async function imagesOf(src: OpenedSource, notes: string[]): Promise<SourceImage
   return out
 }
 
-/** An index's image entries; attestations and anything that is not an image are left out. */
+/**
+ * An index's entries that may be images. buildx's attestations (which name their subject) are
+ * collected apart; anything that is not a manifest or an index is left out.
+ */
 function indexEntries(
   doc: Partial<Index>,
   desc: Descriptor,
-  line: string,
-  notes: string[]
+  src: OpenedSource,
+  notes: string[],
+  attestations: Attestation[]
 ): Entry[] {
   const out: Entry[] = []
   let skipped = 0
   for (const child of doc.manifests ?? []) {
-    const attestation =
-      child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-      (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown')
-    if (
-      attestation ||
-      (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType))
-    )
-      skipped++
+    const subject = child.annotations?.[DockerReference.Digest]
+    if (subject) attestations.push({ from: src, entry: child, subject })
+    else if (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType)) skipped++
     else out.push({ desc: child, platform: child.platform })
   }
   if (skipped)
     notes.push(
-      `${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`
+      `${src.line}: left out ${skipped} entr${skipped === 1 ? 'y' : 'ies'} of index ${desc.digest} that are neither manifests nor indexes`
     )
   return out
 }
@@ -178,10 +212,8 @@ async function imageOf(
   const manifest = doc as Manifest
   const configType = manifest.config.mediaType
   if (configType !== MediaType.ImageConfig && configType !== MediaType.DockerConfig) {
-    if (platform === undefined && desc === src.source.root)
-      throw new LadingError(
-        `${src.line}: ${desc.digest} is an artifact (config ${configType}), not a container image`
-      )
+    // An artifact at the root: the source holds no image, which the caller decides about.
+    if (platform === undefined && desc === src.source.root) return undefined
     notes.push(`${src.line}: left out artifact manifest ${desc.digest} (config ${configType})`)
     return undefined
   }

@@ -1,7 +1,8 @@
 /**
  * Stage 5: the staged layout made complete. Base blobs are copied in (linked when their source
  * was validated clean), except registry layers when pushing without an archive: those are mounted
- * or streamed by the push instead, never downloaded. Then index.json names the root.
+ * or streamed by the push instead, never downloaded. Then index.json names the root, and lists
+ * after it the artifacts attached to it (`referrers`), which are in the layout already.
  */
 import type { Descriptor } from '../../oci/types.js'
 import { Annotation } from '../../oci/types.js'
@@ -23,7 +24,8 @@ export async function stageLayout(
   plan: Plan,
   graph: ImageGraph,
   layout: Layout,
-  ctx: RunContext
+  ctx: RunContext,
+  referrers: Descriptor[] = []
 ): Promise<Staged> {
   const blobs = new Map<string, GraphBlob>()
   const notDownloaded: string[] = []
@@ -35,7 +37,10 @@ export async function stageLayout(
     if (staged.location.kind === 'source') notDownloaded.push(digest)
     blobs.set(digest, staged)
   }
-  await layout.writeIndex([{ ...graph.root, annotations: { [Annotation.RefName]: plan.refName } }])
+  await layout.writeIndex([
+    { ...graph.root, annotations: { [Annotation.RefName]: plan.refName } },
+    ...referrers
+  ])
   await layout.finish()
   return { graph: new ImageGraph(graph.root, graph.documents, blobs), notDownloaded }
 }

@@ -1,5 +1,6 @@
 /** The fields image manifests and image indexes share: schemaVersion, mediaType, artifactType, subject. */
 import { isObject } from '../../oci/json.js'
+import { isIndexMediaType, isManifestMediaType } from '../../oci/mediatypes.js'
 import { finding, type Finding } from '../rules.js'
 import { checkDescriptor } from './descriptor.js'
 import { at, isMediaType, show } from './fields.js'
@@ -65,5 +66,17 @@ export function checkSubject(doc: Record<string, unknown>, loc: string, out: Fin
         `\`subject\` is ${show(doc.subject)}, not a descriptor`
       )
     )
-  else checkDescriptor(doc.subject, at(loc, 'subject'), out)
+  else if (
+    checkDescriptor(doc.subject, at(loc, 'subject'), out) &&
+    !isManifestMediaType(doc.subject.mediaType as string) &&
+    !isIndexMediaType(doc.subject.mediaType as string)
+  )
+    // A referrer describes another manifest; a layer or config cannot be listed by the registry.
+    out.push(
+      finding(
+        'subject-mediatype',
+        at(loc, 'subject'),
+        `\`subject\` has media type ${show(doc.subject.mediaType)}, which is neither a manifest nor an index`
+      )
+    )
 }
