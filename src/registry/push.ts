@@ -9,6 +9,8 @@ import { RegistryClient, type ClientOptions } from './client.js'
 import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
 import { mapLimited } from '../util/limit.js'
+import { countingStage, type StartProgress } from '../util/progress.js'
+import { pipeline, type Readable } from 'node:stream'
 
 export interface PushBlob {
   descriptor: Descriptor
@@ -46,6 +48,24 @@ export interface PushOptions extends ClientOptions {
   chunkSize?: number
   /** Where blobs were seen, shared by the pushes that may mount from each other; fresh when unset. */
   mounts?: MountLocations
+  /** Told of the bytes of each upload as they are read for sending. */
+  progress?: StartProgress
+}
+
+/** A blob's bytes for an upload, counted into a progress task of their own (one per attempt). */
+function openCounted(
+  blob: PushBlob,
+  where: string,
+  progress: StartProgress | undefined
+): () => Promise<Readable> {
+  const d = blob.descriptor
+  return async () => {
+    const src = await blob.reader.open(d)
+    if (!progress) return src
+    const counter = countingStage(progress(`upload of ${d.digest} to ${where}`, d.size))
+    // Either side failing or stopping ends the other; the upload sees the failure on `counter`.
+    return pipeline(src, counter, () => {})
+  }
 }
 
 /**
@@ -168,7 +188,7 @@ export async function pushImage(req: PushRequest, opts: PushOptions): Promise<Pu
         session = m.session
         break
       }
-      const bytes = await uploadBlob(target, d, () => blob.reader.open(d), session)
+      const bytes = await uploadBlob(target, d, openCounted(blob, where, opts.progress), session)
       result.uploaded++
       result.bytesUploaded += bytes
       remember(host, d.digest, g.repository)

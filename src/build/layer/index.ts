@@ -11,9 +11,10 @@ import { compressionLevel, compressorStages } from '../../codec/compress.js'
 import { HashingStream } from '../../oci/digest.js'
 import type { BlobSink } from '../../oci/scan.js'
 import { LadingError, messageOf } from '../../util/errors.js'
+import { countingStage } from '../../util/progress.js'
 import { fileSystemError, layerError, shownSource, type LocatedInput } from './input-errors.js'
 import { SlabPool } from './slabs.js'
-import { isTarballName, type LayerInput } from './spec.js'
+import { isTarballName, layerName, type LayerInput } from './spec.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
 import { packInChunks, writeEntries } from './tar-writer.js'
@@ -29,7 +30,13 @@ import {
 
 export type { Compression } from '../../oci/mediatypes.js'
 export { parseCompression } from '../../codec/compress.js'
-export { parseLayerSpec, type LayerInput } from './spec.js'
+export {
+  expandForPlatform,
+  isPerPlatform,
+  layerName,
+  parseLayerSpec,
+  type LayerInput
+} from './spec.js'
 export { SlabPool } from './slabs.js'
 export type { BuiltLayer, LayerOptions } from './types.js'
 
@@ -85,15 +92,21 @@ export async function buildLayer(
         input,
         `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`
       )
+    if (input.chown || input.chmod !== undefined)
+      throw layerError(
+        input,
+        'a tarball is used as a layer as it is, so it takes no --chown or --chmod; its entries keep their owners and modes'
+      )
     return tarballLayer(input, store, settings, st.size)
   }
-  return singleFileLayer(located, store, settings)
+  return singleFileLayer(located, store, settings, st.size)
 }
 
 function singleFileLayer(
   input: LocatedInput,
   store: BlobSink,
-  settings: BuildSettings
+  settings: BuildSettings,
+  size: number
 ): Promise<BuiltLayer> {
   let dest = input.dest ?? '/'
   if (dest.endsWith('/')) dest += path.basename(input.source)
@@ -105,7 +118,7 @@ function singleFileLayer(
     { name, abs: input.realSource, followLink: true }
   ]
   const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`
-  return tarLayer(input, store, settings, entries, createdBy)
+  return tarLayer(input, store, settings, entries, createdBy, size)
 }
 
 /** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
@@ -114,7 +127,8 @@ async function tarLayer(
   store: BlobSink,
   settings: BuildSettings,
   entries: Iterable<TreeEntry>,
-  createdBy: string
+  createdBy: string,
+  total?: number
 ): Promise<BuiltLayer> {
   const pack = tar.pack()
   // A failure to read the tree destroys the pack with it; it is reported through `written`.
@@ -123,6 +137,9 @@ async function tarLayer(
   const written = writeEntries(input, pack, entries, {
     mtime: settings.mtime,
     slabs: settings.slabs,
+    owner: input.chown,
+    chmod: input.chmod,
+    windowsModes: (settings.hostPlatform ?? process.platform) === 'win32',
     onHeader: h => {
       check.entry(h)
       // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
@@ -139,9 +156,12 @@ async function tarLayer(
   const diffHash = new HashingStream('sha256', settings.relief)
   const compressed = settings.compression !== 'none'
   const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash
+  const counted = settings.progress
+    ? [countingStage(settings.progress(layerName(input), total))]
+    : []
   const stages = compressed
-    ? [diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
-    : [diffHash]
+    ? [...counted, diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+    : [...counted, diffHash]
   await streamToBlob(store, {
     source: packInChunks(pack),
     stages,
