@@ -8,10 +8,20 @@ import { Temps } from '../util/temps.js'
 import { MemoryRelief } from '../util/memory.js'
 import { ScanCache } from '../oci/scan.js'
 import { MountLocations } from '../registry/index.js'
+import { throttledProgress, type ProgressOptions, type StartProgress } from '../util/progress.js'
 
 export interface Logger {
   info(msg: string): void
   warning(msg: string): void
+  /** Opens a collapsible group of lines (the action's log groups); a header line otherwise. */
+  startGroup?(name: string): void
+  endGroup?(): void
+}
+
+/** How long one phase of the run took. */
+export interface PhaseTiming {
+  name: string
+  ms: number
 }
 
 export interface RunContext {
@@ -23,16 +33,30 @@ export interface RunContext {
   scans: ScanCache
   /** Where the run has seen each blob in a registry, so a push can mount it from there. */
   mounts: MountLocations
+  /** Throttled progress of long layer builds and uploads, told to the log. */
+  progress: StartProgress
+  /** Milliseconds on a monotonic clock. */
+  now: () => number
+  /** The phases run so far, in order, with their durations (for the log and the summary). */
+  timings: PhaseTiming[]
 }
 
-export function newRunContext(log: Logger, secrets = new Secrets()): RunContext {
+export function newRunContext(
+  log: Logger,
+  secrets = new Secrets(),
+  clock: ProgressOptions = {}
+): RunContext {
+  const now = clock.now ?? (() => performance.now())
   return {
     log,
     secrets,
     temps: new Temps(),
     relief: new MemoryRelief(),
     scans: new ScanCache(),
-    mounts: new MountLocations()
+    mounts: new MountLocations(),
+    progress: throttledProgress(m => log.info(m), { ...clock, now }),
+    now,
+    timings: []
   }
 }
 

@@ -14,7 +14,7 @@ import { dedupeFindings, makeReport, type Report } from '../validate/index.js'
 import { finding } from '../validate/rules.js'
 import { reportPath, type Plan } from './plan.js'
 import type { RunContext } from './context.js'
-import type { Outcome, RunResult } from './result.js'
+import { notPushedMessage, type Outcome, type RunResult } from './result.js'
 import { prepareOutput, removeStaleStages, stagingPath } from './output-dir.js'
 import { openSources, type OpenedSource } from './stages/open-sources.js'
 import { resolvePlatforms, SourceUnreadable } from './stages/resolve-platforms.js'
@@ -24,6 +24,8 @@ import { stageLayout } from './stages/stage-layout.js'
 import { validateOutput } from './stages/validate-output.js'
 import { commitOutput } from './stages/commit.js'
 import { pushGraph } from './stages/push.js'
+import { checkAnnotationPlatforms } from './annotations.js'
+import { phase } from './phases.js'
 
 export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   const stage = stagingPath(plan.output)
@@ -32,21 +34,32 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   let findings: Finding[] = []
   try {
     await prepareRun(plan)
-    ;({ sources: opened, findings } = await openSources(plan, ctx))
+    ;({ sources: opened, findings } = await phase(ctx, 'read sources', () =>
+      openSources(plan, ctx)
+    ))
     const sourceReport = makeReport(findings, plan.failOn)
     // An unreadable source fails the run even at fail-on never: there is nothing to build from.
     if (failed(plan, sourceReport) || findings.some(f => f.rule === 'source-unreadable'))
       return { status: 'invalid', what: 'a source image', report: sourceReport }
-    const resolution = await resolvePlatforms(plan, opened)
+    const resolution = await phase(ctx, 'resolve platforms', () => resolvePlatforms(plan, opened))
+    const platforms = resolution.images.map(img => img.platform)
+    checkAnnotationPlatforms(plan.annotations, platforms)
     const layout = new Layout(stage, { relief: ctx.relief })
     await layout.init()
-    const newLayers = await buildLayers(plan, layout, ctx)
-    const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout)
-    if (!assembled.copiedWhole) for (const n of resolution.notes) ctx.log.info(n)
-    const staged = await stageLayout(plan, assembled.graph, layout, ctx)
-    const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
+    const newLayers = await phase(ctx, 'build layers', () =>
+      buildLayers(plan, platforms, layout, ctx)
+    )
+    const staged = await phase(ctx, 'assemble', async () => {
+      const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout)
+      if (!assembled.copiedWhole) for (const n of resolution.notes) ctx.log.info(n)
+      return { ...(await stageLayout(plan, assembled.graph, layout, ctx)), assembled }
+    })
+    const { assembled } = staged
+    const report = await phase(ctx, 'validate', () =>
+      validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
+    )
     if (failed(plan, report)) return { status: 'invalid', what: 'the assembled image', report }
-    const archive = await commitOutput(plan, stage, ctx)
+    const archive = await phase(ctx, 'write output', () => commitOutput(plan, stage, ctx))
     const root = staged.graph.root
     const result: RunResult = {
       digest: root.digest,
@@ -62,9 +75,9 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
       report,
       notDownloaded: staged.notDownloaded
     }
-    if (!plan.push) return { status: 'ok', result, report }
+    if (!plan.push) return notPushed(plan, result, ctx)
     try {
-      const pushed = await pushGraph(plan, staged.graph, ctx)
+      const pushed = await phase(ctx, 'push', () => pushGraph(plan, staged.graph, ctx))
       return {
         status: 'ok',
         result: { ...result, imageRefs: pushed.refs, pushed: pushed.summary },
@@ -90,6 +103,19 @@ async function prepareRun(plan: Plan): Promise<void> {
   await removeStaleStages(path.dirname(plan.output), path.basename(plan.output))
   // A report left by an earlier run must not pass for this run's.
   await fs.rm(reportPath(plan.output), { force: true }).catch(() => undefined)
+}
+
+/**
+ * A run that was not asked to push. With tags given, the log says so, lest a workflow ported from
+ * a `push`-by-default era believe its tags were pushed.
+ */
+function notPushed(plan: Plan, result: RunResult, ctx: RunContext): Outcome {
+  const tags = plan.tags.map(t => formatReference(t))
+  if (tags.length) {
+    ctx.log.info(notPushedMessage(tags))
+    result.notPushedTo = tags
+  }
+  return { status: 'ok', result, report: result.report }
 }
 
 function failed(plan: Plan, report: Report): boolean {

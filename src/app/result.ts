@@ -32,6 +32,8 @@ export interface RunResult {
   /** Blobs the image references that the layout does not hold (registry-base layers never downloaded). */
   notDownloaded: string[]
   pushed?: PushSummary
+  /** The tags given without `push: true`: built and validated for them, not pushed. */
+  notPushedTo?: string[]
 }
 
 /**
@@ -61,4 +63,12 @@ export function invalidMessage(what: string, report: Report): string {
 /** The message of a push-failed outcome. */
 export function pushFailedMessage(result: RunResult, message: string): string {
   return `the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`
+}
+
+/** What a run with tags but without `push: true` says of them. */
+export function notPushedMessage(tags: string[]): string {
+  return (
+    `the image was built and validated but not pushed to ${tags.join(', ')}: ` +
+    'push is false (the default); set push: true to push'
+  )
 }

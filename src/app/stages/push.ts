@@ -28,6 +28,7 @@ export async function pushGraph(
       secrets: ctx.secrets,
       relief: ctx.relief,
       mounts: ctx.mounts,
+      progress: ctx.progress,
       log: m => ctx.log.info(m)
     }
   )
