@@ -60,6 +60,13 @@ describe('node dist/index.js as the runner runs it', () => {
     expect(summary).toContain(out.digest)
     expect(summary).toContain('linux/amd64')
     expect(summary).toContain('application/vnd.oci.image.layer.v1.tar+gzip')
+    expect(summary).toMatch(/### Timings[\s\S]*\| build layers \| [\d.]+ m?s \|/)
+    expect(out.imageid).toBe(out['config-digest'])
+    expect(JSON.parse(out['platform-digests'])).toEqual({ 'linux/amd64': out.digest })
+    // each phase in a log group closed by its duration
+    expect(r.stdout).toMatch(
+      /::group::build layers\n[\s\S]*build layers: done in [\d.]+ m?s\n::endgroup::/
+    )
     // GitHub context annotations on the manifest
     const manifest = JSON.parse(
       await fs.readFile(path.join(out.layout, 'blobs/sha256', out.digest.slice(7)), 'utf8')
@@ -69,6 +76,31 @@ describe('node dist/index.js as the runner runs it', () => {
       'org.opencontainers.image.revision': 'a'.repeat(40),
       'org.opencontainers.image.source': 'https://github.com/octo/hello'
     })
+  })
+
+  it('with tags and no push, says in the log and the summary that nothing was pushed', async () => {
+    const r = run('nopush', {
+      layers: 'site:/srv/www',
+      tags: 'ghcr.io/octo/hello:pr-1',
+      output: path.join(tmp, 'nopush-layout')
+    })
+    expect(r.status).toBe(0)
+    const said =
+      'the image was built and validated but not pushed to ghcr.io/octo/hello:pr-1: ' +
+      'push is false (the default); set push: true to push'
+    expect(r.stdout).toContain(said)
+    expect(await fs.readFile(r.summary, 'utf8')).toContain(`**Not pushed:** ${said}`)
+    expect(parseOutputs(await fs.readFile(r.outFile, 'utf8'))['image-refs']).toBe('[]')
+  })
+
+  it('summary: false writes no job summary', async () => {
+    const r = run('nosummary', {
+      layers: 'site:/srv/www',
+      summary: 'false',
+      output: path.join(tmp, 'nosummary-layout')
+    })
+    expect(r.status).toBe(0)
+    expect(await fs.readFile(r.summary, 'utf8')).toBe('')
   })
 
   it('lets the user override the GitHub annotations and put some on the index', async () => {
@@ -141,9 +173,12 @@ describe('node dist/index.js as the runner runs it', () => {
     const manifest = await blob(index.manifests[0].digest)
     expect(manifest.annotations).toMatchObject({
       'org.opencontainers.image.version': 'main',
-      'org.opencontainers.image.title': 'hello',
       'org.opencontainers.image.created': '2024-05-06T07:08:09.123Z'
     })
+    // manifest-descriptor: on each index entry, as buildx puts it, not in the manifest
+    expect(manifest.annotations['org.opencontainers.image.title']).toBeUndefined()
+    for (const entry of index.manifests)
+      expect(entry.annotations).toEqual({ 'org.opencontainers.image.title': 'hello' })
     const config = await blob(manifest.config.digest)
     expect(config.config.Labels['org.opencontainers.image.description']).toBe('Hello, world')
     expect(Object.keys(config.config.Labels)).toHaveLength(8)

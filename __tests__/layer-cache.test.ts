@@ -56,6 +56,7 @@ afterAll(async () => {
 describe('cache-from', () => {
   it('reuses the unchanged layer of the previous push: 0 bytes of it uploaded, the cold digest', async () => {
     const first = await build([
+      '--push',
       '--tags',
       `${proxy.host}/cache/app:latest`,
       '--output',
@@ -73,6 +74,7 @@ describe('cache-from', () => {
     const warm = await build([
       '--cache-from',
       `${proxy.host}/cache/app:latest`,
+      '--push',
       '--tags',
       `${proxy.host}/cache/app:2`,
       '--output',
@@ -93,6 +95,7 @@ describe('cache-from', () => {
     const other = await build([
       '--cache-from',
       `${proxy.host}/cache/app:latest`,
+      '--push',
       '--tags',
       `${proxy.host}/cache/other:1`,
       '--output',
@@ -104,7 +107,13 @@ describe('cache-from', () => {
   })
 
   it('fetches a reused layer into a complete layout when nothing is pushed, and checks it', async () => {
-    await build(['--tags', `${proxy.host}/cache/full:1`, '--output', path.join(tmp, 'f1')])
+    await build([
+      '--push',
+      '--tags',
+      `${proxy.host}/cache/full:1`,
+      '--output',
+      path.join(tmp, 'f1')
+    ])
     await fs.writeFile(path.join(app, 'main.js'), 'console.log(3)\n')
     const cold = await build(['--output', path.join(tmp, 'f-cold')])
     const warm = await build([
@@ -123,6 +132,7 @@ describe('cache-from', () => {
 
   it('takes nothing from a layer built with other settings, or from an image that is not there', async () => {
     const level1 = await build([
+      '--push',
       '--tags',
       `${proxy.host}/cache/level:1`,
       '--compression-level',

@@ -83,6 +83,7 @@ d('pushing what was built', () => {
       'build',
       '--layers',
       `${app}:/app`,
+      '--push',
       '--tags',
       `${proxy.host}/e2e/app:1,${proxy.host}/e2e/app:latest`,
       '--output',
@@ -121,6 +122,25 @@ d('pushing what was built', () => {
     expect(proxy.requests.length).toBe(before)
   })
 
+  it('with tags and no push, builds and validates, pushes nothing and says so', async () => {
+    const before = proxy.requests.length
+    const r = await cli([
+      'build',
+      '--layers',
+      `${app}:/app`,
+      '--tags',
+      `${proxy.host}/e2e/nopush:2`,
+      '--output',
+      path.join(tmp, 'l-nopush-default')
+    ])
+    expect(r.code).toBe(0)
+    expect(r.out['image-refs']).toBeUndefined()
+    expect(r.err).toContain(
+      `the image was built and validated but not pushed to ${proxy.host}/e2e/nopush:2: push is false (the default); set push: true to push`
+    )
+    expect(proxy.requests.length).toBe(before)
+  })
+
   it('an image that fails validation is never pushed', async () => {
     // A source layout whose manifest carries a malformed created annotation (an error).
     const bad = path.join(tmp, 'l-bad-src')
@@ -141,6 +161,7 @@ d('pushing what was built', () => {
       'build',
       '--from',
       `oci:${bad}`,
+      '--push',
       '--tags',
       `${proxy.host}/e2e/bad:1`,
       '--output',
@@ -171,6 +192,7 @@ d('registry bases', () => {
       `${base}:/etc`,
       '--env',
       'PATH=/usr/bin',
+      '--push',
       '--tags',
       `${proxy.host}/base/os:1`,
       '--output',
@@ -188,6 +210,7 @@ d('registry bases', () => {
       `${proxy.host}/base/os:1`,
       '--layers',
       `${app}:/app`,
+      '--push',
       '--tags',
       `${proxy.host}/apps/web:1`,
       '--output',
@@ -279,6 +302,7 @@ d('registry bases', () => {
       `oci:${partial}`,
       '--env',
       'X=1',
+      '--push',
       '--tags',
       `${proxy.host}/apps/web:2`,
       '--output',
@@ -299,6 +323,7 @@ d('registry bases', () => {
       'X=3',
       '--archive',
       archive,
+      '--push',
       '--tags',
       `${proxy.host}/apps/arch:1`,
       '--output',
@@ -366,6 +391,7 @@ d('fan-out / fan-in', () => {
         `${app}:/app`,
         '--env',
         `ARCH=${arch}`,
+        '--push',
         '--tags',
         `${proxy.host}/fan/app`,
         '--push-by-digest',
@@ -387,6 +413,7 @@ d('fan-out / fan-in', () => {
       `${proxy.host}/fan/app@${digests[0]}`,
       '--from',
       `${proxy.host}/fan/app@${digests[1]}`,
+      '--push',
       '--tags',
       `${proxy.host}/fan/app:1.0`,
       '--annotations',
@@ -438,6 +465,7 @@ d('fan-out / fan-in', () => {
     const r = await cli([
       'build',
       ...archives.flatMap(a => ['--from', `oci-archive:${a}`]),
+      '--push',
       '--tags',
       `${proxy.host}/art/app:1`,
       '--output',
@@ -466,6 +494,7 @@ d('the bundled action with credentials', () => {
       {
         layers: `${app}:/app`,
         tags: `${secure.host}/secret/app:1`,
+        push: 'true',
         username: secure.username,
         password: secure.password
       },
@@ -501,6 +530,7 @@ d('the bundled action with credentials', () => {
         'build',
         '--layers',
         `${app}:/app`,
+        '--push',
         '--tags',
         `${secure.host}/secret/cli:1`,
         '--username',
@@ -526,6 +556,7 @@ d('the bundled action with credentials', () => {
       'build',
       '--layers',
       `${app}:/app`,
+      '--push',
       '--tags',
       `${secure.host}/secret/app:2`,
       '--username',
@@ -625,6 +656,7 @@ d('a source index taken whole', () => {
       'build',
       '--from',
       `oci:${built}`,
+      '--push',
       '--tags',
       `${proxy.host}/att/app:1`,
       '--output',

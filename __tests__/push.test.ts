@@ -11,6 +11,7 @@ import {
   type TestRegistry
 } from './helpers/registry-server.js'
 import { makeImage, requestFor } from './helpers/push-image.js'
+import { throttledProgress } from '../src/util/progress.js'
 import { credsArgs, remoteDigest, skopeo } from './helpers/skopeo.js'
 
 const tools = haveTool('docker-registry') && haveTool('skopeo')
@@ -89,13 +90,25 @@ d.each<RegistryAuth>(['none', 'htpasswd', 'token'])('push to distribution (%s au
 
   it('uploads large blobs in chunks and pushes by digest without tags', async () => {
     const img = await makeImage(path.join(tmp, 'chunked'), { layerSizes: [700_000] })
+    // A clock a second further on at each look, and no quiet time: every read is reported.
+    let t = 0
+    const progress: string[] = []
     const res = await pushImage(
       requestFor(img, [parseReference(`${reg.host}/app/chunked`)], true),
       {
         ...opts,
-        chunkSize: 256 * 1024
+        chunkSize: 256 * 1024,
+        progress: throttledProgress(l => progress.push(l), {
+          now: () => (t += 1000),
+          quietMs: 0,
+          everyMs: 0
+        })
       }
     )
+    const big = img.layers.find(l => l.size > 700_000)!
+    const told = progress.filter(l => l.startsWith(`upload of ${big.digest} to `))
+    expect(told.length).toBeGreaterThan(0)
+    expect(told[told.length - 1]).toMatch(/: 683\.7 KiB of 683\.7 KiB \(100%\), [\d.]+ (B|KiB)\/s$/)
     expect(res.refs).toEqual([`${reg.host}/app/chunked@${img.root.digest}`])
     expect(await remoteDigest(reg, `${reg.host}/app/chunked@${img.root.digest}`)).toBe(
       img.root.digest

@@ -200,6 +200,7 @@ describe('artifacts pass through', () => {
       `oci:${dir}`,
       '--output',
       out,
+      '--push',
       '--tags',
       `${reg.host}/art:1`
     ])
@@ -245,6 +246,7 @@ describe('attestations follow their subjects', () => {
       `oci:${dir}`,
       '--output',
       path.join(tmp, 'bx-out'),
+      '--push',
       '--tags',
       `${reg.host}/bx:1`
     ])
@@ -272,6 +274,7 @@ describe('attestations follow their subjects', () => {
       `oci:${b}`,
       '--output',
       out,
+      '--push',
       '--tags',
       `${reg.host}/merged:1`
     ])
@@ -341,6 +344,7 @@ describe('attach', () => {
       `${sbom}:application/spdx+json`,
       '--attach',
       report,
+      '--push',
       '--tags',
       `${reg.host}/app:1`
     ])
@@ -403,6 +407,7 @@ describe('attach', () => {
       path.join(tmp, 'again'),
       '--attach',
       more,
+      '--push',
       '--tags',
       `${reg.host}/app:1`
     ])
@@ -425,6 +430,7 @@ describe('attach', () => {
       path.join(tmp, 'api'),
       '--attach',
       note,
+      '--push',
       '--tags',
       `${proxy.host}/api:1`
     ])

@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 393:
+/***/ 214:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3109,18 +3109,21 @@ const INPUT_DEFAULTS = {
     created: '',
     compression: 'gzip',
     'compression-level': '',
+    'cache-from': '',
     output: '',
     archive: '',
     'ref-name': 'latest',
     'fail-on': 'error',
     tags: '',
-    push: '',
+    push: 'false',
     'push-by-digest': 'false',
     username: '',
     password: '',
     // action.yml says `${{ github.token }}`, which only the runner can expand.
     'github-token': '${{ github.token }}',
-    'insecure-registries': ''
+    'insecure-registries': '',
+    attach: '',
+    summary: 'true'
 };
 const INPUT_NAMES = Object.keys(INPUT_DEFAULTS);
 function isInputName(name) {
@@ -3298,6 +3301,98 @@ function platformOfConfig(c) {
     if (c['os.version'])
         p['os.version'] = c['os.version'];
     return p;
+}
+
+;// CONCATENATED MODULE: ./src/app/annotations.ts
+/**
+ * The `annotations` input, with the levels buildx defines (`manifest`, `index`,
+ * `manifest-descriptor`, `index-descriptor`) and docker/metadata-action's optional platform
+ * selector: `manifest[linux/amd64]:KEY=VALUE`. Manifest and index annotations go into those
+ * documents; descriptor annotations onto the descriptors that point at them: a manifest's entry in
+ * the index (or the layout's index.json entry when the image has no index), and the root's entry
+ * in index.json.
+ */
+
+
+const LEVEL = 'manifest-descriptor|index-descriptor|manifest|index';
+const PREFIX = new RegExp(`^((?:${LEVEL})(?:,(?:${LEVEL}))*)(?:\\[([^\\]]*)\\])?:(.*)$`);
+function emptyAnnotations() {
+    return { manifest: {}, index: {}, manifestDescriptor: {}, indexDescriptor: {}, scoped: [] };
+}
+/** Parses `[LEVEL[,LEVEL…][\[PLATFORM,…\]]:]KEY=VALUE` lines; no prefix means `manifest`. */
+function parseAnnotations(lines) {
+    const out = emptyAnnotations();
+    for (const line of lines) {
+        const eq = line.indexOf('=');
+        if (eq <= 0)
+            throw new LadingError(`annotations: "${line}" is not key=value`);
+        const [prefixed, value] = [line.slice(0, eq).trim(), line.slice(eq + 1)];
+        const m = PREFIX.exec(prefixed);
+        const levels = (m ? m[1].split(',') : ['manifest']);
+        const key = m ? m[3].trim() : prefixed;
+        if (!key)
+            throw new LadingError(`annotations: "${line}" has no key after its level`);
+        const platforms = m?.[2] === undefined ? undefined : selectorPlatforms(line, m[2]);
+        for (const level of new Set(levels)) {
+            if (!platforms) {
+                out[recordOf(level)][key] = value;
+                continue;
+            }
+            if (level === 'index' || level === 'index-descriptor')
+                throw new LadingError(`annotations: "${line}": ${level} annotations are for the one index, so they take no [platform]; ` +
+                    'a platform selector goes with manifest or manifest-descriptor');
+            out.scoped.push({ level, platforms, key, value, line });
+        }
+    }
+    return out;
+}
+function recordOf(level) {
+    if (level === 'manifest-descriptor')
+        return 'manifestDescriptor';
+    if (level === 'index-descriptor')
+        return 'indexDescriptor';
+    return level;
+}
+function selectorPlatforms(line, selector) {
+    const items = selector.split(',').map(s => s.trim());
+    if (items.some(s => s === ''))
+        throw new LadingError(`annotations: "${line}": the platform selector [${selector}] is empty; write e.g. manifest[linux/amd64]:KEY=VALUE`);
+    return items.map(s => {
+        try {
+            return parsePlatform(s);
+        }
+        catch (err) {
+            throw new LadingError(`annotations: "${line}": ${err.message}`);
+        }
+    });
+}
+/** A platform-scoped annotation for a platform the image lacks is a mistake, not a no-op. */
+function checkAnnotationPlatforms(a, platforms) {
+    for (const s of a.scoped)
+        for (const want of s.platforms)
+            if (!platforms.some(p => platformMatches(want, p)))
+                throw new LadingError(`annotations: "${s.line}" is for ${formatPlatform(want)}, which the image does not have ` +
+                    `(it has ${platforms.map(formatPlatform).join(', ')})`);
+}
+function scopedFor(a, level, p) {
+    const out = {};
+    for (const s of a.scoped)
+        if (s.level === level && s.platforms.some(want => platformMatches(want, p)))
+            out[s.key] = s.value;
+    return out;
+}
+/** The annotations the user gives the manifest of platform `p`. */
+function manifestAnnotationsFor(a, p) {
+    return { ...a.manifest, ...scopedFor(a, 'manifest', p) };
+}
+/** The annotations of the descriptor of platform `p`'s manifest. */
+function manifestDescriptorAnnotationsFor(a, p) {
+    return { ...a.manifestDescriptor, ...scopedFor(a, 'manifest-descriptor', p) };
+}
+/** Whether any annotation goes on the descriptors of manifests: the index must be made anew. */
+function hasManifestDescriptorAnnotations(a) {
+    return (Object.keys(a.manifestDescriptor).length > 0 ||
+        a.scoped.some(s => s.level === 'manifest-descriptor'));
 }
 
 ;// CONCATENATED MODULE: external "node:crypto"
@@ -3591,6 +3686,8 @@ function formatRFC3339(d) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 // EXTERNAL MODULE: ./node_modules/tar-stream/index.js
 var tar_stream = __nccwpck_require__(118);
 ;// CONCATENATED MODULE: external "node:zlib"
@@ -3614,9 +3711,8 @@ function parseCompression(s) {
     throw new LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`);
 }
 /**
- * gzip's default is level 4, chosen by `npm run bench` (its levels section) on the seeded 200 MB
- * tree: its layers are as small as umoci's (Go's gzip default), 2.7% larger than zlib's level 6,
- * which takes 2.1 times the CPU. Levels 1–2 are 14% faster for 5–7% larger layers.
+ * gzip's default level is chosen by measurement: `npm run bench` (its levels section) compares
+ * levels on the seeded tree; the figures are in bench/results/latest.md.
  */
 const levelRange = {
     gzip: { min: 0, max: 9, def: 4 },
@@ -3738,7 +3834,8 @@ function compressorStages(c, level) {
 
 
 function layerError(input, what) {
-    return new LadingError(`layers: "${input.spec}": ${what}`);
+    const where = input.platforms?.length ? ` for ${input.platforms.join(', ')}` : '';
+    return new LadingError(`layers: "${input.spec}"${where}: ${what}`);
 }
 /** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
 function shownPath(input, p) {
@@ -3810,7 +3907,10 @@ class SlabPool {
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/spec.ts
-/** The `layers` input: one line per layer, `SOURCE[:DEST]`. */
+/**
+ * The `layers` input: one line per layer, `[--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]`,
+ * where SOURCE and DEST may name the target platform as a Dockerfile does (`${TARGETARCH}`).
+ */
 
 
 /** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
@@ -3818,31 +3918,183 @@ const TARBALL = /\.(tar|tar\.gz|tgz|tar\.zst|tar\.zstd|tzst|tar\.xz|txz|tar\.bz2
 function isTarballName(source) {
     return TARBALL.test(source);
 }
-/** Parses one line of the `layers` input, `SOURCE[:DEST]`. */
+/** What the log calls a layer while it is built. */
+function layerName(input) {
+    const where = input.platforms?.length ? ` (${input.platforms.join(', ')})` : '';
+    return `layer ${input.spec}${where}`;
+}
+/** Docker's names for the target platform, as a Dockerfile's `ARG TARGETARCH` sees them. */
+const PLATFORM_VARIABLES = ['TARGETPLATFORM', 'TARGETOS', 'TARGETARCH', 'TARGETVARIANT'];
+const VARIABLE = /\$\{([^}]*)\}/g;
+/** Whether the line names the target platform, so that each platform may get its own layer. */
+function isPerPlatform(input) {
+    return [input.source, input.dest ?? ''].some(s => /\$\{/.test(s));
+}
+/** The values of the platform variables; arm64's implied v8 is no variant, as buildx has it. */
+function platformVariables(p) {
+    const variant = p.architecture === 'arm64' && p.variant === 'v8' ? '' : (p.variant ?? '');
+    return {
+        TARGETPLATFORM: [p.os, p.architecture, variant].filter(Boolean).join('/'),
+        TARGETOS: p.os,
+        TARGETARCH: p.architecture,
+        TARGETVARIANT: variant
+    };
+}
+/** The line for one platform: its variables replaced in SOURCE and DEST. */
+function expandForPlatform(input, p) {
+    const values = platformVariables(p);
+    const expand = (s) => s.replace(VARIABLE, (_, name) => values[name]);
+    const out = { ...input, source: expand(input.source) };
+    if (input.dest !== undefined)
+        out.dest = expand(input.dest);
+    return out;
+}
+function refuseUnknownVariables(spec, part) {
+    for (const m of part.matchAll(VARIABLE))
+        if (!PLATFORM_VARIABLES.includes(m[1]))
+            throw new LadingError(`layers: "${spec}": \${${m[1]}} is not a variable Lading knows; use ${PLATFORM_VARIABLES.map(v => `\${${v}}`).join(', ')}`);
+    if (part.replace(VARIABLE, '').includes('${'))
+        throw new LadingError(`layers: "${spec}": a "\${" is not closed by "}"`);
+}
+/** `--chown=UID[:GID]`: numbers only, since a layer has no /etc/passwd to look a name up in. */
+function parseChown(spec, value) {
+    const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(value);
+    const uid = Number(m?.[1]);
+    const gid = Number(m?.[2] ?? m?.[1]);
+    if (!m || uid > 0x7fffffff || gid > 0x7fffffff)
+        throw new LadingError(`layers: "${spec}": --chown=${value} is not UID[:GID] in numbers (e.g. --chown=65532:65532); ` +
+            'user and group names cannot be looked up when no base image is run');
+    return { uid, gid };
+}
+/** `--chmod=MODE`: octal, as Dockerfile COPY takes it. */
+function parseChmod(spec, value) {
+    if (!/^[0-7]{3,4}$/.test(value))
+        throw new LadingError(`layers: "${spec}": --chmod=${value} is not an octal mode of 3 or 4 digits (e.g. --chmod=0755)`);
+    return parseInt(value, 8);
+}
+/** Splits the `--chown`/`--chmod` flags off the front of a line. */
+function parseFlags(spec) {
+    const flags = {};
+    let rest = spec;
+    for (let m; (m = /^--([a-z-]*)(?:=(\S*))?\s+/.exec(rest)); rest = rest.slice(m[0].length)) {
+        const [, name, value = ''] = m;
+        if (name === 'chown' && flags.chown === undefined)
+            flags.chown = parseChown(spec, value);
+        else if (name === 'chmod' && flags.chmod === undefined)
+            flags.chmod = parseChmod(spec, value);
+        else
+            throw new LadingError(flags[name] !== undefined
+                ? `layers: "${spec}": --${name} is given twice`
+                : `layers: "${spec}": --${name} is not a flag of a layer; use --chown=UID[:GID] or --chmod=MODE before SOURCE`);
+    }
+    if (/^--(chown|chmod)(=\S*)?$/.test(rest))
+        throw new LadingError(`layers: "${spec}": ${rest} must be followed by SOURCE[:DEST]`);
+    return { flags, rest };
+}
+/** Parses one line of the `layers` input. */
 function parseLayerSpec(line) {
     const spec = line.trim();
     if (!spec)
         throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
+    const { flags, rest } = parseFlags(spec);
+    const located = splitSourceDest(spec, rest);
+    refuseUnknownVariables(spec, located.source);
+    refuseUnknownVariables(spec, located.dest ?? '');
+    return { ...located, spec, ...flags };
+}
+function splitSourceDest(spec, text) {
     // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
-    if ((0,external_node_fs_namespaceObject.existsSync)(spec))
-        return { source: spec, spec };
+    if ((0,external_node_fs_namespaceObject.existsSync)(text))
+        return { source: text };
     // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
-    let cut = spec.lastIndexOf(':/');
-    if (cut < 0 && spec.includes(':'))
-        cut = spec.lastIndexOf(':');
+    let cut = text.lastIndexOf(':/');
+    if (cut < 0 && text.includes(':'))
+        cut = text.lastIndexOf(':');
     if (cut < 0)
-        return { source: spec, spec };
-    const source = spec.slice(0, cut);
-    const dest = spec.slice(cut + 1);
+        return { source: text };
+    const source = text.slice(0, cut);
+    const dest = text.slice(cut + 1);
     if (!source)
         throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
     if (!dest.startsWith('/'))
         throw new LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
-    return { source, dest, spec };
+    return { source, dest };
 }
 
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
+;// CONCATENATED MODULE: ./src/util/progress.ts
+/**
+ * Progress of long byte work (a layer being built, a blob being uploaded), told through a callback
+ * so the build and the registry know nothing of where it is shown. Reports are throttled: work that
+ * ends within a few seconds says nothing, longer work says how far it is every few seconds.
+ */
+
+/** How long work runs before its first report, and then between reports. */
+const PROGRESS_QUIET_MS = 5000;
+const PROGRESS_EVERY_MS = 5000;
+/**
+ * Progress told to `report` as lines. Checked as bytes arrive rather than on a timer, so nothing is
+ * left running when the work ends or fails; work that stalls says nothing until it moves again
+ * (the registry's rate watch is what catches a stall).
+ */
+function throttledProgress(report, opts = {}) {
+    const now = opts.now ?? (() => performance.now());
+    const quiet = opts.quietMs ?? PROGRESS_QUIET_MS;
+    const every = opts.everyMs ?? PROGRESS_EVERY_MS;
+    return (what, total) => {
+        const start = now();
+        let next = start + quiet;
+        let done = 0;
+        return {
+            advance(n) {
+                done += n;
+                const t = now();
+                if (t < next)
+                    return;
+                next = t + every;
+                report(progressLine(what, done, total, t - start));
+            }
+        };
+    };
+}
+/** `layer dist: 1.2 GiB of 5.0 GiB (24%), 80.0 MiB/s`. */
+function progressLine(what, done, total, ms) {
+    const rate = ms > 0 ? humanSize(Math.round((done * 1000) / ms)) : '?';
+    const of = total === undefined
+        ? ' so far'
+        : ` of ${humanSize(total)} (${total > 0 ? Math.floor((done * 100) / total) : 100}%)`;
+    return `${what}: ${humanSize(done)}${of}, ${rate}/s`;
+}
+/** A stage that counts what passes through it into `task`. */
+function countingStage(task) {
+    return new external_node_stream_namespaceObject.Transform({
+        transform(chunk, _enc, cb) {
+            task.advance(chunk.length);
+            cb(null, chunk);
+        }
+    });
+}
+function humanSize(n) {
+    if (n < 1024)
+        return `${n} B`;
+    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+    let v = n / 1024;
+    let i = 0;
+    while (v >= 1024 && i < units.length - 1) {
+        v /= 1024;
+        i++;
+    }
+    return `${v.toFixed(1)} ${units[i]}`;
+}
+/** `850 ms`, `12.3 s`, `2 min 05 s`. */
+function humanDuration(ms) {
+    if (ms < 1000)
+        return `${Math.round(ms)} ms`;
+    if (ms < 60_000)
+        return `${(ms / 1000).toFixed(1)} s`;
+    const s = Math.round(ms / 1000);
+    return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
+}
+
 ;// CONCATENATED MODULE: ./src/build/layer/stream-to-blob.ts
 /**
  * Runs a layer's bytes from a source through its stages (hashing, compressing, branches to the
@@ -4223,6 +4475,16 @@ function toOciMediaType(mt) {
 
 ;// CONCATENATED MODULE: ./src/build/layer/types.ts
 
+/**
+ * Bumped whenever Lading's bytes for the same tree and settings change (the tar writer, the
+ * compressor): a cached layer made by another format is not taken for a cold build's.
+ */
+const LAYER_FORMAT = 1;
+/** The history comment of a layer Lading builds: its format and compression settings. */
+function layerRecipe(compression, level) {
+    const how = compression === 'none' ? 'uncompressed' : `${compression} level ${level ?? 'default'}`;
+    return `lading layer format ${LAYER_FORMAT}: ${how}`;
+}
 /** A built layer from the hashes of its blob (`digestHash`) and of its tar (`diffHash`). */
 function builtLayerOf(compression, digestHash, diffHash, createdBy) {
     return {
@@ -4242,6 +4504,8 @@ function builtLayerOf(compression, digestHash, diffHash, createdBy) {
  * nothing follows its compressed stream, else decompressed and recompressed. Either way its tar is
  * hashed (diff_id) and checked by the validator as it is read, so it need not be read back.
  */
+
+
 
 
 
@@ -4319,9 +4583,12 @@ async function tarballPass(read, store, settings) {
     const { input } = read;
     const scanner = settings.checks.tarStream();
     const stages = tarballStages(read, settings, scanner.sink);
+    const counted = settings.progress
+        ? [countingStage(settings.progress(layerName(input), read.size))]
+        : [];
     const stored = await streamToBlob(store, {
         source: (0,external_node_fs_namespaceObject.createReadStream)(input.source, { highWaterMark: READ_CHUNK }),
-        stages: stages.stages,
+        stages: [...counted, ...stages.stages],
         concurrentWork: [stages.sideDone],
         digest: stages.digestHash,
         storeError: err => layerError(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`),
@@ -4371,6 +4638,9 @@ async function acceptTarball(read, scanner, decompressor) {
 
 
 
+/** The modes given on Windows, where the file system has none a Linux image can use. */
+const WINDOWS_DIR_MODE = 0o755;
+const WINDOWS_FILE_MODE = 0o644;
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024;
 /** Bytes per read of a streamed file. */
@@ -4426,21 +4696,25 @@ class TarWriter {
     firstPathOf = new Map();
     /** Owners and times fixed, so that the same tree makes the same layer on any machine. */
     common;
+    /** The same for entries read from disk, with `--chown` applied. */
+    owned;
     constructor(input, pack, opts) {
         this.input = input;
         this.pack = pack;
         this.opts = opts;
         this.common = { uid: 0, gid: 0, uname: '', gname: '', mtime: opts.mtime };
+        this.owned = { ...this.common, ...opts.owner };
     }
     async write(e) {
-        const base = { ...this.common, name: e.name };
         if (!e.abs) {
-            await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
+            // A parent of DEST stands for a directory the base most likely has: root's, 0755.
+            const header = { ...this.common, name: `${e.name}/` };
+            await this.add({ ...header, type: 'directory', mode: external_node_fs_namespaceObject.constants.S_IFDIR | 0o755 });
             return;
         }
+        const base = { ...this.owned, name: e.name };
         const st = this.stat(e.abs, e.followLink ?? false);
-        // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
-        const mode = st.mode;
+        const mode = this.modeOf(st);
         if (st.isDirectory())
             await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode });
         else if (st.isSymbolicLink())
@@ -4458,6 +4732,21 @@ class TarWriter {
                 devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
             });
         // Sockets are runtime objects with no content; they are left out.
+    }
+    /**
+     * The mode written for an entry: `--chmod`'s bits, or on Windows the fixed ones, with the type
+     * bits kept (tar-stream replaces a zero mode by its default; the type bits keep 0o000 as given).
+     * A symlink's own mode means nothing to Linux; it is left as read.
+     */
+    modeOf(st) {
+        if (st.isSymbolicLink())
+            return st.mode;
+        const type = st.mode & external_node_fs_namespaceObject.constants.S_IFMT;
+        if (this.opts.chmod !== undefined)
+            return type | this.opts.chmod;
+        if (this.opts.windowsModes)
+            return type | (st.isDirectory() ? WINDOWS_DIR_MODE : WINDOWS_FILE_MODE);
+        return st.mode;
     }
     /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */
     stat(abs, followLink) {
@@ -4488,12 +4777,12 @@ class TarWriter {
             const id = `${st.dev}:${st.ino}`;
             const first = this.firstPathOf.get(id);
             if (first !== undefined) {
-                await this.add({ ...base, type: 'link', linkname: first, mode: st.mode });
+                await this.add({ ...base, type: 'link', linkname: first, mode: this.modeOf(st) });
                 return;
             }
             this.firstPathOf.set(id, e.name);
         }
-        const header = { ...base, type: 'file', mode: st.mode, size: st.size };
+        const header = { ...base, type: 'file', mode: this.modeOf(st), size: st.size };
         if (st.size > WHOLE_FILE)
             return this.streamFile(header, abs, st.size);
         let body;
@@ -4771,18 +5060,59 @@ function* walkDirectory(input, excluded, abs, name) {
 
 
 
+
+
+
+
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
 const ENTRY_GARBAGE = 8 * 1024;
 async function buildLayer(input, store, opts) {
+    const settings = settle(opts);
+    const content = await layerContent(input, store, opts);
+    const built = content.kind === 'tarball'
+        ? await tarballLayer(input, store, settings, content.size)
+        : await tarLayer(content.input, store, settings, content);
+    return { ...built, comment: layerRecipe(settings.compression, settings.level) };
+}
+/**
+ * The first pass of a layer when a cache may hold it: its tar written and hashed, not compressed
+ * nor stored, with the validator's entry checks run on the way. None for a tarball (kept as it
+ * is, it costs no compression to begin with).
+ */
+async function layerDiffPass(input, store, opts) {
+    const settings = settle(opts);
+    const content = await layerContent(input, store, opts);
+    if (content.kind === 'tarball')
+        return undefined;
+    const { pack, check, written } = packEntries(content.input, settings, content.entries);
+    const diffHash = new HashingStream('sha256', settings.relief);
+    const flowed = (0,external_node_stream_promises_namespaceObject.pipeline)(packInChunks(pack), diffHash, new external_node_stream_namespaceObject.Writable({ write: (_c, _e, cb) => cb() }));
+    const results = await Promise.allSettled([flowed, written]);
+    const failed = results.find(r => r.status === 'rejected');
+    if (failed) {
+        pack.destroy();
+        const err = failed.reason;
+        throw err instanceof LadingError ? err : layerError(content.input, errors_messageOf(err));
+    }
+    return {
+        diffId: diffHash.digest(),
+        createdBy: content.createdBy,
+        comment: layerRecipe(settings.compression, settings.level),
+        scan: layer => check.result(layer)
+    };
+}
+function settle(opts) {
     const seconds = opts.mtime.getTime() / 1000;
     // tar-stream writes mtime as a signed 32-bit count of seconds.
     if (!(seconds >= 0 && seconds < 2 ** 31))
         throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
-    const settings = {
+    return {
         ...opts,
         level: compress_compressionLevel(opts.compression, opts.level),
         slabs: opts.slabs ?? new SlabPool()
     };
+}
+async function layerContent(input, store, opts) {
     let st;
     const located = { ...input };
     try {
@@ -4801,18 +5131,20 @@ async function buildLayer(input, store, opts) {
         refuseWhiteoutPath(located, root);
         const entries = walkTree(located, excluded, root);
         const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`;
-        return tarLayer(located, store, settings, entries, createdBy);
+        return { kind: 'entries', input: located, entries, createdBy };
     }
     if (!st.isFile())
         throw layerError(input, `"${input.source}" is not a directory, a regular file or a tarball; only those can become layers`);
     if (isTarballName(input.source)) {
         if (input.dest !== undefined)
             throw layerError(input, `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`);
-        return tarballLayer(input, store, settings, st.size);
+        if (input.chown || input.chmod !== undefined)
+            throw layerError(input, 'a tarball is used as a layer as it is, so it takes no --chown or --chmod; its entries keep their owners and modes');
+        return { kind: 'tarball', size: st.size };
     }
-    return singleFileLayer(located, store, settings);
+    return singleFileContent(located, st.size);
 }
-function singleFileLayer(input, store, settings) {
+function singleFileContent(input, size) {
     let dest = input.dest ?? '/';
     if (dest.endsWith('/'))
         dest += external_node_path_namespaceObject.basename(input.source);
@@ -4825,10 +5157,10 @@ function singleFileLayer(input, store, settings) {
         { name, abs: input.realSource, followLink: true }
     ];
     const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`;
-    return tarLayer(input, store, settings, entries, createdBy);
+    return { kind: 'entries', input, entries, createdBy, size };
 }
-/** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
-async function tarLayer(input, store, settings, entries, createdBy) {
+/** The tar of the entries being written into a pack, checked entry by entry. */
+function packEntries(input, settings, entries) {
     const pack = tar_stream.pack();
     // A failure to read the tree destroys the pack with it; it is reported through `written`.
     pack.on('error', () => { });
@@ -4836,6 +5168,9 @@ async function tarLayer(input, store, settings, entries, createdBy) {
     const written = writeEntries(input, pack, entries, {
         mtime: settings.mtime,
         slabs: settings.slabs,
+        owner: input.chown,
+        chmod: input.chmod,
+        windowsModes: (settings.hostPlatform ?? process.platform) === 'win32',
         onHeader: h => {
             check.entry(h);
             // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
@@ -4846,12 +5181,21 @@ async function tarLayer(input, store, settings, entries, createdBy) {
         pack.destroy(err);
         throw err;
     });
+    return { pack, check, written };
+}
+/** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
+async function tarLayer(input, store, settings, content) {
+    const { entries, createdBy, size: total } = content;
+    const { pack, check, written } = packEntries(input, settings, entries);
     const diffHash = new HashingStream('sha256', settings.relief);
     const compressed = settings.compression !== 'none';
     const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash;
+    const counted = settings.progress
+        ? [countingStage(settings.progress(layerName(input), total))]
+        : [];
     const stages = compressed
-        ? [diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
-        : [diffHash];
+        ? [...counted, diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+        : [...counted, diffHash];
     await streamToBlob(store, {
         source: packInChunks(pack),
         stages,
@@ -4956,7 +5300,89 @@ function parseSourceSpec(line) {
     return { kind: 'registry', reference: s };
 }
 
+;// CONCATENATED MODULE: ./src/app/cache-from.ts
+/** The `cache-from` input: images whose layers a build may reuse, one a line. */
+
+
+
+/**
+ * Each line read as a `from` line is (a registry reference, `oci:`, `oci-archive:`,
+ * `docker-archive:`). A line that names no image is a usage error; an image that cannot be read
+ * is only a warning, later, when the cache is opened.
+ */
+function parseCacheFrom(value) {
+    return parseList(value).map(line => {
+        let spec;
+        try {
+            spec = parseSourceSpec(line);
+        }
+        catch (err) {
+            if (!(err instanceof LadingError))
+                throw err;
+            throw new LadingError(err.message.replace(/^from:/, 'cache-from:'));
+        }
+        if (spec.kind === 'scratch')
+            throw new LadingError('cache-from: "scratch" has no layers; name an image');
+        return { line, spec };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/app/attach-input.ts
+/**
+ * The `attach` input: one `PATH[:ARTIFACT_TYPE]` a line, each file to become an OCI 1.1 artifact
+ * whose subject is the image. Without a type, the file's name says what it most likely is.
+ */
+
+
+
+
+const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+/** Media types by the end of a file name, the more specific suffixes first. */
+const BY_SUFFIX = [
+    ['.spdx.json', 'application/spdx+json'],
+    ['.cdx.json', 'application/vnd.cyclonedx+json'],
+    ['.intoto.jsonl', 'application/vnd.in-toto+json'],
+    ['.sigstore.json', 'application/vnd.dev.sigstore.bundle.v0.3+json'],
+    ['.sarif', 'application/sarif+json'],
+    ['.json', 'application/json'],
+    ['.txt', 'text/plain'],
+    ['.md', 'text/markdown'],
+    ['.html', 'text/html'],
+    ['.xml', 'application/xml'],
+    ['.tar.gz', 'application/gzip'],
+    ['.tgz', 'application/gzip'],
+    ['.zip', 'application/zip']
+];
+function guessMediaType(file) {
+    const name = external_node_path_namespaceObject.basename(file).toLowerCase();
+    return BY_SUFFIX.find(([suffix]) => name.endsWith(suffix))?.[1] ?? 'application/octet-stream';
+}
+function parseAttach(value, cwd) {
+    return parseList(value).map(line => {
+        // The type follows the last colon when it is one; otherwise the colon belongs to the path.
+        const colon = line.lastIndexOf(':');
+        const typed = colon > 0 && MEDIA_TYPE.test(line.slice(colon + 1));
+        const file = external_node_path_namespaceObject.resolve(cwd, typed ? line.slice(0, colon) : line);
+        const mediaType = typed ? line.slice(colon + 1) : guessMediaType(file);
+        if (!typed && colon > 0 && !external_node_fs_namespaceObject.existsSync(file))
+            throw new LadingError(`attach: "${line.slice(colon + 1)}" in "${line}" is not a media type (type/subtype, RFC 6838)`);
+        let st;
+        try {
+            st = external_node_fs_namespaceObject.statSync(file);
+        }
+        catch {
+            throw new LadingError(`attach: "${line}": the file ${file} does not exist`);
+        }
+        if (!st.isFile())
+            throw new LadingError(`attach: "${line}": ${file} is not a regular file`);
+        return { path: file, mediaType };
+    });
+}
+
 ;// CONCATENATED MODULE: ./src/app/plan.ts
+
+
+
 
 
 
@@ -5035,21 +5461,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`);
         config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`);
     }
-    const annotations = {
-        manifest: {},
-        index: {}
-    };
-    for (const line of parseList(raw.annotations)) {
-        const [k, v] = keyValue(line, 'annotations');
-        const m = /^(manifest|index|manifest-descriptor|index-descriptor)(?:\[[^\]]*\])?:(.+)$/.exec(k);
-        if (m) {
-            // metadata-action can also target descriptors; Lading writes those into the manifest/index itself.
-            const where = m[1].startsWith('index') ? 'index' : 'manifest';
-            annotations[where][m[2]] = v;
-        }
-        else
-            annotations.manifest[k] = v;
-    }
+    const annotations = parseAnnotations(parseList(raw.annotations));
     const created = parseCreated(raw.created, env, cwd);
     const compression = parseCompression(raw.compression);
     const compressionLevel = raw['compression-level'].trim()
@@ -5085,7 +5497,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         throw new LadingError('username: is given without password; give both, or neither');
     if (raw.password && !raw.username.trim())
         throw new LadingError('password: is given without username; give both, or neither');
-    const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push);
+    // As docker/build-push-action: tags alone build for them; pushing is asked for.
+    const push = parseBool('push', raw.push);
+    if (pushByDigest && !push)
+        throw new LadingError('push-by-digest: is true but push is not; give push: true to push by digest');
     if (push && tags.length === 0)
         throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
     if (from[0].spec.kind === 'scratch' && layers.length === 0)
@@ -5116,6 +5531,9 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         tags,
         push,
         pushByDigest,
+        cacheFrom: parseCacheFrom(raw['cache-from']),
+        attach: parseAttach(raw.attach, cwd),
+        summary: parseBool('summary', raw.summary),
         auth: {
             username: raw.username.trim() || undefined,
             password: raw.password || undefined,
@@ -5347,6 +5765,7 @@ const PREDEFINED = `${V}annotations.md#pre-defined-annotation-keys`;
 const LAYER = `${V}layer.md#distributable-format`;
 const WHITEOUTS = `${V}layer.md#whiteouts`;
 const LAYOUT = `${V}image-layout.md`;
+const DIST = 'https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md';
 const list = [
     // image layout
     {
@@ -5418,8 +5837,8 @@ const list = [
     },
     {
         id: 'json-too-large',
-        severity: 'warning',
-        summary: 'a manifest, index or config is at most 16 MiB (larger ones are not parsed)',
+        severity: 'error',
+        summary: 'a manifest, index or config is at most 4 MiB, as registries require (a larger one is not read, so it cannot be checked)',
         spec: `${V}considerations.md#json`
     },
     // descriptors
@@ -5594,6 +6013,37 @@ const list = [
         spec: MANIFEST
     },
     {
+        id: 'subject-mediatype',
+        severity: 'error',
+        summary: '`subject` is the descriptor of a manifest or an index (its media type says so)',
+        spec: MANIFEST
+    },
+    // referrers lists: the referrers API's answer and the fallback tag's index
+    {
+        id: 'referrers-index',
+        severity: 'error',
+        summary: 'a referrers list (the API answer or the `<alg>-<ref>` fallback tag) is an image index whose entries are manifests or indexes',
+        spec: `${DIST}#referrers-tag-schema`
+    },
+    {
+        id: 'referrers-subject',
+        severity: 'error',
+        summary: 'every manifest a referrers list names has the listed digest as its `subject`',
+        spec: `${DIST}#listing-referrers`
+    },
+    {
+        id: 'referrers-artifacttype',
+        severity: 'error',
+        summary: "a referrers list entry's `artifactType` is the manifest's `artifactType`, else its `config.mediaType`",
+        spec: `${DIST}#listing-referrers`
+    },
+    {
+        id: 'referrers-annotations',
+        severity: 'error',
+        summary: 'a referrers list entry carries the annotations of the manifest it names',
+        spec: `${DIST}#listing-referrers`
+    },
+    {
         id: 'mediatype-docker',
         severity: 'warning',
         summary: 'a Docker schema 2 media type where OCI has its own',
@@ -5625,8 +6075,8 @@ const list = [
     },
     {
         id: 'index-depth',
-        severity: 'warning',
-        summary: 'indexes nest at most 16 levels deep (Lading walks no deeper)',
+        severity: 'error',
+        summary: 'indexes nest at most 16 levels deep (what is deeper is not walked, so it cannot be checked)',
         spec: INDEX
     },
     {
@@ -5649,8 +6099,8 @@ const list = [
     },
     {
         id: 'platform-mismatch',
-        severity: 'warning',
-        summary: 'the platform of an index entry equals the platform of the config it leads to',
+        severity: 'error',
+        summary: 'the platform of an index entry equals the os, architecture and variant of the config it leads to',
         spec: INDEX
     },
     // configs
@@ -5735,6 +6185,24 @@ const list = [
         spec: LAYER
     },
     {
+        id: 'layer-path-too-long',
+        severity: 'error',
+        summary: 'entry paths and link targets are at most 4096 bytes (Linux PATH_MAX): no runtime can extract a longer one',
+        spec: `${V}layer.md#file-types`
+    },
+    {
+        id: 'layer-name-too-long',
+        severity: 'error',
+        summary: 'each name in an entry path is at most 255 bytes (Linux NAME_MAX): no runtime can extract a longer one',
+        spec: `${V}layer.md#file-types`
+    },
+    {
+        id: 'layer-path-unchecked',
+        severity: 'error',
+        summary: "a layer's paths resolve through its symlinks within a few steps per byte of its headers (a crafted chain of long symlinks is not resolved, so its paths cannot be checked)",
+        spec: `${V}layer.md#file-types`
+    },
+    {
         id: 'layer-duplicate-path',
         severity: 'error',
         summary: 'no path appears twice in a layer',
@@ -5749,7 +6217,7 @@ const list = [
     {
         id: 'layer-link-escapes',
         severity: 'error',
-        summary: 'hardlink targets do not climb out of the root with `..`',
+        summary: 'hardlink targets do not climb out of the root with `..` or through a symlink of the same layer that resolves outside it',
         spec: `${V}layer.md#hardlinks`
     },
     {
@@ -6013,7 +6481,7 @@ function json_parseDocument(input, location) {
 ;// CONCATENATED MODULE: ./src/validate/document/fields.ts
 /** What every kind of document shares: locations, how values are quoted, media types, digests. */
 
-const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
+const fields_MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 /** `part` of the document at `location`, e.g. `index.json manifests[0]`. */
 function at(location, part) {
     return location ? `${location} ${part}` : part;
@@ -6026,7 +6494,7 @@ function show(v) {
     return s.length > 80 ? s.slice(0, 77) + '...' : s;
 }
 function isMediaType(v) {
-    return typeof v === 'string' && MEDIA_TYPE.test(v);
+    return typeof v === 'string' && fields_MEDIA_TYPE.test(v);
 }
 /**
  * The rule a digest's problem breaks. A grammatical digest of an algorithm Lading cannot hash
@@ -6249,6 +6717,7 @@ function checkEmbedded(d, data, loc, out) {
 
 
 
+
 function checkSchemaVersion(doc, rule, loc, out) {
     if (doc.schemaVersion !== 2)
         out.push(rules_finding(rule, loc, doc.schemaVersion === undefined
@@ -6274,8 +6743,11 @@ function checkSubject(doc, loc, out) {
         return;
     if (!isObject(doc.subject))
         out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
-    else
-        descriptor_checkDescriptor(doc.subject, at(loc, 'subject'), out);
+    else if (descriptor_checkDescriptor(doc.subject, at(loc, 'subject'), out) &&
+        !isManifestMediaType(doc.subject.mediaType) &&
+        !isIndexMediaType(doc.subject.mediaType))
+        // A referrer describes another manifest; a layer or config cannot be listed by the registry.
+        out.push(rules_finding('subject-mediatype', at(loc, 'subject'), `\`subject\` has media type ${show(doc.subject.mediaType)}, which is neither a manifest nor an index`));
 }
 
 ;// CONCATENATED MODULE: ./src/validate/document/manifest.ts
@@ -6608,16 +7080,34 @@ function layerLocation(digest) {
 function scanKey(desc, diffAlgorithm = 'sha256') {
     return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`;
 }
+function sameFile(a, b) {
+    return (a.dev === b.dev &&
+        a.ino === b.ino &&
+        a.size === b.size &&
+        a.mtimeNs === b.mtimeNs &&
+        a.ctimeNs === b.ctimeNs);
+}
+/** Whether a scan read its blob whole and found the digest it was stored under: worth keeping. */
+function isCompleteScan(scan, digest) {
+    return !scan.unopened && scan.readError === undefined && scan.digest === digest;
+}
 /**
  * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
  * read and checked once (in a source, or as it built it) is not read again to check it again.
+ * With a VerdictStore, a layout's blob file that an earlier step checked is not read either.
  */
 class ScanCache {
+    verdicts;
     scans = new Map();
     /** blobs read to be checked */
     reads = 0;
     /** checks taken from earlier in the run instead of reading a blob again */
     reused = 0;
+    /** checks taken from the verdicts of earlier steps instead of reading a blob file again */
+    fromEarlierSteps = 0;
+    constructor(verdicts) {
+        this.verdicts = verdicts;
+    }
     get(key) {
         return this.scans.get(key);
     }
@@ -6789,12 +7279,123 @@ class TarEndTracker {
     }
 }
 
+;// CONCATENATED MODULE: ./src/validate/layer/symlinks.ts
+/**
+ * The symlinks of one layer as a tree of names, so that resolving a path through them costs one
+ * step per name visited, however deep the path: looking every prefix of a path up in a map of
+ * joined paths costs the square of its depth.
+ */
+/** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
+const MAX_HOPS = 40;
+class SymlinkTree {
+    /** Only directories that lead to a symlink have a node, so a layer without any costs nothing. */
+    root = {};
+    /** names visited and nodes made so far: the work the path checker bounds */
+    steps = 0;
+    /** Makes the path of `parts` (normalised, non-empty) a symlink to `target`. */
+    set(parts, target) {
+        let node = this.root;
+        for (const p of parts) {
+            this.steps++;
+            node.children ??= new Map();
+            let child = node.children.get(p);
+            if (!child) {
+                child = {};
+                node.children.set(p, child);
+            }
+            node = child;
+        }
+        node.symlink = {
+            path: parts.join('/'),
+            target,
+            parts: target.split('/'),
+            absolute: target.startsWith('/')
+        };
+    }
+    /** The path of `parts` is no longer a symlink (an entry of another type replaced it). */
+    delete(parts) {
+        let node = this.root;
+        for (const p of parts) {
+            if (!node?.children)
+                return;
+            this.steps++;
+            node = node.children.get(p);
+        }
+        if (node)
+            node.symlink = undefined;
+    }
+    /**
+     * Resolves `parts` (normalised) through the symlinks, lexically: an absolute target restarts
+     * at the root (as containerd resolves it), `..` above the root leaves it. The last name is
+     * followed only when `followLast` (a hardlink's target, which Python's tarfile links through
+     * its symlink; an entry's own name is replaced, not followed). Returns the symlink through
+     * which the path leaves the root, if it does.
+     */
+    escapeVia(parts, followLast) {
+        if (!this.root.children)
+            return undefined;
+        const pending = [{ parts, next: 0, end: parts.length - (followLast ? 0 : 1) }];
+        // The directories resolved so far; undefined where no symlink lies below.
+        let dirs = [];
+        let hops = 0;
+        let last;
+        while (pending.length) {
+            const top = pending[pending.length - 1];
+            if (top.next >= top.end) {
+                pending.pop();
+                continue;
+            }
+            const c = top.parts[top.next++];
+            this.steps++;
+            if (c === '' || c === '.')
+                continue;
+            if (c === '..') {
+                if (dirs.length === 0)
+                    return last;
+                dirs.pop();
+                continue;
+            }
+            const parent = dirs.length === 0 ? this.root : dirs[dirs.length - 1];
+            const node = parent?.children?.get(c);
+            const link = node?.symlink;
+            if (!link) {
+                dirs.push(node);
+                continue;
+            }
+            last = { path: link.path, target: link.target };
+            // A loop fails extraction (ELOOP) without writing anywhere: not an escape.
+            if (++hops > MAX_HOPS)
+                return undefined;
+            if (link.absolute)
+                dirs = [];
+            pending.push({ parts: link.parts, next: 0, end: link.parts.length });
+        }
+        return undefined;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/validate/layer/paths.ts
 
-/** Normalises a tar path: `./a//b/` → `a/b`; undefined when `..` climbs out of the root. */
-function normalise(p) {
+
+/** Linux PATH_MAX: the longest path, in bytes, that open(2) or symlink(2) takes. */
+const MAX_PATH_BYTES = 4096;
+/** Linux NAME_MAX: the longest name of one file, in bytes. */
+const MAX_NAME_BYTES = 255;
+/**
+ * Resolving paths through a layer's symlinks may take this many steps per byte of its headers
+ * (at least 512 per entry), beyond BASE_STEPS: a real layer needs a few; a crafted chain of long
+ * symlinks needs thousands per entry, and is then not resolved any further (an error).
+ */
+const STEPS_PER_BYTE = 4;
+const BASE_STEPS = 1 << 20;
+const HEADER_BYTES = 512;
+/** The names of a tar path, `./a//b/` → [a, b]; undefined when `..` climbs out of the root. */
+function normalisedParts(p) {
+    return normalisedNames(p.split('/'));
+}
+function normalisedNames(names) {
     const out = [];
-    for (const part of p.split('/')) {
+    for (const part of names) {
         if (part === '' || part === '.')
             continue;
         if (part === '..') {
@@ -6805,88 +7406,118 @@ function normalise(p) {
         else
             out.push(part);
     }
-    return out.join('/');
+    return out;
 }
-/** Symlinks followed while resolving one path, as Linux allows (ELOOP beyond). */
-const MAX_HOPS = 40;
+/** Normalises a tar path: `./a//b/` → `a/b`; undefined when `..` climbs out of the root. */
+function normalise(p) {
+    return normalisedParts(p)?.join('/');
+}
+/** Whether a path has more bytes than PATH_MAX, without encoding a long one. */
+function overPathMax(p) {
+    return p.length > MAX_PATH_BYTES || Buffer.byteLength(p) > MAX_PATH_BYTES;
+}
+function longName(parts) {
+    return parts.find(p => p.length > MAX_NAME_BYTES / 3 && Buffer.byteLength(p) > MAX_NAME_BYTES);
+}
 /**
  * Checks a layer's tar headers in order, adding what it finds at `location` entry "name";
- * `finish` adds the whiteout findings that need the whole layer.
+ * `finish` adds the whiteout findings that need the whole layer. Its work and what it keeps are
+ * proportional to the headers' size: paths over PATH_MAX are refused before they are looked at.
  */
 class TarPathChecker {
     location;
     add;
     /** entry type per normalised path seen so far: to find duplicates and judge hardlink targets */
     types = new Map();
-    symlinks = new Map();
+    symlinks = new SymlinkTree();
     whiteouts = new Map();
+    /** the steps the symlink resolution may take so far */
+    allowance = BASE_STEPS;
+    /** set once the allowance was spent: symlinks are no longer resolved */
+    unresolved = false;
+    /** names normalised so far */
+    normalised = 0;
+    /** names visited: the checker's work, which grows with the headers' size (tests bound it) */
+    get steps() {
+        return this.normalised + this.symlinks.steps;
+    }
     constructor(location, add) {
         this.location = location;
         this.add = add;
     }
     where(name) {
-        return `${this.location} entry ${JSON.stringify(name)}`;
+        // A name no runtime can extract is shown cut, so a hostile one cannot flood the report.
+        const shown = name.length > MAX_PATH_BYTES ? JSON.stringify(name.slice(0, 100)) + '…' : JSON.stringify(name);
+        return `${this.location} entry ${shown}`;
     }
-    /**
-     * Resolves the parent directories of `parts` through this layer's symlinks, lexically: an
-     * absolute target restarts at the root (as containerd resolves it), `..` above the root leaves
-     * it. Returns the symlink through which the path leaves the root, if it does.
-     */
-    escapeVia(parts) {
-        const queue = parts.slice(0, -1);
-        const cur = [];
-        let hops = 0;
-        let last;
-        while (queue.length) {
-            const c = queue.shift();
-            if (c === '' || c === '.')
-                continue;
-            if (c === '..') {
-                if (cur.length === 0)
-                    return last;
-                cur.pop();
-                continue;
-            }
-            cur.push(c);
-            const target = this.symlinks.get(cur.join('/'));
-            if (target === undefined)
-                continue;
-            last = { link: cur.join('/'), target };
-            // A loop fails extraction (ELOOP) without writing anywhere: not an escape.
-            if (++hops > MAX_HOPS)
-                return undefined;
-            cur.pop();
-            if (target.startsWith('/'))
-                cur.length = 0;
-            queue.unshift(...target.split('/'));
+    parts(p) {
+        const names = p.split('/');
+        this.normalised += names.length;
+        return normalisedNames(names);
+    }
+    /** Resolves through this layer's symlinks unless they took more work than the layer allows. */
+    escapeVia(parts, followLast, loc) {
+        if (this.unresolved)
+            return undefined;
+        const via = this.symlinks.escapeVia(parts, followLast);
+        if (this.symlinks.steps > this.allowance) {
+            this.unresolved = true;
+            this.add(rules_finding('layer-path-unchecked', loc, `resolving the layer's paths through its symlinks took more than ${STEPS_PER_BYTE} steps per byte of its headers; the paths from here on were not checked for escapes`));
         }
-        return undefined;
+        return via;
     }
     entry(h) {
         const name = h.name;
+        const link = h.type === 'symlink' || h.type === 'link' ? (h.linkname ?? '') : '';
+        this.allowance += STEPS_PER_BYTE * (HEADER_BYTES + name.length + link.length);
+        if (overPathMax(name)) {
+            this.add(rules_finding('layer-path-too-long', this.where(name), `the path has ${Buffer.byteLength(name)} bytes, more than Linux's PATH_MAX of ${MAX_PATH_BYTES}; no runtime can extract it`));
+            return;
+        }
         const loc = this.where(name);
-        const norm = normalise(name);
-        if (norm === undefined) {
+        const parts = this.parts(name);
+        if (parts === undefined) {
             this.add(rules_finding('layer-path-escapes', loc, 'the path climbs out of the root with ".."'));
             return;
         }
-        if (norm === '')
+        if (parts.length === 0)
             return; // the root directory itself
-        const parts = norm.split('/');
-        const via = this.escapeVia(parts);
+        if (!this.namesFit(parts, loc) || !this.linkFits(link, loc))
+            return;
+        const norm = parts.join('/');
+        const via = this.escapeVia(parts, false, loc);
         if (via)
-            this.add(rules_finding('layer-path-escapes', loc, `the path goes through "${via.link}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`));
+            this.add(rules_finding('layer-path-escapes', loc, `the path goes through "${via.path}", a symlink in this layer to "${via.target}" that resolves outside the root; extracting it writes outside the image`));
         if (this.types.has(norm))
             this.add(rules_finding('layer-duplicate-path', loc, `the path "${norm}" appears more than once in the layer`));
         if (h.type === 'link')
-            this.hardlink(h.linkname ?? '', norm, loc);
+            this.hardlink(link, norm, loc);
+        const wasSymlink = this.types.get(norm) === 'symlink';
         this.types.set(norm, h.type ?? 'file');
-        if (h.type === 'symlink')
-            this.symlinks.set(norm, h.linkname ?? '');
-        else
-            this.symlinks.delete(norm);
+        if (this.unresolved) {
+            // symlinks are no longer resolved: none is recorded
+        }
+        else if (h.type === 'symlink')
+            this.symlinks.set(parts, link);
+        else if (wasSymlink)
+            this.symlinks.delete(parts);
         if (parts[parts.length - 1].startsWith('.wh.'))
             this.whiteout(h, parts, loc);
+    }
+    /** Whether every name of the path fits NAME_MAX; reports the first that does not. */
+    namesFit(parts, loc) {
+        const long = longName(parts);
+        if (long === undefined)
+            return true;
+        this.add(rules_finding('layer-name-too-long', loc, `the name "${long.slice(0, 100)}${long.length > 100 ? '…' : ''}" has ${Buffer.byteLength(long)} bytes, more than Linux's NAME_MAX of ${MAX_NAME_BYTES}; no runtime can extract it`));
+        return false;
+    }
+    /** Whether a link target fits PATH_MAX (symlink(2) and link(2) refuse longer ones). */
+    linkFits(link, loc) {
+        if (!overPathMax(link))
+            return true;
+        this.add(rules_finding('layer-path-too-long', loc, `the link target has ${Buffer.byteLength(link)} bytes, more than Linux's PATH_MAX of ${MAX_PATH_BYTES}; no runtime can extract it`));
+        return false;
     }
     /** The rules of a whiteout entry, whose path `parts` ends in a `.wh.` name. */
     whiteout(h, parts, loc) {
@@ -6913,9 +7544,17 @@ class TarPathChecker {
         this.whiteouts.set([...parts.slice(0, -1), target].join('/'), h.name);
     }
     hardlink(target, norm, loc) {
-        const t = normalise(target);
-        if (t === undefined) {
+        const parts = this.parts(target);
+        if (parts === undefined) {
             this.add(rules_finding('layer-link-escapes', loc, `the hardlink target "${target}" climbs out of the root with ".."`));
+            return;
+        }
+        if (!this.namesFit(parts, loc))
+            return;
+        const t = parts.join('/');
+        const via = parts.length > 0 ? this.escapeVia(parts, true, loc) : undefined;
+        if (via) {
+            this.add(rules_finding('layer-link-escapes', loc, `the hardlink target "${target}" goes through "${via.path}", a symlink in this layer to "${via.target}" that resolves outside the root; Python's tarfile links the file outside the image`));
             return;
         }
         if (target.startsWith('/'))
@@ -7155,11 +7794,19 @@ class LayerContentScan {
     }
 }
 
+;// CONCATENATED MODULE: ./src/oci/limits.ts
+/**
+ * The largest manifest, index or config Lading reads. Distribution and skopeo refuse manifests
+ * and configs above the same 4 MiB, so no image a registry serves needs more; a bigger document
+ * is refused rather than read, so a hostile one cannot fill memory or be skipped by the checks.
+ */
+const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
+
 ;// CONCATENATED MODULE: ./src/validate/blob-reads.ts
 /**
  * How the validator reads the blobs of a graph: whether each is there, its bytes verified against
- * its descriptor, JSON documents read whole up to a limit, other blobs scanned once per run (the
- * ScanCache). Every problem becomes a finding; nothing here throws for bad input.
+ * its descriptor, JSON documents read whole but never past MAX_DOCUMENT_BYTES, other blobs scanned
+ * once per run (the ScanCache). Every problem becomes a finding; nothing here throws for bad input.
  */
 
 
@@ -7168,8 +7815,7 @@ class LayerContentScan {
 
 
 
-/** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
-const MAX_JSON = 16 * 1024 * 1024;
+
 class BlobReads {
     reader;
     opts;
@@ -7229,7 +7875,7 @@ class BlobReads {
         if (got.digest !== desc.digest)
             this.add(rules_finding('blob-digest-mismatch', loc, `blob ${desc.digest} has content with digest ${got.digest}`));
     }
-    /** A JSON document's bytes, read once per walk whoever asks; `bytes` unset past MAX_JSON. */
+    /** A JSON document's bytes, read once per walk whoever asks, never past MAX_DOCUMENT_BYTES. */
     readJson(desc) {
         let p = this.json.get(desc.digest);
         if (!p) {
@@ -7239,27 +7885,35 @@ class BlobReads {
         return p;
     }
     async readJsonOnce(desc) {
+        // Whatever happens below, the blob was dealt with: the layout's blob sweep must not read it.
+        this.hashed.add(desc.digest);
+        // A descriptor that declares more is refused unread; one that lies is cut one byte past.
+        if (desc.size > MAX_DOCUMENT_BYTES)
+            return { size: 0, tooLarge: true };
         const algorithm = desc.digest.split(':', 1)[0];
         const chunks = [];
         let size = 0;
         const h = (0,external_node_crypto_namespaceObject.createHash)(algorithm);
+        let s;
         try {
-            const s = await this.reader.open(desc);
+            s = await this.reader.open(desc);
             for await (const c of s) {
-                size += c.length;
-                h.update(c);
-                if (size <= MAX_JSON)
-                    chunks.push(c);
+                const room = MAX_DOCUMENT_BYTES + 1 - size;
+                const part = c.length > room ? c.subarray(0, room) : c;
+                size += part.length;
+                if (size > MAX_DOCUMENT_BYTES)
+                    return { size, tooLarge: true };
+                h.update(part);
+                chunks.push(part);
             }
         }
         catch (err) {
-            // Read, if not to its end: reported here, not read again by the layout's blob sweep.
-            this.hashed.add(desc.digest);
             return { size, readError: errors_messageOf(err) };
         }
-        this.hashed.add(desc.digest);
-        if (size > MAX_JSON)
-            return { size, digest: `${algorithm}:` + h.digest('hex') };
+        finally {
+            // Leaving the loop early ends the stream; a stream never iterated is closed here.
+            s?.destroy();
+        }
         return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) };
     }
     /** Reads a blob to its end once per run: as a layer (decompressed, tar checked) or opaque. */
@@ -7274,8 +7928,7 @@ class BlobReads {
         }
         else {
             this.counted.add(key);
-            this.scans.reads++;
-            p = this.scanOnce(desc, layer, diffAlgorithm);
+            p = this.scanOnce(desc, key, layer, diffAlgorithm);
             this.scans.set(key, p);
         }
         const r = await p;
@@ -7284,7 +7937,37 @@ class BlobReads {
             this.hashed.add(desc.digest);
         return r;
     }
-    async scanOnce(desc, layer, diffAlgorithm) {
+    /**
+     * A blob file unchanged since an earlier step checked it takes that step's verdict; a file read
+     * here leaves its verdict for later steps, if it did not change while it was read.
+     */
+    async scanOnce(desc, key, layer, diffAlgorithm) {
+        const verdicts = this.scans.verdicts;
+        const file = verdicts ? this.fileOf(desc) : undefined;
+        const before = file ? await verdicts?.identify(file) : undefined;
+        if (!verdicts || !file || !before)
+            return this.read(desc, layer, diffAlgorithm);
+        const kept = await verdicts.lookup(key, desc.digest, before);
+        if (kept) {
+            this.scans.fromEarlierSteps++;
+            return kept;
+        }
+        const scan = await this.read(desc, layer, diffAlgorithm);
+        const after = await verdicts.identify(file);
+        if (after && sameFile(before, after) && isCompleteScan(scan, desc.digest))
+            await verdicts.record(key, desc.digest, before, scan);
+        return scan;
+    }
+    fileOf(desc) {
+        try {
+            return this.reader.fileOf?.(desc.digest);
+        }
+        catch {
+            return undefined;
+        }
+    }
+    async read(desc, layer, diffAlgorithm) {
+        this.scans.reads++;
         let s;
         try {
             s = await this.reader.open(desc);
@@ -7304,6 +7987,7 @@ class BlobReads {
 }
 
 ;// CONCATENATED MODULE: ./src/validate/walker.ts
+
 
 
 
@@ -7365,7 +8049,7 @@ class Walker {
             descriptor: n => n.desc,
             key: n => this.keyOf(n),
             cycle: n => this.add(rules_finding('index-cycle', n.loc, `the index ${n.desc.digest} is nested in itself`)),
-            tooDeep: n => this.add(rules_finding('index-depth', n.loc, `the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep; Lading does not walk deeper`)),
+            tooDeep: n => this.add(rules_finding('index-depth', n.loc, `the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep; Lading does not walk deeper, so nothing below it was checked`)),
             children: (n, at) => this.visit(n, at)
         }, { seen: this.walked });
     }
@@ -7521,17 +8205,25 @@ class Walker {
         if (!(await this.reads.present(desc, loc)))
             return undefined;
         const blob = await this.reads.readJson(desc);
-        this.reads.verify(desc, blob, loc);
-        if (!blob.bytes) {
-            if (blob.readError === undefined)
-                this.add(rules_finding('json-too-large', loc, `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`));
+        if (blob.tooLarge) {
+            this.add(this.tooLarge(desc, loc, what));
             return undefined;
         }
+        this.reads.verify(desc, blob, loc);
+        if (!blob.bytes)
+            return undefined;
         const parsed = json_parseDocument(blob.bytes, `${this.blobName(desc.digest)} (${what})`);
         if (!this.reportedContent.has(desc.digest))
             this.add(...parsed.findings);
         this.reportedContent.add(desc.digest);
         return parsed.value;
+    }
+    /** A document Lading does not read: an error, since nothing it holds or leads to is checked. */
+    tooLarge(desc, loc, what) {
+        const read = desc.size > MAX_DOCUMENT_BYTES
+            ? `its descriptor declares ${desc.size} bytes, so it was not read`
+            : `its descriptor declares ${desc.size} bytes but it holds more; reading stopped at byte ${MAX_DOCUMENT_BYTES + 1}`;
+        return rules_finding('json-too-large', loc, `the ${what} ${desc.digest} is larger than the ${MAX_DOCUMENT_BYTES} bytes (4 MiB) Lading reads of a document: ${read}. Its digest could not be verified, and nothing it holds or references was checked`);
     }
     async opaque(desc, loc) {
         if (!(await this.reads.present(desc, loc)))
@@ -7570,20 +8262,34 @@ class Walker {
 
 
 
+
 /** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
 function layoutBlobName(digest) {
     const [alg, enc] = digest.split(':', 2);
     return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`;
 }
+/** A file's bytes, never more than MAX_DOCUMENT_BYTES + 1 of them (then it is too large to check). */
+async function readBounded(file) {
+    const chunks = [];
+    // `end` is inclusive: one byte past the limit tells a document that is too large.
+    for await (const c of (0,external_node_fs_namespaceObject.createReadStream)(file, { end: MAX_DOCUMENT_BYTES }))
+        chunks.push(c);
+    return Buffer.concat(chunks);
+}
 async function readFileOrFinding(file, rule, loc, out) {
+    let bytes;
     try {
-        return await promises_namespaceObject.readFile(file);
+        bytes = await readBounded(file);
     }
     catch (err) {
         const code = err.code;
         out.push(rules_finding(rule, loc, code === 'ENOENT' ? 'the file is missing' : `cannot be read: ${errors_messageOf(err)}`));
         return undefined;
     }
+    if (bytes.length <= MAX_DOCUMENT_BYTES)
+        return bytes;
+    out.push(rules_finding('json-too-large', loc, `the file is larger than the ${MAX_DOCUMENT_BYTES} bytes (4 MiB) Lading reads of a document; reading stopped at byte ${MAX_DOCUMENT_BYTES + 1}, so nothing it holds or references was checked`));
+    return undefined;
 }
 /** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */
 async function isFileOrLinkToFile(dir, f) {
@@ -7811,7 +8517,65 @@ const layerChecks = {
     tarStream: () => tarScanner()
 };
 
+;// CONCATENATED MODULE: ./src/validate/referrers.ts
+/**
+ * Referrers lists (distribution-spec v1.1.1): the image index the referrers API answers, or the
+ * one a registry without that API keeps under the fallback tag `<alg>-<ref>`. Both list the
+ * manifests whose `subject` is one digest, each entry carrying the manifest's `artifactType` (or
+ * its config's media type) and its annotations, so clients can filter without fetching them.
+ */
+
+
+
+
+
+/**
+ * Checks a referrers list of `subject`. `manifests` holds the listed manifests the caller read,
+ * parsed, by digest: entries whose manifest it holds are checked against it.
+ */
+function checkReferrersList(doc, subject, loc, manifests = new Map()) {
+    const out = [];
+    if (!isObject(doc) ||
+        !Array.isArray(doc.manifests) ||
+        !isIndexMediaType(doc.mediaType)) {
+        out.push(rules_finding('referrers-index', loc, `the referrers list of ${subject} is not an image index with \`mediaType\` and \`manifests\``));
+        if (!isObject(doc))
+            return out;
+    }
+    image_index_checkIndex(doc, loc, out);
+    if (!Array.isArray(doc.manifests))
+        return out;
+    doc.manifests.forEach((entry, i) => {
+        const where = at(loc, `manifests[${i}]`);
+        if (!isObject(entry))
+            return;
+        const mt = entry.mediaType;
+        if (!isManifestMediaType(mt) && !isIndexMediaType(mt))
+            out.push(rules_finding('referrers-index', where, `lists ${show(mt)}, which is neither a manifest nor an index`));
+        const listed = typeof entry.digest === 'string' ? manifests.get(entry.digest) : undefined;
+        if (isObject(listed))
+            checkEntry(entry, listed, subject, where, out);
+    });
+    return out;
+}
+/** One entry against the manifest it names. */
+function checkEntry(entry, manifest, subject, where, out) {
+    const sub = isObject(manifest.subject) ? manifest.subject.digest : undefined;
+    if (sub !== subject)
+        out.push(rules_finding('referrers-subject', where, `${show(entry.digest)} has subject ${show(sub)}, not ${subject}: it does not refer to it`));
+    const config = isObject(manifest.config) ? manifest.config.mediaType : undefined;
+    const expected = manifest.artifactType ?? (isManifestMediaType(entry.mediaType) ? config : undefined);
+    if (entry.artifactType !== expected)
+        out.push(rules_finding('referrers-artifacttype', where, `\`artifactType\` is ${show(entry.artifactType)}, but the manifest says ${show(expected)}`));
+    const own = isObject(manifest.annotations) ? manifest.annotations : {};
+    const listed = isObject(entry.annotations) ? entry.annotations : {};
+    const missing = Object.keys(own).filter(k => listed[k] !== own[k]);
+    if (missing.length)
+        out.push(rules_finding('referrers-annotations', where, `lacks the manifest's annotation(s) ${missing.map(k => show(k)).join(', ')}`));
+}
+
 ;// CONCATENATED MODULE: ./src/validate/index.ts
+
 
 
 
@@ -7906,6 +8670,28 @@ function validateDocument(kind, doc, location = kind) {
         out.push(finding('json-invalid', location, `could not be checked: ${messageOf(err)}`));
     }
     return out;
+}
+
+;// CONCATENATED MODULE: ./src/app/result.ts
+/** The one-paragraph message of an invalid outcome, with its first errors. */
+function invalidMessage(what, report) {
+    const first = report.findings
+        .filter(f => f.severity === 'error')
+        .slice(0, 3)
+        .map(f => `\n  ${f.rule}: ${f.location}: ${f.message}`)
+        .join('');
+    return (`${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
+        `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
+        first);
+}
+/** The message of a push-failed outcome. */
+function pushFailedMessage(result, message) {
+    return `the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`;
+}
+/** What a run with tags but without `push: true` says of them. */
+function notPushedMessage(tags) {
+    return (`the image was built and validated but not pushed to ${tags.join(', ')}: ` +
+        'push is false (the default); set push: true to push');
 }
 
 ;// CONCATENATED MODULE: ./src/app/output-dir.ts
@@ -8103,6 +8889,7 @@ const Annotation = {
 
 
 
+
 class LayoutImage {
     name;
     dir;
@@ -8200,10 +8987,12 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
         throw new LadingError(`from "${from}": index.json lists no images`);
     let root;
     if (ref === undefined) {
-        if (manifests.length > 1)
+        // Artifacts attached to an image (referrers) are listed beside it: they are not the choice.
+        const images = manifests.length > 1 ? await withoutReferrers(dir, manifests) : manifests;
+        if (images.length !== 1)
             throw new LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
                 `choose one with ${refHint} (a ref name or a digest)`);
-        root = manifests[0];
+        root = images[0];
     }
     else {
         const byName = manifests.filter(d => refNameOf(d) === ref);
@@ -8217,6 +9006,27 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
         root = matches[0];
     }
     return new LayoutImage(from, dir, root, opts.onClose, opts.scanned);
+}
+/** The entries that do not name another entry as their `subject`. */
+async function withoutReferrers(dir, manifests) {
+    const listed = new Set(manifests.map(d => d.digest));
+    const layout = new Layout(dir);
+    const out = [];
+    for (const d of manifests) {
+        let subject;
+        if (d.size <= MAX_DOCUMENT_BYTES && (await layout.has(d))) {
+            try {
+                const doc = parseJSONValue(await layout.read(d), d.digest);
+                subject = doc?.subject?.digest;
+            }
+            catch {
+                // Unreadable here: opening it later says why.
+            }
+        }
+        if (typeof subject !== 'string' || !listed.has(subject))
+            out.push(d);
+    }
+    return out;
 }
 
 ;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
@@ -8614,14 +9424,6 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
     }
 }
 
-;// CONCATENATED MODULE: ./src/oci/limits.ts
-/**
- * The largest manifest, index or config Lading reads. Distribution and skopeo refuse manifests
- * and configs above the same 4 MiB, so no image a registry serves needs more; a bigger document
- * is refused rather than read, so a hostile one cannot fill memory or be skipped by the checks.
- */
-const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
-
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
 
 
@@ -8885,9 +9687,10 @@ class ExchangeWatch {
             const now = socket ? moved(socket) : 0;
             const got = now - last;
             last = now;
-            // A download whose reader is behind (its buffer full) waits on Lading, not the registry.
+            // A download whose reader is behind (bytes received and not yet read) waits on Lading,
+            // not on the registry: the registry is only to blame when nothing waits to be read.
             const res = this.res;
-            const waitingOnUs = !!res && res.readableLength >= res.readableHighWaterMark;
+            const waitingOnUs = (!!res && res.readableLength > 0) || (!!socket && socket.readableLength > 0);
             if (!waitingOnUs && got < (bytesPerSecond * windowMs) / 1000)
                 return this.fail(new TooSlow(`${this.w.what}: ${got} bytes moved with ${this.host} in ${seconds(windowMs)}, ` +
                     `below the minimum rate of ${rate(bytesPerSecond)} (MIN_TRANSFER_RATE over ` +
@@ -10166,7 +10969,7 @@ function editConfig(base, edits, layers, created) {
     };
     const history = [...(base.history ?? [])];
     for (const l of layers)
-        history.push({ created: when, created_by: l.createdBy, comment: 'lading' });
+        history.push({ created: when, created_by: l.createdBy, comment: l.comment ?? 'lading' });
     const c = { ...(cfg.config ?? {}) };
     if (edits.entrypoint !== undefined) {
         c.Entrypoint = edits.entrypoint;
@@ -10239,12 +11042,83 @@ function sortKeys(r) {
     return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
+;// CONCATENATED MODULE: ./src/app/stages/attestations.ts
+/**
+ * Attestations and other referrers inside a source index: buildx's attestation manifests
+ * (`vnd.docker.reference.type: attestation-manifest`, naming the manifest they describe in
+ * `vnd.docker.reference.digest`) and any manifest whose `subject` names another entry. They follow
+ * the manifest they describe: kept when it is kept byte for byte, dropped when it is rebuilt, since
+ * they would then describe an image that is no longer there.
+ */
+
+const DockerReference = {
+    Type: 'vnd.docker.reference.type',
+    Digest: 'vnd.docker.reference.digest',
+    Attestation: 'attestation-manifest'
+};
+/** Whether an index entry is one of buildx's attestation manifests (or another unknown/unknown). */
+function isAttestationEntry(d) {
+    return (d.annotations?.[DockerReference.Type] === DockerReference.Attestation ||
+        (d.platform?.os === 'unknown' && d.platform?.architecture === 'unknown'));
+}
+/** The digest a manifest's or index's `subject` names, if any. */
+function subjectDigest(doc) {
+    const subject = isObject(doc) && isObject(doc.subject) ? doc.subject.digest : undefined;
+    return typeof subject === 'string' ? subject : undefined;
+}
+/**
+ * Which attestations go with the result: those whose subject was kept byte for byte. The others
+ * are dropped, each with a line saying why.
+ */
+function attestationsKept(all, kept, rebuilt) {
+    const out = [];
+    const dropped = [];
+    for (const a of all) {
+        if (kept.has(a.subject))
+            out.push(a);
+        else if (rebuilt.has(a.subject))
+            dropped.push(`dropped attestation ${a.entry.digest} of ${a.from.line}: it describes ${a.subject}, ` +
+                `which was rebuilt as ${rebuilt.get(a.subject)}, so it would describe another image`);
+        else
+            dropped.push(`dropped attestation ${a.entry.digest} of ${a.from.line}: it describes ${a.subject}, ` +
+                'which is not in the result (filtered out by platforms)');
+    }
+    return { kept: out, dropped };
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/artifact.ts
+/**
+ * A source that holds no container image (an artifact manifest, an index of artifacts): Lading
+ * validates it and passes it through unchanged. Layers, config edits and annotations are things
+ * only an image can take, so asking for them is an error naming what was asked.
+ */
+
+/** The inputs of the plan that would change an image: none for a pass-through. */
+function artifactEdits(plan) {
+    const asked = [];
+    if (plan.layers.length)
+        asked.push('layers');
+    if (hasConfigEdits(plan.config))
+        asked.push('config edits (entrypoint, cmd, env, …)');
+    if (Object.keys(plan.annotations.manifest).length)
+        asked.push('manifest annotations');
+    if (Object.keys(plan.annotations.index).length)
+        asked.push('index annotations');
+    if (plan.platforms.length)
+        asked.push('platforms');
+    return asked;
+}
+
 ;// CONCATENATED MODULE: ./src/app/stages/resolve-platforms.ts
 /**
  * Stage 2: the platforms the run works on. Each source's graph is walked (walkGraph) for its
  * image manifests and their configs; the sources' platforms are merged (each given once) and the
- * `platforms` filter applied. Attestations and artifacts inside an index are left out, with a note.
+ * `platforms` filter applied. Attestations (entries that describe another entry) are collected to
+ * follow their subjects; other artifacts inside an index are left out, with a note. A single
+ * source that holds no image at all (an artifact) is passed through whole when nothing edits it.
  */
+
+
 
 
 
@@ -10264,14 +11138,23 @@ async function resolvePlatforms(plan, sources) {
         const platforms = plan.platforms.length
             ? plan.platforms
             : [{ os: 'linux', architecture: 'amd64' }];
-        return { images: platforms.map(scratchImage), notes: [] };
+        return { images: platforms.map(scratchImage), notes: [], attestations: [] };
     }
     const all = [];
     const notes = [];
+    const attestations = [];
     for (const src of sources) {
-        const found = await imagesOf(src, notes).catch(err => {
+        const found = await imagesOf(src, notes, attestations).catch(err => {
             throw err instanceof LadingError ? new SourceUnreadable(src.line, err.message) : err;
         });
+        if (found.length === 0) {
+            const edits = artifactEdits(plan);
+            if (sources.length === 1 && edits.length === 0)
+                return { images: [], notes, attestations: [], artifact: src };
+            throw new LadingError(`${src.line}: ${src.source.root.digest} holds no container image (it is an artifact, or an ` +
+                `index of artifacts), so ${edits.length ? edits.join(', ') : 'a merge with other sources'} ` +
+                'cannot apply to it; Lading passes an artifact through only alone and unchanged');
+        }
         for (const img of found) {
             const dup = all.find(o => platformsEqual(o.platform, img.platform));
             if (dup)
@@ -10286,7 +11169,7 @@ async function resolvePlatforms(plan, sources) {
     if (kept.length === 0)
         throw new LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
             all.map(i => formatPlatform(i.platform)).join(', '));
-    return { images: kept, notes };
+    return { images: kept, notes, attestations };
 }
 function scratchImage(p) {
     const empty = { mediaType: MediaType.ImageManifest, digest: '', size: 0 };
@@ -10304,7 +11187,7 @@ function scratchImage(p) {
     };
 }
 /** The image manifests below a source's root, each with its config. */
-async function imagesOf(src, notes) {
+async function imagesOf(src, notes, attestations) {
     const out = [];
     const source = src.source;
     await walkGraph({ desc: source.root }, {
@@ -10321,30 +11204,41 @@ async function imagesOf(src, notes) {
             const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${n.desc.digest}`);
             const mt = doc.mediaType ?? n.desc.mediaType;
             if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
-                return indexEntries(doc, n.desc, src.line, notes);
-            const img = await imageOf(src, n, bytes, doc, mt, notes);
-            if (img)
-                out.push(img);
+                return indexEntries(doc, n.desc, src, notes, attestations);
+            // A manifest inside an index that names a subject describes another: it follows it.
+            const subject = n.desc !== source.root ? subjectDigest(doc) : undefined;
+            if (subject)
+                attestations.push({ from: src, entry: n.desc, subject });
+            else if (n.desc !== source.root && isAttestationEntry(n.desc))
+                notes.push(`${src.line}: left out ${n.desc.digest}, an attestation that names no subject`);
+            else {
+                const img = await imageOf(src, n, bytes, doc, mt, notes);
+                if (img)
+                    out.push(img);
+            }
             return [];
         }
     });
     return out;
 }
-/** An index's image entries; attestations and anything that is not an image are left out. */
-function indexEntries(doc, desc, line, notes) {
+/**
+ * An index's entries that may be images. buildx's attestations (which name their subject) are
+ * collected apart; anything that is not a manifest or an index is left out.
+ */
+function indexEntries(doc, desc, src, notes, attestations) {
     const out = [];
     let skipped = 0;
     for (const child of doc.manifests ?? []) {
-        const attestation = child.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest' ||
-            (child.platform?.os === 'unknown' && child.platform?.architecture === 'unknown');
-        if (attestation ||
-            (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType)))
+        const subject = child.annotations?.[DockerReference.Digest];
+        if (subject)
+            attestations.push({ from: src, entry: child, subject });
+        else if (!isIndexMediaType(child.mediaType) && !isManifestMediaType(child.mediaType))
             skipped++;
         else
             out.push({ desc: child, platform: child.platform });
     }
     if (skipped)
-        notes.push(`${line}: left out ${skipped} attestation or non-image manifest(s) of index ${desc.digest}`);
+        notes.push(`${src.line}: left out ${skipped} entr${skipped === 1 ? 'y' : 'ies'} of index ${desc.digest} that are neither manifests nor indexes`);
     return out;
 }
 async function imageOf(src, n, bytes, doc, mediaType, notes) {
@@ -10354,8 +11248,9 @@ async function imageOf(src, n, bytes, doc, mediaType, notes) {
     const manifest = doc;
     const configType = manifest.config.mediaType;
     if (configType !== MediaType.ImageConfig && configType !== MediaType.DockerConfig) {
+        // An artifact at the root: the source holds no image, which the caller decides about.
         if (platform === undefined && desc === src.source.root)
-            throw new LadingError(`${src.line}: ${desc.digest} is an artifact (config ${configType}), not a container image`);
+            return undefined;
         notes.push(`${src.line}: left out artifact manifest ${desc.digest} (config ${configType})`);
         return undefined;
     }
@@ -10401,13 +11296,43 @@ async function mapLimited(items, limit, fn) {
         throw failed.err;
     return out;
 }
+/**
+ * At most `limit` tasks at once, for work that arrives over time (mapLimited takes a list known
+ * up front); the others wait their turn in the order they came.
+ */
+class Slots {
+    free;
+    waiting = [];
+    constructor(limit) {
+        this.free = Math.max(1, limit);
+    }
+    async run(fn) {
+        if (this.free > 0)
+            this.free--;
+        else
+            await new Promise(resolve => this.waiting.push(resolve));
+        try {
+            return await fn();
+        }
+        finally {
+            const next = this.waiting.shift();
+            if (next)
+                next();
+            else
+                this.free++;
+        }
+    }
+}
 
 ;// CONCATENATED MODULE: ./src/app/stages/build-layers.ts
 /**
- * Stage 3: the new layers, built once into the staged layout and shared by every platform. Each
- * layer's content is checked as it is written (the validator's checks, handed to the builder), so
- * validating the layout does not read it back.
+ * Stage 3: the new layers, built into the staged layout. A line of `layers` is built once and
+ * shared by every platform, unless it names the target platform (`${TARGETARCH}`): then once per
+ * distinct expansion, platforms whose expansions are equal sharing the layer. Each layer's content
+ * is checked as it is written (the validator's checks, handed to the builder), so validating the
+ * layout does not read it back.
  */
+
 
 
 
@@ -10419,18 +11344,20 @@ async function mapLimited(items, limit, fn) {
  * files with the other's compression, while more would only add memory.
  */
 const LAYERS_AT_ONCE = 2;
-async function buildLayers(plan, layout, ctx) {
+async function buildLayers(plan, platforms, layout, ctx, hooks = {}) {
     const base = external_node_path_namespaceObject.basename(plan.output);
     // One pool of small-file buffers for the run's layers.
     const slabs = new SlabPool();
-    const built = await mapLimited(plan.layers, LAYERS_AT_ONCE, async (l) => {
-        const layer = await buildLayer(l, layout, {
+    const jobs = layerJobs(plan.layers, platforms);
+    const built = await mapLimited(jobs, LAYERS_AT_ONCE, async (job) => {
+        const opts = {
             compression: plan.compression,
             level: plan.compressionLevel,
             mtime: plan.created,
             checks: layerChecks,
             relief: ctx.relief,
             slabs,
+            progress: ctx.progress,
             // Never pack Lading's own outputs into a layer built from a directory that holds them.
             exclude: [
                 plan.output,
@@ -10438,19 +11365,57 @@ async function buildLayers(plan, layout, ctx) {
                 ...(plan.archive ? [plan.archive] : []),
                 external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(plan.output), `.${base}.lading-*`)
             ]
-        });
+        };
+        const cached = await hooks.reuse?.(job.input, layout, opts);
+        if (cached)
+            return cached;
+        const layer = await buildLayer(job.input, layout, opts);
         if (layer.scan)
             ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan));
+        hooks.built?.(layer);
         return layer;
     });
-    plan.layers.forEach((l, i) => {
+    const byImage = platforms.map(() => []);
+    jobs.forEach((job, i) => {
         const d = built[i].descriptor;
-        ctx.log.info(`layer ${l.spec}: ${d.digest} (${d.size} bytes, ${d.mediaType})`);
+        ctx.log.info(`${layerName(job.input)}: ${d.digest} (${d.size} bytes, ${d.mediaType})`);
+        for (const img of job.images)
+            byImage[img][job.line] = built[i];
     });
-    return built;
+    return { any: jobs.length > 0, forImage: i => byImage[i] };
+}
+/**
+ * The layers to build, in the order of the lines: one per line, or for a line naming the target
+ * platform, one per distinct expansion of it.
+ */
+function layerJobs(layers, platforms) {
+    const all = platforms.map((_, i) => i);
+    return layers.flatMap((input, line) => {
+        if (!isPerPlatform(input))
+            return [{ input, line, images: all }];
+        const byExpansion = new Map();
+        platforms.forEach((p, img) => {
+            const expanded = expandForPlatform(input, p);
+            const key = `${expanded.source}\0${expanded.dest ?? ''}`;
+            const job = byExpansion.get(key);
+            if (job) {
+                job.images.push(img);
+                job.input.platforms.push(formatPlatform(p));
+            }
+            else
+                byExpansion.set(key, {
+                    input: { ...expanded, platforms: [formatPlatform(p)] },
+                    line,
+                    images: [img]
+                });
+        });
+        return [...byExpansion.values()];
+    });
 }
 
 ;// CONCATENATED MODULE: ./src/app/stages/assemble.ts
+
+
 
 
 
@@ -10482,26 +11447,52 @@ class GraphParts {
 }
 async function assembleGraph(plan, resolution, newLayers, sources, layout) {
     const parts = new GraphParts();
-    const mutate = newLayers.length > 0 ||
-        hasConfigEdits(plan.config) ||
-        Object.keys(plan.annotations.manifest).length > 0;
     const images = [];
     const entries = [];
-    for (const img of resolution.images) {
-        const made = !mutate && img.from
+    const kept = new Set();
+    const rebuilt = new Map();
+    let mutate = false;
+    for (const [i, img] of resolution.images.entries()) {
+        const layers = newLayers.forImage(i);
+        const annotations = manifestAnnotationsFor(plan.annotations, img.platform);
+        // An image nothing changes keeps its bytes, even when another platform's changes.
+        const changed = layers.length > 0 || hasConfigEdits(plan.config) || Object.keys(annotations).length > 0;
+        mutate ||= changed;
+        const keep = !changed && img.from;
+        const made = keep
             ? await keepImage(img, img.from, parts, layout)
-            : await rebuildImage(plan, img, newLayers, parts, layout);
-        entries.push({ ...made.descriptor, platform: img.platform });
+            : await rebuildImage(plan, img, layers, annotations, parts, layout);
+        const onEntry = manifestDescriptorAnnotationsFor(plan.annotations, img.platform);
+        entries.push({ ...made.descriptor, platform: img.platform, ...annotationsField(onEntry) });
         images.push(made.result);
+        if (keep)
+            kept.add(made.descriptor.digest);
+        else if (img.manifestDesc.digest)
+            rebuilt.set(img.manifestDesc.digest, made.descriptor.digest);
     }
-    const whole = sources.length === 1 && !mutate ? wholeIndex(plan, sources[0]) : undefined;
+    const whole = resolution.artifact ??
+        (sources.length === 1 && !mutate ? wholeIndex(plan, sources[0]) : undefined);
     if (whole) {
-        await copyGraph(whole, parts, layout);
+        await copyGraph(whole, whole.source.root, parts, layout);
         const { mediaType, digest, size } = whole.source.root;
-        return { graph: graphOf({ mediaType, digest, size }, parts), images, copiedWhole: true };
+        const root = { mediaType, digest, size, ...annotationsField(plan.annotations.indexDescriptor) };
+        return { graph: graphOf(root, parts), images, copiedWhole: true, dropped: [] };
+    }
+    const followed = attestationsKept(resolution.attestations, kept, rebuilt);
+    const listed = new Set(entries.map(e => e.digest));
+    for (const a of followed.kept) {
+        if (listed.has(a.entry.digest))
+            continue;
+        listed.add(a.entry.digest);
+        await copyGraph(a.from, a.entry, parts, layout);
+        entries.push(a.entry);
     }
     const root = await rootOf(plan, entries, parts, layout);
-    return { graph: graphOf(root, parts), images, copiedWhole: false };
+    return { graph: graphOf(root, parts), images, copiedWhole: false, dropped: followed.dropped };
+}
+/** `{annotations}` when there are any, so a descriptor without them keeps its bytes. */
+function annotationsField(a) {
+    return Object.keys(a).length ? { annotations: sortKeys(a) } : {};
 }
 function graphOf(root, parts) {
     return new ImageGraph(root, parts.documents, parts.blobs);
@@ -10527,10 +11518,10 @@ async function keepImage(img, src, parts, layout) {
     };
 }
 /** An image with the new layers appended and the config edits applied. */
-async function rebuildImage(plan, img, newLayers, parts, layout) {
+async function rebuildImage(plan, img, newLayers, userAnnotations, parts, layout) {
     const config = editConfig(img.config, plan.config, newLayers, plan.created);
     const configDesc = await layout.writeJSON(config, MediaType.ImageConfig);
-    const annotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest };
+    const annotations = { ...plan.defaultAnnotations, ...userAnnotations };
     if (img.from?.source.origin) {
         annotations[Annotation.BaseName] = img.from.line.replace(/^docker:\/\//, '');
         annotations[Annotation.BaseDigest] = img.manifestDesc.digest;
@@ -10563,13 +11554,16 @@ async function rebuildImage(plan, img, newLayers, parts, layout) {
 }
 /** The single source whose index is copied whole: nothing changed, nothing filtered. */
 function wholeIndex(plan, src) {
-    if (plan.platforms.length > 0 || Object.keys(plan.annotations.index).length > 0)
+    if (plan.platforms.length > 0 ||
+        Object.keys(plan.annotations.index).length > 0 ||
+        hasManifestDescriptorAnnotations(plan.annotations))
         return undefined;
     return isIndexMediaType(src.source.root.mediaType) ? src : undefined;
 }
-/** Every document and blob below the source's root, its documents written to the layout. */
-async function copyGraph(src, parts, layout) {
-    await walkGraph(src.source.root, descriptors({
+/** Every document and blob below `top` in the source, its documents written to the layout. */
+async function copyGraph(src, top, parts, layout) {
+    const { mediaType, digest, size } = top;
+    await walkGraph({ mediaType, digest, size }, descriptors({
         children: async (d) => {
             const bytes = await src.source.read(d);
             await layout.writeBuffer(bytes);
@@ -10588,15 +11582,17 @@ async function copyGraph(src, parts, layout) {
 }
 /** A manifest for one platform; an index for several, or when index annotations are asked for. */
 async function rootOf(plan, entries, parts, layout) {
+    const onRoot = plan.annotations.indexDescriptor;
     if (entries.length === 1 && Object.keys(plan.annotations.index).length === 0) {
-        const { mediaType, digest, size } = entries[0];
-        return { mediaType, digest, size };
+        // With no index, the layout's index.json entry is the manifest's descriptor and the root's.
+        const { mediaType, digest, size, annotations } = entries[0];
+        return { mediaType, digest, size, ...annotationsField({ ...annotations, ...onRoot }) };
     }
     const index = makeIndex(entries, { ...plan.defaultAnnotations, ...plan.annotations.index });
     const written = await layout.writeJSON(index, MediaType.ImageIndex);
     const root = { mediaType: MediaType.ImageIndex, digest: written.digest, size: written.size };
     parts.document(root, written.bytes);
-    return root;
+    return { ...root, ...annotationsField(onRoot) };
 }
 
 ;// CONCATENATED MODULE: ./src/app/stages/stage-layout.ts
@@ -10604,7 +11600,7 @@ async function rootOf(plan, entries, parts, layout) {
 
 
 
-async function stageLayout(plan, graph, layout, ctx) {
+async function stageLayout(plan, graph, layout, ctx, referrers = []) {
     const blobs = new Map();
     const notDownloaded = [];
     // When pushing, registry layers stay where they are, and so do layers a layout Lading wrote
@@ -10616,7 +11612,9 @@ async function stageLayout(plan, graph, layout, ctx) {
             notDownloaded.push(digest);
         blobs.set(digest, staged);
     }
-    await layout.writeIndex([{ ...graph.root, annotations: { [Annotation.RefName]: plan.refName } }]);
+    // The root's descriptor annotations (index-descriptor) beside its ref name; then the referrers.
+    const annotations = { ...graph.root.annotations, [Annotation.RefName]: plan.refName };
+    await layout.writeIndex([{ ...graph.root, annotations }, ...referrers]);
     await layout.finish();
     return { graph: new ImageGraph(graph.root, graph.documents, blobs), notDownloaded };
 }
@@ -10672,6 +11670,10 @@ async function validateOutput(plan, stage, notDownloaded, sourceFindings, ctx) {
     });
     ctx.log.info(`validated the assembled layout: ${scans.reads - readBefore} blob(s) read, ` +
         `${scans.reused - reusedBefore} already checked in this run (built, or read in a source)`);
+    // Counted over the whole run: a source layout's blobs are taken when the source is validated.
+    if (scans.fromEarlierSteps)
+        ctx.log.info(`${scans.fromEarlierSteps} blob(s) of this run were checked by an earlier Lading step ` +
+            'of this job and are unchanged since: taken from its verdicts, not read again');
     return makeReport(dedupeFindings([...sourceFindings, ...out.findings]), plan.failOn);
 }
 
@@ -11041,15 +12043,7 @@ async function sendChunk(t, desc, location, chunk, offset) {
     }, t.client.policy, t.client.log);
 }
 
-;// CONCATENATED MODULE: ./src/registry/push.ts
-
-
-
-
-
-
-
-
+;// CONCATENATED MODULE: ./src/registry/mounts.ts
 
 /**
  * Where blobs are known to be, by registry API host: a push to another repository of the same
@@ -11072,6 +12066,7 @@ class MountLocations {
         return this.byHost.get(host)?.get(digest) ?? [];
     }
 }
+/** The repositories of `host` other than `repository` that may hold the blob, its origin first. */
 function mountSources(mounts, host, blob, repository) {
     const out = [];
     const o = blob.origin ?? blob.reader.origin;
@@ -11081,6 +12076,209 @@ function mountSources(mounts, host, blob, repository) {
         if (r !== repository && !out.includes(r))
             out.push(r);
     return out;
+}
+
+;// CONCATENATED MODULE: ./src/registry/push.ts
+/**
+ * Pushing an image: a session that takes blobs as soon as the caller has them verified (a layer
+ * when it is built, a base blob when it is copied) while the rest of the run goes on, and, once
+ * the caller says the image may go (its validation passed), its manifests and then its tags. A
+ * session the caller abandons pushes no manifest and no tag: what it uploaded stays unreferenced,
+ * as after any interrupted push, and the registry collects it.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** A blob's bytes for an upload, counted into a progress task of their own (one per attempt). */
+function openCounted(blob, where, progress) {
+    const d = blob.descriptor;
+    return async () => {
+        const src = await blob.reader.open(d);
+        if (!progress)
+            return src;
+        const counter = countingStage(progress(`upload of ${d.digest} to ${where}`, d.size));
+        // Either side failing or stopping ends the other; the upload sees the failure on `counter`.
+        return (0,external_node_stream_namespaceObject.pipeline)(src, counter, () => { });
+    };
+}
+/** Opens a push to every target; nothing is sent until the first blob or `finish`. */
+function beginPush(req, opts) {
+    if (!req.targets.length)
+        throw new LadingError('nothing to push to: no target reference given');
+    return new PushSession(req, opts);
+}
+/** Pushes a whole image at once: every blob, then manifests and tags. */
+async function pushImage(req, opts) {
+    const session = beginPush(req, opts);
+    for (const b of req.blobs)
+        void session.uploadBlob(b).catch(() => undefined);
+    return session.finish(req.root, req.manifests);
+}
+class PushSession {
+    req;
+    result = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 };
+    repositories;
+    mounts;
+    log;
+    progress;
+    /** Each blob's push to every repository, by digest: a blob offered twice goes up once. */
+    uploads = new Map();
+    /** Set by the first failure, or by abandon: no blob starts after it. */
+    stopped;
+    constructor(req, opts) {
+        this.req = req;
+        this.mounts = opts.mounts ?? new MountLocations();
+        this.log = opts.log ?? (() => { });
+        this.progress = opts.progress;
+        const clients = new Map();
+        this.repositories = groupTargets(req.targets).map(g => {
+            const host = registryApiHost(g.registry);
+            let client = clients.get(host);
+            if (!client)
+                clients.set(host, (client = new RegistryClient(g.registry, opts)));
+            const from = (req.mountFrom ?? [])
+                .filter(o => registryApiHost(o.registry) === host && o.repository !== g.repository)
+                .map(o => o.repository);
+            for (const b of req.blobs ?? [])
+                from.push(...mountSources(this.mounts, host, b, g.repository));
+            // One token covers the whole repository push: push here, pull where blobs are mounted from.
+            const scopes = [
+                repositoryScope(g.repository, 'pull,push'),
+                ...[...new Set(from)].map(s => repositoryScope(s, 'pull'))
+            ];
+            const target = {
+                client,
+                repository: g.repository,
+                scopes,
+                chunkSize: opts.chunkSize
+            };
+            return {
+                ...g,
+                host,
+                target,
+                where: `${g.registry}/${g.repository}`,
+                slots: new Slots(opts.concurrency ?? 4)
+            };
+        });
+    }
+    /**
+     * Pushes a blob to every repository, starting now (within the concurrency): skipped where it is,
+     * mounted where the registry holds it elsewhere, else uploaded. The caller may leave the promise:
+     * a failure is kept and thrown by `finish`.
+     */
+    uploadBlob(blob) {
+        const digest = blob.descriptor.digest;
+        let p = this.uploads.get(digest);
+        if (!p) {
+            p = Promise.all(this.repositories.map(r => this.toRepository(r, blob))).then(() => undefined);
+            p.catch((err) => (this.stopped ??= { err }));
+            this.uploads.set(digest, p);
+        }
+        return p;
+    }
+    /**
+     * Once every blob is up: the manifests, children first and the root, all by digest, in every
+     * repository; only then the tags, so that no repository is tagged with an image another lacks.
+     */
+    async finish(root, manifests) {
+        const last = manifests[manifests.length - 1];
+        if (last?.descriptor.digest !== root.digest)
+            throw new LadingError(`internal: the root manifest ${root.digest} is not the last to push`);
+        await this.blobsUp();
+        for (const r of this.repositories) {
+            for (const m of manifests) {
+                if (m.descriptor.digest === root.digest)
+                    continue;
+                if (!(await manifestExists(r.target, m.descriptor.digest)))
+                    await putManifest(r.target, m.descriptor.digest, m);
+            }
+            // The root by digest too, so every repository holds the whole image before any is tagged.
+            await putManifest(r.target, root.digest, last);
+            this.log(`pushed ${r.where}@${root.digest}`);
+        }
+        for (const r of this.repositories)
+            await this.tag(r, root, last);
+        return this.result;
+    }
+    /** Waits for every blob given so far to be up; throws the first failure. */
+    async blobsUp() {
+        await Promise.all(this.uploads.values());
+        if (this.stopped)
+            throw this.stopped.err;
+    }
+    /** Stops taking blobs and waits for those under way, whatever their end: nothing more is sent. */
+    async abandon() {
+        this.stopped ??= { err: new LadingError('the push was abandoned') };
+        await Promise.allSettled(this.uploads.values());
+    }
+    async toRepository(r, blob) {
+        if (!r.first) {
+            r.first = r.slots.run(() => this.pushBlob(r, blob));
+            return r.first;
+        }
+        await r.first;
+        return r.slots.run(() => this.pushBlob(r, blob));
+    }
+    async pushBlob(r, blob) {
+        if (this.stopped)
+            throw this.stopped.err;
+        const d = blob.descriptor;
+        if (await blobExists(r.target, d.digest)) {
+            this.result.skipped++;
+            this.mounts.remember(r.host, d.digest, r.repository);
+            return;
+        }
+        let session;
+        for (const from of mountSources(this.mounts, r.host, blob, r.repository)) {
+            let m;
+            try {
+                m = await mountBlob(r.target, d.digest, from);
+            }
+            catch (err) {
+                // A source the credentials may not read (or a registry that refuses mounts) only
+                // costs the upload the mount would have saved.
+                if (!(err instanceof RegistryError) || (err.status !== 401 && err.status !== 403))
+                    throw err;
+                this.log(`could not mount ${d.digest} into ${r.where} from ${from} (${err.status}); uploading`);
+                break;
+            }
+            if (m.mounted) {
+                this.result.mounted++;
+                this.mounts.remember(r.host, d.digest, r.repository);
+                this.log(`mounted ${d.digest} into ${r.where} from ${from}`);
+                return;
+            }
+            session = m.session;
+            break;
+        }
+        const bytes = await uploadBlob(r.target, d, openCounted(blob, r.where, this.progress), session);
+        this.result.uploaded++;
+        this.result.bytesUploaded += bytes;
+        this.mounts.remember(r.host, d.digest, r.repository);
+        this.log(`uploaded ${d.digest} (${d.size} bytes) to ${r.where}`);
+    }
+    async tag(r, root, doc) {
+        const tags = this.req.pushByDigest ? [] : r.tags;
+        const ref = (tag) => formatReference({ registry: r.registry, repository: r.repository, tag, digest: root.digest });
+        if (!tags.length)
+            this.result.refs.push(ref());
+        for (const tag of tags) {
+            await putManifest(r.target, tag, doc);
+            this.result.refs.push(ref(tag));
+        }
+        if (tags.length)
+            this.log(`tagged ${r.where} as ${tags.join(', ')}`);
+    }
 }
 function groupTargets(targets) {
     const groups = new Map();
@@ -11094,154 +12292,469 @@ function groupTargets(targets) {
     }
     return [...groups.values()];
 }
+
+;// CONCATENATED MODULE: ./src/registry/referrers.ts
+
+
+
+
+
+
+
+
+
+
+/** The fallback tag of a subject: `<alg>-<ref>`, the algorithm cut to 32 and the hex to 64. */
+function fallbackTag(digest) {
+    const { algorithm, encoded } = parseDigest(digest);
+    return `${algorithm.slice(0, 32)}-${encoded.slice(0, 64)}`;
+}
 /**
- * Pushes an image to every target: per repository, each blob once (skipped when present,
- * mounted when the registry holds it in another repository, else uploaded), then manifests
- * children first and the root, all by digest; only when every repository holds the image, the
- * tags.
+ * Pushes one referrer into a repository: its blobs where missing, the manifest by digest, then,
+ * unless the registry answered `OCI-Subject` (it lists referrers itself), the fallback tag.
  */
-async function pushImage(req, opts) {
-    if (!req.targets.length)
-        throw new LadingError('nothing to push to: no target reference given');
-    const log = opts.log ?? (() => { });
-    const mounts = opts.mounts ?? new MountLocations();
-    const remember = mounts.remember.bind(mounts);
-    const result = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 };
-    const clients = new Map();
-    const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()];
-    const manifests = req.manifests;
-    const root = manifests[manifests.length - 1];
-    if (root?.descriptor.digest !== req.root.digest)
-        throw new LadingError(`internal: the root manifest ${req.root.digest} is not the last to push`);
-    const tagging = [];
-    for (const g of groupTargets(req.targets)) {
-        const host = registryApiHost(g.registry);
-        let client = clients.get(host);
-        if (!client)
-            clients.set(host, (client = new RegistryClient(g.registry, opts)));
-        const sources = new Set(blobs.flatMap(b => mountSources(mounts, host, b, g.repository)));
-        const target = {
-            client,
-            repository: g.repository,
-            // One token covers the whole repository push: push here, pull where blobs are mounted from.
-            scopes: [
-                repositoryScope(g.repository, 'pull,push'),
-                ...[...sources].map(s => repositoryScope(s, 'pull'))
-            ],
-            chunkSize: opts.chunkSize
-        };
-        const where = `${g.registry}/${g.repository}`;
-        const pushBlob = async (blob) => {
-            const d = blob.descriptor;
-            if (await blobExists(target, d.digest)) {
-                result.skipped++;
-                remember(host, d.digest, g.repository);
-                return;
-            }
-            let session;
-            for (const from of mountSources(mounts, host, blob, g.repository)) {
-                let m;
-                try {
-                    m = await mountBlob(target, d.digest, from);
-                }
-                catch (err) {
-                    // A source the credentials may not read (or a registry that refuses mounts) only
-                    // costs the upload the mount would have saved.
-                    if (!(err instanceof RegistryError) || (err.status !== 401 && err.status !== 403))
-                        throw err;
-                    log(`could not mount ${d.digest} into ${where} from ${from} (${err.status}); uploading`);
-                    break;
-                }
-                if (m.mounted) {
-                    result.mounted++;
-                    remember(host, d.digest, g.repository);
-                    log(`mounted ${d.digest} into ${where} from ${from}`);
-                    return;
-                }
-                session = m.session;
-                break;
-            }
-            const bytes = await uploadBlob(target, d, () => blob.reader.open(d), session);
-            result.uploaded++;
-            result.bytesUploaded += bytes;
-            remember(host, d.digest, g.repository);
-            log(`uploaded ${d.digest} (${d.size} bytes) to ${where}`);
-        };
-        // The first blob alone settles authentication (one token, or one clear refusal) before
-        // the others start in parallel.
-        if (blobs.length)
-            await pushBlob(blobs[0]);
-        await mapLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob);
-        for (const m of manifests) {
-            if (m.descriptor.digest === root.descriptor.digest)
-                continue;
-            if (!(await manifestExists(target, m.descriptor.digest)))
-                await putManifest(target, m.descriptor.digest, m);
-        }
-        // The root by digest too, so every repository holds the whole image before any is tagged.
-        await putManifest(target, root.descriptor.digest, root);
-        log(`pushed ${where}@${root.descriptor.digest}`);
-        tagging.push({ g, target });
+async function pushReferrer(t, subject, r) {
+    for (const b of r.blobs)
+        if (!(await blobExists(t, b.descriptor.digest)))
+            await uploadBlob(t, b.descriptor, b.open);
+    const d = r.manifest.descriptor;
+    const what = `PUT manifest ${t.client.registry}/${t.repository}@${d.digest}`;
+    const res = await t.client.request({
+        method: 'PUT',
+        path: `${t.repository}/manifests/${d.digest}`,
+        scopes: t.scopes,
+        headers: { 'Content-Type': d.mediaType },
+        body: r.manifest.bytes,
+        expect: [201],
+        what,
+        repository: t.repository
+    });
+    await drain(res);
+    const stated = header(res, 'docker-content-digest');
+    if (stated && stated !== d.digest)
+        throw new LadingError(`${what}: the registry stored it as ${stated}, not ${d.digest}`);
+    if (header(res, 'oci-subject') === subject)
+        return 'api';
+    await addToFallbackTag(t, subject, r.entry);
+    return 'tag';
+}
+/** Reads the fallback tag's index (none yet: empty), adds the entry, writes it back. */
+async function addToFallbackTag(t, subject, entry) {
+    const tag = fallbackTag(subject);
+    const current = await fallbackIndex(t, subject);
+    const manifests = (current?.manifests ?? []).filter(m => m.digest !== entry.digest);
+    const index = {
+        schemaVersion: 2,
+        mediaType: MediaType.ImageIndex,
+        manifests: [...manifests, entry]
+    };
+    const bytes = Buffer.from(JSON.stringify(index));
+    const descriptor = {
+        mediaType: MediaType.ImageIndex,
+        digest: digestOf(bytes),
+        size: bytes.length
+    };
+    await putManifest(t, tag, { descriptor, bytes });
+}
+/** The index under the fallback tag of `subject`, or undefined when there is none. */
+async function fallbackIndex(t, subject) {
+    let fetched;
+    try {
+        fetched = await getManifest(t, fallbackTag(subject), MediaType.ImageIndex);
     }
-    // Tags last, once every target holds the image: a failure above leaves no registry tagged
-    // with an image the others lack.
-    for (const { g, target } of tagging) {
-        const tags = req.pushByDigest ? [] : g.tags;
-        if (!tags.length)
-            result.refs.push(formatReference({
-                registry: g.registry,
-                repository: g.repository,
-                digest: root.descriptor.digest
-            }));
-        for (const tag of tags) {
-            await putManifest(target, tag, root);
-            result.refs.push(formatReference({
-                registry: g.registry,
-                repository: g.repository,
-                tag,
-                digest: root.descriptor.digest
-            }));
-        }
-        if (tags.length)
-            log(`tagged ${g.registry}/${g.repository} as ${tags.join(', ')}`);
+    catch (err) {
+        if (err instanceof RegistryError && err.status === 404)
+            return undefined;
+        throw err;
     }
-    return result;
+    const where = `${t.client.registry}/${t.repository}:${fallbackTag(subject)}`;
+    const doc = parseJSONValue(fetched.bytes, `the referrers tag ${where}`);
+    // Another client's mistakes are kept (they are its entries), but said.
+    for (const f of checkReferrersList(doc, subject, where))
+        t.client.log(`${f.severity} ${f.rule}: ${f.location}: ${f.message}`);
+    if (!isObject(doc) || !Array.isArray(doc.manifests))
+        throw new LadingError(`${t.client.registry}/${t.repository}:${fallbackTag(subject)} is the referrers tag of ` +
+            `${subject} but holds no image index; remove or fix it, then attach again`);
+    return doc;
+}
+/**
+ * The referrers of `subject`: the registry's referrers API where it has one (200), else the
+ * fallback tag (404 from the API).
+ */
+async function listReferrers(t, subject) {
+    const what = `GET referrers of ${t.client.registry}/${t.repository}@${subject}`;
+    const res = await t.client.request({
+        method: 'GET',
+        path: `${t.repository}/referrers/${subject}`,
+        scopes: t.scopes,
+        headers: { Accept: MediaType.ImageIndex },
+        expect: [200, 404],
+        what,
+        repository: t.repository
+    });
+    if (res.status === 200) {
+        const bytes = await readDocument(res, what);
+        return { via: 'api', index: parseJSONValue(bytes, `${what}: the answer`) };
+    }
+    await drain(res);
+    const index = await fallbackIndex(t, subject);
+    return {
+        via: 'tag',
+        index: index ?? { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/registry/index.ts
-/** The Distribution-spec client's face to the engine: pushing. Sources use transports/registry.ts. */
+/** The Distribution-spec client's face to the app: pushing, and mount locations. Sources are in source.ts. */
+
+
+
+
 
 
 
 ;// CONCATENATED MODULE: ./src/app/stages/push.ts
 
 
-async function pushGraph(plan, graph, ctx) {
+class EarlyPush {
+    session;
+    layout;
+    finished = false;
+    constructor(session, layout) {
+        this.session = session;
+        this.layout = layout;
+    }
+    /**
+     * A push to the plan's tags, reading the blobs it is given from `layout` (the staged one) or
+     * their source; none when the plan does not push. `mountFrom`: the sources' repositories.
+     */
+    static begin(plan, layout, mountFrom, ctx) {
+        if (!plan.push)
+            return undefined;
+        const session = beginPush({ targets: plan.tags, pushByDigest: plan.pushByDigest, mountFrom }, {
+            ...plan.auth,
+            secrets: ctx.secrets,
+            relief: ctx.relief,
+            mounts: ctx.mounts,
+            progress: ctx.progress,
+            log: m => ctx.log.info(m)
+        });
+        return new EarlyPush(session, layout);
+    }
+    /** A blob written into the staged layout, its digest computed as it was written. */
+    staged(descriptor) {
+        void this.session.uploadBlob({ descriptor, reader: this.layout }).catch(() => undefined);
+    }
+    /** Every blob of the staged graph (those already given are not pushed twice). */
+    graph(graph) {
+        for (const b of graph.blobs.values()) {
+            const blob = {
+                descriptor: b.descriptor,
+                reader: b.location.kind === 'layout' ? this.layout : b.location.reader,
+                origin: b.origin
+            };
+            void this.session.uploadBlob(blob).catch(() => undefined);
+        }
+    }
+    /**
+     * Waits for every blob given to be up, before the staged layout moves to the output; returns
+     * the failure the push will end with, if any (the output is committed all the same).
+     */
+    async blobsUp() {
+        try {
+            await this.session.blobsUp();
+            return undefined;
+        }
+        catch (err) {
+            if (err instanceof LadingError)
+                return err;
+            throw err;
+        }
+    }
+    /** The manifests, then the tags: only once the report passed. */
+    async finish(graph) {
+        this.finished = true;
+        const res = await this.session.finish(graph.root, await graph.pushOrder());
+        const { uploaded, mounted, skipped, bytesUploaded } = res;
+        return { refs: res.refs, summary: { uploaded, mounted, skipped, bytesUploaded } };
+    }
+    /** Nothing more goes up; what is under way ends first. A finished push is left as it is. */
+    async abandon() {
+        if (!this.finished)
+            await this.session.abandon();
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/layer-cache.ts
+
+
+
+
+
+
+class LayerCache {
+    byDiffId = new Map();
+    reused = new Map();
+    sources = [];
+    /** The plan's cache images, read as far as they can be; none when the plan names none. */
+    static async open(plan, ctx) {
+        if (!plan.cacheFrom.length)
+            return undefined;
+        const cache = new LayerCache();
+        for (const { line, spec } of plan.cacheFrom) {
+            try {
+                const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief };
+                const source = await openSource(spec, line, auth, ctx.temps);
+                cache.sources.push(source);
+                await cache.index({ line, source });
+            }
+            catch (err) {
+                if (!(err instanceof LadingError))
+                    throw err;
+                ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
+            }
+        }
+        return cache;
+    }
+    /** Where the cached images live in registries: a push may mount from there. */
+    origins() {
+        return this.sources.flatMap(s => (s.origin ? [s.origin] : []));
+    }
+    /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
+    async reuse(input, store, opts, ctx) {
+        const pass = await layerDiffPass(input, store, opts);
+        if (!pass)
+            return undefined;
+        const mediaType = layerMediaType(opts.compression);
+        const hit = this.byDiffId
+            .get(pass.diffId)
+            ?.find(c => c.descriptor.mediaType === mediaType &&
+            c.createdBy === pass.createdBy &&
+            c.comment === pass.comment);
+        if (!hit)
+            return undefined;
+        const { digest, size } = hit.descriptor;
+        const scan = pass.scan({ digest, size, diffId: pass.diffId });
+        this.reused.set(digest, { source: hit.image.source, findings: scan.findings });
+        ctx.log.info(`layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`);
+        const { createdBy, comment, diffId } = pass;
+        return { descriptor: { mediaType, digest, size }, diffId, createdBy, comment };
+    }
+    /** The graph with each reused layer read from its cache image rather than the layout. */
+    relocate(graph) {
+        if (!this.reused.size)
+            return graph;
+        const blobs = new Map();
+        for (const [digest, blob] of graph.blobs) {
+            const r = this.reused.get(digest);
+            blobs.set(digest, r && blob.location.kind === 'layout'
+                ? {
+                    ...blob,
+                    location: { kind: 'source', reader: r.source, verified: false },
+                    origin: r.source.origin
+                }
+                : blob);
+        }
+        return new ImageGraph(graph.root, graph.documents, blobs);
+    }
+    /** The content findings of reused layers the validator will not read (left in their registry). */
+    findingsOf(notDownloaded) {
+        return notDownloaded.flatMap(d => this.reused.get(d)?.findings ?? []);
+    }
+    async close() {
+        for (const s of this.sources)
+            await s.close?.().catch(() => undefined);
+    }
+    /** Every image manifest below the cached image's root, its layers by diff_id. */
+    async index(image) {
+        const { source, line } = image;
+        await walkGraph(source.root, descriptors({
+            children: async (d) => {
+                const doc = parseJSONValue(await source.read(d), `${line}: ${d.digest}`);
+                if (!doc.config || !Array.isArray(doc.layers))
+                    return documentChildren(doc);
+                const config = parseJSONValue(await source.read(doc.config), `${line}: config ${doc.config.digest}`);
+                this.add(image, doc.layers, config);
+                return [];
+            }
+        }));
+    }
+    /** Layers paired with their diff_ids and with the history entries of non-empty layers. */
+    add(image, layers, config) {
+        const diffIds = config.rootfs?.diff_ids;
+        if (!Array.isArray(diffIds) || diffIds.length !== layers.length)
+            return;
+        const history = (config.history ?? []).filter(h => !h.empty_layer);
+        // Without one history entry per layer, nothing says who made which layer.
+        if (history.length !== layers.length)
+            return;
+        layers.forEach((descriptor, i) => {
+            const list = this.byDiffId.get(diffIds[i]) ?? [];
+            list.push({
+                descriptor,
+                createdBy: history[i].created_by,
+                comment: history[i].comment,
+                image
+            });
+            this.byDiffId.set(diffIds[i], list);
+        });
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/remember-verdicts.ts
+
+
+async function rememberVerdicts(output, graph, ctx) {
+    const verdicts = ctx.scans.verdicts;
+    if (!verdicts)
+        return;
+    const inLayout = new Set([...graph.blobs.values()]
+        .filter(b => b.location.kind === 'layout')
+        .map(b => b.descriptor.digest));
+    for (const [key, pending] of ctx.scans.entries()) {
+        const digest = key.split(' ', 1)[0];
+        if (!inLayout.has(digest))
+            continue;
+        const scan = await pending.catch(() => undefined);
+        if (!scan || !isCompleteScan(scan, digest))
+            continue;
+        const file = await verdicts.identify(blobPathIn(output, digest));
+        if (file)
+            await verdicts.record(key, digest, file, scan);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/attach.ts
+/**
+ * The `attach` files as OCI 1.1 artifacts whose `subject` is the image: each an artifact manifest
+ * with the empty config and the file as its one layer. They are written into the staged layout
+ * (index.json lists them after the image, so an archive carries them and validation checks them)
+ * and, after the image, pushed to every tag's repository as referrers.
+ */
+
+
+
+
+
+
+
+
+/** `{}`, the content of the empty descriptor. */
+const EMPTY = Buffer.from('{}');
+const Title = 'org.opencontainers.image.title';
+/** Writes each file and its artifact manifest into the layout; `subject` is the image's root. */
+async function makeAttachments(plan, subject, layout) {
+    if (plan.attach.length === 0)
+        return [];
+    const empty = await layout.writeBuffer(EMPTY);
+    const config = { mediaType: MediaType.Empty, ...empty, data: EMPTY.toString('base64') };
+    const out = [];
+    for (const file of plan.attach) {
+        const title = external_node_path_namespaceObject.basename(file.path);
+        const written = await layout.writeStream((0,external_node_fs_namespaceObject.createReadStream)(file.path), undefined, `attach file ${file.path}`);
+        const layer = { mediaType: file.mediaType, ...written, annotations: { [Title]: title } };
+        const annotations = { [Annotation.Created]: formatRFC3339(plan.created), [Title]: title };
+        const manifest = {
+            schemaVersion: 2,
+            mediaType: MediaType.ImageManifest,
+            artifactType: file.mediaType,
+            config,
+            layers: [layer],
+            subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size },
+            annotations
+        };
+        const doc = await layout.writeJSON(manifest, MediaType.ImageManifest);
+        const descriptor = { mediaType: doc.mediaType, digest: doc.digest, size: doc.size };
+        out.push({
+            file,
+            entry: { ...descriptor, artifactType: file.mediaType, annotations },
+            manifest: { descriptor, bytes: doc.bytes },
+            blobs: [config, layer]
+        });
+    }
+    return out;
+}
+/**
+ * Pushes the attachments to every repository the image went to, after the image: through the
+ * referrers API where the registry has it, else under the fallback tag. Blobs are read from the
+ * committed output.
+ */
+async function pushAttachments(plan, attachments, subject, ctx) {
+    if (attachments.length === 0)
+        return;
     const output = new Layout(plan.output, { relief: ctx.relief });
-    const blobs = [...graph.blobs.values()].map(b => ({
-        descriptor: b.descriptor,
-        reader: b.location.kind === 'layout' ? output : b.location.reader,
-        origin: b.origin
-    }));
-    const manifests = await graph.pushOrder();
-    const res = await pushImage({ targets: plan.tags, root: graph.root, manifests, blobs, pushByDigest: plan.pushByDigest }, {
-        ...plan.auth,
-        secrets: ctx.secrets,
-        relief: ctx.relief,
-        mounts: ctx.mounts,
-        log: m => ctx.log.info(m)
-    });
-    const { uploaded, mounted, skipped, bytesUploaded } = res;
-    return { refs: res.refs, summary: { uploaded, mounted, skipped, bytesUploaded } };
+    const clients = new Map();
+    const repositories = new Map(plan.tags.map(t => [`${registryApiHost(t.registry)}/${t.repository}`, t]));
+    for (const ref of repositories.values()) {
+        const host = registryApiHost(ref.registry);
+        let client = clients.get(host);
+        if (!client) {
+            const opts = {
+                ...plan.auth,
+                secrets: ctx.secrets,
+                relief: ctx.relief,
+                log: (m) => ctx.log.info(m)
+            };
+            clients.set(host, (client = new RegistryClient(ref.registry, opts)));
+        }
+        const target = {
+            client,
+            repository: ref.repository,
+            scopes: [repositoryScope(ref.repository, 'pull,push')]
+        };
+        const where = formatReference({ ...ref, tag: undefined, digest: subject.digest });
+        for (const a of attachments) {
+            const blobs = a.blobs.map(d => ({ descriptor: d, open: () => output.open(d) }));
+            const via = await pushReferrer(target, subject.digest, { ...a, blobs });
+            ctx.log.info(`attached ${external_node_path_namespaceObject.basename(a.file.path)} (${a.entry.digest}) to ${where} ` +
+                (via === 'api'
+                    ? 'through the referrers API'
+                    : `under the tag ${fallbackTag(subject.digest)}`));
+        }
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/phases.ts
+/**
+ * The phases of a run as the log shows them: each in a group (a collapsible log group in the
+ * action, a header line in the CLI) closed by its duration, which the job summary lists too.
+ */
+
+async function phase(ctx, name, work) {
+    const start = ctx.now();
+    if (ctx.log.startGroup)
+        ctx.log.startGroup(name);
+    else
+        ctx.log.info(`== ${name}`);
+    let ok = false;
+    try {
+        const out = await work();
+        ok = true;
+        return out;
+    }
+    finally {
+        const ms = ctx.now() - start;
+        ctx.timings.push({ name, ms });
+        ctx.log.info(`${name}: ${ok ? 'done' : 'stopped'} in ${humanDuration(ms)}`);
+        ctx.log.endGroup?.();
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/app/pipeline.ts
 /**
  * One run: open sources → resolve platforms → build layers → assemble the graph → stage the layout
  * → validate → commit the output → push. Each stage is a module of ./stages with typed input and
- * output; this function only runs them in order and turns their results into an Outcome.
+ * output; this function only runs them in order and turns their results into an Outcome. A push
+ * begins early: blobs go up as they are built and staged, while the layout is validated; the
+ * manifests and tags only once the report passed.
  * Exceptions are for usage errors and bugs; a bad image is an outcome.
  */
+
+
+
+
+
+
 
 
 
@@ -11264,56 +12777,41 @@ async function runPlan(plan, ctx) {
     ctx.temps.track(stage);
     let opened = [];
     let findings = [];
+    let cache;
+    let push;
     try {
         await prepareRun(plan);
-        ({ sources: opened, findings } = await openSources(plan, ctx));
+        ({ sources: opened, findings } = await phase(ctx, 'read sources', () => openSources(plan, ctx)));
         const sourceReport = makeReport(findings, plan.failOn);
         // An unreadable source fails the run even at fail-on never: there is nothing to build from.
         if (failed(plan, sourceReport) || findings.some(f => f.rule === 'source-unreadable'))
             return { status: 'invalid', what: 'a source image', report: sourceReport };
-        const resolution = await resolvePlatforms(plan, opened);
+        const resolution = await phase(ctx, 'resolve platforms', () => resolvePlatforms(plan, opened));
+        const platforms = resolution.images.map(img => img.platform);
+        checkAnnotationPlatforms(plan.annotations, platforms);
         const layout = new Layout(stage, { relief: ctx.relief });
         await layout.init();
-        const newLayers = await buildLayers(plan, layout, ctx);
-        const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout);
-        if (!assembled.copiedWhole)
-            for (const n of resolution.notes)
-                ctx.log.info(n);
-        const staged = await stageLayout(plan, assembled.graph, layout, ctx);
-        const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx);
+        cache = await LayerCache.open(plan, ctx);
+        push = EarlyPush.begin(plan, layout, mountOrigins(opened, cache), ctx);
+        const newLayers = await phase(ctx, 'build layers', () => buildLayers(plan, platforms, layout, ctx, {
+            reuse: cache && ((l, store, opts) => cache.reuse(l, store, opts, ctx)),
+            built: push && (l => push.staged(l.descriptor))
+        }));
+        const { assembled, attached, staged } = await phase(ctx, 'assemble', () => assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx));
+        push?.graph(staged.graph);
+        findings.push(...(cache?.findingsOf(staged.notDownloaded) ?? []));
+        const report = await phase(ctx, 'validate', () => validateOutput(plan, stage, staged.notDownloaded, findings, ctx));
         if (failed(plan, report))
             return { status: 'invalid', what: 'the assembled image', report };
-        const archive = await commitOutput(plan, stage, ctx);
-        const root = staged.graph.root;
-        const result = {
-            digest: root.digest,
-            mediaType: root.mediaType,
-            size: root.size,
-            configDigest: assembled.images.length === 1 ? assembled.images[0].configDigest : undefined,
-            platforms: assembled.images.map(r => r.platform),
-            images: assembled.images,
-            layout: plan.output,
-            archive,
-            imageRefs: [],
-            imageName: imageNameOf(plan),
-            report,
-            notDownloaded: staged.notDownloaded
-        };
-        if (!plan.push)
-            return { status: 'ok', result, report };
-        try {
-            const pushed = await pushGraph(plan, staged.graph, ctx);
-            return {
-                status: 'ok',
-                result: { ...result, imageRefs: pushed.refs, pushed: pushed.summary },
-                report
-            };
-        }
-        catch (err) {
-            if (!(err instanceof LadingError))
-                throw err;
-            return { status: 'push-failed', result, report, message: err.message };
-        }
+        const uploadError = await push?.blobsUp();
+        const archive = await phase(ctx, 'write output', () => commitOutput(plan, stage, ctx));
+        await rememberVerdicts(plan.output, staged.graph, ctx);
+        const result = resultOf(plan, assembled, staged, archive, report, attached);
+        if (!push)
+            return notPushed(plan, result, ctx);
+        const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx);
+        const pushing = push;
+        return await phase(ctx, 'push', () => finishPush(pushing, staged.graph, result, report, uploadError, attach));
     }
     catch (err) {
         if (err instanceof SourceUnreadable)
@@ -11321,11 +12819,75 @@ async function runPlan(plan, ctx) {
         throw err;
     }
     finally {
+        // Manifests and tags go up only from finishPush: any other ending pushes none.
+        await push?.abandon();
         // Gone once committed (swapped into the output); left over from any other ending.
         await ctx.temps.remove(stage).catch(() => undefined);
         for (const s of opened)
             await s.source.close?.().catch(() => undefined);
+        await cache?.close();
     }
+}
+/** The result's graph assembled, the files to attach made, and the layout completed. */
+async function assembleAndStage(plan, input, ctx) {
+    const { resolution, newLayers, opened, layout, cache } = input;
+    const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout);
+    if (!assembled.copiedWhole)
+        for (const n of resolution.notes)
+            ctx.log.info(n);
+    for (const d of assembled.dropped)
+        ctx.log.warning(d);
+    const attached = await makeAttachments(plan, assembled.graph.root, layout);
+    const graph = cache ? cache.relocate(assembled.graph) : assembled.graph;
+    const referrers = attached.map(a => a.entry);
+    const staged = await stageLayout(plan, graph, layout, ctx, referrers);
+    return { assembled, attached, staged };
+}
+function resultOf(plan, assembled, staged, archive, report, attached) {
+    const root = staged.graph.root;
+    return {
+        digest: root.digest,
+        mediaType: root.mediaType,
+        size: root.size,
+        configDigest: assembled.images.length === 1 ? assembled.images[0].configDigest : undefined,
+        platforms: assembled.images.map(r => r.platform),
+        images: assembled.images,
+        layout: plan.output,
+        archive,
+        imageRefs: [],
+        imageName: imageNameOf(plan),
+        report,
+        notDownloaded: staged.notDownloaded,
+        attached: attached.map(a => a.entry.digest),
+        dropped: assembled.dropped
+    };
+}
+/**
+ * The manifests and tags, once the report passed, then the attachments that refer to the image;
+ * a failed upload or push is the outcome.
+ */
+async function finishPush(push, graph, result, report, uploadError, attach) {
+    try {
+        if (uploadError)
+            throw uploadError;
+        const pushed = await push.finish(graph);
+        await attach();
+        return {
+            status: 'ok',
+            result: { ...result, imageRefs: pushed.refs, pushed: pushed.summary },
+            report
+        };
+    }
+    catch (err) {
+        if (!(err instanceof LadingError))
+            throw err;
+        return { status: 'push-failed', result, report, message: err.message };
+    }
+}
+/** Where blobs of this run may be mounted from: the registry sources and cached images. */
+function mountOrigins(opened, cache) {
+    const fromSources = opened.flatMap(s => (s.source.origin ? [s.source.origin] : []));
+    return [...fromSources, ...(cache?.origins() ?? [])];
 }
 /** The output's place made ready, stale staging dirs and an earlier run's report removed. */
 async function prepareRun(plan) {
@@ -11333,6 +12895,18 @@ async function prepareRun(plan) {
     await removeStaleStages(external_node_path_namespaceObject.dirname(plan.output), external_node_path_namespaceObject.basename(plan.output));
     // A report left by an earlier run must not pass for this run's.
     await promises_namespaceObject.rm(reportPath(plan.output), { force: true }).catch(() => undefined);
+}
+/**
+ * A run that was not asked to push. With tags given, the log says so, lest a workflow ported from
+ * a `push`-by-default era believe its tags were pushed.
+ */
+function notPushed(plan, result, ctx) {
+    const tags = plan.tags.map(t => formatReference(t));
+    if (tags.length) {
+        ctx.log.info(notPushedMessage(tags));
+        result.notPushedTo = tags;
+    }
+    return { status: 'ok', result, report: result.report };
 }
 function failed(plan, report) {
     return plan.failOn !== 'never' && !report.valid;
@@ -11362,10 +12936,10 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * V8 frees a dead Buffer's memory only at a full collection, and starts one for Buffers alone once
  * about 64 MB of them have been allocated since the last. A build, a validation or an upload
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
- * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
- * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
- * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
- * main thread milliseconds, and one every 16 MiB slowed a build by a third.
+ * output), so without help that much dead Buffer memory sits in the process at any time. So every
+ * RELIEF_BYTES moved (MemoryRelief.moved), Lading looks at its resident size and, above
+ * RELIEF_RSS, asks for a collection. Only then: a collection costs the main thread time, and
+ * collecting on every look slowed builds measurably (see the benchmark).
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
  * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
@@ -11435,6 +13009,142 @@ class MemoryRelief {
     }
 }
 
+;// CONCATENATED MODULE: ./src/transports/verdicts.ts
+/**
+ * The verdicts of the Lading steps of one job, kept in the runner's temp dir: one small JSON file
+ * per blob digest, each holding the scans of the files (of any layout) that held that blob, with
+ * the identity each file had when it was read. A later step that finds the same file unchanged
+ * takes the scan instead of decompressing and parsing the blob again. Whatever is wrong with the
+ * store (missing, corrupt, foreign, too large, not writable) only costs a read: it is ignored.
+ */
+
+
+
+
+
+
+/** The directory under the runner's temp dir. */
+const VERDICTS_DIR = 'lading-verdicts';
+/** A verdict file larger than this is neither written nor read (a scan with many findings). */
+const MAX_VERDICT_BYTES = 64 * 1024;
+/** Files (layouts) remembered per digest; the oldest go first. */
+const MAX_FILES_PER_DIGEST = 8;
+/** Marks the files this module writes; anything else in the directory is ignored. */
+const FORMAT = 'lading-verdicts/1';
+/** Where a run keeps verdicts: `RUNNER_TEMP` in a workflow, the system's temp dir elsewhere. */
+function defaultVerdictsDir(env = process.env) {
+    return external_node_path_namespaceObject.join(env.RUNNER_TEMP || external_node_os_namespaceObject.tmpdir(), VERDICTS_DIR);
+}
+class FileVerdicts {
+    dir;
+    constructor(dir) {
+        this.dir = dir;
+    }
+    async identify(file) {
+        try {
+            const st = await promises_namespaceObject.stat(file, { bigint: true });
+            if (!st.isFile())
+                return undefined;
+            return {
+                dev: String(st.dev),
+                ino: String(st.ino),
+                size: String(st.size),
+                mtimeNs: String(st.mtimeNs),
+                ctimeNs: String(st.ctimeNs)
+            };
+        }
+        catch {
+            return undefined;
+        }
+    }
+    async lookup(key, digest, file) {
+        const kept = await this.load(digest);
+        return kept?.entries.find(e => e.key === key && sameFile(e.file, file))?.scan;
+    }
+    async record(key, digest, file, scan) {
+        const name = this.fileName(digest);
+        if (!name)
+            return;
+        const kept = (await this.load(digest))?.entries ?? [];
+        const others = kept.filter(e => !(e.key === key && sameFile(e.file, file)));
+        const entries = [...others, { key, file, scan }].slice(-MAX_FILES_PER_DIGEST);
+        const bytes = Buffer.from(JSON.stringify({ format: FORMAT, digest, entries }));
+        if (bytes.length > MAX_VERDICT_BYTES)
+            return;
+        const tmp = external_node_path_namespaceObject.join(this.dir, `.${(0,external_node_crypto_namespaceObject.randomBytes)(8).toString('hex')}.tmp`);
+        try {
+            await promises_namespaceObject.mkdir(this.dir, { recursive: true });
+            await promises_namespaceObject.writeFile(tmp, bytes);
+            // A rename: a reader sees the old file or the new one, never half of one.
+            await promises_namespaceObject.rename(tmp, name);
+        }
+        catch {
+            await promises_namespaceObject.rm(tmp, { force: true }).catch(() => undefined);
+        }
+    }
+    fileName(digest) {
+        try {
+            const { algorithm, encoded } = parseDigest(digest);
+            return external_node_path_namespaceObject.join(this.dir, `${algorithm}-${encoded}.json`);
+        }
+        catch {
+            return undefined;
+        }
+    }
+    async load(digest) {
+        const name = this.fileName(digest);
+        if (!name)
+            return undefined;
+        try {
+            const fh = await promises_namespaceObject.open(name, 'r');
+            try {
+                if ((await fh.stat()).size > MAX_VERDICT_BYTES)
+                    return undefined;
+                const value = JSON.parse((await fh.readFile()).toString('utf8'));
+                return isVerdictFile(value, digest) ? value : undefined;
+            }
+            finally {
+                await fh.close();
+            }
+        }
+        catch {
+            return undefined;
+        }
+    }
+}
+function isVerdictFile(v, digest) {
+    const f = v;
+    return (typeof f === 'object' &&
+        f !== null &&
+        f.format === FORMAT &&
+        f.digest === digest &&
+        Array.isArray(f.entries) &&
+        f.entries.every(isEntry));
+}
+function isEntry(v) {
+    const e = v;
+    if (typeof e !== 'object' || e === null || typeof e.key !== 'string')
+        return false;
+    const id = e.file;
+    const ids = [id?.dev, id?.ino, id?.size, id?.mtimeNs, id?.ctimeNs];
+    const s = e.scan;
+    return (ids.every(x => typeof x === 'string') &&
+        typeof s === 'object' &&
+        s !== null &&
+        typeof s.size === 'number' &&
+        typeof s.digest === 'string' &&
+        (s.diffId === undefined || typeof s.diffId === 'string') &&
+        Array.isArray(s.findings) &&
+        s.findings.every(isFinding));
+}
+function isFinding(v) {
+    const f = v;
+    return (typeof f === 'object' &&
+        f !== null &&
+        [f.rule, f.message, f.location, f.spec].every(x => typeof x === 'string') &&
+        (f.severity === 'error' || f.severity === 'warning' || f.severity === 'info'));
+}
+
 ;// CONCATENATED MODULE: ./src/app/context.ts
 /**
  * What one run carries besides its plan: where it logs, the secrets it met, its temporary files,
@@ -11446,14 +13156,26 @@ class MemoryRelief {
 
 
 
-function newRunContext(log, secrets = new Secrets()) {
+
+
+/**
+ * `verdicts`: where the job's steps keep their scans (the runner's temp dir unless said);
+ * `clock`: the progress reports' clock and interval (tests make them short).
+ */
+function newRunContext(log, secrets = new Secrets(), opts = {}) {
+    const verdicts = 'verdicts' in opts ? opts.verdicts : new FileVerdicts(defaultVerdictsDir());
+    const clock = opts.clock ?? {};
+    const now = clock.now ?? (() => performance.now());
     return {
         log,
         secrets,
         temps: new Temps(),
         relief: new MemoryRelief(),
-        scans: new ScanCache(),
-        mounts: new MountLocations()
+        scans: new ScanCache(verdicts),
+        mounts: new MountLocations(),
+        progress: throttledProgress(m => log.info(m), { ...clock, now }),
+        now,
+        timings: []
     };
 }
 /**
@@ -11471,23 +13193,6 @@ function cleanUpOnSignals(ctx) {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
     };
-}
-
-;// CONCATENATED MODULE: ./src/app/result.ts
-/** The one-paragraph message of an invalid outcome, with its first errors. */
-function invalidMessage(what, report) {
-    const first = report.findings
-        .filter(f => f.severity === 'error')
-        .slice(0, 3)
-        .map(f => `\n  ${f.rule}: ${f.location}: ${f.message}`)
-        .join('');
-    return (`${what} failed validation: ${report.errors} error(s), ${report.warnings} warning(s); ` +
-        `nothing was written or pushed (see the report; fail-on decides what fails the step)` +
-        first);
-}
-/** The message of a push-failed outcome. */
-function pushFailedMessage(result, message) {
-    return `the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`;
 }
 
 ;// CONCATENATED MODULE: ./src/app/outputs.ts
@@ -11515,24 +13220,28 @@ function outputsOf(r) {
         digest: r.digest,
         'media-type': r.mediaType,
         'config-digest': r.configDigest ?? '',
+        imageid: imageIdOf(r),
+        'platform-digests': JSON.stringify(platformDigestsOf(r)),
         platforms: r.platforms.join(','),
         layout: r.layout ?? '',
         archive: r.archive ?? '',
         'image-refs': JSON.stringify(r.imageRefs),
+        attached: JSON.stringify(r.attached),
         metadata: JSON.stringify(metadataOf(r))
     };
 }
-function humanSize(n) {
-    if (n < 1024)
-        return `${n} B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let v = n / 1024;
-    let i = 0;
-    while (v >= 1024 && i < units.length - 1) {
-        v /= 1024;
-        i++;
-    }
-    return `${v.toFixed(1)} ${units[i]}`;
+
+/**
+ * The image ID as docker/build-push-action gives it: buildx writes its `--iidfile` with the config
+ * digest when the result has one config, else with the image's digest (an index's, when
+ * multi-platform).
+ */
+function imageIdOf(r) {
+    return r.configDigest ?? r.digest;
+}
+/** Each platform's manifest digest, by platform: what signing each image needs. */
+function platformDigestsOf(r) {
+    return Object.fromEntries(r.images.map(i => [i.platform, i.digest]));
 }
 
 ;// CONCATENATED MODULE: ./src/app/inspect.ts
@@ -11922,8 +13631,80 @@ function formatInspection(i) {
     return lines.join('\n') + '\n';
 }
 
+;// CONCATENATED MODULE: ./src/cli/referrers.ts
+/**
+ * `lading referrers REF`: the artifacts that refer to an image (signatures, SBOMs, attestations),
+ * as the registry lists them through its referrers API or, lacking one, under the fallback tag.
+ * The list and each manifest it names are checked against the distribution spec's rules.
+ */
+
+
+
+
+
+
+/** Lists the referrers of the image `reference` names (a tag is resolved to its digest first). */
+async function referrersOf(reference, opts) {
+    let ref;
+    try {
+        ref = parseReference(reference, { defaultTag: 'latest' });
+    }
+    catch (err) {
+        throw new LadingError(`referrers: ${err.message}`);
+    }
+    const target = {
+        client: new RegistryClient(ref.registry, opts),
+        repository: ref.repository,
+        scopes: [repositoryScope(ref.repository, 'pull')]
+    };
+    const subject = ref.digest ?? (await getManifest(target, ref.tag ?? 'latest')).descriptor.digest;
+    const list = await listReferrers(target, subject);
+    const entries = isObject(list.index) && Array.isArray(list.index.manifests) ? list.index.manifests : [];
+    const referrers = entries.filter(isObject);
+    const manifests = new Map();
+    for (const d of referrers) {
+        if (typeof d.digest !== 'string')
+            continue;
+        const m = await getManifest(target, d.digest);
+        manifests.set(d.digest, parseJSONValue(m.bytes, `referrer ${d.digest}`));
+    }
+    const where = list.via === 'api' ? `referrers of ${subject}` : `tag ${fallbackTag(subject)}`;
+    return {
+        subject,
+        via: list.via,
+        tag: list.via === 'tag' ? fallbackTag(subject) : undefined,
+        referrers,
+        findings: checkReferrersList(list.index, subject, where, manifests)
+    };
+}
+/** The listing as a table: digest, artifact type, size, and the title and creation annotations. */
+function formatReferrers(l) {
+    const head = `referrers of ${l.subject} (${l.via === 'api' ? 'referrers API' : `fallback tag ${l.tag}`}): ${l.referrers.length}\n`;
+    if (l.referrers.length === 0)
+        return head;
+    const rows = l.referrers.map(d => [
+        d.digest,
+        d.artifactType ?? '',
+        String(d.size),
+        d.annotations?.['org.opencontainers.image.title'] ?? '',
+        d.annotations?.['org.opencontainers.image.created'] ?? ''
+    ]);
+    const table = [['DIGEST', 'ARTIFACT TYPE', 'SIZE', 'TITLE', 'CREATED'], ...rows];
+    const widths = table[0].map((_, i) => Math.max(...table.map(r => r[i].length)));
+    return (head +
+        table
+            .map(r => r
+            .map((c, i) => c.padEnd(widths[i]))
+            .join('  ')
+            .trimEnd())
+            .join('\n') +
+        '\n');
+}
+
 ;// CONCATENATED MODULE: ./src/cli/cli.ts
 /** The CLI: argv → the same plan as the action → the same engine. */
+
+
 
 
 
@@ -11950,26 +13731,35 @@ Usage:
   lading build [options]              assemble an image into an OCI layout (and push it when --tags is given)
   lading validate SOURCE [options]    validate an image against the OCI Image Spec v1.1.1
   lading inspect SOURCE [options]     show an image: its index entries, config and layers (no layer is read)
+  lading referrers HOST/REPO[:TAG|@DIGEST] [options]
+                                      list the artifacts that refer to an image (referrers API or fallback tag)
   lading --help | --version
 
 build options (the action's inputs; list inputs take one item per flag, or several lines):
   --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
                             [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
   --platforms P             os/arch[/variant], repeatable or comma-separated
-  --layers SOURCE[:DEST]    a directory, a tarball or a file; repeatable, applied in order
+  --layers [--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]
+                            a directory, a tarball or a file; repeatable, applied in order;
+                            \${TARGETOS}, \${TARGETARCH}, \${TARGETVARIANT}, \${TARGETPLATFORM} per platform
   --entrypoint CMD          JSON array or shell words      --cmd CMD
   --env KEY=VALUE           repeatable                     --workdir DIR   --user USER
-  --labels k=v              repeatable                     --annotations [manifest:|index:]k=v
+  --labels k=v              repeatable
+  --annotations [LEVEL:]k=v LEVEL: manifest, index, manifest-descriptor, index-descriptor;
+                            manifest[os/arch]: and manifest-descriptor[os/arch]: for one platform
   --exposed-ports 8080/tcp  repeatable                     --created RFC3339|UNIX-SECONDS
   --compression gzip|zstd|none   --compression-level N
+  --cache-from IMAGE        an image (registry reference or oci:PATH) whose layers a new layer may
+                            reuse instead of compressing it again; repeatable
   --output DIR              layout directory (default ./oci-layout)
   --archive FILE            also write an oci-archive tar
   --ref-name NAME           ref name in index.json (default latest)
   --fail-on error|warning|never
-  --tags HOST/REPO:TAG      repeatable; pushes unless --push false
+  --tags HOST/REPO:TAG      repeatable; pushed to only with --push
   --push [true|false]       --push-by-digest [true|false]
   --username U  --password P (or LADING_USERNAME / LADING_PASSWORD)   --github-token T
   --insecure-registries HOST[:PORT]
+  --attach PATH[:ARTIFACT_TYPE]  a file to attach to the image as an OCI 1.1 artifact; repeatable
 
 validate options:
   --format text|json        (default text)
@@ -11980,6 +13770,9 @@ inspect options (SOURCE as for validate; --username, --password, --insecure-regi
   --format text|json        (default text)
   --raw                     print the top document (or the --platform image's manifest) as stored
   --config                  print the image's config as stored
+
+referrers options (--username, --password, --insecure-registries as for build):
+  --format text|json        (default text)
 
 SOURCE: oci:PATH[:REF] or a layout directory, oci-archive:PATH[:REF], docker-archive:PATH[:REPO:TAG],
         [docker://]HOST/REPO[:TAG|@DIGEST]
@@ -12002,7 +13795,9 @@ const LIST_INPUTS = new Set([
     'annotations',
     'exposed-ports',
     'tags',
-    'insecure-registries'
+    'insecure-registries',
+    'cache-from',
+    'attach'
 ]);
 function parseArgs(args) {
     const inputs = {};
@@ -12073,6 +13868,8 @@ async function main(argv, io = defaultIO, env = process.env) {
             return await validate(rest, io);
         if (command === 'inspect')
             return await inspect(rest, io, env);
+        if (command === 'referrers')
+            return await referrers(rest, io, env);
         io.err(`lading: unknown command "${command}"; see lading --help\n`);
         return 2;
     }
@@ -12104,10 +13901,7 @@ async function build(args, io, env) {
             : err;
     }
     const file = reportPath(plan.output);
-    const ctx = newRunContext({
-        info: m => io.err(m + '\n'),
-        warning: m => io.err(`warning: ${m}\n`)
-    });
+    const ctx = newRunContext({ info: m => io.err(m + '\n'), warning: m => io.err(`warning: ${m}\n`) }, undefined, { verdicts: new FileVerdicts(defaultVerdictsDir(env)) });
     const release = cleanUpOnSignals(ctx);
     let outcome;
     try {
@@ -12239,6 +14033,29 @@ async function inspect(args, io, env) {
         temps.removeAll();
     }
 }
+async function referrers(args, io, env) {
+    const { inputs, positional, extra } = parseArgs(args);
+    if (positional.length !== 1)
+        throw new UsageError('referrers needs exactly one image, e.g. lading referrers ghcr.io/o/r:1');
+    const stray = [...Object.keys(inputs), ...Object.keys(extra)].filter(k => !INSPECT_OPTIONS.has(k) && k !== 'format');
+    if (stray.length)
+        throw new UsageError(`referrers does not take --${stray[0]}; see lading --help`);
+    const format = formatOf(extra);
+    const listing = await referrersOf(positional[0].replace(/^docker:\/\//, ''), {
+        username: inputs.username ?? env.LADING_USERNAME ?? '',
+        password: inputs.password ?? env.LADING_PASSWORD ?? '',
+        insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
+    });
+    const report = makeReport(listing.findings);
+    if (format === 'json')
+        io.out(JSON.stringify(listing, null, 2) + '\n');
+    else {
+        io.out(formatReferrers(listing));
+        if (listing.findings.length)
+            io.err(formatReport(report) + '\n');
+    }
+    return report.valid ? 0 : 1;
+}
 const defaultIO = {
     out: s => process.stdout.write(s),
     bytes: b => process.stdout.write(b),
@@ -12252,7 +14069,7 @@ const defaultIO = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(393);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(214);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

@@ -4,7 +4,7 @@ import { LadingError } from '../util/errors.js'
 import { inputsFromEnv } from '../app/inputs.js'
 import { makePlan, reportPath, type Plan } from '../app/plan.js'
 import { runPlan } from '../app/pipeline.js'
-import { cleanUpOnSignals, newRunContext } from '../app/context.js'
+import { cleanUpOnSignals, newRunContext, type PhaseTiming } from '../app/context.js'
 import { invalidMessage, pushFailedMessage, type RunResult } from '../app/result.js'
 import { outputsOf, writeReport } from '../app/outputs.js'
 import { annotate, writeSummary } from './summary.js'
@@ -36,7 +36,12 @@ function setOutputs(result: RunResult): void {
 /** The action: inputs → plan → pipeline → outputs, summary, annotations. */
 export async function run(): Promise<void> {
   const ctx = newRunContext(
-    { info: m => core.info(m), warning: m => core.warning(m) },
+    {
+      info: m => core.info(m),
+      warning: m => core.warning(m),
+      startGroup: name => core.startGroup(name),
+      endGroup: () => core.endGroup()
+    },
     maskSecrets(process.env)
   )
   const release = cleanUpOnSignals(ctx)
@@ -63,13 +68,18 @@ export async function run(): Promise<void> {
     )
   } finally {
     release()
-    if (plan) await finish(plan, result, report ?? makeReport([], plan.failOn))
+    if (plan) await finish(plan, result, report ?? makeReport([], plan.failOn), ctx.timings)
     else core.setOutput('valid', 'false')
   }
 }
 
 /** The report file, `valid`, the annotations and the job summary, whatever the outcome. */
-async function finish(plan: Plan, result: RunResult | undefined, report: Report): Promise<void> {
+async function finish(
+  plan: Plan,
+  result: RunResult | undefined,
+  report: Report,
+  timings: PhaseTiming[]
+): Promise<void> {
   const file = reportPath(plan.output)
   try {
     await writeReport(file, report)
@@ -79,7 +89,8 @@ async function finish(plan: Plan, result: RunResult | undefined, report: Report)
   }
   core.setOutput('valid', String(result !== undefined && report.valid))
   annotate(report)
-  await writeSummary(result, report).catch(e =>
+  if (!plan.summary) return
+  await writeSummary(result, report, timings).catch(e =>
     core.warning(`could not write the job summary: ${(e as Error).message}`)
   )
 }

@@ -2,6 +2,9 @@ import * as core from '@actions/core'
 import type { RunResult } from '../app/result.js'
 import type { Report } from '../validate/index.js'
 import { humanSize } from '../app/outputs.js'
+import type { PhaseTiming } from '../app/context.js'
+import { notPushedMessage } from '../app/result.js'
+import { humanDuration } from '../util/progress.js'
 
 function esc(s: string): string {
   return s.replace(
@@ -11,7 +14,11 @@ function esc(s: string): string {
 }
 
 /** The job summary: what was built, its layers, where it went, and the findings. */
-export function summaryMarkdown(r: RunResult | undefined, report: Report): string {
+export function summaryMarkdown(
+  r: RunResult | undefined,
+  report: Report,
+  timings: PhaseTiming[] = []
+): string {
   const out: string[] = []
   if (r) {
     out.push(
@@ -23,6 +30,7 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
     if (r.layout) out.push(`- **Layout:** \`${r.layout}\``)
     if (r.archive) out.push(`- **Archive:** \`${r.archive}\``)
     if (r.imageRefs.length) out.push(`- **Pushed:** ${r.imageRefs.map(x => `\`${x}\``).join(', ')}`)
+    if (r.notPushedTo?.length) out.push(`- **Not pushed:** ${esc(notPushedMessage(r.notPushedTo))}`)
     if (r.pushed)
       out.push(
         `- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`
@@ -50,6 +58,7 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
       out.push('')
     }
   }
+  out.push(...timingLines(timings))
   out.push(
     `### Validation: ${report.valid ? 'passed' : 'failed'} (${report.errors} error(s), ${report.warnings} warning(s))`,
     ''
@@ -67,9 +76,28 @@ export function summaryMarkdown(r: RunResult | undefined, report: Report): strin
   return out.join('\n')
 }
 
-export async function writeSummary(r: RunResult | undefined, report: Report): Promise<void> {
+/** How long each phase took, and the whole run. */
+function timingLines(timings: PhaseTiming[]): string[] {
+  if (!timings.length) return []
+  const total = timings.reduce((n, t) => n + t.ms, 0)
+  return [
+    '### Timings',
+    '',
+    '| Phase | Duration |',
+    '|---|---|',
+    ...timings.map(t => `| ${esc(t.name)} | ${humanDuration(t.ms)} |`),
+    `| **total** | **${humanDuration(total)}** |`,
+    ''
+  ]
+}
+
+export async function writeSummary(
+  r: RunResult | undefined,
+  report: Report,
+  timings: PhaseTiming[] = []
+): Promise<void> {
   if (!process.env.GITHUB_STEP_SUMMARY) return
-  await core.summary.addRaw(summaryMarkdown(r, report), true).write()
+  await core.summary.addRaw(summaryMarkdown(r, report, timings), true).write()
 }
 
 /** One annotation per finding, titled with its rule id. */

@@ -9,10 +9,20 @@ import { MemoryRelief } from '../util/memory.js'
 import { ScanCache, type VerdictStore } from '../oci/scan.js'
 import { FileVerdicts, defaultVerdictsDir } from '../transports/verdicts.js'
 import { MountLocations } from '../registry/index.js'
+import { throttledProgress, type ProgressOptions, type StartProgress } from '../util/progress.js'
 
 export interface Logger {
   info(msg: string): void
   warning(msg: string): void
+  /** Opens a collapsible group of lines (the action's log groups); a header line otherwise. */
+  startGroup?(name: string): void
+  endGroup?(): void
+}
+
+/** How long one phase of the run took. */
+export interface PhaseTiming {
+  name: string
+  ms: number
 }
 
 export interface RunContext {
@@ -27,21 +37,36 @@ export interface RunContext {
   scans: ScanCache
   /** Where the run has seen each blob in a registry, so a push can mount it from there. */
   mounts: MountLocations
+  /** Throttled progress of long layer builds and uploads, told to the log. */
+  progress: StartProgress
+  /** Milliseconds on a monotonic clock. */
+  now: () => number
+  /** The phases run so far, in order, with their durations (for the log and the summary). */
+  timings: PhaseTiming[]
 }
 
-/** `verdicts`: where the job's steps keep their scans (the runner's temp dir unless said). */
+/**
+ * `verdicts`: where the job's steps keep their scans (the runner's temp dir unless said);
+ * `clock`: the progress reports' clock and interval (tests make them short).
+ */
 export function newRunContext(
   log: Logger,
   secrets = new Secrets(),
-  verdicts: VerdictStore | undefined = new FileVerdicts(defaultVerdictsDir())
+  opts: { verdicts?: VerdictStore; clock?: ProgressOptions } = {}
 ): RunContext {
+  const verdicts = 'verdicts' in opts ? opts.verdicts : new FileVerdicts(defaultVerdictsDir())
+  const clock = opts.clock ?? {}
+  const now = clock.now ?? (() => performance.now())
   return {
     log,
     secrets,
     temps: new Temps(),
     relief: new MemoryRelief(),
     scans: new ScanCache(verdicts),
-    mounts: new MountLocations()
+    mounts: new MountLocations(),
+    progress: throttledProgress(m => log.info(m), { ...clock, now }),
+    now,
+    timings: []
   }
 }
 

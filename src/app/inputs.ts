@@ -27,14 +27,15 @@ export const INPUT_DEFAULTS = {
   'ref-name': 'latest',
   'fail-on': 'error',
   tags: '',
-  push: '',
+  push: 'false',
   'push-by-digest': 'false',
   username: '',
   password: '',
   // action.yml says `${{ github.token }}`, which only the runner can expand.
   'github-token': '${{ github.token }}',
   'insecure-registries': '',
-  attach: ''
+  attach: '',
+  summary: 'true'
 } as const
 
 /** The name of an input of action.yml: a misspelt one does not compile. */

@@ -25,6 +25,8 @@ export function outputsOf(r: RunResult): Record<string, string> {
     digest: r.digest,
     'media-type': r.mediaType,
     'config-digest': r.configDigest ?? '',
+    imageid: imageIdOf(r),
+    'platform-digests': JSON.stringify(platformDigestsOf(r)),
     platforms: r.platforms.join(','),
     layout: r.layout ?? '',
     archive: r.archive ?? '',
@@ -34,14 +36,18 @@ export function outputsOf(r: RunResult): Record<string, string> {
   }
 }
 
-export function humanSize(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let v = n / 1024
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v.toFixed(1)} ${units[i]}`
+export { humanSize } from '../util/progress.js'
+
+/**
+ * The image ID as docker/build-push-action gives it: buildx writes its `--iidfile` with the config
+ * digest when the result has one config, else with the image's digest (an index's, when
+ * multi-platform).
+ */
+export function imageIdOf(r: RunResult): string {
+  return r.configDigest ?? r.digest
+}
+
+/** Each platform's manifest digest, by platform: what signing each image needs. */
+export function platformDigestsOf(r: RunResult): Record<string, string> {
+  return Object.fromEntries(r.images.map(i => [i.platform, i.digest]))
 }

@@ -18,11 +18,11 @@ import { dedupeFindings, makeReport, type Report } from '../validate/index.js'
 import { finding } from '../validate/rules.js'
 import { reportPath, type Plan } from './plan.js'
 import type { RunContext } from './context.js'
-import type { Outcome, RunResult } from './result.js'
+import { notPushedMessage, type Outcome, type RunResult } from './result.js'
 import { prepareOutput, removeStaleStages, stagingPath } from './output-dir.js'
 import { openSources, type OpenedSource } from './stages/open-sources.js'
-import { resolvePlatforms, SourceUnreadable } from './stages/resolve-platforms.js'
-import { buildLayers } from './stages/build-layers.js'
+import { resolvePlatforms, SourceUnreadable, type Resolution } from './stages/resolve-platforms.js'
+import { buildLayers, type NewLayers } from './stages/build-layers.js'
 import { assembleGraph, type Assembled } from './stages/assemble.js'
 import { stageLayout, type Staged } from './stages/stage-layout.js'
 import { validateOutput } from './stages/validate-output.js'
@@ -31,6 +31,8 @@ import { EarlyPush } from './stages/push.js'
 import { LayerCache } from './stages/layer-cache.js'
 import { rememberVerdicts } from './stages/remember-verdicts.js'
 import { makeAttachments, pushAttachments, type Attachment } from './stages/attach.js'
+import { checkAnnotationPlatforms } from './annotations.js'
+import { phase } from './phases.js'
 
 export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   const stage = stagingPath(plan.output)
@@ -41,43 +43,45 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   let push: EarlyPush | undefined
   try {
     await prepareRun(plan)
-    ;({ sources: opened, findings } = await openSources(plan, ctx))
+    ;({ sources: opened, findings } = await phase(ctx, 'read sources', () =>
+      openSources(plan, ctx)
+    ))
     const sourceReport = makeReport(findings, plan.failOn)
     // An unreadable source fails the run even at fail-on never: there is nothing to build from.
     if (failed(plan, sourceReport) || findings.some(f => f.rule === 'source-unreadable'))
       return { status: 'invalid', what: 'a source image', report: sourceReport }
-    const resolution = await resolvePlatforms(plan, opened)
+    const resolution = await phase(ctx, 'resolve platforms', () => resolvePlatforms(plan, opened))
+    const platforms = resolution.images.map(img => img.platform)
+    checkAnnotationPlatforms(plan.annotations, platforms)
     const layout = new Layout(stage, { relief: ctx.relief })
     await layout.init()
     cache = await LayerCache.open(plan, ctx)
     push = EarlyPush.begin(plan, layout, mountOrigins(opened, cache), ctx)
-    const newLayers = await buildLayers(plan, layout, ctx, {
-      reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
-      built: push && (l => push!.staged(l.descriptor))
-    })
-    const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout)
-    if (!assembled.copiedWhole) for (const n of resolution.notes) ctx.log.info(n)
-    for (const d of assembled.dropped) ctx.log.warning(d)
-    const attached = await makeAttachments(plan, assembled.graph.root, layout)
-    const graph = cache ? cache.relocate(assembled.graph) : assembled.graph
-    const staged = await stageLayout(
-      plan,
-      graph,
-      layout,
-      ctx,
-      attached.map(a => a.entry)
+    const newLayers = await phase(ctx, 'build layers', () =>
+      buildLayers(plan, platforms, layout, ctx, {
+        reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
+        built: push && (l => push!.staged(l.descriptor))
+      })
+    )
+    const { assembled, attached, staged } = await phase(ctx, 'assemble', () =>
+      assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx)
     )
     push?.graph(staged.graph)
     findings.push(...(cache?.findingsOf(staged.notDownloaded) ?? []))
-    const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
+    const report = await phase(ctx, 'validate', () =>
+      validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
+    )
     if (failed(plan, report)) return { status: 'invalid', what: 'the assembled image', report }
     const uploadError = await push?.blobsUp()
-    const archive = await commitOutput(plan, stage, ctx)
+    const archive = await phase(ctx, 'write output', () => commitOutput(plan, stage, ctx))
     await rememberVerdicts(plan.output, staged.graph, ctx)
     const result = resultOf(plan, assembled, staged, archive, report, attached)
-    if (!push) return { status: 'ok', result, report }
+    if (!push) return notPushed(plan, result, ctx)
     const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx)
-    return await finishPush(push, staged.graph, result, report, uploadError, attach)
+    const pushing = push
+    return await phase(ctx, 'push', () =>
+      finishPush(pushing, staged.graph, result, report, uploadError, attach)
+    )
   } catch (err) {
     if (err instanceof SourceUnreadable) return unreadableSource(err, findings, plan)
     throw err
@@ -89,6 +93,28 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     for (const s of opened) await s.source.close?.().catch(() => undefined)
     await cache?.close()
   }
+}
+
+/** What the assembly needs: the platforms' images, the new layers, the sources, the layout. */
+interface AssemblyInput {
+  resolution: Resolution
+  newLayers: NewLayers
+  opened: OpenedSource[]
+  layout: Layout
+  cache?: LayerCache
+}
+
+/** The result's graph assembled, the files to attach made, and the layout completed. */
+async function assembleAndStage(plan: Plan, input: AssemblyInput, ctx: RunContext) {
+  const { resolution, newLayers, opened, layout, cache } = input
+  const assembled = await assembleGraph(plan, resolution, newLayers, opened, layout)
+  if (!assembled.copiedWhole) for (const n of resolution.notes) ctx.log.info(n)
+  for (const d of assembled.dropped) ctx.log.warning(d)
+  const attached = await makeAttachments(plan, assembled.graph.root, layout)
+  const graph = cache ? cache.relocate(assembled.graph) : assembled.graph
+  const referrers = attached.map(a => a.entry)
+  const staged = await stageLayout(plan, graph, layout, ctx, referrers)
+  return { assembled, attached, staged }
 }
 
 function resultOf(
@@ -157,6 +183,19 @@ async function prepareRun(plan: Plan): Promise<void> {
   await removeStaleStages(path.dirname(plan.output), path.basename(plan.output))
   // A report left by an earlier run must not pass for this run's.
   await fs.rm(reportPath(plan.output), { force: true }).catch(() => undefined)
+}
+
+/**
+ * A run that was not asked to push. With tags given, the log says so, lest a workflow ported from
+ * a `push`-by-default era believe its tags were pushed.
+ */
+function notPushed(plan: Plan, result: RunResult, ctx: RunContext): Outcome {
+  const tags = plan.tags.map(t => formatReference(t))
+  if (tags.length) {
+    ctx.log.info(notPushedMessage(tags))
+    result.notPushedTo = tags
+  }
+  return { status: 'ok', result, report: result.report }
 }
 
 function failed(plan: Plan, report: Report): boolean {

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import { LadingError } from '../util/errors.js'
 import { parseList, parseBool, parseFailOn, type RawInputs } from './inputs.js'
 import { parseCommand } from './words.js'
+import { parseAnnotations, type Annotations } from './annotations.js'
 import { formatPlatform, parsePlatform, platformsEqual } from '../oci/platform.js'
 import { isLayoutRefName, parseReference, type Reference } from '../oci/reference.js'
 import { formatRFC3339, parseRFC3339 } from '../oci/time.js'
@@ -27,7 +28,7 @@ export interface Plan {
   platforms: Platform[]
   layers: LayerInput[]
   config: ConfigEdits
-  annotations: { manifest: Record<string, string>; index: Record<string, string> }
+  annotations: Annotations
   /** GitHub context annotations; the user's annotations override them. */
   defaultAnnotations: Record<string, string>
   created: Date
@@ -44,6 +45,8 @@ export interface Plan {
   cacheFrom: CacheImage[]
   /** files to attach to the image as OCI 1.1 artifacts (referrers) */
   attach: AttachFile[]
+  /** Whether the action writes a job summary. */
+  summary: boolean
   auth: {
     username?: string
     password?: string
@@ -128,19 +131,7 @@ export function makePlan(
     config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`)
   }
 
-  const annotations = {
-    manifest: {} as Record<string, string>,
-    index: {} as Record<string, string>
-  }
-  for (const line of parseList(raw.annotations)) {
-    const [k, v] = keyValue(line, 'annotations')
-    const m = /^(manifest|index|manifest-descriptor|index-descriptor)(?:\[[^\]]*\])?:(.+)$/.exec(k)
-    if (m) {
-      // metadata-action can also target descriptors; Lading writes those into the manifest/index itself.
-      const where = m[1].startsWith('index') ? 'index' : 'manifest'
-      annotations[where][m[2]] = v
-    } else annotations.manifest[k] = v
-  }
+  const annotations = parseAnnotations(parseList(raw.annotations))
 
   const created = parseCreated(raw.created, env, cwd)
   const compression = parseCompression(raw.compression)
@@ -187,7 +178,12 @@ export function makePlan(
     throw new LadingError('username: is given without password; give both, or neither')
   if (raw.password && !raw.username.trim())
     throw new LadingError('password: is given without username; give both, or neither')
-  const push = raw.push.trim() === '' ? tags.length > 0 : parseBool('push', raw.push)
+  // As docker/build-push-action: tags alone build for them; pushing is asked for.
+  const push = parseBool('push', raw.push)
+  if (pushByDigest && !push)
+    throw new LadingError(
+      'push-by-digest: is true but push is not; give push: true to push by digest'
+    )
   if (push && tags.length === 0)
     throw new LadingError(
       'push: is true but tags is empty; give the HOST/REPO:TAG references to push to'
@@ -226,6 +222,7 @@ export function makePlan(
     pushByDigest,
     cacheFrom: parseCacheFrom(raw['cache-from']),
     attach: parseAttach(raw.attach, cwd),
+    summary: parseBool('summary', raw.summary),
     auth: {
       username: raw.username.trim() || undefined,
       password: raw.password || undefined,

@@ -36,6 +36,8 @@ export interface RunResult {
   attached: string[]
   /** Why each attestation of the sources was left out (the image it describes was rebuilt). */
   dropped: string[]
+  /** The tags given without `push: true`: built and validated for them, not pushed. */
+  notPushedTo?: string[]
 }
 
 /**
@@ -65,4 +67,12 @@ export function invalidMessage(what: string, report: Report): string {
 /** The message of a push-failed outcome. */
 export function pushFailedMessage(result: RunResult, message: string): string {
   return `the image ${result.digest} was written to ${result.layout} but not pushed: ${message}`
+}
+
+/** What a run with tags but without `push: true` says of them. */
+export function notPushedMessage(tags: string[]): string {
+  return (
+    `the image was built and validated but not pushed to ${tags.join(', ')}: ` +
+    'push is false (the default); set push: true to push'
+  )
 }

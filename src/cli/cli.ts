@@ -52,10 +52,14 @@ build options (the action's inputs; list inputs take one item per flag, or sever
   --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
                             [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
   --platforms P             os/arch[/variant], repeatable or comma-separated
-  --layers SOURCE[:DEST]    a directory, a tarball or a file; repeatable, applied in order
+  --layers [--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]
+                            a directory, a tarball or a file; repeatable, applied in order;
+                            \${TARGETOS}, \${TARGETARCH}, \${TARGETVARIANT}, \${TARGETPLATFORM} per platform
   --entrypoint CMD          JSON array or shell words      --cmd CMD
   --env KEY=VALUE           repeatable                     --workdir DIR   --user USER
-  --labels k=v              repeatable                     --annotations [manifest:|index:]k=v
+  --labels k=v              repeatable
+  --annotations [LEVEL:]k=v LEVEL: manifest, index, manifest-descriptor, index-descriptor;
+                            manifest[os/arch]: and manifest-descriptor[os/arch]: for one platform
   --exposed-ports 8080/tcp  repeatable                     --created RFC3339|UNIX-SECONDS
   --compression gzip|zstd|none   --compression-level N
   --cache-from IMAGE        an image (registry reference or oci:PATH) whose layers a new layer may
@@ -64,7 +68,7 @@ build options (the action's inputs; list inputs take one item per flag, or sever
   --archive FILE            also write an oci-archive tar
   --ref-name NAME           ref name in index.json (default latest)
   --fail-on error|warning|never
-  --tags HOST/REPO:TAG      repeatable; pushes unless --push false
+  --tags HOST/REPO:TAG      repeatable; pushed to only with --push
   --push [true|false]       --push-by-digest [true|false]
   --username U  --password P (or LADING_USERNAME / LADING_PASSWORD)   --github-token T
   --insecure-registries HOST[:PORT]
@@ -223,7 +227,7 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
   const ctx = newRunContext(
     { info: m => io.err(m + '\n'), warning: m => io.err(`warning: ${m}\n`) },
     undefined,
-    new FileVerdicts(defaultVerdictsDir(env))
+    { verdicts: new FileVerdicts(defaultVerdictsDir(env)) }
   )
   const release = cleanUpOnSignals(ctx)
   let outcome: Outcome

@@ -17,6 +17,8 @@ import { RegistryClient, type ClientOptions } from './client.js'
 import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
 import { MountLocations, mountSources, type PushBlob } from './mounts.js'
+import { countingStage, type StartProgress } from '../util/progress.js'
+import { pipeline, type Readable } from 'node:stream'
 
 export { MountLocations, type PushBlob } from './mounts.js'
 
@@ -55,6 +57,24 @@ export interface PushOptions extends ClientOptions {
   chunkSize?: number
   /** Where blobs were seen, shared by the pushes that may mount from each other; fresh when unset. */
   mounts?: MountLocations
+  /** Told of the bytes of each upload as they are read for sending. */
+  progress?: StartProgress
+}
+
+/** A blob's bytes for an upload, counted into a progress task of their own (one per attempt). */
+function openCounted(
+  blob: PushBlob,
+  where: string,
+  progress: StartProgress | undefined
+): () => Promise<Readable> {
+  const d = blob.descriptor
+  return async () => {
+    const src = await blob.reader.open(d)
+    if (!progress) return src
+    const counter = countingStage(progress(`upload of ${d.digest} to ${where}`, d.size))
+    // Either side failing or stopping ends the other; the upload sees the failure on `counter`.
+    return pipeline(src, counter, () => {})
+  }
 }
 
 /** One target repository of a push and the tags it gets. */
@@ -89,6 +109,7 @@ export class PushSession {
   private readonly repositories: Repository[]
   private readonly mounts: MountLocations
   private readonly log: (msg: string) => void
+  private readonly progress?: StartProgress
   /** Each blob's push to every repository, by digest: a blob offered twice goes up once. */
   private readonly uploads = new Map<string, Promise<void>>()
   /** Set by the first failure, or by abandon: no blob starts after it. */
@@ -100,6 +121,7 @@ export class PushSession {
   ) {
     this.mounts = opts.mounts ?? new MountLocations()
     this.log = opts.log ?? (() => {})
+    this.progress = opts.progress
     const clients = new Map<string, RegistryClient>()
     this.repositories = groupTargets(req.targets).map(g => {
       const host = registryApiHost(g.registry)
@@ -225,7 +247,7 @@ export class PushSession {
       session = m.session
       break
     }
-    const bytes = await uploadBlob(r.target, d, () => blob.reader.open(d), session)
+    const bytes = await uploadBlob(r.target, d, openCounted(blob, r.where, this.progress), session)
     this.result.uploaded++
     this.result.bytesUploaded += bytes
     this.mounts.remember(r.host, d.digest, r.repository)

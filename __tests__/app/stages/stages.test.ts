@@ -23,6 +23,8 @@ import { trackedTempDirs, writeFixtureLayout } from '../../transports-fixtures.j
 
 const tmp = trackedTempDirs('lading-stages-')
 const quiet = { info: () => {}, warning: () => {} }
+/** No new layer for any image. */
+const noLayers = { any: false, forImage: () => [] }
 
 function planOf(given: GivenInputs): Plan {
   return makePlan(withDefaults(given), {})
@@ -72,7 +74,7 @@ describe('assemble', () => {
     const resolution = await resolvePlatforms(plan, [source])
     const stage = new Layout(await tmp())
     await stage.init()
-    const a = await assembleGraph(plan, resolution, [], [source], stage)
+    const a = await assembleGraph(plan, resolution, noLayers, [source], stage)
     expect(a.copiedWhole).toBe(true)
     expect(a.graph.root.digest).toBe(source.source.root.digest)
     // Layers stay in the source until the layout is staged; configs are written.
@@ -89,7 +91,7 @@ describe('assemble', () => {
     const resolution = await resolvePlatforms(plan, [source])
     const stage = new Layout(await tmp())
     await stage.init()
-    const a = await assembleGraph(plan, resolution, [], [source], stage)
+    const a = await assembleGraph(plan, resolution, noLayers, [source], stage)
     expect(a.copiedWhole).toBe(false)
     expect(a.graph.root.mediaType).toBe(MediaType.ImageIndex)
     expect(a.images.map(i => i.platform)).toEqual(['linux/amd64', 'linux/arm64'])
@@ -124,7 +126,12 @@ describe('stage-layout', () => {
     const resolution = await resolvePlatforms(plan, [source])
     const stage = new Layout(await tmp())
     await stage.init()
-    return { plan, stage, source, a: await assembleGraph(plan, resolution, [], [source], stage) }
+    return {
+      plan,
+      stage,
+      source,
+      a: await assembleGraph(plan, resolution, noLayers, [source], stage)
+    }
   }
 
   it('copies every base blob in, so the layout is complete', async () => {

@@ -16,6 +16,7 @@ import {
   hasConfigEdits,
   makeIndex,
   makeManifest,
+  sortKeys,
   type NewLayer
 } from '../../build/assemble.js'
 import type { Plan } from '../plan.js'
@@ -23,6 +24,12 @@ import type { PlatformResult } from '../result.js'
 import type { OpenedSource } from './open-sources.js'
 import { parseDocument, type Resolution, type SourceImage } from './resolve-platforms.js'
 import { attestationsKept } from './attestations.js'
+import {
+  hasManifestDescriptorAnnotations,
+  manifestAnnotationsFor,
+  manifestDescriptorAnnotationsFor
+} from '../annotations.js'
+import type { NewLayers } from './build-layers.js'
 
 export interface Assembled {
   graph: ImageGraph
@@ -62,25 +69,29 @@ class GraphParts {
 export async function assembleGraph(
   plan: Plan,
   resolution: Resolution,
-  newLayers: NewLayer[],
+  newLayers: NewLayers,
   sources: OpenedSource[],
   layout: Layout
 ): Promise<Assembled> {
   const parts = new GraphParts()
-  const mutate =
-    newLayers.length > 0 ||
-    hasConfigEdits(plan.config) ||
-    Object.keys(plan.annotations.manifest).length > 0
   const images: PlatformResult[] = []
   const entries: Descriptor[] = []
   const kept = new Set<string>()
   const rebuilt = new Map<string, string>()
-  for (const img of resolution.images) {
-    const keep = !mutate && img.from
+  let mutate = false
+  for (const [i, img] of resolution.images.entries()) {
+    const layers = newLayers.forImage(i)
+    const annotations = manifestAnnotationsFor(plan.annotations, img.platform)
+    // An image nothing changes keeps its bytes, even when another platform's changes.
+    const changed =
+      layers.length > 0 || hasConfigEdits(plan.config) || Object.keys(annotations).length > 0
+    mutate ||= changed
+    const keep = !changed && img.from
     const made = keep
       ? await keepImage(img, img.from!, parts, layout)
-      : await rebuildImage(plan, img, newLayers, parts, layout)
-    entries.push({ ...made.descriptor, platform: img.platform })
+      : await rebuildImage(plan, img, layers, annotations, parts, layout)
+    const onEntry = manifestDescriptorAnnotationsFor(plan.annotations, img.platform)
+    entries.push({ ...made.descriptor, platform: img.platform, ...annotationsField(onEntry) })
     images.push(made.result)
     if (keep) kept.add(made.descriptor.digest)
     else if (img.manifestDesc.digest) rebuilt.set(img.manifestDesc.digest, made.descriptor.digest)
@@ -91,8 +102,8 @@ export async function assembleGraph(
   if (whole) {
     await copyGraph(whole, whole.source.root, parts, layout)
     const { mediaType, digest, size } = whole.source.root
-    const graph = graphOf({ mediaType, digest, size }, parts)
-    return { graph, images, copiedWhole: true, dropped: [] }
+    const root = { mediaType, digest, size, ...annotationsField(plan.annotations.indexDescriptor) }
+    return { graph: graphOf(root, parts), images, copiedWhole: true, dropped: [] }
   }
   const followed = attestationsKept(resolution.attestations, kept, rebuilt)
   const listed = new Set(entries.map(e => e.digest))
@@ -104,6 +115,11 @@ export async function assembleGraph(
   }
   const root = await rootOf(plan, entries, parts, layout)
   return { graph: graphOf(root, parts), images, copiedWhole: false, dropped: followed.dropped }
+}
+
+/** `{annotations}` when there are any, so a descriptor without them keeps its bytes. */
+function annotationsField(a: Record<string, string>): { annotations?: Record<string, string> } {
+  return Object.keys(a).length ? { annotations: sortKeys(a) } : {}
 }
 
 function graphOf(root: Descriptor, parts: GraphParts): ImageGraph {
@@ -140,12 +156,13 @@ async function rebuildImage(
   plan: Plan,
   img: SourceImage,
   newLayers: NewLayer[],
+  userAnnotations: Record<string, string>,
   parts: GraphParts,
   layout: Layout
 ): Promise<{ descriptor: Descriptor; result: PlatformResult }> {
   const config = editConfig(img.config, plan.config, newLayers, plan.created)
   const configDesc = await layout.writeJSON(config, MediaType.ImageConfig)
-  const annotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest }
+  const annotations = { ...plan.defaultAnnotations, ...userAnnotations }
   if (img.from?.source.origin) {
     annotations[Annotation.BaseName] = img.from.line.replace(/^docker:\/\//, '')
     annotations[Annotation.BaseDigest] = img.manifestDesc.digest
@@ -177,7 +194,12 @@ async function rebuildImage(
 
 /** The single source whose index is copied whole: nothing changed, nothing filtered. */
 function wholeIndex(plan: Plan, src: OpenedSource): OpenedSource | undefined {
-  if (plan.platforms.length > 0 || Object.keys(plan.annotations.index).length > 0) return undefined
+  if (
+    plan.platforms.length > 0 ||
+    Object.keys(plan.annotations.index).length > 0 ||
+    hasManifestDescriptorAnnotations(plan.annotations)
+  )
+    return undefined
   return isIndexMediaType(src.source.root.mediaType) ? src : undefined
 }
 
@@ -219,13 +241,15 @@ async function rootOf(
   parts: GraphParts,
   layout: Layout
 ): Promise<Descriptor> {
+  const onRoot = plan.annotations.indexDescriptor
   if (entries.length === 1 && Object.keys(plan.annotations.index).length === 0) {
-    const { mediaType, digest, size } = entries[0]
-    return { mediaType, digest, size }
+    // With no index, the layout's index.json entry is the manifest's descriptor and the root's.
+    const { mediaType, digest, size, annotations } = entries[0]
+    return { mediaType, digest, size, ...annotationsField({ ...annotations, ...onRoot }) }
   }
   const index = makeIndex(entries, { ...plan.defaultAnnotations, ...plan.annotations.index })
   const written = await layout.writeJSON(index, MediaType.ImageIndex)
   const root = { mediaType: MediaType.ImageIndex, digest: written.digest, size: written.size }
   parts.document(root, written.bytes)
-  return root
+  return { ...root, ...annotationsField(onRoot) }
 }

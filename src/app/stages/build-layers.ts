@@ -1,14 +1,21 @@
 /**
- * Stage 3: the new layers, built once into the staged layout and shared by every platform. Each
- * layer's content is checked as it is written (the validator's checks, handed to the builder), so
- * validating the layout does not read it back.
+ * Stage 3: the new layers, built into the staged layout. A line of `layers` is built once and
+ * shared by every platform, unless it names the target platform (`${TARGETARCH}`): then once per
+ * distinct expansion, platforms whose expansions are equal sharing the layer. Each layer's content
+ * is checked as it is written (the validator's checks, handed to the builder), so validating the
+ * layout does not read it back.
  */
 import * as path from 'node:path'
+import { formatPlatform } from '../../oci/platform.js'
 import { scanKey } from '../../oci/scan.js'
+import type { Platform } from '../../oci/types.js'
 import { mapLimited } from '../../util/limit.js'
 import type { Layout } from '../../transports/layout.js'
 import {
   buildLayer,
+  expandForPlatform,
+  isPerPlatform,
+  layerName,
   SlabPool,
   type LayerInput,
   type LayerOptions
@@ -24,6 +31,14 @@ import type { RunContext } from '../context.js'
  */
 const LAYERS_AT_ONCE = 2
 
+/** The new layers of each image, by its place in the run's list of platforms. */
+export interface NewLayers {
+  /** Whether any image gets a new layer. */
+  any: boolean
+  /** The new layers of the image at `index`, in the order of the `layers` input. */
+  forImage(index: number): NewLayer[]
+}
+
 /** What a run does around the builds: a cache that may hold a layer, and who hears of each one. */
 export interface LayerHooks {
   /** The layer taken from elsewhere instead of built, if it can be. */
@@ -32,16 +47,25 @@ export interface LayerHooks {
   built?(layer: NewLayer): void
 }
 
+/** One layer to build, and which line of `layers` it is for which images. */
+interface LayerJob {
+  input: LayerInput
+  line: number
+  images: number[]
+}
+
 export async function buildLayers(
   plan: Plan,
+  platforms: Platform[],
   layout: Layout,
   ctx: RunContext,
   hooks: LayerHooks = {}
-): Promise<NewLayer[]> {
+): Promise<NewLayers> {
   const base = path.basename(plan.output)
   // One pool of small-file buffers for the run's layers.
   const slabs = new SlabPool()
-  const built = await mapLimited(plan.layers, LAYERS_AT_ONCE, async l => {
+  const jobs = layerJobs(plan.layers, platforms)
+  const built = await mapLimited(jobs, LAYERS_AT_ONCE, async job => {
     const opts: LayerOptions = {
       compression: plan.compression,
       level: plan.compressionLevel,
@@ -49,6 +73,7 @@ export async function buildLayers(
       checks: layerChecks,
       relief: ctx.relief,
       slabs,
+      progress: ctx.progress,
       // Never pack Lading's own outputs into a layer built from a directory that holds them.
       exclude: [
         plan.output,
@@ -57,16 +82,45 @@ export async function buildLayers(
         path.join(path.dirname(plan.output), `.${base}.lading-*`)
       ]
     }
-    const cached = await hooks.reuse?.(l, layout, opts)
+    const cached = await hooks.reuse?.(job.input, layout, opts)
     if (cached) return cached
-    const layer = await buildLayer(l, layout, opts)
+    const layer = await buildLayer(job.input, layout, opts)
     if (layer.scan) ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan))
     hooks.built?.(layer)
     return layer
   })
-  plan.layers.forEach((l, i) => {
+  const byImage: NewLayer[][] = platforms.map(() => [])
+  jobs.forEach((job, i) => {
     const d = built[i].descriptor
-    ctx.log.info(`layer ${l.spec}: ${d.digest} (${d.size} bytes, ${d.mediaType})`)
+    ctx.log.info(`${layerName(job.input)}: ${d.digest} (${d.size} bytes, ${d.mediaType})`)
+    for (const img of job.images) byImage[img][job.line] = built[i]
   })
-  return built
+  return { any: jobs.length > 0, forImage: i => byImage[i] }
+}
+
+/**
+ * The layers to build, in the order of the lines: one per line, or for a line naming the target
+ * platform, one per distinct expansion of it.
+ */
+export function layerJobs(layers: LayerInput[], platforms: Platform[]): LayerJob[] {
+  const all = platforms.map((_, i) => i)
+  return layers.flatMap((input, line) => {
+    if (!isPerPlatform(input)) return [{ input, line, images: all }]
+    const byExpansion = new Map<string, LayerJob>()
+    platforms.forEach((p, img) => {
+      const expanded = expandForPlatform(input, p)
+      const key = `${expanded.source}\0${expanded.dest ?? ''}`
+      const job = byExpansion.get(key)
+      if (job) {
+        job.images.push(img)
+        job.input.platforms!.push(formatPlatform(p))
+      } else
+        byExpansion.set(key, {
+          input: { ...expanded, platforms: [formatPlatform(p)] },
+          line,
+          images: [img]
+        })
+    })
+    return [...byExpansion.values()]
+  })
 }

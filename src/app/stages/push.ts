@@ -41,6 +41,7 @@ export class EarlyPush {
         secrets: ctx.secrets,
         relief: ctx.relief,
         mounts: ctx.mounts,
+        progress: ctx.progress,
         log: m => ctx.log.info(m)
       }
     )

@@ -37,10 +37,9 @@ export async function stageLayout(
     if (staged.location.kind === 'source') notDownloaded.push(digest)
     blobs.set(digest, staged)
   }
-  await layout.writeIndex([
-    { ...graph.root, annotations: { [Annotation.RefName]: plan.refName } },
-    ...referrers
-  ])
+  // The root's descriptor annotations (index-descriptor) beside its ref name; then the referrers.
+  const annotations = { ...graph.root.annotations, [Annotation.RefName]: plan.refName }
+  await layout.writeIndex([{ ...graph.root, annotations }, ...referrers])
   await layout.finish()
   return { graph: new ImageGraph(graph.root, graph.documents, blobs), notDownloaded }
 }

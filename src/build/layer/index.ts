@@ -15,7 +15,8 @@ import type { BlobSink } from '../../oci/scan.js'
 import { LadingError, messageOf } from '../../util/errors.js'
 import { fileSystemError, layerError, shownSource, type LocatedInput } from './input-errors.js'
 import { SlabPool } from './slabs.js'
-import { isTarballName, type LayerInput } from './spec.js'
+import { isTarballName, layerName, type LayerInput } from './spec.js'
+import { countingStage } from '../../util/progress.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
 import { packInChunks, writeEntries } from './tar-writer.js'
@@ -38,7 +39,13 @@ import {
 
 export type { Compression } from '../../oci/mediatypes.js'
 export { parseCompression } from '../../codec/compress.js'
-export { parseLayerSpec, type LayerInput } from './spec.js'
+export {
+  expandForPlatform,
+  isPerPlatform,
+  layerName,
+  parseLayerSpec,
+  type LayerInput
+} from './spec.js'
 export { SlabPool } from './slabs.js'
 export type { BuiltLayer, DiffPass, LayerOptions } from './types.js'
 export { layerRecipe } from './types.js'
@@ -46,10 +53,17 @@ export { layerRecipe } from './types.js'
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
 const ENTRY_GARBAGE = 8 * 1024
 
+/** A layer's tar to write: its entries, and its size when known (a single file's), for progress. */
+interface EntriesContent {
+  kind: 'entries'
+  input: LocatedInput
+  entries: Iterable<TreeEntry>
+  createdBy: string
+  size?: number
+}
+
 /** A layer's tar as the build would write it: its entries, or a tarball kept as it is. */
-type LayerContent =
-  | { kind: 'entries'; input: LocatedInput; entries: Iterable<TreeEntry>; createdBy: string }
-  | { kind: 'tarball'; size: number }
+type LayerContent = EntriesContent | { kind: 'tarball'; size: number }
 
 export async function buildLayer(
   input: LayerInput,
@@ -61,7 +75,7 @@ export async function buildLayer(
   const built =
     content.kind === 'tarball'
       ? await tarballLayer(input, store, settings, content.size)
-      : await tarLayer(content.input, store, settings, content.entries, content.createdBy)
+      : await tarLayer(content.input, store, settings, content)
   return { ...built, comment: layerRecipe(settings.compression, settings.level) }
 }
 
@@ -152,12 +166,17 @@ async function layerContent(
         input,
         `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`
       )
+    if (input.chown || input.chmod !== undefined)
+      throw layerError(
+        input,
+        'a tarball is used as a layer as it is, so it takes no --chown or --chmod; its entries keep their owners and modes'
+      )
     return { kind: 'tarball', size: st.size }
   }
-  return singleFileContent(located)
+  return singleFileContent(located, st.size)
 }
 
-function singleFileContent(input: LocatedInput): LayerContent {
+function singleFileContent(input: LocatedInput, size: number): LayerContent {
   let dest = input.dest ?? '/'
   if (dest.endsWith('/')) dest += path.basename(input.source)
   const name = imagePath(dest)
@@ -168,7 +187,7 @@ function singleFileContent(input: LocatedInput): LayerContent {
     { name, abs: input.realSource, followLink: true }
   ]
   const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`
-  return { kind: 'entries', input, entries, createdBy }
+  return { kind: 'entries', input, entries, createdBy, size }
 }
 
 /** The tar of the entries being written into a pack, checked entry by entry. */
@@ -180,6 +199,9 @@ function packEntries(input: LocatedInput, settings: BuildSettings, entries: Iter
   const written = writeEntries(input, pack, entries, {
     mtime: settings.mtime,
     slabs: settings.slabs,
+    owner: input.chown,
+    chmod: input.chmod,
+    windowsModes: (settings.hostPlatform ?? process.platform) === 'win32',
     onHeader: h => {
       check.entry(h)
       // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
@@ -201,16 +223,19 @@ async function tarLayer(
   input: LocatedInput,
   store: BlobSink,
   settings: BuildSettings,
-  entries: Iterable<TreeEntry>,
-  createdBy: string
+  content: EntriesContent
 ): Promise<BuiltLayer> {
+  const { entries, createdBy, size: total } = content
   const { pack, check, written } = packEntries(input, settings, entries)
   const diffHash = new HashingStream('sha256', settings.relief)
   const compressed = settings.compression !== 'none'
   const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash
+  const counted = settings.progress
+    ? [countingStage(settings.progress(layerName(input), total))]
+    : []
   const stages = compressed
-    ? [diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
-    : [diffHash]
+    ? [...counted, diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+    : [...counted, diffHash]
   await streamToBlob(store, {
     source: packInChunks(pack),
     stages,

@@ -12,7 +12,8 @@ export interface LocatedInput extends LayerInput {
 }
 
 export function layerError(input: LayerInput, what: string): LadingError {
-  return new LadingError(`layers: "${input.spec}": ${what}`)
+  const where = input.platforms?.length ? ` for ${input.platforms.join(', ')}` : ''
+  return new LadingError(`layers: "${input.spec}"${where}: ${what}`)
 }
 
 /** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */

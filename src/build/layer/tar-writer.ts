@@ -29,7 +29,20 @@ export interface TarWriterOptions {
   slabs: SlabPool
   /** Sees every header as it goes into the tar. */
   onHeader: (header: TarHeader) => void
+  /** The owner of every entry read from disk (`--chown`); root when unset. */
+  owner?: { uid: number; gid: number }
+  /** The permission bits of every entry read from disk but symlinks (`--chmod`). */
+  chmod?: number
+  /**
+   * Modes read on Windows mean nothing to Linux (no exec bit, no group or other bits): directories
+   * become 0755 and files 0644 unless `chmod` says otherwise.
+   */
+  windowsModes?: boolean
 }
+
+/** The modes given on Windows, where the file system has none a Linux image can use. */
+export const WINDOWS_DIR_MODE = 0o755
+export const WINDOWS_FILE_MODE = 0o644
 
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024
@@ -93,6 +106,8 @@ class TarWriter {
   private readonly firstPathOf = new Map<string, string>()
   /** Owners and times fixed, so that the same tree makes the same layer on any machine. */
   private readonly common: Pick<TarHeader, 'uid' | 'gid' | 'uname' | 'gname' | 'mtime'>
+  /** The same for entries read from disk, with `--chown` applied. */
+  private readonly owned: Pick<TarHeader, 'uid' | 'gid' | 'uname' | 'gname' | 'mtime'>
 
   constructor(
     private readonly input: LocatedInput,
@@ -100,17 +115,19 @@ class TarWriter {
     private readonly opts: TarWriterOptions
   ) {
     this.common = { uid: 0, gid: 0, uname: '', gname: '', mtime: opts.mtime }
+    this.owned = { ...this.common, ...opts.owner }
   }
 
   async write(e: TreeEntry): Promise<void> {
-    const base = { ...this.common, name: e.name }
     if (!e.abs) {
-      await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode: fsc.S_IFDIR | 0o755 })
+      // A parent of DEST stands for a directory the base most likely has: root's, 0755.
+      const header = { ...this.common, name: `${e.name}/` }
+      await this.add({ ...header, type: 'directory', mode: fsc.S_IFDIR | 0o755 })
       return
     }
+    const base = { ...this.owned, name: e.name }
     const st = this.stat(e.abs, e.followLink ?? false)
-    // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
-    const mode = st.mode
+    const mode = this.modeOf(st)
     if (st.isDirectory()) await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode })
     else if (st.isSymbolicLink())
       await this.add({ ...base, type: 'symlink', linkname: this.linkTarget(e.abs), mode })
@@ -125,6 +142,20 @@ class TarWriter {
         devminor: (st.rdev & 0xff) | (Math.floor(st.rdev / 4096) & 0xfff00)
       })
     // Sockets are runtime objects with no content; they are left out.
+  }
+
+  /**
+   * The mode written for an entry: `--chmod`'s bits, or on Windows the fixed ones, with the type
+   * bits kept (tar-stream replaces a zero mode by its default; the type bits keep 0o000 as given).
+   * A symlink's own mode means nothing to Linux; it is left as read.
+   */
+  private modeOf(st: Stats): number {
+    if (st.isSymbolicLink()) return st.mode
+    const type = st.mode & fsc.S_IFMT
+    if (this.opts.chmod !== undefined) return type | this.opts.chmod
+    if (this.opts.windowsModes)
+      return type | (st.isDirectory() ? WINDOWS_DIR_MODE : WINDOWS_FILE_MODE)
+    return st.mode
   }
 
   /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */
@@ -159,12 +190,12 @@ class TarWriter {
       const id = `${st.dev}:${st.ino}`
       const first = this.firstPathOf.get(id)
       if (first !== undefined) {
-        await this.add({ ...base, type: 'link', linkname: first, mode: st.mode })
+        await this.add({ ...base, type: 'link', linkname: first, mode: this.modeOf(st) })
         return
       }
       this.firstPathOf.set(id, e.name)
     }
-    const header: TarHeader = { ...base, type: 'file', mode: st.mode, size: st.size }
+    const header: TarHeader = { ...base, type: 'file', mode: this.modeOf(st), size: st.size }
     if (st.size > WHOLE_FILE) return this.streamFile(header, abs, st.size)
     let body: Buffer
     try {

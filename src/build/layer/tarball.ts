@@ -12,8 +12,9 @@ import { HashingStream } from '../../oci/digest.js'
 import type { Compression } from '../../oci/mediatypes.js'
 import type { BlobSink, TarStreamCheck } from '../../oci/scan.js'
 import { messageOf } from '../../util/errors.js'
+import { countingStage } from '../../util/progress.js'
 import { fileSystemError, layerError, shownSource } from './input-errors.js'
-import type { LayerInput } from './spec.js'
+import { layerName, type LayerInput } from './spec.js'
 import { streamToBlob, tee } from './stream-to-blob.js'
 import { builtLayerOf, type BuildSettings, type BuiltLayer } from './types.js'
 
@@ -123,9 +124,12 @@ async function tarballPass(
   const { input } = read
   const scanner = settings.checks.tarStream()
   const stages = tarballStages(read, settings, scanner.sink)
+  const counted = settings.progress
+    ? [countingStage(settings.progress(layerName(input), read.size))]
+    : []
   const stored = await streamToBlob(store, {
     source: createReadStream(input.source, { highWaterMark: READ_CHUNK }),
-    stages: stages.stages,
+    stages: [...counted, ...stages.stages],
     concurrentWork: [stages.sideDone],
     digest: stages.digestHash,
     storeError: err => layerError(input, `writing the layer into ${store.root}: ${messageOf(err)}`),

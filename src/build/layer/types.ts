@@ -4,6 +4,7 @@ import { layerMediaType, type Compression } from '../../oci/mediatypes.js'
 import type { BlobScan, LayerChecks, WrittenLayer } from '../../oci/scan.js'
 import type { Descriptor } from '../../oci/types.js'
 import type { MemoryRelief } from '../../util/memory.js'
+import type { StartProgress } from '../../util/progress.js'
 import type { SlabPool } from './slabs.js'
 
 export interface LayerOptions {
@@ -21,6 +22,10 @@ export interface LayerOptions {
   relief?: MemoryRelief
   /** The run's pool for small files' bytes; a build given none makes its own. */
   slabs?: SlabPool
+  /** Told of the bytes of a long build as they are written (uncompressed tar, or tarball read). */
+  progress?: StartProgress
+  /** The system the files are read on: process.platform unless a test says otherwise. */
+  hostPlatform?: NodeJS.Platform
 }
 
 /** LayerOptions with the compression level settled and a slab pool at hand. */
