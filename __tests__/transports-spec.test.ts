@@ -77,7 +77,7 @@ describe('parseSourceSpec', () => {
       ['foo:./x', 'foo'],
       ['dir:/tmp/x', 'dir'],
       ['containers-storage:alpine', 'containers-storage'],
-      ['docker-daemon:alpine:latest', 'docker-daemon']
+      ['ostree:alpine', 'ostree']
     ]) {
       expect(() => parseSourceSpec(line)).toThrow(LadingError)
       expect(() => parseSourceSpec(line)).toThrow(

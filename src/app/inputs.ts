@@ -23,6 +23,8 @@ export const INPUT_DEFAULTS = {
   'compression-level': '',
   output: '',
   archive: '',
+  'archive-format': 'oci',
+  load: 'false',
   'ref-name': 'latest',
   'fail-on': 'error',
   tags: '',

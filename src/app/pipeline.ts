@@ -24,6 +24,7 @@ import { stageLayout } from './stages/stage-layout.js'
 import { validateOutput } from './stages/validate-output.js'
 import { commitOutput } from './stages/commit.js'
 import { pushGraph } from './stages/push.js'
+import { loadIntoDocker } from './stages/archive.js'
 
 export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   const stage = stagingPath(plan.output)
@@ -47,6 +48,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     const report = await validateOutput(plan, stage, staged.notDownloaded, findings, ctx)
     if (failed(plan, report)) return { status: 'invalid', what: 'the assembled image', report }
     const archive = await commitOutput(plan, stage, ctx)
+    if (plan.load) await loadIntoDocker(plan, assembled.images.length, ctx)
     const root = staged.graph.root
     const result: RunResult = {
       digest: root.digest,

@@ -33,6 +33,10 @@ export interface Plan {
   compressionLevel?: number
   output: string
   archive?: string
+  /** `oci` (an oci-archive, named for Docker 25+) or `docker` (a `docker save` tarball). */
+  archiveFormat: ArchiveFormat
+  /** `docker load` the result (the archive, or a temporary one). */
+  load: boolean
   refName: string
   failOn: FailOn
   tags: Reference[]
@@ -48,6 +52,8 @@ export interface Plan {
   }
 }
 
+export type ArchiveFormat = 'oci' | 'docker'
+
 /** Where the JSON report of a run goes: beside the layout, never inside it. */
 export function reportPath(output: string): string {
   return path.join(path.dirname(output), `${path.basename(output)}-report.json`)
@@ -62,7 +68,7 @@ export function makePlan(
   const from = parseList(raw.from).map(line => {
     // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
     if (
-      !/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+      !/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
       (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
     ) {
       const local = path.resolve(cwd, line)
@@ -157,6 +163,11 @@ export function makePlan(
       `archive: "${raw.archive}" is where the validation report goes; choose another path`
     )
 
+  const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci'
+  if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
+    throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`)
+  const load = parseBool('load', raw.load)
+
   const refName = raw['ref-name'].trim() || 'latest'
   if (!isLayoutRefName(refName))
     throw new LadingError(
@@ -213,6 +224,8 @@ export function makePlan(
     compressionLevel,
     output,
     archive,
+    archiveFormat,
+    load,
     refName,
     failOn,
     tags,
