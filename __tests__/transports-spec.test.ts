@@ -81,7 +81,7 @@ describe('parseSourceSpec', () => {
     ]) {
       expect(() => parseSourceSpec(line)).toThrow(LadingError)
       expect(() => parseSourceSpec(line)).toThrow(
-        `from: "${line}": unknown transport "${word}"; use scratch, oci:, oci-archive:, docker-archive: or a registry reference`
+        `from: "${line}": unknown transport "${word}"; use scratch, oci:, oci-archive:, docker-archive:, docker-daemon: or a registry reference`
       )
     }
   })
