@@ -123,6 +123,7 @@ async function tarLayer(
   const written = writeEntries(input, pack, entries, {
     mtime: settings.mtime,
     slabs: settings.slabs,
+    platform: settings.platform,
     onHeader: h => {
       check.entry(h)
       // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its

@@ -18,6 +18,7 @@ import {
   type LocatedInput
 } from './input-errors.js'
 import type { SlabPool } from './slabs.js'
+import { layerMode } from './modes.js'
 import type { TreeEntry } from './walk.js'
 
 export type TarHeader = Parameters<tar.Pack['entry']>[0]
@@ -29,6 +30,8 @@ export interface TarWriterOptions {
   slabs: SlabPool
   /** Sees every header as it goes into the tar. */
   onHeader: (header: TarHeader) => void
+  /** The file system's platform, which decides how far its modes mean anything (modes.ts). */
+  platform?: NodeJS.Platform
 }
 
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
@@ -110,7 +113,7 @@ class TarWriter {
     }
     const st = this.stat(e.abs, e.followLink ?? false)
     // tar-stream replaces a zero mode by its default, so the type bits ride along to keep 0o000.
-    const mode = st.mode
+    const mode = layerMode(st.mode, this.opts.platform)
     if (st.isDirectory()) await this.add({ ...base, name: `${e.name}/`, type: 'directory', mode })
     else if (st.isSymbolicLink())
       await this.add({ ...base, type: 'symlink', linkname: this.linkTarget(e.abs), mode })
@@ -159,12 +162,22 @@ class TarWriter {
       const id = `${st.dev}:${st.ino}`
       const first = this.firstPathOf.get(id)
       if (first !== undefined) {
-        await this.add({ ...base, type: 'link', linkname: first, mode: st.mode })
+        await this.add({
+          ...base,
+          type: 'link',
+          linkname: first,
+          mode: layerMode(st.mode, this.opts.platform)
+        })
         return
       }
       this.firstPathOf.set(id, e.name)
     }
-    const header: TarHeader = { ...base, type: 'file', mode: st.mode, size: st.size }
+    const header: TarHeader = {
+      ...base,
+      type: 'file',
+      mode: layerMode(st.mode, this.opts.platform),
+      size: st.size
+    }
     if (st.size > WHOLE_FILE) return this.streamFile(header, abs, st.size)
     let body: Buffer
     try {

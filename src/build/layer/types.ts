@@ -21,6 +21,8 @@ export interface LayerOptions {
   relief?: MemoryRelief
   /** The run's pool for small files' bytes; a build given none makes its own. */
   slabs?: SlabPool
+  /** The platform the sources are read on (default: this process's): see modes.ts. */
+  platform?: NodeJS.Platform
 }
 
 /** LayerOptions with the compression level settled and a slab pool at hand. */
