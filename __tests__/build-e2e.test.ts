@@ -267,8 +267,8 @@ describe('bad input fails with a message naming the input and the value, and lea
     ['an env line without =', ['--layers', 'TREE:/app', '--env', 'JUSTKEY'], /env: "JUSTKEY"/, 2],
     [
       'an unknown transport',
-      ['--from', 'docker-daemon:alpine:latest'],
-      /from: "docker-daemon:alpine:latest".*unknown transport "docker-daemon"/,
+      ['--from', 'containers-storage:alpine:latest'],
+      /from: "containers-storage:alpine:latest".*unknown transport "containers-storage"/,
       2
     ],
     [

@@ -125,13 +125,13 @@ describe('buildLayer: owners and modes', () => {
   })
 
   it('on Windows, directories are 0755 and files 0644 unless --chmod says otherwise', async () => {
-    const win = byName(await entriesOf(`${tree}:/app`, { hostPlatform: 'win32' }))
+    const win = byName(await entriesOf(`${tree}:/app`, { platform: 'win32' }))
     expect(win['app/']).toMatchObject({ mode: 0o755 })
     expect(win['app/bin/']).toMatchObject({ mode: 0o755 })
     expect(win['app/bin/app']).toMatchObject({ mode: 0o644 })
     expect(win['app/config.json']).toMatchObject({ mode: 0o644 })
     const exec = byName(
-      await entriesOf(`--chmod=0755 ${tree}/bin/app:/app/app`, { hostPlatform: 'win32' })
+      await entriesOf(`--chmod=0755 ${tree}/bin/app:/app/app`, { platform: 'win32' })
     )
     expect(exec['app/app']).toMatchObject({ mode: 0o755 })
   })

@@ -77,11 +77,11 @@ describe('parseSourceSpec', () => {
       ['foo:./x', 'foo'],
       ['dir:/tmp/x', 'dir'],
       ['containers-storage:alpine', 'containers-storage'],
-      ['docker-daemon:alpine:latest', 'docker-daemon']
+      ['ostree:alpine', 'ostree']
     ]) {
       expect(() => parseSourceSpec(line)).toThrow(LadingError)
       expect(() => parseSourceSpec(line)).toThrow(
-        `from: "${line}": unknown transport "${word}"; use scratch, oci:, oci-archive:, docker-archive: or a registry reference`
+        `from: "${line}": unknown transport "${word}"; use scratch, oci:, oci-archive:, docker-archive:, docker-daemon: or a registry reference`
       )
     }
   })

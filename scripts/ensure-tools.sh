@@ -10,7 +10,7 @@ fi
 
 need=()
 for pair in docker-registry:docker-registry skopeo:skopeo umoci:umoci oci-image-tool:oci-image-tool \
-  htpasswd:apache2-utils buildah:buildah openssl:openssl gzip:gzip zstd:zstd; do
+  htpasswd:apache2-utils buildah:buildah openssl:openssl gzip:gzip zstd:zstd tinyproxy:tinyproxy; do
   bin=${pair%%:*}
   pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/bin/$bin" ] || need+=("$pkg")

@@ -24,7 +24,7 @@ async function skopeo(args: string[]): Promise<Buffer> {
   return stdout
 }
 
-/** The keys of every Inspection, as the README documents them. */
+/** The keys of every Inspection, as docs/cli.md documents them. */
 const TOP_KEYS = [
   'source',
   'digest',

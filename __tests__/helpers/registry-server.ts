@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs'
+import * as https from 'node:https'
 import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
@@ -31,19 +32,35 @@ export function freePort(): Promise<number> {
   })
 }
 
-async function waitForV2(host: string, child: ChildProcess, logFile: string): Promise<void> {
+/** Whether the registry answers on `host` (any TLS certificate accepted: the test's own). */
+function answers(host: string, tls: boolean): Promise<boolean> {
+  if (!tls)
+    return fetch(`http://${host}/v2/`).then(
+      res => res.status === 200 || res.status === 401,
+      () => false
+    )
+  return new Promise(resolve => {
+    const req = https.get(`https://${host}/v2/`, { rejectUnauthorized: false }, res => {
+      res.resume()
+      resolve(res.statusCode === 200 || res.statusCode === 401)
+    })
+    req.on('error', () => resolve(false))
+  })
+}
+
+async function waitForV2(
+  host: string,
+  child: ChildProcess,
+  logFile: string,
+  tls = false
+): Promise<void> {
   const deadline = Date.now() + 15_000
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
       throw new Error(
         `docker-registry exited (${child.exitCode}):\n${fs.readFileSync(logFile, 'utf8')}`
       )
-    try {
-      const res = await fetch(`http://${host}/v2/`)
-      if (res.status === 200 || res.status === 401) return
-    } catch {
-      // Not listening yet.
-    }
+    if (await answers(host, tls)) return
     await new Promise(r => setTimeout(r, 100))
   }
   throw new Error(`docker-registry on ${host} did not answer /v2/ within 15s`)
@@ -51,9 +68,12 @@ async function waitForV2(host: string, child: ChildProcess, logFile: string): Pr
 
 /**
  * Starts CNCF distribution (Debian's docker-registry) on a free loopback port with its own
- * storage, optionally behind htpasswd or bearer-token auth.
+ * storage, optionally behind htpasswd or bearer-token auth, and over TLS with `tls`'s PEM files.
  */
-export async function startRegistry(auth: RegistryAuth = 'none'): Promise<TestRegistry> {
+export async function startRegistry(
+  auth: RegistryAuth = 'none',
+  opts: { tls?: { certFile: string; keyFile: string } } = {}
+): Promise<TestRegistry> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-registry-'))
   const port = await freePort()
   const host = `127.0.0.1:${port}`
@@ -76,7 +96,11 @@ export async function startRegistry(auth: RegistryAuth = 'none'): Promise<TestRe
     config,
     `version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\n` +
       `storage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n  delete:\n    enabled: true\n` +
-      `http:\n  addr: ${host}\n${authYaml}`
+      `http:\n  addr: ${host}\n` +
+      (opts.tls
+        ? `  tls:\n    certificate: ${opts.tls.certFile}\n    key: ${opts.tls.keyFile}\n`
+        : '') +
+      authYaml
   )
   const logFile = path.join(dir, 'registry.log')
   const out = fs.openSync(logFile, 'a')
@@ -85,7 +109,7 @@ export async function startRegistry(auth: RegistryAuth = 'none'): Promise<TestRe
   })
   fs.closeSync(out)
   try {
-    await waitForV2(host, child, logFile)
+    await waitForV2(host, child, logFile, opts.tls !== undefined)
   } catch (err) {
     child.kill('SIGKILL')
     await tokenServer?.stop()

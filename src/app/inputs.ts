@@ -24,6 +24,8 @@ export const INPUT_DEFAULTS = {
   'cache-from': '',
   output: '',
   archive: '',
+  'archive-format': 'oci',
+  load: 'false',
   'ref-name': 'latest',
   'fail-on': 'error',
   tags: '',

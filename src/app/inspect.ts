@@ -81,7 +81,7 @@ export interface ImageFacts {
   layers: LayerFacts[]
 }
 
-/** The facts of an image, as `--format json` prints them (keys documented in the README). */
+/** The facts of an image, as `--format json` prints them (keys documented in docs/cli.md). */
 export interface Inspection {
   source: string
   digest: string

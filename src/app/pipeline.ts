@@ -33,6 +33,7 @@ import { rememberVerdicts } from './stages/remember-verdicts.js'
 import { makeAttachments, pushAttachments, type Attachment } from './stages/attach.js'
 import { checkAnnotationPlatforms } from './annotations.js'
 import { phase } from './phases.js'
+import { loadIntoDocker } from './stages/archive.js'
 
 export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   const stage = stagingPath(plan.output)
@@ -74,6 +75,8 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     if (failed(plan, report)) return { status: 'invalid', what: 'the assembled image', report }
     const uploadError = await push?.blobsUp()
     const archive = await phase(ctx, 'write output', () => commitOutput(plan, stage, ctx))
+    if (plan.load)
+      await phase(ctx, 'load', () => loadIntoDocker(plan, assembled.images.length, ctx))
     await rememberVerdicts(plan.output, staged.graph, ctx)
     const result = resultOf(plan, assembled, staged, archive, report, attached)
     if (!push) return notPushed(plan, result, ctx)

@@ -36,6 +36,10 @@ export interface Plan {
   compressionLevel?: number
   output: string
   archive?: string
+  /** `oci` (an oci-archive, named for Docker 25+) or `docker` (a `docker save` tarball). */
+  archiveFormat: ArchiveFormat
+  /** `docker load` the result (the archive, or a temporary one). */
+  load: boolean
   refName: string
   failOn: FailOn
   tags: Reference[]
@@ -57,6 +61,8 @@ export interface Plan {
   }
 }
 
+export type ArchiveFormat = 'oci' | 'docker'
+
 /** Where the JSON report of a run goes: beside the layout, never inside it. */
 export function reportPath(output: string): string {
   return path.join(path.dirname(output), `${path.basename(output)}-report.json`)
@@ -71,7 +77,7 @@ export function makePlan(
   const from = parseList(raw.from).map(line => {
     // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
     if (
-      !/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+      !/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
       (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
     ) {
       const local = path.resolve(cwd, line)
@@ -154,6 +160,11 @@ export function makePlan(
       `archive: "${raw.archive}" is where the validation report goes; choose another path`
     )
 
+  const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci'
+  if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
+    throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`)
+  const load = parseBool('load', raw.load)
+
   const refName = raw['ref-name'].trim() || 'latest'
   if (!isLayoutRefName(refName))
     throw new LadingError(
@@ -215,6 +226,8 @@ export function makePlan(
     compressionLevel,
     output,
     archive,
+    archiveFormat,
+    load,
     refName,
     failOn,
     tags,

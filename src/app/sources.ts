@@ -1,4 +1,5 @@
 /** Opens the image a `from` line names, whichever transport holds it. */
+import * as path from 'node:path'
 import type { SourceSpec } from '../transports/spec.js'
 import type { ImageSource } from '../oci/blobs.js'
 import { parseReference } from '../oci/reference.js'
@@ -10,6 +11,7 @@ import { openDockerArchive } from '../transports/docker-archive.js'
 import { scanBlob } from '../validate/layer/scan.js'
 import { RegistrySource } from '../registry/source.js'
 import type { ClientOptions } from '../registry/client.js'
+import { dockerSave } from './docker.js'
 
 /** `scanner` reads the layers a docker-archive converts (the validator's scan unless the caller reads no layer). */
 export async function openSource(
@@ -26,6 +28,15 @@ export async function openSource(
       return openOciArchive(spec.path, spec.ref, line, temps)
     case 'docker-archive':
       return openDockerArchive(spec.path, scanner, line, spec.ref, temps)
+    case 'docker-daemon': {
+      const file = await dockerSave(spec.image, line, temps)
+      try {
+        return await openDockerArchive(file, scanner, line, undefined, temps)
+      } finally {
+        // Unpacked into a layout by now: the tarball is not read again.
+        await temps.remove(path.dirname(file))
+      }
+    }
     case 'registry':
       return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth)
     case 'scratch':

@@ -50,6 +50,7 @@ Usage:
 
 build options (the action's inputs; list inputs take one item per flag, or several lines):
   --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
+                            docker-daemon:IMAGE |
                             [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
   --platforms P             os/arch[/variant], repeatable or comma-separated
   --layers [--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]
@@ -66,6 +67,8 @@ build options (the action's inputs; list inputs take one item per flag, or sever
                             reuse instead of compressing it again; repeatable
   --output DIR              layout directory (default ./oci-layout)
   --archive FILE            also write an oci-archive tar
+  --archive-format oci|docker   oci (default) or a docker save tarball of one platform
+  --load [true|false]       docker load the result (needs the docker CLI and a daemon)
   --ref-name NAME           ref name in index.json (default latest)
   --fail-on error|warning|never
   --tags HOST/REPO:TAG      repeatable; pushed to only with --push
@@ -93,7 +96,7 @@ SOURCE: oci:PATH[:REF] or a layout directory, oci-archive:PATH[:REF], docker-arc
 Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown option or invalid input value).
 `
 
-const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest'])
+const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest', 'load'])
 const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries'])
 const INSPECT_OPTIONS = new Set(['username', 'password', 'insecure-registries'])
 /** Options of validate and inspect that are not action inputs: with a value, or switches. */

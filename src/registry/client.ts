@@ -14,6 +14,7 @@ import {
 } from './errors.js'
 import { displayUrl, drain, header, readBody, send, type HttpResponse } from './http.js'
 import { defaultRetryPolicy, parseRetryAfter, withRetry, type RetryPolicy } from './retry.js'
+import { proxyFor } from './proxy.js'
 import { tlsFailure } from './tls.js'
 import { defaultTransferLimits, type TransferLimits, type Watch } from './watch.js'
 
@@ -109,6 +110,8 @@ export class RegistryClient {
       )
     this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`)
     this.log = opts.log ?? (() => {})
+    const proxy = proxyFor(this.base)
+    if (proxy) this.log(`${this.registry}: through the proxy ${proxy.protocol}//${proxy.host}`)
     this.policy = { ...defaultRetryPolicy, ...opts.retry }
     this.limits = { ...defaultTransferLimits, ...opts.limits }
     this.relief = opts.relief

@@ -3,6 +3,7 @@ import * as https from 'node:https'
 import { Readable } from 'node:stream'
 import { LadingError } from '../util/errors.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
+import { proxyFor, viaProxy, type ProxyEnv } from './proxy.js'
 import { ExchangeWatch, type Watch } from './watch.js'
 
 export interface HttpRequest {
@@ -54,25 +55,34 @@ const agents = {
   https: new https.Agent({ keepAlive: true, maxSockets: 32 })
 }
 
-/** One HTTP exchange; resolves when the response headers arrive, body left to the caller. */
-export function send(req: HttpRequest): Promise<HttpResponse> {
+/**
+ * One HTTP exchange; resolves when the response headers arrive, body left to the caller. It goes
+ * through the proxy the environment names for its URL (proxy.ts), if any.
+ */
+export function send(req: HttpRequest, env: ProxyEnv = process.env): Promise<HttpResponse> {
   const isHttps = req.url.protocol === 'https:'
   const lib = isHttps ? https : http
   return new Promise((resolve, reject) => {
+    // Thrown here, a misconfigured proxy variable becomes the exchange's rejection.
+    const proxy = proxyFor(req.url, env)
     const headers: Record<string, string> = { 'User-Agent': 'lading', ...req.headers }
     if (Buffer.isBuffer(req.body)) headers['Content-Length'] = String(req.body.length)
     else if (!req.body && ['PUT', 'POST', 'PATCH'].includes(req.method))
       headers['Content-Length'] = '0'
     const body = Buffer.isBuffer(req.body) && req.watch?.minRate ? sliced(req.body) : req.body
     let watch: ExchangeWatch | undefined
-    const r = lib.request(
-      req.url,
-      { method: req.method, headers, agent: isHttps ? agents.https : agents.http },
-      res => {
-        watch?.response(res)
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
-      }
-    )
+    const answered = (res: http.IncomingMessage) => {
+      watch?.response(res)
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res })
+    }
+    let r: http.ClientRequest
+    if (proxy) {
+      const via = viaProxy(req.url, proxy, headers)
+      r = via.lib.request({ ...via.options, method: req.method }, answered)
+    } else {
+      const agent = isHttps ? agents.https : agents.http
+      r = lib.request(req.url, { method: req.method, headers, agent }, answered)
+    }
     if (req.watch) watch = new ExchangeWatch(r, req.watch, req.url.host, body !== undefined)
     // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
     r.setTimeout(req.timeoutMs ?? 60_000, () =>

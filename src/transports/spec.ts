@@ -9,21 +9,17 @@ export type SourceSpec =
   | { kind: 'oci-archive'; path: string; ref?: string }
   | { kind: 'docker-archive'; path: string; ref?: string }
   | { kind: 'registry'; reference: string }
+  /** An image of the local Docker, read through `docker save`. */
+  | { kind: 'docker-daemon'; image: string }
 
 /**
  * Transports of other tools (skopeo, podman) that a user may write out of habit. Named here so
  * `dir:x` gets a clear answer instead of being read as the Docker Hub image "dir" with tag "x".
  */
-const FOREIGN_TRANSPORTS = new Set([
-  'dir',
-  'docker-daemon',
-  'containers-storage',
-  'ostree',
-  'sif',
-  'tarball'
-])
+const FOREIGN_TRANSPORTS = new Set(['dir', 'containers-storage', 'ostree', 'sif', 'tarball'])
 
-const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry reference'
+const USE =
+  'use scratch, oci:, oci-archive:, docker-archive:, docker-daemon: or a registry reference'
 
 /**
  * Splits `PATH[:REF]` of the layout transports. A path may itself contain ':', so the part after
@@ -77,6 +73,16 @@ export function parseSourceSpec(line: string): SourceSpec {
     if (!parts.path)
       throw new LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`)
     return { kind, ...parts }
+  }
+
+  if (s.startsWith('docker-daemon:')) {
+    const image = s.slice('docker-daemon:'.length).trim()
+    // Docker takes a name, a name:tag, a name@digest or an image ID; a flag would be read as one.
+    if (!image || image.startsWith('-') || /\s/.test(image))
+      throw new LadingError(
+        `from: "${line}": docker-daemon: needs an image of the local Docker, as in docker-daemon:app:1`
+      )
+    return { kind: 'docker-daemon', image }
   }
 
   if (s.startsWith('docker://')) {

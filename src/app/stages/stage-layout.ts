@@ -30,8 +30,8 @@ export async function stageLayout(
   const blobs = new Map<string, GraphBlob>()
   const notDownloaded: string[] = []
   // When pushing, registry layers stay where they are, and so do layers a layout Lading wrote
-  // while pushing left out; an archive must be complete, though.
-  const lazy = plan.push && !plan.archive
+  // while pushing left out; an archive (or an image for docker load) must be complete, though.
+  const lazy = plan.push && !plan.archive && !plan.load
   for (const [digest, blob] of graph.blobs) {
     const staged = await stageBlob(blob, layout, lazy, ctx)
     if (staged.location.kind === 'source') notDownloaded.push(digest)

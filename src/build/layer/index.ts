@@ -201,7 +201,7 @@ function packEntries(input: LocatedInput, settings: BuildSettings, entries: Iter
     slabs: settings.slabs,
     owner: input.chown,
     chmod: input.chmod,
-    windowsModes: (settings.hostPlatform ?? process.platform) === 'win32',
+    platform: settings.platform,
     onHeader: h => {
       check.entry(h)
       // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its

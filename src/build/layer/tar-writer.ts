@@ -18,6 +18,7 @@ import {
   type LocatedInput
 } from './input-errors.js'
 import type { SlabPool } from './slabs.js'
+import { layerMode } from './modes.js'
 import type { TreeEntry } from './walk.js'
 
 export type TarHeader = Parameters<tar.Pack['entry']>[0]
@@ -33,16 +34,11 @@ export interface TarWriterOptions {
   owner?: { uid: number; gid: number }
   /** The permission bits of every entry read from disk but symlinks (`--chmod`). */
   chmod?: number
-  /**
-   * Modes read on Windows mean nothing to Linux (no exec bit, no group or other bits): directories
-   * become 0755 and files 0644 unless `chmod` says otherwise.
-   */
-  windowsModes?: boolean
+  /** The file system's platform, which decides how far its modes mean anything (modes.ts). */
+  platform?: NodeJS.Platform
 }
 
 /** The modes given on Windows, where the file system has none a Linux image can use. */
-export const WINDOWS_DIR_MODE = 0o755
-export const WINDOWS_FILE_MODE = 0o644
 
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024
@@ -149,13 +145,15 @@ class TarWriter {
    * bits kept (tar-stream replaces a zero mode by its default; the type bits keep 0o000 as given).
    * A symlink's own mode means nothing to Linux; it is left as read.
    */
+  /**
+   * An entry's mode: `--chmod` for files and directories, else what the file system says where
+   * it means anything (modes.ts). tar-stream replaces a zero mode by its default, so the type
+   * bits ride along to keep 0o000.
+   */
   private modeOf(st: Stats): number {
-    if (st.isSymbolicLink()) return st.mode
     const type = st.mode & fsc.S_IFMT
-    if (this.opts.chmod !== undefined) return type | this.opts.chmod
-    if (this.opts.windowsModes)
-      return type | (st.isDirectory() ? WINDOWS_DIR_MODE : WINDOWS_FILE_MODE)
-    return st.mode
+    if (this.opts.chmod !== undefined && !st.isSymbolicLink()) return type | this.opts.chmod
+    return layerMode(st.mode, this.opts.platform)
   }
 
   /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */

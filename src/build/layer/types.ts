@@ -24,8 +24,8 @@ export interface LayerOptions {
   slabs?: SlabPool
   /** Told of the bytes of a long build as they are written (uncompressed tar, or tarball read). */
   progress?: StartProgress
-  /** The system the files are read on: process.platform unless a test says otherwise. */
-  hostPlatform?: NodeJS.Platform
+  /** The platform the sources are read on (default: this process's): see modes.ts. */
+  platform?: NodeJS.Platform
 }
 
 /** LayerOptions with the compression level settled and a slab pool at hand. */
