@@ -9,7 +9,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { cli } from '../helpers/cli.js'
 import { LONG_VALUE, writeInspectLayout, type InspectFixture } from '../helpers/inspect-image.js'
-import { exec, itWithTools, sha256, trackedTempDirs } from '../transports-fixtures.js'
+import { exec, itWithTools, sha256, trackedTempDirs } from '../helpers/transports-fixtures.js'
 
 const itSkopeo = await itWithTools('skopeo', 'tar')
 const tmp = trackedTempDirs('lading-inspect-')
