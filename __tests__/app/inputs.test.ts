@@ -1,7 +1,6 @@
-import { describe, it, expect } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs'
-import { INPUT_DEFAULTS, inputsFromEnv, parseList, parseBool } from '../../src/app/inputs.js'
-import { shellWords, parseCommand } from '../../src/app/words.js'
+import { INPUT_DEFAULTS, inputsFromEnv, parseBool, parseList } from '../../src/app/inputs.js'
 
 /** action.yml's inputs and defaults, read with a line parser (the file is plain YAML we own). */
 function actionYmlInputs(): Record<string, string> {
@@ -52,33 +51,5 @@ describe('action inputs', () => {
     expect(parseBool('push', 'TRUE')).toBe(true)
     expect(parseBool('push', 'false')).toBe(false)
     expect(() => parseBool('push', 'maybe')).toThrow('push: "maybe" is not true or false')
-  })
-})
-
-describe('commands', () => {
-  it('splits as a shell does, without expansion', () => {
-    expect(shellWords(`sh -c "echo \\"hi\\" \\$HOME" 'a b' c\\ d`, 'cmd')).toEqual([
-      'sh',
-      '-c',
-      'echo "hi" $HOME',
-      'a b',
-      'c d'
-    ])
-    expect(shellWords('  ', 'cmd')).toEqual([])
-    expect(shellWords('""', 'cmd')).toEqual([''])
-  })
-  it('takes a JSON array as is', () => {
-    expect(parseCommand('["/app/server", "--port", "8080"]', 'entrypoint')).toEqual([
-      '/app/server',
-      '--port',
-      '8080'
-    ])
-  })
-  it('names the input on a bad value', () => {
-    expect(() => parseCommand('["a", 1]', 'entrypoint')).toThrow(
-      /^entrypoint: .* JSON array of strings/
-    )
-    expect(() => parseCommand('[oops', 'cmd')).toThrow(/^cmd: .*not a JSON array/)
-    expect(() => parseCommand('echo "unterminated', 'cmd')).toThrow(/^cmd: unterminated " quote/)
   })
 })

@@ -1,31 +1,26 @@
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
+import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as zlib from 'node:zlib'
-import * as net from 'node:net'
-import { createHash } from 'node:crypto'
-import { execFileSync } from 'node:child_process'
 import * as tar from 'tar-stream'
-import { Layout } from '../../src/transports/layout.js'
 import {
   buildLayer,
   parseLayerSpec,
-  parseCompression,
   type BuiltLayer,
   type LayerOptions
 } from '../../src/build/layer/index.js'
-import { compressionLevel, ParallelGzip, GZIP_BLOCK } from '../../src/codec/compress.js'
-import { Readable, Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import { LadingError } from '../../src/util/errors.js'
 import { MediaType } from '../../src/oci/mediatypes.js'
-import { makeTree, LONG_FILE } from '../helpers/layer-tree.js'
+import { Layout } from '../../src/transports/layout.js'
+import { LadingError } from '../../src/util/errors.js'
 import { layerChecks } from '../../src/validate/layer/checks.js'
+import { LONG_FILE, makeTree } from '../helpers/layer-tree.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 const gzipOpts: LayerOptions = { compression: 'gzip', checks: layerChecks, mtime: MTIME }
-
 let work: string
 let tree: string
 let storeCount = 0
@@ -83,100 +78,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true })
-})
-
-describe('parseLayerSpec', () => {
-  it.each([
-    ['dist', { source: 'dist', spec: 'dist' }],
-    ['dist:/app', { source: 'dist', dest: '/app', spec: 'dist:/app' }],
-    ['  dist:/  ', { source: 'dist', dest: '/', spec: 'dist:/' }],
-    ['a:b:/srv/x', { source: 'a:b', dest: '/srv/x', spec: 'a:b:/srv/x' }],
-    ['out/app.tar.gz', { source: 'out/app.tar.gz', spec: 'out/app.tar.gz' }]
-  ])('%j', (line, expected) => {
-    expect(parseLayerSpec(line)).toEqual(expected)
-  })
-
-  it.each([
-    ['dist:app', /^layers: "dist:app": DEST "app" must be an absolute path/],
-    ['dist:', /^layers: "dist:": DEST "" must be an absolute path/],
-    [':/app', /^layers: ":\/app": SOURCE is empty/],
-    ['   ', /^layers: an empty line/]
-  ])('rejects %j', (line, re) => {
-    expect(() => parseLayerSpec(line)).toThrow(LadingError)
-    expect(() => parseLayerSpec(line)).toThrow(re)
-  })
-})
-
-describe('compression inputs', () => {
-  it('parses the three compressions and rejects others by name', () => {
-    expect(parseCompression('gzip')).toBe('gzip')
-    expect(parseCompression(' ZSTD ')).toBe('zstd')
-    expect(parseCompression('none')).toBe('none')
-    expect(() => parseCompression('xz')).toThrow(
-      new LadingError('compression: "xz" is not one of gzip, zstd, none')
-    )
-  })
-
-  it('checks the level against each compressor', () => {
-    expect(compressionLevel('gzip')).toBe(4)
-    expect(compressionLevel('zstd')).toBe(3)
-    expect(compressionLevel('gzip', 9)).toBe(9)
-    expect(compressionLevel('zstd', '19')).toBe(19)
-    expect(compressionLevel('none', 5)).toBeUndefined()
-    expect(() => compressionLevel('gzip', 10)).toThrow(
-      /^compression-level: "10" is not valid for gzip; use a whole number from 0 to 9/
-    )
-    expect(() => compressionLevel('zstd', 0)).toThrow(
-      /^compression-level: "0" is not valid for zstd/
-    )
-    expect(() => compressionLevel('zstd', 'fast')).toThrow(LadingError)
-    expect(() => compressionLevel('gzip', 2.5)).toThrow(LadingError)
-  })
-})
-
-describe('parallel gzip', () => {
-  async function gzipOf(input: Buffer[], level = 6): Promise<Buffer> {
-    const out: Buffer[] = []
-    const gz = new ParallelGzip(level)
-    gz.on('data', (c: Buffer) => out.push(c))
-    await pipeline(Readable.from(input), gz)
-    return Buffer.concat(out)
-  }
-
-  function members(gz: Buffer): number {
-    // Each member starts with the magic, CM 8, FLG 0, MTIME 0, XFL, OS 255.
-    let n = 0
-    for (let i = 0; i + 10 <= gz.length; i++)
-      if (
-        gz[i] === 0x1f &&
-        gz[i + 1] === 0x8b &&
-        gz[i + 2] === 8 &&
-        gz.readUInt32LE(4) === 0 &&
-        gz[9] === 0xff
-      )
-        n++
-    return n
-  }
-
-  it('cuts fixed blocks whatever the input chunking, and any gzip reader gets the data back', async () => {
-    const data = Buffer.alloc(GZIP_BLOCK * 3 + 1234)
-    for (let i = 0; i < data.length; i++) data[i] = (i * 31 + (i >> 9)) & 0xff
-    const whole = await gzipOf([data])
-    const pieces: Buffer[] = []
-    for (let i = 0; i < data.length; i += 65521) pieces.push(data.subarray(i, i + 65521))
-    expect((await gzipOf(pieces)).equals(whole)).toBe(true)
-    expect(members(whole)).toBeGreaterThanOrEqual(4)
-    expect(sha(zlib.gunzipSync(whole))).toBe(sha(data))
-    expect(sha(execFileSync('gzip', ['-dc'], { input: whole, maxBuffer: 64 << 20 }))).toBe(
-      sha(data)
-    )
-  })
-
-  it('writes a valid gzip file for empty input', async () => {
-    const gz = await gzipOf([])
-    expect(zlib.gunzipSync(gz).length).toBe(0)
-    expect(execFileSync('gzip', ['-dc'], { input: gz }).length).toBe(0)
-  })
 })
 
 describe('directory layers', () => {
@@ -381,69 +282,6 @@ describe('single-file layers', () => {
   })
 })
 
-describe('tarball layers', () => {
-  let plainTar: Buffer
-  let tarGz: string
-  let tarPlain: string
-  let tarZst: string
-
-  beforeAll(async () => {
-    const store = await newStore()
-    const none = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
-      compression: 'none',
-      checks: layerChecks,
-      mtime: MTIME
-    })
-    plainTar = await blob(store, none)
-    tarPlain = path.join(work, 'in.tar')
-    tarGz = path.join(work, 'in.tar.gz')
-    tarZst = path.join(work, 'in.tgz') // zstd inside, whatever the name says
-    await fs.writeFile(tarPlain, plainTar)
-    // Compressed by gzip(1), so the copy-as-is path is checked on bytes Lading did not make.
-    await fs.writeFile(tarGz, execFileSync('gzip', ['-9', '-n', '-c'], { input: plainTar }))
-    await fs.writeFile(tarZst, zlib.zstdCompressSync(plainTar))
-  })
-
-  it('copies a tarball already in the chosen compression byte for byte', async () => {
-    const store = await newStore()
-    const l = await buildLayer({ source: tarGz, spec: 'in.tar.gz' }, store, gzipOpts)
-    const file = await fs.readFile(tarGz)
-    expect(l.descriptor).toEqual({
-      mediaType: MediaType.LayerGzip,
-      digest: sha(file),
-      size: file.length
-    })
-    expect(l.diffId).toBe(sha(plainTar))
-    expect(l.createdBy).toBe('lading: ADD in.tar.gz /')
-    const p = await buildLayer({ source: tarPlain, spec: 'in.tar' }, store, {
-      compression: 'none',
-      checks: layerChecks,
-      mtime: MTIME
-    })
-    expect(p.descriptor.digest).toBe(sha(plainTar))
-    expect(p.diffId).toBe(sha(plainTar))
-    expect(await tempEntries(store)).toEqual([])
-  })
-
-  it.each([
-    ['in.tar.gz', 'zstd'],
-    ['in.tgz', 'gzip'],
-    ['in.tgz', 'none'],
-    ['in.tar', 'gzip']
-  ] as const)('recompresses %s to %s, keeping the tar', async (name, c) => {
-    const store = await newStore()
-    const l = await buildLayer({ source: path.join(work, name), spec: name }, store, {
-      compression: c,
-      checks: layerChecks,
-      mtime: MTIME
-    })
-    const data = await blob(store, l)
-    expect(l.descriptor.digest).toBe(sha(data))
-    expect(sha(decompress(l, data))).toBe(sha(plainTar))
-    expect(l.diffId).toBe(sha(plainTar))
-  })
-})
-
 describe('errors', () => {
   async function expectFailure(
     input: { source: string; dest?: string; spec: string },
@@ -625,95 +463,6 @@ describe('errors', () => {
     )
     expect(await tempEntries(store)).toEqual([])
     expect(await fs.readdir(path.join(store.root, 'blobs', 'sha256'))).toEqual([])
-  })
-})
-
-/** How many bytes a strict reader takes as gzip members: all of them, or it fails like Go's gzip. */
-async function gzipConsumed(data: Buffer): Promise<number> {
-  const gunzip = zlib.createGunzip()
-  await pipeline(Readable.from([data]), gunzip, new Writable({ write: (_c, _e, cb) => cb() }))
-  return gunzip.bytesWritten
-}
-
-describe('tarballs with bytes after the compressed stream', () => {
-  let plainTar: Buffer
-
-  beforeAll(async () => {
-    const store = await newStore()
-    const l = await buildLayer({ source: tree, dest: '/app', spec: 't' }, store, {
-      compression: 'none',
-      checks: layerChecks,
-      mtime: MTIME
-    })
-    plainTar = await blob(store, l)
-  })
-
-  it('recompresses a .tgz padded with zeros instead of keeping it', async () => {
-    const t = path.join(work, 'padded.tgz')
-    const gz = execFileSync('gzip', ['-n', '-c'], { input: plainTar })
-    await fs.writeFile(t, Buffer.concat([gz, Buffer.alloc(1024)]))
-    // gzip(1) itself accepts the file, so the input is one users really hand over.
-    execFileSync('gzip', ['-t', t], { stdio: 'pipe' })
-    const store = await newStore()
-    const l = await buildLayer({ source: t, spec: 'padded.tgz' }, store, gzipOpts)
-    const data = await blob(store, l)
-    expect(l.descriptor).toEqual({
-      mediaType: MediaType.LayerGzip,
-      digest: sha(data),
-      size: data.length
-    })
-    expect(await gzipConsumed(data)).toBe(data.length)
-    expect(zlib.gunzipSync(data).equals(plainTar)).toBe(true)
-    expect(l.diffId).toBe(sha(plainTar))
-    expect(await tempEntries(store)).toEqual([])
-    // Only the one blob is stored: the rejected copy left nothing behind.
-    expect(await fs.readdir(path.join(store.root, 'blobs', 'sha256'))).toEqual([
-      l.descriptor.digest.slice('sha256:'.length)
-    ])
-  })
-
-  it('recompresses a .tar.zst with trailing bytes', async () => {
-    const t = path.join(work, 'padded.tar.zst')
-    const zst = zlib.zstdCompressSync(plainTar)
-    await fs.writeFile(t, Buffer.concat([zst, Buffer.from('trailing junk\n')]))
-    const store = await newStore()
-    const l = await buildLayer({ source: t, spec: 'padded.tar.zst' }, store, {
-      compression: 'zstd',
-      checks: layerChecks,
-      mtime: MTIME
-    })
-    const data = await blob(store, l)
-    expect(l.descriptor.digest).toBe(sha(data))
-    expect(data.subarray(-14).toString()).not.toBe('trailing junk\n')
-    expect(zlib.zstdDecompressSync(data).equals(plainTar)).toBe(true)
-    expect(l.diffId).toBe(sha(plainTar))
-  })
-
-  it('refuses a zstd file of several frames rather than keep only the first', async () => {
-    // Cut at a tar entry boundary, so the first frame alone is a tar that parses.
-    const cut = 512 * 2
-    const t = path.join(work, 'frames.tar.zst')
-    await fs.writeFile(
-      t,
-      Buffer.concat([
-        zlib.zstdCompressSync(plainTar.subarray(0, cut)),
-        zlib.zstdCompressSync(plainTar.subarray(cut))
-      ])
-    )
-    for (const compression of ['zstd', 'gzip'] as const) {
-      const store = await newStore()
-      const err = await buildLayer({ source: t, spec: 'frames.tar.zst' }, store, {
-        compression,
-        checks: layerChecks,
-        mtime: MTIME
-      }).then(
-        () => undefined,
-        (e: unknown) => e
-      )
-      expect(err).toBeInstanceOf(LadingError)
-      expect((err as Error).message).toMatch(/holds more than one zstd frame/)
-      expect(await tempEntries(store)).toEqual([])
-    }
   })
 })
 

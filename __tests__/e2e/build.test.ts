@@ -2,25 +2,33 @@
  * End to end through the CLI front end and the engine: a tree becomes a layout that independent
  * tools (oci-image-tool, umoci, skopeo) accept and read back exactly.
  */
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import { gunzipSync } from 'node:zlib'
 import { cli } from '../helpers/cli.js'
-import { haveTool } from '../helpers/tools.js'
-import { makeTree, describeTree } from '../helpers/layer-tree.js'
+import { describeTree, makeTree } from '../helpers/layer-tree.js'
+import { itWithTools } from '../helpers/tools.js'
+/**
+ * Each blob is checked once per run: a layer Lading builds carries the findings the validator
+ * would make reading it back, scans are shared between the validations of a run, and the work
+ * that runs side by side (layers, validation reads) keeps its results in order.
+ */
+import type { Descriptor } from '../../src/oci/types.js'
 
 let tmp: string
 let tree: string
+
 beforeAll(async () => {
   tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-e2e-'))
   tree = path.join(tmp, 'tree')
   await fs.mkdir(tree)
   await makeTree(tree)
 })
+
 afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true })
 })
@@ -80,8 +88,7 @@ describe('lading build (scratch + a directory layer)', () => {
     expect(siblings).toEqual([])
   })
 
-  it('passes oci-image-tool validate --type image', () => {
-    if (!haveTool('oci-image-tool')) return
+  itWithTools(['oci-image-tool'], 'passes oci-image-tool validate --type image', () => {
     const out = execFileSync(
       'oci-image-tool',
       ['validate', '--type', 'image', '--ref', 'name=latest', layout],
@@ -90,8 +97,7 @@ describe('lading build (scratch + a directory layer)', () => {
     expect(out).toMatch(/Validation succeeded/)
   })
 
-  it('umoci unpack gives back the source tree exactly', async () => {
-    if (!haveTool('umoci')) return
+  itWithTools(['umoci'], 'umoci unpack gives back the source tree exactly', async () => {
     const bundle = path.join(tmp, 'bundle')
     execFileSync('umoci', ['unpack', '--rootless', '--image', `${layout}:latest`, bundle], {
       stdio: 'pipe'
@@ -112,8 +118,7 @@ describe('lading build (scratch + a directory layer)', () => {
     expect(got.get('hardlink.conf')!.ino).toBe(got.get('etc/conf.d/a.conf')!.ino)
   })
 
-  it('skopeo inspect shows every config field the inputs set', () => {
-    if (!haveTool('skopeo')) return
+  itWithTools(['skopeo'], 'skopeo inspect shows every config field the inputs set', () => {
     const cfg = JSON.parse(
       execFileSync('skopeo', ['inspect', '--config', `oci:${layout}:latest`], { encoding: 'utf8' })
     )
@@ -190,50 +195,52 @@ describe('lading build (scratch + a directory layer)', () => {
 })
 
 describe('lading build: several platforms on scratch', () => {
-  it('gives an index with one manifest per platform sharing the layer, written to an archive too', async () => {
-    const layout = path.join(tmp, 'multi')
-    const archive = path.join(tmp, 'multi.tar')
-    const r = await cli([
-      'build',
-      '--platforms',
-      'linux/amd64,linux/arm64/v8',
-      '--platforms',
-      'linux/arm/v7',
-      '--layers',
-      `${tree}/bin:/bin`,
-      '--output',
-      layout,
-      '--archive',
-      archive,
-      '--created',
-      '0'
-    ])
-    expect(r.err).toBe(r.code === 0 ? r.err : '')
-    expect(r.code).toBe(0)
-    const o = r.out
-    expect(o['media-type']).toBe('application/vnd.oci.image.index.v1+json')
-    expect(o.platforms).toBe('linux/amd64,linux/arm64/v8,linux/arm/v7')
-    expect(o['config-digest']).toBeUndefined()
-    const index = JSON.parse(
-      await fs.readFile(path.join(layout, 'blobs/sha256', o.digest.slice(7)), 'utf8')
-    )
-    expect(
-      index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)
-    ).toEqual(['amd64', 'arm64', 'arm'])
-    const layers = new Set<string>()
-    for (const m of index.manifests) {
-      const man = JSON.parse(
-        await fs.readFile(path.join(layout, 'blobs/sha256', m.digest.slice(7)), 'utf8')
+  itWithTools(
+    ['skopeo'],
+    'gives an index with one manifest per platform sharing the layer, written to an archive too',
+    async () => {
+      const layout = path.join(tmp, 'multi')
+      const archive = path.join(tmp, 'multi.tar')
+      const r = await cli([
+        'build',
+        '--platforms',
+        'linux/amd64,linux/arm64/v8',
+        '--platforms',
+        'linux/arm/v7',
+        '--layers',
+        `${tree}/bin:/bin`,
+        '--output',
+        layout,
+        '--archive',
+        archive,
+        '--created',
+        '0'
+      ])
+      expect(r.err).toBe(r.code === 0 ? r.err : '')
+      expect(r.code).toBe(0)
+      const o = r.out
+      expect(o['media-type']).toBe('application/vnd.oci.image.index.v1+json')
+      expect(o.platforms).toBe('linux/amd64,linux/arm64/v8,linux/arm/v7')
+      expect(o['config-digest']).toBeUndefined()
+      const index = JSON.parse(
+        await fs.readFile(path.join(layout, 'blobs/sha256', o.digest.slice(7)), 'utf8')
       )
-      layers.add(man.layers[0].digest)
-      const cfg = JSON.parse(
-        await fs.readFile(path.join(layout, 'blobs/sha256', man.config.digest.slice(7)), 'utf8')
-      )
-      expect(cfg.architecture).toBe(m.platform.architecture)
-    }
-    expect(layers.size).toBe(1)
-    await fs.access(archive)
-    if (haveTool('skopeo')) {
+      expect(
+        index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture)
+      ).toEqual(['amd64', 'arm64', 'arm'])
+      const layers = new Set<string>()
+      for (const m of index.manifests) {
+        const man = JSON.parse(
+          await fs.readFile(path.join(layout, 'blobs/sha256', m.digest.slice(7)), 'utf8')
+        )
+        layers.add(man.layers[0].digest)
+        const cfg = JSON.parse(
+          await fs.readFile(path.join(layout, 'blobs/sha256', man.config.digest.slice(7)), 'utf8')
+        )
+        expect(cfg.architecture).toBe(m.platform.architecture)
+      }
+      expect(layers.size).toBe(1)
+      await fs.access(archive)
       const arm = JSON.parse(
         execFileSync(
           'skopeo',
@@ -250,7 +257,7 @@ describe('lading build: several platforms on scratch', () => {
       )
       expect(arm.Architecture).toBe('arm')
     }
-  })
+  )
 })
 
 describe('bad input fails with a message naming the input and the value, and leaves no layout', () => {
@@ -295,5 +302,42 @@ describe('bad input fails with a message naming the input and the value, and lea
     await expect(fs.access(out)).rejects.toThrow()
     const leftovers = (await fs.readdir(tmp)).filter(n => n.startsWith(`.bad-`))
     expect(leftovers).toEqual([])
+  })
+})
+
+describe('layers built side by side', () => {
+  it('layers built at once are listed in the order given, however long each takes', async () => {
+    const big = path.join(tmp, 'big')
+    const small = path.join(tmp, 'small')
+    await fs.mkdir(big)
+    await fs.mkdir(small)
+    await fs.writeFile(path.join(big, 'data'), Buffer.alloc(8 * 1024 * 1024, 7))
+    await fs.writeFile(path.join(small, 'x'), 'x')
+    const out = path.join(tmp, 'ordered')
+    const r = await cli([
+      'build',
+      '--layers',
+      `${big}:/big`,
+      '--layers',
+      `${small}:/small`,
+      '--layers',
+      `${big}/data:/again/data`,
+      '--output',
+      out
+    ])
+    expect(r.code).toBe(0)
+    const logged = [...r.err.matchAll(/^layer (\S+): /gm)].map(m => m[1])
+    expect(logged).toEqual([`${big}:/big`, `${small}:/small`, `${big}/data:/again/data`])
+    const index = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'))
+    const manifest = JSON.parse(
+      await fs.readFile(
+        path.join(out, 'blobs', 'sha256', index.manifests[0].digest.slice(7)),
+        'utf8'
+      )
+    )
+    const sizes = (manifest.layers as Descriptor[]).map(l => l.size)
+    expect(sizes[1]).toBeLessThan(1000)
+    expect(sizes[0]).toBeGreaterThan(sizes[1])
+    expect(sizes[2]).toBeGreaterThan(sizes[1])
   })
 })

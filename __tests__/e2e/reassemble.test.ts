@@ -9,7 +9,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { cli } from '../helpers/cli.js'
-import { haveTool } from '../helpers/tools.js'
+import { describeWithTools, itWithTools } from '../helpers/tools.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents of several shapes
 async function blob(layout: string, digest: string): Promise<any> {
@@ -50,68 +50,72 @@ afterAll(async () => {
   await fs.rm(tmp, { recursive: true, force: true })
 })
 
-describe('archives made by skopeo become valid layouts with the same layers, diff_ids and config', () => {
-  it.each(['oci-archive', 'docker-archive'])('%s', async transport => {
-    if (!haveTool('skopeo')) return
-    const archive = path.join(tmp, `${transport}.tar`)
-    const dest =
-      transport === 'oci-archive'
-        ? `oci-archive:${archive}:latest`
-        : `docker-archive:${archive}:example/app:1`
-    execFileSync('skopeo', ['copy', '-q', `oci:${amd64}:latest`, dest])
-    const out = path.join(tmp, `from-${transport}`)
-    const r = await cli(['build', '--from', `${transport}:${archive}`, '--output', out])
-    expect(r.err).not.toMatch(/error|warning/i)
-    expect(r.code).toBe(0)
-    expect(r.out.valid).toBe('true')
-    const origIdx = JSON.parse(await fs.readFile(path.join(amd64, 'index.json'), 'utf8'))
-    const orig = await blob(amd64, origIdx.manifests[0].digest)
-    const origCfg = await blob(amd64, orig.config.digest)
-    const got = await blob(out, r.out.digest)
-    const gotCfg = await blob(out, got.config.digest)
-    expect(gotCfg.rootfs.diff_ids).toEqual(origCfg.rootfs.diff_ids)
-    expect(gotCfg.config).toEqual(origCfg.config)
-    expect(gotCfg.architecture).toBe('amd64')
-    expect(got.layers).toHaveLength(orig.layers.length)
-    if (transport === 'oci-archive') expect(got.layers).toEqual(orig.layers)
-    if (haveTool('oci-image-tool'))
+describeWithTools(
+  ['skopeo', 'oci-image-tool'],
+  'archives made by skopeo become valid layouts with the same layers, diff_ids and config',
+  () => {
+    it.each(['oci-archive', 'docker-archive'])('%s', async transport => {
+      const archive = path.join(tmp, `${transport}.tar`)
+      const dest =
+        transport === 'oci-archive'
+          ? `oci-archive:${archive}:latest`
+          : `docker-archive:${archive}:example/app:1`
+      execFileSync('skopeo', ['copy', '-q', `oci:${amd64}:latest`, dest])
+      const out = path.join(tmp, `from-${transport}`)
+      const r = await cli(['build', '--from', `${transport}:${archive}`, '--output', out])
+      expect(r.err).not.toMatch(/error|warning/i)
+      expect(r.code).toBe(0)
+      expect(r.out.valid).toBe('true')
+      const origIdx = JSON.parse(await fs.readFile(path.join(amd64, 'index.json'), 'utf8'))
+      const orig = await blob(amd64, origIdx.manifests[0].digest)
+      const origCfg = await blob(amd64, orig.config.digest)
+      const got = await blob(out, r.out.digest)
+      const gotCfg = await blob(out, got.config.digest)
+      expect(gotCfg.rootfs.diff_ids).toEqual(origCfg.rootfs.diff_ids)
+      expect(gotCfg.config).toEqual(origCfg.config)
+      expect(gotCfg.architecture).toBe('amd64')
+      expect(got.layers).toHaveLength(orig.layers.length)
+      if (transport === 'oci-archive') expect(got.layers).toEqual(orig.layers)
       execFileSync('oci-image-tool', ['validate', '--type', 'image', '--ref', 'name=latest', out], {
         stdio: 'pipe'
       })
-  })
-})
+    })
+  }
+)
 
 describe('merging', () => {
-  it('two single-platform images become one index, readable per platform', async () => {
-    const out = path.join(tmp, 'merged')
-    const archive = path.join(tmp, 'merged.tar')
-    const r = await cli([
-      'build',
-      '--from',
-      `oci:${amd64}`,
-      '--from',
-      `oci:${arm64}:latest`,
-      '--annotations',
-      'index:org.opencontainers.image.title=merged',
-      '--output',
-      out,
-      '--archive',
-      archive
-    ])
-    expect(r.err).not.toMatch(/error|warning/i)
-    expect(r.code).toBe(0)
-    expect(r.out['media-type']).toBe('application/vnd.oci.image.index.v1+json')
-    expect(r.out.platforms).toBe('linux/amd64,linux/arm64')
-    const index = await blob(out, r.out.digest)
-    expect(index.annotations['org.opencontainers.image.title']).toBe('merged')
-    // the platform manifests are taken as they are: same digests as the sources
-    const srcDigests = []
-    for (const l of [amd64, arm64])
-      srcDigests.push(
-        JSON.parse(await fs.readFile(path.join(l, 'index.json'), 'utf8')).manifests[0].digest
-      )
-    expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual(srcDigests)
-    if (haveTool('skopeo')) {
+  itWithTools(
+    ['skopeo'],
+    'two single-platform images become one index, readable per platform',
+    async () => {
+      const out = path.join(tmp, 'merged')
+      const archive = path.join(tmp, 'merged.tar')
+      const r = await cli([
+        'build',
+        '--from',
+        `oci:${amd64}`,
+        '--from',
+        `oci:${arm64}:latest`,
+        '--annotations',
+        'index:org.opencontainers.image.title=merged',
+        '--output',
+        out,
+        '--archive',
+        archive
+      ])
+      expect(r.err).not.toMatch(/error|warning/i)
+      expect(r.code).toBe(0)
+      expect(r.out['media-type']).toBe('application/vnd.oci.image.index.v1+json')
+      expect(r.out.platforms).toBe('linux/amd64,linux/arm64')
+      const index = await blob(out, r.out.digest)
+      expect(index.annotations['org.opencontainers.image.title']).toBe('merged')
+      // the platform manifests are taken as they are: same digests as the sources
+      const srcDigests = []
+      for (const l of [amd64, arm64])
+        srcDigests.push(
+          JSON.parse(await fs.readFile(path.join(l, 'index.json'), 'utf8')).manifests[0].digest
+        )
+      expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual(srcDigests)
       for (const arch of ['amd64', 'arm64']) {
         const cfg = JSON.parse(
           execFileSync(
@@ -123,7 +127,7 @@ describe('merging', () => {
         expect(cfg.config.Env).toContain(`ARCH=${arch}`)
       }
     }
-  })
+  )
 
   it('a multi-platform base with layers gives each platform its base layers plus the same new layer', async () => {
     const merged = path.join(tmp, 'merged')

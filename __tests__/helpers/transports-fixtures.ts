@@ -1,4 +1,4 @@
-/** Test helpers for the transport tests: tiny images made at runtime, and the oracle tools. */
+/** Test helpers for the transport tests: tiny images made at runtime, read back independently. */
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
@@ -6,7 +6,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { gzipSync } from 'node:zlib'
-import { afterAll, it } from '@jest/globals'
+import { afterAll } from '@jest/globals'
 import * as tar from 'tar-stream'
 import type { ImageSource } from '../../src/oci/blobs.js'
 import type { Descriptor, ImageConfig, Manifest } from '../../src/oci/types.js'
@@ -39,30 +39,6 @@ export function trackedTempDirs(prefix?: string): TempDirs {
 
 export async function tempDir(prefix = 'lading-test-'): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), prefix))
-}
-
-async function onPath(tool: string): Promise<boolean> {
-  try {
-    await exec('sh', ['-c', `command -v ${tool}`])
-    return true
-  } catch {
-    return false
-  }
-}
-
-/**
- * `it` for a test that needs external tools: skipped when they are missing, unless
- * LADING_TEST_TOOLS=1 says they must be there, in which case the test fails.
- */
-export async function itWithTools(...tools: string[]): Promise<typeof it> {
-  const missing: string[] = []
-  for (const t of tools) if (!(await onPath(t))) missing.push(t)
-  if (!missing.length) return it
-  if (process.env.LADING_TEST_TOOLS !== '1') return it.skip as typeof it
-  return ((name: string) =>
-    it(name, () => {
-      throw new Error(`required tool(s) missing: ${missing.join(', ')}`)
-    })) as unknown as typeof it
 }
 
 /** A tar of `files` (name → content), made with tar-stream, small enough for memory. */

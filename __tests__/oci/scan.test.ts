@@ -1,9 +1,8 @@
 /**
  * Each blob is checked once per run: a layer Lading builds carries the findings the validator
- * would make reading it back, scans are shared between the validations of a run, and the work
- * that runs side by side (layers, validation reads) keeps its results in order.
+ * would make reading it back, and scans are shared between the validations of a run.
  */
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
@@ -11,21 +10,21 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { buildLayer } from '../../src/build/layer/index.js'
-import { Layout } from '../../src/transports/layout.js'
-import { scanBlob } from '../../src/validate/layer/scan.js'
-import { ScanCache, validateImage } from '../../src/validate/index.js'
-import type { Descriptor } from '../../src/oci/types.js'
 import type { BlobReader } from '../../src/oci/blobs.js'
-import { mapLimited } from '../../src/util/limit.js'
-import { MemoryRelief, RELIEF_BYTES } from '../../src/util/memory.js'
-import { makeTree } from '../helpers/layer-tree.js'
-import { cli } from '../helpers/cli.js'
+import type { Descriptor } from '../../src/oci/types.js'
+import { Layout } from '../../src/transports/layout.js'
+import { ScanCache, validateImage } from '../../src/validate/index.js'
 import { layerChecks } from '../../src/validate/layer/checks.js'
+import { scanBlob } from '../../src/validate/layer/scan.js'
+import { cli } from '../helpers/cli.js'
+import { makeTree } from '../helpers/layer-tree.js'
 
 let work: string
+
 beforeAll(async () => {
   work = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-once-'))
 })
+
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true })
 })
@@ -230,102 +229,5 @@ describe('scans shared within a run', () => {
       /validated the assembled layout: 0 blob\(s\) read, 1 already checked in this run/
     )
     expect(copied.out.digest).toBe(built.out.digest)
-  })
-})
-
-describe('side by side, in order', () => {
-  it('mapLimited keeps the order of its items and never runs more than its limit', async () => {
-    let running = 0
-    let most = 0
-    const got = await mapLimited([30, 5, 20, 1, 10, 2], 3, async (ms, i) => {
-      running++
-      most = Math.max(most, running)
-      await new Promise(r => setTimeout(r, ms))
-      running--
-      return `${i}:${ms}`
-    })
-    expect(got).toEqual(['0:30', '1:5', '2:20', '3:1', '4:10', '5:2'])
-    expect(most).toBe(3)
-  })
-
-  it('mapLimited starts nothing after a failure and throws the first one', async () => {
-    const started: number[] = []
-    await expect(
-      mapLimited([1, 2, 3, 4, 5], 2, async n => {
-        started.push(n)
-        await new Promise(r => setTimeout(r, 5))
-        if (n === 2) throw new Error(`item ${n} failed`)
-        return n
-      })
-    ).rejects.toThrow('item 2 failed')
-    expect(started.length).toBeLessThan(5)
-  })
-
-  it('layers built at once are listed in the order given, however long each takes', async () => {
-    const big = path.join(work, 'big')
-    const small = path.join(work, 'small')
-    await fs.mkdir(big)
-    await fs.mkdir(small)
-    await fs.writeFile(path.join(big, 'data'), Buffer.alloc(8 * 1024 * 1024, 7))
-    await fs.writeFile(path.join(small, 'x'), 'x')
-    const out = path.join(work, 'ordered')
-    const r = await cli([
-      'build',
-      '--layers',
-      `${big}:/big`,
-      '--layers',
-      `${small}:/small`,
-      '--layers',
-      `${big}/data:/again/data`,
-      '--output',
-      out
-    ])
-    expect(r.code).toBe(0)
-    const logged = [...r.err.matchAll(/^layer (\S+): /gm)].map(m => m[1])
-    expect(logged).toEqual([`${big}:/big`, `${small}:/small`, `${big}/data:/again/data`])
-    const index = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'))
-    const manifest = JSON.parse(
-      await fs.readFile(
-        path.join(out, 'blobs', 'sha256', index.manifests[0].digest.slice(7)),
-        'utf8'
-      )
-    )
-    const sizes = (manifest.layers as Descriptor[]).map(l => l.size)
-    expect(sizes[1]).toBeLessThan(1000)
-    expect(sizes[0]).toBeGreaterThan(sizes[1])
-    expect(sizes[2]).toBeGreaterThan(sizes[1])
-  })
-})
-
-describe('memory relief', () => {
-  it('frees dead Buffers once enough bytes have moved while memory is high', async () => {
-    const relief = new MemoryRelief(0)
-    // A collection first, so that the Buffers below are the ones it frees.
-    relief.moved(RELIEF_BYTES)
-    await new Promise(r => setTimeout(r, 300))
-    // 40 MiB of Buffers that die at once, under the 64 MB at which V8 would collect them itself.
-    for (let i = 0; i < 40; i++) Buffer.alloc(1024 * 1024, i)
-    const before = process.memoryUsage().arrayBuffers
-    const asked = relief.collections
-    relief.moved(RELIEF_BYTES - 1)
-    expect(relief.collections).toBe(asked)
-    relief.moved(1)
-    expect(relief.collections).toBe(asked + 1)
-    // The collection runs beside the work: give it a moment (bounded) to finish.
-    let after = process.memoryUsage().arrayBuffers
-    for (let i = 0; i < 50 && before - after <= 32 * 1024 * 1024; i++) {
-      await new Promise(r => setTimeout(r, 20))
-      after = process.memoryUsage().arrayBuffers
-    }
-    expect(before - after).toBeGreaterThan(32 * 1024 * 1024)
-  })
-
-  it('asks for no collection while memory is below the mark', () => {
-    const high = new MemoryRelief(64 * 1024 ** 3)
-    high.moved(RELIEF_BYTES * 4)
-    expect(high.collections).toBe(0)
-    const low = new MemoryRelief(0)
-    low.moved(RELIEF_BYTES)
-    expect(low.collections).toBe(1)
   })
 })

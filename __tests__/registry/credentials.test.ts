@@ -1,114 +1,16 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
-import { generateKeyPairSync } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { parseChallenge } from '../../src/registry/auth.js'
-import { isLoopback, RegistryClient, sameOrigin } from '../../src/registry/client.js'
+import { parseReference } from '../../src/oci/reference.js'
 import { resolveCredentials } from '../../src/registry/credentials.js'
-import { registryError, RetryableError } from '../../src/registry/errors.js'
-import {
-  backoffDelay,
-  defaultRetryPolicy,
-  parseRetryAfter,
-  withRetry
-} from '../../src/registry/retry.js'
-import { libtrustKeyId } from '../helpers/token-server.js'
-
-describe('challenges', () => {
-  it('parses a bearer challenge with quoted values and commas inside them', () => {
-    const c = parseChallenge(
-      'Bearer realm="https://ghcr.io/token",service="ghcr.io",scope="repository:o/r:pull,push"'
-    )
-    expect(c).toEqual({
-      scheme: 'bearer',
-      params: {
-        realm: 'https://ghcr.io/token',
-        service: 'ghcr.io',
-        scope: 'repository:o/r:pull,push'
-      }
-    })
-    expect(parseChallenge('Basic realm="Registry Realm"')?.scheme).toBe('basic')
-    expect(parseChallenge(undefined)).toBeUndefined()
-  })
-})
-
-describe('retries', () => {
-  it('reads Retry-After as seconds or as an HTTP date', () => {
-    expect(parseRetryAfter('3')).toBe(3000)
-    const now = Date.parse('2025-01-01T00:00:00Z')
-    expect(parseRetryAfter('Wed, 01 Jan 2025 00:00:10 GMT', now)).toBe(10_000)
-    expect(parseRetryAfter('soon')).toBeUndefined()
-  })
-
-  it('backs off exponentially with jitter, capped, and never earlier than Retry-After', () => {
-    const p = { ...defaultRetryPolicy, baseDelayMs: 100, maxDelayMs: 1000 }
-    expect(backoffDelay(1, p, undefined, () => 0)).toBe(50)
-    expect(backoffDelay(3, p, undefined, () => 1)).toBe(400)
-    expect(backoffDelay(10, p, undefined, () => 1)).toBe(1000)
-    expect(backoffDelay(1, p, 5000, () => 1)).toBeGreaterThanOrEqual(5000)
-  })
-
-  it('stops after the attempts allowed and names what failed', async () => {
-    let calls = 0
-    const p = { attempts: 3, maxElapsedMs: 10_000, baseDelayMs: 1, maxDelayMs: 2 }
-    const err = await withRetry(
-      'GET thing',
-      async () => {
-        calls++
-        throw new RetryableError('503 busy')
-      },
-      p
-    ).catch(e => e)
-    expect(calls).toBe(3)
-    expect(err.message).toBe('GET thing failed after 3 attempts in 0s: 503 busy')
-    let other = 0
-    await expect(
-      withRetry(
-        'GET other',
-        async () => {
-          other++
-          throw new Error('not retryable')
-        },
-        p
-      )
-    ).rejects.toThrow('not retryable')
-    expect(other).toBe(1)
-  })
-})
-
-describe('error messages', () => {
-  const ctx = {
-    registry: 'ghcr.io',
-    repository: 'o/r',
-    what: 'PUT manifest ghcr.io/o/r:1',
-    credentialSource: 'the github-token input'
-  }
-  it('say which registry refused which credentials, and the GHCR permission', () => {
-    const m = registryError(
-      401,
-      '{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}',
-      ctx
-    ).message
-    expect(m).toContain(
-      'PUT manifest ghcr.io/o/r:1 failed: 401 UNAUTHORIZED: authentication required'
-    )
-    expect(m).toContain('ghcr.io did not accept the credentials from the github-token input')
-    expect(m).toContain('packages: write')
-    expect(registryError(403, '{"errors":[{"code":"DENIED"}]}', ctx).message).toContain(
-      'denied access to ghcr.io/o/r'
-    )
-    expect(registryError(404, '{"errors":[{"code":"NAME_UNKNOWN"}]}', ctx).message).toContain(
-      'does not exist'
-    )
-    expect(registryError(429, '{"errors":[{"code":"TOOMANYREQUESTS"}]}', ctx, 6).message).toContain(
-      'rate-limiting requests (still after 6 attempts)'
-    )
-    expect(registryError(401, '', { ...ctx, registry: 'quay.io' }).message).not.toContain(
-      'packages: write'
-    )
-  })
-})
+import { registryError } from '../../src/registry/errors.js'
+import { pushImage, RegistryError } from '../../src/registry/index.js'
+import { RegistrySource } from '../../src/registry/source.js'
+import { makeImage, requestFor } from '../helpers/push-image.js'
+import { fast, useRegistries } from '../helpers/registries.js'
+import { remoteDigest } from '../helpers/skopeo.js'
+import { describeWithTools } from '../helpers/tools.js'
 
 describe('credentials', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-creds-'))
@@ -225,35 +127,89 @@ describe('docker config order', () => {
   })
 })
 
-describe('hosts', () => {
-  it('takes insecure-registries entries written as URLs', () => {
-    for (const entry of ['http://vm:5081', 'http://vm:5081/', 'VM:5081', ' vm:5081/v2/ '])
-      expect(new RegistryClient('vm:5081', { insecureRegistries: [entry] }).base.href).toBe(
-        'http://vm:5081/v2/'
-      )
-    expect(new RegistryClient('vm:5081', { insecureRegistries: ['vm:5082'] }).base.protocol).toBe(
-      'https:'
-    )
-  })
+describeWithTools(
+  ['docker-registry', 'skopeo', 'htpasswd', 'openssl'],
+  'credentials for distribution',
+  () => {
+    const r = useRegistries({ token: true })
+    describe('credentials', () => {
+      it('reads docker config.json auths and credential helpers when no inputs are given', async () => {
+        const img = await makeImage(path.join(r.tmp, 'dockercfg'))
+        const cfgDir = path.join(r.tmp, 'docker-config')
+        fs.mkdirSync(cfgDir, { recursive: true })
+        const auth = Buffer.from(`${r.basic.username}:${r.basic.password}`).toString('base64')
+        fs.writeFileSync(
+          path.join(cfgDir, 'config.json'),
+          JSON.stringify({ auths: { [`http://${r.basic.host}/v1/`]: { auth } } })
+        )
+        const saved = { DOCKER_CONFIG: process.env.DOCKER_CONFIG, PATH: process.env.PATH }
+        process.env.DOCKER_CONFIG = cfgDir
+        try {
+          const res = await pushImage(
+            requestFor(img, [parseReference(`${r.basic.host}/cfg/a:1`)]),
+            {
+              log: r.log
+            }
+          )
+          expect(res.uploaded).toBe(img.blobs.length)
 
-  it('keeps credentials to the same scheme, host and port', () => {
-    const base = new URL('https://reg.example/v2/')
-    expect(sameOrigin(base, new URL('https://reg.example/v2/x/blobs/uploads/1'))).toBe(true)
-    expect(sameOrigin(base, new URL('http://reg.example/v2/x'))).toBe(false)
-    expect(sameOrigin(base, new URL('https://reg.example:8443/v2/x'))).toBe(false)
-    expect(sameOrigin(base, new URL('https://storage.example/x'))).toBe(false)
-  })
+          // A credential helper, as `credHelpers` names it, answering on stdout.
+          const bin = path.join(r.tmp, 'bin')
+          fs.mkdirSync(bin, { recursive: true })
+          const helper = path.join(bin, 'docker-credential-ladingtest')
+          fs.writeFileSync(
+            helper,
+            `#!/bin/sh\nread server\n[ "$server" = "${r.token.host}" ] || { echo "credentials not found"; exit 1; }\n` +
+              `echo '{"Username":"${r.token.username}","Secret":"${r.token.password}"}'\n`
+          )
+          fs.chmodSync(helper, 0o755)
+          process.env.PATH = `${bin}:${process.env.PATH}`
+          fs.writeFileSync(
+            path.join(cfgDir, 'config.json'),
+            JSON.stringify({ credHelpers: { [r.token.host]: 'ladingtest' } })
+          )
+          const viaHelper = await pushImage(
+            requestFor(img, [parseReference(`${r.token.host}/cfg/helper:1`)]),
+            { log: r.log }
+          )
+          expect(viaHelper.uploaded).toBe(img.blobs.length)
+          expect(await remoteDigest(r.token, `${r.token.host}/cfg/helper:1`)).toBe(img.root.digest)
+        } finally {
+          for (const [k, v] of Object.entries(saved))
+            if (v === undefined) delete process.env[k]
+            else process.env[k] = v
+        }
+      })
+    })
 
-  it('treats loopback names as local', () => {
-    expect(isLoopback('127.0.0.1:5000')).toBe(true)
-    expect(isLoopback('localhost')).toBe(true)
-    expect(isLoopback('[::1]:5000')).toBe(true)
-    expect(isLoopback('ghcr.io')).toBe(false)
-  })
-
-  it('computes libtrust key ids in 12 groups of 4 base32 characters', () => {
-    const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
-    const id = libtrustKeyId(publicKey.export({ type: 'spki', format: 'der' }))
-    expect(id).toMatch(/^([A-Z2-7]{4}:){11}[A-Z2-7]{4}$/)
-  })
-})
+    describe('credentials of the inputs', () => {
+      it('says the inputs are for other registries when one of those asks for credentials', async () => {
+        const img = await makeImage(path.join(r.tmp, 'forother'))
+        await pushImage(requestFor(img, [parseReference(`${r.basic.host}/for/a:1`)]), r.creds())
+        const ref = parseReference(`${r.basic.host}/for/a:1`)
+        const err = await RegistrySource.open(ref, {
+          ...r.creds(),
+          credentialsRegistries: ['ghcr.io', 'quay.io'],
+          retry: fast
+        }).catch(e => e)
+        expect(err).toBeInstanceOf(RegistryError)
+        expect(err.message).toContain(
+          `the username/password inputs are for ghcr.io, quay.io only; log in to ${r.basic.host} with docker/login-action`
+        )
+        const none = await RegistrySource.open(ref, {
+          ...r.creds(),
+          credentialsRegistries: []
+        }).catch(e => e)
+        expect(none.message).toContain('there are no tags')
+        const mine = await RegistrySource.open(ref, {
+          ...r.creds(),
+          credentialsRegistries: ['ghcr.io', r.basic.host]
+        })
+        expect(mine.root.digest).toBe(img.root.digest)
+        // Undefined: the inputs go to every registry, as the CLI has it.
+        const all = await RegistrySource.open(ref, r.creds())
+        expect(all.root.digest).toBe(img.root.digest)
+      })
+    })
+  }
+)

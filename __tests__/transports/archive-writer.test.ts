@@ -7,15 +7,13 @@ import { openLayout } from '../../src/transports/layout-image.js'
 import { LadingError } from '../../src/util/errors.js'
 import {
   exec,
-  itWithTools,
   readImage,
   tarNames,
   trackedTempDirs,
   writeFixtureLayout
 } from '../helpers/transports-fixtures.js'
+import { itWithTools } from '../helpers/tools.js'
 
-const itSkopeo = await itWithTools('skopeo')
-const itValidate = await itWithTools('oci-image-tool', 'tar')
 const tmp = trackedTempDirs()
 
 async function fixture(): Promise<{ base: string; lay: string }> {
@@ -64,7 +62,7 @@ describe('writeOciArchive', () => {
     expect((await fs.readFile(again)).equals(await fs.readFile(out))).toBe(true)
   })
 
-  itSkopeo('writes an archive skopeo reads', async () => {
+  itWithTools(['skopeo'], 'writes an archive skopeo reads', async () => {
     const { base, lay } = await fixture()
     const out = path.join(base, 'out.tar')
     await writeOciArchive(lay, out)
@@ -77,31 +75,35 @@ describe('writeOciArchive', () => {
     expect(info.Architecture).toBe('amd64')
   })
 
-  itValidate('writes an archive whose extraction oci-image-tool validates', async () => {
-    const { base, lay } = await fixture()
-    const out = path.join(base, 'out.tar')
-    await writeOciArchive(lay, out)
-    const x = path.join(base, 'x')
-    await fs.mkdir(x)
-    await exec('tar', ['-xf', out, '-C', x])
-    for (const ref of ['v1', 'v2']) {
-      const { stdout } = await exec('oci-image-tool', [
-        'validate',
-        '--type',
-        'image',
-        x,
-        '--ref',
-        `name=${ref}`
-      ])
-      expect(stdout).toMatch(/Validation succeeded/)
+  itWithTools(
+    ['oci-image-tool', 'tar'],
+    'writes an archive whose extraction oci-image-tool validates',
+    async () => {
+      const { base, lay } = await fixture()
+      const out = path.join(base, 'out.tar')
+      await writeOciArchive(lay, out)
+      const x = path.join(base, 'x')
+      await fs.mkdir(x)
+      await exec('tar', ['-xf', out, '-C', x])
+      for (const ref of ['v1', 'v2']) {
+        const { stdout } = await exec('oci-image-tool', [
+          'validate',
+          '--type',
+          'image',
+          x,
+          '--ref',
+          `name=${ref}`
+        ])
+        expect(stdout).toMatch(/Validation succeeded/)
+      }
+      // the oracle does fail on a broken layout, so the checks above mean something
+      const v1 = await readImage(await openLayout(lay, 'v1'))
+      await fs.writeFile(path.join(x, 'blobs', 'sha256', v1.manifest.config.digest.slice(7)), '{}')
+      await expect(
+        exec('oci-image-tool', ['validate', '--type', 'image', x, '--ref', 'name=v1'])
+      ).rejects.toThrow()
     }
-    // the oracle does fail on a broken layout, so the checks above mean something
-    const v1 = await readImage(await openLayout(lay, 'v1'))
-    await fs.writeFile(path.join(x, 'blobs', 'sha256', v1.manifest.config.digest.slice(7)), '{}')
-    await expect(
-      exec('oci-image-tool', ['validate', '--type', 'image', x, '--ref', 'name=v1'])
-    ).rejects.toThrow()
-  })
+  )
 
   it('fails clearly on an incomplete layout and leaves nothing behind', async () => {
     const { base, lay } = await fixture()

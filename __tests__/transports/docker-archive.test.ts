@@ -11,17 +11,15 @@ import type { LayoutImage } from '../../src/transports/layout-image.js'
 import { ScanCache, validateLayout } from '../../src/validate/index.js'
 import {
   exec,
-  itWithTools,
   makeTar,
   readImage,
   sha256,
   trackedTempDirs,
   writeFixtureLayout
 } from '../helpers/transports-fixtures.js'
+import { itWithTools } from '../helpers/tools.js'
 import { scanBlob } from '../../src/validate/layer/scan.js'
 
-const itSkopeo = await itWithTools('skopeo', 'tar')
-const itValidate = await itWithTools('oci-image-tool')
 const tmp = trackedTempDirs()
 
 interface SavedImage {
@@ -75,63 +73,74 @@ async function dockerSave(file: string, images: SavedImage[]): Promise<{ configs
 }
 
 describe('openDockerArchive', () => {
-  itSkopeo('reads what skopeo writes as docker-archive (legacy layout with symlinks)', async () => {
-    const base = await tmp()
-    const lay = path.join(base, 'lay')
-    await writeFixtureLayout(lay, [
-      { ref: 'one', layers: [{ 'a/x': 'x' }, { 'b/y': 'y' }], gzip: true, architecture: 'arm64' }
-    ])
-    const archive = path.join(base, 'y.tar')
-    await exec('skopeo', ['copy', `oci:${lay}:one`, `docker-archive:${archive}:repo/name:t1`])
-    const savedManifest = JSON.parse((await exec('tar', ['-xOf', archive, 'manifest.json'])).stdout)
-    const skopeoConfig = Buffer.from(
-      (await exec('tar', ['-xOf', archive, savedManifest[0].Config], { encoding: 'buffer' })).stdout
-    )
+  itWithTools(
+    ['skopeo', 'tar'],
+    'reads what skopeo writes as docker-archive (legacy layout with symlinks)',
+    async () => {
+      const base = await tmp()
+      const lay = path.join(base, 'lay')
+      await writeFixtureLayout(lay, [
+        { ref: 'one', layers: [{ 'a/x': 'x' }, { 'b/y': 'y' }], gzip: true, architecture: 'arm64' }
+      ])
+      const archive = path.join(base, 'y.tar')
+      await exec('skopeo', ['copy', `oci:${lay}:one`, `docker-archive:${archive}:repo/name:t1`])
+      const savedManifest = JSON.parse(
+        (await exec('tar', ['-xOf', archive, 'manifest.json'])).stdout
+      )
+      const skopeoConfig = Buffer.from(
+        (await exec('tar', ['-xOf', archive, savedManifest[0].Config], { encoding: 'buffer' }))
+          .stdout
+      )
 
-    const want = await readImage(await openLayout(lay, 'one'))
-    for (const ref of [undefined, 'repo/name:t1', 'docker.io/repo/name:t1']) {
-      const src = await openDockerArchive(archive, scanBlob, undefined, ref)
-      const got = await readImage(src)
-      expect(got.configBytes.equals(skopeoConfig)).toBe(true)
-      expect(got.manifest.config.mediaType).toBe('application/vnd.oci.image.config.v1+json')
-      expect(got.config.rootfs.diff_ids).toEqual(want.config.rootfs.diff_ids)
-      expect(got.config.config).toEqual(want.config.config)
-      // skopeo stores the layers uncompressed, so each digest is its diff_id
-      expect(got.layerDigests).toEqual(want.config.rootfs.diff_ids)
-      expect(got.layerMediaTypes).toEqual(Array(2).fill('application/vnd.oci.image.layer.v1.tar'))
-      expect(src.root.platform).toEqual({ os: 'linux', architecture: 'arm64' })
-      await src.close()
-      await expect(fs.access(src.dir)).rejects.toThrow()
+      const want = await readImage(await openLayout(lay, 'one'))
+      for (const ref of [undefined, 'repo/name:t1', 'docker.io/repo/name:t1']) {
+        const src = await openDockerArchive(archive, scanBlob, undefined, ref)
+        const got = await readImage(src)
+        expect(got.configBytes.equals(skopeoConfig)).toBe(true)
+        expect(got.manifest.config.mediaType).toBe('application/vnd.oci.image.config.v1+json')
+        expect(got.config.rootfs.diff_ids).toEqual(want.config.rootfs.diff_ids)
+        expect(got.config.config).toEqual(want.config.config)
+        // skopeo stores the layers uncompressed, so each digest is its diff_id
+        expect(got.layerDigests).toEqual(want.config.rootfs.diff_ids)
+        expect(got.layerMediaTypes).toEqual(Array(2).fill('application/vnd.oci.image.layer.v1.tar'))
+        expect(src.root.platform).toEqual({ os: 'linux', architecture: 'arm64' })
+        await src.close()
+        await expect(fs.access(src.dir)).rejects.toThrow()
+      }
+      await expect(
+        openDockerArchive(archive, scanBlob, undefined, 'repo/other:t1')
+      ).rejects.toThrow(/no image tagged "repo\/other:t1" .* holds docker.io\/repo\/name:t1/)
     }
-    await expect(openDockerArchive(archive, scanBlob, undefined, 'repo/other:t1')).rejects.toThrow(
-      /no image tagged "repo\/other:t1" .* holds docker.io\/repo\/name:t1/
-    )
-  })
+  )
 
-  itValidate('converts a gzip-layer docker save into an image oci-image-tool accepts', async () => {
-    const base = await tmp()
-    const archive = path.join(base, 'save.tar')
-    const layers = [
-      await makeTar([{ name: 'etc/a', content: 'a' }]),
-      await makeTar([{ name: 'b', content: 'b' }])
-    ]
-    const { configs } = await dockerSave(archive, [
-      { tags: ['app:1'], layers, gzip: true, style: 'blobs' }
-    ])
-    const src = await openDockerArchive(archive, scanBlob)
-    const got = await readImage(src)
-    expect(got.configBytes.equals(configs[0])).toBe(true)
-    expect(got.layerMediaTypes).toEqual(
-      Array(2).fill('application/vnd.oci.image.layer.v1.tar+gzip')
-    )
-    expect(got.layerDigests).toEqual(layers.map(t => sha256(gzipSync(t))))
-    expect(src.root.platform).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' })
-    // the converted layout is a valid image to an independent validator (which checks schemas,
-    // digests and sizes; it exits non-zero otherwise)
-    const { stdout } = await exec('oci-image-tool', ['validate', '--type', 'image', src.dir])
-    expect(stdout).toMatch(/Validation succeeded/)
-    await src.close()
-  })
+  itWithTools(
+    ['oci-image-tool'],
+    'converts a gzip-layer docker save into an image oci-image-tool accepts',
+    async () => {
+      const base = await tmp()
+      const archive = path.join(base, 'save.tar')
+      const layers = [
+        await makeTar([{ name: 'etc/a', content: 'a' }]),
+        await makeTar([{ name: 'b', content: 'b' }])
+      ]
+      const { configs } = await dockerSave(archive, [
+        { tags: ['app:1'], layers, gzip: true, style: 'blobs' }
+      ])
+      const src = await openDockerArchive(archive, scanBlob)
+      const got = await readImage(src)
+      expect(got.configBytes.equals(configs[0])).toBe(true)
+      expect(got.layerMediaTypes).toEqual(
+        Array(2).fill('application/vnd.oci.image.layer.v1.tar+gzip')
+      )
+      expect(got.layerDigests).toEqual(layers.map(t => sha256(gzipSync(t))))
+      expect(src.root.platform).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' })
+      // the converted layout is a valid image to an independent validator (which checks schemas,
+      // digests and sizes; it exits non-zero otherwise)
+      const { stdout } = await exec('oci-image-tool', ['validate', '--type', 'image', src.dir])
+      expect(stdout).toMatch(/Validation succeeded/)
+      await src.close()
+    }
+  )
 
   it('reads each layer once: validating the converted source takes the scans made converting it', async () => {
     const base = await tmp()

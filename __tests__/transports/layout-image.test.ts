@@ -5,14 +5,13 @@ import { openLayout } from '../../src/transports/layout-image.js'
 import { LadingError } from '../../src/util/errors.js'
 import {
   exec,
-  itWithTools,
   readImage,
   sha256,
   trackedTempDirs,
   writeFixtureLayout
 } from '../helpers/transports-fixtures.js'
+import { itWithTools } from '../helpers/tools.js'
 
-const itUmoci = await itWithTools('umoci')
 const tmp = trackedTempDirs()
 
 describe('openLayout', () => {
@@ -76,7 +75,7 @@ describe('openLayout', () => {
     await expect(openLayout(base)).rejects.toThrow(/index.json is not valid JSON/)
   })
 
-  itUmoci('reads a layout that umoci made', async () => {
+  itWithTools(['umoci'], 'reads a layout that umoci made', async () => {
     const base = await tmp()
     const lay = path.join(base, 'L')
     await fs.mkdir(path.join(base, 'src', 'etc'), { recursive: true })

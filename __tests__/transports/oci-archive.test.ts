@@ -8,58 +8,61 @@ import { openOciArchive } from '../../src/transports/oci-archive.js'
 import { LadingError } from '../../src/util/errors.js'
 import {
   exec,
-  itWithTools,
   makeTar,
   readImage,
   trackedTempDirs,
   writeFixtureLayout
 } from '../helpers/transports-fixtures.js'
+import { itWithTools } from '../helpers/tools.js'
 
-const itSkopeo = await itWithTools('skopeo')
 const tmp = trackedTempDirs()
 
 describe('openOciArchive', () => {
-  itSkopeo('reads what skopeo writes as oci-archive, plain and gzipped', async () => {
-    const base = await tmp()
-    const lay = path.join(base, 'lay')
-    await writeFixtureLayout(lay, [
-      {
-        ref: 'one',
-        layers: [{ 'a/x': 'x' }, { 'b/y': 'y' }],
-        gzip: true,
-        architecture: 'arm64',
-        variant: 'v8'
-      }
-    ])
-    const archive = path.join(base, 'x.tar')
-    await exec('skopeo', ['copy', 'oci:' + lay + ':one', `oci-archive:${archive}:t1`])
-
-    const want = await readImage(await openLayout(lay, 'one'))
-    for (const file of [archive, path.join(base, 'x.tar.gz')]) {
-      if (file.endsWith('.gz')) await fs.writeFile(file, gzipSync(await fs.readFile(archive)))
-      const src = await openOciArchive(file, 't1')
-      expect(src.name).toBe(`oci-archive:${file}:t1`)
-      const got = await readImage(src)
-      expect(got.config.rootfs.diff_ids).toEqual(want.config.rootfs.diff_ids)
-      expect(got.config.config).toEqual(want.config.config)
-      expect([got.config.os, got.config.architecture, got.config.variant]).toEqual([
-        'linux',
-        'arm64',
-        'v8'
+  itWithTools(
+    ['skopeo'],
+    'reads what skopeo writes as oci-archive, plain and gzipped',
+    async () => {
+      const base = await tmp()
+      const lay = path.join(base, 'lay')
+      await writeFixtureLayout(lay, [
+        {
+          ref: 'one',
+          layers: [{ 'a/x': 'x' }, { 'b/y': 'y' }],
+          gzip: true,
+          architecture: 'arm64',
+          variant: 'v8'
+        }
       ])
-      expect(got.layerDigests).toEqual(want.layerDigests)
-      // without a REF the only image is taken
-      const only = await openOciArchive(file)
-      expect(only.root.digest).toBe(src.root.digest)
-      await only.close()
-      await src.close()
-      // close() removes the extraction directory
-      await expect(fs.access(src.dir)).rejects.toThrow()
+      const archive = path.join(base, 'x.tar')
+      await exec('skopeo', ['copy', 'oci:' + lay + ':one', `oci-archive:${archive}:t1`])
+
+      const want = await readImage(await openLayout(lay, 'one'))
+      for (const file of [archive, path.join(base, 'x.tar.gz')]) {
+        if (file.endsWith('.gz')) await fs.writeFile(file, gzipSync(await fs.readFile(archive)))
+        const src = await openOciArchive(file, 't1')
+        expect(src.name).toBe(`oci-archive:${file}:t1`)
+        const got = await readImage(src)
+        expect(got.config.rootfs.diff_ids).toEqual(want.config.rootfs.diff_ids)
+        expect(got.config.config).toEqual(want.config.config)
+        expect([got.config.os, got.config.architecture, got.config.variant]).toEqual([
+          'linux',
+          'arm64',
+          'v8'
+        ])
+        expect(got.layerDigests).toEqual(want.layerDigests)
+        // without a REF the only image is taken
+        const only = await openOciArchive(file)
+        expect(only.root.digest).toBe(src.root.digest)
+        await only.close()
+        await src.close()
+        // close() removes the extraction directory
+        await expect(fs.access(src.dir)).rejects.toThrow()
+      }
+      await expect(openOciArchive(archive, 'nope')).rejects.toThrow(
+        new RegExp(`no image named "nope" in ${archive}; it holds "t1"`)
+      )
     }
-    await expect(openOciArchive(archive, 'nope')).rejects.toThrow(
-      new RegExp(`no image named "nope" in ${archive}; it holds "t1"`)
-    )
-  })
+  )
 
   it('accepts entry names starting with ./ and lists refs when several', async () => {
     const base = await tmp()

@@ -1,16 +1,20 @@
 /**
  * validateImage over a BlobReader: every blob is opened once however often it is referenced, is
- * never buffered through read(), and locations carry the caller's prefix.
+ * never buffered through read(), and locations carry the caller's prefix; dedupeFindings over two
+ * validations of the same broken layout.
  */
-import { describe, it, expect } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { validateImage, validateLayout } from '../../src/validate/index.js'
-import { Layout } from '../../src/transports/layout.js'
-import type { Descriptor } from '../../src/oci/types.js'
 import type { BlobReader } from '../../src/oci/blobs.js'
-import { writeLayout, sha256 } from '../helpers/validate-fixtures.js'
+import type { Descriptor } from '../../src/oci/types.js'
+import { Layout } from '../../src/transports/layout.js'
+import { validateImage, validateLayout } from '../../src/validate/index.js'
 import { trackedTempDirs } from '../helpers/transports-fixtures.js'
+import { sha256, writeLayout } from '../helpers/validate-fixtures.js'
+import * as zlib from 'node:zlib'
+import { dedupeFindings, finding } from '../../src/validate/index.js'
+import { DEFAULT_ENTRIES, tarOf } from '../helpers/validate-fixtures.js'
 
 const newDir = trackedTempDirs('lading-validate-')
 
@@ -125,5 +129,43 @@ describe('info findings', () => {
       warnings: 1
     })
     expect(makeReport([info, warn], 'error')).toMatchObject({ valid: true, warnings: 1 })
+  })
+})
+
+describe('dedupeFindings', () => {
+  it('keeps the source finding when the output repeats a base-layer problem', async () => {
+    const dir = await newDir()
+    const t = await tarOf(DEFAULT_ENTRIES)
+    const blob = Buffer.concat([zlib.gzipSync(t), Buffer.alloc(1024)])
+    const b = await writeLayout(dir, {
+      layers: [{ tar: t, blob }],
+      manifest: m => void (m.config.size += 1)
+    })
+    const idx = JSON.parse(await fs.readFile(`${dir}/index.json`, 'utf8'))
+    const root = idx.manifests[0] as Descriptor
+    const reader = new Layout(dir)
+    const source = await validateImage(reader, root, { location: 'oci:src' })
+    const output = await validateImage(reader, root, { location: 'oci:out' })
+    expect(source.map(f => f.rule).sort()).toEqual([
+      'blob-size-mismatch',
+      'layer-compression-trailing'
+    ])
+    expect(output.map(f => f.location)).not.toEqual(source.map(f => f.location))
+    expect(dedupeFindings([...source, ...output])).toEqual(source)
+    // a problem only the output has survives
+    const extra = finding('blob-missing-required', 'oci:out x', `blob ${b.config} is gone`)
+    expect(dedupeFindings([...source, ...output, extra])).toEqual([...source, extra])
+    // whole-layout validation finds the same problems once each
+    expect(dedupeFindings((await validateLayout(dir)).findings)).toHaveLength(2)
+  })
+
+  it('without a digest, dedupes on location and message; a source digest in the location is not used', () => {
+    const loc = 'reg/x@sha256:' + 'a'.repeat(64) + ' sha256:0123… (manifest)'
+    const a = finding('descriptor-urls-scheme', `${loc} layers[0]`, 'urls[0] is ftp')
+    const b = finding('descriptor-urls-scheme', `${loc} layers[1]`, 'urls[0] is ftp')
+    expect(dedupeFindings([a, b, a, { ...a }])).toEqual([a, b])
+    const c = finding('json-invalid', 'x', `blob ${'sha512:' + 'b'.repeat(128)} broke`)
+    const d = finding('json-invalid', 'y', `blob ${'sha512:' + 'b'.repeat(128)} broke again`)
+    expect(dedupeFindings([c, d])).toEqual([c])
   })
 })

@@ -1,29 +1,17 @@
 /**
  * Layouts made by independent tools (umoci, buildah, skopeo through a real registry) must pass
- * with no error; the same layouts with one corrupted blob must not. Without LADING_TEST_TOOLS=1 a
- * missing tool skips its test; with it, a missing tool fails.
+ * with no error; the same layouts with one corrupted blob must not. A layout's blob files: a
+ * symlink to a regular file, and an unreferenced one whose content does not match its name.
  */
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { validateLayout, formatReport, type Report } from '../../src/validate/index.js'
+import { formatReport, validateLayout, type Report } from '../../src/validate/index.js'
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js'
-import { missingTools } from '../helpers/tools.js'
+import { itWithTools } from '../helpers/tools.js'
 import { trackedTempDirs } from '../helpers/transports-fixtures.js'
-
-const required = process.env.LADING_TEST_TOOLS === '1'
-
-/** `it` when the tools are here; a failing test when they are required and missing; else skip. */
-function withTools(name: string, tools: string[], fn: () => Promise<void>, timeout = 120000): void {
-  const missing = missingTools(tools)
-  if (missing.length === 0) it(name, fn, timeout)
-  else if (required)
-    it(name, () => {
-      throw new Error(`LADING_TEST_TOOLS=1 but ${missing.join(', ')} is not installed`)
-    })
-  else it.skip(`${name} (needs ${missing.join(', ')})`, fn)
-}
+import { sha256, writeLayout } from '../helpers/validate-fixtures.js'
 
 const run = (cmd: string, args: string[], opts: { cwd?: string } = {}): string =>
   execFileSync(cmd, args, {
@@ -35,6 +23,7 @@ const run = (cmd: string, args: string[], opts: { cwd?: string } = {}): string =
 
 const work = trackedTempDirs('lading-validate-tools-')
 const registries: TestRegistry[] = []
+
 afterAll(async () => {
   for (const r of registries) await r.stop()
 })
@@ -90,9 +79,9 @@ async function umociImage(root: string): Promise<string> {
 }
 
 describe('layouts made by other tools', () => {
-  withTools(
-    'umoci init/new/insert/config: no errors; a corrupted blob is caught',
+  itWithTools(
     ['umoci'],
+    'umoci init/new/insert/config: no errors; a corrupted blob is caught',
     async () => {
       const layout = await umociImage(await work())
       expectNoErrors(await validateLayout(layout, { requireAllBlobs: true }))
@@ -102,9 +91,9 @@ describe('layouts made by other tools', () => {
 
   // umoci 0.4.7 writes `insert --opaque` layers without the tar's final padding and end blocks;
   // GNU tar is the oracle for whether a layer is a readable tar, whatever the umoci version.
-  withTools(
-    'umoci insert --opaque: the tar verdict agrees with GNU tar',
+  itWithTools(
     ['umoci', 'tar', 'gzip'],
+    'umoci insert --opaque: the tar verdict agrees with GNU tar',
     async () => {
       const root = await work()
       const layout = path.join(root, 'opaque')
@@ -143,7 +132,7 @@ describe('layouts made by other tools', () => {
     }
   )
 
-  withTools('buildah from scratch + copy + commit oci:DIR: no errors', ['buildah'], async () => {
+  itWithTools(['buildah'], 'buildah from scratch + copy + commit oci:DIR: no errors', async () => {
     const root = await work()
     const g = [
       '--root',
@@ -175,9 +164,9 @@ describe('layouts made by other tools', () => {
     }
   })
 
-  withTools(
-    'skopeo copy umoci image → real registry → oci:DIR: no errors',
+  itWithTools(
     ['umoci', 'skopeo', 'docker-registry'],
+    'skopeo copy umoci image → real registry → oci:DIR: no errors',
     async () => {
       const root = await work()
       const layout = await umociImage(root)
@@ -201,4 +190,29 @@ describe('layouts made by other tools', () => {
       await expectCorruptionCaught(back)
     }
   )
+})
+
+const newDir = trackedTempDirs('lading-validate-')
+
+describe('layout blobs', () => {
+  it('accepts a blob that is a symlink to a regular file', async () => {
+    const dir = await newDir()
+    const b = await writeLayout(dir)
+    const elsewhere = path.join(dir, 'store')
+    await fs.mkdir(elsewhere)
+    await fs.rename(b.blob(b.layers[0]), path.join(elsewhere, 'layer'))
+    await fs.symlink(path.join(elsewhere, 'layer'), b.blob(b.layers[0]))
+    expect((await validateLayout(dir)).findings).toEqual([])
+  })
+
+  it('names the unreferenced blob file whose content does not match', async () => {
+    const dir = await newDir()
+    const b = await writeLayout(dir)
+    const name = sha256('other')
+    await fs.writeFile(b.blob(name), 'not other')
+    const f = (await validateLayout(dir)).findings
+    expect(f.map(x => [x.rule, x.location])).toEqual([
+      ['blob-digest-mismatch', `blobs/sha256/${name.slice(7)}`]
+    ])
+  })
 })

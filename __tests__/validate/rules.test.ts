@@ -2,35 +2,35 @@
  * One case per rule: each case breaks exactly that rule in an otherwise valid document or layout
  * and expects its finding, and nothing else. The last test checks every catalogued rule has one.
  */
-import { describe, it, expect } from '@jest/globals'
+import { describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import * as zlib from 'node:zlib'
 import { Readable } from 'node:stream'
+import * as zlib from 'node:zlib'
+import type { Descriptor } from '../../src/oci/types.js'
+import { Layout } from '../../src/transports/layout.js'
 import {
-  rules,
-  validateDocument,
-  validateLayout,
-  validateImage,
-  makeReport,
   finding,
   formatReport,
+  makeReport,
+  rules,
+  validateDocument,
+  validateImage,
+  validateLayout,
   type Finding,
   type ValidateOptions
 } from '../../src/validate/index.js'
-import { Layout } from '../../src/transports/layout.js'
-import type { Descriptor } from '../../src/oci/types.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import {
-  writeLayout,
-  tarOf,
   DEFAULT_ENTRIES,
   sha256,
-  type ImageSpec,
+  tarOf,
+  writeLayout,
   type Built,
+  type ImageSpec,
   type Json,
   type TarEntry
 } from '../helpers/validate-fixtures.js'
-import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 
 const newDir = trackedTempDirs('lading-validate-')
 
@@ -48,6 +48,7 @@ async function layout(
 const D = 'sha256:' + 'a'.repeat(64)
 const MT = 'application/vnd.oci.image.manifest.v1+json'
 const desc = (extra: Json = {}): Json => ({ mediaType: MT, digest: D, size: 10, ...extra })
+
 const manifest = (extra: Json = {}): Json => ({
   schemaVersion: 2,
   mediaType: MT,
@@ -55,18 +56,21 @@ const manifest = (extra: Json = {}): Json => ({
   layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: D, size: 10 }],
   ...extra
 })
+
 const index = (extra: Json = {}): Json => ({
   schemaVersion: 2,
   mediaType: 'application/vnd.oci.image.index.v1+json',
   manifests: [desc({ platform: { architecture: 'arm64', os: 'linux' } })],
   ...extra
 })
+
 const config = (extra: Json = {}): Json => ({
   architecture: 'amd64',
   os: 'linux',
   rootfs: { type: 'layers', diff_ids: [D] },
   ...extra
 })
+
 const doc = async (kind: Parameters<typeof validateDocument>[0], d: unknown): Promise<Finding[]> =>
   validateDocument(kind, d)
 
@@ -947,5 +951,18 @@ describe('attestation manifests', () => {
     expect((await doc('manifest', m)).map(f => f.rule)).not.toContain('manifest-layer-mediatype')
     ;(m.layers as Json[])[0] = { ...(m.layers as Json[])[0], mediaType: 'text/plain' }
     expect((await doc('manifest', m)).map(f => f.rule)).toContain('manifest-layer-mediatype')
+  })
+})
+
+describe('dedupeFindings', () => {
+  it('finding takes severity and spec from the catalogue and rejects unknown rules', () => {
+    expect(finding('source-unreadable', 'oci:/nope', 'no such directory')).toEqual({
+      rule: 'source-unreadable',
+      severity: 'error',
+      location: 'oci:/nope',
+      message: 'no such directory',
+      spec: 'https://github.com/opencontainers/image-spec/blob/v1.1.1/image-layout.md'
+    })
+    expect(() => finding('no-such-rule', 'x', 'y')).toThrow(/unknown validation rule/)
   })
 })

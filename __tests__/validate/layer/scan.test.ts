@@ -1,19 +1,21 @@
 /**
- * Bytes after a layer's compressed stream (which Go's readers reject) and multi-frame zstd (which
- * they accept), fed in awkward chunk sizes so frame ends fall inside chunks; and dedupeFindings
- * over two validations of the same broken layout.
+ * scanBlob: bytes after a layer's compressed stream (which Go's readers reject) and multi-frame
+ * zstd (which they accept), fed in awkward chunk sizes so frame ends fall inside chunks; and layer
+ * contents the validator once misjudged.
  */
-import { describe, it, expect, afterAll } from '@jest/globals'
+import { afterAll, describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs/promises'
-import * as zlib from 'node:zlib'
 import { Readable } from 'node:stream'
+import * as zlib from 'node:zlib'
+import { validateLayout } from '../../../src/validate/index.js'
 import { scanBlob } from '../../../src/validate/layer/scan.js'
-import { Layout } from '../../../src/transports/layout.js'
-import { dedupeFindings, finding, validateImage, validateLayout } from '../../../src/validate/index.js'
-import type { Descriptor } from '../../../src/oci/types.js'
-import { writeLayout, tarOf, tmpDir, sha256, DEFAULT_ENTRIES } from '../../helpers/validate-fixtures.js'
+import { DEFAULT_ENTRIES, sha256, tarOf, writeLayout } from '../../helpers/validate-fixtures.js'
+import { createHash } from 'node:crypto'
+import { type Finding } from '../../../src/validate/index.js'
+import { trackedTempDirs } from '../../helpers/transports-fixtures.js'
 
 const dirs: string[] = []
+
 afterAll(async () => {
   for (const d of dirs) await fs.rm(d, { recursive: true, force: true })
 })
@@ -96,52 +98,62 @@ describe('bytes after the compressed stream', () => {
   })
 })
 
-describe('dedupeFindings', () => {
-  it('keeps the source finding when the output repeats a base-layer problem', async () => {
-    const dir = await tmpDir()
-    dirs.push(dir)
+const newDir = trackedTempDirs('lading-validate-')
+const rules = (f: Finding[]): string[] => f.map(x => `${x.severity} ${x.rule}`)
+
+describe('layer content', () => {
+  it('accepts zero padding after the end-of-archive marker', async () => {
+    const dir = await newDir()
     const t = await tarOf(DEFAULT_ENTRIES)
-    const blob = Buffer.concat([zlib.gzipSync(t), Buffer.alloc(1024)])
-    const b = await writeLayout(dir, {
-      layers: [{ tar: t, blob }],
-      manifest: m => void (m.config.size += 1)
-    })
-    const idx = JSON.parse(await fs.readFile(`${dir}/index.json`, 'utf8'))
-    const root = idx.manifests[0] as Descriptor
-    const reader = new Layout(dir)
-    const source = await validateImage(reader, root, { location: 'oci:src' })
-    const output = await validateImage(reader, root, { location: 'oci:out' })
-    expect(source.map(f => f.rule).sort()).toEqual([
-      'blob-size-mismatch',
-      'layer-compression-trailing'
-    ])
-    expect(output.map(f => f.location)).not.toEqual(source.map(f => f.location))
-    expect(dedupeFindings([...source, ...output])).toEqual(source)
-    // a problem only the output has survives
-    const extra = finding('blob-missing-required', 'oci:out x', `blob ${b.config} is gone`)
-    expect(dedupeFindings([...source, ...output, extra])).toEqual([...source, extra])
-    // whole-layout validation finds the same problems once each
-    expect(dedupeFindings((await validateLayout(dir)).findings)).toHaveLength(2)
+    await writeLayout(dir, { layers: [{ tar: Buffer.concat([t, Buffer.alloc(10240)]) }] })
+    expect((await validateLayout(dir)).findings).toEqual([])
   })
 
-  it('without a digest, dedupes on location and message; a source digest in the location is not used', () => {
-    const loc = 'reg/x@sha256:' + 'a'.repeat(64) + ' sha256:0123… (manifest)'
-    const a = finding('descriptor-urls-scheme', `${loc} layers[0]`, 'urls[0] is ftp')
-    const b = finding('descriptor-urls-scheme', `${loc} layers[1]`, 'urls[0] is ftp')
-    expect(dedupeFindings([a, b, a, { ...a }])).toEqual([a, b])
-    const c = finding('json-invalid', 'x', `blob ${'sha512:' + 'b'.repeat(128)} broke`)
-    const d = finding('json-invalid', 'y', `blob ${'sha512:' + 'b'.repeat(128)} broke again`)
-    expect(dedupeFindings([c, d])).toEqual([c])
+  it('reads a zstd layer that starts with a skippable frame', async () => {
+    const dir = await newDir()
+    const t = await tarOf(DEFAULT_ENTRIES)
+    const payload = Buffer.from('zstd:chunked-like metadata')
+    const skip = Buffer.alloc(8)
+    skip.writeUInt32LE(0x184d2a5e, 0)
+    skip.writeUInt32LE(payload.length, 4)
+    const blob = Buffer.concat([skip, payload, zlib.zstdCompressSync(t)])
+    await writeLayout(dir, { layers: [{ tar: t, compression: 'zstd', blob }] })
+    expect((await validateLayout(dir)).findings).toEqual([])
   })
 
-  it('finding takes severity and spec from the catalogue and rejects unknown rules', () => {
-    expect(finding('source-unreadable', 'oci:/nope', 'no such directory')).toEqual({
-      rule: 'source-unreadable',
-      severity: 'error',
-      location: 'oci:/nope',
-      message: 'no such directory',
-      spec: 'https://github.com/opencontainers/image-spec/blob/v1.1.1/image-layout.md'
+  it('hashes the uncompressed layer with the algorithm of a sha512 diff_id', async () => {
+    const dir = await newDir()
+    const t = await tarOf(DEFAULT_ENTRIES)
+    const sha512 = 'sha512:' + createHash('sha512').update(t).digest('hex')
+    await writeLayout(dir, { config: c => void (c.rootfs.diff_ids[0] = sha512) })
+    expect((await validateLayout(dir)).findings).toEqual([])
+    const bad = await newDir()
+    await writeLayout(bad, {
+      config: c => void (c.rootfs.diff_ids[0] = 'sha512:' + 'ab'.repeat(64))
     })
-    expect(() => finding('no-such-rule', 'x', 'y')).toThrow(/unknown validation rule/)
+    expect(rules((await validateLayout(bad)).findings)).toEqual(['error config-diff-id-mismatch'])
+  })
+
+  it('accepts a write through a symlink that stays inside the root, and aufs-free whiteouts', async () => {
+    const dir = await newDir()
+    await writeLayout(dir, {
+      layers: [
+        {
+          entries: [
+            { name: 'usr/', type: 'directory' },
+            { name: 'usr/lib/', type: 'directory' },
+            { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
+            { name: 'lib/x' },
+            { name: 'etc', type: 'symlink', linkname: '/usr/../usr/lib' },
+            { name: 'etc/y' },
+            { name: 'loop', type: 'symlink', linkname: 'loop' },
+            { name: 'loop/z' },
+            { name: 'usr/lib/.wh..wh..opq' },
+            { name: 'usr/lib/.wh.gone' }
+          ]
+        }
+      ]
+    })
+    expect((await validateLayout(dir)).findings).toEqual([])
   })
 })
