@@ -269,7 +269,20 @@ describeWithTools(
       )
 
       it('a layout written while pushing lacks the base layers: used as a source it says so, or pushes where they are', async () => {
-        const partial = path.join(tmp, 'l-onbase')
+        // Built onto the registry base and pushed: the base layers were mounted, never downloaded.
+        const partial = path.join(tmp, 'l-partial')
+        const made = await cli([
+          'build',
+          '--from',
+          `${proxy.host}/base/os:1`,
+          '--layers',
+          `${app}:/app`,
+          '--tags',
+          `${proxy.host}/apps/partial:1`,
+          '--output',
+          partial
+        ])
+        expect(made.code).toBe(0)
         const r = await cli([
           'build',
           '--from',
