@@ -106,48 +106,53 @@ describeWithTools(
   ['docker-registry', 'skopeo', 'htpasswd', 'openssl'],
   'authentication with distribution',
   () => {
-    const r = useRegistries({ token: true })
+    const registries = useRegistries({ token: true })
     describe('credentials', () => {
       it('reports wrong credentials clearly, without the secret and without a retry storm', async () => {
-        const img = await makeImage(path.join(r.tmp, 'wrong'))
-        const wrong = 'wrong-' + r.basic.password
-        const n = r.basicProxy.requests.length
+        const img = await makeImage(path.join(registries.tmp, 'wrong'))
+        const wrong = 'wrong-' + registries.basic.password
+        const n = registries.basicProxy.requests.length
         const mine: string[] = []
         const err = await pushImage(
-          requestFor(img, [parseReference(`${r.basicProxy.host}/w/x:1`)]),
+          requestFor(img, [parseReference(`${registries.basicProxy.host}/w/x:1`)]),
           {
-            username: r.basic.username,
+            username: registries.basic.username,
             password: wrong,
             retry: fast,
             log: m => mine.push(m)
           }
         ).catch(e => e)
         expect(err).toBeInstanceOf(RegistryError)
-        expect(err.message).toContain(`${r.basicProxy.host} did not accept the credentials`)
+        expect(err.message).toContain(
+          `${registries.basicProxy.host} did not accept the credentials`
+        )
         expect(err.message).toContain('the username/password inputs')
-        const b64 = Buffer.from(`${r.basic.username}:${wrong}`).toString('base64')
+        const b64 = Buffer.from(`${registries.basic.username}:${wrong}`).toString('base64')
         for (const text of [err.message, err.stack ?? '', ...mine]) {
           expect(text).not.toContain(wrong)
           expect(text).not.toContain(b64)
         }
         // The ping, then at most two tries of the first request.
-        expect(r.basicProxy.requests.length - n).toBeLessThanOrEqual(3)
+        expect(registries.basicProxy.requests.length - n).toBeLessThanOrEqual(3)
       })
 
       it('reports a token server refusal once, without the secret', async () => {
-        const img = await makeImage(path.join(r.tmp, 'wrongtoken'))
-        const n = r.token.tokenServer!.requests.length
-        const err = await pushImage(requestFor(img, [parseReference(`${r.token.host}/w/x:1`)]), {
-          username: r.token.username,
-          password: 'nope-' + r.token.password,
-          retry: fast
-        }).catch(e => e)
+        const img = await makeImage(path.join(registries.tmp, 'wrongtoken'))
+        const n = registries.token.tokenServer!.requests.length
+        const err = await pushImage(
+          requestFor(img, [parseReference(`${registries.token.host}/w/x:1`)]),
+          {
+            username: registries.token.username,
+            password: 'nope-' + registries.token.password,
+            retry: fast
+          }
+        ).catch(e => e)
         expect(err).toBeInstanceOf(RegistryError)
         expect(err.message).toContain(
           'did not accept the credentials from the username/password inputs'
         )
         expect(err.message).not.toContain('nope-')
-        expect(r.token.tokenServer!.requests.length - n).toBe(1)
+        expect(registries.token.tokenServer!.requests.length - n).toBe(1)
       })
     })
 
@@ -155,9 +160,9 @@ describeWithTools(
       it('never contain a secret or its base64 form', async () => {
         const logs: string[] = []
         const log = (m: string) => void logs.push(m)
-        for (const reg of [r.basic, r.token]) {
+        for (const reg of [registries.basic, registries.token]) {
           const auth = { username: reg.username, password: reg.password, log }
-          const img = await makeImage(path.join(r.tmp, `logs-${reg.auth}`))
+          const img = await makeImage(path.join(registries.tmp, `logs-${reg.auth}`))
           const ref = parseReference(`${reg.host}/logs/a:1`)
           await pushImage(requestFor(img, [ref]), auth)
           const src = await RegistrySource.open(ref, auth)
@@ -165,7 +170,7 @@ describeWithTools(
         }
         const all = logs.join('\n')
         expect(all.length).toBeGreaterThan(0)
-        for (const reg of [r.basic, r.token]) {
+        for (const reg of [registries.basic, registries.token]) {
           expect(all).not.toContain(reg.password)
           expect(all).not.toContain(
             Buffer.from(`${reg.username}:${reg.password}`).toString('base64')

@@ -58,11 +58,11 @@ describe('URLs in messages', () => {
 })
 
 describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distribution', () => {
-  const r = useRegistries()
+  const registries = useRegistries()
   describe('retries', () => {
     it('waits as long as Retry-After asks after a 429 on a manifest PUT', async () => {
-      const img = await makeImage(path.join(r.tmp, 'r429'))
-      r.proxy.rules.splice(0, r.proxy.rules.length, {
+      const img = await makeImage(path.join(registries.tmp, 'r429'))
+      registries.proxy.rules.splice(0, registries.proxy.rules.length, {
         method: 'PUT',
         path: /\/manifests\//,
         times: 1,
@@ -72,23 +72,25 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distri
           body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
         }
       })
-      const n = r.proxy.requests.length
-      await pushImage(requestFor(img, [parseReference(`${r.proxy.host}/r/a429:1`)]), {
+      const n = registries.proxy.requests.length
+      await pushImage(requestFor(img, [parseReference(`${registries.proxy.host}/r/a429:1`)]), {
         retry: fast,
-        log: r.log
+        log: registries.log
       })
-      const puts = since(r.proxy, n).filter(
+      const puts = since(registries.proxy, n).filter(
         r => r.method === 'PUT' && r.path.includes('/manifests/')
       )
       // The root by digest (refused once, then accepted), then its tag.
       expect(puts.map(p => p.status)).toEqual([429, 201, 201])
       expect(puts[1].at - puts[0].at).toBeGreaterThanOrEqual(950)
-      expect(await remoteDigest(r.plain, `${r.plain.host}/r/a429:1`)).toBe(img.root.digest)
+      expect(await remoteDigest(registries.plain, `${registries.plain.host}/r/a429:1`)).toBe(
+        img.root.digest
+      )
     })
 
     it('gives up after bounded attempts, naming the request and the cause', async () => {
-      const img = await makeImage(path.join(r.tmp, 'down'))
-      r.proxy.rules.splice(0, r.proxy.rules.length, {
+      const img = await makeImage(path.join(registries.tmp, 'down'))
+      registries.proxy.rules.splice(0, registries.proxy.rules.length, {
         method: 'PUT',
         path: /\/manifests\//,
         times: 1000,
@@ -97,18 +99,23 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distri
           body: '{"errors":[{"code":"UNAVAILABLE","message":"down for maintenance"}]}'
         }
       })
-      const n = r.proxy.requests.length
-      const err = await pushImage(requestFor(img, [parseReference(`${r.proxy.host}/r/down:1`)]), {
-        retry: fast,
-        log: r.log
-      }).catch(e => e)
-      r.proxy.rules.length = 0
+      const n = registries.proxy.requests.length
+      const err = await pushImage(
+        requestFor(img, [parseReference(`${registries.proxy.host}/r/down:1`)]),
+        {
+          retry: fast,
+          log: registries.log
+        }
+      ).catch(e => e)
+      registries.proxy.rules.length = 0
       expect(err).toBeInstanceOf(RegistryError)
       // Manifests go by digest first; the tag only once every target holds the image.
-      expect(err.message).toContain(`PUT manifest ${r.proxy.host}/r/down@${img.root.digest}`)
+      expect(err.message).toContain(
+        `PUT manifest ${registries.proxy.host}/r/down@${img.root.digest}`
+      )
       expect(err.message).toContain('down for maintenance')
       expect(err.message).toContain('4 attempts')
-      const puts = since(r.proxy, n).filter(
+      const puts = since(registries.proxy, n).filter(
         r => r.method === 'PUT' && r.path.includes('/manifests/')
       )
       expect(puts).toHaveLength(4)
@@ -117,22 +124,25 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distri
 
   describe('credentials', () => {
     it('never sends credentials to another host on a redirect', async () => {
-      const img = await makeImage(path.join(r.tmp, 'redir'))
-      await pushImage(requestFor(img, [parseReference(`${r.basic.host}/redir/a:1`)]), {
-        username: r.basic.username,
-        password: r.basic.password
+      const img = await makeImage(path.join(registries.tmp, 'redir'))
+      await pushImage(requestFor(img, [parseReference(`${registries.basic.host}/redir/a:1`)]), {
+        username: registries.basic.username,
+        password: registries.basic.password
       })
-      r.basicProxy.rules.splice(0, r.basicProxy.rules.length, {
+      registries.basicProxy.rules.splice(0, registries.basicProxy.rules.length, {
         method: 'GET',
         path: /\/blobs\/sha256:/,
         times: 1000,
         action: { redirect: 'storage' }
       })
       try {
-        const src = await RegistrySource.open(parseReference(`${r.basicProxy.host}/redir/a:1`), {
-          username: r.basic.username,
-          password: r.basic.password
-        })
+        const src = await RegistrySource.open(
+          parseReference(`${registries.basicProxy.host}/redir/a:1`),
+          {
+            username: registries.basic.username,
+            password: registries.basic.password
+          }
+        )
         const manifest = JSON.parse((await src.read(src.root)).toString())
         await src.read(manifest.config)
         const layer = manifest.layers[0]
@@ -142,33 +152,41 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distri
           true
         )
       } finally {
-        r.basicProxy.rules.length = 0
+        registries.basicProxy.rules.length = 0
       }
-      const redirected = r.basicProxy.requests.filter(r => r.fault === 'redirect')
+      const redirected = registries.basicProxy.requests.filter(r => r.fault === 'redirect')
       expect(redirected.length).toBe(2)
       expect(redirected.every(r => r.authorization?.startsWith('Basic '))).toBe(true)
-      expect(r.basicProxy.storageRequests.length).toBe(2)
-      expect(r.basicProxy.storageRequests.every(r => r.authorization === undefined)).toBe(true)
+      expect(registries.basicProxy.storageRequests.length).toBe(2)
+      expect(registries.basicProxy.storageRequests.every(r => r.authorization === undefined)).toBe(
+        true
+      )
     })
   })
 
   describe('redirects', () => {
     it("never answers a storage host's challenge with the registry's credentials", async () => {
-      const img = await makeImage(path.join(r.tmp, 'challenge'))
-      await pushImage(requestFor(img, [parseReference(`${r.basic.host}/ch/a:1`)]), r.creds())
-      const src = await RegistrySource.open(parseReference(`${r.basicProxy.host}/ch/a:1`), {
-        ...r.creds(),
-        retry: fast
-      })
+      const img = await makeImage(path.join(registries.tmp, 'challenge'))
+      await pushImage(
+        requestFor(img, [parseReference(`${registries.basic.host}/ch/a:1`)]),
+        registries.creds()
+      )
+      const src = await RegistrySource.open(
+        parseReference(`${registries.basicProxy.host}/ch/a:1`),
+        {
+          ...registries.creds(),
+          retry: fast
+        }
+      )
       const manifest = JSON.parse((await src.read(src.root)).toString())
-      const storage = r.basicProxy.storageHost
-      r.basicProxy.rules.splice(0, r.basicProxy.rules.length, {
+      const storage = registries.basicProxy.storageHost
+      registries.basicProxy.rules.splice(0, registries.basicProxy.rules.length, {
         method: 'GET',
         path: /\/blobs\/sha256:/,
         times: 1000,
         action: { redirect: 'storage' }
       })
-      r.basicProxy.storageRules.splice(0, r.basicProxy.storageRules.length, {
+      registries.basicProxy.storageRules.splice(0, registries.basicProxy.storageRules.length, {
         path: /\/blobs\//,
         times: 1000,
         action: {
@@ -176,18 +194,18 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distri
           headers: { 'WWW-Authenticate': `Bearer realm="http://${storage}/token",service="s"` }
         }
       })
-      const n = r.basicProxy.storageRequests.length
+      const n = registries.basicProxy.storageRequests.length
       let err
       try {
         err = await src.read(manifest.config).catch(e => e)
       } finally {
-        r.basicProxy.rules.length = 0
-        r.basicProxy.storageRules.length = 0
+        registries.basicProxy.rules.length = 0
+        registries.basicProxy.storageRules.length = 0
       }
       expect(err).toBeInstanceOf(Error)
       expect(err.message).toContain(`the storage host ${storage} refused`)
       expect(err.message).toContain('does not send registry credentials there')
-      const seen = r.basicProxy.storageRequests.slice(n)
+      const seen = registries.basicProxy.storageRequests.slice(n)
       expect(seen.some(r => r.path.startsWith('/token'))).toBe(false)
       expect(seen.every(r => r.authorization === undefined)).toBe(true)
       // The registry's own Basic challenge still holds: the next read is not sent to that realm.
@@ -202,56 +220,61 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'a client of distri
         ['whole', undefined],
         ['chunked', 256 * 1024]
       ] as const) {
-        const img = await makeImage(path.join(r.tmp, `upload-${name}`), { layerSizes: [700_000] })
-        r.basicProxy.rules.splice(0, r.basicProxy.rules.length, {
+        const img = await makeImage(path.join(registries.tmp, `upload-${name}`), {
+          layerSizes: [700_000]
+        })
+        registries.basicProxy.rules.splice(0, registries.basicProxy.rules.length, {
           method: 'POST',
           path: /\/blobs\/uploads\/$/,
           times: 1000,
           action: { locationTo: 'storage' }
         })
-        const n = r.basicProxy.storageRequests.length
-        const ref = `${r.basicProxy.host}/up/${name}:1`
+        const n = registries.basicProxy.storageRequests.length
+        const ref = `${registries.basicProxy.host}/up/${name}:1`
         try {
           const res = await pushImage(requestFor(img, [parseReference(ref)]), {
-            ...r.creds(),
+            ...registries.creds(),
             chunkSize
           })
           expect(res.uploaded).toBe(img.blobs.length)
         } finally {
-          r.basicProxy.rules.length = 0
+          registries.basicProxy.rules.length = 0
         }
-        const sent = r.basicProxy.storageRequests.slice(n)
+        const sent = registries.basicProxy.storageRequests.slice(n)
         const methods = new Set(sent.map(r => r.method))
         expect(methods.has('PUT')).toBe(true)
         if (chunkSize) expect(methods.has('PATCH')).toBe(true)
         expect(sent.every(r => r.authorization === undefined)).toBe(true)
-        const pushed = `${r.basic.host}/up/${name}:1`
-        expect(await remoteDigest(r.basic, pushed)).toBe(img.root.digest)
+        const pushed = `${registries.basic.host}/up/${name}:1`
+        expect(await remoteDigest(registries.basic, pushed)).toBe(img.root.digest)
       }
     })
 
     it('a manifest redirected to another origin is read without them', async () => {
-      const img = await makeImage(path.join(r.tmp, 'manifest-redirect'))
-      await pushImage(requestFor(img, [parseReference(`${r.basic.host}/mr/a:1`)]), r.creds())
-      r.basicProxy.rules.splice(0, r.basicProxy.rules.length, {
+      const img = await makeImage(path.join(registries.tmp, 'manifest-redirect'))
+      await pushImage(
+        requestFor(img, [parseReference(`${registries.basic.host}/mr/a:1`)]),
+        registries.creds()
+      )
+      registries.basicProxy.rules.splice(0, registries.basicProxy.rules.length, {
         method: 'GET',
         path: /\/manifests\//,
         times: 1000,
         action: { redirect: 'storage' }
       })
-      const n = r.basicProxy.storageRequests.length
+      const n = registries.basicProxy.storageRequests.length
       let root: Buffer
       try {
         const src = await RegistrySource.open(
-          parseReference(`${r.basicProxy.host}/mr/a:1`),
-          r.creds()
+          parseReference(`${registries.basicProxy.host}/mr/a:1`),
+          registries.creds()
         )
         root = await src.read(src.root)
       } finally {
-        r.basicProxy.rules.length = 0
+        registries.basicProxy.rules.length = 0
       }
       expect(root).toEqual(img.manifests.get(img.root.digest)?.bytes)
-      const sent = r.basicProxy.storageRequests.slice(n)
+      const sent = registries.basicProxy.storageRequests.slice(n)
       expect(sent.some(r => r.path.includes('/manifests/'))).toBe(true)
       expect(sent.every(r => r.authorization === undefined)).toBe(true)
     })

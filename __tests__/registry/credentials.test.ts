@@ -131,49 +131,53 @@ describeWithTools(
   ['docker-registry', 'skopeo', 'htpasswd', 'openssl'],
   'credentials for distribution',
   () => {
-    const r = useRegistries({ token: true })
+    const registries = useRegistries({ token: true })
     describe('credentials', () => {
       it('reads docker config.json auths and credential helpers when no inputs are given', async () => {
-        const img = await makeImage(path.join(r.tmp, 'dockercfg'))
-        const cfgDir = path.join(r.tmp, 'docker-config')
+        const img = await makeImage(path.join(registries.tmp, 'dockercfg'))
+        const cfgDir = path.join(registries.tmp, 'docker-config')
         fs.mkdirSync(cfgDir, { recursive: true })
-        const auth = Buffer.from(`${r.basic.username}:${r.basic.password}`).toString('base64')
+        const auth = Buffer.from(
+          `${registries.basic.username}:${registries.basic.password}`
+        ).toString('base64')
         fs.writeFileSync(
           path.join(cfgDir, 'config.json'),
-          JSON.stringify({ auths: { [`http://${r.basic.host}/v1/`]: { auth } } })
+          JSON.stringify({ auths: { [`http://${registries.basic.host}/v1/`]: { auth } } })
         )
         const saved = { DOCKER_CONFIG: process.env.DOCKER_CONFIG, PATH: process.env.PATH }
         process.env.DOCKER_CONFIG = cfgDir
         try {
           const res = await pushImage(
-            requestFor(img, [parseReference(`${r.basic.host}/cfg/a:1`)]),
+            requestFor(img, [parseReference(`${registries.basic.host}/cfg/a:1`)]),
             {
-              log: r.log
+              log: registries.log
             }
           )
           expect(res.uploaded).toBe(img.blobs.length)
 
           // A credential helper, as `credHelpers` names it, answering on stdout.
-          const bin = path.join(r.tmp, 'bin')
+          const bin = path.join(registries.tmp, 'bin')
           fs.mkdirSync(bin, { recursive: true })
           const helper = path.join(bin, 'docker-credential-ladingtest')
           fs.writeFileSync(
             helper,
-            `#!/bin/sh\nread server\n[ "$server" = "${r.token.host}" ] || { echo "credentials not found"; exit 1; }\n` +
-              `echo '{"Username":"${r.token.username}","Secret":"${r.token.password}"}'\n`
+            `#!/bin/sh\nread server\n[ "$server" = "${registries.token.host}" ] || { echo "credentials not found"; exit 1; }\n` +
+              `echo '{"Username":"${registries.token.username}","Secret":"${registries.token.password}"}'\n`
           )
           fs.chmodSync(helper, 0o755)
           process.env.PATH = `${bin}:${process.env.PATH}`
           fs.writeFileSync(
             path.join(cfgDir, 'config.json'),
-            JSON.stringify({ credHelpers: { [r.token.host]: 'ladingtest' } })
+            JSON.stringify({ credHelpers: { [registries.token.host]: 'ladingtest' } })
           )
           const viaHelper = await pushImage(
-            requestFor(img, [parseReference(`${r.token.host}/cfg/helper:1`)]),
-            { log: r.log }
+            requestFor(img, [parseReference(`${registries.token.host}/cfg/helper:1`)]),
+            { log: registries.log }
           )
           expect(viaHelper.uploaded).toBe(img.blobs.length)
-          expect(await remoteDigest(r.token, `${r.token.host}/cfg/helper:1`)).toBe(img.root.digest)
+          expect(
+            await remoteDigest(registries.token, `${registries.token.host}/cfg/helper:1`)
+          ).toBe(img.root.digest)
         } finally {
           for (const [k, v] of Object.entries(saved))
             if (v === undefined) delete process.env[k]
@@ -184,30 +188,33 @@ describeWithTools(
 
     describe('credentials of the inputs', () => {
       it('says the inputs are for other registries when one of those asks for credentials', async () => {
-        const img = await makeImage(path.join(r.tmp, 'forother'))
-        await pushImage(requestFor(img, [parseReference(`${r.basic.host}/for/a:1`)]), r.creds())
-        const ref = parseReference(`${r.basic.host}/for/a:1`)
+        const img = await makeImage(path.join(registries.tmp, 'forother'))
+        await pushImage(
+          requestFor(img, [parseReference(`${registries.basic.host}/for/a:1`)]),
+          registries.creds()
+        )
+        const ref = parseReference(`${registries.basic.host}/for/a:1`)
         const err = await RegistrySource.open(ref, {
-          ...r.creds(),
+          ...registries.creds(),
           credentialsRegistries: ['ghcr.io', 'quay.io'],
           retry: fast
         }).catch(e => e)
         expect(err).toBeInstanceOf(RegistryError)
         expect(err.message).toContain(
-          `the username/password inputs are for ghcr.io, quay.io only; log in to ${r.basic.host} with docker/login-action`
+          `the username/password inputs are for ghcr.io, quay.io only; log in to ${registries.basic.host} with docker/login-action`
         )
         const none = await RegistrySource.open(ref, {
-          ...r.creds(),
+          ...registries.creds(),
           credentialsRegistries: []
         }).catch(e => e)
         expect(none.message).toContain('there are no tags')
         const mine = await RegistrySource.open(ref, {
-          ...r.creds(),
-          credentialsRegistries: ['ghcr.io', r.basic.host]
+          ...registries.creds(),
+          credentialsRegistries: ['ghcr.io', registries.basic.host]
         })
         expect(mine.root.digest).toBe(img.root.digest)
         // Undefined: the inputs go to every registry, as the CLI has it.
-        const all = await RegistrySource.open(ref, r.creds())
+        const all = await RegistrySource.open(ref, registries.creds())
         expect(all.root.digest).toBe(img.root.digest)
       })
     })

@@ -21,44 +21,47 @@ describeWithTools(
   ['docker-registry', 'skopeo', 'htpasswd', 'openssl'],
   'pushes to distribution',
   () => {
-    const r = useRegistries({ token: true })
+    const registries = useRegistries({ token: true })
     describe('registry bases', () => {
       /** Puts a base image in a registry with skopeo, so Lading's own push memory plays no part. */
       async function seedBase(reg: TestRegistry, name: string) {
-        const img = await makeImage(path.join(r.tmp, `base-${name}-${reg.auth}`), {
+        const img = await makeImage(path.join(registries.tmp, `base-${name}-${reg.auth}`), {
           layerSizes: [5000, 80_000]
         })
         await skopeo([
           'copy',
           '--dest-tls-verify=false',
           ...credsArgs(reg, '--dest-creds'),
-          `oci:${path.join(r.tmp, `base-${name}-${reg.auth}`)}:latest`,
+          `oci:${path.join(registries.tmp, `base-${name}-${reg.auth}`)}:latest`,
           `docker://${reg.host}/${name}:1`
         ])
         return img
       }
 
       it('mounts the layers of a base in the same registry, never downloading them', async () => {
-        const base = await seedBase(r.plain, 'bases/mounted')
-        const src = await RegistrySource.open(parseReference(`${r.proxy.host}/bases/mounted:1`), {
-          log: r.log
-        })
+        const base = await seedBase(registries.plain, 'bases/mounted')
+        const src = await RegistrySource.open(
+          parseReference(`${registries.proxy.host}/bases/mounted:1`),
+          {
+            log: registries.log
+          }
+        )
         expect(src.root.digest).toBe(base.root.digest)
         const manifest = JSON.parse((await src.read(src.root)).toString())
-        const app = await makeImage(path.join(r.tmp, 'app-mounted'), {
+        const app = await makeImage(path.join(registries.tmp, 'app-mounted'), {
           extraLayers: manifest.layers,
           extraReader: src
         })
-        const n = r.proxy.requests.length
+        const n = registries.proxy.requests.length
         const res = await pushImage(
-          requestFor(app, [parseReference(`${r.proxy.host}/apps/mounted:1`)]),
+          requestFor(app, [parseReference(`${registries.proxy.host}/apps/mounted:1`)]),
           {
-            log: r.log
+            log: registries.log
           }
         )
         expect(res.mounted).toBe(manifest.layers.length)
         expect(res.uploaded).toBe(app.blobs.length - manifest.layers.length)
-        const seen = since(r.proxy, n)
+        const seen = since(registries.proxy, n)
         for (const l of manifest.layers) {
           expect(seen.some(r => r.method === 'GET' && r.path.includes(l.digest))).toBe(false)
           expect(
@@ -73,64 +76,84 @@ describeWithTools(
         }
         // The registry's own access log agrees: no layer was read from the base repository.
         for (const l of manifest.layers)
-          expect(r.plain.log()).not.toMatch(new RegExp(`"GET /v2/bases/mounted/blobs/${l.digest}`))
-        expect(await remoteDigest(r.plain, `${r.plain.host}/apps/mounted:1`)).toBe(app.root.digest)
+          expect(registries.plain.log()).not.toMatch(
+            new RegExp(`"GET /v2/bases/mounted/blobs/${l.digest}`)
+          )
+        expect(
+          await remoteDigest(registries.plain, `${registries.plain.host}/apps/mounted:1`)
+        ).toBe(app.root.digest)
       })
 
       it('asks the token server for pull on the mount source with push on the target', async () => {
-        const base = await seedBase(r.token, 'bases/tok')
-        const auth = { username: r.token.username, password: r.token.password, log: r.log }
-        const src = await RegistrySource.open(parseReference(`${r.token.host}/bases/tok:1`), auth)
+        const base = await seedBase(registries.token, 'bases/tok')
+        const auth = {
+          username: registries.token.username,
+          password: registries.token.password,
+          log: registries.log
+        }
+        const src = await RegistrySource.open(
+          parseReference(`${registries.token.host}/bases/tok:1`),
+          auth
+        )
         const manifest = JSON.parse((await src.read(src.root)).toString())
         expect(manifest.layers).toEqual(
           base.layers.filter(l =>
             manifest.layers.some((m: { digest: string }) => m.digest === l.digest)
           )
         )
-        const app = await makeImage(path.join(r.tmp, 'app-tok'), {
+        const app = await makeImage(path.join(registries.tmp, 'app-tok'), {
           extraLayers: manifest.layers,
           extraReader: src
         })
-        const n = r.token.tokenServer!.requests.length
+        const n = registries.token.tokenServer!.requests.length
         const res = await pushImage(
-          requestFor(app, [parseReference(`${r.token.host}/apps/tok:1`)]),
+          requestFor(app, [parseReference(`${registries.token.host}/apps/tok:1`)]),
           auth
         )
         expect(res.mounted).toBe(manifest.layers.length)
-        const asked = r.token.tokenServer!.requests.slice(n).map(r => r.scopes.sort().join(' '))
+        const asked = registries.token
+          .tokenServer!.requests.slice(n)
+          .map(r => r.scopes.sort().join(' '))
         expect(asked).toContain('repository:apps/tok:pull,push repository:bases/tok:pull')
-        expect(await remoteDigest(r.token, `${r.token.host}/apps/tok:1`)).toBe(app.root.digest)
+        expect(await remoteDigest(registries.token, `${registries.token.host}/apps/tok:1`)).toBe(
+          app.root.digest
+        )
       })
 
       it('streams the layers of a base in another registry, verified, to the target', async () => {
-        const base = await seedBase(r.plain, 'bases/streamed')
-        const src = await RegistrySource.open(parseReference(`${r.plain.host}/bases/streamed:1`), {
-          log: r.log
-        })
+        const base = await seedBase(registries.plain, 'bases/streamed')
+        const src = await RegistrySource.open(
+          parseReference(`${registries.plain.host}/bases/streamed:1`),
+          {
+            log: registries.log
+          }
+        )
         const manifest = JSON.parse((await src.read(src.root)).toString())
-        const app = await makeImage(path.join(r.tmp, 'app-streamed'), {
+        const app = await makeImage(path.join(registries.tmp, 'app-streamed'), {
           extraLayers: manifest.layers,
           extraReader: src
         })
         const opts: PushOptions = {
-          username: r.token.username,
-          password: r.token.password,
-          log: r.log,
+          username: registries.token.username,
+          password: registries.token.password,
+          log: registries.log,
           chunkSize: 32 * 1024
         }
         const res = await pushImage(
-          requestFor(app, [parseReference(`${r.token.host}/apps/streamed:1`)]),
+          requestFor(app, [parseReference(`${registries.token.host}/apps/streamed:1`)]),
           opts
         )
         expect(res.mounted).toBe(0)
         expect(res.uploaded).toBe(app.blobs.length)
-        expect(await remoteDigest(r.token, `${r.token.host}/apps/streamed:1`)).toBe(app.root.digest)
+        expect(
+          await remoteDigest(registries.token, `${registries.token.host}/apps/streamed:1`)
+        ).toBe(app.root.digest)
         await skopeo([
           'copy',
           '--src-tls-verify=false',
-          ...credsArgs(r.token, '--src-creds'),
-          `docker://${r.token.host}/apps/streamed:1`,
-          `oci:${path.join(r.tmp, 'streamed-copy')}:x`
+          ...credsArgs(registries.token, '--src-creds'),
+          `docker://${registries.token.host}/apps/streamed:1`,
+          `oci:${path.join(registries.tmp, 'streamed-copy')}:x`
         ])
         void base
       })
@@ -138,100 +161,111 @@ describeWithTools(
 
     describe('mounts', () => {
       async function seedBase(name: string) {
-        const dir = path.join(r.tmp, `base-${name.replace(/\//g, '-')}`)
+        const dir = path.join(registries.tmp, `base-${name.replace(/\//g, '-')}`)
         const img = await makeImage(dir, { layerSizes: [5000, 60_000] })
         await skopeo([
           'copy',
           '--dest-tls-verify=false',
           `oci:${dir}:latest`,
-          `docker://${r.plain.host}/${name}:1`
+          `docker://${registries.plain.host}/${name}:1`
         ])
         return img
       }
 
       it('uploads instead when a mount is refused, and later requests still go through', async () => {
         await seedBase('bases/refused')
-        const src = await RegistrySource.open(parseReference(`${r.proxy.host}/bases/refused:1`), {
-          log: r.log
-        })
+        const src = await RegistrySource.open(
+          parseReference(`${registries.proxy.host}/bases/refused:1`),
+          {
+            log: registries.log
+          }
+        )
         const manifest = JSON.parse((await src.read(src.root)).toString())
-        const app = await makeImage(path.join(r.tmp, 'app-refused'), {
+        const app = await makeImage(path.join(registries.tmp, 'app-refused'), {
           extraLayers: manifest.layers,
           extraReader: src
         })
-        r.proxy.rules.splice(0, r.proxy.rules.length, {
+        registries.proxy.rules.splice(0, registries.proxy.rules.length, {
           method: 'POST',
           path: /mount=/,
           times: 1000,
           action: { status: 403, body: '{"errors":[{"code":"DENIED","message":"no pull"}]}' }
         })
-        const n = r.proxy.requests.length
+        const n = registries.proxy.requests.length
         let res
         try {
           res = await pushImage(
-            requestFor(app, [parseReference(`${r.proxy.host}/apps/refused:1`)]),
+            requestFor(app, [parseReference(`${registries.proxy.host}/apps/refused:1`)]),
             {
               retry: fast,
-              log: r.log
+              log: registries.log
             }
           )
         } finally {
-          r.proxy.rules.length = 0
+          registries.proxy.rules.length = 0
         }
         expect(res.mounted).toBe(0)
         expect(res.uploaded).toBe(app.blobs.length)
-        expect(r.proxy.requests.slice(n).filter(r => r.fault === '403').length).toBeGreaterThan(0)
-        expect(await remoteDigest(r.plain, `${r.plain.host}/apps/refused:1`)).toBe(app.root.digest)
+        expect(
+          registries.proxy.requests.slice(n).filter(r => r.fault === '403').length
+        ).toBeGreaterThan(0)
+        expect(
+          await remoteDigest(registries.plain, `${registries.plain.host}/apps/refused:1`)
+        ).toBe(app.root.digest)
       })
 
       it('mounts from the origin given with a blob while reading it elsewhere', async () => {
         const base = await seedBase('bases/origin')
-        const origin = { registry: r.proxy.host, repository: 'bases/origin' }
-        const req = requestFor(base, [parseReference(`${r.proxy.host}/apps/origin:1`)])
+        const origin = { registry: registries.proxy.host, repository: 'bases/origin' }
+        const req = requestFor(base, [parseReference(`${registries.proxy.host}/apps/origin:1`)])
         req.blobs = req.blobs.map(b => ({ ...b, origin }))
-        const n = r.proxy.requests.length
-        const res = await pushImage(req, { log: r.log })
+        const n = registries.proxy.requests.length
+        const res = await pushImage(req, { log: registries.log })
         expect(res.mounted).toBe(base.blobs.length)
         expect(res.uploaded).toBe(0)
-        const seen = r.proxy.requests.slice(n)
+        const seen = registries.proxy.requests.slice(n)
         expect(
           seen.some(r => r.method === 'PATCH' || (r.method === 'PUT' && r.path.includes('/blobs/')))
         ).toBe(false)
-        expect(await remoteDigest(r.plain, `${r.plain.host}/apps/origin:1`)).toBe(base.root.digest)
+        expect(await remoteDigest(registries.plain, `${registries.plain.host}/apps/origin:1`)).toBe(
+          base.root.digest
+        )
       })
     })
 
     describe('several targets', () => {
       it('tags no target before every target holds the image', async () => {
-        const img = await makeImage(path.join(r.tmp, 'multi'), {
+        const img = await makeImage(path.join(registries.tmp, 'multi'), {
           platforms: ['linux/amd64', 'linux/arm64']
         })
-        const targets = ['multi/a:1', 'multi/b:1'].map(t => parseReference(`${r.proxy.host}/${t}`))
-        r.proxy.rules.splice(0, r.proxy.rules.length, {
+        const targets = ['multi/a:1', 'multi/b:1'].map(t =>
+          parseReference(`${registries.proxy.host}/${t}`)
+        )
+        registries.proxy.rules.splice(0, registries.proxy.rules.length, {
           method: 'PUT',
           path: /^\/v2\/multi\/b\/manifests\/sha256:/,
           times: 1000,
           action: { status: 400, body: '{"errors":[{"code":"MANIFEST_INVALID","message":"no"}]}' }
         })
-        const opts: PushOptions = { retry: fast, log: r.log }
+        const opts: PushOptions = { retry: fast, log: registries.log }
         let err
         try {
           err = await pushImage(requestFor(img, targets), opts).catch(e => e)
         } finally {
-          r.proxy.rules.length = 0
+          registries.proxy.rules.length = 0
         }
         expect(err).toBeInstanceOf(RegistryError)
-        const head = await fetch(`http://${r.plain.host}/v2/multi/a/manifests/1`, {
+        const head = await fetch(`http://${registries.plain.host}/v2/multi/a/manifests/1`, {
           method: 'HEAD'
         })
         expect(head.status).toBe(404)
 
-        const n = r.proxy.requests.length
+        const n = registries.proxy.requests.length
         const res = await pushImage(requestFor(img, targets), opts)
         expect(res.refs).toEqual(
           targets.map(t => `${t.registry}/${t.repository}:1@${img.root.digest}`)
         )
-        const puts = r.proxy.requests
+        const puts = registries.proxy.requests
           .slice(n)
           .map((r, i) => ({ ...r, i }))
           .filter(r => r.method === 'PUT' && r.path.includes('/manifests/'))
@@ -241,15 +275,17 @@ describeWithTools(
         )
         expect(lastByDigest).toBeLessThan(firstTag)
         for (const t of ['multi/a:1', 'multi/b:1'])
-          expect(await remoteDigest(r.plain, `${r.plain.host}/${t}`)).toBe(img.root.digest)
+          expect(await remoteDigest(registries.plain, `${registries.plain.host}/${t}`)).toBe(
+            img.root.digest
+          )
       })
     })
 
-    const to = (ref: string) => [parseReference(`${r.plain.host}/${ref}`)]
+    const to = (ref: string) => [parseReference(`${registries.plain.host}/${ref}`)]
 
     describe('MountLocations', () => {
       it('lets pushes that share one mount from each other', async () => {
-        const img = await makeImage(path.join(r.tmp, 'shared'))
+        const img = await makeImage(path.join(registries.tmp, 'shared'))
         const mounts = new MountLocations()
         const first = await pushImage(requestFor(img, to('shared/one:1')), { mounts })
         expect(first.uploaded).toBe(img.blobs.length)
@@ -259,7 +295,7 @@ describeWithTools(
       })
 
       it('keeps pushes with their own apart: nothing is learnt from another push', async () => {
-        const img = await makeImage(path.join(r.tmp, 'apart'))
+        const img = await makeImage(path.join(registries.tmp, 'apart'))
         const first = await pushImage(requestFor(img, to('apart/one:1')), {
           mounts: new MountLocations()
         })
@@ -284,7 +320,7 @@ describeWithTools(
 
       it('counts every byte uploaded, whole or in chunks', async () => {
         for (const chunkSize of [undefined, 256 * 1024]) {
-          const img = await makeImage(path.join(r.tmp, `relief-${chunkSize ?? 'whole'}`), {
+          const img = await makeImage(path.join(registries.tmp, `relief-${chunkSize ?? 'whole'}`), {
             layerSizes: [700_000]
           })
           const relief = new CountingRelief()

@@ -39,20 +39,20 @@ describe('documents are bounded', () => {
 })
 
 describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'sources in distribution', () => {
-  const r = useRegistries()
+  const registries = useRegistries()
   describe('registry sources', () => {
     it('a config once read is still a blob: has() answers yes, without asking for a manifest', async () => {
-      const img = await makeImage(path.join(r.tmp, 'has-config'))
-      await pushImage(requestFor(img, [parseReference(`${r.plain.host}/hc/a:1`)]), {})
-      const src = await RegistrySource.open(parseReference(`${r.proxy.host}/hc/a:1`), {
+      const img = await makeImage(path.join(registries.tmp, 'has-config'))
+      await pushImage(requestFor(img, [parseReference(`${registries.plain.host}/hc/a:1`)]), {})
+      const src = await RegistrySource.open(parseReference(`${registries.proxy.host}/hc/a:1`), {
         retry: fast
       })
       const manifest = JSON.parse((await src.read(src.root)).toString())
       await src.read(manifest.config)
-      const before = r.proxy.requests.length
+      const before = registries.proxy.requests.length
       expect(await src.has(manifest.config)).toBe(true)
       expect(await src.has(manifest.layers[0])).toBe(true)
-      const asked = r.proxy.requests.slice(before)
+      const asked = registries.proxy.requests.slice(before)
       expect(asked.filter(r => r.path.includes('/manifests/'))).toEqual([])
       expect(asked.filter(r => r.path.includes(manifest.config.digest))).toEqual([])
     })
@@ -60,10 +60,10 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'sources in distrib
 
   describe('registry sources', () => {
     it('fetch each manifest and config once, whoever reads them', async () => {
-      const img = await makeImage(path.join(r.tmp, 'once'))
-      await pushImage(requestFor(img, [parseReference(`${r.plain.host}/once/a:1`)]), {})
-      const n = r.proxy.requests.length
-      const src = await RegistrySource.open(parseReference(`${r.proxy.host}/once/a:1`), {
+      const img = await makeImage(path.join(registries.tmp, 'once'))
+      await pushImage(requestFor(img, [parseReference(`${registries.plain.host}/once/a:1`)]), {})
+      const n = registries.proxy.requests.length
+      const src = await RegistrySource.open(parseReference(`${registries.proxy.host}/once/a:1`), {
         retry: fast
       })
       const manifest = JSON.parse((await src.read(src.root)).toString()) as { config: Descriptor }
@@ -76,7 +76,7 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'sources in distrib
       expect(b.equals(a) && c.equals(a)).toBe(true)
       expect(a.length).toBe(manifest.config.size)
       await src.open(src.root)
-      const asked = r.proxy.requests.slice(n)
+      const asked = registries.proxy.requests.slice(n)
       expect(asked.filter(r => r.path.includes(manifest.config.digest))).toHaveLength(1)
       expect(asked.filter(r => r.path.includes('/manifests/'))).toHaveLength(1)
     })

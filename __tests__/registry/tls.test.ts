@@ -12,13 +12,13 @@ import { fast, useRegistries } from '../helpers/registries.js'
 import { describeWithTools } from '../helpers/tools.js'
 
 describeWithTools(['docker-registry', 'skopeo', 'htpasswd', 'openssl'], 'TLS failures', () => {
-  const r = useRegistries()
+  const registries = useRegistries()
   let tlsServer: https.Server | undefined
   let tlsHost = ''
   // An HTTPS server with a self-signed certificate, as a private registry often has.
   beforeAll(async () => {
-    const key = path.join(r.tmp, 'key.pem')
-    const cert = path.join(r.tmp, 'cert.pem')
+    const key = path.join(registries.tmp, 'key.pem')
+    const cert = path.join(registries.tmp, 'cert.pem')
     execFileSync(
       'openssl',
       [
@@ -46,29 +46,31 @@ describeWithTools(['docker-registry', 'skopeo', 'htpasswd', 'openssl'], 'TLS fai
   })
   describe('redirects', () => {
     it('fails at once, with a hint, when a TLS handshake cannot succeed', async () => {
-      const img = await makeImage(path.join(r.tmp, 'tls'))
-      await pushImage(requestFor(img, [parseReference(`${r.plain.host}/tls/a:1`)]), {})
-      const src = await RegistrySource.open(parseReference(`${r.proxy.host}/tls/a:1`), {
+      const img = await makeImage(path.join(registries.tmp, 'tls'))
+      await pushImage(requestFor(img, [parseReference(`${registries.plain.host}/tls/a:1`)]), {})
+      const src = await RegistrySource.open(parseReference(`${registries.proxy.host}/tls/a:1`), {
         retry: fast
       })
       const manifest = JSON.parse((await src.read(src.root)).toString())
       const cases: [string, string][] = [
-        [`https://${r.plain.host}`, 'TLS handshake'], // plain HTTP spoken to with TLS
+        [`https://${registries.plain.host}`, 'TLS handshake'], // plain HTTP spoken to with TLS
         [`https://${tlsHost}`, 'is not trusted'] // a self-signed certificate
       ]
       for (const [to, said] of cases) {
-        r.proxy.rules.splice(0, r.proxy.rules.length, {
+        registries.proxy.rules.splice(0, registries.proxy.rules.length, {
           method: 'GET',
           path: /\/blobs\/sha256:/,
           times: 1000,
           action: { redirectTo: to }
         })
-        const n = r.proxy.requests.length
+        const n = registries.proxy.requests.length
         const err = await src.read(manifest.config).catch(e => e)
-        r.proxy.rules.length = 0
+        registries.proxy.rules.length = 0
         expect(err.message).toContain(said)
         expect(err.message).toContain(to.replace('https://', ''))
-        expect(r.proxy.requests.slice(n).filter(r => r.fault === 'redirect')).toHaveLength(1)
+        expect(registries.proxy.requests.slice(n).filter(r => r.fault === 'redirect')).toHaveLength(
+          1
+        )
       }
     })
   })
