@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1755);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1539);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1755:
+/***/ 1539:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -33951,14 +33951,14 @@ var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arg
  */
 function exec_exec(commandLine, args, options) {
     return exec_awaiter(this, void 0, void 0, function* () {
-        const commandArgs = tr.argStringToArray(commandLine);
+        const commandArgs = argStringToArray(commandLine);
         if (commandArgs.length === 0) {
             throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
         }
         // Path to tool to execute should be first arg
         const toolPath = commandArgs[0];
         args = commandArgs.slice(1).concat(args || []);
-        const runner = new tr.ToolRunner(toolPath, args, options);
+        const runner = new ToolRunner(toolPath, args, options);
         return runner.exec();
     });
 }
@@ -33978,8 +33978,8 @@ function getExecOutput(commandLine, args, options) {
         let stdout = '';
         let stderr = '';
         //Using string decoder covers the case where a mult-byte character is split
-        const stdoutDecoder = new StringDecoder('utf8');
-        const stderrDecoder = new StringDecoder('utf8');
+        const stdoutDecoder = new external_string_decoder_.StringDecoder('utf8');
+        const stderrDecoder = new external_string_decoder_.StringDecoder('utf8');
         const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
         const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
         const stdErrListener = (data) => {
@@ -34475,6 +34475,8 @@ const INPUT_DEFAULTS = {
     'cache-from': '',
     output: '',
     archive: '',
+    'archive-format': 'oci',
+    load: 'false',
     'ref-name': 'latest',
     'fail-on': 'error',
     tags: '',
@@ -35991,6 +35993,30 @@ async function acceptTarball(read, scanner, decompressor) {
     return !read.keep;
 }
 
+;// CONCATENATED MODULE: ./src/build/layer/modes.ts
+
+/**
+ * The mode a layer entry gets from the file system it was read on. POSIX file systems say what
+ * they mean. Windows has no permission bits: Node reports 0o666 for everything (0o444 when
+ * read-only), which would make directories untraversable and files world-writable in the image,
+ * so there directories and symlinks get 0o755 and 0o777 and files 0o644, as a fresh checkout
+ * would have on Linux; executables must be marked explicitly.
+ */
+const WINDOWS_DIR_MODE = 0o755;
+const WINDOWS_FILE_MODE = 0o644;
+const WINDOWS_SYMLINK_MODE = 0o777;
+/** `mode` (type bits included, as fs.Stats gives it) as the layer should hold it. */
+function layerMode(mode, platform = process.platform) {
+    if (platform !== 'win32')
+        return mode;
+    const type = mode & external_node_fs_namespaceObject.constants.S_IFMT;
+    if (type === external_node_fs_namespaceObject.constants.S_IFDIR)
+        return type | WINDOWS_DIR_MODE;
+    if (type === external_node_fs_namespaceObject.constants.S_IFLNK)
+        return type | WINDOWS_SYMLINK_MODE;
+    return type | WINDOWS_FILE_MODE;
+}
+
 ;// CONCATENATED MODULE: ./src/build/layer/tar-writer.ts
 /**
  * Writes a layer's entries into a tar-stream pack: headers with fixed owners and times, hard links
@@ -36003,9 +36029,8 @@ async function acceptTarball(read, scanner, decompressor) {
 
 
 
+
 /** The modes given on Windows, where the file system has none a Linux image can use. */
-const WINDOWS_DIR_MODE = 0o755;
-const WINDOWS_FILE_MODE = 0o644;
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024;
 /** Bytes per read of a streamed file. */
@@ -36103,15 +36128,16 @@ class TarWriter {
      * bits kept (tar-stream replaces a zero mode by its default; the type bits keep 0o000 as given).
      * A symlink's own mode means nothing to Linux; it is left as read.
      */
+    /**
+     * An entry's mode: `--chmod` for files and directories, else what the file system says where
+     * it means anything (modes.ts). tar-stream replaces a zero mode by its default, so the type
+     * bits ride along to keep 0o000.
+     */
     modeOf(st) {
-        if (st.isSymbolicLink())
-            return st.mode;
         const type = st.mode & external_node_fs_namespaceObject.constants.S_IFMT;
-        if (this.opts.chmod !== undefined)
+        if (this.opts.chmod !== undefined && !st.isSymbolicLink())
             return type | this.opts.chmod;
-        if (this.opts.windowsModes)
-            return type | (st.isDirectory() ? WINDOWS_DIR_MODE : WINDOWS_FILE_MODE);
-        return st.mode;
+        return layerMode(st.mode, this.opts.platform);
     }
     /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */
     stat(abs, followLink) {
@@ -36535,7 +36561,7 @@ function packEntries(input, settings, entries) {
         slabs: settings.slabs,
         owner: input.chown,
         chmod: input.chmod,
-        windowsModes: (settings.hostPlatform ?? process.platform) === 'win32',
+        platform: settings.platform,
         onHeader: h => {
             check.entry(h);
             // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
@@ -36582,15 +36608,8 @@ async function tarLayer(input, store, settings, content) {
  * Transports of other tools (skopeo, podman) that a user may write out of habit. Named here so
  * `dir:x` gets a clear answer instead of being read as the Docker Hub image "dir" with tag "x".
  */
-const FOREIGN_TRANSPORTS = new Set([
-    'dir',
-    'docker-daemon',
-    'containers-storage',
-    'ostree',
-    'sif',
-    'tarball'
-]);
-const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry reference';
+const FOREIGN_TRANSPORTS = new Set(['dir', 'containers-storage', 'ostree', 'sif', 'tarball']);
+const USE = 'use scratch, oci:, oci-archive:, docker-archive:, docker-daemon: or a registry reference';
 /**
  * Splits `PATH[:REF]` of the layout transports. A path may itself contain ':', so the part after
  * the last ':' is a REF only when it could not be part of a path (no '/' or '\'), or when the
@@ -36645,6 +36664,13 @@ function parseSourceSpec(line) {
         if (!parts.path)
             throw new LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`);
         return { kind, ...parts };
+    }
+    if (s.startsWith('docker-daemon:')) {
+        const image = s.slice('docker-daemon:'.length).trim();
+        // Docker takes a name, a name:tag, a name@digest or an image ID; a flag would be read as one.
+        if (!image || image.startsWith('-') || /\s/.test(image))
+            throw new LadingError(`from: "${line}": docker-daemon: needs an image of the local Docker, as in docker-daemon:app:1`);
+        return { kind: 'docker-daemon', image };
     }
     if (s.startsWith('docker://')) {
         parseReference(s);
@@ -36768,7 +36794,7 @@ function reportPath(output) {
 function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const from = parseList(raw.from).map(line => {
         // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
-        if (!/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+        if (!/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
             (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
             const local = external_node_path_namespaceObject.resolve(cwd, line);
             throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
@@ -36839,6 +36865,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
     if (archive && archive === reportPath(output))
         throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
+    const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci';
+    if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
+        throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`);
+    const load = parseBool('load', raw.load);
     const refName = raw['ref-name'].trim() || 'latest';
     if (!isLayoutRefName(refName))
         throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
@@ -36891,6 +36921,8 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         compressionLevel,
         output,
         archive,
+        archiveFormat,
+        load,
         refName,
         failOn,
         tags,
@@ -40921,6 +40953,165 @@ function registryError(status, body, ctx, attempts = 1) {
 var external_node_http_ = __nccwpck_require__(7067);
 ;// CONCATENATED MODULE: external "node:https"
 const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+// EXTERNAL MODULE: external "node:tls"
+var external_node_tls_ = __nccwpck_require__(1692);
+;// CONCATENATED MODULE: ./src/registry/proxy.ts
+
+
+
+
+/** The proxy a request to `url` goes through, or undefined for a direct connection. */
+function proxyFor(url, env = process.env) {
+    if (bypassesProxy(url, env))
+        return undefined;
+    const value = url.protocol === 'https:'
+        ? env.https_proxy || env.HTTPS_PROXY
+        : env.http_proxy || env.HTTP_PROXY;
+    if (!value)
+        return undefined;
+    let proxy;
+    try {
+        proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+    }
+    catch {
+        throw new LadingError(`the proxy for ${url.protocol}// URLs (${url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY'}) ` +
+            'is not a URL; set it to http://HOST:PORT');
+    }
+    if (proxy.protocol !== 'http:' && proxy.protocol !== 'https:')
+        throw new LadingError(`the proxy ${proxyName(proxy)} is a ${proxy.protocol.slice(0, -1)} proxy; Lading speaks ` +
+            'to http:// and https:// proxies only');
+    return proxy;
+}
+function isLoopbackName(hostname) {
+    const h = hostname.toLowerCase();
+    return h === 'localhost' || h.startsWith('127.') || h === '[::1]' || h === '[0:0:0:0:0:0:0:1]';
+}
+/**
+ * NO_PROXY's rules: `*` for every host; a name matches itself and its subdomains (`example.com`
+ * and `.example.com` both cover `a.example.com`); `host:port` matches that port only. Case is
+ * ignored; the port of a URL without one is its scheme's.
+ */
+function bypassesProxy(url, env = process.env) {
+    if (!url.hostname)
+        return false;
+    if (isLoopbackName(url.hostname))
+        return true;
+    const noProxy = env.no_proxy || env.NO_PROXY || '';
+    const host = url.hostname.toUpperCase();
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    const names = [host, `${host}:${port}`];
+    return noProxy
+        .split(',')
+        .map(entry => entry.trim().toUpperCase())
+        .filter(entry => entry !== '')
+        .some(entry => entry === '*' ||
+        names.some(name => name === entry || name.endsWith(entry.startsWith('.') ? entry : `.${entry}`)));
+}
+/** The proxy's own credentials, from its URL's userinfo: only ever sent to the proxy. */
+function proxyAuthorization(proxy) {
+    if (!proxy.username && !proxy.password)
+        return {};
+    const pair = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+    return { 'Proxy-Authorization': `Basic ${Buffer.from(pair).toString('base64')}` };
+}
+/** `HOST:PORT` of a proxy, the form messages use (never its userinfo). */
+function proxyName(proxy) {
+    return `${proxy.protocol}//${proxy.host}`;
+}
+/**
+ * An https agent whose connections are tunnels through the proxy (CONNECT), with TLS to the
+ * registry inside: the proxy sees the host and port, never a header or a byte of the exchange, so
+ * the registry's credentials stay between Lading and the registry. Kept alive and pooled per
+ * registry host like the direct agent.
+ */
+class TunnelAgent extends external_node_https_namespaceObject.Agent {
+    proxy;
+    constructor(proxy) {
+        super({ keepAlive: true, maxSockets: 32 });
+        this.proxy = proxy;
+    }
+    createConnection(options, done) {
+        const target = `${options.host}:${options.port ?? 443}`;
+        const lib = this.proxy.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_;
+        const connect = lib.request({
+            ...endpoint(this.proxy),
+            method: 'CONNECT',
+            path: target,
+            headers: { Host: target, ...proxyAuthorization(this.proxy) },
+            agent: false
+        });
+        let settled = false;
+        const fail = (err) => {
+            if (settled)
+                return;
+            settled = true;
+            done(err);
+        };
+        connect.setTimeout(60_000, () => connect.destroy(Object.assign(new Error(`CONNECT ${target} through ${proxyName(this.proxy)} timed out`), {
+            code: 'ETIMEDOUT'
+        })));
+        connect.once('error', fail);
+        connect.once('connect', (res, socket) => {
+            connect.setTimeout(0);
+            if (res.statusCode !== 200) {
+                socket.destroy();
+                fail(tunnelRefused(this.proxy, target, res.statusCode ?? 0, res.statusMessage));
+                return;
+            }
+            settled = true;
+            done(null, external_node_tls_.connect({ ...options, socket }));
+        });
+        connect.end();
+        return undefined;
+    }
+}
+/** A proxy that refuses the tunnel: its 4xx is the same on every attempt, a 5xx may pass. */
+function tunnelRefused(proxy, target, status, text) {
+    const said = `the proxy ${proxyName(proxy)} answered ${status}${text ? ` ${text}` : ''} to CONNECT ${target}`;
+    if (status === 407)
+        return new LadingError(`${said}: it wants credentials; put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)`);
+    if (status >= 400 && status < 500)
+        return new LadingError(`${said}: it does not let Lading through to ${target}; ask its operator to allow it, or ` +
+            'list the host in NO_PROXY if it is reached directly');
+    return new Error(said);
+}
+const tunnels = new Map();
+const forwarders = {
+    http: new external_node_http_.Agent({ keepAlive: true, maxSockets: 32 }),
+    https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
+};
+/**
+ * How a request to `url` goes through `proxy`: an https URL through a CONNECT tunnel, an http URL
+ * as an absolute-URI request to the proxy (the proxy reads it, as it must for plain HTTP). The
+ * options name every field, so the proxy URL's userinfo never becomes an Authorization header.
+ */
+function viaProxy(url, proxy, headers) {
+    if (url.protocol === 'https:') {
+        let agent = tunnels.get(proxy.href);
+        if (!agent)
+            tunnels.set(proxy.href, (agent = new TunnelAgent(proxy)));
+        return {
+            lib: external_node_https_namespaceObject,
+            options: { ...endpoint(url), path: url.pathname + url.search, headers, agent }
+        };
+    }
+    const isHttps = proxy.protocol === 'https:';
+    return {
+        lib: isHttps ? external_node_https_namespaceObject : external_node_http_,
+        options: {
+            ...endpoint(proxy),
+            path: url.href,
+            headers: { ...headers, Host: url.host, ...proxyAuthorization(proxy) },
+            agent: isHttps ? forwarders.https : forwarders.http
+        }
+    };
+}
+/** Host and port to connect to, brackets of an IPv6 literal removed. */
+function endpoint(u) {
+    const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+}
+
 ;// CONCATENATED MODULE: ./src/registry/watch.ts
 
 /** The whole of one request for a document, a token or a HEAD: headers and body. */
@@ -41042,6 +41233,7 @@ class ExchangeWatch {
 
 
 
+
 // Keep-alive matters: a push is hundreds of small requests to one host.
 /**
  * `scheme://host/path` of a URL, for messages: its userinfo and query (a signed URL's signature,
@@ -41069,11 +41261,16 @@ const agents = {
     http: new external_node_http_.Agent({ keepAlive: true, maxSockets: 32 }),
     https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
 };
-/** One HTTP exchange; resolves when the response headers arrive, body left to the caller. */
-function send(req) {
+/**
+ * One HTTP exchange; resolves when the response headers arrive, body left to the caller. It goes
+ * through the proxy the environment names for its URL (proxy.ts), if any.
+ */
+function send(req, env = process.env) {
     const isHttps = req.url.protocol === 'https:';
     const lib = isHttps ? external_node_https_namespaceObject : external_node_http_;
     return new Promise((resolve, reject) => {
+        // Thrown here, a misconfigured proxy variable becomes the exchange's rejection.
+        const proxy = proxyFor(req.url, env);
         const headers = { 'User-Agent': 'lading', ...req.headers };
         if (Buffer.isBuffer(req.body))
             headers['Content-Length'] = String(req.body.length);
@@ -41081,10 +41278,19 @@ function send(req) {
             headers['Content-Length'] = '0';
         const body = Buffer.isBuffer(req.body) && req.watch?.minRate ? sliced(req.body) : req.body;
         let watch;
-        const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => {
+        const answered = (res) => {
             watch?.response(res);
             resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res });
-        });
+        };
+        let r;
+        if (proxy) {
+            const via = viaProxy(req.url, proxy, headers);
+            r = via.lib.request({ ...via.options, method: req.method }, answered);
+        }
+        else {
+            const agent = isHttps ? agents.https : agents.http;
+            r = lib.request(req.url, { method: req.method, headers, agent }, answered);
+        }
         if (req.watch)
             watch = new ExchangeWatch(r, req.watch, req.url.host, body !== undefined);
         // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
@@ -41725,6 +41931,7 @@ function tlsFailure(err, url, registry) {
 
 
 
+
 const MAX_REDIRECTS = 5;
 /** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
 function normalizeRegistryHost(entry) {
@@ -41775,6 +41982,9 @@ class RegistryClient {
             (opts.insecureRegistries ?? []).some(r => registryApiHost(normalizeRegistryHost(r)) === this.host.toLowerCase());
         this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`);
         this.log = opts.log ?? (() => { });
+        const proxy = proxyFor(this.base);
+        if (proxy)
+            this.log(`${this.registry}: through the proxy ${proxy.protocol}//${proxy.host}`);
         this.policy = { ...defaultRetryPolicy, ...opts.retry };
         this.limits = { ...defaultTransferLimits, ...opts.limits };
         this.relief = opts.relief;
@@ -42167,7 +42377,65 @@ class RegistrySource {
     }
 }
 
+;// CONCATENATED MODULE: ./src/app/docker.ts
+/**
+ * The local Docker, reached through its CLI (`@actions/exec`), for `load: true` and the
+ * `docker-daemon:` source: Lading itself never needs a daemon, these two ask for one.
+ */
+
+
+
+
+
+/**
+ * Runs `docker ARGS` and returns its standard output; `why` names what asked for Docker (`load:
+ * true`, a `from` line), for the message when there is none or it fails.
+ */
+async function runDocker(args, why) {
+    let out;
+    try {
+        out = await getExecOutput('docker', args, { silent: true, ignoreReturnCode: true });
+    }
+    catch (err) {
+        if (/Unable to locate executable file/i.test(errors_messageOf(err)))
+            throw new LadingError(`${why} needs Docker, and there is no docker command on PATH: install Docker on the ` +
+                'runner (GitHub-hosted Linux runners have it), or go without it');
+        throw new LadingError(`${why}: docker could not be run: ${errors_messageOf(err)}`);
+    }
+    if (out.exitCode !== 0) {
+        const said = out.stderr.trim().split('\n').slice(-3).join(' ').slice(0, 400);
+        throw new LadingError(`${why}: \`docker ${args.join(' ')}\` failed (exit code ${out.exitCode})` +
+            (said ? `: ${said}` : '') +
+            (/cannot connect to the docker daemon|docker daemon.*running/i.test(said)
+                ? '; start the Docker daemon, or go without it'
+                : ''));
+    }
+    return out.stdout;
+}
+/** Loads an archive (docker or oci format) into the local Docker; returns what Docker said. */
+async function dockerLoad(archive) {
+    const said = await runDocker(['load', '--input', archive], 'load: true');
+    return said
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '');
+}
+/**
+ * `docker save IMAGE` into a temporary file, tracked in `temps`: the caller reads it as a
+ * docker-archive and removes it.
+ */
+async function dockerSave(image, line, temps) {
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-docker-'));
+    temps.track(dir);
+    const file = external_node_path_namespaceObject.join(dir, 'image.tar');
+    await runDocker(['save', '--output', file, image], `from "${line}"`);
+    return file;
+}
+
 ;// CONCATENATED MODULE: ./src/app/sources.ts
+/** Opens the image a `from` line names, whichever transport holds it. */
+
+
 
 
 
@@ -42183,6 +42451,16 @@ async function openSource(spec, line, auth, temps, scanner = scanBlob) {
             return openOciArchive(spec.path, spec.ref, line, temps);
         case 'docker-archive':
             return openDockerArchive(spec.path, scanner, line, spec.ref, temps);
+        case 'docker-daemon': {
+            const file = await dockerSave(spec.image, line, temps);
+            try {
+                return await openDockerArchive(file, scanner, line, undefined, temps);
+            }
+            finally {
+                // Unpacked into a layout by now: the tarball is not read again.
+                await temps.remove(external_node_path_namespaceObject.dirname(file));
+            }
+        }
         case 'registry':
             return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
         case 'scratch':
@@ -42930,8 +43208,8 @@ async function stageLayout(plan, graph, layout, ctx, referrers = []) {
     const blobs = new Map();
     const notDownloaded = [];
     // When pushing, registry layers stay where they are, and so do layers a layout Lading wrote
-    // while pushing left out; an archive must be complete, though.
-    const lazy = plan.push && !plan.archive;
+    // while pushing left out; an archive (or an image for docker load) must be complete, though.
+    const lazy = plan.push && !plan.archive && !plan.load;
     for (const [digest, blob] of graph.blobs) {
         const staged = await stageBlob(blob, layout, lazy, ctx);
         if (staged.location.kind === 'source')
@@ -43012,14 +43290,18 @@ async function validateOutput(plan, stage, notDownloaded, sourceFindings, ctx) {
 
 
 
+
 /** Fixed metadata so that the same layout always gives the same archive bytes. */
 const EPOCH = new Date(0);
+/** Docker 25+ names an image it loads from an oci-archive by this annotation of index.json. */
+const archive_writer_CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 /** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
 async function walk(root, rel, out) {
     const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
     for (const n of names) {
+        // Archive names use '/', whatever the separator of the runner's file system.
         const relChild = `${rel}/${n}`;
-        const abs = external_node_path_namespaceObject.join(root, relChild);
+        const abs = external_node_path_namespaceObject.join(root, ...relChild.split('/'));
         const st = await promises_namespaceObject.stat(abs);
         if (st.isDirectory()) {
             out.push({ name: `${relChild}/`, size: 0 });
@@ -43031,48 +43313,83 @@ async function walk(root, rel, out) {
     }
 }
 /**
+ * The layout's index.json with `io.containerd.image.name` on each entry, so Docker 25+ names the
+ * image it loads; the layout itself is left as it is.
+ */
+async function namedIndex(layoutDir, imageName) {
+    const file = external_node_path_namespaceObject.join(layoutDir, 'index.json');
+    const index = json_parseJSONValue(await promises_namespaceObject.readFile(file), file);
+    if (!isObject(index) || !Array.isArray(index.manifests))
+        throw new LadingError(`${file} is not an image index`);
+    for (const entry of index.manifests)
+        if (isObject(entry))
+            entry.annotations = {
+                ...(isObject(entry.annotations) ? entry.annotations : {}),
+                [archive_writer_CONTAINERD_IMAGE_NAME]: imageName
+            };
+    return Buffer.from(JSON.stringify(index));
+}
+/**
  * Writes the OCI image layout at `layoutDir` as an oci-archive tar at `archivePath`: `oci-layout`,
  * `index.json`, then the `blobs/` tree in name order, each with mtime 0, owner 0:0 and modes
- * 0644/0755, so equal layouts give byte-identical archives. Files are streamed one by one; the
- * archive appears under its name only once complete (written to a temporary file, then renamed).
- * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
+ * 0644/0755, so equal layouts give byte-identical archives. Anything else in the layout directory
+ * (Lading's own `.lading-tmp`) is left out. With `imageName` (a full reference), index.json's
+ * entries carry it as `io.containerd.image.name`.
  */
-async function writeOciArchive(layoutDir, archivePath, temps = new Temps()) {
+async function writeOciArchive(layoutDir, archivePath, temps = new Temps(), opts = {}) {
     const members = [];
     try {
-        for (const name of ['oci-layout', 'index.json']) {
-            const file = external_node_path_namespaceObject.join(layoutDir, name);
-            const st = await promises_namespaceObject.stat(file);
-            members.push({ name, file, size: st.size });
+        const layoutFile = external_node_path_namespaceObject.join(layoutDir, 'oci-layout');
+        members.push({ name: 'oci-layout', file: layoutFile, size: (await promises_namespaceObject.stat(layoutFile)).size });
+        const indexFile = external_node_path_namespaceObject.join(layoutDir, 'index.json');
+        if (opts.imageName) {
+            const bytes = await namedIndex(layoutDir, opts.imageName);
+            members.push({ name: 'index.json', bytes, size: bytes.length });
         }
+        else
+            members.push({ name: 'index.json', file: indexFile, size: (await promises_namespaceObject.stat(indexFile)).size });
         members.push({ name: 'blobs/', size: 0 });
         await walk(layoutDir, 'blobs', members);
     }
     catch (err) {
         throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
     }
+    await writeTar(members, archivePath, temps, 'the OCI archive');
+}
+/**
+ * Writes `members` as a tar at `archivePath`, each with mtime 0, owner 0:0 and modes 0644/0755.
+ * Files are streamed one by one, and members may be made as they are asked for (an async
+ * iterable), so a large member need exist only while it is written. The archive appears under its
+ * name only once complete (written to a temporary file, then renamed).
+ */
+async function writeTar(members, archivePath, temps, what) {
     const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
     temps.track(tmp);
     const pack = tar_stream.pack();
     const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
     try {
-        for (const m of members) {
+        for await (const m of members) {
+            const isDir = m.name.endsWith('/');
             const header = {
                 name: m.name,
-                size: m.size,
-                mode: m.file ? 0o644 : 0o755,
+                size: isDir ? 0 : m.size,
+                mode: isDir ? 0o755 : 0o644,
                 mtime: EPOCH,
                 uid: 0,
                 gid: 0,
                 uname: '',
                 gname: '',
-                type: m.file ? 'file' : 'directory'
+                type: isDir ? 'directory' : 'file'
             };
             await new Promise((resolve, reject) => {
                 // A directory entry has no body: tar-stream completes it on its own.
-                const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
-                if (m.file)
-                    (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
+                if (m.bytes)
+                    pack.entry(header, m.bytes, err => (err ? reject(err) : resolve()));
+                else {
+                    const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
+                    if (m.file)
+                        (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
+                }
             });
         }
         pack.finalize();
@@ -43086,30 +43403,192 @@ async function writeOciArchive(layoutDir, archivePath, temps = new Temps()) {
         pack.destroy();
         await written;
         await temps.remove(tmp);
-        throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
+        if (err instanceof LadingError)
+            throw err;
+        throw new LadingError(`writing ${what} ${archivePath}: ${errors_messageOf(err)}`);
     }
 }
 
-;// CONCATENATED MODULE: ./src/app/stages/commit.ts
+;// CONCATENATED MODULE: ./src/transports/docker-archive-writer.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 /**
- * Stage 7: the validated layout committed: the archive written from it (so a failure leaves the
- * old output in place), then the staging directory swapped into `output`.
+ * `docker save`'s name for a reference: Docker Hub's shown short (`app:1`, `org/app:1`), others
+ * in full. Only tags can be RepoTags.
+ */
+function repoTagOf(ref) {
+    if (!ref.tag)
+        return undefined;
+    const repo = ref.registry === DOCKER_HUB
+        ? ref.repository.replace(/^library\//, '')
+        : `${ref.registry}/${ref.repository}`;
+    return `${repo}:${ref.tag}`;
+}
+function hexOf(digest, where) {
+    return parseDigest(digest, where).encoded;
+}
+/**
+ * The one image of a layout a `docker save` archive can hold: its root manifest, or the only
+ * image of its root index (attestation manifests, platform unknown/unknown, set aside).
+ */
+async function pickImage(layout, layoutDir) {
+    const index = json_parseJSONValue(await promises_namespaceObject.readFile(external_node_path_namespaceObject.join(layoutDir, 'index.json')), `${layoutDir}/index.json`);
+    if (!isObject(index) || !Array.isArray(index.manifests) || index.manifests.length !== 1)
+        throw new LadingError(`${layoutDir}: index.json does not name one image`);
+    const root = index.manifests[0];
+    if (isManifestMediaType(root.mediaType))
+        return root;
+    if (!isIndexMediaType(root.mediaType))
+        throw new LadingError(`${layoutDir}: ${root.mediaType} is not an image`);
+    const inner = json_parseJSONValue(await layout.read(root), `index ${root.digest}`);
+    const images = (inner.manifests ?? []).filter(d => isManifestMediaType(d.mediaType) && d.platform?.os !== 'unknown');
+    if (images.length === 1)
+        return images[0];
+    const platforms = images.map(d => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+    throw new LadingError(`archive-format docker holds one image, and this one has ${images.length} platforms ` +
+        `(${platforms}): pick one with platforms, or use archive-format oci (Docker 25+ loads it)`);
+}
+/**
+ * A layer uncompressed into a temporary file beside the archive, its sha256 checked against the
+ * config's diff_id as it is written: `docker load` and podman check it too, later and less clearly.
+ */
+async function uncompressed(layout, desc, diffId, dir, temps) {
+    const compression = layerCompression(desc.mediaType);
+    if (!compression)
+        throw new LadingError(`layer ${desc.digest} has media type ${desc.mediaType}, not a layer`);
+    const file = external_node_path_namespaceObject.join(dir, `.lading-layer-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tar`);
+    temps.track(file);
+    const hash = new HashingStream('sha256');
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(await layout.open(desc), createDecompressor(compression), hash, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    if (hash.digest() !== diffId)
+        throw new LadingError(`layer ${desc.digest} uncompresses to ${hash.digest()}, but the config's diff_id says ` +
+            `${diffId}; the image is not consistent and cannot be written as a docker archive`);
+    return { file, size: (await promises_namespaceObject.stat(file)).size };
+}
+/**
+ * The members of a `docker save` archive, layers uncompressed one at a time as the tar asks for
+ * them: `manifest.json` (Config, RepoTags, Layers), the config as `HEX.json`, each layer as
+ * `DIFFID-HEX/layer.tar`: the legacy format older Docker, podman and skopeo read.
+ */
+async function* members(layout, manifest, config, repoTags, dir, temps) {
+    const parsed = json_parseJSONValue(config, `config ${manifest.config.digest}`);
+    const diffIds = parsed.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== manifest.layers.length)
+        throw new LadingError(`config ${manifest.config.digest} lists ${diffIds.length} diff_ids for ` +
+            `${manifest.layers.length} layers; it cannot be written as a docker archive`);
+    const configName = `${hexOf(manifest.config.digest, 'config digest')}.json`;
+    const layerNames = diffIds.map(d => `${hexOf(d, 'diff_id')}/layer.tar`);
+    const saved = [{ Config: configName, RepoTags: repoTags, Layers: layerNames }];
+    const manifestJson = Buffer.from(JSON.stringify(saved));
+    yield { name: 'manifest.json', bytes: manifestJson, size: manifestJson.length };
+    yield { name: configName, bytes: config, size: config.length };
+    const written = new Set();
+    for (const [i, layer] of manifest.layers.entries()) {
+        if (written.has(layerNames[i]))
+            continue;
+        written.add(layerNames[i]);
+        const { file, size } = await uncompressed(layout, layer, diffIds[i], dir, temps);
+        try {
+            yield { name: layerNames[i].replace(/layer\.tar$/, ''), size: 0 };
+            yield { name: layerNames[i], file, size };
+        }
+        finally {
+            await temps.remove(file);
+        }
+    }
+}
+/**
+ * Writes the image of the OCI layout at `layoutDir` as a `docker save` tarball at `archivePath`,
+ * named by `repoTags` (`docker load` tags it so). Deterministic like the oci-archive: the same
+ * layout and tags give the same bytes.
+ */
+async function writeDockerArchive(layoutDir, archivePath, opts = {}) {
+    const temps = opts.temps ?? new Temps();
+    const layout = new Layout(layoutDir);
+    const image = await pickImage(layout, layoutDir);
+    const manifest = json_parseJSONValue(await layout.read(image), `manifest ${image.digest}`);
+    const config = await layout.read(manifest.config);
+    await writeTar(members(layout, manifest, config, opts.repoTags ?? [], external_node_path_namespaceObject.dirname(archivePath), temps), archivePath, temps, 'the docker archive');
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/archive.ts
+/**
+ * The image out of the layout into a tar: the `archive` input (oci-archive or `docker save`
+ * format), and `load: true`, which hands an archive to the local Docker.
  */
 
 
 
-/** Returns the archive written, if one was asked for. */
-async function commitOutput(plan, stage, ctx) {
-    if (plan.archive) {
-        try {
-            await writeOciArchive(stage, plan.archive, ctx.temps);
+
+
+
+
+
+/** Writes the image of `layoutDir` to `file` in `format`, named by the plan's tags. */
+async function writeArchive(plan, layoutDir, file, format, ctx) {
+    try {
+        if (format === 'docker') {
+            const repoTags = plan.tags.map(repoTagOf).filter((t) => t !== undefined);
+            await writeDockerArchive(layoutDir, file, { repoTags, temps: ctx.temps });
         }
-        catch (err) {
-            throw err instanceof LadingError
-                ? err
-                : new LadingError(`archive: could not write ${plan.archive}: ${errors_messageOf(err)}`);
+        else {
+            // Docker 25+ names what it loads by this one name: the first tag, as buildx does.
+            const first = plan.tags.find(t => t.tag);
+            const imageName = first ? formatReference(first) : undefined;
+            await writeOciArchive(layoutDir, file, ctx.temps, { imageName });
         }
     }
+    catch (err) {
+        throw err instanceof LadingError
+            ? err
+            : new LadingError(`archive: could not write ${file}: ${errors_messageOf(err)}`);
+    }
+}
+/**
+ * `docker load` of the committed image: the archive when one was written, else a temporary one,
+ * in docker format for one platform (any Docker, podman) and oci for several (Docker 25+).
+ */
+async function loadIntoDocker(plan, platformCount, ctx) {
+    let file = plan.archive;
+    let dir;
+    if (!file) {
+        dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-load-'));
+        ctx.temps.track(dir);
+        file = external_node_path_namespaceObject.join(dir, 'image.tar');
+        await writeArchive(plan, plan.output, file, platformCount === 1 ? 'docker' : 'oci', ctx);
+    }
+    try {
+        if (plan.tags.length === 0)
+            ctx.log.info('load: no tags, so Docker loads the image without a name (see its image ID)');
+        for (const line of await dockerLoad(file))
+            ctx.log.info(`docker load: ${line}`);
+    }
+    finally {
+        if (dir)
+            await ctx.temps.remove(dir);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/commit.ts
+
+
+/** Returns the archive written, if one was asked for. */
+async function commitOutput(plan, stage, ctx) {
+    if (plan.archive)
+        await writeArchive(plan, stage, plan.archive, plan.archiveFormat, ctx);
     await swapInto(stage, plan.output);
     ctx.temps.untrack(stage);
     return plan.archive;
@@ -44098,6 +44577,7 @@ async function phase(ctx, name, work) {
 
 
 
+
 async function runPlan(plan, ctx) {
     const stage = stagingPath(plan.output);
     ctx.temps.track(stage);
@@ -44131,6 +44611,8 @@ async function runPlan(plan, ctx) {
             return { status: 'invalid', what: 'the assembled image', report };
         const uploadError = await push?.blobsUp();
         const archive = await phase(ctx, 'write output', () => commitOutput(plan, stage, ctx));
+        if (plan.load)
+            await phase(ctx, 'load', () => loadIntoDocker(plan, assembled.images.length, ctx));
         await rememberVerdicts(plan.output, staged.graph, ctx);
         const result = resultOf(plan, assembled, staged, archive, report, attached);
         if (!push)

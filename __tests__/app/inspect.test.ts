@@ -16,7 +16,7 @@ import { CUT_MARKER, formatInspection, oneLine, VALUE_WIDTH } from '../../src/ap
 import type { ImageSource } from '../../src/oci/blobs.js'
 import type { Descriptor } from '../../src/oci/types.js'
 import { LadingError } from '../../src/util/errors.js'
-import { sha256 } from '../transports-fixtures.js'
+import { sha256 } from '../helpers/transports-fixtures.js'
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json'
 const INDEX = 'application/vnd.oci.image.index.v1+json'

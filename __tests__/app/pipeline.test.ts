@@ -15,7 +15,7 @@ import { withDefaults } from '../../src/app/inputs.js'
 import { resolvePlatforms } from '../../src/app/stages/resolve-platforms.js'
 import { validateImage } from '../../src/validate/index.js'
 import { cli } from '../helpers/cli.js'
-import { trackedTempDirs, writeFixtureLayout } from '../transports-fixtures.js'
+import { trackedTempDirs, writeFixtureLayout } from '../helpers/transports-fixtures.js'
 
 const tmp = trackedTempDirs('lading-pipeline-')
 

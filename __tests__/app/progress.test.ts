@@ -14,7 +14,7 @@ import { buildLayer, parseLayerSpec } from '../../src/build/layer/index.js'
 import { layerChecks } from '../../src/validate/layer/checks.js'
 import { summaryMarkdown } from '../../src/action/summary.js'
 import { makeReport } from '../../src/validate/index.js'
-import { trackedTempDirs } from '../transports-fixtures.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 
 const tmp = trackedTempDirs('lading-progress-')
 

@@ -3,7 +3,7 @@
  * what is requested (one manifest per level, one config, no layer), --raw and --config byte for
  * byte as skopeo prints them, credentials, and the errors.
  */
-import { afterAll, beforeAll, describe, expect } from '@jest/globals'
+import { afterAll, beforeAll, expect, it } from '@jest/globals'
 import { execFile } from 'node:child_process'
 import * as path from 'node:path'
 import { promisify } from 'node:util'
@@ -11,8 +11,8 @@ import { cli } from '../helpers/cli.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { writeInspectLayout, type InspectFixture } from '../helpers/inspect-image.js'
 import { startRegistry, type TestRegistry } from '../helpers/registry-server.js'
-import { missingTools } from '../helpers/tools.js'
-import { itWithTools, sha256, trackedTempDirs } from '../transports-fixtures.js'
+import { sha256, trackedTempDirs } from '../helpers/transports-fixtures.js'
+import { describeWithTools } from '../helpers/tools.js'
 import { openLayout } from '../../src/transports/layout-image.js'
 import { pushImage } from '../../src/registry/index.js'
 import { parseReference } from '../../src/oci/reference.js'
@@ -28,10 +28,7 @@ async function skopeo(args: string[]): Promise<Buffer> {
   return stdout
 }
 
-const registryTools = ['docker-registry', 'skopeo', 'htpasswd']
-const itRegistry = await itWithTools(...registryTools)
-
-describe('lading inspect, a registry', () => {
+describeWithTools(['docker-registry', 'skopeo', 'htpasswd'], 'lading inspect, a registry', () => {
   let plain: TestRegistry | undefined
   let basic: TestRegistry | undefined
   let proxy: FaultProxy | undefined
@@ -67,7 +64,6 @@ describe('lading inspect, a registry', () => {
       platforms: ['linux/amd64', 'linux/arm64'],
       extras: true
     })
-    if (missingTools(registryTools).length) return
     // No docker config of the machine running the tests may answer for these registries.
     process.env.DOCKER_CONFIG = path.join(base, 'no-docker-config')
     ;[plain, basic] = await Promise.all([startRegistry('none'), startRegistry('htpasswd')])
@@ -98,7 +94,7 @@ describe('lading inspect, a registry', () => {
     return { manifests: of('manifests'), blobs: of('blobs') }
   }
 
-  itRegistry('reads one manifest per level and one config, and no layer', async () => {
+  it('reads one manifest per level and one config, and no layer', async () => {
     const ref = `${proxy!.host}/inspect/multi:1`
     let r = await cli(['inspect', ref])
     const index = await asked(async () => (r = await cli(['inspect', ref])))
@@ -126,7 +122,7 @@ describe('lading inspect, a registry', () => {
     })
   })
 
-  itRegistry('prints --raw and --config byte for byte as skopeo does', async () => {
+  it('prints --raw and --config byte for byte as skopeo does', async () => {
     const ref = `${plain!.host}/inspect/multi:1`
     const byDigest = `${plain!.host}/inspect/multi@${multi.root.digest}`
     const insecure = '--tls-verify=false'
@@ -165,41 +161,35 @@ describe('lading inspect, a registry', () => {
     }
   })
 
-  itRegistry(
-    'takes credentials as validate does: options, or LADING_USERNAME and LADING_PASSWORD',
-    async () => {
-      const ref = `${basic!.host}/inspect/private:1`
-      const anonymous = await cli(['inspect', ref])
-      expect(anonymous.code).toBe(1)
-      expect(anonymous.err).toMatch(/^lading: GET manifest .* 401 .*authentication required/)
-      const byOption = await cli([
-        'inspect',
-        ref,
-        '--username',
-        basic!.username,
-        '--password',
-        basic!.password
-      ])
-      expect([byOption.err, byOption.code]).toEqual(['', 0])
-      const byEnv = await cli(['inspect', ref, '--format', 'json'], {
-        LADING_USERNAME: basic!.username,
-        LADING_PASSWORD: basic!.password
-      })
-      expect(byEnv.code).toBe(0)
-      expect(JSON.parse(byEnv.stdout).digest).toBe(single.root.digest)
-    }
-  )
+  it('takes credentials as validate does: options, or LADING_USERNAME and LADING_PASSWORD', async () => {
+    const ref = `${basic!.host}/inspect/private:1`
+    const anonymous = await cli(['inspect', ref])
+    expect(anonymous.code).toBe(1)
+    expect(anonymous.err).toMatch(/^lading: GET manifest .* 401 .*authentication required/)
+    const byOption = await cli([
+      'inspect',
+      ref,
+      '--username',
+      basic!.username,
+      '--password',
+      basic!.password
+    ])
+    expect([byOption.err, byOption.code]).toEqual(['', 0])
+    const byEnv = await cli(['inspect', ref, '--format', 'json'], {
+      LADING_USERNAME: basic!.username,
+      LADING_PASSWORD: basic!.password
+    })
+    expect(byEnv.code).toBe(0)
+    expect(JSON.parse(byEnv.stdout).digest).toBe(single.root.digest)
+  })
 
-  itRegistry(
-    'says what is wrong with a missing image or a bad reference, with exit status 1',
-    async () => {
-      const missing = await cli(['inspect', `${plain!.host}/inspect/nothing:1`])
-      expect(missing.code).toBe(1)
-      expect(missing.err).toMatch(/inspect\/nothing/)
-      const bad = await cli(['inspect', `${plain!.host}/Inspect/UPPER:1`])
-      expect(bad.code).toBe(1)
-      expect(bad.err).toMatch(/^lading: /)
-      for (const r of [missing, bad]) expect(r.err).not.toMatch(/\n\s+at /)
-    }
-  )
+  it('says what is wrong with a missing image or a bad reference, with exit status 1', async () => {
+    const missing = await cli(['inspect', `${plain!.host}/inspect/nothing:1`])
+    expect(missing.code).toBe(1)
+    expect(missing.err).toMatch(/inspect\/nothing/)
+    const bad = await cli(['inspect', `${plain!.host}/Inspect/UPPER:1`])
+    expect(bad.code).toBe(1)
+    expect(bad.err).toMatch(/^lading: /)
+    for (const r of [missing, bad]) expect(r.err).not.toMatch(/\n\s+at /)
+  })
 })

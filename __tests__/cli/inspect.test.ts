@@ -9,11 +9,10 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { cli } from '../helpers/cli.js'
 import { LONG_VALUE, writeInspectLayout, type InspectFixture } from '../helpers/inspect-image.js'
-import { exec, itWithTools, sha256, trackedTempDirs } from '../transports-fixtures.js'
+import { exec, sha256, trackedTempDirs } from '../helpers/transports-fixtures.js'
+import { itWithTools } from '../helpers/tools.js'
 
-const itSkopeo = await itWithTools('skopeo', 'tar')
 const tmp = trackedTempDirs('lading-inspect-')
-
 let base: string
 let single: InspectFixture
 let multi: InspectFixture
@@ -163,44 +162,50 @@ describe('lading inspect, a layout', () => {
     })
   })
 
-  itSkopeo('prints --raw and --config byte for byte as skopeo does', async () => {
-    const pairs: [string[], string[]][] = [
-      [
-        [single.dir, '--raw'],
-        ['inspect', '--raw', `oci:${single.dir}:v1`]
-      ],
-      [
-        [single.dir, '--config'],
-        ['inspect', '--config', '--raw', `oci:${single.dir}:v1`]
-      ],
-      [
-        [multi.dir, '--raw'],
-        ['inspect', '--raw', `oci:${multi.dir}:latest`]
-      ],
-      [
-        [multi.dir, '--config', '--platform', 'linux/arm64'],
+  itWithTools(
+    ['skopeo', 'tar'],
+    'prints --raw and --config byte for byte as skopeo does',
+    async () => {
+      const pairs: [string[], string[]][] = [
         [
-          '--override-os',
-          'linux',
-          '--override-arch',
-          'arm64',
-          'inspect',
-          '--config',
-          '--raw',
-          `oci:${multi.dir}:latest`
+          [single.dir, '--raw'],
+          ['inspect', '--raw', `oci:${single.dir}:v1`]
+        ],
+        [
+          [single.dir, '--config'],
+          ['inspect', '--config', '--raw', `oci:${single.dir}:v1`]
+        ],
+        [
+          [multi.dir, '--raw'],
+          ['inspect', '--raw', `oci:${multi.dir}:latest`]
+        ],
+        [
+          [multi.dir, '--config', '--platform', 'linux/arm64'],
+          [
+            '--override-os',
+            'linux',
+            '--override-arch',
+            'arm64',
+            'inspect',
+            '--config',
+            '--raw',
+            `oci:${multi.dir}:latest`
+          ]
         ]
       ]
-    ]
-    for (const [ours, theirs] of pairs) {
-      const r = await cli(['inspect', ...ours])
-      expect([r.err, r.code, r.stdout]).toEqual(['', 0, ''])
-      expect(r.bytes.equals(await skopeo(theirs))).toBe(true)
+      for (const [ours, theirs] of pairs) {
+        const r = await cli(['inspect', ...ours])
+        expect([r.err, r.code, r.stdout]).toEqual(['', 0, ''])
+        expect(r.bytes.equals(await skopeo(theirs))).toBe(true)
+      }
+      expect(single.rootBytes.equals((await cli(['inspect', single.dir, '--raw'])).bytes)).toBe(
+        true
+      )
+      // With --platform, --raw prints the manifest of the image selected.
+      const arm = await cli(['inspect', multi.dir, '--raw', '--platform', 'linux/arm64'])
+      expect(arm.bytes.equals(multi.images[1].manifestBytes)).toBe(true)
     }
-    expect(single.rootBytes.equals((await cli(['inspect', single.dir, '--raw'])).bytes)).toBe(true)
-    // With --platform, --raw prints the manifest of the image selected.
-    const arm = await cli(['inspect', multi.dir, '--raw', '--platform', 'linux/arm64'])
-    expect(arm.bytes.equals(multi.images[1].manifestBytes)).toBe(true)
-  })
+  )
 
   it('says what is wrong, with exit status 1: a missing layout, a corrupt document, --config of an index', async () => {
     const missing = await cli(['inspect', `oci:${base}/nope`])
@@ -255,7 +260,7 @@ describe('lading inspect, a layout', () => {
 })
 
 describe('lading inspect, archives', () => {
-  itSkopeo('reads an oci-archive as skopeo does', async () => {
+  itWithTools(['skopeo', 'tar'], 'reads an oci-archive as skopeo does', async () => {
     const archive = path.join(base, 'multi.tar')
     await exec('tar', ['-cf', archive, '-C', multi.dir, '.'])
     const text = await cli(['inspect', `oci-archive:${archive}`])
@@ -286,31 +291,38 @@ describe('lading inspect, archives', () => {
     expect(config.bytes.equals(theirs)).toBe(true)
   })
 
-  itSkopeo('reads a docker save tarball, its config byte for byte as skopeo does', async () => {
-    const archive = path.join(base, 'saved.tar')
-    await exec('skopeo', [
-      'copy',
-      `oci:${single.dir}:v1`,
-      `docker-archive:${archive}:example/app:1`
-    ])
-    for (const source of [`docker-archive:${archive}`, `docker-archive:${archive}:example/app:1`]) {
-      const text = await cli(['inspect', source])
-      expect([text.err, text.code]).toEqual(['', 0])
-      expect(text.stdout).toMatch(/^platform +linux\/amd64$/m)
-      expect(text.stdout).toMatch(/^user +1000:1000$/m)
-      for (const d of single.images[0].diffIds)
-        expect(text.stdout).toMatch(new RegExp(` ${d.slice(0, 19)}…$`, 'm'))
+  itWithTools(
+    ['skopeo', 'tar'],
+    'reads a docker save tarball, its config byte for byte as skopeo does',
+    async () => {
+      const archive = path.join(base, 'saved.tar')
+      await exec('skopeo', [
+        'copy',
+        `oci:${single.dir}:v1`,
+        `docker-archive:${archive}:example/app:1`
+      ])
+      for (const source of [
+        `docker-archive:${archive}`,
+        `docker-archive:${archive}:example/app:1`
+      ]) {
+        const text = await cli(['inspect', source])
+        expect([text.err, text.code]).toEqual(['', 0])
+        expect(text.stdout).toMatch(/^platform +linux\/amd64$/m)
+        expect(text.stdout).toMatch(/^user +1000:1000$/m)
+        for (const d of single.images[0].diffIds)
+          expect(text.stdout).toMatch(new RegExp(` ${d.slice(0, 19)}…$`, 'm'))
+      }
+      const config = await cli(['inspect', `docker-archive:${archive}`, '--config'])
+      const theirs = await skopeo(['inspect', '--config', '--raw', `docker-archive:${archive}`])
+      expect(config.bytes.equals(theirs)).toBe(true)
+      // The manifest is the one Lading makes of manifest.json (skopeo makes its own): its digest
+      // is the one shown, and it names the config as stored.
+      const raw = await cli(['inspect', `docker-archive:${archive}`, '--raw'])
+      const json = JSON.parse(
+        (await cli(['inspect', `docker-archive:${archive}`, '--format', 'json'])).stdout
+      )
+      expect(json.digest).toBe(sha256(raw.bytes))
+      expect(JSON.parse(raw.bytes.toString()).config.digest).toBe(sha256(theirs))
     }
-    const config = await cli(['inspect', `docker-archive:${archive}`, '--config'])
-    const theirs = await skopeo(['inspect', '--config', '--raw', `docker-archive:${archive}`])
-    expect(config.bytes.equals(theirs)).toBe(true)
-    // The manifest is the one Lading makes of manifest.json (skopeo makes its own): its digest
-    // is the one shown, and it names the config as stored.
-    const raw = await cli(['inspect', `docker-archive:${archive}`, '--raw'])
-    const json = JSON.parse(
-      (await cli(['inspect', `docker-archive:${archive}`, '--format', 'json'])).stdout
-    )
-    expect(json.digest).toBe(sha256(raw.bytes))
-    expect(JSON.parse(raw.bytes.toString()).config.digest).toBe(sha256(theirs))
-  })
+  )
 })

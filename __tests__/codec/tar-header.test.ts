@@ -12,7 +12,7 @@ import {
   TAR_BLOCK,
   TarEndTracker
 } from '../../src/codec/tar-header.js'
-import { tarOf, DEFAULT_ENTRIES } from '../validate-fixtures.js'
+import { tarOf, DEFAULT_ENTRIES } from '../helpers/validate-fixtures.js'
 
 /** The size and type tar-stream reads from a tar's first header. */
 async function tarStreamHeader(t: Buffer): Promise<{ size: number; type: string }> {

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { makeTar, sha256 } from '../transports-fixtures.js'
+import { makeTar, sha256 } from './transports-fixtures.js'
 import type { Descriptor } from '../../src/oci/types.js'
 
 export const LONG_VALUE = 'v'.repeat(300)

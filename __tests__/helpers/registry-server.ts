@@ -5,7 +5,6 @@ import * as net from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { startTokenServer, type TokenServer } from './token-server.js'
-export { haveTool } from './tools.js'
 
 export type RegistryAuth = 'none' | 'htpasswd' | 'token'
 

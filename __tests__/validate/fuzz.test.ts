@@ -23,8 +23,8 @@ import {
   type Finding
 } from '../../src/validate/index.js'
 import { TarPathChecker } from '../../src/validate/layer/paths.js'
-import { writeLayout, sha256, type Json } from '../validate-fixtures.js'
-import { trackedTempDirs } from '../transports-fixtures.js'
+import { writeLayout, sha256, type Json } from '../helpers/validate-fixtures.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { entryBlocks, type GenEntry } from './tar-gen.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20240611)

@@ -13,8 +13,8 @@ import { MAX_INDEX_DEPTH } from '../../src/oci/graph.js'
 import type { BlobReader } from '../../src/oci/blobs.js'
 import { Layout } from '../../src/transports/layout.js'
 import type { Descriptor } from '../../src/oci/types.js'
-import { writeLayout, sha256, type ImageSpec } from '../validate-fixtures.js'
-import { trackedTempDirs } from '../transports-fixtures.js'
+import { writeLayout, sha256, type ImageSpec } from '../helpers/validate-fixtures.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { cli } from '../helpers/cli.js'
 
 const newDir = trackedTempDirs('lading-limits-')

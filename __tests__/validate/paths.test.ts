@@ -7,7 +7,7 @@ import { describe, it, expect } from '@jest/globals'
 import type tar from 'tar-stream'
 import { scanBlob, type Finding } from '../../src/validate/index.js'
 import { TarPathChecker, MAX_NAME_BYTES, MAX_PATH_BYTES } from '../../src/validate/layer/paths.js'
-import { writeLayout, tmpDir } from '../validate-fixtures.js'
+import { writeLayout, tmpDir } from '../helpers/validate-fixtures.js'
 import { validateLayout } from '../../src/validate/index.js'
 import { tarStream, tarBytes, repeat, type GenEntry } from './tar-gen.js'
 

@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 214:
+/***/ 488:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3112,6 +3112,8 @@ const INPUT_DEFAULTS = {
     'cache-from': '',
     output: '',
     archive: '',
+    'archive-format': 'oci',
+    load: 'false',
     'ref-name': 'latest',
     'fail-on': 'error',
     tags: '',
@@ -4626,6 +4628,30 @@ async function acceptTarball(read, scanner, decompressor) {
     return !read.keep;
 }
 
+;// CONCATENATED MODULE: ./src/build/layer/modes.ts
+
+/**
+ * The mode a layer entry gets from the file system it was read on. POSIX file systems say what
+ * they mean. Windows has no permission bits: Node reports 0o666 for everything (0o444 when
+ * read-only), which would make directories untraversable and files world-writable in the image,
+ * so there directories and symlinks get 0o755 and 0o777 and files 0o644, as a fresh checkout
+ * would have on Linux; executables must be marked explicitly.
+ */
+const WINDOWS_DIR_MODE = 0o755;
+const WINDOWS_FILE_MODE = 0o644;
+const WINDOWS_SYMLINK_MODE = 0o777;
+/** `mode` (type bits included, as fs.Stats gives it) as the layer should hold it. */
+function layerMode(mode, platform = process.platform) {
+    if (platform !== 'win32')
+        return mode;
+    const type = mode & external_node_fs_namespaceObject.constants.S_IFMT;
+    if (type === external_node_fs_namespaceObject.constants.S_IFDIR)
+        return type | WINDOWS_DIR_MODE;
+    if (type === external_node_fs_namespaceObject.constants.S_IFLNK)
+        return type | WINDOWS_SYMLINK_MODE;
+    return type | WINDOWS_FILE_MODE;
+}
+
 ;// CONCATENATED MODULE: ./src/build/layer/tar-writer.ts
 /**
  * Writes a layer's entries into a tar-stream pack: headers with fixed owners and times, hard links
@@ -4638,9 +4664,8 @@ async function acceptTarball(read, scanner, decompressor) {
 
 
 
+
 /** The modes given on Windows, where the file system has none a Linux image can use. */
-const WINDOWS_DIR_MODE = 0o755;
-const WINDOWS_FILE_MODE = 0o644;
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024;
 /** Bytes per read of a streamed file. */
@@ -4738,15 +4763,16 @@ class TarWriter {
      * bits kept (tar-stream replaces a zero mode by its default; the type bits keep 0o000 as given).
      * A symlink's own mode means nothing to Linux; it is left as read.
      */
+    /**
+     * An entry's mode: `--chmod` for files and directories, else what the file system says where
+     * it means anything (modes.ts). tar-stream replaces a zero mode by its default, so the type
+     * bits ride along to keep 0o000.
+     */
     modeOf(st) {
-        if (st.isSymbolicLink())
-            return st.mode;
         const type = st.mode & external_node_fs_namespaceObject.constants.S_IFMT;
-        if (this.opts.chmod !== undefined)
+        if (this.opts.chmod !== undefined && !st.isSymbolicLink())
             return type | this.opts.chmod;
-        if (this.opts.windowsModes)
-            return type | (st.isDirectory() ? WINDOWS_DIR_MODE : WINDOWS_FILE_MODE);
-        return st.mode;
+        return layerMode(st.mode, this.opts.platform);
     }
     /** An entry's stat, following the SOURCE itself when it is a symlink to what is meant. */
     stat(abs, followLink) {
@@ -5170,7 +5196,7 @@ function packEntries(input, settings, entries) {
         slabs: settings.slabs,
         owner: input.chown,
         chmod: input.chmod,
-        windowsModes: (settings.hostPlatform ?? process.platform) === 'win32',
+        platform: settings.platform,
         onHeader: h => {
             check.entry(h);
             // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
@@ -5217,15 +5243,8 @@ async function tarLayer(input, store, settings, content) {
  * Transports of other tools (skopeo, podman) that a user may write out of habit. Named here so
  * `dir:x` gets a clear answer instead of being read as the Docker Hub image "dir" with tag "x".
  */
-const FOREIGN_TRANSPORTS = new Set([
-    'dir',
-    'docker-daemon',
-    'containers-storage',
-    'ostree',
-    'sif',
-    'tarball'
-]);
-const USE = 'use scratch, oci:, oci-archive:, docker-archive: or a registry reference';
+const FOREIGN_TRANSPORTS = new Set(['dir', 'containers-storage', 'ostree', 'sif', 'tarball']);
+const USE = 'use scratch, oci:, oci-archive:, docker-archive:, docker-daemon: or a registry reference';
 /**
  * Splits `PATH[:REF]` of the layout transports. A path may itself contain ':', so the part after
  * the last ':' is a REF only when it could not be part of a path (no '/' or '\'), or when the
@@ -5280,6 +5299,13 @@ function parseSourceSpec(line) {
         if (!parts.path)
             throw new LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`);
         return { kind, ...parts };
+    }
+    if (s.startsWith('docker-daemon:')) {
+        const image = s.slice('docker-daemon:'.length).trim();
+        // Docker takes a name, a name:tag, a name@digest or an image ID; a flag would be read as one.
+        if (!image || image.startsWith('-') || /\s/.test(image))
+            throw new LadingError(`from: "${line}": docker-daemon: needs an image of the local Docker, as in docker-daemon:app:1`);
+        return { kind: 'docker-daemon', image };
     }
     if (s.startsWith('docker://')) {
         parseReference(s);
@@ -5403,7 +5429,7 @@ function reportPath(output) {
 function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const from = parseList(raw.from).map(line => {
         // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
-        if (!/^(oci|oci-archive|docker-archive|docker):/.test(line) &&
+        if (!/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
             (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
             const local = external_node_path_namespaceObject.resolve(cwd, line);
             throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
@@ -5474,6 +5500,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
     if (archive && archive === reportPath(output))
         throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
+    const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci';
+    if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
+        throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`);
+    const load = parseBool('load', raw.load);
     const refName = raw['ref-name'].trim() || 'latest';
     if (!isLayoutRefName(refName))
         throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
@@ -5526,6 +5556,8 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         compressionLevel,
         output,
         archive,
+        archiveFormat,
+        load,
         refName,
         failOn,
         tags,
@@ -9595,6 +9627,165 @@ class Secrets {
 const external_node_http_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http");
 ;// CONCATENATED MODULE: external "node:https"
 const external_node_https_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+;// CONCATENATED MODULE: external "node:tls"
+const external_node_tls_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:tls");
+;// CONCATENATED MODULE: ./src/registry/proxy.ts
+
+
+
+
+/** The proxy a request to `url` goes through, or undefined for a direct connection. */
+function proxyFor(url, env = process.env) {
+    if (bypassesProxy(url, env))
+        return undefined;
+    const value = url.protocol === 'https:'
+        ? env.https_proxy || env.HTTPS_PROXY
+        : env.http_proxy || env.HTTP_PROXY;
+    if (!value)
+        return undefined;
+    let proxy;
+    try {
+        proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+    }
+    catch {
+        throw new LadingError(`the proxy for ${url.protocol}// URLs (${url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY'}) ` +
+            'is not a URL; set it to http://HOST:PORT');
+    }
+    if (proxy.protocol !== 'http:' && proxy.protocol !== 'https:')
+        throw new LadingError(`the proxy ${proxyName(proxy)} is a ${proxy.protocol.slice(0, -1)} proxy; Lading speaks ` +
+            'to http:// and https:// proxies only');
+    return proxy;
+}
+function isLoopbackName(hostname) {
+    const h = hostname.toLowerCase();
+    return h === 'localhost' || h.startsWith('127.') || h === '[::1]' || h === '[0:0:0:0:0:0:0:1]';
+}
+/**
+ * NO_PROXY's rules: `*` for every host; a name matches itself and its subdomains (`example.com`
+ * and `.example.com` both cover `a.example.com`); `host:port` matches that port only. Case is
+ * ignored; the port of a URL without one is its scheme's.
+ */
+function bypassesProxy(url, env = process.env) {
+    if (!url.hostname)
+        return false;
+    if (isLoopbackName(url.hostname))
+        return true;
+    const noProxy = env.no_proxy || env.NO_PROXY || '';
+    const host = url.hostname.toUpperCase();
+    const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+    const names = [host, `${host}:${port}`];
+    return noProxy
+        .split(',')
+        .map(entry => entry.trim().toUpperCase())
+        .filter(entry => entry !== '')
+        .some(entry => entry === '*' ||
+        names.some(name => name === entry || name.endsWith(entry.startsWith('.') ? entry : `.${entry}`)));
+}
+/** The proxy's own credentials, from its URL's userinfo: only ever sent to the proxy. */
+function proxyAuthorization(proxy) {
+    if (!proxy.username && !proxy.password)
+        return {};
+    const pair = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+    return { 'Proxy-Authorization': `Basic ${Buffer.from(pair).toString('base64')}` };
+}
+/** `HOST:PORT` of a proxy, the form messages use (never its userinfo). */
+function proxyName(proxy) {
+    return `${proxy.protocol}//${proxy.host}`;
+}
+/**
+ * An https agent whose connections are tunnels through the proxy (CONNECT), with TLS to the
+ * registry inside: the proxy sees the host and port, never a header or a byte of the exchange, so
+ * the registry's credentials stay between Lading and the registry. Kept alive and pooled per
+ * registry host like the direct agent.
+ */
+class TunnelAgent extends external_node_https_namespaceObject.Agent {
+    proxy;
+    constructor(proxy) {
+        super({ keepAlive: true, maxSockets: 32 });
+        this.proxy = proxy;
+    }
+    createConnection(options, done) {
+        const target = `${options.host}:${options.port ?? 443}`;
+        const lib = this.proxy.protocol === 'https:' ? external_node_https_namespaceObject : external_node_http_namespaceObject;
+        const connect = lib.request({
+            ...endpoint(this.proxy),
+            method: 'CONNECT',
+            path: target,
+            headers: { Host: target, ...proxyAuthorization(this.proxy) },
+            agent: false
+        });
+        let settled = false;
+        const fail = (err) => {
+            if (settled)
+                return;
+            settled = true;
+            done(err);
+        };
+        connect.setTimeout(60_000, () => connect.destroy(Object.assign(new Error(`CONNECT ${target} through ${proxyName(this.proxy)} timed out`), {
+            code: 'ETIMEDOUT'
+        })));
+        connect.once('error', fail);
+        connect.once('connect', (res, socket) => {
+            connect.setTimeout(0);
+            if (res.statusCode !== 200) {
+                socket.destroy();
+                fail(tunnelRefused(this.proxy, target, res.statusCode ?? 0, res.statusMessage));
+                return;
+            }
+            settled = true;
+            done(null, external_node_tls_namespaceObject.connect({ ...options, socket }));
+        });
+        connect.end();
+        return undefined;
+    }
+}
+/** A proxy that refuses the tunnel: its 4xx is the same on every attempt, a 5xx may pass. */
+function tunnelRefused(proxy, target, status, text) {
+    const said = `the proxy ${proxyName(proxy)} answered ${status}${text ? ` ${text}` : ''} to CONNECT ${target}`;
+    if (status === 407)
+        return new LadingError(`${said}: it wants credentials; put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)`);
+    if (status >= 400 && status < 500)
+        return new LadingError(`${said}: it does not let Lading through to ${target}; ask its operator to allow it, or ` +
+            'list the host in NO_PROXY if it is reached directly');
+    return new Error(said);
+}
+const tunnels = new Map();
+const forwarders = {
+    http: new external_node_http_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 }),
+    https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
+};
+/**
+ * How a request to `url` goes through `proxy`: an https URL through a CONNECT tunnel, an http URL
+ * as an absolute-URI request to the proxy (the proxy reads it, as it must for plain HTTP). The
+ * options name every field, so the proxy URL's userinfo never becomes an Authorization header.
+ */
+function viaProxy(url, proxy, headers) {
+    if (url.protocol === 'https:') {
+        let agent = tunnels.get(proxy.href);
+        if (!agent)
+            tunnels.set(proxy.href, (agent = new TunnelAgent(proxy)));
+        return {
+            lib: external_node_https_namespaceObject,
+            options: { ...endpoint(url), path: url.pathname + url.search, headers, agent }
+        };
+    }
+    const isHttps = proxy.protocol === 'https:';
+    return {
+        lib: isHttps ? external_node_https_namespaceObject : external_node_http_namespaceObject,
+        options: {
+            ...endpoint(proxy),
+            path: url.href,
+            headers: { ...headers, Host: url.host, ...proxyAuthorization(proxy) },
+            agent: isHttps ? forwarders.https : forwarders.http
+        }
+    };
+}
+/** Host and port to connect to, brackets of an IPv6 literal removed. */
+function endpoint(u) {
+    const port = u.port ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    return { host: u.hostname.replace(/^\[|\]$/g, ''), port };
+}
+
 ;// CONCATENATED MODULE: ./src/registry/watch.ts
 
 /** The whole of one request for a document, a token or a HEAD: headers and body. */
@@ -9716,6 +9907,7 @@ class ExchangeWatch {
 
 
 
+
 // Keep-alive matters: a push is hundreds of small requests to one host.
 /**
  * `scheme://host/path` of a URL, for messages: its userinfo and query (a signed URL's signature,
@@ -9743,11 +9935,16 @@ const agents = {
     http: new external_node_http_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 }),
     https: new external_node_https_namespaceObject.Agent({ keepAlive: true, maxSockets: 32 })
 };
-/** One HTTP exchange; resolves when the response headers arrive, body left to the caller. */
-function send(req) {
+/**
+ * One HTTP exchange; resolves when the response headers arrive, body left to the caller. It goes
+ * through the proxy the environment names for its URL (proxy.ts), if any.
+ */
+function send(req, env = process.env) {
     const isHttps = req.url.protocol === 'https:';
     const lib = isHttps ? external_node_https_namespaceObject : external_node_http_namespaceObject;
     return new Promise((resolve, reject) => {
+        // Thrown here, a misconfigured proxy variable becomes the exchange's rejection.
+        const proxy = proxyFor(req.url, env);
         const headers = { 'User-Agent': 'lading', ...req.headers };
         if (Buffer.isBuffer(req.body))
             headers['Content-Length'] = String(req.body.length);
@@ -9755,10 +9952,19 @@ function send(req) {
             headers['Content-Length'] = '0';
         const body = Buffer.isBuffer(req.body) && req.watch?.minRate ? sliced(req.body) : req.body;
         let watch;
-        const r = lib.request(req.url, { method: req.method, headers, agent: isHttps ? agents.https : agents.http }, res => {
+        const answered = (res) => {
             watch?.response(res);
             resolve({ status: res.statusCode ?? 0, headers: res.headers, url: req.url, body: res });
-        });
+        };
+        let r;
+        if (proxy) {
+            const via = viaProxy(req.url, proxy, headers);
+            r = via.lib.request({ ...via.options, method: req.method }, answered);
+        }
+        else {
+            const agent = isHttps ? agents.https : agents.http;
+            r = lib.request(req.url, { method: req.method, headers, agent }, answered);
+        }
         if (req.watch)
             watch = new ExchangeWatch(r, req.watch, req.url.host, body !== undefined);
         // An idle socket for a minute is a dead registry: give up on this attempt (retries follow).
@@ -10399,6 +10605,7 @@ function tlsFailure(err, url, registry) {
 
 
 
+
 const MAX_REDIRECTS = 5;
 /** `http://vm:5081/` → `vm:5081`: insecure-registries entries are often written as URLs. */
 function normalizeRegistryHost(entry) {
@@ -10449,6 +10656,9 @@ class RegistryClient {
             (opts.insecureRegistries ?? []).some(r => registryApiHost(normalizeRegistryHost(r)) === this.host.toLowerCase());
         this.base = new URL(`${insecure ? 'http' : 'https'}://${this.host}/v2/`);
         this.log = opts.log ?? (() => { });
+        const proxy = proxyFor(this.base);
+        if (proxy)
+            this.log(`${this.registry}: through the proxy ${proxy.protocol}//${proxy.host}`);
         this.policy = { ...defaultRetryPolicy, ...opts.retry };
         this.limits = { ...defaultTransferLimits, ...opts.limits };
         this.relief = opts.relief;
@@ -10841,7 +11051,1201 @@ class RegistrySource {
     }
 }
 
+;// CONCATENATED MODULE: external "string_decoder"
+const external_string_decoder_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("string_decoder");
+;// CONCATENATED MODULE: external "os"
+const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "events"
+var external_events_ = __nccwpck_require__(434);
+;// CONCATENATED MODULE: external "child_process"
+const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+;// CONCATENATED MODULE: external "path"
+const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+;// CONCATENATED MODULE: external "assert"
+const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(896);
+;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
+// export const {open} = 'fs'
+const IS_WINDOWS = process.platform === 'win32';
+/**
+ * Custom implementation of readlink to ensure Windows junctions
+ * maintain trailing backslash for backward compatibility with Node.js < 24
+ *
+ * In Node.js 20, Windows junctions (directory symlinks) always returned paths
+ * with trailing backslashes. Node.js 24 removed this behavior, which breaks
+ * code that relied on this format for path operations.
+ *
+ * This implementation restores the Node 20 behavior by adding a trailing
+ * backslash to all junction results on Windows.
+ */
+function readlink(fsPath) {
+    return __awaiter(this, void 0, void 0, function* () {
+        const result = yield fs.promises.readlink(fsPath);
+        // On Windows, restore Node 20 behavior: add trailing backslash to all results
+        // since junctions on Windows are always directory links
+        if (IS_WINDOWS && !result.endsWith('\\')) {
+            return `${result}\\`;
+        }
+        return result;
+    });
+}
+// See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
+const UV_FS_O_EXLOCK = 0x10000000;
+const READONLY = external_fs_.constants.O_RDONLY;
+function exists(fsPath) {
+    return __awaiter(this, void 0, void 0, function* () {
+        try {
+            yield stat(fsPath);
+        }
+        catch (err) {
+            if (err.code === 'ENOENT') {
+                return false;
+            }
+            throw err;
+        }
+        return true;
+    });
+}
+function isDirectory(fsPath_1) {
+    return __awaiter(this, arguments, void 0, function* (fsPath, useStat = false) {
+        const stats = useStat ? yield stat(fsPath) : yield lstat(fsPath);
+        return stats.isDirectory();
+    });
+}
+/**
+ * On OSX/Linux, true if path starts with '/'. On Windows, true for paths like:
+ * \, \hello, \\hello\share, C:, and C:\hello (and corresponding alternate separator cases).
+ */
+function isRooted(p) {
+    p = normalizeSeparators(p);
+    if (!p) {
+        throw new Error('isRooted() parameter "p" cannot be empty');
+    }
+    if (IS_WINDOWS) {
+        return (p.startsWith('\\') || /^[A-Z]:/i.test(p) // e.g. \ or \hello or \\hello
+        ); // e.g. C: or C:\hello
+    }
+    return p.startsWith('/');
+}
+/**
+ * Best effort attempt to determine whether a file exists and is executable.
+ * @param filePath    file path to check
+ * @param extensions  additional file extensions to try
+ * @return if file exists and is executable, returns the file path. otherwise empty string.
+ */
+function tryGetExecutablePath(filePath, extensions) {
+    return __awaiter(this, void 0, void 0, function* () {
+        let stats = undefined;
+        try {
+            // test file exists
+            stats = yield stat(filePath);
+        }
+        catch (err) {
+            if (err.code !== 'ENOENT') {
+                // eslint-disable-next-line no-console
+                console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+            }
+        }
+        if (stats && stats.isFile()) {
+            if (IS_WINDOWS) {
+                // on Windows, test for valid extension
+                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
+                if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
+                    return filePath;
+                }
+            }
+            else {
+                if (isUnixExecutable(stats)) {
+                    return filePath;
+                }
+            }
+        }
+        // try each extension
+        const originalFilePath = filePath;
+        for (const extension of extensions) {
+            filePath = originalFilePath + extension;
+            stats = undefined;
+            try {
+                stats = yield stat(filePath);
+            }
+            catch (err) {
+                if (err.code !== 'ENOENT') {
+                    // eslint-disable-next-line no-console
+                    console.log(`Unexpected error attempting to determine if executable file exists '${filePath}': ${err}`);
+                }
+            }
+            if (stats && stats.isFile()) {
+                if (IS_WINDOWS) {
+                    // preserve the case of the actual file (since an extension was appended)
+                    try {
+                        const directory = external_path_namespaceObject.dirname(filePath);
+                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
+                        for (const actualName of yield readdir(directory)) {
+                            if (upperName === actualName.toUpperCase()) {
+                                filePath = external_path_namespaceObject.join(directory, actualName);
+                                break;
+                            }
+                        }
+                    }
+                    catch (err) {
+                        // eslint-disable-next-line no-console
+                        console.log(`Unexpected error attempting to determine the actual case of the file '${filePath}': ${err}`);
+                    }
+                    return filePath;
+                }
+                else {
+                    if (isUnixExecutable(stats)) {
+                        return filePath;
+                    }
+                }
+            }
+        }
+        return '';
+    });
+}
+function normalizeSeparators(p) {
+    p = p || '';
+    if (IS_WINDOWS) {
+        // convert slashes on Windows
+        p = p.replace(/\//g, '\\');
+        // remove redundant slashes
+        return p.replace(/\\\\+/g, '\\');
+    }
+    // remove redundant slashes
+    return p.replace(/\/\/+/g, '/');
+}
+// on Mac/Linux, test the execute bit
+//     R   W  X  R  W X R W X
+//   256 128 64 32 16 8 4 2 1
+function isUnixExecutable(stats) {
+    return ((stats.mode & 1) > 0 ||
+        ((stats.mode & 8) > 0 &&
+            process.getgid !== undefined &&
+            stats.gid === process.getgid()) ||
+        ((stats.mode & 64) > 0 &&
+            process.getuid !== undefined &&
+            stats.uid === process.getuid()));
+}
+// Get the path of cmd.exe in windows
+function getCmdPath() {
+    var _a;
+    return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
+}
+//# sourceMappingURL=io-util.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+/**
+ * Copies a file or folder.
+ * Based off of shelljs - https://github.com/shelljs/shelljs/blob/9237f66c52e5daa40458f94f9565e18e8132f5a6/src/cp.js
+ *
+ * @param     source    source path
+ * @param     dest      destination path
+ * @param     options   optional. See CopyOptions.
+ */
+function cp(source_1, dest_1) {
+    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
+        const { force, recursive, copySourceDirectory } = readCopyOptions(options);
+        const destStat = (yield ioUtil.exists(dest)) ? yield ioUtil.stat(dest) : null;
+        // Dest is an existing file, but not forcing
+        if (destStat && destStat.isFile() && !force) {
+            return;
+        }
+        // If dest is an existing directory, should copy inside.
+        const newDest = destStat && destStat.isDirectory() && copySourceDirectory
+            ? path.join(dest, path.basename(source))
+            : dest;
+        if (!(yield ioUtil.exists(source))) {
+            throw new Error(`no such file or directory: ${source}`);
+        }
+        const sourceStat = yield ioUtil.stat(source);
+        if (sourceStat.isDirectory()) {
+            if (!recursive) {
+                throw new Error(`Failed to copy. ${source} is a directory, but tried to copy without recursive flag.`);
+            }
+            else {
+                yield cpDirRecursive(source, newDest, 0, force);
+            }
+        }
+        else {
+            if (path.relative(source, newDest) === '') {
+                // a file cannot be copied to itself
+                throw new Error(`'${newDest}' and '${source}' are the same file`);
+            }
+            yield io_copyFile(source, newDest, force);
+        }
+    });
+}
+/**
+ * Moves a path.
+ *
+ * @param     source    source path
+ * @param     dest      destination path
+ * @param     options   optional. See MoveOptions.
+ */
+function mv(source_1, dest_1) {
+    return io_awaiter(this, arguments, void 0, function* (source, dest, options = {}) {
+        if (yield ioUtil.exists(dest)) {
+            let destExists = true;
+            if (yield ioUtil.isDirectory(dest)) {
+                // If dest is directory copy src into dest
+                dest = path.join(dest, path.basename(source));
+                destExists = yield ioUtil.exists(dest);
+            }
+            if (destExists) {
+                if (options.force == null || options.force) {
+                    yield rmRF(dest);
+                }
+                else {
+                    throw new Error('Destination already exists');
+                }
+            }
+        }
+        yield mkdirP(path.dirname(dest));
+        yield ioUtil.rename(source, dest);
+    });
+}
+/**
+ * Remove a path recursively with force
+ *
+ * @param inputPath path to remove
+ */
+function rmRF(inputPath) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if (ioUtil.IS_WINDOWS) {
+            // Check for invalid characters
+            // https://docs.microsoft.com/en-us/windows/win32/fileio/naming-a-file
+            if (/[*"<>|]/.test(inputPath)) {
+                throw new Error('File path must not contain `*`, `"`, `<`, `>` or `|` on Windows');
+            }
+        }
+        try {
+            // note if path does not exist, error is silent
+            yield ioUtil.rm(inputPath, {
+                force: true,
+                maxRetries: 3,
+                recursive: true,
+                retryDelay: 300
+            });
+        }
+        catch (err) {
+            throw new Error(`File was unable to be removed ${err}`);
+        }
+    });
+}
+/**
+ * Make a directory.  Creates the full path with folders in between
+ * Will throw if it fails
+ *
+ * @param   fsPath        path to create
+ * @returns Promise<void>
+ */
+function mkdirP(fsPath) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        ok(fsPath, 'a path argument must be provided');
+        yield ioUtil.mkdir(fsPath, { recursive: true });
+    });
+}
+/**
+ * Returns path of a tool had the tool actually been invoked.  Resolves via paths.
+ * If you check and the tool does not exist, it will throw.
+ *
+ * @param     tool              name of the tool
+ * @param     check             whether to check if tool exists
+ * @returns   Promise<string>   path to tool
+ */
+function which(tool, check) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if (!tool) {
+            throw new Error("parameter 'tool' is required");
+        }
+        // recursive when check=true
+        if (check) {
+            const result = yield which(tool, false);
+            if (!result) {
+                if (IS_WINDOWS) {
+                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also verify the file has a valid extension for an executable file.`);
+                }
+                else {
+                    throw new Error(`Unable to locate executable file: ${tool}. Please verify either the file path exists or the file can be found within a directory specified by the PATH environment variable. Also check the file mode to verify the file is executable.`);
+                }
+            }
+            return result;
+        }
+        const matches = yield findInPath(tool);
+        if (matches && matches.length > 0) {
+            return matches[0];
+        }
+        return '';
+    });
+}
+/**
+ * Returns a list of all occurrences of the given tool on the system path.
+ *
+ * @returns   Promise<string[]>  the paths of the tool
+ */
+function findInPath(tool) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if (!tool) {
+            throw new Error("parameter 'tool' is required");
+        }
+        // build the list of extensions to try
+        const extensions = [];
+        if (IS_WINDOWS && process.env['PATHEXT']) {
+            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
+                if (extension) {
+                    extensions.push(extension);
+                }
+            }
+        }
+        // if it's rooted, return it if exists. otherwise return empty.
+        if (isRooted(tool)) {
+            const filePath = yield tryGetExecutablePath(tool, extensions);
+            if (filePath) {
+                return [filePath];
+            }
+            return [];
+        }
+        // if any path separators, return empty
+        if (tool.includes(external_path_namespaceObject.sep)) {
+            return [];
+        }
+        // build the list of directories
+        //
+        // Note, technically "where" checks the current directory on Windows. From a toolkit perspective,
+        // it feels like we should not do this. Checking the current directory seems like more of a use
+        // case of a shell, and the which() function exposed by the toolkit should strive for consistency
+        // across platforms.
+        const directories = [];
+        if (process.env.PATH) {
+            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
+                if (p) {
+                    directories.push(p);
+                }
+            }
+        }
+        // find all matches
+        const matches = [];
+        for (const directory of directories) {
+            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
+            if (filePath) {
+                matches.push(filePath);
+            }
+        }
+        return matches;
+    });
+}
+function readCopyOptions(options) {
+    const force = options.force == null ? true : options.force;
+    const recursive = Boolean(options.recursive);
+    const copySourceDirectory = options.copySourceDirectory == null
+        ? true
+        : Boolean(options.copySourceDirectory);
+    return { force, recursive, copySourceDirectory };
+}
+function cpDirRecursive(sourceDir, destDir, currentDepth, force) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        // Ensure there is not a run away recursive copy
+        if (currentDepth >= 255)
+            return;
+        currentDepth++;
+        yield mkdirP(destDir);
+        const files = yield ioUtil.readdir(sourceDir);
+        for (const fileName of files) {
+            const srcFile = `${sourceDir}/${fileName}`;
+            const destFile = `${destDir}/${fileName}`;
+            const srcFileStat = yield ioUtil.lstat(srcFile);
+            if (srcFileStat.isDirectory()) {
+                // Recurse
+                yield cpDirRecursive(srcFile, destFile, currentDepth, force);
+            }
+            else {
+                yield io_copyFile(srcFile, destFile, force);
+            }
+        }
+        // Change the mode for the newly created directory
+        yield ioUtil.chmod(destDir, (yield ioUtil.stat(sourceDir)).mode);
+    });
+}
+// Buffered file copy
+function io_copyFile(srcFile, destFile, force) {
+    return io_awaiter(this, void 0, void 0, function* () {
+        if ((yield ioUtil.lstat(srcFile)).isSymbolicLink()) {
+            // unlink/re-link it
+            try {
+                yield ioUtil.lstat(destFile);
+                yield ioUtil.unlink(destFile);
+            }
+            catch (e) {
+                // Try to override file permission
+                if (e.code === 'EPERM') {
+                    yield ioUtil.chmod(destFile, '0666');
+                    yield ioUtil.unlink(destFile);
+                }
+                // other errors = it doesn't exist, no work to do
+            }
+            // Copy over symlink
+            const symlinkFull = yield ioUtil.readlink(srcFile);
+            yield ioUtil.symlink(symlinkFull, destFile, ioUtil.IS_WINDOWS ? 'junction' : null);
+        }
+        else if (!(yield ioUtil.exists(destFile)) || force) {
+            yield ioUtil.copyFile(srcFile, destFile);
+        }
+    });
+}
+//# sourceMappingURL=io.js.map
+;// CONCATENATED MODULE: external "timers"
+const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
+;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+
+
+
+
+
+/* eslint-disable @typescript-eslint/unbound-method */
+const toolrunner_IS_WINDOWS = process.platform === 'win32';
+/*
+ * Class for running command line tools. Handles quoting and arg parsing in a platform agnostic way.
+ */
+class ToolRunner extends external_events_.EventEmitter {
+    constructor(toolPath, args, options) {
+        super();
+        if (!toolPath) {
+            throw new Error("Parameter 'toolPath' cannot be null or empty.");
+        }
+        this.toolPath = toolPath;
+        this.args = args || [];
+        this.options = options || {};
+    }
+    _debug(message) {
+        if (this.options.listeners && this.options.listeners.debug) {
+            this.options.listeners.debug(message);
+        }
+    }
+    _getCommandString(options, noPrefix) {
+        const toolPath = this._getSpawnFileName();
+        const args = this._getSpawnArgs(options);
+        let cmd = noPrefix ? '' : '[command]'; // omit prefix when piped to a second tool
+        if (toolrunner_IS_WINDOWS) {
+            // Windows + cmd file
+            if (this._isCmdFile()) {
+                cmd += toolPath;
+                for (const a of args) {
+                    cmd += ` ${a}`;
+                }
+            }
+            // Windows + verbatim
+            else if (options.windowsVerbatimArguments) {
+                cmd += `"${toolPath}"`;
+                for (const a of args) {
+                    cmd += ` ${a}`;
+                }
+            }
+            // Windows (regular)
+            else {
+                cmd += this._windowsQuoteCmdArg(toolPath);
+                for (const a of args) {
+                    cmd += ` ${this._windowsQuoteCmdArg(a)}`;
+                }
+            }
+        }
+        else {
+            // OSX/Linux - this can likely be improved with some form of quoting.
+            // creating processes on Unix is fundamentally different than Windows.
+            // on Unix, execvp() takes an arg array.
+            cmd += toolPath;
+            for (const a of args) {
+                cmd += ` ${a}`;
+            }
+        }
+        return cmd;
+    }
+    _processLineBuffer(data, strBuffer, onLine) {
+        try {
+            let s = strBuffer + data.toString();
+            let n = s.indexOf(external_os_namespaceObject.EOL);
+            while (n > -1) {
+                const line = s.substring(0, n);
+                onLine(line);
+                // the rest of the string ...
+                s = s.substring(n + external_os_namespaceObject.EOL.length);
+                n = s.indexOf(external_os_namespaceObject.EOL);
+            }
+            return s;
+        }
+        catch (err) {
+            // streaming lines to console is best effort.  Don't fail a build.
+            this._debug(`error processing line. Failed with error ${err}`);
+            return '';
+        }
+    }
+    _getSpawnFileName() {
+        if (toolrunner_IS_WINDOWS) {
+            if (this._isCmdFile()) {
+                return process.env['COMSPEC'] || 'cmd.exe';
+            }
+        }
+        return this.toolPath;
+    }
+    _getSpawnArgs(options) {
+        if (toolrunner_IS_WINDOWS) {
+            if (this._isCmdFile()) {
+                let argline = `/D /S /C "${this._windowsQuoteCmdArg(this.toolPath)}`;
+                for (const a of this.args) {
+                    argline += ' ';
+                    argline += options.windowsVerbatimArguments
+                        ? a
+                        : this._windowsQuoteCmdArg(a);
+                }
+                argline += '"';
+                return [argline];
+            }
+        }
+        return this.args;
+    }
+    _endsWith(str, end) {
+        return str.endsWith(end);
+    }
+    _isCmdFile() {
+        const upperToolPath = this.toolPath.toUpperCase();
+        return (this._endsWith(upperToolPath, '.CMD') ||
+            this._endsWith(upperToolPath, '.BAT'));
+    }
+    _windowsQuoteCmdArg(arg) {
+        // for .exe, apply the normal quoting rules that libuv applies
+        if (!this._isCmdFile()) {
+            return this._uvQuoteCmdArg(arg);
+        }
+        // otherwise apply quoting rules specific to the cmd.exe command line parser.
+        // the libuv rules are generic and are not designed specifically for cmd.exe
+        // command line parser.
+        //
+        // for a detailed description of the cmd.exe command line parser, refer to
+        // http://stackoverflow.com/questions/4094699/how-does-the-windows-command-interpreter-cmd-exe-parse-scripts/7970912#7970912
+        // need quotes for empty arg
+        if (!arg) {
+            return '""';
+        }
+        // determine whether the arg needs to be quoted
+        const cmdSpecialChars = [
+            ' ',
+            '\t',
+            '&',
+            '(',
+            ')',
+            '[',
+            ']',
+            '{',
+            '}',
+            '^',
+            '=',
+            ';',
+            '!',
+            "'",
+            '+',
+            ',',
+            '`',
+            '~',
+            '|',
+            '<',
+            '>',
+            '"'
+        ];
+        let needsQuotes = false;
+        for (const char of arg) {
+            if (cmdSpecialChars.some(x => x === char)) {
+                needsQuotes = true;
+                break;
+            }
+        }
+        // short-circuit if quotes not needed
+        if (!needsQuotes) {
+            return arg;
+        }
+        // the following quoting rules are very similar to the rules that by libuv applies.
+        //
+        // 1) wrap the string in quotes
+        //
+        // 2) double-up quotes - i.e. " => ""
+        //
+        //    this is different from the libuv quoting rules. libuv replaces " with \", which unfortunately
+        //    doesn't work well with a cmd.exe command line.
+        //
+        //    note, replacing " with "" also works well if the arg is passed to a downstream .NET console app.
+        //    for example, the command line:
+        //          foo.exe "myarg:""my val"""
+        //    is parsed by a .NET console app into an arg array:
+        //          [ "myarg:\"my val\"" ]
+        //    which is the same end result when applying libuv quoting rules. although the actual
+        //    command line from libuv quoting rules would look like:
+        //          foo.exe "myarg:\"my val\""
+        //
+        // 3) double-up slashes that precede a quote,
+        //    e.g.  hello \world    => "hello \world"
+        //          hello\"world    => "hello\\""world"
+        //          hello\\"world   => "hello\\\\""world"
+        //          hello world\    => "hello world\\"
+        //
+        //    technically this is not required for a cmd.exe command line, or the batch argument parser.
+        //    the reasons for including this as a .cmd quoting rule are:
+        //
+        //    a) this is optimized for the scenario where the argument is passed from the .cmd file to an
+        //       external program. many programs (e.g. .NET console apps) rely on the slash-doubling rule.
+        //
+        //    b) it's what we've been doing previously (by deferring to node default behavior) and we
+        //       haven't heard any complaints about that aspect.
+        //
+        // note, a weakness of the quoting rules chosen here, is that % is not escaped. in fact, % cannot be
+        // escaped when used on the command line directly - even though within a .cmd file % can be escaped
+        // by using %%.
+        //
+        // the saving grace is, on the command line, %var% is left as-is if var is not defined. this contrasts
+        // the line parsing rules within a .cmd file, where if var is not defined it is replaced with nothing.
+        //
+        // one option that was explored was replacing % with ^% - i.e. %var% => ^%var^%. this hack would
+        // often work, since it is unlikely that var^ would exist, and the ^ character is removed when the
+        // variable is used. the problem, however, is that ^ is not removed when %* is used to pass the args
+        // to an external program.
+        //
+        // an unexplored potential solution for the % escaping problem, is to create a wrapper .cmd file.
+        // % can be escaped within a .cmd file.
+        let reverse = '"';
+        let quoteHit = true;
+        for (let i = arg.length; i > 0; i--) {
+            // walk the string in reverse
+            reverse += arg[i - 1];
+            if (quoteHit && arg[i - 1] === '\\') {
+                reverse += '\\'; // double the slash
+            }
+            else if (arg[i - 1] === '"') {
+                quoteHit = true;
+                reverse += '"'; // double the quote
+            }
+            else {
+                quoteHit = false;
+            }
+        }
+        reverse += '"';
+        return reverse.split('').reverse().join('');
+    }
+    _uvQuoteCmdArg(arg) {
+        // Tool runner wraps child_process.spawn() and needs to apply the same quoting as
+        // Node in certain cases where the undocumented spawn option windowsVerbatimArguments
+        // is used.
+        //
+        // Since this function is a port of quote_cmd_arg from Node 4.x (technically, lib UV,
+        // see https://github.com/nodejs/node/blob/v4.x/deps/uv/src/win/process.c for details),
+        // pasting copyright notice from Node within this function:
+        //
+        //      Copyright Joyent, Inc. and other Node contributors. All rights reserved.
+        //
+        //      Permission is hereby granted, free of charge, to any person obtaining a copy
+        //      of this software and associated documentation files (the "Software"), to
+        //      deal in the Software without restriction, including without limitation the
+        //      rights to use, copy, modify, merge, publish, distribute, sublicense, and/or
+        //      sell copies of the Software, and to permit persons to whom the Software is
+        //      furnished to do so, subject to the following conditions:
+        //
+        //      The above copyright notice and this permission notice shall be included in
+        //      all copies or substantial portions of the Software.
+        //
+        //      THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+        //      IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+        //      FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+        //      AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+        //      LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING
+        //      FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS
+        //      IN THE SOFTWARE.
+        if (!arg) {
+            // Need double quotation for empty argument
+            return '""';
+        }
+        if (!arg.includes(' ') && !arg.includes('\t') && !arg.includes('"')) {
+            // No quotation needed
+            return arg;
+        }
+        if (!arg.includes('"') && !arg.includes('\\')) {
+            // No embedded double quotes or backslashes, so I can just wrap
+            // quote marks around the whole thing.
+            return `"${arg}"`;
+        }
+        // Expected input/output:
+        //   input : hello"world
+        //   output: "hello\"world"
+        //   input : hello""world
+        //   output: "hello\"\"world"
+        //   input : hello\world
+        //   output: hello\world
+        //   input : hello\\world
+        //   output: hello\\world
+        //   input : hello\"world
+        //   output: "hello\\\"world"
+        //   input : hello\\"world
+        //   output: "hello\\\\\"world"
+        //   input : hello world\
+        //   output: "hello world\\" - note the comment in libuv actually reads "hello world\"
+        //                             but it appears the comment is wrong, it should be "hello world\\"
+        let reverse = '"';
+        let quoteHit = true;
+        for (let i = arg.length; i > 0; i--) {
+            // walk the string in reverse
+            reverse += arg[i - 1];
+            if (quoteHit && arg[i - 1] === '\\') {
+                reverse += '\\';
+            }
+            else if (arg[i - 1] === '"') {
+                quoteHit = true;
+                reverse += '\\';
+            }
+            else {
+                quoteHit = false;
+            }
+        }
+        reverse += '"';
+        return reverse.split('').reverse().join('');
+    }
+    _cloneExecOptions(options) {
+        options = options || {};
+        const result = {
+            cwd: options.cwd || process.cwd(),
+            env: options.env || process.env,
+            silent: options.silent || false,
+            windowsVerbatimArguments: options.windowsVerbatimArguments || false,
+            failOnStdErr: options.failOnStdErr || false,
+            ignoreReturnCode: options.ignoreReturnCode || false,
+            delay: options.delay || 10000
+        };
+        result.outStream = options.outStream || process.stdout;
+        result.errStream = options.errStream || process.stderr;
+        return result;
+    }
+    _getSpawnOptions(options, toolPath) {
+        options = options || {};
+        const result = {};
+        result.cwd = options.cwd;
+        result.env = options.env;
+        result['windowsVerbatimArguments'] =
+            options.windowsVerbatimArguments || this._isCmdFile();
+        if (options.windowsVerbatimArguments) {
+            result.argv0 = `"${toolPath}"`;
+        }
+        return result;
+    }
+    /**
+     * Exec a tool.
+     * Output will be streamed to the live console.
+     * Returns promise with return code
+     *
+     * @param     tool     path to tool to exec
+     * @param     options  optional exec options.  See ExecOptions
+     * @returns   number
+     */
+    exec() {
+        return toolrunner_awaiter(this, void 0, void 0, function* () {
+            // root the tool path if it is unrooted and contains relative pathing
+            if (!isRooted(this.toolPath) &&
+                (this.toolPath.includes('/') ||
+                    (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
+                // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
+                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+            }
+            // if the tool is only a file name, then resolve it from the PATH
+            // otherwise verify it exists (add extension on Windows if necessary)
+            this.toolPath = yield which(this.toolPath, true);
+            return new Promise((resolve, reject) => toolrunner_awaiter(this, void 0, void 0, function* () {
+                this._debug(`exec tool: ${this.toolPath}`);
+                this._debug('arguments:');
+                for (const arg of this.args) {
+                    this._debug(`   ${arg}`);
+                }
+                const optionsNonNull = this._cloneExecOptions(this.options);
+                if (!optionsNonNull.silent && optionsNonNull.outStream) {
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                }
+                const state = new ExecState(optionsNonNull, this.toolPath);
+                state.on('debug', (message) => {
+                    this._debug(message);
+                });
+                if (this.options.cwd && !(yield exists(this.options.cwd))) {
+                    return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
+                }
+                const fileName = this._getSpawnFileName();
+                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                let stdbuffer = '';
+                if (cp.stdout) {
+                    cp.stdout.on('data', (data) => {
+                        if (this.options.listeners && this.options.listeners.stdout) {
+                            this.options.listeners.stdout(data);
+                        }
+                        if (!optionsNonNull.silent && optionsNonNull.outStream) {
+                            optionsNonNull.outStream.write(data);
+                        }
+                        stdbuffer = this._processLineBuffer(data, stdbuffer, (line) => {
+                            if (this.options.listeners && this.options.listeners.stdline) {
+                                this.options.listeners.stdline(line);
+                            }
+                        });
+                    });
+                }
+                let errbuffer = '';
+                if (cp.stderr) {
+                    cp.stderr.on('data', (data) => {
+                        state.processStderr = true;
+                        if (this.options.listeners && this.options.listeners.stderr) {
+                            this.options.listeners.stderr(data);
+                        }
+                        if (!optionsNonNull.silent &&
+                            optionsNonNull.errStream &&
+                            optionsNonNull.outStream) {
+                            const s = optionsNonNull.failOnStdErr
+                                ? optionsNonNull.errStream
+                                : optionsNonNull.outStream;
+                            s.write(data);
+                        }
+                        errbuffer = this._processLineBuffer(data, errbuffer, (line) => {
+                            if (this.options.listeners && this.options.listeners.errline) {
+                                this.options.listeners.errline(line);
+                            }
+                        });
+                    });
+                }
+                cp.on('error', (err) => {
+                    state.processError = err.message;
+                    state.processExited = true;
+                    state.processClosed = true;
+                    state.CheckComplete();
+                });
+                cp.on('exit', (code) => {
+                    state.processExitCode = code;
+                    state.processExited = true;
+                    this._debug(`Exit code ${code} received from tool '${this.toolPath}'`);
+                    state.CheckComplete();
+                });
+                cp.on('close', (code) => {
+                    state.processExitCode = code;
+                    state.processExited = true;
+                    state.processClosed = true;
+                    this._debug(`STDIO streams have closed for tool '${this.toolPath}'`);
+                    state.CheckComplete();
+                });
+                state.on('done', (error, exitCode) => {
+                    if (stdbuffer.length > 0) {
+                        this.emit('stdline', stdbuffer);
+                    }
+                    if (errbuffer.length > 0) {
+                        this.emit('errline', errbuffer);
+                    }
+                    cp.removeAllListeners();
+                    if (error) {
+                        reject(error);
+                    }
+                    else {
+                        resolve(exitCode);
+                    }
+                });
+                if (this.options.input) {
+                    if (!cp.stdin) {
+                        throw new Error('child process missing stdin');
+                    }
+                    cp.stdin.end(this.options.input);
+                }
+            }));
+        });
+    }
+}
+/**
+ * Convert an arg string to an array of args. Handles escaping
+ *
+ * @param    argString   string of arguments
+ * @returns  string[]    array of arguments
+ */
+function argStringToArray(argString) {
+    const args = [];
+    let inQuotes = false;
+    let escaped = false;
+    let arg = '';
+    function append(c) {
+        // we only escape double quotes.
+        if (escaped && c !== '"') {
+            arg += '\\';
+        }
+        arg += c;
+        escaped = false;
+    }
+    for (let i = 0; i < argString.length; i++) {
+        const c = argString.charAt(i);
+        if (c === '"') {
+            if (!escaped) {
+                inQuotes = !inQuotes;
+            }
+            else {
+                append(c);
+            }
+            continue;
+        }
+        if (c === '\\' && escaped) {
+            append(c);
+            continue;
+        }
+        if (c === '\\' && inQuotes) {
+            escaped = true;
+            continue;
+        }
+        if (c === ' ' && !inQuotes) {
+            if (arg.length > 0) {
+                args.push(arg);
+                arg = '';
+            }
+            continue;
+        }
+        append(c);
+    }
+    if (arg.length > 0) {
+        args.push(arg.trim());
+    }
+    return args;
+}
+class ExecState extends external_events_.EventEmitter {
+    constructor(options, toolPath) {
+        super();
+        this.processClosed = false; // tracks whether the process has exited and stdio is closed
+        this.processError = '';
+        this.processExitCode = 0;
+        this.processExited = false; // tracks whether the process has exited
+        this.processStderr = false; // tracks whether stderr was written to
+        this.delay = 10000; // 10 seconds
+        this.done = false;
+        this.timeout = null;
+        if (!toolPath) {
+            throw new Error('toolPath must not be empty');
+        }
+        this.options = options;
+        this.toolPath = toolPath;
+        if (options.delay) {
+            this.delay = options.delay;
+        }
+    }
+    CheckComplete() {
+        if (this.done) {
+            return;
+        }
+        if (this.processClosed) {
+            this._setResult();
+        }
+        else if (this.processExited) {
+            this.timeout = (0,external_timers_namespaceObject.setTimeout)(ExecState.HandleTimeout, this.delay, this);
+        }
+    }
+    _debug(message) {
+        this.emit('debug', message);
+    }
+    _setResult() {
+        // determine whether there is an error
+        let error;
+        if (this.processExited) {
+            if (this.processError) {
+                error = new Error(`There was an error when attempting to execute the process '${this.toolPath}'. This may indicate the process failed to start. Error: ${this.processError}`);
+            }
+            else if (this.processExitCode !== 0 && !this.options.ignoreReturnCode) {
+                error = new Error(`The process '${this.toolPath}' failed with exit code ${this.processExitCode}`);
+            }
+            else if (this.processStderr && this.options.failOnStdErr) {
+                error = new Error(`The process '${this.toolPath}' failed because one or more lines were written to the STDERR stream`);
+            }
+        }
+        // clear the timeout
+        if (this.timeout) {
+            clearTimeout(this.timeout);
+            this.timeout = null;
+        }
+        this.done = true;
+        this.emit('done', error, this.processExitCode);
+    }
+    static HandleTimeout(state) {
+        if (state.done) {
+            return;
+        }
+        if (!state.processClosed && state.processExited) {
+            const message = `The STDIO streams did not close within ${state.delay / 1000} seconds of the exit event from process '${state.toolPath}'. This may indicate a child process inherited the STDIO streams and has not yet exited.`;
+            state._debug(message);
+        }
+        state._setResult();
+    }
+}
+//# sourceMappingURL=toolrunner.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+/**
+ * Exec a command.
+ * Output will be streamed to the live console.
+ * Returns promise with return code
+ *
+ * @param     commandLine        command to execute (can include additional args). Must be correctly escaped.
+ * @param     args               optional arguments for tool. Escaping is handled by the lib.
+ * @param     options            optional exec options.  See ExecOptions
+ * @returns   Promise<number>    exit code
+ */
+function exec(commandLine, args, options) {
+    return exec_awaiter(this, void 0, void 0, function* () {
+        const commandArgs = argStringToArray(commandLine);
+        if (commandArgs.length === 0) {
+            throw new Error(`Parameter 'commandLine' cannot be null or empty.`);
+        }
+        // Path to tool to execute should be first arg
+        const toolPath = commandArgs[0];
+        args = commandArgs.slice(1).concat(args || []);
+        const runner = new ToolRunner(toolPath, args, options);
+        return runner.exec();
+    });
+}
+/**
+ * Exec a command and get the output.
+ * Output will be streamed to the live console.
+ * Returns promise with the exit code and collected stdout and stderr
+ *
+ * @param     commandLine           command to execute (can include additional args). Must be correctly escaped.
+ * @param     args                  optional arguments for tool. Escaping is handled by the lib.
+ * @param     options               optional exec options.  See ExecOptions
+ * @returns   Promise<ExecOutput>   exit code, stdout, and stderr
+ */
+function getExecOutput(commandLine, args, options) {
+    return exec_awaiter(this, void 0, void 0, function* () {
+        var _a, _b;
+        let stdout = '';
+        let stderr = '';
+        //Using string decoder covers the case where a mult-byte character is split
+        const stdoutDecoder = new external_string_decoder_namespaceObject.StringDecoder('utf8');
+        const stderrDecoder = new external_string_decoder_namespaceObject.StringDecoder('utf8');
+        const originalStdoutListener = (_a = options === null || options === void 0 ? void 0 : options.listeners) === null || _a === void 0 ? void 0 : _a.stdout;
+        const originalStdErrListener = (_b = options === null || options === void 0 ? void 0 : options.listeners) === null || _b === void 0 ? void 0 : _b.stderr;
+        const stdErrListener = (data) => {
+            stderr += stderrDecoder.write(data);
+            if (originalStdErrListener) {
+                originalStdErrListener(data);
+            }
+        };
+        const stdOutListener = (data) => {
+            stdout += stdoutDecoder.write(data);
+            if (originalStdoutListener) {
+                originalStdoutListener(data);
+            }
+        };
+        const listeners = Object.assign(Object.assign({}, options === null || options === void 0 ? void 0 : options.listeners), { stdout: stdOutListener, stderr: stdErrListener });
+        const exitCode = yield exec(commandLine, args, Object.assign(Object.assign({}, options), { listeners }));
+        //flush any remaining characters
+        stdout += stdoutDecoder.end();
+        stderr += stderrDecoder.end();
+        return {
+            exitCode,
+            stdout,
+            stderr
+        };
+    });
+}
+//# sourceMappingURL=exec.js.map
+;// CONCATENATED MODULE: ./src/app/docker.ts
+/**
+ * The local Docker, reached through its CLI (`@actions/exec`), for `load: true` and the
+ * `docker-daemon:` source: Lading itself never needs a daemon, these two ask for one.
+ */
+
+
+
+
+
+/**
+ * Runs `docker ARGS` and returns its standard output; `why` names what asked for Docker (`load:
+ * true`, a `from` line), for the message when there is none or it fails.
+ */
+async function runDocker(args, why) {
+    let out;
+    try {
+        out = await getExecOutput('docker', args, { silent: true, ignoreReturnCode: true });
+    }
+    catch (err) {
+        if (/Unable to locate executable file/i.test(errors_messageOf(err)))
+            throw new LadingError(`${why} needs Docker, and there is no docker command on PATH: install Docker on the ` +
+                'runner (GitHub-hosted Linux runners have it), or go without it');
+        throw new LadingError(`${why}: docker could not be run: ${errors_messageOf(err)}`);
+    }
+    if (out.exitCode !== 0) {
+        const said = out.stderr.trim().split('\n').slice(-3).join(' ').slice(0, 400);
+        throw new LadingError(`${why}: \`docker ${args.join(' ')}\` failed (exit code ${out.exitCode})` +
+            (said ? `: ${said}` : '') +
+            (/cannot connect to the docker daemon|docker daemon.*running/i.test(said)
+                ? '; start the Docker daemon, or go without it'
+                : ''));
+    }
+    return out.stdout;
+}
+/** Loads an archive (docker or oci format) into the local Docker; returns what Docker said. */
+async function dockerLoad(archive) {
+    const said = await runDocker(['load', '--input', archive], 'load: true');
+    return said
+        .split('\n')
+        .map(l => l.trim())
+        .filter(l => l !== '');
+}
+/**
+ * `docker save IMAGE` into a temporary file, tracked in `temps`: the caller reads it as a
+ * docker-archive and removes it.
+ */
+async function dockerSave(image, line, temps) {
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-docker-'));
+    temps.track(dir);
+    const file = external_node_path_namespaceObject.join(dir, 'image.tar');
+    await runDocker(['save', '--output', file, image], `from "${line}"`);
+    return file;
+}
+
 ;// CONCATENATED MODULE: ./src/app/sources.ts
+/** Opens the image a `from` line names, whichever transport holds it. */
+
+
 
 
 
@@ -10857,6 +12261,16 @@ async function openSource(spec, line, auth, temps, scanner = scanBlob) {
             return openOciArchive(spec.path, spec.ref, line, temps);
         case 'docker-archive':
             return openDockerArchive(spec.path, scanner, line, spec.ref, temps);
+        case 'docker-daemon': {
+            const file = await dockerSave(spec.image, line, temps);
+            try {
+                return await openDockerArchive(file, scanner, line, undefined, temps);
+            }
+            finally {
+                // Unpacked into a layout by now: the tarball is not read again.
+                await temps.remove(external_node_path_namespaceObject.dirname(file));
+            }
+        }
         case 'registry':
             return RegistrySource.open(parseReference(spec.reference, { defaultTag: 'latest' }), auth);
         case 'scratch':
@@ -11604,8 +13018,8 @@ async function stageLayout(plan, graph, layout, ctx, referrers = []) {
     const blobs = new Map();
     const notDownloaded = [];
     // When pushing, registry layers stay where they are, and so do layers a layout Lading wrote
-    // while pushing left out; an archive must be complete, though.
-    const lazy = plan.push && !plan.archive;
+    // while pushing left out; an archive (or an image for docker load) must be complete, though.
+    const lazy = plan.push && !plan.archive && !plan.load;
     for (const [digest, blob] of graph.blobs) {
         const staged = await stageBlob(blob, layout, lazy, ctx);
         if (staged.location.kind === 'source')
@@ -11686,14 +13100,18 @@ async function validateOutput(plan, stage, notDownloaded, sourceFindings, ctx) {
 
 
 
+
 /** Fixed metadata so that the same layout always gives the same archive bytes. */
 const EPOCH = new Date(0);
+/** Docker 25+ names an image it loads from an oci-archive by this annotation of index.json. */
+const archive_writer_CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 /** Directories and files under `rel` (a path inside the layout), sorted by name at each level. */
 async function walk(root, rel, out) {
     const names = (await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(root, rel))).sort();
     for (const n of names) {
+        // Archive names use '/', whatever the separator of the runner's file system.
         const relChild = `${rel}/${n}`;
-        const abs = external_node_path_namespaceObject.join(root, relChild);
+        const abs = external_node_path_namespaceObject.join(root, ...relChild.split('/'));
         const st = await promises_namespaceObject.stat(abs);
         if (st.isDirectory()) {
             out.push({ name: `${relChild}/`, size: 0 });
@@ -11705,48 +13123,83 @@ async function walk(root, rel, out) {
     }
 }
 /**
+ * The layout's index.json with `io.containerd.image.name` on each entry, so Docker 25+ names the
+ * image it loads; the layout itself is left as it is.
+ */
+async function namedIndex(layoutDir, imageName) {
+    const file = external_node_path_namespaceObject.join(layoutDir, 'index.json');
+    const index = parseJSONValue(await promises_namespaceObject.readFile(file), file);
+    if (!isObject(index) || !Array.isArray(index.manifests))
+        throw new LadingError(`${file} is not an image index`);
+    for (const entry of index.manifests)
+        if (isObject(entry))
+            entry.annotations = {
+                ...(isObject(entry.annotations) ? entry.annotations : {}),
+                [archive_writer_CONTAINERD_IMAGE_NAME]: imageName
+            };
+    return Buffer.from(JSON.stringify(index));
+}
+/**
  * Writes the OCI image layout at `layoutDir` as an oci-archive tar at `archivePath`: `oci-layout`,
  * `index.json`, then the `blobs/` tree in name order, each with mtime 0, owner 0:0 and modes
- * 0644/0755, so equal layouts give byte-identical archives. Files are streamed one by one; the
- * archive appears under its name only once complete (written to a temporary file, then renamed).
- * Anything else in the layout directory (Lading's own `.lading-tmp`) is left out.
+ * 0644/0755, so equal layouts give byte-identical archives. Anything else in the layout directory
+ * (Lading's own `.lading-tmp`) is left out. With `imageName` (a full reference), index.json's
+ * entries carry it as `io.containerd.image.name`.
  */
-async function writeOciArchive(layoutDir, archivePath, temps = new Temps()) {
+async function writeOciArchive(layoutDir, archivePath, temps = new Temps(), opts = {}) {
     const members = [];
     try {
-        for (const name of ['oci-layout', 'index.json']) {
-            const file = external_node_path_namespaceObject.join(layoutDir, name);
-            const st = await promises_namespaceObject.stat(file);
-            members.push({ name, file, size: st.size });
+        const layoutFile = external_node_path_namespaceObject.join(layoutDir, 'oci-layout');
+        members.push({ name: 'oci-layout', file: layoutFile, size: (await promises_namespaceObject.stat(layoutFile)).size });
+        const indexFile = external_node_path_namespaceObject.join(layoutDir, 'index.json');
+        if (opts.imageName) {
+            const bytes = await namedIndex(layoutDir, opts.imageName);
+            members.push({ name: 'index.json', bytes, size: bytes.length });
         }
+        else
+            members.push({ name: 'index.json', file: indexFile, size: (await promises_namespaceObject.stat(indexFile)).size });
         members.push({ name: 'blobs/', size: 0 });
         await walk(layoutDir, 'blobs', members);
     }
     catch (err) {
         throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
     }
+    await writeTar(members, archivePath, temps, 'the OCI archive');
+}
+/**
+ * Writes `members` as a tar at `archivePath`, each with mtime 0, owner 0:0 and modes 0644/0755.
+ * Files are streamed one by one, and members may be made as they are asked for (an async
+ * iterable), so a large member need exist only while it is written. The archive appears under its
+ * name only once complete (written to a temporary file, then renamed).
+ */
+async function writeTar(members, archivePath, temps, what) {
     const tmp = external_node_path_namespaceObject.join(external_node_path_namespaceObject.dirname(archivePath), `.${external_node_path_namespaceObject.basename(archivePath)}.${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}.tmp`);
     temps.track(tmp);
     const pack = tar_stream.pack();
     const written = (0,external_node_stream_promises_namespaceObject.pipeline)(pack, (0,external_node_fs_namespaceObject.createWriteStream)(tmp)).then(() => undefined, (err) => err);
     try {
-        for (const m of members) {
+        for await (const m of members) {
+            const isDir = m.name.endsWith('/');
             const header = {
                 name: m.name,
-                size: m.size,
-                mode: m.file ? 0o644 : 0o755,
+                size: isDir ? 0 : m.size,
+                mode: isDir ? 0o755 : 0o644,
                 mtime: EPOCH,
                 uid: 0,
                 gid: 0,
                 uname: '',
                 gname: '',
-                type: m.file ? 'file' : 'directory'
+                type: isDir ? 'directory' : 'file'
             };
             await new Promise((resolve, reject) => {
                 // A directory entry has no body: tar-stream completes it on its own.
-                const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
-                if (m.file)
-                    (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
+                if (m.bytes)
+                    pack.entry(header, m.bytes, err => (err ? reject(err) : resolve()));
+                else {
+                    const sink = pack.entry(header, err => (err ? reject(err) : resolve()));
+                    if (m.file)
+                        (0,external_node_stream_promises_namespaceObject.pipeline)((0,external_node_fs_namespaceObject.createReadStream)(m.file), sink).catch(reject);
+                }
             });
         }
         pack.finalize();
@@ -11760,30 +13213,192 @@ async function writeOciArchive(layoutDir, archivePath, temps = new Temps()) {
         pack.destroy();
         await written;
         await temps.remove(tmp);
-        throw new LadingError(`writing the OCI archive ${archivePath}: ${errors_messageOf(err)}`);
+        if (err instanceof LadingError)
+            throw err;
+        throw new LadingError(`writing ${what} ${archivePath}: ${errors_messageOf(err)}`);
     }
 }
 
-;// CONCATENATED MODULE: ./src/app/stages/commit.ts
+;// CONCATENATED MODULE: ./src/transports/docker-archive-writer.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
 /**
- * Stage 7: the validated layout committed: the archive written from it (so a failure leaves the
- * old output in place), then the staging directory swapped into `output`.
+ * `docker save`'s name for a reference: Docker Hub's shown short (`app:1`, `org/app:1`), others
+ * in full. Only tags can be RepoTags.
+ */
+function repoTagOf(ref) {
+    if (!ref.tag)
+        return undefined;
+    const repo = ref.registry === DOCKER_HUB
+        ? ref.repository.replace(/^library\//, '')
+        : `${ref.registry}/${ref.repository}`;
+    return `${repo}:${ref.tag}`;
+}
+function hexOf(digest, where) {
+    return parseDigest(digest, where).encoded;
+}
+/**
+ * The one image of a layout a `docker save` archive can hold: its root manifest, or the only
+ * image of its root index (attestation manifests, platform unknown/unknown, set aside).
+ */
+async function pickImage(layout, layoutDir) {
+    const index = parseJSONValue(await promises_namespaceObject.readFile(external_node_path_namespaceObject.join(layoutDir, 'index.json')), `${layoutDir}/index.json`);
+    if (!isObject(index) || !Array.isArray(index.manifests) || index.manifests.length !== 1)
+        throw new LadingError(`${layoutDir}: index.json does not name one image`);
+    const root = index.manifests[0];
+    if (isManifestMediaType(root.mediaType))
+        return root;
+    if (!isIndexMediaType(root.mediaType))
+        throw new LadingError(`${layoutDir}: ${root.mediaType} is not an image`);
+    const inner = parseJSONValue(await layout.read(root), `index ${root.digest}`);
+    const images = (inner.manifests ?? []).filter(d => isManifestMediaType(d.mediaType) && d.platform?.os !== 'unknown');
+    if (images.length === 1)
+        return images[0];
+    const platforms = images.map(d => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
+    throw new LadingError(`archive-format docker holds one image, and this one has ${images.length} platforms ` +
+        `(${platforms}): pick one with platforms, or use archive-format oci (Docker 25+ loads it)`);
+}
+/**
+ * A layer uncompressed into a temporary file beside the archive, its sha256 checked against the
+ * config's diff_id as it is written: `docker load` and podman check it too, later and less clearly.
+ */
+async function uncompressed(layout, desc, diffId, dir, temps) {
+    const compression = layerCompression(desc.mediaType);
+    if (!compression)
+        throw new LadingError(`layer ${desc.digest} has media type ${desc.mediaType}, not a layer`);
+    const file = external_node_path_namespaceObject.join(dir, `.lading-layer-${(0,external_node_crypto_namespaceObject.randomBytes)(6).toString('hex')}.tar`);
+    temps.track(file);
+    const hash = new HashingStream('sha256');
+    await (0,external_node_stream_promises_namespaceObject.pipeline)(await layout.open(desc), createDecompressor(compression), hash, (0,external_node_fs_namespaceObject.createWriteStream)(file));
+    if (hash.digest() !== diffId)
+        throw new LadingError(`layer ${desc.digest} uncompresses to ${hash.digest()}, but the config's diff_id says ` +
+            `${diffId}; the image is not consistent and cannot be written as a docker archive`);
+    return { file, size: (await promises_namespaceObject.stat(file)).size };
+}
+/**
+ * The members of a `docker save` archive, layers uncompressed one at a time as the tar asks for
+ * them: `manifest.json` (Config, RepoTags, Layers), the config as `HEX.json`, each layer as
+ * `DIFFID-HEX/layer.tar`: the legacy format older Docker, podman and skopeo read.
+ */
+async function* members(layout, manifest, config, repoTags, dir, temps) {
+    const parsed = parseJSONValue(config, `config ${manifest.config.digest}`);
+    const diffIds = parsed.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== manifest.layers.length)
+        throw new LadingError(`config ${manifest.config.digest} lists ${diffIds.length} diff_ids for ` +
+            `${manifest.layers.length} layers; it cannot be written as a docker archive`);
+    const configName = `${hexOf(manifest.config.digest, 'config digest')}.json`;
+    const layerNames = diffIds.map(d => `${hexOf(d, 'diff_id')}/layer.tar`);
+    const saved = [{ Config: configName, RepoTags: repoTags, Layers: layerNames }];
+    const manifestJson = Buffer.from(JSON.stringify(saved));
+    yield { name: 'manifest.json', bytes: manifestJson, size: manifestJson.length };
+    yield { name: configName, bytes: config, size: config.length };
+    const written = new Set();
+    for (const [i, layer] of manifest.layers.entries()) {
+        if (written.has(layerNames[i]))
+            continue;
+        written.add(layerNames[i]);
+        const { file, size } = await uncompressed(layout, layer, diffIds[i], dir, temps);
+        try {
+            yield { name: layerNames[i].replace(/layer\.tar$/, ''), size: 0 };
+            yield { name: layerNames[i], file, size };
+        }
+        finally {
+            await temps.remove(file);
+        }
+    }
+}
+/**
+ * Writes the image of the OCI layout at `layoutDir` as a `docker save` tarball at `archivePath`,
+ * named by `repoTags` (`docker load` tags it so). Deterministic like the oci-archive: the same
+ * layout and tags give the same bytes.
+ */
+async function writeDockerArchive(layoutDir, archivePath, opts = {}) {
+    const temps = opts.temps ?? new Temps();
+    const layout = new Layout(layoutDir);
+    const image = await pickImage(layout, layoutDir);
+    const manifest = parseJSONValue(await layout.read(image), `manifest ${image.digest}`);
+    const config = await layout.read(manifest.config);
+    await writeTar(members(layout, manifest, config, opts.repoTags ?? [], external_node_path_namespaceObject.dirname(archivePath), temps), archivePath, temps, 'the docker archive');
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/archive.ts
+/**
+ * The image out of the layout into a tar: the `archive` input (oci-archive or `docker save`
+ * format), and `load: true`, which hands an archive to the local Docker.
  */
 
 
 
-/** Returns the archive written, if one was asked for. */
-async function commitOutput(plan, stage, ctx) {
-    if (plan.archive) {
-        try {
-            await writeOciArchive(stage, plan.archive, ctx.temps);
+
+
+
+
+
+/** Writes the image of `layoutDir` to `file` in `format`, named by the plan's tags. */
+async function writeArchive(plan, layoutDir, file, format, ctx) {
+    try {
+        if (format === 'docker') {
+            const repoTags = plan.tags.map(repoTagOf).filter((t) => t !== undefined);
+            await writeDockerArchive(layoutDir, file, { repoTags, temps: ctx.temps });
         }
-        catch (err) {
-            throw err instanceof LadingError
-                ? err
-                : new LadingError(`archive: could not write ${plan.archive}: ${errors_messageOf(err)}`);
+        else {
+            // Docker 25+ names what it loads by this one name: the first tag, as buildx does.
+            const first = plan.tags.find(t => t.tag);
+            const imageName = first ? formatReference(first) : undefined;
+            await writeOciArchive(layoutDir, file, ctx.temps, { imageName });
         }
     }
+    catch (err) {
+        throw err instanceof LadingError
+            ? err
+            : new LadingError(`archive: could not write ${file}: ${errors_messageOf(err)}`);
+    }
+}
+/**
+ * `docker load` of the committed image: the archive when one was written, else a temporary one,
+ * in docker format for one platform (any Docker, podman) and oci for several (Docker 25+).
+ */
+async function loadIntoDocker(plan, platformCount, ctx) {
+    let file = plan.archive;
+    let dir;
+    if (!file) {
+        dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-load-'));
+        ctx.temps.track(dir);
+        file = external_node_path_namespaceObject.join(dir, 'image.tar');
+        await writeArchive(plan, plan.output, file, platformCount === 1 ? 'docker' : 'oci', ctx);
+    }
+    try {
+        if (plan.tags.length === 0)
+            ctx.log.info('load: no tags, so Docker loads the image without a name (see its image ID)');
+        for (const line of await dockerLoad(file))
+            ctx.log.info(`docker load: ${line}`);
+    }
+    finally {
+        if (dir)
+            await ctx.temps.remove(dir);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/app/stages/commit.ts
+
+
+/** Returns the archive written, if one was asked for. */
+async function commitOutput(plan, stage, ctx) {
+    if (plan.archive)
+        await writeArchive(plan, stage, plan.archive, plan.archiveFormat, ctx);
     await swapInto(stage, plan.output);
     ctx.temps.untrack(stage);
     return plan.archive;
@@ -12772,6 +14387,7 @@ async function phase(ctx, name, work) {
 
 
 
+
 async function runPlan(plan, ctx) {
     const stage = stagingPath(plan.output);
     ctx.temps.track(stage);
@@ -12805,6 +14421,8 @@ async function runPlan(plan, ctx) {
             return { status: 'invalid', what: 'the assembled image', report };
         const uploadError = await push?.blobsUp();
         const archive = await phase(ctx, 'write output', () => commitOutput(plan, stage, ctx));
+        if (plan.load)
+            await phase(ctx, 'load', () => loadIntoDocker(plan, assembled.images.length, ctx));
         await rememberVerdicts(plan.output, staged.graph, ctx);
         const result = resultOf(plan, assembled, staged, archive, report, attached);
         if (!push)
@@ -13737,6 +15355,7 @@ Usage:
 
 build options (the action's inputs; list inputs take one item per flag, or several lines):
   --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
+                            docker-daemon:IMAGE |
                             [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
   --platforms P             os/arch[/variant], repeatable or comma-separated
   --layers [--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]
@@ -13753,6 +15372,8 @@ build options (the action's inputs; list inputs take one item per flag, or sever
                             reuse instead of compressing it again; repeatable
   --output DIR              layout directory (default ./oci-layout)
   --archive FILE            also write an oci-archive tar
+  --archive-format oci|docker   oci (default) or a docker save tarball of one platform
+  --load [true|false]       docker load the result (needs the docker CLI and a daemon)
   --ref-name NAME           ref name in index.json (default latest)
   --fail-on error|warning|never
   --tags HOST/REPO:TAG      repeatable; pushed to only with --push
@@ -13779,7 +15400,7 @@ SOURCE: oci:PATH[:REF] or a layout directory, oci-archive:PATH[:REF], docker-arc
 
 Exit status: 0 success, 1 failure (including validation), 2 usage error (unknown option or invalid input value).
 `;
-const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest']);
+const BOOLEAN_FLAGS = new Set(['push', 'push-by-digest', 'load']);
 const VALIDATE_OPTIONS = new Set(['fail-on', 'username', 'password', 'insecure-registries']);
 const INSPECT_OPTIONS = new Set(['username', 'password', 'insecure-registries']);
 /** Options of validate and inspect that are not action inputs: with a value, or switches. */
@@ -14069,7 +15690,7 @@ const defaultIO = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(214);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(488);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

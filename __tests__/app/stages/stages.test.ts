@@ -19,7 +19,7 @@ import { assembleGraph } from '../../../src/app/stages/assemble.js'
 import { stageLayout } from '../../../src/app/stages/stage-layout.js'
 import { commitOutput } from '../../../src/app/stages/commit.js'
 import { stagingPath } from '../../../src/app/output-dir.js'
-import { trackedTempDirs, writeFixtureLayout } from '../../transports-fixtures.js'
+import { trackedTempDirs, writeFixtureLayout } from '../../helpers/transports-fixtures.js'
 
 const tmp = trackedTempDirs('lading-stages-')
 const quiet = { info: () => {}, warning: () => {} }

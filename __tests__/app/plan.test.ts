@@ -1,0 +1,47 @@
+import { beforeAll, describe, expect, it } from '@jest/globals'
+import * as fs from 'node:fs/promises'
+import * as path from 'node:path'
+import { withDefaults } from '../../src/app/inputs.js'
+import { makePlan } from '../../src/app/plan.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
+
+const tmp = trackedTempDirs('lading-plan-')
+// The plan is made, never run, in a directory that holds a directory `site`.
+let cwd: string
+beforeAll(async () => {
+  cwd = await tmp()
+  await fs.mkdir(path.join(cwd, 'site'))
+})
+
+const plan = (inputs: Record<string, string>) =>
+  makePlan(withDefaults({ layers: 'site:/', ...inputs }), {}, cwd)
+
+describe('inputs a user gets wrong', () => {
+  it.each([
+    [{ platforms: 'linux/amd64,linux/amd64' }, /platforms: linux\/amd64 is given twice/],
+    [
+      { platforms: 'linux/arm64\nlinux/arm64/v8' },
+      /platforms: linux\/arm64\/v8 is given twice \(as linux\/arm64 too\)/
+    ],
+    [{ env: 'A B=1' }, /env: "A B=1": the name "A B" has white space/],
+    [{ created: '2024-02-30T00:00:00Z' }, /created: "2024-02-30T00:00:00Z" is neither RFC 3339/],
+    [{ created: '2024-01-01T25:00:00Z' }, /created: .* is neither RFC 3339/],
+    [
+      { from: 'image.tar' },
+      /from: "image.tar" looks like a local file; write oci-archive:image.tar or docker-archive:image.tar/
+    ],
+    [{ from: './site' }, /from: ".\/site" looks like a local directory; write oci:.\/site/],
+    [
+      { output: 'out', archive: 'out-report.json' },
+      /archive: .* is where the validation report goes/
+    ]
+  ])('%j', (inputs, message) => {
+    expect(() => plan(inputs)).toThrow(message)
+  })
+
+  it('a real date in RFC 3339 with an offset is taken', () => {
+    expect(plan({ created: '2024-02-29T23:30:00+01:00' }).created.toISOString()).toBe(
+      '2024-02-29T22:30:00.000Z'
+    )
+  })
+})

@@ -1,0 +1,234 @@
+/**
+ * buildLayer against sources that try to harm the image or the run: names that would be
+ * whiteouts, files that change while they are read, a store that fails under the build. Each test
+ * makes its hostile input itself; checks are a stub that sees every tar header.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import * as fs from 'node:fs/promises'
+import * as fsSync from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Writable } from 'node:stream'
+import * as tar from 'tar-stream'
+import { Layout } from '../../../src/transports/layout.js'
+import { buildLayer, SlabPool, type LayerOptions } from '../../../src/build/layer/index.js'
+import type { LayerInput } from '../../../src/build/layer/spec.js'
+import { LadingError } from '../../../src/util/errors.js'
+import { MemoryRelief } from '../../../src/util/memory.js'
+import type { LayerChecks, TarEntryHeader } from '../../../src/oci/scan.js'
+
+const MTIME = new Date('2024-05-06T07:08:09Z')
+const MiB = 1024 * 1024
+let work: string
+let count = 0
+
+/** Layer checks that find nothing, calling `onEntry` for every header the builder writes. */
+function checksCalling(onEntry: (h: TarEntryHeader) => void = () => {}): LayerChecks {
+  const scan = (l: { size: number; digest: string; diffId: string }) => ({
+    size: l.size,
+    digest: l.digest,
+    diffId: l.diffId,
+    findings: []
+  })
+  return {
+    entries: () => ({ entry: onEntry, result: scan }),
+    tarStream: () => ({
+      sink: new Writable({ write: (_c, _e, cb) => cb() }),
+      tarError: () => Promise.resolve(undefined),
+      result: l => Promise.resolve(scan(l))
+    })
+  }
+}
+
+function options(extra: Partial<LayerOptions> = {}): LayerOptions {
+  return { compression: 'gzip', mtime: MTIME, checks: checksCalling(), ...extra }
+}
+
+async function newStore(): Promise<Layout> {
+  const store = new Layout(path.join(work, `store-${count++}`))
+  await store.init()
+  return store
+}
+
+async function newDir(): Promise<string> {
+  const dir = path.join(work, `tree-${count++}`)
+  await fs.mkdir(dir)
+  return dir
+}
+
+/** What the build threw, checked to be a LadingError that left nothing in the store. */
+async function failure(input: LayerInput, opts: LayerOptions, store?: Layout): Promise<string> {
+  store ??= await newStore()
+  const err = await buildLayer(input, store, opts).then(
+    () => undefined,
+    (e: unknown) => e
+  )
+  expect(err).toBeInstanceOf(LadingError)
+  expect(await fs.readdir(path.join(store.root, '.lading-tmp'))).toEqual([])
+  expect(await fs.readdir(path.join(store.root, 'blobs', 'sha256'))).toEqual([])
+  return (err as Error).message
+}
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-hostile-'))
+})
+
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true })
+})
+
+describe('names that would be whiteouts', () => {
+  it('refuses a file named .wh.* in a directory source, naming it', async () => {
+    const dir = await newDir()
+    await fs.mkdir(path.join(dir, 'etc'))
+    await fs.writeFile(path.join(dir, 'etc', 'hosts'), '127.0.0.1 localhost\n')
+    await fs.writeFile(path.join(dir, 'etc', '.wh.passwd'), '')
+    const message = await failure({ source: dir, dest: '/', spec: 'tree:/' }, options())
+    expect(message).toBe(
+      `layers: "tree:/": "${dir}/etc/.wh.passwd": a name starting with .wh. would be a whiteout that deletes the base image's file at that path; rename it`
+    )
+  })
+
+  it('refuses an opaque-whiteout marker and a directory named .wh.*', async () => {
+    const dir = await newDir()
+    await fs.mkdir(path.join(dir, 'var'))
+    await fs.writeFile(path.join(dir, 'var', '.wh..wh..opq'), '')
+    expect(await failure({ source: dir, spec: 'd' }, options())).toMatch(
+      /^layers: "d": ".*\/var\/\.wh\.\.wh\.\.opq": a name starting with \.wh\./
+    )
+    const other = await newDir()
+    await fs.mkdir(path.join(other, '.wh.usr'))
+    expect(await failure({ source: other, spec: 'o' }, options())).toMatch(
+      /^layers: "o": ".*\/\.wh\.usr": a name starting with \.wh\./
+    )
+  })
+
+  it('shows the name under SOURCE as written', async () => {
+    const dir = await newDir()
+    await fs.writeFile(path.join(dir, '.wh.etc'), '')
+    const cwd = process.cwd()
+    process.chdir(path.dirname(dir))
+    try {
+      const rel = path.basename(dir)
+      expect(await failure({ source: rel, spec: rel }, options())).toMatch(
+        new RegExp(`^layers: "${rel}": "${rel}/\\.wh\\.etc": a name starting with \\.wh\\.`)
+      )
+    } finally {
+      process.chdir(cwd)
+    }
+  })
+
+  it('refuses a DEST or a single file whose name would be a whiteout', async () => {
+    const dir = await newDir()
+    await fs.writeFile(path.join(dir, 'ok.txt'), 'x')
+    await fs.writeFile(path.join(dir, '.wh.shadow'), 'x')
+    expect(
+      await failure({ source: dir, dest: '/etc/.wh.ssh', spec: 'd:/etc/.wh.ssh' }, options())
+    ).toMatch(/^layers: "d:\/etc\/\.wh\.ssh": "\/etc\/\.wh\.ssh" in the image: a name starting/)
+    const file = path.join(dir, 'ok.txt')
+    expect(await failure({ source: file, dest: '/etc/.wh.passwd', spec: 'f' }, options())).toMatch(
+      /"\/etc\/\.wh\.passwd" in the image: a name starting with \.wh\./
+    )
+    expect(
+      await failure({ source: path.join(dir, '.wh.shadow'), dest: '/etc/', spec: 's' }, options())
+    ).toMatch(/"\/etc\/\.wh\.shadow" in the image/)
+  })
+
+  it('keeps the whiteouts of a tarball source: they are deliberate there', async () => {
+    const pack = tar.pack()
+    pack.entry({ name: 'etc/', type: 'directory', mode: 0o755 })
+    pack.entry({ name: 'etc/.wh.passwd', mode: 0o644 }, Buffer.alloc(0))
+    pack.finalize()
+    const chunks: Buffer[] = []
+    for await (const c of pack as AsyncIterable<Buffer>) chunks.push(c)
+    const t = path.join(work, 'delete.tar')
+    await fs.writeFile(t, Buffer.concat(chunks))
+    const built = await buildLayer({ source: t, spec: 'delete.tar' }, await newStore(), options())
+    expect(built.descriptor.digest).toMatch(/^sha256:/)
+  })
+})
+
+describe('a file that changes while it is read', () => {
+  /**
+   * A tree holding a large file (streamed, not read whole; sparse, so cheap to make and compress)
+   * and small ones around it. At 8 MiB, more of it is left to read when the first MiB has gone
+   * through than the pipeline's buffers can hold, so a change then is always met by a read.
+   */
+  async function treeWithLargeFile(): Promise<{ dir: string; big: string }> {
+    const dir = await newDir()
+    await fs.writeFile(path.join(dir, 'a.txt'), 'first\n')
+    const big = path.join(dir, 'big.bin')
+    await fs.writeFile(big, 'start')
+    await fs.truncate(big, 8 * MiB)
+    await fs.writeFile(path.join(dir, 'z.txt'), 'last\n')
+    return { dir, big }
+  }
+
+  // The header is written once the file is stat'ed and opened, just before its first read.
+  it.each([
+    ['shrinks to nothing', 0],
+    ['shrinks', 1.5 * MiB],
+    ['grows', 9 * MiB]
+  ])('%s after its stat: a clear error, nothing left behind', async (_how, size) => {
+    const { dir, big } = await treeWithLargeFile()
+    const checks = checksCalling(h => {
+      if (h.name === 'big.bin') fsSync.truncateSync(big, size)
+    })
+    const message = await failure({ source: dir, spec: 'tree' }, options({ checks }))
+    expect(message).toBe(`layers: "tree": file "${big}" changed while it was being read; retry`)
+  })
+
+  // The hashing stage reports every chunk it passes on: the first one means reading has begun.
+  it.each([
+    ['shrinks', 1.5 * MiB],
+    ['grows', 9 * MiB]
+  ])('%s while it is streamed: a clear error, nothing left behind', async (_how, size) => {
+    const { dir, big } = await treeWithLargeFile()
+    let seen = 0
+    const relief = new (class extends MemoryRelief {
+      override moved(bytes: number): void {
+        if (seen < MiB && (seen += bytes) >= MiB) fsSync.truncateSync(big, size)
+      }
+    })()
+    const message = await failure({ source: dir, spec: 'tree' }, options({ relief }))
+    expect(message).toMatch(/^layers: "tree": file ".*big.bin" changed while it was being read/)
+    expect(seen).toBeGreaterThanOrEqual(MiB)
+  })
+
+  it('a small file read whole that changed: a clear error', async () => {
+    const dir = await newDir()
+    const small = path.join(dir, 'small.txt')
+    await fs.writeFile(small, 'x'.repeat(1000))
+    // Taken by the pool for the read: the file grows between its stat and its read.
+    const slabs = new (class extends SlabPool {
+      override take(n: number): Buffer {
+        fsSync.appendFileSync(small, 'more')
+        return super.take(n)
+      }
+    })()
+    const message = await failure({ source: dir, spec: 'tree' }, options({ slabs }))
+    expect(message).toMatch(/file ".*small.txt" changed while it was being read/)
+  })
+})
+
+describe('a store that fails under the build', () => {
+  it('names the store when its temp file cannot be written, whatever the tar writer was doing', async () => {
+    const dir = await newDir()
+    for (let i = 0; i < 50; i++) await fs.writeFile(path.join(dir, `f${i}`), `file ${i}\n`)
+    await fs.writeFile(path.join(dir, 'large.bin'), Buffer.alloc(4 * MiB, 1))
+    const store = await newStore()
+    const tempPath = store.tempPath.bind(store)
+    store.tempPath = () => path.join(tempPath(), 'missing-dir', 'blob')
+    const message = await failure({ source: dir, spec: 'tree' }, options(), store)
+    expect(message).toMatch(/^layers: "tree": writing the layer into .*: ENOENT/)
+  })
+
+  it('names the store when the finished blob cannot be committed', async () => {
+    const dir = await newDir()
+    await fs.writeFile(path.join(dir, 'large.bin'), Buffer.alloc(2 * MiB, 1))
+    const store = await newStore()
+    store.commit = () => Promise.reject(new Error('disk full'))
+    const message = await failure({ source: dir, spec: 'tree' }, options(), store)
+    expect(message).toMatch(/^layers: "tree": writing the layer into .*: disk full$/)
+  })
+})
