@@ -74,6 +74,58 @@ export function makePlan(
   env: NodeJS.ProcessEnv = process.env,
   cwd = process.cwd()
 ): Plan {
+  const from = parseFrom(raw, cwd)
+  const platforms = parsePlatforms(raw)
+  const layers = parseList(raw.layers).map(l => parseLayerSpec(l))
+  const config = parseConfigEdits(raw)
+  const annotations = parseAnnotations(parseList(raw.annotations))
+  const created = parseCreated(raw.created, env, cwd)
+  const compression = parseCompression(raw.compression)
+  const compressionLevel = raw['compression-level'].trim()
+    ? compressionLevel_(compression, raw['compression-level'])
+    : undefined
+  const outputs = parseOutputs(raw, env, cwd)
+  const refName = raw['ref-name'].trim() || 'latest'
+  if (!isLayoutRefName(refName))
+    throw new LadingError(
+      `ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`
+    )
+  const failOn = parseFailOn(raw['fail-on'])
+  const targets = parseTargets(raw)
+  if (from[0].spec.kind === 'scratch' && layers.length === 0)
+    throw new LadingError(
+      'layers: is empty and from is scratch, which would make an image with no filesystem ' +
+        '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from'
+    )
+  return {
+    from,
+    platforms,
+    layers,
+    config,
+    annotations,
+    defaultAnnotations: defaultAnnotationsOf(created, env),
+    created,
+    compression,
+    compressionLevel,
+    ...outputs,
+    refName,
+    failOn,
+    ...targets,
+    cacheFrom: parseCacheFrom(raw['cache-from']),
+    attach: parseAttach(raw.attach, cwd),
+    summary: parseBool('summary', raw.summary),
+    auth: {
+      username: raw.username.trim() || undefined,
+      password: raw.password || undefined,
+      githubToken: raw['github-token'].trim() || undefined,
+      insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
+      credentialsRegistries: [...new Set(targets.tags.map(t => t.registry))]
+    }
+  }
+}
+
+/** The `from` lines; scratch when none. A local path is told to say which transport it is. */
+function parseFrom(raw: RawInputs, cwd: string): Plan['from'] {
   const from = parseList(raw.from).map(line => {
     // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
     if (
@@ -92,7 +144,10 @@ export function makePlan(
   if (from.length === 0) from.push({ line: 'scratch', spec: { kind: 'scratch' } })
   if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
     throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone')
+  return from
+}
 
+function parsePlatforms(raw: RawInputs): Platform[] {
   const platforms = parseList(raw.platforms, { commas: true }).map(p => {
     try {
       return parsePlatform(p)
@@ -107,9 +162,11 @@ export function makePlan(
         `platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`
       )
   })
+  return platforms
+}
 
-  const layers = parseList(raw.layers).map(l => parseLayerSpec(l))
-
+/** entrypoint, cmd, env, workdir, user, labels and exposed-ports, as config edits. */
+function parseConfigEdits(raw: RawInputs): ConfigEdits {
   const config: ConfigEdits = { env: [], labels: {}, exposedPorts: [] }
   if (raw.entrypoint.trim()) config.entrypoint = parseCommand(raw.entrypoint, 'entrypoint')
   if (raw.cmd.trim()) config.cmd = parseCommand(raw.cmd, 'cmd')
@@ -136,15 +193,15 @@ export function makePlan(
       throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`)
     config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`)
   }
+  return config
+}
 
-  const annotations = parseAnnotations(parseList(raw.annotations))
-
-  const created = parseCreated(raw.created, env, cwd)
-  const compression = parseCompression(raw.compression)
-  const compressionLevel = raw['compression-level'].trim()
-    ? compressionLevel_(compression, raw['compression-level'])
-    : undefined
-
+/** Where the run writes: the layout, the archive and its format, and whether Docker loads it. */
+function parseOutputs(
+  raw: RawInputs,
+  env: NodeJS.ProcessEnv,
+  cwd: string
+): Pick<Plan, 'output' | 'archive' | 'archiveFormat' | 'load'> {
   const output = path.resolve(
     cwd,
     raw.output.trim() ||
@@ -159,20 +216,14 @@ export function makePlan(
     throw new LadingError(
       `archive: "${raw.archive}" is where the validation report goes; choose another path`
     )
-
   const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci'
   if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
     throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`)
-  const load = parseBool('load', raw.load)
+  return { output, archive, archiveFormat, load: parseBool('load', raw.load) }
+}
 
-  const refName = raw['ref-name'].trim() || 'latest'
-  if (!isLayoutRefName(refName))
-    throw new LadingError(
-      `ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`
-    )
-
-  const failOn = parseFailOn(raw['fail-on'])
-
+/** The tags, whether to push to them, and by digest; credentials come in pairs. */
+function parseTargets(raw: RawInputs): Pick<Plan, 'tags' | 'push' | 'pushByDigest'> {
   const pushByDigest = parseBool('push-by-digest', raw['push-by-digest'])
   const tags = parseList(raw.tags, { commas: true }).map(t => {
     let ref: Reference
@@ -199,51 +250,19 @@ export function makePlan(
     throw new LadingError(
       'push: is true but tags is empty; give the HOST/REPO:TAG references to push to'
     )
+  return { tags, push, pushByDigest }
+}
 
-  if (from[0].spec.kind === 'scratch' && layers.length === 0)
-    throw new LadingError(
-      'layers: is empty and from is scratch, which would make an image with no filesystem ' +
-        '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from'
-    )
-
-  const defaultAnnotations: Record<string, string> = {
+/** The annotations Lading derives from the run (created) and the GitHub context; the user's win. */
+function defaultAnnotationsOf(created: Date, env: NodeJS.ProcessEnv): Record<string, string> {
+  const annotations: Record<string, string> = {
     'org.opencontainers.image.created': formatRFC3339(created)
   }
   if (env.GITHUB_REPOSITORY)
-    defaultAnnotations['org.opencontainers.image.source'] =
+    annotations['org.opencontainers.image.source'] =
       `${env.GITHUB_SERVER_URL || 'https://github.com'}/${env.GITHUB_REPOSITORY}`
-  if (env.GITHUB_SHA) defaultAnnotations['org.opencontainers.image.revision'] = env.GITHUB_SHA
-
-  return {
-    from,
-    platforms,
-    layers,
-    config,
-    annotations,
-    defaultAnnotations,
-    created,
-    compression,
-    compressionLevel,
-    output,
-    archive,
-    archiveFormat,
-    load,
-    refName,
-    failOn,
-    tags,
-    push,
-    pushByDigest,
-    cacheFrom: parseCacheFrom(raw['cache-from']),
-    attach: parseAttach(raw.attach, cwd),
-    summary: parseBool('summary', raw.summary),
-    auth: {
-      username: raw.username.trim() || undefined,
-      password: raw.password || undefined,
-      githubToken: raw['github-token'].trim() || undefined,
-      insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
-      credentialsRegistries: [...new Set(tags.map(t => t.registry))]
-    }
-  }
+  if (env.GITHUB_SHA) annotations['org.opencontainers.image.revision'] = env.GITHUB_SHA
+  return annotations
 }
 
 function keyValue(line: string, input: string): [string, string] {
