@@ -1,4 +1,4 @@
-import { describe, it, expect, afterEach, jest } from '@jest/globals'
+import { describe, it, expect, jest } from '@jest/globals'
 import { annotate, mdCode, mdText, summaryMarkdown } from '../../src/action/summary.js'
 import type { RunResult } from '../../src/app/result.js'
 import type { Report } from '../../src/validate/index.js'
@@ -93,12 +93,9 @@ describe('summaryMarkdown', () => {
 })
 
 describe('annotate', () => {
-  const write = jest.spyOn(process.stdout, 'write')
-  afterEach(() => write.mockReset())
-
   it('writes one workflow command per finding, whatever line breaks the finding holds', () => {
     const lines: string[] = []
-    write.mockImplementation(((s: string) => {
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation(((s: string) => {
       lines.push(String(s))
       return true
     }) as never)
