@@ -7,6 +7,7 @@ import { Readable, type Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGzip, createZstdCompress } from 'node:zlib'
 import * as tar from 'tar-stream'
+import { createHash } from 'node:crypto'
 
 export interface ArchiveEntry {
   name: string
@@ -64,4 +65,78 @@ export async function writeArchive(
   }
   pack.finalize()
   await written
+}
+
+const sha256 = (b: Buffer): string => 'sha256:' + createHash('sha256').update(b).digest('hex')
+
+/** A one-layer image whose config (and manifest padding) a test chooses. */
+export interface ImageParts {
+  /** the config's exact bytes; a valid one by default */
+  config?: (diffId: string) => Buffer
+  /** spaces added inside the manifest, to make it as big as a test needs */
+  manifestPadding?: number
+}
+
+/** The entries of an OCI layout holding one image made of `parts`, `oci-layout` first. */
+export async function imageEntries(parts: ImageParts = {}): Promise<ArchiveEntry[]> {
+  const pack = tar.pack()
+  const chunks: Buffer[] = []
+  pack.on('data', (c: unknown) => chunks.push(c as Buffer))
+  const ended = new Promise<void>(resolve => pack.on('end', () => resolve()))
+  pack.entry({ name: 'etc/hello', mode: 0o644, mtime: new Date(0) }, Buffer.from('hi'))
+  pack.finalize()
+  await ended
+  const layer = Buffer.concat(chunks)
+  const config =
+    parts.config?.(sha256(layer)) ??
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+        history: [{ created_by: 'test' }]
+      })
+    )
+  const manifestText = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: {
+      mediaType: 'application/vnd.oci.image.config.v1+json',
+      digest: sha256(config),
+      size: config.length
+    },
+    layers: [
+      {
+        mediaType: 'application/vnd.oci.image.layer.v1.tar',
+        digest: sha256(layer),
+        size: layer.length
+      }
+    ]
+  })
+  const manifest = Buffer.from(
+    manifestText.slice(0, -1) + ' '.repeat(parts.manifestPadding ?? 0) + '}'
+  )
+  const index = JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [
+      {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: sha256(manifest),
+        size: manifest.length
+      }
+    ]
+  })
+  const blob = (b: Buffer): ArchiveEntry => ({
+    name: `blobs/${sha256(b).replace(':', '/')}`,
+    content: b
+  })
+  return [
+    { name: 'oci-layout', content: '{"imageLayoutVersion":"1.0.0"}' },
+    { name: 'index.json', content: index },
+    blob(config),
+    blob(manifest),
+    blob(layer)
+  ]
 }

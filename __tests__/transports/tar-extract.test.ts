@@ -47,7 +47,12 @@ async function extractInto(archive: string) {
   const dest = await tmp()
   return {
     dest,
-    x: await extractArchive(archive, dest, `oci-archive:${archive}`, ociArchiveRules())
+    x: await extractArchive(
+      archive,
+      dest,
+      `oci-archive:${archive}`,
+      ociArchiveRules(`oci-archive:${archive}`, archive)
+    )
   }
 }
 

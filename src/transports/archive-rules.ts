@@ -6,6 +6,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { isDigest } from '../oci/digest.js'
+import { LadingError } from '../util/errors.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/mediatypes.js'
 import { descriptors, walkGraph } from '../oci/graph.js'
@@ -46,9 +47,29 @@ function blobName(d: Descriptor): string {
   return `blobs/${algorithm}/${encoded}`
 }
 
-/** What a document references: an index its entries, a manifest its config, layers and subject. */
-async function referenced(view: ExtractedView, d: Descriptor): Promise<Descriptor[]> {
+/** Where an archive is, for messages. */
+interface Where {
+  from: string
+  archive: string
+}
+
+function tooBig(at: Where, d: Descriptor, size: number): LadingError {
+  return new LadingError(
+    `from "${at.from}": the ${isIndexMediaType(d.mediaType) ? 'index' : 'manifest'} ${d.digest} ` +
+      `in ${at.archive} has ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} bytes ` +
+      '(MAX_DOCUMENT_BYTES) Lading reads of a document; it cannot be checked'
+  )
+}
+
+/**
+ * What a document references: an index its entries, a manifest its config, layers and subject.
+ * A document too big to read is an error: what it references could not be checked.
+ */
+async function referenced(view: ExtractedView, d: Descriptor, at: Where): Promise<Descriptor[]> {
   if (!isIndexMediaType(d.mediaType) && !isManifestMediaType(d.mediaType)) return []
+  if (d.size > MAX_DOCUMENT_BYTES) throw tooBig(at, d, d.size)
+  const size = view.get(blobName(d))?.size ?? 0
+  if (size > MAX_DOCUMENT_BYTES) throw tooBig(at, d, size)
   const doc = (await readDocument(view, blobName(d))) as Record<string, unknown> | undefined
   if (typeof doc !== 'object' || doc === null) return []
   const list: unknown[] = []
@@ -62,7 +83,10 @@ async function referenced(view: ExtractedView, d: Descriptor): Promise<Descripto
  * The entries an OCI layout's graph needs, by name, with each blob's declared size: the graph is
  * walked from index.json as far as the documents extracted so far reach.
  */
-async function layoutWanted(view: ExtractedView): Promise<Map<string, number | undefined>> {
+async function layoutWanted(
+  view: ExtractedView,
+  at: Where
+): Promise<Map<string, number | undefined>> {
   const wanted = new Map<string, number | undefined>(LAYOUT_FILES.map(n => [n, undefined]))
   const index = (await readDocument(view, 'index.json')) as { manifests?: unknown } | undefined
   if (!Array.isArray(index?.manifests)) return wanted
@@ -73,7 +97,7 @@ async function layoutWanted(view: ExtractedView): Promise<Map<string, number | u
       descriptors({
         children: d => {
           wanted.set(blobName(d), d.size)
-          return referenced(view, d)
+          return referenced(view, d, at)
         }
       }),
       { seen }
@@ -83,13 +107,13 @@ async function layoutWanted(view: ExtractedView): Promise<Map<string, number | u
 }
 
 /** An oci-archive: `oci-layout`, `index.json` and `blobs/ALG/HEX`, nothing else. */
-export function ociArchiveRules(): ArchiveRules {
+export function ociArchiveRules(from: string, archive: string): ArchiveRules {
   return {
     accepts: name => LAYOUT_FILES.includes(name) || blobAlgorithm(name) !== undefined,
     expected: () => false,
     hints: ['manifest.json'],
     isDocument: name => LAYOUT_FILES.includes(name),
-    wanted: layoutWanted
+    wanted: view => layoutWanted(view, { from, archive })
   }
 }
 
@@ -103,7 +127,7 @@ export function memberName(name: string): string {
  * (but docker's own metadata) while its budget lasts, and keeps only what manifest.json lists,
  * and what the OCI view of a Docker 25+ save needs.
  */
-export function dockerArchiveRules(): ArchiveRules {
+export function dockerArchiveRules(from: string, archive: string): ArchiveRules {
   return {
     accepts: name => !DOCKER_METADATA.test(name),
     expected: name => DOCKER_METADATA.test(name),
@@ -111,7 +135,7 @@ export function dockerArchiveRules(): ArchiveRules {
     isDocument: name => name === 'manifest.json' || LAYOUT_FILES.includes(name),
     wanted: async view => {
       const wanted = view.get('oci-layout')
-        ? await layoutWanted(view)
+        ? await layoutWanted(view, { from, archive })
         : new Map<string, number | undefined>()
       wanted.set('manifest.json', wanted.get('manifest.json'))
       const items = await readDocument(view, 'manifest.json')

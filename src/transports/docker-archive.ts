@@ -135,7 +135,12 @@ export async function openDockerArchive(
   const cleanup = () => temps.remove(tmp)
   try {
     const raw = path.join(tmp, 'archive')
-    const { files, seen, warnings } = await extractArchive(archive, raw, from, dockerArchiveRules())
+    const { files, seen, warnings } = await extractArchive(
+      archive,
+      raw,
+      from,
+      dockerArchiveRules(from, archive)
+    )
     const layoutOpts = {
       onClose: cleanup,
       where: archive,

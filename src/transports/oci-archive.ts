@@ -37,7 +37,12 @@ export async function openOciArchive(
   const dir = await makeTempDir(temps)
   const cleanup = () => temps.remove(dir)
   try {
-    const { files, seen, warnings } = await extractArchive(archive, dir, from, ociArchiveRules())
+    const { files, seen, warnings } = await extractArchive(
+      archive,
+      dir,
+      from,
+      ociArchiveRules(from, archive)
+    )
     if (!files.has('oci-layout') && !files.has('index.json')) {
       if (seen('manifest.json'))
         throw new LadingError(

@@ -22,6 +22,7 @@ import type { Plan } from '../plan.js'
 import type { PlatformResult } from '../result.js'
 import type { OpenedSource } from './open-sources.js'
 import { parseDocument, type Resolution, type SourceImage } from './resolve-platforms.js'
+import { checkEditableConfig } from './editable-config.js'
 
 export interface Assembled {
   graph: ImageGraph
@@ -125,6 +126,13 @@ async function rebuildImage(
   parts: GraphParts,
   layout: Layout
 ): Promise<{ descriptor: Descriptor; result: PlatformResult }> {
+  if (img.from)
+    checkEditableConfig(
+      img.configBytes,
+      img.config,
+      plan.config,
+      `from "${img.from.line}": the config ${img.manifest.config.digest}`
+    )
   const config = editConfig(img.config, plan.config, newLayers, plan.created)
   const configDesc = await layout.writeJSON(config, MediaType.ImageConfig)
   const annotations = { ...plan.defaultAnnotations, ...plan.annotations.manifest }
