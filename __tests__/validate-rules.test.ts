@@ -152,9 +152,9 @@ const cases: Case[] = [
   },
   {
     rule: 'json-too-large',
-    name: 'manifest padded past 16 MiB with whitespace',
+    name: 'manifest padded past 4 MiB with whitespace',
     run: () =>
-      layout({ manifestBytes: b => Buffer.concat([b, Buffer.alloc(16 * 1024 * 1024, 0x20)]) })
+      layout({ manifestBytes: b => Buffer.concat([b, Buffer.alloc(4 * 1024 * 1024 + 1, 0x20)]) })
   },
   {
     rule: 'json-not-object',
@@ -660,6 +660,42 @@ const cases: Case[] = [
           { name: 'usr/lib', type: 'symlink', linkname: '../../x' },
           { name: 'lib', type: 'symlink', linkname: 'usr/lib' },
           { name: 'lib/libc.so' }
+        ])
+      )
+  },
+  {
+    rule: 'layer-path-too-long',
+    name: 'a path of 4097 bytes',
+    run: () => layout(layerOf([{ name: 'p/'.repeat(2048) + 'p' }]))
+  },
+  {
+    rule: 'layer-name-too-long',
+    name: 'a name of 256 bytes',
+    run: () => layout(layerOf([{ name: 'n'.repeat(256) }]))
+  },
+  {
+    rule: 'layer-path-unchecked',
+    name: 'a chain of 40 long symlinks resolved 60 times',
+    run: () =>
+      layout(
+        layerOf([
+          ...Array.from({ length: 40 }, (_, i) => ({
+            name: `s${i}`,
+            type: 'symlink' as const,
+            linkname: i < 39 ? './'.repeat(2040) + `s${i + 1}` : 'd'
+          })),
+          ...Array.from({ length: 60 }, (_, i) => ({ name: `s0/f${i}` }))
+        ])
+      )
+  },
+  {
+    rule: 'layer-link-escapes',
+    name: 'hardlink through a symlink that climbs out',
+    run: () =>
+      layout(
+        layerOf([
+          { name: 'up', type: 'symlink', linkname: '../..' },
+          { name: 'x', type: 'link', linkname: 'up/etc/shadow' }
         ])
       )
   },

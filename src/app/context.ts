@@ -6,7 +6,8 @@
 import { Secrets } from '../util/secrets.js'
 import { Temps } from '../util/temps.js'
 import { MemoryRelief } from '../util/memory.js'
-import { ScanCache } from '../oci/scan.js'
+import { ScanCache, type VerdictStore } from '../oci/scan.js'
+import { FileVerdicts, defaultVerdictsDir } from '../transports/verdicts.js'
 import { MountLocations } from '../registry/index.js'
 
 export interface Logger {
@@ -19,19 +20,27 @@ export interface RunContext {
   secrets: Secrets
   temps: Temps
   relief: MemoryRelief
-  /** Every blob this run read and checked, by scan key: none is read twice to be checked. */
+  /**
+   * Every blob this run read and checked, by scan key: none is read twice to be checked; with the
+   * verdicts of the job's earlier steps (scans.verdicts), a layout's unchanged files neither.
+   */
   scans: ScanCache
   /** Where the run has seen each blob in a registry, so a push can mount it from there. */
   mounts: MountLocations
 }
 
-export function newRunContext(log: Logger, secrets = new Secrets()): RunContext {
+/** `verdicts`: where the job's steps keep their scans (the runner's temp dir unless said). */
+export function newRunContext(
+  log: Logger,
+  secrets = new Secrets(),
+  verdicts: VerdictStore | undefined = new FileVerdicts(defaultVerdictsDir())
+): RunContext {
   return {
     log,
     secrets,
     temps: new Temps(),
     relief: new MemoryRelief(),
-    scans: new ScanCache(),
+    scans: new ScanCache(verdicts),
     mounts: new MountLocations()
   }
 }

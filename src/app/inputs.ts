@@ -21,6 +21,7 @@ export const INPUT_DEFAULTS = {
   created: '',
   compression: 'gzip',
   'compression-level': '',
+  'cache-from': '',
   output: '',
   archive: '',
   'ref-name': 'latest',

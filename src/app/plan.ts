@@ -14,6 +14,7 @@ import type { ConfigEdits } from '../build/assemble.js'
 import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer/index.js'
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
+import { parseCacheFrom, type CacheImage } from './cache-from.js'
 
 export type { FailOn } from '../validate/report.js'
 
@@ -38,6 +39,8 @@ export interface Plan {
   tags: Reference[]
   push: boolean
   pushByDigest: boolean
+  /** Images whose layers a new layer may be taken from instead of compressing it again. */
+  cacheFrom: CacheImage[]
   auth: {
     username?: string
     password?: string
@@ -218,6 +221,7 @@ export function makePlan(
     tags,
     push,
     pushByDigest,
+    cacheFrom: parseCacheFrom(raw['cache-from']),
     auth: {
       username: raw.username.trim() || undefined,
       password: raw.password || undefined,

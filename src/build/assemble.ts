@@ -19,6 +19,8 @@ export interface NewLayer {
   descriptor: Descriptor
   diffId: string
   createdBy: string
+  /** the history comment ('lading' when unset) */
+  comment?: string
 }
 
 export function scratchConfig(platform: Platform): ImageConfig {
@@ -66,7 +68,7 @@ export function editConfig(
   }
   const history = [...(base.history ?? [])]
   for (const l of layers)
-    history.push({ created: when, created_by: l.createdBy, comment: 'lading' })
+    history.push({ created: when, created_by: l.createdBy, comment: l.comment ?? 'lading' })
   const c = { ...(cfg.config ?? {}) }
   if (edits.entrypoint !== undefined) {
     c.Entrypoint = edits.entrypoint

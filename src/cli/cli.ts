@@ -13,6 +13,7 @@ import { makePlan, reportPath, type Plan } from '../app/plan.js'
 import { runPlan } from '../app/pipeline.js'
 import { openAndValidate } from '../app/stages/open-sources.js'
 import { cleanUpOnSignals, newRunContext } from '../app/context.js'
+import { FileVerdicts, defaultVerdictsDir } from '../transports/verdicts.js'
 import { invalidMessage, pushFailedMessage, type Outcome, type RunResult } from '../app/result.js'
 import { LadingError, messageOf } from '../util/errors.js'
 import { Temps } from '../util/temps.js'
@@ -54,6 +55,8 @@ build options (the action's inputs; list inputs take one item per flag, or sever
   --labels k=v              repeatable                     --annotations [manifest:|index:]k=v
   --exposed-ports 8080/tcp  repeatable                     --created RFC3339|UNIX-SECONDS
   --compression gzip|zstd|none   --compression-level N
+  --cache-from IMAGE        an image (registry reference or oci:PATH) whose layers a new layer may
+                            reuse instead of compressing it again; repeatable
   --output DIR              layout directory (default ./oci-layout)
   --archive FILE            also write an oci-archive tar
   --ref-name NAME           ref name in index.json (default latest)
@@ -95,7 +98,8 @@ const LIST_INPUTS = new Set<string>([
   'annotations',
   'exposed-ports',
   'tags',
-  'insecure-registries'
+  'insecure-registries',
+  'cache-from'
 ])
 
 export function parseArgs(args: string[]): {
@@ -207,10 +211,11 @@ async function build(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise<n
       : err
   }
   const file = reportPath(plan.output)
-  const ctx = newRunContext({
-    info: m => io.err(m + '\n'),
-    warning: m => io.err(`warning: ${m}\n`)
-  })
+  const ctx = newRunContext(
+    { info: m => io.err(m + '\n'), warning: m => io.err(`warning: ${m}\n`) },
+    undefined,
+    new FileVerdicts(defaultVerdictsDir(env))
+  )
   const release = cleanUpOnSignals(ctx)
   let outcome: Outcome
   try {

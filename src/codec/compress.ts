@@ -17,9 +17,8 @@ export function parseCompression(s: string): Compression {
 }
 
 /**
- * gzip's default is level 4, chosen by `npm run bench` (its levels section) on the seeded 200 MB
- * tree: its layers are as small as umoci's (Go's gzip default), 2.7% larger than zlib's level 6,
- * which takes 2.1 times the CPU. Levels 1–2 are 14% faster for 5–7% larger layers.
+ * gzip's default level is chosen by measurement: `npm run bench` (its levels section) compares
+ * levels on the seeded tree; the figures are in bench/results/latest.md.
  */
 const levelRange: Record<
   Exclude<Compression, 'none'>,

@@ -92,8 +92,50 @@ export function scanKey(desc: Descriptor, diffAlgorithm = 'sha256'): string {
 }
 
 /**
+ * What tells a file's content apart without reading it: a file replaced, rewritten or touched
+ * changes at least one of these. Numbers as decimal strings (inode numbers and nanoseconds exceed
+ * a double).
+ */
+export interface FileIdentity {
+  dev: string
+  ino: string
+  size: string
+  mtimeNs: string
+  ctimeNs: string
+}
+
+export function sameFile(a: FileIdentity, b: FileIdentity): boolean {
+  return (
+    a.dev === b.dev &&
+    a.ino === b.ino &&
+    a.size === b.size &&
+    a.mtimeNs === b.mtimeNs &&
+    a.ctimeNs === b.ctimeNs
+  )
+}
+
+/**
+ * Scans kept beyond one run (by the earlier Lading steps of a job), each for one file of a layout
+ * as it was when it was read: a blob file unchanged since is not read again to be checked again.
+ */
+export interface VerdictStore {
+  /** The file's identity now; undefined when it cannot be looked at. */
+  identify(file: string): Promise<FileIdentity | undefined>
+  /** The scan recorded under `key` for the blob `digest` in the file of that identity. */
+  lookup(key: string, digest: string, file: FileIdentity): Promise<BlobScan | undefined>
+  /** Keeps the scan of a complete read; never fails the run. */
+  record(key: string, digest: string, file: FileIdentity, scan: BlobScan): Promise<void>
+}
+
+/** Whether a scan read its blob whole and found the digest it was stored under: worth keeping. */
+export function isCompleteScan(scan: BlobScan, digest: string): boolean {
+  return !scan.unopened && scan.readError === undefined && scan.digest === digest
+}
+
+/**
  * Blob scans of one run, shared by every validation in it, keyed by scanKey: a blob the run has
  * read and checked once (in a source, or as it built it) is not read again to check it again.
+ * With a VerdictStore, a layout's blob file that an earlier step checked is not read either.
  */
 export class ScanCache {
   private readonly scans = new Map<string, Promise<BlobScan>>()
@@ -101,6 +143,10 @@ export class ScanCache {
   reads = 0
   /** checks taken from earlier in the run instead of reading a blob again */
   reused = 0
+  /** checks taken from the verdicts of earlier steps instead of reading a blob file again */
+  fromEarlierSteps = 0
+
+  constructor(readonly verdicts?: VerdictStore) {}
 
   get(key: string): Promise<BlobScan> | undefined {
     return this.scans.get(key)

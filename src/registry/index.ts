@@ -1,8 +1,10 @@
-/** The Distribution-spec client's face to the engine: pushing. Sources use transports/registry.ts. */
+/** The Distribution-spec client's face to the app: pushing, and mount locations. Sources are in source.ts. */
 export { RegistryError } from './errors.js'
 export {
   MountLocations,
   pushImage,
+  beginPush,
+  PushSession,
   type PushBlob,
   type PushRequest,
   type PushResult,

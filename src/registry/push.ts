@@ -1,33 +1,42 @@
+/**
+ * Pushing an image: a session that takes blobs as soon as the caller has them verified (a layer
+ * when it is built, a base blob when it is copied) while the rest of the run goes on, and, once
+ * the caller says the image may go (its validation passed), its manifests and then its tags. A
+ * session the caller abandons pushes no manifest and no tag: what it uploaded stays unreferenced,
+ * as after any interrupted push, and the registry collects it.
+ */
 import { LadingError } from '../util/errors.js'
 import { formatReference, registryApiHost, type Reference } from '../oci/reference.js'
 import type { Descriptor } from '../oci/types.js'
-import type { BlobReader, RegistryOrigin } from '../oci/blobs.js'
+import type { RegistryOrigin } from '../oci/blobs.js'
+import { Slots } from '../util/limit.js'
 import { repositoryScope } from './auth.js'
 import { blobExists, type BlobTarget } from './blobs.js'
 import { mountBlob, uploadBlob, type UploadSession } from './upload.js'
 import { RegistryClient, type ClientOptions } from './client.js'
 import { RegistryError } from './errors.js'
 import { manifestExists, putManifest } from './manifests.js'
-import { mapLimited } from '../util/limit.js'
+import { MountLocations, mountSources, type PushBlob } from './mounts.js'
 
-export interface PushBlob {
-  descriptor: Descriptor
-  /** Where the bytes are read when the blob cannot be mounted. */
-  reader: BlobReader
-  /** Where the registry may mount the blob from; `reader.origin` when unset. */
-  origin?: RegistryOrigin
-}
+export { MountLocations, type PushBlob } from './mounts.js'
 
-export interface PushRequest {
+export interface PushTargets {
   /** Each with a tag, or without one when pushByDigest. */
   targets: Reference[]
+  pushByDigest?: boolean
+  /** Repositories blobs may be mounted from (the sources'), named in the token's scopes. */
+  mountFrom?: RegistryOrigin[]
+  /** Blobs known ahead, whose mount sources the token's scopes name too. */
+  blobs?: PushBlob[]
+}
+
+export interface PushRequest extends PushTargets {
   /** The manifest or index to push. */
   root: Descriptor
   /** Every manifest and index below and including root, in push order: children first, root last. */
   manifests: Array<{ descriptor: Descriptor; bytes: Buffer }>
   /** Configs and layers. */
   blobs: PushBlob[]
-  pushByDigest?: boolean
 }
 
 export interface PushResult {
@@ -48,51 +57,202 @@ export interface PushOptions extends ClientOptions {
   mounts?: MountLocations
 }
 
-/**
- * Where blobs are known to be, by registry API host: a push to another repository of the same
- * registry mounts from there instead of uploading again. Whoever shares one between pushes lets
- * them mount from each other.
- */
-export class MountLocations {
-  private readonly byHost = new Map<string, Map<string, Set<string>>>()
-
-  remember(host: string, digest: string, repository: string): void {
-    let byDigest = this.byHost.get(host)
-    if (!byDigest) this.byHost.set(host, (byDigest = new Map()))
-    let repos = byDigest.get(digest)
-    if (!repos) byDigest.set(digest, (repos = new Set()))
-    repos.add(repository)
-  }
-
-  /** The repositories of `host` known to hold `digest`. */
-  repositories(host: string, digest: string): Iterable<string> {
-    return this.byHost.get(host)?.get(digest) ?? []
-  }
-}
-
-function mountSources(
-  mounts: MountLocations,
-  host: string,
-  blob: PushBlob,
-  repository: string
-): string[] {
-  const out: string[] = []
-  const o = blob.origin ?? blob.reader.origin
-  if (o && registryApiHost(o.registry) === host && o.repository !== repository)
-    out.push(o.repository)
-  for (const r of mounts.repositories(host, blob.descriptor.digest))
-    if (r !== repository && !out.includes(r)) out.push(r)
-  return out
-}
-
-interface Group {
+/** One target repository of a push and the tags it gets. */
+interface Repository {
   registry: string
   repository: string
+  host: string
   tags: string[]
+  target: BlobTarget
+  /** `registry/repository`, for messages */
+  where: string
+  slots: Slots
+  /** The first blob's push, alone: it settles authentication before the others start. */
+  first?: Promise<void>
 }
 
-function groupTargets(targets: Reference[]): Group[] {
-  const groups = new Map<string, Group>()
+/** Opens a push to every target; nothing is sent until the first blob or `finish`. */
+export function beginPush(req: PushTargets, opts: PushOptions): PushSession {
+  if (!req.targets.length) throw new LadingError('nothing to push to: no target reference given')
+  return new PushSession(req, opts)
+}
+
+/** Pushes a whole image at once: every blob, then manifests and tags. */
+export async function pushImage(req: PushRequest, opts: PushOptions): Promise<PushResult> {
+  const session = beginPush(req, opts)
+  for (const b of req.blobs) void session.uploadBlob(b).catch(() => undefined)
+  return session.finish(req.root, req.manifests)
+}
+
+export class PushSession {
+  readonly result: PushResult = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 }
+  private readonly repositories: Repository[]
+  private readonly mounts: MountLocations
+  private readonly log: (msg: string) => void
+  /** Each blob's push to every repository, by digest: a blob offered twice goes up once. */
+  private readonly uploads = new Map<string, Promise<void>>()
+  /** Set by the first failure, or by abandon: no blob starts after it. */
+  private stopped?: { err: unknown }
+
+  constructor(
+    private readonly req: PushTargets,
+    opts: PushOptions
+  ) {
+    this.mounts = opts.mounts ?? new MountLocations()
+    this.log = opts.log ?? (() => {})
+    const clients = new Map<string, RegistryClient>()
+    this.repositories = groupTargets(req.targets).map(g => {
+      const host = registryApiHost(g.registry)
+      let client = clients.get(host)
+      if (!client) clients.set(host, (client = new RegistryClient(g.registry, opts)))
+      const from = (req.mountFrom ?? [])
+        .filter(o => registryApiHost(o.registry) === host && o.repository !== g.repository)
+        .map(o => o.repository)
+      for (const b of req.blobs ?? [])
+        from.push(...mountSources(this.mounts, host, b, g.repository))
+      // One token covers the whole repository push: push here, pull where blobs are mounted from.
+      const scopes = [
+        repositoryScope(g.repository, 'pull,push'),
+        ...[...new Set(from)].map(s => repositoryScope(s, 'pull'))
+      ]
+      const target: BlobTarget = {
+        client,
+        repository: g.repository,
+        scopes,
+        chunkSize: opts.chunkSize
+      }
+      return {
+        ...g,
+        host,
+        target,
+        where: `${g.registry}/${g.repository}`,
+        slots: new Slots(opts.concurrency ?? 4)
+      }
+    })
+  }
+
+  /**
+   * Pushes a blob to every repository, starting now (within the concurrency): skipped where it is,
+   * mounted where the registry holds it elsewhere, else uploaded. The caller may leave the promise:
+   * a failure is kept and thrown by `finish`.
+   */
+  uploadBlob(blob: PushBlob): Promise<void> {
+    const digest = blob.descriptor.digest
+    let p = this.uploads.get(digest)
+    if (!p) {
+      p = Promise.all(this.repositories.map(r => this.toRepository(r, blob))).then(() => undefined)
+      p.catch((err: unknown) => (this.stopped ??= { err }))
+      this.uploads.set(digest, p)
+    }
+    return p
+  }
+
+  /**
+   * Once every blob is up: the manifests, children first and the root, all by digest, in every
+   * repository; only then the tags, so that no repository is tagged with an image another lacks.
+   */
+  async finish(
+    root: Descriptor,
+    manifests: Array<{ descriptor: Descriptor; bytes: Buffer }>
+  ): Promise<PushResult> {
+    const last = manifests[manifests.length - 1]
+    if (last?.descriptor.digest !== root.digest)
+      throw new LadingError(`internal: the root manifest ${root.digest} is not the last to push`)
+    await this.blobsUp()
+    for (const r of this.repositories) {
+      for (const m of manifests) {
+        if (m.descriptor.digest === root.digest) continue
+        if (!(await manifestExists(r.target, m.descriptor.digest)))
+          await putManifest(r.target, m.descriptor.digest, m)
+      }
+      // The root by digest too, so every repository holds the whole image before any is tagged.
+      await putManifest(r.target, root.digest, last)
+      this.log(`pushed ${r.where}@${root.digest}`)
+    }
+    for (const r of this.repositories) await this.tag(r, root, last)
+    return this.result
+  }
+
+  /** Waits for every blob given so far to be up; throws the first failure. */
+  async blobsUp(): Promise<void> {
+    await Promise.all(this.uploads.values())
+    if (this.stopped) throw this.stopped.err
+  }
+
+  /** Stops taking blobs and waits for those under way, whatever their end: nothing more is sent. */
+  async abandon(): Promise<void> {
+    this.stopped ??= { err: new LadingError('the push was abandoned') }
+    await Promise.allSettled(this.uploads.values())
+  }
+
+  private async toRepository(r: Repository, blob: PushBlob): Promise<void> {
+    if (!r.first) {
+      r.first = r.slots.run(() => this.pushBlob(r, blob))
+      return r.first
+    }
+    await r.first
+    return r.slots.run(() => this.pushBlob(r, blob))
+  }
+
+  private async pushBlob(r: Repository, blob: PushBlob): Promise<void> {
+    if (this.stopped) throw this.stopped.err
+    const d = blob.descriptor
+    if (await blobExists(r.target, d.digest)) {
+      this.result.skipped++
+      this.mounts.remember(r.host, d.digest, r.repository)
+      return
+    }
+    let session: UploadSession | undefined
+    for (const from of mountSources(this.mounts, r.host, blob, r.repository)) {
+      let m
+      try {
+        m = await mountBlob(r.target, d.digest, from)
+      } catch (err) {
+        // A source the credentials may not read (or a registry that refuses mounts) only
+        // costs the upload the mount would have saved.
+        if (!(err instanceof RegistryError) || (err.status !== 401 && err.status !== 403)) throw err
+        this.log(
+          `could not mount ${d.digest} into ${r.where} from ${from} (${err.status}); uploading`
+        )
+        break
+      }
+      if (m.mounted) {
+        this.result.mounted++
+        this.mounts.remember(r.host, d.digest, r.repository)
+        this.log(`mounted ${d.digest} into ${r.where} from ${from}`)
+        return
+      }
+      session = m.session
+      break
+    }
+    const bytes = await uploadBlob(r.target, d, () => blob.reader.open(d), session)
+    this.result.uploaded++
+    this.result.bytesUploaded += bytes
+    this.mounts.remember(r.host, d.digest, r.repository)
+    this.log(`uploaded ${d.digest} (${d.size} bytes) to ${r.where}`)
+  }
+
+  private async tag(
+    r: Repository,
+    root: Descriptor,
+    doc: { descriptor: Descriptor; bytes: Buffer }
+  ): Promise<void> {
+    const tags = this.req.pushByDigest ? [] : r.tags
+    const ref = (tag?: string) =>
+      formatReference({ registry: r.registry, repository: r.repository, tag, digest: root.digest })
+    if (!tags.length) this.result.refs.push(ref())
+    for (const tag of tags) {
+      await putManifest(r.target, tag, doc)
+      this.result.refs.push(ref(tag))
+    }
+    if (tags.length) this.log(`tagged ${r.where} as ${tags.join(', ')}`)
+  }
+}
+
+function groupTargets(
+  targets: Reference[]
+): Array<Pick<Repository, 'registry' | 'repository' | 'tags'>> {
+  const groups = new Map<string, Pick<Repository, 'registry' | 'repository' | 'tags'>>()
   for (const t of targets) {
     const key = `${registryApiHost(t.registry)}/${t.repository}`
     let g = groups.get(key)
@@ -100,120 +260,4 @@ function groupTargets(targets: Reference[]): Group[] {
     if (t.tag && !g.tags.includes(t.tag)) g.tags.push(t.tag)
   }
   return [...groups.values()]
-}
-
-/**
- * Pushes an image to every target: per repository, each blob once (skipped when present,
- * mounted when the registry holds it in another repository, else uploaded), then manifests
- * children first and the root, all by digest; only when every repository holds the image, the
- * tags.
- */
-export async function pushImage(req: PushRequest, opts: PushOptions): Promise<PushResult> {
-  if (!req.targets.length) throw new LadingError('nothing to push to: no target reference given')
-  const log = opts.log ?? (() => {})
-  const mounts = opts.mounts ?? new MountLocations()
-  const remember = mounts.remember.bind(mounts)
-  const result: PushResult = { refs: [], uploaded: 0, mounted: 0, skipped: 0, bytesUploaded: 0 }
-  const clients = new Map<string, RegistryClient>()
-  const blobs = [...new Map(req.blobs.map(b => [b.descriptor.digest, b])).values()]
-  const manifests = req.manifests
-  const root = manifests[manifests.length - 1]
-  if (root?.descriptor.digest !== req.root.digest)
-    throw new LadingError(`internal: the root manifest ${req.root.digest} is not the last to push`)
-  const tagging: { g: Group; target: BlobTarget }[] = []
-
-  for (const g of groupTargets(req.targets)) {
-    const host = registryApiHost(g.registry)
-    let client = clients.get(host)
-    if (!client) clients.set(host, (client = new RegistryClient(g.registry, opts)))
-    const sources = new Set(blobs.flatMap(b => mountSources(mounts, host, b, g.repository)))
-    const target: BlobTarget = {
-      client,
-      repository: g.repository,
-      // One token covers the whole repository push: push here, pull where blobs are mounted from.
-      scopes: [
-        repositoryScope(g.repository, 'pull,push'),
-        ...[...sources].map(s => repositoryScope(s, 'pull'))
-      ],
-      chunkSize: opts.chunkSize
-    }
-    const where = `${g.registry}/${g.repository}`
-
-    const pushBlob = async (blob: PushBlob) => {
-      const d = blob.descriptor
-      if (await blobExists(target, d.digest)) {
-        result.skipped++
-        remember(host, d.digest, g.repository)
-        return
-      }
-      let session: UploadSession | undefined
-      for (const from of mountSources(mounts, host, blob, g.repository)) {
-        let m
-        try {
-          m = await mountBlob(target, d.digest, from)
-        } catch (err) {
-          // A source the credentials may not read (or a registry that refuses mounts) only
-          // costs the upload the mount would have saved.
-          if (!(err instanceof RegistryError) || (err.status !== 401 && err.status !== 403))
-            throw err
-          log(`could not mount ${d.digest} into ${where} from ${from} (${err.status}); uploading`)
-          break
-        }
-        if (m.mounted) {
-          result.mounted++
-          remember(host, d.digest, g.repository)
-          log(`mounted ${d.digest} into ${where} from ${from}`)
-          return
-        }
-        session = m.session
-        break
-      }
-      const bytes = await uploadBlob(target, d, () => blob.reader.open(d), session)
-      result.uploaded++
-      result.bytesUploaded += bytes
-      remember(host, d.digest, g.repository)
-      log(`uploaded ${d.digest} (${d.size} bytes) to ${where}`)
-    }
-    // The first blob alone settles authentication (one token, or one clear refusal) before
-    // the others start in parallel.
-    if (blobs.length) await pushBlob(blobs[0])
-    await mapLimited(blobs.slice(1), opts.concurrency ?? 4, pushBlob)
-
-    for (const m of manifests) {
-      if (m.descriptor.digest === root.descriptor.digest) continue
-      if (!(await manifestExists(target, m.descriptor.digest)))
-        await putManifest(target, m.descriptor.digest, m)
-    }
-    // The root by digest too, so every repository holds the whole image before any is tagged.
-    await putManifest(target, root.descriptor.digest, root)
-    log(`pushed ${where}@${root.descriptor.digest}`)
-    tagging.push({ g, target })
-  }
-
-  // Tags last, once every target holds the image: a failure above leaves no registry tagged
-  // with an image the others lack.
-  for (const { g, target } of tagging) {
-    const tags = req.pushByDigest ? [] : g.tags
-    if (!tags.length)
-      result.refs.push(
-        formatReference({
-          registry: g.registry,
-          repository: g.repository,
-          digest: root.descriptor.digest
-        })
-      )
-    for (const tag of tags) {
-      await putManifest(target, tag, root)
-      result.refs.push(
-        formatReference({
-          registry: g.registry,
-          repository: g.repository,
-          tag,
-          digest: root.descriptor.digest
-        })
-      )
-    }
-    if (tags.length) log(`tagged ${g.registry}/${g.repository} as ${tags.join(', ')}`)
-  }
-  return result
 }

@@ -24,3 +24,28 @@ export async function mapLimited<T, R>(
   if (failed) throw failed.err
   return out
 }
+
+/**
+ * At most `limit` tasks at once, for work that arrives over time (mapLimited takes a list known
+ * up front); the others wait their turn in the order they came.
+ */
+export class Slots {
+  private free: number
+  private readonly waiting: Array<() => void> = []
+
+  constructor(limit: number) {
+    this.free = Math.max(1, limit)
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--
+    else await new Promise<void>(resolve => this.waiting.push(resolve))
+    try {
+      return await fn()
+    } finally {
+      const next = this.waiting.shift()
+      if (next) next()
+      else this.free++
+    }
+  }
+}

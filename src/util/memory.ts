@@ -4,10 +4,10 @@
  * V8 frees a dead Buffer's memory only at a full collection, and starts one for Buffers alone once
  * about 64 MB of them have been allocated since the last. A build, a validation or an upload
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
- * output), so without help about 64 MB of dead Buffers sit in memory at any time: a third of the
- * 150 MiB Lading allows itself. So every RELIEF_BYTES moved (`bytesMoved`), Lading looks at its
- * resident size and, above RELIEF_RSS (104 MiB), asks for a collection. Only then: a collection costs the
- * main thread milliseconds, and one every 16 MiB slowed a build by a third.
+ * output), so without help that much dead Buffer memory sits in the process at any time. So every
+ * RELIEF_BYTES moved (MemoryRelief.moved), Lading looks at its resident size and, above
+ * RELIEF_RSS, asks for a collection. Only then: a collection costs the main thread time, and
+ * collecting on every look slowed builds measurably (see the benchmark).
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
  * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:

@@ -1,27 +1,35 @@
 /**
  * How the validator reads the blobs of a graph: whether each is there, its bytes verified against
- * its descriptor, JSON documents read whole up to a limit, other blobs scanned once per run (the
- * ScanCache). Every problem becomes a finding; nothing here throws for bad input.
+ * its descriptor, JSON documents read whole but never past MAX_DOCUMENT_BYTES, other blobs scanned
+ * once per run (the ScanCache). Every problem becomes a finding; nothing here throws for bad input.
  */
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import type { BlobReader } from '../oci/blobs.js'
 import type { Descriptor } from '../oci/types.js'
 import { layerCompression } from '../oci/mediatypes.js'
-import { ScanCache, scanKey, layerLocation, type BlobScan } from '../oci/scan.js'
+import {
+  ScanCache,
+  scanKey,
+  layerLocation,
+  isCompleteScan,
+  sameFile,
+  type BlobScan
+} from '../oci/scan.js'
 import { messageOf } from '../util/errors.js'
 import { finding, type Finding } from './rules.js'
 import { isRegisteredAlgorithm } from '../oci/digest.js'
 import { scanBlob } from './layer/scan.js'
-
-/** JSON documents (manifests, indexes, configs) larger than this are not parsed. */
-export const MAX_JSON = 16 * 1024 * 1024
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 
 export interface JsonBlob {
+  /** bytes read: MAX_DOCUMENT_BYTES + 1 when the document is larger and reading stopped there */
   size: number
   digest?: string
   bytes?: Buffer
   readError?: string
+  /** larger than MAX_DOCUMENT_BYTES: not read to its end, so neither parsed nor verified */
+  tooLarge?: boolean
 }
 
 export interface BlobReadOptions {
@@ -144,7 +152,7 @@ export class BlobReads {
       )
   }
 
-  /** A JSON document's bytes, read once per walk whoever asks; `bytes` unset past MAX_JSON. */
+  /** A JSON document's bytes, read once per walk whoever asks, never past MAX_DOCUMENT_BYTES. */
   readJson(desc: Descriptor): Promise<JsonBlob> {
     let p = this.json.get(desc.digest)
     if (!p) {
@@ -155,24 +163,31 @@ export class BlobReads {
   }
 
   private async readJsonOnce(desc: Descriptor): Promise<JsonBlob> {
+    // Whatever happens below, the blob was dealt with: the layout's blob sweep must not read it.
+    this.hashed.add(desc.digest)
+    // A descriptor that declares more is refused unread; one that lies is cut one byte past.
+    if (desc.size > MAX_DOCUMENT_BYTES) return { size: 0, tooLarge: true }
     const algorithm = desc.digest.split(':', 1)[0]
     const chunks: Buffer[] = []
     let size = 0
     const h = createHash(algorithm)
+    let s: Readable | undefined
     try {
-      const s = await this.reader.open(desc)
+      s = await this.reader.open(desc)
       for await (const c of s as AsyncIterable<Buffer>) {
-        size += c.length
-        h.update(c)
-        if (size <= MAX_JSON) chunks.push(c)
+        const room = MAX_DOCUMENT_BYTES + 1 - size
+        const part = c.length > room ? c.subarray(0, room) : c
+        size += part.length
+        if (size > MAX_DOCUMENT_BYTES) return { size, tooLarge: true }
+        h.update(part)
+        chunks.push(part)
       }
     } catch (err) {
-      // Read, if not to its end: reported here, not read again by the layout's blob sweep.
-      this.hashed.add(desc.digest)
       return { size, readError: messageOf(err) }
+    } finally {
+      // Leaving the loop early ends the stream; a stream never iterated is closed here.
+      s?.destroy()
     }
-    this.hashed.add(desc.digest)
-    if (size > MAX_JSON) return { size, digest: `${algorithm}:` + h.digest('hex') }
     return { size, digest: `${algorithm}:` + h.digest('hex'), bytes: Buffer.concat(chunks) }
   }
 
@@ -186,8 +201,7 @@ export class BlobReads {
       this.counted.add(key)
     } else {
       this.counted.add(key)
-      this.scans.reads++
-      p = this.scanOnce(desc, layer, diffAlgorithm)
+      p = this.scanOnce(desc, key, layer, diffAlgorithm)
       this.scans.set(key, p)
     }
     const r = await p
@@ -196,7 +210,42 @@ export class BlobReads {
     return r
   }
 
-  private async scanOnce(desc: Descriptor, layer: boolean, diffAlgorithm: string) {
+  /**
+   * A blob file unchanged since an earlier step checked it takes that step's verdict; a file read
+   * here leaves its verdict for later steps, if it did not change while it was read.
+   */
+  private async scanOnce(
+    desc: Descriptor,
+    key: string,
+    layer: boolean,
+    diffAlgorithm: string
+  ): Promise<BlobScan> {
+    const verdicts = this.scans.verdicts
+    const file = verdicts ? this.fileOf(desc) : undefined
+    const before = file ? await verdicts?.identify(file) : undefined
+    if (!verdicts || !file || !before) return this.read(desc, layer, diffAlgorithm)
+    const kept = await verdicts.lookup(key, desc.digest, before)
+    if (kept) {
+      this.scans.fromEarlierSteps++
+      return kept
+    }
+    const scan = await this.read(desc, layer, diffAlgorithm)
+    const after = await verdicts.identify(file)
+    if (after && sameFile(before, after) && isCompleteScan(scan, desc.digest))
+      await verdicts.record(key, desc.digest, before, scan)
+    return scan
+  }
+
+  private fileOf(desc: Descriptor): string | undefined {
+    try {
+      return this.reader.fileOf?.(desc.digest)
+    } catch {
+      return undefined
+    }
+  }
+
+  private async read(desc: Descriptor, layer: boolean, diffAlgorithm: string): Promise<BlobScan> {
+    this.scans.reads++
     let s: Readable
     try {
       s = await this.reader.open(desc)

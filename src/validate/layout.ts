@@ -11,11 +11,21 @@ import { parseDocument } from './json.js'
 import { at, checkIndex, checkLayoutFile, digestFinding } from './document/index.js'
 import { Walker, type WalkOptions } from './walker.js'
 import { scanBlob } from './layer/scan.js'
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 
 /** A blob's name in findings: `blobs/sha256/0123456789ab…`. */
 export function layoutBlobName(digest: string): string {
   const [alg, enc] = digest.split(':', 2)
   return `blobs/${alg}/${enc && enc.length > 12 ? enc.slice(0, 12) + '…' : (enc ?? '')}`
+}
+
+/** A file's bytes, never more than MAX_DOCUMENT_BYTES + 1 of them (then it is too large to check). */
+async function readBounded(file: string): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  // `end` is inclusive: one byte past the limit tells a document that is too large.
+  for await (const c of createReadStream(file, { end: MAX_DOCUMENT_BYTES }))
+    chunks.push(c as Buffer)
+  return Buffer.concat(chunks)
 }
 
 async function readFileOrFinding(
@@ -24,8 +34,9 @@ async function readFileOrFinding(
   loc: string,
   out: Finding[]
 ): Promise<Buffer | undefined> {
+  let bytes: Buffer
   try {
-    return await fs.readFile(file)
+    bytes = await readBounded(file)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     out.push(
@@ -37,6 +48,15 @@ async function readFileOrFinding(
     )
     return undefined
   }
+  if (bytes.length <= MAX_DOCUMENT_BYTES) return bytes
+  out.push(
+    finding(
+      'json-too-large',
+      loc,
+      `the file is larger than the ${MAX_DOCUMENT_BYTES} bytes (4 MiB) Lading reads of a document; reading stopped at byte ${MAX_DOCUMENT_BYTES + 1}, so nothing it holds or references was checked`
+    )
+  )
+  return undefined
 }
 
 /** Whether a directory entry is a regular file, or a symlink that resolves to one (the spec is silent on links). */

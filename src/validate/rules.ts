@@ -100,8 +100,9 @@ const list: Rule[] = [
   },
   {
     id: 'json-too-large',
-    severity: 'warning',
-    summary: 'a manifest, index or config is at most 16 MiB (larger ones are not parsed)',
+    severity: 'error',
+    summary:
+      'a manifest, index or config is at most 4 MiB, as registries require (a larger one is not read, so it cannot be checked)',
     spec: `${V}considerations.md#json`
   },
   // descriptors
@@ -310,8 +311,9 @@ const list: Rule[] = [
   },
   {
     id: 'index-depth',
-    severity: 'warning',
-    summary: 'indexes nest at most 16 levels deep (Lading walks no deeper)',
+    severity: 'error',
+    summary:
+      'indexes nest at most 16 levels deep (what is deeper is not walked, so it cannot be checked)',
     spec: INDEX
   },
   {
@@ -424,6 +426,27 @@ const list: Rule[] = [
     spec: LAYER
   },
   {
+    id: 'layer-path-too-long',
+    severity: 'error',
+    summary:
+      'entry paths and link targets are at most 4096 bytes (Linux PATH_MAX): no runtime can extract a longer one',
+    spec: `${V}layer.md#file-types`
+  },
+  {
+    id: 'layer-name-too-long',
+    severity: 'error',
+    summary:
+      'each name in an entry path is at most 255 bytes (Linux NAME_MAX): no runtime can extract a longer one',
+    spec: `${V}layer.md#file-types`
+  },
+  {
+    id: 'layer-path-unchecked',
+    severity: 'error',
+    summary:
+      "a layer's paths resolve through its symlinks within a few steps per byte of its headers (a crafted chain of long symlinks is not resolved, so its paths cannot be checked)",
+    spec: `${V}layer.md#file-types`
+  },
+  {
     id: 'layer-duplicate-path',
     severity: 'error',
     summary: 'no path appears twice in a layer',
@@ -439,7 +462,8 @@ const list: Rule[] = [
   {
     id: 'layer-link-escapes',
     severity: 'error',
-    summary: 'hardlink targets do not climb out of the root with `..`',
+    summary:
+      'hardlink targets do not climb out of the root with `..` or through a symlink of the same layer that resolves outside it',
     spec: `${V}layer.md#hardlinks`
   },
   {

@@ -19,7 +19,8 @@ import { isObject } from '../oci/json.js'
 import { parseDocument } from './json.js'
 import { at, checkConfig, checkDescriptor, checkIndex, checkManifest } from './document/index.js'
 import { isRegisteredAlgorithm } from '../oci/digest.js'
-import { BlobReads, MAX_JSON, type BlobReadOptions } from './blob-reads.js'
+import { BlobReads, type BlobReadOptions } from './blob-reads.js'
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 
 export interface WalkOptions extends BlobReadOptions {
   /** read layers: digest, size, tar readability, paths, whiteouts, diff_ids (default true); false only checks they exist */
@@ -100,7 +101,7 @@ export class Walker {
             finding(
               'index-depth',
               n.loc,
-              `the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep; Lading does not walk deeper`
+              `the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep; Lading does not walk deeper, so nothing below it was checked`
             )
           ),
         children: (n, at) => this.visit(n, at)
@@ -294,22 +295,29 @@ export class Walker {
   private async document(desc: Descriptor, loc: string, what: string): Promise<unknown> {
     if (!(await this.reads.present(desc, loc))) return undefined
     const blob = await this.reads.readJson(desc)
-    this.reads.verify(desc, blob, loc)
-    if (!blob.bytes) {
-      if (blob.readError === undefined)
-        this.add(
-          finding(
-            'json-too-large',
-            loc,
-            `the ${what} ${desc.digest} has ${blob.size} bytes, more than the ${MAX_JSON} Lading parses; it was not checked`
-          )
-        )
+    if (blob.tooLarge) {
+      this.add(this.tooLarge(desc, loc, what))
       return undefined
     }
+    this.reads.verify(desc, blob, loc)
+    if (!blob.bytes) return undefined
     const parsed = parseDocument(blob.bytes, `${this.blobName(desc.digest)} (${what})`)
     if (!this.reportedContent.has(desc.digest)) this.add(...parsed.findings)
     this.reportedContent.add(desc.digest)
     return parsed.value
+  }
+
+  /** A document Lading does not read: an error, since nothing it holds or leads to is checked. */
+  private tooLarge(desc: Descriptor, loc: string, what: string): Finding {
+    const read =
+      desc.size > MAX_DOCUMENT_BYTES
+        ? `its descriptor declares ${desc.size} bytes, so it was not read`
+        : `its descriptor declares ${desc.size} bytes but it holds more; reading stopped at byte ${MAX_DOCUMENT_BYTES + 1}`
+    return finding(
+      'json-too-large',
+      loc,
+      `the ${what} ${desc.digest} is larger than the ${MAX_DOCUMENT_BYTES} bytes (4 MiB) Lading reads of a document: ${read}. Its digest could not be verified, and nothing it holds or references was checked`
+    )
   }
 
   private async opaque(desc: Descriptor, loc: string): Promise<void> {

@@ -27,5 +27,11 @@ export async function validateOutput(
     `validated the assembled layout: ${scans.reads - readBefore} blob(s) read, ` +
       `${scans.reused - reusedBefore} already checked in this run (built, or read in a source)`
   )
+  // Counted over the whole run: a source layout's blobs are taken when the source is validated.
+  if (scans.fromEarlierSteps)
+    ctx.log.info(
+      `${scans.fromEarlierSteps} blob(s) of this run were checked by an earlier Lading step ` +
+        'of this job and are unchanged since: taken from its verdicts, not read again'
+    )
   return makeReport(dedupeFindings([...sourceFindings, ...out.findings]), plan.failOn)
 }

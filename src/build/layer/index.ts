@@ -6,6 +6,8 @@
 import type { Stats } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { compressionLevel, compressorStages } from '../../codec/compress.js'
 import { HashingStream } from '../../oci/digest.js'
@@ -17,7 +19,14 @@ import { isTarballName, type LayerInput } from './spec.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
 import { packInChunks, writeEntries } from './tar-writer.js'
-import { builtLayerOf, type BuildSettings, type BuiltLayer, type LayerOptions } from './types.js'
+import {
+  builtLayerOf,
+  layerRecipe,
+  type BuildSettings,
+  type BuiltLayer,
+  type DiffPass,
+  type LayerOptions
+} from './types.js'
 import {
   imagePath,
   parentEntries,
@@ -31,27 +40,85 @@ export type { Compression } from '../../oci/mediatypes.js'
 export { parseCompression } from '../../codec/compress.js'
 export { parseLayerSpec, type LayerInput } from './spec.js'
 export { SlabPool } from './slabs.js'
-export type { BuiltLayer, LayerOptions } from './types.js'
+export type { BuiltLayer, DiffPass, LayerOptions } from './types.js'
+export { layerRecipe } from './types.js'
 
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
 const ENTRY_GARBAGE = 8 * 1024
+
+/** A layer's tar as the build would write it: its entries, or a tarball kept as it is. */
+type LayerContent =
+  | { kind: 'entries'; input: LocatedInput; entries: Iterable<TreeEntry>; createdBy: string }
+  | { kind: 'tarball'; size: number }
 
 export async function buildLayer(
   input: LayerInput,
   store: BlobSink,
   opts: LayerOptions
 ): Promise<BuiltLayer> {
+  const settings = settle(opts)
+  const content = await layerContent(input, store, opts)
+  const built =
+    content.kind === 'tarball'
+      ? await tarballLayer(input, store, settings, content.size)
+      : await tarLayer(content.input, store, settings, content.entries, content.createdBy)
+  return { ...built, comment: layerRecipe(settings.compression, settings.level) }
+}
+
+/**
+ * The first pass of a layer when a cache may hold it: its tar written and hashed, not compressed
+ * nor stored, with the validator's entry checks run on the way. None for a tarball (kept as it
+ * is, it costs no compression to begin with).
+ */
+export async function layerDiffPass(
+  input: LayerInput,
+  store: BlobSink,
+  opts: LayerOptions
+): Promise<DiffPass | undefined> {
+  const settings = settle(opts)
+  const content = await layerContent(input, store, opts)
+  if (content.kind === 'tarball') return undefined
+  const { pack, check, written } = packEntries(content.input, settings, content.entries)
+  const diffHash = new HashingStream('sha256', settings.relief)
+  const flowed = pipeline(
+    packInChunks(pack),
+    diffHash,
+    new Writable({ write: (_c, _e, cb) => cb() })
+  )
+  const results = await Promise.allSettled([flowed, written])
+  const failed = results.find(r => r.status === 'rejected')
+  if (failed) {
+    pack.destroy()
+    const err: unknown = failed.reason
+    throw err instanceof LadingError ? err : layerError(content.input, messageOf(err))
+  }
+  return {
+    diffId: diffHash.digest(),
+    createdBy: content.createdBy,
+    comment: layerRecipe(settings.compression, settings.level),
+    scan: layer => check.result(layer)
+  }
+}
+
+function settle(opts: LayerOptions): BuildSettings {
   const seconds = opts.mtime.getTime() / 1000
   // tar-stream writes mtime as a signed 32-bit count of seconds.
   if (!(seconds >= 0 && seconds < 2 ** 31))
     throw new LadingError(
       `layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`
     )
-  const settings: BuildSettings = {
+  return {
     ...opts,
     level: compressionLevel(opts.compression, opts.level),
     slabs: opts.slabs ?? new SlabPool()
   }
+}
+
+async function layerContent(
+  input: LayerInput,
+  store: BlobSink,
+  opts: LayerOptions
+): Promise<LayerContent> {
   let st: Stats
   const located: LocatedInput = { ...input }
   try {
@@ -72,7 +139,7 @@ export async function buildLayer(
     refuseWhiteoutPath(located, root)
     const entries = walkTree(located, excluded, root)
     const createdBy = `lading: COPY ${shownSource(input.source)} /${root}`
-    return tarLayer(located, store, settings, entries, createdBy)
+    return { kind: 'entries', input: located, entries, createdBy }
   }
   if (!st.isFile())
     throw layerError(
@@ -85,16 +152,12 @@ export async function buildLayer(
         input,
         `a tarball is used as a layer as it is, so it takes no DEST; write "${input.source}" alone or repack it`
       )
-    return tarballLayer(input, store, settings, st.size)
+    return { kind: 'tarball', size: st.size }
   }
-  return singleFileLayer(located, store, settings)
+  return singleFileContent(located)
 }
 
-function singleFileLayer(
-  input: LocatedInput,
-  store: BlobSink,
-  settings: BuildSettings
-): Promise<BuiltLayer> {
+function singleFileContent(input: LocatedInput): LayerContent {
   let dest = input.dest ?? '/'
   if (dest.endsWith('/')) dest += path.basename(input.source)
   const name = imagePath(dest)
@@ -105,17 +168,11 @@ function singleFileLayer(
     { name, abs: input.realSource, followLink: true }
   ]
   const createdBy = `lading: COPY ${shownSource(input.source)} /${name}`
-  return tarLayer(input, store, settings, entries, createdBy)
+  return { kind: 'entries', input, entries, createdBy }
 }
 
-/** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
-async function tarLayer(
-  input: LocatedInput,
-  store: BlobSink,
-  settings: BuildSettings,
-  entries: Iterable<TreeEntry>,
-  createdBy: string
-): Promise<BuiltLayer> {
+/** The tar of the entries being written into a pack, checked entry by entry. */
+function packEntries(input: LocatedInput, settings: BuildSettings, entries: Iterable<TreeEntry>) {
   const pack = tar.pack()
   // A failure to read the tree destroys the pack with it; it is reported through `written`.
   pack.on('error', () => {})
@@ -136,6 +193,18 @@ async function tarLayer(
       throw err
     }
   )
+  return { pack, check, written }
+}
+
+/** A layer written as a tar from the entries, checked entry by entry, compressed and stored. */
+async function tarLayer(
+  input: LocatedInput,
+  store: BlobSink,
+  settings: BuildSettings,
+  entries: Iterable<TreeEntry>,
+  createdBy: string
+): Promise<BuiltLayer> {
+  const { pack, check, written } = packEntries(input, settings, entries)
   const diffHash = new HashingStream('sha256', settings.relief)
   const compressed = settings.compression !== 'none'
   const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash

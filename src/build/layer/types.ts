@@ -1,7 +1,7 @@
 /** What a layer build takes and gives, shared by the directory and the tarball builders. */
 import type { HashingStream } from '../../oci/digest.js'
 import { layerMediaType, type Compression } from '../../oci/mediatypes.js'
-import type { BlobScan, LayerChecks } from '../../oci/scan.js'
+import type { BlobScan, LayerChecks, WrittenLayer } from '../../oci/scan.js'
 import type { Descriptor } from '../../oci/types.js'
 import type { MemoryRelief } from '../../util/memory.js'
 import type { SlabPool } from './slabs.js'
@@ -40,6 +40,30 @@ export interface BuiltLayer {
    * read it back to validate it.
    */
   scan?: BlobScan
+  /** History comment: how the blob was made, so a cache knows a cold build would make it again. */
+  comment?: string
+}
+
+/** A layer's tar hashed without compressing it: what a layer cache is looked up by. */
+export interface DiffPass {
+  diffId: string
+  createdBy: string
+  /** The recipe a blob made from this tar carries (see layerRecipe). */
+  comment: string
+  /** The entry checks' findings, for the blob the tar is found in. */
+  scan(layer: WrittenLayer): BlobScan
+}
+
+/**
+ * Bumped whenever Lading's bytes for the same tree and settings change (the tar writer, the
+ * compressor): a cached layer made by another format is not taken for a cold build's.
+ */
+export const LAYER_FORMAT = 1
+
+/** The history comment of a layer Lading builds: its format and compression settings. */
+export function layerRecipe(compression: Compression, level: number | undefined): string {
+  const how = compression === 'none' ? 'uncompressed' : `${compression} level ${level ?? 'default'}`
+  return `lading layer format ${LAYER_FORMAT}: ${how}`
 }
 
 /** A built layer from the hashes of its blob (`digestHash`) and of its tar (`diffHash`). */

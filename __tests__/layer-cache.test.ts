@@ -1,0 +1,149 @@
+/**
+ * cache-from: a rebuild after a change to one layer takes the unchanged layer from the previous
+ * push (never compressed, never uploaded again), and its image is the cold build's, byte for byte.
+ */
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import * as fs from 'node:fs/promises'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import * as crypto from 'node:crypto'
+import { cli as runCli } from './helpers/cli.js'
+import { startRegistry, type TestRegistry } from './helpers/registry-server.js'
+import { startFaultProxy, type FaultProxy } from './helpers/fault-proxy.js'
+
+let tmp: string
+let reg: TestRegistry
+let proxy: FaultProxy
+let big: string
+let app: string
+const CREATED = '2024-01-02T03:04:05Z'
+const cli = (args: string[]) => runCli(args, { HOME: tmp })
+
+/** A build of the two layers; `extra` adds tags, cache-from or output. */
+const build = (extra: string[]) =>
+  cli([
+    'build',
+    '--layers',
+    `${big}:/big`,
+    '--layers',
+    `${app}:/app`,
+    '--created',
+    CREATED,
+    ...extra
+  ])
+
+/** The digest of the layer the run built or took from /big. */
+const bigLayer = (err: string) => /layer \S+:\/big: (sha256:[0-9a-f]{64})/.exec(err)?.[1]
+
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-cache-'))
+  big = path.join(tmp, 'big')
+  app = path.join(tmp, 'app')
+  await fs.mkdir(big)
+  await fs.mkdir(app)
+  for (let i = 0; i < 4; i++)
+    await fs.writeFile(path.join(big, `data${i}.bin`), crypto.randomBytes(256 * 1024))
+  await fs.writeFile(path.join(app, 'main.js'), 'console.log(1)\n')
+  reg = await startRegistry('none')
+  proxy = await startFaultProxy(reg.host)
+})
+afterAll(async () => {
+  await proxy?.stop()
+  await reg?.stop()
+  await fs.rm(tmp, { recursive: true, force: true })
+})
+
+describe('cache-from', () => {
+  it('reuses the unchanged layer of the previous push: 0 bytes of it uploaded, the cold digest', async () => {
+    const first = await build([
+      '--tags',
+      `${proxy.host}/cache/app:latest`,
+      '--output',
+      path.join(tmp, 'o1')
+    ])
+    expect(first.code).toBe(0)
+    const cachedLayer = bigLayer(first.err)
+    expect(cachedLayer).toBeDefined()
+
+    await fs.writeFile(path.join(app, 'main.js'), 'console.log(2)\n')
+    const cold = await build(['--output', path.join(tmp, 'cold')])
+    expect(cold.code).toBe(0)
+
+    const since = proxy.requests.length
+    const warm = await build([
+      '--cache-from',
+      `${proxy.host}/cache/app:latest`,
+      '--tags',
+      `${proxy.host}/cache/app:2`,
+      '--output',
+      path.join(tmp, 'warm')
+    ])
+    expect(warm.code).toBe(0)
+    expect(warm.err).toMatch(/layer \S+:\/big: taken from the cache/)
+    expect(bigLayer(warm.err)).toBe(cachedLayer)
+    expect(warm.out.digest).toBe(cold.out.digest)
+    // Neither uploaded nor downloaded: the registry already holds it.
+    const moved = proxy.requests
+      .slice(since)
+      .filter(r => r.path.includes(cachedLayer!.slice(7)) && r.method !== 'HEAD')
+    expect(moved).toEqual([])
+    expect(warm.err).not.toMatch(new RegExp(`uploaded ${cachedLayer}`))
+
+    // Pushed to another repository of the registry: mounted, not uploaded.
+    const other = await build([
+      '--cache-from',
+      `${proxy.host}/cache/app:latest`,
+      '--tags',
+      `${proxy.host}/cache/other:1`,
+      '--output',
+      path.join(tmp, 'other')
+    ])
+    expect(other.code).toBe(0)
+    expect(other.err).toMatch(new RegExp(`mounted ${cachedLayer}`))
+    expect(other.out.digest).toBe(cold.out.digest)
+  })
+
+  it('fetches a reused layer into a complete layout when nothing is pushed, and checks it', async () => {
+    await build(['--tags', `${proxy.host}/cache/full:1`, '--output', path.join(tmp, 'f1')])
+    await fs.writeFile(path.join(app, 'main.js'), 'console.log(3)\n')
+    const cold = await build(['--output', path.join(tmp, 'f-cold')])
+    const warm = await build([
+      '--cache-from',
+      `${proxy.host}/cache/full:1`,
+      '--output',
+      path.join(tmp, 'f-warm')
+    ])
+    expect(warm.code).toBe(0)
+    expect(warm.err).toMatch(/taken from the cache/)
+    expect(warm.err).toMatch(/copying \S+ sha256:\S+ from/)
+    expect(warm.out.digest).toBe(cold.out.digest)
+    const layer = bigLayer(warm.err)!
+    await fs.access(path.join(tmp, 'f-warm', 'blobs', 'sha256', layer.slice(7)))
+  })
+
+  it('takes nothing from a layer built with other settings, or from an image that is not there', async () => {
+    const level1 = await build([
+      '--tags',
+      `${proxy.host}/cache/level:1`,
+      '--compression-level',
+      '1',
+      '--output',
+      path.join(tmp, 'level1')
+    ])
+    expect(level1.code).toBe(0)
+    const r = await build([
+      '--cache-from',
+      `${proxy.host}/cache/level:1`,
+      '--cache-from',
+      `${proxy.host}/cache/missing:1`,
+      '--cache-from',
+      `oci:${path.join(tmp, 'no-such-layout')}`,
+      '--output',
+      path.join(tmp, 'lvl')
+    ])
+    expect(r.code).toBe(0)
+    expect(r.err).not.toMatch(/taken from the cache/)
+    expect(r.err).toMatch(/warning: cache-from: \S+\/cache\/missing:1 could not be read/)
+    expect(r.err).toMatch(/warning: cache-from: oci:\S+no-such-layout could not be read/)
+  })
+})

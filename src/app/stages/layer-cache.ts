@@ -1,0 +1,169 @@
+/**
+ * The layer cache (`cache-from`): images whose layers a new layer may be taken from instead of
+ * compressing it again. Each new layer's tar is first only hashed (its diff_id); a cached layer
+ * with that diff_id, the wanted media type, and a history entry saying Lading made it from the
+ * same input with the same layer format and compression settings, is exactly what a cold build
+ * would make: its blob is reused. It stays where it is (mounted or skipped on push) unless the
+ * run must write a complete layout, where it is copied with its digest checked and validated in
+ * full like any base blob. A cached image that cannot be read is a warning, never a failure.
+ */
+import type { ImageSource, RegistryOrigin } from '../../oci/blobs.js'
+import type { Finding } from '../../oci/finding.js'
+import { ImageGraph, descriptors, documentChildren, walkGraph } from '../../oci/graph.js'
+import type { GraphBlob } from '../../oci/graph.js'
+import { parseJSONValue } from '../../oci/json.js'
+import { layerMediaType } from '../../oci/mediatypes.js'
+import type { Descriptor, ImageConfig, Manifest } from '../../oci/types.js'
+import { LadingError } from '../../util/errors.js'
+import type { BlobSink } from '../../oci/scan.js'
+import { layerDiffPass, type LayerInput, type LayerOptions } from '../../build/layer/index.js'
+import type { NewLayer } from '../../build/assemble.js'
+import type { Plan } from '../plan.js'
+import type { RunContext } from '../context.js'
+import { openSource } from '../sources.js'
+
+/** A layer of a cached image, with what its config's history says of it. */
+interface Candidate {
+  descriptor: Descriptor
+  createdBy?: string
+  comment?: string
+  image: { line: string; source: ImageSource }
+}
+
+/** A layer taken from the cache. */
+interface Reused {
+  source: ImageSource
+  /** what the entry checks found in its tar, for when the blob itself is not read */
+  findings: Finding[]
+}
+
+export class LayerCache {
+  private readonly byDiffId = new Map<string, Candidate[]>()
+  private readonly reused = new Map<string, Reused>()
+  private readonly sources: ImageSource[] = []
+
+  /** The plan's cache images, read as far as they can be; none when the plan names none. */
+  static async open(plan: Plan, ctx: RunContext): Promise<LayerCache | undefined> {
+    if (!plan.cacheFrom.length) return undefined
+    const cache = new LayerCache()
+    for (const { line, spec } of plan.cacheFrom) {
+      try {
+        const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief }
+        const source = await openSource(spec, line, auth, ctx.temps)
+        cache.sources.push(source)
+        await cache.index({ line, source })
+      } catch (err) {
+        if (!(err instanceof LadingError)) throw err
+        ctx.log.warning(
+          `cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`
+        )
+      }
+    }
+    return cache
+  }
+
+  /** Where the cached images live in registries: a push may mount from there. */
+  origins(): RegistryOrigin[] {
+    return this.sources.flatMap(s => (s.origin ? [s.origin] : []))
+  }
+
+  /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
+  async reuse(
+    input: LayerInput,
+    store: BlobSink,
+    opts: LayerOptions,
+    ctx: RunContext
+  ): Promise<NewLayer | undefined> {
+    const pass = await layerDiffPass(input, store, opts)
+    if (!pass) return undefined
+    const mediaType = layerMediaType(opts.compression)
+    const hit = this.byDiffId
+      .get(pass.diffId)
+      ?.find(
+        c =>
+          c.descriptor.mediaType === mediaType &&
+          c.createdBy === pass.createdBy &&
+          c.comment === pass.comment
+      )
+    if (!hit) return undefined
+    const { digest, size } = hit.descriptor
+    const scan = pass.scan({ digest, size, diffId: pass.diffId })
+    this.reused.set(digest, { source: hit.image.source, findings: scan.findings })
+    ctx.log.info(
+      `layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`
+    )
+    const { createdBy, comment, diffId } = pass
+    return { descriptor: { mediaType, digest, size }, diffId, createdBy, comment }
+  }
+
+  /** The graph with each reused layer read from its cache image rather than the layout. */
+  relocate(graph: ImageGraph): ImageGraph {
+    if (!this.reused.size) return graph
+    const blobs = new Map<string, GraphBlob>()
+    for (const [digest, blob] of graph.blobs) {
+      const r = this.reused.get(digest)
+      blobs.set(
+        digest,
+        r && blob.location.kind === 'layout'
+          ? {
+              ...blob,
+              location: { kind: 'source', reader: r.source, verified: false },
+              origin: r.source.origin
+            }
+          : blob
+      )
+    }
+    return new ImageGraph(graph.root, graph.documents, blobs)
+  }
+
+  /** The content findings of reused layers the validator will not read (left in their registry). */
+  findingsOf(notDownloaded: string[]): Finding[] {
+    return notDownloaded.flatMap(d => this.reused.get(d)?.findings ?? [])
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sources) await s.close?.().catch(() => undefined)
+  }
+
+  /** Every image manifest below the cached image's root, its layers by diff_id. */
+  private async index(image: Candidate['image']): Promise<void> {
+    const { source, line } = image
+    await walkGraph(
+      source.root,
+      descriptors({
+        children: async d => {
+          const doc = parseJSONValue(
+            await source.read(d),
+            `${line}: ${d.digest}`
+          ) as Partial<Manifest>
+          if (!doc.config || !Array.isArray(doc.layers)) return documentChildren(doc)
+          const config = parseJSONValue(
+            await source.read(doc.config),
+            `${line}: config ${doc.config.digest}`
+          ) as Partial<ImageConfig>
+          this.add(image, doc.layers, config)
+          return []
+        }
+      })
+    )
+  }
+
+  /** Layers paired with their diff_ids and with the history entries of non-empty layers. */
+  private add(image: Candidate['image'], layers: Descriptor[], config: Partial<ImageConfig>): void {
+    const diffIds = config.rootfs?.diff_ids
+    if (!Array.isArray(diffIds) || diffIds.length !== layers.length) return
+    const history = (config.history ?? []).filter(h => !h.empty_layer)
+    // Without one history entry per layer, nothing says who made which layer.
+    if (history.length !== layers.length) return
+    layers.forEach((descriptor, i) => {
+      const list = this.byDiffId.get(diffIds[i]) ?? []
+      list.push({
+        descriptor,
+        createdBy: history[i].created_by,
+        comment: history[i].comment,
+        image
+      })
+      this.byDiffId.set(diffIds[i], list)
+    })
+  }
+}
