@@ -1,24 +1,25 @@
 import { describe, it, expect, beforeEach, afterEach } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { cli } from '../helpers/cli.js'
+import { mockTmpdir } from '../helpers/own-tmpdir.js'
 import { trackedTempDirs } from '../transports-fixtures.js'
 import { imageEntries, writeArchive, type ArchiveEntry } from '../transports/archive-maker.js'
 
+const ownTmpdir = mockTmpdir()
+const { cli } = await import('../helpers/cli.js')
+
 const tmp = trackedTempDirs()
 let ownTmp: string
-let savedTmp: string | undefined
 let base: string
 
 // Every temporary file of a run lands in a directory the test can count.
 beforeEach(async () => {
   ownTmp = await tmp()
   base = await tmp()
-  savedTmp = process.env.TMPDIR
-  process.env.TMPDIR = ownTmp
+  ownTmpdir.set(ownTmp)
 })
 afterEach(() => {
-  process.env.TMPDIR = savedTmp
+  ownTmpdir.set(undefined)
 })
 
 async function archiveOf(entries: ArchiveEntry[]): Promise<string> {
@@ -34,7 +35,9 @@ async function build(archive: string, ...args: string[]) {
   const left = (await fs.readdir(base)).filter(
     n => n !== path.basename(archive) && n !== 'out-report.json'
   )
-  return { ...r, left, temps: await fs.readdir(ownTmp) }
+  // The verdict cache is meant to outlive the run; anything else there is a leftover.
+  const temps = (await fs.readdir(ownTmp)).filter(n => n !== 'lading-verdicts')
+  return { ...r, left, temps }
 }
 
 const nested = (depth: number) => (diffId: string) =>

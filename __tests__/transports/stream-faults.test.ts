@@ -7,6 +7,9 @@ import { describe, it, expect, jest, beforeEach, afterEach } from '@jest/globals
 import * as realFs from 'node:fs'
 import * as path from 'node:path'
 import { Readable } from 'node:stream'
+import { mockTmpdir } from '../helpers/own-tmpdir.js'
+// Made with the real os.tmpdir(): the test's own directories are not what it counts.
+import { trackedTempDirs, writeFixtureLayout, exec } from '../transports-fixtures.js'
 
 interface Fault {
   stream: 'read' | 'write'
@@ -64,6 +67,7 @@ function faultyRead(p: realFs.PathLike, opts?: Parameters<typeof realFs.createRe
   return s
 }
 
+const ownTmpdir = mockTmpdir()
 jest.unstable_mockModule('node:fs', () => ({
   ...realFs,
   default: { ...realFs, createWriteStream: faultyWrite, createReadStream: faultyRead },
@@ -79,21 +83,18 @@ const { Layout } = await import('../../src/transports/layout.js')
 const { scanBlob } = await import('../../src/validate/layer/scan.js')
 const { LadingError } = await import('../../src/util/errors.js')
 const { Temps } = await import('../../src/util/temps.js')
-const { trackedTempDirs, writeFixtureLayout, exec } = await import('../transports-fixtures.js')
 const { writeArchive, imageEntries } = await import('./archive-maker.js')
 
 const tmp = trackedTempDirs()
 let ownTmp: string
-let savedTmp: string | undefined
 
 beforeEach(async () => {
   ownTmp = await tmp()
-  savedTmp = process.env.TMPDIR
-  process.env.TMPDIR = ownTmp
+  ownTmpdir.set(ownTmp)
 })
 afterEach(() => {
   fault = undefined
-  process.env.TMPDIR = savedTmp
+  ownTmpdir.set(undefined)
 })
 
 /** A layout with a layer big enough to fail in the middle of. */

@@ -2,13 +2,18 @@ import { describe, it, expect, beforeAll } from '@jest/globals'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { extractArchive } from '../../src/transports/tar-extract.js'
-import { ociArchiveRules } from '../../src/transports/archive-rules.js'
-import { openOciArchive } from '../../src/transports/oci-archive.js'
-import { LadingError } from '../../src/util/errors.js'
-import { Temps } from '../../src/util/temps.js'
+import { mockTmpdir } from '../helpers/own-tmpdir.js'
+// Made with the real os.tmpdir(): the test's own directories are not what it counts.
 import { readImage, trackedTempDirs, writeFixtureLayout } from '../transports-fixtures.js'
-import { writeArchive, type ArchiveEntry } from './archive-maker.js'
+
+const ownTmpdir = mockTmpdir()
+const { extractArchive } = await import('../../src/transports/tar-extract.js')
+const { ociArchiveRules } = await import('../../src/transports/archive-rules.js')
+const { openOciArchive } = await import('../../src/transports/oci-archive.js')
+const { LadingError } = await import('../../src/util/errors.js')
+const { Temps } = await import('../../src/util/temps.js')
+const { writeArchive } = await import('./archive-maker.js')
+type ArchiveEntry = import('./archive-maker.js').ArchiveEntry
 
 const tmp = trackedTempDirs()
 const MB = 1024 * 1024
@@ -102,8 +107,7 @@ describe('extractArchive: disk bounded by what the image declares', () => {
 
   it('opens the image of a bomb, warns, and its temp dir stays small', async () => {
     const own = await tmp()
-    const saved = process.env.TMPDIR
-    process.env.TMPDIR = own
+    ownTmpdir.set(own)
     try {
       const src = await openOciArchive(bombs['foreign, before index.json'])
       expect(await du(own)).toBeLessThan(MB)
@@ -112,7 +116,7 @@ describe('extractArchive: disk bounded by what the image declares', () => {
       await src.close()
       expect(await fs.readdir(own)).toEqual([])
     } finally {
-      process.env.TMPDIR = saved
+      ownTmpdir.set(undefined)
     }
   })
 
@@ -171,8 +175,7 @@ describe('extractArchive: every stage fails cleanly', () => {
     await writeArchive(whole, await layoutEntries())
     const bytes = await fs.readFile(whole)
     const own = await tmp()
-    const saved = process.env.TMPDIR
-    process.env.TMPDIR = own
+    ownTmpdir.set(own)
     try {
       for (let end = 0; end < bytes.length; end += 512) {
         const cut = path.join(base, `cut-${end}.tar`)
@@ -191,7 +194,7 @@ describe('extractArchive: every stage fails cleanly', () => {
         expect(await fs.readdir(own)).toEqual([])
       }
     } finally {
-      process.env.TMPDIR = saved
+      ownTmpdir.set(undefined)
     }
   })
 
