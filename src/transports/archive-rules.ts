@@ -11,7 +11,8 @@ import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/mediatypes.js'
 import { descriptors, walkGraph } from '../oci/graph.js'
 import type { Descriptor } from '../oci/types.js'
-import { blobAlgorithm, type ArchiveRules, type ExtractedView } from './tar-extract.js'
+import type { ArchiveRules, ExtractedView } from './tar-extract.js'
+import { blobAlgorithm } from './entry-names.js'
 
 /** The two files that make a directory an OCI image layout. */
 const LAYOUT_FILES = ['oci-layout', 'index.json']

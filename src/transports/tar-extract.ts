@@ -11,11 +11,12 @@ import { createReadStream, createWriteStream, mkdirSync } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Transform, type Readable, type TransformCallback } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { LadingError, messageOf } from '../util/errors.js'
-import { HashingStream, encodedLength } from '../oci/digest.js'
+import { Measuring, StopAt } from './entry-streams.js'
+import { blobAlgorithm, linkTarget, safeEntryName } from './entry-names.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import type { Temps } from '../util/temps.js'
 import { createDecompressor, readableCompression } from '../codec/decompress.js'
@@ -86,57 +87,6 @@ export async function makeTempDir(temps: Temps): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-src-'))
   temps.track(dir)
   return dir
-}
-
-/** Hashes, counts and keeps the first bytes of what flows through. */
-class Measuring extends HashingStream {
-  head = Buffer.alloc(0)
-
-  override _transform(chunk: Buffer, enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.head.length < 8)
-      this.head = Buffer.concat([this.head, chunk.subarray(0, 8 - this.head.length)])
-    super._transform(chunk, enc, cb)
-  }
-}
-
-/** Passes the first `limit` bytes on and drops the rest: a blob is written up to its declared size. */
-class StopAt extends Transform {
-  private left: number
-
-  constructor(limit: number) {
-    super()
-    this.left = limit
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    const take = Math.min(this.left, chunk.length)
-    this.left -= take
-    cb(null, take > 0 ? chunk.subarray(0, take) : undefined)
-  }
-}
-
-/**
- * The normalised name of an archive entry, or undefined for the archive root. Entries that would
- * land outside the extraction directory are refused: an archive that holds one was made to attack
- * whoever extracts it, and nothing of it is used.
- */
-export function safeEntryName(raw: string, from: string): string | undefined {
-  if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
-    throw new LadingError(
-      `from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`
-    )
-  const norm = path.posix.normalize(raw).replace(/\/+$/, '')
-  if (norm === '..' || norm.startsWith('../'))
-    throw new LadingError(
-      `from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`
-    )
-  return norm === '.' || norm === '' ? undefined : norm
-}
-
-/** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
-export function blobAlgorithm(name: string): string | undefined {
-  const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name)
-  return m && encodedLength(m[1]) === m[2].length ? m[1] : undefined
 }
 
 async function sniffFile(file: string): Promise<Buffer> {
@@ -338,18 +288,6 @@ class Extraction {
         `: ${messageOf(err)}`
     )
   }
-}
-
-/** Symlink targets are relative to the link's directory; hard link targets to the archive root. */
-function linkTarget(name: string, h: tar.Header): string | undefined {
-  const target = h.linkname ?? ''
-  const joined =
-    h.type === 'symlink'
-      ? path.posix.join(path.posix.dirname(name), target)
-      : path.posix.normalize(target)
-  const norm = path.posix.normalize(joined)
-  const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../')
-  return inside ? norm : undefined
 }
 
 /**
