@@ -351,7 +351,10 @@ async function keepWanted(
     await fs.rm(rec.file, { force: true })
   }
   for (const [name, size] of x.skipped) if (!needed.has(name)) x.foreign.add(name, size)
-  for (const name of x.links.keys()) if (!needed.has(name)) x.foreign.add(name, 0)
+  // A link to a kept file (skopeo's `<id>/layer.tar` beside the `<digest>.tar` it lists) costs
+  // nothing and is the format's own; only a link to nothing the image needs is reported.
+  for (const name of x.links.keys())
+    if (!needed.has(name) && !needed.has(x.resolve(name).name)) x.foreign.add(name, 0)
   for (const name of wanted.keys()) {
     if (x.files.has(name)) continue
     const rec = x.resolve(name).rec
