@@ -107,23 +107,66 @@ export async function swapInto(stage: string, output: string): Promise<void> {
 }
 
 /**
- * Whether `output` exists; throws when it is there but may not be replaced: Lading only ever
- * replaces an OCI layout or an empty directory, never a directory it did not make.
+ * Whether `output` exists; throws when it is there but may not be replaced. Replacing deletes the
+ * directory whole, so it must hold nothing but what a layout Lading wrote holds: an empty
+ * directory, or `oci-layout`, `index.json`, `blobs/ALG/ENCODED` files and Lading's temporary
+ * area. Anything else (a file of the user's beside a stray `oci-layout`) stops the run.
  */
 async function replaceableOutput(output: string): Promise<boolean> {
-  let entries: string[]
+  let foreign: string | undefined
   try {
     if (!(await fs.stat(output)).isDirectory())
       throw new LadingError(`output: "${output}" exists and is not a directory`)
-    entries = await fs.readdir(output)
+    foreign = await foreignEntry(output)
   } catch (err) {
     if (err instanceof LadingError) throw err
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false
     throw new LadingError(`output: cannot use "${output}": ${messageOf(err)}`)
   }
-  if (entries.length > 0 && !entries.includes('oci-layout'))
+  if (foreign !== undefined)
     throw new LadingError(
-      `output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`
+      `output: "${output}" holds "${foreign}", which is not part of an OCI layout; ` +
+        'refusing to replace it (remove it, or choose another output)'
     )
   return true
+}
+
+/** An algorithm directory and a blob file name, as the digest grammar spells them. */
+const ALGORITHM_NAME = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*$/
+const ENCODED_NAME = /^[a-zA-Z0-9=_-]+$/
+
+/** The top-level entries a layout Lading wrote may hold, and what each must be. */
+const LAYOUT_ENTRIES: Record<string, 'file' | 'dir' | 'any'> = {
+  'oci-layout': 'file',
+  'index.json': 'file',
+  blobs: 'dir',
+  // Lading's own temporary area, left by a run that was killed.
+  '.lading-tmp': 'any'
+}
+
+/** The first entry of `dir` (as a path relative to it) that an OCI layout does not hold. */
+async function foreignEntry(dir: string): Promise<string | undefined> {
+  const top = await fs.readdir(dir, { withFileTypes: true })
+  for (const e of byName(top)) {
+    const want = LAYOUT_ENTRIES[e.name]
+    if (want === undefined) return e.name
+    if (want === 'file' && !e.isFile()) return e.name
+    if (want === 'dir' && !e.isDirectory()) return e.name
+  }
+  if (!top.some(e => e.name === 'blobs')) return undefined
+  const blobs = path.join(dir, 'blobs')
+  for (const alg of byName(await fs.readdir(blobs, { withFileTypes: true }))) {
+    const rel = `blobs/${alg.name}`
+    if (!alg.isDirectory() || !ALGORITHM_NAME.test(alg.name)) return rel
+    for (const blob of byName(
+      await fs.readdir(path.join(blobs, alg.name), { withFileTypes: true })
+    ))
+      if (!blob.isFile() || !ENCODED_NAME.test(blob.name)) return `${rel}/${blob.name}`
+  }
+  return undefined
+}
+
+/** Directory entries in code-point order, so that "the first foreign file" is always the same one. */
+function byName<T extends { name: string }>(entries: T[]): T[] {
+  return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 }

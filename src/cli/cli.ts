@@ -297,6 +297,7 @@ async function validate(args: string[], io: Out): Promise<number> {
       {},
       { checkLayers: true }
     )
+    for (const w of source?.warnings ?? []) io.err(`warning: ${w}\n`)
     await source?.close?.()
     report = makeReport(findings, failOn)
   }
@@ -351,6 +352,7 @@ async function inspect(args: string[], io: Out, env: NodeJS.ProcessEnv): Promise
   }
   const temps = new Temps()
   const source = await openSource(spec, line, auth, temps, skipLayerScan)
+  for (const w of source.warnings ?? []) io.err(`warning: ${w}\n`)
   try {
     const docs = await readDocuments(source, { platform, want })
     // With --platform, the document shown is the image selected (or the one image, checked).

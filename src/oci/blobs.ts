@@ -47,4 +47,6 @@ export interface ImageSource extends BlobReader {
   readonly scanned?: ReadonlyMap<string, BlobScan>
   /** The directory of the layout the source is, when it is one: validated as a layout. */
   readonly layoutDir?: string
+  /** What the run should be told of the source that is no finding (archive entries not kept). */
+  readonly warnings?: readonly string[]
 }

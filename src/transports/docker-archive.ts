@@ -14,6 +14,8 @@ import { checkArchiveFile } from './oci-archive.js'
 import { readableCompression } from '../codec/decompress.js'
 import { layerLocation, scanKey, type BlobScan, type BlobScanner } from '../oci/scan.js'
 import { extractArchive, makeTempDir, type ExtractedFile } from './tar-extract.js'
+import { dockerArchiveRules, memberName } from './archive-rules.js'
+import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import { Temps } from '../util/temps.js'
 
 /** One image of a `docker save` manifest.json. */
@@ -133,11 +135,17 @@ export async function openDockerArchive(
   const cleanup = () => temps.remove(tmp)
   try {
     const raw = path.join(tmp, 'archive')
-    const { files } = await extractArchive(archive, raw, from)
+    const { files, seen, warnings } = await extractArchive(
+      archive,
+      raw,
+      from,
+      dockerArchiveRules(from, archive)
+    )
     const layoutOpts = {
       onClose: cleanup,
       where: archive,
-      refHint: `docker-archive:${archive}:REF`
+      refHint: `docker-archive:${archive}:REF`,
+      warnings
     }
 
     if (files.has('oci-layout') && files.has('index.json')) {
@@ -152,7 +160,7 @@ export async function openDockerArchive(
     if (!files.has('manifest.json')) {
       throw new LadingError(
         `from "${from}": ${archive} is not a docker save tarball` +
-          (files.has('oci-layout')
+          (seen('oci-layout')
             ? `; it looks like an OCI layout: use oci-archive:${archive}`
             : ' nor an OCI layout archive (it has no manifest.json)')
       )
@@ -165,8 +173,7 @@ export async function openDockerArchive(
     const item = selectItem(items, ref, from, archive)
 
     const member = (name: string, what: string): ExtractedFile => {
-      const norm = path.posix.normalize(name.replace(/^\.\//, ''))
-      const rec = files.get(norm)
+      const rec = files.get(memberName(name))
       if (!rec)
         throw new LadingError(
           `from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`
@@ -179,6 +186,11 @@ export async function openDockerArchive(
     await fs.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
 
     const configRec = member(item.Config, 'the config')
+    if (configRec.size > MAX_DOCUMENT_BYTES)
+      throw new LadingError(
+        `from "${from}": the config ${item.Config} in ${archive} has ${configRec.size} bytes, ` +
+          `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`
+      )
     const configBytes = await fs.readFile(configRec.file)
     const config = parseJSONValue(configBytes, `from "${from}": the config ${item.Config}`) as {
       rootfs?: { diff_ids?: unknown }

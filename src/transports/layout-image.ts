@@ -22,7 +22,8 @@ export class LayoutImage implements ImageSource {
     readonly dir: string,
     readonly root: Descriptor,
     private readonly onClose?: () => Promise<void>,
-    readonly scanned?: ReadonlyMap<string, BlobScan>
+    readonly scanned?: ReadonlyMap<string, BlobScan>,
+    readonly warnings: readonly string[] = []
   ) {
     this.layout = new Layout(dir, { name })
   }
@@ -85,6 +86,8 @@ export interface OpenLayoutOptions {
   refHint?: string
   /** Blobs read and scanned while the layout was made (a docker-archive's layers). */
   scanned?: ReadonlyMap<string, BlobScan>
+  /** What the run should be told of the source (entries of an archive that were not kept). */
+  warnings?: readonly string[]
 }
 
 /**
@@ -171,7 +174,7 @@ export async function openLayout(
       )
     root = matches[0]
   }
-  return new LayoutImage(from, dir, root, opts.onClose, opts.scanned)
+  return new LayoutImage(from, dir, root, opts.onClose, opts.scanned, opts.warnings)
 }
 
 /** The entries that do not name another entry as their `subject`. */

@@ -2,6 +2,7 @@ import * as fs from 'node:fs/promises'
 import { LadingError } from '../util/errors.js'
 import { openLayout, type LayoutImage } from './layout-image.js'
 import { extractArchive, makeTempDir } from './tar-extract.js'
+import { ociArchiveRules } from './archive-rules.js'
 import { Temps } from '../util/temps.js'
 
 /** Fails early, with a hint, when `archive` is not a file Lading could extract. */
@@ -20,9 +21,10 @@ export async function checkArchiveFile(archive: string, from: string): Promise<v
 
 /**
  * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
- * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
- * extracted, blob by blob with each digest checked, into a temporary directory that close()
- * removes; it is then read as a layout.
+ * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The layout's own
+ * entries are extracted, blob by blob with each digest checked and no more of each than the
+ * image declares, into a temporary directory that close() removes; it is then read as a layout.
+ * Anything else in the archive is not written: the source's warnings say how much there was.
  */
 export async function openOciArchive(
   archive: string,
@@ -35,9 +37,14 @@ export async function openOciArchive(
   const dir = await makeTempDir(temps)
   const cleanup = () => temps.remove(dir)
   try {
-    const { files } = await extractArchive(archive, dir, from)
+    const { files, seen, warnings } = await extractArchive(
+      archive,
+      dir,
+      from,
+      ociArchiveRules(from, archive)
+    )
     if (!files.has('oci-layout') && !files.has('index.json')) {
-      if (files.has('manifest.json'))
+      if (seen('manifest.json'))
         throw new LadingError(
           `from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
             `use docker-archive:${archive}`
@@ -50,7 +57,8 @@ export async function openOciArchive(
     return await openLayout(dir, ref, from, {
       onClose: cleanup,
       where: archive,
-      refHint: `oci-archive:${archive}:REF`
+      refHint: `oci-archive:${archive}:REF`,
+      warnings
     })
   } catch (err) {
     await cleanup()

@@ -30,6 +30,7 @@ import {
   manifestDescriptorAnnotationsFor
 } from '../annotations.js'
 import type { NewLayers } from './build-layers.js'
+import { checkEditableConfig } from './editable-config.js'
 
 export interface Assembled {
   graph: ImageGraph
@@ -160,6 +161,13 @@ async function rebuildImage(
   parts: GraphParts,
   layout: Layout
 ): Promise<{ descriptor: Descriptor; result: PlatformResult }> {
+  if (img.from)
+    checkEditableConfig(
+      img.configBytes,
+      img.config,
+      plan.config,
+      `from "${img.from.line}": the config ${img.manifest.config.digest}`
+    )
   const config = editConfig(img.config, plan.config, newLayers, plan.created)
   const configDesc = await layout.writeJSON(config, MediaType.ImageConfig)
   const annotations = { ...plan.defaultAnnotations, ...userAnnotations }

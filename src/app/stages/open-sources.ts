@@ -34,6 +34,7 @@ export async function openSources(plan: Plan, ctx: RunContext): Promise<OpenedSo
   for (const f of plan.from) {
     if (f.spec.kind === 'scratch') continue
     const opened = await openAndValidate(f.spec, f.line, plan.auth, ctx)
+    for (const w of opened.source?.warnings ?? []) ctx.log.warning(w)
     findings.push(...opened.findings)
     if (!opened.source) continue
     const clean = !opened.findings.some(x => x.severity === 'error')
