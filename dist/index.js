@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1539);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(165);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1539:
+/***/ 165:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -36792,6 +36792,53 @@ function reportPath(output) {
 }
 /** Turns raw inputs (defaults applied) into a plan, or throws a LadingError naming the input. */
 function makePlan(raw, env = process.env, cwd = process.cwd()) {
+    const from = parseFrom(raw, cwd);
+    const platforms = parsePlatforms(raw);
+    const layers = parseList(raw.layers).map(l => parseLayerSpec(l));
+    const config = parseConfigEdits(raw);
+    const annotations = parseAnnotations(parseList(raw.annotations));
+    const created = parseCreated(raw.created, env, cwd);
+    const compression = parseCompression(raw.compression);
+    const compressionLevel = raw['compression-level'].trim()
+        ? compress_compressionLevel(compression, raw['compression-level'])
+        : undefined;
+    const outputs = parseOutputs(raw, env, cwd);
+    const refName = raw['ref-name'].trim() || 'latest';
+    if (!isLayoutRefName(refName))
+        throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
+    const failOn = parseFailOn(raw['fail-on']);
+    const targets = parseTargets(raw);
+    if (from[0].spec.kind === 'scratch' && layers.length === 0)
+        throw new LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
+            '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from');
+    return {
+        from,
+        platforms,
+        layers,
+        config,
+        annotations,
+        defaultAnnotations: defaultAnnotationsOf(created, env),
+        created,
+        compression,
+        compressionLevel,
+        ...outputs,
+        refName,
+        failOn,
+        ...targets,
+        cacheFrom: parseCacheFrom(raw['cache-from']),
+        attach: parseAttach(raw.attach, cwd),
+        summary: parseBool('summary', raw.summary),
+        auth: {
+            username: raw.username.trim() || undefined,
+            password: raw.password || undefined,
+            githubToken: raw['github-token'].trim() || undefined,
+            insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
+            credentialsRegistries: [...new Set(targets.tags.map(t => t.registry))]
+        }
+    };
+}
+/** The `from` lines; scratch when none. A local path is told to say which transport it is. */
+function parseFrom(raw, cwd) {
     const from = parseList(raw.from).map(line => {
         // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
         if (!/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
@@ -36807,6 +36854,9 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         from.push({ line: 'scratch', spec: { kind: 'scratch' } });
     if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
         throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone');
+    return from;
+}
+function parsePlatforms(raw) {
     const platforms = parseList(raw.platforms, { commas: true }).map(p => {
         try {
             return parsePlatform(p);
@@ -36820,7 +36870,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         if (twin < i)
             throw new LadingError(`platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`);
     });
-    const layers = parseList(raw.layers).map(l => parseLayerSpec(l));
+    return platforms;
+}
+/** entrypoint, cmd, env, workdir, user, labels and exposed-ports, as config edits. */
+function parseConfigEdits(raw) {
     const config = { env: [], labels: {}, exposedPorts: [] };
     if (raw.entrypoint.trim())
         config.entrypoint = parseCommand(raw.entrypoint, 'entrypoint');
@@ -36852,12 +36905,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
             throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`);
         config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`);
     }
-    const annotations = parseAnnotations(parseList(raw.annotations));
-    const created = parseCreated(raw.created, env, cwd);
-    const compression = parseCompression(raw.compression);
-    const compressionLevel = raw['compression-level'].trim()
-        ? compress_compressionLevel(compression, raw['compression-level'])
-        : undefined;
+    return config;
+}
+/** Where the run writes: the layout, the archive and its format, and whether Docker loads it. */
+function parseOutputs(raw, env, cwd) {
     const output = external_node_path_namespaceObject.resolve(cwd, raw.output.trim() ||
         (env.RUNNER_TEMP ? external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout'));
     const archive = raw.archive.trim() ? external_node_path_namespaceObject.resolve(cwd, raw.archive.trim()) : undefined;
@@ -36868,11 +36919,10 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci';
     if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
         throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`);
-    const load = parseBool('load', raw.load);
-    const refName = raw['ref-name'].trim() || 'latest';
-    if (!isLayoutRefName(refName))
-        throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
-    const failOn = parseFailOn(raw['fail-on']);
+    return { output, archive, archiveFormat, load: parseBool('load', raw.load) };
+}
+/** The tags, whether to push to them, and by digest; credentials come in pairs. */
+function parseTargets(raw) {
     const pushByDigest = parseBool('push-by-digest', raw['push-by-digest']);
     const tags = parseList(raw.tags, { commas: true }).map(t => {
         let ref;
@@ -36898,47 +36948,19 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         throw new LadingError('push-by-digest: is true but push is not; give push: true to push by digest');
     if (push && tags.length === 0)
         throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
-    if (from[0].spec.kind === 'scratch' && layers.length === 0)
-        throw new LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
-            '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from');
-    const defaultAnnotations = {
+    return { tags, push, pushByDigest };
+}
+/** The annotations Lading derives from the run (created) and the GitHub context; the user's win. */
+function defaultAnnotationsOf(created, env) {
+    const annotations = {
         'org.opencontainers.image.created': formatRFC3339(created)
     };
     if (env.GITHUB_REPOSITORY)
-        defaultAnnotations['org.opencontainers.image.source'] =
+        annotations['org.opencontainers.image.source'] =
             `${env.GITHUB_SERVER_URL || 'https://github.com'}/${env.GITHUB_REPOSITORY}`;
     if (env.GITHUB_SHA)
-        defaultAnnotations['org.opencontainers.image.revision'] = env.GITHUB_SHA;
-    return {
-        from,
-        platforms,
-        layers,
-        config,
-        annotations,
-        defaultAnnotations,
-        created,
-        compression,
-        compressionLevel,
-        output,
-        archive,
-        archiveFormat,
-        load,
-        refName,
-        failOn,
-        tags,
-        push,
-        pushByDigest,
-        cacheFrom: parseCacheFrom(raw['cache-from']),
-        attach: parseAttach(raw.attach, cwd),
-        summary: parseBool('summary', raw.summary),
-        auth: {
-            username: raw.username.trim() || undefined,
-            password: raw.password || undefined,
-            githubToken: raw['github-token'].trim() || undefined,
-            insecureRegistries: parseList(raw['insecure-registries'], { commas: true }),
-            credentialsRegistries: [...new Set(tags.map(t => t.registry))]
-        }
-    };
+        annotations['org.opencontainers.image.revision'] = env.GITHUB_SHA;
+    return annotations;
 }
 function keyValue(line, input) {
     const eq = line.indexOf('=');
@@ -40205,15 +40227,17 @@ async function swapInto(stage, output) {
         await promises_namespaceObject.rm(old, { recursive: true, force: true });
 }
 /**
- * Whether `output` exists; throws when it is there but may not be replaced: Lading only ever
- * replaces an OCI layout or an empty directory, never a directory it did not make.
+ * Whether `output` exists; throws when it is there but may not be replaced. Replacing deletes the
+ * directory whole, so it must hold nothing but what a layout Lading wrote holds: an empty
+ * directory, or `oci-layout`, `index.json`, `blobs/ALG/ENCODED` files and Lading's temporary
+ * area. Anything else (a file of the user's beside a stray `oci-layout`) stops the run.
  */
 async function replaceableOutput(output) {
-    let entries;
+    let foreign;
     try {
         if (!(await promises_namespaceObject.stat(output)).isDirectory())
             throw new LadingError(`output: "${output}" exists and is not a directory`);
-        entries = await promises_namespaceObject.readdir(output);
+        foreign = await foreignEntry(output);
     }
     catch (err) {
         if (err instanceof LadingError)
@@ -40222,9 +40246,50 @@ async function replaceableOutput(output) {
             return false;
         throw new LadingError(`output: cannot use "${output}": ${errors_messageOf(err)}`);
     }
-    if (entries.length > 0 && !entries.includes('oci-layout'))
-        throw new LadingError(`output: "${output}" exists and is not an OCI layout; refusing to replace it (choose another output)`);
+    if (foreign !== undefined)
+        throw new LadingError(`output: "${output}" holds "${foreign}", which is not part of an OCI layout; ` +
+            'refusing to replace it (remove it, or choose another output)');
     return true;
+}
+/** An algorithm directory and a blob file name, as the digest grammar spells them. */
+const ALGORITHM_NAME = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*$/;
+const ENCODED_NAME = /^[a-zA-Z0-9=_-]+$/;
+/** The top-level entries a layout Lading wrote may hold, and what each must be. */
+const LAYOUT_ENTRIES = {
+    'oci-layout': 'file',
+    'index.json': 'file',
+    blobs: 'dir',
+    // Lading's own temporary area, left by a run that was killed.
+    '.lading-tmp': 'any'
+};
+/** The first entry of `dir` (as a path relative to it) that an OCI layout does not hold. */
+async function foreignEntry(dir) {
+    const top = await promises_namespaceObject.readdir(dir, { withFileTypes: true });
+    for (const e of byName(top)) {
+        const want = LAYOUT_ENTRIES[e.name];
+        if (want === undefined)
+            return e.name;
+        if (want === 'file' && !e.isFile())
+            return e.name;
+        if (want === 'dir' && !e.isDirectory())
+            return e.name;
+    }
+    if (!top.some(e => e.name === 'blobs'))
+        return undefined;
+    const blobs = external_node_path_namespaceObject.join(dir, 'blobs');
+    for (const alg of byName(await promises_namespaceObject.readdir(blobs, { withFileTypes: true }))) {
+        const rel = `blobs/${alg.name}`;
+        if (!alg.isDirectory() || !ALGORITHM_NAME.test(alg.name))
+            return rel;
+        for (const blob of byName(await promises_namespaceObject.readdir(external_node_path_namespaceObject.join(blobs, alg.name), { withFileTypes: true })))
+            if (!blob.isFile() || !ENCODED_NAME.test(blob.name))
+                return `${rel}/${blob.name}`;
+    }
+    return undefined;
+}
+/** Directory entries in code-point order, so that "the first foreign file" is always the same one. */
+function byName(entries) {
+    return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 ;// CONCATENATED MODULE: ./src/util/temps.ts
@@ -40293,13 +40358,15 @@ class LayoutImage {
     root;
     onClose;
     scanned;
+    warnings;
     layout;
-    constructor(name, dir, root, onClose, scanned) {
+    constructor(name, dir, root, onClose, scanned, warnings = []) {
         this.name = name;
         this.dir = dir;
         this.root = root;
         this.onClose = onClose;
         this.scanned = scanned;
+        this.warnings = warnings;
         this.layout = new Layout(dir, { name });
     }
     get layoutDir() {
@@ -40402,7 +40469,7 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
                 `${describeEntries(matches)}; choose one by digest`);
         root = matches[0];
     }
-    return new LayoutImage(from, dir, root, opts.onClose, opts.scanned);
+    return new LayoutImage(from, dir, root, opts.onClose, opts.scanned, opts.warnings);
 }
 /** The entries that do not name another entry as their `subject`. */
 async function withoutReferrers(dir, manifests) {
@@ -40426,21 +40493,10 @@ async function withoutReferrers(dir, manifests) {
     return out;
 }
 
-;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
+;// CONCATENATED MODULE: ./src/transports/entry-streams.ts
+/** The streams an archive entry flows through on its way to disk. */
 
 
-
-
-
-
-
-
-
-async function makeTempDir(temps) {
-    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
-    temps.track(dir);
-    return dir;
-}
 /** Hashes, counts and keeps the first bytes of what flows through. */
 class Measuring extends HashingStream {
     head = Buffer.alloc(0);
@@ -40450,9 +40506,29 @@ class Measuring extends HashingStream {
         super._transform(chunk, enc, cb);
     }
 }
+/** Passes the first `limit` bytes on and drops the rest: a blob is written up to its declared size. */
+class StopAt extends external_node_stream_.Transform {
+    left;
+    constructor(limit) {
+        super();
+        this.left = limit;
+    }
+    _transform(chunk, _enc, cb) {
+        const take = Math.min(this.left, chunk.length);
+        this.left -= take;
+        cb(null, take > 0 ? chunk.subarray(0, take) : undefined);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/transports/entry-names.ts
+/** Names of archive entries: which are safe to extract, which are blobs, where links lead. */
+
+
+
 /**
  * The normalised name of an archive entry, or undefined for the archive root. Entries that would
- * land outside the extraction directory are refused: an archive must not write where it likes.
+ * land outside the extraction directory are refused: an archive that holds one was made to attack
+ * whoever extracts it, and nothing of it is used.
  */
 function safeEntryName(raw, from) {
     if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
@@ -40467,6 +40543,55 @@ function blobAlgorithm(name) {
     const m = /^blobs\/([a-z0-9]+)\/([a-f0-9]+)$/.exec(name);
     return m && encodedLength(m[1]) === m[2].length ? m[1] : undefined;
 }
+/** Symlink targets are relative to the link's directory; hard link targets to the archive root. */
+function linkTarget(name, h) {
+    const target = h.linkname ?? '';
+    const joined = h.type === 'symlink'
+        ? external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(name), target)
+        : external_node_path_namespaceObject.posix.normalize(target);
+    const norm = external_node_path_namespaceObject.posix.normalize(joined);
+    const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../');
+    return inside ? norm : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/transports/tar-extract.ts
+/**
+ * Taking an image out of a tar archive (an oci-archive, a `docker save` tarball) with the disk it
+ * uses bounded by what the image declares. What the image needs is learnt from its own documents
+ * (index.json, manifests, manifest.json), which may come anywhere in the archive, so extraction
+ * runs in passes: the first writes every entry that may be part of the image while a budget tied
+ * to the archive's own size lasts; the graph is then read from what was written; a further pass
+ * takes only the entries the image needs that the first one skipped, each stopped at its declared
+ * size. Entries that are not part of the image are counted and reported, and not kept.
+ */
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Bytes the first pass may write, per byte of the archive file, before the image's documents say
+ * what it needs. A plain tar never holds more than its own size; a compressed one holds about as
+ * much when its layers are compressed already. A decompression bomb (a few KB of zstd that
+ * expand to gigabytes) is stopped by it: what does not fit is only written once a document
+ * declares it, and then only up to its declared size.
+ */
+const ARCHIVE_EXPANSION_LIMIT = 4;
+/** Passes over an archive at most: one per level of its graph, which walkGraph bounds anyway. */
+const MAX_EXTRACT_PASSES = 24;
+/** Names of entries not part of the image that the warning lists. */
+const LISTED_FOREIGN = 3;
+async function makeTempDir(temps) {
+    const dir = await promises_namespaceObject.mkdtemp(external_node_path_namespaceObject.join(external_node_os_namespaceObject.tmpdir(), 'lading-src-'));
+    temps.track(dir);
+    return dir;
+}
 async function sniffFile(file) {
     const fh = await promises_namespaceObject.open(file, 'r');
     try {
@@ -40478,102 +40603,412 @@ async function sniffFile(file) {
         await fh.close();
     }
 }
+/** Entries that are not part of the image: how many, how big, the first few names. */
+class Foreign {
+    count = 0;
+    bytes = 0;
+    names = [];
+    add(name, size) {
+        this.count++;
+        this.bytes += size;
+        if (this.names.length < LISTED_FOREIGN)
+            this.names.push(name.length > 100 ? `${name.slice(0, 100)}…` : name);
+    }
+    warning(from, archive) {
+        if (this.count === 0)
+            return [];
+        const listed = this.names.map(n => JSON.stringify(n)).join(', ');
+        const more = this.count > this.names.length ? ', …' : '';
+        return [
+            `from "${from}": ${this.count} entr${this.count === 1 ? 'y' : 'ies'} of ${archive} ` +
+                `(${this.bytes} bytes) ${this.count === 1 ? 'is' : 'are'} not part of the image and ` +
+                `${this.count === 1 ? 'was' : 'were'} not kept: ${listed}${more}`
+        ];
+    }
+}
+/** One extraction: the archive, where it goes, and what each pass learnt. */
+class Extraction {
+    archive;
+    dest;
+    from;
+    rules;
+    compression;
+    files = new Map();
+    /** Links by name: the normalised target inside the archive, or undefined when it leads out. */
+    links = new Map();
+    /** Entries the first pass did not write (over budget), by name, with their tar size. */
+    skipped = new Map();
+    /** The names of `rules.hints` the archive holds. */
+    hinted = new Set();
+    foreign = new Foreign();
+    /** Bytes written to disk in all passes, kept or not. */
+    written = 0;
+    dirs = new Set();
+    budget;
+    constructor(archive, dest, from, rules, archiveSize, compression) {
+        this.archive = archive;
+        this.dest = dest;
+        this.from = from;
+        this.rules = rules;
+        this.compression = compression;
+        this.budget = archiveSize * ARCHIVE_EXPANSION_LIMIT;
+    }
+    /** The file `name` stands for, following links inside the archive (a bounded number of hops). */
+    resolve(name) {
+        let n = name;
+        for (let hops = 0; n !== undefined && hops < 16; hops++) {
+            const rec = this.files.get(n);
+            if (rec || !this.links.has(n))
+                return { name: n, rec };
+            n = this.links.get(n);
+        }
+        return { name };
+    }
+    /** The first pass: every entry the rules accept, while the budget lasts. */
+    async firstPass() {
+        await this.pass(true, async (entry, name) => {
+            const h = entry.header;
+            if (!this.rules.accepts(name)) {
+                if (!this.rules.expected(name))
+                    this.foreign.add(name, h.size ?? 0);
+                return false;
+            }
+            if (h.type === 'symlink' || h.type === 'link') {
+                this.links.set(name, linkTarget(name, h));
+                this.skipped.delete(name);
+                await this.forget(name);
+                return false;
+            }
+            const size = h.size ?? 0;
+            if (this.rules.isDocument(name) && size > MAX_DOCUMENT_BYTES)
+                throw new LadingError(`from "${this.from}": ${name} in ${this.archive} has ${size} bytes, more than the ` +
+                    `${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`);
+            this.links.delete(name);
+            if (size > this.budget) {
+                // A later entry of the same name replaces an earlier one, in a tar as on disk.
+                await this.forget(name);
+                this.skipped.set(name, size);
+                return false;
+            }
+            this.budget -= size;
+            this.skipped.delete(name);
+            await this.write(entry, name);
+            return true;
+        });
+    }
+    /** A later pass: only the entries in `need`, each stopped at its declared size. */
+    async laterPass(need) {
+        await this.pass(false, async (entry, name) => {
+            if (!need.has(name) || entry.header.type === 'symlink' || entry.header.type === 'link')
+                return false;
+            await this.write(entry, name, need.get(name));
+            this.skipped.delete(name);
+            return true;
+        });
+    }
+    async forget(name) {
+        const rec = this.files.get(name);
+        if (!rec)
+            return;
+        this.files.delete(name);
+        await promises_namespaceObject.rm(rec.file, { force: true });
+    }
+    async write(entry, name, declared) {
+        const file = external_node_path_namespaceObject.join(this.dest, ...name.split('/'));
+        const parent = external_node_path_namespaceObject.dirname(file);
+        const m = new Measuring(blobAlgorithm(name) ?? 'sha256');
+        const stages = declared === undefined ? [m] : [new StopAt(declared), m];
+        try {
+            // Synchronously: an entry that fails (the archive ends) before the pipeline reads it would
+            // never tell a pipeline attached after an await.
+            if (!this.dirs.has(parent)) {
+                (0,external_node_fs_namespaceObject.mkdirSync)(parent, { recursive: true });
+                this.dirs.add(parent);
+            }
+            // tar-stream's entries are streamx streams, which Node's pipeline takes as they are.
+            await (0,external_node_stream_promises_namespaceObject.pipeline)([entry, ...stages, (0,external_node_fs_namespaceObject.createWriteStream)(file)]);
+        }
+        catch (err) {
+            // A failed system call is the disk's; anything else is the archive's (it ends too soon).
+            if (!err.syscall)
+                throw err;
+            throw new LadingError(`from "${this.from}": cannot extract ${name} from ${this.archive} into ${this.dest}: ` +
+                errors_messageOf(err));
+        }
+        // A blob that does not match its name is kept: validation reports it with everything else
+        // that is wrong, instead of stopping at the first corrupt blob.
+        this.written += m.size;
+        this.files.set(name, { file, size: m.size, digest: m.digest(), head: m.head });
+    }
+    /**
+     * One read of the archive: `take` sees each regular file or link entry that has a safe name and
+     * says whether it consumed the body. In the first pass anything else (a device, a fifo, a name
+     * that leads out) is counted as not part of the image; directories are made as files need them.
+     */
+    async pass(first, take) {
+        const extract = tar_stream.extract();
+        const source = (0,external_node_fs_namespaceObject.createReadStream)(this.archive);
+        const stages = this.compression === 'none'
+            ? [source, extract]
+            : [source, createDecompressor(this.compression), extract];
+        const feeding = (0,external_node_stream_promises_namespaceObject.pipeline)(stages).catch((err) => err);
+        try {
+            for await (const entry of extract) {
+                const h = entry.header;
+                const name = safeEntryName(h.name, this.from);
+                if (first && name !== undefined && this.rules.hints.includes(name))
+                    this.hinted.add(name);
+                const kind = h.type;
+                const wanted = ['file', 'contiguous-file', 'symlink', 'link'].includes(kind ?? '');
+                let consumed = false;
+                if (name !== undefined && wanted)
+                    consumed = await take(entry, name);
+                else if (first && kind !== 'directory')
+                    this.foreign.add(h.name, h.size ?? 0);
+                if (!consumed)
+                    entry.resume();
+            }
+            const fed = await feeding;
+            if (fed)
+                throw fed;
+        }
+        catch (err) {
+            source.destroy();
+            extract.destroy();
+            await feeding;
+            throw this.notTar(err);
+        }
+    }
+    notTar(err) {
+        if (err instanceof LadingError)
+            return err;
+        return new LadingError(`from "${this.from}": ${this.archive} is not a readable tar archive` +
+            (this.compression === 'none' ? '' : ` (${this.compression}-compressed)`) +
+            `: ${errors_messageOf(err)}`);
+    }
+}
 /**
- * Extracts the tar (plain, gzip or zstd, told apart by magic bytes) at `archive` into `dest`, one
- * entry at a time straight to disk: no blob is ever held in memory. Every `blobs/ALG/HEX` entry
- * is checked against its name as it is written. Symbolic and hard links are not recreated on
- * disk (they could point anywhere); those that resolve to a regular file inside the archive are
- * materialised as hard links in `dest`.
+ * Extracts from the tar (plain, gzip or zstd, told apart by magic bytes) at `archive` into `dest`
+ * what `rules` say the image needs, one entry at a time straight to disk: no blob is ever held
+ * in memory, and no entry is written that the rules do not accept. Every `blobs/ALG/HEX` entry is
+ * hashed with its name's algorithm as it is written. Links are not recreated as links (they
+ * could point anywhere); a needed one that resolves to a regular file inside the archive is made
+ * a hard link to it.
  */
-async function extractArchive(archive, dest, from) {
+async function extractArchive(archive, dest, from, rules) {
     let head;
+    let size;
     try {
         head = await sniffFile(archive);
+        size = (await promises_namespaceObject.stat(archive)).size;
     }
     catch (err) {
         throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
     }
-    const compression = readableCompression(head);
-    const files = new Map();
-    const links = new Map();
-    const dirs = new Set();
-    const extract = tar_stream.extract();
-    const source = (0,external_node_fs_namespaceObject.createReadStream)(archive);
-    const feeding = (compression === 'none'
-        ? (0,external_node_stream_promises_namespaceObject.pipeline)(source, extract)
-        : (0,external_node_stream_promises_namespaceObject.pipeline)(source, createDecompressor(compression), extract)).catch((err) => err);
-    const notTar = (err) => err instanceof LadingError
-        ? err
-        : new LadingError(`from "${from}": ${archive} is not a readable tar archive` +
-            (compression === 'none' ? '' : ` (${compression}-compressed)`) +
-            `: ${errors_messageOf(err)}`);
-    try {
-        for await (const entry of extract) {
-            const h = entry.header;
-            const name = safeEntryName(h.name, from);
-            if (!name) {
-                entry.resume();
-                continue;
-            }
-            if (h.type === 'symlink' || h.type === 'link') {
-                entry.resume();
-                // Symlink targets are relative to the link's directory; hard link targets to the root.
-                const target = h.linkname ?? '';
-                const joined = h.type === 'symlink'
-                    ? external_node_path_namespaceObject.posix.join(external_node_path_namespaceObject.posix.dirname(name), target)
-                    : external_node_path_namespaceObject.posix.normalize(target);
-                const norm = external_node_path_namespaceObject.posix.normalize(joined);
-                const inside = !target.startsWith('/') && norm !== '..' && !norm.startsWith('../');
-                links.set(name, inside ? norm : undefined);
-                files.delete(name);
-                continue;
-            }
-            if (h.type !== 'file' && h.type !== 'contiguous-file') {
-                entry.resume();
-                continue;
-            }
-            const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
-            const parent = external_node_path_namespaceObject.dirname(file);
-            if (!dirs.has(parent)) {
-                await promises_namespaceObject.mkdir(parent, { recursive: true });
-                dirs.add(parent);
-            }
-            const alg = blobAlgorithm(name);
-            const m = new Measuring(alg ?? 'sha256');
-            await (0,external_node_stream_promises_namespaceObject.pipeline)(entry, m, (0,external_node_fs_namespaceObject.createWriteStream)(file));
-            // A blob that does not match its name is kept: validation reports it with everything else
-            // that is wrong, instead of stopping at the first corrupt blob.
-            const digest = m.digest();
-            files.set(name, { file, size: m.size, digest, head: m.head });
-            links.delete(name);
+    const x = new Extraction(archive, dest, from, rules, size, readableCompression(head));
+    await x.firstPass();
+    const view = { get: name => x.resolve(name).rec };
+    let wanted = await rules.wanted(view);
+    for (let passes = 1;; passes++) {
+        const need = new Map();
+        for (const [name, declared] of wanted) {
+            const target = x.resolve(name).name;
+            if (x.skipped.has(target))
+                need.set(target, declared);
         }
-        const fed = await feeding;
-        if (fed)
-            throw fed;
+        if (need.size === 0)
+            break;
+        if (passes >= MAX_EXTRACT_PASSES)
+            throw new LadingError(`from "${from}": ${archive} still lacks ${need.size} needed entries after ${passes} ` +
+                'passes; was it changed while it was read?');
+        await x.laterPass(need);
+        wanted = await rules.wanted(view);
     }
-    catch (err) {
-        source.destroy();
-        extract.destroy();
-        await feeding;
-        throw notTar(err);
+    return await keepWanted(x, wanted);
+}
+/** Removes what the image does not need, links what it needs under every name it uses. */
+async function keepWanted(x, wanted) {
+    const needed = new Set();
+    for (const name of wanted.keys()) {
+        needed.add(name);
+        needed.add(x.resolve(name).name);
     }
-    for (const [name, target] of links) {
-        let t = target;
-        for (let hops = 0; t !== undefined && !files.has(t) && hops < 16; hops++)
-            t = links.get(t);
-        const rec = t === undefined ? undefined : files.get(t);
+    for (const [name, rec] of [...x.files]) {
+        if (needed.has(name))
+            continue;
+        x.foreign.add(name, rec.size);
+        x.files.delete(name);
+        await promises_namespaceObject.rm(rec.file, { force: true });
+    }
+    for (const [name, size] of x.skipped)
+        if (!needed.has(name))
+            x.foreign.add(name, size);
+    // A link to a kept file (skopeo's `<id>/layer.tar` beside the `<digest>.tar` it lists) costs
+    // nothing and is the format's own; only a link to nothing the image needs is reported.
+    for (const name of x.links.keys())
+        if (!needed.has(name) && !needed.has(x.resolve(name).name))
+            x.foreign.add(name, 0);
+    for (const name of wanted.keys()) {
+        if (x.files.has(name))
+            continue;
+        const rec = x.resolve(name).rec;
         if (!rec)
             continue;
-        const file = external_node_path_namespaceObject.join(dest, ...name.split('/'));
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
-        await promises_namespaceObject.rm(file, { force: true });
-        await promises_namespaceObject.link(rec.file, file);
-        files.set(name, { ...rec, file });
+        const file = external_node_path_namespaceObject.join(x.dest, ...name.split('/'));
+        try {
+            await promises_namespaceObject.mkdir(external_node_path_namespaceObject.dirname(file), { recursive: true });
+            await promises_namespaceObject.link(rec.file, file);
+        }
+        catch (err) {
+            throw new LadingError(`from "${x.from}": cannot extract the link ${name} from ${x.archive}: ${errors_messageOf(err)}`);
+        }
+        x.files.set(name, { ...rec, file });
     }
-    return { dir: dest, files };
+    return {
+        dir: x.dest,
+        files: x.files,
+        seen: name => x.hinted.has(name),
+        warnings: x.foreign.warning(x.from, x.archive),
+        written: x.written
+    };
+}
+
+;// CONCATENATED MODULE: ./src/transports/archive-rules.ts
+/**
+ * What each archive format keeps of an archive (see tar-extract.ts): an oci-archive its layout's
+ * own entries, as far as its index.json and documents reach; a `docker save` tarball its
+ * manifest.json and the configs and layer files that lists, and its OCI view when it has one.
+ */
+
+
+
+
+
+
+
+
+/** The two files that make a directory an OCI image layout. */
+const LAYOUT_FILES = ['oci-layout', 'index.json'];
+/** Entries every `docker save` writes that are no part of the image. */
+const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/;
+/** A document's value, or undefined when it is absent, too big or not JSON (validation says so). */
+async function archive_rules_readDocument(view, name) {
+    const rec = view.get(name);
+    if (!rec || rec.size > MAX_DOCUMENT_BYTES)
+        return undefined;
+    try {
+        return JSON.parse(await promises_namespaceObject.readFile(rec.file, 'utf8'));
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Descriptors Lading can name a blob file by: a digest it can read and a size. */
+function validDescriptors(list) {
+    return list.filter((d) => typeof d === 'object' &&
+        d !== null &&
+        isDigest(d.digest) &&
+        Number.isSafeInteger(d.size) &&
+        d.size >= 0);
+}
+function blobName(d) {
+    const [algorithm, encoded] = d.digest.split(':', 2);
+    return `blobs/${algorithm}/${encoded}`;
+}
+function tooBig(at, d, size) {
+    return new LadingError(`from "${at.from}": the ${isIndexMediaType(d.mediaType) ? 'index' : 'manifest'} ${d.digest} ` +
+        `in ${at.archive} has ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} bytes ` +
+        '(MAX_DOCUMENT_BYTES) Lading reads of a document; it cannot be checked');
+}
+/**
+ * What a document references: an index its entries, a manifest its config, layers and subject.
+ * A document too big to read is an error: what it references could not be checked.
+ */
+async function referenced(view, d, at) {
+    if (!isIndexMediaType(d.mediaType) && !isManifestMediaType(d.mediaType))
+        return [];
+    if (d.size > MAX_DOCUMENT_BYTES)
+        throw tooBig(at, d, d.size);
+    const size = view.get(blobName(d))?.size ?? 0;
+    if (size > MAX_DOCUMENT_BYTES)
+        throw tooBig(at, d, size);
+    const doc = (await archive_rules_readDocument(view, blobName(d)));
+    if (typeof doc !== 'object' || doc === null)
+        return [];
+    const list = [];
+    if (Array.isArray(doc.manifests))
+        list.push(...doc.manifests);
+    if (Array.isArray(doc.layers))
+        list.push(...doc.layers);
+    list.push(doc.config, doc.subject);
+    return validDescriptors(list);
+}
+/**
+ * The entries an OCI layout's graph needs, by name, with each blob's declared size: the graph is
+ * walked from index.json as far as the documents extracted so far reach.
+ */
+async function layoutWanted(view, at) {
+    const wanted = new Map(LAYOUT_FILES.map(n => [n, undefined]));
+    const index = (await archive_rules_readDocument(view, 'index.json'));
+    if (!Array.isArray(index?.manifests))
+        return wanted;
+    const seen = new Set();
+    for (const root of validDescriptors(index.manifests)) {
+        await walkGraph(root, descriptors({
+            children: d => {
+                wanted.set(blobName(d), d.size);
+                return referenced(view, d, at);
+            }
+        }), { seen });
+    }
+    return wanted;
+}
+/** An oci-archive: `oci-layout`, `index.json` and `blobs/ALG/HEX`, nothing else. */
+function ociArchiveRules(from, archive) {
+    return {
+        accepts: name => LAYOUT_FILES.includes(name) || blobAlgorithm(name) !== undefined,
+        expected: () => false,
+        hints: ['manifest.json'],
+        isDocument: name => LAYOUT_FILES.includes(name),
+        wanted: view => layoutWanted(view, { from, archive })
+    };
+}
+/** How manifest.json names a member: relative to the archive root, perhaps with `./`. */
+function memberName(name) {
+    return external_node_path_namespaceObject.posix.normalize(name.replace(/^\.\//, ''));
+}
+/**
+ * A `docker save` tarball: any file may be one manifest.json lists, so the first pass takes any
+ * (but docker's own metadata) while its budget lasts, and keeps only what manifest.json lists,
+ * and what the OCI view of a Docker 25+ save needs.
+ */
+function dockerArchiveRules(from, archive) {
+    return {
+        accepts: name => !DOCKER_METADATA.test(name),
+        expected: name => DOCKER_METADATA.test(name),
+        hints: ['oci-layout'],
+        isDocument: name => name === 'manifest.json' || LAYOUT_FILES.includes(name),
+        wanted: async (view) => {
+            const wanted = view.get('oci-layout')
+                ? await layoutWanted(view, { from, archive })
+                : new Map();
+            wanted.set('manifest.json', wanted.get('manifest.json'));
+            const items = await archive_rules_readDocument(view, 'manifest.json');
+            if (!Array.isArray(items))
+                return wanted;
+            for (const item of items) {
+                const members = [item?.Config, ...(Array.isArray(item?.Layers) ? item.Layers : [])];
+                for (const m of members)
+                    if (typeof m === 'string' && !wanted.has(memberName(m)))
+                        wanted.set(memberName(m), undefined);
+            }
+            return wanted;
+        }
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/transports/oci-archive.ts
+
 
 
 
@@ -40593,9 +41028,10 @@ async function checkArchiveFile(archive, from) {
 }
 /**
  * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
- * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The archive is
- * extracted, blob by blob with each digest checked, into a temporary directory that close()
- * removes; it is then read as a layout.
+ * `skopeo copy ... oci-archive:` and `docker save` of Docker 25+ write it. The layout's own
+ * entries are extracted, blob by blob with each digest checked and no more of each than the
+ * image declares, into a temporary directory that close() removes; it is then read as a layout.
+ * Anything else in the archive is not written: the source's warnings say how much there was.
  */
 async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
     const from = userSpec ?? (ref ? `oci-archive:${archive}:${ref}` : `oci-archive:${archive}`);
@@ -40603,9 +41039,9 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
     const dir = await makeTempDir(temps);
     const cleanup = () => temps.remove(dir);
     try {
-        const { files } = await extractArchive(archive, dir, from);
+        const { files, seen, warnings } = await extractArchive(archive, dir, from, ociArchiveRules(from, archive));
         if (!files.has('oci-layout') && !files.has('index.json')) {
-            if (files.has('manifest.json'))
+            if (seen('manifest.json'))
                 throw new LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
                     `use docker-archive:${archive}`);
             throw new LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
@@ -40614,7 +41050,8 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
         return await openLayout(dir, ref, from, {
             onClose: cleanup,
             where: archive,
-            refHint: `oci-archive:${archive}:REF`
+            refHint: `oci-archive:${archive}:REF`,
+            warnings
         });
     }
     catch (err) {
@@ -40624,6 +41061,8 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
 }
 
 ;// CONCATENATED MODULE: ./src/transports/docker-archive.ts
+
+
 
 
 
@@ -40727,11 +41166,12 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
     const cleanup = () => temps.remove(tmp);
     try {
         const raw = external_node_path_namespaceObject.join(tmp, 'archive');
-        const { files } = await extractArchive(archive, raw, from);
+        const { files, seen, warnings } = await extractArchive(archive, raw, from, dockerArchiveRules(from, archive));
         const layoutOpts = {
             onClose: cleanup,
             where: archive,
-            refHint: `docker-archive:${archive}:REF`
+            refHint: `docker-archive:${archive}:REF`,
+            warnings
         };
         if (files.has('oci-layout') && files.has('index.json')) {
             const index = (await readJSON(external_node_path_namespaceObject.join(raw, 'index.json'), 'index.json', from));
@@ -40741,7 +41181,7 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
         }
         if (!files.has('manifest.json')) {
             throw new LadingError(`from "${from}": ${archive} is not a docker save tarball` +
-                (files.has('oci-layout')
+                (seen('oci-layout')
                     ? `; it looks like an OCI layout: use oci-archive:${archive}`
                     : ' nor an OCI layout archive (it has no manifest.json)'));
         }
@@ -40750,8 +41190,7 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
             throw new LadingError(`from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`);
         const item = selectItem(items, ref, from, archive);
         const member = (name, what) => {
-            const norm = external_node_path_namespaceObject.posix.normalize(name.replace(/^\.\//, ''));
-            const rec = files.get(norm);
+            const rec = files.get(memberName(name));
             if (!rec)
                 throw new LadingError(`from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`);
             return rec;
@@ -40760,6 +41199,9 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
         const blob = (digest) => blobPathIn(layout, digest);
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(layout, 'blobs', 'sha256'), { recursive: true });
         const configRec = member(item.Config, 'the config');
+        if (configRec.size > MAX_DOCUMENT_BYTES)
+            throw new LadingError(`from "${from}": the config ${item.Config} in ${archive} has ${configRec.size} bytes, ` +
+                `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`);
         const configBytes = await promises_namespaceObject.readFile(configRec.file);
         const config = json_parseJSONValue(configBytes, `from "${from}": the config ${item.Config}`);
         const diffIds = config?.rootfs?.diff_ids;
@@ -41633,7 +42075,7 @@ function scopeKey(scopes) {
 
 
 /** `registry/repository`, for messages. */
-function blobName(t) {
+function blobs_blobName(t) {
     return `${t.client.registry}/${t.repository}`;
 }
 async function blobExists(t, digest) {
@@ -41642,7 +42084,7 @@ async function blobExists(t, digest) {
         path: `${t.repository}/blobs/${digest}`,
         scopes: t.scopes,
         expect: [200, 404],
-        what: `HEAD blob ${digest} in ${blobName(t)}`,
+        what: `HEAD blob ${digest} in ${blobs_blobName(t)}`,
         repository: t.repository
     });
     await http_drain(res);
@@ -41666,7 +42108,7 @@ function requestBlob(t, desc, what, transfer) {
  * declared), or when it ends short of it.
  */
 async function getBlob(t, desc) {
-    const what = `GET blob ${desc.digest} (${desc.size} bytes) from ${blobName(t)}`;
+    const what = `GET blob ${desc.digest} (${desc.size} bytes) from ${blobs_blobName(t)}`;
     const res = await requestBlob(t, desc, what, true);
     const stated = contentLength(res);
     if (stated !== undefined && stated !== desc.size) {
@@ -41705,7 +42147,7 @@ function bounded(body, size, what) {
  * descriptor's size nor MAX_DOCUMENT_BYTES.
  */
 async function readBlob(t, desc) {
-    const what = `blob ${desc.digest} from ${blobName(t)}`;
+    const what = `blob ${desc.digest} from ${blobs_blobName(t)}`;
     if (desc.size > MAX_DOCUMENT_BYTES)
         throw new LadingError(`${what}: its descriptor says ${desc.size} bytes, more than the ${MAX_DOCUMENT_BYTES}-byte ` +
             'limit on documents (MAX_DOCUMENT_BYTES) that Lading reads; it was not fetched');
@@ -42483,6 +42925,8 @@ async function openSources(plan, ctx) {
         if (f.spec.kind === 'scratch')
             continue;
         const opened = await openAndValidate(f.spec, f.line, plan.auth, ctx);
+        for (const w of opened.source?.warnings ?? [])
+            ctx.log.warning(w);
         findings.push(...opened.findings);
         if (!opened.source)
             continue;
@@ -43017,7 +43461,72 @@ function layerJobs(layers, platforms) {
     });
 }
 
+;// CONCATENATED MODULE: ./src/app/stages/editable-config.ts
+
+
+/**
+ * The deepest nesting of arrays and objects in a config Lading rebuilds. Real configs nest five
+ * or six levels; copying and serialising a value recurses once per level.
+ */
+const MAX_CONFIG_DEPTH = 64;
+/** The deepest nesting of `[` and `{` in JSON text, counted without recursion. */
+function jsonDepth(bytes) {
+    let depth = 0;
+    let deepest = 0;
+    let inString = false;
+    for (let i = 0; i < bytes.length; i++) {
+        const c = bytes[i];
+        if (inString) {
+            if (c === 0x5c)
+                i++;
+            else if (c === 0x22)
+                inString = false;
+        }
+        else if (c === 0x22)
+            inString = true;
+        else if (c === 0x5b || c === 0x7b)
+            deepest = Math.max(deepest, ++depth);
+        else if (c === 0x5d || c === 0x7d)
+            depth--;
+    }
+    return deepest;
+}
+const isStringList = (v) => Array.isArray(v) && v.every(x => typeof x === 'string');
+/**
+ * Throws a LadingError naming the config, its source and the field when the config cannot take
+ * the edits (and new layers); `what` names the config in messages.
+ */
+function checkEditableConfig(configBytes, config, edits, what) {
+    const depth = jsonDepth(configBytes);
+    if (depth > MAX_CONFIG_DEPTH)
+        throw new LadingError(`${what} nests ${depth} levels deep, more than the ${MAX_CONFIG_DEPTH} ` +
+            '(MAX_CONFIG_DEPTH) Lading rebuilds; it cannot take new layers or edits');
+    const cannot = (field, shape) => new LadingError(`${what}: its \`${field}\` is not ${shape}, so it cannot take new layers or edits`);
+    if (!isObject(config))
+        throw cannot('(top level)', 'an object');
+    const optional = (v, ok) => v === undefined || v === null || ok(v);
+    const rootfs = config.rootfs;
+    if (!optional(rootfs, isObject))
+        throw cannot('rootfs', 'an object');
+    if (isObject(rootfs) && !optional(rootfs.diff_ids, Array.isArray))
+        throw cannot('rootfs.diff_ids', 'a list');
+    if (!optional(config.history, Array.isArray))
+        throw cannot('history', 'a list');
+    const c = config.config;
+    if (!optional(c, isObject))
+        throw cannot('config', 'an object');
+    if (!isObject(c))
+        return;
+    if (edits.env.length && !optional(c.Env, isStringList))
+        throw cannot('config.Env', 'a list of strings');
+    if (Object.keys(edits.labels).length && !optional(c.Labels, isObject))
+        throw cannot('config.Labels', 'an object');
+    if (edits.exposedPorts.length && !optional(c.ExposedPorts, isObject))
+        throw cannot('config.ExposedPorts', 'an object');
+}
+
 ;// CONCATENATED MODULE: ./src/app/stages/assemble.ts
+
 
 
 
@@ -43123,6 +43632,8 @@ async function keepImage(img, src, parts, layout) {
 }
 /** An image with the new layers appended and the config edits applied. */
 async function rebuildImage(plan, img, newLayers, userAnnotations, parts, layout) {
+    if (img.from)
+        checkEditableConfig(img.configBytes, img.config, plan.config, `from "${img.from.line}": the config ${img.manifest.config.digest}`);
     const config = editConfig(img.config, plan.config, newLayers, plan.created);
     const configDesc = await layout.writeJSON(config, mediatypes_MediaType.ImageConfig);
     const annotations = { ...plan.defaultAnnotations, ...userAnnotations };
@@ -43614,7 +44125,7 @@ const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
  */
 const DEFAULT_WHOLE_MAX = 256 * 1024 * 1024;
 async function startUpload(t) {
-    const what = `POST blob upload to ${blobName(t)}`;
+    const what = `POST blob upload to ${blobs_blobName(t)}`;
     const res = await t.client.request({
         method: 'POST',
         path: `${t.repository}/blobs/uploads/`,
@@ -43635,7 +44146,7 @@ function sessionOf(t, res, what) {
  * when it did, or 202 with an upload session when it could not (then the caller uploads there).
  */
 async function mountBlob(t, digest, from) {
-    const what = `mount blob ${digest} from ${from} into ${blobName(t)}`;
+    const what = `mount blob ${digest} from ${from} into ${blobs_blobName(t)}`;
     const url = new URL(`${t.repository}/blobs/uploads/`, t.client.base);
     url.searchParams.set('mount', digest);
     url.searchParams.set('from', from);
@@ -43666,7 +44177,7 @@ function restartable(err) {
  * one PUT when it is small, PATCH chunks otherwise. Resolves with the bytes sent.
  */
 async function uploadBlob(t, desc, open, session) {
-    const what = `upload of blob ${desc.digest} (${desc.size} bytes) to ${blobName(t)}`;
+    const what = `upload of blob ${desc.digest} (${desc.size} bytes) to ${blobs_blobName(t)}`;
     let sent = 0;
     await withRetry(what, async (attempt) => {
         const s = attempt === 1 && session ? session : await startUpload(t);
@@ -43704,7 +44215,7 @@ async function monolithic(t, desc, open, location) {
             return src.pipe(hasher);
         },
         expect: [201],
-        what: `PUT blob ${desc.digest} (${desc.size} bytes) to ${blobName(t)}`,
+        what: `PUT blob ${desc.digest} (${desc.size} bytes) to ${blobs_blobName(t)}`,
         repository: t.repository,
         transfer: true
     });
@@ -43760,7 +44271,7 @@ class ChunkReader {
 }
 /** The offset the registry has stored for an upload (Range: 0-LAST), from its upload status. */
 async function uploadOffset(t, location) {
-    const what = `GET upload status of ${blobName(t)}`;
+    const what = `GET upload status of ${blobs_blobName(t)}`;
     const res = await t.client.request({
         method: 'GET',
         url: location,
@@ -43804,7 +44315,7 @@ async function chunked(t, desc, open, start, chunkSize) {
         headers: { 'Content-Type': 'application/octet-stream' },
         body: Buffer.alloc(0),
         expect: [201],
-        what: `PUT (close upload of) blob ${desc.digest} to ${blobName(t)}`,
+        what: `PUT (close upload of) blob ${desc.digest} to ${blobs_blobName(t)}`,
         repository: t.repository
     });
     await http_drain(res);
@@ -43816,7 +44327,7 @@ async function chunked(t, desc, open, start, chunkSize) {
  */
 async function sendChunk(t, desc, location, chunk, offset) {
     let loc = location;
-    return withRetry(`PATCH blob ${desc.digest} bytes ${offset}-${offset + chunk.length - 1} to ${blobName(t)}`, async (attempt) => {
+    return withRetry(`PATCH blob ${desc.digest} bytes ${offset}-${offset + chunk.length - 1} to ${blobs_blobName(t)}`, async (attempt) => {
         let from = offset;
         if (attempt > 1) {
             const status = await uploadOffset(t, loc);
@@ -43839,7 +44350,7 @@ async function sendChunk(t, desc, location, chunk, offset) {
             body: part,
             retry: false,
             expect: [202],
-            what: `PATCH blob ${desc.digest} bytes ${from}-${from + part.length - 1} to ${blobName(t)}`,
+            what: `PATCH blob ${desc.digest} bytes ${from}-${from + part.length - 1} to ${blobs_blobName(t)}`,
             repository: t.repository,
             transfer: true
         });
@@ -45057,39 +45568,63 @@ function platformDigestsOf(r) {
 
 
 
-function esc(s) {
-    return s.replace(/[|<>&]/g, c => ({ '|': '\\|', '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c]);
+/**
+ * Line breaks of every kind a Markdown renderer or a browser may honour: one in a table cell ends
+ * the row, one in a list item can start a heading. Text from an image is flattened to one line.
+ */
+const LINE_BREAKS = /\r\n|[\r\n\u0085\u2028\u2029]/g;
+/** Text from an image or the inputs as one line. */
+function oneLine(s) {
+    return s.replace(LINE_BREAKS, ' ');
+}
+/**
+ * Text from an image or the inputs as literal Markdown text: one line, every punctuation mark
+ * Markdown gives a meaning to backslash-escaped, and HTML's own characters as entities (a
+ * backslash does not stop a tag).
+ */
+function mdText(s) {
+    return oneLine(s).replace(/[<>&]|[\\`*_{}[\]()#+\-.!|~:]/g, c => c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : `\\${c}`);
+}
+/** What a code span can hold as it is: no backtick, no HTML, no cell separator, no escape. */
+const CODE_SAFE = /^[^`<>&|\\\r\n\u0085\u2028\u2029]*$/;
+/**
+ * A code span for the digests, media types, platforms and references that look as they should;
+ * anything else as escaped text. Code spans cannot escape: a backtick in the text would end
+ * one, and an HTML tag begun inside one may end after it (CommonMark gives tags precedence).
+ */
+function mdCode(s) {
+    return CODE_SAFE.test(s) ? `\`${s}\`` : mdText(s);
 }
 /** The job summary: what was built, its layers, where it went, and the findings. */
 function summaryMarkdown(r, report, timings = []) {
     const out = [];
     if (r) {
-        out.push(`## Lading: ${r.platforms.length > 1 ? 'multi-platform image' : 'image'} \`${r.digest}\``, '');
-        out.push(`- **Media type:** \`${r.mediaType}\``);
-        out.push(`- **Platforms:** ${r.platforms.map(p => `\`${p}\``).join(', ')}`);
+        out.push(`## Lading: ${r.platforms.length > 1 ? 'multi-platform image' : 'image'} ${mdCode(r.digest)}`, '');
+        out.push(`- **Media type:** ${mdCode(r.mediaType)}`);
+        out.push(`- **Platforms:** ${r.platforms.map(p => mdCode(p)).join(', ')}`);
         if (r.layout)
-            out.push(`- **Layout:** \`${r.layout}\``);
+            out.push(`- **Layout:** ${mdCode(r.layout)}`);
         if (r.archive)
-            out.push(`- **Archive:** \`${r.archive}\``);
+            out.push(`- **Archive:** ${mdCode(r.archive)}`);
         if (r.imageRefs.length)
-            out.push(`- **Pushed:** ${r.imageRefs.map(x => `\`${x}\``).join(', ')}`);
+            out.push(`- **Pushed:** ${r.imageRefs.map(x => mdCode(x)).join(', ')}`);
         if (r.notPushedTo?.length)
-            out.push(`- **Not pushed:** ${esc(notPushedMessage(r.notPushedTo))}`);
+            out.push(`- **Not pushed:** ${mdText(notPushedMessage(r.notPushedTo))}`);
         if (r.pushed)
             out.push(`- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`);
         if (r.attached.length)
-            out.push(`- **Attached:** ${r.attached.map(x => `\`${x}\``).join(', ')}`);
+            out.push(`- **Attached:** ${r.attached.map(x => mdCode(x)).join(', ')}`);
         for (const d of r.dropped)
-            out.push(`- **Attestation dropped:** ${esc(d)}`);
+            out.push(`- **Attestation dropped:** ${mdText(d)}`);
         if (r.notDownloaded.length)
             out.push(`- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`);
         out.push('');
         for (const img of r.images) {
             const total = img.layers.reduce((n, l) => n + l.size, 0);
-            out.push(`### \`${img.platform}\` — \`${img.digest}\``, '');
-            out.push(`Config \`${img.configDigest}\`; ${img.layers.length} layer(s), ${humanSize(total)} compressed; from ${img.source === 'scratch' ? 'scratch' : `\`${img.source}\``}.`, '');
+            out.push(`### ${mdCode(img.platform)} — ${mdCode(img.digest)}`, '');
+            out.push(`Config ${mdCode(img.configDigest)}; ${img.layers.length} layer(s), ${humanSize(total)} compressed; from ${img.source === 'scratch' ? 'scratch' : mdCode(img.source)}.`, '');
             out.push('| # | Layer | Size | Media type |', '|---|---|---|---|');
-            img.layers.forEach((l, i) => out.push(`| ${i + 1} | \`${l.digest.slice(0, 19)}…\` | ${humanSize(l.size)} | \`${l.mediaType}\` |`));
+            img.layers.forEach((l, i) => out.push(`| ${i + 1} | ${mdCode(`${l.digest.slice(0, 19)}…`)} | ${humanSize(l.size)} | ${mdCode(l.mediaType)} |`));
             out.push('');
         }
     }
@@ -45098,7 +45633,7 @@ function summaryMarkdown(r, report, timings = []) {
     if (report.findings.length) {
         out.push('| Severity | Rule | Where | Finding |', '|---|---|---|---|');
         for (const f of report.findings.slice(0, 200))
-            out.push(`| ${f.severity} | [\`${f.rule}\`](${f.spec}) | ${esc(f.location)} | ${esc(f.message)} |`);
+            out.push(`| ${f.severity} | [${mdCode(f.rule)}](${f.spec}) | ${mdText(f.location)} | ${mdText(f.message)} |`);
         if (report.findings.length > 200)
             out.push('', `…and ${report.findings.length - 200} more in the report file.`);
         out.push('');
@@ -45115,7 +45650,7 @@ function timingLines(timings) {
         '',
         '| Phase | Duration |',
         '|---|---|',
-        ...timings.map(t => `| ${esc(t.name)} | ${humanDuration(t.ms)} |`),
+        ...timings.map(t => `| ${mdText(t.name)} | ${humanDuration(t.ms)} |`),
         `| **total** | **${humanDuration(total)}** |`,
         ''
     ];
@@ -45123,12 +45658,13 @@ function timingLines(timings) {
 async function writeSummary(r, report, timings = []) {
     if (!process.env.GITHUB_STEP_SUMMARY)
         return;
-    await summary.addRaw(summaryMarkdown(r, report, timings), true).write();
+    await summary.addRaw(summaryMarkdown(r, report, timings)).write();
 }
 /** One annotation per finding, titled with its rule id. */
 function annotate(report) {
     for (const f of report.findings.slice(0, 100)) {
-        const msg = `${f.location}: ${f.message} (${f.spec})`;
+        // Annotations are plain text on one line each: a line break from an image would split them.
+        const msg = oneLine(`${f.location}: ${f.message} (${f.spec})`);
         if (f.severity === 'error')
             error(msg, { title: f.rule });
         else if (f.severity === 'warning')

@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseOutputs, runAction } from '../helpers/action.js'
+import { mdText } from '../../src/action/summary.js'
 
 let tmp: string
 
@@ -89,7 +90,8 @@ describe('node dist/index.js as the runner runs it', () => {
       'the image was built and validated but not pushed to ghcr.io/octo/hello:pr-1: ' +
       'push is false (the default); set push: true to push'
     expect(r.stdout).toContain(said)
-    expect(await fs.readFile(r.summary, 'utf8')).toContain(`**Not pushed:** ${said}`)
+    // The summary escapes what came from the inputs (the tag) as Markdown text.
+    expect(await fs.readFile(r.summary, 'utf8')).toContain(`**Not pushed:** ${mdText(said)}`)
     expect(parseOutputs(await fs.readFile(r.outFile, 'utf8'))['image-refs']).toBe('[]')
   })
 
