@@ -7,7 +7,7 @@ import { parseJSONValue } from '../oci/json.js'
 import { MediaType, layerMediaType } from '../oci/mediatypes.js'
 import { platformOfConfig } from '../oci/platform.js'
 import { formatReference, parseReference } from '../oci/reference.js'
-import type { Descriptor, Manifest } from '../oci/types.js'
+import type { Descriptor, Manifest, Platform } from '../oci/types.js'
 import { BLOB_READ_CHUNK, blobPathIn, writeLayoutIndex } from './layout.js'
 import { openLayout, type LayoutImage } from './layout-image.js'
 import { checkArchiveFile } from './oci-archive.js'
@@ -171,94 +171,140 @@ export async function openDockerArchive(
         `from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`
       )
     const item = selectItem(items, ref, from, archive)
-
-    const member = (name: string, what: string): ExtractedFile => {
-      const rec = files.get(memberName(name))
-      if (!rec)
-        throw new LadingError(
-          `from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`
-        )
-      return rec
-    }
-
-    const layout = path.join(tmp, 'layout')
-    const blob = (digest: string) => blobPathIn(layout, digest)
-    await fs.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
-
-    const configRec = member(item.Config, 'the config')
-    if (configRec.size > MAX_DOCUMENT_BYTES)
-      throw new LadingError(
-        `from "${from}": the config ${item.Config} in ${archive} has ${configRec.size} bytes, ` +
-          `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`
-      )
-    const configBytes = await fs.readFile(configRec.file)
-    const config = parseJSONValue(configBytes, `from "${from}": the config ${item.Config}`) as {
-      rootfs?: { diff_ids?: unknown }
-      os?: unknown
-      architecture?: unknown
-      variant?: unknown
-    }
-    const diffIds = config?.rootfs?.diff_ids
-    if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
-      throw new LadingError(
-        `from "${from}": the config ${item.Config} lists ` +
-          `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
-          `lists ${item.Layers.length} layers; the tarball is inconsistent`
-      )
-
-    const layers: Descriptor[] = []
-    const scanned = new Map<string, BlobScan>()
-    for (const [i, name] of item.Layers.entries()) {
-      const rec = member(name, `layer ${i}`)
-      const compression = readableCompression(rec.head)
-      // As the validator reads the config: a sha512 diff_id is checked with sha512.
-      const want: unknown = diffIds[i]
-      const diffAlgorithm =
-        typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256'
-      const scan = await scanLayer(scanBlob, rec, diffAlgorithm)
-      const diffId = scan.diffId
-      // A layer that does not decompress is the validator's to report (layer-decompress).
-      if (diffId !== undefined && diffId !== diffIds[i])
-        throw new LadingError(
-          `from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
-            `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`
-        )
-      const dest = blob(rec.digest)
-      // One file may back several layers (the same layer twice), so it is linked, not moved.
-      await fs.rm(dest, { force: true })
-      await fs.link(rec.file, dest)
-      const desc = { mediaType: layerMediaType(compression), digest: rec.digest, size: rec.size }
-      layers.push(desc)
-      scanned.set(scanKey(desc, diffAlgorithm), scan)
-    }
-
-    const configDigest = digestOf(configBytes)
-    await fs.writeFile(blob(configDigest), configBytes)
-    const manifest: Manifest = {
-      schemaVersion: 2,
-      mediaType: MediaType.ImageManifest,
-      config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: configBytes.length },
-      layers
-    }
-    const manifestBytes = Buffer.from(JSON.stringify(manifest))
-    const root: Descriptor = {
-      mediaType: MediaType.ImageManifest,
-      digest: digestOf(manifestBytes),
-      size: manifestBytes.length
-    }
-    if (typeof config.os === 'string' && typeof config.architecture === 'string')
-      root.platform = platformOfConfig({
-        os: config.os,
-        architecture: config.architecture,
-        variant: typeof config.variant === 'string' ? config.variant : undefined
-      })
-    await fs.writeFile(blob(root.digest), manifestBytes)
-    await writeLayoutIndex(layout, [root])
+    const save: SaveArchive = { archive, from, files, layout: path.join(tmp, 'layout') }
+    await fs.mkdir(path.join(save.layout, 'blobs', 'sha256'), { recursive: true })
+    const config = await readSaveConfig(save, item)
+    const { layers, scanned } = await linkLayers(save, item, config.diffIds, scanBlob)
+    await writeConvertedLayout(save, config, layers)
     // The converted layout holds links to what it needs; the rest of the extraction can go.
     await fs.rm(raw, { recursive: true, force: true })
-    return await openLayout(layout, undefined, from, { ...layoutOpts, scanned })
+    return await openLayout(save.layout, undefined, from, { ...layoutOpts, scanned })
   } catch (err) {
     await cleanup()
     throw err
   }
+}
+
+/** A `docker save` tarball being converted: its extracted files and the layout being made. */
+interface SaveArchive {
+  archive: string
+  from: string
+  files: Map<string, ExtractedFile>
+  layout: string
+}
+
+/** The config of a saved image, kept byte for byte (its diff_ids must stay). */
+interface SaveConfig {
+  bytes: Buffer
+  diffIds: unknown[]
+  platform?: Platform
+}
+
+/** The extracted file manifest.json names, or a clear error when the tarball lacks it. */
+function memberOf(save: SaveArchive, name: string, what: string): ExtractedFile {
+  const rec = save.files.get(memberName(name))
+  if (!rec)
+    throw new LadingError(
+      `from "${save.from}": manifest.json names ${what} "${name}", which is not in ${save.archive}`
+    )
+  return rec
+}
+
+async function readSaveConfig(save: SaveArchive, item: SaveItem): Promise<SaveConfig> {
+  const { from, archive } = save
+  const rec = memberOf(save, item.Config, 'the config')
+  if (rec.size > MAX_DOCUMENT_BYTES)
+    throw new LadingError(
+      `from "${from}": the config ${item.Config} in ${archive} has ${rec.size} bytes, ` +
+        `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`
+    )
+  const bytes = await fs.readFile(rec.file)
+  const config = parseJSONValue(bytes, `from "${from}": the config ${item.Config}`) as {
+    rootfs?: { diff_ids?: unknown }
+    os?: unknown
+    architecture?: unknown
+    variant?: unknown
+  }
+  const diffIds = config?.rootfs?.diff_ids
+  if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
+    throw new LadingError(
+      `from "${from}": the config ${item.Config} lists ` +
+        `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
+        `lists ${item.Layers.length} layers; the tarball is inconsistent`
+    )
+  const platform =
+    typeof config.os === 'string' && typeof config.architecture === 'string'
+      ? platformOfConfig({
+          os: config.os,
+          architecture: config.architecture,
+          variant: typeof config.variant === 'string' ? config.variant : undefined
+        })
+      : undefined
+  return { bytes, diffIds, platform }
+}
+
+/**
+ * Each layer read once (its scan gives the diff_id the config must list, and every content
+ * finding) and linked into the layout under its digest.
+ */
+async function linkLayers(
+  save: SaveArchive,
+  item: SaveItem,
+  diffIds: unknown[],
+  scanBlob: BlobScanner
+): Promise<{ layers: Descriptor[]; scanned: Map<string, BlobScan> }> {
+  const layers: Descriptor[] = []
+  const scanned = new Map<string, BlobScan>()
+  for (const [i, name] of item.Layers.entries()) {
+    const rec = memberOf(save, name, `layer ${i}`)
+    // As the validator reads the config: a sha512 diff_id is checked with sha512.
+    const want = diffIds[i]
+    const diffAlgorithm =
+      typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256'
+    const scan = await scanLayer(scanBlob, rec, diffAlgorithm)
+    // A layer that does not decompress is the validator's to report (layer-decompress).
+    if (scan.diffId !== undefined && scan.diffId !== want)
+      throw new LadingError(
+        `from "${save.from}": layer ${i} (${name}) in ${save.archive} has uncompressed digest ` +
+          `${scan.diffId}, but the config lists diff_id ${String(want)}; the tarball is corrupt`
+      )
+    const dest = blobPathIn(save.layout, rec.digest)
+    // One file may back several layers (the same layer twice), so it is linked, not moved.
+    await fs.rm(dest, { force: true })
+    await fs.link(rec.file, dest)
+    const desc = {
+      mediaType: layerMediaType(readableCompression(rec.head)),
+      digest: rec.digest,
+      size: rec.size
+    }
+    layers.push(desc)
+    scanned.set(scanKey(desc, diffAlgorithm), scan)
+  }
+  return { layers, scanned }
+}
+
+/** The config, a manifest made for it and the layers, and index.json naming it. */
+async function writeConvertedLayout(
+  save: SaveArchive,
+  config: SaveConfig,
+  layers: Descriptor[]
+): Promise<void> {
+  const blob = (digest: string) => blobPathIn(save.layout, digest)
+  const configDigest = digestOf(config.bytes)
+  await fs.writeFile(blob(configDigest), config.bytes)
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ImageManifest,
+    config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: config.bytes.length },
+    layers
+  }
+  const manifestBytes = Buffer.from(JSON.stringify(manifest))
+  const root: Descriptor = {
+    mediaType: MediaType.ImageManifest,
+    digest: digestOf(manifestBytes),
+    size: manifestBytes.length,
+    ...(config.platform ? { platform: config.platform } : {})
+  }
+  await fs.writeFile(blob(root.digest), manifestBytes)
+  await writeLayoutIndex(save.layout, [root])
 }
