@@ -709,6 +709,7 @@ async function benchPush(mixed: Dataset): Promise<void> {
       'build',
       '--from',
       `oci:${src.layout}:latest`,
+      '--push',
       '--tags',
       `${host}/${ref}`,
       '--output',
