@@ -1,11 +1,12 @@
 import * as zlib from 'node:zlib'
-import { availableParallelism } from 'node:os'
-import { Transform, type TransformCallback } from 'node:stream'
-import { promisify } from 'node:util'
+import type { Transform } from 'node:stream'
 import { LadingError } from '../util/errors.js'
 import type { Compression } from '../oci/mediatypes.js'
+import { DeflatePool } from './deflate-wasm.js'
+import { ParallelGzip, zlibMembers, type MemberCompressor } from './gzip-members.js'
 
 export type { Compression } from '../oci/mediatypes.js'
+export { GZIP_BLOCK } from './gzip-members.js'
 
 export const compressions: readonly Compression[] = ['gzip', 'zstd', 'none']
 
@@ -18,13 +19,14 @@ export function parseCompression(s: string): Compression {
 
 /**
  * gzip's default level is chosen by measurement: `npm run bench` (its levels section) compares
- * levels on the seeded tree; the figures are in bench/results/latest.md.
+ * levels on the seeded tree; the figures are in bench/results/latest.md. Level 1 is libdeflate's
+ * fastest, twice zlib level 4's speed per core for a layer 4% larger than umoci's.
  */
 const levelRange: Record<
   Exclude<Compression, 'none'>,
   { min: number; max: number; def: number }
 > = {
-  gzip: { min: 0, max: 9, def: 4 },
+  gzip: { min: 0, max: 9, def: 1 },
   zstd: { min: 1, max: 22, def: 3 }
 }
 
@@ -44,79 +46,32 @@ export function compressionLevel(c: Compression, level?: number | string): numbe
   return n
 }
 
+export type GzipCodec = 'libdeflate' | 'zlib'
+
 /**
- * zlib writes the build platform into the gzip header's OS byte (3 on Linux, 19 on macOS), which
- * would make the same layer differ by machine. 255 ("unknown") is what Go's gzip writer uses.
+ * The deflate behind each gzip level (index = level), by measurement on the benchmark's tree
+ * (README, Performance): libdeflate where it is faster than zlib at that level with a layer no
+ * larger, zlib where it is not.
  */
-const GZIP_OS_UNKNOWN = 0xff
+const gzipCodecs: readonly GzipCodec[] = [
+  'libdeflate', // level 0 stores: the same size, 3 times as fast
+  'libdeflate',
+  'zlib', // libdeflate 3% smaller but 7% slower
+  'libdeflate',
+  'libdeflate',
+  'zlib', // libdeflate larger
+  'zlib', // libdeflate larger
+  'libdeflate',
+  'libdeflate',
+  'libdeflate'
+]
 
-/** Uncompressed bytes per gzip member; fixed, so the output never depends on the machine. */
-export const GZIP_BLOCK = 1024 * 1024
-
-const gzipAsync = promisify(zlib.gzip)
-
-function threadPoolSize(): number {
-  const n = Number(process.env.UV_THREADPOOL_SIZE)
-  return Number.isInteger(n) && n > 0 ? n : 4
+export function gzipCodec(level: number): GzipCodec {
+  return gzipCodecs[level] ?? 'zlib'
 }
 
-/**
- * Gzip that compresses fixed 1 MiB blocks as independent gzip members on zlib's thread pool and
- * emits them in order. A gzip file may hold several members (RFC 1952 §2.2) and every layer reader
- * tried accepts them; the gain is using every core, at a cost of well under 1% in size.
- */
-export class ParallelGzip extends Transform {
-  private parts: Buffer[] = []
-  private buffered = 0
-  private wroteAny = false
-  private readonly inFlight: Array<Promise<Buffer>> = []
-  private readonly maxInFlight: number
-
-  constructor(private readonly level: number) {
-    super()
-    // zlib's async work shares libuv's pool (4 threads by default) with file reads and writes;
-    // filling it with compression stalls the reads that feed it.
-    this.maxInFlight = Math.max(2, Math.min(availableParallelism() + 1, threadPoolSize() - 1))
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.parts.push(chunk)
-    this.buffered += chunk.length
-    while (this.buffered >= GZIP_BLOCK) this.submit(this.cut(GZIP_BLOCK))
-    this.emitUntil(this.maxInFlight).then(() => cb(), cb)
-  }
-
-  override _flush(cb: TransformCallback): void {
-    // An empty input still needs one member to be a gzip file.
-    if (this.buffered > 0 || !this.wroteAny) this.submit(this.cut(this.buffered))
-    this.emitUntil(0).then(() => cb(), cb)
-  }
-
-  private cut(n: number): Buffer {
-    const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.buffered)
-    const block = all.subarray(0, n)
-    const rest = all.subarray(n)
-    this.parts = rest.length ? [rest] : []
-    this.buffered = rest.length
-    return block
-  }
-
-  private submit(block: Buffer): void {
-    this.wroteAny = true
-    // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
-    const member = gzipAsync(block, { level: this.level, chunkSize: GZIP_BLOCK })
-    // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
-    member.catch(() => {})
-    this.inFlight.push(member)
-  }
-
-  private async emitUntil(limit: number): Promise<void> {
-    while (this.inFlight.length > limit) {
-      const member = await this.inFlight.shift()!
-      member[9] = GZIP_OS_UNKNOWN
-      this.push(member)
-    }
-  }
+function gzipMembers(level: number): MemberCompressor {
+  return gzipCodec(level) === 'libdeflate' ? new DeflatePool(level) : zlibMembers(level)
 }
 
 /**
@@ -127,7 +82,7 @@ export function compressorStages(c: Compression, level?: number): Transform[] {
   const lvl = compressionLevel(c, level)
   switch (c) {
     case 'gzip':
-      return [new ParallelGzip(lvl as number)]
+      return [new ParallelGzip(gzipMembers(lvl as number))]
     case 'zstd':
       return [
         zlib.createZstdCompress({

@@ -63,7 +63,7 @@ export interface DiffPass {
  * Bumped whenever Lading's bytes for the same tree and settings change (the tar writer, the
  * compressor): a cached layer made by another format is not taken for a cold build's.
  */
-export const LAYER_FORMAT = 1
+export const LAYER_FORMAT = 2
 
 /** The history comment of a layer Lading builds: its format and compression settings. */
 export function layerRecipe(compression: Compression, level: number | undefined): string {

@@ -1,0 +1,168 @@
+import { describe, it, expect } from '@jest/globals'
+import * as zlib from 'node:zlib'
+import { createHash } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { DeflatePool } from '../../src/codec/deflate-wasm.js'
+import { GZIP_BLOCK, ParallelGzip, type MemberCompressor } from '../../src/codec/gzip-members.js'
+import { compressionLevel, compressorStages, gzipCodec } from '../../src/codec/compress.js'
+import { LadingError } from '../../src/util/errors.js'
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+
+/** Bytes no compressor can shrink, the same on every run (xorshift32). */
+function noise(n: number, seed = 0x9e3779b9): Buffer {
+  const out = Buffer.alloc(n)
+  let x = seed >>> 0
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
+    out[i] = x & 0xff
+  }
+  return out
+}
+
+/** Text-like bytes that compress several times over. */
+function text(n: number): Buffer {
+  const words = ['layer', 'digest', 'manifest', 'config', 'blob', 'index', 'tar', 'gzip', '\n']
+  const parts: string[] = []
+  let len = 0
+  for (let i = 0; len < n; i++) {
+    const w = words[(i * 7 + (i >> 3)) % words.length] + ' '
+    parts.push(w)
+    len += w.length
+  }
+  return Buffer.from(parts.join('')).subarray(0, n)
+}
+
+/** Splits a buffer into uneven pieces, as a stream would hand them over. */
+function pieces(data: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = []
+  for (let i = 0; i < data.length; i += size) out.push(data.subarray(i, i + size))
+  return out
+}
+
+async function gzipThrough(members: MemberCompressor, input: Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = []
+  const gz = new ParallelGzip(members)
+  gz.on('data', (c: Buffer) => out.push(c))
+  await pipeline(Readable.from(input), gz)
+  return Buffer.concat(out)
+}
+
+const gzipWasm = (input: Buffer[], level = 1, threads = 2) =>
+  gzipThrough(new DeflatePool(level, threads), input)
+
+function gunzipTool(gz: Buffer): Buffer {
+  return execFileSync('gzip', ['-dc'], { input: gz, maxBuffer: 64 << 20 })
+}
+
+describe('libdeflate gzip on worker threads', () => {
+  const sizes = [
+    0,
+    1,
+    GZIP_BLOCK - 1,
+    GZIP_BLOCK,
+    GZIP_BLOCK + 1,
+    2 * GZIP_BLOCK,
+    3 * GZIP_BLOCK + 1234
+  ]
+
+  it.each(sizes)(
+    'gives back %i bytes of noise and of text through gunzip and gzip -dc',
+    async n => {
+      for (const data of [noise(n), text(n)]) {
+        const gz = await gzipWasm(pieces(data, 65521))
+        expect(sha(zlib.gunzipSync(gz))).toBe(sha(data))
+        expect(sha(gunzipTool(gz))).toBe(sha(data))
+      }
+    }
+  )
+
+  it('writes one member per 1 MiB block, each with mtime 0 and OS 255', async () => {
+    const data = text(2 * GZIP_BLOCK + 10)
+    const gz = await gzipWasm([data])
+    let at = 0
+    let count = 0
+    while (at < gz.length) {
+      expect(gz.subarray(at, at + 4)).toEqual(Buffer.from([0x1f, 0x8b, 8, 0]))
+      expect(gz.readUInt32LE(at + 4)).toBe(0)
+      expect(gz[at + 9]).toBe(0xff)
+      // A member's end is where a raw inflate of its body stops; its trailer is 8 bytes.
+      const body = zlib.inflateRawSync(gz.subarray(at + 10), { info: true }) as unknown as {
+        engine: zlib.InflateRaw
+      }
+      at += 10 + body.engine.bytesWritten + 8
+      count++
+    }
+    expect(count).toBe(3)
+  })
+
+  it('gives the same bytes whatever the chunking, the number of threads and the run', async () => {
+    const data = Buffer.concat([text(GZIP_BLOCK + 5000), noise(GZIP_BLOCK), text(700_000)])
+    const first = await gzipWasm([data], 1, 1)
+    for (const threads of [1, 2, 3])
+      for (const chunk of [4096, 65521, data.length]) {
+        const again = await gzipWasm(pieces(data, chunk), 1, threads)
+        expect(sha(again)).toBe(sha(first))
+      }
+  })
+
+  it('compresses at every gzip level the input allows', async () => {
+    const data = text(300_000)
+    for (let level = 0; level <= 9; level++) {
+      const gz = await gzipWasm([data], level, 1)
+      expect(sha(zlib.gunzipSync(gz))).toBe(sha(data))
+    }
+  })
+
+  it('is the default gzip, and its stages give a gzip file', async () => {
+    const level = compressionLevel('gzip') as number
+    expect(gzipCodec(level)).toBe('libdeflate')
+    const data = text(GZIP_BLOCK + 99)
+    const out: Buffer[] = []
+    const [stage] = compressorStages('gzip')
+    stage.on('data', (c: Buffer) => out.push(c))
+    await pipeline(Readable.from([data]), stage)
+    expect(sha(zlib.gunzipSync(Buffer.concat(out)))).toBe(sha(data))
+  })
+
+  it('ends in a clear error when a worker thread crashes, failing every member under way', async () => {
+    const pool = new DeflatePool(1, 2)
+    // A block larger than the workers' buffers makes the worker throw, as any crash would.
+    const crash = pool.member(Buffer.alloc(GZIP_BLOCK + 1))
+    const others = [pool.member(text(1000)), pool.member(text(2000))]
+    await expect(crash).rejects.toThrow(LadingError)
+    await expect(crash).rejects.toThrow(/gzip compression failed in a libdeflate worker thread/)
+    for (const other of others)
+      await other.then(
+        () => undefined,
+        (err: unknown) => expect(err).toBeInstanceOf(LadingError)
+      )
+    await expect(pool.member(text(10))).rejects.toThrow(/libdeflate worker thread/)
+    await pool.close()
+  })
+
+  it('fails the stream when a worker crashes in the middle of it', async () => {
+    const pool = new DeflatePool(1, 2)
+    let blocks = 0
+    const crashOnSecond: MemberCompressor = {
+      maxInFlight: pool.maxInFlight,
+      member: block => pool.member(blocks++ === 1 ? Buffer.alloc(GZIP_BLOCK + 1) : block),
+      close: () => pool.close()
+    }
+    await expect(gzipThrough(crashOnSecond, [text(4 * GZIP_BLOCK)])).rejects.toThrow(
+      /gzip compression failed in a libdeflate worker thread: .*too large/
+    )
+  })
+
+  it('refuses work once closed', async () => {
+    const pool = new DeflatePool(1, 1)
+    await pool.member(text(10))
+    await pool.close()
+    await expect(pool.member(text(10))).rejects.toThrow(/after close/)
+  })
+})

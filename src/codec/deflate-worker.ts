@@ -1,0 +1,87 @@
+/**
+ * The code each libdeflate worker thread runs. It is handed to `new Worker(..., { eval: true })`
+ * as source text, so that the bundle needs no second entry file: the function below must name
+ * nothing outside itself (no import, no helper), only globals and `process.getBuiltinModule`.
+ */
+
+/** What a worker is started with (its workerData). */
+export interface DeflateWorkerData {
+  /** libdeflate.wasm, compiled once by the main thread and shared with every worker. */
+  module: WebAssembly.Module
+  level: number
+  /** The largest block it will be given, for the buffers it allocates once. */
+  maxBlock: number
+}
+
+/** libdeflate's exports that the worker calls (scripts/build-libdeflate-wasm.sh exports them). */
+interface LibdeflateExports {
+  memory: WebAssembly.Memory
+  malloc(size: number): number
+  libdeflate_alloc_compressor(level: number): number
+  libdeflate_deflate_compress_bound(compressor: number, size: number): number
+  libdeflate_deflate_compress(
+    compressor: number,
+    input: number,
+    size: number,
+    output: number,
+    room: number
+  ): number
+}
+
+/**
+ * A block handed to a worker: the first `length` bytes of `buffer`, which moves in and comes back
+ * holding the member, so a worker allocates nothing per block (memory a thread allocates and
+ * another frees stays in the first thread's malloc arena).
+ */
+export interface DeflateJob {
+  buffer: ArrayBuffer
+  length: number
+}
+
+/** A worker's answer: the job's buffer, whose first `size` bytes are now the gzip member. */
+export interface DeflateResult {
+  buffer: ArrayBuffer
+  size: number
+}
+
+/**
+ * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
+ * ends, and the pool fails every member still under way with it.
+ */
+function deflateWorkerMain(): void {
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
+  const { crc32 } = process.getBuiltinModule('node:zlib')
+  const { module, level, maxBlock } = workerData as DeflateWorkerData
+  const wasm = new WebAssembly.Instance(module, {}).exports as unknown as LibdeflateExports
+  const compressor = wasm.libdeflate_alloc_compressor(level)
+  if (!compressor) throw new Error(`libdeflate has no compression level ${level}`)
+  const room = wasm.libdeflate_deflate_compress_bound(compressor, maxBlock)
+  const input = wasm.malloc(maxBlock)
+  const output = wasm.malloc(room)
+  if (!input || !output) throw new Error('libdeflate could not allocate its buffers')
+  // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
+  const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0
+  parentPort!.on('message', ({ buffer, length }: DeflateJob) => {
+    if (length > maxBlock) throw new Error(`a block of ${length} bytes is too large`)
+    // The memory's buffer is replaced whenever it grows: take it afresh each time.
+    const memory = () => wasm.memory.buffer
+    new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length))
+    const crc = crc32(new Uint8Array(memory(), input, length))
+    // Room for the member in the job's buffer too: libdeflate answers 0 when it would not fit.
+    const avail = Math.min(room, buffer.byteLength - 18)
+    const deflated = wasm.libdeflate_deflate_compress(compressor, input, length, output, avail)
+    if (deflated === 0) throw new Error('libdeflate ran out of output room')
+    const member = new Uint8Array(buffer, 0, 10 + deflated + 8)
+    // RFC 1952: magic, CM deflate, no flags, MTIME 0, XFL, OS 255 (unknown, as Go writes it).
+    member.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff])
+    member.set(new Uint8Array(memory(), output, deflated), 10)
+    const trailer = new DataView(buffer, 10 + deflated, 8)
+    trailer.setUint32(0, crc, true)
+    trailer.setUint32(4, length, true)
+    const result: DeflateResult = { buffer, size: member.length }
+    parentPort!.postMessage(result, [buffer])
+  })
+}
+
+/** The worker's source text. */
+export const deflateWorkerSource = `(${deflateWorkerMain.toString()})()`
