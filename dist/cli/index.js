@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 860:
+/***/ 203:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3696,8 +3696,297 @@ var tar_stream = __nccwpck_require__(118);
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:worker_threads"
+const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+;// CONCATENATED MODULE: ./src/codec/deflate-worker.ts
+/**
+ * The code each libdeflate worker thread runs. It is handed to `new Worker(..., { eval: true })`
+ * as source text, so that the bundle needs no second entry file: the function below must name
+ * nothing outside itself (no import, no helper), only globals and `process.getBuiltinModule`.
+ */
+/**
+ * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
+ * ends, and the pool fails every member still under way with it.
+ */
+function deflateWorkerMain() {
+    const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+    const { crc32 } = process.getBuiltinModule('node:zlib');
+    const { module, level, maxBlock } = workerData;
+    const wasm = new WebAssembly.Instance(module, {}).exports;
+    const compressor = wasm.libdeflate_alloc_compressor(level);
+    if (!compressor)
+        throw new Error(`libdeflate has no compression level ${level}`);
+    const room = wasm.libdeflate_deflate_compress_bound(compressor, maxBlock);
+    const input = wasm.malloc(maxBlock);
+    const output = wasm.malloc(room);
+    if (!input || !output)
+        throw new Error('libdeflate could not allocate its buffers');
+    // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
+    const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0;
+    parentPort.on('message', ({ buffer, length }) => {
+        if (length > maxBlock)
+            throw new Error(`a block of ${length} bytes is too large`);
+        // The memory's buffer is replaced whenever it grows: take it afresh each time.
+        const memory = () => wasm.memory.buffer;
+        new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length));
+        const crc = crc32(new Uint8Array(memory(), input, length));
+        // Room for the member in the job's buffer too: libdeflate answers 0 when it would not fit.
+        const avail = Math.min(room, buffer.byteLength - 18);
+        const deflated = wasm.libdeflate_deflate_compress(compressor, input, length, output, avail);
+        if (deflated === 0)
+            throw new Error('libdeflate ran out of output room');
+        const member = new Uint8Array(buffer, 0, 10 + deflated + 8);
+        // RFC 1952: magic, CM deflate, no flags, MTIME 0, XFL, OS 255 (unknown, as Go writes it).
+        member.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff]);
+        member.set(new Uint8Array(memory(), output, deflated), 10);
+        const trailer = new DataView(buffer, 10 + deflated, 8);
+        trailer.setUint32(0, crc, true);
+        trailer.setUint32(4, length, true);
+        const result = { buffer, size: member.length };
+        parentPort.postMessage(result, [buffer]);
+    });
+}
+/** The worker's source text. */
+const deflateWorkerSource = `(${deflateWorkerMain.toString()})()`;
+
 ;// CONCATENATED MODULE: external "node:util"
 const external_node_util_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
+;// CONCATENATED MODULE: ./src/codec/gzip-members.ts
+
+
+
+
+/** Uncompressed bytes per gzip member; fixed, so the output never depends on the machine. */
+const GZIP_BLOCK = 1024 * 1024;
+/**
+ * zlib writes the build platform into the gzip header's OS byte (3 on Linux, 19 on macOS), which
+ * would make the same layer differ by machine. 255 ("unknown") is what Go's gzip writer uses.
+ */
+const GZIP_OS_UNKNOWN = 0xff;
+/**
+ * Gzip that compresses fixed 1 MiB blocks as independent gzip members, several at once, and
+ * emits them in order. A gzip file may hold several members (RFC 1952 §2.2) and every layer
+ * reader tried accepts them; the gain is using every core, at a cost of well under 1% in size.
+ * The output depends on the bytes and the compressor only: never on chunking or scheduling.
+ */
+class ParallelGzip extends external_node_stream_namespaceObject.Transform {
+    members;
+    parts = [];
+    buffered = 0;
+    wroteAny = false;
+    membersClosed = false;
+    inFlight = [];
+    constructor(members) {
+        super();
+        this.members = members;
+    }
+    _transform(chunk, _enc, cb) {
+        this.parts.push(chunk);
+        this.buffered += chunk.length;
+        while (this.buffered >= GZIP_BLOCK)
+            this.submit(this.cut(GZIP_BLOCK));
+        this.emitUntil(this.members.maxInFlight).then(() => cb(), cb);
+    }
+    _flush(cb) {
+        // An empty input still needs one member to be a gzip file.
+        if (this.buffered > 0 || !this.wroteAny)
+            this.submit(this.cut(this.buffered));
+        this.emitUntil(0)
+            .then(() => this.close())
+            .then(() => cb(), cb);
+    }
+    _destroy(err, cb) {
+        this.close().then(() => cb(err), () => cb(err));
+    }
+    close() {
+        if (this.membersClosed)
+            return Promise.resolve();
+        this.membersClosed = true;
+        return this.members.close();
+    }
+    cut(n) {
+        const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.buffered);
+        const block = all.subarray(0, n);
+        const rest = all.subarray(n);
+        this.parts = rest.length ? [rest] : [];
+        this.buffered = rest.length;
+        return block;
+    }
+    submit(block) {
+        this.wroteAny = true;
+        const member = this.members.member(block);
+        // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
+        member.catch(() => { });
+        this.inFlight.push(member);
+    }
+    async emitUntil(limit) {
+        while (this.inFlight.length > limit)
+            this.push(await this.inFlight.shift());
+    }
+}
+const gzipAsync = (0,external_node_util_namespaceObject.promisify)(external_node_zlib_namespaceObject.gzip);
+function threadPoolSize() {
+    const n = Number(process.env.UV_THREADPOOL_SIZE);
+    return Number.isInteger(n) && n > 0 ? n : 4;
+}
+/** Members made by Node's zlib on libuv's thread pool. */
+function zlibMembers(level) {
+    // zlib's async work shares libuv's pool (4 threads by default) with file reads and writes;
+    // filling it with compression stalls the reads that feed it.
+    const maxInFlight = Math.max(2, Math.min((0,external_node_os_namespaceObject.availableParallelism)() + 1, threadPoolSize() - 1));
+    return {
+        maxInFlight,
+        async member(block) {
+            // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
+            const member = await gzipAsync(block, { level, chunkSize: GZIP_BLOCK });
+            member[9] = GZIP_OS_UNKNOWN;
+            return member;
+        },
+        close: () => Promise.resolve()
+    };
+}
+
+;// CONCATENATED MODULE: ./src/codec/deflate-wasm.ts
+
+
+
+
+
+
+/**
+ * libdeflate (src/codec/wasm/, built by scripts/build-libdeflate-wasm.sh), compiled once per
+ * process: the module is immutable and shared by every worker of every pool.
+ */
+let compiled;
+function libdeflateModule() {
+    if (!compiled) {
+        let bytes;
+        try {
+            // ncc copies the file next to the bundle when it sees this exact form.
+            bytes = (0,external_node_fs_namespaceObject.readFileSync)(__nccwpck_require__.ab + "libdeflate.wasm");
+        }
+        catch (err) {
+            throw new LadingError(`gzip: Lading's libdeflate.wasm cannot be read: ${errors_messageOf(err)}`);
+        }
+        compiled = new WebAssembly.Module(bytes);
+    }
+    return compiled;
+}
+/**
+ * Bytes of a job's buffer: a block, and then its member, which for a block that does not
+ * compress is larger (libdeflate's bound: 5 bytes per 5,000 and 9 more; gzip's 18).
+ */
+const JOB_ROOM = 4096;
+const JOB_BYTES = GZIP_BLOCK + JOB_ROOM;
+/**
+ * One worker per core but one: the main thread reads, tars and hashes the layer, nearly a core's
+ * work. On 2 cores one worker built the benchmark's layer as fast as two (the three threads
+ * shared two cores) with 15 MiB less memory.
+ */
+function defaultThreads() {
+    return Math.max(1, (0,external_node_os_namespaceObject.availableParallelism)() - 1);
+}
+/**
+ * gzip members made by libdeflate in WebAssembly, on worker threads (one per core but one),
+ * each worker compressing one block at a time. libdeflate compresses each block on its own, so
+ * a member's bytes depend on the block and the level only, whichever worker made it.
+ */
+class DeflatePool {
+    level;
+    threads;
+    maxInFlight;
+    workers = new Set();
+    idle = [];
+    running = new Map();
+    queue = [];
+    /** Job buffers back from the workers, so that a build allocates only maxInFlight of them. */
+    spare = [];
+    failure;
+    closing = false;
+    constructor(level, threads = defaultThreads()) {
+        this.level = level;
+        this.threads = threads;
+        // One block running and one waiting per worker, so a worker never waits for the stream.
+        this.maxInFlight = 2 * threads;
+    }
+    member(block) {
+        if (this.failure)
+            return Promise.reject(this.failure);
+        if (this.closing)
+            return Promise.reject(new Error('DeflatePool used after close'));
+        // A copy the worker can take over: the block is often a view into a larger pooled buffer.
+        const buffer = block.length <= GZIP_BLOCK
+            ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
+            : new ArrayBuffer(block.length + JOB_ROOM);
+        new Uint8Array(buffer).set(block);
+        const data = { buffer, length: block.length };
+        return new Promise((resolve, reject) => {
+            this.queue.push({ data, resolve, reject });
+            this.dispatch();
+        });
+    }
+    async close() {
+        this.closing = true;
+        await Promise.all([...this.workers].map(w => w.terminate()));
+    }
+    dispatch() {
+        while (this.queue.length > 0 && !this.failure) {
+            const worker = this.idle.pop() ?? (this.workers.size < this.threads ? this.spawn() : undefined);
+            if (!worker)
+                return;
+            const job = this.queue.shift();
+            this.running.set(worker, job);
+            worker.postMessage(job.data, [job.data.buffer]);
+        }
+    }
+    spawn() {
+        const workerData = {
+            module: libdeflateModule(),
+            level: this.level,
+            maxBlock: GZIP_BLOCK
+        };
+        const worker = new external_node_worker_threads_namespaceObject.Worker(deflateWorkerSource, {
+            eval: true,
+            workerData,
+            // The thread's own heap holds only the block in hand; the wasm memory is outside it.
+            resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+        });
+        this.workers.add(worker);
+        worker.on('message', ({ buffer, size }) => {
+            const job = this.running.get(worker);
+            this.running.delete(worker);
+            this.idle.push(worker);
+            const member = Buffer.allocUnsafe(size);
+            member.set(new Uint8Array(buffer, 0, size));
+            if (buffer.byteLength === JOB_BYTES)
+                this.spare.push(buffer);
+            job?.resolve(member);
+            this.dispatch();
+        });
+        worker.on('error', err => this.fail(errors_messageOf(err)));
+        worker.on('messageerror', err => this.fail(errors_messageOf(err)));
+        worker.on('exit', code => {
+            this.workers.delete(worker);
+            if (!this.closing)
+                this.fail(`the thread stopped (exit code ${code})`);
+        });
+        return worker;
+    }
+    /** Ends every member under way or waiting with the first failure, and stops the threads. */
+    fail(why) {
+        if (!this.failure)
+            this.failure = new LadingError(`gzip compression failed in a libdeflate worker thread: ${why}; ` +
+                'if this repeats, build with compression: zstd and report it');
+        const jobs = [...this.running.values(), ...this.queue];
+        this.running.clear();
+        this.queue.length = 0;
+        for (const job of jobs)
+            job.reject(this.failure);
+        for (const worker of this.workers)
+            void worker.terminate();
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/codec/compress.ts
 
 
@@ -3714,10 +4003,11 @@ function parseCompression(s) {
 }
 /**
  * gzip's default level is chosen by measurement: `npm run bench` (its levels section) compares
- * levels on the seeded tree; the figures are in bench/results/latest.md.
+ * levels on the seeded tree; the figures are in bench/results/latest.md. Level 1 is libdeflate's
+ * fastest, twice zlib level 4's speed per core for a layer 4% larger than umoci's.
  */
 const levelRange = {
-    gzip: { min: 0, max: 9, def: 4 },
+    gzip: { min: 0, max: 9, def: 1 },
     zstd: { min: 1, max: 22, def: 3 }
 };
 /**
@@ -3736,72 +4026,27 @@ function compress_compressionLevel(c, level) {
     return n;
 }
 /**
- * zlib writes the build platform into the gzip header's OS byte (3 on Linux, 19 on macOS), which
- * would make the same layer differ by machine. 255 ("unknown") is what Go's gzip writer uses.
+ * The deflate behind each gzip level (index = level), by measurement on the benchmark's tree
+ * (README, Performance): libdeflate where it is faster than zlib at that level with a layer no
+ * larger, zlib where it is not.
  */
-const GZIP_OS_UNKNOWN = 0xff;
-/** Uncompressed bytes per gzip member; fixed, so the output never depends on the machine. */
-const GZIP_BLOCK = 1024 * 1024;
-const gzipAsync = (0,external_node_util_namespaceObject.promisify)(external_node_zlib_namespaceObject.gzip);
-function threadPoolSize() {
-    const n = Number(process.env.UV_THREADPOOL_SIZE);
-    return Number.isInteger(n) && n > 0 ? n : 4;
+const gzipCodecs = [
+    'libdeflate', // level 0 stores: the same size, 3 times as fast
+    'libdeflate',
+    'zlib', // libdeflate 3% smaller but 7% slower
+    'libdeflate',
+    'libdeflate',
+    'zlib', // libdeflate larger
+    'zlib', // libdeflate larger
+    'libdeflate',
+    'libdeflate',
+    'libdeflate'
+];
+function gzipCodec(level) {
+    return gzipCodecs[level] ?? 'zlib';
 }
-/**
- * Gzip that compresses fixed 1 MiB blocks as independent gzip members on zlib's thread pool and
- * emits them in order. A gzip file may hold several members (RFC 1952 §2.2) and every layer reader
- * tried accepts them; the gain is using every core, at a cost of well under 1% in size.
- */
-class ParallelGzip extends external_node_stream_namespaceObject.Transform {
-    level;
-    parts = [];
-    buffered = 0;
-    wroteAny = false;
-    inFlight = [];
-    maxInFlight;
-    constructor(level) {
-        super();
-        this.level = level;
-        // zlib's async work shares libuv's pool (4 threads by default) with file reads and writes;
-        // filling it with compression stalls the reads that feed it.
-        this.maxInFlight = Math.max(2, Math.min((0,external_node_os_namespaceObject.availableParallelism)() + 1, threadPoolSize() - 1));
-    }
-    _transform(chunk, _enc, cb) {
-        this.parts.push(chunk);
-        this.buffered += chunk.length;
-        while (this.buffered >= GZIP_BLOCK)
-            this.submit(this.cut(GZIP_BLOCK));
-        this.emitUntil(this.maxInFlight).then(() => cb(), cb);
-    }
-    _flush(cb) {
-        // An empty input still needs one member to be a gzip file.
-        if (this.buffered > 0 || !this.wroteAny)
-            this.submit(this.cut(this.buffered));
-        this.emitUntil(0).then(() => cb(), cb);
-    }
-    cut(n) {
-        const all = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.buffered);
-        const block = all.subarray(0, n);
-        const rest = all.subarray(n);
-        this.parts = rest.length ? [rest] : [];
-        this.buffered = rest.length;
-        return block;
-    }
-    submit(block) {
-        this.wroteAny = true;
-        // One output buffer for the member: zlib's default 16 KiB chunks cost a callback each.
-        const member = gzipAsync(block, { level: this.level, chunkSize: GZIP_BLOCK });
-        // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
-        member.catch(() => { });
-        this.inFlight.push(member);
-    }
-    async emitUntil(limit) {
-        while (this.inFlight.length > limit) {
-            const member = await this.inFlight.shift();
-            member[9] = GZIP_OS_UNKNOWN;
-            this.push(member);
-        }
-    }
+function gzipMembers(level) {
+    return gzipCodec(level) === 'libdeflate' ? new DeflatePool(level) : zlibMembers(level);
 }
 /**
  * The stages that compress with `c`, to splice into a pipeline. Deterministic: gzip headers carry
@@ -3811,7 +4056,7 @@ function compressorStages(c, level) {
     const lvl = compress_compressionLevel(c, level);
     switch (c) {
         case 'gzip':
-            return [new ParallelGzip(lvl)];
+            return [new ParallelGzip(gzipMembers(lvl))];
         case 'zstd':
             return [
                 external_node_zlib_namespaceObject.createZstdCompress({
@@ -4481,7 +4726,7 @@ function toOciMediaType(mt) {
  * Bumped whenever Lading's bytes for the same tree and settings change (the tar writer, the
  * compressor): a cached layer made by another format is not taken for a cold build's.
  */
-const LAYER_FORMAT = 1;
+const LAYER_FORMAT = 2;
 /** The history comment of a layer Lading builds: its format and compression settings. */
 function layerRecipe(compression, level) {
     const how = compression === 'none' ? 'uncompressed' : `${compression} level ${level ?? 'default'}`;
@@ -9824,78 +10069,100 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
         if (!validItems(items) || items.length === 0)
             throw new LadingError(`from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`);
         const item = selectItem(items, ref, from, archive);
-        const member = (name, what) => {
-            const rec = files.get(memberName(name));
-            if (!rec)
-                throw new LadingError(`from "${from}": manifest.json names ${what} "${name}", which is not in ${archive}`);
-            return rec;
-        };
-        const layout = external_node_path_namespaceObject.join(tmp, 'layout');
-        const blob = (digest) => blobPathIn(layout, digest);
-        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(layout, 'blobs', 'sha256'), { recursive: true });
-        const configRec = member(item.Config, 'the config');
-        if (configRec.size > MAX_DOCUMENT_BYTES)
-            throw new LadingError(`from "${from}": the config ${item.Config} in ${archive} has ${configRec.size} bytes, ` +
-                `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`);
-        const configBytes = await promises_namespaceObject.readFile(configRec.file);
-        const config = parseJSONValue(configBytes, `from "${from}": the config ${item.Config}`);
-        const diffIds = config?.rootfs?.diff_ids;
-        if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
-            throw new LadingError(`from "${from}": the config ${item.Config} lists ` +
-                `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
-                `lists ${item.Layers.length} layers; the tarball is inconsistent`);
-        const layers = [];
-        const scanned = new Map();
-        for (const [i, name] of item.Layers.entries()) {
-            const rec = member(name, `layer ${i}`);
-            const compression = readableCompression(rec.head);
-            // As the validator reads the config: a sha512 diff_id is checked with sha512.
-            const want = diffIds[i];
-            const diffAlgorithm = typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256';
-            const scan = await scanLayer(scanBlob, rec, diffAlgorithm);
-            const diffId = scan.diffId;
-            // A layer that does not decompress is the validator's to report (layer-decompress).
-            if (diffId !== undefined && diffId !== diffIds[i])
-                throw new LadingError(`from "${from}": layer ${i} (${name}) in ${archive} has uncompressed digest ${diffId}, ` +
-                    `but the config lists diff_id ${String(diffIds[i])}; the tarball is corrupt`);
-            const dest = blob(rec.digest);
-            // One file may back several layers (the same layer twice), so it is linked, not moved.
-            await promises_namespaceObject.rm(dest, { force: true });
-            await promises_namespaceObject.link(rec.file, dest);
-            const desc = { mediaType: layerMediaType(compression), digest: rec.digest, size: rec.size };
-            layers.push(desc);
-            scanned.set(scanKey(desc, diffAlgorithm), scan);
-        }
-        const configDigest = digestOf(configBytes);
-        await promises_namespaceObject.writeFile(blob(configDigest), configBytes);
-        const manifest = {
-            schemaVersion: 2,
-            mediaType: MediaType.ImageManifest,
-            config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: configBytes.length },
-            layers
-        };
-        const manifestBytes = Buffer.from(JSON.stringify(manifest));
-        const root = {
-            mediaType: MediaType.ImageManifest,
-            digest: digestOf(manifestBytes),
-            size: manifestBytes.length
-        };
-        if (typeof config.os === 'string' && typeof config.architecture === 'string')
-            root.platform = platformOfConfig({
-                os: config.os,
-                architecture: config.architecture,
-                variant: typeof config.variant === 'string' ? config.variant : undefined
-            });
-        await promises_namespaceObject.writeFile(blob(root.digest), manifestBytes);
-        await writeLayoutIndex(layout, [root]);
+        const save = { archive, from, files, layout: external_node_path_namespaceObject.join(tmp, 'layout') };
+        await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(save.layout, 'blobs', 'sha256'), { recursive: true });
+        const config = await readSaveConfig(save, item);
+        const { layers, scanned } = await linkLayers(save, item, config.diffIds, scanBlob);
+        await writeConvertedLayout(save, config, layers);
         // The converted layout holds links to what it needs; the rest of the extraction can go.
         await promises_namespaceObject.rm(raw, { recursive: true, force: true });
-        return await openLayout(layout, undefined, from, { ...layoutOpts, scanned });
+        return await openLayout(save.layout, undefined, from, { ...layoutOpts, scanned });
     }
     catch (err) {
         await cleanup();
         throw err;
     }
+}
+/** The extracted file manifest.json names, or a clear error when the tarball lacks it. */
+function memberOf(save, name, what) {
+    const rec = save.files.get(memberName(name));
+    if (!rec)
+        throw new LadingError(`from "${save.from}": manifest.json names ${what} "${name}", which is not in ${save.archive}`);
+    return rec;
+}
+async function readSaveConfig(save, item) {
+    const { from, archive } = save;
+    const rec = memberOf(save, item.Config, 'the config');
+    if (rec.size > MAX_DOCUMENT_BYTES)
+        throw new LadingError(`from "${from}": the config ${item.Config} in ${archive} has ${rec.size} bytes, ` +
+            `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`);
+    const bytes = await promises_namespaceObject.readFile(rec.file);
+    const config = parseJSONValue(bytes, `from "${from}": the config ${item.Config}`);
+    const diffIds = config?.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
+        throw new LadingError(`from "${from}": the config ${item.Config} lists ` +
+            `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
+            `lists ${item.Layers.length} layers; the tarball is inconsistent`);
+    const platform = typeof config.os === 'string' && typeof config.architecture === 'string'
+        ? platformOfConfig({
+            os: config.os,
+            architecture: config.architecture,
+            variant: typeof config.variant === 'string' ? config.variant : undefined
+        })
+        : undefined;
+    return { bytes, diffIds, platform };
+}
+/**
+ * Each layer read once (its scan gives the diff_id the config must list, and every content
+ * finding) and linked into the layout under its digest.
+ */
+async function linkLayers(save, item, diffIds, scanBlob) {
+    const layers = [];
+    const scanned = new Map();
+    for (const [i, name] of item.Layers.entries()) {
+        const rec = memberOf(save, name, `layer ${i}`);
+        // As the validator reads the config: a sha512 diff_id is checked with sha512.
+        const want = diffIds[i];
+        const diffAlgorithm = typeof want === 'string' && want.startsWith('sha512:') ? 'sha512' : 'sha256';
+        const scan = await scanLayer(scanBlob, rec, diffAlgorithm);
+        // A layer that does not decompress is the validator's to report (layer-decompress).
+        if (scan.diffId !== undefined && scan.diffId !== want)
+            throw new LadingError(`from "${save.from}": layer ${i} (${name}) in ${save.archive} has uncompressed digest ` +
+                `${scan.diffId}, but the config lists diff_id ${String(want)}; the tarball is corrupt`);
+        const dest = blobPathIn(save.layout, rec.digest);
+        // One file may back several layers (the same layer twice), so it is linked, not moved.
+        await promises_namespaceObject.rm(dest, { force: true });
+        await promises_namespaceObject.link(rec.file, dest);
+        const desc = {
+            mediaType: layerMediaType(readableCompression(rec.head)),
+            digest: rec.digest,
+            size: rec.size
+        };
+        layers.push(desc);
+        scanned.set(scanKey(desc, diffAlgorithm), scan);
+    }
+    return { layers, scanned };
+}
+/** The config, a manifest made for it and the layers, and index.json naming it. */
+async function writeConvertedLayout(save, config, layers) {
+    const blob = (digest) => blobPathIn(save.layout, digest);
+    const configDigest = digestOf(config.bytes);
+    await promises_namespaceObject.writeFile(blob(configDigest), config.bytes);
+    const manifest = {
+        schemaVersion: 2,
+        mediaType: MediaType.ImageManifest,
+        config: { mediaType: MediaType.ImageConfig, digest: configDigest, size: config.bytes.length },
+        layers
+    };
+    const manifestBytes = Buffer.from(JSON.stringify(manifest));
+    const root = {
+        mediaType: MediaType.ImageManifest,
+        digest: digestOf(manifestBytes),
+        size: manifestBytes.length,
+        ...(config.platform ? { platform: config.platform } : {})
+    };
+    await promises_namespaceObject.writeFile(blob(root.digest), manifestBytes);
+    await writeLayoutIndex(save.layout, [root]);
 }
 
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
@@ -16205,7 +16472,7 @@ const defaultIO = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(860);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(203);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
