@@ -41909,10 +41909,19 @@ class ExchangeWatch {
             socket = s;
             last = moved(s);
         });
+        let checkedAt = Date.now();
         const check = () => {
             const now = socket ? moved(socket) : 0;
             const got = now - last;
             last = now;
+            // A timer that fires late means this process was too busy to read: its stall, not the
+            // registry's, so that window is not judged.
+            const late = Date.now() - checkedAt > windowMs * 1.5;
+            checkedAt = Date.now();
+            if (late) {
+                this.window = setTimeout(check, windowMs);
+                return;
+            }
             // A download whose reader is behind (bytes received and not yet read) waits on Lading,
             // not on the registry: the registry is only to blame when nothing waits to be read.
             const res = this.res;
