@@ -1,5 +1,6 @@
 /** The text form of an `Inspection`: one fact a line, long values cut, never wrapped. Pure. */
 import type { ImageFacts, IndexEntry, Inspection, LayerFacts } from './inspect.js'
+import { humanSize } from '../util/progress.js'
 
 /** The longest value shown on a line; the JSON output has every value whole. */
 export const VALUE_WIDTH = 100
@@ -23,18 +24,6 @@ export function oneLine(value: string, width = VALUE_WIDTH): string {
   })
   const chars = Array.from(escaped)
   return chars.length <= width ? escaped : chars.slice(0, width - 1).join('') + CUT_MARKER
-}
-
-export function humanSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`
-  const units = ['KiB', 'MiB', 'GiB', 'TiB']
-  let n = bytes / 1024
-  let u = 0
-  while (n >= 1024 && u < units.length - 1) {
-    n /= 1024
-    u++
-  }
-  return `${n.toFixed(1)} ${units[u]}`
 }
 
 function shortDigest(digest: string): string {
