@@ -15887,6 +15887,7 @@ async function skipLayerScan(raw) {
 }
 
 ;// CONCATENATED MODULE: ./src/app/inspect-text.ts
+
 /** The longest value shown on a line; the JSON output has every value whole. */
 const VALUE_WIDTH = 100;
 /** Ends a value that was cut. */
@@ -15908,18 +15909,6 @@ function oneLine(value, width = VALUE_WIDTH) {
     });
     const chars = Array.from(escaped);
     return chars.length <= width ? escaped : chars.slice(0, width - 1).join('') + CUT_MARKER;
-}
-function inspect_text_humanSize(bytes) {
-    if (bytes < 1024)
-        return `${bytes} B`;
-    const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-    let n = bytes / 1024;
-    let u = 0;
-    while (n >= 1024 && u < units.length - 1) {
-        n /= 1024;
-        u++;
-    }
-    return `${n.toFixed(1)} ${units[u]}`;
 }
 function shortDigest(digest) {
     const i = digest.indexOf(':');
@@ -15948,7 +15937,7 @@ function entriesBlock(entries) {
         rows.push([
             oneLine(e.platform ?? '-', PLATFORM_WIDTH),
             e.kind,
-            inspect_text_humanSize(e.size),
+            humanSize(e.size),
             oneLine(digest, 2 * VALUE_WIDTH)
         ]);
     }
@@ -15968,7 +15957,7 @@ function layersBlock(layers, kind) {
         const row = [
             String(i),
             shortDigest(l.digest),
-            inspect_text_humanSize(l.size),
+            humanSize(l.size),
             oneLine(l.mediaType, MEDIA_TYPE_WIDTH)
         ];
         if (kind === 'image')
@@ -15976,11 +15965,11 @@ function layersBlock(layers, kind) {
         rows.push(row);
     }
     const what = kind === 'image' ? 'layers' : 'blobs';
-    const title = `${what} (${layers.length}, ${inspect_text_humanSize(total)} compressed):`;
+    const title = `${what} (${layers.length}, ${humanSize(total)} compressed):`;
     return layers.length ? [title, ...table(rows)] : [`${what.padEnd(LABEL_WIDTH)}-`];
 }
 function imageBlock(img) {
-    const config = [img.config.digest, `${img.config.mediaType}, ${inspect_text_humanSize(img.config.size)}`];
+    const config = [img.config.digest, `${img.config.mediaType}, ${humanSize(img.config.size)}`];
     if (img.kind === 'artifact')
         return [
             ...field('artifact type', img.artifactType),
@@ -16010,7 +15999,7 @@ function inspect_text_header(digest, mediaType, size, kind) {
     return [
         ...field('digest', digest),
         ...field('media type', mediaType),
-        ...field('size', inspect_text_humanSize(size)),
+        ...field('size', humanSize(size)),
         ...field('kind', kind)
     ];
 }
