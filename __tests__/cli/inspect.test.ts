@@ -293,7 +293,7 @@ describe('lading inspect, archives', () => {
 
   itWithTools(
     ['skopeo', 'tar'],
-    'reads a docker save tarball, its config byte for byte as skopeo does',
+    'reads a docker save tarball, its manifest and config byte for byte as skopeo does',
     async () => {
       const archive = path.join(base, 'saved.tar')
       await exec('skopeo', [
@@ -315,9 +315,11 @@ describe('lading inspect, archives', () => {
       const config = await cli(['inspect', `docker-archive:${archive}`, '--config'])
       const theirs = await skopeo(['inspect', '--config', '--raw', `docker-archive:${archive}`])
       expect(config.bytes.equals(theirs)).toBe(true)
-      // The manifest is the one Lading makes of manifest.json (skopeo makes its own): its digest
-      // is the one shown, and it names the config as stored.
+      // A docker save tarball stores no manifest: the one it implies, as skopeo derives it, byte
+      // for byte, with its digest the one shown.
       const raw = await cli(['inspect', `docker-archive:${archive}`, '--raw'])
+      const theirsRaw = await skopeo(['inspect', '--raw', `docker-archive:${archive}`])
+      expect(raw.bytes.equals(theirsRaw)).toBe(true)
       const json = JSON.parse(
         (await cli(['inspect', `docker-archive:${archive}`, '--format', 'json'])).stdout
       )

@@ -9239,14 +9239,16 @@ class LayoutImage {
     onClose;
     scanned;
     warnings;
+    impliedManifest;
     layout;
-    constructor(name, dir, root, onClose, scanned, warnings = []) {
+    constructor(name, dir, root, onClose, scanned, warnings = [], impliedManifest) {
         this.name = name;
         this.dir = dir;
         this.root = root;
         this.onClose = onClose;
         this.scanned = scanned;
         this.warnings = warnings;
+        this.impliedManifest = impliedManifest;
         this.layout = new Layout(dir, { name });
     }
     get layoutDir() {
@@ -9349,7 +9351,7 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
                 `${describeEntries(matches)}; choose one by digest`);
         root = matches[0];
     }
-    return new LayoutImage(from, dir, root, opts.onClose, opts.scanned, opts.warnings);
+    return new LayoutImage(from, dir, root, opts.onClose, opts.scanned, opts.warnings, opts.impliedManifest);
 }
 /** The entries that do not name another entry as their `subject`. */
 async function withoutReferrers(dir, manifests) {
@@ -10076,7 +10078,12 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
         await writeConvertedLayout(save, config, layers);
         // The converted layout holds links to what it needs; the rest of the extraction can go.
         await promises_namespaceObject.rm(raw, { recursive: true, force: true });
-        return await openLayout(save.layout, undefined, from, { ...layoutOpts, scanned });
+        const impliedManifest = dockerManifestOf(config, layers, config.diffIds);
+        return await openLayout(save.layout, undefined, from, {
+            ...layoutOpts,
+            scanned,
+            impliedManifest
+        });
     }
     catch (err) {
         await cleanup();
@@ -10163,6 +10170,36 @@ async function writeConvertedLayout(save, config, layers) {
     };
     await promises_namespaceObject.writeFile(blob(root.digest), manifestBytes);
     await writeLayoutIndex(save.layout, [root]);
+}
+/**
+ * The Docker schema 2 manifest a `docker save` tarball implies, byte for byte as containers/image
+ * (skopeo) derives it: the Docker config type, each layer typed `rootfs.diff.tar.gzip` whatever
+ * its compression, named by its diff_id with the size of its file; Go's field order, compact.
+ */
+function dockerManifestOf(config, layers, diffIds) {
+    const body = {
+        schemaVersion: 2,
+        mediaType: MediaType.DockerManifest,
+        config: {
+            mediaType: MediaType.DockerConfig,
+            size: config.bytes.length,
+            digest: digestOf(config.bytes)
+        },
+        layers: layers.map((l, i) => ({
+            mediaType: MediaType.DockerLayerGzip,
+            size: l.size,
+            digest: typeof diffIds[i] === 'string' ? diffIds[i] : l.digest
+        }))
+    };
+    const bytes = Buffer.from(JSON.stringify(body));
+    return {
+        descriptor: {
+            mediaType: MediaType.DockerManifest,
+            digest: digestOf(bytes),
+            size: bytes.length
+        },
+        bytes
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
@@ -15754,7 +15791,8 @@ async function inspect_readDocument(source, desc) {
  */
 async function readDocuments(source, opts = {}) {
     const want = opts.want ?? 'facts';
-    const top = await inspect_readDocument(source, source.root);
+    // A docker save tarball stores no manifest: shown is the one it implies, as skopeo shows it.
+    const top = source.impliedManifest ?? (await inspect_readDocument(source, source.root));
     const docs = { source: source.name, top };
     const body = inspect_parseDocument(top, 'top document');
     if (isIndexDocument(body, top.descriptor, source.name)) {

@@ -227,7 +227,8 @@ export async function readDocuments(
   opts: InspectOptions = {}
 ): Promise<InspectDocuments> {
   const want = opts.want ?? 'facts'
-  const top = await readDocument(source, source.root)
+  // A docker save tarball stores no manifest: shown is the one it implies, as skopeo shows it.
+  const top = source.impliedManifest ?? (await readDocument(source, source.root))
   const docs: InspectDocuments = { source: source.name, top }
   const body = parseDocument(top, 'top document')
   if (isIndexDocument(body, top.descriptor, source.name)) {

@@ -47,6 +47,12 @@ export interface ImageSource extends BlobReader {
   readonly scanned?: ReadonlyMap<string, BlobScan>
   /** The directory of the layout the source is, when it is one: validated as a layout. */
   readonly layoutDir?: string
+  /**
+   * The manifest a source that stores none implies, as other tools derive it: a `docker save`
+   * tarball's Docker schema 2 manifest (what `skopeo inspect --raw` and a registry push show).
+   * Lading builds from its own OCI conversion; `inspect` shows this one.
+   */
+  readonly impliedManifest?: { descriptor: Descriptor; bytes: Buffer }
   /** What the run should be told of the source that is no finding (archive entries not kept). */
   readonly warnings?: readonly string[]
 }

@@ -178,7 +178,12 @@ export async function openDockerArchive(
     await writeConvertedLayout(save, config, layers)
     // The converted layout holds links to what it needs; the rest of the extraction can go.
     await fs.rm(raw, { recursive: true, force: true })
-    return await openLayout(save.layout, undefined, from, { ...layoutOpts, scanned })
+    const impliedManifest = dockerManifestOf(config, layers, config.diffIds)
+    return await openLayout(save.layout, undefined, from, {
+      ...layoutOpts,
+      scanned,
+      impliedManifest
+    })
   } catch (err) {
     await cleanup()
     throw err
@@ -307,4 +312,39 @@ async function writeConvertedLayout(
   }
   await fs.writeFile(blob(root.digest), manifestBytes)
   await writeLayoutIndex(save.layout, [root])
+}
+
+/**
+ * The Docker schema 2 manifest a `docker save` tarball implies, byte for byte as containers/image
+ * (skopeo) derives it: the Docker config type, each layer typed `rootfs.diff.tar.gzip` whatever
+ * its compression, named by its diff_id with the size of its file; Go's field order, compact.
+ */
+function dockerManifestOf(
+  config: SaveConfig,
+  layers: Descriptor[],
+  diffIds: unknown[]
+): { descriptor: Descriptor; bytes: Buffer } {
+  const body = {
+    schemaVersion: 2,
+    mediaType: MediaType.DockerManifest,
+    config: {
+      mediaType: MediaType.DockerConfig,
+      size: config.bytes.length,
+      digest: digestOf(config.bytes)
+    },
+    layers: layers.map((l, i) => ({
+      mediaType: MediaType.DockerLayerGzip,
+      size: l.size,
+      digest: typeof diffIds[i] === 'string' ? (diffIds[i] as string) : l.digest
+    }))
+  }
+  const bytes = Buffer.from(JSON.stringify(body))
+  return {
+    descriptor: {
+      mediaType: MediaType.DockerManifest,
+      digest: digestOf(bytes),
+      size: bytes.length
+    },
+    bytes
+  }
 }

@@ -23,7 +23,8 @@ export class LayoutImage implements ImageSource {
     readonly root: Descriptor,
     private readonly onClose?: () => Promise<void>,
     readonly scanned?: ReadonlyMap<string, BlobScan>,
-    readonly warnings: readonly string[] = []
+    readonly warnings: readonly string[] = [],
+    readonly impliedManifest?: { descriptor: Descriptor; bytes: Buffer }
   ) {
     this.layout = new Layout(dir, { name })
   }
@@ -88,6 +89,8 @@ export interface OpenLayoutOptions {
   scanned?: ReadonlyMap<string, BlobScan>
   /** What the run should be told of the source (entries of an archive that were not kept). */
   warnings?: readonly string[]
+  /** The manifest the source implies when it stores none (a docker save tarball's). */
+  impliedManifest?: { descriptor: Descriptor; bytes: Buffer }
 }
 
 /**
@@ -174,7 +177,15 @@ export async function openLayout(
       )
     root = matches[0]
   }
-  return new LayoutImage(from, dir, root, opts.onClose, opts.scanned, opts.warnings)
+  return new LayoutImage(
+    from,
+    dir,
+    root,
+    opts.onClose,
+    opts.scanned,
+    opts.warnings,
+    opts.impliedManifest
+  )
 }
 
 /** The entries that do not name another entry as their `subject`. */
