@@ -5,12 +5,22 @@
  *
  *   npm run bench        (= npm run package && node --experimental-strip-types bench/run.ts)
  *
- * Sections (LADING_BENCH_ONLY=build,tiny,repro,push,validate,rss,levels picks some; default all):
+ * Sections (LADING_BENCH_ONLY=build,tiny,...,levels picks some, comma-separated; default all):
  *   build     mixed dataset, one layer: lading build vs umoci insert (and tar | gzip, for scale)
  *   tiny      100,000 tiny files: lading build vs umoci insert, time per file
  *   repro     the Lading builds of the mixed dataset give one manifest digest
  *   push      a 4-layer layout to an empty registry and to one that has it:
- *             lading build --from oci:... --tags ... vs oci-image-tool validate && skopeo copy
+ *             lading build --from oci:... --push --tags ... vs oci-image-tool validate && skopeo copy
+ *   pushbuilt the same image built by an earlier `lading build` step (its own RUNNER_TEMP per
+ *             run, so the verdicts that step kept are found), then pushed by a second step, to an
+ *             empty registry and to one that has it, vs oci-image-tool validate && skopeo copy
+ *   pushumoci the same 4 groups made into a layout by umoci insert (read cold: no verdicts),
+ *             pushed, vs oci-image-tool validate, each layer's gzip -dc | sha256sum compared
+ *             with its diff_id, then skopeo copy (the peer pipeline with Lading's guarantee)
+ *   rebuild   a two-layer image (the mixed tree, a small app directory) pushed once; the app
+ *             changed; rebuilt and pushed with --cache-from the previous push vs the same
+ *             command without it (cold); bytes of the unchanged layer uploaded (target 0)
+ *             Bytes uploaded per push are read from Lading's log lines `uploaded DIGEST (N bytes)`.
  *   validate  lading validate vs gzip -dc BLOB | sha256sum over the same layer blobs
  *   rss       peak RSS of every Lading run, and of one build of a ~1 GiB layer, ≤ 150 MiB
  *   levels    gzip levels 1, 2, 4, 6 and zstd 3 on one core: layer size and speed (for the defaults)
@@ -62,7 +72,18 @@ const BIG_FILES = Math.round((12000 * FILES) / 10000)
 const RSS_LIMIT_MIB = 150
 const CHILD_TIMEOUT_MS = 30 * 60 * 1000
 const REGISTRY_START_MS = 15_000
-const ALL_SECTIONS = ['build', 'tiny', 'repro', 'push', 'validate', 'rss', 'levels'] as const
+const ALL_SECTIONS = [
+  'build',
+  'tiny',
+  'repro',
+  'push',
+  'pushbuilt',
+  'pushumoci',
+  'rebuild',
+  'validate',
+  'rss',
+  'levels'
+] as const
 type Section = (typeof ALL_SECTIONS)[number]
 const ONLY = parseOnly(process.env.LADING_BENCH_ONLY)
 const on = (s: Section): boolean => ONLY.has(s)
@@ -149,7 +170,7 @@ function measure(
   label: string,
   cmd: string,
   args: string[],
-  opts: { cwd?: string; timeoutMs?: number } = {}
+  opts: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {}
 ): Promise<Measured> {
   const timeFile = path.join(work, `time-${process.pid}-${Math.random().toString(36).slice(2)}`)
   return new Promise((resolve, reject) => {
@@ -157,6 +178,7 @@ function measure(
     // Its own process group, so a timeout or a signal to the bench kills the whole pipeline.
     const child = spawn('/usr/bin/time', ['-f', '%e %M', '-o', timeFile, cmd, ...args], {
       cwd: opts.cwd ?? work,
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true
     })
@@ -218,8 +240,11 @@ function quick(cmd: string, args: string[]): { ok: boolean; out: string } {
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() }
 }
 
-const lading = (label: string, args: string[]): Promise<Measured> =>
-  measure(`lading ${label}`, process.execPath, [cli, ...args])
+/** A Lading run; `runnerTemp` is its RUNNER_TEMP, where it keeps and finds blob verdicts. */
+const lading = (label: string, args: string[], runnerTemp?: string): Promise<Measured> =>
+  measure(`lading ${label}`, process.execPath, [cli, ...args], {
+    env: runnerTemp ? { RUNNER_TEMP: runnerTemp } : undefined
+  })
 const sh = (label: string, script: string, ...args: string[]): Promise<Measured> =>
   measure(label, 'sh', ['-c', script, 'sh', ...args])
 
@@ -624,6 +649,10 @@ interface PushSource {
   digest: string
   layers: Desc[]
   groups: { bytes: number; entries: number }[]
+  /** The directories of the 4 groups, in layer order. */
+  groupDirs: string[]
+  /** The `--layers` arguments that build the layout, for sections that build it again. */
+  layersArgs: string[]
 }
 
 let pushSource: PushSource | null = null
@@ -658,6 +687,7 @@ async function pushLayout(mixed: Dataset): Promise<PushSource> {
     groups[best].names.push(e.name)
   }
   const layersArgs: string[] = []
+  const groupDirs: string[] = []
   groups.forEach((g, i) => {
     const dir = path.join(work, 'push-src', `g${i}`)
     fs.mkdirSync(dir, { recursive: true })
@@ -666,6 +696,7 @@ async function pushLayout(mixed: Dataset): Promise<PushSource> {
       if (r.status !== 0) throw new BenchError(`cp -al ${name}: ${r.stderr}`)
     }
     layersArgs.push('--layers', `${dir}:/data`)
+    groupDirs.push(dir)
   })
   const layout = path.join(work, 'push-layout')
   const m = await lading('build (push layout)', [
@@ -684,7 +715,9 @@ async function pushLayout(mixed: Dataset): Promise<PushSource> {
     layout,
     digest: rootOf(layout).digest,
     layers,
-    groups: groups.map(g => ({ bytes: g.bytes, entries: g.names.length }))
+    groups: groups.map(g => ({ bytes: g.bytes, entries: g.names.length })),
+    groupDirs,
+    layersArgs
   }
   console.log(
     `  push layout: ${layers.length} layers from ${mixed.name} split by top-level entry ` +
@@ -692,6 +725,18 @@ async function pushLayout(mixed: Dataset): Promise<PushSource> {
       `${layers.map(l => mbytes(l.size)).join(' / ')} gzip)`
   )
   return pushSource
+}
+
+/** The peer's push: `oci-image-tool validate --type image`, then `skopeo copy` to DEST. */
+function validateAndCopy(label: string, layout: string, refName: string, dest: string) {
+  return sh(
+    label,
+    'oci-image-tool validate --type image --ref "name=$2" "$1" >/dev/null && ' +
+      'skopeo copy -q --dest-tls-verify=false "oci:$1:$2" "docker://$3"',
+    layout,
+    refName,
+    dest
+  )
 }
 
 async function benchPush(mixed: Dataset): Promise<void> {
@@ -716,13 +761,7 @@ async function benchPush(mixed: Dataset): Promise<void> {
       out
     ])
   const peerPush = (label: string, host: string) =>
-    sh(
-      label,
-      'oci-image-tool validate --type image --ref name=latest "$1" >/dev/null && ' +
-        'skopeo copy -q --dest-tls-verify=false "oci:$1:latest" "docker://$2"',
-      src.layout,
-      `${host}/${ref}`
-    )
+    validateAndCopy(label, src.layout, 'latest', `${host}/${ref}`)
   let verified: { registry: string; layout: string; pushedOut: string } | null = null
   for (let i = 0; i < RUNS; i++) {
     const a = await startRegistry(`lading-${i}`)
@@ -798,7 +837,6 @@ async function benchPush(mixed: Dataset): Promise<void> {
     'equal',
     digestOk
   )
-  const strip = (ms: Measured[]) => ms.map(m => ({ ms: m.ms, rssKiB: m.rssKiB }))
   json.push = {
     image: {
       what: `${mixed.name} split by top-level entry into ${src.layers.length} layers`,
@@ -817,6 +855,417 @@ async function benchPush(mixed: Dataset): Promise<void> {
     ratio: { empty: le / pe, has: lh / ph },
     digestCheck: verified,
     pass: { empty: le / pe <= 1, has: lh / ph <= 1.5, digest: digestOk }
+  }
+}
+
+/** The blobs a Lading run uploaded, by digest, from its log lines `uploaded sha256:… (N bytes) to …`. */
+function uploads(m: Measured): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const [, digest, n] of m.stderr.matchAll(/^uploaded (\S+) \((\d+) bytes\)/gm))
+    out.set(digest, (out.get(digest) ?? 0) + Number(n))
+  return out
+}
+const uploadedBytes = (m: Measured): number => [...uploads(m).values()].reduce((a, n) => a + n, 0)
+/** How many blobs a Lading run took from the verdicts of an earlier step instead of reading them. */
+const fromEarlierSteps = (m: Measured): number =>
+  Number(
+    /^(\d+) blob\(s\) of this run were checked by an earlier Lading step/m.exec(m.stderr)?.[1] ?? 0
+  )
+/** Bytes for the bytes-uploaded rows: kB below a megabyte, so a small layer does not read 0.0 MB. */
+const bytesText = (n: number): string => (n < 1e6 ? `${(n / 1e3).toFixed(1)} kB` : mbytes(n))
+const strip = (ms: Measured[]) => ms.map(m => ({ ms: m.ms, rssKiB: m.rssKiB }))
+const medianMs = (ms: Measured[]) => median(ms.map(m => m.ms))
+
+/** A directory for one run of a section, with an empty RUNNER_TEMP of its own inside. */
+function stepDir(name: string): { dir: string; runnerTemp: string } {
+  const dir = path.join(work, name)
+  fs.rmSync(dir, { recursive: true, force: true })
+  const runnerTemp = path.join(dir, 'runner-temp')
+  fs.mkdirSync(runnerTemp, { recursive: true })
+  return { dir, runnerTemp }
+}
+
+/** Starts two registries, one for Lading and one for the peer, and stops both after `body`. */
+async function withRegistries<T>(
+  name: string,
+  body: (lading: Registry, peer: Registry) => Promise<T>
+): Promise<T> {
+  const a = await startRegistry(`${name}-lading`)
+  try {
+    const b = await startRegistry(`${name}-peer`)
+    try {
+      return await body(a, b)
+    } finally {
+      stopRegistry(b)
+    }
+  } finally {
+    stopRegistry(a)
+  }
+}
+
+/**
+ * Push of a layout Lading built in an earlier step of the same job: each run builds the 4-layer
+ * image with `lading build` (untimed) under a RUNNER_TEMP of its own, then pushes that layout with
+ * a second `lading build --from oci:...` under the same RUNNER_TEMP, so the verdicts the first
+ * step kept are found, as on a runner. The peer validates and copies the same layout.
+ */
+async function benchPushBuilt(mixed: Dataset): Promise<void> {
+  console.log(`\n== pushbuilt: ${RUNS} run(s), a layout built by an earlier lading build step`)
+  const src = await pushLayout(mixed)
+  const ref = 'bench/built:1'
+  const imageBytes = imageBlobBytes(src.layout)
+  const runs = {
+    ladingEmpty: [] as Measured[],
+    peerEmpty: [] as Measured[],
+    ladingHas: [] as Measured[],
+    peerHas: [] as Measured[]
+  }
+  const earlier: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const { dir, runnerTemp } = stepDir(`built-${i}`)
+    const layout = path.join(dir, 'layout')
+    const build = await lading(
+      'build (earlier step)',
+      ['build', '--from', 'scratch', ...src.layersArgs, '--output', layout, '--created', '0'],
+      runnerTemp
+    )
+    noteRss('push-setup', build)
+    if (rootOf(layout).digest !== src.digest)
+      throw new BenchError(`the earlier step built ${rootOf(layout).digest}, not ${src.digest}`)
+    await withRegistries(`built-${i}`, async (a, b) => {
+      const push = (label: string, out: string) =>
+        lading(
+          label,
+          [
+            'build',
+            '--from',
+            `oci:${layout}:latest`,
+            '--push',
+            '--tags',
+            `${a.host}/${ref}`
+          ].concat(['--output', path.join(dir, out)]),
+          runnerTemp
+        )
+      const peer = (label: string) => validateAndCopy(label, layout, 'latest', `${b.host}/${ref}`)
+      const le = await push('push of an earlier build (empty registry)', 'out-empty')
+      const pe = await peer('oci-image-tool validate && skopeo copy (empty)')
+      const lh = await push('push of an earlier build (registry has it)', 'out-has')
+      const ph = await peer('oci-image-tool validate && skopeo copy (has it)')
+      for (const m of [le, lh]) noteRss('pushbuilt', m)
+      for (const m of [pe, ph]) noteRss('pushbuilt', m, true)
+      runs.ladingEmpty.push(le)
+      runs.peerEmpty.push(pe)
+      runs.ladingHas.push(lh)
+      runs.peerHas.push(ph)
+      earlier.push(fromEarlierSteps(le))
+      console.log(
+        `  run ${i + 1}: empty lading ${secs(le.ms)} peer ${secs(pe.ms)}   ` +
+          `has-it lading ${secs(lh.ms)} peer ${secs(ph.ms)}   ` +
+          `(${fromEarlierSteps(le)} blob(s) from the earlier step's verdicts)`
+      )
+    })
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const [le, pe, lh, ph] = [runs.ladingEmpty, runs.peerEmpty, runs.ladingHas, runs.peerHas].map(
+    medianMs
+  )
+  const bytesEmpty = median(runs.ladingEmpty.map(uploadedBytes))
+  const bytesHas = median(runs.ladingHas.map(uploadedBytes))
+  const metric = 'earlier build, to'
+  row(
+    'pushbuilt',
+    `${metric} an empty registry`,
+    secs(le),
+    secs(pe),
+    le / pe,
+    '≤ 1.00×',
+    le / pe <= 1
+  )
+  row(
+    'pushbuilt',
+    `${metric} a registry that has it`,
+    secs(lh),
+    secs(ph),
+    lh / ph,
+    '≤ 1.00×',
+    lh / ph <= 1
+  )
+  const blobs = `image blobs ${mbytes(imageBytes)}`
+  const minEarlier = Math.min(...earlier)
+  row(
+    'pushbuilt',
+    "blobs taken from the earlier step's verdicts",
+    String(minEarlier),
+    `${src.layers.length} layers`,
+    null,
+    '—',
+    null
+  )
+  row('pushbuilt', 'bytes uploaded, empty registry', bytesText(bytesEmpty), blobs, null, '—', null)
+  row('pushbuilt', 'bytes uploaded, registry has it', bytesText(bytesHas), blobs, null, '—', null)
+  json.pushbuilt = {
+    image: { digest: src.digest, layers: src.layers.length, blobBytes: imageBytes },
+    lading:
+      'lading build (earlier step, untimed), then lading build --from oci:LAYOUT --push --tags',
+    peer: 'oci-image-tool validate --type image --ref name=latest LAYOUT && skopeo copy',
+    blobsFromEarlierStep: earlier,
+    runs: {
+      ladingEmpty: strip(runs.ladingEmpty),
+      peerEmpty: strip(runs.peerEmpty),
+      ladingHas: strip(runs.ladingHas),
+      peerHas: strip(runs.peerHas)
+    },
+    median: { ladingEmptyMs: le, peerEmptyMs: pe, ladingHasMs: lh, peerHasMs: ph },
+    bytesUploaded: { empty: bytesEmpty, has: bytesHas },
+    ratio: { empty: le / pe, has: lh / ph },
+    pass: { empty: le / pe <= 1, has: lh / ph <= 1 }
+  }
+}
+
+/** The bytes of a layout's image blobs: the manifest's config and layers. */
+function imageBlobBytes(layout: string, ref?: string): number {
+  const m = manifestOf(layout, ref)
+  return [m.config, ...m.layers].reduce((a, d) => a + d.size, 0)
+}
+
+/**
+ * The push image's 4 groups inserted by `umoci insert`, one layer each, into an empty umoci image
+ * (untimed, once). Lading reads it cold: no verdict of an earlier step names its blobs.
+ */
+async function umociPushLayout(src: PushSource): Promise<string> {
+  const layout = path.join(work, 'umoci-push')
+  if (fs.existsSync(layout)) return layout
+  fs.cpSync(await umociBase(), layout, { recursive: true })
+  for (const dir of src.groupDirs)
+    await measure('umoci insert (push image)', 'umoci', [
+      'insert',
+      '--image',
+      `${layout}:base`,
+      dir,
+      '/data'
+    ])
+  // Drops the intermediate manifests and configs each insert left, so the layout holds one image.
+  await measure('umoci gc', 'umoci', ['gc', '--layout', layout])
+  return layout
+}
+
+/**
+ * Push of a layout made by umoci, against the peer pipeline that gives Lading's guarantee: the
+ * image validated, every layer decompressed and its sum compared with its diff_id, then copied.
+ */
+async function benchPushUmoci(mixed: Dataset): Promise<void> {
+  console.log(`\n== pushumoci: ${RUNS} run(s), a layout made by umoci insert, to an empty registry`)
+  const layout = await umociPushLayout(await pushLayout(mixed))
+  const manifest = manifestOf(layout, 'base')
+  const config = JSON.parse(fs.readFileSync(blobPath(layout, manifest.config.digest), 'utf8')) as {
+    rootfs: { diff_ids: string[] }
+  }
+  // BLOB DIFF_ID pairs; the peer is handed them as arguments, as a script would read them with jq.
+  const pairs = manifest.layers.flatMap((l, k) => [
+    blobPath(layout, l.digest),
+    config.rootfs.diff_ids[k]
+  ])
+  const ref = 'bench/umoci:1'
+  const imageBytes = imageBlobBytes(layout, 'base')
+  const digest = rootOf(layout, 'base').digest
+  const runs = { lading: [] as Measured[], peer: [] as Measured[] }
+  const pushed: string[] = []
+  const fromVerdicts: number[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const { dir, runnerTemp } = stepDir(`umoci-${i}`)
+    await withRegistries(`umoci-${i}`, async (a, b) => {
+      const l = await lading(
+        'push of a umoci layout',
+        ['build', '--from', `oci:${layout}:base`, '--push', '--tags', `${a.host}/${ref}`].concat([
+          '--output',
+          path.join(dir, 'out')
+        ]),
+        runnerTemp
+      )
+      const p = await sh(
+        'oci-image-tool validate && gzip -dc | sha256sum = diff_id && skopeo copy',
+        'layout=$1; dest=$2; shift 2\n' +
+          'oci-image-tool validate --type image --ref name=base "$layout" >/dev/null || exit 1\n' +
+          'while [ $# -gt 0 ]; do\n' +
+          '  sum=$(gzip -dc "$1" | sha256sum) || exit 1\n' +
+          '  [ "sha256:${sum%% *}" = "$2" ] || { echo "$1: diff_id mismatch" >&2; exit 1; }\n' +
+          '  shift 2\n' +
+          'done\n' +
+          'skopeo copy -q --dest-tls-verify=false "oci:$layout:base" "docker://$dest"',
+        layout,
+        `${b.host}/${ref}`,
+        ...pairs
+      )
+      noteRss('pushumoci', l)
+      noteRss('pushumoci', p, true)
+      runs.lading.push(l)
+      runs.peer.push(p)
+      pushed.push(/^digest: (\S+)$/m.exec(l.stdout)?.[1] ?? '?')
+      // The layout is read cold: a verdict here would mean the run is not measuring what it says.
+      fromVerdicts.push(fromEarlierSteps(l))
+      console.log(
+        `  run ${i + 1}: lading ${secs(l.ms)}   peer ${secs(p.ms)}   ` +
+          `(${fromEarlierSteps(l)} blob(s) taken from verdicts)`
+      )
+    })
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const [lt, pt] = [medianMs(runs.lading), medianMs(runs.peer)]
+  const bytes = median(runs.lading.map(uploadedBytes))
+  row(
+    'pushumoci',
+    'umoci layout, validate + push',
+    secs(lt),
+    secs(pt),
+    lt / pt,
+    '≤ 1.00×',
+    lt / pt <= 1
+  )
+  row(
+    'pushumoci',
+    'bytes uploaded, empty registry',
+    bytesText(bytes),
+    `image blobs ${mbytes(imageBytes)}`,
+    null,
+    '—',
+    null
+  )
+  json.pushumoci = {
+    image: { digest, layers: manifest.layers.length, blobBytes: imageBytes, pushed },
+    blobsFromVerdicts: fromVerdicts,
+    peer:
+      'oci-image-tool validate --type image --ref name=base LAYOUT && for each layer: ' +
+      'gzip -dc BLOB | sha256sum = diff_id && skopeo copy',
+    runs: { lading: strip(runs.lading), peer: strip(runs.peer) },
+    median: { ladingMs: lt, peerMs: pt },
+    bytesUploaded: bytes,
+    ratio: lt / pt,
+    pass: lt / pt <= 1
+  }
+}
+
+/** The small app directory of the rebuild image; `version` changes every file's content. */
+function writeApp(dir: string, version: string): void {
+  fs.rmSync(dir, { recursive: true, force: true })
+  fs.mkdirSync(path.join(dir, 'lib'), { recursive: true })
+  for (let k = 0; k < 40; k++) {
+    const body = `// ${version}, module ${k}\n` + `export const value${k} = ${k}\n`.repeat(100)
+    fs.writeFileSync(path.join(dir, 'lib', `m${k}.js`), body)
+  }
+  fs.writeFileSync(path.join(dir, 'VERSION'), `${version}\n`)
+}
+
+/**
+ * Rebuild of a two-layer image (the mixed tree, then a small app directory) after changing only
+ * the app: each run pushes the image once to a fresh registry (untimed), changes the app, then
+ * builds and pushes it with `--cache-from` the previous push, and the same command without it
+ * (the cold build: the registry by then holds every blob, so the cache is the only difference).
+ */
+async function benchRebuild(mixed: Dataset): Promise<void> {
+  console.log(`\n== rebuild: ${RUNS} run(s), the app layer changed, --cache-from vs cold`)
+  await warm(mixed.dir)
+  const ref = 'bench/app:latest'
+  const app = path.join(work, 'rebuild-app')
+  const runs = { cached: [] as Measured[], cold: [] as Measured[] }
+  const unchangedBytes: number[] = []
+  const checks: { cached: string; cold: string; fromCache: boolean }[] = []
+  for (let i = 0; i < RUNS; i++) {
+    const { dir, runnerTemp } = stepDir(`rebuild-${i}`)
+    const reg = await startRegistry(`rebuild-${i}`)
+    try {
+      const build = (label: string, out: string, extra: string[]) =>
+        lading(
+          label,
+          [
+            'build',
+            '--from',
+            'scratch',
+            '--layers',
+            `${mixed.dir}:/data`,
+            '--layers',
+            `${app}:/app`
+          ]
+            .concat(['--output', path.join(dir, out), '--created', '0', '--push'])
+            .concat(['--tags', `${reg.host}/${ref}`, ...extra]),
+          runnerTemp
+        )
+      writeApp(app, `run ${i} v1`)
+      noteRss('push-setup', await build('first push', 'first', []))
+      const unchanged = manifestOf(path.join(dir, 'first')).layers[0].digest
+      writeApp(app, `run ${i} v2`)
+      const c = await build('rebuild with --cache-from', 'cached', [
+        '--cache-from',
+        `${reg.host}/${ref}`
+      ])
+      const k = await build('cold rebuild', 'cold', [])
+      for (const m of [c, k]) noteRss('rebuild', m)
+      runs.cached.push(c)
+      runs.cold.push(k)
+      unchangedBytes.push(uploads(c).get(unchanged) ?? 0)
+      const check = {
+        cached: rootOf(path.join(dir, 'cached')).digest,
+        cold: rootOf(path.join(dir, 'cold')).digest,
+        fromCache: c.stderr.includes('taken from the cache')
+      }
+      checks.push(check)
+      console.log(
+        `  run ${i + 1}: cache-from ${secs(c.ms)} (${bytesText(uploadedBytes(c))} up)   cold ${secs(k.ms)}` +
+          (check.fromCache ? '' : '   (no layer taken from the cache!)')
+      )
+    } finally {
+      stopRegistry(reg)
+    }
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  const [ct, kt] = [medianMs(runs.cached), medianMs(runs.cold)]
+  const unchangedMax = Math.max(...unchangedBytes)
+  const same = checks.every(c => c.cached === c.cold && c.fromCache)
+  row(
+    'rebuild',
+    'app changed: --cache-from vs cold build',
+    secs(ct),
+    secs(kt),
+    ct / kt,
+    '≤ 0.30×',
+    ct / kt <= 0.3
+  )
+  row(
+    'rebuild',
+    'bytes of the unchanged layer uploaded',
+    String(unchangedMax),
+    '—',
+    null,
+    '0',
+    unchangedMax === 0
+  )
+  row(
+    'rebuild',
+    'bytes uploaded, rebuild push',
+    bytesText(median(runs.cached.map(uploadedBytes))),
+    '—',
+    null,
+    '—',
+    null
+  )
+  row(
+    'rebuild',
+    'digest with --cache-from = cold digest',
+    same ? `${checks[0].cached.slice(0, 19)}…` : 'differs or no cache hit',
+    `${checks[0].cold.slice(0, 19)}…`,
+    null,
+    'equal',
+    same
+  )
+  json.rebuild = {
+    image: `${mixed.name} at /data, then a 41-file app directory at /app`,
+    lading:
+      'lading build ... --push --cache-from REGISTRY/REPO:latest (timed) vs the same without --cache-from',
+    runs: { cached: strip(runs.cached), cold: strip(runs.cold) },
+    median: { cachedMs: ct, coldMs: kt },
+    bytesUploaded: { unchangedLayer: unchangedBytes, rebuild: runs.cached.map(uploadedBytes) },
+    checks,
+    ratio: ct / kt,
+    pass: { time: ct / kt <= 0.3, unchangedBytes: unchangedMax === 0, digest: same }
   }
 }
 
@@ -902,8 +1351,11 @@ async function benchRss(mixed: Dataset): Promise<void> {
     ['build', `build of ${mixed.name}`],
     ['tiny', 'build of tiny files'],
     ['repro', 'extra repro builds'],
-    ['push-setup', 'build of the 4-layer push image'],
+    ['push-setup', 'untimed setup builds (push image, earlier steps, first pushes)'],
     ['push', 'push (empty and has-it)'],
+    ['pushbuilt', 'push of an earlier build'],
+    ['pushumoci', 'push of a umoci layout'],
+    ['rebuild', 'rebuild (--cache-from and cold)'],
     ['validate', 'validate']
   ]
   for (const [s, what] of sections) {
@@ -946,10 +1398,12 @@ async function benchRss(mixed: Dataset): Promise<void> {
 function requireTools(): void {
   const need: [string, string][] = [['/usr/bin/time', 'GNU time (Debian package time)']]
   const peers = new Set<string>()
-  if (on('build') || on('tiny')) peers.add('umoci')
+  if (on('build') || on('tiny') || on('pushumoci')) peers.add('umoci')
   if (on('build')) peers.add('tar').add('gzip')
-  if (on('push')) peers.add('oci-image-tool').add('skopeo').add('/usr/bin/docker-registry')
-  if (on('validate')) peers.add('gzip').add('sha256sum')
+  if (on('push') || on('pushbuilt') || on('pushumoci'))
+    peers.add('oci-image-tool').add('skopeo').add('/usr/bin/docker-registry')
+  if (on('rebuild')) peers.add('/usr/bin/docker-registry')
+  if (on('validate') || on('pushumoci')) peers.add('gzip').add('sha256sum')
   for (const p of peers) need.push([p, p])
   const missing = need.filter(([bin]) => !quick('sh', ['-c', 'command -v "$1"', 'sh', bin]).ok)
   if (!fs.existsSync(path.join(distCli, 'index.js'))) {
@@ -1054,9 +1508,7 @@ async function main(): Promise<number> {
       `tiny ${TINY} files; ${info.cores} cores ${info.cpu}; node ${info.node}`
   )
 
-  const needMixed = ['build', 'repro', 'push', 'validate', 'rss', 'levels'].some(s =>
-    on(s as Section)
-  )
+  const needMixed = ALL_SECTIONS.some(s => s !== 'tiny' && on(s))
   const mixed = needMixed ? await dataset(`mixed-${MB}mb-${FILES}f`, 'mixed', [MB, FILES]) : null
   const tiny = on('tiny') ? await dataset(`tiny-${TINY}`, 'tiny', [TINY]) : null
 
@@ -1064,6 +1516,9 @@ async function main(): Promise<number> {
   if (on('tiny') && tiny) await benchTiny(tiny)
   if (on('repro') && mixed) await benchRepro(mixed)
   if (on('push') && mixed) await benchPush(mixed)
+  if (on('pushbuilt') && mixed) await benchPushBuilt(mixed)
+  if (on('pushumoci') && mixed) await benchPushUmoci(mixed)
+  if (on('rebuild') && mixed) await benchRebuild(mixed)
   if (on('validate') && mixed) await benchValidate(mixed)
   if (on('rss') && mixed) await benchRss(mixed)
   if (on('levels') && mixed) benchLevels(mixed)
