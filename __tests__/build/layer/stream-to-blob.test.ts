@@ -13,9 +13,9 @@ import { Layout } from '../../../src/transports/layout.js'
 import { streamToBlob, tee, type BlobStream } from '../../../src/build/layer/stream-to-blob.js'
 import { HashingStream } from '../../../src/oci/digest.js'
 import { LadingError } from '../../../src/util/errors.js'
+import { storesUnder } from '../../helpers/layer-build.js'
 
 let work: string
-let count = 0
 
 const DATA = Buffer.alloc(3 * 1024 * 1024, 5)
 
@@ -46,11 +46,7 @@ function failingStage(n: number | 'flush'): Transform {
   })
 }
 
-async function newStore(): Promise<Layout> {
-  const store = new Layout(path.join(work, `store-${count++}`))
-  await store.init()
-  return store
-}
+const newStore = storesUnder(() => work)
 
 async function leftovers(store: Layout): Promise<string[]> {
   return [

@@ -1,42 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import * as zlib from 'node:zlib'
-import { buildLayer, type BuiltLayer, type LayerOptions } from '../../../src/build/layer/index.js'
+import { buildLayer } from '../../../src/build/layer/index.js'
 import { MediaType } from '../../../src/oci/mediatypes.js'
 import { Layout } from '../../../src/transports/layout.js'
 import { makeTree } from '../../helpers/layer-tree.js'
 import { LadingError } from '../../../src/util/errors.js'
 import { layerChecks } from '../../../src/validate/layer/checks.js'
+import { blob, decompress, gzipOpts, MTIME, sha, storesUnder } from '../../helpers/layer-build.js'
 
-const MTIME = new Date('2024-05-06T07:08:09Z')
-const gzipOpts: LayerOptions = { compression: 'gzip', checks: layerChecks, mtime: MTIME }
 let work: string
 let tree: string
-let storeCount = 0
-
-async function newStore(): Promise<Layout> {
-  const store = new Layout(path.join(work, `store-${storeCount++}`))
-  await store.init()
-  return store
-}
-
-const sha = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex')
-
-async function blob(store: Layout, l: BuiltLayer): Promise<Buffer> {
-  return fs.readFile(store.path(l.descriptor.digest))
-}
-
-function decompress(l: BuiltLayer, data: Buffer): Buffer {
-  if (l.descriptor.mediaType === MediaType.LayerGzip) return zlib.gunzipSync(data)
-  if (l.descriptor.mediaType === MediaType.LayerZstd) return zlib.zstdDecompressSync(data)
-  return data
-}
+const newStore = storesUnder(() => work)
 
 async function tempEntries(store: Layout): Promise<string[]> {
   return fs.readdir(path.join(store.root, '.lading-tmp'))

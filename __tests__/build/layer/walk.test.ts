@@ -16,6 +16,7 @@ import type { LayerInput } from '../../../src/build/layer/spec.js'
 import { LadingError } from '../../../src/util/errors.js'
 import { MemoryRelief } from '../../../src/util/memory.js'
 import type { LayerChecks, TarEntryHeader } from '../../../src/oci/scan.js'
+import { storesUnder } from '../../helpers/layer-build.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 const MiB = 1024 * 1024
@@ -44,11 +45,7 @@ function options(extra: Partial<LayerOptions> = {}): LayerOptions {
   return { compression: 'gzip', mtime: MTIME, checks: checksCalling(), ...extra }
 }
 
-async function newStore(): Promise<Layout> {
-  const store = new Layout(path.join(work, `store-${count++}`))
-  await store.init()
-  return store
-}
+const newStore = storesUnder(() => work)
 
 async function newDir(): Promise<string> {
   const dir = path.join(work, `tree-${count++}`)
