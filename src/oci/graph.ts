@@ -10,6 +10,7 @@
  */
 import type { BlobReader, RegistryOrigin } from './blobs.js'
 import { isIndexMediaType, isManifestMediaType } from './mediatypes.js'
+import { parseJSON } from './json.js'
 import type { Descriptor } from './types.js'
 
 /** Indexes nested deeper than this are not walked: an error, since what is below goes unchecked. */
@@ -65,7 +66,7 @@ export class ImageGraph {
   private childrenOf(d: Descriptor): Descriptor[] {
     const doc = this.documents.get(d.digest)
     if (!doc || !isIndexMediaType(d.mediaType)) return []
-    return documentChildren(parseDocument(doc.bytes))
+    return documentChildren(parseJSON(doc.bytes).value)
   }
 }
 
@@ -80,14 +81,6 @@ export function documentChildren(doc: unknown): Descriptor[] {
       typeof m.digest === 'string' &&
       (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType))
   )
-}
-
-function parseDocument(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8'))
-  } catch {
-    return undefined
-  }
 }
 
 export interface WalkPosition {

@@ -22,7 +22,8 @@ import {
 import type { Plan } from '../plan.js'
 import type { PlatformResult } from '../result.js'
 import type { OpenedSource } from './open-sources.js'
-import { parseDocument, type Resolution, type SourceImage } from './resolve-platforms.js'
+import type { Resolution, SourceImage } from './resolve-platforms.js'
+import { parseJSONValue } from '../../oci/json.js'
 import { attestationsKept } from './attestations.js'
 import {
   hasManifestDescriptorAnnotations,
@@ -226,11 +227,11 @@ async function copyGraph(
         const bytes = await src.source.read(d)
         await layout.writeBuffer(bytes)
         parts.document(d, bytes)
-        const doc = parseDocument<{
+        const doc = parseJSONValue(bytes, `${src.line}: ${d.digest}`) as {
           manifests?: Descriptor[]
           config?: Descriptor
           layers?: Descriptor[]
-        }>(bytes, `${src.line}: ${d.digest}`)
+        }
         const children = documentChildren(doc)
         const listed = new Set(children.map(c => c.digest))
         for (const m of doc.manifests ?? []) if (!listed.has(m.digest)) parts.fromSource(m, src)

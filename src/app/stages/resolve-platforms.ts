@@ -150,7 +150,9 @@ async function imagesOf(
       },
       children: async n => {
         const bytes = await source.read(n.desc)
-        const doc = parseDocument<Partial<Index & Manifest>>(bytes, `${src.line}: ${n.desc.digest}`)
+        const doc = parseJSONValue(bytes, `${src.line}: ${n.desc.digest}`) as Partial<
+          Index & Manifest
+        >
         const mt = doc.mediaType ?? n.desc.mediaType
         if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
           return indexEntries(doc, n.desc, src, notes, attestations)
@@ -218,10 +220,8 @@ async function imageOf(
     return undefined
   }
   const configBytes = await src.source.read(manifest.config)
-  const config = parseDocument<ImageConfig>(
-    configBytes,
-    `${src.line}: config ${manifest.config.digest}`
-  )
+  const what = `${src.line}: config ${manifest.config.digest}`
+  const config = parseJSONValue(configBytes, what) as ImageConfig
   return {
     platform: normalizePlatform(platform ?? platformOfConfig(config)),
     from: src,
@@ -231,9 +231,4 @@ async function imageOf(
     configBytes,
     config
   }
-}
-
-/** A source's JSON document; what does not parse is a clear error naming it. */
-export function parseDocument<T>(bytes: Buffer, what: string): T {
-  return parseJSONValue(bytes, what) as T
 }
