@@ -38649,6 +38649,7 @@ function layout_file_checkLayoutFile(doc, loc, out) {
 
 ;// CONCATENATED MODULE: ./src/oci/graph.ts
 
+
 /** Indexes nested deeper than this are not walked: an error, since what is below goes unchecked. */
 const MAX_INDEX_DEPTH = 16;
 class ImageGraph {
@@ -38678,7 +38679,7 @@ class ImageGraph {
         const doc = this.documents.get(d.digest);
         if (!doc || !isIndexMediaType(d.mediaType))
             return [];
-        return documentChildren(graph_parseDocument(doc.bytes));
+        return documentChildren(parseJSON(doc.bytes).value);
     }
 }
 /** The manifests and indexes an index lists; none for anything else. */
@@ -38690,14 +38691,6 @@ function documentChildren(doc) {
         m !== null &&
         typeof m.digest === 'string' &&
         (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)));
-}
-function graph_parseDocument(bytes) {
-    try {
-        return JSON.parse(bytes.toString('utf8'));
-    }
-    catch {
-        return undefined;
-    }
 }
 /**
  * Walks the graph below `root` depth first, in the order the indexes list their entries, each key
@@ -43562,7 +43555,7 @@ async function imagesOf(src, notes, attestations) {
         },
         children: async (n) => {
             const bytes = await source.read(n.desc);
-            const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${n.desc.digest}`);
+            const doc = json_parseJSONValue(bytes, `${src.line}: ${n.desc.digest}`);
             const mt = doc.mediaType ?? n.desc.mediaType;
             if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
                 return indexEntries(doc, n.desc, src, notes, attestations);
@@ -43616,7 +43609,8 @@ async function imageOf(src, n, bytes, doc, mediaType, notes) {
         return undefined;
     }
     const configBytes = await src.source.read(manifest.config);
-    const config = resolve_platforms_parseDocument(configBytes, `${src.line}: config ${manifest.config.digest}`);
+    const what = `${src.line}: config ${manifest.config.digest}`;
+    const config = json_parseJSONValue(configBytes, what);
     return {
         platform: normalizePlatform(platform ?? platformOfConfig(config)),
         from: src,
@@ -43626,10 +43620,6 @@ async function imageOf(src, n, bytes, doc, mediaType, notes) {
         configBytes,
         config
     };
-}
-/** A source's JSON document; what does not parse is a clear error naming it. */
-function resolve_platforms_parseDocument(bytes, what) {
-    return json_parseJSONValue(bytes, what);
 }
 
 ;// CONCATENATED MODULE: ./src/util/limit.ts
@@ -43996,7 +43986,7 @@ async function copyGraph(src, top, parts, layout) {
             const bytes = await src.source.read(d);
             await layout.writeBuffer(bytes);
             parts.document(d, bytes);
-            const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${d.digest}`);
+            const doc = json_parseJSONValue(bytes, `${src.line}: ${d.digest}`);
             const children = documentChildren(doc);
             const listed = new Set(children.map(c => c.digest));
             for (const m of doc.manifests ?? [])

@@ -7284,6 +7284,7 @@ function layout_file_checkLayoutFile(doc, loc, out) {
 
 ;// CONCATENATED MODULE: ./src/oci/graph.ts
 
+
 /** Indexes nested deeper than this are not walked: an error, since what is below goes unchecked. */
 const MAX_INDEX_DEPTH = 16;
 class ImageGraph {
@@ -7313,7 +7314,7 @@ class ImageGraph {
         const doc = this.documents.get(d.digest);
         if (!doc || !isIndexMediaType(d.mediaType))
             return [];
-        return documentChildren(graph_parseDocument(doc.bytes));
+        return documentChildren(parseJSON(doc.bytes).value);
     }
 }
 /** The manifests and indexes an index lists; none for anything else. */
@@ -7325,14 +7326,6 @@ function documentChildren(doc) {
         m !== null &&
         typeof m.digest === 'string' &&
         (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)));
-}
-function graph_parseDocument(bytes) {
-    try {
-        return JSON.parse(bytes.toString('utf8'));
-    }
-    catch {
-        return undefined;
-    }
 }
 /**
  * Walks the graph below `root` depth first, in the order the indexes list their entries, each key
@@ -13372,7 +13365,7 @@ async function imagesOf(src, notes, attestations) {
         },
         children: async (n) => {
             const bytes = await source.read(n.desc);
-            const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${n.desc.digest}`);
+            const doc = parseJSONValue(bytes, `${src.line}: ${n.desc.digest}`);
             const mt = doc.mediaType ?? n.desc.mediaType;
             if (isIndexMediaType(mt) || (Array.isArray(doc.manifests) && !doc.config))
                 return indexEntries(doc, n.desc, src, notes, attestations);
@@ -13426,7 +13419,8 @@ async function imageOf(src, n, bytes, doc, mediaType, notes) {
         return undefined;
     }
     const configBytes = await src.source.read(manifest.config);
-    const config = resolve_platforms_parseDocument(configBytes, `${src.line}: config ${manifest.config.digest}`);
+    const what = `${src.line}: config ${manifest.config.digest}`;
+    const config = parseJSONValue(configBytes, what);
     return {
         platform: normalizePlatform(platform ?? platformOfConfig(config)),
         from: src,
@@ -13436,10 +13430,6 @@ async function imageOf(src, n, bytes, doc, mediaType, notes) {
         configBytes,
         config
     };
-}
-/** A source's JSON document; what does not parse is a clear error naming it. */
-function resolve_platforms_parseDocument(bytes, what) {
-    return parseJSONValue(bytes, what);
 }
 
 ;// CONCATENATED MODULE: ./src/util/limit.ts
@@ -13806,7 +13796,7 @@ async function copyGraph(src, top, parts, layout) {
             const bytes = await src.source.read(d);
             await layout.writeBuffer(bytes);
             parts.document(d, bytes);
-            const doc = resolve_platforms_parseDocument(bytes, `${src.line}: ${d.digest}`);
+            const doc = parseJSONValue(bytes, `${src.line}: ${d.digest}`);
             const children = documentChildren(doc);
             const listed = new Set(children.map(c => c.digest));
             for (const m of doc.manifests ?? [])
