@@ -76,13 +76,18 @@ function gzipMembers(level: number): MemberCompressor {
 
 /**
  * The stages that compress with `c`, to splice into a pipeline. Deterministic: gzip headers carry
- * no file name, mtime 0 and a fixed OS byte.
+ * no file name, mtime 0 and a fixed OS byte. `release` is given back input chunks nothing will
+ * read again (see ParallelGzip).
  */
-export function compressorStages(c: Compression, level?: number): Transform[] {
+export function compressorStages(
+  c: Compression,
+  level?: number,
+  release?: (chunk: Buffer) => void
+): Transform[] {
   const lvl = compressionLevel(c, level)
   switch (c) {
     case 'gzip':
-      return [new ParallelGzip(gzipMembers(lvl as number))]
+      return [new ParallelGzip(gzipMembers(lvl as number), release)]
     case 'zstd':
       return [
         zlib.createZstdCompress({

@@ -35,11 +35,23 @@ export class ParallelGzip extends Transform {
   private membersClosed = false
   private readonly inFlight: Array<Promise<Buffer>> = []
 
-  constructor(private readonly members: MemberCompressor) {
+  /**
+   * `release` is given back each chunk that was a whole block on its own, once its member is
+   * made: nothing here reads it again, so its owner may fill it anew.
+   */
+  constructor(
+    private readonly members: MemberCompressor,
+    private readonly release?: (chunk: Buffer) => void
+  ) {
     super()
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (this.release && this.buffered === 0 && chunk.length === GZIP_BLOCK) {
+      this.submit(chunk, this.release)
+      this.emitUntil(this.members.maxInFlight).then(() => cb(), cb)
+      return
+    }
     this.parts.push(chunk)
     this.buffered += chunk.length
     while (this.buffered >= GZIP_BLOCK) this.submit(this.cut(GZIP_BLOCK))
@@ -76,11 +88,11 @@ export class ParallelGzip extends Transform {
     return block
   }
 
-  private submit(block: Buffer): void {
+  private submit(block: Buffer, release?: (chunk: Buffer) => void): void {
     this.wroteAny = true
     const member = this.members.member(block)
     // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
-    member.catch(() => {})
+    member.then(() => release?.(block)).catch(() => {})
     this.inFlight.push(member)
   }
 

@@ -14,7 +14,7 @@ import { Layout } from '../../../src/transports/layout.js'
 import { buildLayer, SlabPool, type LayerOptions } from '../../../src/build/layer/index.js'
 import type { LayerInput } from '../../../src/build/layer/spec.js'
 import { LadingError } from '../../../src/util/errors.js'
-import { MemoryRelief } from '../../../src/util/memory.js'
+import type { StartProgress } from '../../../src/util/progress.js'
 import type { LayerChecks, TarEntryHeader } from '../../../src/oci/scan.js'
 import { storesUnder } from '../../helpers/layer-build.js'
 
@@ -175,19 +175,20 @@ describe('a file that changes while it is read', () => {
     expect(message).toBe(`layers: "tree": file "${big}" changed while it was being read; retry`)
   })
 
-  // The hashing stage reports every chunk it passes on: the first one means reading has begun.
+  // Progress is told of every chunk of the tar as it is written: the first MiB means reading
+  // has begun.
   it.each([
     ['shrinks', 1.5 * MiB],
     ['grows', 9 * MiB]
   ])('%s while it is streamed: a clear error, nothing left behind', async (_how, size) => {
     const { dir, big } = await treeWithLargeFile()
     let seen = 0
-    const relief = new (class extends MemoryRelief {
-      override moved(bytes: number): void {
+    const progress: StartProgress = () => ({
+      advance(bytes: number) {
         if (seen < MiB && (seen += bytes) >= MiB) fsSync.truncateSync(big, size)
       }
-    })()
-    const message = await failure({ source: dir, spec: 'tree' }, options({ relief }))
+    })
+    const message = await failure({ source: dir, spec: 'tree' }, options({ progress }))
     expect(message).toMatch(/^layers: "tree": file ".*big.bin" changed while it was being read/)
     expect(seen).toBeGreaterThanOrEqual(MiB)
   })

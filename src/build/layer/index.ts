@@ -3,11 +3,10 @@
  * or a tarball kept or recompressed; stored in the run's blob store under its digest, with the
  * validator's findings made on the way.
  */
+import { createHash } from 'node:crypto'
 import type { Stats } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { Writable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
 import * as tar from 'tar-stream'
 import { compressionLevel, compressorStages } from '../../codec/compress.js'
 import { HashingStream } from '../../oci/digest.js'
@@ -93,13 +92,16 @@ export async function layerDiffPass(
   const content = await layerContent(input, store, opts)
   if (content.kind === 'tarball') return undefined
   const { pack, check, written } = packEntries(content.input, settings, content.entries)
-  const diffHash = new HashingStream('sha256', settings.relief)
-  const flowed = pipeline(
-    packInChunks(pack),
-    diffHash,
-    new Writable({ write: (_c, _e, cb) => cb() })
-  )
-  const results = await Promise.allSettled([flowed, written])
+  const diffHash = createHash('sha256')
+  // Hashed as the pack gives it, each file's bytes given back to the pool once hashed: nothing
+  // is copied or kept, so the pass leaves next to no garbage.
+  const hashed = (async () => {
+    for await (const chunk of pack as AsyncIterable<Buffer>) {
+      diffHash.update(chunk)
+      settings.slabs.release(chunk)
+    }
+  })()
+  const results = await Promise.allSettled([hashed, written])
   const failed = results.find(r => r.status === 'rejected')
   if (failed) {
     pack.destroy()
@@ -107,7 +109,7 @@ export async function layerDiffPass(
     throw err instanceof LadingError ? err : layerError(content.input, messageOf(err))
   }
   return {
-    diffId: diffHash.digest(),
+    diffId: 'sha256:' + diffHash.digest('hex'),
     createdBy: content.createdBy,
     comment: layerRecipe(settings.compression, settings.level),
     scan: layer => check.result(layer)
@@ -227,17 +229,25 @@ async function tarLayer(
 ): Promise<BuiltLayer> {
   const { entries, createdBy, size: total } = content
   const { pack, check, written } = packEntries(input, settings, entries)
-  const diffHash = new HashingStream('sha256', settings.relief)
   const compressed = settings.compression !== 'none'
+  // Memory relief counts the garbage a build leaves: gzip gives the tar's chunks back to the pool
+  // (they are not garbage), its members are; a tar stored as it is leaves its chunks behind.
+  const gzip = settings.compression === 'gzip'
+  const diffHash = new HashingStream('sha256', gzip ? undefined : settings.relief)
   const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash
   const counted = settings.progress
     ? [countingStage(settings.progress(layerName(input), total))]
     : []
   const stages = compressed
-    ? [...counted, diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+    ? [
+        ...counted,
+        diffHash,
+        ...compressorStages(settings.compression, settings.level, c => settings.slabs.release(c)),
+        digestHash
+      ]
     : [...counted, diffHash]
   await streamToBlob(store, {
-    source: packInChunks(pack),
+    source: packInChunks(pack, settings.slabs),
     stages,
     concurrentWork: [written],
     stopConcurrentWork: () => pack.destroy(new Error('layer output failed')),

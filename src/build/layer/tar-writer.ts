@@ -68,12 +68,13 @@ export async function writeEntries(
  * once. tar-stream emits each header, body and padding on its own; in large chunks, the stages
  * after it do their per-chunk work (hashing, compressing, writing) far fewer times.
  */
-export function packInChunks(pack: tar.Pack): Readable {
-  return Readable.from(fixedChunks(pack as AsyncIterable<Buffer>), { objectMode: false })
+export function packInChunks(pack: tar.Pack, slabs: SlabPool): Readable {
+  return Readable.from(fixedChunks(pack as AsyncIterable<Buffer>, slabs), { objectMode: false })
 }
 
-async function* fixedChunks(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
-  let out = Buffer.allocUnsafe(OUTPUT_CHUNK)
+/** Copies the pack's output into fixed chunks, giving each file's bytes back once copied. */
+async function* fixedChunks(src: AsyncIterable<Buffer>, slabs: SlabPool): AsyncGenerator<Buffer> {
+  let out = slabs.take(OUTPUT_CHUNK)
   let n = 0
   for await (const c of src) {
     let at = 0
@@ -83,10 +84,11 @@ async function* fixedChunks(src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
       at += k
       if (n === OUTPUT_CHUNK) {
         yield out
-        out = Buffer.allocUnsafe(OUTPUT_CHUNK)
+        out = slabs.take(OUTPUT_CHUNK)
         n = 0
       }
     }
+    slabs.release(c)
   }
   if (n) yield out.subarray(0, n)
 }
@@ -202,8 +204,14 @@ class TarWriter {
       throw fileSystemError(this.input, abs, err)
     }
     if (body.length !== st.size) throw changedWhileRead(this.input, abs)
-    // tar-stream takes an empty buffer as "no body given" and waits for a stream.
-    await this.add(header, body.length ? body : Buffer.alloc(0))
+    if (body.length === 0) {
+      // tar-stream takes an empty buffer as "no body given" and waits for a stream; the slice
+      // taken for the read goes back now, since the tar never sees it.
+      this.opts.slabs.release(body)
+      await this.add(header, Buffer.alloc(0))
+      return
+    }
+    await this.add(header, body)
   }
 
   /** A file's bytes, with one read more to notice a file that grew since its stat. */
@@ -273,7 +281,7 @@ class TarWriter {
   private async copyBody(fh: fs.FileHandle, sink: EntrySink, abs: string, size: number) {
     const readAt = (at: number): Promise<Buffer> => {
       const want = Math.min(READ_CHUNK, size - at)
-      const buf = Buffer.allocUnsafe(want)
+      const buf = this.opts.slabs.take(want)
       const read = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead))
       // A read ahead may be left behind by a failure; its own failure then matters to no one.
       read.catch(() => {})
