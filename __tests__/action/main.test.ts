@@ -6,6 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { createHash } from 'node:crypto'
 import { parseOutputs, runAction } from '../helpers/action.js'
 import { mdText } from '../../src/action/summary.js'
 
@@ -215,6 +216,29 @@ describe('node dist/index.js as the runner runs it', () => {
     const summary = await fs.readFile(r.summary, 'utf8')
     expect(summary).toMatch(/Validation: failed \(1 error/)
     expect(summary).toMatch(/\| error \| \[`annotation-created`\]\(https:/)
+  })
+
+  it('gates on a source whose manifest nests 10,000 deep: a json-too-deep finding, no stack', async () => {
+    const src = path.join(tmp, 'deep-src')
+    expect(run('deep-make', { layers: 'site:/srv/www', output: src }).status).toBe(0)
+    const bytes = Buffer.from('{"a":'.repeat(10_000) + '[]' + '}'.repeat(10_000))
+    const hex = createHash('sha256').update(bytes).digest('hex')
+    await fs.writeFile(path.join(src, 'blobs/sha256', hex), bytes)
+    const index = JSON.parse(await fs.readFile(path.join(src, 'index.json'), 'utf8'))
+    index.manifests[0] = { ...index.manifests[0], digest: `sha256:${hex}`, size: bytes.length }
+    await fs.writeFile(path.join(src, 'index.json'), JSON.stringify(index))
+    const output = path.join(tmp, 'deep-out')
+    const r = run('deep', { from: `oci:${src}`, output })
+    expect(r.status).toBe(1)
+    expect(r.stdout).toMatch(
+      /^::error title=json-too-deep::.*nests arrays and objects 10001 levels deep, more than the 64 \(MAX_JSON_DEPTH\)/m
+    )
+    expect(r.stdout + r.stderr).not.toMatch(/RangeError|call stack|\n\s+at /)
+    await expect(fs.access(output)).rejects.toThrow()
+    const report = JSON.parse(
+      await fs.readFile(parseOutputs(await fs.readFile(r.outFile, 'utf8')).report, 'utf8')
+    )
+    expect(report.findings).toEqual([expect.objectContaining({ rule: 'json-too-deep' })])
   })
 
   it('fails the step on bad input with a message naming the input, no stack, no layout', async () => {

@@ -194,7 +194,11 @@ describe('inspectionOf', () => {
 
   it('says what is wrong with a document that is not one, as a LadingError', () => {
     const cases: [ReadDocument, RegExp][] = [
-      [doc('not json'), /is not JSON/],
+      [doc('not json'), /is not valid JSON/],
+      [
+        doc(`{"schemaVersion":2,"x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`),
+        /^the top document sha256:\w+ nests arrays and objects 10001 levels deep, more than the 64/
+      ],
       [doc('[1]'), /is not a JSON object/],
       [
         doc({ schemaVersion: 2, foo: 1 }, 'application/x-other'),

@@ -45,3 +45,18 @@ describe('inputs a user gets wrong', () => {
     )
   })
 })
+
+describe('layers', () => {
+  it('reads Windows sources, a line each (CRLF too), with flags and platform variables', () => {
+    const p = plan({
+      platforms: 'linux/amd64,linux/arm64',
+      layers:
+        'C:\\dist\\app:/app/app\r\n--chmod=0755 D:/out/${TARGETARCH}/app.exe:/app/bin\r\nC:/static\n'
+    })
+    expect(p.layers.map(l => [l.source, l.dest, l.chmod])).toEqual([
+      ['C:\\dist\\app', '/app/app', undefined],
+      ['D:/out/${TARGETARCH}/app.exe', '/app/bin', 0o755],
+      ['C:/static', undefined, undefined]
+    ])
+  })
+})

@@ -47,6 +47,24 @@ describe('inputs a user gets wrong', () => {
     expect(ok.code).toBe(0)
   })
 
+  it.each([
+    [['build', '--summary', 'true']],
+    [['build', '--summary=false']],
+    [['build', '--summary']],
+    [['validate', 'oci:./x', '--summary', 'true']],
+    [['inspect', 'oci:./x', '--summary=true']]
+  ])('%j is a usage error: the CLI writes no job summary, and says what it prints', async args => {
+    const output = path.join(tmp, 'summary-out')
+    const r = await cli([...args, '--layers', `${site}:/`, '--output', output])
+    expect(r.code).toBe(2)
+    expect(r.err).toBe(
+      "lading: --summary is the action's job summary (GITHUB_STEP_SUMMARY), which the CLI does not write: " +
+        'build prints its outputs and findings, and writes the report beside the layout (OUTPUT-report.json); ' +
+        'validate prints its report (--format json for all of it)\n'
+    )
+    await expect(fs.access(output)).rejects.toThrow()
+  })
+
   it('lading validate on a file asks for its format', async () => {
     const file = path.join(tmp, 'image.tar')
     await fs.writeFile(file, 'not much')

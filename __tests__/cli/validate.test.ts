@@ -3,6 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import { createHash } from 'node:crypto'
 import { cli } from '../helpers/cli.js'
 
 let tmp: string
@@ -88,6 +89,42 @@ describe('lading validate', () => {
     const r = await cli(['validate', `oci:${bad}`, '--fail-on', 'never'])
     expect(r.code).toBe(0)
   })
+
+  it.each([
+    ['arrays', '['.repeat(10_000) + ']'.repeat(10_000)],
+    ['objects', '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)]
+  ])(
+    'reports a manifest of %s nested 10,000 deep as a finding, exit 1, no stack trace',
+    async (_, text) => {
+      const deep = path.join(tmp, `deep-${_}`)
+      await fs.cp(good, deep, { recursive: true })
+      const bytes = Buffer.from(text)
+      const hex = createHash('sha256').update(bytes).digest('hex')
+      await fs.writeFile(path.join(deep, 'blobs/sha256', hex), bytes)
+      const index = JSON.parse(await fs.readFile(path.join(deep, 'index.json'), 'utf8'))
+      index.manifests[0] = { ...index.manifests[0], digest: `sha256:${hex}`, size: bytes.length }
+      await fs.writeFile(path.join(deep, 'index.json'), JSON.stringify(index))
+      for (const source of [`oci:${deep}`, deep]) {
+        const r = await cli(['validate', source])
+        expect(r.code).toBe(1)
+        expect(r.err).toBe('')
+        expect(r.stdout).toMatch(
+          new RegExp(
+            `^error\\s+json-too-deep\\s+blobs/sha256/${hex.slice(0, 12)}… \\(manifest\\): nests arrays and objects 10000 levels deep, more than the 64 \\(MAX_JSON_DEPTH\\)`,
+            'm'
+          )
+        )
+        expect(r.stdout).toMatch(/^invalid: 1 error, 0 warnings$/m)
+        expect(r.stdout + r.err).not.toMatch(/RangeError|call stack|\n\s+at /)
+      }
+      const j = await cli(['validate', `oci:${deep}`, '--format', 'json'])
+      expect(j.code).toBe(1)
+      expect(JSON.parse(j.stdout)).toMatchObject({
+        valid: false,
+        findings: [{ rule: 'json-too-deep', severity: 'error' }]
+      })
+    }
+  )
 
   it('is a usage error without exactly one source, or with a bad format', async () => {
     expect((await cli(['validate'])).code).toBe(2)

@@ -1,6 +1,12 @@
 import { describe, it, expect } from '@jest/globals'
 import fc from 'fast-check'
-import { isObject, parseJSON, parseJSONValue } from '../../src/oci/json.js'
+import {
+  MAX_JSON_DEPTH,
+  isObject,
+  jsonDepth,
+  parseJSON,
+  parseJSONValue
+} from '../../src/oci/json.js'
 import { LadingError } from '../../src/util/errors.js'
 
 const SEED = 20240229
@@ -12,7 +18,9 @@ describe('parseJSON properties', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), s => {
         const r = parseJSON(s)
-        const refused = r.problems.some(p => p.kind === 'invalid' || p.kind === 'byte-order-mark')
+        const refused = r.problems.some(p =>
+          ['invalid', 'byte-order-mark', 'too-deep'].includes(p.kind)
+        )
         expect(refused).toBe(r.value === undefined)
       }),
       runs
@@ -81,6 +89,36 @@ describe('parseJSON properties', () => {
       runs
     )
   })
+
+  it('refuses whatever nests deeper than MAX_JSON_DEPTH, with no value, and never throws', () => {
+    const open = fc.constantFrom('[', '{"a":', '{"":', '[1,')
+    fc.assert(
+      fc.property(
+        fc.array(open, { minLength: MAX_JSON_DEPTH + 1, maxLength: 3 * MAX_JSON_DEPTH }),
+        fc.json(),
+        (opens, inner) => {
+          const close = opens.map(o => (o.startsWith('[') ? ']' : '}')).reverse()
+          const text = opens.join('') + inner + close.join('')
+          const r = parseJSON(text)
+          expect(r.value).toBeUndefined()
+          expect(r.problems.map(p => p.kind)).toEqual(['too-deep'])
+          expect(() => parseJSONValue(text, 'x')).toThrow(LadingError)
+        }
+      ),
+      runs
+    )
+  })
+
+  it('measures the nesting of any text it reads as JSON.parse would, brackets in strings apart', () => {
+    const depthOf = (v: unknown): number =>
+      typeof v === 'object' && v !== null ? 1 + Math.max(0, ...Object.values(v).map(depthOf)) : 0
+    fc.assert(
+      fc.property(fc.json({ depthSize: 'medium' }), text => {
+        expect(jsonDepth(text)).toBe(depthOf(JSON.parse(text)))
+      }),
+      runs
+    )
+  })
 })
 
 describe('parseJSON reasons', () => {
@@ -116,6 +154,40 @@ describe('parseJSON reasons', () => {
     expect(kinds(text)).toHaveLength(20)
   })
 
+  it.each([
+    ['arrays', (n: number) => '['.repeat(n) + ']'.repeat(n)],
+    ['objects', (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n)]
+  ])('reads %s nested MAX_JSON_DEPTH deep, and refuses one level more', (_, nest) => {
+    expect(parseJSON(nest(MAX_JSON_DEPTH)).problems).toEqual([])
+    expect(parseJSON(nest(MAX_JSON_DEPTH)).value).toBeDefined()
+    const r = parseJSON(nest(MAX_JSON_DEPTH + 1))
+    expect(r.value).toBeUndefined()
+    expect(r.problems).toEqual([
+      {
+        kind: 'too-deep',
+        message: `nests arrays and objects ${MAX_JSON_DEPTH + 1} levels deep, more than the ${MAX_JSON_DEPTH} (MAX_JSON_DEPTH) Lading reads; it was not read, so nothing it holds or references was checked`
+      }
+    ])
+  })
+
+  it('refuses a document 4 MiB deep in one pass, without recursion', () => {
+    const n = 2 * 1024 * 1024
+    const started = Date.now()
+    expect(kinds('['.repeat(n) + ']'.repeat(n))).toEqual(['too-deep'])
+    expect(kinds(Buffer.from('{"a":'.repeat(n / 4) + '{}' + '}'.repeat(n / 4)))).toEqual([
+      'too-deep'
+    ])
+    // unclosed: still too deep, not a stack overflow
+    expect(kinds('['.repeat(n))).toEqual(['too-deep'])
+    expect(Date.now() - started).toBeLessThan(5000)
+  })
+
+  it('does not count brackets inside strings', () => {
+    const text = JSON.stringify({ a: '['.repeat(1000), b: ['{'.repeat(1000) + '\\"'] })
+    expect(jsonDepth(text)).toBe(2)
+    expect(kinds(text)).toEqual([])
+  })
+
   it('leaves a number that is not an integer alone outside the integer members', () => {
     expect(kinds('{"ratio":1.5,"big":1e400}')).toEqual([])
   })
@@ -132,6 +204,9 @@ describe('parseJSONValue', () => {
     expect(() => parseJSONValue('{', 'the index')).toThrow(/^the index is not valid JSON: /)
     expect(() => parseJSONValue('\uFEFF{}', 'the index')).toThrow(
       /^the index starts with a UTF-8 byte order mark/
+    )
+    expect(() => parseJSONValue('['.repeat(10_000) + ']'.repeat(10_000), 'the index')).toThrow(
+      /^the index nests arrays and objects 10000 levels deep, more than the 64 \(MAX_JSON_DEPTH\)/
     )
   })
 })

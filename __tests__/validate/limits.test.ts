@@ -10,6 +10,7 @@ import { Readable } from 'node:stream'
 import { validateLayout, validateImage, type Finding } from '../../src/validate/index.js'
 import { MAX_DOCUMENT_BYTES } from '../../src/oci/limits.js'
 import { MAX_INDEX_DEPTH } from '../../src/oci/graph.js'
+import { MAX_JSON_DEPTH } from '../../src/oci/json.js'
 import type { BlobReader } from '../../src/oci/blobs.js'
 import { Layout } from '../../src/transports/layout.js'
 import type { Descriptor } from '../../src/oci/types.js'
@@ -35,6 +36,20 @@ const paddedConfig: ImageSpec = {
   },
   configBytes: pad
 }
+
+/** A document with a member `x` that makes it nest `depth` levels deep in all. */
+const nestedTo =
+  (depth: number) =>
+  (b: Buffer): Buffer =>
+    Buffer.from(
+      `{"x":${'['.repeat(depth - 1)}${']'.repeat(depth - 1)},${b.toString('utf8').slice(1)}`
+    )
+
+/** A manifest 10,000 deep, whose layer escapes the root. */
+const deepManifest: ImageSpec = { layers: EVIL_LAYER, manifestBytes: nestedTo(10_000) }
+
+/** A config 10,000 deep, with a wrong diff_ids count and an Env that is not a list. */
+const deepConfig: ImageSpec = { ...paddedConfig, configBytes: nestedTo(10_000) }
 
 const errors = (fs: Finding[], rule: string): Finding[] =>
   fs.filter(f => f.rule === rule && f.severity === 'error')
@@ -121,6 +136,36 @@ describe('documents over MAX_DOCUMENT_BYTES', () => {
   })
 })
 
+describe(`documents nested deeper than ${MAX_JSON_DEPTH}`, () => {
+  it('fails a manifest 10,000 deep whose layer escapes the root, naming it', async () => {
+    const b = await writeLayout(await newDir(), deepManifest)
+    const r = await validateLayout(b.dir)
+    expect(r.valid).toBe(false)
+    expect(r.findings.map(f => [f.rule, f.location])).toEqual([
+      ['json-too-deep', `blobs/sha256/${b.manifest.slice(7, 19)}… (manifest)`]
+    ])
+    expect(r.findings[0].message).toMatch(
+      /^nests arrays and objects 10000 levels deep, more than the 64 \(MAX_JSON_DEPTH\)/
+    )
+  })
+
+  it('fails a config 10,000 deep, and says nothing of what was not read', async () => {
+    const b = await writeLayout(await newDir(), deepConfig)
+    const r = await validateLayout(b.dir)
+    expect(r.findings.map(f => f.rule)).toEqual(['json-too-deep'])
+    expect(r.findings[0].location).toMatch(/\(config\)$/)
+  })
+
+  it('walks and checks a manifest nested exactly as deep as the limit', async () => {
+    const b = await writeLayout(await newDir(), {
+      layers: EVIL_LAYER,
+      manifestBytes: nestedTo(MAX_JSON_DEPTH)
+    })
+    const r = await validateLayout(b.dir)
+    expect(r.findings.map(f => f.rule)).toEqual(['layer-path-escapes'])
+  })
+})
+
 describe('what cannot be checked', () => {
   it(`fails indexes nested deeper than ${MAX_INDEX_DEPTH}`, async () => {
     const b = await writeLayout(await newDir(), { nest: MAX_INDEX_DEPTH + 2, layers: EVIL_LAYER })
@@ -171,7 +216,9 @@ describe('the gate from the command line', () => {
   const cases: Array<[string, ImageSpec]> = [
     ['a padded manifest whose layer escapes', paddedManifest],
     ['a padded config with wrong fields', paddedConfig],
-    ['indexes nested too deep', { nest: MAX_INDEX_DEPTH + 2, layers: EVIL_LAYER }]
+    ['indexes nested too deep', { nest: MAX_INDEX_DEPTH + 2, layers: EVIL_LAYER }],
+    ['a manifest nested 10,000 deep', deepManifest],
+    ['a config nested 10,000 deep', deepConfig]
   ]
 
   it.each(cases)('lading validate fails %s', async (_, spec) => {

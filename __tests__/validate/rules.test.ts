@@ -190,6 +190,35 @@ const cases: Case[] = [
       layout({ manifestBytes: b => Buffer.concat([b, Buffer.alloc(4 * 1024 * 1024 + 1, 0x20)]) })
   },
   {
+    rule: 'json-too-deep',
+    name: 'manifest nested 10,000 arrays deep',
+    run: () => layout({ manifestBytes: () => Buffer.from('['.repeat(10_000) + ']'.repeat(10_000)) })
+  },
+  {
+    rule: 'json-too-deep',
+    name: 'config with a member nested 10,000 objects deep',
+    run: () =>
+      layout({
+        configBytes: b =>
+          Buffer.from(
+            `{"x":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)},${b.toString().slice(1)}`
+          )
+      })
+  },
+  {
+    rule: 'json-too-deep',
+    name: 'index.json nested 10,000 arrays deep',
+    run: () =>
+      layout({}, b =>
+        fs.writeFile(path.join(b.dir, 'index.json'), '['.repeat(10_000) + ']'.repeat(10_000))
+      )
+  },
+  {
+    rule: 'json-too-deep',
+    name: 'a document given as text, one level past the limit',
+    run: () => doc('config', `{"a":${'['.repeat(64)}${']'.repeat(64)}}`)
+  },
+  {
     rule: 'json-not-object',
     name: 'manifest is an array',
     run: () => layout({ manifestBytes: () => Buffer.from('[]') })

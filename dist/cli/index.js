@@ -2,7 +2,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 57:
+/***/ 553:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -202,7 +202,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 580:
+/***/ 151:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __nccwpck_require__(434)
@@ -210,7 +210,7 @@ module.exports = __nccwpck_require__(434)
 
 /***/ }),
 
-/***/ 587:
+/***/ 899:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -256,10 +256,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 867:
+/***/ 219:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(587)
+const FixedFIFO = __nccwpck_require__(899)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -311,14 +311,14 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 204:
+/***/ 52:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(580)
-const FIFO = __nccwpck_require__(867)
-const TextDecoder = __nccwpck_require__(934)
+const { EventEmitter } = __nccwpck_require__(151)
+const FIFO = __nccwpck_require__(219)
+const TextDecoder = __nccwpck_require__(454)
 
-const StreamError = __nccwpck_require__(657)
+const StreamError = __nccwpck_require__(393)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -1632,7 +1632,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 657:
+/***/ 393:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -1686,7 +1686,7 @@ module.exports = class StreamError extends Error {
 
 /***/ }),
 
-/***/ 775:
+/***/ 519:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const constants = { // just for envs without fs
@@ -1707,13 +1707,13 @@ try {
 
 /***/ }),
 
-/***/ 763:
+/***/ 99:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(204)
-const FIFO = __nccwpck_require__(867)
-const b4a = __nccwpck_require__(57)
-const headers = __nccwpck_require__(428)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(52)
+const FIFO = __nccwpck_require__(219)
+const b4a = __nccwpck_require__(553)
+const headers = __nccwpck_require__(972)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -2132,10 +2132,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 428:
+/***/ 972:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(553)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -2461,23 +2461,23 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 118:
+/***/ 6:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(763)
-exports.pack = __nccwpck_require__(861)
+exports.extract = __nccwpck_require__(99)
+exports.pack = __nccwpck_require__(805)
 
 
 /***/ }),
 
-/***/ 861:
+/***/ 805:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(204)
-const b4a = __nccwpck_require__(57)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(52)
+const b4a = __nccwpck_require__(553)
 
-const constants = __nccwpck_require__(775)
-const headers = __nccwpck_require__(428)
+const constants = __nccwpck_require__(519)
+const headers = __nccwpck_require__(972)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -2764,11 +2764,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 934:
+/***/ 454:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(256)
-const UTF8Decoder = __nccwpck_require__(414)
+const PassThroughDecoder = __nccwpck_require__(656)
+const UTF8Decoder = __nccwpck_require__(974)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -2835,10 +2835,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 256:
+/***/ 656:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(553)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -2861,10 +2861,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 414:
+/***/ 974:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(553)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 203:
+/***/ 255:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3690,8 +3690,8 @@ function formatRFC3339(d) {
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:stream/promises"
 const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(118);
+// EXTERNAL MODULE: ../main/node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(6);
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 ;// CONCATENATED MODULE: external "node:os"
@@ -4156,7 +4156,8 @@ class SlabPool {
 ;// CONCATENATED MODULE: ./src/build/layer/spec.ts
 /**
  * The `layers` input: one line per layer, `[--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]`,
- * where SOURCE and DEST may name the target platform as a Dockerfile does (`${TARGETARCH}`).
+ * where SOURCE and DEST may name the target platform as a Dockerfile does (`${TARGETARCH}`), and
+ * SOURCE may start with a Windows drive (`C:\dist:/app`).
  */
 
 
@@ -4249,15 +4250,20 @@ function parseLayerSpec(line) {
     refuseUnknownVariables(spec, located.dest ?? '');
     return { ...located, spec, ...flags };
 }
+/** A Windows drive at the start of SOURCE: one letter, a colon, then `/` or `\`. */
+const DRIVE = /^[A-Za-z]:[/\\]/;
 function splitSourceDest(spec, text) {
     // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
     if ((0,external_node_fs_namespaceObject.existsSync)(text))
         return { source: text };
+    // A drive's colon never separates DEST, whatever the OS parsing the line: `C:/x` is a SOURCE
+    // (it need not exist here, as when it names the platform).
+    const from = DRIVE.test(text) ? 2 : 0;
     // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
     let cut = text.lastIndexOf(':/');
-    if (cut < 0 && text.includes(':'))
+    if (cut < from)
         cut = text.lastIndexOf(':');
-    if (cut < 0)
+    if (cut < from)
         return { source: text };
     const source = text.slice(0, cut);
     const dest = text.slice(cut + 1);
@@ -6048,8 +6054,206 @@ async function writeLayoutIndex(root, manifests) {
     await promises_namespaceObject.writeFile(external_node_path_namespaceObject.join(root, 'index.json'), JSON.stringify(index));
 }
 
+;// CONCATENATED MODULE: ./src/oci/json.ts
+/**
+ * The one JSON reader for documents Lading did not write: it never throws on what it reads, and
+ * says what JSON.parse silently accepts but I-JSON (RFC 7493) forbids. It returns reasons; the
+ * validator maps them to its rule ids, and the transports turn a value-less result into an error.
+ */
+
+/**
+ * The deepest nesting of arrays and objects Lading reads in a document. Manifests, indexes and
+ * configs nest four or five levels (annotations and labels are flat maps); what reads a value
+ * after it is parsed (JSON.stringify, structuredClone, the document rules) recurses once per
+ * level, so a document nested thousands deep would overflow the stack there. Refused before it
+ * is parsed, it is an error naming the document, never a stack trace.
+ */
+const MAX_JSON_DEPTH = 64;
+/** Members that the OCI schemas type as integers: Go's decoder refuses `1.0` or `1e0` there. */
+const INTEGER_MEMBERS = new Set(['schemaVersion', 'size']);
+/** Beyond this many I-JSON problems in one document the rest are not listed. */
+const MAX_SCAN_PROBLEMS = 20;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+function startsWithBOM(input) {
+    return typeof input === 'string'
+        ? input.startsWith('\uFEFF')
+        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
+}
+/** JSON.parse's verdict on the input, with the decoded text for the I-JSON scan. */
+function parseText(input) {
+    const problems = [];
+    // TextDecoder drops a BOM silently, so it is looked for in the bytes.
+    if (startsWithBOM(input)) {
+        problems.push({
+            kind: 'byte-order-mark',
+            message: 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'
+        });
+        return { problems };
+    }
+    let text;
+    if (typeof input === 'string')
+        text = input;
+    else {
+        try {
+            text = utf8.decode(input);
+        }
+        catch {
+            problems.push({ kind: 'not-utf8', message: 'the document is not valid UTF-8' });
+            text = input.toString('utf8');
+        }
+    }
+    const depth = jsonDepth(text);
+    if (depth > MAX_JSON_DEPTH) {
+        problems.push({
+            kind: 'too-deep',
+            message: `nests arrays and objects ${depth} levels deep, more than the ${MAX_JSON_DEPTH} (MAX_JSON_DEPTH) Lading reads; it was not read, so nothing it holds or references was checked`
+        });
+        return { problems };
+    }
+    try {
+        return { value: JSON.parse(text), problems, text };
+    }
+    catch (err) {
+        problems.push({ kind: 'invalid', message: `is not valid JSON: ${err.message}` });
+        return { problems };
+    }
+}
+/**
+ * The deepest nesting of `[` and `{` in JSON text, brackets inside strings apart: one pass, no
+ * recursion and no stack, so it is safe on any text (text that is not JSON gets a number too).
+ */
+function jsonDepth(text) {
+    let depth = 0;
+    let deepest = 0;
+    let inString = false;
+    for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (inString) {
+            if (c === 0x5c)
+                i++;
+            else if (c === 0x22)
+                inString = false;
+        }
+        else if (c === 0x22)
+            inString = true;
+        else if (c === 0x5b || c === 0x7b)
+            deepest = Math.max(deepest, ++depth);
+        else if (c === 0x5d || c === 0x7d)
+            depth--;
+    }
+    return deepest;
+}
+/** Parses a JSON document without throwing, and lists every I-JSON problem it has. */
+function parseJSON(input) {
+    const { value, problems, text } = parseText(input);
+    if (text !== undefined)
+        problems.push(...scanIJSON(text));
+    return { value, problems };
+}
+/**
+ * The value of a document that must be JSON, or a LadingError `${what} ${reason}`. Only what
+ * JSON.parse refuses, a byte order mark and nesting deeper than MAX_JSON_DEPTH fail: reporting
+ * I-JSON problems is the validator's.
+ */
+function parseJSONValue(input, what) {
+    const parsed = parseText(input);
+    if (parsed.text === undefined)
+        throw new LadingError(`${what} ${parsed.problems[parsed.problems.length - 1].message}`);
+    return parsed.value;
+}
+function isObject(v) {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function pathOf(state) {
+    return state.path.join('.') || '(top level)';
+}
+function report(state, problem) {
+    if (state.problems.length < MAX_SCAN_PROBLEMS)
+        state.problems.push(problem);
+}
+/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
+function scanIJSON(text) {
+    const state = { stack: [], path: [], problems: [] };
+    const { stack, path } = state;
+    let i = 0;
+    const n = text.length;
+    while (i < n) {
+        const c = text[i];
+        if (c === '{') {
+            stack.push({ keys: new Set(), expectKey: true });
+            i++;
+        }
+        else if (c === '[') {
+            stack.push(undefined);
+            i++;
+        }
+        else if (c === '}' || c === ']') {
+            const top = stack.pop();
+            if (top && !top.expectKey)
+                path.pop();
+            i++;
+        }
+        else if (c === ',') {
+            const top = stack[stack.length - 1];
+            if (top) {
+                top.expectKey = true;
+                path.pop();
+            }
+            i++;
+        }
+        else if (c === '"')
+            i = scanString(text, i, state);
+        else if (c === '-' || (c >= '0' && c <= '9'))
+            i = scanNumber(text, i, state);
+        else
+            i++;
+    }
+    return state.problems;
+}
+/** A string at `i`: a name is checked against the names before it. Returns the index after it. */
+function scanString(text, i, state) {
+    let j = i + 1;
+    while (j < text.length && text[j] !== '"')
+        j += text[j] === '\\' ? 2 : 1;
+    const top = state.stack[state.stack.length - 1];
+    if (top && top.expectKey) {
+        const key = JSON.parse(text.slice(i, j + 1));
+        if (top.keys.has(key))
+            report(state, {
+                kind: 'duplicate-key',
+                message: `name "${key}" appears twice in the object at ${pathOf(state)}`
+            });
+        top.keys.add(key);
+        top.expectKey = false;
+        state.path.push(key);
+    }
+    return j + 1;
+}
+/** A number at `i`. Returns the index after it. */
+function scanNumber(text, i, state) {
+    let j = i + 1;
+    while (j < text.length && /[0-9eE.+-]/.test(text[j]))
+        j++;
+    const raw = text.slice(i, j);
+    const top = state.stack[state.stack.length - 1];
+    const key = top && !top.expectKey ? state.path[state.path.length - 1] : undefined;
+    const integer = /^-?\d+$/.test(raw);
+    if (key !== undefined && INTEGER_MEMBERS.has(key) && !integer)
+        report(state, {
+            kind: 'integer-form',
+            message: `\`${key}\` at ${state.path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`
+        });
+    if (integer && !Number.isSafeInteger(Number(raw)))
+        report(state, {
+            kind: 'number-precision',
+            message: `the integer ${raw} at ${pathOf(state)} is beyond ±2^53 and loses precision`
+        });
+    return j;
+}
+
 ;// CONCATENATED MODULE: ./src/validate/rules.ts
 /** The catalogue of validation rules: one id, one severity and one spec section each. */
+
 const V = 'https://github.com/opencontainers/image-spec/blob/v1.1.1/';
 /** Rules the spec's main branch tightened after v1.1.1; reported as warnings against v1.1.1. */
 const MAIN = 'https://github.com/opencontainers/image-spec/blob/main/';
@@ -6138,6 +6342,12 @@ const list = [
         id: 'json-too-large',
         severity: 'error',
         summary: 'a manifest, index or config is at most 4 MiB, as registries require (a larger one is not read, so it cannot be checked)',
+        spec: `${V}considerations.md#json`
+    },
+    {
+        id: 'json-too-deep',
+        severity: 'error',
+        summary: `a manifest, index or config nests arrays and objects at most ${MAX_JSON_DEPTH} levels deep (a deeper one is not read, so it cannot be checked)`,
         spec: `${V}considerations.md#json`
     },
     // descriptors
@@ -6604,161 +6814,6 @@ function rules_finding(id, location, message) {
     return { rule: id, severity: r.severity, message, location, spec: r.spec };
 }
 
-;// CONCATENATED MODULE: ./src/oci/json.ts
-/**
- * The one JSON reader for documents Lading did not write: it never throws on what it reads, and
- * says what JSON.parse silently accepts but I-JSON (RFC 7493) forbids. It returns reasons; the
- * validator maps them to its rule ids, and the transports turn a value-less result into an error.
- */
-
-/** Members that the OCI schemas type as integers: Go's decoder refuses `1.0` or `1e0` there. */
-const INTEGER_MEMBERS = new Set(['schemaVersion', 'size']);
-/** Beyond this many I-JSON problems in one document the rest are not listed. */
-const MAX_SCAN_PROBLEMS = 20;
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-function startsWithBOM(input) {
-    return typeof input === 'string'
-        ? input.startsWith('\uFEFF')
-        : input.length >= 3 && input[0] === 0xef && input[1] === 0xbb && input[2] === 0xbf;
-}
-/** JSON.parse's verdict on the input, with the decoded text for the I-JSON scan. */
-function parseText(input) {
-    const problems = [];
-    // TextDecoder drops a BOM silently, so it is looked for in the bytes.
-    if (startsWithBOM(input)) {
-        problems.push({
-            kind: 'byte-order-mark',
-            message: 'starts with a UTF-8 byte order mark, which JSON must not have (RFC 8259 section 8.1; Go readers reject it); remove the first 3 bytes'
-        });
-        return { problems };
-    }
-    let text;
-    if (typeof input === 'string')
-        text = input;
-    else {
-        try {
-            text = utf8.decode(input);
-        }
-        catch {
-            problems.push({ kind: 'not-utf8', message: 'the document is not valid UTF-8' });
-            text = input.toString('utf8');
-        }
-    }
-    try {
-        return { value: JSON.parse(text), problems, text };
-    }
-    catch (err) {
-        problems.push({ kind: 'invalid', message: `is not valid JSON: ${err.message}` });
-        return { problems };
-    }
-}
-/** Parses a JSON document without throwing, and lists every I-JSON problem it has. */
-function parseJSON(input) {
-    const { value, problems, text } = parseText(input);
-    if (text !== undefined)
-        problems.push(...scanIJSON(text));
-    return { value, problems };
-}
-/**
- * The value of a document that must be JSON, or a LadingError `${what} ${reason}`. Only what
- * JSON.parse refuses (and a byte order mark) fails: reporting I-JSON problems is the validator's.
- */
-function parseJSONValue(input, what) {
-    const parsed = parseText(input);
-    if (parsed.text === undefined)
-        throw new LadingError(`${what} ${parsed.problems[parsed.problems.length - 1].message}`);
-    return parsed.value;
-}
-function isObject(v) {
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function pathOf(state) {
-    return state.path.join('.') || '(top level)';
-}
-function report(state, problem) {
-    if (state.problems.length < MAX_SCAN_PROBLEMS)
-        state.problems.push(problem);
-}
-/** Walks well-formed JSON text (JSON.parse accepted it) looking for I-JSON violations. */
-function scanIJSON(text) {
-    const state = { stack: [], path: [], problems: [] };
-    const { stack, path } = state;
-    let i = 0;
-    const n = text.length;
-    while (i < n) {
-        const c = text[i];
-        if (c === '{') {
-            stack.push({ keys: new Set(), expectKey: true });
-            i++;
-        }
-        else if (c === '[') {
-            stack.push(undefined);
-            i++;
-        }
-        else if (c === '}' || c === ']') {
-            const top = stack.pop();
-            if (top && !top.expectKey)
-                path.pop();
-            i++;
-        }
-        else if (c === ',') {
-            const top = stack[stack.length - 1];
-            if (top) {
-                top.expectKey = true;
-                path.pop();
-            }
-            i++;
-        }
-        else if (c === '"')
-            i = scanString(text, i, state);
-        else if (c === '-' || (c >= '0' && c <= '9'))
-            i = scanNumber(text, i, state);
-        else
-            i++;
-    }
-    return state.problems;
-}
-/** A string at `i`: a name is checked against the names before it. Returns the index after it. */
-function scanString(text, i, state) {
-    let j = i + 1;
-    while (j < text.length && text[j] !== '"')
-        j += text[j] === '\\' ? 2 : 1;
-    const top = state.stack[state.stack.length - 1];
-    if (top && top.expectKey) {
-        const key = JSON.parse(text.slice(i, j + 1));
-        if (top.keys.has(key))
-            report(state, {
-                kind: 'duplicate-key',
-                message: `name "${key}" appears twice in the object at ${pathOf(state)}`
-            });
-        top.keys.add(key);
-        top.expectKey = false;
-        state.path.push(key);
-    }
-    return j + 1;
-}
-/** A number at `i`. Returns the index after it. */
-function scanNumber(text, i, state) {
-    let j = i + 1;
-    while (j < text.length && /[0-9eE.+-]/.test(text[j]))
-        j++;
-    const raw = text.slice(i, j);
-    const top = state.stack[state.stack.length - 1];
-    const key = top && !top.expectKey ? state.path[state.path.length - 1] : undefined;
-    const integer = /^-?\d+$/.test(raw);
-    if (key !== undefined && INTEGER_MEMBERS.has(key) && !integer)
-        report(state, {
-            kind: 'integer-form',
-            message: `\`${key}\` at ${state.path.join('.')} is written ${raw}; it is an integer, and Go readers refuse a fraction or exponent here`
-        });
-    if (integer && !Number.isSafeInteger(Number(raw)))
-        report(state, {
-            kind: 'number-precision',
-            message: `the integer ${raw} at ${pathOf(state)} is beyond ±2^53 and loses precision`
-        });
-    return j;
-}
-
 ;// CONCATENATED MODULE: ./src/validate/json.ts
 
 
@@ -6769,7 +6824,8 @@ const RULE_OF = {
     'not-utf8': 'json-not-utf8',
     'duplicate-key': 'json-duplicate-key',
     'integer-form': 'json-integer',
-    'number-precision': 'json-number-precision'
+    'number-precision': 'json-number-precision',
+    'too-deep': 'json-too-deep'
 };
 /** Parses a JSON document without throwing; what is wrong with it becomes findings at `location`. */
 function json_parseDocument(input, location) {
@@ -9762,21 +9818,17 @@ async function keepWanted(x, wanted) {
 
 
 
+
 /** The two files that make a directory an OCI image layout. */
 const LAYOUT_FILES = ['oci-layout', 'index.json'];
 /** Entries every `docker save` writes that are no part of the image. */
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/;
-/** A document's value, or undefined when it is absent, too big or not JSON (validation says so). */
+/** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
 async function readDocument(view, name) {
     const rec = view.get(name);
     if (!rec || rec.size > MAX_DOCUMENT_BYTES)
         return undefined;
-    try {
-        return JSON.parse(await promises_namespaceObject.readFile(rec.file, 'utf8'));
-    }
-    catch {
-        return undefined;
-    }
+    return parseJSON(await promises_namespaceObject.readFile(rec.file)).value;
 }
 /** Descriptors Lading can name a blob file by: a digest it can read and a size. */
 function validDescriptors(list) {
@@ -11702,6 +11754,7 @@ async function putManifest(t, ref, m) {
 
 
 
+
 /**
  * An image in a registry as a source. Documents (manifests, indexes, configs) are read whole,
  * each once, never past MAX_DOCUMENT_BYTES; layers are streamed on demand, and a push to the same
@@ -11751,14 +11804,11 @@ class RegistrySource {
             (layerCompression(desc.mediaType) === undefined && desc.size <= MAX_DOCUMENT_BYTES));
     }
     noteConfig(bytes) {
-        try {
-            const config = JSON.parse(bytes.toString('utf8')).config;
-            if (typeof config?.digest === 'string')
-                this.configs.add(config.digest);
-        }
-        catch {
-            // Not JSON: the validator says so; there is no config to note.
-        }
+        // Not JSON (or too deep): the validator says so; there is no config to note.
+        const doc = parseJSON(bytes).value;
+        const config = isObject(doc) ? doc.config : undefined;
+        if (typeof config?.digest === 'string')
+            this.configs.add(config.digest);
     }
     read(desc) {
         let p = this.documents.get(desc.digest);
@@ -11813,7 +11863,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(896);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io-util.js
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -11993,7 +12043,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12267,7 +12317,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12855,7 +12905,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -13577,43 +13627,12 @@ function layerJobs(layers, platforms) {
 ;// CONCATENATED MODULE: ./src/app/stages/editable-config.ts
 
 
-/**
- * The deepest nesting of arrays and objects in a config Lading rebuilds. Real configs nest five
- * or six levels; copying and serialising a value recurses once per level.
- */
-const MAX_CONFIG_DEPTH = 64;
-/** The deepest nesting of `[` and `{` in JSON text, counted without recursion. */
-function jsonDepth(bytes) {
-    let depth = 0;
-    let deepest = 0;
-    let inString = false;
-    for (let i = 0; i < bytes.length; i++) {
-        const c = bytes[i];
-        if (inString) {
-            if (c === 0x5c)
-                i++;
-            else if (c === 0x22)
-                inString = false;
-        }
-        else if (c === 0x22)
-            inString = true;
-        else if (c === 0x5b || c === 0x7b)
-            deepest = Math.max(deepest, ++depth);
-        else if (c === 0x5d || c === 0x7d)
-            depth--;
-    }
-    return deepest;
-}
 const isStringList = (v) => Array.isArray(v) && v.every(x => typeof x === 'string');
 /**
  * Throws a LadingError naming the config, its source and the field when the config cannot take
  * the edits (and new layers); `what` names the config in messages.
  */
-function checkEditableConfig(configBytes, config, edits, what) {
-    const depth = jsonDepth(configBytes);
-    if (depth > MAX_CONFIG_DEPTH)
-        throw new LadingError(`${what} nests ${depth} levels deep, more than the ${MAX_CONFIG_DEPTH} ` +
-            '(MAX_CONFIG_DEPTH) Lading rebuilds; it cannot take new layers or edits');
+function checkEditableConfig(config, edits, what) {
     const cannot = (field, shape) => new LadingError(`${what}: its \`${field}\` is not ${shape}, so it cannot take new layers or edits`);
     if (!isObject(config))
         throw cannot('(top level)', 'an object');
@@ -13746,7 +13765,7 @@ async function keepImage(img, src, parts, layout) {
 /** An image with the new layers appended and the config edits applied. */
 async function rebuildImage(plan, img, newLayers, userAnnotations, parts, layout) {
     if (img.from)
-        checkEditableConfig(img.configBytes, img.config, plan.config, `from "${img.from.line}": the config ${img.manifest.config.digest}`);
+        checkEditableConfig(img.config, plan.config, `from "${img.from.line}": the config ${img.manifest.config.digest}`);
     const config = editConfig(img.config, plan.config, newLayers, plan.created);
     const configDesc = await layout.writeJSON(config, MediaType.ImageConfig);
     const annotations = { ...plan.defaultAnnotations, ...userAnnotations };
@@ -15681,34 +15700,28 @@ function platformDigestsOf(r) {
 
 
 
+
 /** The largest document inspect reads whole, as the validator parses JSON: bigger is no image. */
 const MAX_DOCUMENT = 16 * 1024 * 1024;
 /** The annotation buildx puts on the index entry of an attestation manifest. */
 const REFERENCE_TYPE = 'vnd.docker.reference.type';
 /** …and the one naming the manifest it attests. */
 const REFERENCE_DIGEST = 'vnd.docker.reference.digest';
-const inspect_isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
 const inspect_str = (v) => (typeof v === 'string' ? v : null);
 const strList = (v) => Array.isArray(v) ? v.filter((x) => typeof x === 'string') : null;
-const strMap = (v) => inspect_isObject(v)
+const strMap = (v) => isObject(v)
     ? Object.fromEntries(Object.entries(v).filter((e) => typeof e[1] === 'string'))
     : {};
-const keysOf = (v) => (inspect_isObject(v) ? Object.keys(v).sort() : []);
+const keysOf = (v) => (isObject(v) ? Object.keys(v).sort() : []);
 function inspect_parseDocument(doc, what) {
-    let value;
-    try {
-        value = JSON.parse(doc.bytes.toString('utf8'));
-    }
-    catch {
-        throw new LadingError(`the ${what} ${doc.descriptor.digest} is not JSON`);
-    }
-    if (!inspect_isObject(value))
+    const value = parseJSONValue(doc.bytes, `the ${what} ${doc.descriptor.digest}`);
+    if (!isObject(value))
         throw new LadingError(`the ${what} ${doc.descriptor.digest} is not a JSON object`);
     return value;
 }
 /** A descriptor found in a document, checked enough to be read and shown. */
 function descriptorAt(v, where) {
-    if (!inspect_isObject(v) ||
+    if (!isObject(v) ||
         typeof v.mediaType !== 'string' ||
         typeof v.digest !== 'string' ||
         !isDigest(v.digest) ||
@@ -15717,9 +15730,9 @@ function descriptorAt(v, where) {
         throw new LadingError(`${where} is not a valid descriptor (needs mediaType, a sha256/sha512 digest and a size)`);
     const d = { mediaType: v.mediaType, digest: v.digest, size: v.size };
     const p = v.platform;
-    if (inspect_isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string')
+    if (isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string')
         d.platform = { os: p.os, architecture: p.architecture, variant: inspect_str(p.variant) ?? undefined };
-    if (inspect_isObject(v.annotations))
+    if (isObject(v.annotations))
         d.annotations = strMap(v.annotations);
     if (typeof v.artifactType === 'string')
         d.artifactType = v.artifactType;
@@ -15854,8 +15867,8 @@ function inspect_imageOf(doc, configDoc) {
     const kind = isImageConfig(configDesc.mediaType) && artifactType === null ? 'image' : 'artifact';
     // An artifact's config is not an image config: none of its fields mean anything here.
     const config = kind === 'image' && configDoc ? inspect_parseDocument(configDoc, 'config') : {};
-    const run = inspect_isObject(config.config) ? config.config : {};
-    const rootfs = inspect_isObject(config.rootfs) ? config.rootfs : {};
+    const run = isObject(config.config) ? config.config : {};
+    const rootfs = isObject(config.rootfs) ? config.rootfs : {};
     const diffIds = strList(rootfs.diff_ids) ?? [];
     return {
         digest: doc.descriptor.digest,
@@ -16157,7 +16170,7 @@ Usage:
                                       list the artifacts that refer to an image (referrers API or fallback tag)
   lading --help | --version
 
-build options (the action's inputs; list inputs take one item per flag, or several lines):
+build options (the action's inputs but summary; list inputs take one item per flag, or several lines):
   --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
                             docker-daemon:IMAGE |
                             [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
@@ -16210,6 +16223,15 @@ const INSPECT_OPTIONS = new Set(['username', 'password', 'insecure-registries'])
 /** Options of validate and inspect that are not action inputs: with a value, or switches. */
 const COMMAND_OPTIONS = new Set(['format', 'platform']);
 const SWITCHES = new Set(['raw', 'config']);
+/**
+ * Inputs of the action that mean nothing in a shell: a usage error says what the CLI does instead,
+ * rather than the option being taken and ignored.
+ */
+const ACTION_ONLY = {
+    summary: "is the action's job summary (GITHUB_STEP_SUMMARY), which the CLI does not write: " +
+        'build prints its outputs and findings, and writes the report beside the layout (OUTPUT-report.json); ' +
+        'validate prints its report (--format json for all of it)'
+};
 /** Inputs that are lists: the only options that may be repeated. */
 const LIST_INPUTS = new Set([
     'from',
@@ -16241,6 +16263,9 @@ function parseArgs(args) {
             value = name.slice(eq + 1);
             name = name.slice(0, eq);
         }
+        const actionOnly = ACTION_ONLY[name];
+        if (actionOnly !== undefined)
+            throw new UsageError(`--${name} ${actionOnly}`);
         const isCommandOption = COMMAND_OPTIONS.has(name) || SWITCHES.has(name);
         if (!isInputName(name) && !isCommandOption)
             throw new UsageError(`unknown option --${name}; see lading --help`);
@@ -16494,11 +16519,11 @@ const defaultIO = {
 
 /***/ }),
 
-/***/ 486:
+/***/ 532:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(203);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(255);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -16648,6 +16673,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(486);
+/******/ var __webpack_exports__ = __nccwpck_require__(532);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

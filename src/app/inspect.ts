@@ -6,6 +6,7 @@
 import type { Readable } from 'node:stream'
 import { LadingError } from '../util/errors.js'
 import { isDigest } from '../oci/digest.js'
+import { isObject, parseJSONValue } from '../oci/json.js'
 import { isIndexMediaType, isManifestMediaType, MediaType } from '../oci/mediatypes.js'
 import { formatPlatform, platformMatches } from '../oci/platform.js'
 import type { ImageSource } from '../oci/blobs.js'
@@ -106,8 +107,6 @@ export interface InspectOptions {
 
 type JSONObject = Record<string, unknown>
 
-const isObject = (v: unknown): v is JSONObject =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
 const strList = (v: unknown): string[] | null =>
   Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : null
@@ -120,12 +119,7 @@ const strMap = (v: unknown): Record<string, string> =>
 const keysOf = (v: unknown): string[] => (isObject(v) ? Object.keys(v).sort() : [])
 
 function parseDocument(doc: ReadDocument, what: string): JSONObject {
-  let value: unknown
-  try {
-    value = JSON.parse(doc.bytes.toString('utf8'))
-  } catch {
-    throw new LadingError(`the ${what} ${doc.descriptor.digest} is not JSON`)
-  }
+  const value = parseJSONValue(doc.bytes, `the ${what} ${doc.descriptor.digest}`)
   if (!isObject(value))
     throw new LadingError(`the ${what} ${doc.descriptor.digest} is not a JSON object`)
   return value

@@ -48,7 +48,7 @@ Usage:
                                       list the artifacts that refer to an image (referrers API or fallback tag)
   lading --help | --version
 
-build options (the action's inputs; list inputs take one item per flag, or several lines):
+build options (the action's inputs but summary; list inputs take one item per flag, or several lines):
   --from SOURCE             scratch | oci:PATH[:REF] | oci-archive:PATH[:REF] | docker-archive:PATH |
                             docker-daemon:IMAGE |
                             [docker://]HOST/REPO[:TAG|@DIGEST]; repeat to merge into one index
@@ -102,6 +102,16 @@ const INSPECT_OPTIONS = new Set(['username', 'password', 'insecure-registries'])
 /** Options of validate and inspect that are not action inputs: with a value, or switches. */
 const COMMAND_OPTIONS = new Set(['format', 'platform'])
 const SWITCHES = new Set(['raw', 'config'])
+/**
+ * Inputs of the action that mean nothing in a shell: a usage error says what the CLI does instead,
+ * rather than the option being taken and ignored.
+ */
+const ACTION_ONLY: Partial<Record<string, string>> = {
+  summary:
+    "is the action's job summary (GITHUB_STEP_SUMMARY), which the CLI does not write: " +
+    'build prints its outputs and findings, and writes the report beside the layout (OUTPUT-report.json); ' +
+    'validate prints its report (--format json for all of it)'
+}
 /** Inputs that are lists: the only options that may be repeated. */
 const LIST_INPUTS = new Set<string>([
   'from',
@@ -138,6 +148,8 @@ export function parseArgs(args: string[]): {
       value = name.slice(eq + 1)
       name = name.slice(0, eq)
     }
+    const actionOnly = ACTION_ONLY[name]
+    if (actionOnly !== undefined) throw new UsageError(`--${name} ${actionOnly}`)
     const isCommandOption = COMMAND_OPTIONS.has(name) || SWITCHES.has(name)
     if (!isInputName(name) && !isCommandOption)
       throw new UsageError(`unknown option --${name}; see lading --help`)

@@ -18,6 +18,8 @@ export type JSONProblemKind =
   | 'integer-form'
   /** an integer beyond ±2^53, which a double does not hold exactly */
   | 'number-precision'
+  /** arrays and objects nest deeper than MAX_JSON_DEPTH: no value */
+  | 'too-deep'
 
 export interface JSONProblem {
   kind: JSONProblemKind
@@ -30,6 +32,15 @@ export interface ParsedJSON {
   value?: unknown
   problems: JSONProblem[]
 }
+
+/**
+ * The deepest nesting of arrays and objects Lading reads in a document. Manifests, indexes and
+ * configs nest four or five levels (annotations and labels are flat maps); what reads a value
+ * after it is parsed (JSON.stringify, structuredClone, the document rules) recurses once per
+ * level, so a document nested thousands deep would overflow the stack there. Refused before it
+ * is parsed, it is an error naming the document, never a stack trace.
+ */
+export const MAX_JSON_DEPTH = 64
 
 /** Members that the OCI schemas type as integers: Go's decoder refuses `1.0` or `1e0` there. */
 const INTEGER_MEMBERS = new Set(['schemaVersion', 'size'])
@@ -66,12 +77,40 @@ function parseText(input: Buffer | string): ParsedJSON & { text?: string } {
       text = input.toString('utf8')
     }
   }
+  const depth = jsonDepth(text)
+  if (depth > MAX_JSON_DEPTH) {
+    problems.push({
+      kind: 'too-deep',
+      message: `nests arrays and objects ${depth} levels deep, more than the ${MAX_JSON_DEPTH} (MAX_JSON_DEPTH) Lading reads; it was not read, so nothing it holds or references was checked`
+    })
+    return { problems }
+  }
   try {
     return { value: JSON.parse(text) as unknown, problems, text }
   } catch (err) {
     problems.push({ kind: 'invalid', message: `is not valid JSON: ${(err as Error).message}` })
     return { problems }
   }
+}
+
+/**
+ * The deepest nesting of `[` and `{` in JSON text, brackets inside strings apart: one pass, no
+ * recursion and no stack, so it is safe on any text (text that is not JSON gets a number too).
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0
+  let deepest = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth)
+    else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return deepest
 }
 
 /** Parses a JSON document without throwing, and lists every I-JSON problem it has. */
@@ -83,7 +122,8 @@ export function parseJSON(input: Buffer | string): ParsedJSON {
 
 /**
  * The value of a document that must be JSON, or a LadingError `${what} ${reason}`. Only what
- * JSON.parse refuses (and a byte order mark) fails: reporting I-JSON problems is the validator's.
+ * JSON.parse refuses, a byte order mark and nesting deeper than MAX_JSON_DEPTH fail: reporting
+ * I-JSON problems is the validator's.
  */
 export function parseJSONValue(input: Buffer | string, what: string): unknown {
   const parsed = parseText(input)

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream'
 import { LadingError } from '../util/errors.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
+import { isObject, parseJSON } from '../oci/json.js'
 import { isIndexMediaType, isManifestMediaType, layerCompression } from '../oci/mediatypes.js'
 import { formatReference, type Reference } from '../oci/reference.js'
 import type { Descriptor, Manifest } from '../oci/types.js'
@@ -67,12 +68,10 @@ export class RegistrySource implements ImageSource {
   }
 
   private noteConfig(bytes: Buffer): void {
-    try {
-      const config = (JSON.parse(bytes.toString('utf8')) as Partial<Manifest>).config
-      if (typeof config?.digest === 'string') this.configs.add(config.digest)
-    } catch {
-      // Not JSON: the validator says so; there is no config to note.
-    }
+    // Not JSON (or too deep): the validator says so; there is no config to note.
+    const doc = parseJSON(bytes).value
+    const config = isObject(doc) ? (doc as Partial<Manifest>).config : undefined
+    if (typeof config?.digest === 'string') this.configs.add(config.digest)
   }
 
   read(desc: Descriptor): Promise<Buffer> {

@@ -10,6 +10,7 @@ import { LadingError } from '../util/errors.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/mediatypes.js'
 import { descriptors, walkGraph } from '../oci/graph.js'
+import { parseJSON } from '../oci/json.js'
 import type { Descriptor } from '../oci/types.js'
 import type { ArchiveRules, ExtractedView } from './tar-extract.js'
 import { blobAlgorithm } from './entry-names.js'
@@ -20,15 +21,11 @@ const LAYOUT_FILES = ['oci-layout', 'index.json']
 /** Entries every `docker save` writes that are no part of the image. */
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/
 
-/** A document's value, or undefined when it is absent, too big or not JSON (validation says so). */
+/** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
 async function readDocument(view: ExtractedView, name: string): Promise<unknown> {
   const rec = view.get(name)
   if (!rec || rec.size > MAX_DOCUMENT_BYTES) return undefined
-  try {
-    return JSON.parse(await fs.readFile(rec.file, 'utf8')) as unknown
-  } catch {
-    return undefined
-  }
+  return parseJSON(await fs.readFile(rec.file)).value
 }
 
 /** Descriptors Lading can name a blob file by: a digest it can read and a size. */

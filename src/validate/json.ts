@@ -13,7 +13,8 @@ const RULE_OF: Record<JSONProblemKind, string> = {
   'not-utf8': 'json-not-utf8',
   'duplicate-key': 'json-duplicate-key',
   'integer-form': 'json-integer',
-  'number-precision': 'json-number-precision'
+  'number-precision': 'json-number-precision',
+  'too-deep': 'json-too-deep'
 }
 
 /** Parses a JSON document without throwing; what is wrong with it becomes findings at `location`. */

@@ -1,6 +1,7 @@
 /** The catalogue of validation rules: one id, one severity and one spec section each. */
 
 import type { Finding, Severity } from '../oci/finding.js'
+import { MAX_JSON_DEPTH } from '../oci/json.js'
 
 export type { Finding, Severity } from '../oci/finding.js'
 
@@ -104,6 +105,12 @@ const list: Rule[] = [
     severity: 'error',
     summary:
       'a manifest, index or config is at most 4 MiB, as registries require (a larger one is not read, so it cannot be checked)',
+    spec: `${V}considerations.md#json`
+  },
+  {
+    id: 'json-too-deep',
+    severity: 'error',
+    summary: `a manifest, index or config nests arrays and objects at most ${MAX_JSON_DEPTH} levels deep (a deeper one is not read, so it cannot be checked)`,
     spec: `${V}considerations.md#json`
   },
   // descriptors

@@ -164,7 +164,6 @@ async function rebuildImage(
 ): Promise<{ descriptor: Descriptor; result: PlatformResult }> {
   if (img.from)
     checkEditableConfig(
-      img.configBytes,
       img.config,
       plan.config,
       `from "${img.from.line}": the config ${img.manifest.config.digest}`

@@ -1,35 +1,12 @@
 /**
  * Whether a base image's config can be rebuilt with new layers and edits. Validation catches a
  * config of the wrong shape, but a run at fail-on never goes on with one: what the edits touch
- * must then have the shape they expect, and the whole must be shallow enough to be copied and
- * written again, or the run would end in a stack overflow instead of a message.
+ * must then have the shape they expect. (That it is shallow enough to be copied and written again
+ * is the JSON reader's MAX_JSON_DEPTH: a deeper config is never parsed.)
  */
 import type { ConfigEdits } from '../../build/assemble.js'
 import { isObject } from '../../oci/json.js'
 import { LadingError } from '../../util/errors.js'
-
-/**
- * The deepest nesting of arrays and objects in a config Lading rebuilds. Real configs nest five
- * or six levels; copying and serialising a value recurses once per level.
- */
-export const MAX_CONFIG_DEPTH = 64
-
-/** The deepest nesting of `[` and `{` in JSON text, counted without recursion. */
-export function jsonDepth(bytes: Buffer): number {
-  let depth = 0
-  let deepest = 0
-  let inString = false
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i]
-    if (inString) {
-      if (c === 0x5c) i++
-      else if (c === 0x22) inString = false
-    } else if (c === 0x22) inString = true
-    else if (c === 0x5b || c === 0x7b) deepest = Math.max(deepest, ++depth)
-    else if (c === 0x5d || c === 0x7d) depth--
-  }
-  return deepest
-}
 
 const isStringList = (v: unknown): boolean =>
   Array.isArray(v) && v.every(x => typeof x === 'string')
@@ -38,18 +15,7 @@ const isStringList = (v: unknown): boolean =>
  * Throws a LadingError naming the config, its source and the field when the config cannot take
  * the edits (and new layers); `what` names the config in messages.
  */
-export function checkEditableConfig(
-  configBytes: Buffer,
-  config: unknown,
-  edits: ConfigEdits,
-  what: string
-): void {
-  const depth = jsonDepth(configBytes)
-  if (depth > MAX_CONFIG_DEPTH)
-    throw new LadingError(
-      `${what} nests ${depth} levels deep, more than the ${MAX_CONFIG_DEPTH} ` +
-        '(MAX_CONFIG_DEPTH) Lading rebuilds; it cannot take new layers or edits'
-    )
+export function checkEditableConfig(config: unknown, edits: ConfigEdits, what: string): void {
   const cannot = (field: string, shape: string) =>
     new LadingError(
       `${what}: its \`${field}\` is not ${shape}, so it cannot take new layers or edits`

@@ -1,6 +1,7 @@
 /**
  * The `layers` input: one line per layer, `[--chown=UID[:GID]] [--chmod=MODE] SOURCE[:DEST]`,
- * where SOURCE and DEST may name the target platform as a Dockerfile does (`${TARGETARCH}`).
+ * where SOURCE and DEST may name the target platform as a Dockerfile does (`${TARGETARCH}`), and
+ * SOURCE may start with a Windows drive (`C:\dist:/app`).
  */
 import { existsSync } from 'node:fs'
 import { LadingError } from '../../util/errors.js'
@@ -125,13 +126,19 @@ export function parseLayerSpec(line: string): LayerInput {
   return { ...located, spec, ...flags }
 }
 
+/** A Windows drive at the start of SOURCE: one letter, a colon, then `/` or `\`. */
+const DRIVE = /^[A-Za-z]:[/\\]/
+
 function splitSourceDest(spec: string, text: string): Pick<LayerInput, 'source' | 'dest'> {
   // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
   if (existsSync(text)) return { source: text }
+  // A drive's colon never separates DEST, whatever the OS parsing the line: `C:/x` is a SOURCE
+  // (it need not exist here, as when it names the platform).
+  const from = DRIVE.test(text) ? 2 : 0
   // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
   let cut = text.lastIndexOf(':/')
-  if (cut < 0 && text.includes(':')) cut = text.lastIndexOf(':')
-  if (cut < 0) return { source: text }
+  if (cut < from) cut = text.lastIndexOf(':')
+  if (cut < from) return { source: text }
   const source = text.slice(0, cut)
   const dest = text.slice(cut + 1)
   if (!source)

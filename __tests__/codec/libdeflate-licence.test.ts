@@ -1,0 +1,30 @@
+/**
+ * The bundle ships libdeflate compiled to WebAssembly, which no package in node_modules stands
+ * for, so ncc --license cannot list it: `npm run package` appends its MIT licence to
+ * dist/licenses.txt. scripts/test.sh rebuilds dist/ before the tests.
+ */
+import { describe, expect, it } from '@jest/globals'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+const root = path.resolve(import.meta.dirname, '..', '..')
+const read = (...parts: string[]) => fs.readFileSync(path.join(root, ...parts))
+
+describe('the bundled libdeflate.wasm', () => {
+  it("is listed once in dist/licenses.txt with libdeflate's MIT licence, as ncc lists a package", () => {
+    const licenses = read('dist', 'licenses.txt').toString('utf8')
+    const licence = read('src', 'codec', 'wasm', 'LICENSE').toString('utf8')
+    expect(licence).toMatch(/^Copyright 2016 Eric Biggers\n\nPermission is hereby granted/)
+    const entry = `\n\nlibdeflate\nMIT\n${licence}`
+    expect(licenses.split(entry)).toHaveLength(2)
+    // ncc's own entries are still there, ahead of it
+    expect(licenses).toMatch(/^@actions\/core\nMIT\n/)
+    expect(licenses.endsWith(entry)).toBe(true)
+  })
+
+  it('is the committed module, in both bundles', () => {
+    const committed = read('src', 'codec', 'wasm', 'libdeflate.wasm')
+    expect(read('dist', 'libdeflate.wasm').equals(committed)).toBe(true)
+    expect(read('dist', 'cli', 'libdeflate.wasm').equals(committed)).toBe(true)
+  })
+})
