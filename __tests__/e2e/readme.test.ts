@@ -479,7 +479,7 @@ const scenarios: Record<string, Scenario> = {
    * actions/attest-build-provenance and cosign, which need GitHub's OIDC token and Sigstore; what
    * they would sign, `$IMAGE@digest`, is read back from the registry.
    */
-  'Supply chain': example => {
+  'Supply chain: SBOM, provenance, signature': example => {
     expect(example.steps).toHaveLength(1)
     const image = /^\s*IMAGE: (\S+)/m.exec(example.yaml)?.[1] ?? ''
     const job = new Job(example, 'image')
