@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { isInputName, type GivenInputs } from '../../src/app/inputs.js'
+import { INPUT_DEFAULTS, INPUT_NAMES, isInputName, type GivenInputs } from '../../src/app/inputs.js'
 import { bundledCli } from '../helpers/cli.js'
 import { parseOutputs, runAction } from '../helpers/action.js'
 import { dockerStandIn, type DockerStandIn } from '../helpers/docker-stand-in.js'
@@ -104,6 +104,32 @@ function withInputs(lines: string[], withLine: number): GivenInputs {
     } else inputs[key] = unquote(rest.replace(/\s+#.*$/, ''))
   }
   return inputs as GivenInputs
+}
+
+/** The rows of the table under `## title`, each as its cells. */
+export function tableRows(markdown: string, title: string): string[][] {
+  const section = markdown.split(`\n## ${title}\n`)[1]?.split(/\n## /)[0] ?? ''
+  return section
+    .split('\n')
+    .filter(l => l.startsWith('|') && !/^\|\s*-/.test(l))
+    .slice(1) // the header
+    .map(l =>
+      l
+        .slice(1, -1)
+        .split(/(?<!\\)\|/)
+        .map(c => c.trim())
+    )
+}
+
+/** The names a table's first cells give, in backticks (`entrypoint`, `cmd` is two). */
+const namesOf = (rows: string[][]): string[] =>
+  rows.flatMap(r => [...r[0].matchAll(/`([^`]+)`/g)].map(m => m[1]))
+
+/** action.yml's outputs, by name (a line parser: the file is plain YAML we own). */
+function actionYmlOutputs(): string[] {
+  const text = fs.readFileSync(path.resolve(import.meta.dirname, '..', '..', 'action.yml'), 'utf8')
+  const section = text.split(/^outputs:\n/m)[1].split(/^\S/m)[0]
+  return [...section.matchAll(/^ {2}([a-z-]+):\s*$/gm)].map(m => m[1])
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -506,7 +532,8 @@ const scenarios: Record<string, Scenario> = {
 // ---------------------------------------------------------------------------------------------
 
 describe('the README', () => {
-  const examples = readmeExamples(fs.readFileSync(README, 'utf8'))
+  const markdown = fs.readFileSync(README, 'utf8')
+  const examples = readmeExamples(markdown)
 
   it('has a scenario for every example with a Lading step, and an example for every scenario', () => {
     expect(examples.map(e => e.heading).sort()).toEqual(Object.keys(scenarios).sort())
@@ -528,6 +555,20 @@ describe('the README', () => {
       if (!example) throw new Error(`the README has no example headed "${heading}"`)
       scenarios[heading](example)
     })
+  })
+
+  it('lists every input of action.yml in its inputs table, once, with its default', () => {
+    const rows = tableRows(markdown, 'Inputs')
+    expect(namesOf(rows).sort()).toEqual([...INPUT_NAMES].sort())
+    for (const row of rows)
+      for (const name of namesOf([row])) {
+        const def = INPUT_DEFAULTS[name as keyof typeof INPUT_DEFAULTS]
+        if (def) expect([name, row[1]]).toEqual([name, expect.stringContaining(`\`${def}\``)])
+      }
+  })
+
+  it('lists every output of action.yml in its outputs table, once', () => {
+    expect(namesOf(tableRows(markdown, 'Outputs')).sort()).toEqual(actionYmlOutputs().sort())
   })
 
   it('finds the steps of an example and their inputs as a user wrote them (the parser itself)', () => {
