@@ -300,7 +300,7 @@ class Job {
     }
     const inputs: Record<string, string> = {}
     for (const [name, value] of Object.entries(step)) {
-      // The runner passes an input the action does not declare, and the action never reads it.
+      // A runner passes an input action.yml lacks with only a warning, and the action never reads it.
       if (!isInputName(name)) fail(`\`${name}\` is not an input of action.yml`)
       const v = expand(heading, value as string, values)
       inputs[name] = REFERENCE_INPUTS.has(name) ? local(v) : v
