@@ -14,6 +14,7 @@ import { openDockerArchive } from '../../src/transports/docker-archive.js'
 import { scanBlob } from '../../src/validate/layer/scan.js'
 import { parseReference } from '../../src/oci/reference.js'
 import { cli } from '../helpers/cli.js'
+import { dockerStandIn, type DockerStandIn } from '../helpers/docker-stand-in.js'
 import { describeWithTools } from '../helpers/tools.js'
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-docker-test-'))
@@ -32,46 +33,11 @@ function appDir(): string {
   return dir
 }
 
-interface StandIn {
-  dir: string
-  /** One line per call: its arguments, space-separated. */
-  calls(): string[]
-  /** What `docker load --input FILE` was given, copied. */
-  received: string
-}
-
-/**
- * A `docker` on PATH that logs its argv; `load --input FILE` copies FILE aside, `save --output
- * FILE IMAGE` writes `prepared` there; a file `fail` beside it makes it fail as a Docker without a
- * daemon does.
- */
-function standIn(prepared = ''): StandIn {
-  const dir = fs.mkdtempSync(path.join(tmp, 'bin-'))
-  const log = path.join(dir, 'calls.log')
-  const received = path.join(dir, 'received.tar')
-  fs.writeFileSync(
-    path.join(dir, 'docker'),
-    [
-      '#!/bin/sh',
-      `printf '%s\\n' "$*" >> '${log}'`,
-      `if [ -e '${dir}/fail' ]; then`,
-      '  echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2',
-      '  exit 1',
-      'fi',
-      'case "$1" in',
-      `  load) cp "$3" '${received}'; echo "Loaded image: app:1" ;;`,
-      `  save) cp '${prepared}' "$3" ;;`,
-      '  *) echo "unexpected: $*" >&2; exit 2 ;;',
-      'esac'
-    ].join('\n') + '\n',
-    { mode: 0o755 }
-  )
-  process.env.PATH = `${dir}${path.delimiter}${savedPath}`
-  return {
-    dir,
-    calls: () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : []),
-    received
-  }
+/** The stand-in `docker` (helpers/docker-stand-in.ts), first on this process's PATH. */
+function standIn(prepared = ''): DockerStandIn {
+  const docker = dockerStandIn(tmp, prepared)
+  process.env.PATH = `${docker.dir}${path.delimiter}${savedPath}`
+  return docker
 }
 
 function skopeoInspect(archive: string): {

@@ -50,7 +50,7 @@ export type GzipCodec = 'libdeflate' | 'zlib'
 
 /**
  * The deflate behind each gzip level (index = level), by measurement on the benchmark's tree
- * (README, Performance): libdeflate where it is faster than zlib at that level with a layer no
+ * (docs/performance.md): libdeflate where it is faster than zlib at that level with a layer no
  * larger, zlib where it is not.
  */
 const gzipCodecs: readonly GzipCodec[] = [
