@@ -33,6 +33,17 @@ describe('parseAttach', () => {
     expect(() => parseAttach('report.txt:not a type', dir)).toThrow(/is not a media type/)
   })
 
+  // On Linux `C:\…` is a relative name: what matters is which colon the line is split at.
+  it('reads a Windows drive as part of the path, typed or not', () => {
+    expect(() => parseAttach('C:\\out\\sbom.json', dir)).toThrow(
+      /attach: "C:\\out\\sbom.json": the file .* does not exist/
+    )
+    expect(() => parseAttach('D:/out/sbom.json', dir)).toThrow(/the file .* does not exist/)
+    expect(() => parseAttach('C:\\out\\sbom.json:application/json', dir)).toThrow(
+      /attach: "C:\\out\\sbom.json:application\/json": the file .*C:\\out\\sbom.json does not exist/
+    )
+  })
+
   it('guesses by the longest known suffix', () => {
     expect(guessMediaType('x.intoto.jsonl')).toBe('application/vnd.in-toto+json')
     expect(guessMediaType('X.SPDX.JSON')).toBe('application/spdx+json')

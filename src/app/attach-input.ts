@@ -5,6 +5,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { LadingError } from '../util/errors.js'
+import { driveLength } from '../util/drive.js'
 import { parseList } from './inputs.js'
 
 export interface AttachFile {
@@ -42,11 +43,13 @@ export function guessMediaType(file: string): string {
 export function parseAttach(value: string, cwd: string): AttachFile[] {
   return parseList(value).map(line => {
     // The type follows the last colon when it is one; otherwise the colon belongs to the path.
+    // A drive's colon (`C:\sbom.json`) is the path's.
     const colon = line.lastIndexOf(':')
-    const typed = colon > 0 && MEDIA_TYPE.test(line.slice(colon + 1))
+    const split = colon > 0 && colon >= driveLength(line)
+    const typed = split && MEDIA_TYPE.test(line.slice(colon + 1))
     const file = path.resolve(cwd, typed ? line.slice(0, colon) : line)
     const mediaType = typed ? line.slice(colon + 1) : guessMediaType(file)
-    if (!typed && colon > 0 && !fs.existsSync(file))
+    if (!typed && split && !fs.existsSync(file))
       throw new LadingError(
         `attach: "${line.slice(colon + 1)}" in "${line}" is not a media type (type/subtype, RFC 6838)`
       )

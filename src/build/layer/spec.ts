@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs'
 import { LadingError } from '../../util/errors.js'
+import { driveLength } from '../../util/drive.js'
 import type { Platform } from '../../oci/types.js'
 
 export interface LayerInput {
@@ -126,15 +127,12 @@ export function parseLayerSpec(line: string): LayerInput {
   return { ...located, spec, ...flags }
 }
 
-/** A Windows drive at the start of SOURCE: one letter, a colon, then `/` or `\`. */
-const DRIVE = /^[A-Za-z]:[/\\]/
-
 function splitSourceDest(spec: string, text: string): Pick<LayerInput, 'source' | 'dest'> {
   // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
   if (existsSync(text)) return { source: text }
   // A drive's colon never separates DEST, whatever the OS parsing the line: `C:/x` is a SOURCE
   // (it need not exist here, as when it names the platform).
-  const from = DRIVE.test(text) ? 2 : 0
+  const from = driveLength(text)
   // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
   let cut = text.lastIndexOf(':/')
   if (cut < from) cut = text.lastIndexOf(':')
