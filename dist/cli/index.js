@@ -2,7 +2,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 553:
+/***/ 57:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -202,7 +202,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 151:
+/***/ 580:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __nccwpck_require__(434)
@@ -210,7 +210,7 @@ module.exports = __nccwpck_require__(434)
 
 /***/ }),
 
-/***/ 899:
+/***/ 587:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -256,10 +256,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 219:
+/***/ 867:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(899)
+const FixedFIFO = __nccwpck_require__(587)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -311,14 +311,14 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 52:
+/***/ 204:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(151)
-const FIFO = __nccwpck_require__(219)
-const TextDecoder = __nccwpck_require__(454)
+const { EventEmitter } = __nccwpck_require__(580)
+const FIFO = __nccwpck_require__(867)
+const TextDecoder = __nccwpck_require__(934)
 
-const StreamError = __nccwpck_require__(393)
+const StreamError = __nccwpck_require__(657)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -1632,7 +1632,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 393:
+/***/ 657:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -1686,7 +1686,7 @@ module.exports = class StreamError extends Error {
 
 /***/ }),
 
-/***/ 519:
+/***/ 775:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const constants = { // just for envs without fs
@@ -1707,13 +1707,13 @@ try {
 
 /***/ }),
 
-/***/ 99:
+/***/ 763:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(52)
-const FIFO = __nccwpck_require__(219)
-const b4a = __nccwpck_require__(553)
-const headers = __nccwpck_require__(972)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(204)
+const FIFO = __nccwpck_require__(867)
+const b4a = __nccwpck_require__(57)
+const headers = __nccwpck_require__(428)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -2132,10 +2132,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 972:
+/***/ 428:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(553)
+const b4a = __nccwpck_require__(57)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -2461,23 +2461,23 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 6:
+/***/ 118:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(99)
-exports.pack = __nccwpck_require__(805)
+exports.extract = __nccwpck_require__(763)
+exports.pack = __nccwpck_require__(861)
 
 
 /***/ }),
 
-/***/ 805:
+/***/ 861:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(52)
-const b4a = __nccwpck_require__(553)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(204)
+const b4a = __nccwpck_require__(57)
 
-const constants = __nccwpck_require__(519)
-const headers = __nccwpck_require__(972)
+const constants = __nccwpck_require__(775)
+const headers = __nccwpck_require__(428)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -2764,11 +2764,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 454:
+/***/ 934:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(656)
-const UTF8Decoder = __nccwpck_require__(974)
+const PassThroughDecoder = __nccwpck_require__(256)
+const UTF8Decoder = __nccwpck_require__(414)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -2835,10 +2835,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 656:
+/***/ 256:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(553)
+const b4a = __nccwpck_require__(57)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -2861,10 +2861,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 974:
+/***/ 414:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(553)
+const b4a = __nccwpck_require__(57)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 255:
+/***/ 471:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3688,10 +3688,8 @@ function formatRFC3339(d) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:stream/promises"
-const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
-// EXTERNAL MODULE: ../main/node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(6);
+// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(118);
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 ;// CONCATENATED MODULE: external "node:os"
@@ -3771,16 +3769,27 @@ const GZIP_OS_UNKNOWN = 0xff;
  */
 class ParallelGzip extends external_node_stream_namespaceObject.Transform {
     members;
+    release;
     parts = [];
     buffered = 0;
     wroteAny = false;
     membersClosed = false;
     inFlight = [];
-    constructor(members) {
+    /**
+     * `release` is given back each chunk that was a whole block on its own, once its member is
+     * made: nothing here reads it again, so its owner may fill it anew.
+     */
+    constructor(members, release) {
         super();
         this.members = members;
+        this.release = release;
     }
     _transform(chunk, _enc, cb) {
+        if (this.release && this.buffered === 0 && chunk.length === GZIP_BLOCK) {
+            this.submit(chunk, this.release);
+            this.emitUntil(this.members.maxInFlight).then(() => cb(), cb);
+            return;
+        }
         this.parts.push(chunk);
         this.buffered += chunk.length;
         while (this.buffered >= GZIP_BLOCK)
@@ -3812,11 +3821,11 @@ class ParallelGzip extends external_node_stream_namespaceObject.Transform {
         this.buffered = rest.length;
         return block;
     }
-    submit(block) {
+    submit(block, release) {
         this.wroteAny = true;
         const member = this.members.member(block);
         // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
-        member.catch(() => { });
+        member.then(() => release?.(block)).catch(() => { });
         this.inFlight.push(member);
     }
     async emitUntil(limit) {
@@ -4027,7 +4036,7 @@ function compress_compressionLevel(c, level) {
 }
 /**
  * The deflate behind each gzip level (index = level), by measurement on the benchmark's tree
- * (README, Performance): libdeflate where it is faster than zlib at that level with a layer no
+ * (docs/performance.md): libdeflate where it is faster than zlib at that level with a layer no
  * larger, zlib where it is not.
  */
 const gzipCodecs = [
@@ -4050,13 +4059,14 @@ function gzipMembers(level) {
 }
 /**
  * The stages that compress with `c`, to splice into a pipeline. Deterministic: gzip headers carry
- * no file name, mtime 0 and a fixed OS byte.
+ * no file name, mtime 0 and a fixed OS byte. `release` is given back input chunks nothing will
+ * read again (see ParallelGzip).
  */
-function compressorStages(c, level) {
+function compressorStages(c, level, release) {
     const lvl = compress_compressionLevel(c, level);
     switch (c) {
         case 'gzip':
-            return [new ParallelGzip(gzipMembers(lvl))];
+            return [new ParallelGzip(gzipMembers(lvl), release)];
         case 'zstd':
             return [
                 external_node_zlib_namespaceObject.createZstdCompress({
@@ -4125,32 +4135,91 @@ function changedWhileRead(input, abs) {
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/slabs.ts
-/** Bytes of the slabs small files are read into. */
+/** Bytes of the slabs files are read into. */
 const SLAB_BYTES = 1024 * 1024;
 /** Requests above this share no slab: they would waste most of one. */
 const LARGEST_SHARED = SLAB_BYTES / 8;
+/** Free slabs kept for reuse; more are left to the collector. */
+const KEEP_FREE = 8;
 /**
- * Hands out slices of 1 MiB slabs for small files' bytes: one allocation for many files instead of
- * one each, so that the collector has a few large Buffers to free rather than thousands of small
- * ones. A slab is freed once the tar has copied every slice of it. One pool serves one run (or
- * one build), so nothing of a run outlives it in module state.
+ * Hands out slices of 1 MiB slabs for the bytes of files: many small files share a slab, a large
+ * file's reads take one each. A slab whose every slice has been given back (`release`, once the
+ * tar has copied or hashed it) is used again, so that a build moves hundreds of megabytes through a
+ * few slabs instead of leaving as many dead Buffers for the collector. A slice never given back
+ * (a read that failed) only keeps its slab from being reused. One pool serves one run (or one
+ * build), so nothing of a run outlives it in module state.
  */
 class SlabPool {
-    slab = Buffer.allocUnsafe(0);
+    current;
     used = 0;
+    /**
+     * The slabs with slices out, by their memory: what `release` looks a Buffer up by. Weak, so a
+     * slab whose slices are never all given back is still collected once nothing reads it.
+     */
+    lent = new WeakMap();
+    free = [];
     /** A Buffer of `n` bytes, uninitialised: the caller fills it. */
     take(n) {
-        if (n > LARGEST_SHARED)
+        if (n > SLAB_BYTES)
             return Buffer.allocUnsafe(n);
-        if (this.used + n > this.slab.length) {
-            this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+        if (n > LARGEST_SHARED) {
+            const slab = this.lend();
+            slab.out = 1;
+            return slab.buf.subarray(0, n);
+        }
+        if (!this.current || this.used + n > SLAB_BYTES) {
+            this.retire();
+            this.current = this.lend();
             this.used = 0;
         }
-        const slice = this.slab.subarray(this.used, this.used + n);
+        const slab = this.current;
+        const slice = slab.buf.subarray(this.used, this.used + n);
+        slab.out++;
         // 8-byte aligned, as Node's own pool is.
         this.used += (n + 7) & ~7;
         return slice;
     }
+    /**
+     * Gives back a Buffer that `take` handed out (or a part of one), once nothing will read it
+     * again. Anything else is ignored, so a consumer may offer every Buffer it is done with.
+     */
+    release(chunk) {
+        const slab = this.lent.get(chunk.buffer);
+        if (!slab || slab.out === 0)
+            return;
+        slab.out--;
+        if (slab.out === 0 && slab !== this.current)
+            this.reuse(slab);
+    }
+    lend() {
+        const buf = this.free.pop() ?? Buffer.allocUnsafe(SLAB_BYTES);
+        const slab = { buf, out: 0 };
+        this.lent.set(buf.buffer, slab);
+        return slab;
+    }
+    /** Stops filling the current slab; reused at once when all its slices are back already. */
+    retire() {
+        const slab = this.current;
+        this.current = undefined;
+        if (slab && slab.out === 0)
+            this.reuse(slab);
+    }
+    reuse(slab) {
+        this.lent.delete(slab.buf.buffer);
+        if (this.free.length < KEEP_FREE)
+            this.free.push(slab.buf);
+    }
+}
+
+;// CONCATENATED MODULE: ./src/util/drive.ts
+/**
+ * A Windows drive at the start of a path given in an input: one letter, a colon, then `/` or `\`.
+ * Its colon never separates the fields of a `PATH:…` line, on whatever OS the line is read.
+ */
+const DRIVE = /^[A-Za-z]:[/\\]/;
+/** How many characters of `text` a leading drive takes (`C:`), else 0. */
+function driveLength(text) {
+    return DRIVE.test(text) ? 2 : 0;
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/spec.ts
@@ -4159,6 +4228,7 @@ class SlabPool {
  * where SOURCE and DEST may name the target platform as a Dockerfile does (`${TARGETARCH}`), and
  * SOURCE may start with a Windows drive (`C:\dist:/app`).
  */
+
 
 
 /** The extensions that make a file a tarball to use as a layer rather than a file to put in one. */
@@ -4250,15 +4320,13 @@ function parseLayerSpec(line) {
     refuseUnknownVariables(spec, located.dest ?? '');
     return { ...located, spec, ...flags };
 }
-/** A Windows drive at the start of SOURCE: one letter, a colon, then `/` or `\`. */
-const DRIVE = /^[A-Za-z]:[/\\]/;
 function splitSourceDest(spec, text) {
     // A name that holds ':' itself, such as "notes:v2.txt", is a SOURCE with no DEST.
     if ((0,external_node_fs_namespaceObject.existsSync)(text))
         return { source: text };
     // A drive's colon never separates DEST, whatever the OS parsing the line: `C:/x` is a SOURCE
     // (it need not exist here, as when it names the platform).
-    const from = DRIVE.test(text) ? 2 : 0;
+    const from = driveLength(text);
     // The last ':' before a '/' separates DEST, so sources may hold ':' themselves.
     let cut = text.lastIndexOf(':/');
     if (cut < from)
@@ -4348,6 +4416,8 @@ function humanDuration(ms) {
     return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
 }
 
+;// CONCATENATED MODULE: external "node:stream/promises"
+const external_node_stream_promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/promises");
 ;// CONCATENATED MODULE: ./src/build/layer/stream-to-blob.ts
 /**
  * Runs a layer's bytes from a source through its stages (hashing, compressing, branches to the
@@ -4937,11 +5007,12 @@ async function writeEntries(input, pack, entries, opts) {
  * once. tar-stream emits each header, body and padding on its own; in large chunks, the stages
  * after it do their per-chunk work (hashing, compressing, writing) far fewer times.
  */
-function packInChunks(pack) {
-    return external_node_stream_namespaceObject.Readable.from(fixedChunks(pack), { objectMode: false });
+function packInChunks(pack, slabs) {
+    return external_node_stream_namespaceObject.Readable.from(fixedChunks(pack, slabs), { objectMode: false });
 }
-async function* fixedChunks(src) {
-    let out = Buffer.allocUnsafe(OUTPUT_CHUNK);
+/** Copies the pack's output into fixed chunks, giving each file's bytes back once copied. */
+async function* fixedChunks(src, slabs) {
+    let out = slabs.take(OUTPUT_CHUNK);
     let n = 0;
     for await (const c of src) {
         let at = 0;
@@ -4951,10 +5022,11 @@ async function* fixedChunks(src) {
             at += k;
             if (n === OUTPUT_CHUNK) {
                 yield out;
-                out = Buffer.allocUnsafe(OUTPUT_CHUNK);
+                out = slabs.take(OUTPUT_CHUNK);
                 n = 0;
             }
         }
+        slabs.release(c);
     }
     if (n)
         yield out.subarray(0, n);
@@ -5071,8 +5143,14 @@ class TarWriter {
         }
         if (body.length !== st.size)
             throw changedWhileRead(this.input, abs);
-        // tar-stream takes an empty buffer as "no body given" and waits for a stream.
-        await this.add(header, body.length ? body : Buffer.alloc(0));
+        if (body.length === 0) {
+            // tar-stream takes an empty buffer as "no body given" and waits for a stream; the slice
+            // taken for the read goes back now, since the tar never sees it.
+            this.opts.slabs.release(body);
+            await this.add(header, Buffer.alloc(0));
+            return;
+        }
+        await this.add(header, body);
     }
     /** A file's bytes, with one read more to notice a file that grew since its stat. */
     readWhole(abs, size) {
@@ -5142,7 +5220,7 @@ class TarWriter {
     async copyBody(fh, sink, abs, size) {
         const readAt = (at) => {
             const want = Math.min(tar_writer_READ_CHUNK, size - at);
-            const buf = Buffer.allocUnsafe(want);
+            const buf = this.opts.slabs.take(want);
             const read = fh.read(buf, 0, want, at).then(({ bytesRead }) => buf.subarray(0, bytesRead));
             // A read ahead may be left behind by a failure; its own failure then matters to no one.
             read.catch(() => { });
@@ -5320,7 +5398,11 @@ function* walkDirectory(input, excluded, abs, name) {
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/index.ts
-
+/**
+ * Builds one layer from a line of the `layers` input: a directory or a file written into a tar,
+ * or a tarball kept or recompressed; stored in the run's blob store under its digest, with the
+ * validator's findings made on the way.
+ */
 
 
 
@@ -5362,9 +5444,16 @@ async function layerDiffPass(input, store, opts) {
     if (content.kind === 'tarball')
         return undefined;
     const { pack, check, written } = packEntries(content.input, settings, content.entries);
-    const diffHash = new HashingStream('sha256', settings.relief);
-    const flowed = (0,external_node_stream_promises_namespaceObject.pipeline)(packInChunks(pack), diffHash, new external_node_stream_namespaceObject.Writable({ write: (_c, _e, cb) => cb() }));
-    const results = await Promise.allSettled([flowed, written]);
+    const diffHash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
+    // Hashed as the pack gives it, each file's bytes given back to the pool once hashed: nothing
+    // is copied or kept, so the pass leaves next to no garbage.
+    const hashed = (async () => {
+        for await (const chunk of pack) {
+            diffHash.update(chunk);
+            settings.slabs.release(chunk);
+        }
+    })();
+    const results = await Promise.allSettled([hashed, written]);
     const failed = results.find(r => r.status === 'rejected');
     if (failed) {
         pack.destroy();
@@ -5372,7 +5461,7 @@ async function layerDiffPass(input, store, opts) {
         throw err instanceof LadingError ? err : layerError(content.input, errors_messageOf(err));
     }
     return {
-        diffId: diffHash.digest(),
+        diffId: 'sha256:' + diffHash.digest('hex'),
         createdBy: content.createdBy,
         comment: layerRecipe(settings.compression, settings.level),
         scan: layer => check.result(layer)
@@ -5464,17 +5553,25 @@ function packEntries(input, settings, entries) {
 async function tarLayer(input, store, settings, content) {
     const { entries, createdBy, size: total } = content;
     const { pack, check, written } = packEntries(input, settings, entries);
-    const diffHash = new HashingStream('sha256', settings.relief);
     const compressed = settings.compression !== 'none';
+    // Memory relief counts the garbage a build leaves: gzip gives the tar's chunks back to the pool
+    // (they are not garbage), its members are; a tar stored as it is leaves its chunks behind.
+    const gzip = settings.compression === 'gzip';
+    const diffHash = new HashingStream('sha256', gzip ? undefined : settings.relief);
     const digestHash = compressed ? new HashingStream('sha256', settings.relief) : diffHash;
     const counted = settings.progress
         ? [countingStage(settings.progress(layerName(input), total))]
         : [];
     const stages = compressed
-        ? [...counted, diffHash, ...compressorStages(settings.compression, settings.level), digestHash]
+        ? [
+            ...counted,
+            diffHash,
+            ...compressorStages(settings.compression, settings.level, c => settings.slabs.release(c)),
+            digestHash
+        ]
         : [...counted, diffHash];
     await streamToBlob(store, {
-        source: packInChunks(pack),
+        source: packInChunks(pack, settings.slabs),
         stages,
         concurrentWork: [written],
         stopConcurrentWork: () => pack.destroy(new Error('layer output failed')),
@@ -5613,6 +5710,7 @@ function parseCacheFrom(value) {
 
 
 
+
 const MEDIA_TYPE = /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}\/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$/;
 /** Media types by the end of a file name, the more specific suffixes first. */
 const BY_SUFFIX = [
@@ -5637,11 +5735,13 @@ function guessMediaType(file) {
 function parseAttach(value, cwd) {
     return parseList(value).map(line => {
         // The type follows the last colon when it is one; otherwise the colon belongs to the path.
+        // A drive's colon (`C:\sbom.json`) is the path's.
         const colon = line.lastIndexOf(':');
-        const typed = colon > 0 && MEDIA_TYPE.test(line.slice(colon + 1));
+        const split = colon > 0 && colon >= driveLength(line);
+        const typed = split && MEDIA_TYPE.test(line.slice(colon + 1));
         const file = external_node_path_namespaceObject.resolve(cwd, typed ? line.slice(0, colon) : line);
         const mediaType = typed ? line.slice(colon + 1) : guessMediaType(file);
-        if (!typed && colon > 0 && !external_node_fs_namespaceObject.existsSync(file))
+        if (!typed && split && !external_node_fs_namespaceObject.existsSync(file))
             throw new LadingError(`attach: "${line.slice(colon + 1)}" in "${line}" is not a media type (type/subtype, RFC 6838)`);
         let st;
         try {
@@ -11863,7 +11963,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(896);
-;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12043,7 +12143,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12317,7 +12417,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12905,7 +13005,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -16519,11 +16619,11 @@ const defaultIO = {
 
 /***/ }),
 
-/***/ 532:
+/***/ 486:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(255);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(471);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -16673,6 +16773,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(532);
+/******/ var __webpack_exports__ = __nccwpck_require__(486);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 
