@@ -26,5 +26,14 @@ describe('the bundled libdeflate.wasm', () => {
     const committed = read('src', 'codec', 'wasm', 'libdeflate.wasm')
     expect(read('dist', 'libdeflate.wasm').equals(committed)).toBe(true)
     expect(read('dist', 'cli', 'libdeflate.wasm').equals(committed)).toBe(true)
+    // and the one they read: a module left to webpack comes out renamed (and broken)
+    for (const bundle of [
+      ['dist', 'index.js'],
+      ['dist', 'cli', 'index.js']
+    ]) {
+      const code = read(...bundle).toString('utf8')
+      expect(code).toContain('libdeflate.wasm')
+      expect(code).not.toMatch(/"[0-9a-f]{20}\.wasm"/)
+    }
   })
 })

@@ -3871,7 +3871,10 @@ function libdeflateModule() {
     if (!compiled) {
         let bytes;
         try {
-            // ncc copies the file next to the bundle when it sees this exact form.
+            // ncc copies the file next to the bundle when it sees this exact form, and only when it
+            // can parse this whole file: its parser knows no `??=` (nor `||=`, `&&=`); with one here
+            // it leaves the file to webpack, which emits a broken, renamed copy of the module.
+            // __tests__/codec/libdeflate-licence.test.ts checks that the bundles read the committed one.
             bytes = (0,external_node_fs_namespaceObject.readFileSync)(__nccwpck_require__.ab + "libdeflate.wasm");
         }
         catch (err) {

@@ -20,7 +20,10 @@ export function libdeflateModule(): WebAssembly.Module {
   if (!compiled) {
     let bytes: Buffer
     try {
-      // ncc copies the file next to the bundle when it sees this exact form.
+      // ncc copies the file next to the bundle when it sees this exact form, and only when it
+      // can parse this whole file: its parser knows no `??=` (nor `||=`, `&&=`); with one here
+      // it leaves the file to webpack, which emits a broken, renamed copy of the module.
+      // __tests__/codec/libdeflate-licence.test.ts checks that the bundles read the committed one.
       bytes = readFileSync(new URL('./wasm/libdeflate.wasm', import.meta.url))
     } catch (err) {
       throw new LadingError(`gzip: Lading's libdeflate.wasm cannot be read: ${messageOf(err)}`)
