@@ -12,7 +12,9 @@ import { MediaType } from '../oci/mediatypes.js'
 import type { Descriptor, Index } from '../oci/types.js'
 import { blobExists, type BlobTarget } from './blobs.js'
 import { RegistryError } from './errors.js'
-import { drain, header, readDocument } from './http.js'
+import { sameOrigin } from './client.js'
+import { displayUrl, drain, header, readDocument } from './http.js'
+import { nextLink } from './link.js'
 import { getManifest, putManifest, type FetchedManifest } from './manifests.js'
 import { uploadBlob } from './upload.js'
 import { checkReferrersList } from '../validate/index.js'
@@ -114,28 +116,79 @@ export interface ReferrersList {
 }
 
 /**
+ * The most pages of one referrers list Lading reads. A registry pages a long list with `Link:
+ * <URL>; rel="next"`; one whose links never end is stopped here rather than followed forever.
+ */
+export const MAX_REFERRERS_PAGES = 100
+
+/**
  * The referrers of `subject`: the registry's referrers API where it has one (200), else the
- * fallback tag (404 from the API).
+ * fallback tag (404 from the API). A paged answer is read page by page, following its `rel="next"`
+ * links on the registry's own origin only (its credentials go nowhere else), at most
+ * MAX_REFERRERS_PAGES of them and never one twice; the pages' manifests are merged in order.
  */
 export async function listReferrers(t: BlobTarget, subject: string): Promise<ReferrersList> {
   const what = `GET referrers of ${t.client.registry}/${t.repository}@${subject}`
-  const res = await t.client.request({
-    method: 'GET',
-    path: `${t.repository}/referrers/${subject}`,
-    scopes: t.scopes,
-    headers: { Accept: MediaType.ImageIndex },
-    expect: [200, 404],
-    what,
-    repository: t.repository
+  const pages: unknown[] = []
+  const seen = new Set<string>()
+  let url = t.client.urlOf({ path: `${t.repository}/referrers/${subject}` })
+  for (;;) {
+    const page = pages.length + 1
+    const asked = page === 1 ? what : `${what} (page ${page}, ${displayUrl(url)})`
+    const res = await t.client.request({
+      method: 'GET',
+      url,
+      scopes: t.scopes,
+      headers: { Accept: MediaType.ImageIndex },
+      expect: page === 1 ? [200, 404] : [200],
+      what: asked,
+      repository: t.repository
+    })
+    if (res.status === 404) {
+      await drain(res)
+      const fallback = await fallbackIndex(t, subject)
+      return {
+        via: 'tag',
+        index: fallback ?? {
+          schemaVersion: 2,
+          mediaType: MediaType.ImageIndex,
+          manifests: []
+        }
+      }
+    }
+    seen.add(url.href)
+    const bytes = await readDocument(res, asked)
+    pages.push(parseJSONValue(bytes, `${asked}: the answer`))
+    const next = nextLink(header(res, 'link'), res.url)
+    if (!next) break
+    if (!sameOrigin(t.client.base, next))
+      throw new LadingError(
+        `${what}: page ${page} links its next page to ${displayUrl(next)}, off the registry's ` +
+          `origin ${t.client.base.origin}; Lading does not follow it (the registry's ` +
+          'credentials go to the registry only), so the list would be incomplete. The registry ' +
+          'or a proxy in front of it is misconfigured'
+      )
+    if (seen.has(next.href))
+      throw new LadingError(
+        `${what}: page ${page} links its next page to ${displayUrl(next)}, a page already ` +
+          "read; the registry's pages go round in a loop"
+      )
+    if (page >= MAX_REFERRERS_PAGES)
+      throw new LadingError(
+        `${what}: ${t.client.registry} pages the list beyond ${MAX_REFERRERS_PAGES} pages ` +
+          '(MAX_REFERRERS_PAGES); Lading stopped reading it rather than list part of it'
+      )
+    url = next
+  }
+  if (pages.length === 1) return { via: 'api', index: pages[0] }
+  const manifests: unknown[] = []
+  pages.forEach((p, i) => {
+    if (!isObject(p) || !Array.isArray(p.manifests))
+      throw new LadingError(
+        `${what}: page ${i + 1} of ${pages.length} is not an image index with \`manifests\`, ` +
+          'so the pages cannot be merged; the registry answered something else than a referrers list'
+      )
+    manifests.push(...p.manifests)
   })
-  if (res.status === 200) {
-    const bytes = await readDocument(res, what)
-    return { via: 'api', index: parseJSONValue(bytes, `${what}: the answer`) }
-  }
-  await drain(res)
-  const index = await fallbackIndex(t, subject)
-  return {
-    via: 'tag',
-    index: index ?? { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }
-  }
+  return { via: 'api', index: { ...(pages[0] as object), manifests } }
 }
