@@ -424,6 +424,35 @@ describe('attach', () => {
     ])
   })
 
+  it('two jobs attaching to one image at once both end up in the fallback tag', async () => {
+    const runs = await Promise.all(
+      ['amd64', 'arm64'].map(async job => {
+        const sbom = path.join(tmp, `matrix-${job}.spdx.json`)
+        await fs.writeFile(sbom, JSON.stringify({ spdxVersion: 'SPDX-2.3', name: job }))
+        return cli([
+          'build',
+          '--from',
+          `oci:${amd64}`,
+          '--output',
+          path.join(tmp, `matrix-${job}`),
+          '--created',
+          '0',
+          '--attach',
+          sbom,
+          '--push',
+          '--tags',
+          `${reg.host}/matrix:1`
+        ])
+      })
+    )
+    for (const r of runs) expect(r.code).toBe(0)
+    expect(runs[0].out.digest).toBe(runs[1].out.digest)
+    const attached = runs.flatMap(r => JSON.parse(r.out.attached) as string[])
+    const tag = `sha256-${runs[0].out.digest.slice(7)}`
+    const fallback = JSON.parse(skopeoRaw(`${reg.host}/matrix:${tag}`).toString())
+    expect(fallback.manifests.map((d: Descriptor) => d.digest).sort()).toEqual(attached.sort())
+  })
+
   it('uses the referrers API where the registry has one (no fallback tag)', async () => {
     const note = path.join(tmp, 'note.txt')
     await fs.writeFile(note, 'through the API\n')
