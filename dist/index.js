@@ -1,7 +1,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 3057:
+/***/ 9553:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -201,7 +201,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9580:
+/***/ 7532:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __nccwpck_require__(4434)
@@ -209,7 +209,7 @@ module.exports = __nccwpck_require__(4434)
 
 /***/ }),
 
-/***/ 3587:
+/***/ 2899:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -255,10 +255,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 3867:
+/***/ 4219:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(3587)
+const FixedFIFO = __nccwpck_require__(2899)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -310,14 +310,14 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 6204:
+/***/ 3052:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(9580)
-const FIFO = __nccwpck_require__(3867)
-const TextDecoder = __nccwpck_require__(7934)
+const { EventEmitter } = __nccwpck_require__(7532)
+const FIFO = __nccwpck_require__(4219)
+const TextDecoder = __nccwpck_require__(5454)
 
-const StreamError = __nccwpck_require__(5657)
+const StreamError = __nccwpck_require__(393)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -1631,7 +1631,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5657:
+/***/ 393:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -1685,7 +1685,7 @@ module.exports = class StreamError extends Error {
 
 /***/ }),
 
-/***/ 775:
+/***/ 8519:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const constants = { // just for envs without fs
@@ -1706,13 +1706,13 @@ try {
 
 /***/ }),
 
-/***/ 5763:
+/***/ 2099:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(6204)
-const FIFO = __nccwpck_require__(3867)
-const b4a = __nccwpck_require__(3057)
-const headers = __nccwpck_require__(8428)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(3052)
+const FIFO = __nccwpck_require__(4219)
+const b4a = __nccwpck_require__(9553)
+const headers = __nccwpck_require__(6972)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -2131,10 +2131,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 8428:
+/***/ 6972:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(3057)
+const b4a = __nccwpck_require__(9553)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -2460,23 +2460,23 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 6118:
+/***/ 8006:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(5763)
-exports.pack = __nccwpck_require__(861)
+exports.extract = __nccwpck_require__(2099)
+exports.pack = __nccwpck_require__(3805)
 
 
 /***/ }),
 
-/***/ 861:
+/***/ 3805:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(6204)
-const b4a = __nccwpck_require__(3057)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(3052)
+const b4a = __nccwpck_require__(9553)
 
-const constants = __nccwpck_require__(775)
-const headers = __nccwpck_require__(8428)
+const constants = __nccwpck_require__(8519)
+const headers = __nccwpck_require__(6972)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -2763,11 +2763,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 7934:
+/***/ 5454:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(7256)
-const UTF8Decoder = __nccwpck_require__(6414)
+const PassThroughDecoder = __nccwpck_require__(7656)
+const UTF8Decoder = __nccwpck_require__(6974)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -2834,10 +2834,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 7256:
+/***/ 7656:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(3057)
+const b4a = __nccwpck_require__(9553)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -2860,10 +2860,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 6414:
+/***/ 6974:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(3057)
+const b4a = __nccwpck_require__(9553)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -3052,15 +3052,15 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 770:
+/***/ 8482:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(7837);
+/* unused reexport */ __nccwpck_require__(9290);
 
 
 /***/ }),
 
-/***/ 7837:
+/***/ 9290:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
@@ -3332,34 +3332,34 @@ __webpack_unused_export__ = debug; // for test
 
 /***/ }),
 
-/***/ 6752:
+/***/ 2480:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 var __webpack_unused_export__;
 
 
-const Client = __nccwpck_require__(3701)
-const Dispatcher = __nccwpck_require__(883)
-const Pool = __nccwpck_require__(628)
-const BalancedPool = __nccwpck_require__(837)
-const Agent = __nccwpck_require__(7405)
-const ProxyAgent = __nccwpck_require__(6672)
-const EnvHttpProxyAgent = __nccwpck_require__(3137)
-const RetryAgent = __nccwpck_require__(50)
-const errors = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
+const Client = __nccwpck_require__(1285)
+const Dispatcher = __nccwpck_require__(7939)
+const Pool = __nccwpck_require__(2244)
+const BalancedPool = __nccwpck_require__(2549)
+const Agent = __nccwpck_require__(8285)
+const ProxyAgent = __nccwpck_require__(9920)
+const EnvHttpProxyAgent = __nccwpck_require__(929)
+const RetryAgent = __nccwpck_require__(1346)
+const errors = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
 const { InvalidArgumentError } = errors
-const api = __nccwpck_require__(6615)
-const buildConnector = __nccwpck_require__(9136)
-const MockClient = __nccwpck_require__(7365)
-const MockAgent = __nccwpck_require__(7501)
-const MockPool = __nccwpck_require__(4004)
-const mockErrors = __nccwpck_require__(2429)
-const RetryHandler = __nccwpck_require__(7816)
-const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(2581)
-const DecoratorHandler = __nccwpck_require__(8155)
-const RedirectHandler = __nccwpck_require__(8754)
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const api = __nccwpck_require__(8567)
+const buildConnector = __nccwpck_require__(2784)
+const MockClient = __nccwpck_require__(9493)
+const MockAgent = __nccwpck_require__(1437)
+const MockPool = __nccwpck_require__(5220)
+const mockErrors = __nccwpck_require__(9917)
+const RetryHandler = __nccwpck_require__(5640)
+const { getGlobalDispatcher, setGlobalDispatcher } = __nccwpck_require__(8421)
+const DecoratorHandler = __nccwpck_require__(91)
+const RedirectHandler = __nccwpck_require__(7970)
+const createRedirectInterceptor = __nccwpck_require__(6036)
 
 Object.assign(Dispatcher.prototype, api)
 
@@ -3377,10 +3377,10 @@ __webpack_unused_export__ = DecoratorHandler
 __webpack_unused_export__ = RedirectHandler
 __webpack_unused_export__ = createRedirectInterceptor
 __webpack_unused_export__ = {
-  redirect: __nccwpck_require__(1514),
-  retry: __nccwpck_require__(2026),
-  dump: __nccwpck_require__(8060),
-  dns: __nccwpck_require__(379)
+  redirect: __nccwpck_require__(730),
+  retry: __nccwpck_require__(4346),
+  dump: __nccwpck_require__(8412),
+  dns: __nccwpck_require__(8731)
 }
 
 __webpack_unused_export__ = buildConnector
@@ -3442,7 +3442,7 @@ function makeDispatcher (fn) {
 __webpack_unused_export__ = setGlobalDispatcher
 __webpack_unused_export__ = getGlobalDispatcher
 
-const fetchImpl = (__nccwpck_require__(4398).fetch)
+const fetchImpl = (__nccwpck_require__(8702).fetch)
 __webpack_unused_export__ = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
@@ -3454,39 +3454,39 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(660).Headers
-/* unused reexport */ __nccwpck_require__(9051).Response
-/* unused reexport */ __nccwpck_require__(9967).Request
-/* unused reexport */ __nccwpck_require__(5910).FormData
+/* unused reexport */ __nccwpck_require__(5524).Headers
+/* unused reexport */ __nccwpck_require__(715).Response
+/* unused reexport */ __nccwpck_require__(175).Request
+/* unused reexport */ __nccwpck_require__(1142).FormData
 __webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(8355).FileReader
+/* unused reexport */ __nccwpck_require__(4848).FileReader
 
-const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(1059)
+const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(179)
 
 __webpack_unused_export__ = setGlobalOrigin
 __webpack_unused_export__ = getGlobalOrigin
 
-const { CacheStorage } = __nccwpck_require__(3245)
-const { kConstruct } = __nccwpck_require__(109)
+const { CacheStorage } = __nccwpck_require__(5965)
+const { kConstruct } = __nccwpck_require__(61)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
 __webpack_unused_export__ = new CacheStorage(kConstruct)
 
-const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(9061)
+const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(6933)
 
 __webpack_unused_export__ = deleteCookie
 __webpack_unused_export__ = getCookies
 __webpack_unused_export__ = getSetCookies
 __webpack_unused_export__ = setCookie
 
-const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(1900)
+const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(7708)
 
 __webpack_unused_export__ = parseMIMEType
 __webpack_unused_export__ = serializeAMimeType
 
-const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(5188)
-/* unused reexport */ __nccwpck_require__(3726).WebSocket
+const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(7316)
+/* unused reexport */ __nccwpck_require__(1886).WebSocket
 __webpack_unused_export__ = CloseEvent
 __webpack_unused_export__ = ErrorEvent
 __webpack_unused_export__ = MessageEvent
@@ -3502,18 +3502,18 @@ __webpack_unused_export__ = MockPool
 __webpack_unused_export__ = MockAgent
 __webpack_unused_export__ = mockErrors
 
-const { EventSource } = __nccwpck_require__(1238)
+const { EventSource } = __nccwpck_require__(1670)
 
 __webpack_unused_export__ = EventSource
 
 
 /***/ }),
 
-/***/ 158:
+/***/ 670:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { addAbortListener } = __nccwpck_require__(3440)
-const { RequestAbortedError } = __nccwpck_require__(8707)
+const { addAbortListener } = __nccwpck_require__(4640)
+const { RequestAbortedError } = __nccwpck_require__(4627)
 
 const kListener = Symbol('kListener')
 const kSignal = Symbol('kSignal')
@@ -3573,16 +3573,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2279:
+/***/ 2004:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 
 class ConnectHandler extends AsyncResource {
   constructor (opts, callback) {
@@ -3688,7 +3688,7 @@ module.exports = connect
 
 /***/ }),
 
-/***/ 6862:
+/***/ 5646:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -3702,10 +3702,10 @@ const {
   InvalidArgumentError,
   InvalidReturnValueError,
   RequestAbortedError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
+} = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 const assert = __nccwpck_require__(4589)
 
 const kResume = Symbol('resume')
@@ -3946,16 +3946,16 @@ module.exports = pipeline
 
 /***/ }),
 
-/***/ 4043:
+/***/ 4203:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { Readable } = __nccwpck_require__(9927)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
+const { Readable } = __nccwpck_require__(471)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(2247)
 const { AsyncResource } = __nccwpck_require__(6698)
 
 class RequestHandler extends AsyncResource {
@@ -4167,18 +4167,18 @@ module.exports.RequestHandler = RequestHandler
 
 /***/ }),
 
-/***/ 3560:
+/***/ 9656:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
 const { finished, PassThrough } = __nccwpck_require__(7075)
-const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { getResolveErrorBodyCallback } = __nccwpck_require__(7655)
+const { InvalidArgumentError, InvalidReturnValueError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { getResolveErrorBodyCallback } = __nccwpck_require__(2247)
 const { AsyncResource } = __nccwpck_require__(6698)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 
 class StreamHandler extends AsyncResource {
   constructor (opts, factory, callback) {
@@ -4394,15 +4394,15 @@ module.exports = stream
 
 /***/ }),
 
-/***/ 1882:
+/***/ 6730:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError, SocketError } = __nccwpck_require__(8707)
+const { InvalidArgumentError, SocketError } = __nccwpck_require__(4627)
 const { AsyncResource } = __nccwpck_require__(6698)
-const util = __nccwpck_require__(3440)
-const { addSignal, removeSignal } = __nccwpck_require__(158)
+const util = __nccwpck_require__(4640)
+const { addSignal, removeSignal } = __nccwpck_require__(670)
 const assert = __nccwpck_require__(4589)
 
 class UpgradeHandler extends AsyncResource {
@@ -4509,21 +4509,21 @@ module.exports = upgrade
 
 /***/ }),
 
-/***/ 6615:
+/***/ 8567:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-module.exports.request = __nccwpck_require__(4043)
-module.exports.stream = __nccwpck_require__(3560)
-module.exports.pipeline = __nccwpck_require__(6862)
-module.exports.upgrade = __nccwpck_require__(1882)
-module.exports.connect = __nccwpck_require__(2279)
+module.exports.request = __nccwpck_require__(4203)
+module.exports.stream = __nccwpck_require__(9656)
+module.exports.pipeline = __nccwpck_require__(5646)
+module.exports.upgrade = __nccwpck_require__(6730)
+module.exports.connect = __nccwpck_require__(2004)
 
 
 /***/ }),
 
-/***/ 9927:
+/***/ 471:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // Ported from https://github.com/nodejs/undici/pull/907
@@ -4532,9 +4532,9 @@ module.exports.connect = __nccwpck_require__(2279)
 
 const assert = __nccwpck_require__(4589)
 const { Readable } = __nccwpck_require__(7075)
-const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { ReadableStreamFrom } = __nccwpck_require__(3440)
+const { RequestAbortedError, NotSupportedError, InvalidArgumentError, AbortError } = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { ReadableStreamFrom } = __nccwpck_require__(4640)
 
 const kConsume = Symbol('kConsume')
 const kReading = Symbol('kReading')
@@ -4915,15 +4915,15 @@ module.exports = { Readable: BodyReadable, chunksDecode }
 
 /***/ }),
 
-/***/ 7655:
+/***/ 2247:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const assert = __nccwpck_require__(4589)
 const {
   ResponseStatusCodeError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 
-const { chunksDecode } = __nccwpck_require__(9927)
+const { chunksDecode } = __nccwpck_require__(471)
 const CHUNK_LIMIT = 128 * 1024
 
 async function getResolveErrorBodyCallback ({ callback, body, contentType, statusCode, statusMessage, headers }) {
@@ -5015,16 +5015,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9136:
+/***/ 2784:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const net = __nccwpck_require__(7030)
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(8707)
-const timers = __nccwpck_require__(6603)
+const util = __nccwpck_require__(4640)
+const { InvalidArgumentError, ConnectTimeoutError } = __nccwpck_require__(4627)
+const timers = __nccwpck_require__(1275)
 
 function noop () {}
 
@@ -5262,7 +5262,7 @@ module.exports = buildConnector
 
 /***/ }),
 
-/***/ 735:
+/***/ 2303:
 /***/ ((module) => {
 
 
@@ -5387,7 +5387,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2414:
+/***/ 3374:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -5596,7 +5596,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8707:
+/***/ 4627:
 /***/ ((module) => {
 
 
@@ -6028,7 +6028,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4655:
+/***/ 7311:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -6036,7 +6036,7 @@ module.exports = {
 const {
   InvalidArgumentError,
   NotSupportedError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const assert = __nccwpck_require__(4589)
 const {
   isValidHTTPToken,
@@ -6051,9 +6051,9 @@ const {
   validateHandler,
   getServerName,
   normalizedMethodRecords
-} = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
+} = __nccwpck_require__(4640)
+const { channels } = __nccwpck_require__(3374)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(2303)
 
 // Verifies that a given path is valid does not contain control chars \x00 to \x20
 const invalidPathRegex = /[^\u0021-\u00ff]/
@@ -6517,7 +6517,7 @@ module.exports = Request
 
 /***/ }),
 
-/***/ 6443:
+/***/ 4043:
 /***/ ((module) => {
 
 module.exports = {
@@ -6591,7 +6591,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7752:
+/***/ 4152:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -6599,7 +6599,7 @@ module.exports = {
 const {
   wellknownHeaderNames,
   headerNameLowerCasedRecord
-} = __nccwpck_require__(735)
+} = __nccwpck_require__(2303)
 
 class TstNode {
   /** @type {any} */
@@ -6750,13 +6750,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3440:
+/***/ 4640:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(6443)
+const { kDestroyed, kBodyUsed, kListeners, kBody } = __nccwpck_require__(4043)
 const { IncomingMessage } = __nccwpck_require__(7067)
 const stream = __nccwpck_require__(7075)
 const net = __nccwpck_require__(7030)
@@ -6764,9 +6764,9 @@ const { Blob } = __nccwpck_require__(4573)
 const nodeUtil = __nccwpck_require__(7975)
 const { stringify } = __nccwpck_require__(1792)
 const { EventEmitter: EE } = __nccwpck_require__(8474)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { headerNameLowerCasedRecord } = __nccwpck_require__(735)
-const { tree } = __nccwpck_require__(7752)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const { headerNameLowerCasedRecord } = __nccwpck_require__(2303)
+const { tree } = __nccwpck_require__(4152)
 
 const [nodeMajor, nodeMinor] = process.versions.node.split('.').map(v => Number(v))
 
@@ -7476,18 +7476,18 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7405:
+/***/ 8285:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
-const DispatcherBase = __nccwpck_require__(1841)
-const Pool = __nccwpck_require__(628)
-const Client = __nccwpck_require__(3701)
-const util = __nccwpck_require__(3440)
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const { kClients, kRunning, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(4043)
+const DispatcherBase = __nccwpck_require__(9265)
+const Pool = __nccwpck_require__(2244)
+const Client = __nccwpck_require__(1285)
+const util = __nccwpck_require__(4640)
+const createRedirectInterceptor = __nccwpck_require__(6036)
 
 const kOnConnect = Symbol('onConnect')
 const kOnDisconnect = Symbol('onDisconnect')
@@ -7616,7 +7616,7 @@ module.exports = Agent
 
 /***/ }),
 
-/***/ 837:
+/***/ 2549:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -7624,7 +7624,7 @@ module.exports = Agent
 const {
   BalancedPoolMissingUpstreamError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const {
   PoolBase,
   kClients,
@@ -7632,10 +7632,10 @@ const {
   kAddClient,
   kRemoveClient,
   kGetDispatcher
-} = __nccwpck_require__(2128)
-const Pool = __nccwpck_require__(628)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const { parseOrigin } = __nccwpck_require__(3440)
+} = __nccwpck_require__(3856)
+const Pool = __nccwpck_require__(2244)
+const { kUrl, kInterceptors } = __nccwpck_require__(4043)
+const { parseOrigin } = __nccwpck_require__(4640)
 const kFactory = Symbol('factory')
 
 const kOptions = Symbol('options')
@@ -7832,7 +7832,7 @@ module.exports = BalancedPool
 
 /***/ }),
 
-/***/ 637:
+/***/ 9133:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -7840,9 +7840,9 @@ module.exports = BalancedPool
 /* global WebAssembly */
 
 const assert = __nccwpck_require__(4589)
-const util = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const timers = __nccwpck_require__(6603)
+const util = __nccwpck_require__(4640)
+const { channels } = __nccwpck_require__(3374)
+const timers = __nccwpck_require__(1275)
 const {
   RequestContentLengthMismatchError,
   ResponseContentLengthMismatchError,
@@ -7855,7 +7855,7 @@ const {
   BodyTimeoutError,
   HTTPParserError,
   ResponseExceededMaxSizeError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const {
   kUrl,
   kReset,
@@ -7888,9 +7888,9 @@ const {
   kOnError,
   kResume,
   kHTTPContext
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(4043)
 
-const constants = __nccwpck_require__(2824)
+const constants = __nccwpck_require__(776)
 const EMPTY_BUF = Buffer.alloc(0)
 const FastBuffer = Buffer[Symbol.species]
 const addListener = util.addListener
@@ -7902,11 +7902,11 @@ const kSocketUsed = Symbol('kSocketUsed')
 let extractBody
 
 async function lazyllhttp () {
-  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(3870) : undefined
+  const llhttpWasmData = process.env.JEST_WORKER_ID ? __nccwpck_require__(7630) : undefined
 
   let mod
   try {
-    mod = await WebAssembly.compile(__nccwpck_require__(3434))
+    mod = await WebAssembly.compile(__nccwpck_require__(8586))
   } catch (e) {
     /* istanbul ignore next */
 
@@ -7914,7 +7914,7 @@ async function lazyllhttp () {
     // being enabled, but the occurring of this other error
     // * https://github.com/emscripten-core/emscripten/issues/11495
     // got me to remove that check to avoid breaking Node 12.
-    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(3870))
+    mod = await WebAssembly.compile(llhttpWasmData || __nccwpck_require__(7630))
   }
 
   return await WebAssembly.instantiate(mod, {
@@ -8829,7 +8829,7 @@ function writeH1 (client, request) {
 
   if (util.isFormDataLike(body)) {
     if (!extractBody) {
-      extractBody = (__nccwpck_require__(4492).extractBody)
+      extractBody = (__nccwpck_require__(6396).extractBody)
     }
 
     const [bodyStream, contentType] = extractBody(body)
@@ -9352,7 +9352,7 @@ module.exports = connectH1
 
 /***/ }),
 
-/***/ 8788:
+/***/ 4548:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -9360,13 +9360,13 @@ module.exports = connectH1
 const assert = __nccwpck_require__(4589)
 const { errorMonitor } = __nccwpck_require__(8474)
 const { pipeline } = __nccwpck_require__(7075)
-const util = __nccwpck_require__(3440)
+const util = __nccwpck_require__(4640)
 const {
   RequestContentLengthMismatchError,
   RequestAbortedError,
   SocketError,
   InformationalError
-} = __nccwpck_require__(8707)
+} = __nccwpck_require__(4627)
 const {
   kUrl,
   kReset,
@@ -9385,7 +9385,7 @@ const {
   kResume,
   kSize,
   kHTTPContext
-} = __nccwpck_require__(6443)
+} = __nccwpck_require__(4043)
 
 const kOpenStreams = Symbol('open streams')
 
@@ -9791,7 +9791,7 @@ function writeH2 (client, request) {
   let contentLength = util.bodyLength(body)
 
   if (util.isFormDataLike(body)) {
-    extractBody ??= (__nccwpck_require__(4492).extractBody)
+    extractBody ??= (__nccwpck_require__(6396).extractBody)
 
     const [bodyStream, contentType] = extractBody(body)
     headers['content-type'] = contentType
@@ -10151,7 +10151,7 @@ module.exports = connectH2
 
 /***/ }),
 
-/***/ 3701:
+/***/ 1285:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // @ts-check
@@ -10161,16 +10161,16 @@ module.exports = connectH2
 const assert = __nccwpck_require__(4589)
 const net = __nccwpck_require__(7030)
 const http = __nccwpck_require__(7067)
-const util = __nccwpck_require__(3440)
-const { channels } = __nccwpck_require__(2414)
-const Request = __nccwpck_require__(4655)
-const DispatcherBase = __nccwpck_require__(1841)
+const util = __nccwpck_require__(4640)
+const { channels } = __nccwpck_require__(3374)
+const Request = __nccwpck_require__(7311)
+const DispatcherBase = __nccwpck_require__(9265)
 const {
   InvalidArgumentError,
   InformationalError,
   ClientDestroyedError
-} = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(4627)
+const buildConnector = __nccwpck_require__(2784)
 const {
   kUrl,
   kServerName,
@@ -10212,9 +10212,9 @@ const {
   kHTTPContext,
   kMaxConcurrentStreams,
   kResume
-} = __nccwpck_require__(6443)
-const connectH1 = __nccwpck_require__(637)
-const connectH2 = __nccwpck_require__(8788)
+} = __nccwpck_require__(4043)
+const connectH1 = __nccwpck_require__(9133)
+const connectH2 = __nccwpck_require__(4548)
 let deprecatedInterceptorWarned = false
 
 const kClosedResolve = Symbol('kClosedResolve')
@@ -10522,7 +10522,7 @@ class Client extends DispatcherBase {
   }
 }
 
-const createRedirectInterceptor = __nccwpck_require__(5092)
+const createRedirectInterceptor = __nccwpck_require__(6036)
 
 function onError (client, err) {
   if (
@@ -10782,19 +10782,19 @@ module.exports = Client
 
 /***/ }),
 
-/***/ 1841:
+/***/ 9265:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const buffer = __nccwpck_require__(4573)
-const Dispatcher = __nccwpck_require__(883)
+const Dispatcher = __nccwpck_require__(7939)
 const {
   ClientDestroyedError,
   ClientClosedError,
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(6443)
+} = __nccwpck_require__(4627)
+const { kDestroy, kClose, kClosed, kDestroyed, kDispatch, kInterceptors } = __nccwpck_require__(4043)
 
 const kOnDestroyed = Symbol('onDestroyed')
 const kOnClosed = Symbol('onClosed')
@@ -10997,7 +10997,7 @@ module.exports = DispatcherBase
 
 /***/ }),
 
-/***/ 883:
+/***/ 7939:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -11069,15 +11069,15 @@ module.exports = Dispatcher
 
 /***/ }),
 
-/***/ 3137:
+/***/ 929:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(1841)
-const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(6443)
-const ProxyAgent = __nccwpck_require__(6672)
-const Agent = __nccwpck_require__(7405)
+const DispatcherBase = __nccwpck_require__(9265)
+const { kClose, kDestroy, kClosed, kDestroyed, kDispatch, kNoProxyAgent, kHttpProxyAgent, kHttpsProxyAgent } = __nccwpck_require__(4043)
+const ProxyAgent = __nccwpck_require__(9920)
+const Agent = __nccwpck_require__(8285)
 
 const DEFAULT_PORTS = {
   'http:': 80,
@@ -11236,7 +11236,7 @@ module.exports = EnvHttpProxyAgent
 
 /***/ }),
 
-/***/ 4660:
+/***/ 5844:
 /***/ ((module) => {
 
 /* eslint-disable */
@@ -11360,15 +11360,15 @@ module.exports = class FixedQueue {
 
 /***/ }),
 
-/***/ 2128:
+/***/ 3856:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const DispatcherBase = __nccwpck_require__(1841)
-const FixedQueue = __nccwpck_require__(4660)
-const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(6443)
-const PoolStats = __nccwpck_require__(3246)
+const DispatcherBase = __nccwpck_require__(9265)
+const FixedQueue = __nccwpck_require__(5844)
+const { kConnected, kSize, kRunning, kPending, kQueued, kBusy, kFree, kUrl, kClose, kDestroy, kDispatch } = __nccwpck_require__(4043)
+const PoolStats = __nccwpck_require__(5710)
 
 const kClients = Symbol('clients')
 const kNeedDrain = Symbol('needDrain')
@@ -11561,10 +11561,10 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3246:
+/***/ 5710:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(6443)
+const { kFree, kConnected, kPending, kQueued, kRunning, kSize } = __nccwpck_require__(4043)
 const kPool = Symbol('pool')
 
 class PoolStats {
@@ -11602,7 +11602,7 @@ module.exports = PoolStats
 
 /***/ }),
 
-/***/ 628:
+/***/ 2244:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -11613,14 +11613,14 @@ const {
   kNeedDrain,
   kAddClient,
   kGetDispatcher
-} = __nccwpck_require__(2128)
-const Client = __nccwpck_require__(3701)
+} = __nccwpck_require__(3856)
+const Client = __nccwpck_require__(1285)
 const {
   InvalidArgumentError
-} = __nccwpck_require__(8707)
-const util = __nccwpck_require__(3440)
-const { kUrl, kInterceptors } = __nccwpck_require__(6443)
-const buildConnector = __nccwpck_require__(9136)
+} = __nccwpck_require__(4627)
+const util = __nccwpck_require__(4640)
+const { kUrl, kInterceptors } = __nccwpck_require__(4043)
+const buildConnector = __nccwpck_require__(2784)
 
 const kOptions = Symbol('options')
 const kConnections = Symbol('connections')
@@ -11716,19 +11716,19 @@ module.exports = Pool
 
 /***/ }),
 
-/***/ 6672:
+/***/ 9920:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(6443)
+const { kProxy, kClose, kDestroy, kDispatch, kInterceptors } = __nccwpck_require__(4043)
 const { URL } = __nccwpck_require__(3136)
-const Agent = __nccwpck_require__(7405)
-const Pool = __nccwpck_require__(628)
-const DispatcherBase = __nccwpck_require__(1841)
-const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(8707)
-const buildConnector = __nccwpck_require__(9136)
-const Client = __nccwpck_require__(3701)
+const Agent = __nccwpck_require__(8285)
+const Pool = __nccwpck_require__(2244)
+const DispatcherBase = __nccwpck_require__(9265)
+const { InvalidArgumentError, RequestAbortedError, SecureProxyConnectionError } = __nccwpck_require__(4627)
+const buildConnector = __nccwpck_require__(2784)
+const Client = __nccwpck_require__(1285)
 
 const kAgent = Symbol('proxy agent')
 const kClient = Symbol('proxy client')
@@ -11997,13 +11997,13 @@ module.exports = ProxyAgent
 
 /***/ }),
 
-/***/ 50:
+/***/ 1346:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const Dispatcher = __nccwpck_require__(883)
-const RetryHandler = __nccwpck_require__(7816)
+const Dispatcher = __nccwpck_require__(7939)
+const RetryHandler = __nccwpck_require__(5640)
 
 class RetryAgent extends Dispatcher {
   #agent = null
@@ -12039,7 +12039,7 @@ module.exports = RetryAgent
 
 /***/ }),
 
-/***/ 2581:
+/***/ 8421:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -12047,8 +12047,8 @@ module.exports = RetryAgent
 // We include a version number for the Dispatcher API. In case of breaking changes,
 // this version number must be increased to avoid conflicts.
 const globalDispatcher = Symbol.for('undici.globalDispatcher.1')
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const Agent = __nccwpck_require__(7405)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const Agent = __nccwpck_require__(8285)
 
 if (getGlobalDispatcher() === undefined) {
   setGlobalDispatcher(new Agent())
@@ -12078,7 +12078,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8155:
+/***/ 91:
 /***/ ((module) => {
 
 
@@ -12129,15 +12129,15 @@ module.exports = class DecoratorHandler {
 
 /***/ }),
 
-/***/ 8754:
+/***/ 7970:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(3440)
-const { kBodyUsed } = __nccwpck_require__(6443)
+const util = __nccwpck_require__(4640)
+const { kBodyUsed } = __nccwpck_require__(4043)
 const assert = __nccwpck_require__(4589)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
 const EE = __nccwpck_require__(8474)
 
 const redirectableStatusCodes = [300, 301, 302, 303, 307, 308]
@@ -12368,20 +12368,20 @@ module.exports = RedirectHandler
 
 /***/ }),
 
-/***/ 7816:
+/***/ 5640:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const assert = __nccwpck_require__(4589)
 
-const { kRetryHandlerDefaultRetry } = __nccwpck_require__(6443)
-const { RequestRetryError } = __nccwpck_require__(8707)
+const { kRetryHandlerDefaultRetry } = __nccwpck_require__(4043)
+const { RequestRetryError } = __nccwpck_require__(4627)
 const {
   isDisturbed,
   parseHeaders,
   parseRangeHeader,
   wrapRequestBody
-} = __nccwpck_require__(3440)
+} = __nccwpck_require__(4640)
 
 function calculateRetryAfterHeader (retryAfter) {
   const current = Date.now()
@@ -12812,14 +12812,14 @@ module.exports = RetryHandler
 
 /***/ }),
 
-/***/ 379:
+/***/ 8731:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const { isIP } = __nccwpck_require__(7030)
 const { lookup } = __nccwpck_require__(610)
-const DecoratorHandler = __nccwpck_require__(8155)
-const { InvalidArgumentError, InformationalError } = __nccwpck_require__(8707)
+const DecoratorHandler = __nccwpck_require__(91)
+const { InvalidArgumentError, InformationalError } = __nccwpck_require__(4627)
 const maxInt = Math.pow(2, 31) - 1
 
 class DNSInstance {
@@ -13194,14 +13194,14 @@ module.exports = interceptorOpts => {
 
 /***/ }),
 
-/***/ 8060:
+/***/ 8412:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(3440)
-const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(8707)
-const DecoratorHandler = __nccwpck_require__(8155)
+const util = __nccwpck_require__(4640)
+const { InvalidArgumentError, RequestAbortedError } = __nccwpck_require__(4627)
+const DecoratorHandler = __nccwpck_require__(91)
 
 class DumpHandler extends DecoratorHandler {
   #maxSize = 1024 * 1024
@@ -13324,12 +13324,12 @@ module.exports = createDumpInterceptor
 
 /***/ }),
 
-/***/ 5092:
+/***/ 6036:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(7970)
 
 function createRedirectInterceptor ({ maxRedirections: defaultMaxRedirections }) {
   return (dispatch) => {
@@ -13352,11 +13352,11 @@ module.exports = createRedirectInterceptor
 
 /***/ }),
 
-/***/ 1514:
+/***/ 730:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RedirectHandler = __nccwpck_require__(8754)
+const RedirectHandler = __nccwpck_require__(7970)
 
 module.exports = opts => {
   const globalMaxRedirections = opts?.maxRedirections
@@ -13383,11 +13383,11 @@ module.exports = opts => {
 
 /***/ }),
 
-/***/ 2026:
+/***/ 4346:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
-const RetryHandler = __nccwpck_require__(7816)
+const RetryHandler = __nccwpck_require__(5640)
 
 module.exports = globalOpts => {
   return dispatch => {
@@ -13409,13 +13409,13 @@ module.exports = globalOpts => {
 
 /***/ }),
 
-/***/ 2824:
+/***/ 776:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
 
 Object.defineProperty(exports, "__esModule", ({ value: true }));
 exports.SPECIAL_HEADERS = exports.HEADER_STATE = exports.MINOR = exports.MAJOR = exports.CONNECTION_TOKEN_CHARS = exports.HEADER_CHARS = exports.TOKEN = exports.STRICT_TOKEN = exports.HEX = exports.URL_CHAR = exports.STRICT_URL_CHAR = exports.USERINFO_CHARS = exports.MARK = exports.ALPHANUM = exports.NUM = exports.HEX_MAP = exports.NUM_MAP = exports.ALPHA = exports.FINISH = exports.H_METHOD_MAP = exports.METHOD_MAP = exports.METHODS_RTSP = exports.METHODS_ICE = exports.METHODS_HTTP = exports.METHODS = exports.LENIENT_FLAGS = exports.FLAGS = exports.TYPE = exports.ERROR = void 0;
-const utils_1 = __nccwpck_require__(172);
+const utils_1 = __nccwpck_require__(1308);
 // C headers
 var ERROR;
 (function (ERROR) {
@@ -13693,7 +13693,7 @@ exports.SPECIAL_HEADERS = {
 
 /***/ }),
 
-/***/ 3870:
+/***/ 7630:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -13705,7 +13705,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 3434:
+/***/ 8586:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -13717,7 +13717,7 @@ module.exports = Buffer.from('AGFzbQEAAAABJwdgAX8Bf2ADf39/AX9gAX8AYAJ/fwBgBH9/f3
 
 /***/ }),
 
-/***/ 172:
+/***/ 1308:
 /***/ ((__unused_webpack_module, exports) => {
 
 
@@ -13738,13 +13738,13 @@ exports.enumToMap = enumToMap;
 
 /***/ }),
 
-/***/ 7501:
+/***/ 1437:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kClients } = __nccwpck_require__(6443)
-const Agent = __nccwpck_require__(7405)
+const { kClients } = __nccwpck_require__(4043)
+const Agent = __nccwpck_require__(8285)
 const {
   kAgent,
   kMockAgentSet,
@@ -13755,14 +13755,14 @@ const {
   kGetNetConnect,
   kOptions,
   kFactory
-} = __nccwpck_require__(1117)
-const MockClient = __nccwpck_require__(7365)
-const MockPool = __nccwpck_require__(4004)
-const { matchValue, buildMockOptions } = __nccwpck_require__(3397)
-const { InvalidArgumentError, UndiciError } = __nccwpck_require__(8707)
-const Dispatcher = __nccwpck_require__(883)
-const Pluralizer = __nccwpck_require__(1529)
-const PendingInterceptorsFormatter = __nccwpck_require__(6142)
+} = __nccwpck_require__(941)
+const MockClient = __nccwpck_require__(9493)
+const MockPool = __nccwpck_require__(5220)
+const { matchValue, buildMockOptions } = __nccwpck_require__(8981)
+const { InvalidArgumentError, UndiciError } = __nccwpck_require__(4627)
+const Dispatcher = __nccwpck_require__(7939)
+const Pluralizer = __nccwpck_require__(3289)
+const PendingInterceptorsFormatter = __nccwpck_require__(1726)
 
 class MockAgent extends Dispatcher {
   constructor (opts) {
@@ -13905,14 +13905,14 @@ module.exports = MockAgent
 
 /***/ }),
 
-/***/ 7365:
+/***/ 9493:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { promisify } = __nccwpck_require__(7975)
-const Client = __nccwpck_require__(3701)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const Client = __nccwpck_require__(1285)
+const { buildMockDispatch } = __nccwpck_require__(8981)
 const {
   kDispatches,
   kMockAgent,
@@ -13921,10 +13921,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(941)
+const { MockInterceptor } = __nccwpck_require__(5015)
+const Symbols = __nccwpck_require__(4043)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
 
 /**
  * MockClient provides an API that extends the Client to influence the mockDispatches.
@@ -13971,12 +13971,12 @@ module.exports = MockClient
 
 /***/ }),
 
-/***/ 2429:
+/***/ 9917:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { UndiciError } = __nccwpck_require__(8707)
+const { UndiciError } = __nccwpck_require__(4627)
 
 const kMockNotMatchedError = Symbol.for('undici.error.UND_MOCK_ERR_MOCK_NOT_MATCHED')
 
@@ -14006,12 +14006,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1511:
+/***/ 5015:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(3397)
+const { getResponseData, buildKey, addMockDispatch } = __nccwpck_require__(8981)
 const {
   kDispatches,
   kDispatchKey,
@@ -14019,9 +14019,9 @@ const {
   kDefaultTrailers,
   kContentLength,
   kMockDispatch
-} = __nccwpck_require__(1117)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
-const { buildURL } = __nccwpck_require__(3440)
+} = __nccwpck_require__(941)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
+const { buildURL } = __nccwpck_require__(4640)
 
 /**
  * Defines the scope API for an interceptor reply
@@ -14220,14 +14220,14 @@ module.exports.MockScope = MockScope
 
 /***/ }),
 
-/***/ 4004:
+/***/ 5220:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { promisify } = __nccwpck_require__(7975)
-const Pool = __nccwpck_require__(628)
-const { buildMockDispatch } = __nccwpck_require__(3397)
+const Pool = __nccwpck_require__(2244)
+const { buildMockDispatch } = __nccwpck_require__(8981)
 const {
   kDispatches,
   kMockAgent,
@@ -14236,10 +14236,10 @@ const {
   kOrigin,
   kOriginalDispatch,
   kConnected
-} = __nccwpck_require__(1117)
-const { MockInterceptor } = __nccwpck_require__(1511)
-const Symbols = __nccwpck_require__(6443)
-const { InvalidArgumentError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(941)
+const { MockInterceptor } = __nccwpck_require__(5015)
+const Symbols = __nccwpck_require__(4043)
+const { InvalidArgumentError } = __nccwpck_require__(4627)
 
 /**
  * MockPool provides an API that extends the Pool to influence the mockDispatches.
@@ -14286,7 +14286,7 @@ module.exports = MockPool
 
 /***/ }),
 
-/***/ 1117:
+/***/ 941:
 /***/ ((module) => {
 
 
@@ -14316,20 +14316,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3397:
+/***/ 8981:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { MockNotMatchedError } = __nccwpck_require__(2429)
+const { MockNotMatchedError } = __nccwpck_require__(9917)
 const {
   kDispatches,
   kMockAgent,
   kOriginalDispatch,
   kOrigin,
   kGetNetConnect
-} = __nccwpck_require__(1117)
-const { buildURL } = __nccwpck_require__(3440)
+} = __nccwpck_require__(941)
+const { buildURL } = __nccwpck_require__(4640)
 const { STATUS_CODES } = __nccwpck_require__(7067)
 const {
   types: {
@@ -14690,7 +14690,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6142:
+/***/ 1726:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -14740,7 +14740,7 @@ module.exports = class PendingInterceptorsFormatter {
 
 /***/ }),
 
-/***/ 1529:
+/***/ 3289:
 /***/ ((module) => {
 
 
@@ -14776,7 +14776,7 @@ module.exports = class Pluralizer {
 
 /***/ }),
 
-/***/ 6603:
+/***/ 1275:
 /***/ ((module) => {
 
 
@@ -15206,20 +15206,20 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9634:
+/***/ 8514:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(109)
-const { urlEquals, getFieldValues } = __nccwpck_require__(6798)
-const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(3440)
-const { webidl } = __nccwpck_require__(5893)
-const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(9051)
-const { Request, fromInnerRequest } = __nccwpck_require__(9967)
-const { kState } = __nccwpck_require__(3627)
-const { fetching } = __nccwpck_require__(4398)
-const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(3168)
+const { kConstruct } = __nccwpck_require__(61)
+const { urlEquals, getFieldValues } = __nccwpck_require__(6814)
+const { kEnumerableProperty, isDisturbed } = __nccwpck_require__(4640)
+const { webidl } = __nccwpck_require__(5701)
+const { Response, cloneResponse, fromInnerResponse } = __nccwpck_require__(715)
+const { Request, fromInnerRequest } = __nccwpck_require__(175)
+const { kState } = __nccwpck_require__(1995)
+const { fetching } = __nccwpck_require__(8702)
+const { urlIsHttpHttpsScheme, createDeferredPromise, readAllBytes } = __nccwpck_require__(9520)
 const assert = __nccwpck_require__(4589)
 
 /**
@@ -16072,15 +16072,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3245:
+/***/ 5965:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConstruct } = __nccwpck_require__(109)
-const { Cache } = __nccwpck_require__(9634)
-const { webidl } = __nccwpck_require__(5893)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kConstruct } = __nccwpck_require__(61)
+const { Cache } = __nccwpck_require__(8514)
+const { webidl } = __nccwpck_require__(5701)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
 
 class CacheStorage {
   /**
@@ -16231,26 +16231,26 @@ module.exports = {
 
 /***/ }),
 
-/***/ 109:
+/***/ 61:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 module.exports = {
-  kConstruct: (__nccwpck_require__(6443).kConstruct)
+  kConstruct: (__nccwpck_require__(4043).kConstruct)
 }
 
 
 /***/ }),
 
-/***/ 6798:
+/***/ 6814:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const assert = __nccwpck_require__(4589)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { isValidHeaderName } = __nccwpck_require__(3168)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { isValidHeaderName } = __nccwpck_require__(9520)
 
 /**
  * @see https://url.spec.whatwg.org/#concept-url-equals
@@ -16295,7 +16295,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1276:
+/***/ 3404:
 /***/ ((module) => {
 
 
@@ -16314,15 +16314,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9061:
+/***/ 6933:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { parseSetCookie } = __nccwpck_require__(1978)
-const { stringify } = __nccwpck_require__(7797)
-const { webidl } = __nccwpck_require__(5893)
-const { Headers } = __nccwpck_require__(660)
+const { parseSetCookie } = __nccwpck_require__(8906)
+const { stringify } = __nccwpck_require__(1077)
+const { webidl } = __nccwpck_require__(5701)
+const { Headers } = __nccwpck_require__(5524)
 
 /**
  * @typedef {Object} Cookie
@@ -16505,14 +16505,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1978:
+/***/ 8906:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(1276)
-const { isCTLExcludingHtab } = __nccwpck_require__(7797)
-const { collectASequenceOfCodePointsFast } = __nccwpck_require__(1900)
+const { maxNameValuePairSize, maxAttributeValueSize } = __nccwpck_require__(3404)
+const { isCTLExcludingHtab } = __nccwpck_require__(1077)
+const { collectASequenceOfCodePointsFast } = __nccwpck_require__(7708)
 const assert = __nccwpck_require__(4589)
 
 /**
@@ -16822,7 +16822,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 7797:
+/***/ 1077:
 /***/ ((module) => {
 
 
@@ -17181,13 +17181,13 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4031:
+/***/ 335:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 const buffer = __nccwpck_require__(4573)
 const { Transform } = __nccwpck_require__(7075)
-const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(4811)
+const { isASCIINumber, isValidLastEventId } = __nccwpck_require__(3691)
 
 /**
  * @type {number[]} BOM
@@ -17762,23 +17762,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1238:
+/***/ 1670:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { pipeline } = __nccwpck_require__(7075)
-const { fetching } = __nccwpck_require__(4398)
-const { makeRequest } = __nccwpck_require__(9967)
-const { webidl } = __nccwpck_require__(5893)
-const { EventSourceStream } = __nccwpck_require__(4031)
-const { parseMIMEType } = __nccwpck_require__(1900)
-const { createFastMessageEvent } = __nccwpck_require__(5188)
-const { isNetworkError } = __nccwpck_require__(9051)
-const { delay } = __nccwpck_require__(4811)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { environmentSettingsObject } = __nccwpck_require__(3168)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+const { fetching } = __nccwpck_require__(8702)
+const { makeRequest } = __nccwpck_require__(175)
+const { webidl } = __nccwpck_require__(5701)
+const { EventSourceStream } = __nccwpck_require__(335)
+const { parseMIMEType } = __nccwpck_require__(7708)
+const { createFastMessageEvent } = __nccwpck_require__(7316)
+const { isNetworkError } = __nccwpck_require__(715)
+const { delay } = __nccwpck_require__(3691)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
+const { environmentSettingsObject } = __nccwpck_require__(9520)
+const { getGlobalDispatcher } = __nccwpck_require__(8421)
 
 let experimentalWarned = false
 
@@ -18252,7 +18252,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4811:
+/***/ 3691:
 /***/ ((module) => {
 
 
@@ -18296,12 +18296,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4492:
+/***/ 6396:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const util = __nccwpck_require__(3440)
+const util = __nccwpck_require__(4640)
 const {
   ReadableStreamFrom,
   isBlobLike,
@@ -18311,16 +18311,16 @@ const {
   fullyReadBody,
   extractMimeType,
   utf8DecodeBytes
-} = __nccwpck_require__(3168)
-const { FormData } = __nccwpck_require__(5910)
-const { kState } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
+} = __nccwpck_require__(9520)
+const { FormData } = __nccwpck_require__(1142)
+const { kState } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
 const { Blob } = __nccwpck_require__(4573)
 const assert = __nccwpck_require__(4589)
 const { isErrored, isDisturbed } = __nccwpck_require__(7075)
 const { isArrayBuffer } = __nccwpck_require__(3429)
-const { serializeAMimeType } = __nccwpck_require__(1900)
-const { multipartFormDataParser } = __nccwpck_require__(116)
+const { serializeAMimeType } = __nccwpck_require__(7708)
+const { multipartFormDataParser } = __nccwpck_require__(3028)
 let random
 
 try {
@@ -18832,7 +18832,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4495:
+/***/ 7775:
 /***/ ((module) => {
 
 
@@ -18963,7 +18963,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 1900:
+/***/ 7708:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -19714,12 +19714,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6653:
+/***/ 9197:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kConnected, kSize } = __nccwpck_require__(6443)
+const { kConnected, kSize } = __nccwpck_require__(4043)
 
 class CompatWeakRef {
   constructor (value) {
@@ -19767,14 +19767,14 @@ module.exports = function () {
 
 /***/ }),
 
-/***/ 7114:
+/***/ 2538:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Blob, File } = __nccwpck_require__(4573)
-const { kState } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
+const { kState } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
 
 // TODO(@KhafraDev): remove
 class FileLike {
@@ -19900,16 +19900,16 @@ module.exports = { FileLike, isFileLike }
 
 /***/ }),
 
-/***/ 116:
+/***/ 3028:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(3440)
-const { utf8DecodeBytes } = __nccwpck_require__(3168)
-const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(1900)
-const { isFileLike } = __nccwpck_require__(7114)
-const { makeEntry } = __nccwpck_require__(5910)
+const { isUSVString, bufferToLowerCasedHeaderName } = __nccwpck_require__(4640)
+const { utf8DecodeBytes } = __nccwpck_require__(9520)
+const { HTTP_TOKEN_CODEPOINTS, isomorphicDecode } = __nccwpck_require__(7708)
+const { isFileLike } = __nccwpck_require__(2538)
+const { makeEntry } = __nccwpck_require__(1142)
 const assert = __nccwpck_require__(4589)
 const { File: NodeFile } = __nccwpck_require__(4573)
 
@@ -20381,16 +20381,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5910:
+/***/ 1142:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { isBlobLike, iteratorMixin } = __nccwpck_require__(3168)
-const { kState } = __nccwpck_require__(3627)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { FileLike, isFileLike } = __nccwpck_require__(7114)
-const { webidl } = __nccwpck_require__(5893)
+const { isBlobLike, iteratorMixin } = __nccwpck_require__(9520)
+const { kState } = __nccwpck_require__(1995)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
+const { FileLike, isFileLike } = __nccwpck_require__(2538)
+const { webidl } = __nccwpck_require__(5701)
 const { File: NativeFile } = __nccwpck_require__(4573)
 const nodeUtil = __nccwpck_require__(7975)
 
@@ -20640,7 +20640,7 @@ module.exports = { FormData, makeEntry }
 
 /***/ }),
 
-/***/ 1059:
+/***/ 179:
 /***/ ((module) => {
 
 
@@ -20687,21 +20687,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 660:
+/***/ 5524:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
 
 
 
-const { kConstruct } = __nccwpck_require__(6443)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+const { kConstruct } = __nccwpck_require__(4043)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
 const {
   iteratorMixin,
   isValidHeaderName,
   isValidHeaderValue
-} = __nccwpck_require__(3168)
-const { webidl } = __nccwpck_require__(5893)
+} = __nccwpck_require__(9520)
+const { webidl } = __nccwpck_require__(5701)
 const assert = __nccwpck_require__(4589)
 const util = __nccwpck_require__(7975)
 
@@ -21381,7 +21381,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 4398:
+/***/ 8702:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 // https://github.com/Ethan-Arrowood/undici-fetch
@@ -21394,9 +21394,9 @@ const {
   filterResponse,
   makeResponse,
   fromInnerResponse
-} = __nccwpck_require__(9051)
-const { HeadersList } = __nccwpck_require__(660)
-const { Request, cloneRequest } = __nccwpck_require__(9967)
+} = __nccwpck_require__(715)
+const { HeadersList } = __nccwpck_require__(5524)
+const { Request, cloneRequest } = __nccwpck_require__(175)
 const zlib = __nccwpck_require__(8522)
 const {
   bytesMatch,
@@ -21432,23 +21432,23 @@ const {
   buildContentRange,
   createInflate,
   extractMimeType
-} = __nccwpck_require__(3168)
-const { kState, kDispatcher } = __nccwpck_require__(3627)
+} = __nccwpck_require__(9520)
+const { kState, kDispatcher } = __nccwpck_require__(1995)
 const assert = __nccwpck_require__(4589)
-const { safelyExtractBody, extractBody } = __nccwpck_require__(4492)
+const { safelyExtractBody, extractBody } = __nccwpck_require__(6396)
 const {
   redirectStatusSet,
   nullBodyStatus,
   safeMethodsSet,
   requestBodyHeader,
   subresourceSet
-} = __nccwpck_require__(4495)
+} = __nccwpck_require__(7775)
 const EE = __nccwpck_require__(8474)
 const { Readable, pipeline, finished } = __nccwpck_require__(7075)
-const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(3440)
-const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(1900)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
-const { webidl } = __nccwpck_require__(5893)
+const { addAbortListener, isErrored, isReadable, bufferToLowerCasedHeaderName } = __nccwpck_require__(4640)
+const { dataURLProcessor, serializeAMimeType, minimizeSupportedMimeType } = __nccwpck_require__(7708)
+const { getGlobalDispatcher } = __nccwpck_require__(8421)
+const { webidl } = __nccwpck_require__(5701)
 const { STATUS_CODES } = __nccwpck_require__(7067)
 const GET_OR_HEAD = ['GET', 'HEAD']
 
@@ -23658,23 +23658,23 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9967:
+/***/ 175:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 /* globals AbortController */
 
 
 
-const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(4492)
-const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(660)
-const { FinalizationRegistry } = __nccwpck_require__(6653)()
-const util = __nccwpck_require__(3440)
+const { extractBody, mixinBody, cloneBody, bodyUnusable } = __nccwpck_require__(6396)
+const { Headers, fill: fillHeaders, HeadersList, setHeadersGuard, getHeadersGuard, setHeadersList, getHeadersList } = __nccwpck_require__(5524)
+const { FinalizationRegistry } = __nccwpck_require__(9197)()
+const util = __nccwpck_require__(4640)
 const nodeUtil = __nccwpck_require__(7975)
 const {
   isValidHTTPToken,
   sameOrigin,
   environmentSettingsObject
-} = __nccwpck_require__(3168)
+} = __nccwpck_require__(9520)
 const {
   forbiddenMethodsSet,
   corsSafeListedMethodsSet,
@@ -23684,12 +23684,12 @@ const {
   requestCredentials,
   requestCache,
   requestDuplex
-} = __nccwpck_require__(4495)
+} = __nccwpck_require__(7775)
 const { kEnumerableProperty, normalizedMethodRecordsBase, normalizedMethodRecords } = util
-const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { kConstruct } = __nccwpck_require__(6443)
+const { kHeaders, kSignal, kState, kDispatcher } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { kConstruct } = __nccwpck_require__(4043)
 const assert = __nccwpck_require__(4589)
 const { getMaxListeners, setMaxListeners, getEventListeners, defaultMaxListeners } = __nccwpck_require__(8474)
 
@@ -24702,14 +24702,14 @@ module.exports = { Request, makeRequest, fromInnerRequest, cloneRequest }
 
 /***/ }),
 
-/***/ 9051:
+/***/ 715:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(660)
-const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(4492)
-const util = __nccwpck_require__(3440)
+const { Headers, HeadersList, fill, getHeadersGuard, setHeadersGuard, setHeadersList } = __nccwpck_require__(5524)
+const { extractBody, cloneBody, mixinBody, hasFinalizationRegistry, streamRegistry, bodyUnusable } = __nccwpck_require__(6396)
+const util = __nccwpck_require__(4640)
 const nodeUtil = __nccwpck_require__(7975)
 const { kEnumerableProperty } = util
 const {
@@ -24721,16 +24721,16 @@ const {
   isErrorLike,
   isomorphicEncode,
   environmentSettingsObject: relevantRealm
-} = __nccwpck_require__(3168)
+} = __nccwpck_require__(9520)
 const {
   redirectStatusSet,
   nullBodyStatus
-} = __nccwpck_require__(4495)
-const { kState, kHeaders } = __nccwpck_require__(3627)
-const { webidl } = __nccwpck_require__(5893)
-const { FormData } = __nccwpck_require__(5910)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { kConstruct } = __nccwpck_require__(6443)
+} = __nccwpck_require__(7775)
+const { kState, kHeaders } = __nccwpck_require__(1995)
+const { webidl } = __nccwpck_require__(5701)
+const { FormData } = __nccwpck_require__(1142)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { kConstruct } = __nccwpck_require__(4043)
 const assert = __nccwpck_require__(4589)
 const { types } = __nccwpck_require__(7975)
 
@@ -25319,7 +25319,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3627:
+/***/ 1995:
 /***/ ((module) => {
 
 
@@ -25335,21 +25335,21 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3168:
+/***/ 9520:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Transform } = __nccwpck_require__(7075)
 const zlib = __nccwpck_require__(8522)
-const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(4495)
-const { getGlobalOrigin } = __nccwpck_require__(1059)
-const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(1900)
+const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(7775)
+const { getGlobalOrigin } = __nccwpck_require__(179)
+const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(7708)
 const { performance } = __nccwpck_require__(643)
-const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(3440)
+const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(4640)
 const assert = __nccwpck_require__(4589)
 const { isUint8Array } = __nccwpck_require__(3429)
-const { webidl } = __nccwpck_require__(5893)
+const { webidl } = __nccwpck_require__(5701)
 
 let supportedHashes = []
 
@@ -26974,14 +26974,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5893:
+/***/ 5701:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { types, inspect } = __nccwpck_require__(7975)
 const { markAsUncloneable } = __nccwpck_require__(5919)
-const { toUSVString } = __nccwpck_require__(3440)
+const { toUSVString } = __nccwpck_require__(4640)
 
 /** @type {import('../../../types/webidl').Webidl} */
 const webidl = {}
@@ -27676,7 +27676,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2607:
+/***/ 2927:
 /***/ ((module) => {
 
 
@@ -27973,7 +27973,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8355:
+/***/ 4848:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -27982,16 +27982,16 @@ const {
   staticPropertyDescriptors,
   readOperation,
   fireAProgressEvent
-} = __nccwpck_require__(3610)
+} = __nccwpck_require__(410)
 const {
   kState,
   kError,
   kResult,
   kEvents,
   kAborted
-} = __nccwpck_require__(961)
-const { webidl } = __nccwpck_require__(5893)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
+} = __nccwpck_require__(4929)
+const { webidl } = __nccwpck_require__(5701)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
 
 class FileReader extends EventTarget {
   constructor () {
@@ -28324,12 +28324,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8573:
+/***/ 5549:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
+const { webidl } = __nccwpck_require__(5701)
 
 const kState = Symbol('ProgressEvent state')
 
@@ -28409,7 +28409,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 961:
+/***/ 4929:
 /***/ ((module) => {
 
 
@@ -28426,7 +28426,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3610:
+/***/ 410:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
@@ -28437,10 +28437,10 @@ const {
   kResult,
   kAborted,
   kLastProgressEventFired
-} = __nccwpck_require__(961)
-const { ProgressEvent } = __nccwpck_require__(8573)
-const { getEncoding } = __nccwpck_require__(2607)
-const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(1900)
+} = __nccwpck_require__(4929)
+const { ProgressEvent } = __nccwpck_require__(5549)
+const { getEncoding } = __nccwpck_require__(2927)
+const { serializeAMimeType, parseMIMEType } = __nccwpck_require__(7708)
 const { types } = __nccwpck_require__(7975)
 const { StringDecoder } = __nccwpck_require__(3193)
 const { btoa } = __nccwpck_require__(4573)
@@ -28824,27 +28824,27 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6897:
+/***/ 7905:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(736)
+const { uid, states, sentCloseFrameState, emptyBuffer, opcodes } = __nccwpck_require__(6096)
 const {
   kReadyState,
   kSentClose,
   kByteParser,
   kReceivedClose,
   kResponse
-} = __nccwpck_require__(1216)
-const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(8625)
-const { channels } = __nccwpck_require__(2414)
-const { CloseEvent } = __nccwpck_require__(5188)
-const { makeRequest } = __nccwpck_require__(9967)
-const { fetching } = __nccwpck_require__(4398)
-const { Headers, getHeadersList } = __nccwpck_require__(660)
-const { getDecodeSplit } = __nccwpck_require__(3168)
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
+} = __nccwpck_require__(32)
+const { fireEvent, failWebsocketConnection, isClosing, isClosed, isEstablished, parseExtensions } = __nccwpck_require__(1025)
+const { channels } = __nccwpck_require__(3374)
+const { CloseEvent } = __nccwpck_require__(7316)
+const { makeRequest } = __nccwpck_require__(175)
+const { fetching } = __nccwpck_require__(8702)
+const { Headers, getHeadersList } = __nccwpck_require__(5524)
+const { getDecodeSplit } = __nccwpck_require__(9520)
+const { WebsocketFrameSend } = __nccwpck_require__(9104)
 
 /** @type {import('crypto')} */
 let crypto
@@ -29202,7 +29202,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 736:
+/***/ 6096:
 /***/ ((module) => {
 
 
@@ -29275,14 +29275,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 5188:
+/***/ 7316:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
-const { kEnumerableProperty } = __nccwpck_require__(3440)
-const { kConstruct } = __nccwpck_require__(6443)
+const { webidl } = __nccwpck_require__(5701)
+const { kEnumerableProperty } = __nccwpck_require__(4640)
+const { kConstruct } = __nccwpck_require__(4043)
 const { MessagePort } = __nccwpck_require__(5919)
 
 /**
@@ -29611,12 +29611,12 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3264:
+/***/ 9104:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { maxUnsigned16Bit } = __nccwpck_require__(736)
+const { maxUnsigned16Bit } = __nccwpck_require__(6096)
 
 const BUFFER_SIZE = 16386
 
@@ -29714,14 +29714,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 9469:
+/***/ 1869:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { createInflateRaw, Z_DEFAULT_WINDOWBITS } = __nccwpck_require__(8522)
-const { isValidClientWindowBits } = __nccwpck_require__(8625)
-const { MessageSizeExceededError } = __nccwpck_require__(8707)
+const { isValidClientWindowBits } = __nccwpck_require__(1025)
+const { MessageSizeExceededError } = __nccwpck_require__(4627)
 
 const tail = Buffer.from([0x00, 0x00, 0xff, 0xff])
 const kBuffer = Symbol('kBuffer')
@@ -29826,16 +29826,16 @@ module.exports = { PerMessageDeflate }
 
 /***/ }),
 
-/***/ 1652:
+/***/ 9332:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
 const { Writable } = __nccwpck_require__(7075)
 const assert = __nccwpck_require__(4589)
-const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(736)
-const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(1216)
-const { channels } = __nccwpck_require__(2414)
+const { parserStates, opcodes, states, emptyBuffer, sentCloseFrameState } = __nccwpck_require__(6096)
+const { kReadyState, kSentClose, kResponse, kReceivedClose } = __nccwpck_require__(32)
+const { channels } = __nccwpck_require__(3374)
 const {
   isValidStatusCode,
   isValidOpcode,
@@ -29845,11 +29845,11 @@ const {
   isControlFrame,
   isTextBinaryFrame,
   isContinuationFrame
-} = __nccwpck_require__(8625)
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
-const { closeWebSocketConnection } = __nccwpck_require__(6897)
-const { PerMessageDeflate } = __nccwpck_require__(9469)
-const { MessageSizeExceededError } = __nccwpck_require__(8707)
+} = __nccwpck_require__(1025)
+const { WebsocketFrameSend } = __nccwpck_require__(9104)
+const { closeWebSocketConnection } = __nccwpck_require__(7905)
+const { PerMessageDeflate } = __nccwpck_require__(1869)
+const { MessageSizeExceededError } = __nccwpck_require__(4627)
 
 function failWebsocketConnectionWithCode (ws, code, reason) {
   closeWebSocketConnection(ws, code, reason, Buffer.byteLength(reason))
@@ -30360,14 +30360,14 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3900:
+/***/ 9388:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { WebsocketFrameSend } = __nccwpck_require__(3264)
-const { opcodes, sendHints } = __nccwpck_require__(736)
-const FixedQueue = __nccwpck_require__(4660)
+const { WebsocketFrameSend } = __nccwpck_require__(9104)
+const { opcodes, sendHints } = __nccwpck_require__(6096)
+const FixedQueue = __nccwpck_require__(5844)
 
 /** @type {typeof Uint8Array} */
 const FastBuffer = Buffer[Symbol.species]
@@ -30471,7 +30471,7 @@ module.exports = { SendQueue }
 
 /***/ }),
 
-/***/ 1216:
+/***/ 32:
 /***/ ((module) => {
 
 
@@ -30490,16 +30490,16 @@ module.exports = {
 
 /***/ }),
 
-/***/ 8625:
+/***/ 1025:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(1216)
-const { states, opcodes } = __nccwpck_require__(736)
-const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(5188)
+const { kReadyState, kController, kResponse, kBinaryType, kWebSocketURL } = __nccwpck_require__(32)
+const { states, opcodes } = __nccwpck_require__(6096)
+const { ErrorEvent, createFastMessageEvent } = __nccwpck_require__(7316)
 const { isUtf8 } = __nccwpck_require__(4573)
-const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(1900)
+const { collectASequenceOfCodePointsFast, removeHTTPWhitespace } = __nccwpck_require__(7708)
 
 /* globals Blob */
 
@@ -30819,15 +30819,15 @@ module.exports = {
 
 /***/ }),
 
-/***/ 3726:
+/***/ 1886:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 
 
-const { webidl } = __nccwpck_require__(5893)
-const { URLSerializer } = __nccwpck_require__(1900)
-const { environmentSettingsObject } = __nccwpck_require__(3168)
-const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(736)
+const { webidl } = __nccwpck_require__(5701)
+const { URLSerializer } = __nccwpck_require__(7708)
+const { environmentSettingsObject } = __nccwpck_require__(9520)
+const { staticPropertyDescriptors, states, sentCloseFrameState, sendHints } = __nccwpck_require__(6096)
 const {
   kWebSocketURL,
   kReadyState,
@@ -30836,21 +30836,21 @@ const {
   kResponse,
   kSentClose,
   kByteParser
-} = __nccwpck_require__(1216)
+} = __nccwpck_require__(32)
 const {
   isConnecting,
   isEstablished,
   isClosing,
   isValidSubprotocol,
   fireEvent
-} = __nccwpck_require__(8625)
-const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(6897)
-const { ByteParser } = __nccwpck_require__(1652)
-const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(3440)
-const { getGlobalDispatcher } = __nccwpck_require__(2581)
+} = __nccwpck_require__(1025)
+const { establishWebSocketConnection, closeWebSocketConnection } = __nccwpck_require__(7905)
+const { ByteParser } = __nccwpck_require__(9332)
+const { kEnumerableProperty, isBlobLike } = __nccwpck_require__(4640)
+const { getGlobalDispatcher } = __nccwpck_require__(8421)
 const { types } = __nccwpck_require__(7975)
-const { ErrorEvent, CloseEvent } = __nccwpck_require__(5188)
-const { SendQueue } = __nccwpck_require__(3900)
+const { ErrorEvent, CloseEvent } = __nccwpck_require__(7316)
+const { SendQueue } = __nccwpck_require__(9388)
 
 // https://websockets.spec.whatwg.org/#interface-definition
 class WebSocket extends EventTarget {
@@ -31421,11 +31421,11 @@ module.exports = {
 
 /***/ }),
 
-/***/ 218:
+/***/ 7764:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1533);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1383);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1533:
+/***/ 1383:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -31447,7 +31447,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
 /**
@@ -31483,7 +31483,7 @@ function utils_toCommandProperties(annotationProperties) {
     };
 }
 //# sourceMappingURL=utils.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/command.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/command.js
 
 
 /**
@@ -31579,7 +31579,7 @@ function escapeProperty(s) {
 const external_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(9896);
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/file-command.js
 // For internal use, subject to change.
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -31620,7 +31620,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 var external_http_ = __nccwpck_require__(8611);
 // EXTERNAL MODULE: external "https"
 var external_https_ = __nccwpck_require__(5692);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/proxy.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/http-client/lib/proxy.js
 function getProxyUrl(reqUrl) {
     const usingSsl = reqUrl.protocol === 'https:';
     if (checkBypass(reqUrl)) {
@@ -31711,11 +31711,11 @@ class DecodedURL extends URL {
     }
 }
 //# sourceMappingURL=proxy.js.map
-// EXTERNAL MODULE: ./node_modules/tunnel/index.js
-var node_modules_tunnel = __nccwpck_require__(770);
-// EXTERNAL MODULE: ./node_modules/undici/index.js
-var undici = __nccwpck_require__(6752);
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/index.js
+// EXTERNAL MODULE: ../main/node_modules/tunnel/index.js
+var node_modules_tunnel = __nccwpck_require__(8482);
+// EXTERNAL MODULE: ../main/node_modules/undici/index.js
+var undici = __nccwpck_require__(2480);
+;// CONCATENATED MODULE: ../main/node_modules/@actions/http-client/lib/index.js
 /* eslint-disable @typescript-eslint/no-explicit-any */
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
@@ -32412,7 +32412,7 @@ class lib_HttpClient {
 }
 const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/http-client/lib/auth.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/http-client/lib/auth.js
 var auth_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -32488,7 +32488,7 @@ class PersonalAccessTokenCredentialHandler {
     }
 }
 //# sourceMappingURL=auth.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/oidc-utils.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/oidc-utils.js
 var oidc_utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -32562,7 +32562,7 @@ class oidc_utils_OidcClient {
     }
 }
 //# sourceMappingURL=oidc-utils.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/summary.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/summary.js
 var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -32843,7 +32843,7 @@ const _summary = new Summary();
 const markdownSummary = (/* unused pure expression or super */ null && (_summary));
 const summary = _summary;
 //# sourceMappingURL=summary.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/path-utils.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/path-utils.js
 
 /**
  * toPosixPath converts the given path to the posix form. On Windows, \\ will be
@@ -32885,7 +32885,7 @@ var external_events_ = __nccwpck_require__(4434);
 const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io-util.js
 var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -33065,7 +33065,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -33339,7 +33339,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -33927,7 +33927,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -34007,7 +34007,7 @@ function getExecOutput(commandLine, args, options) {
     });
 }
 //# sourceMappingURL=exec.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/platform.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/platform.js
 var platform_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -34072,7 +34072,7 @@ function getDetails() {
     });
 }
 //# sourceMappingURL=platform.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/core.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/core/lib/core.js
 var core_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -34434,7 +34434,7 @@ class Secrets {
  * An error a user can act on. Front ends print its message alone, never a stack trace; any
  * other error reaching a front end is a bug in Lading and is reported as such.
  */
-class LadingError extends Error {
+class errors_LadingError extends Error {
     constructor(message) {
         super(message);
         this.name = 'LadingError';
@@ -34526,13 +34526,13 @@ function parseBool(name, value) {
         return true;
     if (['false', 'no', '0', 'off', ''].includes(v))
         return false;
-    throw new LadingError(`${name}: "${value}" is not true or false`);
+    throw new errors_LadingError(`${name}: "${value}" is not true or false`);
 }
 /** How severe a finding must be to fail the run. */
 function parseFailOn(value, name = 'fail-on') {
     const v = value.trim().toLowerCase();
     if (v !== 'error' && v !== 'warning' && v !== 'never')
-        throw new LadingError(`${name}: "${value}" is not one of error, warning, never`);
+        throw new errors_LadingError(`${name}: "${value}" is not one of error, warning, never`);
     return v;
 }
 
@@ -34590,7 +34590,7 @@ function shellWords(s, input) {
         }
     }
     if (quote)
-        throw new LadingError(`${input}: unterminated ${quote} quote in "${s}"`);
+        throw new errors_LadingError(`${input}: unterminated ${quote} quote in "${s}"`);
     if (inWord)
         words.push(cur);
     return words;
@@ -34604,10 +34604,10 @@ function parseCommand(value, input) {
             parsed = JSON.parse(v);
         }
         catch (err) {
-            throw new LadingError(`${input}: "${v}" starts with [ but is not a JSON array (${err.message})`);
+            throw new errors_LadingError(`${input}: "${v}" starts with [ but is not a JSON array (${err.message})`);
         }
         if (!Array.isArray(parsed) || parsed.some(x => typeof x !== 'string'))
-            throw new LadingError(`${input}: "${v}" must be a JSON array of strings`);
+            throw new errors_LadingError(`${input}: "${v}" must be a JSON array of strings`);
         return parsed;
     }
     return shellWords(v, input);
@@ -34619,7 +34619,7 @@ function parseCommand(value, input) {
 function parsePlatform(s) {
     const parts = s.trim().split('/');
     if (parts.length < 2 || parts.length > 3 || parts.some(p => !/^[a-z0-9._-]+$/i.test(p)))
-        throw new LadingError(`platform "${s}" is not os/arch[/variant] (for example linux/amd64 or linux/arm/v7)`);
+        throw new errors_LadingError(`platform "${s}" is not os/arch[/variant] (for example linux/amd64 or linux/arm/v7)`);
     return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
 }
 /**
@@ -34692,13 +34692,13 @@ function parseAnnotations(lines) {
     for (const line of lines) {
         const eq = line.indexOf('=');
         if (eq <= 0)
-            throw new LadingError(`annotations: "${line}" is not key=value`);
+            throw new errors_LadingError(`annotations: "${line}" is not key=value`);
         const [prefixed, value] = [line.slice(0, eq).trim(), line.slice(eq + 1)];
         const m = PREFIX.exec(prefixed);
         const levels = (m ? m[1].split(',') : ['manifest']);
         const key = m ? m[3].trim() : prefixed;
         if (!key)
-            throw new LadingError(`annotations: "${line}" has no key after its level`);
+            throw new errors_LadingError(`annotations: "${line}" has no key after its level`);
         const platforms = m?.[2] === undefined ? undefined : selectorPlatforms(line, m[2]);
         for (const level of new Set(levels)) {
             if (!platforms) {
@@ -34706,7 +34706,7 @@ function parseAnnotations(lines) {
                 continue;
             }
             if (level === 'index' || level === 'index-descriptor')
-                throw new LadingError(`annotations: "${line}": ${level} annotations are for the one index, so they take no [platform]; ` +
+                throw new errors_LadingError(`annotations: "${line}": ${level} annotations are for the one index, so they take no [platform]; ` +
                     'a platform selector goes with manifest or manifest-descriptor');
             out.scoped.push({ level, platforms, key, value, line });
         }
@@ -34723,13 +34723,13 @@ function recordOf(level) {
 function selectorPlatforms(line, selector) {
     const items = selector.split(',').map(s => s.trim());
     if (items.some(s => s === ''))
-        throw new LadingError(`annotations: "${line}": the platform selector [${selector}] is empty; write e.g. manifest[linux/amd64]:KEY=VALUE`);
+        throw new errors_LadingError(`annotations: "${line}": the platform selector [${selector}] is empty; write e.g. manifest[linux/amd64]:KEY=VALUE`);
     return items.map(s => {
         try {
             return parsePlatform(s);
         }
         catch (err) {
-            throw new LadingError(`annotations: "${line}": ${err.message}`);
+            throw new errors_LadingError(`annotations: "${line}": ${err.message}`);
         }
     });
 }
@@ -34738,7 +34738,7 @@ function checkAnnotationPlatforms(a, platforms) {
     for (const s of a.scoped)
         for (const want of s.platforms)
             if (!platforms.some(p => platformMatches(want, p)))
-                throw new LadingError(`annotations: "${s.line}" is for ${formatPlatform(want)}, which the image does not have ` +
+                throw new errors_LadingError(`annotations: "${s.line}" is for ${formatPlatform(want)}, which the image does not have ` +
                     `(it has ${platforms.map(formatPlatform).join(', ')})`);
 }
 function scopedFor(a, level, p) {
@@ -34829,7 +34829,7 @@ function isRegisteredAlgorithm(digest) {
 function parseDigest(digest, where = 'digest') {
     const problem = digestProblem(digest);
     if (problem)
-        throw new LadingError(`${where} "${digest}" ${problem.message}`);
+        throw new errors_LadingError(`${where} "${digest}" ${problem.message}`);
     const [algorithm, encoded] = digest.split(':', 2);
     return { algorithm, encoded };
 }
@@ -34884,10 +34884,10 @@ class HashingStream extends external_node_stream_.Transform {
 function verifyContent(data, digest, size, where) {
     const { algorithm } = parseDigest(digest, where);
     if (size !== undefined && data.length !== size)
-        throw new LadingError(`${where}: expected ${size} bytes, got ${data.length}`);
+        throw new errors_LadingError(`${where}: expected ${size} bytes, got ${data.length}`);
     const actual = digestOf(data, algorithm);
     if (actual !== digest)
-        throw new LadingError(`${where}: content has digest ${actual}, expected ${digest}`);
+        throw new errors_LadingError(`${where}: content has digest ${actual}, expected ${digest}`);
 }
 
 ;// CONCATENATED MODULE: ./src/oci/reference.ts
@@ -34909,7 +34909,7 @@ const HOST = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-
 function parseReference(input, opts = {}) {
     const raw = input.trim().replace(/^docker:\/\//, '');
     const fail = (why) => {
-        throw new LadingError(`"${input}" is not a valid image reference: ${why}`);
+        throw new errors_LadingError(`"${input}" is not a valid image reference: ${why}`);
     };
     if (!raw)
         fail('it is empty');
@@ -35053,8 +35053,8 @@ function formatRFC3339(d) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(6118);
+// EXTERNAL MODULE: ../main/node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(8006);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: external "node:os"
@@ -35243,7 +35243,7 @@ function libdeflateModule() {
             bytes = (0,external_node_fs_namespaceObject.readFileSync)(__nccwpck_require__.ab + "libdeflate.wasm");
         }
         catch (err) {
-            throw new LadingError(`gzip: Lading's libdeflate.wasm cannot be read: ${errors_messageOf(err)}`);
+            throw new errors_LadingError(`gzip: Lading's libdeflate.wasm cannot be read: ${errors_messageOf(err)}`);
         }
         compiled = new WebAssembly.Module(bytes);
     }
@@ -35352,7 +35352,7 @@ class DeflatePool {
     /** Ends every member under way or waiting with the first failure, and stops the threads. */
     fail(why) {
         if (!this.failure)
-            this.failure = new LadingError(`gzip compression failed in a libdeflate worker thread: ${why}; ` +
+            this.failure = new errors_LadingError(`gzip compression failed in a libdeflate worker thread: ${why}; ` +
                 'if this repeats, build with compression: zstd and report it');
         const jobs = [...this.running.values(), ...this.queue];
         this.running.clear();
@@ -35376,7 +35376,7 @@ function parseCompression(s) {
     const v = s.trim().toLowerCase();
     if (compressions.includes(v))
         return v;
-    throw new LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`);
+    throw new errors_LadingError(`compression: "${s}" is not one of ${compressions.join(', ')}`);
 }
 /**
  * gzip's default level is chosen by measurement: `npm run bench` (its levels section) compares
@@ -35399,7 +35399,7 @@ function compress_compressionLevel(c, level) {
         return range.def;
     const n = typeof level === 'number' ? level : Number(level.trim());
     if (!Number.isInteger(n) || n < range.min || n > range.max)
-        throw new LadingError(`compression-level: "${level}" is not valid for ${c}; use a whole number from ${range.min} to ${range.max} (default ${range.def})`);
+        throw new errors_LadingError(`compression-level: "${level}" is not valid for ${c}; use a whole number from ${range.min} to ${range.max} (default ${range.def})`);
     return n;
 }
 /**
@@ -35460,7 +35460,7 @@ function compressorStages(c, level, release) {
 
 function layerError(input, what) {
     const where = input.platforms?.length ? ` for ${input.platforms.join(', ')}` : '';
-    return new LadingError(`layers: "${input.spec}"${where}: ${what}`);
+    return new errors_LadingError(`layers: "${input.spec}"${where}: ${what}`);
 }
 /** A path under SOURCE as the user would write it: SOURCE as given, then the rest. */
 function shownPath(input, p) {
@@ -35638,9 +35638,9 @@ function expandForPlatform(input, p) {
 function refuseUnknownVariables(spec, part) {
     for (const m of part.matchAll(VARIABLE))
         if (!PLATFORM_VARIABLES.includes(m[1]))
-            throw new LadingError(`layers: "${spec}": \${${m[1]}} is not a variable Lading knows; use ${PLATFORM_VARIABLES.map(v => `\${${v}}`).join(', ')}`);
+            throw new errors_LadingError(`layers: "${spec}": \${${m[1]}} is not a variable Lading knows; use ${PLATFORM_VARIABLES.map(v => `\${${v}}`).join(', ')}`);
     if (part.replace(VARIABLE, '').includes('${'))
-        throw new LadingError(`layers: "${spec}": a "\${" is not closed by "}"`);
+        throw new errors_LadingError(`layers: "${spec}": a "\${" is not closed by "}"`);
 }
 /** `--chown=UID[:GID]`: numbers only, since a layer has no /etc/passwd to look a name up in. */
 function parseChown(spec, value) {
@@ -35648,14 +35648,14 @@ function parseChown(spec, value) {
     const uid = Number(m?.[1]);
     const gid = Number(m?.[2] ?? m?.[1]);
     if (!m || uid > 0x7fffffff || gid > 0x7fffffff)
-        throw new LadingError(`layers: "${spec}": --chown=${value} is not UID[:GID] in numbers (e.g. --chown=65532:65532); ` +
+        throw new errors_LadingError(`layers: "${spec}": --chown=${value} is not UID[:GID] in numbers (e.g. --chown=65532:65532); ` +
             'user and group names cannot be looked up when no base image is run');
     return { uid, gid };
 }
 /** `--chmod=MODE`: octal, as Dockerfile COPY takes it. */
 function parseChmod(spec, value) {
     if (!/^[0-7]{3,4}$/.test(value))
-        throw new LadingError(`layers: "${spec}": --chmod=${value} is not an octal mode of 3 or 4 digits (e.g. --chmod=0755)`);
+        throw new errors_LadingError(`layers: "${spec}": --chmod=${value} is not an octal mode of 3 or 4 digits (e.g. --chmod=0755)`);
     return parseInt(value, 8);
 }
 /** Splits the `--chown`/`--chmod` flags off the front of a line. */
@@ -35669,19 +35669,19 @@ function parseFlags(spec) {
         else if (name === 'chmod' && flags.chmod === undefined)
             flags.chmod = parseChmod(spec, value);
         else
-            throw new LadingError(flags[name] !== undefined
+            throw new errors_LadingError(flags[name] !== undefined
                 ? `layers: "${spec}": --${name} is given twice`
                 : `layers: "${spec}": --${name} is not a flag of a layer; use --chown=UID[:GID] or --chmod=MODE before SOURCE`);
     }
     if (/^--(chown|chmod)(=\S*)?$/.test(rest))
-        throw new LadingError(`layers: "${spec}": ${rest} must be followed by SOURCE[:DEST]`);
+        throw new errors_LadingError(`layers: "${spec}": ${rest} must be followed by SOURCE[:DEST]`);
     return { flags, rest };
 }
 /** Parses one line of the `layers` input. */
 function parseLayerSpec(line) {
     const spec = line.trim();
     if (!spec)
-        throw new LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
+        throw new errors_LadingError('layers: an empty line is not a layer; write SOURCE[:DEST]');
     const { flags, rest } = parseFlags(spec);
     const located = splitSourceDest(spec, rest);
     refuseUnknownVariables(spec, located.source);
@@ -35704,9 +35704,9 @@ function splitSourceDest(spec, text) {
     const source = text.slice(0, cut);
     const dest = text.slice(cut + 1);
     if (!source)
-        throw new LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
+        throw new errors_LadingError(`layers: "${spec}": SOURCE is empty; write SOURCE[:DEST], e.g. dist:/app`);
     if (!dest.startsWith('/'))
-        throw new LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
+        throw new errors_LadingError(`layers: "${spec}": DEST "${dest}" must be an absolute path in the image, e.g. ${source}:/${dest || 'app'}`);
     return { source, dest };
 }
 
@@ -35819,7 +35819,7 @@ async function streamToBlob(store, blob) {
     const errors = results.flatMap(r => (r.status === 'rejected' ? [r.reason] : []));
     if (errors.length) {
         await discard(file, tmp);
-        const user = errors.find(e => e instanceof LadingError);
+        const user = errors.find(e => e instanceof errors_LadingError);
         if (user)
             throw user;
         if (origin === file || !blob.streamError)
@@ -36826,7 +36826,7 @@ async function layerDiffPass(input, store, opts) {
     if (failed) {
         pack.destroy();
         const err = failed.reason;
-        throw err instanceof LadingError ? err : layerError(content.input, errors_messageOf(err));
+        throw err instanceof errors_LadingError ? err : layerError(content.input, errors_messageOf(err));
     }
     return {
         diffId: 'sha256:' + diffHash.digest('hex'),
@@ -36839,7 +36839,7 @@ function settle(opts) {
     const seconds = opts.mtime.getTime() / 1000;
     // tar-stream writes mtime as a signed 32-bit count of seconds.
     if (!(seconds >= 0 && seconds < 2 ** 31))
-        throw new LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
+        throw new errors_LadingError(`layers: timestamp ${Number.isNaN(seconds) ? '(invalid date)' : opts.mtime.toISOString()} is outside the range a layer can hold (1970-01-01 to 2038-01-19)`);
     return {
         ...opts,
         level: compress_compressionLevel(opts.compression, opts.level),
@@ -37003,7 +37003,7 @@ function splitPathDockerRef(rest) {
 function parseSourceSpec(line) {
     const s = line.trim();
     if (!s)
-        throw new LadingError(`from: is empty; ${USE}`);
+        throw new errors_LadingError(`from: is empty; ${USE}`);
     if (s === 'scratch')
         return { kind: 'scratch' };
     for (const kind of ['oci-archive', 'oci', 'docker-archive']) {
@@ -37013,14 +37013,14 @@ function parseSourceSpec(line) {
         const rest = s.slice(prefix.length);
         const parts = kind === 'docker-archive' ? splitPathDockerRef(rest) : splitPathRef(rest);
         if (!parts.path)
-            throw new LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`);
+            throw new errors_LadingError(`from: "${line}": ${kind}: needs a path, as in ${kind}:./image`);
         return { kind, ...parts };
     }
     if (s.startsWith('docker-daemon:')) {
         const image = s.slice('docker-daemon:'.length).trim();
         // Docker takes a name, a name:tag, a name@digest or an image ID; a flag would be read as one.
         if (!image || image.startsWith('-') || /\s/.test(image))
-            throw new LadingError(`from: "${line}": docker-daemon: needs an image of the local Docker, as in docker-daemon:app:1`);
+            throw new errors_LadingError(`from: "${line}": docker-daemon: needs an image of the local Docker, as in docker-daemon:app:1`);
         return { kind: 'docker-daemon', image };
     }
     if (s.startsWith('docker://')) {
@@ -37029,14 +37029,14 @@ function parseSourceSpec(line) {
     }
     const word = /^([A-Za-z][A-Za-z0-9+_-]*):/.exec(s)?.[1];
     if (word && FOREIGN_TRANSPORTS.has(word))
-        throw new LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
+        throw new errors_LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
     try {
         parseReference(s);
     }
     catch (err) {
         // A bare word before ':' that is not a host (no '.', not localhost) reads as a transport.
         if (word && word !== 'localhost')
-            throw new LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
+            throw new errors_LadingError(`from: "${line}": unknown transport "${word}"; ${USE}`);
         throw err;
     }
     return { kind: 'registry', reference: s };
@@ -37059,12 +37059,12 @@ function parseCacheFrom(value) {
             spec = parseSourceSpec(line);
         }
         catch (err) {
-            if (!(err instanceof LadingError))
+            if (!(err instanceof errors_LadingError))
                 throw err;
-            throw new LadingError(err.message.replace(/^from:/, 'cache-from:'));
+            throw new errors_LadingError(err.message.replace(/^from:/, 'cache-from:'));
         }
         if (spec.kind === 'scratch')
-            throw new LadingError('cache-from: "scratch" has no layers; name an image');
+            throw new errors_LadingError('cache-from: "scratch" has no layers; name an image');
         return { line, spec };
     });
 }
@@ -37110,16 +37110,16 @@ function parseAttach(value, cwd) {
         const file = external_node_path_namespaceObject.resolve(cwd, typed ? line.slice(0, colon) : line);
         const mediaType = typed ? line.slice(colon + 1) : guessMediaType(file);
         if (!typed && split && !external_node_fs_namespaceObject.existsSync(file))
-            throw new LadingError(`attach: "${line.slice(colon + 1)}" in "${line}" is not a media type (type/subtype, RFC 6838)`);
+            throw new errors_LadingError(`attach: "${line.slice(colon + 1)}" in "${line}" is not a media type (type/subtype, RFC 6838)`);
         let st;
         try {
             st = external_node_fs_namespaceObject.statSync(file);
         }
         catch {
-            throw new LadingError(`attach: "${line}": the file ${file} does not exist`);
+            throw new errors_LadingError(`attach: "${line}": the file ${file} does not exist`);
         }
         if (!st.isFile())
-            throw new LadingError(`attach: "${line}": ${file} is not a regular file`);
+            throw new errors_LadingError(`attach: "${line}": ${file} is not a regular file`);
         return { path: file, mediaType };
     });
 }
@@ -37159,11 +37159,11 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
     const outputs = parseOutputs(raw, env, cwd);
     const refName = raw['ref-name'].trim() || 'latest';
     if (!isLayoutRefName(refName))
-        throw new LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
+        throw new errors_LadingError(`ref-name: "${refName}" does not match the ref.name grammar of the OCI image layout`);
     const failOn = parseFailOn(raw['fail-on']);
     const targets = parseTargets(raw);
     if (from[0].spec.kind === 'scratch' && layers.length === 0)
-        throw new LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
+        throw new errors_LadingError('layers: is empty and from is scratch, which would make an image with no filesystem ' +
             '(the OCI manifest needs at least one layer); give SOURCE[:DEST] lines, or a base image in from');
     return {
         from,
@@ -37198,7 +37198,7 @@ function parseFrom(raw, cwd) {
         if (!/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
             (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
             const local = external_node_path_namespaceObject.resolve(cwd, line);
-            throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
+            throw new errors_LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
                 ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
                 : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
         }
@@ -37207,7 +37207,7 @@ function parseFrom(raw, cwd) {
     if (from.length === 0)
         from.push({ line: 'scratch', spec: { kind: 'scratch' } });
     if (from.length > 1 && from.some(f => f.spec.kind === 'scratch'))
-        throw new LadingError('from: "scratch" cannot be merged with other sources; give it alone');
+        throw new errors_LadingError('from: "scratch" cannot be merged with other sources; give it alone');
     return from;
 }
 function parsePlatforms(raw) {
@@ -37216,13 +37216,13 @@ function parsePlatforms(raw) {
             return parsePlatform(p);
         }
         catch (err) {
-            throw new LadingError(`platforms: ${err.message}`);
+            throw new errors_LadingError(`platforms: ${err.message}`);
         }
     });
     platforms.forEach((p, i) => {
         const twin = platforms.findIndex(q => platformsEqual(p, q));
         if (twin < i)
-            throw new LadingError(`platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`);
+            throw new errors_LadingError(`platforms: ${formatPlatform(p)} is given twice (as ${formatPlatform(platforms[twin])} too)`);
     });
     return platforms;
 }
@@ -37236,15 +37236,15 @@ function parseConfigEdits(raw) {
     for (const line of parseList(raw.env)) {
         const eq = line.indexOf('=');
         if (eq <= 0)
-            throw new LadingError(`env: "${line}" is not KEY=VALUE`);
+            throw new errors_LadingError(`env: "${line}" is not KEY=VALUE`);
         if (/[\s]/.test(line.slice(0, eq)))
-            throw new LadingError(`env: "${line}": the name "${line.slice(0, eq)}" has white space`);
+            throw new errors_LadingError(`env: "${line}": the name "${line.slice(0, eq)}" has white space`);
         config.env.push([line.slice(0, eq), line.slice(eq + 1)]);
     }
     if (raw.workdir.trim()) {
         const w = raw.workdir.trim();
         if (!w.startsWith('/'))
-            throw new LadingError(`workdir: "${w}" must be an absolute path`);
+            throw new errors_LadingError(`workdir: "${w}" must be an absolute path`);
         config.workdir = w;
     }
     if (raw.user.trim())
@@ -37256,7 +37256,7 @@ function parseConfigEdits(raw) {
     for (const p of parseList(raw['exposed-ports'], { commas: true })) {
         const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(p);
         if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535)
-            throw new LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`);
+            throw new errors_LadingError(`exposed-ports: "${p}" is not PORT or PORT/tcp|udp|sctp (1-65535)`);
         config.exposedPorts.push(`${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`);
     }
     return config;
@@ -37267,12 +37267,12 @@ function parseOutputs(raw, env, cwd) {
         (env.RUNNER_TEMP ? external_node_path_namespaceObject.join(env.RUNNER_TEMP, 'lading', 'layout') : 'oci-layout'));
     const archive = raw.archive.trim() ? external_node_path_namespaceObject.resolve(cwd, raw.archive.trim()) : undefined;
     if (archive && (archive === output || archive.startsWith(output + external_node_path_namespaceObject.sep)))
-        throw new LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
+        throw new errors_LadingError(`archive: "${raw.archive}" must not be inside the output layout ${output}`);
     if (archive && archive === reportPath(output))
-        throw new LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
+        throw new errors_LadingError(`archive: "${raw.archive}" is where the validation report goes; choose another path`);
     const archiveFormat = raw['archive-format'].trim().toLowerCase() || 'oci';
     if (archiveFormat !== 'oci' && archiveFormat !== 'docker')
-        throw new LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`);
+        throw new errors_LadingError(`archive-format: "${raw['archive-format']}" is not oci or docker`);
     return { output, archive, archiveFormat, load: parseBool('load', raw.load) };
 }
 /** The tags, whether to push to them, and by digest; credentials come in pairs. */
@@ -37284,24 +37284,24 @@ function parseTargets(raw) {
             ref = parseReference(t);
         }
         catch (err) {
-            throw new LadingError(`tags: ${err.message}`);
+            throw new errors_LadingError(`tags: ${err.message}`);
         }
         if (ref.digest)
-            throw new LadingError(`tags: "${t}" has a digest; give HOST/REPO:TAG`);
+            throw new errors_LadingError(`tags: "${t}" has a digest; give HOST/REPO:TAG`);
         if (!ref.tag && !pushByDigest)
             ref.tag = 'latest';
         return ref;
     });
     if (raw.username.trim() && !raw.password)
-        throw new LadingError('username: is given without password; give both, or neither');
+        throw new errors_LadingError('username: is given without password; give both, or neither');
     if (raw.password && !raw.username.trim())
-        throw new LadingError('password: is given without username; give both, or neither');
+        throw new errors_LadingError('password: is given without username; give both, or neither');
     // As docker/build-push-action: tags alone build for them; pushing is asked for.
     const push = parseBool('push', raw.push);
     if (pushByDigest && !push)
-        throw new LadingError('push-by-digest: is true but push is not; give push: true to push by digest');
+        throw new errors_LadingError('push-by-digest: is true but push is not; give push: true to push by digest');
     if (push && tags.length === 0)
-        throw new LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
+        throw new errors_LadingError('push: is true but tags is empty; give the HOST/REPO:TAG references to push to');
     return { tags, push, pushByDigest };
 }
 /** The annotations Lading derives from the run (created) and the GitHub context; the user's win. */
@@ -37319,7 +37319,7 @@ function defaultAnnotationsOf(created, env) {
 function keyValue(line, input) {
     const eq = line.indexOf('=');
     if (eq <= 0)
-        throw new LadingError(`${input}: "${line}" is not key=value`);
+        throw new errors_LadingError(`${input}: "${line}" is not key=value`);
     return [line.slice(0, eq).trim(), line.slice(eq + 1)];
 }
 /** RFC 3339 or Unix seconds; default SOURCE_DATE_EPOCH, then HEAD's commit time, then the epoch. */
@@ -37351,7 +37351,7 @@ function parseTime(v, input) {
     const d = parseRFC3339(v, { space: true });
     if (d)
         return d;
-    throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
+    throw new errors_LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
 }
 
 ;// CONCATENATED MODULE: ./src/transports/layout.ts
@@ -37397,7 +37397,7 @@ class Layout {
         return this.path(digest);
     }
     missing(desc) {
-        return new LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
+        return new errors_LadingError(`blob ${desc.digest} (${desc.mediaType}) is missing from ${this.name}`);
     }
     async has(desc) {
         const digest = typeof desc === 'string' ? desc : desc.digest;
@@ -37429,7 +37429,7 @@ class Layout {
         }
         const actual = digestOf(data, parseDigest(desc.digest).algorithm);
         if (actual !== desc.digest || data.length !== desc.size)
-            throw new LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ` +
+            throw new errors_LadingError(`blob ${desc.digest} in ${this.name} is corrupt: it has ${data.length} bytes and digest ` +
                 `${actual}; the descriptor says ${desc.size} bytes`);
         return data;
     }
@@ -37475,12 +37475,12 @@ class Layout {
         }
         catch (err) {
             await promises_namespaceObject.rm(tmp, { force: true });
-            throw new LadingError(`writing ${what} into ${this.root}: ${errors_messageOf(err)}`);
+            throw new errors_LadingError(`writing ${what} into ${this.root}: ${errors_messageOf(err)}`);
         }
         const digest = hasher.digest();
         if (expected && (digest !== expected.digest || hasher.size !== expected.size)) {
             await promises_namespaceObject.rm(tmp, { force: true });
-            throw new LadingError(`${what} ${expected.digest}: content read has digest ${digest} and ${hasher.size} bytes, ` +
+            throw new errors_LadingError(`${what} ${expected.digest}: content read has digest ${digest} and ${hasher.size} bytes, ` +
                 `expected ${expected.size} bytes; the source is corrupt or was changed while being read`);
         }
         await this.commit(tmp, digest);
@@ -37626,10 +37626,10 @@ function parseJSON(input) {
 function json_parseJSONValue(input, what) {
     const parsed = parseText(input);
     if (parsed.text === undefined)
-        throw new LadingError(`${what} ${parsed.problems[parsed.problems.length - 1].message}`);
+        throw new errors_LadingError(`${what} ${parsed.problems[parsed.problems.length - 1].message}`);
     return parsed.value;
 }
-function isObject(v) {
+function json_isObject(v) {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function pathOf(state) {
@@ -38380,7 +38380,7 @@ const CONVERSION_KEYS = new Set([
     'exposedPorts'
 ].map(k => `org.opencontainers.image.${k}`));
 function checkAnnotations(a, loc, out, what = 'annotations') {
-    if (!isObject(a)) {
+    if (!json_isObject(a)) {
         out.push(rules_finding('annotations-type', loc, `${what} is ${show(a)}, not a map of strings`));
         return;
     }
@@ -38419,7 +38419,7 @@ function checkAnnotation(k, v, loc, out) {
 
 
 function checkPlatform(p, loc, out) {
-    if (!isObject(p)) {
+    if (!json_isObject(p)) {
         out.push(rules_finding('platform-required', loc, `the platform is ${show(p)}, not an object`));
         return;
     }
@@ -38453,7 +38453,7 @@ const URI = /^[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*$/;
  * media type, a verifiable or at least grammatical digest and an integer size).
  */
 function descriptor_checkDescriptor(d, loc, out, opts = {}) {
-    if (!isObject(d)) {
+    if (!json_isObject(d)) {
         out.push(rules_finding('json-not-object', loc, `the descriptor is ${show(d)}, not an object`));
         return false;
     }
@@ -38564,7 +38564,7 @@ function checkArtifactType(doc, loc, out) {
 function checkSubject(doc, loc, out) {
     if (doc.subject === undefined)
         return;
-    if (!isObject(doc.subject))
+    if (!json_isObject(doc.subject))
         out.push(rules_finding('manifest-subject', at(loc, 'subject'), `\`subject\` is ${show(doc.subject)}, not a descriptor`));
     else if (descriptor_checkDescriptor(doc.subject, at(loc, 'subject'), out) &&
         !isManifestMediaType(doc.subject.mediaType) &&
@@ -38585,7 +38585,7 @@ function checkSubject(doc, loc, out) {
 /** The layer type of attestation manifests (buildkit provenance and SBOMs). */
 const IN_TOTO = 'application/vnd.in-toto+json';
 function manifest_checkManifest(doc, loc, out) {
-    if (!isObject(doc)) {
+    if (!json_isObject(doc)) {
         out.push(rules_finding('json-not-object', loc, `the manifest is ${show(doc)}, not an object`));
         return;
     }
@@ -38595,11 +38595,11 @@ function manifest_checkManifest(doc, loc, out) {
     const config = doc.config;
     if (config === undefined)
         out.push(rules_finding('manifest-config', loc, '`config` is missing'));
-    else if (!isObject(config))
+    else if (!json_isObject(config))
         out.push(rules_finding('manifest-config', loc, `\`config\` is ${show(config)}, not a descriptor`));
     else
         descriptor_checkDescriptor(config, at(loc, 'config'), out);
-    const configType = isObject(config) ? config.mediaType : undefined;
+    const configType = json_isObject(config) ? config.mediaType : undefined;
     if (configType === mediatypes_MediaType.Empty && doc.artifactType === undefined)
         out.push(rules_finding('manifest-artifacttype-missing', loc, '`config.mediaType` is the empty type, so `artifactType` must say what the artifact is'));
     const isImage = configType === mediatypes_MediaType.ImageConfig || configType === mediatypes_MediaType.DockerConfig;
@@ -38624,7 +38624,7 @@ function checkLayers(layers, isImage, loc, out) {
         const lloc = at(loc, `layers[${i}]`);
         descriptor_checkDescriptor(l, lloc, out);
         if (isImage &&
-            isObject(l) &&
+            json_isObject(l) &&
             typeof l.mediaType === 'string' &&
             isMediaType(l.mediaType) &&
             layerCompression(l.mediaType) === undefined &&
@@ -38644,7 +38644,7 @@ function checkLayers(layers, isImage, loc, out) {
 
 
 function image_index_checkIndex(doc, loc, out) {
-    if (!isObject(doc)) {
+    if (!json_isObject(doc)) {
         out.push(rules_finding('json-not-object', loc, `the index is ${show(doc)}, not an object`));
         return;
     }
@@ -38673,20 +38673,20 @@ function image_index_checkIndex(doc, loc, out) {
 const str = v => typeof v === 'string';
 const strArray = v => Array.isArray(v) && v.every(x => typeof x === 'string');
 const nullable = (c) => v => v === null || c(v);
-const mapOf = (c) => v => isObject(v) && Object.values(v).every(c);
+const mapOf = (c) => v => json_isObject(v) && Object.values(v).every(c);
 const CONTAINER_FIELDS = {
     User: [str, 'a string'],
-    ExposedPorts: [mapOf(isObject), 'a map of objects'],
+    ExposedPorts: [mapOf(json_isObject), 'a map of objects'],
     Env: [strArray, 'an array of strings'],
     Entrypoint: [nullable(strArray), 'an array of strings or null'],
     Cmd: [nullable(strArray), 'an array of strings or null'],
-    Volumes: [nullable(mapOf(isObject)), 'a map of objects or null'],
+    Volumes: [nullable(mapOf(json_isObject)), 'a map of objects or null'],
     WorkingDir: [str, 'a string'],
     StopSignal: [str, 'a string'],
     ArgsEscaped: [v => typeof v === 'boolean', 'a boolean']
 };
 function config_checkConfig(doc, loc, out) {
-    if (!isObject(doc)) {
+    if (!json_isObject(doc)) {
         out.push(rules_finding('json-not-object', loc, `the config is ${show(doc)}, not an object`));
         return;
     }
@@ -38713,7 +38713,7 @@ function checkPlatformFields(doc, loc, out) {
 }
 /** The `config` member: what a runtime uses to run the image. */
 function checkContainerConfig(c, loc, out) {
-    if (!isObject(c)) {
+    if (!json_isObject(c)) {
         out.push(rules_finding('config-field-type', loc, `\`config\` is ${show(c)}, not an object`));
         return;
     }
@@ -38733,7 +38733,7 @@ function checkRootfs(r, loc, out) {
         out.push(rules_finding('config-required', loc, '`rootfs` is missing'));
         return;
     }
-    if (!isObject(r)) {
+    if (!json_isObject(r)) {
         out.push(rules_finding('config-required', loc, `\`rootfs\` is ${show(r)}, not an object`));
         return;
     }
@@ -38760,7 +38760,7 @@ function checkHistory(h, loc, out) {
     h.forEach((e, i) => checkHistoryEntry(e, `history[${i}]`, loc, out));
 }
 function checkHistoryEntry(e, name, loc, out) {
-    if (!isObject(e)) {
+    if (!json_isObject(e)) {
         out.push(rules_finding('config-field-type', loc, `\`${name}\` is ${show(e)}, not an object`));
         return;
     }
@@ -38779,7 +38779,7 @@ function checkHistoryEntry(e, name, loc, out) {
 
 
 function layout_file_checkLayoutFile(doc, loc, out) {
-    if (!isObject(doc)) {
+    if (!json_isObject(doc)) {
         out.push(rules_finding('layout-oci-layout', loc, `the content is ${show(doc)}, not a JSON object`));
         return;
     }
@@ -39819,12 +39819,12 @@ const LAYERS_AHEAD = 2;
 /** The algorithm of `rootfs.diff_ids[i]` when it is sha512 (the other registered one), else sha256. */
 function diffAlgorithmOf(config, i) {
     const rootfs = config?.rootfs;
-    const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
+    const id = json_isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
     return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
 }
 function platformOf(d) {
     const p = d.platform;
-    return isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
+    return json_isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
         ? p
         : undefined;
 }
@@ -39858,7 +39858,7 @@ class Walker {
     }
     /** Walks what an index entry (or a root descriptor) points at; its own rules are its index's. */
     async entry(d, loc) {
-        if (!isObject(d) || !descriptor_checkDescriptor(d, loc, []))
+        if (!json_isObject(d) || !descriptor_checkDescriptor(d, loc, []))
             return;
         const root = { desc: d, loc, platform: platformOf(d) };
         await walkGraph(root, {
@@ -39905,18 +39905,18 @@ class Walker {
         image_index_checkIndex(doc, where, out);
         this.add(...out);
         this.checkOwnType(doc, n.desc, where);
-        if (!isObject(doc) || !Array.isArray(doc.manifests))
+        if (!json_isObject(doc) || !Array.isArray(doc.manifests))
             return [];
         const children = [];
         doc.manifests.forEach((m, i) => {
             const loc = at(where, `manifests[${i}]`);
-            if (isObject(m) && descriptor_checkDescriptor(m, loc, []))
+            if (json_isObject(m) && descriptor_checkDescriptor(m, loc, []))
                 children.push({ desc: m, loc, platform: platformOf(m) });
         });
         return children;
     }
     checkOwnType(doc, desc, where) {
-        if (isObject(doc) && typeof doc.mediaType === 'string' && doc.mediaType !== desc.mediaType)
+        if (json_isObject(doc) && typeof doc.mediaType === 'string' && doc.mediaType !== desc.mediaType)
             this.add(rules_finding('descriptor-mediatype-mismatch', where, `the document says \`mediaType\` "${doc.mediaType}" but it is referenced as "${desc.mediaType}"`));
     }
     async manifest(n) {
@@ -39929,9 +39929,9 @@ class Walker {
         manifest_checkManifest(doc, where, out);
         this.add(...out);
         this.checkOwnType(doc, desc, where);
-        if (!isObject(doc))
+        if (!json_isObject(doc))
             return;
-        const cd = isObject(doc.config) && descriptor_checkDescriptor(doc.config, at(where, 'config'), []);
+        const cd = json_isObject(doc.config) && descriptor_checkDescriptor(doc.config, at(where, 'config'), []);
         const configDesc = cd ? doc.config : undefined;
         const config = configDesc ? await this.config(configDesc, at(where, 'config')) : undefined;
         if (config && platform)
@@ -39956,7 +39956,7 @@ class Walker {
         const out = [];
         config_checkConfig(doc, `${this.blobName(desc.digest)} (config)`, out);
         this.add(...out);
-        return isObject(doc) ? doc : undefined;
+        return json_isObject(doc) ? doc : undefined;
     }
     checkPlatform(config, platform, loc) {
         if (typeof config.os !== 'string' || typeof config.architecture !== 'string')
@@ -39973,7 +39973,7 @@ class Walker {
     async layers(layers, where, config) {
         const readAhead = (i) => {
             const l = layers[i];
-            if (this.opts.checkLayers === false || !isObject(l) || !descriptor_checkDescriptor(l, '', []))
+            if (this.opts.checkLayers === false || !json_isObject(l) || !descriptor_checkDescriptor(l, '', []))
                 return;
             const d = l;
             // Layers left in their registry are not there to read.
@@ -39990,7 +39990,7 @@ class Walker {
                 readAhead(i + LAYERS_AHEAD);
             const l = layers[i];
             const lloc = at(where, `layers[${i}]`);
-            if (!isObject(l) || !descriptor_checkDescriptor(l, lloc, [])) {
+            if (!json_isObject(l) || !descriptor_checkDescriptor(l, lloc, [])) {
                 diffIds.push(undefined);
                 continue;
             }
@@ -40000,7 +40000,7 @@ class Walker {
     }
     checkRootfs(config, cwhere, manifest, layerCount, diffIds) {
         const rootfs = config.rootfs;
-        if (!isObject(rootfs) || !Array.isArray(rootfs.diff_ids))
+        if (!json_isObject(rootfs) || !Array.isArray(rootfs.diff_ids))
             return;
         const ids = rootfs.diff_ids;
         if (ids.length !== layerCount)
@@ -40012,7 +40012,7 @@ class Walker {
     checkHistory(config, cwhere, layerCount) {
         if (!Array.isArray(config.history))
             return;
-        const nonEmpty = config.history.filter(h => !(isObject(h) && h.empty_layer === true)).length;
+        const nonEmpty = config.history.filter(h => !(json_isObject(h) && h.empty_layer === true)).length;
         if (nonEmpty !== layerCount)
             this.add(rules_finding('config-history-layers', cwhere, `\`history\` has ${nonEmpty} entries without \`empty_layer: true\` but the manifest has ${layerCount} layers`));
     }
@@ -40226,11 +40226,11 @@ async function walkIndex(dir, indexBytes, opts, hashed, out) {
     if (p.value === undefined)
         return;
     image_index_checkIndex(p.value, 'index.json', out);
-    if (isObject(p.value) &&
+    if (json_isObject(p.value) &&
         p.value.mediaType !== undefined &&
         p.value.mediaType !== 'application/vnd.oci.image.index.v1+json')
         out.push(rules_finding('layout-index-json', 'index.json', `\`mediaType\` is ${JSON.stringify(p.value.mediaType)}; index.json must be an OCI image index`));
-    if (!isObject(p.value) || !Array.isArray(p.value.manifests))
+    if (!json_isObject(p.value) || !Array.isArray(p.value.manifests))
         return;
     // Validation reads in smaller chunks: they are decompressed, and their tars parsed, at once.
     const walker = new Walker(new Layout(dir, { readChunk: 256 * 1024 }), opts, layoutBlobName);
@@ -40351,11 +40351,11 @@ const layerChecks = {
  */
 function checkReferrersList(doc, subject, loc, manifests = new Map()) {
     const out = [];
-    if (!isObject(doc) ||
+    if (!json_isObject(doc) ||
         !Array.isArray(doc.manifests) ||
         !isIndexMediaType(doc.mediaType)) {
         out.push(rules_finding('referrers-index', loc, `the referrers list of ${subject} is not an image index with \`mediaType\` and \`manifests\``));
-        if (!isObject(doc))
+        if (!json_isObject(doc))
             return out;
     }
     image_index_checkIndex(doc, loc, out);
@@ -40363,28 +40363,28 @@ function checkReferrersList(doc, subject, loc, manifests = new Map()) {
         return out;
     doc.manifests.forEach((entry, i) => {
         const where = at(loc, `manifests[${i}]`);
-        if (!isObject(entry))
+        if (!json_isObject(entry))
             return;
         const mt = entry.mediaType;
         if (!isManifestMediaType(mt) && !isIndexMediaType(mt))
             out.push(rules_finding('referrers-index', where, `lists ${show(mt)}, which is neither a manifest nor an index`));
         const listed = typeof entry.digest === 'string' ? manifests.get(entry.digest) : undefined;
-        if (isObject(listed))
+        if (json_isObject(listed))
             checkEntry(entry, listed, subject, where, out);
     });
     return out;
 }
 /** One entry against the manifest it names. */
 function checkEntry(entry, manifest, subject, where, out) {
-    const sub = isObject(manifest.subject) ? manifest.subject.digest : undefined;
+    const sub = json_isObject(manifest.subject) ? manifest.subject.digest : undefined;
     if (sub !== subject)
         out.push(rules_finding('referrers-subject', where, `${show(entry.digest)} has subject ${show(sub)}, not ${subject}: it does not refer to it`));
-    const config = isObject(manifest.config) ? manifest.config.mediaType : undefined;
+    const config = json_isObject(manifest.config) ? manifest.config.mediaType : undefined;
     const expected = manifest.artifactType ?? (isManifestMediaType(entry.mediaType) ? config : undefined);
     if (entry.artifactType !== expected)
         out.push(rules_finding('referrers-artifacttype', where, `\`artifactType\` is ${show(entry.artifactType)}, but the manifest says ${show(expected)}`));
-    const own = isObject(manifest.annotations) ? manifest.annotations : {};
-    const listed = isObject(entry.annotations) ? entry.annotations : {};
+    const own = json_isObject(manifest.annotations) ? manifest.annotations : {};
+    const listed = json_isObject(entry.annotations) ? entry.annotations : {};
     const missing = Object.keys(own).filter(k => listed[k] !== own[k]);
     if (missing.length)
         out.push(rules_finding('referrers-annotations', where, `lacks the manifest's annotation(s) ${missing.map(k => show(k)).join(', ')}`));
@@ -40536,10 +40536,10 @@ async function prepareOutput(plan) {
         await mkdirParents(external_node_path_namespaceObject.dirname(plan.archive), 'archive', plan.archive);
         try {
             if ((await promises_namespaceObject.stat(plan.archive)).isDirectory())
-                throw new LadingError(`archive: "${plan.archive}" is a directory; give a file path`);
+                throw new errors_LadingError(`archive: "${plan.archive}" is a directory; give a file path`);
         }
         catch (err) {
-            if (err instanceof LadingError)
+            if (err instanceof errors_LadingError)
                 throw err;
         }
     }
@@ -40551,14 +40551,14 @@ async function mkdirParents(dir, input, value) {
         try {
             const st = await promises_namespaceObject.stat(cur);
             if (!st.isDirectory())
-                throw new LadingError(`${input}: cannot create "${value}": ${cur} is not a directory`);
+                throw new errors_LadingError(`${input}: cannot create "${value}": ${cur} is not a directory`);
             break;
         }
         catch (err) {
-            if (err instanceof LadingError)
+            if (err instanceof errors_LadingError)
                 throw err;
             if (err.code !== 'ENOENT')
-                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
+                throw new errors_LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
             missing.unshift(cur);
             const up = external_node_path_namespaceObject.dirname(cur);
             if (up === cur)
@@ -40572,14 +40572,14 @@ async function mkdirParents(dir, input, value) {
         }
         catch (err) {
             if (err.code !== 'EEXIST')
-                throw new LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
+                throw new errors_LadingError(`${input}: cannot create "${value}": ${errors_messageOf(err)}`);
         }
     }
     try {
         await promises_namespaceObject.access(dir, external_node_fs_namespaceObject.constants.W_OK);
     }
     catch (err) {
-        throw new LadingError(`${input}: cannot write in ${dir}: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`${input}: cannot write in ${dir}: ${errors_messageOf(err)}`);
     }
 }
 /** Staging layouts left by runs that were killed (their process is gone) are removed. */
@@ -40633,18 +40633,18 @@ async function replaceableOutput(output) {
     let foreign;
     try {
         if (!(await promises_namespaceObject.stat(output)).isDirectory())
-            throw new LadingError(`output: "${output}" exists and is not a directory`);
+            throw new errors_LadingError(`output: "${output}" exists and is not a directory`);
         foreign = await foreignEntry(output);
     }
     catch (err) {
-        if (err instanceof LadingError)
+        if (err instanceof errors_LadingError)
             throw err;
         if (err.code === 'ENOENT')
             return false;
-        throw new LadingError(`output: cannot use "${output}": ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`output: cannot use "${output}": ${errors_messageOf(err)}`);
     }
     if (foreign !== undefined)
-        throw new LadingError(`output: "${output}" holds "${foreign}", which is not part of an OCI layout; ` +
+        throw new errors_LadingError(`output: "${output}" holds "${foreign}", which is not part of an OCI layout; ` +
             'refusing to replace it (remove it, or choose another output)');
     return true;
 }
@@ -40805,7 +40805,7 @@ async function readJSONFile(file, what, from) {
         bytes = await promises_namespaceObject.readFile(file);
     }
     catch (err) {
-        throw new LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`from "${from}": cannot read ${what}: ${errors_messageOf(err)}`);
     }
     return json_parseJSONValue(bytes, `from "${from}": ${what}`);
 }
@@ -40823,19 +40823,19 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
         st = await promises_namespaceObject.stat(dir);
     }
     catch {
-        throw new LadingError(`from "${from}": the directory ${dir} does not exist`);
+        throw new errors_LadingError(`from "${from}": the directory ${dir} does not exist`);
     }
     if (!st.isDirectory())
-        throw new LadingError(`from "${from}": ${dir} is a file, not an OCI image layout directory` +
+        throw new errors_LadingError(`from "${from}": ${dir} is a file, not an OCI image layout directory` +
             (/\.tar(\.gz)?$/.test(dir) ? '; for a tarball use oci-archive: or docker-archive:' : ''));
     const layoutFile = await readJSONFile(external_node_path_namespaceObject.join(dir, 'oci-layout'), 'the oci-layout file (is this an OCI image layout?)', from);
     const version = layoutFile?.imageLayoutVersion;
     if (typeof version !== 'string' || !version.startsWith('1.'))
-        throw new LadingError(`from "${from}": oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
+        throw new errors_LadingError(`from "${from}": oci-layout has imageLayoutVersion ${JSON.stringify(version)}; ` +
             'Lading reads version 1.x layouts');
     const index = (await readJSONFile(external_node_path_namespaceObject.join(dir, 'index.json'), 'index.json', from));
     if (!index || !Array.isArray(index.manifests))
-        throw new LadingError(`from "${from}": index.json has no "manifests" array`);
+        throw new errors_LadingError(`from "${from}": index.json has no "manifests" array`);
     const manifests = index.manifests;
     for (const [i, d] of manifests.entries()) {
         if (!d ||
@@ -40843,17 +40843,17 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
             !isDigest(d.digest) ||
             !Number.isSafeInteger(d.size) ||
             d.size < 0)
-            throw new LadingError(`from "${from}": index.json manifests[${i}] is not a valid descriptor ` +
+            throw new errors_LadingError(`from "${from}": index.json manifests[${i}] is not a valid descriptor ` +
                 '(needs mediaType, a sha256/sha512 digest and a size)');
     }
     if (manifests.length === 0)
-        throw new LadingError(`from "${from}": index.json lists no images`);
+        throw new errors_LadingError(`from "${from}": index.json lists no images`);
     let root;
     if (ref === undefined) {
         // Artifacts attached to an image (referrers) are listed beside it: they are not the choice.
         const images = manifests.length > 1 ? await withoutReferrers(dir, manifests) : manifests;
         if (images.length !== 1)
-            throw new LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
+            throw new errors_LadingError(`from "${from}": the layout holds ${manifests.length} images: ${describeEntries(manifests)}; ` +
                 `choose one with ${refHint} (a ref name or a digest)`);
         root = images[0];
     }
@@ -40862,9 +40862,9 @@ async function openLayout(dir, ref, userSpec, opts = {}) {
         const matches = byName.length ? byName : manifests.filter(d => d.digest === ref);
         const distinct = new Set(matches.map(d => d.digest));
         if (matches.length === 0)
-            throw new LadingError(`from "${from}": no image named "${ref}" in ${where}; it holds ${describeEntries(manifests)}`);
+            throw new errors_LadingError(`from "${from}": no image named "${ref}" in ${where}; it holds ${describeEntries(manifests)}`);
         if (distinct.size > 1)
-            throw new LadingError(`from "${from}": "${ref}" names ${distinct.size} different images in ${where}: ` +
+            throw new errors_LadingError(`from "${from}": "${ref}" names ${distinct.size} different images in ${where}: ` +
                 `${describeEntries(matches)}; choose one by digest`);
         root = matches[0];
     }
@@ -40931,10 +40931,10 @@ class StopAt extends external_node_stream_.Transform {
  */
 function safeEntryName(raw, from) {
     if (raw.startsWith('/') || /^[A-Za-z]:[\\/]/.test(raw))
-        throw new LadingError(`from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`);
+        throw new errors_LadingError(`from "${from}": the archive has an entry with an absolute path "${raw}"; refusing to extract it`);
     const norm = external_node_path_namespaceObject.posix.normalize(raw).replace(/\/+$/, '');
     if (norm === '..' || norm.startsWith('../'))
-        throw new LadingError(`from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`);
+        throw new errors_LadingError(`from "${from}": the archive has an entry "${raw}" that points outside the archive; refusing to extract it`);
     return norm === '.' || norm === '' ? undefined : norm;
 }
 /** The algorithm a `blobs/ALG/HEX` name promises, when the name is one. */
@@ -41080,7 +41080,7 @@ class Extraction {
             }
             const size = h.size ?? 0;
             if (this.rules.isDocument(name) && size > MAX_DOCUMENT_BYTES)
-                throw new LadingError(`from "${this.from}": ${name} in ${this.archive} has ${size} bytes, more than the ` +
+                throw new errors_LadingError(`from "${this.from}": ${name} in ${this.archive} has ${size} bytes, more than the ` +
                     `${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`);
             this.links.delete(name);
             if (size > this.budget) {
@@ -41131,7 +41131,7 @@ class Extraction {
             // A failed system call is the disk's; anything else is the archive's (it ends too soon).
             if (!err.syscall)
                 throw err;
-            throw new LadingError(`from "${this.from}": cannot extract ${name} from ${this.archive} into ${this.dest}: ` +
+            throw new errors_LadingError(`from "${this.from}": cannot extract ${name} from ${this.archive} into ${this.dest}: ` +
                 errors_messageOf(err));
         }
         // A blob that does not match its name is kept: validation reports it with everything else
@@ -41179,9 +41179,9 @@ class Extraction {
         }
     }
     notTar(err) {
-        if (err instanceof LadingError)
+        if (err instanceof errors_LadingError)
             return err;
-        return new LadingError(`from "${this.from}": ${this.archive} is not a readable tar archive` +
+        return new errors_LadingError(`from "${this.from}": ${this.archive} is not a readable tar archive` +
             (this.compression === 'none' ? '' : ` (${this.compression}-compressed)`) +
             `: ${errors_messageOf(err)}`);
     }
@@ -41202,7 +41202,7 @@ async function extractArchive(archive, dest, from, rules) {
         size = (await promises_namespaceObject.stat(archive)).size;
     }
     catch (err) {
-        throw new LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`from "${from}": cannot read ${archive}: ${errors_messageOf(err)}`);
     }
     const x = new Extraction(archive, dest, from, rules, size, readableCompression(head));
     await x.firstPass();
@@ -41218,7 +41218,7 @@ async function extractArchive(archive, dest, from, rules) {
         if (need.size === 0)
             break;
         if (passes >= MAX_EXTRACT_PASSES)
-            throw new LadingError(`from "${from}": ${archive} still lacks ${need.size} needed entries after ${passes} ` +
+            throw new errors_LadingError(`from "${from}": ${archive} still lacks ${need.size} needed entries after ${passes} ` +
                 'passes; was it changed while it was read?');
         await x.laterPass(need);
         wanted = await rules.wanted(view);
@@ -41259,7 +41259,7 @@ async function keepWanted(x, wanted) {
             await promises_namespaceObject.link(rec.file, file);
         }
         catch (err) {
-            throw new LadingError(`from "${x.from}": cannot extract the link ${name} from ${x.archive}: ${errors_messageOf(err)}`);
+            throw new errors_LadingError(`from "${x.from}": cannot extract the link ${name} from ${x.archive}: ${errors_messageOf(err)}`);
         }
         x.files.set(name, { ...rec, file });
     }
@@ -41311,7 +41311,7 @@ function blobName(d) {
     return `blobs/${algorithm}/${encoded}`;
 }
 function tooBig(at, d, size) {
-    return new LadingError(`from "${at.from}": the ${isIndexMediaType(d.mediaType) ? 'index' : 'manifest'} ${d.digest} ` +
+    return new errors_LadingError(`from "${at.from}": the ${isIndexMediaType(d.mediaType) ? 'index' : 'manifest'} ${d.digest} ` +
         `in ${at.archive} has ${size} bytes, more than the ${MAX_DOCUMENT_BYTES} bytes ` +
         '(MAX_DOCUMENT_BYTES) Lading reads of a document; it cannot be checked');
 }
@@ -41416,10 +41416,10 @@ async function checkArchiveFile(archive, from) {
         st = await promises_namespaceObject.stat(archive);
     }
     catch {
-        throw new LadingError(`from "${from}": the file ${archive} does not exist`);
+        throw new errors_LadingError(`from "${from}": the file ${archive} does not exist`);
     }
     if (st.isDirectory())
-        throw new LadingError(`from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`);
+        throw new errors_LadingError(`from "${from}": ${archive} is a directory; for an OCI image layout directory use oci:${archive}`);
 }
 /**
  * Opens an OCI image layout stored as a tar (plain, gzip or zstd), as buildkit's `type=oci` output,
@@ -41437,9 +41437,9 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
         const { files, seen, warnings } = await extractArchive(archive, dir, from, ociArchiveRules(from, archive));
         if (!files.has('oci-layout') && !files.has('index.json')) {
             if (seen('manifest.json'))
-                throw new LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
+                throw new errors_LadingError(`from "${from}": ${archive} is a docker save tarball, not an OCI layout archive; ` +
                     `use docker-archive:${archive}`);
-            throw new LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
+            throw new errors_LadingError(`from "${from}": ${archive} is not an OCI layout archive nor a docker save tarball ` +
                 '(it has neither oci-layout and index.json nor manifest.json)');
         }
         return await openLayout(dir, ref, from, {
@@ -41493,7 +41493,7 @@ async function readJSON(file, what, from) {
         bytes = await promises_namespaceObject.readFile(file);
     }
     catch (err) {
-        throw new LadingError(`from "${from}": ${what} cannot be read as JSON: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`from "${from}": ${what} cannot be read as JSON: ${errors_messageOf(err)}`);
     }
     return json_parseJSONValue(bytes, `from "${from}": ${what}`);
 }
@@ -41515,13 +41515,13 @@ function selectItem(items, ref, from, archive) {
     if (ref === undefined) {
         if (items.length === 1)
             return items[0];
-        throw new LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
+        throw new errors_LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
             `choose one with docker-archive:${archive}:REPO:TAG`);
     }
     const want = docker_archive_normalise(ref);
     const hit = items.find(i => (i.RepoTags ?? []).some(t => docker_archive_normalise(t) === want));
     if (!hit)
-        throw new LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
+        throw new errors_LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
     return hit;
 }
 function validItems(value) {
@@ -41575,14 +41575,14 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
                 return await openLayout(raw, entry?.digest ?? ref, from, layoutOpts);
         }
         if (!files.has('manifest.json')) {
-            throw new LadingError(`from "${from}": ${archive} is not a docker save tarball` +
+            throw new errors_LadingError(`from "${from}": ${archive} is not a docker save tarball` +
                 (seen('oci-layout')
                     ? `; it looks like an OCI layout: use oci-archive:${archive}`
                     : ' nor an OCI layout archive (it has no manifest.json)'));
         }
         const items = await readJSON(external_node_path_namespaceObject.join(raw, 'manifest.json'), 'manifest.json', from);
         if (!validItems(items) || items.length === 0)
-            throw new LadingError(`from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`);
+            throw new errors_LadingError(`from "${from}": manifest.json in ${archive} is not a list of {Config, RepoTags, Layers}`);
         const item = selectItem(items, ref, from, archive);
         const save = { archive, from, files, layout: external_node_path_namespaceObject.join(tmp, 'layout') };
         await promises_namespaceObject.mkdir(external_node_path_namespaceObject.join(save.layout, 'blobs', 'sha256'), { recursive: true });
@@ -41607,20 +41607,20 @@ async function openDockerArchive(archive, scanBlob, userSpec, ref, temps = new T
 function memberOf(save, name, what) {
     const rec = save.files.get(memberName(name));
     if (!rec)
-        throw new LadingError(`from "${save.from}": manifest.json names ${what} "${name}", which is not in ${save.archive}`);
+        throw new errors_LadingError(`from "${save.from}": manifest.json names ${what} "${name}", which is not in ${save.archive}`);
     return rec;
 }
 async function readSaveConfig(save, item) {
     const { from, archive } = save;
     const rec = memberOf(save, item.Config, 'the config');
     if (rec.size > MAX_DOCUMENT_BYTES)
-        throw new LadingError(`from "${from}": the config ${item.Config} in ${archive} has ${rec.size} bytes, ` +
+        throw new errors_LadingError(`from "${from}": the config ${item.Config} in ${archive} has ${rec.size} bytes, ` +
             `more than the ${MAX_DOCUMENT_BYTES} bytes (MAX_DOCUMENT_BYTES) Lading reads of a document`);
     const bytes = await promises_namespaceObject.readFile(rec.file);
     const config = json_parseJSONValue(bytes, `from "${from}": the config ${item.Config}`);
     const diffIds = config?.rootfs?.diff_ids;
     if (!Array.isArray(diffIds) || diffIds.length !== item.Layers.length)
-        throw new LadingError(`from "${from}": the config ${item.Config} lists ` +
+        throw new errors_LadingError(`from "${from}": the config ${item.Config} lists ` +
             `${Array.isArray(diffIds) ? diffIds.length : 'no'} rootfs.diff_ids but manifest.json ` +
             `lists ${item.Layers.length} layers; the tarball is inconsistent`);
     const platform = typeof config.os === 'string' && typeof config.architecture === 'string'
@@ -41647,7 +41647,7 @@ async function linkLayers(save, item, diffIds, scanBlob) {
         const scan = await scanLayer(scanBlob, rec, diffAlgorithm);
         // A layer that does not decompress is the validator's to report (layer-decompress).
         if (scan.diffId !== undefined && scan.diffId !== want)
-            throw new LadingError(`from "${save.from}": layer ${i} (${name}) in ${save.archive} has uncompressed digest ` +
+            throw new errors_LadingError(`from "${save.from}": layer ${i} (${name}) in ${save.archive} has uncompressed digest ` +
                 `${scan.diffId}, but the config lists diff_id ${String(want)}; the tarball is corrupt`);
         const dest = blobPathIn(save.layout, rec.digest);
         // One file may back several layers (the same layer twice), so it is linked, not moved.
@@ -41732,7 +41732,7 @@ class RetryableError extends Error {
     }
 }
 /** A failure from a registry that a retry cannot fix; its message tells the user what to do. */
-class RegistryError extends LadingError {
+class RegistryError extends errors_LadingError {
     status;
     codes;
     constructor(message, status, codes = []) {
@@ -41744,7 +41744,7 @@ class RegistryError extends LadingError {
 function parseErrorBody(body) {
     // Proxies and object stores answer with HTML or plain text: then there is no entry.
     const parsed = parseJSON(body).value;
-    if (!isObject(parsed) || !Array.isArray(parsed.errors))
+    if (!json_isObject(parsed) || !Array.isArray(parsed.errors))
         return [];
     return parsed.errors.filter(e => typeof e?.code === 'string');
 }
@@ -41772,7 +41772,7 @@ function isRetryableNetworkError(err) {
         return true;
     // A LadingError already says what the user must do (a limit hit, a refusal): trying again
     // would only repeat it.
-    if (err instanceof LadingError)
+    if (err instanceof errors_LadingError)
         return false;
     const code = err?.code;
     if (code && RETRYABLE_CODES.has(code))
@@ -41868,11 +41868,11 @@ function proxyFor(url, env = process.env) {
         proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
     }
     catch {
-        throw new LadingError(`the proxy for ${url.protocol}// URLs (${url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY'}) ` +
+        throw new errors_LadingError(`the proxy for ${url.protocol}// URLs (${url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY'}) ` +
             'is not a URL; set it to http://HOST:PORT');
     }
     if (proxy.protocol !== 'http:' && proxy.protocol !== 'https:')
-        throw new LadingError(`the proxy ${proxyName(proxy)} is a ${proxy.protocol.slice(0, -1)} proxy; Lading speaks ` +
+        throw new errors_LadingError(`the proxy ${proxyName(proxy)} is a ${proxy.protocol.slice(0, -1)} proxy; Lading speaks ` +
             'to http:// and https:// proxies only');
     return proxy;
 }
@@ -41963,9 +41963,9 @@ class TunnelAgent extends external_node_https_namespaceObject.Agent {
 function tunnelRefused(proxy, target, status, text) {
     const said = `the proxy ${proxyName(proxy)} answered ${status}${text ? ` ${text}` : ''} to CONNECT ${target}`;
     if (status === 407)
-        return new LadingError(`${said}: it wants credentials; put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)`);
+        return new errors_LadingError(`${said}: it wants credentials; put them in the proxy URL (http://USER:PASSWORD@HOST:PORT)`);
     if (status >= 400 && status < 500)
-        return new LadingError(`${said}: it does not let Lading through to ${target}; ask its operator to allow it, or ` +
+        return new errors_LadingError(`${said}: it does not let Lading through to ${target}; ask its operator to allow it, or ` +
             'list the host in NO_PROXY if it is reached directly');
     return new Error(said);
 }
@@ -42023,7 +42023,7 @@ const defaultTransferLimits = {
  * A registry too slow for a limit: not retried, since a registry that trickled once is no faster
  * the next time, and retries would multiply the wait the limit is there to bound.
  */
-class TooSlow extends LadingError {
+class TooSlow extends errors_LadingError {
 }
 function seconds(ms) {
     return ms >= 1000 ? `${+(ms / 1000).toFixed(1)} s` : `${ms} ms`;
@@ -42142,7 +42142,7 @@ class ExchangeWatch {
  * `scheme://host/path` of a URL, for messages: its userinfo and query (a signed URL's signature,
  * an upload's state) are credentials often enough that no message shows them.
  */
-function displayUrl(u, base) {
+function http_displayUrl(u, base) {
     let url;
     try {
         url = new URL(u, base);
@@ -42212,7 +42212,7 @@ async function readBody(res, limit = 64 * 1024 * 1024) {
 }
 /** The size a response states, when it states one. */
 function contentLength(res) {
-    const v = header(res, 'content-length');
+    const v = http_header(res, 'content-length');
     return v !== undefined && /^\d+$/.test(v.trim()) ? Number(v) : undefined;
 }
 /**
@@ -42222,7 +42222,7 @@ function contentLength(res) {
  */
 async function http_readDocument(res, what, declared) {
     const limit = Math.min(declared ?? MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES);
-    const over = (seen) => new LadingError(`${what}: the registry sent ${seen}, more than ` +
+    const over = (seen) => new errors_LadingError(`${what}: the registry sent ${seen}, more than ` +
         (declared !== undefined && declared <= MAX_DOCUMENT_BYTES
             ? `the ${declared} bytes its descriptor says`
             : `the ${MAX_DOCUMENT_BYTES}-byte limit on documents (MAX_DOCUMENT_BYTES)`) +
@@ -42242,7 +42242,7 @@ async function http_readDocument(res, what, declared) {
     }
 }
 /** Raised when a body is longer than its caller allows; not worth a retry. */
-class TooLarge extends LadingError {
+class TooLarge extends errors_LadingError {
     seen;
     constructor(message, 
     /** Bytes received when reading stopped. */
@@ -42275,7 +42275,7 @@ async function http_drain(res) {
         // The body of a response we do not use cannot matter.
     }
 }
-function header(res, name) {
+function http_header(res, name) {
     const v = res.headers[name.toLowerCase()];
     return Array.isArray(v) ? v[0] : v;
 }
@@ -42331,7 +42331,7 @@ async function withRetry(what, fn, policy = defaultRetryPolicy, log) {
                 if (err instanceof RetryableError && err.exhausted)
                     throw err.exhausted(attempt);
                 const tried = `${attempt} attempt${attempt > 1 ? 's' : ''} in ${Math.round(elapsed / 1000)}s`;
-                throw new LadingError(`${what} failed after ${tried}: ${errors_messageOf(err)}`);
+                throw new errors_LadingError(`${what} failed after ${tried}: ${errors_messageOf(err)}`);
             }
             log?.(`${what}: ${errors_messageOf(err)}; retrying in ${(delay / 1000).toFixed(1)}s`);
             await sleep(delay);
@@ -42430,13 +42430,13 @@ class Authenticator {
     async fetchToken(c, scopes) {
         const realm = c.params.realm;
         if (!realm)
-            throw new LadingError(`${this.registry} asked for a bearer token but named no realm`);
+            throw new errors_LadingError(`${this.registry} asked for a bearer token but named no realm`);
         let url;
         try {
             url = new URL(realm);
         }
         catch {
-            throw new LadingError(`${this.registry} named a token realm that is not a URL`);
+            throw new errors_LadingError(`${this.registry} named a token realm that is not a URL`);
         }
         const resolved = await this.creds();
         this.refuseClearText(url, resolved);
@@ -42468,7 +42468,7 @@ class Authenticator {
         }
         const token = res.token || res.access_token;
         if (!token)
-            throw new LadingError(`the token server ${displayUrl(url)} answered without a token`);
+            throw new errors_LadingError(`the token server ${http_displayUrl(url)} answered without a token`);
         this.secrets.add(token);
         const lifetime = (typeof res.expires_in === 'number' && res.expires_in > 0 ? res.expires_in : 60) * 1000;
         const issued = res.issued_at ? Date.parse(res.issued_at) : NaN;
@@ -42486,13 +42486,13 @@ class Authenticator {
             return;
         if (!resolved.credentials && !resolved.identityToken)
             return;
-        throw new LadingError(`${this.registry} is reached over HTTPS but sends Lading to the token server ` +
-            `${displayUrl(realm)} over plain HTTP; Lading does not send the credentials from ` +
+        throw new errors_LadingError(`${this.registry} is reached over HTTPS but sends Lading to the token server ` +
+            `${http_displayUrl(realm)} over plain HTTP; Lading does not send the credentials from ` +
             `${resolved.source} there in clear text. The registry's token realm must be https://; ` +
             'ask its operator to fix it');
     }
     async exchange(url, method, form, headers) {
-        const where = `the token server ${displayUrl(url)} (for ${this.registry})`;
+        const where = `the token server ${http_displayUrl(url)} (for ${this.registry})`;
         let res;
         try {
             res = await send({
@@ -42504,22 +42504,22 @@ class Authenticator {
             });
         }
         catch (err) {
-            if (err instanceof LadingError)
+            if (err instanceof errors_LadingError)
                 throw err;
             throw new RetryableError(`${where}: ${errors_messageOf(err)}`);
         }
         const body = (await readBody(res, 1024 * 1024)).toString('utf8');
         if (isRetryableStatus(res.status))
-            throw new RetryableError(`${where} answered ${res.status}`, parseRetryAfter(header(res, 'retry-after')));
+            throw new RetryableError(`${where} answered ${res.status}`, parseRetryAfter(http_header(res, 'retry-after')));
         if (res.status !== 200) {
             const said = describeErrors(parseErrorBody(body), body);
-            const e = new LadingError(`${where} refused a token: ${res.status}${said ? ` ${said}` : ''}`);
+            const e = new errors_LadingError(`${where} refused a token: ${res.status}${said ? ` ${said}` : ''}`);
             throw Object.assign(e, { status: res.status });
         }
         // JSON.parse's reason quotes the text, which may hold a token: it is left out.
         const { value } = parseJSON(body);
         if (value === undefined)
-            throw new LadingError(`${where} answered something that is not JSON`);
+            throw new errors_LadingError(`${where} answered something that is not JSON`);
         return value;
     }
 }
@@ -42574,7 +42574,7 @@ async function getBlob(t, desc) {
     const stated = contentLength(res);
     if (stated !== undefined && stated !== desc.size) {
         res.body.destroy();
-        throw new LadingError(`${what}: the registry states ${stated} bytes (Content-Length), not the ${desc.size} ` +
+        throw new errors_LadingError(`${what}: the registry states ${stated} bytes (Content-Length), not the ${desc.size} ` +
             'its descriptor says; the registry holds something else under this digest');
     }
     return bounded(res.body, desc.size, what);
@@ -42586,19 +42586,19 @@ function bounded(body, size, what) {
         transform(chunk, _enc, cb) {
             got += chunk.length;
             if (got > size)
-                return cb(new LadingError(`${what}: the registry sent more than the ${size} bytes its descriptor says ` +
+                return cb(new errors_LadingError(`${what}: the registry sent more than the ${size} bytes its descriptor says ` +
                     `(${got} when Lading stopped reading); the registry is broken or hostile`));
             cb(null, chunk);
         },
         flush(cb) {
             if (got === size)
                 return cb();
-            cb(new LadingError(`${what}: the registry sent ${got} bytes, not the ${size} its descriptor says`));
+            cb(new errors_LadingError(`${what}: the registry sent ${got} bytes, not the ${size} its descriptor says`));
         }
     });
-    body.on('error', err => bound.destroy(err instanceof LadingError
+    body.on('error', err => bound.destroy(err instanceof errors_LadingError
         ? err
-        : new LadingError(`${what}: the download broke after ${got} of ${size} bytes (${errors_messageOf(err)})`)));
+        : new errors_LadingError(`${what}: the download broke after ${got} of ${size} bytes (${errors_messageOf(err)})`)));
     // A consumer that stops reading (or a failure) releases the connection.
     bound.on('close', () => body.destroy());
     return body.pipe(bound);
@@ -42610,7 +42610,7 @@ function bounded(body, size, what) {
 async function readBlob(t, desc) {
     const what = `blob ${desc.digest} from ${blobs_blobName(t)}`;
     if (desc.size > MAX_DOCUMENT_BYTES)
-        throw new LadingError(`${what}: its descriptor says ${desc.size} bytes, more than the ${MAX_DOCUMENT_BYTES}-byte ` +
+        throw new errors_LadingError(`${what}: its descriptor says ${desc.size} bytes, more than the ${MAX_DOCUMENT_BYTES}-byte ` +
             'limit on documents (MAX_DOCUMENT_BYTES) that Lading reads; it was not fetched');
     return withRetry(`GET ${what}`, async () => {
         const res = await requestBlob(t, desc, `GET ${what}`, false);
@@ -42619,7 +42619,7 @@ async function readBlob(t, desc) {
             data = await http_readDocument(res, what, desc.size);
         }
         catch (err) {
-            if (err instanceof LadingError)
+            if (err instanceof errors_LadingError)
                 throw err;
             throw new RetryableError(`reading ${what}: ${errors_messageOf(err)}`);
         }
@@ -42671,7 +42671,7 @@ async function fromHelper(helper, registry, env, secrets) {
             // Helpers say "credentials not found in native keychain" when they have nothing for this host.
             if (/not found/i.test(stdout + stderr))
                 return resolve(undefined);
-            reject(new LadingError(`the docker credential helper ${bin} failed for ${registry}: ${errors_messageOf(err)}; ` +
+            reject(new errors_LadingError(`the docker credential helper ${bin} failed for ${registry}: ${errors_messageOf(err)}; ` +
                 'check that it is installed and on PATH, or remove it from the docker config'));
         });
         child.stdin?.end(server);
@@ -42680,8 +42680,8 @@ async function fromHelper(helper, registry, env, secrets) {
         return undefined;
     // JSON.parse's reason quotes the text, which holds the secret: it is left out.
     const answer = parseJSON(out).value;
-    if (!isObject(answer))
-        throw new LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
+    if (!json_isObject(answer))
+        throw new errors_LadingError(`the docker credential helper ${bin} answered something that is not JSON`);
     const parsed = answer;
     if (!parsed.Secret)
         return undefined;
@@ -42701,12 +42701,12 @@ async function fromDockerConfig(registry, env, secrets) {
     catch (err) {
         if (err.code === 'ENOENT')
             return undefined;
-        throw new LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`the docker config ${file} cannot be read: ${errors_messageOf(err)}`);
     }
     // JSON.parse's reason quotes the text, which holds credentials: it is left out.
     const value = parseJSON(text).value;
-    if (!isObject(value))
-        throw new LadingError(`the docker config ${file} cannot be read: it is not a JSON object`);
+    if (!json_isObject(value))
+        throw new errors_LadingError(`the docker config ${file} cannot be read: it is not a JSON object`);
     const config = value;
     // docker's order (cli/config/configfile GetCredentialsStore): the registry's credHelpers entry,
     // else the credsStore, else the auths entry. A store that knows nothing of the registry lets
@@ -42729,7 +42729,7 @@ async function fromDockerConfig(registry, env, secrets) {
         const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
         if (colon < 0)
-            throw new LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`);
+            throw new errors_LadingError(`the docker config ${file} has an "auth" for ${registry} that is not base64 of user:password`);
         const credentials = { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
         secrets.addCredential(credentials.password, credentials.username);
         secrets.add(entry.auth);
@@ -42812,12 +42812,12 @@ function tlsFailure(err, url, registry) {
     if (code === 'EPROTO' ||
         code.startsWith('ERR_SSL_') ||
         /wrong version number|packet length too long|unknown protocol|http request/i.test(msg))
-        return new LadingError(`the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
+        return new errors_LadingError(`the TLS handshake with ${who} failed (${msg.replace(/\s+/g, ' ').slice(0, 160)}): ` +
             (own
                 ? `is this registry plain HTTP? list it in insecure-registries (${url.host}) to use http://`
                 : 'it does not speak TLS on that port'));
     if (TLS_TRUST_CODES.has(code) || /certificate|self[- ]signed/i.test(msg))
-        return new LadingError(`the certificate of ${who} is not trusted (${code || msg}): ` +
+        return new errors_LadingError(`the certificate of ${who} is not trusted (${code || msg}): ` +
             'install its CA in the system trust store and set NODE_EXTRA_CA_CERTS to its file' +
             (own ? `, or list ${url.host} in insecure-registries to use plain http://` : ''));
     return undefined;
@@ -42848,7 +42848,7 @@ function normalizeRegistryHost(entry) {
  * Whether the registry's credentials may go with a request to `url`: only to the registry's own
  * scheme, host and port (a redirect to http:// of the same host would send them in clear text).
  */
-function sameOrigin(base, url) {
+function client_sameOrigin(base, url) {
     return base.origin === url.origin;
 }
 function isLoopback(host) {
@@ -42926,7 +42926,7 @@ class RegistryClient {
     }
     /** `GET /v2/` once, to learn whether and how the registry wants authentication. */
     ping() {
-        const what = `reaching ${this.registry} (${displayUrl(this.base)})`;
+        const what = `reaching ${this.registry} (${http_displayUrl(this.base)})`;
         this.pinged ??= withRetry(what, async () => {
             await this.credentials();
             let res;
@@ -42939,17 +42939,17 @@ class RegistryClient {
                 });
             }
             catch (err) {
-                if (err instanceof LadingError)
+                if (err instanceof errors_LadingError)
                     throw err;
                 throw tlsFailure(err, this.base, this.registry) ?? new RetryableError(errors_messageOf(err));
             }
             const body = (await readBody(res, 1024 * 1024)).toString('utf8');
             if (res.status === 401)
-                this.auth.setChallenge(header(res, 'www-authenticate'));
+                this.auth.setChallenge(http_header(res, 'www-authenticate'));
             else if (isRetryableStatus(res.status))
-                throw new RetryableError(`${res.status}`, parseRetryAfter(header(res, 'retry-after')));
+                throw new RetryableError(`${res.status}`, parseRetryAfter(http_header(res, 'retry-after')));
             else if (res.status !== 200)
-                throw registryError(res.status, body, this.context(`GET ${displayUrl(this.base)}`));
+                throw registryError(res.status, body, this.context(`GET ${http_displayUrl(this.base)}`));
         }, this.policy, this.log).catch(err => {
             this.pinged = undefined;
             throw err;
@@ -43001,11 +43001,11 @@ class RegistryClient {
     async attemptOnce(o, replayable) {
         for (let reauthed = false;; reauthed = true) {
             const res = await this.sendFollowing(o, await this.authHeader(o));
-            if ((res.status === 401 || res.status === 403) && !sameOrigin(this.base, res.url)) {
+            if ((res.status === 401 || res.status === 403) && !client_sameOrigin(this.base, res.url)) {
                 // A redirect target (object storage) or a foreign upload Location never gets the
                 // registry's credentials, so its challenge must not be answered with them either.
                 await http_drain(res);
-                throw new LadingError(`${o.what}: the storage host ${res.url.host} refused the redirected request ` +
+                throw new errors_LadingError(`${o.what}: the storage host ${res.url.host} refused the redirected request ` +
                     `(${res.status}); Lading does not send registry credentials there. ` +
                     `${this.registry} should redirect to a URL that carries its own authorisation ` +
                     '(a signed URL); check the storage configuration of the registry.');
@@ -43015,7 +43015,7 @@ class RegistryClient {
                 // One new token can fix an expired one or a challenge asking for more scope; a second
                 // refusal means the credentials are wrong, and retrying would only lock the account.
                 if (!reauthed)
-                    this.auth.setChallenge(header(res, 'www-authenticate'));
+                    this.auth.setChallenge(http_header(res, 'www-authenticate'));
                 if (!reauthed && this.auth.scheme) {
                     this.auth.invalidate(o.scopes);
                     if (replayable)
@@ -43029,7 +43029,7 @@ class RegistryClient {
             const body = (await readBody(res, 1024 * 1024).catch(() => Buffer.alloc(0))).toString('utf8');
             if (isRetryableStatus(res.status)) {
                 const ctx = this.context(o.what, o.repository);
-                throw new RetryableError(`${o.what}: ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)}`.trim(), parseRetryAfter(header(res, 'retry-after')), attempts => registryError(res.status, body, ctx, attempts));
+                throw new RetryableError(`${o.what}: ${res.status} ${body.replace(/\s+/g, ' ').slice(0, 200)}`.trim(), parseRetryAfter(http_header(res, 'retry-after')), attempts => registryError(res.status, body, ctx, attempts));
             }
             throw registryError(res.status, body, this.context(o.what, o.repository));
         }
@@ -43041,7 +43041,7 @@ class RegistryClient {
             const headers = { ...o.headers };
             // Blob downloads are often redirected to object storage: the registry's credentials stay
             // with the registry's host.
-            if (auth && sameOrigin(this.base, url))
+            if (auth && client_sameOrigin(this.base, url))
                 headers.Authorization = auth;
             let res;
             try {
@@ -43055,28 +43055,28 @@ class RegistryClient {
                 });
             }
             catch (err) {
-                if (err instanceof LadingError)
+                if (err instanceof errors_LadingError)
                     throw err;
                 const tls = tlsFailure(err, url, this.registry);
                 if (tls)
-                    throw new LadingError(`${o.what}: ${tls.message}`);
+                    throw new errors_LadingError(`${o.what}: ${tls.message}`);
                 throw new RetryableError(`${o.what}: ${errors_messageOf(err)}`);
             }
-            const location = header(res, 'location');
+            const location = http_header(res, 'location');
             if (!follow || !location || ![301, 302, 303, 307, 308].includes(res.status))
                 return res;
             await http_drain(res);
             if (hops >= MAX_REDIRECTS)
-                throw new LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, the last to ` +
-                    `${displayUrl(location, url)}; the registry's redirects go round in a loop`);
+                throw new errors_LadingError(`${o.what}: more than ${MAX_REDIRECTS} redirects, the last to ` +
+                    `${http_displayUrl(location, url)}; the registry's redirects go round in a loop`);
             url = this.resolve(location, url, o.what);
         }
     }
     /** Resolves a Location header (relative or absolute) against the request it answered. */
     locationOf(res, what) {
-        const loc = header(res, 'location');
+        const loc = http_header(res, 'location');
         if (!loc)
-            throw new LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`);
+            throw new errors_LadingError(`${what}: ${this.registry} answered ${res.status} without a Location header`);
         return this.resolve(loc, res.url, what);
     }
     resolve(location, base, what) {
@@ -43084,7 +43084,7 @@ class RegistryClient {
             return new URL(location, base);
         }
         catch {
-            throw new LadingError(`${what}: ${this.registry} answered with a Location that is not a URL; ` +
+            throw new errors_LadingError(`${what}: ${this.registry} answered with a Location that is not a URL; ` +
                 'the registry or a proxy in front of it is misconfigured');
         }
     }
@@ -43122,7 +43122,7 @@ async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
         repository: t.repository
     });
     const bytes = await http_readDocument(res, what);
-    const stated = header(res, 'docker-content-digest');
+    const stated = http_header(res, 'docker-content-digest');
     const algorithm = isDigest(ref)
         ? parseDigest(ref).algorithm
         : stated && isDigest(stated)
@@ -43131,11 +43131,11 @@ async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
     const digest = digestOf(bytes, algorithm);
     const expected = isDigest(ref) ? ref : stated;
     if (expected && isDigest(expected) && expected !== digest)
-        throw new LadingError(`${what}: the content has digest ${digest}, but the registry said ${expected}`);
-    let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
+        throw new errors_LadingError(`${what}: the content has digest ${digest}, but the registry said ${expected}`);
+    let mediaType = (http_header(res, 'content-type') ?? '').split(';')[0].trim();
     const doc = json_parseJSONValue(bytes, `${what}: the registry answered a manifest that`);
     // The document's own mediaType is authoritative; some registries answer a generic Content-Type.
-    const own = isObject(doc) ? doc.mediaType : undefined;
+    const own = json_isObject(doc) ? doc.mediaType : undefined;
     if (typeof own === 'string' && own)
         mediaType = own;
     return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
@@ -43167,9 +43167,9 @@ async function putManifest(t, ref, m) {
         repository: t.repository
     });
     await http_drain(res);
-    const stated = header(res, 'docker-content-digest');
+    const stated = http_header(res, 'docker-content-digest');
     if (stated && stated !== m.descriptor.digest)
-        throw new LadingError(`${what}: the registry stored it as ${stated}, not ${m.descriptor.digest}; ` +
+        throw new errors_LadingError(`${what}: the registry stored it as ${stated}, not ${m.descriptor.digest}; ` +
             'it rewrote the manifest, so references by digest would not match');
 }
 
@@ -43235,7 +43235,7 @@ class RegistrySource {
     noteConfig(bytes) {
         // Not JSON (or too deep): the validator says so; there is no config to note.
         const doc = parseJSON(bytes).value;
-        const config = isObject(doc) ? doc.config : undefined;
+        const config = json_isObject(doc) ? doc.config : undefined;
         if (typeof config?.digest === 'string')
             this.configs.add(config.digest);
     }
@@ -43253,12 +43253,12 @@ class RegistrySource {
         if (!this.isManifest(desc))
             return readBlob(this.target, desc);
         if (desc.size > MAX_DOCUMENT_BYTES)
-            throw new LadingError(`manifest ${desc.digest} in ${this.name}: its descriptor says ${desc.size} bytes, more ` +
+            throw new errors_LadingError(`manifest ${desc.digest} in ${this.name}: its descriptor says ${desc.size} bytes, more ` +
                 `than the ${MAX_DOCUMENT_BYTES}-byte limit on documents (MAX_DOCUMENT_BYTES) that ` +
                 'Lading reads; it was not fetched');
         const m = await getManifest(this.target, desc.digest);
         if (m.bytes.length !== desc.size)
-            throw new LadingError(`manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`);
+            throw new errors_LadingError(`manifest ${desc.digest} in ${this.name} has ${m.bytes.length} bytes, the descriptor says ${desc.size}`);
         this.noteConfig(m.bytes);
         return m.bytes;
     }
@@ -43299,13 +43299,13 @@ async function runDocker(args, why) {
     }
     catch (err) {
         if (/Unable to locate executable file/i.test(errors_messageOf(err)))
-            throw new LadingError(`${why} needs Docker, and there is no docker command on PATH: install Docker on the ` +
+            throw new errors_LadingError(`${why} needs Docker, and there is no docker command on PATH: install Docker on the ` +
                 'runner (GitHub-hosted Linux runners have it), or go without it');
-        throw new LadingError(`${why}: docker could not be run: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`${why}: docker could not be run: ${errors_messageOf(err)}`);
     }
     if (out.exitCode !== 0) {
         const said = out.stderr.trim().split('\n').slice(-3).join(' ').slice(0, 400);
-        throw new LadingError(`${why}: \`docker ${args.join(' ')}\` failed (exit code ${out.exitCode})` +
+        throw new errors_LadingError(`${why}: \`docker ${args.join(' ')}\` failed (exit code ${out.exitCode})` +
             (said ? `: ${said}` : '') +
             (/cannot connect to the docker daemon|docker daemon.*running/i.test(said)
                 ? '; start the Docker daemon, or go without it'
@@ -43405,7 +43405,7 @@ async function openAndValidate(spec, line, auth, ctx = {}, opts = {}) {
         source = await openSource(spec, line, { ...auth, secrets: ctx.secrets, relief: ctx.relief }, ctx.temps ?? new Temps());
     }
     catch (err) {
-        if (!(err instanceof LadingError))
+        if (!(err instanceof errors_LadingError))
             throw err;
         // A layout that cannot be opened usually has layout-level findings that say why.
         const layoutFindings = spec.kind === 'oci' ? prefixed(line, (await validateLayout(spec.path)).findings) : [];
@@ -43570,7 +43570,7 @@ function isAttestationEntry(d) {
 }
 /** The digest a manifest's or index's `subject` names, if any. */
 function subjectDigest(doc) {
-    const subject = isObject(doc) && isObject(doc.subject) ? doc.subject.digest : undefined;
+    const subject = json_isObject(doc) && json_isObject(doc.subject) ? doc.subject.digest : undefined;
     return typeof subject === 'string' ? subject : undefined;
 }
 /**
@@ -43633,7 +43633,7 @@ function artifactEdits(plan) {
 
 
 /** Reading a source failed half way: the run reports it as the source's finding. */
-class SourceUnreadable extends LadingError {
+class SourceUnreadable extends errors_LadingError {
     line;
     constructor(line, message) {
         super(message);
@@ -43652,20 +43652,20 @@ async function resolvePlatforms(plan, sources) {
     const attestations = [];
     for (const src of sources) {
         const found = await imagesOf(src, notes, attestations).catch(err => {
-            throw err instanceof LadingError ? new SourceUnreadable(src.line, err.message) : err;
+            throw err instanceof errors_LadingError ? new SourceUnreadable(src.line, err.message) : err;
         });
         if (found.length === 0) {
             const edits = artifactEdits(plan);
             if (sources.length === 1 && edits.length === 0)
                 return { images: [], notes, attestations: [], artifact: src };
-            throw new LadingError(`${src.line}: ${src.source.root.digest} holds no container image (it is an artifact, or an ` +
+            throw new errors_LadingError(`${src.line}: ${src.source.root.digest} holds no container image (it is an artifact, or an ` +
                 `index of artifacts), so ${edits.length ? edits.join(', ') : 'a merge with other sources'} ` +
                 'cannot apply to it; Lading passes an artifact through only alone and unchanged');
         }
         for (const img of found) {
             const dup = all.find(o => platformsEqual(o.platform, img.platform));
             if (dup)
-                throw new LadingError(`from: platform ${formatPlatform(img.platform)} is given twice: by "${dup.from?.line}" and by "${src.line}"; ` +
+                throw new errors_LadingError(`from: platform ${formatPlatform(img.platform)} is given twice: by "${dup.from?.line}" and by "${src.line}"; ` +
                     'give each platform once, or select with platforms');
             all.push(img);
         }
@@ -43674,7 +43674,7 @@ async function resolvePlatforms(plan, sources) {
         ? all.filter(img => plan.platforms.some(w => platformMatches(w, img.platform)))
         : all;
     if (kept.length === 0)
-        throw new LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
+        throw new errors_LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
             all.map(i => formatPlatform(i.platform)).join(', '));
     return { images: kept, notes, attestations };
 }
@@ -43701,10 +43701,10 @@ async function imagesOf(src, notes, attestations) {
         descriptor: n => n.desc,
         key: n => `${n.desc.digest} ${n.platform ? formatPlatform(n.platform) : ''}`,
         cycle: n => {
-            throw new LadingError(`${src.line}: the index ${n.desc.digest} is nested in itself`);
+            throw new errors_LadingError(`${src.line}: the index ${n.desc.digest} is nested in itself`);
         },
         tooDeep: n => {
-            throw new LadingError(`${src.line}: the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep`);
+            throw new errors_LadingError(`${src.line}: the index ${n.desc.digest} is nested more than ${MAX_INDEX_DEPTH} indexes deep`);
         },
         children: async (n) => {
             const bytes = await source.read(n.desc);
@@ -43751,7 +43751,7 @@ function indexEntries(doc, desc, src, notes, attestations) {
 async function imageOf(src, n, bytes, doc, mediaType, notes) {
     const { desc, platform } = n;
     if (!doc.config || !Array.isArray(doc.layers))
-        throw new LadingError(`${src.line}: ${desc.digest} (${mediaType ?? 'no media type'}) is neither an image manifest nor an index`);
+        throw new errors_LadingError(`${src.line}: ${desc.digest} (${mediaType ?? 'no media type'}) is neither an image manifest nor an index`);
     const manifest = doc;
     const configType = manifest.config.mediaType;
     if (configType !== mediatypes_MediaType.ImageConfig && configType !== mediatypes_MediaType.DockerConfig) {
@@ -43926,27 +43926,27 @@ const isStringList = (v) => Array.isArray(v) && v.every(x => typeof x === 'strin
  * the edits (and new layers); `what` names the config in messages.
  */
 function checkEditableConfig(config, edits, what) {
-    const cannot = (field, shape) => new LadingError(`${what}: its \`${field}\` is not ${shape}, so it cannot take new layers or edits`);
-    if (!isObject(config))
+    const cannot = (field, shape) => new errors_LadingError(`${what}: its \`${field}\` is not ${shape}, so it cannot take new layers or edits`);
+    if (!json_isObject(config))
         throw cannot('(top level)', 'an object');
     const optional = (v, ok) => v === undefined || v === null || ok(v);
     const rootfs = config.rootfs;
-    if (!optional(rootfs, isObject))
+    if (!optional(rootfs, json_isObject))
         throw cannot('rootfs', 'an object');
-    if (isObject(rootfs) && !optional(rootfs.diff_ids, Array.isArray))
+    if (json_isObject(rootfs) && !optional(rootfs.diff_ids, Array.isArray))
         throw cannot('rootfs.diff_ids', 'a list');
     if (!optional(config.history, Array.isArray))
         throw cannot('history', 'a list');
     const c = config.config;
-    if (!optional(c, isObject))
+    if (!optional(c, json_isObject))
         throw cannot('config', 'an object');
-    if (!isObject(c))
+    if (!json_isObject(c))
         return;
     if (edits.env.length && !optional(c.Env, isStringList))
         throw cannot('config.Env', 'a list of strings');
-    if (Object.keys(edits.labels).length && !optional(c.Labels, isObject))
+    if (Object.keys(edits.labels).length && !optional(c.Labels, json_isObject))
         throw cannot('config.Labels', 'an object');
-    if (edits.exposedPorts.length && !optional(c.ExposedPorts, isObject))
+    if (edits.exposedPorts.length && !optional(c.ExposedPorts, json_isObject))
         throw cannot('config.ExposedPorts', 'an object');
 }
 
@@ -44185,7 +44185,7 @@ async function stageBlob(blob, layout, lazy, ctx) {
         }
     }
     catch (err) {
-        if (err instanceof LadingError)
+        if (err instanceof errors_LadingError)
             throw new SourceUnreadable(reader.name, err.message);
         throw err;
     }
@@ -44255,12 +44255,12 @@ async function walk(root, rel, out) {
 async function namedIndex(layoutDir, imageName) {
     const file = external_node_path_namespaceObject.join(layoutDir, 'index.json');
     const index = json_parseJSONValue(await promises_namespaceObject.readFile(file), file);
-    if (!isObject(index) || !Array.isArray(index.manifests))
-        throw new LadingError(`${file} is not an image index`);
+    if (!json_isObject(index) || !Array.isArray(index.manifests))
+        throw new errors_LadingError(`${file} is not an image index`);
     for (const entry of index.manifests)
-        if (isObject(entry))
+        if (json_isObject(entry))
             entry.annotations = {
-                ...(isObject(entry.annotations) ? entry.annotations : {}),
+                ...(json_isObject(entry.annotations) ? entry.annotations : {}),
                 [archive_writer_CONTAINERD_IMAGE_NAME]: imageName
             };
     return Buffer.from(JSON.stringify(index));
@@ -44288,7 +44288,7 @@ async function writeOciArchive(layoutDir, archivePath, temps = new Temps(), opts
         await walk(layoutDir, 'blobs', members);
     }
     catch (err) {
-        throw new LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
+        throw new errors_LadingError(`cannot archive ${layoutDir}: it is not a complete OCI image layout (${errors_messageOf(err)})`);
     }
     await writeTar(members, archivePath, temps, 'the OCI archive');
 }
@@ -44339,9 +44339,9 @@ async function writeTar(members, archivePath, temps, what) {
         pack.destroy();
         await written;
         await temps.remove(tmp);
-        if (err instanceof LadingError)
+        if (err instanceof errors_LadingError)
             throw err;
-        throw new LadingError(`writing ${what} ${archivePath}: ${errors_messageOf(err)}`);
+        throw new errors_LadingError(`writing ${what} ${archivePath}: ${errors_messageOf(err)}`);
     }
 }
 
@@ -44382,19 +44382,19 @@ function hexOf(digest, where) {
  */
 async function pickImage(layout, layoutDir) {
     const index = json_parseJSONValue(await promises_namespaceObject.readFile(external_node_path_namespaceObject.join(layoutDir, 'index.json')), `${layoutDir}/index.json`);
-    if (!isObject(index) || !Array.isArray(index.manifests) || index.manifests.length !== 1)
-        throw new LadingError(`${layoutDir}: index.json does not name one image`);
+    if (!json_isObject(index) || !Array.isArray(index.manifests) || index.manifests.length !== 1)
+        throw new errors_LadingError(`${layoutDir}: index.json does not name one image`);
     const root = index.manifests[0];
     if (isManifestMediaType(root.mediaType))
         return root;
     if (!isIndexMediaType(root.mediaType))
-        throw new LadingError(`${layoutDir}: ${root.mediaType} is not an image`);
+        throw new errors_LadingError(`${layoutDir}: ${root.mediaType} is not an image`);
     const inner = json_parseJSONValue(await layout.read(root), `index ${root.digest}`);
     const images = (inner.manifests ?? []).filter(d => isManifestMediaType(d.mediaType) && d.platform?.os !== 'unknown');
     if (images.length === 1)
         return images[0];
     const platforms = images.map(d => (d.platform ? formatPlatform(d.platform) : '?')).join(', ');
-    throw new LadingError(`archive-format docker holds one image, and this one has ${images.length} platforms ` +
+    throw new errors_LadingError(`archive-format docker holds one image, and this one has ${images.length} platforms ` +
         `(${platforms}): pick one with platforms, or use archive-format oci (Docker 25+ loads it)`);
 }
 /**
@@ -44404,13 +44404,13 @@ async function pickImage(layout, layoutDir) {
 async function uncompressed(layout, desc, diffId, dir, temps) {
     const compression = layerCompression(desc.mediaType);
     if (!compression)
-        throw new LadingError(`layer ${desc.digest} has media type ${desc.mediaType}, not a layer`);
+        throw new errors_LadingError(`layer ${desc.digest} has media type ${desc.mediaType}, not a layer`);
     const file = external_node_path_namespaceObject.join(dir, `.lading-layer-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tar`);
     temps.track(file);
     const hash = new HashingStream('sha256');
     await (0,external_node_stream_promises_namespaceObject.pipeline)(await layout.open(desc), createDecompressor(compression), hash, (0,external_node_fs_namespaceObject.createWriteStream)(file));
     if (hash.digest() !== diffId)
-        throw new LadingError(`layer ${desc.digest} uncompresses to ${hash.digest()}, but the config's diff_id says ` +
+        throw new errors_LadingError(`layer ${desc.digest} uncompresses to ${hash.digest()}, but the config's diff_id says ` +
             `${diffId}; the image is not consistent and cannot be written as a docker archive`);
     return { file, size: (await promises_namespaceObject.stat(file)).size };
 }
@@ -44423,7 +44423,7 @@ async function* members(layout, manifest, config, repoTags, dir, temps) {
     const parsed = json_parseJSONValue(config, `config ${manifest.config.digest}`);
     const diffIds = parsed.rootfs?.diff_ids ?? [];
     if (diffIds.length !== manifest.layers.length)
-        throw new LadingError(`config ${manifest.config.digest} lists ${diffIds.length} diff_ids for ` +
+        throw new errors_LadingError(`config ${manifest.config.digest} lists ${diffIds.length} diff_ids for ` +
             `${manifest.layers.length} layers; it cannot be written as a docker archive`);
     const configName = `${hexOf(manifest.config.digest, 'config digest')}.json`;
     const layerNames = diffIds.map(d => `${hexOf(d, 'diff_id')}/layer.tar`);
@@ -44488,9 +44488,9 @@ async function writeArchive(plan, layoutDir, file, format, ctx) {
         }
     }
     catch (err) {
-        throw err instanceof LadingError
+        throw err instanceof errors_LadingError
             ? err
-            : new LadingError(`archive: could not write ${file}: ${errors_messageOf(err)}`);
+            : new errors_LadingError(`archive: could not write ${file}: ${errors_messageOf(err)}`);
     }
 }
 /**
@@ -44563,7 +44563,7 @@ async function startUpload(t) {
     return sessionOf(t, res, what);
 }
 function sessionOf(t, res, what) {
-    const min = Number(header(res, 'oci-chunk-min-length'));
+    const min = Number(http_header(res, 'oci-chunk-min-length'));
     return { location: t.client.locationOf(res, what), minChunk: min > 0 ? min : undefined };
 }
 /**
@@ -44660,7 +44660,7 @@ const SOURCE_END_WAIT_MS = 10_000;
 function checkSent(desc, hasher) {
     const got = hasher.ended ? hasher.digest() : undefined;
     if (hasher.size !== desc.size || got !== desc.digest)
-        throw new LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
+        throw new errors_LadingError(`blob ${desc.digest}: the source gave ${hasher.size} bytes` +
             (got ? ` with digest ${got}` : hasher.size >= desc.size ? ' or more' : '') +
             `, expected ${desc.size} bytes; the source is corrupt or changed while being read`);
 }
@@ -44706,8 +44706,8 @@ async function uploadOffset(t, location) {
         repository: t.repository
     });
     await http_drain(res);
-    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
-    const next = header(res, 'location') ? t.client.locationOf(res, what) : location;
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(http_header(res, 'range') ?? '');
+    const next = http_header(res, 'location') ? t.client.locationOf(res, what) : location;
     // distribution answers `0-0` both for nothing stored and for one byte (it clamps the end at
     // 0): resuming from 0 is right for the first and only costs a restart for the second.
     const last = m ? Number(m[1]) : -1;
@@ -44855,7 +44855,7 @@ function openCounted(blob, where, progress) {
 /** Opens a push to every target; nothing is sent until the first blob or `finish`. */
 function beginPush(req, opts) {
     if (!req.targets.length)
-        throw new LadingError('nothing to push to: no target reference given');
+        throw new errors_LadingError('nothing to push to: no target reference given');
     return new PushSession(req, opts);
 }
 /** Pushes a whole image at once: every blob, then manifests and tags. */
@@ -44934,7 +44934,7 @@ class PushSession {
     async finish(root, manifests) {
         const last = manifests[manifests.length - 1];
         if (last?.descriptor.digest !== root.digest)
-            throw new LadingError(`internal: the root manifest ${root.digest} is not the last to push`);
+            throw new errors_LadingError(`internal: the root manifest ${root.digest} is not the last to push`);
         await this.blobsUp();
         for (const r of this.repositories) {
             for (const m of manifests) {
@@ -44959,7 +44959,7 @@ class PushSession {
     }
     /** Stops taking blobs and waits for those under way, whatever their end: nothing more is sent. */
     async abandon() {
-        this.stopped ??= { err: new LadingError('the push was abandoned') };
+        this.stopped ??= { err: new errors_LadingError('the push was abandoned') };
         await Promise.allSettled(this.uploads.values());
     }
     async toRepository(r, blob) {
@@ -45045,6 +45045,8 @@ function groupTargets(targets) {
 
 
 
+
+
 /** The fallback tag of a subject: `<alg>-<ref>`, the algorithm cut to 32 and the hex to 64. */
 function fallbackTag(digest) {
     const { algorithm, encoded } = parseDigest(digest);
@@ -45071,34 +45073,74 @@ async function pushReferrer(t, subject, r) {
         repository: t.repository
     });
     await http_drain(res);
-    const stated = header(res, 'docker-content-digest');
+    const stated = http_header(res, 'docker-content-digest');
     if (stated && stated !== d.digest)
-        throw new LadingError(`${what}: the registry stored it as ${stated}, not ${d.digest}`);
-    if (header(res, 'oci-subject') === subject)
+        throw new errors_LadingError(`${what}: the registry stored it as ${stated}, not ${d.digest}`);
+    if (http_header(res, 'oci-subject') === subject)
         return 'api';
     await addToFallbackTag(t, subject, r.entry);
     return 'tag';
 }
-/** Reads the fallback tag's index (none yet: empty), adds the entry, writes it back. */
+/**
+ * How many times Lading reads, merges, writes and checks the fallback tag before it gives up:
+ * each failed check means another writer replaced the index in between (matrix jobs attaching to
+ * one image), and the distribution spec offers no lock.
+ */
+const MAX_FALLBACK_ATTEMPTS = 5;
+/** The least time a write to the fallback tag is given to settle before it is read back. */
+const FALLBACK_SETTLE_MS = 100;
+const referrers_sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+const lists = (index, digest) => (index?.manifests ?? []).some(m => json_isObject(m) && m.digest === digest);
+/**
+ * Adds the entry to the fallback tag's index: read, merge, write, then read back. There is no
+ * lock, so a writer that read the index before this one wrote it may replace it with its own
+ * merge; the read-back sees that (the entry is missing) and merges again, up to
+ * MAX_FALLBACK_ATTEMPTS times. The read-back waits as long as the read and write took (at least
+ * FALLBACK_SETTLE_MS), so that a writer as slow as this one has landed by then.
+ */
 async function addToFallbackTag(t, subject, entry) {
     const tag = fallbackTag(subject);
-    const current = await fallbackIndex(t, subject);
-    const manifests = (current?.manifests ?? []).filter(m => m.digest !== entry.digest);
-    const index = {
-        schemaVersion: 2,
-        mediaType: mediatypes_MediaType.ImageIndex,
-        manifests: [...manifests, entry]
-    };
-    const bytes = Buffer.from(JSON.stringify(index));
-    const descriptor = {
-        mediaType: mediatypes_MediaType.ImageIndex,
-        digest: digestOf(bytes),
-        size: bytes.length
-    };
-    await putManifest(t, tag, { descriptor, bytes });
+    const where = `${t.client.registry}/${t.repository}:${tag}`;
+    for (let attempt = 1;; attempt++) {
+        const started = Date.now();
+        const current = await fallbackIndex(t, subject, attempt === 1);
+        if (lists(current?.index, entry.digest))
+            return;
+        const manifests = current?.index.manifests ?? [];
+        const index = {
+            schemaVersion: 2,
+            mediaType: mediatypes_MediaType.ImageIndex,
+            manifests: [...manifests, entry]
+        };
+        const bytes = Buffer.from(JSON.stringify(index));
+        const descriptor = {
+            mediaType: mediatypes_MediaType.ImageIndex,
+            digest: digestOf(bytes),
+            size: bytes.length
+        };
+        await putManifest(t, tag, { descriptor, bytes });
+        await referrers_sleep(Math.max(FALLBACK_SETTLE_MS, Date.now() - started));
+        const now = await fallbackIndex(t, subject, false);
+        // Another writer that merged this entry in kept it: that is as good as this write.
+        if (now && (now.digest === descriptor.digest || lists(now.index, entry.digest)))
+            return;
+        if (attempt >= MAX_FALLBACK_ATTEMPTS)
+            throw new errors_LadingError(`${where}: another writer replaced the referrers tag ${attempt} times while Lading ` +
+                `added ${entry.digest} (MAX_FALLBACK_ATTEMPTS); the artifact is in the repository ` +
+                'by digest but the tag does not list it. Attach again once the other jobs writing ' +
+                'to this image are done, or use a registry with the referrers API');
+        t.client.log(`${where}: another writer replaced the referrers tag while Lading added ` +
+            `${entry.digest}; merging again (attempt ${attempt + 1} of ${MAX_FALLBACK_ATTEMPTS})`);
+        // Jittered, so that writers which lost together do not come back together.
+        await referrers_sleep(FALLBACK_SETTLE_MS * attempt * (0.5 + Math.random()));
+    }
 }
-/** The index under the fallback tag of `subject`, or undefined when there is none. */
-async function fallbackIndex(t, subject) {
+/**
+ * The index under the fallback tag of `subject` and its digest, or undefined when there is
+ * none. With `report`, what is wrong in it is logged (another client's mistakes are kept, since
+ * they are its entries, but said).
+ */
+async function fallbackIndex(t, subject, report = true) {
     let fetched;
     try {
         fetched = await getManifest(t, fallbackTag(subject), mediatypes_MediaType.ImageIndex);
@@ -45110,39 +45152,83 @@ async function fallbackIndex(t, subject) {
     }
     const where = `${t.client.registry}/${t.repository}:${fallbackTag(subject)}`;
     const doc = json_parseJSONValue(fetched.bytes, `the referrers tag ${where}`);
-    // Another client's mistakes are kept (they are its entries), but said.
-    for (const f of checkReferrersList(doc, subject, where))
-        t.client.log(`${f.severity} ${f.rule}: ${f.location}: ${f.message}`);
-    if (!isObject(doc) || !Array.isArray(doc.manifests))
-        throw new LadingError(`${t.client.registry}/${t.repository}:${fallbackTag(subject)} is the referrers tag of ` +
-            `${subject} but holds no image index; remove or fix it, then attach again`);
-    return doc;
+    if (report)
+        for (const f of checkReferrersList(doc, subject, where))
+            t.client.log(`${f.severity} ${f.rule}: ${f.location}: ${f.message}`);
+    if (!json_isObject(doc) || !Array.isArray(doc.manifests))
+        throw new errors_LadingError(`${where} is the referrers tag of ${subject} but holds no image index; ` +
+            'remove or fix it, then attach again');
+    return { index: doc, digest: fetched.descriptor.digest };
 }
 /**
+ * The most pages of one referrers list Lading reads. A registry pages a long list with `Link:
+ * <URL>; rel="next"`; one whose links never end is stopped here rather than followed forever.
+ */
+const MAX_REFERRERS_PAGES = 100;
+/**
  * The referrers of `subject`: the registry's referrers API where it has one (200), else the
- * fallback tag (404 from the API).
+ * fallback tag (404 from the API). A paged answer is read page by page, following its `rel="next"`
+ * links on the registry's own origin only (its credentials go nowhere else), at most
+ * MAX_REFERRERS_PAGES of them and never one twice; the pages' manifests are merged in order.
  */
 async function listReferrers(t, subject) {
     const what = `GET referrers of ${t.client.registry}/${t.repository}@${subject}`;
-    const res = await t.client.request({
-        method: 'GET',
-        path: `${t.repository}/referrers/${subject}`,
-        scopes: t.scopes,
-        headers: { Accept: MediaType.ImageIndex },
-        expect: [200, 404],
-        what,
-        repository: t.repository
-    });
-    if (res.status === 200) {
-        const bytes = await readDocument(res, what);
-        return { via: 'api', index: parseJSONValue(bytes, `${what}: the answer`) };
+    const pages = [];
+    const seen = new Set();
+    let url = t.client.urlOf({ path: `${t.repository}/referrers/${subject}` });
+    for (;;) {
+        const page = pages.length + 1;
+        const asked = page === 1 ? what : `${what} (page ${page}, ${displayUrl(url)})`;
+        const res = await t.client.request({
+            method: 'GET',
+            url,
+            scopes: t.scopes,
+            headers: { Accept: MediaType.ImageIndex },
+            expect: page === 1 ? [200, 404] : [200],
+            what: asked,
+            repository: t.repository
+        });
+        if (res.status === 404) {
+            await drain(res);
+            const fallback = await fallbackIndex(t, subject);
+            return {
+                via: 'tag',
+                index: fallback?.index ?? {
+                    schemaVersion: 2,
+                    mediaType: MediaType.ImageIndex,
+                    manifests: []
+                }
+            };
+        }
+        seen.add(url.href);
+        const bytes = await readDocument(res, asked);
+        pages.push(parseJSONValue(bytes, `${asked}: the answer`));
+        const next = nextLink(header(res, 'link'), res.url);
+        if (!next)
+            break;
+        if (!sameOrigin(t.client.base, next))
+            throw new LadingError(`${what}: page ${page} links its next page to ${displayUrl(next)}, off the registry's ` +
+                `origin ${t.client.base.origin}; Lading does not follow it (the registry's ` +
+                'credentials go to the registry only), so the list would be incomplete. The registry ' +
+                'or a proxy in front of it is misconfigured');
+        if (seen.has(next.href))
+            throw new LadingError(`${what}: page ${page} links its next page to ${displayUrl(next)}, a page already ` +
+                "read; the registry's pages go round in a loop");
+        if (page >= MAX_REFERRERS_PAGES)
+            throw new LadingError(`${what}: ${t.client.registry} pages the list beyond ${MAX_REFERRERS_PAGES} pages ` +
+                '(MAX_REFERRERS_PAGES); Lading stopped reading it rather than list part of it');
+        url = next;
     }
-    await drain(res);
-    const index = await fallbackIndex(t, subject);
-    return {
-        via: 'tag',
-        index: index ?? { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }
-    };
+    if (pages.length === 1)
+        return { via: 'api', index: pages[0] };
+    const manifests = [];
+    pages.forEach((p, i) => {
+        if (!isObject(p) || !Array.isArray(p.manifests))
+            throw new LadingError(`${what}: page ${i + 1} of ${pages.length} is not an image index with \`manifests\`, ` +
+                'so the pages cannot be merged; the registry answered something else than a referrers list');
+        manifests.push(...p.manifests);
+    });
+    return { via: 'api', index: { ...pages[0], manifests } };
 }
 
 ;// CONCATENATED MODULE: ./src/registry/index.ts
@@ -45207,7 +45293,7 @@ class EarlyPush {
             return undefined;
         }
         catch (err) {
-            if (err instanceof LadingError)
+            if (err instanceof errors_LadingError)
                 return err;
             throw err;
         }
@@ -45250,7 +45336,7 @@ class LayerCache {
                 await cache.index({ line, source });
             }
             catch (err) {
-                if (!(err instanceof LadingError))
+                if (!(err instanceof errors_LadingError))
                     throw err;
                 ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
             }
@@ -45623,7 +45709,7 @@ async function finishPush(push, graph, result, report, uploadError, attach) {
         };
     }
     catch (err) {
-        if (!(err instanceof LadingError))
+        if (!(err instanceof errors_LadingError))
             throw err;
         return { status: 'push-failed', result, report, message: err.message };
     }
@@ -46158,7 +46244,7 @@ async function run() {
         }
     }
     catch (err) {
-        setFailed(err instanceof LadingError
+        setFailed(err instanceof errors_LadingError
             ? err.message
             : `internal error (please report it): ${err instanceof Error ? err.stack : String(err)}`);
     }
@@ -46520,6 +46606,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(218);
+/******/ var __webpack_exports__ = __nccwpck_require__(7764);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -4,8 +4,10 @@
  * through byte for byte, buildx-style attestations follow their images through merges and
  * filters, files are attached as referrers, and `lading referrers` lists them.
  */
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { describe, it, expect, beforeAll, afterAll, afterEach } from '@jest/globals'
 import * as fs from 'node:fs/promises'
+import * as http from 'node:http'
+import type { AddressInfo } from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
@@ -16,6 +18,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry-server.js'
 import { startReferrersProxy, type ReferrersProxy } from '../helpers/referrers-proxy.js'
 import { Layout, writeLayoutIndex } from '../../src/transports/layout.js'
 import { MediaType } from '../../src/oci/mediatypes.js'
+import { MAX_REFERRERS_PAGES } from '../../src/registry/referrers.js'
 import type { Descriptor } from '../../src/oci/types.js'
 
 const sha256 = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex')
@@ -421,6 +424,35 @@ describe('attach', () => {
     ])
   })
 
+  it('two jobs attaching to one image at once both end up in the fallback tag', async () => {
+    const runs = await Promise.all(
+      ['amd64', 'arm64'].map(async job => {
+        const sbom = path.join(tmp, `matrix-${job}.spdx.json`)
+        await fs.writeFile(sbom, JSON.stringify({ spdxVersion: 'SPDX-2.3', name: job }))
+        return cli([
+          'build',
+          '--from',
+          `oci:${amd64}`,
+          '--output',
+          path.join(tmp, `matrix-${job}`),
+          '--created',
+          '0',
+          '--attach',
+          sbom,
+          '--push',
+          '--tags',
+          `${reg.host}/matrix:1`
+        ])
+      })
+    )
+    for (const r of runs) expect(r.code).toBe(0)
+    expect(runs[0].out.digest).toBe(runs[1].out.digest)
+    const attached = runs.flatMap(r => JSON.parse(r.out.attached) as string[])
+    const tag = `sha256-${runs[0].out.digest.slice(7)}`
+    const fallback = JSON.parse(skopeoRaw(`${reg.host}/matrix:${tag}`).toString())
+    expect(fallback.manifests.map((d: Descriptor) => d.digest).sort()).toEqual(attached.sort())
+  })
+
   it('uses the referrers API where the registry has one (no fallback tag)', async () => {
     const note = path.join(tmp, 'note.txt')
     await fs.writeFile(note, 'through the API\n')
@@ -445,6 +477,136 @@ describe('attach', () => {
     )
     expect(listed).toMatchObject({ via: 'api', findings: [] })
     expect(listed.referrers.map((d: Descriptor) => d.digest)).toEqual(JSON.parse(r.out.attached))
+  })
+})
+
+describe('paged referrers lists', () => {
+  let subject: string
+  let attached: string[]
+  let listPath: string
+  beforeAll(async () => {
+    const files: string[] = []
+    for (const n of [1, 2, 3, 4, 5]) {
+      const f = path.join(tmp, `paged-${n}.txt`)
+      await fs.writeFile(f, `file ${n}\n`)
+      files.push('--attach', f)
+    }
+    const r = await cli([
+      'build',
+      '--from',
+      `oci:${amd64}`,
+      '--output',
+      path.join(tmp, 'paged'),
+      ...files,
+      '--push',
+      '--tags',
+      `${proxy.host}/paged:1`
+    ])
+    expect(r.code).toBe(0)
+    subject = r.out.digest
+    attached = JSON.parse(r.out.attached)
+    expect(attached).toHaveLength(5)
+    listPath = `/v2/paged/referrers/${subject}`
+  }, 60_000)
+  afterEach(() => {
+    proxy.paging = undefined
+  })
+
+  const pageRequests = () =>
+    proxy.requests.filter(x => x.startsWith(`GET ${listPath}`)).map(x => x.slice(4))
+
+  it('reads every page, following relative and absolute next links, and merges them in order', async () => {
+    // page 1 links by a query relative to the request, page 2 by an absolute URL
+    proxy.paging = {
+      size: 2,
+      link: (n, pages, p) =>
+        n === pages
+          ? undefined
+          : n === 1
+            ? `<?page=2>; rel="next"`
+            : `<http://${proxy.host}${p}?page=${n + 1}>; rel="next"`
+    }
+    const before = pageRequests().length
+    const r = await cli(['referrers', `${proxy.host}/paged:1`, '--format', 'json'])
+    expect(r.err).toBe('')
+    expect(r.code).toBe(0)
+    const json = JSON.parse(r.stdout)
+    expect(json).toMatchObject({ subject, via: 'api', findings: [] })
+    expect(json.referrers.map((d: Descriptor) => d.digest)).toEqual(attached)
+    expect(pageRequests().slice(before)).toEqual([
+      listPath,
+      `${listPath}?page=2`,
+      `${listPath}?page=3`
+    ])
+    // the table counts them all too
+    const table = await cli(['referrers', `${proxy.host}/paged@${subject}`])
+    expect(table.stdout).toMatch(/referrers API\): 5\n/)
+  })
+
+  it('refuses a next link to another origin, sending it nothing', async () => {
+    const elsewhere: string[] = []
+    const other = http.createServer((req, res) => {
+      elsewhere.push(`${req.method} ${req.url}`)
+      res.writeHead(200, { 'Content-Type': MediaType.ImageIndex })
+      res.end(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }))
+    })
+    await new Promise<void>(resolve => other.listen(0, '127.0.0.1', () => resolve()))
+    const otherHost = `127.0.0.1:${(other.address() as AddressInfo).port}`
+    try {
+      proxy.paging = {
+        size: 2,
+        link: (n, _pages, p) => `<http://${otherHost}${p}?page=${n + 1}&token=s3cr3t>; rel="next"`
+      }
+      const r = await runCli(['referrers', `${proxy.host}/paged:1`], {
+        HOME: tmp,
+        LADING_USERNAME: 'someone',
+        LADING_PASSWORD: 'pa55word'
+      })
+      expect(r.code).toBe(1)
+      expect(r.err).toMatch(
+        new RegExp(
+          `GET referrers of ${proxy.host}/paged@${subject}: page 1 links its next page to ` +
+            `http://${otherHost}/v2/paged/referrers/${subject}, off the registry's origin ` +
+            `http://${proxy.host}; Lading does not follow it`
+        )
+      )
+      expect(r.err).not.toMatch(/s3cr3t|pa55word|\n\s+at /)
+      expect(elsewhere).toEqual([])
+    } finally {
+      await new Promise<void>(resolve => {
+        other.close(() => resolve())
+        other.closeAllConnections()
+      })
+    }
+  })
+
+  it('stops next links that go round in a loop', async () => {
+    // page 2 links back to the first page (the list's URL without a query)
+    proxy.paging = {
+      size: 2,
+      link: (n, _pages, p) => (n === 1 ? `<${p}?page=2>; rel="next"` : `<${p}>; rel="next"`)
+    }
+    const before = pageRequests().length
+    const r = await cli(['referrers', `${proxy.host}/paged:1`])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(
+      new RegExp(
+        `GET referrers of ${proxy.host}/paged@${subject}: page 2 links its next page to ` +
+          `http://${proxy.host}${listPath}, a page already read; the registry's pages go round in a loop`
+      )
+    )
+    expect(pageRequests().slice(before)).toEqual([listPath, `${listPath}?page=2`])
+  })
+
+  it(`stops after MAX_REFERRERS_PAGES (${MAX_REFERRERS_PAGES}) pages, naming the registry`, async () => {
+    proxy.paging = { size: 2, link: (n, _pages, p) => `<${p}?page=${n + 1}>; rel="next"` }
+    const before = pageRequests().length
+    const r = await cli(['referrers', `${proxy.host}/paged:1`])
+    expect(r.code).toBe(1)
+    expect(r.err).toMatch(
+      `${proxy.host} pages the list beyond ${MAX_REFERRERS_PAGES} pages (MAX_REFERRERS_PAGES)`
+    )
+    expect(pageRequests().length - before).toBe(MAX_REFERRERS_PAGES)
   })
 })
 

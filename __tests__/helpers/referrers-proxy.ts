@@ -7,13 +7,26 @@ export interface ReferrersProxy {
   host: string
   /** `METHOD path` of every request, in order */
   requests: string[]
+  /** When set, referrers lists are answered in pages, as a registry may (distribution-spec v1.1). */
+  paging?: Paging
   stop(): Promise<void>
+}
+
+export interface Paging {
+  /** Manifests on a page; page `n` is asked for as `?page=n`, the first without a query. */
+  size: number
+  /**
+   * The Link header of page `n` of `pages` (`path` is the list's path, without the query);
+   * by default `<path?page=n+1>; rel="next"` on every page but the last.
+   */
+  link?: (n: number, pages: number, path: string) => string | undefined
 }
 
 /**
  * A proxy in front of distribution 2.8 (which has no referrers API) that adds one, as a registry
  * implementing distribution-spec v1.1 would: a manifest PUT whose body has a `subject` is answered
- * with `OCI-Subject`, and `GET /v2/NAME/referrers/DIGEST` lists the manifests pushed so.
+ * with `OCI-Subject`, and `GET /v2/NAME/referrers/DIGEST` lists the manifests pushed so (in
+ * pages, with `Link` headers, when `paging` is set).
  */
 export async function startReferrersProxy(upstream: string): Promise<ReferrersProxy> {
   const requests: string[] = []
@@ -21,15 +34,31 @@ export async function startReferrersProxy(upstream: string): Promise<ReferrersPr
   const [upHost, upPort] = upstream.split(':')
   const server = http.createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`)
-    const referrers = /^\/v2\/(.+)\/referrers\/([^/?]+)/.exec(req.url ?? '')
+    const referrers = /^(\/v2\/(.+)\/referrers\/([^/?]+))(?:\?page=(\d+))?/.exec(req.url ?? '')
     if (req.method === 'GET' && referrers) {
       req.resume()
+      let manifests = listed.get(`${referrers[2]}@${referrers[3]}`) ?? []
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/vnd.oci.image.index.v1+json'
+      }
+      if (proxy.paging) {
+        const { size, link } = proxy.paging
+        const n = Number(referrers[4] ?? 1)
+        const pages = Math.max(1, Math.ceil(manifests.length / size))
+        manifests = manifests.slice((n - 1) * size, n * size)
+        const next = link
+          ? link(n, pages, referrers[1])
+          : n < pages
+            ? `<${referrers[1]}?page=${n + 1}>; rel="next"`
+            : undefined
+        if (next) headers.Link = next
+      }
       const body = JSON.stringify({
         schemaVersion: 2,
         mediaType: 'application/vnd.oci.image.index.v1+json',
-        manifests: listed.get(`${referrers[1]}@${referrers[2]}`) ?? []
+        manifests
       })
-      res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.index.v1+json' })
+      res.writeHead(200, headers)
       res.end(body)
       return
     }
@@ -79,7 +108,7 @@ export async function startReferrersProxy(upstream: string): Promise<ReferrersPr
     })
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
-  return {
+  const proxy: ReferrersProxy = {
     host: `127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     stop: () =>
@@ -88,4 +117,5 @@ export async function startReferrersProxy(upstream: string): Promise<ReferrersPr
         server.closeAllConnections()
       })
   }
+  return proxy
 }

@@ -2,7 +2,7 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
-/***/ 57:
+/***/ 553:
 /***/ ((module) => {
 
 function isBuffer(value) {
@@ -202,7 +202,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 580:
+/***/ 151:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 module.exports = __nccwpck_require__(434)
@@ -210,7 +210,7 @@ module.exports = __nccwpck_require__(434)
 
 /***/ }),
 
-/***/ 587:
+/***/ 899:
 /***/ ((module) => {
 
 module.exports = class FixedFIFO {
@@ -256,10 +256,10 @@ module.exports = class FixedFIFO {
 
 /***/ }),
 
-/***/ 867:
+/***/ 219:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const FixedFIFO = __nccwpck_require__(587)
+const FixedFIFO = __nccwpck_require__(899)
 
 module.exports = class FastFIFO {
   constructor (hwm) {
@@ -311,14 +311,14 @@ module.exports = class FastFIFO {
 
 /***/ }),
 
-/***/ 204:
+/***/ 52:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { EventEmitter } = __nccwpck_require__(580)
-const FIFO = __nccwpck_require__(867)
-const TextDecoder = __nccwpck_require__(934)
+const { EventEmitter } = __nccwpck_require__(151)
+const FIFO = __nccwpck_require__(219)
+const TextDecoder = __nccwpck_require__(454)
 
-const StreamError = __nccwpck_require__(657)
+const StreamError = __nccwpck_require__(393)
 
 // if we do a future major, expect queue microtask to be there always, for now a bit defensive
 const qmt =
@@ -1632,7 +1632,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 657:
+/***/ 393:
 /***/ ((module) => {
 
 module.exports = class StreamError extends Error {
@@ -1686,7 +1686,7 @@ module.exports = class StreamError extends Error {
 
 /***/ }),
 
-/***/ 775:
+/***/ 519:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
 const constants = { // just for envs without fs
@@ -1707,13 +1707,13 @@ try {
 
 /***/ }),
 
-/***/ 763:
+/***/ 99:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Writable, Readable, getStreamError } = __nccwpck_require__(204)
-const FIFO = __nccwpck_require__(867)
-const b4a = __nccwpck_require__(57)
-const headers = __nccwpck_require__(428)
+const { Writable, Readable, getStreamError } = __nccwpck_require__(52)
+const FIFO = __nccwpck_require__(219)
+const b4a = __nccwpck_require__(553)
+const headers = __nccwpck_require__(972)
 
 const EMPTY = b4a.alloc(0)
 const MAX_HEADER_SIZE = 4 * 1024 * 1024 // arbitrary big number
@@ -2132,10 +2132,10 @@ function overflow (size) {
 
 /***/ }),
 
-/***/ 428:
+/***/ 972:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(553)
 
 const ZEROS = '0000000000000000000'
 const SEVENS = '7777777777777777777'
@@ -2461,23 +2461,23 @@ function addLength (str) {
 
 /***/ }),
 
-/***/ 118:
+/***/ 6:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-exports.extract = __nccwpck_require__(763)
-exports.pack = __nccwpck_require__(861)
+exports.extract = __nccwpck_require__(99)
+exports.pack = __nccwpck_require__(805)
 
 
 /***/ }),
 
-/***/ 861:
+/***/ 805:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const { Readable, Writable, getStreamError } = __nccwpck_require__(204)
-const b4a = __nccwpck_require__(57)
+const { Readable, Writable, getStreamError } = __nccwpck_require__(52)
+const b4a = __nccwpck_require__(553)
 
-const constants = __nccwpck_require__(775)
-const headers = __nccwpck_require__(428)
+const constants = __nccwpck_require__(519)
+const headers = __nccwpck_require__(972)
 
 const DMODE = 0o755
 const FMODE = 0o644
@@ -2764,11 +2764,11 @@ function mapWritable (buf) {
 
 /***/ }),
 
-/***/ 934:
+/***/ 454:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const PassThroughDecoder = __nccwpck_require__(256)
-const UTF8Decoder = __nccwpck_require__(414)
+const PassThroughDecoder = __nccwpck_require__(656)
+const UTF8Decoder = __nccwpck_require__(974)
 
 module.exports = class TextDecoder {
   constructor(encoding = 'utf8') {
@@ -2835,10 +2835,10 @@ function normalizeEncoding(encoding) {
 
 /***/ }),
 
-/***/ 256:
+/***/ 656:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(553)
 
 module.exports = class PassThroughDecoder {
   constructor(encoding) {
@@ -2861,10 +2861,10 @@ module.exports = class PassThroughDecoder {
 
 /***/ }),
 
-/***/ 414:
+/***/ 974:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-const b4a = __nccwpck_require__(57)
+const b4a = __nccwpck_require__(553)
 
 /**
  * https://encoding.spec.whatwg.org/#utf-8-decoder
@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 471:
+/***/ 83:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3688,8 +3688,8 @@ function formatRFC3339(d) {
 
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-// EXTERNAL MODULE: ./node_modules/tar-stream/index.js
-var tar_stream = __nccwpck_require__(118);
+// EXTERNAL MODULE: ../main/node_modules/tar-stream/index.js
+var tar_stream = __nccwpck_require__(6);
 ;// CONCATENATED MODULE: external "node:zlib"
 const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 ;// CONCATENATED MODULE: external "node:os"
@@ -11966,7 +11966,7 @@ const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.me
 const external_assert_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("assert");
 // EXTERNAL MODULE: external "fs"
 var external_fs_ = __nccwpck_require__(896);
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io-util.js
 var __awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12146,7 +12146,7 @@ function getCmdPath() {
     return (_a = process.env['COMSPEC']) !== null && _a !== void 0 ? _a : `cmd.exe`;
 }
 //# sourceMappingURL=io-util.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/io/lib/io.js
 var io_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -12420,7 +12420,7 @@ function io_copyFile(srcFile, destFile, force) {
 //# sourceMappingURL=io.js.map
 ;// CONCATENATED MODULE: external "timers"
 const external_timers_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("timers");
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/toolrunner.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/toolrunner.js
 var toolrunner_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -13008,7 +13008,7 @@ class ExecState extends external_events_.EventEmitter {
     }
 }
 //# sourceMappingURL=toolrunner.js.map
-;// CONCATENATED MODULE: ./node_modules/@actions/exec/lib/exec.js
+;// CONCATENATED MODULE: ../main/node_modules/@actions/exec/lib/exec.js
 var exec_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
     function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
     return new (P || (P = Promise))(function (resolve, reject) {
@@ -14844,7 +14844,122 @@ function groupTargets(targets) {
     return [...groups.values()];
 }
 
+;// CONCATENATED MODULE: ./src/registry/link.ts
+/**
+ * The `Link` header (RFC 8288, formerly RFC 5988) with which a registry pages a list: the
+ * referrers API and the tags list answer `Link: <URL>; rel="next"` while more follows.
+ */
+/**
+ * The target of the first `rel="next"` link in a Link header, resolved against `base` (the URL
+ * of the response that carried it), or undefined when there is none. Whatever the header holds,
+ * it gives a URL or nothing and never throws: a link that does not parse is no link. Where the
+ * URL may be followed (its origin) is the caller's decision.
+ */
+function nextLink(value, base) {
+    if (!value)
+        return undefined;
+    for (const link of parseLinks(value)) {
+        const rels = (link.params.get('rel') ?? '').toLowerCase().split(/[ \t]+/);
+        if (!rels.includes('next'))
+            continue;
+        try {
+            return new URL(link.target, base);
+        }
+        catch {
+            return undefined;
+        }
+    }
+    return undefined;
+}
+/**
+ * `<a>; rel="next"; title="x, y", <b>; rel=prev`: each link-value's target and parameters.
+ * Commas inside `<…>` and inside quoted strings belong to them; text that fits no link-value is
+ * skipped up to the next comma.
+ */
+function parseLinks(s) {
+    const links = [];
+    let i = 0;
+    const n = s.length;
+    const skipSpace = () => {
+        while (i < n && (s[i] === ' ' || s[i] === '\t'))
+            i++;
+    };
+    const skipToComma = () => {
+        while (i < n && s[i] !== ',') {
+            if (s[i] === '"')
+                skipQuoted();
+            else
+                i++;
+        }
+    };
+    const skipQuoted = () => {
+        for (i++; i < n && s[i] !== '"'; i++)
+            if (s[i] === '\\')
+                i++;
+        i++;
+    };
+    while (i < n) {
+        skipSpace();
+        if (s[i] === ',') {
+            i++;
+            continue;
+        }
+        if (s[i] !== '<') {
+            skipToComma();
+            continue;
+        }
+        const close = s.indexOf('>', i + 1);
+        if (close < 0)
+            break;
+        const link = { target: s.slice(i + 1, close).trim(), params: new Map() };
+        i = close + 1;
+        for (;;) {
+            skipSpace();
+            if (i >= n || s[i] === ',')
+                break;
+            if (s[i] !== ';') {
+                skipToComma();
+                break;
+            }
+            i++;
+            skipSpace();
+            const start = i;
+            while (i < n && !'=;, \t'.includes(s[i]))
+                i++;
+            const name = s.slice(start, i).toLowerCase();
+            skipSpace();
+            let value = '';
+            if (s[i] === '=') {
+                i++;
+                skipSpace();
+                if (s[i] === '"') {
+                    let v = '';
+                    for (i++; i < n && s[i] !== '"'; i++) {
+                        if (s[i] === '\\' && i + 1 < n)
+                            i++;
+                        v += s[i];
+                    }
+                    i++;
+                    value = v;
+                }
+                else {
+                    const from = i;
+                    while (i < n && !';,'.includes(s[i]))
+                        i++;
+                    value = s.slice(from, i).trim();
+                }
+            }
+            if (name && !link.params.has(name))
+                link.params.set(name, value);
+        }
+        links.push(link);
+    }
+    return links;
+}
+
 ;// CONCATENATED MODULE: ./src/registry/referrers.ts
+
+
 
 
 
@@ -14889,26 +15004,66 @@ async function pushReferrer(t, subject, r) {
     await addToFallbackTag(t, subject, r.entry);
     return 'tag';
 }
-/** Reads the fallback tag's index (none yet: empty), adds the entry, writes it back. */
+/**
+ * How many times Lading reads, merges, writes and checks the fallback tag before it gives up:
+ * each failed check means another writer replaced the index in between (matrix jobs attaching to
+ * one image), and the distribution spec offers no lock.
+ */
+const MAX_FALLBACK_ATTEMPTS = 5;
+/** The least time a write to the fallback tag is given to settle before it is read back. */
+const FALLBACK_SETTLE_MS = 100;
+const referrers_sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+const lists = (index, digest) => (index?.manifests ?? []).some(m => isObject(m) && m.digest === digest);
+/**
+ * Adds the entry to the fallback tag's index: read, merge, write, then read back. There is no
+ * lock, so a writer that read the index before this one wrote it may replace it with its own
+ * merge; the read-back sees that (the entry is missing) and merges again, up to
+ * MAX_FALLBACK_ATTEMPTS times. The read-back waits as long as the read and write took (at least
+ * FALLBACK_SETTLE_MS), so that a writer as slow as this one has landed by then.
+ */
 async function addToFallbackTag(t, subject, entry) {
     const tag = fallbackTag(subject);
-    const current = await fallbackIndex(t, subject);
-    const manifests = (current?.manifests ?? []).filter(m => m.digest !== entry.digest);
-    const index = {
-        schemaVersion: 2,
-        mediaType: MediaType.ImageIndex,
-        manifests: [...manifests, entry]
-    };
-    const bytes = Buffer.from(JSON.stringify(index));
-    const descriptor = {
-        mediaType: MediaType.ImageIndex,
-        digest: digestOf(bytes),
-        size: bytes.length
-    };
-    await putManifest(t, tag, { descriptor, bytes });
+    const where = `${t.client.registry}/${t.repository}:${tag}`;
+    for (let attempt = 1;; attempt++) {
+        const started = Date.now();
+        const current = await fallbackIndex(t, subject, attempt === 1);
+        if (lists(current?.index, entry.digest))
+            return;
+        const manifests = current?.index.manifests ?? [];
+        const index = {
+            schemaVersion: 2,
+            mediaType: MediaType.ImageIndex,
+            manifests: [...manifests, entry]
+        };
+        const bytes = Buffer.from(JSON.stringify(index));
+        const descriptor = {
+            mediaType: MediaType.ImageIndex,
+            digest: digestOf(bytes),
+            size: bytes.length
+        };
+        await putManifest(t, tag, { descriptor, bytes });
+        await referrers_sleep(Math.max(FALLBACK_SETTLE_MS, Date.now() - started));
+        const now = await fallbackIndex(t, subject, false);
+        // Another writer that merged this entry in kept it: that is as good as this write.
+        if (now && (now.digest === descriptor.digest || lists(now.index, entry.digest)))
+            return;
+        if (attempt >= MAX_FALLBACK_ATTEMPTS)
+            throw new LadingError(`${where}: another writer replaced the referrers tag ${attempt} times while Lading ` +
+                `added ${entry.digest} (MAX_FALLBACK_ATTEMPTS); the artifact is in the repository ` +
+                'by digest but the tag does not list it. Attach again once the other jobs writing ' +
+                'to this image are done, or use a registry with the referrers API');
+        t.client.log(`${where}: another writer replaced the referrers tag while Lading added ` +
+            `${entry.digest}; merging again (attempt ${attempt + 1} of ${MAX_FALLBACK_ATTEMPTS})`);
+        // Jittered, so that writers which lost together do not come back together.
+        await referrers_sleep(FALLBACK_SETTLE_MS * attempt * (0.5 + Math.random()));
+    }
 }
-/** The index under the fallback tag of `subject`, or undefined when there is none. */
-async function fallbackIndex(t, subject) {
+/**
+ * The index under the fallback tag of `subject` and its digest, or undefined when there is
+ * none. With `report`, what is wrong in it is logged (another client's mistakes are kept, since
+ * they are its entries, but said).
+ */
+async function fallbackIndex(t, subject, report = true) {
     let fetched;
     try {
         fetched = await getManifest(t, fallbackTag(subject), MediaType.ImageIndex);
@@ -14920,39 +15075,83 @@ async function fallbackIndex(t, subject) {
     }
     const where = `${t.client.registry}/${t.repository}:${fallbackTag(subject)}`;
     const doc = parseJSONValue(fetched.bytes, `the referrers tag ${where}`);
-    // Another client's mistakes are kept (they are its entries), but said.
-    for (const f of checkReferrersList(doc, subject, where))
-        t.client.log(`${f.severity} ${f.rule}: ${f.location}: ${f.message}`);
+    if (report)
+        for (const f of checkReferrersList(doc, subject, where))
+            t.client.log(`${f.severity} ${f.rule}: ${f.location}: ${f.message}`);
     if (!isObject(doc) || !Array.isArray(doc.manifests))
-        throw new LadingError(`${t.client.registry}/${t.repository}:${fallbackTag(subject)} is the referrers tag of ` +
-            `${subject} but holds no image index; remove or fix it, then attach again`);
-    return doc;
+        throw new LadingError(`${where} is the referrers tag of ${subject} but holds no image index; ` +
+            'remove or fix it, then attach again');
+    return { index: doc, digest: fetched.descriptor.digest };
 }
 /**
+ * The most pages of one referrers list Lading reads. A registry pages a long list with `Link:
+ * <URL>; rel="next"`; one whose links never end is stopped here rather than followed forever.
+ */
+const MAX_REFERRERS_PAGES = 100;
+/**
  * The referrers of `subject`: the registry's referrers API where it has one (200), else the
- * fallback tag (404 from the API).
+ * fallback tag (404 from the API). A paged answer is read page by page, following its `rel="next"`
+ * links on the registry's own origin only (its credentials go nowhere else), at most
+ * MAX_REFERRERS_PAGES of them and never one twice; the pages' manifests are merged in order.
  */
 async function listReferrers(t, subject) {
     const what = `GET referrers of ${t.client.registry}/${t.repository}@${subject}`;
-    const res = await t.client.request({
-        method: 'GET',
-        path: `${t.repository}/referrers/${subject}`,
-        scopes: t.scopes,
-        headers: { Accept: MediaType.ImageIndex },
-        expect: [200, 404],
-        what,
-        repository: t.repository
-    });
-    if (res.status === 200) {
-        const bytes = await http_readDocument(res, what);
-        return { via: 'api', index: parseJSONValue(bytes, `${what}: the answer`) };
+    const pages = [];
+    const seen = new Set();
+    let url = t.client.urlOf({ path: `${t.repository}/referrers/${subject}` });
+    for (;;) {
+        const page = pages.length + 1;
+        const asked = page === 1 ? what : `${what} (page ${page}, ${displayUrl(url)})`;
+        const res = await t.client.request({
+            method: 'GET',
+            url,
+            scopes: t.scopes,
+            headers: { Accept: MediaType.ImageIndex },
+            expect: page === 1 ? [200, 404] : [200],
+            what: asked,
+            repository: t.repository
+        });
+        if (res.status === 404) {
+            await drain(res);
+            const fallback = await fallbackIndex(t, subject);
+            return {
+                via: 'tag',
+                index: fallback?.index ?? {
+                    schemaVersion: 2,
+                    mediaType: MediaType.ImageIndex,
+                    manifests: []
+                }
+            };
+        }
+        seen.add(url.href);
+        const bytes = await http_readDocument(res, asked);
+        pages.push(parseJSONValue(bytes, `${asked}: the answer`));
+        const next = nextLink(header(res, 'link'), res.url);
+        if (!next)
+            break;
+        if (!sameOrigin(t.client.base, next))
+            throw new LadingError(`${what}: page ${page} links its next page to ${displayUrl(next)}, off the registry's ` +
+                `origin ${t.client.base.origin}; Lading does not follow it (the registry's ` +
+                'credentials go to the registry only), so the list would be incomplete. The registry ' +
+                'or a proxy in front of it is misconfigured');
+        if (seen.has(next.href))
+            throw new LadingError(`${what}: page ${page} links its next page to ${displayUrl(next)}, a page already ` +
+                "read; the registry's pages go round in a loop");
+        if (page >= MAX_REFERRERS_PAGES)
+            throw new LadingError(`${what}: ${t.client.registry} pages the list beyond ${MAX_REFERRERS_PAGES} pages ` +
+                '(MAX_REFERRERS_PAGES); Lading stopped reading it rather than list part of it');
+        url = next;
     }
-    await drain(res);
-    const index = await fallbackIndex(t, subject);
-    return {
-        via: 'tag',
-        index: index ?? { schemaVersion: 2, mediaType: MediaType.ImageIndex, manifests: [] }
-    };
+    if (pages.length === 1)
+        return { via: 'api', index: pages[0] };
+    const manifests = [];
+    pages.forEach((p, i) => {
+        if (!isObject(p) || !Array.isArray(p.manifests))
+            throw new LadingError(`${what}: page ${i + 1} of ${pages.length} is not an image index with \`manifests\`, ` +
+                'so the pages cannot be merged; the registry answered something else than a referrers list');
+        manifests.push(...p.manifests);
+    });
+    return { via: 'api', index: { ...pages[0], manifests } };
 }
 
 ;// CONCATENATED MODULE: ./src/registry/index.ts
@@ -16622,11 +16821,11 @@ const defaultIO = {
 
 /***/ }),
 
-/***/ 486:
+/***/ 532:
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(471);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(83);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
@@ -16776,6 +16975,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(486);
+/******/ var __webpack_exports__ = __nccwpck_require__(532);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 
