@@ -87,11 +87,13 @@ describe('a fan-out index (10 × depth 5)', () => {
   })
 
   it('is validated reading each blob once', async () => {
-    const { dir } = await fanOutLayout(10, 5)
+    const { dir, count } = await fanOutLayout(10, 5)
     const opened = await openLayout(dir)
     const source = new CountingSource(opened)
     const findings = await validateImage(source, opened.root, { location: 'from' })
     expect(findings.filter(f => f.severity === 'error')).toEqual([])
+    // Every blob was read (the documents and the one layer), so the check below is not vacuous.
+    expect(source.reads.size).toBe(count + 1)
     expect([...source.reads.values()].every(n => n === 1)).toBe(true)
   })
 

@@ -2,16 +2,16 @@
  * End to end through the CLI front end and the engine: a tree becomes a layout that independent
  * tools (oci-image-tool, umoci, skopeo) accept and read back exactly.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { cli } from '../helpers/cli.js'
 import { describeTree, makeTree } from '../helpers/layer-tree.js'
 import { itWithTools } from '../helpers/tools.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 /**
  * Each blob is checked once per run: a layer Lading builds carries the findings the validator
  * would make reading it back, scans are shared between the validations of a run, and the work
@@ -19,18 +19,15 @@ import { itWithTools } from '../helpers/tools.js'
  */
 import type { Descriptor } from '../../src/oci/types.js'
 
+const tmpDirs = trackedTempDirs('lading-e2e-')
 let tmp: string
 let tree: string
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-e2e-'))
+  tmp = await tmpDirs()
   tree = path.join(tmp, 'tree')
   await fs.mkdir(tree)
   await makeTree(tree)
-})
-
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true })
 })
 
 const baseArgs = (out: string) => [

@@ -3,10 +3,9 @@
  * from an oci-archive, `load: true` and the `docker-daemon:` source, with a stand-in `docker`
  * script on PATH that records what it is asked and, for `save`, hands over a prepared archive.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals'
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import * as fs from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { parseSourceSpec } from '../../src/transports/spec.js'
 import { repoTagOf } from '../../src/transports/docker-archive-writer.js'
@@ -16,13 +15,17 @@ import { parseReference } from '../../src/oci/reference.js'
 import { cli } from '../helpers/cli.js'
 import { dockerStandIn, type DockerStandIn } from '../helpers/docker-stand-in.js'
 import { describeWithTools } from '../helpers/tools.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-docker-test-'))
+const tmpDirs = trackedTempDirs('lading-docker-test-')
+let tmp: string
+beforeAll(async () => {
+  tmp = await tmpDirs()
+})
 const savedPath = process.env.PATH
 afterEach(() => {
   process.env.PATH = savedPath
 })
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }))
 
 let n = 0
 /** A fresh directory with one file to layer. */
@@ -127,7 +130,7 @@ d('archive-format docker', () => {
 
     const back = await openDockerArchive(first, scanBlob)
     try {
-      expect(back.root.digest).toBeDefined()
+      expect(back.root.mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
       const manifest = JSON.parse((await back.read(back.root)).toString('utf8'))
       expect(manifest.config.digest).toBe(r.out['config-digest'])
     } finally {

@@ -1,23 +1,19 @@
 /** Outputs in awkward places and a run stopped by a signal: a clear error, nothing half-done left. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { spawn } from 'node:child_process'
 import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { bundledCli, cli } from '../helpers/cli.js'
+import { makeSite } from '../helpers/layer-tree.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 
+const tmpDirs = trackedTempDirs('lading-edge-')
 let tmp: string
 let site: string
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-edge-'))
-  site = path.join(tmp, 'site')
-  await fs.mkdir(site)
-  await fs.writeFile(path.join(site, 'index.html'), '<h1>hi</h1>\n')
-})
-
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true })
+  tmp = await tmpDirs()
+  site = await makeSite(tmp)
 })
 
 describe('outputs in awkward places: a clear error, and nothing half-done', () => {

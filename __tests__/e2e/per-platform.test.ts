@@ -4,21 +4,22 @@
  * manifest gets its own (stages/assemble.ts); with the platform-scoped annotations, descriptor
  * annotations and the imageid / platform-digests outputs, read back from the layout written.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import * as tar from 'tar-stream'
 import { cli } from '../helpers/cli.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { layerJobs } from '../../src/app/stages/build-layers.js'
 import { parseLayerSpec } from '../../src/build/layer/index.js'
 import { parsePlatform } from '../../src/oci/platform.js'
 import type { Descriptor, Index, Manifest } from '../../src/oci/types.js'
 
+const tmpDirs = trackedTempDirs('lading-per-platform-')
 let tmp: string
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-per-platform-'))
+  tmp = await tmpDirs()
   for (const arch of ['amd64', 'arm64']) {
     await fs.mkdir(path.join(tmp, 'dist', `linux-${arch}`), { recursive: true })
     await fs.writeFile(path.join(tmp, 'dist', `linux-${arch}`, 'app'), `binary for ${arch}\n`)
@@ -26,9 +27,6 @@ beforeAll(async () => {
   await fs.mkdir(path.join(tmp, 'static'))
   await fs.writeFile(path.join(tmp, 'static', 'index.html'), '<p>same everywhere</p>\n')
   await fs.chmod(path.join(tmp, 'static', 'index.html'), 0o644)
-})
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true })
 })
 
 async function readJSON<T>(layout: string, d: Descriptor): Promise<T> {

@@ -5,14 +5,14 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
 import * as fsSync from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync, spawnSync } from 'node:child_process'
 import * as cryptoMod from 'node:crypto'
 import { bundledCli, cli as runCli } from '../helpers/cli.js'
 import { parseOutputs, runAction } from '../helpers/action.js'
 import { describeWithTools, itWithTools } from '../helpers/tools.js'
-import { startRegistry, type TestRegistry } from '../helpers/registry-server.js'
+import { useRegistry } from '../helpers/registries.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js'
 import { remoteDigest } from '../helpers/skopeo.js'
 
@@ -46,26 +46,24 @@ describeWithTools(
   ['docker-registry', 'skopeo', 'htpasswd'],
   'the CLI and the action with a registry',
   () => {
+    const tmpDirs = trackedTempDirs('lading-push-e2e-')
     let tmp: string
     const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { HOME: tmp, ...env })
-    let reg: TestRegistry
+    const reg = useRegistry('none')
     let proxy: FaultProxy
     let app: string
 
     beforeAll(async () => {
-      tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-push-e2e-'))
+      tmp = await tmpDirs()
       app = path.join(tmp, 'app')
       await fs.mkdir(app)
       await fs.writeFile(path.join(app, 'server.js'), 'console.log("hi")\n')
       // Enough bytes that a layer download would be unmistakable in the proxy log.
       await fs.writeFile(path.join(app, 'data.bin'), cryptoMod.randomBytes(512 * 1024))
-      reg = await startRegistry('none')
       proxy = await startFaultProxy(reg.host)
     })
     afterAll(async () => {
       await proxy?.stop()
-      await reg?.stop()
-      await fs.rm(tmp, { recursive: true, force: true })
     })
 
     const blobMoves = (p: FaultProxy, since: number) =>
@@ -506,13 +504,7 @@ describeWithTools(
     })
 
     describe('the bundled action with credentials', () => {
-      let secure: TestRegistry
-      beforeAll(async () => {
-        secure = await startRegistry('htpasswd')
-      })
-      afterAll(async () => {
-        await secure?.stop()
-      })
+      const secure = useRegistry('htpasswd')
 
       it('pushes with username/password and never shows the secret or its base64 form', async () => {
         const r = runAction(

@@ -9,17 +9,18 @@
  * scenario says which of the workflow's other steps it stands in for, and how. A README example
  * edited into one that does not run fails the test named after its heading.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { INPUT_DEFAULTS, INPUT_NAMES, isInputName, type GivenInputs } from '../../src/app/inputs.js'
 import { bundledCli } from '../helpers/cli.js'
 import { parseOutputs, runAction } from '../helpers/action.js'
 import { dockerStandIn, type DockerStandIn } from '../helpers/docker-stand-in.js'
-import { startRegistry, type TestRegistry } from '../helpers/registry-server.js'
+import { useRegistry } from '../helpers/registries.js'
+import type { TestRegistry } from '../helpers/registry-server.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { describeWithTools } from '../helpers/tools.js'
 
 const README = path.resolve(import.meta.dirname, '..', '..', 'README.md')
@@ -540,14 +541,11 @@ describe('the README', () => {
   })
 
   describeWithTools(['docker-registry', 'skopeo'], 'examples, run', () => {
+    const tmpDirs = trackedTempDirs('lading-readme-')
+    registry = useRegistry('none')
     beforeAll(async () => {
-      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-readme-'))
-      registry = await startRegistry('none')
+      tmp = await tmpDirs()
       for (const base of BASES) pushBase(base.ref, base.config)
-    })
-    afterAll(async () => {
-      await registry?.stop()
-      if (tmp) fs.rmSync(tmp, { recursive: true, force: true })
     })
 
     it.each(Object.keys(scenarios))('%s', heading => {

@@ -3,13 +3,13 @@
  * become layouts, single-platform images merge into one index, and a multi-platform base gets the
  * same new layer on every platform.
  */
-import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { describe, it, expect, beforeAll } from '@jest/globals'
 import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { cli } from '../helpers/cli.js'
 import { describeWithTools, itWithTools } from '../helpers/tools.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON documents of several shapes
 async function blob(layout: string, digest: string): Promise<any> {
@@ -18,11 +18,12 @@ async function blob(layout: string, digest: string): Promise<any> {
   )
 }
 
+const tmpDirs = trackedTempDirs('lading-reasm-')
 let tmp: string
 let amd64: string
 let arm64: string
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-reasm-'))
+  tmp = await tmpDirs()
   for (const arch of ['amd64', 'arm64']) {
     const dir = path.join(tmp, `src-${arch}`)
     await fs.mkdir(dir)
@@ -45,9 +46,6 @@ beforeAll(async () => {
   }
   amd64 = path.join(tmp, 'img-amd64')
   arm64 = path.join(tmp, 'img-arm64')
-})
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true })
 })
 
 describeWithTools(

@@ -8,13 +8,13 @@ import { describe, it, expect, beforeAll, afterAll, afterEach } from '@jest/glob
 import * as fs from 'node:fs/promises'
 import * as http from 'node:http'
 import type { AddressInfo } from 'node:net'
-import * as os from 'node:os'
 import * as path from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { cli as runCli } from '../helpers/cli.js'
 import { missing } from '../helpers/tools.js'
-import { startRegistry, type TestRegistry } from '../helpers/registry-server.js'
+import { useRegistry } from '../helpers/registries.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { startReferrersProxy, type ReferrersProxy } from '../helpers/referrers-proxy.js'
 import { Layout, writeLayoutIndex } from '../../src/transports/layout.js'
 import { MediaType } from '../../src/oci/mediatypes.js'
@@ -23,8 +23,8 @@ import type { Descriptor } from '../../src/oci/types.js'
 
 const sha256 = (b: Buffer) => 'sha256:' + createHash('sha256').update(b).digest('hex')
 
+const tmpDirs = trackedTempDirs('lading-referrers-')
 let tmp: string
-let reg: TestRegistry
 let proxy: ReferrersProxy
 const cli = (args: string[]) => runCli(args, { HOME: tmp })
 
@@ -157,12 +157,14 @@ async function buildxLayout(dir: string, images: Array<[string, string]>): Promi
 
 let amd64: string
 let arm64: string
-beforeAll(async () => {
+beforeAll(() => {
   // Every test here needs them: a missing one fails the file, never passes it unchecked.
   const lacking = missing(['docker-registry', 'skopeo'])
   if (lacking.length) throw new Error(`these tests need ${lacking.join(', ')}`)
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-referrers-'))
-  reg = await startRegistry()
+})
+const reg = useRegistry()
+beforeAll(async () => {
+  tmp = await tmpDirs()
   proxy = await startReferrersProxy(reg.host)
   for (const arch of ['amd64', 'arm64']) {
     const dir = path.join(tmp, `files-${arch}`)
@@ -187,8 +189,6 @@ beforeAll(async () => {
 }, 60_000)
 afterAll(async () => {
   await proxy?.stop()
-  await reg?.stop()
-  await fs.rm(tmp, { recursive: true, force: true })
 })
 
 describe('artifacts pass through', () => {

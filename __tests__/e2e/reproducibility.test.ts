@@ -1,22 +1,17 @@
 /** The same image got several ways (one build, a copy, a merge of per-platform builds) has one digest. */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import * as fs from 'node:fs/promises'
-import * as os from 'node:os'
+import { beforeAll, describe, expect, it } from '@jest/globals'
 import * as path from 'node:path'
 import { cli } from '../helpers/cli.js'
+import { makeSite } from '../helpers/layer-tree.js'
+import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 
+const tmpDirs = trackedTempDirs('lading-edge-')
 let tmp: string
 let site: string
 
 beforeAll(async () => {
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-edge-'))
-  site = path.join(tmp, 'site')
-  await fs.mkdir(site)
-  await fs.writeFile(path.join(site, 'index.html'), '<h1>hi</h1>\n')
-})
-
-afterAll(async () => {
-  await fs.rm(tmp, { recursive: true, force: true })
+  tmp = await tmpDirs()
+  site = await makeSite(tmp)
 })
 
 describe('reproducibility across the ways to get the same image', () => {

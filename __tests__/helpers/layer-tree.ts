@@ -7,6 +7,14 @@ export const LONG_DIR = 'long/' + 'd'.repeat(70)
 /** A 150+ character path whose last component alone is over 100 bytes, so ustar cannot hold it. */
 export const LONG_FILE = `${LONG_DIR}/${'f'.repeat(110)}.txt`
 
+/** `parent/site`, holding one index.html: the smallest tree worth a layer. Returns its path. */
+export async function makeSite(parent: string): Promise<string> {
+  const site = path.join(parent, 'site')
+  await fs.mkdir(site)
+  await fs.writeFile(path.join(site, 'index.html'), '<h1>hi</h1>\n')
+  return site
+}
+
 export async function makeTree(root: string): Promise<void> {
   const f = (p: string) => path.join(root, p)
   await fs.mkdir(f('bin'), { recursive: true })

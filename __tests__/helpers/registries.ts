@@ -3,14 +3,30 @@
  * htpasswd and (when asked) behind a token server, each with a fault proxy in front. Call
  * useRegistries() inside the describe block that needs them (a describeWithTools block, so the
  * registries start only when the tools are there); they are started before its tests and stopped
- * after them.
+ * after them. useRegistry() is one registry alone, the same way.
  */
 import { afterAll, beforeAll } from '@jest/globals'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { startFaultProxy, type FaultProxy, type SeenRequest } from './fault-proxy.js'
-import { startRegistry, type TestRegistry } from './registry-server.js'
+import { startRegistry, type RegistryAuth, type TestRegistry } from './registry-server.js'
+
+/**
+ * One registry (startRegistry(auth)) for the tests of the calling file or describe block: started
+ * before them, stopped after. The object is filled in when the block starts, so read it in hooks
+ * and tests, and start what goes in front of it (a proxy) in a beforeAll declared after this call.
+ */
+export function useRegistry(auth: RegistryAuth = 'none'): TestRegistry {
+  const reg = {} as TestRegistry
+  beforeAll(async () => {
+    Object.assign(reg, await startRegistry(auth))
+  })
+  afterAll(async () => {
+    await reg.stop?.()
+  })
+  return reg
+}
 
 /** Retries quick enough for tests, as many as production makes. */
 export const fast = { baseDelayMs: 50, maxDelayMs: 500, attempts: 4, maxElapsedMs: 30_000 }

@@ -3,9 +3,8 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { randomBytes } from 'node:crypto'
-import { openLayout } from '../../src/transports/layout-image.js'
-import { openOciArchive } from '../../src/transports/oci-archive.js'
-import { LadingError } from '../../src/util/errors.js'
+import { mockTmpdir } from '../helpers/own-tmpdir.js'
+// Made with the real os.tmpdir(): the test's own directories are not what it counts.
 import {
   exec,
   makeTar,
@@ -14,6 +13,11 @@ import {
   writeFixtureLayout
 } from '../helpers/transports-fixtures.js'
 import { itWithTools } from '../helpers/tools.js'
+
+const ownTmpdir = mockTmpdir()
+const { openLayout } = await import('../../src/transports/layout-image.js')
+const { openOciArchive } = await import('../../src/transports/oci-archive.js')
+const { LadingError } = await import('../../src/util/errors.js')
 
 const tmp = trackedTempDirs()
 
@@ -71,14 +75,8 @@ describe('openOciArchive', () => {
       { ref: 'a', layers: [{ f: '1' }] },
       { ref: 'b', layers: [{ f: '2' }] }
     ])
-    const names = ['oci-layout', 'index.json']
-    for (const f of await fs.readdir(path.join(lay, 'blobs', 'sha256')))
-      names.push(`blobs/sha256/${f}`)
-    const entries = [{ name: './', type: 'directory' as const }]
-    for (const n of names)
-      entries.push({ name: `./${n}`, content: await fs.readFile(path.join(lay, n)) } as never)
     const archive = path.join(base, 'dot.tar')
-    await fs.writeFile(archive, await makeTar(entries))
+    await fs.writeFile(archive, await tarOfLayout(lay, './'))
     const src = await openOciArchive(archive, 'b')
     expect((await readImage(src)).layerDigests).toHaveLength(1)
     await src.close()
@@ -117,40 +115,68 @@ describe('openOciArchive', () => {
 
   it('gives clear errors for files that are not OCI archives, and leaves no temp files', async () => {
     const base = await tmp()
-    // os.tmpdir() follows TMPDIR, so this worker's extractions land where they can be counted.
+    // The extractions of the code under test land where they can be counted.
     const ownTmp = await tmp()
-    const savedTmp = process.env.TMPDIR
-    process.env.TMPDIR = ownTmp
-    const rnd = path.join(base, 'random.bin')
-    await fs.writeFile(rnd, randomBytes(4096))
-    const e1 = await openOciArchive(rnd).catch(e => e)
-    expect(e1).toBeInstanceOf(LadingError)
-    expect(e1.message).toMatch(/is not a readable tar archive/)
+    ownTmpdir.set(ownTmp)
+    try {
+      // What the count stands on: the code under test does extract into ownTmp.
+      const lay = path.join(base, 'lay')
+      await writeFixtureLayout(lay, [{ layers: [{ f: '1' }] }])
+      const good = path.join(base, 'good.tar')
+      await fs.writeFile(good, await tarOfLayout(lay))
+      const src = await openOciArchive(good)
+      expect(path.dirname(src.dir)).toBe(ownTmp)
+      await src.close()
 
-    const other = path.join(base, 'other.tar')
-    await fs.writeFile(other, await makeTar([{ name: 'README', content: 'hi' }]))
-    await expect(openOciArchive(other)).rejects.toThrow(
-      /is not an OCI layout archive nor a docker save tarball/
-    )
-
-    const docker = path.join(base, 'docker.tar')
-    await fs.writeFile(docker, await makeTar([{ name: 'manifest.json', content: '[]' }]))
-    await expect(openOciArchive(docker)).rejects.toThrow(/use docker-archive:/)
-
-    const evil = path.join(base, 'evil.tar')
-    await fs.writeFile(evil, await makeTar([{ name: '../evil', content: 'x' }]))
-    await expect(openOciArchive(evil)).rejects.toThrow(/"\.\.\/evil" that points outside/)
-    await expect(fs.access(path.join(base, '..', 'evil'))).rejects.toThrow()
-    const abs = path.join(base, 'abs.tar')
-    await fs.writeFile(abs, await makeTar([{ name: '/etc/evil', content: 'x' }]))
-    await expect(openOciArchive(abs)).rejects.toThrow(/absolute path/)
-
-    await expect(openOciArchive(path.join(base, 'missing.tar'))).rejects.toThrow(/does not exist/)
-    await expect(openOciArchive(base)).rejects.toThrow(/is a directory; .*use oci:/)
-    const truncated = path.join(base, 'trunc.tar')
-    await fs.writeFile(truncated, (await fs.readFile(other)).subarray(0, 700))
-    await expect(openOciArchive(truncated)).rejects.toThrow(/not a readable tar archive/)
-    process.env.TMPDIR = savedTmp
+      await clearErrorsForNonArchives(base)
+    } finally {
+      ownTmpdir.set(undefined)
+    }
     expect(await fs.readdir(ownTmp)).toEqual([])
   })
 })
+
+/** A tar of the layout in `lay`, its entry names starting with `prefix`. */
+async function tarOfLayout(lay: string, prefix = ''): Promise<Buffer> {
+  const names = ['oci-layout', 'index.json']
+  for (const f of await fs.readdir(path.join(lay, 'blobs', 'sha256')))
+    names.push(`blobs/sha256/${f}`)
+  const entries: Parameters<typeof makeTar>[0] = []
+  if (prefix) entries.push({ name: prefix, type: 'directory' })
+  for (const n of names)
+    entries.push({ name: prefix + n, content: await fs.readFile(path.join(lay, n)) })
+  return makeTar(entries)
+}
+
+/** Each kind of file that is not an OCI archive is refused with an error that says what it is. */
+async function clearErrorsForNonArchives(base: string): Promise<void> {
+  const rnd = path.join(base, 'random.bin')
+  await fs.writeFile(rnd, randomBytes(4096))
+  const e1 = await openOciArchive(rnd).catch(e => e)
+  expect(e1).toBeInstanceOf(LadingError)
+  expect(e1.message).toMatch(/is not a readable tar archive/)
+
+  const other = path.join(base, 'other.tar')
+  await fs.writeFile(other, await makeTar([{ name: 'README', content: 'hi' }]))
+  await expect(openOciArchive(other)).rejects.toThrow(
+    /is not an OCI layout archive nor a docker save tarball/
+  )
+
+  const docker = path.join(base, 'docker.tar')
+  await fs.writeFile(docker, await makeTar([{ name: 'manifest.json', content: '[]' }]))
+  await expect(openOciArchive(docker)).rejects.toThrow(/use docker-archive:/)
+
+  const evil = path.join(base, 'evil.tar')
+  await fs.writeFile(evil, await makeTar([{ name: '../evil', content: 'x' }]))
+  await expect(openOciArchive(evil)).rejects.toThrow(/"\.\.\/evil" that points outside/)
+  await expect(fs.access(path.join(base, '..', 'evil'))).rejects.toThrow()
+  const abs = path.join(base, 'abs.tar')
+  await fs.writeFile(abs, await makeTar([{ name: '/etc/evil', content: 'x' }]))
+  await expect(openOciArchive(abs)).rejects.toThrow(/absolute path/)
+
+  await expect(openOciArchive(path.join(base, 'missing.tar'))).rejects.toThrow(/does not exist/)
+  await expect(openOciArchive(base)).rejects.toThrow(/is a directory; .*use oci:/)
+  const truncated = path.join(base, 'trunc.tar')
+  await fs.writeFile(truncated, (await fs.readFile(other)).subarray(0, 700))
+  await expect(openOciArchive(truncated)).rejects.toThrow(/not a readable tar archive/)
+}
