@@ -42095,6 +42095,7 @@ class ExchangeWatch {
             last = moved(s);
         });
         let checkedAt = Date.now();
+        let behindAtStart = false;
         const check = () => {
             const now = socket ? moved(socket) : 0;
             const got = now - last;
@@ -42108,10 +42109,14 @@ class ExchangeWatch {
                 return;
             }
             // A download whose reader is behind (bytes received and not yet read) waits on Lading,
-            // not on the registry: the registry is only to blame when nothing waits to be read.
+            // not on the registry: the registry is only to blame when nothing waits to be read, at the
+            // start of the window as at its end. (A reader that was behind and has just caught up
+            // empties every buffer before the registry's next bytes can arrive.)
             const res = this.res;
             const waitingOnUs = (!!res && res.readableLength > 0) || (!!socket && socket.readableLength > 0);
-            if (!waitingOnUs && got < (bytesPerSecond * windowMs) / 1000)
+            const judged = !waitingOnUs && !behindAtStart;
+            behindAtStart = waitingOnUs;
+            if (judged && got < (bytesPerSecond * windowMs) / 1000)
                 return this.fail(new TooSlow(`${this.w.what}: ${got} bytes moved with ${this.host} in ${seconds(windowMs)}, ` +
                     `below the minimum rate of ${rate(bytesPerSecond)} (MIN_TRANSFER_RATE over ` +
                     'RATE_WINDOW_MS); the registry or the network is stalled or far too slow'));
