@@ -6,7 +6,12 @@ import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { DeflatePool } from '../../src/codec/deflate-wasm.js'
 import { GZIP_BLOCK, ParallelGzip, type MemberCompressor } from '../../src/codec/gzip-members.js'
-import { compressionLevel, compressorStages, gzipCodec } from '../../src/codec/compress.js'
+import {
+  compressionLevel,
+  compressorStages,
+  gzipCodec,
+  SharedCompressors
+} from '../../src/codec/compress.js'
 import { LadingError } from '../../src/util/errors.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -155,6 +160,27 @@ describe('libdeflate gzip on worker threads', () => {
     await expect(gzipThrough(crashOnSecond, [text(4 * GZIP_BLOCK)])).rejects.toThrow(
       /gzip compression failed in a libdeflate worker thread: .*too large/
     )
+  })
+
+  it("a run's shared compressors: streams at once give their own bytes; only the run closes them", async () => {
+    const shared = new SharedCompressors()
+    const a = Buffer.concat([text(GZIP_BLOCK + 5000), noise(300_000)])
+    const b = Buffer.concat([noise(GZIP_BLOCK), text(2 * GZIP_BLOCK)])
+    const gz = (data: Buffer) => {
+      const out: Buffer[] = []
+      const [stage] = compressorStages('gzip', 1, { shared })
+      stage.on('data', (c: Buffer) => out.push(c))
+      return pipeline(Readable.from(pieces(data, 65521)), stage).then(() => Buffer.concat(out))
+    }
+    const [ga, gb] = await Promise.all([gz(a), gz(b)])
+    expect(sha(ga)).toBe(sha(await gzipWasm([a], 1, 1)))
+    expect(sha(gb)).toBe(sha(await gzipWasm([b], 1, 1)))
+    // Both streams have ended, each closing its members: the run's pool still works ...
+    const again = shared.gzip(1)
+    expect(sha(zlib.gunzipSync(await again.member(text(1000))))).toBe(sha(text(1000)))
+    // ... until the run closes it.
+    await shared.close()
+    await expect(again.member(text(10))).rejects.toThrow(/after close/)
   })
 
   it('refuses work once closed', async () => {

@@ -10,6 +10,7 @@ import { formatPlatform } from '../../oci/platform.js'
 import { scanKey } from '../../oci/scan.js'
 import type { Platform } from '../../oci/types.js'
 import { mapLimited } from '../../util/limit.js'
+import { SharedCompressors } from '../../codec/compress.js'
 import type { Layout } from '../../transports/layout.js'
 import {
   buildLayer,
@@ -62,10 +63,11 @@ export async function buildLayers(
   hooks: LayerHooks = {}
 ): Promise<NewLayers> {
   const base = path.basename(plan.output)
-  // One pool of small-file buffers for the run's layers.
+  // One pool of small-file buffers, and one of compressors, for the run's layers.
   const slabs = new SlabPool()
+  const compressors = new SharedCompressors()
   const jobs = layerJobs(plan.layers, platforms)
-  const built = await mapLimited(jobs, LAYERS_AT_ONCE, async job => {
+  const building = mapLimited(jobs, LAYERS_AT_ONCE, async job => {
     const opts: LayerOptions = {
       compression: plan.compression,
       level: plan.compressionLevel,
@@ -73,6 +75,7 @@ export async function buildLayers(
       checks: layerChecks,
       relief: ctx.relief,
       slabs,
+      compressors,
       progress: ctx.progress,
       // Never pack Lading's own outputs into a layer built from a directory that holds them.
       exclude: [
@@ -89,6 +92,12 @@ export async function buildLayers(
     hooks.built?.(layer)
     return layer
   })
+  let built: NewLayer[]
+  try {
+    built = await building
+  } finally {
+    await compressors.close()
+  }
   const byImage: NewLayer[][] = platforms.map(() => [])
   jobs.forEach((job, i) => {
     const d = built[i].descriptor

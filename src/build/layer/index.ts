@@ -242,7 +242,10 @@ async function tarLayer(
     ? [
         ...counted,
         diffHash,
-        ...compressorStages(settings.compression, settings.level, c => settings.slabs.release(c)),
+        ...compressorStages(settings.compression, settings.level, {
+          release: c => settings.slabs.release(c),
+          shared: settings.compressors
+        }),
         digestHash
       ]
     : [...counted, diffHash]

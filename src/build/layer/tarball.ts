@@ -110,7 +110,9 @@ function tarballStages(read: TarballRead, settings: BuildSettings, check: Writab
     return { stages, sideDone: branch.done, digestHash: diffHash, diffHash, decompressor }
   }
   const digestHash = hash()
-  const compress = compressorStages(settings.compression, settings.level)
+  const compress = compressorStages(settings.compression, settings.level, {
+    shared: settings.compressors
+  })
   const stages = [...decompress, diffHash, branch.stage, ...compress, digestHash]
   return { stages, sideDone: branch.done, digestHash, diffHash, decompressor }
 }

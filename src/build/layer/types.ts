@@ -6,6 +6,7 @@ import type { Descriptor } from '../../oci/types.js'
 import type { MemoryRelief } from '../../util/memory.js'
 import type { StartProgress } from '../../util/progress.js'
 import type { SlabPool } from './slabs.js'
+import type { SharedCompressors } from '../../codec/compress.js'
 
 export interface LayerOptions {
   compression: Compression
@@ -22,6 +23,8 @@ export interface LayerOptions {
   relief?: MemoryRelief
   /** The run's pool for small files' bytes; a build given none makes its own. */
   slabs?: SlabPool
+  /** The run's compressors, shared by the layers it builds at once; else each makes its own. */
+  compressors?: SharedCompressors
   /** Told of the bytes of a long build as they are written (uncompressed tar, or tarball read). */
   progress?: StartProgress
   /** The platform the sources are read on (default: this process's): see modes.ts. */
