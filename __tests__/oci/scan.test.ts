@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream'
 import { buildLayer } from '../../src/build/layer/index.js'
 import type { BlobReader } from '../../src/oci/blobs.js'
 import type { Descriptor } from '../../src/oci/types.js'
+import { digestOfScanKey, scanKey } from '../../src/oci/scan.js'
 import { Layout } from '../../src/transports/layout.js'
 import { ScanCache, validateImage } from '../../src/validate/index.js'
 import { layerChecks } from '../../src/validate/layer/checks.js'
@@ -229,5 +230,20 @@ describe('scans shared within a run', () => {
       /validated the assembled layout: 0 blob\(s\) read, 1 already checked in this run/
     )
     expect(copied.out.digest).toBe(built.out.digest)
+  })
+})
+
+describe('scan keys', () => {
+  it('name the blob they key, whatever its media type', () => {
+    const digest = 'sha256:' + 'ab'.repeat(32)
+    for (const mediaType of [
+      'application/vnd.oci.image.layer.v1.tar+gzip',
+      'application/vnd.oci.image.config.v1+json',
+      'application/x-unknown'
+    ]) {
+      const key = scanKey({ mediaType, digest, size: 1 })
+      expect(key).not.toBe(digest)
+      expect(digestOfScanKey(key)).toBe(digest)
+    }
   })
 })

@@ -91,6 +91,11 @@ export function scanKey(desc: Descriptor, diffAlgorithm = 'sha256'): string {
   return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`
 }
 
+/** The digest of the blob a scanKey names. */
+export function digestOfScanKey(key: string): string {
+  return key.slice(0, key.indexOf(' '))
+}
+
 /**
  * What tells a file's content apart without reading it: a file replaced, rewritten or touched
  * changes at least one of these. Numbers as decimal strings (inode numbers and nanoseconds exceed

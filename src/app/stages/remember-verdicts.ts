@@ -4,7 +4,7 @@
  * job reading this layout does not read them again to check them. Never fails the run.
  */
 import type { ImageGraph } from '../../oci/graph.js'
-import { isCompleteScan } from '../../oci/scan.js'
+import { digestOfScanKey, isCompleteScan } from '../../oci/scan.js'
 import { blobPathIn } from '../../transports/layout.js'
 import type { RunContext } from '../context.js'
 
@@ -21,7 +21,7 @@ export async function rememberVerdicts(
       .map(b => b.descriptor.digest)
   )
   for (const [key, pending] of ctx.scans.entries()) {
-    const digest = key.split(' ', 1)[0]
+    const digest = digestOfScanKey(key)
     if (!inLayout.has(digest)) continue
     const scan = await pending.catch(() => undefined)
     if (!scan || !isCompleteScan(scan, digest)) continue
