@@ -12,7 +12,7 @@ import {
   type InspectDocuments,
   type ReadDocument
 } from '../../src/app/inspect.js'
-import { CUT_MARKER, formatInspection, oneLine, VALUE_WIDTH } from '../../src/app/inspect-text.js'
+import { CUT_MARKER, formatInspection, shownLine, VALUE_WIDTH } from '../../src/app/inspect-text.js'
 import type { ImageSource } from '../../src/oci/blobs.js'
 import type { Descriptor } from '../../src/oci/types.js'
 import { LadingError } from '../../src/util/errors.js'
@@ -272,14 +272,14 @@ const hasControl = (s: string): boolean =>
     return n < 0x20 || (n >= 0x7f && n <= 0x9f) || n === 0x2028 || n === 0x2029
   })
 
-describe('oneLine', () => {
+describe('shownLine', () => {
   it('is one line of at most the width, whatever the value', () => {
     fc.assert(
       fc.property(
         fc.string({ unit: 'binary', maxLength: 300 }),
         fc.integer({ min: 2, max: 120 }),
         (s, w) => {
-          const line = oneLine(s, w)
+          const line = shownLine(s, w)
           expect(Array.from(line).length).toBeLessThanOrEqual(w)
           expect(hasControl(line)).toBe(false)
           if (Array.from(s).length <= w && !hasControl(s)) expect(line).toBe(s)

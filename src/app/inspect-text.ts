@@ -16,7 +16,7 @@ const MEDIA_TYPE_WIDTH = 64
  * A value as one safe line: control characters (a newline in a label, a terminal escape in a
  * hostile image) are written as escapes, and what is longer than `width` is cut.
  */
-export function oneLine(value: string, width = VALUE_WIDTH): string {
+export function shownLine(value: string, width = VALUE_WIDTH): string {
   // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
   const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
     const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
@@ -37,7 +37,7 @@ function field(label: string, values: string | string[] | null): string[] {
   const list = values === null ? [] : Array.isArray(values) ? values : [values]
   const pad = ' '.repeat(LABEL_WIDTH)
   if (list.length === 0) return [`${label.padEnd(LABEL_WIDTH)}-`]
-  return list.map((v, i) => `${i === 0 ? label.padEnd(LABEL_WIDTH) : pad}${oneLine(v)}`)
+  return list.map((v, i) => `${i === 0 ? label.padEnd(LABEL_WIDTH) : pad}${shownLine(v)}`)
 }
 
 const pairs = (m: Record<string, string>): string[] =>
@@ -57,16 +57,16 @@ function entriesBlock(entries: IndexEntry[]): string[] {
   for (const e of entries) {
     const digest = e.attests ? `${e.digest} (of ${shortDigest(e.attests)})` : e.digest
     rows.push([
-      oneLine(e.platform ?? '-', PLATFORM_WIDTH),
+      shownLine(e.platform ?? '-', PLATFORM_WIDTH),
       e.kind,
       humanSize(e.size),
-      oneLine(digest, 2 * VALUE_WIDTH)
+      shownLine(digest, 2 * VALUE_WIDTH)
     ])
   }
   const lines = [`manifests (${entries.length}):`, ...table(rows)]
   const first = entries.find(e => e.kind === 'image' && e.platform)
   if (first)
-    lines.push(`inspect one image with --platform, e.g. --platform ${oneLine(first.platform!)}`)
+    lines.push(`inspect one image with --platform, e.g. --platform ${shownLine(first.platform!)}`)
   return lines
 }
 
@@ -82,7 +82,7 @@ function layersBlock(layers: LayerFacts[], kind: ImageFacts['kind']): string[] {
       String(i),
       shortDigest(l.digest),
       humanSize(l.size),
-      oneLine(l.mediaType, MEDIA_TYPE_WIDTH)
+      shownLine(l.mediaType, MEDIA_TYPE_WIDTH)
     ]
     if (kind === 'image') row.push(l.diffId ? shortDigest(l.diffId) : '-')
     rows.push(row)
@@ -136,7 +136,7 @@ export function formatInspection(i: Inspection): string {
     if (Object.keys(i.annotations).length) lines.push(...field('annotations', pairs(i.annotations)))
     if (i.image) {
       const img = i.image
-      lines.push('', `image ${oneLine(img.platform ?? '')}`.trimEnd() + ':')
+      lines.push('', `image ${shownLine(img.platform ?? '')}`.trimEnd() + ':')
       lines.push(...header(img.digest, img.mediaType, img.size, img.kind), ...imageBlock(img))
     } else {
       lines.push(...entriesBlock(i.manifests))

@@ -203,7 +203,7 @@ export function selectEntry(entries: Descriptor[], want: Platform, source: strin
   return hits[0]
 }
 
-async function readDocument(source: ImageSource, desc: Descriptor): Promise<ReadDocument> {
+async function readShownDocument(source: ImageSource, desc: Descriptor): Promise<ReadDocument> {
   if (desc.size > MAX_DOCUMENT)
     throw new LadingError(
       `${desc.digest} in ${source.name} is ${desc.size} bytes, more than the ${MAX_DOCUMENT} ` +
@@ -222,7 +222,7 @@ export async function readDocuments(
 ): Promise<InspectDocuments> {
   const want = opts.want ?? 'facts'
   // A docker save tarball stores no manifest: shown is the one it implies, as skopeo shows it.
-  const top = source.impliedManifest ?? (await readDocument(source, source.root))
+  const top = source.impliedManifest ?? (await readShownDocument(source, source.root))
   const docs: InspectDocuments = { source: source.name, top }
   const body = parseDocument(top, 'top document')
   if (isIndexDocument(body, top.descriptor, source.name)) {
@@ -235,7 +235,10 @@ export async function readDocuments(
         )
       return docs
     }
-    docs.manifest = await readDocument(source, selectEntry(entries, opts.platform, source.name))
+    docs.manifest = await readShownDocument(
+      source,
+      selectEntry(entries, opts.platform, source.name)
+    )
   } else {
     docs.manifest = top
   }
@@ -251,7 +254,7 @@ export async function readDocuments(
     `the config of ${docs.manifest.descriptor.digest}`
   )
   const image = isImageConfig(configDesc.mediaType) && manifest.artifactType === undefined
-  if (image || want === 'config') docs.config = await readDocument(source, configDesc)
+  if (image || want === 'config') docs.config = await readShownDocument(source, configDesc)
   if (opts.platform && docs.manifest === top) checkPlatform(docs, opts.platform)
   return docs
 }
@@ -259,7 +262,7 @@ export async function readDocuments(
 /** --platform on a single image: it must be that image's platform, or the user is misled. */
 function checkPlatform(docs: InspectDocuments, want: Platform): void {
   const config = docs.config && parseDocument(docs.config, 'config')
-  const platform = config ? platformOf(config) : null
+  const platform = config ? configPlatformText(config) : null
   if (!platform)
     throw new LadingError(
       `${docs.source} is a single manifest with no platform in a config; --platform selects ` +
@@ -272,7 +275,7 @@ function checkPlatform(docs: InspectDocuments, want: Platform): void {
     )
 }
 
-function platformOf(config: JSONObject): string | null {
+function configPlatformText(config: JSONObject): string | null {
   const os = str(config.os)
   const architecture = str(config.architecture)
   if (!os || !architecture) return null
@@ -312,7 +315,7 @@ function imageOf(doc: ReadDocument, configDoc: ReadDocument | undefined): ImageF
     size: doc.descriptor.size,
     kind,
     artifactType,
-    platform: platformOf(config),
+    platform: configPlatformText(config),
     config: { digest: configDesc.digest, mediaType: configDesc.mediaType, size: configDesc.size },
     created: str(config.created),
     author: str(config.author),

@@ -22,7 +22,7 @@ const LAYOUT_FILES = ['oci-layout', 'index.json']
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/
 
 /** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
-async function readDocument(view: ExtractedView, name: string): Promise<unknown> {
+async function readArchiveDocument(view: ExtractedView, name: string): Promise<unknown> {
   const rec = view.get(name)
   if (!rec || rec.size > MAX_DOCUMENT_BYTES) return undefined
   return parseJSON(await fs.readFile(rec.file)).value
@@ -68,7 +68,7 @@ async function referenced(view: ExtractedView, d: Descriptor, at: Where): Promis
   if (d.size > MAX_DOCUMENT_BYTES) throw tooBig(at, d, d.size)
   const size = view.get(blobName(d))?.size ?? 0
   if (size > MAX_DOCUMENT_BYTES) throw tooBig(at, d, size)
-  const doc = (await readDocument(view, blobName(d))) as Record<string, unknown> | undefined
+  const doc = (await readArchiveDocument(view, blobName(d))) as Record<string, unknown> | undefined
   if (typeof doc !== 'object' || doc === null) return []
   const list: unknown[] = []
   if (Array.isArray(doc.manifests)) list.push(...(doc.manifests as unknown[]))
@@ -86,7 +86,8 @@ async function layoutWanted(
   at: Where
 ): Promise<Map<string, number | undefined>> {
   const wanted = new Map<string, number | undefined>(LAYOUT_FILES.map(n => [n, undefined]))
-  const index = (await readDocument(view, 'index.json')) as { manifests?: unknown } | undefined
+  const index = (await readArchiveDocument(view, 'index.json')) as
+    { manifests?: unknown } | undefined
   if (!Array.isArray(index?.manifests)) return wanted
   const seen = new Set<string>()
   for (const root of validDescriptors(index.manifests)) {
@@ -136,7 +137,7 @@ export function dockerArchiveRules(from: string, archive: string): ArchiveRules 
         ? await layoutWanted(view, { from, archive })
         : new Map<string, number | undefined>()
       wanted.set('manifest.json', wanted.get('manifest.json'))
-      const items = await readDocument(view, 'manifest.json')
+      const items = await readArchiveDocument(view, 'manifest.json')
       if (!Array.isArray(items)) return wanted
       for (const item of items as { Config?: unknown; Layers?: unknown }[]) {
         const members = [item?.Config, ...(Array.isArray(item?.Layers) ? item.Layers : [])]

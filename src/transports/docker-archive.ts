@@ -28,7 +28,7 @@ interface SaveItem {
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name'
 
-function normalise(ref: string): string | undefined {
+function normaliseRef(ref: string): string | undefined {
   try {
     return formatReference(parseReference(ref, { defaultTag: 'latest' }))
   } catch {
@@ -56,10 +56,10 @@ async function readJSON(file: string, what: string, from: string): Promise<unkno
  */
 function pickOciEntry(manifests: Descriptor[], ref: string | undefined): Descriptor | undefined {
   if (ref === undefined) return manifests.length === 1 ? manifests[0] : undefined
-  const want = normalise(ref)
+  const want = normaliseRef(ref)
   const hits = manifests.filter(d => {
     const name = d.annotations?.[CONTAINERD_IMAGE_NAME]
-    return name !== undefined && want !== undefined && normalise(name) === want
+    return name !== undefined && want !== undefined && normaliseRef(name) === want
   })
   return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined
 }
@@ -72,8 +72,8 @@ function selectItem(items: SaveItem[], ref: string | undefined, from: string, ar
         `choose one with docker-archive:${archive}:REPO:TAG`
     )
   }
-  const want = normalise(ref)
-  const hit = items.find(i => (i.RepoTags ?? []).some(t => normalise(t) === want))
+  const want = normaliseRef(ref)
+  const hit = items.find(i => (i.RepoTags ?? []).some(t => normaliseRef(t) === want))
   if (!hit)
     throw new LadingError(
       `from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`

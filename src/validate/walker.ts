@@ -47,7 +47,7 @@ function diffAlgorithmOf(config: Record<string, unknown> | undefined, i: number)
   return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256'
 }
 
-function platformOf(d: Record<string, unknown>): Platform | undefined {
+function descriptorPlatform(d: Record<string, unknown>): Platform | undefined {
   const p = d.platform
   return isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
     ? (p as unknown as Platform)
@@ -88,7 +88,11 @@ export class Walker {
   /** Walks what an index entry (or a root descriptor) points at; its own rules are its index's. */
   async entry(d: unknown, loc: string): Promise<void> {
     if (!isObject(d) || !checkDescriptor(d, loc, [])) return
-    const root: GraphNode = { desc: d as unknown as Descriptor, loc, platform: platformOf(d) }
+    const root: GraphNode = {
+      desc: d as unknown as Descriptor,
+      loc,
+      platform: descriptorPlatform(d)
+    }
     await walkGraph(
       root,
       {
@@ -147,7 +151,7 @@ export class Walker {
     doc.manifests.forEach((m: unknown, i: number) => {
       const loc = at(where, `manifests[${i}]`)
       if (isObject(m) && checkDescriptor(m, loc, []))
-        children.push({ desc: m as unknown as Descriptor, loc, platform: platformOf(m) })
+        children.push({ desc: m as unknown as Descriptor, loc, platform: descriptorPlatform(m) })
     })
     return children
   }
