@@ -38929,6 +38929,10 @@ function layerLocation(digest) {
 function scanKey(desc, diffAlgorithm = 'sha256') {
     return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`;
 }
+/** The digest of the blob a scanKey names. */
+function digestOfScanKey(key) {
+    return key.slice(0, key.indexOf(' '));
+}
 function sameFile(a, b) {
     return (a.dev === b.dev &&
         a.ino === b.ino &&
@@ -39855,7 +39859,7 @@ function diffAlgorithmOf(config, i) {
     const id = json_isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
     return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
 }
-function platformOf(d) {
+function descriptorPlatform(d) {
     const p = d.platform;
     return json_isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
         ? p
@@ -39893,7 +39897,11 @@ class Walker {
     async entry(d, loc) {
         if (!json_isObject(d) || !descriptor_checkDescriptor(d, loc, []))
             return;
-        const root = { desc: d, loc, platform: platformOf(d) };
+        const root = {
+            desc: d,
+            loc,
+            platform: descriptorPlatform(d)
+        };
         await walkGraph(root, {
             descriptor: n => n.desc,
             key: n => this.keyOf(n),
@@ -39944,7 +39952,7 @@ class Walker {
         doc.manifests.forEach((m, i) => {
             const loc = at(where, `manifests[${i}]`);
             if (json_isObject(m) && descriptor_checkDescriptor(m, loc, []))
-                children.push({ desc: m, loc, platform: platformOf(m) });
+                children.push({ desc: m, loc, platform: descriptorPlatform(m) });
         });
         return children;
     }
@@ -41325,7 +41333,7 @@ const LAYOUT_FILES = ['oci-layout', 'index.json'];
 /** Entries every `docker save` writes that are no part of the image. */
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/;
 /** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
-async function archive_rules_readDocument(view, name) {
+async function readArchiveDocument(view, name) {
     const rec = view.get(name);
     if (!rec || rec.size > MAX_DOCUMENT_BYTES)
         return undefined;
@@ -41360,7 +41368,7 @@ async function referenced(view, d, at) {
     const size = view.get(blobName(d))?.size ?? 0;
     if (size > MAX_DOCUMENT_BYTES)
         throw tooBig(at, d, size);
-    const doc = (await archive_rules_readDocument(view, blobName(d)));
+    const doc = (await readArchiveDocument(view, blobName(d)));
     if (typeof doc !== 'object' || doc === null)
         return [];
     const list = [];
@@ -41377,7 +41385,7 @@ async function referenced(view, d, at) {
  */
 async function layoutWanted(view, at) {
     const wanted = new Map(LAYOUT_FILES.map(n => [n, undefined]));
-    const index = (await archive_rules_readDocument(view, 'index.json'));
+    const index = (await readArchiveDocument(view, 'index.json'));
     if (!Array.isArray(index?.manifests))
         return wanted;
     const seen = new Set();
@@ -41421,7 +41429,7 @@ function dockerArchiveRules(from, archive) {
                 ? await layoutWanted(view, { from, archive })
                 : new Map();
             wanted.set('manifest.json', wanted.get('manifest.json'));
-            const items = await archive_rules_readDocument(view, 'manifest.json');
+            const items = await readArchiveDocument(view, 'manifest.json');
             if (!Array.isArray(items))
                 return wanted;
             for (const item of items) {
@@ -41509,7 +41517,7 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
 
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
-function docker_archive_normalise(ref) {
+function normaliseRef(ref) {
     try {
         return formatReference(parseReference(ref, { defaultTag: 'latest' }));
     }
@@ -41537,10 +41545,10 @@ async function readJSON(file, what, from) {
 function pickOciEntry(manifests, ref) {
     if (ref === undefined)
         return manifests.length === 1 ? manifests[0] : undefined;
-    const want = docker_archive_normalise(ref);
+    const want = normaliseRef(ref);
     const hits = manifests.filter(d => {
         const name = d.annotations?.[CONTAINERD_IMAGE_NAME];
-        return name !== undefined && want !== undefined && docker_archive_normalise(name) === want;
+        return name !== undefined && want !== undefined && normaliseRef(name) === want;
     });
     return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined;
 }
@@ -41551,8 +41559,8 @@ function selectItem(items, ref, from, archive) {
         throw new errors_LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
             `choose one with docker-archive:${archive}:REPO:TAG`);
     }
-    const want = docker_archive_normalise(ref);
-    const hit = items.find(i => (i.RepoTags ?? []).some(t => docker_archive_normalise(t) === want));
+    const want = normaliseRef(ref);
+    const hit = items.find(i => (i.RepoTags ?? []).some(t => normaliseRef(t) === want));
     if (!hit)
         throw new errors_LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
     return hit;
@@ -45487,7 +45495,7 @@ async function rememberVerdicts(output, graph, ctx) {
         .filter(b => b.location.kind === 'layout')
         .map(b => b.descriptor.digest));
     for (const [key, pending] of ctx.scans.entries()) {
-        const digest = key.split(' ', 1)[0];
+        const digest = digestOfScanKey(key);
         if (!inLayout.has(digest))
             continue;
         const scan = await pending.catch(() => undefined);

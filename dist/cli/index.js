@@ -7564,6 +7564,10 @@ function layerLocation(digest) {
 function scanKey(desc, diffAlgorithm = 'sha256') {
     return `${desc.digest} ${layerCompression(desc.mediaType) ?? 'opaque'} ${diffAlgorithm}`;
 }
+/** The digest of the blob a scanKey names. */
+function digestOfScanKey(key) {
+    return key.slice(0, key.indexOf(' '));
+}
 function sameFile(a, b) {
     return (a.dev === b.dev &&
         a.ino === b.ino &&
@@ -8490,7 +8494,7 @@ function diffAlgorithmOf(config, i) {
     const id = isObject(rootfs) && Array.isArray(rootfs.diff_ids) ? rootfs.diff_ids[i] : undefined;
     return typeof id === 'string' && id.startsWith('sha512:') ? 'sha512' : 'sha256';
 }
-function platformOf(d) {
+function descriptorPlatform(d) {
     const p = d.platform;
     return isObject(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
         ? p
@@ -8528,7 +8532,11 @@ class Walker {
     async entry(d, loc) {
         if (!isObject(d) || !descriptor_checkDescriptor(d, loc, []))
             return;
-        const root = { desc: d, loc, platform: platformOf(d) };
+        const root = {
+            desc: d,
+            loc,
+            platform: descriptorPlatform(d)
+        };
         await walkGraph(root, {
             descriptor: n => n.desc,
             key: n => this.keyOf(n),
@@ -8579,7 +8587,7 @@ class Walker {
         doc.manifests.forEach((m, i) => {
             const loc = at(where, `manifests[${i}]`);
             if (isObject(m) && descriptor_checkDescriptor(m, loc, []))
-                children.push({ desc: m, loc, platform: platformOf(m) });
+                children.push({ desc: m, loc, platform: descriptorPlatform(m) });
         });
         return children;
     }
@@ -9960,7 +9968,7 @@ const LAYOUT_FILES = ['oci-layout', 'index.json'];
 /** Entries every `docker save` writes that are no part of the image. */
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/;
 /** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
-async function readDocument(view, name) {
+async function readArchiveDocument(view, name) {
     const rec = view.get(name);
     if (!rec || rec.size > MAX_DOCUMENT_BYTES)
         return undefined;
@@ -9995,7 +10003,7 @@ async function referenced(view, d, at) {
     const size = view.get(blobName(d))?.size ?? 0;
     if (size > MAX_DOCUMENT_BYTES)
         throw tooBig(at, d, size);
-    const doc = (await readDocument(view, blobName(d)));
+    const doc = (await readArchiveDocument(view, blobName(d)));
     if (typeof doc !== 'object' || doc === null)
         return [];
     const list = [];
@@ -10012,7 +10020,7 @@ async function referenced(view, d, at) {
  */
 async function layoutWanted(view, at) {
     const wanted = new Map(LAYOUT_FILES.map(n => [n, undefined]));
-    const index = (await readDocument(view, 'index.json'));
+    const index = (await readArchiveDocument(view, 'index.json'));
     if (!Array.isArray(index?.manifests))
         return wanted;
     const seen = new Set();
@@ -10056,7 +10064,7 @@ function dockerArchiveRules(from, archive) {
                 ? await layoutWanted(view, { from, archive })
                 : new Map();
             wanted.set('manifest.json', wanted.get('manifest.json'));
-            const items = await readDocument(view, 'manifest.json');
+            const items = await readArchiveDocument(view, 'manifest.json');
             if (!Array.isArray(items))
                 return wanted;
             for (const item of items) {
@@ -10144,7 +10152,7 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
 
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
-function docker_archive_normalise(ref) {
+function normaliseRef(ref) {
     try {
         return formatReference(parseReference(ref, { defaultTag: 'latest' }));
     }
@@ -10172,10 +10180,10 @@ async function readJSON(file, what, from) {
 function pickOciEntry(manifests, ref) {
     if (ref === undefined)
         return manifests.length === 1 ? manifests[0] : undefined;
-    const want = docker_archive_normalise(ref);
+    const want = normaliseRef(ref);
     const hits = manifests.filter(d => {
         const name = d.annotations?.[CONTAINERD_IMAGE_NAME];
-        return name !== undefined && want !== undefined && docker_archive_normalise(name) === want;
+        return name !== undefined && want !== undefined && normaliseRef(name) === want;
     });
     return new Set(hits.map(d => d.digest)).size === 1 ? hits[0] : undefined;
 }
@@ -10186,8 +10194,8 @@ function selectItem(items, ref, from, archive) {
         throw new LadingError(`from "${from}": ${archive} holds ${items.length} images: ${tagsOf(items)}; ` +
             `choose one with docker-archive:${archive}:REPO:TAG`);
     }
-    const want = docker_archive_normalise(ref);
-    const hit = items.find(i => (i.RepoTags ?? []).some(t => docker_archive_normalise(t) === want));
+    const want = normaliseRef(ref);
+    const hit = items.find(i => (i.RepoTags ?? []).some(t => normaliseRef(t) === want));
     if (!hit)
         throw new LadingError(`from "${from}": no image tagged "${ref}" in ${archive}; it holds ${tagsOf(items)}`);
     return hit;
@@ -10932,7 +10940,7 @@ function contentLength(res) {
  * descriptor says, when one does: refused at once when the registry states a larger size, else as
  * soon as more arrives. `what` names the registry and the reference or digest.
  */
-async function http_readDocument(res, what, declared) {
+async function readDocument(res, what, declared) {
     const limit = Math.min(declared ?? MAX_DOCUMENT_BYTES, MAX_DOCUMENT_BYTES);
     const over = (seen) => new LadingError(`${what}: the registry sent ${seen}, more than ` +
         (declared !== undefined && declared <= MAX_DOCUMENT_BYTES
@@ -11328,7 +11336,7 @@ async function readBlob(t, desc) {
         const res = await requestBlob(t, desc, `GET ${what}`, false);
         let data;
         try {
-            data = await http_readDocument(res, what, desc.size);
+            data = await readDocument(res, what, desc.size);
         }
         catch (err) {
             if (err instanceof LadingError)
@@ -11833,7 +11841,7 @@ async function getManifest(t, ref, accept = MANIFEST_ACCEPT) {
         what,
         repository: t.repository
     });
-    const bytes = await http_readDocument(res, what);
+    const bytes = await readDocument(res, what);
     const stated = header(res, 'docker-content-digest');
     const algorithm = isDigest(ref)
         ? parseDigest(ref).algorithm
@@ -15172,7 +15180,7 @@ async function listReferrers(t, subject) {
             };
         }
         seen.add(url.href);
-        const bytes = await http_readDocument(res, asked);
+        const bytes = await readDocument(res, asked);
         pages.push(parseJSONValue(bytes, `${asked}: the answer`));
         const next = nextLink(header(res, 'link'), res.url);
         if (!next)
@@ -15410,7 +15418,7 @@ async function rememberVerdicts(output, graph, ctx) {
         .filter(b => b.location.kind === 'layout')
         .map(b => b.descriptor.digest));
     for (const [key, pending] of ctx.scans.entries()) {
-        const digest = key.split(' ', 1)[0];
+        const digest = digestOfScanKey(key);
         if (!inLayout.has(digest))
             continue;
         const scan = await pending.catch(() => undefined);
@@ -16132,7 +16140,7 @@ function selectEntry(entries, want, source) {
             '; name the platform whole (os/arch/variant)');
     return hits[0];
 }
-async function inspect_readDocument(source, desc) {
+async function readShownDocument(source, desc) {
     if (desc.size > MAX_DOCUMENT)
         throw new LadingError(`${desc.digest} in ${source.name} is ${desc.size} bytes, more than the ${MAX_DOCUMENT} ` +
             'Lading reads as a document');
@@ -16145,7 +16153,7 @@ async function inspect_readDocument(source, desc) {
 async function readDocuments(source, opts = {}) {
     const want = opts.want ?? 'facts';
     // A docker save tarball stores no manifest: shown is the one it implies, as skopeo shows it.
-    const top = source.impliedManifest ?? (await inspect_readDocument(source, source.root));
+    const top = source.impliedManifest ?? (await readShownDocument(source, source.root));
     const docs = { source: source.name, top };
     const body = inspect_parseDocument(top, 'top document');
     if (isIndexDocument(body, top.descriptor, source.name)) {
@@ -16156,7 +16164,7 @@ async function readDocuments(source, opts = {}) {
                     '--config needs --platform to choose one image');
             return docs;
         }
-        docs.manifest = await inspect_readDocument(source, selectEntry(entries, opts.platform, source.name));
+        docs.manifest = await readShownDocument(source, selectEntry(entries, opts.platform, source.name));
     }
     else {
         docs.manifest = top;
@@ -16170,7 +16178,7 @@ async function readDocuments(source, opts = {}) {
     const configDesc = descriptorAt(manifest.config, `the config of ${docs.manifest.descriptor.digest}`);
     const image = isImageConfig(configDesc.mediaType) && manifest.artifactType === undefined;
     if (image || want === 'config')
-        docs.config = await inspect_readDocument(source, configDesc);
+        docs.config = await readShownDocument(source, configDesc);
     if (opts.platform && docs.manifest === top)
         inspect_checkPlatform(docs, opts.platform);
     return docs;
@@ -16178,7 +16186,7 @@ async function readDocuments(source, opts = {}) {
 /** --platform on a single image: it must be that image's platform, or the user is misled. */
 function inspect_checkPlatform(docs, want) {
     const config = docs.config && inspect_parseDocument(docs.config, 'config');
-    const platform = config ? inspect_platformOf(config) : null;
+    const platform = config ? configPlatformText(config) : null;
     if (!platform)
         throw new LadingError(`${docs.source} is a single manifest with no platform in a config; --platform selects ` +
             'an image of an index');
@@ -16186,7 +16194,7 @@ function inspect_checkPlatform(docs, want) {
     if (!platformMatches(want, { os, architecture, variant }))
         throw new LadingError(`${docs.source} is one image, for ${platform}, not ${formatPlatform(want)}`);
 }
-function inspect_platformOf(config) {
+function configPlatformText(config) {
     const os = inspect_str(config.os);
     const architecture = inspect_str(config.architecture);
     if (!os || !architecture)
@@ -16226,7 +16234,7 @@ function inspect_imageOf(doc, configDoc) {
         size: doc.descriptor.size,
         kind,
         artifactType,
-        platform: inspect_platformOf(config),
+        platform: configPlatformText(config),
         config: { digest: configDesc.digest, mediaType: configDesc.mediaType, size: configDesc.size },
         created: inspect_str(config.created),
         author: inspect_str(config.author),
@@ -16292,7 +16300,7 @@ const MEDIA_TYPE_WIDTH = 64;
  * A value as one safe line: control characters (a newline in a label, a terminal escape in a
  * hostile image) are written as escapes, and what is longer than `width` is cut.
  */
-function oneLine(value, width = VALUE_WIDTH) {
+function shownLine(value, width = VALUE_WIDTH) {
     // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
     const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
         const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
@@ -16312,7 +16320,7 @@ function field(label, values) {
     const pad = ' '.repeat(LABEL_WIDTH);
     if (list.length === 0)
         return [`${label.padEnd(LABEL_WIDTH)}-`];
-    return list.map((v, i) => `${i === 0 ? label.padEnd(LABEL_WIDTH) : pad}${oneLine(v)}`);
+    return list.map((v, i) => `${i === 0 ? label.padEnd(LABEL_WIDTH) : pad}${shownLine(v)}`);
 }
 const pairs = (m) => Object.entries(m).map(([k, v]) => `${k}=${v}`);
 const argv = (a) => (a === null ? null : JSON.stringify(a));
@@ -16326,16 +16334,16 @@ function entriesBlock(entries) {
     for (const e of entries) {
         const digest = e.attests ? `${e.digest} (of ${shortDigest(e.attests)})` : e.digest;
         rows.push([
-            oneLine(e.platform ?? '-', PLATFORM_WIDTH),
+            shownLine(e.platform ?? '-', PLATFORM_WIDTH),
             e.kind,
             humanSize(e.size),
-            oneLine(digest, 2 * VALUE_WIDTH)
+            shownLine(digest, 2 * VALUE_WIDTH)
         ]);
     }
     const lines = [`manifests (${entries.length}):`, ...table(rows)];
     const first = entries.find(e => e.kind === 'image' && e.platform);
     if (first)
-        lines.push(`inspect one image with --platform, e.g. --platform ${oneLine(first.platform)}`);
+        lines.push(`inspect one image with --platform, e.g. --platform ${shownLine(first.platform)}`);
     return lines;
 }
 function layersBlock(layers, kind) {
@@ -16349,7 +16357,7 @@ function layersBlock(layers, kind) {
             String(i),
             shortDigest(l.digest),
             humanSize(l.size),
-            oneLine(l.mediaType, MEDIA_TYPE_WIDTH)
+            shownLine(l.mediaType, MEDIA_TYPE_WIDTH)
         ];
         if (kind === 'image')
             row.push(l.diffId ? shortDigest(l.diffId) : '-');
@@ -16403,7 +16411,7 @@ function formatInspection(i) {
             lines.push(...field('annotations', pairs(i.annotations)));
         if (i.image) {
             const img = i.image;
-            lines.push('', `image ${oneLine(img.platform ?? '')}`.trimEnd() + ':');
+            lines.push('', `image ${shownLine(img.platform ?? '')}`.trimEnd() + ':');
             lines.push(...inspect_text_header(img.digest, img.mediaType, img.size, img.kind), ...imageBlock(img));
         }
         else {
