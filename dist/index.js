@@ -35073,7 +35073,6 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  */
 function deflateWorkerMain() {
     const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
-    const { crc32 } = process.getBuiltinModule('node:zlib');
     const { module, level, maxBlock } = workerData;
     const wasm = new WebAssembly.Instance(module, {}).exports;
     const compressor = wasm.libdeflate_alloc_compressor(level);
@@ -35086,13 +35085,12 @@ function deflateWorkerMain() {
         throw new Error('libdeflate could not allocate its buffers');
     // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
     const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0;
-    parentPort.on('message', ({ buffer, length }) => {
+    parentPort.on('message', ({ buffer, length, crc }) => {
         if (length > maxBlock)
             throw new Error(`a block of ${length} bytes is too large`);
         // The memory's buffer is replaced whenever it grows: take it afresh each time.
         const memory = () => wasm.memory.buffer;
         new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length));
-        const crc = crc32(new Uint8Array(memory(), input, length));
         // Room for the member in the job's buffer too: libdeflate answers 0 when it would not fit.
         const avail = Math.min(room, buffer.byteLength - 18);
         const deflated = wasm.libdeflate_deflate_compress(compressor, input, length, output, avail);
@@ -35227,6 +35225,7 @@ function zlibMembers(level) {
 
 
 
+
 /**
  * libdeflate (src/codec/wasm/, built by scripts/build-libdeflate-wasm.sh), compiled once per
  * process: the module is immutable and shared by every worker of every pool.
@@ -35296,7 +35295,8 @@ class DeflatePool {
             ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
             : new ArrayBuffer(block.length + JOB_ROOM);
         new Uint8Array(buffer).set(block);
-        const data = { buffer, length: block.length };
+        // The worker compresses, the build's slowest work; the checksum is taken here meanwhile.
+        const data = { buffer, length: block.length, crc: (0,external_node_zlib_.crc32)(block) };
         return new Promise((resolve, reject) => {
             this.queue.push({ data, resolve, reject });
             this.dispatch();

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { crc32 } from 'node:zlib'
 import { Worker } from 'node:worker_threads'
 import { LadingError, messageOf } from '../util/errors.js'
 import {
@@ -88,7 +89,8 @@ export class DeflatePool implements MemberCompressor {
         ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
         : new ArrayBuffer(block.length + JOB_ROOM)
     new Uint8Array(buffer).set(block)
-    const data: DeflateJob = { buffer, length: block.length }
+    // The worker compresses, the build's slowest work; the checksum is taken here meanwhile.
+    const data: DeflateJob = { buffer, length: block.length, crc: crc32(block) }
     return new Promise((resolve, reject) => {
       this.queue.push({ data, resolve, reject })
       this.dispatch()

@@ -36,6 +36,8 @@ interface LibdeflateExports {
 export interface DeflateJob {
   buffer: ArrayBuffer
   length: number
+  /** The block's CRC-32, for the member's trailer: taken by the main thread, which has time. */
+  crc: number
 }
 
 /** A worker's answer: the job's buffer, whose first `size` bytes are now the gzip member. */
@@ -50,7 +52,6 @@ export interface DeflateResult {
  */
 function deflateWorkerMain(): void {
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
-  const { crc32 } = process.getBuiltinModule('node:zlib')
   const { module, level, maxBlock } = workerData as DeflateWorkerData
   const wasm = new WebAssembly.Instance(module, {}).exports as unknown as LibdeflateExports
   const compressor = wasm.libdeflate_alloc_compressor(level)
@@ -61,12 +62,11 @@ function deflateWorkerMain(): void {
   if (!input || !output) throw new Error('libdeflate could not allocate its buffers')
   // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
   const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0
-  parentPort!.on('message', ({ buffer, length }: DeflateJob) => {
+  parentPort!.on('message', ({ buffer, length, crc }: DeflateJob) => {
     if (length > maxBlock) throw new Error(`a block of ${length} bytes is too large`)
     // The memory's buffer is replaced whenever it grows: take it afresh each time.
     const memory = () => wasm.memory.buffer
     new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length))
-    const crc = crc32(new Uint8Array(memory(), input, length))
     // Room for the member in the job's buffer too: libdeflate answers 0 when it would not fit.
     const avail = Math.min(room, buffer.byteLength - 18)
     const deflated = wasm.libdeflate_deflate_compress(compressor, input, length, output, avail)
