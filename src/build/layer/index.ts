@@ -3,7 +3,6 @@
  * or a tarball kept or recompressed; stored in the run's blob store under its digest, with the
  * validator's findings made on the way.
  */
-import { createHash } from 'node:crypto'
 import type { Stats } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
@@ -18,7 +17,8 @@ import { isTarballName, layerName, type LayerInput } from './spec.js'
 import { countingStage } from '../../util/progress.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
-import { packInChunks, writeEntries } from './tar-writer.js'
+import { packInChunks, PLACEHOLDER, writeEntries } from './tar-writer.js'
+import { TreeHasher } from './tree-hash.js'
 import {
   builtLayerOf,
   layerRecipe,
@@ -91,25 +91,37 @@ export async function layerDiffPass(
   const settings = settle(opts)
   const content = await layerContent(input, store, opts)
   if (content.kind === 'tarball') return undefined
-  const { pack, check, written } = packEntries(content.input, settings, content.entries)
-  const diffHash = createHash('sha256')
-  // Hashed as the pack gives it, each file's bytes given back to the pool once hashed: nothing
-  // is copied or kept, so the pass leaves next to no garbage.
+  // The files' bytes are read and hashed on a thread of their own while this one walks the tree
+  // and writes the tar's headers (tree-hash.ts).
+  const hasher = new TreeHasher(content.input)
+  const { pack, check, written } = packEntries(
+    content.input,
+    settings,
+    content.entries,
+    (abs, size) => hasher.deferred(abs, size)
+  )
   const hashed = (async () => {
-    for await (const chunk of pack as AsyncIterable<Buffer>) {
-      diffHash.update(chunk)
-      settings.slabs.release(chunk)
+    try {
+      for await (const chunk of pack as AsyncIterable<Buffer>)
+        await hasher.chunk(chunk, chunk.buffer === PLACEHOLDER.buffer)
+    } catch (err) {
+      pack.destroy(err as Error)
+      throw err
     }
   })()
   const results = await Promise.allSettled([hashed, written])
   const failed = results.find(r => r.status === 'rejected')
-  if (failed) {
+  let diffId: string
+  try {
+    if (failed) throw failed.reason
+    diffId = await hasher.digest()
+  } catch (err) {
     pack.destroy()
-    const err: unknown = failed.reason
+    await hasher.stop()
     throw err instanceof LadingError ? err : layerError(content.input, messageOf(err))
   }
   return {
-    diffId: 'sha256:' + diffHash.digest('hex'),
+    diffId,
     createdBy: content.createdBy,
     comment: layerRecipe(settings.compression, settings.level),
     scan: layer => check.result(layer)
@@ -193,7 +205,12 @@ function singleFileContent(input: LocatedInput, size: number): LayerContent {
 }
 
 /** The tar of the entries being written into a pack, checked entry by entry. */
-function packEntries(input: LocatedInput, settings: BuildSettings, entries: Iterable<TreeEntry>) {
+function packEntries(
+  input: LocatedInput,
+  settings: BuildSettings,
+  entries: Iterable<TreeEntry>,
+  deferBody?: (abs: string, size: number) => void
+) {
   const pack = tar.pack()
   // A failure to read the tree destroys the pack with it; it is reported through `written`.
   pack.on('error', () => {})
@@ -204,6 +221,7 @@ function packEntries(input: LocatedInput, settings: BuildSettings, entries: Iter
     owner: input.chown,
     chmod: input.chmod,
     platform: settings.platform,
+    deferBody,
     onHeader: h => {
       check.entry(h)
       // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its

@@ -36,7 +36,16 @@ export interface TarWriterOptions {
   chmod?: number
   /** The file system's platform, which decides how far its modes mean anything (modes.ts). */
   platform?: NodeJS.Platform
+  /**
+   * Files' bytes left to whoever reads the tar: each body goes into the pack as views of
+   * PLACEHOLDER (zeros, never written), told here first, in the order of the tar. The reader
+   * knows a body by its memory and reads the file itself (a diff pass hashing on a thread).
+   */
+  deferBody?: (abs: string, size: number) => void
 }
+
+/** What a deferred file body is made of in the pack: its reader reads the file instead. */
+export const PLACEHOLDER = Buffer.alloc(1024 * 1024)
 
 /** The modes given on Windows, where the file system has none a Linux image can use. */
 
@@ -196,6 +205,7 @@ class TarWriter {
       this.firstPathOf.set(id, e.name)
     }
     const header: TarHeader = { ...base, type: 'file', mode: this.modeOf(st), size: st.size }
+    if (this.opts.deferBody && st.size > 0) return this.placeholderFile(header, abs, st.size)
     if (st.size > WHOLE_FILE) return this.streamFile(header, abs, st.size)
     let body: Buffer
     try {
@@ -251,6 +261,20 @@ class TarWriter {
     const sink = body ? this.pack.entry(header, body, settle) : this.pack.entry(header, settle)
     sink.on('error', () => {})
     return { sink, written }
+  }
+
+  /** A file whose bytes its reader reads: PLACEHOLDER in its place, in views of at most 1 MiB. */
+  private async placeholderFile(header: TarHeader, abs: string, size: number): Promise<void> {
+    this.opts.deferBody!(abs, size)
+    if (size <= PLACEHOLDER.length) return this.add(header, PLACEHOLDER.subarray(0, size))
+    this.opts.onHeader(header)
+    const { sink, written } = this.openEntry(header)
+    for (let at = 0; at < size; at += PLACEHOLDER.length) {
+      const part = PLACEHOLDER.subarray(0, Math.min(PLACEHOLDER.length, size - at))
+      if (!sink.write(part)) await drained(sink)
+    }
+    sink.end(null)
+    await written
   }
 
   /** A file too large to read whole, streamed into the tar in READ_CHUNK reads, one read ahead. */

@@ -1,0 +1,132 @@
+/**
+ * The diff pass of a cache lookup reads and hashes files on a thread of its own (tree-hash.ts):
+ * its diff_id must be the built layer's, byte for byte, for any tree; a file that changes or
+ * goes away while it is read is the same clear error as in a build.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import fc from 'fast-check'
+import * as fs from 'node:fs/promises'
+import * as fsSync from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import { Writable } from 'node:stream'
+import { buildLayer, layerDiffPass, type LayerOptions } from '../../../src/build/layer/index.js'
+import type { LayerChecks, TarEntryHeader } from '../../../src/oci/scan.js'
+import { LadingError } from '../../../src/util/errors.js'
+import { makeTree } from '../../helpers/layer-tree.js'
+import { gzipOpts, MTIME, storesUnder } from '../../helpers/layer-build.js'
+
+const MiB = 1024 * 1024
+let work: string
+let count = 0
+const newStore = storesUnder(() => work)
+
+beforeAll(async () => {
+  work = await fs.mkdtemp(path.join(os.tmpdir(), 'lading-tree-hash-'))
+})
+afterAll(async () => {
+  await fs.rm(work, { recursive: true, force: true })
+})
+
+async function newDir(): Promise<string> {
+  const dir = path.join(work, `tree-${count++}`)
+  await fs.mkdir(dir)
+  return dir
+}
+
+/** Bytes that differ along the file, so a range read at the wrong place changes the digest. */
+function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n)
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >> 12)) & 0xff
+  return b
+}
+
+async function sameDiffId(dir: string, opts: LayerOptions = gzipOpts): Promise<string> {
+  const input = { source: dir, dest: '/data', spec: `${dir}:/data` }
+  const pass = await layerDiffPass(input, await newStore(), opts)
+  const built = await buildLayer(input, await newStore(), opts)
+  expect(pass?.diffId).toBe(built.diffId)
+  return built.diffId
+}
+
+function checksCalling(onEntry: (h: TarEntryHeader) => void): LayerChecks {
+  const scan = (l: { size: number; digest: string; diffId: string }) => ({ ...l, findings: [] })
+  return {
+    entries: () => ({ entry: onEntry, result: scan }),
+    tarStream: () => ({
+      sink: new Writable({ write: (_c, _e, cb) => cb() }),
+      tarError: () => Promise.resolve(undefined),
+      result: l => Promise.resolve(scan(l))
+    })
+  }
+}
+
+describe('the diff pass with files read on a thread', () => {
+  it("gives the built layer's diff_id: long names, links, empty and multi-MiB files", async () => {
+    const dir = await newDir()
+    await makeTree(dir)
+    await fs.writeFile(path.join(dir, 'empty-file'), '')
+    await fs.writeFile(path.join(dir, 'one-mib'), pattern(MiB, 1))
+    await fs.writeFile(path.join(dir, 'big'), pattern(3 * MiB + 12345, 2))
+    await fs.writeFile(path.join(dir, 'after-big'), 'the last one\n')
+    await fs.link(path.join(dir, 'big'), path.join(dir, 'big-again'))
+    for (const compression of ['gzip', 'none'] as const)
+      await sameDiffId(dir, { ...gzipOpts, compression })
+  })
+
+  it('gives it for any small tree (property, fixed seed)', async () => {
+    const file = fc.record({
+      name: fc.stringMatching(/^[a-z]{1,12}$/),
+      size: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 * MiB + 7 })),
+      seed: fc.nat(255)
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.array(file, { maxLength: 12 }), async files => {
+        const dir = await newDir()
+        for (const f of files) {
+          await fs.mkdir(path.join(dir, f.name), { recursive: true })
+          await fs.writeFile(path.join(dir, f.name, 'f'), pattern(f.size, f.seed))
+        }
+        await sameDiffId(dir)
+      }),
+      { seed: 7, numRuns: 15 }
+    )
+  })
+
+  it('a file that shrinks after its header is written: changed while it was read', async () => {
+    const dir = await newDir()
+    const victim = path.join(dir, 'b.bin')
+    await fs.writeFile(path.join(dir, 'a.txt'), 'first\n')
+    await fs.writeFile(victim, pattern(2 * MiB, 3))
+    const checks = checksCalling(h => {
+      if (h.name.endsWith('b.bin')) fsSync.truncateSync(victim, MiB)
+    })
+    const input = { source: dir, dest: '/data', spec: 'tree' }
+    const err = await layerDiffPass(input, await newStore(), { ...gzipOpts, checks }).catch(
+      (e: unknown) => e
+    )
+    expect(err).toBeInstanceOf(LadingError)
+    expect((err as Error).message).toBe(
+      `layers: "tree": file "${victim}" changed while it was being read; retry`
+    )
+  })
+
+  it('a file that grows, or goes away, after its header: a clear error naming it', async () => {
+    for (const how of ['grows', 'goes'] as const) {
+      const dir = await newDir()
+      const victim = path.join(dir, 'b.bin')
+      await fs.writeFile(victim, pattern(5000, 4))
+      const checks = checksCalling(h => {
+        if (!h.name.endsWith('b.bin')) return
+        if (how === 'grows') fsSync.appendFileSync(victim, 'more')
+        else fsSync.rmSync(victim)
+      })
+      const input = { source: dir, dest: '/data', spec: 'tree' }
+      const opts = { compression: 'gzip' as const, mtime: MTIME, checks }
+      const err = await layerDiffPass(input, await newStore(), opts).catch((e: unknown) => e)
+      expect(err).toBeInstanceOf(LadingError)
+      expect((err as Error).message).toContain(victim)
+      expect((err as Error).message).toMatch(how === 'grows' ? /changed while/ : /no such|exist/i)
+    }
+  })
+})
