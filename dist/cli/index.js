@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 170:
+/***/ 303:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -5019,6 +5019,8 @@ function layerMode(mode, platform = process.platform) {
 
 
 
+/** What a deferred file body is made of in the pack: its reader reads the file instead. */
+const PLACEHOLDER = Buffer.alloc(1024 * 1024);
 /** The modes given on Windows, where the file system has none a Linux image can use. */
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024;
@@ -5165,6 +5167,8 @@ class TarWriter {
             this.firstPathOf.set(id, e.name);
         }
         const header = { ...base, type: 'file', mode: this.modeOf(st), size: st.size };
+        if (this.opts.deferBody && st.size > 0)
+            return this.placeholderFile(header, abs, st.size);
         if (st.size > WHOLE_FILE)
             return this.streamFile(header, abs, st.size);
         let body;
@@ -5222,6 +5226,21 @@ class TarWriter {
         const sink = body ? this.pack.entry(header, body, settle) : this.pack.entry(header, settle);
         sink.on('error', () => { });
         return { sink, written };
+    }
+    /** A file whose bytes its reader reads: PLACEHOLDER in its place, in views of at most 1 MiB. */
+    async placeholderFile(header, abs, size) {
+        this.opts.deferBody(abs, size);
+        if (size <= PLACEHOLDER.length)
+            return this.add(header, PLACEHOLDER.subarray(0, size));
+        this.opts.onHeader(header);
+        const { sink, written } = this.openEntry(header);
+        for (let at = 0; at < size; at += PLACEHOLDER.length) {
+            const part = PLACEHOLDER.subarray(0, Math.min(PLACEHOLDER.length, size - at));
+            if (!sink.write(part))
+                await drained(sink);
+        }
+        sink.end(null);
+        await written;
     }
     /** A file too large to read whole, streamed into the tar in READ_CHUNK reads, one read ahead. */
     async streamFile(header, abs, size) {
@@ -5312,6 +5331,237 @@ function drained(sink) {
         sink.once('close', onClose);
         sink.once('error', onError);
     });
+}
+
+;// CONCATENATED MODULE: ./src/build/layer/tree-hash.ts
+/**
+ * The sha256 of a layer's tar with the files' bytes read and hashed on a worker thread: the main
+ * thread walks the tree and writes the tar with placeholder bodies (tar-writer's deferBody), and
+ * hands over, in the tar's order, the bytes it wrote (headers, padding) and, for each body, which
+ * file and range to read in its place. Walking and tar-writing on one core, reading and hashing on
+ * the other: the diff pass of a cache lookup in about half the time. Used where only the digest
+ * is wanted; a build reads and compresses the bytes on the main thread as before.
+ */
+
+
+/** Batches under way at once: bounds what waits for the worker, whatever the tree. */
+const BATCHES_AHEAD = 4;
+/** Bytes of tar (written or referenced) per batch. */
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Bytes written (headers, padding) a batch holds at most. */
+const BATCH_WRITTEN = 256 * 1024;
+/**
+ * The worker: hashes the pieces of each batch in order, reading file ranges with synchronous
+ * calls, and answers each batch. A file read short of its range, or with bytes past its size,
+ * changed while it was read. Handed to `new Worker(…, { eval: true })` as source text, so it names
+ * nothing outside itself.
+ */
+function hashWorkerMain() {
+    const { parentPort } = process.getBuiltinModule('node:worker_threads');
+    const fs = process.getBuiltinModule('node:fs');
+    const { createHash } = process.getBuiltinModule('node:crypto');
+    const hash = createHash('sha256');
+    const buf = Buffer.allocUnsafe(1024 * 1024);
+    let fd = -1;
+    let open = '';
+    let failed = false;
+    const close = () => {
+        if (fd >= 0)
+            fs.closeSync(fd);
+        fd = -1;
+        open = '';
+    };
+    const readRange = (path, at, length, last) => {
+        if (open !== path) {
+            close();
+            fd = fs.openSync(path, 'r');
+            open = path;
+        }
+        let pos = at;
+        let left = length;
+        while (left > 0) {
+            const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), pos);
+            if (n === 0)
+                return false;
+            hash.update(buf.subarray(0, n));
+            pos += n;
+            left -= n;
+        }
+        if (!last)
+            return true;
+        const grew = fs.readSync(fd, buf, 0, 1, pos) !== 0;
+        close();
+        return !grew;
+    };
+    parentPort.on('message', (msg) => {
+        if (failed)
+            return;
+        if ('end' in msg) {
+            close();
+            parentPort.postMessage({ digest: 'sha256:' + hash.digest('hex') });
+            return;
+        }
+        const bytes = new Uint8Array(msg.bytes);
+        const pieces = new Float64Array(msg.pieces);
+        let path = '';
+        try {
+            for (let i = 0; i < pieces.length; i += 4) {
+                const [which, a, b, last] = [pieces[i], pieces[i + 1], pieces[i + 2], pieces[i + 3]];
+                if (which < 0) {
+                    hash.update(bytes.subarray(a, b));
+                    continue;
+                }
+                path = msg.paths[which];
+                if (!readRange(path, a, b, last === 1)) {
+                    failed = true;
+                    close();
+                    parentPort.postMessage({ failed: { path, changed: true, message: 'changed' } });
+                    return;
+                }
+            }
+            parentPort.postMessage({ ack: true });
+        }
+        catch (err) {
+            failed = true;
+            const e = err;
+            parentPort.postMessage({
+                failed: { path, changed: false, code: e.code, message: String(e.message) }
+            });
+        }
+    });
+}
+const workerSource = `(${hashWorkerMain.toString()})()`;
+/** The pieces of a tar fed in order; `digest` once it has all been fed. */
+class TreeHasher {
+    input;
+    worker;
+    bodies = [];
+    bytes = Buffer.allocUnsafe(BATCH_WRITTEN);
+    writtenBytes = 0;
+    pieces = [];
+    paths = [];
+    batchBytes = 0;
+    outstanding = 0;
+    wake;
+    failure;
+    result;
+    constructor(input) {
+        this.input = input;
+        this.worker = new external_node_worker_threads_namespaceObject.Worker(workerSource, {
+            eval: true,
+            resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+        });
+        this.worker.on('message', (a) => this.answer(a));
+        this.worker.on('error', err => this.fail(err));
+        this.worker.on('exit', code => {
+            if (!this.result && !this.failure)
+                this.fail(new Error(`the thread stopped (${code})`));
+        });
+    }
+    /** A file body the tar will hold next (in the order of deferBody). */
+    deferred(abs, size) {
+        this.bodies.push({ abs, size, done: 0 });
+    }
+    /** The next chunk of the tar: bytes it holds, or a view of the placeholder for a body. */
+    async chunk(c, isPlaceholder) {
+        if (this.failure)
+            throw this.failure;
+        if (isPlaceholder)
+            this.body(c.length);
+        else {
+            if (this.writtenBytes + c.length > this.bytes.length) {
+                await this.send();
+                if (c.length > this.bytes.length)
+                    this.bytes = Buffer.allocUnsafe(c.length);
+            }
+            const from = this.writtenBytes;
+            c.copy(this.bytes, from);
+            this.writtenBytes += c.length;
+            const n = this.pieces.length;
+            // Bytes right after bytes (a header after padding) extend the piece before.
+            if (n && this.pieces[n - 4] === -1 && this.pieces[n - 2] === from)
+                this.pieces[n - 2] = this.writtenBytes;
+            else
+                this.pieces.push(-1, from, this.writtenBytes, 0);
+        }
+        this.batchBytes += c.length;
+        if (this.batchBytes >= BATCH_BYTES)
+            await this.send();
+    }
+    /** The tar's sha256, once every chunk has been given. */
+    async digest() {
+        await this.send();
+        while (this.outstanding > 0 && !this.failure)
+            await this.waitForAck();
+        if (this.failure)
+            throw this.failure;
+        const answer = await new Promise(resolve => {
+            this.result = resolve;
+            this.worker.postMessage({ end: true });
+        });
+        await this.stop();
+        if ('digest' in answer)
+            return answer.digest;
+        throw this.failure ?? new Error('the hashing thread answered nothing');
+    }
+    async stop() {
+        await this.worker.terminate();
+    }
+    body(length) {
+        const b = this.bodies[0];
+        if (!b)
+            throw new Error('a file body came with no file to read it from');
+        const last = b.done + length === b.size;
+        if (this.paths[this.paths.length - 1] !== b.abs)
+            this.paths.push(b.abs);
+        this.pieces.push(this.paths.length - 1, b.done, length, last ? 1 : 0);
+        b.done += length;
+        if (last)
+            this.bodies.shift();
+    }
+    async send() {
+        if (!this.pieces.length)
+            return;
+        while (this.outstanding >= BATCHES_AHEAD && !this.failure)
+            await this.waitForAck();
+        if (this.failure)
+            throw this.failure;
+        // The bytes' buffer moves to the worker: the next batch takes a new one.
+        const bytes = this.bytes.buffer;
+        const pieces = new Float64Array(this.pieces).buffer;
+        const batch = { bytes, pieces, paths: this.paths };
+        this.worker.postMessage(batch, [bytes, pieces]);
+        this.outstanding++;
+        this.bytes = Buffer.allocUnsafe(BATCH_WRITTEN);
+        this.pieces = [];
+        this.paths = [];
+        this.writtenBytes = 0;
+        this.batchBytes = 0;
+    }
+    waitForAck() {
+        return new Promise(resolve => (this.wake = resolve));
+    }
+    answer(a) {
+        if ('ack' in a)
+            this.outstanding--;
+        else if ('failed' in a) {
+            const { path, changed, code, message } = a.failed;
+            const cause = Object.assign(new Error(message), code ? { code } : {});
+            this.fail(changed ? changedWhileRead(this.input, path) : fileSystemError(this.input, path, cause));
+        }
+        else
+            this.result?.(a);
+        const wake = this.wake;
+        this.wake = undefined;
+        wake?.();
+    }
+    fail(err) {
+        this.failure ??= err;
+        this.result?.({ failed: { path: '', changed: false, message: err.message } });
+        const wake = this.wake;
+        this.wake = undefined;
+        wake?.();
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/walk.ts
@@ -5431,11 +5681,6 @@ function* walkDirectory(input, excluded, abs, name) {
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/index.ts
-/**
- * Builds one layer from a line of the `layers` input: a directory or a file written into a tar,
- * or a tarball kept or recompressed; stored in the run's blob store under its digest, with the
- * validator's findings made on the way.
- */
 
 
 
@@ -5476,25 +5721,35 @@ async function layerDiffPass(input, store, opts) {
     const content = await layerContent(input, store, opts);
     if (content.kind === 'tarball')
         return undefined;
-    const { pack, check, written } = packEntries(content.input, settings, content.entries);
-    const diffHash = (0,external_node_crypto_namespaceObject.createHash)('sha256');
-    // Hashed as the pack gives it, each file's bytes given back to the pool once hashed: nothing
-    // is copied or kept, so the pass leaves next to no garbage.
+    // The files' bytes are read and hashed on a thread of their own while this one walks the tree
+    // and writes the tar's headers (tree-hash.ts).
+    const hasher = new TreeHasher(content.input);
+    const { pack, check, written } = packEntries(content.input, settings, content.entries, (abs, size) => hasher.deferred(abs, size));
     const hashed = (async () => {
-        for await (const chunk of pack) {
-            diffHash.update(chunk);
-            settings.slabs.release(chunk);
+        try {
+            for await (const chunk of pack)
+                await hasher.chunk(chunk, chunk.buffer === PLACEHOLDER.buffer);
+        }
+        catch (err) {
+            pack.destroy(err);
+            throw err;
         }
     })();
     const results = await Promise.allSettled([hashed, written]);
     const failed = results.find(r => r.status === 'rejected');
-    if (failed) {
+    let diffId;
+    try {
+        if (failed)
+            throw failed.reason;
+        diffId = await hasher.digest();
+    }
+    catch (err) {
         pack.destroy();
-        const err = failed.reason;
+        await hasher.stop();
         throw err instanceof LadingError ? err : layerError(content.input, errors_messageOf(err));
     }
     return {
-        diffId: 'sha256:' + diffHash.digest('hex'),
+        diffId,
         createdBy: content.createdBy,
         comment: layerRecipe(settings.compression, settings.level),
         scan: layer => check.result(layer)
@@ -5559,7 +5814,7 @@ function singleFileContent(input, size) {
     return { kind: 'entries', input, entries, createdBy, size };
 }
 /** The tar of the entries being written into a pack, checked entry by entry. */
-function packEntries(input, settings, entries) {
+function packEntries(input, settings, entries, deferBody) {
     const pack = tar_stream.pack();
     // A failure to read the tree destroys the pack with it; it is reported through `written`.
     pack.on('error', () => { });
@@ -5570,6 +5825,7 @@ function packEntries(input, settings, entries) {
         owner: input.chown,
         chmod: input.chmod,
         platform: settings.platform,
+        deferBody,
         onHeader: h => {
             check.entry(h);
             // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
@@ -16881,7 +17137,7 @@ const defaultIO = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(170);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(303);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 
