@@ -2,9 +2,11 @@
 import { createHash } from 'node:crypto'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
+import { Writable } from 'node:stream'
 import * as zlib from 'node:zlib'
 import type { BuiltLayer, LayerOptions } from '../../src/build/layer/index.js'
 import { MediaType } from '../../src/oci/mediatypes.js'
+import type { LayerChecks, TarEntryHeader } from '../../src/oci/scan.js'
 import { Layout } from '../../src/transports/layout.js'
 import { layerChecks } from '../../src/validate/layer/checks.js'
 
@@ -33,4 +35,25 @@ export function decompress(l: BuiltLayer, data: Buffer): Buffer {
   if (l.descriptor.mediaType === MediaType.LayerGzip) return zlib.gunzipSync(data)
   if (l.descriptor.mediaType === MediaType.LayerZstd) return zlib.zstdDecompressSync(data)
   return data
+}
+
+/**
+ * Layer checks that find nothing and call `onEntry` with each tar header as it is written: a hook
+ * into the middle of a build (to change a file after its header, say).
+ */
+export function checksCalling(onEntry: (h: TarEntryHeader) => void = () => {}): LayerChecks {
+  const scan = (l: { size: number; digest: string; diffId: string }) => ({
+    size: l.size,
+    digest: l.digest,
+    diffId: l.diffId,
+    findings: []
+  })
+  return {
+    entries: () => ({ entry: onEntry, result: scan }),
+    tarStream: () => ({
+      sink: new Writable({ write: (_c, _e, cb) => cb() }),
+      tarError: () => Promise.resolve(undefined),
+      result: l => Promise.resolve(scan(l))
+    })
+  }
 }

@@ -65,6 +65,19 @@ function sbomFor(subject: Descriptor, name: string): ReferrerPush {
 
 describeWithTools(['docker-registry'], 'the referrers fallback tag', () => {
   const registries = useRegistries()
+
+  /**
+   * The next `times` writes of `tag` through the proxy are answered 201 and never reach the
+   * registry, as if another writer had put its own index over each of them.
+   */
+  function loseTagWrites(tag: string, times: number): void {
+    registries.proxy.rules.push({
+      method: 'PUT',
+      path: new RegExp(`/manifests/${tag}$`),
+      times,
+      action: { status: 201 }
+    })
+  }
   const logged: string[] = []
   /** A client of its own, as each job of a matrix has. */
   const target = (host: string, repository = 'concurrent/app'): BlobTarget => ({
@@ -114,12 +127,7 @@ describeWithTools(['docker-registry'], 'the referrers fallback tag', () => {
     const subject = freshSubject()
     const tag = fallbackTag(subject.digest)
     // The first write of the tag never lands, as if another writer had put its own index over it.
-    registries.proxy.rules.push({
-      method: 'PUT',
-      path: new RegExp(`/manifests/${tag}$`),
-      times: 1,
-      action: { status: 201 }
-    })
+    loseTagWrites(tag, 1)
     const a = sbomFor(subject, 'late.spdx.json')
     expect(await pushReferrer(target(registries.proxy.host), subject.digest, a)).toBe('tag')
     expect(await listed(target(registries.plain.host), subject)).toEqual([
@@ -134,12 +142,7 @@ describeWithTools(['docker-registry'], 'the referrers fallback tag', () => {
   it(`gives up with a clear error after MAX_FALLBACK_ATTEMPTS (${MAX_FALLBACK_ATTEMPTS}) replaced writes`, async () => {
     const subject = freshSubject()
     const tag = fallbackTag(subject.digest)
-    registries.proxy.rules.push({
-      method: 'PUT',
-      path: new RegExp(`/manifests/${tag}$`),
-      times: 1000,
-      action: { status: 201 }
-    })
+    loseTagWrites(tag, 1000)
     const a = sbomFor(subject, 'never.spdx.json')
     const err = await pushReferrer(target(registries.proxy.host), subject.digest, a).catch(e => e)
     expect(err).toBeInstanceOf(LadingError)

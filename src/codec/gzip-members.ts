@@ -47,14 +47,14 @@ export class ParallelGzip extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    if (this.release && this.buffered === 0 && chunk.length === GZIP_BLOCK) {
+    // A chunk that is a whole block is its own member's input, given back once that is made.
+    if (this.release && this.buffered === 0 && chunk.length === GZIP_BLOCK)
       this.submit(chunk, this.release)
-      this.emitUntil(this.members.maxInFlight).then(() => cb(), cb)
-      return
+    else {
+      this.parts.push(chunk)
+      this.buffered += chunk.length
+      while (this.buffered >= GZIP_BLOCK) this.submit(this.cut(GZIP_BLOCK))
     }
-    this.parts.push(chunk)
-    this.buffered += chunk.length
-    while (this.buffered >= GZIP_BLOCK) this.submit(this.cut(GZIP_BLOCK))
     this.emitUntil(this.members.maxInFlight).then(() => cb(), cb)
   }
 

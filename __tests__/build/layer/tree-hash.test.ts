@@ -9,12 +9,10 @@ import * as fs from 'node:fs/promises'
 import * as fsSync from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Writable } from 'node:stream'
 import { buildLayer, layerDiffPass, type LayerOptions } from '../../../src/build/layer/index.js'
-import type { LayerChecks, TarEntryHeader } from '../../../src/oci/scan.js'
 import { LadingError } from '../../../src/util/errors.js'
 import { makeTree } from '../../helpers/layer-tree.js'
-import { gzipOpts, MTIME, storesUnder } from '../../helpers/layer-build.js'
+import { checksCalling, gzipOpts, MTIME, storesUnder } from '../../helpers/layer-build.js'
 
 const MiB = 1024 * 1024
 let work: string
@@ -47,18 +45,6 @@ async function sameDiffId(dir: string, opts: LayerOptions = gzipOpts): Promise<s
   const built = await buildLayer(input, await newStore(), opts)
   expect(pass?.diffId).toBe(built.diffId)
   return built.diffId
-}
-
-function checksCalling(onEntry: (h: TarEntryHeader) => void): LayerChecks {
-  const scan = (l: { size: number; digest: string; diffId: string }) => ({ ...l, findings: [] })
-  return {
-    entries: () => ({ entry: onEntry, result: scan }),
-    tarStream: () => ({
-      sink: new Writable({ write: (_c, _e, cb) => cb() }),
-      tarError: () => Promise.resolve(undefined),
-      result: l => Promise.resolve(scan(l))
-    })
-  }
 }
 
 describe('the diff pass with files read on a thread', () => {

@@ -8,38 +8,18 @@ import * as fs from 'node:fs/promises'
 import * as fsSync from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import { Writable } from 'node:stream'
 import * as tar from 'tar-stream'
 import { Layout } from '../../../src/transports/layout.js'
 import { buildLayer, SlabPool, type LayerOptions } from '../../../src/build/layer/index.js'
 import type { LayerInput } from '../../../src/build/layer/spec.js'
 import { LadingError } from '../../../src/util/errors.js'
 import type { StartProgress } from '../../../src/util/progress.js'
-import type { LayerChecks, TarEntryHeader } from '../../../src/oci/scan.js'
-import { storesUnder } from '../../helpers/layer-build.js'
+import { checksCalling, storesUnder } from '../../helpers/layer-build.js'
 
 const MTIME = new Date('2024-05-06T07:08:09Z')
 const MiB = 1024 * 1024
 let work: string
 let count = 0
-
-/** Layer checks that find nothing, calling `onEntry` for every header the builder writes. */
-function checksCalling(onEntry: (h: TarEntryHeader) => void = () => {}): LayerChecks {
-  const scan = (l: { size: number; digest: string; diffId: string }) => ({
-    size: l.size,
-    digest: l.digest,
-    diffId: l.diffId,
-    findings: []
-  })
-  return {
-    entries: () => ({ entry: onEntry, result: scan }),
-    tarStream: () => ({
-      sink: new Writable({ write: (_c, _e, cb) => cb() }),
-      tarError: () => Promise.resolve(undefined),
-      result: l => Promise.resolve(scan(l))
-    })
-  }
-}
 
 function options(extra: Partial<LayerOptions> = {}): LayerOptions {
   return { compression: 'gzip', mtime: MTIME, checks: checksCalling(), ...extra }

@@ -67,7 +67,7 @@ export async function buildLayers(
   const slabs = new SlabPool()
   const compressors = new SharedCompressors()
   const jobs = layerJobs(plan.layers, platforms)
-  const building = mapLimited(jobs, LAYERS_AT_ONCE, async job => {
+  const built = await mapLimited(jobs, LAYERS_AT_ONCE, async job => {
     const opts: LayerOptions = {
       compression: plan.compression,
       level: plan.compressionLevel,
@@ -91,13 +91,7 @@ export async function buildLayers(
     if (layer.scan) ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan))
     hooks.built?.(layer)
     return layer
-  })
-  let built: NewLayer[]
-  try {
-    built = await building
-  } finally {
-    await compressors.close()
-  }
+  }).finally(() => compressors.close())
   const byImage: NewLayer[][] = platforms.map(() => [])
   jobs.forEach((job, i) => {
     const d = built[i].descriptor

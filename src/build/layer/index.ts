@@ -17,7 +17,7 @@ import { isTarballName, layerName, type LayerInput } from './spec.js'
 import { countingStage } from '../../util/progress.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
-import { packInChunks, PLACEHOLDER, writeEntries } from './tar-writer.js'
+import { packInChunks, writeEntries } from './tar-writer.js'
 import { TreeHasher } from './tree-hash.js'
 import {
   builtLayerOf,
@@ -102,8 +102,7 @@ export async function layerDiffPass(
   )
   const hashed = (async () => {
     try {
-      for await (const chunk of pack as AsyncIterable<Buffer>)
-        await hasher.chunk(chunk, chunk.buffer === PLACEHOLDER.buffer)
+      for await (const chunk of pack as AsyncIterable<Buffer>) await hasher.chunk(chunk)
     } catch (err) {
       pack.destroy(err as Error)
       throw err

@@ -3,11 +3,13 @@
  * thread walks the tree and writes the tar with placeholder bodies (tar-writer's deferBody), and
  * hands over, in the tar's order, the bytes it wrote (headers, padding) and, for each body, which
  * file and range to read in its place. Walking and tar-writing on one core, reading and hashing on
- * the other: the diff pass of a cache lookup in about half the time. Used where only the digest
- * is wanted; a build reads and compresses the bytes on the main thread as before.
+ * the other: on the benchmark's tree the diff pass took 15% less time (the main thread's walk and
+ * tar-writing remain its bound). Used where only the digest is wanted; a build reads and
+ * compresses the bytes on the main thread as before.
  */
 import { Worker } from 'node:worker_threads'
 import { changedWhileRead, fileSystemError, type LocatedInput } from './input-errors.js'
+import { PLACEHOLDER } from './tar-writer.js'
 
 /**
  * A batch of the tar, in order: `pieces` holds, four numbers a piece, either -1, FROM, TO, 0 (the
@@ -31,7 +33,7 @@ const BATCHES_AHEAD = 4
 /** Bytes of tar (written or referenced) per batch. */
 const BATCH_BYTES = 4 * 1024 * 1024
 
-/** Bytes written (headers, padding) a batch holds at most. */
+/** Room for the bytes written (headers, padding) of a batch: full, it is sent. */
 const BATCH_WRITTEN = 256 * 1024
 
 /**
@@ -143,10 +145,10 @@ export class TreeHasher {
     this.bodies.push({ abs, size, done: 0 })
   }
 
-  /** The next chunk of the tar: bytes it holds, or a view of the placeholder for a body. */
-  async chunk(c: Buffer, isPlaceholder: boolean): Promise<void> {
+  /** The next chunk of the tar: bytes it holds, or a view of PLACEHOLDER standing for a body. */
+  async chunk(c: Buffer): Promise<void> {
     if (this.failure) throw this.failure
-    if (isPlaceholder) this.body(c.length)
+    if (c.buffer === PLACEHOLDER.buffer) this.body(c.length)
     else {
       if (this.writtenBytes + c.length > this.bytes.length) {
         await this.send()
