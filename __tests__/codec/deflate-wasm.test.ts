@@ -116,6 +116,30 @@ describe('libdeflate gzip on worker threads', () => {
       }
   })
 
+  it("makes a layer's only block on this thread, starting none, with the thread's bytes", async () => {
+    for (const data of [Buffer.alloc(0), text(5000), noise(GZIP_BLOCK - 1), text(GZIP_BLOCK)])
+      for (const level of [1, 2, 6]) {
+        const here = new DeflatePool(level, 1)
+        const gz = await gzipThrough(here, [data])
+        // A whole block fills the stream's first member, which goes to a thread like any other.
+        expect(here.threadsStarted).toBe(data.length < GZIP_BLOCK ? 0 : 1)
+        await here.close()
+        const threaded = new DeflatePool(level, 1)
+        const member = await threaded.member(data)
+        expect(threaded.threadsStarted).toBe(1)
+        await threaded.close()
+        expect(sha(gz)).toBe(sha(member))
+        expect(sha(gunzipTool(gz))).toBe(sha(data))
+      }
+    // A pool whose thread runs already hands the only block to it.
+    const warm = new DeflatePool(1, 1)
+    await warm.member(text(100))
+    const gz = await warm.only(text(200))
+    expect(warm.threadsStarted).toBe(1)
+    await warm.close()
+    expect(sha(zlib.gunzipSync(gz))).toBe(sha(text(200)))
+  })
+
   it('compresses at every gzip level the input allows', async () => {
     const data = text(300_000)
     for (let level = 0; level <= 9; level++) {

@@ -3702,13 +3702,7 @@ const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRe
  * as source text, so that the bundle needs no second entry file: the function below must name
  * nothing outside itself (no import, no helper), only globals and `process.getBuiltinModule`.
  */
-/**
- * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
- * ends, and the pool fails every member still under way with it.
- */
-function deflateWorkerMain() {
-    const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
-    const { module, level, maxBlock } = workerData;
+function libdeflateMembers(module, level, maxBlock) {
     const wasm = new WebAssembly.Instance(module, {}).exports;
     const compressor = wasm.libdeflate_alloc_compressor(level);
     if (!compressor)
@@ -3720,7 +3714,7 @@ function deflateWorkerMain() {
         throw new Error('libdeflate could not allocate its buffers');
     // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
     const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0;
-    parentPort.on('message', ({ buffer, length, crc }) => {
+    return ({ buffer, length, crc }) => {
         if (length > maxBlock)
             throw new Error(`a block of ${length} bytes is too large`);
         // The memory's buffer is replaced whenever it grows: take it afresh each time.
@@ -3738,12 +3732,24 @@ function deflateWorkerMain() {
         const trailer = new DataView(buffer, 10 + deflated, 8);
         trailer.setUint32(0, crc, true);
         trailer.setUint32(4, length, true);
-        const result = { buffer, size: member.length };
-        parentPort.postMessage(result, [buffer]);
+        return member.length;
+    };
+}
+/**
+ * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
+ * ends, and the pool fails every member still under way with it.
+ */
+function deflateWorkerMain(members) {
+    const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+    const { module, level, maxBlock } = workerData;
+    const make = members(module, level, maxBlock);
+    parentPort.on('message', (job) => {
+        const result = { buffer: job.buffer, size: make(job) };
+        parentPort.postMessage(result, [job.buffer]);
     });
 }
 /** The worker's source text. */
-const deflateWorkerSource = `(${deflateWorkerMain.toString()})()`;
+const deflateWorkerSource = `(${deflateWorkerMain.toString()})(${libdeflateMembers.toString()})`;
 
 ;// CONCATENATED MODULE: external "node:util"
 const external_node_util_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:util");
@@ -3796,7 +3802,9 @@ class ParallelGzip extends external_node_stream_namespaceObject.Transform {
     }
     _flush(cb) {
         // An empty input still needs one member to be a gzip file.
-        if (this.buffered > 0 || !this.wroteAny)
+        if (!this.wroteAny)
+            this.submit(this.cut(this.buffered), undefined, true);
+        else if (this.buffered > 0)
             this.submit(this.cut(this.buffered));
         this.emitUntil(0)
             .then(() => this.close())
@@ -3819,9 +3827,9 @@ class ParallelGzip extends external_node_stream_namespaceObject.Transform {
         this.buffered = rest.length;
         return block;
     }
-    submit(block, release) {
+    submit(block, release, only = false) {
         this.wroteAny = true;
-        const member = this.members.member(block);
+        const member = only && this.members.only ? this.members.only(block) : this.members.member(block);
         // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
         member.then(() => release?.(block)).catch(() => { });
         this.inFlight.push(member);
@@ -3889,6 +3897,16 @@ function libdeflateModule() {
  */
 const JOB_ROOM = 4096;
 const JOB_BYTES = GZIP_BLOCK + JOB_ROOM;
+/** libdeflate on the main thread, by level: made once, for layers of a single small block. */
+const onMainThread = new Map();
+function mainThreadMembers(level) {
+    let make = onMainThread.get(level);
+    if (!make) {
+        make = libdeflateMembers(libdeflateModule(), level, GZIP_BLOCK);
+        onMainThread.set(level, make);
+    }
+    return make;
+}
 /**
  * One worker per core but one: the main thread reads, tars and hashes the layer, nearly a core's
  * work. On 2 cores one worker built the benchmark's layer as fast as two (the three threads
@@ -3920,6 +3938,8 @@ class DeflatePool {
         // One block running and one waiting per worker, so a worker never waits for the stream.
         this.maxInFlight = 2 * threads;
     }
+    /** Threads started so far. */
+    threadsStarted = 0;
     member(block) {
         if (this.failure)
             return Promise.reject(this.failure);
@@ -3936,6 +3956,27 @@ class DeflatePool {
             this.queue.push({ data, resolve, reject });
             this.dispatch();
         });
+    }
+    /**
+     * A layer's only block, compressed right here unless a worker is running already: starting a
+     * thread costs the process more than 0.1 s of CPU, compressing a block under 1 MiB far less.
+     */
+    only(block) {
+        if (this.workers.size > 0 || this.failure || this.closing || block.length > GZIP_BLOCK)
+            return this.member(block);
+        try {
+            const buffer = new ArrayBuffer(block.length + JOB_ROOM);
+            new Uint8Array(buffer).set(block);
+            const size = mainThreadMembers(this.level)({
+                buffer,
+                length: block.length,
+                crc: (0,external_node_zlib_namespaceObject.crc32)(block)
+            });
+            return Promise.resolve(Buffer.from(buffer, 0, size));
+        }
+        catch (err) {
+            return Promise.reject(new LadingError(`gzip compression failed in libdeflate: ${errors_messageOf(err)}`));
+        }
     }
     async close() {
         this.closing = true;
@@ -3964,6 +4005,7 @@ class DeflatePool {
             resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
         });
         this.workers.add(worker);
+        this.threadsStarted++;
         worker.on('message', ({ buffer, size }) => {
             const job = this.running.get(worker);
             this.running.delete(worker);
@@ -4078,6 +4120,7 @@ class SharedCompressors {
         return {
             maxInFlight: shared.maxInFlight,
             member: block => shared.member(block),
+            only: shared.only ? block => shared.only(block) : undefined,
             close: () => Promise.resolve()
         };
     }
@@ -5340,8 +5383,10 @@ function drained(sink) {
  * hands over, in the tar's order, the bytes it wrote (headers, padding) and, for each body, which
  * file and range to read in its place. Walking and tar-writing on one core, reading and hashing on
  * the other: on the benchmark's tree the diff pass took 15% less time (the main thread's walk and
- * tar-writing remain its bound). Used where only the digest is wanted; a build reads and
- * compresses the bytes on the main thread as before.
+ * tar-writing remain its bound). A tar of one batch (BATCH_BYTES) is hashed on the main thread
+ * instead, by the same code: a thread costs about 0.1 s of CPU to start, which on 2 cores slowed
+ * the rest of the run more than hashing a small app directory here. Used where only the digest is
+ * wanted; a build reads and compresses the bytes on the main thread as before.
  */
 
 
@@ -5353,20 +5398,18 @@ const BATCH_BYTES = 4 * 1024 * 1024;
 /** Room for the bytes written (headers, padding) of a batch: full, it is sent. */
 const BATCH_WRITTEN = 256 * 1024;
 /**
- * The worker: hashes the pieces of each batch in order, reading file ranges with synchronous
- * calls, and answers each batch. A file read short of its range, or with bytes past its size,
- * changed while it was read. Handed to `new Worker(…, { eval: true })` as source text, so it names
- * nothing outside itself.
+ * Hashes the pieces of each batch in order, reading file ranges with synchronous calls, and
+ * answers each batch. A file read short of its range, or with bytes past its size, changed while
+ * it was read. Runs on the worker, or on the main thread for a tar too small to be worth a thread
+ * (one batch); handed to the worker as source text, so it names nothing outside itself.
  */
-function hashWorkerMain() {
-    const { parentPort } = process.getBuiltinModule('node:worker_threads');
+function batchHasher() {
     const fs = process.getBuiltinModule('node:fs');
     const { createHash } = process.getBuiltinModule('node:crypto');
     const hash = createHash('sha256');
     const buf = Buffer.allocUnsafe(1024 * 1024);
     let fd = -1;
     let open = '';
-    let failed = false;
     const close = () => {
         if (fd >= 0)
             fs.closeSync(fd);
@@ -5395,14 +5438,7 @@ function hashWorkerMain() {
         close();
         return !grew;
     };
-    parentPort.on('message', (msg) => {
-        if (failed)
-            return;
-        if ('end' in msg) {
-            close();
-            parentPort.postMessage({ digest: 'sha256:' + hash.digest('hex') });
-            return;
-        }
+    const batch = (msg) => {
         const bytes = new Uint8Array(msg.bytes);
         const pieces = new Float64Array(msg.pieces);
         let path = '';
@@ -5415,27 +5451,47 @@ function hashWorkerMain() {
                 }
                 path = msg.paths[which];
                 if (!readRange(path, a, b, last === 1)) {
-                    failed = true;
                     close();
-                    parentPort.postMessage({ failed: { path, changed: true, message: 'changed' } });
-                    return;
+                    return { failed: { path, changed: true, message: 'changed' } };
                 }
             }
-            parentPort.postMessage({ ack: true });
+            return { ack: true };
         }
         catch (err) {
-            failed = true;
+            close();
             const e = err;
-            parentPort.postMessage({
-                failed: { path, changed: false, code: e.code, message: String(e.message) }
-            });
+            return { failed: { path, changed: false, code: e.code, message: String(e.message) } };
         }
+    };
+    const end = () => {
+        close();
+        return { digest: 'sha256:' + hash.digest('hex') };
+    };
+    return { batch, end };
+}
+/** The worker: batchHasher's answers to the main thread's batches, until one fails. */
+function hashWorkerMain(hasher) {
+    const { parentPort } = process.getBuiltinModule('node:worker_threads');
+    const { batch, end } = hasher();
+    let failed = false;
+    parentPort.on('message', (msg) => {
+        if (failed)
+            return;
+        const answer = 'end' in msg ? end() : batch(msg);
+        failed = 'failed' in answer;
+        parentPort.postMessage(answer);
     });
 }
-const workerSource = `(${hashWorkerMain.toString()})()`;
+const workerSource = `(${hashWorkerMain.toString()})(${batchHasher.toString()})`;
+let threadsStarted = 0;
+/** Hashing threads started so far in this process (tests tell the two ways apart by it). */
+function hashThreadsStarted() {
+    return threadsStarted;
+}
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
 class TreeHasher {
     input;
+    /** Started with the first batch sent: a tar of one batch is hashed on this thread instead. */
     worker;
     bodies = [];
     bytes = Buffer.allocUnsafe(BATCH_WRITTEN);
@@ -5449,16 +5505,23 @@ class TreeHasher {
     result;
     constructor(input) {
         this.input = input;
-        this.worker = new external_node_worker_threads_namespaceObject.Worker(workerSource, {
+    }
+    started() {
+        if (this.worker)
+            return this.worker;
+        const worker = new external_node_worker_threads_namespaceObject.Worker(workerSource, {
             eval: true,
             resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
         });
-        this.worker.on('message', (a) => this.answer(a));
-        this.worker.on('error', err => this.fail(err));
-        this.worker.on('exit', code => {
+        worker.on('message', (a) => this.answer(a));
+        worker.on('error', err => this.fail(err));
+        worker.on('exit', code => {
             if (!this.result && !this.failure)
                 this.fail(new Error(`the thread stopped (${code})`));
         });
+        this.worker = worker;
+        threadsStarted++;
+        return worker;
     }
     /** A file body the tar will hold next (in the order of deferBody). */
     deferred(abs, size) {
@@ -5492,14 +5555,18 @@ class TreeHasher {
     }
     /** The tar's sha256, once every chunk has been given. */
     async digest() {
+        // A tar of one batch costs less to hash here than a thread costs to start (0.1 s of CPU).
+        if (!this.worker)
+            return this.hashHere();
         await this.send();
         while (this.outstanding > 0 && !this.failure)
             await this.waitForAck();
         if (this.failure)
             throw this.failure;
+        const worker = this.worker;
         const answer = await new Promise(resolve => {
             this.result = resolve;
-            this.worker.postMessage({ end: true });
+            worker.postMessage({ end: true });
         });
         await this.stop();
         if ('digest' in answer)
@@ -5507,7 +5574,31 @@ class TreeHasher {
         throw this.failure ?? new Error('the hashing thread answered nothing');
     }
     async stop() {
-        await this.worker.terminate();
+        await this.worker?.terminate();
+    }
+    hashHere() {
+        const { batch, end } = batchHasher();
+        const answer = this.pieces.length ? batch(this.take()) : { ack: true };
+        const last = 'failed' in answer ? answer : end();
+        if ('digest' in last)
+            return last.digest;
+        this.answer(last);
+        throw this.failure ?? new Error('the tar could not be hashed');
+    }
+    /** The batch gathered so far; the next one starts empty. */
+    take() {
+        // The bytes' buffer may move to the worker: the next batch takes a new one.
+        const batch = {
+            bytes: this.bytes.buffer,
+            pieces: new Float64Array(this.pieces).buffer,
+            paths: this.paths
+        };
+        this.bytes = Buffer.allocUnsafe(BATCH_WRITTEN);
+        this.pieces = [];
+        this.paths = [];
+        this.writtenBytes = 0;
+        this.batchBytes = 0;
+        return batch;
     }
     body(length) {
         const b = this.bodies[0];
@@ -5528,17 +5619,10 @@ class TreeHasher {
             await this.waitForAck();
         if (this.failure)
             throw this.failure;
-        // The bytes' buffer moves to the worker: the next batch takes a new one.
-        const bytes = this.bytes.buffer;
-        const pieces = new Float64Array(this.pieces).buffer;
-        const batch = { bytes, pieces, paths: this.paths };
-        this.worker.postMessage(batch, [bytes, pieces]);
+        const worker = this.started();
+        const batch = this.take();
+        worker.postMessage(batch, [batch.bytes, batch.pieces]);
         this.outstanding++;
-        this.bytes = Buffer.allocUnsafe(BATCH_WRITTEN);
-        this.pieces = [];
-        this.paths = [];
-        this.writtenBytes = 0;
-        this.batchBytes = 0;
     }
     waitForAck() {
         return new Promise(resolve => (this.wake = resolve));
@@ -5831,8 +5915,11 @@ function packEntries(input, settings, entries, deferBody) {
         onHeader: h => {
             check.entry(h);
             // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-            // bytes, which for trees of small files is most of the garbage.
-            settings.relief?.moved(ENTRY_GARBAGE);
+            // bytes, which for trees of small files is most of the garbage. A pass that reads no bytes
+            // (deferBody) leaves the objects alone, which the young generation's collections take;
+            // counted, they started a full collection every 2,000 entries, 10-20 ms each, for nothing.
+            if (!deferBody)
+                settings.relief?.moved(ENTRY_GARBAGE);
         }
     }).then(() => pack.finalize(), (err) => {
         pack.destroy(err);

@@ -93,6 +93,7 @@ export class SharedCompressors {
     return {
       maxInFlight: shared.maxInFlight,
       member: block => shared.member(block),
+      only: shared.only ? block => shared.only!(block) : undefined,
       close: () => Promise.resolve()
     }
   }

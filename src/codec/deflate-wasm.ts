@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads'
 import { LadingError, messageOf } from '../util/errors.js'
 import {
   deflateWorkerSource,
+  libdeflateMembers,
+  type MakeMember,
   type DeflateJob,
   type DeflateResult,
   type DeflateWorkerData
@@ -40,6 +42,18 @@ export function libdeflateModule(): WebAssembly.Module {
  */
 const JOB_ROOM = 4096
 const JOB_BYTES = GZIP_BLOCK + JOB_ROOM
+
+/** libdeflate on the main thread, by level: made once, for layers of a single small block. */
+const onMainThread = new Map<number, MakeMember>()
+
+function mainThreadMembers(level: number): MakeMember {
+  let make = onMainThread.get(level)
+  if (!make) {
+    make = libdeflateMembers(libdeflateModule(), level, GZIP_BLOCK)
+    onMainThread.set(level, make)
+  }
+  return make
+}
 
 /**
  * One worker per core but one: the main thread reads, tars and hashes the layer, nearly a core's
@@ -80,6 +94,9 @@ export class DeflatePool implements MemberCompressor {
     this.maxInFlight = 2 * threads
   }
 
+  /** Threads started so far. */
+  threadsStarted = 0
+
   member(block: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.closing) return Promise.reject(new Error('DeflatePool used after close'))
@@ -95,6 +112,29 @@ export class DeflatePool implements MemberCompressor {
       this.queue.push({ data, resolve, reject })
       this.dispatch()
     })
+  }
+
+  /**
+   * A layer's only block, compressed right here unless a worker is running already: starting a
+   * thread costs the process more than 0.1 s of CPU, compressing a block under 1 MiB far less.
+   */
+  only(block: Buffer): Promise<Buffer> {
+    if (this.workers.size > 0 || this.failure || this.closing || block.length > GZIP_BLOCK)
+      return this.member(block)
+    try {
+      const buffer = new ArrayBuffer(block.length + JOB_ROOM)
+      new Uint8Array(buffer).set(block)
+      const size = mainThreadMembers(this.level)({
+        buffer,
+        length: block.length,
+        crc: crc32(block)
+      })
+      return Promise.resolve(Buffer.from(buffer, 0, size))
+    } catch (err) {
+      return Promise.reject(
+        new LadingError(`gzip compression failed in libdeflate: ${messageOf(err)}`)
+      )
+    }
   }
 
   async close(): Promise<void> {
@@ -126,6 +166,7 @@ export class DeflatePool implements MemberCompressor {
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
     })
     this.workers.add(worker)
+    this.threadsStarted++
     worker.on('message', ({ buffer, size }: DeflateResult) => {
       const job = this.running.get(worker)
       this.running.delete(worker)

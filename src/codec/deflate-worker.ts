@@ -47,12 +47,18 @@ export interface DeflateResult {
 }
 
 /**
- * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
- * ends, and the pool fails every member still under way with it.
+ * Makes one block's gzip member in place, in the job's buffer, and answers its size. The same
+ * function runs on each worker thread and, for a layer of a single small block, on the main
+ * thread (a thread costs more to start than such a block to compress); so it too names nothing
+ * outside itself.
  */
-function deflateWorkerMain(): void {
-  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
-  const { module, level, maxBlock } = workerData as DeflateWorkerData
+export type MakeMember = (job: DeflateJob) => number
+
+export function libdeflateMembers(
+  module: WebAssembly.Module,
+  level: number,
+  maxBlock: number
+): MakeMember {
   const wasm = new WebAssembly.Instance(module, {}).exports as unknown as LibdeflateExports
   const compressor = wasm.libdeflate_alloc_compressor(level)
   if (!compressor) throw new Error(`libdeflate has no compression level ${level}`)
@@ -62,7 +68,7 @@ function deflateWorkerMain(): void {
   if (!input || !output) throw new Error('libdeflate could not allocate its buffers')
   // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
   const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0
-  parentPort!.on('message', ({ buffer, length, crc }: DeflateJob) => {
+  return ({ buffer, length, crc }: DeflateJob): number => {
     if (length > maxBlock) throw new Error(`a block of ${length} bytes is too large`)
     // The memory's buffer is replaced whenever it grows: take it afresh each time.
     const memory = () => wasm.memory.buffer
@@ -78,10 +84,23 @@ function deflateWorkerMain(): void {
     const trailer = new DataView(buffer, 10 + deflated, 8)
     trailer.setUint32(0, crc, true)
     trailer.setUint32(4, length, true)
-    const result: DeflateResult = { buffer, size: member.length }
-    parentPort!.postMessage(result, [buffer])
+    return member.length
+  }
+}
+
+/**
+ * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
+ * ends, and the pool fails every member still under way with it.
+ */
+function deflateWorkerMain(members: typeof libdeflateMembers): void {
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
+  const { module, level, maxBlock } = workerData as DeflateWorkerData
+  const make = members(module, level, maxBlock)
+  parentPort!.on('message', (job: DeflateJob) => {
+    const result: DeflateResult = { buffer: job.buffer, size: make(job) }
+    parentPort!.postMessage(result, [job.buffer])
   })
 }
 
 /** The worker's source text. */
-export const deflateWorkerSource = `(${deflateWorkerMain.toString()})()`
+export const deflateWorkerSource = `(${deflateWorkerMain.toString()})(${libdeflateMembers.toString()})`

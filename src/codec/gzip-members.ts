@@ -16,6 +16,11 @@ export const GZIP_OS_UNKNOWN = 0xff
 export interface MemberCompressor {
   /** The whole gzip member (header, deflate data, trailer) of one block. */
   member(block: Buffer): Promise<Buffer>
+  /**
+   * The member of a stream's only block (a layer under GZIP_BLOCK), where making it where it is
+   * costs less than handing it on: the same bytes as `member`'s.
+   */
+  only?(block: Buffer): Promise<Buffer>
   /** Members that may be under way or waiting to be emitted; enough to keep every core busy. */
   readonly maxInFlight: number
   /** Frees what the compressor holds (threads); called once, when the stream ends or fails. */
@@ -60,7 +65,8 @@ export class ParallelGzip extends Transform {
 
   override _flush(cb: TransformCallback): void {
     // An empty input still needs one member to be a gzip file.
-    if (this.buffered > 0 || !this.wroteAny) this.submit(this.cut(this.buffered))
+    if (!this.wroteAny) this.submit(this.cut(this.buffered), undefined, true)
+    else if (this.buffered > 0) this.submit(this.cut(this.buffered))
     this.emitUntil(0)
       .then(() => this.close())
       .then(() => cb(), cb)
@@ -88,9 +94,9 @@ export class ParallelGzip extends Transform {
     return block
   }
 
-  private submit(block: Buffer, release?: (chunk: Buffer) => void): void {
+  private submit(block: Buffer, release?: (chunk: Buffer) => void, only = false): void {
     this.wroteAny = true
-    const member = this.members.member(block)
+    const member = only && this.members.only ? this.members.only(block) : this.members.member(block)
     // Awaited in order later; this keeps an early failure from counting as unhandled meanwhile.
     member.then(() => release?.(block)).catch(() => {})
     this.inFlight.push(member)

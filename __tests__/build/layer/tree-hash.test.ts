@@ -11,8 +11,10 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { buildLayer, layerDiffPass, type LayerOptions } from '../../../src/build/layer/index.js'
 import { LadingError } from '../../../src/util/errors.js'
+import { MemoryRelief } from '../../../src/util/memory.js'
 import { makeTree } from '../../helpers/layer-tree.js'
 import { checksCalling, gzipOpts, MTIME, storesUnder } from '../../helpers/layer-build.js'
+import { hashThreadsStarted } from '../../../src/build/layer/tree-hash.js'
 
 const MiB = 1024 * 1024
 let work: string
@@ -79,40 +81,92 @@ describe('the diff pass with files read on a thread', () => {
     )
   })
 
-  it('a file that shrinks after its header is written: changed while it was read', async () => {
+  it('leaves memory relief alone: it reads no bytes here, where a build counts each entry', async () => {
     const dir = await newDir()
-    const victim = path.join(dir, 'b.bin')
-    await fs.writeFile(path.join(dir, 'a.txt'), 'first\n')
-    await fs.writeFile(victim, pattern(2 * MiB, 3))
-    const checks = checksCalling(h => {
-      if (h.name.endsWith('b.bin')) fsSync.truncateSync(victim, MiB)
-    })
+    await makeTree(dir)
+    const counted = (): [MemoryRelief, () => number] => {
+      let total = 0
+      const relief = new MemoryRelief()
+      relief.moved = (n: number) => void (total += n)
+      return [relief, () => total]
+    }
     const input = { source: dir, dest: '/data', spec: 'tree' }
-    const err = await layerDiffPass(input, await newStore(), { ...gzipOpts, checks }).catch(
-      (e: unknown) => e
-    )
-    expect(err).toBeInstanceOf(LadingError)
-    expect((err as Error).message).toBe(
-      `layers: "tree": file "${victim}" changed while it was being read; retry`
-    )
+    const [passRelief, passMoved] = counted()
+    await layerDiffPass(input, await newStore(), { ...gzipOpts, relief: passRelief })
+    expect(passMoved()).toBe(0)
+    const [buildRelief, buildMoved] = counted()
+    await buildLayer(input, await newStore(), { ...gzipOpts, relief: buildRelief })
+    expect(buildMoved()).toBeGreaterThan(0)
   })
 
-  it('a file that grows, or goes away, after its header: a clear error naming it', async () => {
-    for (const how of ['grows', 'goes'] as const) {
+  // A tar under 4 MiB is hashed on the main thread, a larger one on a thread: both ways fail alike.
+  const ways = [
+    ['on the main thread', 0],
+    ['on a thread', 5 * MiB]
+  ] as const
+
+  /** The diff pass of DIR's tree, with `onHeader` run at each header; how many threads it began. */
+  async function passFailing(dir: string, onHeader: (name: string) => void) {
+    const checks = checksCalling(h => onHeader(h.name))
+    const input = { source: dir, dest: '/data', spec: 'tree' }
+    const before = hashThreadsStarted()
+    const err = await layerDiffPass(input, await newStore(), {
+      compression: 'gzip',
+      mtime: MTIME,
+      checks
+    }).catch((e: unknown) => e)
+    return { err, threads: hashThreadsStarted() - before }
+  }
+
+  it.each(ways)(
+    'hashed %s, a small tree or a large one gives the built diff_id',
+    async (_, ahead) => {
+      const dir = await newDir()
+      if (ahead) await fs.writeFile(path.join(dir, 'a-big.bin'), pattern(ahead, 9))
+      await fs.writeFile(path.join(dir, 'b.txt'), 'some text\n')
+      const before = hashThreadsStarted()
+      await sameDiffId(dir)
+      expect(hashThreadsStarted() - before).toBe(ahead ? 1 : 0)
+    }
+  )
+
+  it.each(ways)(
+    'hashed %s, a file that shrinks after its header: changed while it was read',
+    async (_, ahead) => {
       const dir = await newDir()
       const victim = path.join(dir, 'b.bin')
-      await fs.writeFile(victim, pattern(5000, 4))
-      const checks = checksCalling(h => {
-        if (!h.name.endsWith('b.bin')) return
-        if (how === 'grows') fsSync.appendFileSync(victim, 'more')
-        else fsSync.rmSync(victim)
+      if (ahead) await fs.writeFile(path.join(dir, 'a-big.bin'), pattern(ahead, 5))
+      await fs.writeFile(path.join(dir, 'a.txt'), 'first\n')
+      await fs.writeFile(victim, pattern(2 * MiB, 3))
+      const { err, threads } = await passFailing(dir, name => {
+        if (name.endsWith('b.bin')) fsSync.truncateSync(victim, MiB)
       })
-      const input = { source: dir, dest: '/data', spec: 'tree' }
-      const opts = { compression: 'gzip' as const, mtime: MTIME, checks }
-      const err = await layerDiffPass(input, await newStore(), opts).catch((e: unknown) => e)
+      expect(threads).toBe(ahead ? 1 : 0)
       expect(err).toBeInstanceOf(LadingError)
-      expect((err as Error).message).toContain(victim)
-      expect((err as Error).message).toMatch(how === 'grows' ? /changed while/ : /no such|exist/i)
+      expect((err as Error).message).toBe(
+        `layers: "tree": file "${victim}" changed while it was being read; retry`
+      )
     }
-  })
+  )
+
+  it.each(ways)(
+    'hashed %s, a file that grows, or goes away, after its header: a clear error naming it',
+    async (_, ahead) => {
+      for (const how of ['grows', 'goes'] as const) {
+        const dir = await newDir()
+        const victim = path.join(dir, 'b.bin')
+        if (ahead) await fs.writeFile(path.join(dir, 'a-big.bin'), pattern(ahead, 6))
+        await fs.writeFile(victim, pattern(5000, 4))
+        const { err, threads } = await passFailing(dir, name => {
+          if (!name.endsWith('b.bin')) return
+          if (how === 'grows') fsSync.appendFileSync(victim, 'more')
+          else fsSync.rmSync(victim)
+        })
+        expect(threads).toBe(ahead ? 1 : 0)
+        expect(err).toBeInstanceOf(LadingError)
+        expect((err as Error).message).toContain(victim)
+        expect((err as Error).message).toMatch(how === 'grows' ? /changed while/ : /no such|exist/i)
+      }
+    }
+  )
 })

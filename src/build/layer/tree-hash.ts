@@ -4,8 +4,10 @@
  * hands over, in the tar's order, the bytes it wrote (headers, padding) and, for each body, which
  * file and range to read in its place. Walking and tar-writing on one core, reading and hashing on
  * the other: on the benchmark's tree the diff pass took 15% less time (the main thread's walk and
- * tar-writing remain its bound). Used where only the digest is wanted; a build reads and
- * compresses the bytes on the main thread as before.
+ * tar-writing remain its bound). A tar of one batch (BATCH_BYTES) is hashed on the main thread
+ * instead, by the same code: a thread costs about 0.1 s of CPU to start, which on 2 cores slowed
+ * the rest of the run more than hashing a small app directory here. Used where only the digest is
+ * wanted; a build reads and compresses the bytes on the main thread as before.
  */
 import { Worker } from 'node:worker_threads'
 import { changedWhileRead, fileSystemError, type LocatedInput } from './input-errors.js'
@@ -37,20 +39,18 @@ const BATCH_BYTES = 4 * 1024 * 1024
 const BATCH_WRITTEN = 256 * 1024
 
 /**
- * The worker: hashes the pieces of each batch in order, reading file ranges with synchronous
- * calls, and answers each batch. A file read short of its range, or with bytes past its size,
- * changed while it was read. Handed to `new Worker(…, { eval: true })` as source text, so it names
- * nothing outside itself.
+ * Hashes the pieces of each batch in order, reading file ranges with synchronous calls, and
+ * answers each batch. A file read short of its range, or with bytes past its size, changed while
+ * it was read. Runs on the worker, or on the main thread for a tar too small to be worth a thread
+ * (one batch); handed to the worker as source text, so it names nothing outside itself.
  */
-function hashWorkerMain(): void {
-  const { parentPort } = process.getBuiltinModule('node:worker_threads')
+function batchHasher(): { batch(msg: Batch): Answer; end(): Answer } {
   const fs = process.getBuiltinModule('node:fs')
   const { createHash } = process.getBuiltinModule('node:crypto')
   const hash = createHash('sha256')
   const buf = Buffer.allocUnsafe(1024 * 1024)
   let fd = -1
   let open = ''
-  let failed = false
   const close = () => {
     if (fd >= 0) fs.closeSync(fd)
     fd = -1
@@ -76,13 +76,7 @@ function hashWorkerMain(): void {
     close()
     return !grew
   }
-  parentPort!.on('message', (msg: Batch | { end: true }) => {
-    if (failed) return
-    if ('end' in msg) {
-      close()
-      parentPort!.postMessage({ digest: 'sha256:' + hash.digest('hex') })
-      return
-    }
+  const batch = (msg: Batch): Answer => {
     const bytes = new Uint8Array(msg.bytes)
     const pieces = new Float64Array(msg.pieces)
     let path = ''
@@ -95,28 +89,50 @@ function hashWorkerMain(): void {
         }
         path = msg.paths[which]
         if (!readRange(path, a, b, last === 1)) {
-          failed = true
           close()
-          parentPort!.postMessage({ failed: { path, changed: true, message: 'changed' } })
-          return
+          return { failed: { path, changed: true, message: 'changed' } }
         }
       }
-      parentPort!.postMessage({ ack: true })
+      return { ack: true }
     } catch (err) {
-      failed = true
+      close()
       const e = err as NodeJS.ErrnoException
-      parentPort!.postMessage({
-        failed: { path, changed: false, code: e.code, message: String(e.message) }
-      })
+      return { failed: { path, changed: false, code: e.code, message: String(e.message) } }
     }
+  }
+  const end = (): Answer => {
+    close()
+    return { digest: 'sha256:' + hash.digest('hex') }
+  }
+  return { batch, end }
+}
+
+/** The worker: batchHasher's answers to the main thread's batches, until one fails. */
+function hashWorkerMain(hasher: typeof batchHasher): void {
+  const { parentPort } = process.getBuiltinModule('node:worker_threads')
+  const { batch, end } = hasher()
+  let failed = false
+  parentPort!.on('message', (msg: Batch | { end: true }) => {
+    if (failed) return
+    const answer = 'end' in msg ? end() : batch(msg)
+    failed = 'failed' in answer
+    parentPort!.postMessage(answer)
   })
 }
 
-const workerSource = `(${hashWorkerMain.toString()})()`
+const workerSource = `(${hashWorkerMain.toString()})(${batchHasher.toString()})`
+
+let threadsStarted = 0
+
+/** Hashing threads started so far in this process (tests tell the two ways apart by it). */
+export function hashThreadsStarted(): number {
+  return threadsStarted
+}
 
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
 export class TreeHasher {
-  private readonly worker: Worker
+  /** Started with the first batch sent: a tar of one batch is hashed on this thread instead. */
+  private worker: Worker | undefined
   private readonly bodies: Array<{ abs: string; size: number; done: number }> = []
   private bytes = Buffer.allocUnsafe(BATCH_WRITTEN)
   private writtenBytes = 0
@@ -128,16 +144,22 @@ export class TreeHasher {
   private failure: Error | undefined
   private result: ((answer: Answer) => void) | undefined
 
-  constructor(private readonly input: LocatedInput) {
-    this.worker = new Worker(workerSource, {
+  constructor(private readonly input: LocatedInput) {}
+
+  private started(): Worker {
+    if (this.worker) return this.worker
+    const worker = new Worker(workerSource, {
       eval: true,
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
     })
-    this.worker.on('message', (a: Answer) => this.answer(a))
-    this.worker.on('error', err => this.fail(err))
-    this.worker.on('exit', code => {
+    worker.on('message', (a: Answer) => this.answer(a))
+    worker.on('error', err => this.fail(err))
+    worker.on('exit', code => {
       if (!this.result && !this.failure) this.fail(new Error(`the thread stopped (${code})`))
     })
+    this.worker = worker
+    threadsStarted++
+    return worker
   }
 
   /** A file body the tar will hold next (in the order of deferBody). */
@@ -169,12 +191,15 @@ export class TreeHasher {
 
   /** The tar's sha256, once every chunk has been given. */
   async digest(): Promise<string> {
+    // A tar of one batch costs less to hash here than a thread costs to start (0.1 s of CPU).
+    if (!this.worker) return this.hashHere()
     await this.send()
     while (this.outstanding > 0 && !this.failure) await this.waitForAck()
     if (this.failure) throw this.failure
+    const worker = this.worker
     const answer = await new Promise<Answer>(resolve => {
       this.result = resolve
-      this.worker.postMessage({ end: true })
+      worker.postMessage({ end: true })
     })
     await this.stop()
     if ('digest' in answer) return answer.digest
@@ -182,7 +207,32 @@ export class TreeHasher {
   }
 
   async stop(): Promise<void> {
-    await this.worker.terminate()
+    await this.worker?.terminate()
+  }
+
+  private hashHere(): string {
+    const { batch, end } = batchHasher()
+    const answer = this.pieces.length ? batch(this.take()) : { ack: true as const }
+    const last = 'failed' in answer ? answer : end()
+    if ('digest' in last) return last.digest
+    this.answer(last)
+    throw this.failure ?? new Error('the tar could not be hashed')
+  }
+
+  /** The batch gathered so far; the next one starts empty. */
+  private take(): Batch {
+    // The bytes' buffer may move to the worker: the next batch takes a new one.
+    const batch: Batch = {
+      bytes: this.bytes.buffer as ArrayBuffer,
+      pieces: new Float64Array(this.pieces).buffer,
+      paths: this.paths
+    }
+    this.bytes = Buffer.allocUnsafe(BATCH_WRITTEN)
+    this.pieces = []
+    this.paths = []
+    this.writtenBytes = 0
+    this.batchBytes = 0
+    return batch
   }
 
   private body(length: number): void {
@@ -199,17 +249,10 @@ export class TreeHasher {
     if (!this.pieces.length) return
     while (this.outstanding >= BATCHES_AHEAD && !this.failure) await this.waitForAck()
     if (this.failure) throw this.failure
-    // The bytes' buffer moves to the worker: the next batch takes a new one.
-    const bytes = this.bytes.buffer as ArrayBuffer
-    const pieces = new Float64Array(this.pieces).buffer
-    const batch: Batch = { bytes, pieces, paths: this.paths }
-    this.worker.postMessage(batch, [bytes, pieces])
+    const worker = this.started()
+    const batch = this.take()
+    worker.postMessage(batch, [batch.bytes, batch.pieces])
     this.outstanding++
-    this.bytes = Buffer.allocUnsafe(BATCH_WRITTEN)
-    this.pieces = []
-    this.paths = []
-    this.writtenBytes = 0
-    this.batchBytes = 0
   }
 
   private waitForAck(): Promise<void> {
