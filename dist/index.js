@@ -36597,7 +36597,11 @@ class TarWriter {
         }
         await this.add(header, body);
     }
-    /** A file's bytes, with one read more to notice a file that grew since its stat. */
+    /**
+     * A file's bytes, asking for one byte more to notice a file that grew since its stat: a read
+     * that gets exactly the size, short of that byte, has met the file's end (one read a file where
+     * a second, answering nothing, told it before: for 100,000 small files, 100,000 calls fewer).
+     */
     readWhole(abs, size) {
         const fd = external_node_fs_namespaceObject.openSync(abs, 'r');
         try {
@@ -36608,6 +36612,8 @@ class TarWriter {
                 if (got === 0)
                     break;
                 n += got;
+                if (n === size)
+                    break;
             }
             return buf.subarray(0, n);
         }
@@ -36772,7 +36778,8 @@ function batchHasher() {
     const fs = process.getBuiltinModule('node:fs');
     const { createHash } = process.getBuiltinModule('node:crypto');
     const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(1024 * 1024);
+    // A piece is at most 1 MiB; the byte more lets the last read of a file tell its end too.
+    const buf = Buffer.allocUnsafe(1024 * 1024 + 1);
     let fd = -1;
     let open = '';
     const close = () => {
@@ -36789,17 +36796,26 @@ function batchHasher() {
         }
         let pos = at;
         let left = length;
+        // Whether the file is known to end where its size said: a read asked for one byte more than
+        // was left got exactly what was left. Else one more read tells it.
+        let ended = false;
         while (left > 0) {
-            const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), pos);
+            const want = last && left < buf.length ? left + 1 : Math.min(buf.length, left);
+            const n = fs.readSync(fd, buf, 0, want, pos);
             if (n === 0)
                 return false;
+            if (n > left) {
+                close();
+                return false;
+            }
+            ended = want > left && n === left;
             hash.update(buf.subarray(0, n));
             pos += n;
             left -= n;
         }
         if (!last)
             return true;
-        const grew = fs.readSync(fd, buf, 0, 1, pos) !== 0;
+        const grew = !ended && fs.readSync(fd, buf, 0, 1, pos) !== 0;
         close();
         return !grew;
     };
@@ -37105,19 +37121,9 @@ function* walkTree(input, excluded, root) {
     yield* walkDirectory(input, excluded, top, root);
 }
 function* walkDirectory(input, excluded, abs, name) {
-    let children;
-    try {
-        // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
-        children = external_node_fs_namespaceObject.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' });
-    }
-    catch (err) {
-        throw fileSystemError(input, abs, err);
-    }
-    children.sort((a, b) => Buffer.compare(a.name, b.name));
+    const children = sortedChildren(input, abs);
     for (const child of children) {
-        const base = child.name.toString('utf8');
-        if (!Buffer.from(base, 'utf8').equals(child.name))
-            throw layerError(input, `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
+        const base = child.name;
         const childAbs = external_node_path_namespaceObject.join(abs, base);
         // Building from '.' into a layout under '.' must not swallow the layer being written.
         if (excluded.has(childAbs) || child.isSocket())
@@ -37129,6 +37135,45 @@ function* walkDirectory(input, excluded, abs, name) {
         if (child.isDirectory())
             yield* walkDirectory(input, excluded, childAbs, childName);
     }
+}
+/** Surrogates: the one place where text's order (UTF-16 units) and UTF-8's bytes disagree. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+/**
+ * A directory's entries in byte order, as `tar --sort=name`. Read as text, which costs far less
+ * than a Buffer a name; a name that is not UTF-8 reads as U+FFFD, and then the directory is read
+ * again as bytes to tell whether one is, and name it. Without surrogates (names beyond U+FFFF),
+ * comparing the text orders names as their UTF-8 bytes do.
+ */
+function sortedChildren(input, abs) {
+    let children;
+    try {
+        children = external_node_fs_namespaceObject.readdirSync(abs, { withFileTypes: true });
+    }
+    catch (err) {
+        throw fileSystemError(input, abs, err);
+    }
+    if (children.some(c => c.name.includes('\uFFFD')))
+        refuseNonUtf8Names(input, abs);
+    if (children.some(c => SURROGATE.test(c.name)))
+        children.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+    else
+        children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return children;
+}
+/** Fails, naming it, on the first name in the directory that is not valid UTF-8. */
+function refuseNonUtf8Names(input, abs) {
+    let raw;
+    try {
+        // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+        raw = external_node_fs_namespaceObject.readdirSync(abs, { encoding: 'buffer' });
+    }
+    catch (err) {
+        throw fileSystemError(input, abs, err);
+    }
+    raw.sort(Buffer.compare);
+    for (const name of raw)
+        if (!Buffer.from(name.toString('utf8'), 'utf8').equals(name))
+            throw layerError(input, `the name "${escapeBytes(name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`);
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/index.ts

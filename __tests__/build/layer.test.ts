@@ -564,6 +564,23 @@ describe('names as written', () => {
     )
   })
 
+  it("orders names by their UTF-8 bytes, where text's order differs (beyond U+FFFF)", async () => {
+    const dir = path.join(work, 'byte-order')
+    // By bytes: "a" 61, U+FF01 EF BC 81, U+1F600 F0 9F 98 80. As UTF-16 text U+1F600 (D83D DE00)
+    // would come before U+FF01.
+    const names = ['\u{1F600}.txt', '\uFF01.txt', 'a.txt', 'caf\u00e9 \uFFFD.txt']
+    await fs.mkdir(path.join(dir, 'd'), { recursive: true })
+    for (const n of names) await fs.writeFile(path.join(dir, 'd', n), n)
+    const store = await newStore()
+    const l = await buildLayer({ source: dir, dest: '/x', spec: 'order:/x' }, store, gzipOpts)
+    const hs = await headers(decompress(l, await blob(store, l)))
+    const inD = hs.map(h => h.name).filter(n => n.startsWith('x/d/') && n !== 'x/d/')
+    const byBytes = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    expect(inD).toEqual(byBytes.map(n => `x/d/${n}`))
+    expect(inD[1]).toBe('x/d/caf\u00e9 \uFFFD.txt')
+    expect(inD[3]).toBe('x/d/\u{1F600}.txt')
+  })
+
   it('names a file name that is not UTF-8', async () => {
     const dir = path.join(work, 'latin1')
     await fs.mkdir(path.join(dir, 'sub'), { recursive: true })

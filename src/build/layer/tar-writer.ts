@@ -224,7 +224,11 @@ class TarWriter {
     await this.add(header, body)
   }
 
-  /** A file's bytes, with one read more to notice a file that grew since its stat. */
+  /**
+   * A file's bytes, asking for one byte more to notice a file that grew since its stat: a read
+   * that gets exactly the size, short of that byte, has met the file's end (one read a file where
+   * a second, answering nothing, told it before: for 100,000 small files, 100,000 calls fewer).
+   */
   private readWhole(abs: string, size: number): Buffer {
     const fd = fsSync.openSync(abs, 'r')
     try {
@@ -234,6 +238,7 @@ class TarWriter {
         const got = fsSync.readSync(fd, buf, n, buf.length - n, n)
         if (got === 0) break
         n += got
+        if (n === size) break
       }
       return buf.subarray(0, n)
     } finally {

@@ -48,7 +48,8 @@ function batchHasher(): { batch(msg: Batch): Answer; end(): Answer } {
   const fs = process.getBuiltinModule('node:fs')
   const { createHash } = process.getBuiltinModule('node:crypto')
   const hash = createHash('sha256')
-  const buf = Buffer.allocUnsafe(1024 * 1024)
+  // A piece is at most 1 MiB; the byte more lets the last read of a file tell its end too.
+  const buf = Buffer.allocUnsafe(1024 * 1024 + 1)
   let fd = -1
   let open = ''
   const close = () => {
@@ -64,15 +65,24 @@ function batchHasher(): { batch(msg: Batch): Answer; end(): Answer } {
     }
     let pos = at
     let left = length
+    // Whether the file is known to end where its size said: a read asked for one byte more than
+    // was left got exactly what was left. Else one more read tells it.
+    let ended = false
     while (left > 0) {
-      const n = fs.readSync(fd, buf, 0, Math.min(buf.length, left), pos)
+      const want = last && left < buf.length ? left + 1 : Math.min(buf.length, left)
+      const n = fs.readSync(fd, buf, 0, want, pos)
       if (n === 0) return false
+      if (n > left) {
+        close()
+        return false
+      }
+      ended = want > left && n === left
       hash.update(buf.subarray(0, n))
       pos += n
       left -= n
     }
     if (!last) return true
-    const grew = fs.readSync(fd, buf, 0, 1, pos) !== 0
+    const grew = !ended && fs.readSync(fd, buf, 0, 1, pos) !== 0
     close()
     return !grew
   }

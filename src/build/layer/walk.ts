@@ -128,21 +128,9 @@ function* walkDirectory(
   abs: string,
   name: string
 ): Generator<TreeEntry> {
-  let children
-  try {
-    // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
-    children = fsSync.readdirSync(abs, { withFileTypes: true, encoding: 'buffer' })
-  } catch (err) {
-    throw fileSystemError(input, abs, err)
-  }
-  children.sort((a, b) => Buffer.compare(a.name, b.name))
+  const children = sortedChildren(input, abs)
   for (const child of children) {
-    const base = child.name.toString('utf8')
-    if (!Buffer.from(base, 'utf8').equals(child.name))
-      throw layerError(
-        input,
-        `the name "${escapeBytes(child.name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`
-      )
+    const base = child.name
     const childAbs = path.join(abs, base)
     // Building from '.' into a layout under '.' must not swallow the layer being written.
     if (excluded.has(childAbs) || child.isSocket()) continue
@@ -152,4 +140,45 @@ function* walkDirectory(
     yield treeEntry(childName, childAbs)
     if (child.isDirectory()) yield* walkDirectory(input, excluded, childAbs, childName)
   }
+}
+
+/** Surrogates: the one place where text's order (UTF-16 units) and UTF-8's bytes disagree. */
+const SURROGATE = /[\uD800-\uDFFF]/
+
+/**
+ * A directory's entries in byte order, as `tar --sort=name`. Read as text, which costs far less
+ * than a Buffer a name; a name that is not UTF-8 reads as U+FFFD, and then the directory is read
+ * again as bytes to tell whether one is, and name it. Without surrogates (names beyond U+FFFF),
+ * comparing the text orders names as their UTF-8 bytes do.
+ */
+function sortedChildren(input: LocatedInput, abs: string): fsSync.Dirent[] {
+  let children: fsSync.Dirent[]
+  try {
+    children = fsSync.readdirSync(abs, { withFileTypes: true })
+  } catch (err) {
+    throw fileSystemError(input, abs, err)
+  }
+  if (children.some(c => c.name.includes('\uFFFD'))) refuseNonUtf8Names(input, abs)
+  if (children.some(c => SURROGATE.test(c.name)))
+    children.sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)))
+  else children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  return children
+}
+
+/** Fails, naming it, on the first name in the directory that is not valid UTF-8. */
+function refuseNonUtf8Names(input: LocatedInput, abs: string): void {
+  let raw: Buffer[]
+  try {
+    // As bytes: a name that is not UTF-8 would otherwise be mangled into one that does not exist.
+    raw = fsSync.readdirSync(abs, { encoding: 'buffer' })
+  } catch (err) {
+    throw fileSystemError(input, abs, err)
+  }
+  raw.sort(Buffer.compare)
+  for (const name of raw)
+    if (!Buffer.from(name.toString('utf8'), 'utf8').equals(name))
+      throw layerError(
+        input,
+        `the name "${escapeBytes(name)}" under "${shownPath(input, abs)}" is not valid UTF-8, which layer paths must be; rename it`
+      )
 }
