@@ -111,6 +111,9 @@ compile() {
     -nostartfiles -Wl,--no-entry -Wl,--strip-all "${flags[@]}" \
     -o "$out/libdeflate.wasm" lib/deflate_compress.c lib/utils.c)
   cp "$src/COPYING" "$out/LICENSE"
+  # wasi-libc is linked in too (dlmalloc, memcpy, memset, strlen, sbrk, errno, abort, exit: see
+  # wasm-ld --trace); its licences are its package's copyright file. No compiler-rt object is.
+  cp /usr/share/doc/wasi-libc/copyright "$out/LICENSE.wasi-libc"
   local tools
   tools=$(dpkg-query -W -f '${Package} ${Version}, ' "${TOOL_PACKAGES[@]}")
   cat >"$out/SOURCE" <<EOF
@@ -120,6 +123,7 @@ orig tarball: $ORIG_TARBALL sha256:$ORIG_SHA256
 toolchain: ${tools%, }
 libdeflate.wasm sha256:$(sha256sum "$out/libdeflate.wasm" | cut -d' ' -f1)
 LICENSE: libdeflate's COPYING from the same source
+LICENSE.wasi-libc: wasi-libc's copyright file (/usr/share/doc/wasi-libc/copyright), for its malloc, memcpy, memset, strlen, sbrk, errno, abort and exit, linked in
 EOF
 }
 
@@ -133,7 +137,7 @@ compile "$work/out"
 
 if $check; then
   status=0
-  for f in libdeflate.wasm SOURCE LICENSE; do
+  for f in libdeflate.wasm SOURCE LICENSE LICENSE.wasi-libc; do
     if ! cmp -s "$work/out/$f" "$committed/$f"; then
       say "src/codec/wasm/$f differs from a rebuild"
       status=1
@@ -147,6 +151,7 @@ if $check; then
   say "src/codec/wasm/ matches a rebuild from libdeflate $DEB_VERSION"
 else
   mkdir -p "$committed"
-  install -m 644 "$work/out/libdeflate.wasm" "$work/out/SOURCE" "$work/out/LICENSE" "$committed/"
+  install -m 644 "$work/out/libdeflate.wasm" "$work/out/SOURCE" "$work/out/LICENSE" \
+    "$work/out/LICENSE.wasi-libc" "$committed/"
   say "wrote src/codec/wasm/ ($(stat -c %s "$committed/libdeflate.wasm") bytes)"
 fi

@@ -1,7 +1,7 @@
 /**
  * The bundle ships libdeflate compiled to WebAssembly, which no package in node_modules stands
- * for, so ncc --license cannot list it: `npm run package` appends its MIT licence to
- * dist/licenses.txt. scripts/test.sh rebuilds dist/ before the tests.
+ * for, so ncc --license cannot list it: `npm run package` appends its MIT licence, and that of
+ * the wasi-libc parts linked into it, to dist/licenses.txt. scripts/test.sh rebuilds dist/ before the tests.
  */
 import { describe, expect, it } from '@jest/globals'
 import * as fs from 'node:fs'
@@ -19,7 +19,20 @@ describe('the bundled libdeflate.wasm', () => {
     expect(licenses.split(entry)).toHaveLength(2)
     // ncc's own entries are still there, ahead of it
     expect(licenses).toMatch(/^@actions\/core\nMIT\n/)
+    expect(licenses.indexOf(entry)).toBeGreaterThan(0)
+  })
+
+  it("lists the wasi-libc linked into it (malloc, memcpy, memset) with its package's copyright file", () => {
+    const licenses = read('dist', 'licenses.txt').toString('utf8')
+    const licence = read('src', 'codec', 'wasm', 'LICENSE.wasi-libc').toString('utf8')
+    expect(licence).toMatch(/^Format: .*\nUpstream-Name: wasi-libc\n/)
+    // dlmalloc falls under wasi-libc's own CC0-1.0, memcpy, memset and strlen under musl's MIT
+    expect(licence).toMatch(/Files: \*\n[^]*?License: CC0-1\.0/)
+    expect(licence).toMatch(/Files: libc-top-half\/musl\/\*\n[^]*?License: MIT/)
+    const entry = `\n\nwasi-libc\nCC0-1.0 AND MIT\n${licence}`
+    expect(licenses.split(entry)).toHaveLength(2)
     expect(licenses.endsWith(entry)).toBe(true)
+    expect(read('src', 'codec', 'wasm', 'SOURCE').toString('utf8')).toContain('LICENSE.wasi-libc')
   })
 
   it('is the committed module, in both bundles', () => {
