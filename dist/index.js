@@ -46207,8 +46207,8 @@ const external_node_vm_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import
  * allocates a few bytes of Buffers for every byte it moves (file reads, tar blocks, compressor
  * output), so without help that much dead Buffer memory sits in the process at any time. So every
  * RELIEF_BYTES moved (MemoryRelief.moved), Lading looks at its resident size and, above
- * RELIEF_RSS, asks for a collection. Only then: a collection costs the main thread time, and
- * collecting on every look slowed builds measurably (see the benchmark).
+ * RELIEF_RSS and grown since the last collection, asks for another. Only then: a collection costs
+ * the main thread time, and collecting on every look slowed builds measurably (see the benchmark).
  *
  * The collector is reached through V8's `--expose-gc` flag, set at run time; where that is not
  * possible, relief is a no-op and V8's own schedule applies. Collections are started asynchronously:
@@ -46249,12 +46249,23 @@ function collector() {
     return collect;
 }
 /**
+ * What resident memory must have grown by since the last collection (from the lowest it was seen
+ * at since) before a look starts another. Memory that stays level holds little a collection
+ * would free: what keeps it above RELIEF_RSS is then threads, code and live objects. Collecting at
+ * every look above the mark cost a build of 100,000 small files a fifth of its time (2.9 s, 2.35 s
+ * without) for 2 MiB less at its peak.
+ */
+const RELIEF_GROWTH = 1024 * 1024;
+/**
  * The memory relief of one run: counts the bytes it moves through Buffers and, every RELIEF_BYTES,
- * starts a collection when the process is above `above` resident bytes.
+ * starts a collection when the process is above `above` resident bytes and has grown by
+ * RELIEF_GROWTH since the last collection.
  */
 class MemoryRelief {
     above;
     movedSince = 0;
+    /** The lowest resident size seen since the last collection. */
+    low = 0;
     /** Collections asked for so far. */
     collections = 0;
     constructor(above = RELIEF_RSS) {
@@ -46266,14 +46277,18 @@ class MemoryRelief {
         if (this.movedSince < RELIEF_BYTES)
             return;
         this.movedSince = 0;
-        // Only when memory is high: each collection costs the main thread time, most of it for
-        // nothing while the dead Buffers are few.
-        if (process.memoryUsage.rss() <= this.above)
+        // Only when memory is high and growing: each collection costs the main thread time, most of
+        // it for nothing while the dead Buffers are few.
+        const rss = process.memoryUsage.rss();
+        const grew = this.collections === 0 || rss >= this.low + RELIEF_GROWTH;
+        this.low = Math.min(this.low, rss);
+        if (rss <= this.above || !grew)
             return;
         const c = collector();
         if (!c)
             return;
         this.collections++;
+        this.low = rss;
         c();
     }
 }

@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals'
-import { MemoryRelief, RELIEF_BYTES } from '../../src/util/memory.js'
+import * as v8 from 'node:v8'
+import * as vm from 'node:vm'
+import { MemoryRelief, RELIEF_BYTES, RELIEF_GROWTH } from '../../src/util/memory.js'
 
 describe('memory relief', () => {
   it('frees dead Buffers once enough bytes have moved while memory is high', async () => {
@@ -22,6 +24,27 @@ describe('memory relief', () => {
       after = process.memoryUsage().arrayBuffers
     }
     expect(before - after).toBeGreaterThan(32 * 1024 * 1024)
+  })
+
+  it('asks for another only once memory has grown since the last', () => {
+    // The tests before left dead Buffers: collected now, so that no collection V8 starts by
+    // itself in the middle of this one lowers resident memory under it.
+    v8.setFlagsFromString('--expose-gc')
+    ;(vm.runInNewContext('gc') as () => void)()
+    const relief = new MemoryRelief(0)
+    relief.moved(RELIEF_BYTES)
+    expect(relief.collections).toBe(1)
+    // Nothing allocated between the looks: memory is level, and a collection would free nothing.
+    for (let i = 0; i < 4; i++) relief.moved(RELIEF_BYTES)
+    expect(relief.collections).toBe(1)
+    // Memory touched and kept, more than any freed before (which a new Buffer may reuse): resident
+    // size grows by more than RELIEF_GROWTH.
+    const kept = Buffer.alloc(64 * RELIEF_GROWTH, 1)
+    relief.moved(RELIEF_BYTES)
+    expect(relief.collections).toBe(2)
+    relief.moved(RELIEF_BYTES)
+    expect(relief.collections).toBe(2)
+    expect(kept[0]).toBe(1)
   })
 
   it('asks for no collection while memory is below the mark', () => {
