@@ -15685,24 +15685,39 @@ class LayerCache {
     byDiffId = new Map();
     reused = new Map();
     sources = [];
-    /** The plan's cache images, read as far as they can be; none when the plan names none. */
+    /**
+     * The cached images' manifests and configs read: under way while the first layers' tars are
+     * hashed (a registry's round trips overlap the pass), awaited before any lookup.
+     */
+    indexed = Promise.resolve();
+    /**
+     * The plan's cache images, opened (where they are, for the push to mount from) and being read
+     * as far as they can be; none when the plan names none.
+     */
     static async open(plan, ctx) {
         if (!plan.cacheFrom.length)
             return undefined;
         const cache = new LayerCache();
+        const warn = (line, err) => {
+            if (!(err instanceof LadingError))
+                throw err;
+            ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
+        };
+        const reading = [];
         for (const { line, spec } of plan.cacheFrom) {
             try {
                 const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief };
                 const source = await openSource(spec, line, auth, ctx.temps);
                 cache.sources.push(source);
-                await cache.index({ line, source });
+                reading.push(cache.index({ line, source }).catch((err) => warn(line, err)));
             }
             catch (err) {
-                if (!(err instanceof LadingError))
-                    throw err;
-                ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
+                warn(line, err);
             }
         }
+        cache.indexed = Promise.all(reading).then(() => undefined);
+        // A failure other than an unreadable image reaches the run through the first lookup, or close.
+        cache.indexed.catch(() => undefined);
         return cache;
     }
     /** Where the cached images live in registries: a push may mount from there. */
@@ -15711,7 +15726,7 @@ class LayerCache {
     }
     /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
     async reuse(input, store, opts, ctx) {
-        const pass = await layerDiffPass(input, store, opts);
+        const [pass] = await Promise.all([layerDiffPass(input, store, opts), this.indexed]);
         if (!pass)
             return undefined;
         const mediaType = layerMediaType(opts.compression);
@@ -15751,6 +15766,7 @@ class LayerCache {
         return notDownloaded.flatMap(d => this.reused.get(d)?.findings ?? []);
     }
     async close() {
+        await this.indexed.catch(() => undefined);
         for (const s of this.sources)
             await s.close?.().catch(() => undefined);
     }

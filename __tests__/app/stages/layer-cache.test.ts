@@ -130,6 +130,37 @@ describe('cache-from', () => {
     await fs.access(path.join(tmp, 'f-warm', 'blobs', 'sha256', layer.slice(7)))
   })
 
+  it('warns and builds, taking nothing, when an image opens but its config cannot be read', async () => {
+    const first = await build(['--push', '--tags', `${proxy.host}/cache/noconfig:1`])
+    expect(first.code).toBe(0)
+    const config = first.out['config-digest']
+    expect(config).toMatch(/^sha256:/)
+    // The manifest reads; its config answers 404: read while the new layers' tars are hashed.
+    proxy.rules.push({
+      method: 'GET',
+      path: new RegExp(`/v2/cache/noconfig/blobs/${config}$`),
+      times: 100,
+      action: { status: 404 }
+    })
+    try {
+      const r = await build([
+        '--cache-from',
+        `${proxy.host}/cache/noconfig:1`,
+        '--output',
+        path.join(tmp, 'noconfig')
+      ])
+      expect(r.code).toBe(0)
+      expect(r.err).toMatch(/warning: cache-from: \S+\/cache\/noconfig:1 could not be read/)
+      expect(r.err).not.toMatch(/taken from the cache/)
+      expect(r.out.digest).toBe(first.out.digest)
+      expect(
+        proxy.requests.some(q => q.path.endsWith(`/blobs/${config}`) && q.status === 404)
+      ).toBe(true)
+    } finally {
+      proxy.rules.length = 0
+    }
+  })
+
   it('takes nothing from a layer built with other settings, or from an image that is not there', async () => {
     const level1 = await build([
       '--push',

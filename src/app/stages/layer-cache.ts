@@ -41,24 +41,39 @@ export class LayerCache {
   private readonly byDiffId = new Map<string, Candidate[]>()
   private readonly reused = new Map<string, Reused>()
   private readonly sources: ImageSource[] = []
+  /**
+   * The cached images' manifests and configs read: under way while the first layers' tars are
+   * hashed (a registry's round trips overlap the pass), awaited before any lookup.
+   */
+  private indexed: Promise<void> = Promise.resolve()
 
-  /** The plan's cache images, read as far as they can be; none when the plan names none. */
+  /**
+   * The plan's cache images, opened (where they are, for the push to mount from) and being read
+   * as far as they can be; none when the plan names none.
+   */
   static async open(plan: Plan, ctx: RunContext): Promise<LayerCache | undefined> {
     if (!plan.cacheFrom.length) return undefined
     const cache = new LayerCache()
+    const warn = (line: string, err: unknown) => {
+      if (!(err instanceof LadingError)) throw err
+      ctx.log.warning(
+        `cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`
+      )
+    }
+    const reading: Promise<void>[] = []
     for (const { line, spec } of plan.cacheFrom) {
       try {
         const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief }
         const source = await openSource(spec, line, auth, ctx.temps)
         cache.sources.push(source)
-        await cache.index({ line, source })
+        reading.push(cache.index({ line, source }).catch((err: unknown) => warn(line, err)))
       } catch (err) {
-        if (!(err instanceof LadingError)) throw err
-        ctx.log.warning(
-          `cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`
-        )
+        warn(line, err)
       }
     }
+    cache.indexed = Promise.all(reading).then(() => undefined)
+    // A failure other than an unreadable image reaches the run through the first lookup, or close.
+    cache.indexed.catch(() => undefined)
     return cache
   }
 
@@ -74,7 +89,7 @@ export class LayerCache {
     opts: LayerOptions,
     ctx: RunContext
   ): Promise<NewLayer | undefined> {
-    const pass = await layerDiffPass(input, store, opts)
+    const [pass] = await Promise.all([layerDiffPass(input, store, opts), this.indexed])
     if (!pass) return undefined
     const mediaType = layerMediaType(opts.compression)
     const hit = this.byDiffId
@@ -122,6 +137,7 @@ export class LayerCache {
   }
 
   async close(): Promise<void> {
+    await this.indexed.catch(() => undefined)
     for (const s of this.sources) await s.close?.().catch(() => undefined)
   }
 
