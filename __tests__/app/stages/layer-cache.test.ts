@@ -131,7 +131,13 @@ describe('cache-from', () => {
   })
 
   it('warns and builds, taking nothing, when an image opens but its config cannot be read', async () => {
-    const first = await build(['--push', '--tags', `${proxy.host}/cache/noconfig:1`])
+    const first = await build([
+      '--push',
+      '--tags',
+      `${proxy.host}/cache/noconfig:1`,
+      '--output',
+      path.join(tmp, 'noconfig-first')
+    ])
     expect(first.code).toBe(0)
     const config = first.out['config-digest']
     expect(config).toMatch(/^sha256:/)
