@@ -31,7 +31,7 @@ describe('memory relief', () => {
     // itself in the middle of this one lowers resident memory under it.
     v8.setFlagsFromString('--expose-gc')
     ;(vm.runInNewContext('gc') as () => void)()
-    const relief = new MemoryRelief(0)
+    const relief = new MemoryRelief(0, Infinity)
     relief.moved(RELIEF_BYTES)
     expect(relief.collections).toBe(1)
     // Nothing allocated between the looks: memory is level, and a collection would free nothing.
@@ -46,6 +46,14 @@ describe('memory relief', () => {
     relief.moved(RELIEF_BYTES)
     expect(relief.collections).toBe(2)
     expect(kept[0]).toBe(1)
+  })
+
+  it('asks for one at every look above the high mark, grown or not', () => {
+    const relief = new MemoryRelief(0, 0)
+    for (let i = 1; i <= 4; i++) {
+      relief.moved(RELIEF_BYTES)
+      expect(relief.collections).toBe(i)
+    }
   })
 
   it('asks for no collection while memory is below the mark', () => {
