@@ -45762,16 +45762,18 @@ class LayerCache {
     byDiffId = new Map();
     reused = new Map();
     sources = [];
+    /** The cached images opened, each or with a warning: where they are is known then. */
+    opened = Promise.resolve();
     /**
      * The cached images' manifests and configs read: under way while the first layers' tars are
      * hashed (a registry's round trips overlap the pass), awaited before any lookup.
      */
     indexed = Promise.resolve();
     /**
-     * The plan's cache images, opened (where they are, for the push to mount from) and being read
-     * as far as they can be; none when the plan names none.
+     * The plan's cache images, opened and read in the background as far as they can be (an image
+     * that cannot be read is a warning); none when the plan names none.
      */
-    static async open(plan, ctx) {
+    static start(plan, ctx) {
         if (!plan.cacheFrom.length)
             return undefined;
         const cache = new LayerCache();
@@ -45781,24 +45783,28 @@ class LayerCache {
             ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
         };
         const reading = [];
-        for (const { line, spec } of plan.cacheFrom) {
-            try {
-                const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief };
-                const source = await openSource(spec, line, auth, ctx.temps);
-                cache.sources.push(source);
-                reading.push(cache.index({ line, source }).catch((err) => warn(line, err)));
+        cache.opened = (async () => {
+            for (const { line, spec } of plan.cacheFrom) {
+                try {
+                    const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief };
+                    const source = await openSource(spec, line, auth, ctx.temps);
+                    cache.sources.push(source);
+                    reading.push(cache.index({ line, source }).catch((err) => warn(line, err)));
+                }
+                catch (err) {
+                    warn(line, err);
+                }
             }
-            catch (err) {
-                warn(line, err);
-            }
-        }
-        cache.indexed = Promise.all(reading).then(() => undefined);
-        // A failure other than an unreadable image reaches the run through the first lookup, or close.
+        })();
+        cache.indexed = cache.opened.then(() => Promise.all(reading)).then(() => undefined);
+        // A failure other than an unreadable image (a bug) reaches the run through the first lookup,
+        // the push's start or close.
         cache.indexed.catch(() => undefined);
         return cache;
     }
-    /** Where the cached images live in registries: a push may mount from there. */
-    origins() {
+    /** Where the cached images live in registries, once they are open: a push may mount from there. */
+    async origins() {
+        await this.opened;
         return this.sources.flatMap(s => (s.origin ? [s.origin] : []));
     }
     /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
@@ -46062,6 +46068,7 @@ async function runPlan(plan, ctx) {
     let findings = [];
     let cache;
     let push;
+    let beginning;
     try {
         await prepareRun(plan);
         ({ sources: opened, findings } = await phase(ctx, 'read sources', () => openSources(plan, ctx)));
@@ -46074,12 +46081,16 @@ async function runPlan(plan, ctx) {
         checkAnnotationPlatforms(plan.annotations, platforms);
         const layout = new Layout(stage, { relief: ctx.relief });
         await layout.init();
-        cache = await LayerCache.open(plan, ctx);
-        push = EarlyPush.begin(plan, layout, mountOrigins(opened, cache), ctx);
+        cache = LayerCache.start(plan, ctx);
+        // The push begins once the cache images are open (it may mount from their repositories);
+        // the layers' tars are hashed meanwhile, and a layer built before goes up once it has begun.
+        const begun = pipeline_beginPush(plan, layout, opened, cache, ctx);
+        beginning = begun;
         const newLayers = await phase(ctx, 'build layers', () => buildLayers(plan, platforms, layout, ctx, {
             reuse: cache && ((l, store, opts) => cache.reuse(l, store, opts, ctx)),
-            built: push && (l => push.staged(l.descriptor))
+            built: plan.push ? l => void begun.then(p => p?.staged(l.descriptor)) : undefined
         }));
+        push = await begun;
         const { assembled, attached, staged } = await phase(ctx, 'assemble', () => assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx));
         push?.graph(staged.graph);
         findings.push(...(cache?.findingsOf(staged.notDownloaded) ?? []));
@@ -46105,7 +46116,7 @@ async function runPlan(plan, ctx) {
     }
     finally {
         // Manifests and tags go up only from finishPush: any other ending pushes none.
-        await push?.abandon();
+        await (push ?? (await beginning?.catch(() => undefined)))?.abandon();
         // Gone once committed (swapped into the output); left over from any other ending.
         await ctx.temps.remove(stage).catch(() => undefined);
         for (const s of opened)
@@ -46170,9 +46181,20 @@ async function finishPush(push, graph, result, report, uploadError, attach) {
     }
 }
 /** Where blobs of this run may be mounted from: the registry sources and cached images. */
-function mountOrigins(opened, cache) {
-    const fromSources = opened.flatMap(s => (s.source.origin ? [s.source.origin] : []));
-    return [...fromSources, ...(cache?.origins() ?? [])];
+/**
+ * The push to the plan's tags, mounting from the sources' and the cache images' repositories;
+ * none when the plan does not push. Its failure to begin reaches the run after the builds.
+ */
+function pipeline_beginPush(plan, layout, opened, cache, ctx) {
+    if (!plan.push)
+        return Promise.resolve(undefined);
+    const begun = (async () => {
+        const fromSources = opened.flatMap(s => (s.source.origin ? [s.source.origin] : []));
+        const mountFrom = [...fromSources, ...((await cache?.origins()) ?? [])];
+        return EarlyPush.begin(plan, layout, mountFrom, ctx);
+    })();
+    begun.catch(() => undefined);
+    return begun;
 }
 /** The output's place made ready, stale staging dirs and an earlier run's report removed. */
 async function prepareRun(plan) {

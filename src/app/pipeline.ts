@@ -42,6 +42,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   let findings: Finding[] = []
   let cache: LayerCache | undefined
   let push: EarlyPush | undefined
+  let beginning: Promise<EarlyPush | undefined> | undefined
   try {
     await prepareRun(plan)
     ;({ sources: opened, findings } = await phase(ctx, 'read sources', () =>
@@ -56,14 +57,18 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     checkAnnotationPlatforms(plan.annotations, platforms)
     const layout = new Layout(stage, { relief: ctx.relief })
     await layout.init()
-    cache = await LayerCache.open(plan, ctx)
-    push = EarlyPush.begin(plan, layout, mountOrigins(opened, cache), ctx)
+    cache = LayerCache.start(plan, ctx)
+    // The push begins once the cache images are open (it may mount from their repositories);
+    // the layers' tars are hashed meanwhile, and a layer built before goes up once it has begun.
+    const begun = beginPush(plan, layout, opened, cache, ctx)
+    beginning = begun
     const newLayers = await phase(ctx, 'build layers', () =>
       buildLayers(plan, platforms, layout, ctx, {
         reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
-        built: push && (l => push!.staged(l.descriptor))
+        built: plan.push ? l => void begun.then(p => p?.staged(l.descriptor)) : undefined
       })
     )
+    push = await begun
     const { assembled, attached, staged } = await phase(ctx, 'assemble', () =>
       assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx)
     )
@@ -90,7 +95,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     throw err
   } finally {
     // Manifests and tags go up only from finishPush: any other ending pushes none.
-    await push?.abandon()
+    await (push ?? (await beginning?.catch(() => undefined)))?.abandon()
     // Gone once committed (swapped into the output); left over from any other ending.
     await ctx.temps.remove(stage).catch(() => undefined)
     for (const s of opened) await s.source.close?.().catch(() => undefined)
@@ -175,9 +180,25 @@ async function finishPush(
 }
 
 /** Where blobs of this run may be mounted from: the registry sources and cached images. */
-function mountOrigins(opened: OpenedSource[], cache: LayerCache | undefined): RegistryOrigin[] {
-  const fromSources = opened.flatMap(s => (s.source.origin ? [s.source.origin] : []))
-  return [...fromSources, ...(cache?.origins() ?? [])]
+/**
+ * The push to the plan's tags, mounting from the sources' and the cache images' repositories;
+ * none when the plan does not push. Its failure to begin reaches the run after the builds.
+ */
+function beginPush(
+  plan: Plan,
+  layout: Layout,
+  opened: OpenedSource[],
+  cache: LayerCache | undefined,
+  ctx: RunContext
+): Promise<EarlyPush | undefined> {
+  if (!plan.push) return Promise.resolve(undefined)
+  const begun = (async () => {
+    const fromSources = opened.flatMap(s => (s.source.origin ? [s.source.origin] : []))
+    const mountFrom: RegistryOrigin[] = [...fromSources, ...((await cache?.origins()) ?? [])]
+    return EarlyPush.begin(plan, layout, mountFrom, ctx)
+  })()
+  begun.catch(() => undefined)
+  return begun
 }
 
 /** The output's place made ready, stale staging dirs and an earlier run's report removed. */

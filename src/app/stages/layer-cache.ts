@@ -41,6 +41,8 @@ export class LayerCache {
   private readonly byDiffId = new Map<string, Candidate[]>()
   private readonly reused = new Map<string, Reused>()
   private readonly sources: ImageSource[] = []
+  /** The cached images opened, each or with a warning: where they are is known then. */
+  private opened: Promise<void> = Promise.resolve()
   /**
    * The cached images' manifests and configs read: under way while the first layers' tars are
    * hashed (a registry's round trips overlap the pass), awaited before any lookup.
@@ -48,10 +50,10 @@ export class LayerCache {
   private indexed: Promise<void> = Promise.resolve()
 
   /**
-   * The plan's cache images, opened (where they are, for the push to mount from) and being read
-   * as far as they can be; none when the plan names none.
+   * The plan's cache images, opened and read in the background as far as they can be (an image
+   * that cannot be read is a warning); none when the plan names none.
    */
-  static async open(plan: Plan, ctx: RunContext): Promise<LayerCache | undefined> {
+  static start(plan: Plan, ctx: RunContext): LayerCache | undefined {
     if (!plan.cacheFrom.length) return undefined
     const cache = new LayerCache()
     const warn = (line: string, err: unknown) => {
@@ -61,24 +63,28 @@ export class LayerCache {
       )
     }
     const reading: Promise<void>[] = []
-    for (const { line, spec } of plan.cacheFrom) {
-      try {
-        const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief }
-        const source = await openSource(spec, line, auth, ctx.temps)
-        cache.sources.push(source)
-        reading.push(cache.index({ line, source }).catch((err: unknown) => warn(line, err)))
-      } catch (err) {
-        warn(line, err)
+    cache.opened = (async () => {
+      for (const { line, spec } of plan.cacheFrom) {
+        try {
+          const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief }
+          const source = await openSource(spec, line, auth, ctx.temps)
+          cache.sources.push(source)
+          reading.push(cache.index({ line, source }).catch((err: unknown) => warn(line, err)))
+        } catch (err) {
+          warn(line, err)
+        }
       }
-    }
-    cache.indexed = Promise.all(reading).then(() => undefined)
-    // A failure other than an unreadable image reaches the run through the first lookup, or close.
+    })()
+    cache.indexed = cache.opened.then(() => Promise.all(reading)).then(() => undefined)
+    // A failure other than an unreadable image (a bug) reaches the run through the first lookup,
+    // the push's start or close.
     cache.indexed.catch(() => undefined)
     return cache
   }
 
-  /** Where the cached images live in registries: a push may mount from there. */
-  origins(): RegistryOrigin[] {
+  /** Where the cached images live in registries, once they are open: a push may mount from there. */
+  async origins(): Promise<RegistryOrigin[]> {
+    await this.opened
     return this.sources.flatMap(s => (s.origin ? [s.origin] : []))
   }
 
