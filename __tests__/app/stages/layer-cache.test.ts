@@ -32,6 +32,14 @@ const build = (extra: string[]) =>
     ...extra
   ])
 
+/** A build pushed to `repo:tag` on the proxy, its layout written to `out` under the temp dir. */
+const pushed = (ref: string, out: string, extra: string[] = []) =>
+  build([...extra, '--push', '--tags', `${proxy.host}/${ref}`, '--output', path.join(tmp, out)])
+
+/** A build (not pushed) with `--cache-from` the proxy's `ref`, its layout written to `out`. */
+const fromCache = (ref: string, out: string) =>
+  build(['--cache-from', `${proxy.host}/${ref}`, '--output', path.join(tmp, out)])
+
 /** The digest of the layer the run built or took from /big. */
 const bigLayer = (err: string) => /layer \S+:\/big: (sha256:[0-9a-f]{64})/.exec(err)?.[1]
 
@@ -55,13 +63,7 @@ afterAll(async () => {
 
 describe('cache-from', () => {
   it('reuses the unchanged layer of the previous push: 0 bytes of it uploaded, the cold digest', async () => {
-    const first = await build([
-      '--push',
-      '--tags',
-      `${proxy.host}/cache/app:latest`,
-      '--output',
-      path.join(tmp, 'o1')
-    ])
+    const first = await pushed('cache/app:latest', 'o1')
     expect(first.code).toBe(0)
     const cachedLayer = bigLayer(first.err)
     expect(cachedLayer).toBeDefined()
@@ -71,14 +73,9 @@ describe('cache-from', () => {
     expect(cold.code).toBe(0)
 
     const since = proxy.requests.length
-    const warm = await build([
+    const warm = await pushed('cache/app:2', 'warm', [
       '--cache-from',
-      `${proxy.host}/cache/app:latest`,
-      '--push',
-      '--tags',
-      `${proxy.host}/cache/app:2`,
-      '--output',
-      path.join(tmp, 'warm')
+      `${proxy.host}/cache/app:latest`
     ])
     expect(warm.code).toBe(0)
     expect(warm.err).toMatch(/layer \S+:\/big: taken from the cache/)
@@ -92,14 +89,9 @@ describe('cache-from', () => {
     expect(warm.err).not.toMatch(new RegExp(`uploaded ${cachedLayer}`))
 
     // Pushed to another repository of the registry: mounted, not uploaded.
-    const other = await build([
+    const other = await pushed('cache/other:1', 'other', [
       '--cache-from',
-      `${proxy.host}/cache/app:latest`,
-      '--push',
-      '--tags',
-      `${proxy.host}/cache/other:1`,
-      '--output',
-      path.join(tmp, 'other')
+      `${proxy.host}/cache/app:latest`
     ])
     expect(other.code).toBe(0)
     expect(other.err).toMatch(new RegExp(`mounted ${cachedLayer}`))
@@ -107,21 +99,10 @@ describe('cache-from', () => {
   })
 
   it('fetches a reused layer into a complete layout when nothing is pushed, and checks it', async () => {
-    await build([
-      '--push',
-      '--tags',
-      `${proxy.host}/cache/full:1`,
-      '--output',
-      path.join(tmp, 'f1')
-    ])
+    await pushed('cache/full:1', 'f1')
     await fs.writeFile(path.join(app, 'main.js'), 'console.log(3)\n')
     const cold = await build(['--output', path.join(tmp, 'f-cold')])
-    const warm = await build([
-      '--cache-from',
-      `${proxy.host}/cache/full:1`,
-      '--output',
-      path.join(tmp, 'f-warm')
-    ])
+    const warm = await fromCache('cache/full:1', 'f-warm')
     expect(warm.code).toBe(0)
     expect(warm.err).toMatch(/taken from the cache/)
     expect(warm.err).toMatch(/copying \S+ sha256:\S+ from/)
@@ -131,13 +112,7 @@ describe('cache-from', () => {
   })
 
   it('warns and builds, taking nothing, when an image opens but its config cannot be read', async () => {
-    const first = await build([
-      '--push',
-      '--tags',
-      `${proxy.host}/cache/noconfig:1`,
-      '--output',
-      path.join(tmp, 'noconfig-first')
-    ])
+    const first = await pushed('cache/noconfig:1', 'noconfig-first')
     expect(first.code).toBe(0)
     const config = first.out['config-digest']
     expect(config).toMatch(/^sha256:/)
@@ -149,12 +124,7 @@ describe('cache-from', () => {
       action: { status: 404 }
     })
     try {
-      const r = await build([
-        '--cache-from',
-        `${proxy.host}/cache/noconfig:1`,
-        '--output',
-        path.join(tmp, 'noconfig')
-      ])
+      const r = await fromCache('cache/noconfig:1', 'noconfig')
       expect(r.code).toBe(0)
       expect(r.err).toMatch(/warning: cache-from: \S+\/cache\/noconfig:1 could not be read/)
       expect(r.err).not.toMatch(/taken from the cache/)
