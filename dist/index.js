@@ -39341,6 +39341,7 @@ function isCompleteScan(scan, digest) {
  */
 class ScanCache {
     verdicts;
+    relief;
     scans = new Map();
     /** blobs read to be checked */
     reads = 0;
@@ -39348,8 +39349,10 @@ class ScanCache {
     reused = 0;
     /** checks taken from the verdicts of earlier steps instead of reading a blob file again */
     fromEarlierSteps = 0;
-    constructor(verdicts) {
+    /** `relief`: the run's, told of what the scans read. */
+    constructor(verdicts, relief) {
         this.verdicts = verdicts;
+        this.relief = relief;
     }
     get(key) {
         return this.scans.get(key);
@@ -39957,6 +39960,7 @@ class LayerContentScan {
         this.diffHash = (0,external_node_crypto_.createHash)(this.diffAlgorithm);
     }
     async write(c) {
+        this.opts.relief?.moved(c.length);
         let chunk = c;
         if (!this.started) {
             // A stream may deliver fewer bytes than the magic numbers first.
@@ -39982,7 +39986,12 @@ class LayerContentScan {
             this.tar = new LayerTarCheck(this.opts.location, this.out.add);
         if (this.actual === 'none')
             return;
-        this.decompressor = new MultiFrameDecompressor(this.actual, d => this.toTar(d), () => (this.tar ? this.tar.drained() : Promise.resolve()));
+        this.decompressor = new MultiFrameDecompressor(this.actual, d => {
+            // Each decompressed chunk is a new Buffer, dead once the tar reader has it: in a layer
+            // three times its compressed size, most of the garbage a validation leaves.
+            this.opts.relief?.moved(d.length);
+            return this.toTar(d);
+        }, () => (this.tar ? this.tar.drained() : Promise.resolve()));
     }
     /** Takes decompressed bytes; false when the tar reader asks for a pause. */
     toTar(d) {
@@ -40224,7 +40233,8 @@ class BlobReads {
             compression: layer ? layerCompression(desc.mediaType) : undefined,
             checkTar: layer,
             location: layerLocation(desc.digest),
-            digest: desc.digest
+            digest: desc.digest,
+            relief: this.scans.relief
         });
     }
 }
@@ -46497,12 +46507,13 @@ function newRunContext(log, secrets = new Secrets(), opts = {}) {
     const verdicts = 'verdicts' in opts ? opts.verdicts : new FileVerdicts(defaultVerdictsDir());
     const clock = opts.clock ?? {};
     const now = clock.now ?? (() => performance.now());
+    const relief = new MemoryRelief();
     return {
         log,
         secrets,
         temps: new Temps(),
-        relief: new MemoryRelief(),
-        scans: new ScanCache(verdicts),
+        relief,
+        scans: new ScanCache(verdicts, relief),
         mounts: new MountLocations(),
         progress: throttledProgress(m => log.info(m), { ...clock, now }),
         now,

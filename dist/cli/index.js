@@ -7976,6 +7976,7 @@ function isCompleteScan(scan, digest) {
  */
 class ScanCache {
     verdicts;
+    relief;
     scans = new Map();
     /** blobs read to be checked */
     reads = 0;
@@ -7983,8 +7984,10 @@ class ScanCache {
     reused = 0;
     /** checks taken from the verdicts of earlier steps instead of reading a blob file again */
     fromEarlierSteps = 0;
-    constructor(verdicts) {
+    /** `relief`: the run's, told of what the scans read. */
+    constructor(verdicts, relief) {
         this.verdicts = verdicts;
+        this.relief = relief;
     }
     get(key) {
         return this.scans.get(key);
@@ -8592,6 +8595,7 @@ class LayerContentScan {
         this.diffHash = (0,external_node_crypto_namespaceObject.createHash)(this.diffAlgorithm);
     }
     async write(c) {
+        this.opts.relief?.moved(c.length);
         let chunk = c;
         if (!this.started) {
             // A stream may deliver fewer bytes than the magic numbers first.
@@ -8617,7 +8621,12 @@ class LayerContentScan {
             this.tar = new LayerTarCheck(this.opts.location, this.out.add);
         if (this.actual === 'none')
             return;
-        this.decompressor = new MultiFrameDecompressor(this.actual, d => this.toTar(d), () => (this.tar ? this.tar.drained() : Promise.resolve()));
+        this.decompressor = new MultiFrameDecompressor(this.actual, d => {
+            // Each decompressed chunk is a new Buffer, dead once the tar reader has it: in a layer
+            // three times its compressed size, most of the garbage a validation leaves.
+            this.opts.relief?.moved(d.length);
+            return this.toTar(d);
+        }, () => (this.tar ? this.tar.drained() : Promise.resolve()));
     }
     /** Takes decompressed bytes; false when the tar reader asks for a pause. */
     toTar(d) {
@@ -8859,7 +8868,8 @@ class BlobReads {
             compression: layer ? layerCompression(desc.mediaType) : undefined,
             checkTar: layer,
             location: layerLocation(desc.digest),
-            digest: desc.digest
+            digest: desc.digest,
+            relief: this.scans.relief
         });
     }
 }
@@ -16420,12 +16430,13 @@ function newRunContext(log, secrets = new Secrets(), opts = {}) {
     const verdicts = 'verdicts' in opts ? opts.verdicts : new FileVerdicts(defaultVerdictsDir());
     const clock = opts.clock ?? {};
     const now = clock.now ?? (() => performance.now());
+    const relief = new MemoryRelief();
     return {
         log,
         secrets,
         temps: new Temps(),
-        relief: new MemoryRelief(),
-        scans: new ScanCache(verdicts),
+        relief,
+        scans: new ScanCache(verdicts, relief),
         mounts: new MountLocations(),
         progress: throttledProgress(m => log.info(m), { ...clock, now }),
         now,
@@ -16959,6 +16970,8 @@ function formatReferrers(l) {
 
 
 
+
+
 const VERSION = '0.1.0';
 /** A mistake in how the CLI was called (exit status 2), rather than in what it was asked to do. */
 class UsageError extends LadingError {
@@ -17200,11 +17213,14 @@ async function validate(args, io) {
         throw new UsageError(errors_messageOf(err));
     }
     const { line, spec } = sourceOf(positional[0], 'validate');
+    // Every layer is read and decompressed: the scans tell memory relief of the Buffers they leave.
+    const relief = new MemoryRelief();
+    const scans = new ScanCache(undefined, relief);
     let report;
     if (spec.kind === 'oci' && !external_node_fs_namespaceObject.existsSync(spec.path))
         throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`);
     if (spec.kind === 'oci' && !spec.ref) {
-        report = makeReport((await validateLayout(spec.path)).findings, failOn);
+        report = makeReport((await validateLayout(spec.path, { scans })).findings, failOn);
     }
     else if (spec.kind === 'scratch') {
         throw new LadingError('validate: scratch is an empty base, there is nothing to validate');
@@ -17215,7 +17231,7 @@ async function validate(args, io) {
             username: inputs.username,
             password: inputs.password,
             insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
-        }, {}, { checkLayers: true });
+        }, { scans, relief }, { checkLayers: true });
         for (const w of source?.warnings ?? [])
             io.err(`warning: ${w}\n`);
         await source?.close?.();

@@ -57,12 +57,13 @@ export function newRunContext(
   const verdicts = 'verdicts' in opts ? opts.verdicts : new FileVerdicts(defaultVerdictsDir())
   const clock = opts.clock ?? {}
   const now = clock.now ?? (() => performance.now())
+  const relief = new MemoryRelief()
   return {
     log,
     secrets,
     temps: new Temps(),
-    relief: new MemoryRelief(),
-    scans: new ScanCache(verdicts),
+    relief,
+    scans: new ScanCache(verdicts, relief),
     mounts: new MountLocations(),
     progress: throttledProgress(m => log.info(m), { ...clock, now }),
     now,

@@ -17,6 +17,8 @@ import { FileVerdicts, defaultVerdictsDir } from '../transports/verdicts.js'
 import { invalidMessage, pushFailedMessage, type Outcome, type RunResult } from '../app/result.js'
 import { LadingError, messageOf } from '../util/errors.js'
 import { Temps } from '../util/temps.js'
+import { MemoryRelief } from '../util/memory.js'
+import { ScanCache } from '../oci/scan.js'
 import { outputsOf, writeReport } from '../app/outputs.js'
 import {
   makeReport,
@@ -289,11 +291,14 @@ async function validate(args: string[], io: Out): Promise<number> {
     throw new UsageError(messageOf(err))
   }
   const { line, spec } = sourceOf(positional[0], 'validate')
+  // Every layer is read and decompressed: the scans tell memory relief of the Buffers they leave.
+  const relief = new MemoryRelief()
+  const scans = new ScanCache(undefined, relief)
   let report: Report
   if (spec.kind === 'oci' && !fs.existsSync(spec.path))
     throw new LadingError(`validate: "${line}": the directory ${spec.path} does not exist`)
   if (spec.kind === 'oci' && !spec.ref) {
-    report = makeReport((await validateLayout(spec.path)).findings, failOn)
+    report = makeReport((await validateLayout(spec.path, { scans })).findings, failOn)
   } else if (spec.kind === 'scratch') {
     throw new LadingError('validate: scratch is an empty base, there is nothing to validate')
   } else {
@@ -306,7 +311,7 @@ async function validate(args: string[], io: Out): Promise<number> {
         password: inputs.password,
         insecureRegistries: parseList(inputs['insecure-registries'] ?? '', { commas: true })
       },
-      {},
+      { scans, relief },
       { checkLayers: true }
     )
     for (const w of source?.warnings ?? []) io.err(`warning: ${w}\n`)

@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream'
 import type { Descriptor } from './types.js'
 import type { Finding } from './finding.js'
 import type { Compression } from './mediatypes.js'
+import type { MemoryRelief } from '../util/memory.js'
 import { layerCompression } from './mediatypes.js'
 
 /** One reading of a blob: hashed, decompressed, its tar parsed for the path and whiteout rules. */
@@ -41,6 +42,8 @@ export interface ScanOptions {
   location: string
   /** the blob's full digest, named in messages */
   digest?: string
+  /** The run's memory relief, told of the bytes read and decompressed: Buffers dead once read. */
+  relief?: MemoryRelief
 }
 
 /** Reads a blob to its end and scans it. */
@@ -151,7 +154,11 @@ export class ScanCache {
   /** checks taken from the verdicts of earlier steps instead of reading a blob file again */
   fromEarlierSteps = 0
 
-  constructor(readonly verdicts?: VerdictStore) {}
+  /** `relief`: the run's, told of what the scans read. */
+  constructor(
+    readonly verdicts?: VerdictStore,
+    readonly relief?: MemoryRelief
+  ) {}
 
   get(key: string): Promise<BlobScan> | undefined {
     return this.scans.get(key)

@@ -258,7 +258,8 @@ export class BlobReads {
       compression: layer ? layerCompression(desc.mediaType) : undefined,
       checkTar: layer,
       location: layerLocation(desc.digest),
-      digest: desc.digest
+      digest: desc.digest,
+      relief: this.scans.relief
     })
   }
 }

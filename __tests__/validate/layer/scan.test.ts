@@ -13,6 +13,8 @@ import { DEFAULT_ENTRIES, sha256, tarOf, writeLayout } from '../../helpers/valid
 import { createHash } from 'node:crypto'
 import { type Finding } from '../../../src/validate/index.js'
 import { trackedTempDirs } from '../../helpers/transports-fixtures.js'
+import { MemoryRelief } from '../../../src/util/memory.js'
+import { ScanCache } from '../../../src/oci/scan.js'
 
 const dirs: string[] = []
 
@@ -155,5 +157,42 @@ describe('layer content', () => {
       ]
     })
     expect((await validateLayout(dir)).findings).toEqual([])
+  })
+})
+
+describe('memory relief while layers are scanned', () => {
+  /** A relief that only counts what it is told of. */
+  const counting = () => {
+    const told = { bytes: 0 }
+    const relief = new MemoryRelief()
+    relief.moved = (n: number) => void (told.bytes += n)
+    return { relief, told }
+  }
+
+  it('is told of the bytes read and of every decompressed byte, gzip or zstd', async () => {
+    const tar = await tarOf([{ name: 'big', content: 'x'.repeat(300_000) }])
+    for (const c of ['gzip', 'zstd'] as const) {
+      const blob = c === 'gzip' ? zlib.gzipSync(tar) : zlib.zstdCompressSync(tar)
+      const { relief, told } = counting()
+      const r = await scanBlob(chunked(blob, 4096), {
+        algorithm: 'sha256',
+        compression: c,
+        checkTar: true,
+        location: 'layer x',
+        digest: sha256(blob),
+        relief
+      })
+      expect(r.findings).toEqual([])
+      expect(told.bytes).toBe(blob.length + tar.length)
+    }
+  })
+
+  it("is the run's, through its scan cache, when a layout is validated", async () => {
+    const dir = await newDir()
+    await writeLayout(dir, { layers: [{ entries: [{ name: 'f', content: 'y'.repeat(100_000) }] }] })
+    const { relief, told } = counting()
+    const r = await validateLayout(dir, { scans: new ScanCache(undefined, relief) })
+    expect(r.findings).toEqual([])
+    expect(told.bytes).toBeGreaterThan(100_000)
   })
 })

@@ -62,6 +62,7 @@ class LayerContentScan {
   }
 
   async write(c: Buffer): Promise<void> {
+    this.opts.relief?.moved(c.length)
     let chunk = c
     if (!this.started) {
       // A stream may deliver fewer bytes than the magic numbers first.
@@ -91,7 +92,12 @@ class LayerContentScan {
     if (this.actual === 'none') return
     this.decompressor = new MultiFrameDecompressor(
       this.actual,
-      d => this.toTar(d),
+      d => {
+        // Each decompressed chunk is a new Buffer, dead once the tar reader has it: in a layer
+        // three times its compressed size, most of the garbage a validation leaves.
+        this.opts.relief?.moved(d.length)
+        return this.toTar(d)
+      },
       () => (this.tar ? this.tar.drained() : Promise.resolve())
     )
   }
