@@ -46098,7 +46098,9 @@ async function runPlan(plan, ctx) {
         beginning = begun;
         const newLayers = await phase(ctx, 'build layers', () => buildLayers(plan, platforms, layout, ctx, {
             reuse: cache && ((l, store, opts) => cache.reuse(l, store, opts, ctx)),
-            built: plan.push ? l => void begun.then(p => p?.staged(l.descriptor)) : undefined
+            built: plan.push
+                ? l => void begun.then(p => p?.staged(l.descriptor), () => undefined)
+                : undefined
         }));
         push = await begun;
         const { assembled, attached, staged } = await phase(ctx, 'assemble', () => assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx));

@@ -65,7 +65,13 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     const newLayers = await phase(ctx, 'build layers', () =>
       buildLayers(plan, platforms, layout, ctx, {
         reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
-        built: plan.push ? l => void begun.then(p => p?.staged(l.descriptor)) : undefined
+        built: plan.push
+          ? l =>
+              void begun.then(
+                p => p?.staged(l.descriptor),
+                () => undefined
+              )
+          : undefined
       })
     )
     push = await begun
