@@ -35067,6 +35067,11 @@ var external_node_worker_threads_ = __nccwpck_require__(5919);
  * as source text, so that the bundle needs no second entry file: the function below must name
  * nothing outside itself (no import, no helper), only globals and `process.getBuiltinModule`.
  */
+/**
+ * libdeflate at `level`, instantiated once, as a maker of members. The same function runs on each
+ * worker thread and, for a layer of a single small block, on the main thread (a thread costs more
+ * to start than such a block to compress); so it too names nothing outside itself.
+ */
 function libdeflateMembers(module, level, maxBlock) {
     const wasm = new WebAssembly.Instance(module, {}).exports;
     const compressor = wasm.libdeflate_alloc_compressor(level);
@@ -35310,13 +35315,7 @@ class DeflatePool {
             return Promise.reject(this.failure);
         if (this.closing)
             return Promise.reject(new Error('DeflatePool used after close'));
-        // A copy the worker can take over: the block is often a view into a larger pooled buffer.
-        const buffer = block.length <= GZIP_BLOCK
-            ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
-            : new ArrayBuffer(block.length + JOB_ROOM);
-        new Uint8Array(buffer).set(block);
-        // The worker compresses, the build's slowest work; the checksum is taken here meanwhile.
-        const data = { buffer, length: block.length, crc: (0,external_node_zlib_.crc32)(block) };
+        const data = this.job(block);
         return new Promise((resolve, reject) => {
             this.queue.push({ data, resolve, reject });
             this.dispatch();
@@ -35330,18 +35329,25 @@ class DeflatePool {
         if (this.workers.size > 0 || this.failure || this.closing || block.length > GZIP_BLOCK)
             return this.member(block);
         try {
-            const buffer = new ArrayBuffer(block.length + JOB_ROOM);
-            new Uint8Array(buffer).set(block);
-            const size = mainThreadMembers(this.level)({
-                buffer,
-                length: block.length,
-                crc: (0,external_node_zlib_.crc32)(block)
-            });
-            return Promise.resolve(Buffer.from(buffer, 0, size));
+            const data = this.job(block);
+            const size = mainThreadMembers(this.level)(data);
+            return Promise.resolve(Buffer.from(data.buffer, 0, size));
         }
         catch (err) {
             return Promise.reject(new errors_LadingError(`gzip compression failed in libdeflate: ${errors_messageOf(err)}`));
         }
+    }
+    /**
+     * A block as a job: a copy in a buffer with room for its member, which a worker can take over
+     * (the block is often a view into a larger pooled buffer), and its CRC-32, taken here while the
+     * worker compresses, the build's slowest work.
+     */
+    job(block) {
+        const buffer = block.length <= GZIP_BLOCK
+            ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
+            : new ArrayBuffer(block.length + JOB_ROOM);
+        new Uint8Array(buffer).set(block);
+        return { buffer, length: block.length, crc: (0,external_node_zlib_.crc32)(block) };
     }
     async close() {
         this.closing = true;
@@ -41732,7 +41738,10 @@ async function keepWanted(x, wanted) {
 const LAYOUT_FILES = ['oci-layout', 'index.json'];
 /** Entries every `docker save` writes that are no part of the image. */
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/;
-/** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
+/**
+ * A document's value, or undefined when it is absent, too big, too deep or not JSON (validation
+ * says so).
+ */
 async function readArchiveDocument(view, name) {
     const rec = view.get(name);
     if (!rec || rec.size > MAX_DOCUMENT_BYTES)
@@ -45539,6 +45548,11 @@ const MAX_FALLBACK_ATTEMPTS = 5;
 /** The least time a write to the fallback tag is given to settle before it is read back. */
 const FALLBACK_SETTLE_MS = 100;
 const referrers_sleep = (ms) => new Promise(resolve => setTimeout(resolve, ms));
+const imageIndex = (manifests) => ({
+    schemaVersion: 2,
+    mediaType: mediatypes_MediaType.ImageIndex,
+    manifests
+});
 const lists = (index, digest) => (index?.manifests ?? []).some(m => json_isObject(m) && m.digest === digest);
 /**
  * Adds the entry to the fallback tag's index: read, merge, write, then read back. There is no
@@ -45555,12 +45569,7 @@ async function addToFallbackTag(t, subject, entry) {
         const current = await fallbackIndex(t, subject, attempt === 1);
         if (lists(current?.index, entry.digest))
             return;
-        const manifests = current?.index.manifests ?? [];
-        const index = {
-            schemaVersion: 2,
-            mediaType: mediatypes_MediaType.ImageIndex,
-            manifests: [...manifests, entry]
-        };
+        const index = imageIndex([...(current?.index.manifests ?? []), entry]);
         const bytes = Buffer.from(JSON.stringify(index));
         const descriptor = {
             mediaType: mediatypes_MediaType.ImageIndex,
@@ -45640,14 +45649,7 @@ async function listReferrers(t, subject) {
         if (res.status === 404) {
             await drain(res);
             const fallback = await fallbackIndex(t, subject);
-            return {
-                via: 'tag',
-                index: fallback?.index ?? {
-                    schemaVersion: 2,
-                    mediaType: MediaType.ImageIndex,
-                    manifests: []
-                }
-            };
+            return { via: 'tag', index: fallback?.index ?? imageIndex([]) };
         }
         seen.add(url.href);
         const bytes = await readDocument(res, asked);
@@ -45812,7 +45814,9 @@ class LayerCache {
         cache.indexed.catch(() => undefined);
         return cache;
     }
-    /** Where the cached images live in registries, once they are open: a push may mount from there. */
+    /**
+     * Where the cached images live in registries, once they are open: a push may mount from there.
+     */
     async origins() {
         await this.opened;
         return this.sources.flatMap(s => (s.origin ? [s.origin] : []));
@@ -46077,8 +46081,7 @@ async function runPlan(plan, ctx) {
     let opened = [];
     let findings = [];
     let cache;
-    let push;
-    let beginning;
+    let pushBegun = Promise.resolve(undefined);
     try {
         await prepareRun(plan);
         ({ sources: opened, findings } = await phase(ctx, 'read sources', () => openSources(plan, ctx)));
@@ -46095,14 +46098,14 @@ async function runPlan(plan, ctx) {
         // The push begins once the cache images are open (it may mount from their repositories);
         // the layers' tars are hashed meanwhile, and a layer built before goes up once it has begun.
         const begun = pipeline_beginPush(plan, layout, opened, cache, ctx);
-        beginning = begun;
+        pushBegun = begun;
         const newLayers = await phase(ctx, 'build layers', () => buildLayers(plan, platforms, layout, ctx, {
             reuse: cache && ((l, store, opts) => cache.reuse(l, store, opts, ctx)),
             built: plan.push
                 ? l => void begun.then(p => p?.staged(l.descriptor), () => undefined)
                 : undefined
         }));
-        push = await begun;
+        const push = await begun;
         const { assembled, attached, staged } = await phase(ctx, 'assemble', () => assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx));
         push?.graph(staged.graph);
         findings.push(...(cache?.findingsOf(staged.notDownloaded) ?? []));
@@ -46118,8 +46121,7 @@ async function runPlan(plan, ctx) {
         if (!push)
             return notPushed(plan, result, ctx);
         const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx);
-        const pushing = push;
-        return await phase(ctx, 'push', () => finishPush(pushing, staged.graph, result, report, uploadError, attach));
+        return await phase(ctx, 'push', () => finishPush(push, staged.graph, result, report, uploadError, attach));
     }
     catch (err) {
         if (err instanceof SourceUnreadable)
@@ -46128,7 +46130,7 @@ async function runPlan(plan, ctx) {
     }
     finally {
         // Manifests and tags go up only from finishPush: any other ending pushes none.
-        await (push ?? (await beginning?.catch(() => undefined)))?.abandon();
+        await (await pushBegun.catch(() => undefined))?.abandon();
         // Gone once committed (swapped into the output); left over from any other ending.
         await ctx.temps.remove(stage).catch(() => undefined);
         for (const s of opened)
@@ -46192,7 +46194,6 @@ async function finishPush(push, graph, result, report, uploadError, attach) {
         return { status: 'push-failed', result, report, message: err.message };
     }
 }
-/** Where blobs of this run may be mounted from: the registry sources and cached images. */
 /**
  * The push to the plan's tags, mounting from the sources' and the cache images' repositories;
  * none when the plan does not push. Its failure to begin reaches the run after the builds.
@@ -46339,9 +46340,9 @@ class MemoryRelief {
         // Only when memory is high and growing: each collection costs the main thread time, most of
         // it for nothing while the dead Buffers are few.
         const rss = process.memoryUsage.rss();
-        const grew = this.collections === 0 || rss >= this.low + RELIEF_GROWTH || rss > this.high;
+        const due = this.collections === 0 || rss >= this.low + RELIEF_GROWTH || rss > this.high;
         this.low = Math.min(this.low, rss);
-        if (rss <= this.above || !grew)
+        if (rss <= this.above || !due)
             return;
         const c = collector();
         if (!c)

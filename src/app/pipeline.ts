@@ -41,8 +41,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   let opened: OpenedSource[] = []
   let findings: Finding[] = []
   let cache: LayerCache | undefined
-  let push: EarlyPush | undefined
-  let beginning: Promise<EarlyPush | undefined> | undefined
+  let pushBegun: Promise<EarlyPush | undefined> = Promise.resolve(undefined)
   try {
     await prepareRun(plan)
     ;({ sources: opened, findings } = await phase(ctx, 'read sources', () =>
@@ -61,7 +60,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     // The push begins once the cache images are open (it may mount from their repositories);
     // the layers' tars are hashed meanwhile, and a layer built before goes up once it has begun.
     const begun = beginPush(plan, layout, opened, cache, ctx)
-    beginning = begun
+    pushBegun = begun
     const newLayers = await phase(ctx, 'build layers', () =>
       buildLayers(plan, platforms, layout, ctx, {
         reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
@@ -74,7 +73,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
           : undefined
       })
     )
-    push = await begun
+    const push = await begun
     const { assembled, attached, staged } = await phase(ctx, 'assemble', () =>
       assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx)
     )
@@ -92,16 +91,15 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     const result = resultOf(plan, assembled, staged, archive, report, attached)
     if (!push) return notPushed(plan, result, ctx)
     const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx)
-    const pushing = push
     return await phase(ctx, 'push', () =>
-      finishPush(pushing, staged.graph, result, report, uploadError, attach)
+      finishPush(push, staged.graph, result, report, uploadError, attach)
     )
   } catch (err) {
     if (err instanceof SourceUnreadable) return unreadableSource(err, findings, plan)
     throw err
   } finally {
     // Manifests and tags go up only from finishPush: any other ending pushes none.
-    await (push ?? (await beginning?.catch(() => undefined)))?.abandon()
+    await (await pushBegun.catch(() => undefined))?.abandon()
     // Gone once committed (swapped into the output); left over from any other ending.
     await ctx.temps.remove(stage).catch(() => undefined)
     for (const s of opened) await s.source.close?.().catch(() => undefined)
@@ -185,7 +183,6 @@ async function finishPush(
   }
 }
 
-/** Where blobs of this run may be mounted from: the registry sources and cached images. */
 /**
  * The push to the plan's tags, mounting from the sources' and the cache images' repositories;
  * none when the plan does not push. Its failure to begin reaches the run after the builds.

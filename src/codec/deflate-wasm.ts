@@ -100,14 +100,7 @@ export class DeflatePool implements MemberCompressor {
   member(block: Buffer): Promise<Buffer> {
     if (this.failure) return Promise.reject(this.failure)
     if (this.closing) return Promise.reject(new Error('DeflatePool used after close'))
-    // A copy the worker can take over: the block is often a view into a larger pooled buffer.
-    const buffer =
-      block.length <= GZIP_BLOCK
-        ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
-        : new ArrayBuffer(block.length + JOB_ROOM)
-    new Uint8Array(buffer).set(block)
-    // The worker compresses, the build's slowest work; the checksum is taken here meanwhile.
-    const data: DeflateJob = { buffer, length: block.length, crc: crc32(block) }
+    const data = this.job(block)
     return new Promise((resolve, reject) => {
       this.queue.push({ data, resolve, reject })
       this.dispatch()
@@ -122,19 +115,28 @@ export class DeflatePool implements MemberCompressor {
     if (this.workers.size > 0 || this.failure || this.closing || block.length > GZIP_BLOCK)
       return this.member(block)
     try {
-      const buffer = new ArrayBuffer(block.length + JOB_ROOM)
-      new Uint8Array(buffer).set(block)
-      const size = mainThreadMembers(this.level)({
-        buffer,
-        length: block.length,
-        crc: crc32(block)
-      })
-      return Promise.resolve(Buffer.from(buffer, 0, size))
+      const data = this.job(block)
+      const size = mainThreadMembers(this.level)(data)
+      return Promise.resolve(Buffer.from(data.buffer, 0, size))
     } catch (err) {
       return Promise.reject(
         new LadingError(`gzip compression failed in libdeflate: ${messageOf(err)}`)
       )
     }
+  }
+
+  /**
+   * A block as a job: a copy in a buffer with room for its member, which a worker can take over
+   * (the block is often a view into a larger pooled buffer), and its CRC-32, taken here while the
+   * worker compresses, the build's slowest work.
+   */
+  private job(block: Buffer): DeflateJob {
+    const buffer =
+      block.length <= GZIP_BLOCK
+        ? (this.spare.pop() ?? new ArrayBuffer(JOB_BYTES))
+        : new ArrayBuffer(block.length + JOB_ROOM)
+    new Uint8Array(buffer).set(block)
+    return { buffer, length: block.length, crc: crc32(block) }
   }
 
   async close(): Promise<void> {

@@ -46,14 +46,14 @@ export interface DeflateResult {
   size: number
 }
 
-/**
- * Makes one block's gzip member in place, in the job's buffer, and answers its size. The same
- * function runs on each worker thread and, for a layer of a single small block, on the main
- * thread (a thread costs more to start than such a block to compress); so it too names nothing
- * outside itself.
- */
+/** Makes one block's gzip member in place, in the job's buffer, and answers its size. */
 export type MakeMember = (job: DeflateJob) => number
 
+/**
+ * libdeflate at `level`, instantiated once, as a maker of members. The same function runs on each
+ * worker thread and, for a layer of a single small block, on the main thread (a thread costs more
+ * to start than such a block to compress); so it too names nothing outside itself.
+ */
 export function libdeflateMembers(
   module: WebAssembly.Module,
   level: number,

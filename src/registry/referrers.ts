@@ -79,6 +79,11 @@ export const MAX_FALLBACK_ATTEMPTS = 5
 export const FALLBACK_SETTLE_MS = 100
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+const imageIndex = (manifests: Descriptor[]): Index => ({
+  schemaVersion: 2,
+  mediaType: MediaType.ImageIndex,
+  manifests
+})
 const lists = (index: Index | undefined, digest: string) =>
   (index?.manifests ?? []).some(m => isObject(m) && m.digest === digest)
 
@@ -96,12 +101,7 @@ async function addToFallbackTag(t: BlobTarget, subject: string, entry: Descripto
     const started = Date.now()
     const current = await fallbackIndex(t, subject, attempt === 1)
     if (lists(current?.index, entry.digest)) return
-    const manifests = current?.index.manifests ?? []
-    const index: Index = {
-      schemaVersion: 2,
-      mediaType: MediaType.ImageIndex,
-      manifests: [...manifests, entry]
-    }
+    const index = imageIndex([...(current?.index.manifests ?? []), entry])
     const bytes = Buffer.from(JSON.stringify(index))
     const descriptor = {
       mediaType: MediaType.ImageIndex,
@@ -197,14 +197,7 @@ export async function listReferrers(t: BlobTarget, subject: string): Promise<Ref
     if (res.status === 404) {
       await drain(res)
       const fallback = await fallbackIndex(t, subject)
-      return {
-        via: 'tag',
-        index: fallback?.index ?? {
-          schemaVersion: 2,
-          mediaType: MediaType.ImageIndex,
-          manifests: []
-        }
-      }
+      return { via: 'tag', index: fallback?.index ?? imageIndex([]) }
     }
     seen.add(url.href)
     const bytes = await readDocument(res, asked)

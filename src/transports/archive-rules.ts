@@ -21,7 +21,10 @@ const LAYOUT_FILES = ['oci-layout', 'index.json']
 /** Entries every `docker save` writes that are no part of the image. */
 const DOCKER_METADATA = /^(repositories|[^/]+\/(json|VERSION))$/
 
-/** A document's value, or undefined when it is absent, too big, too deep or not JSON (validation says so). */
+/**
+ * A document's value, or undefined when it is absent, too big, too deep or not JSON (validation
+ * says so).
+ */
 async function readArchiveDocument(view: ExtractedView, name: string): Promise<unknown> {
   const rec = view.get(name)
   if (!rec || rec.size > MAX_DOCUMENT_BYTES) return undefined

@@ -92,9 +92,9 @@ export class MemoryRelief {
     // Only when memory is high and growing: each collection costs the main thread time, most of
     // it for nothing while the dead Buffers are few.
     const rss = process.memoryUsage.rss()
-    const grew = this.collections === 0 || rss >= this.low + RELIEF_GROWTH || rss > this.high
+    const due = this.collections === 0 || rss >= this.low + RELIEF_GROWTH || rss > this.high
     this.low = Math.min(this.low, rss)
-    if (rss <= this.above || !grew) return
+    if (rss <= this.above || !due) return
     const c = collector()
     if (!c) return
     this.collections++

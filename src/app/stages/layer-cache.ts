@@ -82,7 +82,9 @@ export class LayerCache {
     return cache
   }
 
-  /** Where the cached images live in registries, once they are open: a push may mount from there. */
+  /**
+   * Where the cached images live in registries, once they are open: a push may mount from there.
+   */
   async origins(): Promise<RegistryOrigin[]> {
     await this.opened
     return this.sources.flatMap(s => (s.origin ? [s.origin] : []))
