@@ -2,6 +2,9 @@ import { describe, it, expect } from '@jest/globals'
 import * as zlib from 'node:zlib'
 import { createHash } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { DeflatePool } from '../../src/codec/deflate-wasm.js'
@@ -12,6 +15,7 @@ import {
   gzipCodec,
   SharedCompressors
 } from '../../src/codec/compress.js'
+import { RecipeReadError, type TarRecipe } from '../../src/codec/tar-recipe.js'
 import { LadingError } from '../../src/util/errors.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -212,5 +216,84 @@ describe('libdeflate gzip on worker threads', () => {
     await pool.member(text(10))
     await pool.close()
     await expect(pool.member(text(10))).rejects.toThrow(/after close/)
+  })
+})
+
+describe('blocks made from recipes (tar-recipe.ts)', () => {
+  /** A recipe of `bytes` then the whole of each file, in order. */
+  function recipeOf(bytes: Buffer, files: Array<{ path: string; size: number }>): TarRecipe {
+    const pieces: number[] = [-1, 0, bytes.length, 0]
+    files.forEach((f, i) => pieces.push(i, 0, f.size, 1))
+    const copy = new Uint8Array(bytes)
+    return {
+      bytes: copy.buffer,
+      pieces: new Float64Array(pieces).buffer,
+      paths: files.map(f => f.path)
+    }
+  }
+
+  it("makes the recipe's block and the member `member` makes of it, here or on a thread", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-recipe-'))
+    try {
+      const a = path.join(dir, 'a')
+      const b = path.join(dir, 'b')
+      fs.writeFileSync(a, text(300_000))
+      fs.writeFileSync(b, noise(200_000))
+      const head = text(1000)
+      const block = Buffer.concat([head, text(300_000), noise(200_000)])
+      const files = [
+        { path: a, size: 300_000 },
+        { path: b, size: 200_000 }
+      ]
+      const reference = new DeflatePool(1, 1)
+      const member = await reference.member(block)
+      await reference.close()
+      const here = new DeflatePool(1, 1)
+      const madeHere = await here.onlyRecipe(recipeOf(head, files), block.length)
+      expect(here.threadsStarted).toBe(0)
+      const madeThere = await here.recipe(recipeOf(head, files), block.length)
+      expect(here.threadsStarted).toBe(1)
+      for (const made of [madeHere, madeThere]) {
+        expect(sha(made.block)).toBe(sha(block))
+        expect(sha(made.member)).toBe(sha(member))
+        made.done()
+      }
+      await here.close()
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('answers a file that changed or went away with its path; the thread goes on', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lading-recipe-'))
+    try {
+      const f = path.join(dir, 'f')
+      fs.writeFileSync(f, text(5000))
+      const pool = new DeflatePool(1, 1)
+      const failure = async (make: 'recipe' | 'onlyRecipe', size: number, p = f) => {
+        const err = await pool[make](recipeOf(Buffer.alloc(0), [{ path: p, size }]), size).then(
+          () => undefined,
+          (e: unknown) => e
+        )
+        expect(err).toBeInstanceOf(RecipeReadError)
+        return (err as RecipeReadError).failure
+      }
+      for (const make of ['onlyRecipe', 'recipe'] as const) {
+        // Shorter and longer than its size said: changed.
+        expect(await failure(make, 5001)).toMatchObject({ path: f, changed: true })
+        expect(await failure(make, 4999)).toMatchObject({ path: f, changed: true })
+        expect(await failure(make, 10, path.join(dir, 'gone'))).toMatchObject({
+          path: path.join(dir, 'gone'),
+          changed: false,
+          code: 'ENOENT'
+        })
+      }
+      const made = await pool.recipe(recipeOf(Buffer.alloc(0), [{ path: f, size: 5000 }]), 5000)
+      expect(sha(zlib.gunzipSync(made.member))).toBe(sha(text(5000)))
+      expect(pool.threadsStarted).toBe(1)
+      await pool.close()
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

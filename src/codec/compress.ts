@@ -94,6 +94,8 @@ export class SharedCompressors {
       maxInFlight: shared.maxInFlight,
       member: block => shared.member(block),
       only: shared.only ? block => shared.only!(block) : undefined,
+      recipe: shared.recipe ? (r, length) => shared.recipe!(r, length) : undefined,
+      onlyRecipe: shared.onlyRecipe ? (r, length) => shared.onlyRecipe!(r, length) : undefined,
       close: () => Promise.resolve()
     }
   }
@@ -103,6 +105,21 @@ export class SharedCompressors {
     this.pools.clear()
     await Promise.all(pools.map(p => p.close()))
   }
+}
+
+/**
+ * The compressor that makes blocks from recipes (MemberCompressor.recipe), where the codec has
+ * one: gzip at a libdeflate level. The run's shared one, or else one the caller closes.
+ */
+export function recipeCompressor(
+  c: Compression,
+  level: number | undefined,
+  shared?: SharedCompressors
+): MemberCompressor | undefined {
+  if (c !== 'gzip') return undefined
+  const lvl = compressionLevel(c, level) as number
+  if (gzipCodec(lvl) !== 'libdeflate') return undefined
+  return shared ? shared.gzip(lvl) : gzipMembers(lvl)
 }
 
 /** How a compressing stage is set up beyond its codec and level. */

@@ -4,6 +4,8 @@
  * nothing outside itself (no import, no helper), only globals and `process.getBuiltinModule`.
  */
 
+import { rangeReader, type RecipeFailure, type TarRecipe } from './tar-recipe.js'
+
 /** What a worker is started with (its workerData). */
 export interface DeflateWorkerData {
   /** libdeflate.wasm, compiled once by the main thread and shared with every worker. */
@@ -31,23 +33,35 @@ interface LibdeflateExports {
 /**
  * A block handed to a worker: the first `length` bytes of `buffer`, which moves in and comes back
  * holding the member, so a worker allocates nothing per block (memory a thread allocates and
- * another frees stays in the first thread's malloc arena).
+ * another frees stays in the first thread's malloc arena). Or, with `recipe`, a block the worker
+ * makes itself, reading its files: it comes back with the block's bytes first (for the tar's
+ * digest, taken in order by the main thread) and the member right after them.
  */
 export interface DeflateJob {
   buffer: ArrayBuffer
   length: number
   /** The block's CRC-32, for the member's trailer: taken by the main thread, which has time. */
   crc: number
+  /** How to make the block; its CRC-32 is then taken by the worker (`crc` is not read). */
+  recipe?: TarRecipe
 }
 
-/** A worker's answer: the job's buffer, whose first `size` bytes are now the gzip member. */
+/**
+ * A worker's answer: the job's buffer, whose first `size` bytes are now the gzip member (for a
+ * recipe, the `size` bytes after the block's). A recipe whose file could not be read answers
+ * `failed`, and the worker goes on.
+ */
 export interface DeflateResult {
   buffer: ArrayBuffer
   size: number
+  failed?: RecipeFailure
 }
 
-/** Makes one block's gzip member in place, in the job's buffer, and answers its size. */
-export type MakeMember = (job: DeflateJob) => number
+/**
+ * Makes one block's gzip member in place, in the job's buffer, and answers its size, or why a
+ * recipe's file could not be read.
+ */
+export type MakeMember = (job: DeflateJob) => number | RecipeFailure
 
 /**
  * libdeflate at `level`, instantiated once, as a maker of members. The same function runs on each
@@ -57,31 +71,72 @@ export type MakeMember = (job: DeflateJob) => number
 export function libdeflateMembers(
   module: WebAssembly.Module,
   level: number,
-  maxBlock: number
+  maxBlock: number,
+  ranges: typeof rangeReader
 ): MakeMember {
+  const { crc32 } = process.getBuiltinModule('node:zlib')
   const wasm = new WebAssembly.Instance(module, {}).exports as unknown as LibdeflateExports
   const compressor = wasm.libdeflate_alloc_compressor(level)
   if (!compressor) throw new Error(`libdeflate has no compression level ${level}`)
   const room = wasm.libdeflate_deflate_compress_bound(compressor, maxBlock)
-  const input = wasm.malloc(maxBlock)
+  // A byte more than a block: the last read of a file asks for one to tell the file's end.
+  const input = wasm.malloc(maxBlock + 1)
   const output = wasm.malloc(room)
   if (!input || !output) throw new Error('libdeflate could not allocate its buffers')
+  const reader = ranges()
   // XFL as zlib sets it: 4 for the fastest level, 2 for the slowest, else 0.
   const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0
-  return ({ buffer, length, crc }: DeflateJob): number => {
+  // The memory's buffer is replaced whenever it grows: take it afresh each time.
+  const memory = () => wasm.memory.buffer
+  /** The recipe's block, made in libdeflate's input; undefined once it is all there. */
+  const make = (recipe: TarRecipe, length: number): RecipeFailure | undefined => {
+    const target = new Uint8Array(memory(), input, maxBlock + 1)
+    const bytes = new Uint8Array(recipe.bytes)
+    const pieces = new Float64Array(recipe.pieces)
+    let at = 0
+    let path = ''
+    try {
+      for (let i = 0; i < pieces.length; i += 4) {
+        const [which, a, b, last] = [pieces[i], pieces[i + 1], pieces[i + 2], pieces[i + 3]]
+        if (which < 0) {
+          target.set(bytes.subarray(a, b), at)
+          at += b - a
+          continue
+        }
+        path = recipe.paths[which]
+        if (!reader.read(path, a, b, last === 1, target, at))
+          return { path, changed: true, message: 'changed' }
+        at += b
+      }
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException
+      return { path, changed: false, code: e.code, message: String(e.message) }
+    } finally {
+      reader.close()
+    }
+    if (at !== length) throw new Error(`a recipe made ${at} bytes of a block of ${length}`)
+    return undefined
+  }
+  return ({ buffer, length, crc, recipe }: DeflateJob): number | RecipeFailure => {
     if (length > maxBlock) throw new Error(`a block of ${length} bytes is too large`)
-    // The memory's buffer is replaced whenever it grows: take it afresh each time.
-    const memory = () => wasm.memory.buffer
-    new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length))
+    let at = 0
+    if (recipe) {
+      const failed = make(recipe, length)
+      if (failed) return failed
+      const block = new Uint8Array(memory(), input, length)
+      crc = crc32(block)
+      new Uint8Array(buffer, 0, length).set(block)
+      at = length
+    } else new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length))
     // Room for the member in the job's buffer too: libdeflate answers 0 when it would not fit.
-    const avail = Math.min(room, buffer.byteLength - 18)
+    const avail = Math.min(room, buffer.byteLength - at - 18)
     const deflated = wasm.libdeflate_deflate_compress(compressor, input, length, output, avail)
     if (deflated === 0) throw new Error('libdeflate ran out of output room')
-    const member = new Uint8Array(buffer, 0, 10 + deflated + 8)
+    const member = new Uint8Array(buffer, at, 10 + deflated + 8)
     // RFC 1952: magic, CM deflate, no flags, MTIME 0, XFL, OS 255 (unknown, as Go writes it).
     member.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 0xff])
     member.set(new Uint8Array(memory(), output, deflated), 10)
-    const trailer = new DataView(buffer, 10 + deflated, 8)
+    const trailer = new DataView(buffer, at + 10 + deflated, 8)
     trailer.setUint32(0, crc, true)
     trailer.setUint32(4, length, true)
     return member.length
@@ -92,15 +147,19 @@ export function libdeflateMembers(
  * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
  * ends, and the pool fails every member still under way with it.
  */
-function deflateWorkerMain(members: typeof libdeflateMembers): void {
+function deflateWorkerMain(members: typeof libdeflateMembers, ranges: typeof rangeReader): void {
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
   const { module, level, maxBlock } = workerData as DeflateWorkerData
-  const make = members(module, level, maxBlock)
+  const make = members(module, level, maxBlock, ranges)
   parentPort!.on('message', (job: DeflateJob) => {
-    const result: DeflateResult = { buffer: job.buffer, size: make(job) }
+    const made = make(job)
+    const result: DeflateResult =
+      typeof made === 'number'
+        ? { buffer: job.buffer, size: made }
+        : { buffer: job.buffer, size: 0, failed: made }
     parentPort!.postMessage(result, [job.buffer])
   })
 }
 
 /** The worker's source text. */
-export const deflateWorkerSource = `(${deflateWorkerMain.toString()})(${libdeflateMembers.toString()})`
+export const deflateWorkerSource = `(${deflateWorkerMain.toString()})(${libdeflateMembers.toString()}, ${rangeReader.toString()})`

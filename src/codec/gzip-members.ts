@@ -2,6 +2,7 @@ import * as zlib from 'node:zlib'
 import { availableParallelism } from 'node:os'
 import { Transform, type TransformCallback } from 'node:stream'
 import { promisify } from 'node:util'
+import type { TarRecipe } from './tar-recipe.js'
 
 /** Uncompressed bytes per gzip member; fixed, so the output never depends on the machine. */
 export const GZIP_BLOCK = 1024 * 1024
@@ -23,8 +24,22 @@ export interface MemberCompressor {
   only?(block: Buffer): Promise<Buffer>
   /** Members that may be under way or waiting to be emitted; enough to keep every core busy. */
   readonly maxInFlight: number
+  /**
+   * The block a recipe makes (tar-recipe.ts), made by the compressor's own threads with its
+   * member: for a tar whose files those threads can read themselves. Absent where unsupported.
+   */
+  recipe?(recipe: TarRecipe, length: number): Promise<RecipeBlock>
+  /** A stream's only block as a recipe, made where it costs least (see `only`). */
+  onlyRecipe?(recipe: TarRecipe, length: number): Promise<RecipeBlock>
   /** Frees what the compressor holds (threads); called once, when the stream ends or fails. */
   close(): Promise<void>
+}
+
+/** A block made from a recipe: its bytes and its gzip member; `done` once `block` is read. */
+export interface RecipeBlock {
+  block: Buffer
+  member: Buffer
+  done(): void
 }
 
 /**

@@ -7,7 +7,15 @@ import type { Stats } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import * as tar from 'tar-stream'
-import { compressionLevel, compressorStages } from '../../codec/compress.js'
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import {
+  compressionLevel,
+  compressorStages,
+  GZIP_BLOCK,
+  recipeCompressor
+} from '../../codec/compress.js'
+import type { MemberCompressor } from '../../codec/gzip-members.js'
 import { HashingStream } from '../../oci/digest.js'
 import type { BlobSink } from '../../oci/scan.js'
 import { LadingError, messageOf } from '../../util/errors.js'
@@ -18,6 +26,7 @@ import { countingStage } from '../../util/progress.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
 import { packInChunks, writeEntries } from './tar-writer.js'
+import { RecipeCutter, recipeMembers } from './tar-recipes.js'
 import { TreeHasher } from './tree-hash.js'
 import {
   builtLayerOf,
@@ -246,6 +255,8 @@ async function tarLayer(
   settings: BuildSettings,
   content: EntriesContent
 ): Promise<BuiltLayer> {
+  const members = recipeCompressor(settings.compression, settings.level, settings.compressors)
+  if (members) return recipeLayer(input, store, settings, content, members)
   const { entries, createdBy, size: total } = content
   const { pack, check, written } = packEntries(input, settings, entries)
   const compressed = settings.compression !== 'none'
@@ -276,7 +287,52 @@ async function tarLayer(
     digest: digestHash,
     storeError: err => layerError(input, `writing the layer into ${store.root}: ${messageOf(err)}`)
   })
-  const built = builtLayerOf(settings.compression, digestHash, diffHash, createdBy)
+  const built = builtLayerOf(settings.compression, digestHash, diffHash.digest(), createdBy)
   built.scan = check.result({ ...built.descriptor, diffId: built.diffId })
+  return built
+}
+
+/**
+ * A gzip layer whose 1 MiB blocks the libdeflate threads make from recipes, reading the files
+ * themselves (tar-recipes.ts), one thread per core: this thread walks the tree, writes the tar's
+ * headers and hashes the tar and the layer. The bytes are those of the streamed build.
+ */
+async function recipeLayer(
+  input: LocatedInput,
+  store: BlobSink,
+  settings: BuildSettings,
+  content: EntriesContent,
+  members: MemberCompressor
+): Promise<BuiltLayer> {
+  const { entries, createdBy, size: total } = content
+  const cutter = new RecipeCutter(GZIP_BLOCK)
+  const { pack, check, written } = packEntries(input, settings, entries, (abs, size) =>
+    cutter.deferred(abs, size)
+  )
+  const diffHash = createHash('sha256')
+  const task = settings.progress?.(layerName(input), total)
+  // The members are garbage once written; the blocks go back to the compressor.
+  const digestHash = new HashingStream('sha256', settings.relief)
+  const made = recipeMembers(input, pack as AsyncIterable<Buffer>, cutter, members, block => {
+    diffHash.update(block)
+    task?.advance(block.length)
+  })
+  try {
+    await streamToBlob(store, {
+      source: Readable.from(made, { objectMode: false }),
+      stages: [digestHash],
+      concurrentWork: [written],
+      stopConcurrentWork: () => pack.destroy(new Error('layer output failed')),
+      digest: digestHash,
+      storeError: err =>
+        layerError(input, `writing the layer into ${store.root}: ${messageOf(err)}`),
+      streamError: err => layerError(input, messageOf(err))
+    })
+  } finally {
+    if (!settings.compressors) await members.close()
+  }
+  const diffId = 'sha256:' + diffHash.digest('hex')
+  const built = builtLayerOf(settings.compression, digestHash, diffId, createdBy)
+  built.scan = check.result({ ...built.descriptor, diffId })
   return built
 }

@@ -145,7 +145,12 @@ async function tarballPass(
   })
   if (!stored) return undefined
   const createdBy = `lading: ADD ${shownSource(input.source)} /`
-  const built = builtLayerOf(settings.compression, stages.digestHash, stages.diffHash, createdBy)
+  const built = builtLayerOf(
+    settings.compression,
+    stages.digestHash,
+    stages.diffHash.digest(),
+    createdBy
+  )
   built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId })
   return built
 }

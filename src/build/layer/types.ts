@@ -74,11 +74,11 @@ export function layerRecipe(compression: Compression, level: number | undefined)
   return `lading layer format ${LAYER_FORMAT}: ${how}`
 }
 
-/** A built layer from the hashes of its blob (`digestHash`) and of its tar (`diffHash`). */
+/** A built layer from the hash of its blob (`digestHash`) and its tar's digest. */
 export function builtLayerOf(
   compression: Compression,
   digestHash: HashingStream,
-  diffHash: HashingStream,
+  diffId: string,
   createdBy: string
 ): BuiltLayer {
   return {
@@ -87,7 +87,7 @@ export function builtLayerOf(
       digest: digestHash.digest(),
       size: digestHash.size
     },
-    diffId: diffHash.digest(),
+    diffId,
     createdBy
   }
 }
