@@ -35381,6 +35381,8 @@ const JOB_ROOM = 4096;
 const JOB_BYTES = GZIP_BLOCK + JOB_ROOM;
 /** Bytes of a recipe's job buffer: the block made from it, then its member. */
 const RECIPE_JOB_BYTES = 2 * GZIP_BLOCK + JOB_ROOM;
+/** Jobs posted to a worker at once: the one it makes, and the next. */
+const POSTED = 2;
 /** libdeflate on the main thread, by level: made once, for layers of a single small block. */
 const onMainThread = new Map();
 function mainThreadMembers(level) {
@@ -35413,8 +35415,8 @@ class DeflatePool {
     threads;
     maxInFlight;
     workers = new Set();
-    idle = [];
-    running = new Map();
+    /** The jobs posted to each worker, in the order it answers them. */
+    posted = new Map();
     queue = [];
     /** Job buffers back from the workers, so that a build allocates only maxInFlight of them. */
     spare = [];
@@ -35519,13 +35521,31 @@ class DeflatePool {
     }
     dispatch() {
         while (this.queue.length > 0 && !this.failure) {
-            const worker = this.idle.pop() ?? (this.workers.size < this.threads ? this.spawn() : undefined);
+            const worker = this.next();
             if (!worker)
                 return;
             const job = this.queue.shift();
-            this.running.set(worker, job);
+            this.posted.get(worker).push(job);
             worker.postMessage(job.data, [job.data.buffer]);
         }
+    }
+    /**
+     * The worker to post the next job to: an idle one, else a new one while there are fewer than
+     * `threads`, else one with room. Each takes POSTED jobs at once, so that when it answers one
+     * the next is already in its queue: otherwise it would wait for this thread to hand it one, and
+     * this thread is often busy for milliseconds at a time (a directory, a hash, a collection).
+     */
+    next() {
+        let least;
+        for (const [worker, jobs] of this.posted)
+            if (!least || jobs.length < this.posted.get(least).length)
+                least = worker;
+        const load = least ? this.posted.get(least).length : POSTED;
+        if (load === 0)
+            return least;
+        if (this.workers.size < this.threads)
+            return this.spawn();
+        return load < POSTED ? least : undefined;
     }
     spawn() {
         const workerData = {
@@ -35540,18 +35560,17 @@ class DeflatePool {
             resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
         });
         this.workers.add(worker);
+        this.posted.set(worker, []);
         this.threadsStarted++;
         worker.on('message', (result) => {
-            const job = this.running.get(worker);
-            this.running.delete(worker);
-            this.idle.push(worker);
-            job?.resolve(result);
+            this.posted.get(worker)?.shift()?.resolve(result);
             this.dispatch();
         });
         worker.on('error', err => this.fail(errors_messageOf(err)));
         worker.on('messageerror', err => this.fail(errors_messageOf(err)));
         worker.on('exit', code => {
             this.workers.delete(worker);
+            this.posted.delete(worker);
             if (!this.closing)
                 this.fail(`the thread stopped (exit code ${code})`);
         });
@@ -35562,8 +35581,9 @@ class DeflatePool {
         if (!this.failure)
             this.failure = new errors_LadingError(`gzip compression failed in a libdeflate worker thread: ${why}; ` +
                 'if this repeats, build with compression: zstd and report it');
-        const jobs = [...this.running.values(), ...this.queue];
-        this.running.clear();
+        const jobs = [...[...this.posted.values()].flat(), ...this.queue];
+        for (const posted of this.posted.values())
+            posted.length = 0;
         this.queue.length = 0;
         for (const job of jobs)
             job.reject(this.failure);
