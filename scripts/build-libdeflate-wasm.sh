@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds src/codec/wasm/libdeflate.wasm, the deflate compressor behind gzip layers, from Debian's
 # libdeflate source package with Debian's clang, and writes src/codec/wasm/SOURCE beside it.
+# scripts/libdeflate-fast.patch is applied first: it changes level 1 (Lading's default) only, for
+# speed (one candidate per hash bucket, stepping over bytes after 64 misses in a row, blocks of
+# 32 KiB); docs/performance.md has the measurements.
 #
 #   bash scripts/build-libdeflate-wasm.sh           rebuild and replace the committed files
 #   bash scripts/build-libdeflate-wasm.sh --check   rebuild in a temporary folder and compare it
@@ -18,6 +21,7 @@ DEB_VERSION=1.14-1
 ORIG_TARBALL=libdeflate_1.14.orig.tar.gz
 ORIG_SHA256=89e7df898c37c3427b0f39aadcf733731321a278771d20fc553f92da8d4808ac
 TOOL_PACKAGES=(clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32)
+PATCH=scripts/libdeflate-fast.patch
 # Raw deflate only: the gzip header, CRC-32 and trailer are written in JavaScript
 # (src/codec/deflate-worker.ts), where Node's zlib.crc32 is faster than a portable C one.
 EXPORTS=(libdeflate_alloc_compressor libdeflate_deflate_compress
@@ -45,7 +49,7 @@ have_toolchain() {
   command -v clang-19 >/dev/null && command -v wasm-ld-19 >/dev/null &&
     [ -f /usr/lib/wasm32-wasi/libc.a ] &&
     [ -f /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a ] &&
-    command -v dpkg-source >/dev/null
+    command -v dpkg-source >/dev/null && command -v patch >/dev/null
 }
 
 install_toolchain() {
@@ -105,6 +109,7 @@ fetch_source() {
 compile() {
   local src=$work/src/libdeflate-${DEB_VERSION%-*} out=$1 flags=() e
   for e in "${EXPORTS[@]}"; do flags+=("-Wl,--export=$e"); done
+  patch -s -d "$src" -p1 --no-backup-if-mismatch <"$repo/$PATCH"
   # No debug information, no names and no producers section: the file depends on the source and
   # the compiler only, never on the folder it was built in.
   (cd "$src" && clang-19 --target=wasm32-wasi -O3 -msimd128 -mbulk-memory -DNDEBUG -I. \
@@ -120,6 +125,7 @@ compile() {
 libdeflate.wasm is built by scripts/build-libdeflate-wasm.sh (CI rebuilds it and compares).
 source: Debian source package libdeflate $DEB_VERSION
 orig tarball: $ORIG_TARBALL sha256:$ORIG_SHA256
+patch: $PATCH sha256:$(sha256sum "$repo/$PATCH" | cut -d' ' -f1)
 toolchain: ${tools%, }
 libdeflate.wasm sha256:$(sha256sum "$out/libdeflate.wasm" | cut -d' ' -f1)
 LICENSE: libdeflate's COPYING from the same source
