@@ -144,6 +144,23 @@ describe('libdeflate gzip on worker threads', () => {
     expect(sha(zlib.gunzipSync(gz))).toBe(sha(text(200)))
   })
 
+  // Level 1 steps over bytes after a run of misses (scripts/libdeflate-fast.patch): runs of
+  // noise of every length, between text and zeros and across the 32 KiB window and blocks, must
+  // come back whole, and noise must not grow past gzip's bound.
+  it('gives back every byte where level 1 steps over data that does not compress', async () => {
+    const parts: Buffer[] = []
+    for (const n of [63, 64, 65, 4095, 32767, 32768, 32769, 65536, 200_001])
+      parts.push(noise(n, n), text(n % 5000), Buffer.alloc(n % 3001), noise(n >> 3, n + 1))
+    const data = Buffer.concat(parts)
+    const gz = await gzipWasm(pieces(data, 65536), 1, 2)
+    expect(sha(gunzipTool(gz))).toBe(sha(data))
+    expect(sha(zlib.gunzipSync(gz))).toBe(sha(data))
+    const random = noise(3 * GZIP_BLOCK + 17, 42)
+    const packed = await gzipWasm([random], 1, 1)
+    expect(sha(gunzipTool(packed))).toBe(sha(random))
+    expect(packed.length).toBeLessThan(random.length * 1.001 + 4 * 64)
+  })
+
   it('compresses at every gzip level the input allows', async () => {
     const data = text(300_000)
     for (let level = 0; level <= 9; level++) {
