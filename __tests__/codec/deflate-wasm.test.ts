@@ -237,16 +237,21 @@ describe('libdeflate gzip on worker threads', () => {
 })
 
 describe('blocks made from recipes (tar-recipe.ts)', () => {
-  /** A recipe of `bytes` then the whole of each file, in order. */
-  function recipeOf(bytes: Buffer, files: Array<{ path: string; size: number }>): TarRecipe {
-    const pieces: number[] = [-1, 0, bytes.length, 0]
-    files.forEach((f, i) => pieces.push(i, 0, f.size, 1))
-    const copy = new Uint8Array(bytes)
-    return {
-      bytes: copy.buffer,
-      pieces: new Float64Array(pieces).buffer,
-      paths: files.map(f => f.path)
-    }
+  /** A recipe of `bytes` then the whole of each file, in order, in a buffer of the pool's. */
+  function recipeOf(
+    pool: DeflatePool,
+    bytes: Buffer,
+    files: Array<{ path: string; size: number }>
+  ): TarRecipe {
+    const block = pool.recipeBuffer()
+    new Uint8Array(block).set(bytes)
+    const ranges: number[] = []
+    let at = bytes.length
+    files.forEach((f, i) => {
+      ranges.push(at, i, 0, f.size, 1)
+      at += f.size
+    })
+    return { block, files: new Float64Array(ranges).buffer, paths: files.map(f => f.path) }
   }
 
   it("makes the recipe's block and the member `member` makes of it, here or on a thread", async () => {
@@ -266,9 +271,9 @@ describe('blocks made from recipes (tar-recipe.ts)', () => {
       const member = await reference.member(block)
       await reference.close()
       const here = new DeflatePool(1, 1)
-      const madeHere = await here.onlyRecipe(recipeOf(head, files), block.length)
+      const madeHere = await here.onlyRecipe(recipeOf(here, head, files), block.length)
       expect(here.threadsStarted).toBe(0)
-      const madeThere = await here.recipe(recipeOf(head, files), block.length)
+      const madeThere = await here.recipe(recipeOf(here, head, files), block.length)
       expect(here.threadsStarted).toBe(1)
       for (const made of [madeHere, madeThere]) {
         expect(sha(made.block)).toBe(sha(block))
@@ -288,7 +293,10 @@ describe('blocks made from recipes (tar-recipe.ts)', () => {
       fs.writeFileSync(f, text(5000))
       const pool = new DeflatePool(1, 1)
       const failure = async (make: 'recipe' | 'onlyRecipe', size: number, p = f) => {
-        const err = await pool[make](recipeOf(Buffer.alloc(0), [{ path: p, size }]), size).then(
+        const err = await pool[make](
+          recipeOf(pool, Buffer.alloc(0), [{ path: p, size }]),
+          size
+        ).then(
           () => undefined,
           (e: unknown) => e
         )
@@ -305,7 +313,10 @@ describe('blocks made from recipes (tar-recipe.ts)', () => {
           code: 'ENOENT'
         })
       }
-      const made = await pool.recipe(recipeOf(Buffer.alloc(0), [{ path: f, size: 5000 }]), 5000)
+      const made = await pool.recipe(
+        recipeOf(pool, Buffer.alloc(0), [{ path: f, size: 5000 }]),
+        5000
+      )
       expect(sha(zlib.gunzipSync(made.member))).toBe(sha(text(5000)))
       expect(pool.threadsStarted).toBe(1)
       await pool.close()

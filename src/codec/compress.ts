@@ -95,6 +95,7 @@ export class SharedCompressors {
       member: block => shared.member(block),
       only: shared.only ? block => shared.only!(block) : undefined,
       recipe: shared.recipe ? (r, length) => shared.recipe!(r, length) : undefined,
+      recipeBuffer: shared.recipeBuffer ? () => shared.recipeBuffer!() : undefined,
       onlyRecipe: shared.onlyRecipe ? (r, length) => shared.onlyRecipe!(r, length) : undefined,
       close: () => Promise.resolve()
     }

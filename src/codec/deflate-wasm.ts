@@ -12,7 +12,7 @@ import {
   type DeflateWorkerData
 } from './deflate-worker.js'
 import { GZIP_BLOCK, type MemberCompressor, type RecipeBlock } from './gzip-members.js'
-import { rangeReader, RecipeReadError, type TarRecipe } from './tar-recipe.js'
+import { fillRecipe, rangeReader, RecipeReadError, type TarRecipe } from './tar-recipe.js'
 
 /**
  * libdeflate (src/codec/wasm/, built by scripts/build-libdeflate-wasm.sh), compiled once per
@@ -44,7 +44,7 @@ export function libdeflateModule(): WebAssembly.Module {
 const JOB_ROOM = 4096
 const JOB_BYTES = GZIP_BLOCK + JOB_ROOM
 
-/** Bytes of a recipe's job buffer: the block made from it, then its member. */
+/** Bytes of a recipe's buffer: its block, then the block's member. */
 const RECIPE_JOB_BYTES = 2 * GZIP_BLOCK + JOB_ROOM
 
 /** Jobs posted to a worker at once: the one it makes, and the next. */
@@ -56,7 +56,7 @@ const onMainThread = new Map<number, MakeMember>()
 function mainThreadMembers(level: number): MakeMember {
   let make = onMainThread.get(level)
   if (!make) {
-    make = libdeflateMembers(libdeflateModule(), level, GZIP_BLOCK, rangeReader)
+    make = libdeflateMembers(libdeflateModule(), level, GZIP_BLOCK, rangeReader, fillRecipe)
     onMainThread.set(level, make)
   }
   return make
@@ -167,10 +167,18 @@ export class DeflatePool implements MemberCompressor {
     }
   }
 
+  /**
+   * A buffer for a recipe's block (its tar first, then room for its member): one given back by
+   * an earlier block's `done`, else a new one.
+   */
+  recipeBuffer(): ArrayBuffer {
+    return this.recipeSpare.pop() ?? new ArrayBuffer(RECIPE_JOB_BYTES)
+  }
+
   private recipeJob(recipe: TarRecipe, length: number): DeflateJob {
-    if (length > GZIP_BLOCK) throw new Error(`a recipe of ${length} bytes is too large`)
-    const buffer = this.recipeSpare.pop() ?? new ArrayBuffer(RECIPE_JOB_BYTES)
-    return { buffer, length, crc: 0, recipe }
+    if (length > GZIP_BLOCK || recipe.block.byteLength !== RECIPE_JOB_BYTES)
+      throw new Error(`a recipe of ${length} bytes in a buffer not from recipeBuffer`)
+    return { buffer: recipe.block, length, crc: 0, recipe }
   }
 
   private recipeBlock({ buffer, size, failed }: DeflateResult, length: number): RecipeBlock {
@@ -178,11 +186,9 @@ export class DeflatePool implements MemberCompressor {
       this.recipeSpare.push(buffer)
       throw new RecipeReadError(failed)
     }
-    const member = Buffer.allocUnsafe(size)
-    member.set(new Uint8Array(buffer, length, size))
     return {
       block: Buffer.from(buffer, 0, length),
-      member,
+      member: Buffer.from(buffer, length, size),
       done: () => void this.recipeSpare.push(buffer)
     }
   }

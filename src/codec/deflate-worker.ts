@@ -4,7 +4,7 @@
  * nothing outside itself (no import, no helper), only globals and `process.getBuiltinModule`.
  */
 
-import { rangeReader, type RecipeFailure, type TarRecipe } from './tar-recipe.js'
+import { fillRecipe, rangeReader, type RecipeFailure, type TarRecipe } from './tar-recipe.js'
 
 /** What a worker is started with (its workerData). */
 export interface DeflateWorkerData {
@@ -34,8 +34,9 @@ interface LibdeflateExports {
  * A block handed to a worker: the first `length` bytes of `buffer`, which moves in and comes back
  * holding the member, so a worker allocates nothing per block (memory a thread allocates and
  * another frees stays in the first thread's malloc arena). Or, with `recipe`, a block the worker
- * makes itself, reading its files: it comes back with the block's bytes first (for the tar's
- * digest, taken in order by the main thread) and the member right after them.
+ * completes itself, reading its files into `buffer` (the recipe's block): it comes back with the
+ * block's bytes first (for the tar's digest, taken in order by the main thread) and the member
+ * right after them.
  */
 export interface DeflateJob {
   buffer: ArrayBuffer
@@ -72,15 +73,15 @@ export function libdeflateMembers(
   module: WebAssembly.Module,
   level: number,
   maxBlock: number,
-  ranges: typeof rangeReader
+  ranges: typeof rangeReader,
+  fill: typeof fillRecipe
 ): MakeMember {
   const { crc32 } = process.getBuiltinModule('node:zlib')
   const wasm = new WebAssembly.Instance(module, {}).exports as unknown as LibdeflateExports
   const compressor = wasm.libdeflate_alloc_compressor(level)
   if (!compressor) throw new Error(`libdeflate has no compression level ${level}`)
   const room = wasm.libdeflate_deflate_compress_bound(compressor, maxBlock)
-  // A byte more than a block: the last read of a file asks for one to tell the file's end.
-  const input = wasm.malloc(maxBlock + 1)
+  const input = wasm.malloc(maxBlock)
   const output = wasm.malloc(room)
   if (!input || !output) throw new Error('libdeflate could not allocate its buffers')
   const reader = ranges()
@@ -88,46 +89,17 @@ export function libdeflateMembers(
   const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0
   // The memory's buffer is replaced whenever it grows: take it afresh each time.
   const memory = () => wasm.memory.buffer
-  /** The recipe's block, made in libdeflate's input; undefined once it is all there. */
-  const make = (recipe: TarRecipe, length: number): RecipeFailure | undefined => {
-    const target = new Uint8Array(memory(), input, maxBlock + 1)
-    const bytes = new Uint8Array(recipe.bytes)
-    const pieces = new Float64Array(recipe.pieces)
-    let at = 0
-    let path = ''
-    try {
-      for (let i = 0; i < pieces.length; i += 4) {
-        const [which, a, b, last] = [pieces[i], pieces[i + 1], pieces[i + 2], pieces[i + 3]]
-        if (which < 0) {
-          target.set(bytes.subarray(a, b), at)
-          at += b - a
-          continue
-        }
-        path = recipe.paths[which]
-        if (!reader.read(path, a, b, last === 1, target, at))
-          return { path, changed: true, message: 'changed' }
-        at += b
-      }
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException
-      return { path, changed: false, code: e.code, message: String(e.message) }
-    } finally {
-      reader.close()
-    }
-    if (at !== length) throw new Error(`a recipe made ${at} bytes of a block of ${length}`)
-    return undefined
-  }
   return ({ buffer, length, crc, recipe }: DeflateJob): number | RecipeFailure => {
     if (length > maxBlock) throw new Error(`a block of ${length} bytes is too large`)
     let at = 0
     if (recipe) {
-      const failed = make(recipe, length)
+      const failed = fill(recipe, reader)
       if (failed) return failed
-      const block = new Uint8Array(memory(), input, length)
+      const block = new Uint8Array(buffer, 0, length)
       crc = crc32(block)
-      new Uint8Array(buffer, 0, length).set(block)
       at = length
-    } else new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length))
+    }
+    new Uint8Array(memory(), input, length).set(new Uint8Array(buffer, 0, length))
     // Room for the member in the job's buffer too: libdeflate answers 0 when it would not fit.
     const avail = Math.min(room, buffer.byteLength - at - 18)
     const deflated = wasm.libdeflate_deflate_compress(compressor, input, length, output, avail)
@@ -147,10 +119,14 @@ export function libdeflateMembers(
  * Answers each block with its whole gzip member, one at a time. Any failure is thrown: the thread
  * ends, and the pool fails every member still under way with it.
  */
-function deflateWorkerMain(members: typeof libdeflateMembers, ranges: typeof rangeReader): void {
+function deflateWorkerMain(
+  members: typeof libdeflateMembers,
+  ranges: typeof rangeReader,
+  fill: typeof fillRecipe
+): void {
   const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
   const { module, level, maxBlock } = workerData as DeflateWorkerData
-  const make = members(module, level, maxBlock, ranges)
+  const make = members(module, level, maxBlock, ranges, fill)
   parentPort!.on('message', (job: DeflateJob) => {
     const made = make(job)
     const result: DeflateResult =
@@ -162,4 +138,4 @@ function deflateWorkerMain(members: typeof libdeflateMembers, ranges: typeof ran
 }
 
 /** The worker's source text. */
-export const deflateWorkerSource = `(${deflateWorkerMain.toString()})(${libdeflateMembers.toString()}, ${rangeReader.toString()})`
+export const deflateWorkerSource = `(${deflateWorkerMain.toString()})(${libdeflateMembers.toString()}, ${rangeReader.toString()}, ${fillRecipe.toString()})`

@@ -29,13 +29,18 @@ export interface MemberCompressor {
    * member: for a tar whose files those threads can read themselves. Absent where unsupported.
    */
   recipe?(recipe: TarRecipe, length: number): Promise<RecipeBlock>
+  /** A buffer for the next recipe's block (the recipe's `block`); with `recipe`. */
+  recipeBuffer?(): ArrayBuffer
   /** A stream's only block as a recipe, made where it costs least (see `only`). */
   onlyRecipe?(recipe: TarRecipe, length: number): Promise<RecipeBlock>
   /** Frees what the compressor holds (threads); called once, when the stream ends or fails. */
   close(): Promise<void>
 }
 
-/** A block made from a recipe: its bytes and its gzip member; `done` once `block` is read. */
+/**
+ * A block made from a recipe: its bytes and its gzip member, views of one buffer of the
+ * compressor's that `done` gives back once both have been read.
+ */
 export interface RecipeBlock {
   block: Buffer
   member: Buffer

@@ -16,21 +16,24 @@ export interface SizedRecipe {
   length: number
 }
 
-/** First room for the bytes a recipe holds (headers, padding); it grows as a recipe needs. */
-const WRITTEN_ROOM = 64 * 1024
-
-/** The pieces of a tar fed in order, cut every `size` bytes of tar into recipes. */
+/**
+ * The pieces of a tar fed in order, cut every `size` bytes of tar into recipes. Each recipe's
+ * block is a buffer `buffer` gives (of at least size + 1 bytes: a file's last read asks for one
+ * byte more), into which the bytes written are copied where they go.
+ */
 export class RecipeCutter {
   private readonly bodies: Array<{ abs: string; size: number; done: number }> = []
-  private bytes = Buffer.allocUnsafe(WRITTEN_ROOM)
-  private written = 0
-  private pieces: number[] = []
+  private block: Uint8Array | undefined
+  private files: number[] = []
   private paths: string[] = []
   private filled = 0
   /** Recipes cut and not yet taken, in order. */
   readonly ready: SizedRecipe[] = []
 
-  constructor(private readonly size: number) {}
+  constructor(
+    private readonly size: number,
+    private readonly buffer: () => ArrayBuffer
+  ) {}
 
   /** A file body the tar will hold next (in the order of deferBody). */
   deferred(abs: string, size: number): void {
@@ -43,7 +46,7 @@ export class RecipeCutter {
     for (let at = 0; at < c.length;) {
       const n = Math.min(c.length - at, this.size - this.filled)
       if (body) this.body(n)
-      else this.write(c.subarray(at, at + n))
+      else this.current().set(c.subarray(at, at + n), this.filled)
       at += n
       this.filled += n
       if (this.filled === this.size) this.ready.push(this.take())
@@ -55,35 +58,27 @@ export class RecipeCutter {
     return this.filled > 0 ? this.take() : undefined
   }
 
+  private current(): Uint8Array {
+    if (!this.block) {
+      const buffer = this.buffer()
+      if (buffer.byteLength <= this.size) throw new Error('a recipe buffer too small for a block')
+      this.block = new Uint8Array(buffer)
+    }
+    return this.block
+  }
+
   private take(): SizedRecipe {
-    // The bytes' memory may move to another thread: the next recipe takes a new one.
     const recipe: TarRecipe = {
-      bytes: this.bytes.buffer.slice(this.bytes.byteOffset, this.bytes.byteOffset + this.written),
-      pieces: new Float64Array(this.pieces).buffer,
+      block: this.current().buffer as ArrayBuffer,
+      files: new Float64Array(this.files).buffer,
       paths: this.paths
     }
     const length = this.filled
-    this.written = 0
-    this.pieces = []
+    this.block = undefined
+    this.files = []
     this.paths = []
     this.filled = 0
     return { recipe, length }
-  }
-
-  private write(c: Buffer): void {
-    if (this.written + c.length > this.bytes.length) {
-      const grown = Buffer.allocUnsafe(Math.max(2 * this.bytes.length, this.written + c.length))
-      this.bytes.copy(grown, 0, 0, this.written)
-      this.bytes = grown
-    }
-    const from = this.written
-    c.copy(this.bytes, from)
-    this.written += c.length
-    const n = this.pieces.length
-    // Bytes right after bytes (a header after padding) extend the piece before.
-    if (n && this.pieces[n - 4] === -1 && this.pieces[n - 2] === from)
-      this.pieces[n - 2] = this.written
-    else this.pieces.push(-1, from, this.written, 0)
   }
 
   private body(length: number): void {
@@ -91,7 +86,8 @@ export class RecipeCutter {
     if (!b) throw new Error('a file body came with no file to read it from')
     const last = b.done + length === b.size
     if (this.paths[this.paths.length - 1] !== b.abs) this.paths.push(b.abs)
-    this.pieces.push(this.paths.length - 1, b.done, length, last ? 1 : 0)
+    this.current()
+    this.files.push(this.filled, this.paths.length - 1, b.done, length, last ? 1 : 0)
     b.done += length
     if (last) this.bodies.shift()
   }
@@ -106,19 +102,20 @@ export function recipeError(input: LocatedInput, err: unknown): Error {
 }
 
 /**
- * The gzip members of a tar written with deferred bodies, in order: each block made and
- * compressed by `members`' threads from its recipe, at most `maxInFlight` at once. The tar is
- * read and cut as fast as the threads take recipes, not as the members are written: a member's
- * way to the file must not keep this thread from the next recipe. `onBlock` sees each block of
- * the tar, in order, before its member is given.
+ * The blocks of a tar written with deferred bodies, in order, each made and compressed with its
+ * member by `members`' threads from its recipe, at most `maxInFlight` at once. The tar is read
+ * and cut as fast as the threads take recipes, not as the members are written: a member's way to
+ * the file must not keep this thread from the next recipe. The caller gives each block back
+ * (`done`) once it has read it and its member.
  */
-export async function* recipeMembers(
+export async function* recipeBlocks(
   input: LocatedInput,
   tar: AsyncIterable<Buffer>,
   cutter: RecipeCutter,
   members: MemberCompressor,
-  onBlock: (block: Buffer) => void
-): AsyncGenerator<Buffer> {
+  /** Given each chunk of the tar once it is copied into a recipe. */
+  copied: (chunk: Buffer) => void = () => {}
+): AsyncGenerator<RecipeBlock> {
   if (!members.recipe || !members.onlyRecipe) throw new Error('the compressor takes no recipes')
   const recipe = members.recipe.bind(members)
   const onlyRecipe = members.onlyRecipe.bind(members)
@@ -146,6 +143,7 @@ export async function* recipeMembers(
       let any = false
       for await (const chunk of tar) {
         cutter.chunk(chunk)
+        copied(chunk)
         for (const r of cutter.ready.splice(0)) {
           while (made.length - taken >= limit && !stopped) await waitSignal()
           if (stopped) return
@@ -173,9 +171,7 @@ export async function* recipeMembers(
         }
         made[taken++] = DONE
         signal()
-        onBlock(block.block)
-        block.done()
-        yield block.member
+        yield block
       } else if (ended) break
       else await waitSignal()
     }

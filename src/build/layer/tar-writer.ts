@@ -42,6 +42,8 @@ export interface TarWriterOptions {
    * knows a body by its memory and reads the file itself (a diff pass hashing on a thread).
    */
   deferBody?: (abs: string, size: number) => void
+  /** With deferBody: files up to this size are read here all the same (default: none). */
+  readUpTo?: number
 }
 
 /** What a deferred file body is made of in the pack: its reader reads the file instead. */
@@ -205,7 +207,8 @@ class TarWriter {
       this.firstPathOf.set(id, e.name)
     }
     const header: TarHeader = { ...base, type: 'file', mode: this.modeOf(st), size: st.size }
-    if (this.opts.deferBody && st.size > 0) return this.placeholderFile(header, abs, st.size)
+    if (this.opts.deferBody && st.size > (this.opts.readUpTo ?? 0))
+      return this.placeholderFile(header, abs, st.size)
     if (st.size > WHOLE_FILE) return this.streamFile(header, abs, st.size)
     let body: Buffer
     try {

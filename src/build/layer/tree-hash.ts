@@ -11,6 +11,7 @@
  */
 import { Worker } from 'node:worker_threads'
 import {
+  fillRecipe,
   rangeReader,
   RecipeReadError,
   type RecipeFailure,
@@ -19,76 +20,62 @@ import {
 import type { LocatedInput } from './input-errors.js'
 import { RecipeCutter, recipeError } from './tar-recipes.js'
 
-/** A batch of the tar, in order: a recipe (codec/tar-recipe.ts) of BATCH_BYTES. */
-type Batch = TarRecipe
+/** A batch of the tar, in order: a recipe (codec/tar-recipe.ts) of `length` bytes. */
+type Batch = TarRecipe & { length: number }
 
-type Answer = { ack: true } | { digest: string } | { failed: RecipeFailure }
+/** A batch hashed (its block given back to be filled again), the digest, or a failure. */
+type Answer = { ack: ArrayBuffer } | { digest: string } | { failed: RecipeFailure }
 
 /** Batches under way at once: bounds what waits for the worker, whatever the tree. */
 const BATCHES_AHEAD = 4
 
 /** Bytes of tar (written or referenced) per batch. */
-const BATCH_BYTES = 4 * 1024 * 1024
+const BATCH_BYTES = 1024 * 1024
+
+/** Batches held before a thread is started: a tar of no more is hashed on the main thread. */
+const HELD_BATCHES = 4
 
 /**
- * Hashes the pieces of each batch in order, reading file ranges with synchronous calls, and
- * answers each batch. A file read short of its range, or with bytes past its size, changed while
- * it was read. Runs on the worker, or on the main thread for a tar too small to be worth a thread
- * (one batch); handed to the worker as source text, so it names nothing outside itself.
+ * Hashes each batch once its files are read into its block, and answers it with the block. A
+ * file read short of its range, or with bytes past its size, changed while it was read. Runs on
+ * the worker, or on the main thread for a tar too small to be worth a thread (one batch); handed
+ * to the worker as source text, so it names nothing outside itself.
  */
-function batchHasher(ranges: typeof rangeReader): { batch(msg: Batch): Answer; end(): Answer } {
+function batchHasher(
+  ranges: typeof rangeReader,
+  fill: typeof fillRecipe
+): { batch(msg: Batch): Answer; end(): Answer } {
   const { createHash } = process.getBuiltinModule('node:crypto')
   const hash = createHash('sha256')
-  // A piece is at most 1 MiB; the byte more lets the last read of a file tell its end too.
-  const buf = Buffer.allocUnsafe(1024 * 1024 + 1)
   const reader = ranges()
-  const close = () => reader.close()
   const batch = (msg: Batch): Answer => {
-    const bytes = new Uint8Array(msg.bytes)
-    const pieces = new Float64Array(msg.pieces)
-    let path = ''
-    try {
-      for (let i = 0; i < pieces.length; i += 4) {
-        const [which, a, b, last] = [pieces[i], pieces[i + 1], pieces[i + 2], pieces[i + 3]]
-        if (which < 0) {
-          hash.update(bytes.subarray(a, b))
-          continue
-        }
-        path = msg.paths[which]
-        if (!reader.read(path, a, b, last === 1, buf, 0)) {
-          close()
-          return { failed: { path, changed: true, message: 'changed' } }
-        }
-        hash.update(buf.subarray(0, b))
-      }
-      return { ack: true }
-    } catch (err) {
-      close()
-      const e = err as NodeJS.ErrnoException
-      return { failed: { path, changed: false, code: e.code, message: String(e.message) } }
-    }
+    const failed = fill(msg, reader)
+    if (failed) return { failed }
+    hash.update(new Uint8Array(msg.block, 0, msg.length))
+    return { ack: msg.block }
   }
-  const end = (): Answer => {
-    close()
-    return { digest: 'sha256:' + hash.digest('hex') }
-  }
+  const end = (): Answer => ({ digest: 'sha256:' + hash.digest('hex') })
   return { batch, end }
 }
 
 /** The worker: batchHasher's answers to the main thread's batches, until one fails. */
-function hashWorkerMain(hasher: typeof batchHasher, ranges: typeof rangeReader): void {
+function hashWorkerMain(
+  hasher: typeof batchHasher,
+  ranges: typeof rangeReader,
+  fill: typeof fillRecipe
+): void {
   const { parentPort } = process.getBuiltinModule('node:worker_threads')
-  const { batch, end } = hasher(ranges)
+  const { batch, end } = hasher(ranges, fill)
   let failed = false
   parentPort!.on('message', (msg: Batch | { end: true }) => {
     if (failed) return
     const answer = 'end' in msg ? end() : batch(msg)
     failed = 'failed' in answer
-    parentPort!.postMessage(answer)
+    parentPort!.postMessage(answer, 'ack' in answer ? [answer.ack] : [])
   })
 }
 
-const workerSource = `(${hashWorkerMain.toString()})(${batchHasher.toString()}, ${rangeReader.toString()})`
+const workerSource = `(${hashWorkerMain.toString()})(${batchHasher.toString()}, ${rangeReader.toString()}, ${fillRecipe.toString()})`
 
 let threadsStarted = 0
 
@@ -101,7 +88,14 @@ export function hashThreadsStarted(): number {
 export class TreeHasher {
   /** Started with the first batch sent: a tar of one batch is hashed on this thread instead. */
   private worker: Worker | undefined
-  private readonly cutter = new RecipeCutter(BATCH_BYTES)
+  /** Blocks back from the worker, filled again: a pass allocates BATCHES_AHEAD + 1 of them. */
+  private readonly spare: ArrayBuffer[] = []
+  private readonly cutter = new RecipeCutter(
+    BATCH_BYTES,
+    () => this.spare.pop() ?? new ArrayBuffer(BATCH_BYTES + 1)
+  )
+  /** Batches cut before the thread starts, hashed here if the tar ends first. */
+  private readonly held: Batch[] = []
   private outstanding = 0
   private wake: (() => void) | undefined
   private failure: Error | undefined
@@ -134,15 +128,16 @@ export class TreeHasher {
   async chunk(c: Buffer): Promise<void> {
     if (this.failure) throw this.failure
     this.cutter.chunk(c)
-    for (const { recipe } of this.cutter.ready.splice(0)) await this.send(recipe)
+    for (const { recipe, length } of this.cutter.ready.splice(0))
+      await this.send({ ...recipe, length })
   }
 
   /** The tar's sha256, once every chunk has been given. */
   async digest(): Promise<string> {
     // A tar of one batch costs less to hash here than a thread costs to start (0.1 s of CPU).
-    const rest = this.cutter.rest()?.recipe
-    if (!this.worker) return this.hashHere(rest)
-    if (rest) await this.send(rest)
+    const cut = this.cutter.rest()
+    if (cut) await this.send({ ...cut.recipe, length: cut.length }, true)
+    if (!this.worker) return this.hashHere()
     while (this.outstanding > 0 && !this.failure) await this.waitForAck()
     if (this.failure) throw this.failure
     const worker = this.worker
@@ -159,21 +154,33 @@ export class TreeHasher {
     await this.worker?.terminate()
   }
 
-  private hashHere(rest: Batch | undefined): string {
-    const { batch, end } = batchHasher(rangeReader)
-    const answer = rest ? batch(rest) : { ack: true as const }
-    const last = 'failed' in answer ? answer : end()
+  private hashHere(): string {
+    const { batch, end } = batchHasher(rangeReader, fillRecipe)
+    for (const b of this.held.splice(0)) {
+      const answer = batch(b)
+      if ('failed' in answer) {
+        this.answer(answer)
+        throw this.failure ?? new Error('the tar could not be hashed')
+      }
+    }
+    const last = end()
     if ('digest' in last) return last.digest
-    this.answer(last)
-    throw this.failure ?? new Error('the tar could not be hashed')
+    throw new Error('the tar could not be hashed')
   }
 
-  private async send(batch: Batch): Promise<void> {
-    while (this.outstanding >= BATCHES_AHEAD && !this.failure) await this.waitForAck()
-    if (this.failure) throw this.failure
+  /** Sends a batch to the thread, started once more than HELD_BATCHES were cut; `last` ends. */
+  private async send(batch: Batch, last = false): Promise<void> {
+    if (!this.worker) {
+      this.held.push(batch)
+      if (last || this.held.length <= HELD_BATCHES) return
+    }
     const worker = this.started()
-    worker.postMessage(batch, [batch.bytes, batch.pieces])
-    this.outstanding++
+    for (const b of this.held.length ? this.held.splice(0) : [batch]) {
+      while (this.outstanding >= BATCHES_AHEAD && !this.failure) await this.waitForAck()
+      if (this.failure) throw this.failure
+      worker.postMessage(b, [b.block, b.files])
+      this.outstanding++
+    }
   }
 
   private waitForAck(): Promise<void> {
@@ -181,8 +188,10 @@ export class TreeHasher {
   }
 
   private answer(a: Answer): void {
-    if ('ack' in a) this.outstanding--
-    else if ('failed' in a) this.fail(recipeError(this.input, new RecipeReadError(a.failed)))
+    if ('ack' in a) {
+      this.outstanding--
+      this.spare.push(a.ack)
+    } else if ('failed' in a) this.fail(recipeError(this.input, new RecipeReadError(a.failed)))
     else this.result?.(a)
     const wake = this.wake
     this.wake = undefined

@@ -131,7 +131,7 @@ function* walkDirectory(
   const children = sortedChildren(input, abs)
   for (const child of children) {
     const base = child.name
-    const childAbs = path.join(abs, base)
+    const childAbs = childPath(abs, base)
     // Building from '.' into a layout under '.' must not swallow the layer being written.
     if (excluded.has(childAbs) || child.isSocket()) continue
     if (base.startsWith(WHITEOUT_PREFIX))
@@ -140,6 +140,16 @@ function* walkDirectory(
     yield treeEntry(childName, childAbs)
     if (child.isDirectory()) yield* walkDirectory(input, excluded, childAbs, childName)
   }
+}
+
+/**
+ * A child's path: its directory's (absolute, normalised: a real path or one built here) and its
+ * name. Not path.join, whose result is built a character run at a time: a path of 10 parts
+ * took about 600 bytes of string pieces, and a tree's paths live until the tar's reader has read
+ * their files, so for 100,000 files the heap grew by 60 MB.
+ */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name
 }
 
 /** Surrogates: the one place where text's order (UTF-16 units) and UTF-8's bytes disagree. */
