@@ -83,14 +83,7 @@ export function rangeReader(): RangeReader {
     fd = -1
     open = ''
   }
-  const read = (
-    path: string,
-    at: number,
-    length: number,
-    last: boolean,
-    target: Uint8Array,
-    offset: number
-  ): boolean => {
+  const read: RangeReader['read'] = (path, at, length, last, target, offset) => {
     if (open !== path) {
       close()
       fd = fs.openSync(path, 'r')
