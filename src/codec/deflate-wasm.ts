@@ -63,13 +63,17 @@ function mainThreadMembers(level: number): MakeMember {
 }
 
 /**
- * One worker per core but one: the main thread walks the tree, writes the tar and hashes it and
- * the layer, most of a core's work (0.6-0.8 s of CPU for the benchmark's 208 MB tar when the
- * workers read the files, 1 s when it reads them). On 2 cores one worker built that layer as fast
+ * One worker per core but one, and two at most. The main thread walks the tree, writes the tar
+ * and hashes it and the layer, most of a core's work (0.6-0.8 s of CPU for the benchmark's 208 MB
+ * tar when the workers read the files, 1 s when it reads them), while compressing it takes 0.8 s:
+ * past two workers the main thread is the bound, and each worker holds 15-20 MiB more (7 workers,
+ * as on an 8-core runner, forced on 2 cores: 206-210 MiB). On 2 cores one worker built that layer as fast
  * as two (the three threads shared two cores) with 20 MiB less memory.
  */
+const MAX_THREADS = 2
+
 function defaultThreads(): number {
-  return Math.max(1, availableParallelism() - 1)
+  return Math.min(MAX_THREADS, Math.max(1, availableParallelism() - 1))
 }
 
 interface Job {
@@ -79,9 +83,9 @@ interface Job {
 }
 
 /**
- * gzip members made by libdeflate in WebAssembly, on worker threads (one per core but one),
- * each worker compressing one block at a time. libdeflate compresses each block on its own, so
- * a member's bytes depend on the block and the level only, whichever worker made it.
+ * gzip members made by libdeflate in WebAssembly, on worker threads (one per core but one, two
+ * at most), each worker compressing one block at a time. libdeflate compresses each block on its
+ * own, so a member's bytes depend on the block and the level only, whichever worker made it.
  *
  * A block given as a recipe (tar-recipe.ts) is made by the worker, which reads its files: the
  * main thread then only walks the tree, writes the tar's headers and hashes.
