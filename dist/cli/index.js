@@ -5777,14 +5777,15 @@ const DONE = Promise.resolve({
 ;// CONCATENATED MODULE: ./src/build/layer/tree-hash.ts
 /**
  * The sha256 of a layer's tar with the files' bytes read and hashed on a worker thread: the main
- * thread walks the tree and writes the tar with placeholder bodies (tar-writer's deferBody), and
- * hands over, in the tar's order, the bytes it wrote (headers, padding) and, for each body, which
- * file and range to read in its place. Walking and tar-writing on one core, reading and hashing on
- * the other: on the benchmark's tree the diff pass took 15% less time (the main thread's walk and
- * tar-writing remain its bound). A tar of one batch (BATCH_BYTES) is hashed on the main thread
- * instead, by the same code: a thread costs about 0.1 s of CPU to start, which on 2 cores slowed
- * the rest of the run more than hashing a small app directory here. Used where only the digest is
- * wanted; a build reads and compresses the bytes on the main thread as before.
+ * thread walks the tree and writes the tar with placeholder bodies (tar-writer's deferBody), cut
+ * into 1 MiB recipes (tar-recipes.ts) that hold the bytes it wrote where they go; the worker reads
+ * each body's file into its place and hashes the batch, in the tar's order, and gives the buffer
+ * back. Walking and tar-writing on one core, reading and hashing on the other: on the benchmark's
+ * tree the diff pass took 15% less time (the main thread's walk and tar-writing remain its bound).
+ * A tar of up to HELD_BATCHES batches is hashed on the main thread instead, by the same code: a
+ * thread costs about 0.1 s of CPU to start, which on 2 cores slowed the rest of the run more than
+ * hashing a small app directory here. Used where only the digest is wanted; a build has its
+ * recipes made and compressed by the libdeflate threads instead.
  */
 
 
@@ -5798,8 +5799,8 @@ const HELD_BATCHES = 4;
 /**
  * Hashes each batch once its files are read into its block, and answers it with the block. A
  * file read short of its range, or with bytes past its size, changed while it was read. Runs on
- * the worker, or on the main thread for a tar too small to be worth a thread (one batch); handed
- * to the worker as source text, so it names nothing outside itself.
+ * the worker, or on the main thread for a tar too small to be worth a thread; handed to the
+ * worker as source text, so it names nothing outside itself.
  */
 function batchHasher(ranges, fill) {
     const { createHash } = process.getBuiltinModule('node:crypto');
@@ -5837,7 +5838,7 @@ function hashThreadsStarted() {
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
 class TreeHasher {
     input;
-    /** Started with the first batch sent: a tar of one batch is hashed on this thread instead. */
+    /** Started once more than HELD_BATCHES were cut: a smaller tar is hashed on this thread. */
     worker;
     /** Blocks back from the worker, filled again: a pass allocates BATCHES_AHEAD + 1 of them. */
     spare = [];
@@ -5882,7 +5883,7 @@ class TreeHasher {
     }
     /** The tar's sha256, once every chunk has been given. */
     async digest() {
-        // A tar of one batch costs less to hash here than a thread costs to start (0.1 s of CPU).
+        // A small tar costs less to hash here than a thread costs to start (0.1 s of CPU).
         const cut = this.cutter.rest();
         if (cut)
             await this.send({ ...cut.recipe, length: cut.length }, true);
@@ -6149,9 +6150,9 @@ function refuseNonUtf8Names(input, abs) {
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
  * the main thread's young generation grow to 64 MiB (it walked them so fast) and the build peak
- * at 155-170 MiB; read here, 132-137 MiB (one run in six 145-155), 15% slower. On the benchmark's
- * 200 MB tree the threads then have less to do and the build is as fast or faster (1.07-1.19 s,
- * 1.19-1.42 s); 16 KiB did as well as 64.
+ * at 155-170 MiB; read here, 128-140 MiB in 30 runs on an idle machine (156-158 in two while other
+ * builds ran), 15% slower. On the benchmark's 200 MB tree the threads then have less to do and
+ * the build is as fast or faster (1.07-1.19 s, 1.19-1.42 s); 16 KiB did as well as 64.
  */
 const READ_HERE = 64 * 1024;
 /** What one tar entry is counted as for memory relief, beyond its bytes. */
@@ -6283,9 +6284,11 @@ function packEntries(input, settings, entries, deferBody, readUpTo) {
         onHeader: h => {
             check.entry(h);
             // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-            // bytes, which for trees of small files is most of the garbage. A pass that reads no bytes
-            // (deferBody) leaves the objects alone, which the young generation's collections take;
-            // counted, they started a full collection every 2,000 entries, 10-20 ms each, for nothing.
+            // bytes, which for trees of small files is most of the garbage. Where bytes go through
+            // reused buffers only (deferBody: a diff pass, a gzip build's recipes) what is left is the
+            // objects, which the young generation's collections take; counted, they started a full
+            // collection every 2,000 entries, 10-20 ms each, for nothing (nor did counting them lower
+            // the peak of a gzip build of 100,000 files, measured).
             if (!deferBody)
                 settings.relief?.moved(ENTRY_GARBAGE);
         }

@@ -63,9 +63,9 @@ export { layerRecipe } from './types.js'
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
  * the main thread's young generation grow to 64 MiB (it walked them so fast) and the build peak
- * at 155-170 MiB; read here, 132-137 MiB (one run in six 145-155), 15% slower. On the benchmark's
- * 200 MB tree the threads then have less to do and the build is as fast or faster (1.07-1.19 s,
- * 1.19-1.42 s); 16 KiB did as well as 64.
+ * at 155-170 MiB; read here, 128-140 MiB in 30 runs on an idle machine (156-158 in two while other
+ * builds ran), 15% slower. On the benchmark's 200 MB tree the threads then have less to do and
+ * the build is as fast or faster (1.07-1.19 s, 1.19-1.42 s); 16 KiB did as well as 64.
  */
 const READ_HERE = 64 * 1024
 
@@ -246,9 +246,11 @@ function packEntries(
     onHeader: h => {
       check.entry(h)
       // Each entry leaves a few KiB of objects (header, tar-stream sink, promises) besides its
-      // bytes, which for trees of small files is most of the garbage. A pass that reads no bytes
-      // (deferBody) leaves the objects alone, which the young generation's collections take;
-      // counted, they started a full collection every 2,000 entries, 10-20 ms each, for nothing.
+      // bytes, which for trees of small files is most of the garbage. Where bytes go through
+      // reused buffers only (deferBody: a diff pass, a gzip build's recipes) what is left is the
+      // objects, which the young generation's collections take; counted, they started a full
+      // collection every 2,000 entries, 10-20 ms each, for nothing (nor did counting them lower
+      // the peak of a gzip build of 100,000 files, measured).
       if (!deferBody) settings.relief?.moved(ENTRY_GARBAGE)
     }
   }).then(

@@ -1,13 +1,14 @@
 /**
  * The sha256 of a layer's tar with the files' bytes read and hashed on a worker thread: the main
- * thread walks the tree and writes the tar with placeholder bodies (tar-writer's deferBody), and
- * hands over, in the tar's order, the bytes it wrote (headers, padding) and, for each body, which
- * file and range to read in its place. Walking and tar-writing on one core, reading and hashing on
- * the other: on the benchmark's tree the diff pass took 15% less time (the main thread's walk and
- * tar-writing remain its bound). A tar of one batch (BATCH_BYTES) is hashed on the main thread
- * instead, by the same code: a thread costs about 0.1 s of CPU to start, which on 2 cores slowed
- * the rest of the run more than hashing a small app directory here. Used where only the digest is
- * wanted; a build reads and compresses the bytes on the main thread as before.
+ * thread walks the tree and writes the tar with placeholder bodies (tar-writer's deferBody), cut
+ * into 1 MiB recipes (tar-recipes.ts) that hold the bytes it wrote where they go; the worker reads
+ * each body's file into its place and hashes the batch, in the tar's order, and gives the buffer
+ * back. Walking and tar-writing on one core, reading and hashing on the other: on the benchmark's
+ * tree the diff pass took 15% less time (the main thread's walk and tar-writing remain its bound).
+ * A tar of up to HELD_BATCHES batches is hashed on the main thread instead, by the same code: a
+ * thread costs about 0.1 s of CPU to start, which on 2 cores slowed the rest of the run more than
+ * hashing a small app directory here. Used where only the digest is wanted; a build has its
+ * recipes made and compressed by the libdeflate threads instead.
  */
 import { Worker } from 'node:worker_threads'
 import {
@@ -38,8 +39,8 @@ const HELD_BATCHES = 4
 /**
  * Hashes each batch once its files are read into its block, and answers it with the block. A
  * file read short of its range, or with bytes past its size, changed while it was read. Runs on
- * the worker, or on the main thread for a tar too small to be worth a thread (one batch); handed
- * to the worker as source text, so it names nothing outside itself.
+ * the worker, or on the main thread for a tar too small to be worth a thread; handed to the
+ * worker as source text, so it names nothing outside itself.
  */
 function batchHasher(
   ranges: typeof rangeReader,
@@ -86,7 +87,7 @@ export function hashThreadsStarted(): number {
 
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
 export class TreeHasher {
-  /** Started with the first batch sent: a tar of one batch is hashed on this thread instead. */
+  /** Started once more than HELD_BATCHES were cut: a smaller tar is hashed on this thread. */
   private worker: Worker | undefined
   /** Blocks back from the worker, filled again: a pass allocates BATCHES_AHEAD + 1 of them. */
   private readonly spare: ArrayBuffer[] = []
@@ -134,7 +135,7 @@ export class TreeHasher {
 
   /** The tar's sha256, once every chunk has been given. */
   async digest(): Promise<string> {
-    // A tar of one batch costs less to hash here than a thread costs to start (0.1 s of CPU).
+    // A small tar costs less to hash here than a thread costs to start (0.1 s of CPU).
     const cut = this.cutter.rest()
     if (cut) await this.send({ ...cut.recipe, length: cut.length }, true)
     if (!this.worker) return this.hashHere()
