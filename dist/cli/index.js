@@ -3723,6 +3723,9 @@ function fillRecipe(recipe, reader) {
     }
     catch (err) {
         const e = err;
+        // ESPIPE: the file is a FIFO now, which cannot be read at a position.
+        if (e.code === 'ESPIPE')
+            return { path, changed: true, message: 'changed' };
         return { path, changed: false, code: e.code, message: String(e.message) };
     }
     finally {
@@ -3746,7 +3749,9 @@ function rangeReader() {
     const read = (path, at, length, last, target, offset) => {
         if (open !== path) {
             close();
-            fd = fs.openSync(path, 'r');
+            // Non-blocking: a file swapped for a FIFO since its stat would otherwise hang the open
+            // until a writer came; this way its read fails at once (fillRecipe: changed).
+            fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
             open = path;
         }
         let pos = at;

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as fsSync from 'node:fs'
 import * as os from 'node:os'
@@ -158,22 +159,32 @@ describe('the diff pass with files read on a thread', () => {
   )
 
   it.each(ways)(
-    'hashed %s, a file that grows, or goes away, after its header: a clear error naming it',
+    'hashed %s, a file that grows, goes away or becomes a FIFO after its header: a clear error naming it',
     async (_, ahead) => {
-      for (const how of ['grows', 'goes'] as const) {
+      for (const how of ['grows', 'goes', 'fifo'] as const) {
         const dir = await newDir()
         const victim = path.join(dir, 'b.bin')
         if (ahead) await fs.writeFile(path.join(dir, 'a-big.bin'), pattern(ahead, 6))
         await fs.writeFile(victim, pattern(5000, 4))
+        // Should opening the FIFO wait for a writer, one comes after 8 s: a failure, not a hang.
+        let writer: ChildProcess | undefined
+        const started = Date.now()
         const { err, threads } = await passFailing(dir, name => {
           if (!name.endsWith('b.bin')) return
           if (how === 'grows') fsSync.appendFileSync(victim, 'more')
           else fsSync.rmSync(victim)
+          if (how !== 'fifo') return
+          execFileSync('mkfifo', [victim])
+          writer = spawn('timeout', ['10', 'sh', '-c', 'sleep 8; : > "$1"', 'sh', victim], {
+            stdio: 'ignore'
+          })
         })
+        writer?.kill()
+        expect(Date.now() - started).toBeLessThan(5000)
         expect(threads).toBe(ahead ? 1 : 0)
         expect(err).toBeInstanceOf(LadingError)
         expect((err as Error).message).toContain(victim)
-        expect((err as Error).message).toMatch(how === 'grows' ? /changed while/ : /no such|exist/i)
+        expect((err as Error).message).toMatch(how === 'goes' ? /no such|exist/i : /changed while/)
       }
     }
   )

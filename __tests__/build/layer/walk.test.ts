@@ -4,6 +4,7 @@
  * makes its hostile input itself; checks are a stub that sees every tar header.
  */
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import * as fs from 'node:fs/promises'
 import * as fsSync from 'node:fs'
 import * as os from 'node:os'
@@ -182,20 +183,33 @@ describe('a file that changes while it is read', () => {
     ['disappears', 'one block'],
     ['grows', 'blocks made on a thread'],
     ['shrinks', 'blocks made on a thread'],
-    ['disappears', 'blocks made on a thread']
+    ['disappears', 'blocks made on a thread'],
+    // Opened without waiting for a writer, the FIFO fails its read at once: changed, not a hung
+    // build. Should the open wait, a writer comes after 8 s (so the test fails, not hangs).
+    ['becomes a FIFO', 'one block'],
+    ['becomes a FIFO', 'blocks made on a thread']
   ])('a file that %s after its header, %s: a clear error', async (how, blocks) => {
     const dir = await newDir()
     if (blocks !== 'one block')
       await fs.writeFile(path.join(dir, 'a-large.bin'), Buffer.alloc(3 * MiB, 7))
     const small = path.join(dir, 'small.txt')
     await fs.writeFile(small, 'x'.repeat(100_000))
+    let writer: ChildProcess | undefined
     const checks = checksCalling(h => {
       if (h.name !== 'small.txt') return
       if (how === 'grows') fsSync.appendFileSync(small, 'more')
       else if (how === 'shrinks') fsSync.truncateSync(small, 99_999)
       else fsSync.rmSync(small)
+      if (how !== 'becomes a FIFO') return
+      execFileSync('mkfifo', [small])
+      writer = spawn('timeout', ['10', 'sh', '-c', 'sleep 8; : > "$1"', 'sh', small], {
+        stdio: 'ignore'
+      })
     })
+    const started = Date.now()
     const message = await failure({ source: dir, spec: 'tree' }, options({ checks }))
+    writer?.kill()
+    expect(Date.now() - started).toBeLessThan(5000)
     expect(message).toBe(
       how === 'disappears'
         ? `layers: "tree": path "${small}" does not exist`
@@ -212,7 +226,11 @@ describe('a file that changes while it is read', () => {
     const slabs = new (class extends SlabPool {
       override take(n: number): Buffer {
         if (how === 'grows') fsSync.appendFileSync(small, 'more')
-        else fsSync.truncateSync(small, 999)
+        else if (how === 'shrinks') fsSync.truncateSync(small, 999)
+        else if (fsSync.statSync(small).isFile()) {
+          fsSync.rmSync(small)
+          execFileSync('mkfifo', [small])
+        }
         return super.take(n)
       }
     })()
