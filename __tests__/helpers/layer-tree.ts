@@ -2,6 +2,7 @@
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { createHash } from 'node:crypto'
+import fc from 'fast-check'
 
 export const LONG_DIR = 'long/' + 'd'.repeat(70)
 /** A 150+ character path whose last component alone is over 100 bytes, so ustar cannot hold it. */
@@ -100,4 +101,35 @@ export function comparable(tree: Map<string, Node>): Record<string, Omit<Node, '
     o[k] = rest
   }
   return o
+}
+
+/** Bytes that differ along a file, so a range read at the wrong place changes a digest. */
+export function pattern(n: number, seed: number): Buffer {
+  const b = Buffer.allocUnsafe(n)
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >> 12)) & 0xff
+  return b
+}
+
+/** Random trees for property tests: files NAME/f of patterned bytes, a few over 1 MiB. */
+export function patternedTrees(maxFiles: number) {
+  const file = fc.record({
+    name: fc.stringMatching(/^[a-z]{1,12}$/),
+    size: fc.oneof(
+      fc.integer({ min: 0, max: 3000 }),
+      fc.integer({ min: 0, max: 2 * 1024 * 1024 + 7 })
+    ),
+    seed: fc.nat(255)
+  })
+  return fc.array(file, { maxLength: maxFiles })
+}
+
+/** Writes one of patternedTrees' trees under `dir`. */
+export async function writePatternedTree(
+  dir: string,
+  files: Array<{ name: string; size: number; seed: number }>
+): Promise<void> {
+  for (const f of files) {
+    await fs.mkdir(path.join(dir, f.name), { recursive: true })
+    await fs.writeFile(path.join(dir, f.name, 'f'), pattern(f.size, f.seed))
+  }
 }

@@ -3831,7 +3831,7 @@ function libdeflateMembers(module, level, maxBlock, ranges, fill) {
         if (recipe) {
             const failed = fill(recipe, reader);
             if (failed)
-                return failed;
+                return { buffer, size: 0, failed };
             const block = new Uint8Array(buffer, 0, length);
             crc = crc32(block);
             at = length;
@@ -3849,7 +3849,7 @@ function libdeflateMembers(module, level, maxBlock, ranges, fill) {
         const trailer = new DataView(buffer, at + 10 + deflated, 8);
         trailer.setUint32(0, crc, true);
         trailer.setUint32(4, length, true);
-        return member.length;
+        return { buffer, size: member.length };
     };
 }
 /**
@@ -3861,11 +3861,7 @@ function deflateWorkerMain(members, ranges, fill) {
     const { module, level, maxBlock } = workerData;
     const make = members(module, level, maxBlock, ranges, fill);
     parentPort.on('message', (job) => {
-        const made = make(job);
-        const result = typeof made === 'number'
-            ? { buffer: job.buffer, size: made }
-            : { buffer: job.buffer, size: 0, failed: made };
-        parentPort.postMessage(result, [job.buffer]);
+        parentPort.postMessage(make(job), [job.buffer]);
     });
 }
 /** The worker's source text. */
@@ -4037,8 +4033,8 @@ function mainThreadMembers(level) {
  * and hashes it and the layer, most of a core's work (0.6-0.8 s of CPU for the benchmark's 208 MB
  * tar when the workers read the files, 1 s when it reads them), while compressing it takes 0.8 s:
  * past two workers the main thread is the bound, and each worker holds 15-20 MiB more (7 workers,
- * as on an 8-core runner, forced on 2 cores: 206-210 MiB). On 2 cores one worker built that layer as fast
- * as two (the three threads shared two cores) with 20 MiB less memory.
+ * as on an 8-core runner, forced on 2 cores: 206-210 MiB). On 2 cores one worker built that layer
+ * as fast as two (the three threads shared two cores) with 20 MiB less memory.
  */
 const MAX_THREADS = 2;
 function defaultThreads() {
@@ -4117,10 +4113,7 @@ class DeflatePool {
     /** A job done on this thread, by the same code as the workers'. */
     here(data) {
         try {
-            const made = mainThreadMembers(this.level)(data);
-            return Promise.resolve(typeof made === 'number'
-                ? { buffer: data.buffer, size: made }
-                : { buffer: data.buffer, size: 0, failed: made });
+            return Promise.resolve(mainThreadMembers(this.level)(data));
         }
         catch (err) {
             return Promise.reject(new LadingError(`gzip compression failed in libdeflate: ${errors_messageOf(err)}`));
@@ -4183,15 +4176,15 @@ class DeflatePool {
      */
     next() {
         let least;
+        let load = POSTED;
         for (const [worker, jobs] of this.posted)
-            if (!least || jobs.length < this.posted.get(least).length)
-                least = worker;
-        const load = least ? this.posted.get(least).length : POSTED;
+            if (jobs.length < load)
+                [least, load] = [worker, jobs.length];
         if (load === 0)
             return least;
         if (this.workers.size < this.threads)
             return this.spawn();
-        return load < POSTED ? least : undefined;
+        return least;
     }
     spawn() {
         const workerData = {
@@ -4301,8 +4294,9 @@ function gzipMembers(level) {
 }
 /**
  * The gzip compressors of one run, shared by the layers it compresses at once: one pool of
- * threads (one per core but one, two at most) whatever the number of layers, which on 2 cores is as fast as a
- * pool each and holds one thread's memory less. The run closes it once every layer is written.
+ * threads (one per core but one, two at most) whatever the number of layers, which on 2 cores is
+ * as fast as a pool each and holds one thread's memory less. The run closes it once every layer
+ * is written.
  */
 class SharedCompressors {
     pools = new Map();
@@ -4366,70 +4360,6 @@ function compressorStages(c, level, opts = {}) {
             ];
         case 'none':
             return [];
-    }
-}
-
-;// CONCATENATED MODULE: ./src/oci/mediatypes.ts
-/** Media types of the OCI Image Spec v1.1 and the Docker schema 2 types Lading reads. */
-const MediaType = {
-    ImageIndex: 'application/vnd.oci.image.index.v1+json',
-    ImageManifest: 'application/vnd.oci.image.manifest.v1+json',
-    ImageConfig: 'application/vnd.oci.image.config.v1+json',
-    Layer: 'application/vnd.oci.image.layer.v1.tar',
-    LayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
-    LayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
-    LayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
-    LayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-    LayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-    Empty: 'application/vnd.oci.empty.v1+json',
-    DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
-    DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
-    DockerConfig: 'application/vnd.docker.container.image.v1+json',
-    DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
-    DockerLayerForeignGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
-};
-function isIndexMediaType(mt) {
-    return mt === MediaType.ImageIndex || mt === MediaType.DockerManifestList;
-}
-function isManifestMediaType(mt) {
-    return mt === MediaType.ImageManifest || mt === MediaType.DockerManifest;
-}
-/** The compression a layer media type declares, or undefined when it is not a layer type Lading knows. */
-function layerCompression(mt) {
-    switch (mt) {
-        case MediaType.Layer:
-        case MediaType.LayerNondistributable:
-            return 'none';
-        case MediaType.LayerGzip:
-        case MediaType.LayerNondistributableGzip:
-        case MediaType.DockerLayerGzip:
-        case MediaType.DockerLayerForeignGzip:
-            return 'gzip';
-        case MediaType.LayerZstd:
-        case MediaType.LayerNondistributableZstd:
-            return 'zstd';
-        default:
-            return undefined;
-    }
-}
-function layerMediaType(c) {
-    return c === 'gzip' ? MediaType.LayerGzip : c === 'zstd' ? MediaType.LayerZstd : MediaType.Layer;
-}
-/** Docker schema 2 media types mapped to their OCI equivalents, for converting docker images to OCI. */
-function toOciMediaType(mt) {
-    switch (mt) {
-        case MediaType.DockerManifestList:
-            return MediaType.ImageIndex;
-        case MediaType.DockerManifest:
-            return MediaType.ImageManifest;
-        case MediaType.DockerConfig:
-            return MediaType.ImageConfig;
-        case MediaType.DockerLayerGzip:
-            return MediaType.LayerGzip;
-        case MediaType.DockerLayerForeignGzip:
-            return MediaType.LayerNondistributableGzip;
-        default:
-            return mt;
     }
 }
 
@@ -5082,6 +5012,70 @@ class MultiFrameDecompressor {
     }
 }
 
+;// CONCATENATED MODULE: ./src/oci/mediatypes.ts
+/** Media types of the OCI Image Spec v1.1 and the Docker schema 2 types Lading reads. */
+const MediaType = {
+    ImageIndex: 'application/vnd.oci.image.index.v1+json',
+    ImageManifest: 'application/vnd.oci.image.manifest.v1+json',
+    ImageConfig: 'application/vnd.oci.image.config.v1+json',
+    Layer: 'application/vnd.oci.image.layer.v1.tar',
+    LayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+    LayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+    LayerNondistributable: 'application/vnd.oci.image.layer.nondistributable.v1.tar',
+    LayerNondistributableGzip: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+    LayerNondistributableZstd: 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+    Empty: 'application/vnd.oci.empty.v1+json',
+    DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+    DockerConfig: 'application/vnd.docker.container.image.v1+json',
+    DockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+    DockerLayerForeignGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'
+};
+function isIndexMediaType(mt) {
+    return mt === MediaType.ImageIndex || mt === MediaType.DockerManifestList;
+}
+function isManifestMediaType(mt) {
+    return mt === MediaType.ImageManifest || mt === MediaType.DockerManifest;
+}
+/** The compression a layer media type declares, or undefined when it is not a layer type Lading knows. */
+function layerCompression(mt) {
+    switch (mt) {
+        case MediaType.Layer:
+        case MediaType.LayerNondistributable:
+            return 'none';
+        case MediaType.LayerGzip:
+        case MediaType.LayerNondistributableGzip:
+        case MediaType.DockerLayerGzip:
+        case MediaType.DockerLayerForeignGzip:
+            return 'gzip';
+        case MediaType.LayerZstd:
+        case MediaType.LayerNondistributableZstd:
+            return 'zstd';
+        default:
+            return undefined;
+    }
+}
+function layerMediaType(c) {
+    return c === 'gzip' ? MediaType.LayerGzip : c === 'zstd' ? MediaType.LayerZstd : MediaType.Layer;
+}
+/** Docker schema 2 media types mapped to their OCI equivalents, for converting docker images to OCI. */
+function toOciMediaType(mt) {
+    switch (mt) {
+        case MediaType.DockerManifestList:
+            return MediaType.ImageIndex;
+        case MediaType.DockerManifest:
+            return MediaType.ImageManifest;
+        case MediaType.DockerConfig:
+            return MediaType.ImageConfig;
+        case MediaType.DockerLayerGzip:
+            return MediaType.LayerGzip;
+        case MediaType.DockerLayerForeignGzip:
+            return MediaType.LayerNondistributableGzip;
+        default:
+            return mt;
+    }
+}
+
 ;// CONCATENATED MODULE: ./src/build/layer/types.ts
 
 /**
@@ -5095,17 +5089,17 @@ function layerRecipe(compression, level) {
     const how = compression === 'none' ? 'uncompressed' : `${compression} level ${level ?? 'default'}`;
     return `lading layer format ${LAYER_FORMAT}: ${how}`;
 }
-/** A built layer from the hash of its blob (`digestHash`) and its tar's digest. */
-function builtLayerOf(compression, digestHash, diffId, createdBy) {
+/** A built layer from its blob's digest and size and its tar's digest. */
+function builtLayerOf(compression, blob, diffId, createdBy) {
     return {
-        descriptor: {
-            mediaType: layerMediaType(compression),
-            digest: digestHash.digest(),
-            size: digestHash.size
-        },
+        descriptor: { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size },
         diffId,
         createdBy
     };
+}
+/** What a HashingStream hashed: a blob's digest and size. */
+function hashed(h) {
+    return { digest: h.digest(), size: h.size };
 }
 
 ;// CONCATENATED MODULE: ./src/build/layer/tarball.ts
@@ -5216,7 +5210,7 @@ async function tarballPass(read, store, settings) {
     if (!stored)
         return undefined;
     const createdBy = `lading: ADD ${shownSource(input.source)} /`;
-    const built = builtLayerOf(settings.compression, stages.digestHash, stages.diffHash.digest(), createdBy);
+    const built = builtLayerOf(settings.compression, hashed(stages.digestHash), stages.diffHash.digest(), createdBy);
     built.scan = await scanner.result({ ...built.descriptor, diffId: built.diffId });
     return built;
 }
@@ -5277,7 +5271,6 @@ function layerMode(mode, platform = process.platform) {
 
 /** What a deferred file body is made of in the pack: its reader reads the file instead. */
 const PLACEHOLDER = Buffer.alloc(1024 * 1024);
-/** The modes given on Windows, where the file system has none a Linux image can use. */
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024;
 /** Bytes per read of a streamed file. */
@@ -5678,10 +5671,8 @@ class RecipeCutter {
     }
 }
 /** The error for a recipe's file that could not be read, as a build reading it would give. */
-function recipeError(input, err) {
-    if (!(err instanceof RecipeReadError))
-        return err;
-    const { path, changed, code, message } = err.failure;
+function recipeFailureError(input, failure) {
+    const { path, changed, code, message } = failure;
     if (changed)
         return changedWhileRead(input, path);
     return fileSystemError(input, path, Object.assign(new Error(message), code ? { code } : {}));
@@ -5701,8 +5692,8 @@ copied = () => { }) {
     const recipe = members.recipe.bind(members);
     const onlyRecipe = members.onlyRecipe.bind(members);
     const limit = members.maxInFlight;
+    /** Blocks under way or made, not yet taken, in the tar's order. */
     const made = [];
-    let taken = 0;
     let ended = false;
     // Whoever waits: the reader for room under the limit, the writer for a member or the end.
     let wake;
@@ -5726,7 +5717,7 @@ copied = () => { }) {
                 cutter.chunk(chunk);
                 copied(chunk);
                 for (const r of cutter.ready.splice(0)) {
-                    while (made.length - taken >= limit && !stopped)
+                    while (made.length >= limit && !stopped)
                         await waitSignal();
                     if (stopped)
                         return;
@@ -5748,15 +5739,15 @@ copied = () => { }) {
     reading.catch(() => { });
     try {
         for (;;) {
-            if (taken < made.length) {
+            if (made.length) {
                 let block;
                 try {
-                    block = await made[taken];
+                    block = await made[0];
                 }
                 catch (err) {
-                    throw recipeError(input, err);
+                    throw err instanceof RecipeReadError ? recipeFailureError(input, err.failure) : err;
                 }
-                made[taken++] = DONE;
+                made.shift();
                 signal();
                 yield block;
             }
@@ -5772,12 +5763,6 @@ copied = () => { }) {
         signal();
     }
 }
-/** What a taken member's place holds, so that the list does not keep its memory. */
-const DONE = Promise.resolve({
-    block: Buffer.alloc(0),
-    member: Buffer.alloc(0),
-    done: () => { }
-});
 
 ;// CONCATENATED MODULE: ./src/build/layer/tree-hash.ts
 /**
@@ -5951,7 +5936,7 @@ class TreeHasher {
             this.spare.push(a.ack);
         }
         else if ('failed' in a)
-            this.fail(recipeError(this.input, new RecipeReadError(a.failed)));
+            this.fail(recipeFailureError(this.input, a.failed));
         else
             this.result?.(a);
         const wake = this.wake;
@@ -6074,9 +6059,10 @@ function* walkDirectory(input, excluded, abs, name) {
 }
 /**
  * A child's path: its directory's (absolute, normalised: a real path or one built here) and its
- * name. Not path.join, whose result is built a character run at a time: a path of 10 parts
- * took about 600 bytes of string pieces, and a tree's paths live until the tar's reader has read
- * their files, so for 100,000 files the heap grew by 60 MB.
+ * name. Not path.join, whose result is built a character run at a time: 100,000 paths of about 10
+ * parts each held 63 MB of heap in a test script, about 600 bytes a path. A deferred file's path
+ * is held until its recipe is cut (up to a thousand at a time); the builds measured no
+ * difference.
  */
 function childPath(dir, name) {
     return dir.endsWith(external_node_path_namespaceObject.sep) ? dir + name : dir + external_node_path_namespaceObject.sep + name;
@@ -6150,13 +6136,12 @@ function refuseNonUtf8Names(input, abs) {
 
 
 
-
 /**
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
  * the main thread's young generation grow to 64 MiB (it walked them so fast) and the build peak
- * at 155-170 MiB; read here, 128-140 MiB in 30 runs on an idle machine (156-158 in two while other
- * builds ran), 15% slower. On the benchmark's 200 MB tree the threads then have less to do and
+ * at 155-170 MiB; read here, 128-140 MiB in 35 runs of 37 (155 and 158 MiB in the other two),
+ * 15% slower. On the benchmark's 200 MB tree the threads then have less to do and
  * the build is as fast or faster (1.07-1.19 s, 1.19-1.42 s); 16 KiB did as well as 64.
  */
 const READ_HERE = 64 * 1024;
@@ -6338,7 +6323,7 @@ async function tarLayer(input, store, settings, content) {
         digest: digestHash,
         storeError: err => layerError(input, `writing the layer into ${store.root}: ${errors_messageOf(err)}`)
     });
-    const built = builtLayerOf(settings.compression, digestHash, diffHash.digest(), createdBy);
+    const built = builtLayerOf(settings.compression, hashed(digestHash), diffHash.digest(), createdBy);
     built.scan = check.result({ ...built.descriptor, diffId: built.diffId });
     return built;
 }
@@ -6409,13 +6394,8 @@ async function recipeLayer(input, store, settings, content, members) {
         if (!settings.compressors)
             await members.close();
     }
-    const diffId = 'sha256:' + diffHash.digest('hex');
-    const built = {
-        descriptor: { mediaType: layerMediaType('gzip'), digest, size },
-        diffId,
-        createdBy
-    };
-    built.scan = check.result({ ...built.descriptor, diffId });
+    const built = builtLayerOf('gzip', { digest, size }, 'sha256:' + diffHash.digest('hex'), createdBy);
+    built.scan = check.result({ ...built.descriptor, diffId: built.diffId });
     return built;
 }
 /** Writes all of `data` at the file's position, however many calls it takes. */

@@ -76,8 +76,9 @@ function gzipMembers(level: number): MemberCompressor {
 
 /**
  * The gzip compressors of one run, shared by the layers it compresses at once: one pool of
- * threads (one per core but one, two at most) whatever the number of layers, which on 2 cores is as fast as a
- * pool each and holds one thread's memory less. The run closes it once every layer is written.
+ * threads (one per core but one, two at most) whatever the number of layers, which on 2 cores is
+ * as fast as a pool each and holds one thread's memory less. The run closes it once every layer
+ * is written.
  */
 export class SharedCompressors {
   private readonly pools = new Map<number, MemberCompressor>()

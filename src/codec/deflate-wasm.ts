@@ -67,8 +67,8 @@ function mainThreadMembers(level: number): MakeMember {
  * and hashes it and the layer, most of a core's work (0.6-0.8 s of CPU for the benchmark's 208 MB
  * tar when the workers read the files, 1 s when it reads them), while compressing it takes 0.8 s:
  * past two workers the main thread is the bound, and each worker holds 15-20 MiB more (7 workers,
- * as on an 8-core runner, forced on 2 cores: 206-210 MiB). On 2 cores one worker built that layer as fast
- * as two (the three threads shared two cores) with 20 MiB less memory.
+ * as on an 8-core runner, forced on 2 cores: 206-210 MiB). On 2 cores one worker built that layer
+ * as fast as two (the three threads shared two cores) with 20 MiB less memory.
  */
 const MAX_THREADS = 2
 
@@ -158,12 +158,7 @@ export class DeflatePool implements MemberCompressor {
   /** A job done on this thread, by the same code as the workers'. */
   private here(data: DeflateJob): Promise<DeflateResult> {
     try {
-      const made = mainThreadMembers(this.level)(data)
-      return Promise.resolve(
-        typeof made === 'number'
-          ? { buffer: data.buffer, size: made }
-          : { buffer: data.buffer, size: 0, failed: made }
-      )
+      return Promise.resolve(mainThreadMembers(this.level)(data))
     } catch (err) {
       return Promise.reject(
         new LadingError(`gzip compression failed in libdeflate: ${messageOf(err)}`)
@@ -234,12 +229,12 @@ export class DeflatePool implements MemberCompressor {
    */
   private next(): Worker | undefined {
     let least: Worker | undefined
+    let load = POSTED
     for (const [worker, jobs] of this.posted)
-      if (!least || jobs.length < this.posted.get(least)!.length) least = worker
-    const load = least ? this.posted.get(least)!.length : POSTED
+      if (jobs.length < load) [least, load] = [worker, jobs.length]
     if (load === 0) return least
     if (this.workers.size < this.threads) return this.spawn()
-    return load < POSTED ? least : undefined
+    return least
   }
 
   private spawn(): Worker {

@@ -58,11 +58,8 @@ export interface DeflateResult {
   failed?: RecipeFailure
 }
 
-/**
- * Makes one block's gzip member in place, in the job's buffer, and answers its size, or why a
- * recipe's file could not be read.
- */
-export type MakeMember = (job: DeflateJob) => number | RecipeFailure
+/** Makes one block's gzip member in place, in the job's buffer: the worker's answer to it. */
+export type MakeMember = (job: DeflateJob) => DeflateResult
 
 /**
  * libdeflate at `level`, instantiated once, as a maker of members. The same function runs on each
@@ -89,12 +86,12 @@ export function libdeflateMembers(
   const xfl = level <= 1 ? 4 : level >= 9 ? 2 : 0
   // The memory's buffer is replaced whenever it grows: take it afresh each time.
   const memory = () => wasm.memory.buffer
-  return ({ buffer, length, crc, recipe }: DeflateJob): number | RecipeFailure => {
+  return ({ buffer, length, crc, recipe }: DeflateJob): DeflateResult => {
     if (length > maxBlock) throw new Error(`a block of ${length} bytes is too large`)
     let at = 0
     if (recipe) {
       const failed = fill(recipe, reader)
-      if (failed) return failed
+      if (failed) return { buffer, size: 0, failed }
       const block = new Uint8Array(buffer, 0, length)
       crc = crc32(block)
       at = length
@@ -111,7 +108,7 @@ export function libdeflateMembers(
     const trailer = new DataView(buffer, at + 10 + deflated, 8)
     trailer.setUint32(0, crc, true)
     trailer.setUint32(4, length, true)
-    return member.length
+    return { buffer, size: member.length }
   }
 }
 
@@ -128,12 +125,7 @@ function deflateWorkerMain(
   const { module, level, maxBlock } = workerData as DeflateWorkerData
   const make = members(module, level, maxBlock, ranges, fill)
   parentPort!.on('message', (job: DeflateJob) => {
-    const made = make(job)
-    const result: DeflateResult =
-      typeof made === 'number'
-        ? { buffer: job.buffer, size: made }
-        : { buffer: job.buffer, size: 0, failed: made }
-    parentPort!.postMessage(result, [job.buffer])
+    parentPort!.postMessage(make(job), [job.buffer])
   })
 }
 

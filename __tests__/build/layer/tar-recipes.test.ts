@@ -15,7 +15,7 @@ import { RecipeCutter } from '../../../src/build/layer/tar-recipes.js'
 import { PLACEHOLDER } from '../../../src/build/layer/tar-writer.js'
 import { compressorStages } from '../../../src/codec/compress.js'
 import { MediaType } from '../../../src/oci/mediatypes.js'
-import { makeTree } from '../../helpers/layer-tree.js'
+import { makeTree, pattern, patternedTrees, writePatternedTree } from '../../helpers/layer-tree.js'
 import { blob, gzipOpts, sha, storesUnder } from '../../helpers/layer-build.js'
 
 const MiB = 1024 * 1024
@@ -29,13 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fs.rm(work, { recursive: true, force: true })
 })
-
-/** Bytes that differ along the file, so a range read at the wrong place changes the layer. */
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n)
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >> 12)) & 0xff
-  return b
-}
 
 async function gzipOf(tar: Buffer, level?: number): Promise<Buffer> {
   const out: Buffer[] = []
@@ -83,18 +76,10 @@ describe('gzip layers made from recipes', () => {
   })
 
   it('are for any tree (property, fixed seed)', async () => {
-    const file = fc.record({
-      name: fc.stringMatching(/^[a-z]{1,12}$/),
-      size: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 * MiB + 7 })),
-      seed: fc.nat(255)
-    })
     await fc.assert(
-      fc.asyncProperty(fc.array(file, { maxLength: 10 }), async files => {
+      fc.asyncProperty(patternedTrees(10), async files => {
         const dir = await newDir()
-        for (const f of files) {
-          await fs.mkdir(path.join(dir, f.name), { recursive: true })
-          await fs.writeFile(path.join(dir, f.name, 'f'), pattern(f.size, f.seed))
-        }
+        await writePatternedTree(dir, files)
         await sameAsStreamed(dir)
       }),
       { seed: 11, numRuns: 12 }

@@ -13,7 +13,7 @@ import * as path from 'node:path'
 import { buildLayer, layerDiffPass, type LayerOptions } from '../../../src/build/layer/index.js'
 import { LadingError } from '../../../src/util/errors.js'
 import { MemoryRelief } from '../../../src/util/memory.js'
-import { makeTree } from '../../helpers/layer-tree.js'
+import { makeTree, pattern, patternedTrees, writePatternedTree } from '../../helpers/layer-tree.js'
 import { checksCalling, gzipOpts, MTIME, storesUnder } from '../../helpers/layer-build.js'
 import { hashThreadsStarted } from '../../../src/build/layer/tree-hash.js'
 
@@ -33,13 +33,6 @@ async function newDir(): Promise<string> {
   const dir = path.join(work, `tree-${count++}`)
   await fs.mkdir(dir)
   return dir
-}
-
-/** Bytes that differ along the file, so a range read at the wrong place changes the digest. */
-function pattern(n: number, seed: number): Buffer {
-  const b = Buffer.allocUnsafe(n)
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + seed + (i >> 12)) & 0xff
-  return b
 }
 
 async function sameDiffId(dir: string, opts: LayerOptions = gzipOpts): Promise<string> {
@@ -64,18 +57,10 @@ describe('the diff pass with files read on a thread', () => {
   })
 
   it('gives it for any small tree (property, fixed seed)', async () => {
-    const file = fc.record({
-      name: fc.stringMatching(/^[a-z]{1,12}$/),
-      size: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 0, max: 2 * MiB + 7 })),
-      seed: fc.nat(255)
-    })
     await fc.assert(
-      fc.asyncProperty(fc.array(file, { maxLength: 12 }), async files => {
+      fc.asyncProperty(patternedTrees(12), async files => {
         const dir = await newDir()
-        for (const f of files) {
-          await fs.mkdir(path.join(dir, f.name), { recursive: true })
-          await fs.writeFile(path.join(dir, f.name, 'f'), pattern(f.size, f.seed))
-        }
+        await writePatternedTree(dir, files)
         await sameDiffId(dir)
       }),
       { seed: 7, numRuns: 15 }

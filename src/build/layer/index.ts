@@ -18,7 +18,6 @@ import {
 import type { MemberCompressor } from '../../codec/gzip-members.js'
 import { HashingStream } from '../../oci/digest.js'
 import type { BlobSink } from '../../oci/scan.js'
-import { layerMediaType } from '../../oci/mediatypes.js'
 import { LadingError, messageOf } from '../../util/errors.js'
 import { fileSystemError, layerError, shownSource, type LocatedInput } from './input-errors.js'
 import { SlabPool } from './slabs.js'
@@ -31,6 +30,7 @@ import { RecipeCutter, recipeBlocks } from './tar-recipes.js'
 import { TreeHasher } from './tree-hash.js'
 import {
   builtLayerOf,
+  hashed,
   layerRecipe,
   type BuildSettings,
   type BuiltLayer,
@@ -63,8 +63,8 @@ export { layerRecipe } from './types.js'
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
  * the main thread's young generation grow to 64 MiB (it walked them so fast) and the build peak
- * at 155-170 MiB; read here, 128-140 MiB in 30 runs on an idle machine (156-158 in two while other
- * builds ran), 15% slower. On the benchmark's 200 MB tree the threads then have less to do and
+ * at 155-170 MiB; read here, 128-140 MiB in 35 runs of 37 (155 and 158 MiB in the other two),
+ * 15% slower. On the benchmark's 200 MB tree the threads then have less to do and
  * the build is as fast or faster (1.07-1.19 s, 1.19-1.42 s); 16 KiB did as well as 64.
  */
 const READ_HERE = 64 * 1024
@@ -302,7 +302,7 @@ async function tarLayer(
     digest: digestHash,
     storeError: err => layerError(input, `writing the layer into ${store.root}: ${messageOf(err)}`)
   })
-  const built = builtLayerOf(settings.compression, digestHash, diffHash.digest(), createdBy)
+  const built = builtLayerOf(settings.compression, hashed(digestHash), diffHash.digest(), createdBy)
   built.scan = check.result({ ...built.descriptor, diffId: built.diffId })
   return built
 }
@@ -385,13 +385,13 @@ async function recipeLayer(
   } finally {
     if (!settings.compressors) await members.close()
   }
-  const diffId = 'sha256:' + diffHash.digest('hex')
-  const built: BuiltLayer = {
-    descriptor: { mediaType: layerMediaType('gzip'), digest, size },
-    diffId,
+  const built = builtLayerOf(
+    'gzip',
+    { digest, size },
+    'sha256:' + diffHash.digest('hex'),
     createdBy
-  }
-  built.scan = check.result({ ...built.descriptor, diffId })
+  )
+  built.scan = check.result({ ...built.descriptor, diffId: built.diffId })
   return built
 }
 

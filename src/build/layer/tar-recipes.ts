@@ -6,7 +6,8 @@
  * headers and hashes.
  */
 import type { MemberCompressor, RecipeBlock } from '../../codec/gzip-members.js'
-import { RecipeReadError, type TarRecipe } from '../../codec/tar-recipe.js'
+import { RecipeReadError, type RecipeFailure, type TarRecipe } from '../../codec/tar-recipe.js'
+import type { LadingError } from '../../util/errors.js'
 import { changedWhileRead, fileSystemError, type LocatedInput } from './input-errors.js'
 import { PLACEHOLDER } from './tar-writer.js'
 
@@ -94,9 +95,8 @@ export class RecipeCutter {
 }
 
 /** The error for a recipe's file that could not be read, as a build reading it would give. */
-export function recipeError(input: LocatedInput, err: unknown): Error {
-  if (!(err instanceof RecipeReadError)) return err as Error
-  const { path, changed, code, message } = err.failure
+export function recipeFailureError(input: LocatedInput, failure: RecipeFailure): LadingError {
+  const { path, changed, code, message } = failure
   if (changed) return changedWhileRead(input, path)
   return fileSystemError(input, path, Object.assign(new Error(message), code ? { code } : {}))
 }
@@ -120,8 +120,8 @@ export async function* recipeBlocks(
   const recipe = members.recipe.bind(members)
   const onlyRecipe = members.onlyRecipe.bind(members)
   const limit = members.maxInFlight
+  /** Blocks under way or made, not yet taken, in the tar's order. */
   const made: Array<Promise<RecipeBlock>> = []
-  let taken = 0
   let ended = false
   // Whoever waits: the reader for room under the limit, the writer for a member or the end.
   let wake: (() => void) | undefined
@@ -145,7 +145,7 @@ export async function* recipeBlocks(
         cutter.chunk(chunk)
         copied(chunk)
         for (const r of cutter.ready.splice(0)) {
-          while (made.length - taken >= limit && !stopped) await waitSignal()
+          while (made.length >= limit && !stopped) await waitSignal()
           if (stopped) return
           submit(recipe(r.recipe, r.length))
           any = true
@@ -162,14 +162,14 @@ export async function* recipeBlocks(
   reading.catch(() => {})
   try {
     for (;;) {
-      if (taken < made.length) {
+      if (made.length) {
         let block: RecipeBlock
         try {
-          block = await made[taken]
+          block = await made[0]
         } catch (err) {
-          throw recipeError(input, err)
+          throw err instanceof RecipeReadError ? recipeFailureError(input, err.failure) : err
         }
-        made[taken++] = DONE
+        made.shift()
         signal()
         yield block
       } else if (ended) break
@@ -181,10 +181,3 @@ export async function* recipeBlocks(
     signal()
   }
 }
-
-/** What a taken member's place holds, so that the list does not keep its memory. */
-const DONE = Promise.resolve<RecipeBlock>({
-  block: Buffer.alloc(0),
-  member: Buffer.alloc(0),
-  done: () => {}
-})

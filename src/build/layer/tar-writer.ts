@@ -39,7 +39,8 @@ export interface TarWriterOptions {
   /**
    * Files' bytes left to whoever reads the tar: each body goes into the pack as views of
    * PLACEHOLDER (zeros, never written), told here first, in the order of the tar. The reader
-   * knows a body by its memory and reads the file itself (a diff pass hashing on a thread).
+   * knows a body by its memory and has the file read in its place (tar-recipes.ts: a diff pass
+   * hashing on a thread, a gzip build's libdeflate threads).
    */
   deferBody?: (abs: string, size: number) => void
   /** With deferBody: files up to this size are read here all the same (default: none). */
@@ -48,8 +49,6 @@ export interface TarWriterOptions {
 
 /** What a deferred file body is made of in the pack: its reader reads the file instead. */
 export const PLACEHOLDER = Buffer.alloc(1024 * 1024)
-
-/** The modes given on Windows, where the file system has none a Linux image can use. */
 
 /** Files up to this size are read whole when their turn comes; larger ones are streamed. */
 const WHOLE_FILE = 256 * 1024

@@ -16,7 +16,7 @@ import { countingStage } from '../../util/progress.js'
 import { fileSystemError, layerError, shownSource } from './input-errors.js'
 import { layerName, type LayerInput } from './spec.js'
 import { streamToBlob, tee } from './stream-to-blob.js'
-import { builtLayerOf, type BuildSettings, type BuiltLayer } from './types.js'
+import { builtLayerOf, hashed, type BuildSettings, type BuiltLayer } from './types.js'
 
 /** Bytes per read of the tarball. */
 const READ_CHUNK = 1024 * 1024
@@ -147,7 +147,7 @@ async function tarballPass(
   const createdBy = `lading: ADD ${shownSource(input.source)} /`
   const built = builtLayerOf(
     settings.compression,
-    stages.digestHash,
+    hashed(stages.digestHash),
     stages.diffHash.digest(),
     createdBy
   )

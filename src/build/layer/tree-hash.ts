@@ -14,12 +14,11 @@ import { Worker } from 'node:worker_threads'
 import {
   fillRecipe,
   rangeReader,
-  RecipeReadError,
   type RecipeFailure,
   type TarRecipe
 } from '../../codec/tar-recipe.js'
 import type { LocatedInput } from './input-errors.js'
-import { RecipeCutter, recipeError } from './tar-recipes.js'
+import { RecipeCutter, recipeFailureError } from './tar-recipes.js'
 
 /** A batch of the tar, in order: a recipe (codec/tar-recipe.ts) of `length` bytes. */
 type Batch = TarRecipe & { length: number }
@@ -192,7 +191,7 @@ export class TreeHasher {
     if ('ack' in a) {
       this.outstanding--
       this.spare.push(a.ack)
-    } else if ('failed' in a) this.fail(recipeError(this.input, new RecipeReadError(a.failed)))
+    } else if ('failed' in a) this.fail(recipeFailureError(this.input, a.failed))
     else this.result?.(a)
     const wake = this.wake
     this.wake = undefined

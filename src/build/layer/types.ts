@@ -75,20 +75,21 @@ export function layerRecipe(compression: Compression, level: number | undefined)
   return `lading layer format ${LAYER_FORMAT}: ${how}`
 }
 
-/** A built layer from the hash of its blob (`digestHash`) and its tar's digest. */
+/** A built layer from its blob's digest and size and its tar's digest. */
 export function builtLayerOf(
   compression: Compression,
-  digestHash: HashingStream,
+  blob: Pick<Descriptor, 'digest' | 'size'>,
   diffId: string,
   createdBy: string
 ): BuiltLayer {
   return {
-    descriptor: {
-      mediaType: layerMediaType(compression),
-      digest: digestHash.digest(),
-      size: digestHash.size
-    },
+    descriptor: { mediaType: layerMediaType(compression), digest: blob.digest, size: blob.size },
     diffId,
     createdBy
   }
+}
+
+/** What a HashingStream hashed: a blob's digest and size. */
+export function hashed(h: HashingStream): Pick<Descriptor, 'digest' | 'size'> {
+  return { digest: h.digest(), size: h.size }
 }

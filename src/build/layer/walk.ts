@@ -144,9 +144,10 @@ function* walkDirectory(
 
 /**
  * A child's path: its directory's (absolute, normalised: a real path or one built here) and its
- * name. Not path.join, whose result is built a character run at a time: a path of 10 parts
- * took about 600 bytes of string pieces, and a tree's paths live until the tar's reader has read
- * their files, so for 100,000 files the heap grew by 60 MB.
+ * name. Not path.join, whose result is built a character run at a time: 100,000 paths of about 10
+ * parts each held 63 MB of heap in a test script, about 600 bytes a path. A deferred file's path
+ * is held until its recipe is cut (up to a thousand at a time); the builds measured no
+ * difference.
  */
 function childPath(dir: string, name: string): string {
   return dir.endsWith(path.sep) ? dir + name : dir + path.sep + name
