@@ -35519,6 +35519,11 @@ class DeflatePool {
         new Uint8Array(buffer).set(block);
         return { buffer, length: block.length, crc: (0,external_node_zlib_.crc32)(block) };
     }
+    /** Starts every thread now (see MemberCompressor.warm); `only` then uses them too. */
+    warm() {
+        while (!this.failure && !this.closing && this.workers.size < this.threads)
+            this.spawn();
+    }
     async close() {
         this.closing = true;
         await Promise.all([...this.workers].map(w => w.terminate()));
@@ -35667,12 +35672,7 @@ class SharedCompressors {
     pools = new Map();
     /** The members of `level`, for one stream: closing the stream leaves the pool to the run. */
     gzip(level) {
-        let pool = this.pools.get(level);
-        if (!pool) {
-            pool = gzipMembers(level);
-            this.pools.set(level, pool);
-        }
-        const shared = pool;
+        const shared = this.pool(level);
         return {
             maxInFlight: shared.maxInFlight,
             member: block => shared.member(block),
@@ -35682,6 +35682,29 @@ class SharedCompressors {
             onlyRecipe: shared.onlyRecipe ? (r, length) => shared.onlyRecipe(r, length) : undefined,
             close: () => Promise.resolve()
         };
+    }
+    /**
+     * Starts the threads of `level` now, while the run does its other first things, so that the
+     * first blocks do not wait for them. A codec without threads (zlib's levels) starts nothing.
+     */
+    warm(level) {
+        this.pool(level).warm?.();
+    }
+    /** Threads its pools have started so far (tests tell by it). */
+    threads() {
+        let n = 0;
+        for (const pool of this.pools.values())
+            if (pool instanceof DeflatePool)
+                n += pool.threadsStarted;
+        return n;
+    }
+    pool(level) {
+        let pool = this.pools.get(level);
+        if (!pool) {
+            pool = gzipMembers(level);
+            this.pools.set(level, pool);
+        }
+        return pool;
     }
     async close() {
         const pools = [...this.pools.values()];
@@ -37147,6 +37170,11 @@ copied = () => { }) {
 
 /** Batches under way at once: bounds what waits for the worker, whatever the tree. */
 const BATCHES_AHEAD = 4;
+/**
+ * Batches under way at once before the worker's first answer, while it may still be starting:
+ * the walk goes on meanwhile. A batch not yet filled holds its headers only (a few pages).
+ */
+const BATCHES_AHEAD_AT_START = 16;
 /** Bytes of tar (written or referenced) per batch. */
 const BATCH_BYTES = 1024 * 1024;
 /** Batches held before a thread is started: a tar of no more is hashed on the main thread. */
@@ -37190,30 +37218,75 @@ let threadsStarted = 0;
 function hashThreadsStarted() {
     return threadsStarted;
 }
+function hashWorker() {
+    threadsStarted++;
+    return new external_node_worker_threads_.Worker(workerSource, {
+        eval: true,
+        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+    });
+}
+/**
+ * A run's hashing thread started before any pass needs one (`warm`), while the run does its
+ * other first things: a thread takes 70-150 ms to start, which a pass otherwise waits out with its
+ * first batches cut and the tree's walk stopped. The first pass that needs a thread takes it; the
+ * others start their own. `close` stops it if no pass took it.
+ */
+class HashThreads {
+    ready;
+    warm() {
+        if (this.ready)
+            return;
+        const worker = hashWorker();
+        // Until a pass takes it, a thread that failed to start is simply not there to take.
+        const gone = () => {
+            if (this.ready === worker)
+                this.ready = undefined;
+        };
+        worker.on('error', gone);
+        worker.on('exit', gone);
+        this.ready = worker;
+    }
+    /** The warm thread, now the caller's (its listeners its own), or a new one. */
+    take() {
+        const worker = this.ready;
+        this.ready = undefined;
+        if (!worker)
+            return hashWorker();
+        worker.removeAllListeners('error');
+        worker.removeAllListeners('exit');
+        return worker;
+    }
+    async close() {
+        const worker = this.ready;
+        this.ready = undefined;
+        await worker?.terminate();
+    }
+}
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
 class TreeHasher {
     input;
+    threads;
     /** Started once more than HELD_BATCHES were cut: a smaller tar is hashed on this thread. */
     worker;
-    /** Blocks back from the worker, filled again: a pass allocates BATCHES_AHEAD + 1 of them. */
+    /** Blocks back from the worker, filled again: BATCHES_AHEAD + 1 of them are kept. */
     spare = [];
     cutter = new RecipeCutter(BATCH_BYTES, () => this.spare.pop() ?? new ArrayBuffer(BATCH_BYTES + 1));
     /** Batches cut before the thread starts, hashed here if the tar ends first. */
     held = [];
     outstanding = 0;
+    /** Whether the worker has answered once: it has started, and the batches ahead are fewer. */
+    answered = false;
     wake;
     failure;
     result;
-    constructor(input) {
+    constructor(input, threads) {
         this.input = input;
+        this.threads = threads;
     }
     started() {
         if (this.worker)
             return this.worker;
-        const worker = new external_node_worker_threads_.Worker(workerSource, {
-            eval: true,
-            resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
-        });
+        const worker = this.threads ? this.threads.take() : hashWorker();
         worker.on('message', (a) => this.answer(a));
         worker.on('error', err => this.fail(err));
         worker.on('exit', code => {
@@ -37221,7 +37294,6 @@ class TreeHasher {
                 this.fail(new Error(`the thread stopped (${code})`));
         });
         this.worker = worker;
-        threadsStarted++;
         return worker;
     }
     /** A file body the tar will hold next (in the order of deferBody). */
@@ -37284,7 +37356,7 @@ class TreeHasher {
         }
         const worker = this.started();
         for (const b of this.held.length ? this.held.splice(0) : [batch]) {
-            while (this.outstanding >= BATCHES_AHEAD && !this.failure)
+            while (this.outstanding >= this.ahead() && !this.failure)
                 await this.waitForAck();
             if (this.failure)
                 throw this.failure;
@@ -37292,13 +37364,19 @@ class TreeHasher {
             this.outstanding++;
         }
     }
+    ahead() {
+        return this.answered ? BATCHES_AHEAD : BATCHES_AHEAD_AT_START;
+    }
     waitForAck() {
         return new Promise(resolve => (this.wake = resolve));
     }
     answer(a) {
         if ('ack' in a) {
+            this.answered = true;
             this.outstanding--;
-            this.spare.push(a.ack);
+            // The blocks of the start's extra batches are left to the collector.
+            if (this.spare.length <= BATCHES_AHEAD)
+                this.spare.push(a.ack);
         }
         else if ('failed' in a)
             this.fail(recipeFailureError(this.input, a.failed));
@@ -37501,6 +37579,7 @@ function refuseNonUtf8Names(input, abs) {
 
 
 
+
 /**
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
@@ -37532,7 +37611,7 @@ async function layerDiffPass(input, store, opts) {
         return undefined;
     // The files' bytes are read and hashed on a thread of their own while this one walks the tree
     // and writes the tar's headers (tree-hash.ts).
-    const hasher = new TreeHasher(content.input);
+    const hasher = new TreeHasher(content.input, opts.hashThreads);
     const { pack, check, written } = packEntries(content.input, settings, content.entries, (abs, size) => hasher.deferred(abs, size));
     const hashed = (async () => {
         try {
@@ -44693,11 +44772,35 @@ class Slots {
  * files with the other's compression, while more would only add memory.
  */
 const LAYERS_AT_ONCE = 2;
-async function buildLayers(plan, platforms, layout, ctx, hooks = {}) {
+/**
+ * The run's layer threads, those its first layers will need started now, as the run begins: a
+ * thread takes 70-150 ms to start, which the run then spends reading its sources and the cache
+ * images rather than with the first layer's walk stopped. With `cache-from` the layers are first
+ * only hashed (one thread); else a gzip build compresses on libdeflate's threads from the start.
+ */
+function startLayerThreads(plan) {
+    const compressors = new SharedCompressors();
+    const hashing = new HashThreads();
+    if (plan.layers.length > 0) {
+        if (plan.cacheFrom.length > 0)
+            hashing.warm();
+        else if (plan.compression === 'gzip') {
+            const level = compress_compressionLevel('gzip', plan.compressionLevel);
+            if (gzipCodec(level) === 'libdeflate')
+                compressors.warm(level);
+        }
+    }
+    return {
+        compressors,
+        hashing,
+        close: () => Promise.all([compressors.close(), hashing.close()]).then(() => undefined)
+    };
+}
+async function buildLayers(plan, platforms, layout, ctx, hooks = {}, threads = startLayerThreads(plan)) {
     const base = external_node_path_namespaceObject.basename(plan.output);
     // One pool of small-file buffers, and one of compressors, for the run's layers.
     const slabs = new SlabPool();
-    const compressors = new SharedCompressors();
+    const { compressors, hashing } = threads;
     const jobs = layerJobs(plan.layers, platforms);
     const built = await mapLimited(jobs, LAYERS_AT_ONCE, async (job) => {
         const opts = {
@@ -44708,6 +44811,7 @@ async function buildLayers(plan, platforms, layout, ctx, hooks = {}) {
             relief: ctx.relief,
             slabs,
             compressors,
+            hashThreads: hashing,
             progress: ctx.progress,
             // Never pack Lading's own outputs into a layer built from a directory that holds them.
             exclude: [
@@ -44725,7 +44829,7 @@ async function buildLayers(plan, platforms, layout, ctx, hooks = {}) {
             ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan));
         hooks.built?.(layer);
         return layer;
-    }).finally(() => compressors.close());
+    }).finally(() => threads.close());
     const byImage = platforms.map(() => []);
     jobs.forEach((job, i) => {
         const d = built[i].descriptor;
@@ -46471,6 +46575,8 @@ async function runPlan(plan, ctx) {
     let findings = [];
     let cache;
     let pushBegun = Promise.resolve(undefined);
+    // Started first, to be ready when the first layer is walked; closed once the layers are built.
+    const threads = startLayerThreads(plan);
     try {
         await prepareRun(plan);
         ({ sources: opened, findings } = await phase(ctx, 'read sources', () => openSources(plan, ctx)));
@@ -46493,7 +46599,7 @@ async function runPlan(plan, ctx) {
             built: plan.push
                 ? l => void begun.then(p => p?.staged(l.descriptor), () => undefined)
                 : undefined
-        }));
+        }, threads));
         const push = await begun;
         const { assembled, attached, staged } = await phase(ctx, 'assemble', () => assembleAndStage(plan, { resolution, newLayers, opened, layout, cache }, ctx));
         push?.graph(staged.graph);
@@ -46518,6 +46624,7 @@ async function runPlan(plan, ctx) {
         throw err;
     }
     finally {
+        await threads.close();
         // Manifests and tags go up only from finishPush: any other ending pushes none.
         await (await pushBegun.catch(() => undefined))?.abandon();
         // Gone once committed (swapped into the output); left over from any other ending.

@@ -228,6 +228,39 @@ describe('libdeflate gzip on worker threads', () => {
     await expect(again.member(text(10))).rejects.toThrow(/after close/)
   })
 
+  it('starts every thread when warmed, before any block; blocks then start none and give the same bytes', async () => {
+    const data = Buffer.concat([text(2 * GZIP_BLOCK + 99), noise(GZIP_BLOCK)])
+    const warmed = new DeflatePool(1, 2)
+    warmed.warm()
+    expect(warmed.threadsStarted).toBe(2)
+    warmed.warm()
+    expect(warmed.threadsStarted).toBe(2)
+    // A layer's only block goes to the running threads too.
+    const only = await warmed.only(text(300))
+    expect(sha(zlib.gunzipSync(only))).toBe(sha(text(300)))
+    // The stream closes the pool at its end.
+    const gz = await gzipThrough(warmed, pieces(data, 65521))
+    expect(warmed.threadsStarted).toBe(2)
+    expect(sha(gz)).toBe(sha(await gzipWasm([data], 1, 1)))
+    // Warming a closed pool starts nothing.
+    warmed.warm()
+    expect(warmed.threadsStarted).toBe(2)
+  })
+
+  it("a run's shared compressors warm a libdeflate level's threads, and none for zlib's", async () => {
+    const shared = new SharedCompressors()
+    expect(gzipCodec(2)).toBe('zlib')
+    shared.warm(2)
+    expect(shared.threads()).toBe(0)
+    shared.warm(1)
+    expect(shared.threads()).toBeGreaterThan(0)
+    const started = shared.threads()
+    const member = await shared.gzip(1).member(text(5000))
+    expect(sha(zlib.gunzipSync(member))).toBe(sha(text(5000)))
+    expect(shared.threads()).toBe(started)
+    await shared.close()
+  })
+
   it('refuses work once closed', async () => {
     const pool = new DeflatePool(1, 1)
     await pool.member(text(10))

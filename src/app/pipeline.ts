@@ -22,7 +22,7 @@ import { notPushedMessage, type Outcome, type RunResult } from './result.js'
 import { prepareOutput, removeStaleStages, stagingPath } from './output-dir.js'
 import { openSources, type OpenedSource } from './stages/open-sources.js'
 import { resolvePlatforms, SourceUnreadable, type Resolution } from './stages/resolve-platforms.js'
-import { buildLayers, type NewLayers } from './stages/build-layers.js'
+import { buildLayers, startLayerThreads, type NewLayers } from './stages/build-layers.js'
 import { assembleGraph, type Assembled } from './stages/assemble.js'
 import { stageLayout, type Staged } from './stages/stage-layout.js'
 import { validateOutput } from './stages/validate-output.js'
@@ -42,6 +42,8 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
   let findings: Finding[] = []
   let cache: LayerCache | undefined
   let pushBegun: Promise<EarlyPush | undefined> = Promise.resolve(undefined)
+  // Started first, to be ready when the first layer is walked; closed once the layers are built.
+  const threads = startLayerThreads(plan)
   try {
     await prepareRun(plan)
     ;({ sources: opened, findings } = await phase(ctx, 'read sources', () =>
@@ -62,16 +64,23 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     const begun = beginPush(plan, layout, opened, cache, ctx)
     pushBegun = begun
     const newLayers = await phase(ctx, 'build layers', () =>
-      buildLayers(plan, platforms, layout, ctx, {
-        reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
-        built: plan.push
-          ? l =>
-              void begun.then(
-                p => p?.staged(l.descriptor),
-                () => undefined
-              )
-          : undefined
-      })
+      buildLayers(
+        plan,
+        platforms,
+        layout,
+        ctx,
+        {
+          reuse: cache && ((l, store, opts) => cache!.reuse(l, store, opts, ctx)),
+          built: plan.push
+            ? l =>
+                void begun.then(
+                  p => p?.staged(l.descriptor),
+                  () => undefined
+                )
+            : undefined
+        },
+        threads
+      )
     )
     const push = await begun
     const { assembled, attached, staged } = await phase(ctx, 'assemble', () =>
@@ -98,6 +107,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     if (err instanceof SourceUnreadable) return unreadableSource(err, findings, plan)
     throw err
   } finally {
+    await threads.close()
     // Manifests and tags go up only from finishPush: any other ending pushes none.
     await (await pushBegun.catch(() => undefined))?.abandon()
     // Gone once committed (swapped into the output); left over from any other ending.

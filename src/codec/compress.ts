@@ -85,12 +85,7 @@ export class SharedCompressors {
 
   /** The members of `level`, for one stream: closing the stream leaves the pool to the run. */
   gzip(level: number): MemberCompressor {
-    let pool = this.pools.get(level)
-    if (!pool) {
-      pool = gzipMembers(level)
-      this.pools.set(level, pool)
-    }
-    const shared = pool
+    const shared = this.pool(level)
     return {
       maxInFlight: shared.maxInFlight,
       member: block => shared.member(block),
@@ -100,6 +95,31 @@ export class SharedCompressors {
       onlyRecipe: shared.onlyRecipe ? (r, length) => shared.onlyRecipe!(r, length) : undefined,
       close: () => Promise.resolve()
     }
+  }
+
+  /**
+   * Starts the threads of `level` now, while the run does its other first things, so that the
+   * first blocks do not wait for them. A codec without threads (zlib's levels) starts nothing.
+   */
+  warm(level: number): void {
+    this.pool(level).warm?.()
+  }
+
+  /** Threads its pools have started so far (tests tell by it). */
+  threads(): number {
+    let n = 0
+    for (const pool of this.pools.values())
+      if (pool instanceof DeflatePool) n += pool.threadsStarted
+    return n
+  }
+
+  private pool(level: number): MemberCompressor {
+    let pool = this.pools.get(level)
+    if (!pool) {
+      pool = gzipMembers(level)
+      this.pools.set(level, pool)
+    }
+    return pool
   }
 
   async close(): Promise<void> {

@@ -206,6 +206,11 @@ export class DeflatePool implements MemberCompressor {
     return { buffer, length: block.length, crc: crc32(block) }
   }
 
+  /** Starts every thread now (see MemberCompressor.warm); `only` then uses them too. */
+  warm(): void {
+    while (!this.failure && !this.closing && this.workers.size < this.threads) this.spawn()
+  }
+
   async close(): Promise<void> {
     this.closing = true
     await Promise.all([...this.workers].map(w => w.terminate()))

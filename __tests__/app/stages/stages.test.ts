@@ -18,6 +18,8 @@ import { resolvePlatforms, SourceUnreadable } from '../../../src/app/stages/reso
 import { assembleGraph } from '../../../src/app/stages/assemble.js'
 import { stageLayout } from '../../../src/app/stages/stage-layout.js'
 import { commitOutput } from '../../../src/app/stages/commit.js'
+import { startLayerThreads } from '../../../src/app/stages/build-layers.js'
+import { hashThreadsStarted } from '../../../src/build/layer/tree-hash.js'
 import { stagingPath } from '../../../src/app/output-dir.js'
 import { trackedTempDirs, writeFixtureLayout } from '../../helpers/transports-fixtures.js'
 
@@ -193,5 +195,32 @@ describe('commit', () => {
     const index = JSON.parse(await fs.readFile(path.join(out, 'index.json'), 'utf8'))
     expect(index.manifests[0].digest).toBe(img.manifest.digest)
     await expect(fs.access(stage)).rejects.toThrow()
+  })
+})
+
+describe('build-layers: the threads started as the run begins', () => {
+  it('the hashing thread with cache-from, libdeflate threads for gzip without; none else', async () => {
+    const dir = await tmp()
+    const output = path.join(await tmp(), 'o')
+    const base = { from: 'scratch', layers: dir, output }
+    const started = async (given: GivenInputs) => {
+      const hashed = hashThreadsStarted()
+      const threads = startLayerThreads(planOf(given))
+      const counts = { hash: hashThreadsStarted() - hashed, gzip: threads.compressors.threads() }
+      await threads.close()
+      return counts
+    }
+    expect(await started({ ...base, 'cache-from': `oci:${dir}` })).toEqual({ hash: 1, gzip: 0 })
+    const cold = await started(base)
+    expect(cold.hash).toBe(0)
+    expect(cold.gzip).toBeGreaterThan(0)
+    // zstd, a zlib level of gzip, no compression, or no layer at all: no thread of libdeflate's.
+    for (const given of [
+      { ...base, compression: 'zstd' },
+      { ...base, 'compression-level': '2' },
+      { ...base, compression: 'none' },
+      { from: `oci:${dir}`, output }
+    ])
+      expect(await started(given)).toEqual({ hash: 0, gzip: 0 })
   })
 })

@@ -15,7 +15,7 @@ import { LadingError } from '../../../src/util/errors.js'
 import { MemoryRelief } from '../../../src/util/memory.js'
 import { makeTree, pattern, patternedTrees, writePatternedTree } from '../../helpers/layer-tree.js'
 import { checksCalling, gzipOpts, MTIME, storesUnder } from '../../helpers/layer-build.js'
-import { hashThreadsStarted } from '../../../src/build/layer/tree-hash.js'
+import { HashThreads, hashThreadsStarted } from '../../../src/build/layer/tree-hash.js'
 
 const MiB = 1024 * 1024
 let work: string
@@ -173,4 +173,55 @@ describe('the diff pass with files read on a thread', () => {
       }
     }
   )
+
+  describe("a run's hashing thread started ahead (HashThreads)", () => {
+    /** A tree past the 4 MiB a pass hashes on the main thread, and the options to pass it with. */
+    async function largeTree(seed: number): Promise<string> {
+      const dir = await newDir()
+      await fs.writeFile(path.join(dir, 'a-big.bin'), pattern(5 * MiB, seed))
+      await fs.writeFile(path.join(dir, 'b.txt'), 'after the big one\n')
+      return dir
+    }
+
+    it('is taken by the first pass that needs a thread; the next pass starts its own', async () => {
+      const [one, two] = [await largeTree(11), await largeTree(12)]
+      const threads = new HashThreads()
+      const before = hashThreadsStarted()
+      threads.warm()
+      threads.warm()
+      expect(hashThreadsStarted() - before).toBe(1)
+      await sameDiffId(one, { ...gzipOpts, hashThreads: threads })
+      expect(hashThreadsStarted() - before).toBe(1)
+      await sameDiffId(two, { ...gzipOpts, hashThreads: threads })
+      expect(hashThreadsStarted() - before).toBe(2)
+      await threads.close()
+    })
+
+    it('is not taken by a pass small enough to hash on the main thread; close stops it', async () => {
+      const dir = await newDir()
+      await fs.writeFile(path.join(dir, 'small.txt'), 'small\n')
+      const threads = new HashThreads()
+      const before = hashThreadsStarted()
+      threads.warm()
+      await sameDiffId(dir, { ...gzipOpts, hashThreads: threads })
+      await threads.close()
+      // Closed, it is gone: a pass that needs a thread now starts one.
+      await sameDiffId(await largeTree(13), { ...gzipOpts, hashThreads: threads })
+      expect(hashThreadsStarted() - before).toBe(2)
+    })
+
+    it('is not handed out once it has stopped: the pass starts a thread of its own', async () => {
+      const threads = new HashThreads()
+      threads.warm()
+      // As a thread that failed to start, or was stopped from outside, would be.
+      const ready = (threads as unknown as { ready: import('node:worker_threads').Worker }).ready
+      const exited = new Promise(resolve => ready.once('exit', resolve))
+      await ready.terminate()
+      await exited
+      const before = hashThreadsStarted()
+      await sameDiffId(await largeTree(14), { ...gzipOpts, hashThreads: threads })
+      expect(hashThreadsStarted() - before).toBe(1)
+      await threads.close()
+    })
+  })
 })

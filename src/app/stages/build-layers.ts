@@ -10,11 +10,12 @@ import { formatPlatform } from '../../oci/platform.js'
 import { scanKey } from '../../oci/scan.js'
 import type { Platform } from '../../oci/types.js'
 import { mapLimited } from '../../util/limit.js'
-import { SharedCompressors } from '../../codec/compress.js'
+import { compressionLevel, gzipCodec, SharedCompressors } from '../../codec/compress.js'
 import type { Layout } from '../../transports/layout.js'
 import {
   buildLayer,
   expandForPlatform,
+  HashThreads,
   isPerPlatform,
   layerName,
   SlabPool,
@@ -48,6 +49,36 @@ export interface LayerHooks {
   built?(layer: NewLayer): void
 }
 
+/** The threads the run's layers use, shared by them and closed once they are all written. */
+export interface LayerThreads {
+  compressors: SharedCompressors
+  hashing: HashThreads
+  close(): Promise<void>
+}
+
+/**
+ * The run's layer threads, those its first layers will need started now, as the run begins: a
+ * thread takes 70-150 ms to start, which the run then spends reading its sources and the cache
+ * images rather than with the first layer's walk stopped. With `cache-from` the layers are first
+ * only hashed (one thread); else a gzip build compresses on libdeflate's threads from the start.
+ */
+export function startLayerThreads(plan: Plan): LayerThreads {
+  const compressors = new SharedCompressors()
+  const hashing = new HashThreads()
+  if (plan.layers.length > 0) {
+    if (plan.cacheFrom.length > 0) hashing.warm()
+    else if (plan.compression === 'gzip') {
+      const level = compressionLevel('gzip', plan.compressionLevel) as number
+      if (gzipCodec(level) === 'libdeflate') compressors.warm(level)
+    }
+  }
+  return {
+    compressors,
+    hashing,
+    close: () => Promise.all([compressors.close(), hashing.close()]).then(() => undefined)
+  }
+}
+
 /** One layer to build, and which line of `layers` it is for which images. */
 interface LayerJob {
   input: LayerInput
@@ -60,12 +91,13 @@ export async function buildLayers(
   platforms: Platform[],
   layout: Layout,
   ctx: RunContext,
-  hooks: LayerHooks = {}
+  hooks: LayerHooks = {},
+  threads: LayerThreads = startLayerThreads(plan)
 ): Promise<NewLayers> {
   const base = path.basename(plan.output)
   // One pool of small-file buffers, and one of compressors, for the run's layers.
   const slabs = new SlabPool()
-  const compressors = new SharedCompressors()
+  const { compressors, hashing } = threads
   const jobs = layerJobs(plan.layers, platforms)
   const built = await mapLimited(jobs, LAYERS_AT_ONCE, async job => {
     const opts: LayerOptions = {
@@ -76,6 +108,7 @@ export async function buildLayers(
       relief: ctx.relief,
       slabs,
       compressors,
+      hashThreads: hashing,
       progress: ctx.progress,
       // Never pack Lading's own outputs into a layer built from a directory that holds them.
       exclude: [
@@ -91,7 +124,7 @@ export async function buildLayers(
     if (layer.scan) ctx.scans.set(scanKey(layer.descriptor), Promise.resolve(layer.scan))
     hooks.built?.(layer)
     return layer
-  }).finally(() => compressors.close())
+  }).finally(() => threads.close())
   const byImage: NewLayer[][] = platforms.map(() => [])
   jobs.forEach((job, i) => {
     const d = built[i].descriptor

@@ -28,6 +28,7 @@ import { tarballLayer } from './tarball.js'
 import { packInChunks, writeEntries } from './tar-writer.js'
 import { RecipeCutter, recipeBlocks } from './tar-recipes.js'
 import { TreeHasher } from './tree-hash.js'
+export { HashThreads } from './tree-hash.js'
 import {
   builtLayerOf,
   hashed,
@@ -113,7 +114,7 @@ export async function layerDiffPass(
   if (content.kind === 'tarball') return undefined
   // The files' bytes are read and hashed on a thread of their own while this one walks the tree
   // and writes the tar's headers (tree-hash.ts).
-  const hasher = new TreeHasher(content.input)
+  const hasher = new TreeHasher(content.input, opts.hashThreads)
   const { pack, check, written } = packEntries(
     content.input,
     settings,

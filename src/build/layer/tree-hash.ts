@@ -29,6 +29,12 @@ type Answer = { ack: ArrayBuffer } | { digest: string } | { failed: RecipeFailur
 /** Batches under way at once: bounds what waits for the worker, whatever the tree. */
 const BATCHES_AHEAD = 4
 
+/**
+ * Batches under way at once before the worker's first answer, while it may still be starting:
+ * the walk goes on meanwhile. A batch not yet filled holds its headers only (a few pages).
+ */
+const BATCHES_AHEAD_AT_START = 16
+
 /** Bytes of tar (written or referenced) per batch. */
 const BATCH_BYTES = 1024 * 1024
 
@@ -84,11 +90,57 @@ export function hashThreadsStarted(): number {
   return threadsStarted
 }
 
+function hashWorker(): Worker {
+  threadsStarted++
+  return new Worker(workerSource, {
+    eval: true,
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+  })
+}
+
+/**
+ * A run's hashing thread started before any pass needs one (`warm`), while the run does its
+ * other first things: a thread takes 70-150 ms to start, which a pass otherwise waits out with its
+ * first batches cut and the tree's walk stopped. The first pass that needs a thread takes it; the
+ * others start their own. `close` stops it if no pass took it.
+ */
+export class HashThreads {
+  private ready: Worker | undefined
+
+  warm(): void {
+    if (this.ready) return
+    const worker = hashWorker()
+    // Until a pass takes it, a thread that failed to start is simply not there to take.
+    const gone = () => {
+      if (this.ready === worker) this.ready = undefined
+    }
+    worker.on('error', gone)
+    worker.on('exit', gone)
+    this.ready = worker
+  }
+
+  /** The warm thread, now the caller's (its listeners its own), or a new one. */
+  take(): Worker {
+    const worker = this.ready
+    this.ready = undefined
+    if (!worker) return hashWorker()
+    worker.removeAllListeners('error')
+    worker.removeAllListeners('exit')
+    return worker
+  }
+
+  async close(): Promise<void> {
+    const worker = this.ready
+    this.ready = undefined
+    await worker?.terminate()
+  }
+}
+
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
 export class TreeHasher {
   /** Started once more than HELD_BATCHES were cut: a smaller tar is hashed on this thread. */
   private worker: Worker | undefined
-  /** Blocks back from the worker, filled again: a pass allocates BATCHES_AHEAD + 1 of them. */
+  /** Blocks back from the worker, filled again: BATCHES_AHEAD + 1 of them are kept. */
   private readonly spare: ArrayBuffer[] = []
   private readonly cutter = new RecipeCutter(
     BATCH_BYTES,
@@ -97,25 +149,26 @@ export class TreeHasher {
   /** Batches cut before the thread starts, hashed here if the tar ends first. */
   private readonly held: Batch[] = []
   private outstanding = 0
+  /** Whether the worker has answered once: it has started, and the batches ahead are fewer. */
+  private answered = false
   private wake: (() => void) | undefined
   private failure: Error | undefined
   private result: ((answer: Answer) => void) | undefined
 
-  constructor(private readonly input: LocatedInput) {}
+  constructor(
+    private readonly input: LocatedInput,
+    private readonly threads?: HashThreads
+  ) {}
 
   private started(): Worker {
     if (this.worker) return this.worker
-    const worker = new Worker(workerSource, {
-      eval: true,
-      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
-    })
+    const worker = this.threads ? this.threads.take() : hashWorker()
     worker.on('message', (a: Answer) => this.answer(a))
     worker.on('error', err => this.fail(err))
     worker.on('exit', code => {
       if (!this.result && !this.failure) this.fail(new Error(`the thread stopped (${code})`))
     })
     this.worker = worker
-    threadsStarted++
     return worker
   }
 
@@ -176,11 +229,15 @@ export class TreeHasher {
     }
     const worker = this.started()
     for (const b of this.held.length ? this.held.splice(0) : [batch]) {
-      while (this.outstanding >= BATCHES_AHEAD && !this.failure) await this.waitForAck()
+      while (this.outstanding >= this.ahead() && !this.failure) await this.waitForAck()
       if (this.failure) throw this.failure
       worker.postMessage(b, [b.block, b.files])
       this.outstanding++
     }
+  }
+
+  private ahead(): number {
+    return this.answered ? BATCHES_AHEAD : BATCHES_AHEAD_AT_START
   }
 
   private waitForAck(): Promise<void> {
@@ -189,8 +246,10 @@ export class TreeHasher {
 
   private answer(a: Answer): void {
     if ('ack' in a) {
+      this.answered = true
       this.outstanding--
-      this.spare.push(a.ack)
+      // The blocks of the start's extra batches are left to the collector.
+      if (this.spare.length <= BATCHES_AHEAD) this.spare.push(a.ack)
     } else if ('failed' in a) this.fail(recipeFailureError(this.input, a.failed))
     else this.result?.(a)
     const wake = this.wake

@@ -7,6 +7,7 @@ import type { MemoryRelief } from '../../util/memory.js'
 import type { StartProgress } from '../../util/progress.js'
 import type { SlabPool } from './slabs.js'
 import type { SharedCompressors } from '../../codec/compress.js'
+import type { HashThreads } from './tree-hash.js'
 
 export interface LayerOptions {
   compression: Compression
@@ -25,6 +26,8 @@ export interface LayerOptions {
   slabs?: SlabPool
   /** The run's compressors, shared by the layers it builds at once; else each makes its own. */
   compressors?: SharedCompressors
+  /** The run's hashing thread started ahead of the diff passes; else each starts its own. */
+  hashThreads?: HashThreads
   /** Told of the bytes of a long build as they are written (uncompressed tar, or tarball read). */
   progress?: StartProgress
   /** The platform the sources are read on (default: this process's): see modes.ts. */
