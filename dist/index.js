@@ -36469,9 +36469,10 @@ function toOciMediaType(mt) {
 /**
  * Bumped whenever Lading's bytes for the same tree and settings change (the tar writer, the
  * compressor): a cached layer made by another format is not taken for a cold build's. 3: gzip
- * level 1 is libdeflate with scripts/libdeflate-fast.patch.
+ * level 1 is libdeflate with scripts/libdeflate-fast.patch; 4: with its second version (5-byte
+ * matches, repeat offsets, fewer positions hashed).
  */
-const LAYER_FORMAT = 3;
+const LAYER_FORMAT = 4;
 /** The history comment of a layer Lading builds: its format and compression settings. */
 function layerRecipe(compression, level) {
     const how = compression === 'none' ? 'uncompressed' : `${compression} level ${level ?? 'default'}`;

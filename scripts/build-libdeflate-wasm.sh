@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds src/codec/wasm/libdeflate.wasm, the deflate compressor behind gzip layers, from Debian's
 # libdeflate source package with Debian's clang, and writes src/codec/wasm/SOURCE beside it.
-# scripts/libdeflate-fast.patch is applied first: it changes level 1 (Lading's default) only, for
-# speed (one candidate per hash bucket, stepping over bytes after 64 misses in a row, blocks of
-# 32 KiB); docs/performance.md has the measurements.
+# scripts/libdeflate-fast.patch is applied first, for speed at level 1 (Lading's default): one
+# candidate per hash bucket, hashed on 5 bytes with matches of 5 or more; of a match's positions
+# only the first 3 and the last are hashed; right after a match its offset is tried again first;
+# after 8 misses in a row it steps over bytes; literals are tallied per run; blocks of 32 KiB.
+# One change reaches every level: a 64-bit machine word on wasm32 (the same bits out, faster).
+# docs/performance.md has the measurements.
 #
 #   bash scripts/build-libdeflate-wasm.sh           rebuild and replace the committed files
 #   bash scripts/build-libdeflate-wasm.sh --check   rebuild in a temporary folder and compare it

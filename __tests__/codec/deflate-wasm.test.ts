@@ -161,12 +161,39 @@ describe('libdeflate gzip on worker threads', () => {
     expect(packed.length).toBeLessThan(random.length * 1.001 + 4 * 64)
   })
 
-  it('compresses at every gzip level the input allows', async () => {
-    const data = text(300_000)
+  // The patch's 64-bit machine word reaches every level's bit writer and match extension.
+  it('compresses at every gzip level the input allows: text, noise and runs of zeros', async () => {
+    const data = Buffer.concat([
+      text(300_000),
+      noise(70_001, 3),
+      Buffer.alloc(40_000),
+      text(1_000),
+      noise(7, 4),
+      text(GZIP_BLOCK - 411_009)
+    ])
     for (let level = 0; level <= 9; level++) {
       const gz = await gzipWasm([data], level, 1)
       expect(sha(zlib.gunzipSync(gz))).toBe(sha(data))
+      expect(sha(gunzipTool(gz))).toBe(sha(data))
     }
+  })
+
+  // Level 1 hashes only some of a match's positions and tries its offset again right after it:
+  // data repeated from further back than one match's 258 bytes must come back, and stay small.
+  it('gives back data repeated at every distance up to the window, and packs long repeats', async () => {
+    const unit = noise(1500, 9)
+    const parts: Buffer[] = []
+    for (const distance of [5, 6, 257, 258, 259, 4096, 32767, 32768]) {
+      const seed = noise(distance, distance)
+      parts.push(seed, seed, seed.subarray(0, distance >> 1), text(97))
+    }
+    const data = Buffer.concat(parts)
+    const gz = await gzipWasm([data], 1, 1)
+    expect(sha(gunzipTool(gz))).toBe(sha(data))
+    const repeated = Buffer.concat(Array.from({ length: 600 }, () => unit))
+    const packed = await gzipWasm([repeated], 1, 1)
+    expect(sha(zlib.gunzipSync(packed))).toBe(sha(repeated))
+    expect(packed.length).toBeLessThan(repeated.length / 50)
   })
 
   it('is the default gzip, and its stages give a gzip file', async () => {
