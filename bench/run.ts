@@ -10,7 +10,9 @@
  *   tiny      100,000 tiny files: lading build vs umoci insert, time per file
  *   repro     the Lading builds of the mixed dataset give one manifest digest
  *   push      a 4-layer layout to an empty registry and to one that has it:
- *             lading build --from oci:... --push --tags ... vs oci-image-tool validate && skopeo copy
+ *             lading build --from oci:... --push --tags ... vs oci-image-tool validate && skopeo copy;
+ *             each run one job (a RUNNER_TEMP of its own): the first push reads the layout cold,
+ *             the second finds the verdicts the first kept
  *   pushbuilt the same image built by an earlier `lading build` step (its own RUNNER_TEMP per
  *             run, so the verdicts that step kept are found), then pushed by a second step, to an
  *             empty registry and to one that has it, vs oci-image-tool validate && skopeo copy
@@ -240,11 +242,23 @@ function quick(cmd: string, args: string[]): { ok: boolean; out: string } {
   return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() }
 }
 
-/** A Lading run; `runnerTemp` is its RUNNER_TEMP, where it keeps and finds blob verdicts. */
-const lading = (label: string, args: string[], runnerTemp?: string): Promise<Measured> =>
-  measure(`lading ${label}`, process.execPath, [cli, ...args], {
-    env: runnerTemp ? { RUNNER_TEMP: runnerTemp } : undefined
+let ownTemps = 0
+
+/**
+ * A Lading run; `runnerTemp` is its RUNNER_TEMP, where it keeps and finds blob verdicts. Without
+ * one it gets a new empty one of its own: it finds no verdict an earlier run left (in the system's
+ * temp dir, as outside a workflow), as a layout from elsewhere is read in full.
+ */
+const lading = (label: string, args: string[], runnerTemp?: string): Promise<Measured> => {
+  let temp = runnerTemp
+  if (!temp) {
+    temp = path.join(work, 'runner-temps', String(ownTemps++))
+    fs.mkdirSync(temp, { recursive: true })
+  }
+  return measure(`lading ${label}`, process.execPath, [cli, ...args], {
+    env: { RUNNER_TEMP: temp }
   })
+}
 const sh = (label: string, script: string, ...args: string[]): Promise<Measured> =>
   measure(label, 'sh', ['-c', script, 'sh', ...args])
 
@@ -749,21 +763,22 @@ async function benchPush(mixed: Dataset): Promise<void> {
     ladingHas: [] as Measured[],
     peerHas: [] as Measured[]
   }
-  const ladingPush = (label: string, host: string, out: string) =>
-    lading(label, [
-      'build',
-      '--from',
-      `oci:${src.layout}:latest`,
-      '--push',
-      '--tags',
-      `${host}/${ref}`,
-      '--output',
-      out
-    ])
+  // Each run is one job: its first push reads the layout cold (no step of the job checked it), its
+  // second finds the verdicts the first kept, as a push repeated in a later step of a job does.
+  const ladingPush = (label: string, host: string, out: string, runnerTemp: string) =>
+    lading(
+      label,
+      ['build', '--from', `oci:${src.layout}:latest`, '--push', '--tags', `${host}/${ref}`].concat([
+        '--output',
+        out
+      ]),
+      runnerTemp
+    )
   const peerPush = (label: string, host: string) =>
     validateAndCopy(label, src.layout, 'latest', `${host}/${ref}`)
   let verified: { registry: string; layout: string; pushedOut: string } | null = null
   for (let i = 0; i < RUNS; i++) {
+    const { runnerTemp } = stepDir(`push-${i}`)
     const a = await startRegistry(`lading-${i}`)
     try {
       const b = await startRegistry(`peer-${i}`)
@@ -771,7 +786,8 @@ async function benchPush(mixed: Dataset): Promise<void> {
         const le = await ladingPush(
           'push (empty registry)',
           a.host,
-          path.join(work, `push-out-${i}-a`)
+          path.join(work, `push-out-${i}-a`),
+          runnerTemp
         )
         const pe = await peerPush('oci-image-tool validate && skopeo copy (empty)', b.host)
         if (!verified) {
@@ -796,7 +812,8 @@ async function benchPush(mixed: Dataset): Promise<void> {
         const lh = await ladingPush(
           'push (registry has it)',
           a.host,
-          path.join(work, `push-out-${i}-b`)
+          path.join(work, `push-out-${i}-b`),
+          runnerTemp
         )
         const ph = await peerPush('oci-image-tool validate && skopeo copy (has it)', b.host)
         for (const m of [le, lh]) noteRss('push', m)
