@@ -262,7 +262,7 @@ describe('libdeflate gzip on worker threads', () => {
     expect(warmed.threadsStarted).toBe(2)
     warmed.warm()
     expect(warmed.threadsStarted).toBe(2)
-    // A layer's only block goes to the running threads too.
+    // A layer's only block, with the threads running, gives its bytes as ever.
     const only = await warmed.only(text(300))
     expect(sha(zlib.gunzipSync(only))).toBe(sha(text(300)))
     // The stream closes the pool at its end.

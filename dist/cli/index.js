@@ -14595,11 +14595,9 @@ function startLayerThreads(plan) {
     if (plan.layers.length > 0) {
         if (plan.cacheFrom.length > 0)
             hashing.warm();
-        else if (plan.compression === 'gzip') {
-            const level = compress_compressionLevel('gzip', plan.compressionLevel);
-            if (gzipCodec(level) === 'libdeflate')
-                compressors.warm(level);
-        }
+        // A gzip level that zlib makes has no threads: warming it starts none.
+        else if (plan.compression === 'gzip')
+            compressors.warm(compress_compressionLevel('gzip', plan.compressionLevel));
     }
     return {
         compressors,
@@ -14607,7 +14605,9 @@ function startLayerThreads(plan) {
         close: () => Promise.all([compressors.close(), hashing.close()]).then(() => undefined)
     };
 }
-async function buildLayers(plan, platforms, layout, ctx, hooks = {}, threads = startLayerThreads(plan)) {
+async function buildLayers(plan, platforms, layout, ctx, hooks, 
+/** The run's (startLayerThreads): closed here once the layers are written. */
+threads) {
     const base = external_node_path_namespaceObject.basename(plan.output);
     // One pool of small-file buffers, and one of compressors, for the run's layers.
     const slabs = new SlabPool();

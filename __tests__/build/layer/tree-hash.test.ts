@@ -204,6 +204,8 @@ describe('the diff pass with files read on a thread', () => {
       const before = hashThreadsStarted()
       threads.warm()
       await sameDiffId(dir, { ...gzipOpts, hashThreads: threads })
+      // Still there, for a pass that needs a thread.
+      expect((threads as unknown as { ready?: unknown }).ready).toBeDefined()
       await threads.close()
       // Closed, it is gone: a pass that needs a thread now starts one.
       await sameDiffId(await largeTree(13), { ...gzipOpts, hashThreads: threads })

@@ -10,7 +10,7 @@ import { formatPlatform } from '../../oci/platform.js'
 import { scanKey } from '../../oci/scan.js'
 import type { Platform } from '../../oci/types.js'
 import { mapLimited } from '../../util/limit.js'
-import { compressionLevel, gzipCodec, SharedCompressors } from '../../codec/compress.js'
+import { compressionLevel, SharedCompressors } from '../../codec/compress.js'
 import type { Layout } from '../../transports/layout.js'
 import {
   buildLayer,
@@ -67,10 +67,9 @@ export function startLayerThreads(plan: Plan): LayerThreads {
   const hashing = new HashThreads()
   if (plan.layers.length > 0) {
     if (plan.cacheFrom.length > 0) hashing.warm()
-    else if (plan.compression === 'gzip') {
-      const level = compressionLevel('gzip', plan.compressionLevel) as number
-      if (gzipCodec(level) === 'libdeflate') compressors.warm(level)
-    }
+    // A gzip level that zlib makes has no threads: warming it starts none.
+    else if (plan.compression === 'gzip')
+      compressors.warm(compressionLevel('gzip', plan.compressionLevel) as number)
   }
   return {
     compressors,
@@ -91,8 +90,9 @@ export async function buildLayers(
   platforms: Platform[],
   layout: Layout,
   ctx: RunContext,
-  hooks: LayerHooks = {},
-  threads: LayerThreads = startLayerThreads(plan)
+  hooks: LayerHooks,
+  /** The run's (startLayerThreads): closed here once the layers are written. */
+  threads: LayerThreads
 ): Promise<NewLayers> {
   const base = path.basename(plan.output)
   // One pool of small-file buffers, and one of compressors, for the run's layers.
