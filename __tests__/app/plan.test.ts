@@ -60,3 +60,47 @@ describe('layers', () => {
     ])
   })
 })
+
+describe('cache-from', () => {
+  it('reads references, oci: layouts and buildx lines; leaves out caches of other types', () => {
+    const p = plan({
+      'cache-from': [
+        'ghcr.io/o/app:latest',
+        'oci:./cache',
+        'type=registry,ref=ghcr.io/o/app:buildcache,mode=max',
+        'ref=ghcr.io/o/app:ref-only',
+        'type=local,src=/tmp/cache',
+        'src=/tmp/src-only',
+        'type=gha,scope=main',
+        'type=s3,region=eu,bucket=b'
+      ].join('\n')
+    })
+    expect(
+      p.cacheFrom.map(c => [c.line, c.spec.kind === 'registry' ? c.spec.reference : c.spec])
+    ).toEqual([
+      ['ghcr.io/o/app:latest', 'ghcr.io/o/app:latest'],
+      ['oci:./cache', expect.objectContaining({ kind: 'oci', path: './cache' })],
+      ['type=registry,ref=ghcr.io/o/app:buildcache,mode=max', 'ghcr.io/o/app:buildcache'],
+      ['ref=ghcr.io/o/app:ref-only', 'ghcr.io/o/app:ref-only'],
+      ['type=local,src=/tmp/cache', expect.objectContaining({ kind: 'oci', path: '/tmp/cache' })],
+      ['src=/tmp/src-only', expect.objectContaining({ kind: 'oci', path: '/tmp/src-only' })]
+    ])
+    expect(p.cacheFromSkipped.map(s => s.line)).toEqual([
+      'type=gha,scope=main',
+      'type=s3,region=eu,bucket=b'
+    ])
+    expect(p.cacheFromSkipped[0].why).toMatch(/type=gha is a BuildKit cache store/)
+  })
+
+  it.each([
+    ['type=registry', /cache-from: "type=registry": type=registry needs ref=/],
+    ['type=local,src=', /cache-from: "type=local,src=": type=local needs src=/],
+    ['type=registry,ref=x,ref=y', /"ref" is given twice/],
+    ['type=registry,mode', /"mode" is not key=value/],
+    ['type=registry,ref=Not/Valid', /cache-from: "type=registry,ref=Not\/Valid": .*not a valid/],
+    ['scratch', /cache-from: "scratch" has no layers/],
+    ['./cache', /cache-from: "\.\/cache" is not a valid image reference/]
+  ])('%s is a usage error', (line, message) => {
+    expect(() => plan({ 'cache-from': line })).toThrow(message)
+  })
+})

@@ -6582,24 +6582,74 @@ function parseSourceSpec(line) {
 
 /**
  * Each line read as a `from` line is (a registry reference, `oci:`, `oci-archive:`,
- * `docker-archive:`). A line that names no image is a usage error; an image that cannot be read
- * is only a warning, later, when the cache is opened.
+ * `docker-archive:`), or as docker/build-push-action writes its `cache-from`: `type=registry,
+ * ref=REF` is REF, `type=local,src=DIR` the OCI layout DIR. A cache of another type (`gha`, `s3`,
+ * ...) is BuildKit's own format: the line is left out with a warning, as an unreadable image is.
+ * A line that names no image is a usage error.
  */
 function parseCacheFrom(value) {
-    return parseList(value).map(line => {
+    const out = { images: [], skipped: [] };
+    for (const line of parseList(value)) {
+        const named = buildxLine(line);
+        if (named && 'why' in named) {
+            out.skipped.push({ line, why: named.why });
+            continue;
+        }
         let spec;
         try {
-            spec = parseSourceSpec(line);
+            spec = parseSourceSpec(named ? named.source : line);
         }
         catch (err) {
             if (!(err instanceof LadingError))
                 throw err;
-            throw new LadingError(err.message.replace(/^from:/, 'cache-from:'));
+            const message = err.message.replace(/^from: /, '');
+            // A line in buildx's form is named whole: the reference alone may not show where it was.
+            throw new LadingError(`cache-from: ${named ? `${quoted(line)}: ` : ''}${message}`);
         }
         if (spec.kind === 'scratch')
             throw new LadingError('cache-from: "scratch" has no layers; name an image');
-        return { line, spec };
-    });
+        out.images.push({ line, spec });
+    }
+    return out;
+}
+/** A name for a line in an error: JSON-quoted, which shows stray spaces and control bytes. */
+function quoted(line) {
+    return JSON.stringify(line);
+}
+/**
+ * A line in buildx's form, `key=value` pairs split by commas with `type` or `ref` among them:
+ * the source it names, or why it is left out. Undefined for any other line (an image reference
+ * has no `=` in its first comma-separated part).
+ */
+function buildxLine(line) {
+    const first = line.split(',')[0];
+    if (!/^(type|ref|src)=/.test(first))
+        return undefined;
+    const attrs = new Map();
+    for (const part of line.split(',')) {
+        const eq = part.indexOf('=');
+        if (eq <= 0)
+            throw new LadingError(`cache-from: ${quoted(line)}: "${part.trim()}" is not key=value, as in type=registry,ref=IMAGE`);
+        const key = part.slice(0, eq).trim();
+        if (attrs.has(key))
+            throw new LadingError(`cache-from: ${quoted(line)}: "${key}" is given twice`);
+        attrs.set(key, part.slice(eq + 1).trim());
+    }
+    const type = attrs.get('type') ?? (attrs.has('src') ? 'local' : 'registry');
+    const need = (key) => {
+        const v = attrs.get(key);
+        if (!v)
+            throw new LadingError(`cache-from: ${quoted(line)}: type=${type} needs ${key}=`);
+        return v;
+    };
+    if (type === 'registry')
+        return { source: need('ref') };
+    if (type === 'local')
+        return { source: `oci:${need('src')}` };
+    return {
+        why: `type=${type} is a BuildKit cache store, which Lading cannot read; ` +
+            'name the previous push (type=registry,ref=IMAGE, or the image itself) instead'
+    };
 }
 
 ;// CONCATENATED MODULE: ./src/app/attach-input.ts
@@ -6712,7 +6762,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         refName,
         failOn,
         ...targets,
-        cacheFrom: parseCacheFrom(raw['cache-from']),
+        ...cacheFromOf(raw['cache-from']),
         attach: parseAttach(raw.attach, cwd),
         summary: parseBool('summary', raw.summary),
         auth: {
@@ -6885,6 +6935,10 @@ function parseTime(v, input) {
     if (d)
         return d;
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
+}
+function cacheFromOf(value) {
+    const { images, skipped } = parseCacheFrom(value);
+    return { cacheFrom: images, cacheFromSkipped: skipped };
 }
 
 ;// CONCATENATED MODULE: ./src/transports/layout.ts
@@ -16203,6 +16257,8 @@ class LayerCache {
      * that cannot be read is a warning); none when the plan names none.
      */
     static start(plan, ctx) {
+        for (const { line, why } of plan.cacheFromSkipped)
+            ctx.log.warning(`cache-from: ${line} is left out: ${why}`);
         if (!plan.cacheFrom.length)
             return undefined;
         const cache = new LayerCache();

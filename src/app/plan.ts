@@ -15,7 +15,7 @@ import type { ConfigEdits } from '../build/assemble.js'
 import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer/index.js'
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
-import { parseCacheFrom, type CacheImage } from './cache-from.js'
+import { parseCacheFrom, type CacheFrom, type CacheImage } from './cache-from.js'
 import { parseAttach, type AttachFile } from './attach-input.js'
 
 export type { FailOn } from '../validate/report.js'
@@ -47,6 +47,8 @@ export interface Plan {
   pushByDigest: boolean
   /** Images whose layers a new layer may be taken from instead of compressing it again. */
   cacheFrom: CacheImage[]
+  /** `cache-from` lines naming a cache Lading cannot read (cache-from.ts): warned of, not read. */
+  cacheFromSkipped: CacheFrom['skipped']
   /** files to attach to the image as OCI 1.1 artifacts (referrers) */
   attach: AttachFile[]
   /** Whether the action writes a job summary. */
@@ -111,7 +113,7 @@ export function makePlan(
     refName,
     failOn,
     ...targets,
-    cacheFrom: parseCacheFrom(raw['cache-from']),
+    ...cacheFromOf(raw['cache-from']),
     attach: parseAttach(raw.attach, cwd),
     summary: parseBool('summary', raw.summary),
     auth: {
@@ -299,4 +301,9 @@ function parseTime(v: string, input: string): Date {
   throw new LadingError(
     `${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`
   )
+}
+
+function cacheFromOf(value: string): Pick<Plan, 'cacheFrom' | 'cacheFromSkipped'> {
+  const { images, skipped } = parseCacheFrom(value)
+  return { cacheFrom: images, cacheFromSkipped: skipped }
 }

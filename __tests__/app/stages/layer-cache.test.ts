@@ -164,4 +164,43 @@ describe('cache-from', () => {
     expect(r.err).toMatch(/warning: cache-from: \S+\/cache\/missing:1 could not be read/)
     expect(r.err).toMatch(/warning: cache-from: oci:\S+no-such-layout could not be read/)
   })
+
+  it("takes docker/build-push-action's lines: type=registry,ref= and type=local,src=; warns of type=gha", async () => {
+    const first = await pushed('cache/buildx:1', 'bx1')
+    expect(first.code).toBe(0)
+    const cachedLayer = bigLayer(first.err)
+    await fs.writeFile(path.join(app, 'main.js'), 'console.log(4)\n')
+    const cold = await build(['--output', path.join(tmp, 'bx-cold')])
+    const r = await build([
+      '--cache-from',
+      'type=gha,scope=main',
+      '--cache-from',
+      `type=registry,ref=${proxy.host}/cache/buildx:1,mode=max`,
+      '--output',
+      path.join(tmp, 'bx-warm')
+    ])
+    expect(r.code).toBe(0)
+    expect(r.err).toMatch(
+      /warning: cache-from: type=gha,scope=main is left out: type=gha is a BuildKit cache/
+    )
+    expect(r.err).toMatch(
+      new RegExp(
+        `taken from the cache type=registry,ref=\\S+/cache/buildx:1,mode=max \\(${cachedLayer}\\)`
+      )
+    )
+    expect(r.out.digest).toBe(cold.out.digest)
+
+    // The layout just written, as buildx's local cache directory names it.
+    await fs.writeFile(path.join(app, 'main.js'), 'console.log(5)\n')
+    const local = await build([
+      '--cache-from',
+      `type=local,src=${path.join(tmp, 'bx-warm')}`,
+      '--output',
+      path.join(tmp, 'bx-local')
+    ])
+    expect(local.code).toBe(0)
+    expect(local.err).toMatch(
+      new RegExp(`taken from the cache type=local,src=\\S+ \\(${cachedLayer}\\)`)
+    )
+  })
 })

@@ -54,6 +54,8 @@ export class LayerCache {
    * that cannot be read is a warning); none when the plan names none.
    */
   static start(plan: Plan, ctx: RunContext): LayerCache | undefined {
+    for (const { line, why } of plan.cacheFromSkipped)
+      ctx.log.warning(`cache-from: ${line} is left out: ${why}`)
     if (!plan.cacheFrom.length) return undefined
     const cache = new LayerCache()
     const warn = (line: string, err: unknown) => {
