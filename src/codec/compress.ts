@@ -87,7 +87,9 @@ export class SharedCompressors {
   gzip(level: number): MemberCompressor {
     const shared = this.pool(level)
     return {
-      maxInFlight: shared.maxInFlight,
+      get maxInFlight() {
+        return shared.maxInFlight
+      },
       member: block => shared.member(block),
       only: shared.only ? block => shared.only!(block) : undefined,
       recipe: shared.recipe ? (r, length) => shared.recipe!(r, length) : undefined,
@@ -98,8 +100,8 @@ export class SharedCompressors {
   }
 
   /**
-   * Starts the threads of `level` now, while the run does its other first things, so that the
-   * first blocks do not wait for them. A codec without threads (zlib's levels) starts nothing.
+   * Starts the first thread of `level` now, while the run does its other first things, so that
+   * the first blocks do not wait for it. A codec without threads (zlib's levels) starts nothing.
    */
   warm(level: number): void {
     this.pool(level).warm?.()

@@ -56,6 +56,11 @@ export interface DeflateResult {
   buffer: ArrayBuffer
   size: number
   failed?: RecipeFailure
+  /**
+   * From a worker: whether this job was in its queue already when it answered the one before,
+   * so that it waited for nothing. The pool starts a thread more only when its threads never wait.
+   */
+  queued?: boolean
 }
 
 /** Makes one block's gzip member in place, in the job's buffer: the worker's answer to it. */
@@ -121,11 +126,23 @@ function deflateWorkerMain(
   ranges: typeof rangeReader,
   fill: typeof fillRecipe
 ): void {
-  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads')
+  const { parentPort, workerData, receiveMessageOnPort } =
+    process.getBuiltinModule('node:worker_threads')
   const { module, level, maxBlock } = workerData as DeflateWorkerData
   const make = members(module, level, maxBlock, ranges, fill)
-  parentPort!.on('message', (job: DeflateJob) => {
-    parentPort!.postMessage(make(job), [job.buffer])
+  const port = parentPort!
+  // A job that arrives while the thread is idle comes as an event; each answered, the jobs that
+  // came meanwhile are taken from the queue at once, and said to have been queued.
+  port.on('message', (first: DeflateJob) => {
+    let job = first
+    let queued = false
+    for (;;) {
+      port.postMessage({ ...make(job), queued }, [job.buffer])
+      const next = receiveMessageOnPort(port)
+      if (!next) return
+      job = next.message as DeflateJob
+      queued = true
+    }
   })
 }
 

@@ -22,7 +22,10 @@ export interface MemberCompressor {
    * costs less than handing it on: the same bytes as `member`'s.
    */
   only?(block: Buffer): Promise<Buffer>
-  /** Members that may be under way or waiting to be emitted; enough to keep every core busy. */
+  /**
+   * Members that may be under way or waiting to be emitted, enough to keep every core busy; read
+   * afresh each time, as a pool allows more once it has started more threads.
+   */
   readonly maxInFlight: number
   /**
    * The block a recipe makes (tar-recipe.ts), made by the compressor's own threads with its
@@ -33,7 +36,7 @@ export interface MemberCompressor {
   recipeBuffer?(): ArrayBuffer
   /** A stream's only block as a recipe, made where it costs least (see `only`). */
   onlyRecipe?(recipe: TarRecipe, length: number): Promise<RecipeBlock>
-  /** Starts its threads now, ahead of the first block (they take 70-150 ms to start). */
+  /** Starts its first thread now, ahead of the first block (a thread takes 70-150 ms to start). */
   warm?(): void
   /** Frees what the compressor holds (threads); called once, when the stream ends or fails. */
   close(): Promise<void>

@@ -119,7 +119,6 @@ export async function* recipeBlocks(
   if (!members.recipe || !members.onlyRecipe) throw new Error('the compressor takes no recipes')
   const recipe = members.recipe.bind(members)
   const onlyRecipe = members.onlyRecipe.bind(members)
-  const limit = members.maxInFlight
   /** Blocks under way or made, not yet taken, in the tar's order. */
   const made: Array<Promise<RecipeBlock>> = []
   let ended = false
@@ -145,7 +144,8 @@ export async function* recipeBlocks(
         cutter.chunk(chunk)
         copied(chunk)
         for (const r of cutter.ready.splice(0)) {
-          while (made.length >= limit && !stopped) await waitSignal()
+          // Read each time: a pool allows more once it has started more threads.
+          while (made.length >= members.maxInFlight && !stopped) await waitSignal()
           if (stopped) return
           submit(recipe(r.recipe, r.length))
           any = true
