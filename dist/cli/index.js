@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 187:
+/***/ 103:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -3696,6 +3696,17 @@ const external_node_zlib_namespaceObject = __WEBPACK_EXTERNAL_createRequire(impo
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: external "node:worker_threads"
 const external_node_worker_threads_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:worker_threads");
+;// CONCATENATED MODULE: ./src/codec/threads.ts
+/**
+ * The heap of each of Lading's worker threads (libdeflate's, the tree hasher's): each holds the
+ * block in hand and little else, as the blocks pass between the threads whole and the wasm memory
+ * lies outside the heap; small limits keep the idle space of several threads off the run's peak.
+ */
+const WORKER_LIMITS = {
+    maxOldGenerationSizeMb: 16,
+    maxYoungGenerationSizeMb: 4
+};
+
 ;// CONCATENATED MODULE: ./src/codec/tar-recipe.ts
 /**
  * A stretch of a tar as a recipe: what another thread needs to make those bytes itself. The main
@@ -3998,6 +4009,7 @@ function zlibMembers(level) {
 
 
 
+
 /**
  * libdeflate (src/codec/wasm/, built by scripts/build-libdeflate-wasm.sh), compiled once per
  * process: the module is immutable and shared by every worker of every pool.
@@ -4236,8 +4248,7 @@ class DeflatePool {
         const worker = new external_node_worker_threads_namespaceObject.Worker(deflateWorkerSource, {
             eval: true,
             workerData,
-            // The thread's own heap holds only the block in hand; the wasm memory is outside it.
-            resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+            resourceLimits: WORKER_LIMITS
         });
         this.workers.add(worker);
         this.posted.set(worker, []);
@@ -5843,6 +5854,7 @@ copied = () => { }) {
 
 
 
+
 /** Batches under way at once: bounds what waits for the worker, whatever the tree. */
 const BATCHES_AHEAD = 4;
 /**
@@ -5895,10 +5907,7 @@ function hashThreadsStarted() {
 }
 function hashWorker() {
     threadsStarted++;
-    return new external_node_worker_threads_namespaceObject.Worker(workerSource, {
-        eval: true,
-        resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
-    });
+    return new external_node_worker_threads_namespaceObject.Worker(workerSource, { eval: true, resourceLimits: WORKER_LIMITS });
 }
 /**
  * A run's hashing thread started before any pass needs one (`warm`), while the run does its
@@ -5914,27 +5923,27 @@ class HashThreads {
         const worker = hashWorker();
         // Until a pass takes it, a thread that failed to start is simply not there to take.
         const gone = () => {
-            if (this.ready === worker)
+            if (this.ready?.worker === worker)
                 this.ready = undefined;
         };
         worker.on('error', gone);
         worker.on('exit', gone);
-        this.ready = worker;
+        this.ready = { worker, gone };
     }
-    /** The warm thread, now the caller's (its listeners its own), or a new one. */
+    /** The warm thread, now the caller's (with no listener of this one's left), or a new one. */
     take() {
-        const worker = this.ready;
+        const ready = this.ready;
         this.ready = undefined;
-        if (!worker)
+        if (!ready)
             return hashWorker();
-        worker.removeAllListeners('error');
-        worker.removeAllListeners('exit');
-        return worker;
+        ready.worker.off('error', ready.gone);
+        ready.worker.off('exit', ready.gone);
+        return ready.worker;
     }
     async close() {
-        const worker = this.ready;
+        const ready = this.ready;
         this.ready = undefined;
-        await worker?.terminate();
+        await ready?.worker.terminate();
     }
 }
 /** The pieces of a tar fed in order; `digest` once it has all been fed. */
@@ -17937,7 +17946,7 @@ const defaultIO = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(187);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(103);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

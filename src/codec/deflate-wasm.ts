@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { crc32 } from 'node:zlib'
 import { Worker } from 'node:worker_threads'
+import { WORKER_LIMITS } from './threads.js'
 import { LadingError, messageOf } from '../util/errors.js'
 import {
   deflateWorkerSource,
@@ -277,8 +278,7 @@ export class DeflatePool implements MemberCompressor {
     const worker = new Worker(deflateWorkerSource, {
       eval: true,
       workerData,
-      // The thread's own heap holds only the block in hand; the wasm memory is outside it.
-      resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
+      resourceLimits: WORKER_LIMITS
     })
     this.workers.add(worker)
     this.posted.set(worker, [])

@@ -216,7 +216,9 @@ describe('the diff pass with files read on a thread', () => {
       const threads = new HashThreads()
       threads.warm()
       // As a thread that failed to start, or was stopped from outside, would be.
-      const ready = (threads as unknown as { ready: import('node:worker_threads').Worker }).ready
+      const ready = (
+        threads as unknown as { ready: { worker: import('node:worker_threads').Worker } }
+      ).ready.worker
       const exited = new Promise(resolve => ready.once('exit', resolve))
       await ready.terminate()
       await exited
@@ -224,6 +226,17 @@ describe('the diff pass with files read on a thread', () => {
       await sameDiffId(await largeTree(14), { ...gzipOpts, hashThreads: threads })
       expect(hashThreadsStarted() - before).toBe(1)
       await threads.close()
+    })
+
+    it('leaves no listener of its own on the thread a pass takes', async () => {
+      const threads = new HashThreads()
+      threads.warm()
+      const worker = threads.take()
+      expect([worker.listenerCount('error'), worker.listenerCount('exit')]).toEqual([0, 0])
+      // Taken, it is no longer the run's: close leaves it running, for its pass to stop.
+      await threads.close()
+      expect(worker.threadId).toBeGreaterThan(0)
+      await worker.terminate()
     })
   })
 })

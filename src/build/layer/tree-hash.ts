@@ -18,6 +18,7 @@ import {
   type TarRecipe
 } from '../../codec/tar-recipe.js'
 import type { LocatedInput } from './input-errors.js'
+import { WORKER_LIMITS } from '../../codec/threads.js'
 import { RecipeCutter, recipeFailureError } from './tar-recipes.js'
 
 /** A batch of the tar, in order: a recipe (codec/tar-recipe.ts) of `length` bytes. */
@@ -92,10 +93,7 @@ export function hashThreadsStarted(): number {
 
 function hashWorker(): Worker {
   threadsStarted++
-  return new Worker(workerSource, {
-    eval: true,
-    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 }
-  })
+  return new Worker(workerSource, { eval: true, resourceLimits: WORKER_LIMITS })
 }
 
 /**
@@ -105,34 +103,34 @@ function hashWorker(): Worker {
  * others start their own. `close` stops it if no pass took it.
  */
 export class HashThreads {
-  private ready: Worker | undefined
+  private ready: { worker: Worker; gone: () => void } | undefined
 
   warm(): void {
     if (this.ready) return
     const worker = hashWorker()
     // Until a pass takes it, a thread that failed to start is simply not there to take.
     const gone = () => {
-      if (this.ready === worker) this.ready = undefined
+      if (this.ready?.worker === worker) this.ready = undefined
     }
     worker.on('error', gone)
     worker.on('exit', gone)
-    this.ready = worker
+    this.ready = { worker, gone }
   }
 
-  /** The warm thread, now the caller's (its listeners its own), or a new one. */
+  /** The warm thread, now the caller's (with no listener of this one's left), or a new one. */
   take(): Worker {
-    const worker = this.ready
+    const ready = this.ready
     this.ready = undefined
-    if (!worker) return hashWorker()
-    worker.removeAllListeners('error')
-    worker.removeAllListeners('exit')
-    return worker
+    if (!ready) return hashWorker()
+    ready.worker.off('error', ready.gone)
+    ready.worker.off('exit', ready.gone)
+    return ready.worker
   }
 
   async close(): Promise<void> {
-    const worker = this.ready
+    const ready = this.ready
     this.ready = undefined
-    await worker?.terminate()
+    await ready?.worker.terminate()
   }
 }
 
