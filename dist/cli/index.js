@@ -6149,9 +6149,17 @@ async function resolveExclusions(storeRoot, patterns) {
             exact.add(await canonicalPath(p));
     }
     const has = (abs) => exact.has(abs) || prefixes.some(pre => abs.startsWith(pre));
+    // An entry of DIR (DIR/NAME) is an exact path only if that path's parent is DIR, and starts
+    // with a prefix only if the prefix starts with DIR/, or DIR/ starts with the prefix.
+    const exactParents = new Set([...exact].map(e => external_node_path_namespaceObject.dirname(e)));
+    const mayHoldAny = (dir) => {
+        const under = dir.endsWith(external_node_path_namespaceObject.sep) ? dir : dir + external_node_path_namespaceObject.sep;
+        return (exactParents.has(dir) || prefixes.some(pre => pre.startsWith(under) || under.startsWith(pre)));
+    };
     return {
         has,
-        covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`))
+        covers: abs => has(abs) || [...exact].some(e => abs.startsWith(e.endsWith('/') ? e : `${e}/`)),
+        mayHoldAny
     };
 }
 /**
@@ -6170,11 +6178,12 @@ function* walkTree(input, excluded, root) {
 }
 function* walkDirectory(input, excluded, abs, name) {
     const children = sortedChildren(input, abs);
+    const mayExclude = excluded.mayHoldAny(abs);
     for (const child of children) {
         const base = child.name;
         const childAbs = childPath(abs, base);
         // Building from '.' into a layout under '.' must not swallow the layer being written.
-        if (excluded.has(childAbs) || child.isSocket())
+        if ((mayExclude && excluded.has(childAbs)) || child.isSocket())
             continue;
         if (base.startsWith(WHITEOUT_PREFIX))
             throw layerError(input, `"${shownPath(input, childAbs)}": ${WHITEOUT_HARM}`);
