@@ -32,6 +32,10 @@ describe('inputs a user gets wrong', () => {
     ],
     [{ from: './site' }, /from: ".\/site" looks like a local directory; write oci:.\/site/],
     [
+      { from: '../nothing/here' },
+      /from: "..\/nothing\/here" looks like a local path, where there is nothing yet/
+    ],
+    [
       { output: 'out', archive: 'out-report.json' },
       /archive: .* is where the validation report goes/
     ]
@@ -99,7 +103,15 @@ describe('cache-from', () => {
     ['type=registry,mode', /"mode" is not key=value/],
     ['type=registry,ref=Not/Valid', /cache-from: "type=registry,ref=Not\/Valid": .*not a valid/],
     ['scratch', /cache-from: "scratch" has no layers/],
-    ['./cache', /cache-from: "\.\/cache" is not a valid image reference/]
+    [
+      './no-such-cache',
+      /cache-from: ".\/no-such-cache" looks like a local path, where there is nothing yet; write oci:.\/no-such-cache for an OCI layout/
+    ],
+    [
+      './site',
+      /cache-from: ".\/site" looks like a local directory; write oci:.\/site for an OCI layout/
+    ],
+    ['cache.tar', /cache-from: "cache.tar" looks like a local file; write oci-archive:cache.tar/]
   ])('%s is a usage error', (line, message) => {
     expect(() => plan({ 'cache-from': line })).toThrow(message)
   })

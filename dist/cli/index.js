@@ -6644,7 +6644,9 @@ function parseSourceSpec(line) {
  * ...) is BuildKit's own format: the line is left out with a warning, as an unreadable image is.
  * A line that names no image is a usage error.
  */
-function parseCacheFrom(value) {
+function parseCacheFrom(value, 
+/** Sees each line that is not in buildx's form before it is read as a `from` line. */
+checkLine = () => { }) {
     const out = { images: [], skipped: [] };
     for (const line of parseList(value)) {
         const named = buildxLine(line);
@@ -6652,6 +6654,8 @@ function parseCacheFrom(value) {
             out.skipped.push({ line, why: named.why });
             continue;
         }
+        if (!named)
+            checkLine(line);
         let spec;
         try {
             spec = parseSourceSpec(named ? named.source : line);
@@ -6819,7 +6823,7 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         refName,
         failOn,
         ...targets,
-        ...cacheFromOf(raw['cache-from']),
+        ...cacheFromOf(raw['cache-from'], cwd),
         attach: parseAttach(raw.attach, cwd),
         summary: parseBool('summary', raw.summary),
         auth: {
@@ -6831,17 +6835,27 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
         }
     };
 }
+/**
+ * `image.tar` or `./build/layout` are not registry names; a local path is what was meant, and
+ * the line is told to say which transport reads it.
+ */
+function notLocalPath(key, line, cwd) {
+    if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line))
+        return;
+    if (!/^\.{0,2}\//.test(line) && !/\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+        return;
+    const local = external_node_path_namespaceObject.resolve(cwd, line);
+    const st = external_node_fs_namespaceObject.statSync(local, { throwIfNoEntry: false });
+    if (st?.isDirectory())
+        throw new LadingError(`${key}: "${line}" looks like a local directory; write oci:${line} for an OCI layout`);
+    if (st || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+        throw new LadingError(`${key}: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
+    throw new LadingError(`${key}: "${line}" looks like a local path, where there is nothing yet; write oci:${line} for an OCI layout, oci-archive:${line} or docker-archive:${line} for a tarball`);
+}
 /** The `from` lines; scratch when none. A local path is told to say which transport it is. */
 function parseFrom(raw, cwd) {
     const from = parseList(raw.from).map(line => {
-        // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
-        if (!/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
-            (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))) {
-            const local = external_node_path_namespaceObject.resolve(cwd, line);
-            throw new LadingError(external_node_fs_namespaceObject.existsSync(local) && external_node_fs_namespaceObject.statSync(local).isDirectory()
-                ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
-                : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
-        }
+        notLocalPath('from', line, cwd);
         return { line, spec: parseSourceSpec(line) };
     });
     if (from.length === 0)
@@ -6993,8 +7007,8 @@ function parseTime(v, input) {
         return d;
     throw new LadingError(`${input}: "${v}" is neither RFC 3339 (2024-01-02T03:04:05Z) nor Unix seconds`);
 }
-function cacheFromOf(value) {
-    const { images, skipped } = parseCacheFrom(value);
+function cacheFromOf(value, cwd) {
+    const { images, skipped } = parseCacheFrom(value, line => notLocalPath('cache-from', line, cwd));
     return { cacheFrom: images, cacheFromSkipped: skipped };
 }
 
@@ -16298,6 +16312,13 @@ class EarlyPush {
 
 
 
+/**
+ * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
+ * a registry that cannot be reached (a refused connection, a name that does not resolve) is
+ * given up after about a second, not the push's 6 attempts and 10-odd seconds, and the layers
+ * are built. A reused blob read later still has a second and third attempt.
+ */
+const CACHE_ATTEMPTS = 3;
 class LayerCache {
     byDiffId = new Map();
     reused = new Map();
@@ -16328,7 +16349,8 @@ class LayerCache {
         cache.opened = (async () => {
             for (const { line, spec } of plan.cacheFrom) {
                 try {
-                    const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief };
+                    const retry = { attempts: CACHE_ATTEMPTS };
+                    const auth = { ...plan.auth, retry, secrets: ctx.secrets, relief: ctx.relief };
                     const source = await openSource(spec, line, auth, ctx.temps);
                     cache.sources.push(source);
                     reading.push(cache.index({ line, source }).catch((err) => warn(line, err)));

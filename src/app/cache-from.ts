@@ -22,7 +22,11 @@ export interface CacheFrom {
  * ...) is BuildKit's own format: the line is left out with a warning, as an unreadable image is.
  * A line that names no image is a usage error.
  */
-export function parseCacheFrom(value: string): CacheFrom {
+export function parseCacheFrom(
+  value: string,
+  /** Sees each line that is not in buildx's form before it is read as a `from` line. */
+  checkLine: (line: string) => void = () => {}
+): CacheFrom {
   const out: CacheFrom = { images: [], skipped: [] }
   for (const line of parseList(value)) {
     const named = buildxLine(line)
@@ -30,6 +34,7 @@ export function parseCacheFrom(value: string): CacheFrom {
       out.skipped.push({ line, why: named.why })
       continue
     }
+    if (!named) checkLine(line)
     let spec: SourceSpec
     try {
       spec = parseSourceSpec(named ? named.source : line)

@@ -113,7 +113,7 @@ export function makePlan(
     refName,
     failOn,
     ...targets,
-    ...cacheFromOf(raw['cache-from']),
+    ...cacheFromOf(raw['cache-from'], cwd),
     attach: parseAttach(raw.attach, cwd),
     summary: parseBool('summary', raw.summary),
     auth: {
@@ -126,21 +126,32 @@ export function makePlan(
   }
 }
 
+/**
+ * `image.tar` or `./build/layout` are not registry names; a local path is what was meant, and
+ * the line is told to say which transport reads it.
+ */
+function notLocalPath(key: string, line: string, cwd: string): void {
+  if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line)) return
+  if (!/^\.{0,2}\//.test(line) && !/\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line)) return
+  const local = path.resolve(cwd, line)
+  const st = fs.statSync(local, { throwIfNoEntry: false })
+  if (st?.isDirectory())
+    throw new LadingError(
+      `${key}: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
+    )
+  if (st || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+    throw new LadingError(
+      `${key}: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`
+    )
+  throw new LadingError(
+    `${key}: "${line}" looks like a local path, where there is nothing yet; write oci:${line} for an OCI layout, oci-archive:${line} or docker-archive:${line} for a tarball`
+  )
+}
+
 /** The `from` lines; scratch when none. A local path is told to say which transport it is. */
 function parseFrom(raw: RawInputs, cwd: string): Plan['from'] {
   const from = parseList(raw.from).map(line => {
-    // `image.tar` or `./build/layout` are not registry names; a local path is what was meant.
-    if (
-      !/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line) &&
-      (/^\.{0,2}\//.test(line) || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
-    ) {
-      const local = path.resolve(cwd, line)
-      throw new LadingError(
-        fs.existsSync(local) && fs.statSync(local).isDirectory()
-          ? `from: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
-          : `from: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`
-      )
-    }
+    notLocalPath('from', line, cwd)
     return { line, spec: parseSourceSpec(line) }
   })
   if (from.length === 0) from.push({ line: 'scratch', spec: { kind: 'scratch' } })
@@ -303,7 +314,7 @@ function parseTime(v: string, input: string): Date {
   )
 }
 
-function cacheFromOf(value: string): Pick<Plan, 'cacheFrom' | 'cacheFromSkipped'> {
-  const { images, skipped } = parseCacheFrom(value)
+function cacheFromOf(value: string, cwd: string): Pick<Plan, 'cacheFrom' | 'cacheFromSkipped'> {
+  const { images, skipped } = parseCacheFrom(value, line => notLocalPath('cache-from', line, cwd))
   return { cacheFrom: images, cacheFromSkipped: skipped }
 }

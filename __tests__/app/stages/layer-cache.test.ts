@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import * as crypto from 'node:crypto'
+import * as net from 'node:net'
 import { cli as runCli } from '../../helpers/cli.js'
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
@@ -132,6 +133,48 @@ describe('cache-from', () => {
       expect(
         proxy.requests.some(q => q.path.endsWith(`/blobs/${config}`) && q.status === 404)
       ).toBe(true)
+    } finally {
+      proxy.rules.length = 0
+    }
+  })
+
+  it('gives a registry it cannot reach, or that keeps failing, 3 attempts, then builds', async () => {
+    // A port that was just free: nothing listens there, the connection is refused.
+    const closed = await new Promise<number>(resolve => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as net.AddressInfo
+        srv.close(() => resolve(port))
+      })
+    })
+    proxy.rules.push({
+      method: 'GET',
+      path: /\/v2\/cache\/busy\/manifests\/1$/,
+      times: 100,
+      action: { status: 503 }
+    })
+    try {
+      const started = Date.now()
+      const r = await build([
+        '--cache-from',
+        `127.0.0.1:${closed}/cache/gone:1`,
+        '--cache-from',
+        `${proxy.host}/cache/busy:1`,
+        '--output',
+        path.join(tmp, 'unreachable')
+      ])
+      expect(r.code).toBe(0)
+      expect(r.err).toMatch(
+        new RegExp(
+          `warning: cache-from: 127\\.0\\.0\\.1:${closed}/cache/gone:1 could not be read.* after 3 attempts`
+        )
+      )
+      expect(r.err).toMatch(
+        /warning: cache-from: \S+\/cache\/busy:1 could not be read.* kept failing \(3 attempts\)/
+      )
+      const asked = proxy.requests.filter(q => q.path.endsWith('/v2/cache/busy/manifests/1'))
+      expect(asked.map(q => q.status)).toEqual([503, 503, 503])
+      // Each gives up after about a second of waiting: far from the push's 6 attempts.
+      expect(Date.now() - started).toBeLessThan(20_000)
     } finally {
       proxy.rules.length = 0
     }

@@ -22,6 +22,14 @@ import type { Plan } from '../plan.js'
 import type { RunContext } from '../context.js'
 import { openSource } from '../sources.js'
 
+/**
+ * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
+ * a registry that cannot be reached (a refused connection, a name that does not resolve) is
+ * given up after about a second, not the push's 6 attempts and 10-odd seconds, and the layers
+ * are built. A reused blob read later still has a second and third attempt.
+ */
+const CACHE_ATTEMPTS = 3
+
 /** A layer of a cached image, with what its config's history says of it. */
 interface Candidate {
   descriptor: Descriptor
@@ -68,7 +76,8 @@ export class LayerCache {
     cache.opened = (async () => {
       for (const { line, spec } of plan.cacheFrom) {
         try {
-          const auth = { ...plan.auth, secrets: ctx.secrets, relief: ctx.relief }
+          const retry = { attempts: CACHE_ATTEMPTS }
+          const auth = { ...plan.auth, retry, secrets: ctx.secrets, relief: ctx.relief }
           const source = await openSource(spec, line, auth, ctx.temps)
           cache.sources.push(source)
           reading.push(cache.index({ line, source }).catch((err: unknown) => warn(line, err)))
