@@ -46450,6 +46450,10 @@ class LayerCache {
         await this.opened;
         return this.sources.flatMap(s => (s.origin ? [s.origin] : []));
     }
+    /** The layers taken from the cache so far, each with the line of the image it came from. */
+    taken() {
+        return [...this.reused].map(([digest, r]) => ({ digest, image: r.line }));
+    }
     /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
     async reuse(input, store, opts, ctx) {
         const [pass] = await Promise.all([layerDiffPass(input, store, opts), this.indexed]);
@@ -46465,7 +46469,11 @@ class LayerCache {
             return undefined;
         const { digest, size } = hit.descriptor;
         const scan = pass.scan({ digest, size, diffId: pass.diffId });
-        this.reused.set(digest, { source: hit.image.source, findings: scan.findings });
+        this.reused.set(digest, {
+            line: hit.image.line,
+            source: hit.image.source,
+            findings: scan.findings
+        });
         ctx.log.info(`layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`);
         const { createdBy, comment, diffId } = pass;
         return { descriptor: { mediaType, digest, size }, diffId, createdBy, comment };
@@ -46748,7 +46756,7 @@ async function runPlan(plan, ctx) {
         if (plan.load)
             await phase(ctx, 'load', () => loadIntoDocker(plan, assembled.images.length, ctx));
         await rememberVerdicts(plan.output, staged.graph, ctx);
-        const result = resultOf(plan, assembled, staged, archive, report, attached);
+        const result = resultOf(plan, assembled, staged, archive, report, attached, cache);
         if (!push)
             return notPushed(plan, result, ctx);
         const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx);
@@ -46785,7 +46793,7 @@ async function assembleAndStage(plan, input, ctx) {
     const staged = await stageLayout(plan, graph, layout, ctx, referrers);
     return { assembled, attached, staged };
 }
-function resultOf(plan, assembled, staged, archive, report, attached) {
+function resultOf(plan, assembled, staged, archive, report, attached, cache) {
     const root = staged.graph.root;
     return {
         digest: root.digest,
@@ -46800,6 +46808,7 @@ function resultOf(plan, assembled, staged, archive, report, attached) {
         imageName: imageNameOf(plan),
         report,
         notDownloaded: staged.notDownloaded,
+        fromCache: cache?.taken() ?? [],
         attached: attached.map(a => a.entry.digest),
         dropped: assembled.dropped
     };
@@ -47270,12 +47279,14 @@ function summaryMarkdown(r, report, timings = []) {
             out.push(`- **Not pushed:** ${mdText(notPushedMessage(r.notPushedTo))}`);
         if (r.pushed)
             out.push(`- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`);
+        for (const [image, digests] of byImage(r.fromCache ?? []))
+            out.push(`- **From the cache:** ${digests.length} layer(s) taken from ${mdCode(image)}, not built again: ${digests.map(d => mdCode(`${d.slice(0, 19)}…`)).join(', ')}`);
         if (r.attached.length)
             out.push(`- **Attached:** ${r.attached.map(x => mdCode(x)).join(', ')}`);
         for (const d of r.dropped)
             out.push(`- **Attestation dropped:** ${mdText(d)}`);
         if (r.notDownloaded.length)
-            out.push(`- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`);
+            out.push(`- **Not downloaded:** ${r.notDownloaded.length} layer(s) of a base image or the cache were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`);
         out.push('');
         for (const img of r.images) {
             const total = img.layers.reduce((n, l) => n + l.size, 0);
@@ -47297,6 +47308,13 @@ function summaryMarkdown(r, report, timings = []) {
         out.push('');
     }
     return out.join('\n');
+}
+/** The layers taken from the cache, grouped by the image they came from, in the order taken. */
+function byImage(taken) {
+    const out = new Map();
+    for (const { digest, image } of taken)
+        out.set(image, [...(out.get(image) ?? []), digest]);
+    return out;
 }
 /** How long each phase took, and the whole run. */
 function timingLines(timings) {

@@ -96,6 +96,27 @@ describe('node dist/index.js as the runner runs it', () => {
     expect(parseOutputs(await fs.readFile(r.outFile, 'utf8'))['image-refs']).toBe('[]')
   })
 
+  it('takes an unchanged layer from cache-from and says so in the log and the summary', async () => {
+    await fs.mkdir(path.join(tmp, 'app'), { recursive: true })
+    await fs.writeFile(path.join(tmp, 'app', 'main.js'), 'console.log(1)\n')
+    const layers = 'site:/srv/www\napp:/app'
+    const first = run('cache1', { layers, output: path.join(tmp, 'cache1-layout') })
+    expect(first.status).toBe(0)
+    await fs.writeFile(path.join(tmp, 'app', 'main.js'), 'console.log(2)\n')
+    const line = `type=local,src=${path.join(tmp, 'cache1-layout')}`
+    const r = run('cache2', { layers, 'cache-from': line, output: path.join(tmp, 'cache2-layout') })
+    expect(r.status).toBe(0)
+    const taken = /layer site:\/srv\/www: taken from the cache .* \((sha256:[0-9a-f]{64})\)/.exec(
+      r.stdout
+    )
+    expect(taken).not.toBeNull()
+    expect(r.stdout).not.toMatch(/layer app:\/app: taken from the cache/)
+    const summary = await fs.readFile(r.summary, 'utf8')
+    expect(summary).toContain(
+      `- **From the cache:** 1 layer(s) taken from \`${line}\`, not built again: \`${taken![1].slice(0, 19)}…\``
+    )
+  })
+
   it('summary: false writes no job summary', async () => {
     const r = run('nosummary', {
       layers: 'site:/srv/www',

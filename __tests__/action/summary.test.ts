@@ -29,6 +29,7 @@ function render(value: string): string {
     imageName: value,
     report: { valid: true, errors: 0, warnings: 0, findings: [] },
     notDownloaded: [],
+    fromCache: [{ digest: `sha256:${value}`, image: value }],
     attached: [],
     dropped: []
   }
@@ -151,5 +152,48 @@ describe('summaryMarkdown, attachments', () => {
     expect(md).toContain(
       '- **Attestation dropped:** dropped attestation x of oci\\:a\\|b\\: it describes y'
     )
+  })
+})
+
+describe('summaryMarkdown, cache-from', () => {
+  const C = 'sha256:' + 'c'.repeat(64)
+  const result = (fromCache: RunResult['fromCache'], notDownloaded: string[] = []): RunResult => ({
+    digest: D,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    size: 100,
+    platforms: ['linux/amd64'],
+    images: [],
+    imageRefs: [],
+    imageName: '',
+    report: makeReport([]),
+    notDownloaded,
+    fromCache,
+    attached: [],
+    dropped: []
+  })
+
+  it('says which layers were taken from which cache image, grouped by image', () => {
+    const md = summaryMarkdown(
+      result(
+        [
+          { digest: A, image: 'ghcr.io/o/app:latest' },
+          { digest: C, image: 'oci:./prev' },
+          { digest: D, image: 'ghcr.io/o/app:latest' }
+        ],
+        [A, D]
+      ),
+      makeReport([])
+    )
+    const lines = md.split('\n').filter(l => l.startsWith('- **From the cache:**'))
+    expect(lines).toEqual([
+      `- **From the cache:** 2 layer(s) taken from \`ghcr.io/o/app:latest\`, not built again: \`${A.slice(0, 19)}…\`, \`${D.slice(0, 19)}…\``,
+      `- **From the cache:** 1 layer(s) taken from \`oci:./prev\`, not built again: \`${C.slice(0, 19)}…\``
+    ])
+    expect(md).toContain('- **Not downloaded:** 2 layer(s) of a base image or the cache')
+  })
+
+  it('says nothing of the cache when no layer came from it', () => {
+    expect(summaryMarkdown(result([]), makeReport([]))).not.toContain('From the cache')
+    expect(summaryMarkdown(result(undefined), makeReport([]))).not.toContain('From the cache')
   })
 })

@@ -16373,6 +16373,10 @@ class LayerCache {
         await this.opened;
         return this.sources.flatMap(s => (s.origin ? [s.origin] : []));
     }
+    /** The layers taken from the cache so far, each with the line of the image it came from. */
+    taken() {
+        return [...this.reused].map(([digest, r]) => ({ digest, image: r.line }));
+    }
     /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
     async reuse(input, store, opts, ctx) {
         const [pass] = await Promise.all([layerDiffPass(input, store, opts), this.indexed]);
@@ -16388,7 +16392,11 @@ class LayerCache {
             return undefined;
         const { digest, size } = hit.descriptor;
         const scan = pass.scan({ digest, size, diffId: pass.diffId });
-        this.reused.set(digest, { source: hit.image.source, findings: scan.findings });
+        this.reused.set(digest, {
+            line: hit.image.line,
+            source: hit.image.source,
+            findings: scan.findings
+        });
         ctx.log.info(`layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`);
         const { createdBy, comment, diffId } = pass;
         return { descriptor: { mediaType, digest, size }, diffId, createdBy, comment };
@@ -16671,7 +16679,7 @@ async function runPlan(plan, ctx) {
         if (plan.load)
             await phase(ctx, 'load', () => loadIntoDocker(plan, assembled.images.length, ctx));
         await rememberVerdicts(plan.output, staged.graph, ctx);
-        const result = resultOf(plan, assembled, staged, archive, report, attached);
+        const result = resultOf(plan, assembled, staged, archive, report, attached, cache);
         if (!push)
             return notPushed(plan, result, ctx);
         const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx);
@@ -16708,7 +16716,7 @@ async function assembleAndStage(plan, input, ctx) {
     const staged = await stageLayout(plan, graph, layout, ctx, referrers);
     return { assembled, attached, staged };
 }
-function resultOf(plan, assembled, staged, archive, report, attached) {
+function resultOf(plan, assembled, staged, archive, report, attached, cache) {
     const root = staged.graph.root;
     return {
         digest: root.digest,
@@ -16723,6 +16731,7 @@ function resultOf(plan, assembled, staged, archive, report, attached) {
         imageName: imageNameOf(plan),
         report,
         notDownloaded: staged.notDownloaded,
+        fromCache: cache?.taken() ?? [],
         attached: attached.map(a => a.entry.digest),
         dropped: assembled.dropped
     };

@@ -63,11 +63,15 @@ export function summaryMarkdown(
       out.push(
         `- **Blobs:** ${r.pushed.uploaded} uploaded (${humanSize(r.pushed.bytesUploaded)}), ${r.pushed.mounted} mounted, ${r.pushed.skipped} already there`
       )
+    for (const [image, digests] of byImage(r.fromCache ?? []))
+      out.push(
+        `- **From the cache:** ${digests.length} layer(s) taken from ${mdCode(image)}, not built again: ${digests.map(d => mdCode(`${d.slice(0, 19)}…`)).join(', ')}`
+      )
     if (r.attached.length) out.push(`- **Attached:** ${r.attached.map(x => mdCode(x)).join(', ')}`)
     for (const d of r.dropped) out.push(`- **Attestation dropped:** ${mdText(d)}`)
     if (r.notDownloaded.length)
       out.push(
-        `- **Not downloaded:** ${r.notDownloaded.length} base layer(s) were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`
+        `- **Not downloaded:** ${r.notDownloaded.length} layer(s) of a base image or the cache were not written to the layout: they were mounted from their repository, or streamed straight from their registry to the target`
       )
     out.push('')
     for (const img of r.images) {
@@ -102,6 +106,13 @@ export function summaryMarkdown(
     out.push('')
   }
   return out.join('\n')
+}
+
+/** The layers taken from the cache, grouped by the image they came from, in the order taken. */
+function byImage(taken: Array<{ digest: string; image: string }>): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (const { digest, image } of taken) out.set(image, [...(out.get(image) ?? []), digest])
+  return out
 }
 
 /** How long each phase took, and the whole run. */

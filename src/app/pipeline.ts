@@ -97,7 +97,7 @@ export async function runPlan(plan: Plan, ctx: RunContext): Promise<Outcome> {
     if (plan.load)
       await phase(ctx, 'load', () => loadIntoDocker(plan, assembled.images.length, ctx))
     await rememberVerdicts(plan.output, staged.graph, ctx)
-    const result = resultOf(plan, assembled, staged, archive, report, attached)
+    const result = resultOf(plan, assembled, staged, archive, report, attached, cache)
     if (!push) return notPushed(plan, result, ctx)
     const attach = () => pushAttachments(plan, attached, staged.graph.root, ctx)
     return await phase(ctx, 'push', () =>
@@ -145,7 +145,8 @@ function resultOf(
   staged: Staged,
   archive: string | undefined,
   report: Report,
-  attached: Attachment[]
+  attached: Attachment[],
+  cache: LayerCache | undefined
 ): RunResult {
   const root = staged.graph.root
   return {
@@ -161,6 +162,7 @@ function resultOf(
     imageName: imageNameOf(plan),
     report,
     notDownloaded: staged.notDownloaded,
+    fromCache: cache?.taken() ?? [],
     attached: attached.map(a => a.entry.digest),
     dropped: assembled.dropped
   }

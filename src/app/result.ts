@@ -29,8 +29,13 @@ export interface RunResult {
   imageRefs: string[]
   imageName: string
   report: Report
-  /** Blobs the image references that the layout does not hold (registry-base layers never downloaded). */
+  /**
+   * Blobs the image references that the layout does not hold: layers of a registry base, or
+   * taken from a registry cache image, never downloaded.
+   */
   notDownloaded: string[]
+  /** The layers taken from `cache-from` images instead of being built, each with its image's line. */
+  fromCache?: Array<{ digest: string; image: string }>
   pushed?: PushSummary
   /** Digests of the artifacts attached to the image (the `attach` input), in its order. */
   attached: string[]

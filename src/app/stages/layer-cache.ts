@@ -40,6 +40,8 @@ interface Candidate {
 
 /** A layer taken from the cache. */
 interface Reused {
+  /** the cache-from line of the image it was taken from */
+  line: string
   source: ImageSource
   /** what the entry checks found in its tar, for when the blob itself is not read */
   findings: Finding[]
@@ -101,6 +103,11 @@ export class LayerCache {
     return this.sources.flatMap(s => (s.origin ? [s.origin] : []))
   }
 
+  /** The layers taken from the cache so far, each with the line of the image it came from. */
+  taken(): Array<{ digest: string; image: string }> {
+    return [...this.reused].map(([digest, r]) => ({ digest, image: r.line }))
+  }
+
   /** The cached layer a cold build of `input` would make, if there is one; the tar is only hashed. */
   async reuse(
     input: LayerInput,
@@ -122,7 +129,11 @@ export class LayerCache {
     if (!hit) return undefined
     const { digest, size } = hit.descriptor
     const scan = pass.scan({ digest, size, diffId: pass.diffId })
-    this.reused.set(digest, { source: hit.image.source, findings: scan.findings })
+    this.reused.set(digest, {
+      line: hit.image.line,
+      source: hit.image.source,
+      findings: scan.findings
+    })
     ctx.log.info(
       `layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`
     )
