@@ -46474,7 +46474,7 @@ class LayerCache {
             source: hit.image.source,
             findings: scan.findings
         });
-        ctx.log.info(`layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`);
+        ctx.log.info(`${layerName(input)}: taken from the cache ${hit.image.line} (${digest}), not built`);
         const { createdBy, comment, diffId } = pass;
         return { descriptor: { mediaType, digest, size }, diffId, createdBy, comment };
     }

@@ -246,4 +246,47 @@ describe('cache-from', () => {
       new RegExp(`taken from the cache type=local,src=\\S+ \\(${cachedLayer}\\)`)
     )
   })
+
+  it("takes each platform's own layer of a multi-platform image, naming the platform", async () => {
+    for (const arch of ['amd64', 'arm64']) {
+      await fs.mkdir(path.join(tmp, 'bin', arch), { recursive: true })
+      await fs.writeFile(path.join(tmp, 'bin', arch, 'tool'), crypto.randomBytes(128 * 1024))
+    }
+    const multi = (extra: string[]) =>
+      cli([
+        'build',
+        '--platforms',
+        'linux/amd64,linux/arm64',
+        '--layers',
+        `${path.join(tmp, 'bin')}/\${TARGETARCH}:/usr/bin`,
+        '--layers',
+        `${app}:/app`,
+        '--created',
+        CREATED,
+        ...extra
+      ])
+    const first = await multi([
+      '--push',
+      '--tags',
+      `${proxy.host}/cache/multi:1`,
+      '--output',
+      path.join(tmp, 'm1')
+    ])
+    expect(first.code).toBe(0)
+    await fs.writeFile(path.join(app, 'main.js'), 'console.log(6)\n')
+    const cold = await multi(['--output', path.join(tmp, 'm-cold')])
+    const warm = await multi([
+      '--cache-from',
+      `${proxy.host}/cache/multi:1`,
+      '--output',
+      path.join(tmp, 'm-warm')
+    ])
+    expect(warm.code).toBe(0)
+    for (const p of ['linux/amd64', 'linux/arm64'])
+      expect(warm.err).toMatch(
+        new RegExp(`layer \\S+/bin/\\$\\{TARGETARCH\\}:/usr/bin \\(${p}\\): taken from the cache`)
+      )
+    expect(warm.err).not.toMatch(/layer \S+:\/app: taken from the cache/)
+    expect(warm.out.digest).toBe(cold.out.digest)
+  })
 })

@@ -16,7 +16,12 @@ import { layerMediaType } from '../../oci/mediatypes.js'
 import type { Descriptor, ImageConfig, Manifest } from '../../oci/types.js'
 import { LadingError } from '../../util/errors.js'
 import type { BlobSink } from '../../oci/scan.js'
-import { layerDiffPass, type LayerInput, type LayerOptions } from '../../build/layer/index.js'
+import {
+  layerDiffPass,
+  layerName,
+  type LayerInput,
+  type LayerOptions
+} from '../../build/layer/index.js'
 import type { NewLayer } from '../../build/assemble.js'
 import type { Plan } from '../plan.js'
 import type { RunContext } from '../context.js'
@@ -135,7 +140,7 @@ export class LayerCache {
       findings: scan.findings
     })
     ctx.log.info(
-      `layer ${input.spec}: taken from the cache ${hit.image.line} (${digest}), not built`
+      `${layerName(input)}: taken from the cache ${hit.image.line} (${digest}), not built`
     )
     const { createdBy, comment, diffId } = pass
     return { descriptor: { mediaType, digest, size }, diffId, createdBy, comment }
