@@ -16312,6 +16312,7 @@ class EarlyPush {
 
 
 
+
 /**
  * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
  * a registry that cannot be reached (a refused connection, a name that does not resolve) is
@@ -16340,10 +16341,14 @@ class LayerCache {
         if (!plan.cacheFrom.length)
             return undefined;
         const cache = new LayerCache();
-        const warn = (line, err) => {
+        const warn = (line, err, opening = false) => {
             if (!(err instanceof LadingError))
                 throw err;
-            ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
+            // Not there at all: what the first run of a workflow meets, its cache not pushed yet.
+            if (opening && err instanceof RegistryError && err.status === 404)
+                ctx.log.warning(`cache-from: ${line} is not in its registry (${[404, ...err.codes].join(' ')}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`);
+            else
+                ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
         };
         const reading = [];
         cache.opened = (async () => {
@@ -16356,7 +16361,7 @@ class LayerCache {
                     reading.push(cache.index({ line, source }).catch((err) => warn(line, err)));
                 }
                 catch (err) {
-                    warn(line, err);
+                    warn(line, err, true);
                 }
             }
         })();

@@ -15,6 +15,7 @@ import { parseJSONValue } from '../../oci/json.js'
 import { layerMediaType } from '../../oci/mediatypes.js'
 import type { Descriptor, ImageConfig, Manifest } from '../../oci/types.js'
 import { LadingError } from '../../util/errors.js'
+import { RegistryError } from '../../registry/errors.js'
 import type { BlobSink } from '../../oci/scan.js'
 import {
   layerDiffPass,
@@ -73,11 +74,17 @@ export class LayerCache {
       ctx.log.warning(`cache-from: ${line} is left out: ${why}`)
     if (!plan.cacheFrom.length) return undefined
     const cache = new LayerCache()
-    const warn = (line: string, err: unknown) => {
+    const warn = (line: string, err: unknown, opening = false) => {
       if (!(err instanceof LadingError)) throw err
-      ctx.log.warning(
-        `cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`
-      )
+      // Not there at all: what the first run of a workflow meets, its cache not pushed yet.
+      if (opening && err instanceof RegistryError && err.status === 404)
+        ctx.log.warning(
+          `cache-from: ${line} is not in its registry (${[404, ...err.codes].join(' ')}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`
+        )
+      else
+        ctx.log.warning(
+          `cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`
+        )
     }
     const reading: Promise<void>[] = []
     cache.opened = (async () => {
@@ -89,7 +96,7 @@ export class LayerCache {
           cache.sources.push(source)
           reading.push(cache.index({ line, source }).catch((err: unknown) => warn(line, err)))
         } catch (err) {
-          warn(line, err)
+          warn(line, err, true)
         }
       }
     })()
