@@ -46390,6 +46390,7 @@ class EarlyPush {
 
 
 
+
 /**
  * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
  * a registry that cannot be reached (a refused connection, a name that does not resolve) is
@@ -46397,6 +46398,10 @@ class EarlyPush {
  * are built. A reused blob read later still has a second and third attempt.
  */
 const CACHE_ATTEMPTS = 3;
+/** Documents (manifests, indexes) of one cached image read at most: a cache is worth a bounded look. */
+const MAX_CACHE_DOCUMENTS = 256;
+/** Documents of one cached image read at once. */
+const CACHE_READS_AT_ONCE = 8;
 class LayerCache {
     byDiffId = new Map();
     reused = new Map();
@@ -46435,7 +46440,7 @@ class LayerCache {
                     const auth = { ...plan.auth, retry, secrets: ctx.secrets, relief: ctx.relief };
                     const source = await openSource(spec, line, auth, ctx.temps);
                     cache.sources.push(source);
-                    reading.push(cache.index({ line, source }).catch((err) => warn(line, err)));
+                    reading.push(cache.index({ line, source }, ctx.log).catch((err) => warn(line, err)));
                 }
                 catch (err) {
                     warn(line, err, true);
@@ -46510,18 +46515,36 @@ class LayerCache {
             await s.close?.().catch(() => undefined);
     }
     /** Every image manifest below the cached image's root, its layers by diff_id. */
-    async index(image) {
+    /**
+     * Reads the manifests and configs of a cached image into byDiffId: up to CACHE_READS_AT_ONCE
+     * documents at once (a multi-platform image's platforms side by side, as the first layers'
+     * tars are hashed), and no more than MAX_CACHE_DOCUMENTS of them, whatever its index holds.
+     */
+    async index(image, log) {
         const { source, line } = image;
-        await walkGraph(source.root, descriptors({
-            children: async (d) => {
-                const doc = json_parseJSONValue(await source.read(d), `${line}: ${d.digest}`);
-                if (!doc.config || !Array.isArray(doc.layers))
-                    return documentChildren(doc);
-                const config = json_parseJSONValue(await source.read(doc.config), `${line}: config ${doc.config.digest}`);
-                this.add(image, doc.layers, config);
-                return [];
+        const slots = new Slots(CACHE_READS_AT_ONCE);
+        const seen = new Set();
+        let passedOver = 0;
+        const read = async (d, what) => json_parseJSONValue(await slots.run(() => source.read(d)), `${line}: ${what}`);
+        const visit = async (d, depth) => {
+            if (seen.has(d.digest))
+                return;
+            if (seen.size >= MAX_CACHE_DOCUMENTS) {
+                passedOver++;
+                return;
             }
-        }));
+            seen.add(d.digest);
+            const doc = (await read(d, d.digest));
+            if (doc.config && Array.isArray(doc.layers)) {
+                const config = await read(doc.config, `config ${doc.config.digest}`);
+                this.add(image, doc.layers, config);
+            }
+            else if (depth < MAX_INDEX_DEPTH)
+                await Promise.all(documentChildren(doc).map(c => visit(c, depth + 1)));
+        };
+        await visit(source.root, 0);
+        if (passedOver)
+            log.info(`cache-from: ${line}: ${MAX_CACHE_DOCUMENTS} of its manifests were read, ${passedOver} more were not; their layers are not taken`);
     }
     /** Layers paired with their diff_ids and with the history entries of non-empty layers. */
     add(image, layers, config) {

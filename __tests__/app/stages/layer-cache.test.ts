@@ -291,4 +291,52 @@ describe('cache-from', () => {
     expect(warm.err).not.toMatch(/layer \S+:\/app: taken from the cache/)
     expect(warm.out.digest).toBe(cold.out.digest)
   })
+
+  it('reads at most 256 documents of a cached image, however many its index lists', async () => {
+    // A layout whose one index lists 300 manifests (each its own by an annotation).
+    const dir = path.join(tmp, 'wide-cache')
+    const blobs = path.join(dir, 'blobs', 'sha256')
+    await fs.mkdir(blobs, { recursive: true })
+    const put = async (doc: unknown) => {
+      const bytes = Buffer.from(JSON.stringify(doc))
+      const hex = crypto.createHash('sha256').update(bytes).digest('hex')
+      await fs.writeFile(path.join(blobs, hex), bytes)
+      return { digest: `sha256:${hex}`, size: bytes.length }
+    }
+    const config = await put({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [] }
+    })
+    const manifests = []
+    for (let i = 0; i < 300; i++)
+      manifests.push({
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        ...(await put({
+          schemaVersion: 2,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+          layers: [],
+          annotations: { n: String(i) }
+        }))
+      })
+    const index = await put({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests
+    })
+    await fs.writeFile(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
+    await fs.writeFile(
+      path.join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', ...index }]
+      })
+    )
+    const r = await build(['--cache-from', `oci:${dir}`, '--output', path.join(tmp, 'wide')])
+    expect(r.code).toBe(0)
+    expect(r.err).toContain(
+      `cache-from: oci:${dir}: 256 of its manifests were read, 45 more were not; their layers are not taken`
+    )
+  })
 })

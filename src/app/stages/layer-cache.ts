@@ -9,12 +9,13 @@
  */
 import type { ImageSource, RegistryOrigin } from '../../oci/blobs.js'
 import type { Finding } from '../../oci/finding.js'
-import { ImageGraph, descriptors, documentChildren, walkGraph } from '../../oci/graph.js'
+import { ImageGraph, MAX_INDEX_DEPTH, documentChildren } from '../../oci/graph.js'
 import type { GraphBlob } from '../../oci/graph.js'
 import { parseJSONValue } from '../../oci/json.js'
 import { layerMediaType } from '../../oci/mediatypes.js'
 import type { Descriptor, ImageConfig, Manifest } from '../../oci/types.js'
 import { LadingError } from '../../util/errors.js'
+import { Slots } from '../../util/limit.js'
 import { RegistryError } from '../../registry/errors.js'
 import type { BlobSink } from '../../oci/scan.js'
 import {
@@ -35,6 +36,12 @@ import { openSource } from '../sources.js'
  * are built. A reused blob read later still has a second and third attempt.
  */
 const CACHE_ATTEMPTS = 3
+
+/** Documents (manifests, indexes) of one cached image read at most: a cache is worth a bounded look. */
+const MAX_CACHE_DOCUMENTS = 256
+
+/** Documents of one cached image read at once. */
+const CACHE_READS_AT_ONCE = 8
 
 /** A layer of a cached image, with what its config's history says of it. */
 interface Candidate {
@@ -94,7 +101,9 @@ export class LayerCache {
           const auth = { ...plan.auth, retry, secrets: ctx.secrets, relief: ctx.relief }
           const source = await openSource(spec, line, auth, ctx.temps)
           cache.sources.push(source)
-          reading.push(cache.index({ line, source }).catch((err: unknown) => warn(line, err)))
+          reading.push(
+            cache.index({ line, source }, ctx.log).catch((err: unknown) => warn(line, err))
+          )
         } catch (err) {
           warn(line, err, true)
         }
@@ -184,26 +193,37 @@ export class LayerCache {
   }
 
   /** Every image manifest below the cached image's root, its layers by diff_id. */
-  private async index(image: Candidate['image']): Promise<void> {
+  /**
+   * Reads the manifests and configs of a cached image into byDiffId: up to CACHE_READS_AT_ONCE
+   * documents at once (a multi-platform image's platforms side by side, as the first layers'
+   * tars are hashed), and no more than MAX_CACHE_DOCUMENTS of them, whatever its index holds.
+   */
+  private async index(image: Candidate['image'], log: RunContext['log']): Promise<void> {
     const { source, line } = image
-    await walkGraph(
-      source.root,
-      descriptors({
-        children: async d => {
-          const doc = parseJSONValue(
-            await source.read(d),
-            `${line}: ${d.digest}`
-          ) as Partial<Manifest>
-          if (!doc.config || !Array.isArray(doc.layers)) return documentChildren(doc)
-          const config = parseJSONValue(
-            await source.read(doc.config),
-            `${line}: config ${doc.config.digest}`
-          ) as Partial<ImageConfig>
-          this.add(image, doc.layers, config)
-          return []
-        }
-      })
-    )
+    const slots = new Slots(CACHE_READS_AT_ONCE)
+    const seen = new Set<string>()
+    let passedOver = 0
+    const read = async (d: Descriptor, what: string): Promise<unknown> =>
+      parseJSONValue(await slots.run(() => source.read(d)), `${line}: ${what}`)
+    const visit = async (d: Descriptor, depth: number): Promise<void> => {
+      if (seen.has(d.digest)) return
+      if (seen.size >= MAX_CACHE_DOCUMENTS) {
+        passedOver++
+        return
+      }
+      seen.add(d.digest)
+      const doc = (await read(d, d.digest)) as Partial<Manifest>
+      if (doc.config && Array.isArray(doc.layers)) {
+        const config = await read(doc.config, `config ${doc.config.digest}`)
+        this.add(image, doc.layers, config as Partial<ImageConfig>)
+      } else if (depth < MAX_INDEX_DEPTH)
+        await Promise.all(documentChildren(doc).map(c => visit(c, depth + 1)))
+    }
+    await visit(source.root, 0)
+    if (passedOver)
+      log.info(
+        `cache-from: ${line}: ${MAX_CACHE_DOCUMENTS} of its manifests were read, ${passedOver} more were not; their layers are not taken`
+      )
   }
 
   /** Layers paired with their diff_ids and with the history entries of non-empty layers. */
