@@ -38048,11 +38048,11 @@ function quoted(line) {
  * has no `=` in its first comma-separated part).
  */
 function buildxLine(line) {
-    const first = line.split(',')[0];
-    if (!/^(type|ref|src)=/.test(first))
+    const parts = line.split(',');
+    if (!/^(type|ref|src)=/.test(parts[0]))
         return undefined;
     const attrs = new Map();
-    for (const part of line.split(',')) {
+    for (const part of parts) {
         const eq = part.indexOf('=');
         if (eq <= 0)
             throw new errors_LadingError(`cache-from: ${quoted(line)}: "${part.trim()}" is not key=value, as in type=registry,ref=IMAGE`);
@@ -38207,13 +38207,14 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
 function notLocalPath(key, line, cwd) {
     if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line))
         return;
-    if (!/^\.{0,2}\//.test(line) && !/\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+    const tarName = /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line);
+    if (!/^\.{0,2}\//.test(line) && !tarName)
         return;
     const local = external_node_path_namespaceObject.resolve(cwd, line);
     const st = external_node_fs_namespaceObject.statSync(local, { throwIfNoEntry: false });
     if (st?.isDirectory())
         throw new errors_LadingError(`${key}: "${line}" looks like a local directory; write oci:${line} for an OCI layout`);
-    if (st || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+    if (st || tarName)
         throw new errors_LadingError(`${key}: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`);
     throw new errors_LadingError(`${key}: "${line}" looks like a local path, where there is nothing yet; write oci:${line} for an OCI layout, oci-archive:${line} or docker-archive:${line} for a tarball`);
 }
@@ -46514,7 +46515,6 @@ class LayerCache {
         for (const s of this.sources)
             await s.close?.().catch(() => undefined);
     }
-    /** Every image manifest below the cached image's root, its layers by diff_id. */
     /**
      * Reads the manifests and configs of a cached image into byDiffId: up to CACHE_READS_AT_ONCE
      * documents at once (a multi-platform image's platforms side by side, as the first layers'

@@ -62,10 +62,10 @@ function quoted(line: string): string {
  * has no `=` in its first comma-separated part).
  */
 function buildxLine(line: string): { source: string } | { why: string } | undefined {
-  const first = line.split(',')[0]
-  if (!/^(type|ref|src)=/.test(first)) return undefined
+  const parts = line.split(',')
+  if (!/^(type|ref|src)=/.test(parts[0])) return undefined
   const attrs = new Map<string, string>()
-  for (const part of line.split(',')) {
+  for (const part of parts) {
     const eq = part.indexOf('=')
     if (eq <= 0)
       throw new LadingError(

@@ -132,14 +132,15 @@ export function makePlan(
  */
 function notLocalPath(key: string, line: string, cwd: string): void {
   if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line)) return
-  if (!/^\.{0,2}\//.test(line) && !/\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line)) return
+  const tarName = /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line)
+  if (!/^\.{0,2}\//.test(line) && !tarName) return
   const local = path.resolve(cwd, line)
   const st = fs.statSync(local, { throwIfNoEntry: false })
   if (st?.isDirectory())
     throw new LadingError(
       `${key}: "${line}" looks like a local directory; write oci:${line} for an OCI layout`
     )
-  if (st || /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line))
+  if (st || tarName)
     throw new LadingError(
       `${key}: "${line}" looks like a local file; write oci-archive:${line} or docker-archive:${line}`
     )

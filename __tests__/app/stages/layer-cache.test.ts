@@ -20,8 +20,10 @@ let app: string
 const CREATED = '2024-01-02T03:04:05Z'
 const cli = (args: string[]) => runCli(args, { HOME: tmp })
 
+type Build = (extra: string[]) => ReturnType<typeof cli>
+
 /** A build of the two layers; `extra` adds tags, cache-from or output. */
-const build = (extra: string[]) =>
+const build: Build = extra =>
   cli([
     'build',
     '--layers',
@@ -33,13 +35,16 @@ const build = (extra: string[]) =>
     ...extra
   ])
 
-/** A build pushed to `repo:tag` on the proxy, its layout written to `out` under the temp dir. */
-const pushed = (ref: string, out: string, extra: string[] = []) =>
-  build([...extra, '--push', '--tags', `${proxy.host}/${ref}`, '--output', path.join(tmp, out)])
+/**
+ * A build (`run`, the two layers by default) pushed to `repo:tag` on the proxy, its layout
+ * written to `out` under the temp dir.
+ */
+const pushed = (ref: string, out: string, extra: string[] = [], run = build) =>
+  run([...extra, '--push', '--tags', `${proxy.host}/${ref}`, '--output', path.join(tmp, out)])
 
 /** A build (not pushed) with `--cache-from` the proxy's `ref`, its layout written to `out`. */
-const fromCache = (ref: string, out: string) =>
-  build(['--cache-from', `${proxy.host}/${ref}`, '--output', path.join(tmp, out)])
+const fromCache = (ref: string, out: string, run = build) =>
+  run(['--cache-from', `${proxy.host}/${ref}`, '--output', path.join(tmp, out)])
 
 /** The digest of the layer the run built or took from /big. */
 const bigLayer = (err: string) => /layer \S+:\/big: (sha256:[0-9a-f]{64})/.exec(err)?.[1]
@@ -254,7 +259,7 @@ describe('cache-from', () => {
       await fs.mkdir(path.join(tmp, 'bin', arch), { recursive: true })
       await fs.writeFile(path.join(tmp, 'bin', arch, 'tool'), crypto.randomBytes(128 * 1024))
     }
-    const multi = (extra: string[]) =>
+    const multi: Build = extra =>
       cli([
         'build',
         '--platforms',
@@ -267,22 +272,11 @@ describe('cache-from', () => {
         CREATED,
         ...extra
       ])
-    const first = await multi([
-      '--push',
-      '--tags',
-      `${proxy.host}/cache/multi:1`,
-      '--output',
-      path.join(tmp, 'm1')
-    ])
+    const first = await pushed('cache/multi:1', 'm1', [], multi)
     expect(first.code).toBe(0)
     await fs.writeFile(path.join(app, 'main.js'), 'console.log(6)\n')
     const cold = await multi(['--output', path.join(tmp, 'm-cold')])
-    const warm = await multi([
-      '--cache-from',
-      `${proxy.host}/cache/multi:1`,
-      '--output',
-      path.join(tmp, 'm-warm')
-    ])
+    const warm = await fromCache('cache/multi:1', 'm-warm', multi)
     expect(warm.code).toBe(0)
     for (const p of ['linux/amd64', 'linux/arm64'])
       expect(warm.err).toMatch(

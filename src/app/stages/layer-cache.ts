@@ -192,7 +192,6 @@ export class LayerCache {
     for (const s of this.sources) await s.close?.().catch(() => undefined)
   }
 
-  /** Every image manifest below the cached image's root, its layers by diff_id. */
   /**
    * Reads the manifests and configs of a cached image into byDiffId: up to CACHE_READS_AT_ONCE
    * documents at once (a multi-platform image's platforms side by side, as the first layers'
