@@ -179,7 +179,9 @@ describe('parseJSON reasons', () => {
     ])
     // unclosed: still too deep, not a stack overflow
     expect(kinds('['.repeat(n))).toEqual(['too-deep'])
-    expect(Date.now() - started).toBeLessThan(5000)
+    // One pass takes well under a second; a pass per level would take hours. The bound is loose
+    // so that a loaded machine does not fail it.
+    expect(Date.now() - started).toBeLessThan(30_000)
   })
 
   it('does not count brackets inside strings', () => {
