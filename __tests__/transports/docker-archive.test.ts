@@ -169,6 +169,26 @@ describe('openDockerArchive', () => {
     await src.close()
   })
 
+  it('lists at most ten images when none is chosen, each on one line', async () => {
+    const base = await tmp()
+    const archive = path.join(base, 'many.tar')
+    const layer = await makeTar([{ name: 'one', content: '1' }])
+    await dockerSave(
+      archive,
+      Array.from({ length: 12 }, (_, i) => ({
+        tags: [i === 0 ? 'a:1\r\n::error::x' : `r${i}:1`],
+        layers: [layer],
+        style: 'legacy' as const
+      }))
+    )
+    const e = await openDockerArchive(archive, scanBlob, 'docker-archive:many.tar').catch(x => x)
+    expect(e).toBeInstanceOf(LadingError)
+    expect(e.message).toContain('holds 12 images: a:1\\r\\n::error::x, r1:1,')
+    expect(e.message).not.toMatch(/[\r\n]/)
+    expect(e.message).toContain('r9:1 and 2 more;')
+    expect(e.message).not.toContain('r10:1')
+  })
+
   it('reads the legacy layout, selects by RepoTag and lists the tags otherwise', async () => {
     const base = await tmp()
     const archive = path.join(base, 'multi.tar')

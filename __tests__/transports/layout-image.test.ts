@@ -44,6 +44,24 @@ describe('openLayout', () => {
     await expect(bad).rejects.toThrow(/from "oci:lay:riscv": no image named "riscv".*"amd".*"arm"/)
   })
 
+  it('names at most ten entries in its errors, each on the same line whatever its ref name holds', async () => {
+    const dir = path.join(await tmp(), 'lay')
+    const refs = Array.from({ length: 15 }, (_, i) => (i === 3 ? 'x\n::error::y' : `r${i}`))
+    await writeFixtureLayout(
+      dir,
+      refs.map((ref, i) => ({ ref, layers: [{ f: String(i) }] }))
+    )
+    for (const ref of [undefined, 'nope']) {
+      const e = await openLayout(dir, ref, 'oci:lay').catch(x => x)
+      expect(e).toBeInstanceOf(LadingError)
+      expect(e.message).not.toContain('\n')
+      expect(e.message).toContain('"x\\n::error::y" (sha256:')
+      expect(e.message).toContain('"r9" (sha256:')
+      expect(e.message).not.toContain('"r10"')
+      expect(e.message).toMatch(/ and 5 more/)
+    }
+  })
+
   it('detects a corrupt blob on read', async () => {
     const dir = path.join(await tmp(), 'lay')
     const [w] = await writeFixtureLayout(dir, [{ layers: [{ f: '1' }] }])

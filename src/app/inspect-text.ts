@@ -1,6 +1,7 @@
 /** The text form of an `Inspection`: one fact a line, long values cut, never wrapped. Pure. */
 import type { ImageFacts, IndexEntry, Inspection, LayerFacts } from './inspect.js'
 import { humanSize } from '../util/progress.js'
+import { escapedLine } from '../util/listing.js'
 
 /** The longest value shown on a line; the JSON output has every value whole. */
 export const VALUE_WIDTH = 100
@@ -17,11 +18,7 @@ const MEDIA_TYPE_WIDTH = 64
  * hostile image) are written as escapes, and what is longer than `width` is cut.
  */
 export function shownLine(value: string, width = VALUE_WIDTH): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
-  const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
-    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
-    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
-  })
+  const escaped = escapedLine(value)
   const chars = Array.from(escaped)
   return chars.length <= width ? escaped : chars.slice(0, width - 1).join('') + CUT_MARKER
 }

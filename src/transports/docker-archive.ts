@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs'
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import { LadingError, messageOf } from '../util/errors.js'
+import { escapedLine, listed } from '../util/listing.js'
 import { digestOf } from '../oci/digest.js'
 import { parseJSONValue } from '../oci/json.js'
 import { MediaType, layerMediaType } from '../oci/mediatypes.js'
@@ -37,7 +38,9 @@ function normaliseRef(ref: string): string | undefined {
 }
 
 function tagsOf(items: SaveItem[]): string {
-  return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ')
+  return listed(
+    items.map(i => (i.RepoTags?.length ? escapedLine(i.RepoTags.join(' ')) : '(untagged)'))
+  )
 }
 
 async function readJSON(file: string, what: string, from: string): Promise<unknown> {

@@ -6,6 +6,7 @@ import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
 import type { Readable } from 'node:stream'
 import { LadingError, messageOf } from '../util/errors.js'
+import { listed } from '../util/listing.js'
 import { isDigest } from '../oci/digest.js'
 import { parseJSONValue } from '../oci/json.js'
 import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
@@ -60,12 +61,12 @@ function refNameOf(d: Descriptor): string | undefined {
 
 /** How the entries of an index.json can be named, for error messages. */
 export function describeEntries(manifests: Descriptor[]): string {
-  return manifests
-    .map(d => {
+  return listed(
+    manifests.map(d => {
       const ref = refNameOf(d)
-      return ref ? `"${ref}" (${d.digest})` : d.digest
+      return ref === undefined ? d.digest : `${JSON.stringify(ref)} (${d.digest})`
     })
-    .join(', ')
+  )
 }
 
 async function readJSONFile(file: string, what: string, from: string): Promise<unknown> {

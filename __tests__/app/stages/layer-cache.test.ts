@@ -330,7 +330,7 @@ describe('cache-from', () => {
     const r = await build(['--cache-from', `oci:${dir}`, '--output', path.join(tmp, 'wide')])
     expect(r.code).toBe(0)
     expect(r.err).toContain(
-      `cache-from: oci:${dir}: 256 of its manifests were read, 45 more were not; their layers are not taken`
+      `cache-from: oci:${dir}: its first 256 manifests and indexes were read, 45 more were not; their layers are not taken`
     )
   })
 })

@@ -221,7 +221,7 @@ export class LayerCache {
     await visit(source.root, 0)
     if (passedOver)
       log.info(
-        `cache-from: ${line}: ${MAX_CACHE_DOCUMENTS} of its manifests were read, ${passedOver} more were not; their layers are not taken`
+        `cache-from: ${line}: its first ${MAX_CACHE_DOCUMENTS} manifests and indexes were read, ${passedOver} more were not; their layers are not taken`
       )
   }
 

@@ -1,0 +1,23 @@
+/** Untrusted names in messages: escaped onto one line, and lists of them bounded. */
+
+/** Names a message lists before it says how many more there are. */
+export const LISTED_AT_MOST = 10
+
+/**
+ * A value as one line: control characters (a newline in a label, a terminal escape in a hostile
+ * image) are written as escapes, so that a name read from input cannot start a line of its own
+ * in a log (where `::` at a line's start is a workflow command) or move the terminal's cursor.
+ */
+export function escapedLine(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+  return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
+    const named: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`
+  })
+}
+
+/** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
+export function listed(items: string[], max = LISTED_AT_MOST): string {
+  const shown = items.slice(0, max).join(', ')
+  return items.length > max ? `${shown} and ${items.length - max} more` : shown
+}
