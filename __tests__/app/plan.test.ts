@@ -31,6 +31,9 @@ describe('inputs a user gets wrong', () => {
       /from: "image.tar" looks like a local file; write oci-archive:image.tar or docker-archive:image.tar/
     ],
     [{ from: './site' }, /from: ".\/site" looks like a local directory; write oci:.\/site/],
+    [{ from: 'out/image.tar.xz' }, /from: "out\/image.tar.xz" looks like a local file/],
+    [{ from: 'IMAGE.TZST' }, /from: "IMAGE.TZST" looks like a local file/],
+    [{ from: 'site.tbz' }, /from: "site.tbz" looks like a local file/],
     [
       { from: '../nothing/here' },
       /from: "..\/nothing\/here" looks like a local path, where there is nothing yet/
@@ -41,6 +44,15 @@ describe('inputs a user gets wrong', () => {
     ]
   ])('%j', (inputs, message) => {
     expect(() => plan(inputs)).toThrow(message)
+  })
+
+  it('an image whose tag ends as a tarball name does is an image, not a file', () => {
+    expect(plan({ from: 'ghcr.io/o/img:1.0.tar' }).from).toEqual([
+      {
+        line: 'ghcr.io/o/img:1.0.tar',
+        spec: { kind: 'registry', reference: 'ghcr.io/o/img:1.0.tar' }
+      }
+    ])
   })
 
   it('a real date in RFC 3339 with an offset is taken', () => {

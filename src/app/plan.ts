@@ -12,7 +12,12 @@ import type { FailOn } from '../validate/report.js'
 import type { Platform } from '../oci/types.js'
 import type { Compression } from '../oci/mediatypes.js'
 import type { ConfigEdits } from '../build/assemble.js'
-import { parseLayerSpec, parseCompression, type LayerInput } from '../build/layer/index.js'
+import {
+  isTarballName,
+  parseLayerSpec,
+  parseCompression,
+  type LayerInput
+} from '../build/layer/index.js'
 import { compressionLevel as compressionLevel_ } from '../codec/compress.js'
 import { parseSourceSpec, type SourceSpec } from '../transports/spec.js'
 import { parseCacheFrom, type CacheFrom, type CacheImage } from './cache-from.js'
@@ -132,7 +137,8 @@ export function makePlan(
  */
 function notLocalPath(key: string, line: string, cwd: string): void {
   if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line)) return
-  const tarName = /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line)
+  // A name ending as a tarball does, unless what follows its last ':' is an image's tag.
+  const tarName = isTarballName(line) && !/:[^/]*$/.test(line)
   if (!/^\.{0,2}\//.test(line) && !tarName) return
   const local = path.resolve(cwd, line)
   const st = fs.statSync(local, { throwIfNoEntry: false })

@@ -22,6 +22,7 @@ import { LadingError, messageOf } from '../../util/errors.js'
 import { fileSystemError, layerError, shownSource, type LocatedInput } from './input-errors.js'
 import { SlabPool } from './slabs.js'
 import { isTarballName, layerName, type LayerInput } from './spec.js'
+export { isTarballName }
 import { countingStage } from '../../util/progress.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
