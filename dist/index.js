@@ -31425,7 +31425,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4963);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9042);
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
 
@@ -31434,7 +31434,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4963:
+/***/ 9042:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34448,6 +34448,43 @@ function errors_messageOf(err) {
         return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
     }
     return String(err);
+}
+
+;// CONCATENATED MODULE: ./src/util/listing.ts
+/** Untrusted names in messages: escaped onto one line, and lists of them bounded. */
+/** Names a message lists before it says how many more there are. */
+const LISTED_AT_MOST = 10;
+/**
+ * A value as one line: control characters (a newline in a label, a terminal escape in a hostile
+ * image) are written as escapes, so that a name read from input cannot start a line of its own
+ * in a log (where `::` at a line's start is a workflow command) or move the terminal's cursor.
+ */
+function escapedLine(value) {
+    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+    return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, escaped);
+}
+function escaped(c) {
+    const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+/**
+ * Text for a log, whose lines are its own: control characters other than a newline or a tab are
+ * escaped (a terminal escape, a carriage return that overwrites a line), and a line that would
+ * start with `::`, which the Actions runner reads as a workflow command (`::error::`,
+ * `::add-mask::`, `::stop-commands::`), starts with `\u003a:` instead. Lading writes no
+ * command through its log: those go through @actions/core, which escapes what they carry.
+ */
+function commandFree(text) {
+    return (text
+        // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+        .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, escaped)
+        // White space before it is any the runner trims (.NET's, within JavaScript's \s).
+        .replace(/(^|\n)([^\S\n]*)::/g, '$1$2\\u003a:'));
+}
+/** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
+function listed(items, max = LISTED_AT_MOST) {
+    const shown = items.slice(0, max).join(', ');
+    return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
 ;// CONCATENATED MODULE: ./src/app/inputs.ts
@@ -37638,6 +37675,7 @@ function refuseNonUtf8Names(input, abs) {
 
 
 
+
 /**
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
@@ -38207,7 +38245,8 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
 function notLocalPath(key, line, cwd) {
     if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line))
         return;
-    const tarName = /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line);
+    // A name ending as a tarball does, unless what follows its last ':' is an image's tag.
+    const tarName = isTarballName(line) && !/:[^/]*$/.test(line);
     if (!/^\.{0,2}\//.test(line) && !tarName)
         return;
     const local = external_node_path_namespaceObject.resolve(cwd, line);
@@ -41791,6 +41830,7 @@ const Annotation = {
 
 
 
+
 class LayoutImage {
     name;
     dir;
@@ -41834,12 +41874,10 @@ function refNameOf(d) {
 }
 /** How the entries of an index.json can be named, for error messages. */
 function describeEntries(manifests) {
-    return manifests
-        .map(d => {
+    return listed(manifests.map(d => {
         const ref = refNameOf(d);
-        return ref ? `"${ref}" (${d.digest})` : d.digest;
-    })
-        .join(', ');
+        return ref === undefined ? d.digest : `${JSON.stringify(ref)} (${d.digest})`;
+    }));
 }
 async function readJSONFile(file, what, from) {
     let bytes;
@@ -42519,6 +42557,7 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
 
 
 
+
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 function normaliseRef(ref) {
@@ -42530,7 +42569,7 @@ function normaliseRef(ref) {
     }
 }
 function tagsOf(items) {
-    return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ');
+    return listed(items.map(i => (i.RepoTags?.length ? escapedLine(i.RepoTags.join(' ')) : '(untagged)')));
 }
 async function readJSON(file, what, from) {
     let bytes;
@@ -46544,7 +46583,7 @@ class LayerCache {
         };
         await visit(source.root, 0);
         if (passedOver)
-            log.info(`cache-from: ${line}: ${MAX_CACHE_DOCUMENTS} of its manifests were read, ${passedOver} more were not; their layers are not taken`);
+            log.info(`cache-from: ${line}: its first ${MAX_CACHE_DOCUMENTS} manifests and indexes were read, ${passedOver} more were not; their layers are not taken`);
     }
     /** Layers paired with their diff_ids and with the history entries of non-empty layers. */
     add(image, layers, config) {
@@ -47388,6 +47427,7 @@ function annotate(report) {
 
 
 
+
 /** Masks every credential the inputs carry, and the base64 forms registries see, before any log. */
 function maskSecrets(env) {
     const secrets = new Secrets(v => core_setSecret(v));
@@ -47403,17 +47443,21 @@ function maskSecrets(env) {
     }
     return secrets;
 }
+/** A log line. core.warning and core.error escape what they carry; core.info writes it as it is. */
+function main_info(message) {
+    info(commandFree(message));
+}
 function setOutputs(result) {
     for (const [name, value] of Object.entries(outputsOf(result)))
         setOutput(name, value);
-    info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`);
+    main_info(`${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`);
     for (const r of result.imageRefs)
-        info(`pushed ${r}`);
+        main_info(`pushed ${r}`);
 }
 /** The action: inputs → plan → pipeline → outputs, summary, annotations. */
 async function run() {
     const ctx = newRunContext({
-        info: m => info(m),
+        info: main_info,
         warning: m => warning(m),
         startGroup: name => startGroup(name),
         endGroup: () => endGroup()

@@ -8,6 +8,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import { createHash } from 'node:crypto'
 import { parseOutputs, runAction } from '../helpers/action.js'
+import { injectArtifact } from '../helpers/command-injection.js'
 import { mdText } from '../../src/action/summary.js'
 
 let tmp: string
@@ -260,6 +261,25 @@ describe('node dist/index.js as the runner runs it', () => {
       await fs.readFile(parseOutputs(await fs.readFile(r.outFile, 'utf8')).report, 'utf8')
     )
     expect(report.findings).toEqual([expect.objectContaining({ rule: 'json-too-deep' })])
+  })
+
+  it("writes a source's hostile media type into the log as text, never as a workflow command", async () => {
+    const src = path.join(tmp, 'inject-src')
+    expect(run('inject-make', { layers: 'site:/srv/www', output: src }).status).toBe(0)
+    await injectArtifact(src)
+    const r = run('inject', {
+      from: `oci:${src}`,
+      'fail-on': 'never',
+      output: path.join(tmp, 'inject-out')
+    })
+    expect(r.status).toBe(0)
+    // The log copies the blob under that media type, and the findings name it, each escaped:
+    // the log line by Lading, the annotations by @actions/core.
+    expect(r.stdout).toContain(`application/x.a\n\\u003a:error title=pwned::injected`)
+    expect(r.stdout).toMatch(
+      /^::error title=descriptor-mediatype::.*x\.a\\n::error title=pwned::injected/m
+    )
+    expect(r.stdout).not.toMatch(/^\s*::error title=pwned/m)
   })
 
   it('fails the step on bad input with a message naming the input, no stack, no layout', async () => {

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import { mockTmpdir } from '../helpers/own-tmpdir.js'
 import { trackedTempDirs } from '../helpers/transports-fixtures.js'
 import { imageEntries, writeArchive, type ArchiveEntry } from '../transports/archive-maker.js'
+import { hasCommandLine, injectArtifact } from '../helpers/command-injection.js'
 
 const ownTmpdir = mockTmpdir()
 const { cli } = await import('../helpers/cli.js')
@@ -113,5 +114,29 @@ describe('lading build from hostile sources: a clear error, nothing left behind'
     )
     expect(r.left).toEqual(['out'])
     expect(r.temps).toEqual([])
+  })
+
+  it('writes a hostile media type into the log as text, never as a workflow command', async () => {
+    const lay = path.join(base, 'lay')
+    const site = path.join(base, 'site')
+    await fs.mkdir(site)
+    await fs.writeFile(path.join(site, 'a'), 'a\n')
+    expect((await cli(['build', '--layers', `${site}:/`, '--output', lay])).code).toBe(0)
+    await injectArtifact(lay)
+    const r = await cli([
+      'build',
+      '--from',
+      `oci:${lay}`,
+      '--output',
+      path.join(base, 'out'),
+      '--fail-on',
+      'never'
+    ])
+    expect(r.code).toBe(0)
+    // Where Lading writes it as it came (the blob it copies), its line cannot start a command;
+    // where it quotes it (the findings), it is one line.
+    expect(r.err).toContain(`copying application/x.a\n\\u003a:error title=pwned::injected`)
+    expect(r.err).toContain('"application/x.a\\n::error title=pwned::injected"')
+    expect(hasCommandLine(r.err)).toBe(false)
   })
 })

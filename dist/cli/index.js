@@ -3053,7 +3053,7 @@ function trailingBytesSeen(data) {
 
 /***/ }),
 
-/***/ 103:
+/***/ 153:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -6273,6 +6273,7 @@ function refuseNonUtf8Names(input, abs) {
 
 
 
+
 /**
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
@@ -6842,7 +6843,8 @@ function makePlan(raw, env = process.env, cwd = process.cwd()) {
 function notLocalPath(key, line, cwd) {
     if (/^(oci|oci-archive|docker-archive|docker-daemon|docker):/.test(line))
         return;
-    const tarName = /\.(tar|tgz|tar\.gz|tar\.zst)$/.test(line);
+    // A name ending as a tarball does, unless what follows its last ':' is an image's tag.
+    const tarName = isTarballName(line) && !/:[^/]*$/.test(line);
     if (!/^\.{0,2}\//.test(line) && !tarName)
         return;
     const local = external_node_path_namespaceObject.resolve(cwd, line);
@@ -10401,6 +10403,43 @@ class Temps {
     }
 }
 
+;// CONCATENATED MODULE: ./src/util/listing.ts
+/** Untrusted names in messages: escaped onto one line, and lists of them bounded. */
+/** Names a message lists before it says how many more there are. */
+const LISTED_AT_MOST = 10;
+/**
+ * A value as one line: control characters (a newline in a label, a terminal escape in a hostile
+ * image) are written as escapes, so that a name read from input cannot start a line of its own
+ * in a log (where `::` at a line's start is a workflow command) or move the terminal's cursor.
+ */
+function escapedLine(value) {
+    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+    return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, escaped);
+}
+function escaped(c) {
+    const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+/**
+ * Text for a log, whose lines are its own: control characters other than a newline or a tab are
+ * escaped (a terminal escape, a carriage return that overwrites a line), and a line that would
+ * start with `::`, which the Actions runner reads as a workflow command (`::error::`,
+ * `::add-mask::`, `::stop-commands::`), starts with `\u003a:` instead. Lading writes no
+ * command through its log: those go through @actions/core, which escapes what they carry.
+ */
+function commandFree(text) {
+    return (text
+        // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+        .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, escaped)
+        // White space before it is any the runner trims (.NET's, within JavaScript's \s).
+        .replace(/(^|\n)([^\S\n]*)::/g, '$1$2\\u003a:'));
+}
+/** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
+function listed(items, max = LISTED_AT_MOST) {
+    const shown = items.slice(0, max).join(', ');
+    return items.length > max ? `${shown} and ${items.length - max} more` : shown;
+}
+
 ;// CONCATENATED MODULE: ./src/oci/types.ts
 /** The OCI Image Spec v1.1 data model: descriptors, manifests, indexes, configs, platforms. */
 /** Annotation keys the spec pre-defines and Lading writes. */
@@ -10418,6 +10457,7 @@ const Annotation = {
  * One image of an OCI image layout, selected by an entry of its index.json: a source. Its blobs
  * are read through the layout (transports/layout.ts).
  */
+
 
 
 
@@ -10469,12 +10509,10 @@ function refNameOf(d) {
 }
 /** How the entries of an index.json can be named, for error messages. */
 function describeEntries(manifests) {
-    return manifests
-        .map(d => {
+    return listed(manifests.map(d => {
         const ref = refNameOf(d);
-        return ref ? `"${ref}" (${d.digest})` : d.digest;
-    })
-        .join(', ');
+        return ref === undefined ? d.digest : `${JSON.stringify(ref)} (${d.digest})`;
+    }));
 }
 async function readJSONFile(file, what, from) {
     let bytes;
@@ -11154,6 +11192,7 @@ async function openOciArchive(archive, ref, userSpec, temps = new Temps()) {
 
 
 
+
 /** The containerd annotation Docker 25+ puts on index.json entries: the full image name. */
 const CONTAINERD_IMAGE_NAME = 'io.containerd.image.name';
 function normaliseRef(ref) {
@@ -11165,7 +11204,7 @@ function normaliseRef(ref) {
     }
 }
 function tagsOf(items) {
-    return items.map(i => (i.RepoTags?.length ? i.RepoTags.join(' ') : '(untagged)')).join(', ');
+    return listed(items.map(i => (i.RepoTags?.length ? escapedLine(i.RepoTags.join(' ')) : '(untagged)')));
 }
 async function readJSON(file, what, from) {
     let bytes;
@@ -16467,7 +16506,7 @@ class LayerCache {
         };
         await visit(source.root, 0);
         if (passedOver)
-            log.info(`cache-from: ${line}: ${MAX_CACHE_DOCUMENTS} of its manifests were read, ${passedOver} more were not; their layers are not taken`);
+            log.info(`cache-from: ${line}: its first ${MAX_CACHE_DOCUMENTS} manifests and indexes were read, ${passedOver} more were not; their layers are not taken`);
     }
     /** Layers paired with their diff_ids and with the history entries of non-empty layers. */
     add(image, layers, config) {
@@ -17415,6 +17454,7 @@ async function skipLayerScan(raw) {
 
 ;// CONCATENATED MODULE: ./src/app/inspect-text.ts
 
+
 /** The longest value shown on a line; the JSON output has every value whole. */
 const VALUE_WIDTH = 100;
 /** Ends a value that was cut. */
@@ -17429,11 +17469,7 @@ const MEDIA_TYPE_WIDTH = 64;
  * hostile image) are written as escapes, and what is longer than `width` is cut.
  */
 function shownLine(value, width = VALUE_WIDTH) {
-    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
-    const escaped = value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
-        const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-        return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-    });
+    const escaped = escapedLine(value);
     const chars = Array.from(escaped);
     return chars.length <= width ? escaped : chars.slice(0, width - 1).join('') + CUT_MARKER;
 }
@@ -17644,6 +17680,7 @@ function formatReferrers(l) {
 
 
 
+
 const VERSION = '0.1.0';
 /** A mistake in how the CLI was called (exit status 2), rather than in what it was asked to do. */
 class UsageError extends LadingError {
@@ -17785,7 +17822,9 @@ function parseArgs(args) {
         given[name] = inputs[name]?.join('\n');
     return { inputs: given, positional, extra };
 }
-async function main(argv, io = defaultIO, env = process.env) {
+async function main(argv, given = defaultIO, env = process.env) {
+    // What goes to stderr is log text, and may quote the input: see commandFree.
+    const io = { ...given, err: s => given.err(commandFree(s)) };
     const [command, ...rest] = argv;
     if (!command || command === '--help' || command === '-h' || command === 'help') {
         io.out(USAGE);
@@ -18014,7 +18053,7 @@ const defaultIO = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(103);
+/* harmony import */ var _cli_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(153);
 
 process.exitCode = await (0,_cli_js__WEBPACK_IMPORTED_MODULE_0__/* .main */ .iW)(process.argv.slice(2));
 

@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { Secrets } from '../util/secrets.js'
 import { LadingError } from '../util/errors.js'
+import { commandFree } from '../util/listing.js'
 import { inputsFromEnv } from '../app/inputs.js'
 import { makePlan, reportPath, type Plan } from '../app/plan.js'
 import { runPlan } from '../app/pipeline.js'
@@ -25,19 +26,24 @@ export function maskSecrets(env: NodeJS.ProcessEnv): Secrets {
   return secrets
 }
 
+/** A log line. core.warning and core.error escape what they carry; core.info writes it as it is. */
+function info(message: string): void {
+  core.info(commandFree(message))
+}
+
 function setOutputs(result: RunResult): void {
   for (const [name, value] of Object.entries(outputsOf(result))) core.setOutput(name, value)
-  core.info(
+  info(
     `${result.platforms.length > 1 ? 'index' : 'image'} ${result.digest} (${result.platforms.join(', ')}) written to ${result.layout}`
   )
-  for (const r of result.imageRefs) core.info(`pushed ${r}`)
+  for (const r of result.imageRefs) info(`pushed ${r}`)
 }
 
 /** The action: inputs → plan → pipeline → outputs, summary, annotations. */
 export async function run(): Promise<void> {
   const ctx = newRunContext(
     {
-      info: m => core.info(m),
+      info,
       warning: m => core.warning(m),
       startGroup: name => core.startGroup(name),
       endGroup: () => core.endGroup()

@@ -34,6 +34,7 @@ import { formatInspection } from '../app/inspect-text.js'
 import { parsePlatform } from '../oci/platform.js'
 import type { Platform } from '../oci/types.js'
 import { formatReferrers, referrersOf } from './referrers.js'
+import { commandFree } from '../util/listing.js'
 
 export const VERSION = '0.1.0'
 
@@ -188,9 +189,11 @@ type Out = {
 
 export async function main(
   argv: string[],
-  io: Out = defaultIO,
+  given: Out = defaultIO,
   env: NodeJS.ProcessEnv = process.env
 ): Promise<number> {
+  // What goes to stderr is log text, and may quote the input: see commandFree.
+  const io: Out = { ...given, err: s => given.err(commandFree(s)) }
   const [command, ...rest] = argv
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     io.out(USAGE)
