@@ -32,4 +32,23 @@ describe('error messages', () => {
       'packages: write'
     )
   })
+
+  it("quote the registry's answer on one line and in bounds, whatever it holds", () => {
+    const errors = Array.from({ length: 1000 }, (_, i) => ({
+      code: i ? `CODE_${i}` : 'DENIED',
+      message: `line one\n::error::two ${'x'.repeat(5000)}`
+    }))
+    const m = registryError(403, JSON.stringify({ errors }), ctx).message
+    const head = m.slice(0, m.indexOf('. '))
+    expect(head).toMatch(
+      /^PUT manifest ghcr.io\/o\/r:1 failed: 403 DENIED: line one\\n::error::two x+…; CODE_1: /
+    )
+    expect(head).toMatch(/; CODE_4: line one\\n::error::two x+… and 995 more$/)
+    expect(m).not.toContain('\n')
+    expect(m.length).toBeLessThan(2000)
+    // A body that is not the spec's JSON: its start, its white space folded.
+    const html = registryError(502, `<html>\n<body>${'y'.repeat(10_000)}</body>`, ctx).message
+    expect(html).toContain(`failed: 502 <html> <body>${'y'.repeat(187)}…`)
+    expect(html.length).toBeLessThan(1000)
+  })
 })

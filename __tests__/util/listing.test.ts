@@ -1,7 +1,7 @@
 /** Untrusted text in messages and logs: escaped, bounded, and never a workflow command. */
 import { describe, expect, it } from '@jest/globals'
 import fc from 'fast-check'
-import { commandFree, escapedLine, listed } from '../../src/util/listing.js'
+import { clipped, commandFree, escapedLine, listed } from '../../src/util/listing.js'
 import { hasCommandLine as commandLine } from '../helpers/command-injection.js'
 
 // eslint-disable-next-line no-control-regex -- control characters are what is checked
@@ -17,6 +17,9 @@ describe('listed', () => {
     expect(listed(ten)).toBe(ten.join(', '))
     expect(listed([...ten, 'x', 'y'])).toBe(`${ten.join(', ')} and 2 more`)
     expect(listed(['a', 'b', 'c'], 2)).toBe('a, b and 1 more')
+    expect(listed(['a', 'b', 'c'], 2, '; ')).toBe('a; b and 1 more')
+    expect(clipped('abc', 3)).toBe('abc')
+    expect(clipped('abcd', 3)).toBe('abc…')
   })
 })
 

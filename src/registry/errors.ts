@@ -1,5 +1,6 @@
 import { LadingError } from '../util/errors.js'
 import { isObject, parseJSON } from '../oci/json.js'
+import { clipped, escapedLine, listed } from '../util/listing.js'
 
 /** One entry of the Distribution spec's error body `{"errors":[{code,message,detail}]}`. */
 export interface RegistryErrorEntry {
@@ -39,11 +40,25 @@ export function parseErrorBody(body: string): RegistryErrorEntry[] {
   return (parsed.errors as RegistryErrorEntry[]).filter(e => typeof e?.code === 'string')
 }
 
+/** Characters of a registry's answer a message quotes: of each error entry, or of a body. */
+const QUOTED_CHARS = 200
+/** Error entries a message quotes: a registry may send any number. */
+const QUOTED_ENTRIES = 5
+
+/** What the registry said, on one line: its first error entries, or the start of its body. */
 export function describeErrors(entries: RegistryErrorEntry[], body: string): string {
-  if (entries.length)
-    return entries.map(e => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ')
-  const text = body.replace(/\s+/g, ' ').trim()
-  return text.length > 200 ? text.slice(0, 200) + '…' : text
+  if (entries.length) {
+    const said = entries.map(e =>
+      clipped(
+        escapedLine(
+          typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code
+        ),
+        QUOTED_CHARS
+      )
+    )
+    return listed(said, QUOTED_ENTRIES, '; ')
+  }
+  return clipped(body.replace(/\s+/g, ' ').trim(), QUOTED_CHARS)
 }
 
 /** Network errors that a new connection can fix. */

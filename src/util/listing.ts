@@ -35,8 +35,13 @@ export function commandFree(text: string): string {
   )
 }
 
+/** `text` cut to `max` characters with an ellipsis: a quoted answer stays short. */
+export function clipped(text: string, max: number): string {
+  return text.length > max ? text.slice(0, max) + '…' : text
+}
+
 /** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
-export function listed(items: string[], max = LISTED_AT_MOST): string {
-  const shown = items.slice(0, max).join(', ')
+export function listed(items: string[], max = LISTED_AT_MOST, separator = ', '): string {
+  const shown = items.slice(0, max).join(separator)
   return items.length > max ? `${shown} and ${items.length - max} more` : shown
 }

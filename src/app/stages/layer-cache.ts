@@ -28,6 +28,7 @@ import type { NewLayer } from '../../build/assemble.js'
 import type { Plan } from '../plan.js'
 import type { RunContext } from '../context.js'
 import { openSource } from '../sources.js'
+import { escapedLine, listed } from '../../util/listing.js'
 
 /**
  * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
@@ -86,7 +87,7 @@ export class LayerCache {
       // Not there at all: what the first run of a workflow meets, its cache not pushed yet.
       if (opening && err instanceof RegistryError && err.status === 404)
         ctx.log.warning(
-          `cache-from: ${line} is not in its registry (${[404, ...err.codes].join(' ')}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`
+          `cache-from: ${line} is not in its registry (${statusAndCodes(err)}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`
         )
       else
         ctx.log.warning(
@@ -243,4 +244,10 @@ export class LayerCache {
       this.byDiffId.set(diffIds[i], list)
     })
   }
+}
+
+/** `404 NAME_UNKNOWN MANIFEST_UNKNOWN`: the status and the registry's first distinct error codes. */
+function statusAndCodes(err: RegistryError): string {
+  const codes = [...new Set(err.codes)].map(c => escapedLine(String(c)))
+  return listed([String(err.status), ...codes], 4, ' ')
 }
