@@ -121,6 +121,19 @@ describe('selectEntry', () => {
     )
   })
 
+  it('names ten platforms at most, each on the same line', () => {
+    const many = Array.from({ length: 14 }, (_, i) =>
+      entry(`linux/arch${i}${i === 2 ? '\n::error::x' : ''}`)
+    )
+    expect(() => selectEntry(many, { os: 'linux', architecture: 'riscv64' }, 'x')).toThrow(
+      /^no image for linux\/riscv64 in x; it has linux\/arch0, linux\/arch1, linux\/arch2\\n::error::x, .*linux\/arch9 and 4 more$/
+    )
+    const same = Array.from({ length: 12 }, (_, i) => entry('linux/arm/v7', { size: i }))
+    expect(() => selectEntry(same, { os: 'linux', architecture: 'arm' }, 'x')).toThrow(
+      /^12 images in x match linux\/arm: (linux\/arm\/v7 \(sha256:[0-9a-f]{64}\), ){9}linux\/arm\/v7 \(sha256:[0-9a-f]{64}\) and 2 more; name/
+    )
+  })
+
   it('asks for the variant when several images match', () => {
     expect(() => selectEntry(entries, { os: 'linux', architecture: 'arm' }, 'x')).toThrow(
       /2 images in x match linux\/arm: linux\/arm\/v6 \(sha256:.*linux\/arm\/v7 .*name the platform whole/

@@ -240,4 +240,38 @@ describe('clear failures', () => {
     expect(r.code).toBe(1)
     expect(r.err).toMatch(/platforms: none of linux\/s390x .* linux\/amd64/)
   })
+
+  it('lists ten platforms of a base at most when the filter matches none', async () => {
+    const arches = ['386', 'amd64', 'arm64', 'ppc64le', 'riscv64', 'mips64le', 'loong64']
+    const platforms = [
+      ...arches.map(a => `linux/${a}`),
+      ...arches.slice(0, 5).map(a => `freebsd/${a}`)
+    ]
+    const wide = path.join(tmp, 'wide')
+    const made = await cli([
+      'build',
+      '--platforms',
+      platforms.join(','),
+      '--layers',
+      `${path.join(tmp, 'src-amd64')}:/app`,
+      '--output',
+      wide
+    ])
+    expect(made.code).toBe(0)
+    const r = await cli([
+      'build',
+      '--from',
+      `oci:${wide}`,
+      '--platforms',
+      'linux/s390x',
+      '--output',
+      path.join(tmp, 'none12')
+    ])
+    expect(r.code).toBe(1)
+    const said = /platforms: none of linux\/s390x is in the base image\(s\), which have (.*)/.exec(
+      r.err
+    )
+    expect(said?.[1].split(', ')).toHaveLength(10)
+    expect(said?.[1]).toMatch(/ and 2 more$/)
+  })
 })

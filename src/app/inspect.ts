@@ -12,6 +12,7 @@ import { formatPlatform, platformMatches } from '../oci/platform.js'
 import type { ImageSource } from '../oci/blobs.js'
 import type { BlobScan } from '../oci/scan.js'
 import type { Descriptor, Platform } from '../oci/types.js'
+import { escapedLine, listed } from '../util/listing.js'
 
 /** The largest document inspect reads whole, as the validator parses JSON: bigger is no image. */
 export const MAX_DOCUMENT = 16 * 1024 * 1024
@@ -181,8 +182,8 @@ function isImageConfig(mediaType: string): boolean {
 function offered(entries: Descriptor[]): string {
   const list = entries
     .filter(d => entryKind(d) === 'image' && d.platform)
-    .map(d => formatPlatform(d.platform!))
-  return list.length ? [...new Set(list)].join(', ') : 'no image that names a platform'
+    .map(d => escapedLine(formatPlatform(d.platform!)))
+  return list.length ? listed([...new Set(list)]) : 'no image that names a platform'
 }
 
 /** The index entry `want` selects among the images of an index, or an error naming them. */
@@ -197,7 +198,7 @@ export function selectEntry(entries: Descriptor[], want: Platform, source: strin
   if (new Set(hits.map(d => d.digest)).size > 1)
     throw new LadingError(
       `${hits.length} images in ${source} match ${formatPlatform(want)}: ` +
-        hits.map(d => `${formatPlatform(d.platform!)} (${d.digest})`).join(', ') +
+        listed(hits.map(d => `${escapedLine(formatPlatform(d.platform!))} (${d.digest})`)) +
         '; name the platform whole (os/arch/variant)'
     )
   return hits[0]

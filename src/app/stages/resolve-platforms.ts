@@ -27,6 +27,7 @@ import {
   type Attestation
 } from './attestations.js'
 import { artifactEdits } from './artifact.js'
+import { escapedLine, listed } from '../../util/listing.js'
 
 /** One platform's image, as read from a source (or made for scratch). */
 export interface SourceImage {
@@ -100,7 +101,7 @@ export async function resolvePlatforms(plan: Plan, sources: OpenedSource[]): Pro
   if (kept.length === 0)
     throw new LadingError(
       `platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
-        all.map(i => formatPlatform(i.platform)).join(', ')
+        listed([...new Set(all.map(i => escapedLine(formatPlatform(i.platform))))])
     )
   return { images: kept, notes, attestations }
 }
