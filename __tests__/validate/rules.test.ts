@@ -1076,6 +1076,20 @@ describe('validator rules', () => {
     expect(g[0].location).toMatch(/^blobs\/sha256\/[0-9a-f]{12}… \(manifest\) layers\[0\]$/)
   })
 
+  it("names ten of the manifest's annotations a referrers entry lacks at most", async () => {
+    const annotations = Object.fromEntries(Array.from({ length: 25 }, (_, i) => [`k${i}`, 'v']))
+    const found = await checkReferrersList(
+      referrers([referrer({ annotations: {} })]),
+      D,
+      'tag',
+      listed({ annotations })
+    )
+    const lacks = found.find(f => f.rule === 'referrers-annotations')
+    expect(lacks?.message).toMatch(
+      /lacks the manifest's annotation\(s\) "k0", "k1", .*"k9" and 15 more$/
+    )
+  })
+
   it('makes and formats reports', () => {
     const f: Finding[] = [
       { rule: 'a', severity: 'warning', message: 'm', location: 'l', spec: 's' },

@@ -8,6 +8,7 @@ import { isObject } from '../oci/json.js'
 import { isIndexMediaType, isManifestMediaType } from '../oci/mediatypes.js'
 import { at, checkIndex } from './document/index.js'
 import { show } from './document/fields.js'
+import { listed } from '../util/listing.js'
 import { finding, type Finding } from './rules.js'
 
 /**
@@ -84,14 +85,14 @@ function checkEntry(
       )
     )
   const own = isObject(manifest.annotations) ? manifest.annotations : {}
-  const listed = isObject(entry.annotations) ? entry.annotations : {}
-  const missing = Object.keys(own).filter(k => listed[k] !== own[k])
+  const given = isObject(entry.annotations) ? entry.annotations : {}
+  const missing = Object.keys(own).filter(k => given[k] !== own[k])
   if (missing.length)
     out.push(
       finding(
         'referrers-annotations',
         where,
-        `lacks the manifest's annotation(s) ${missing.map(k => show(k)).join(', ')}`
+        `lacks the manifest's annotation(s) ${listed(missing.map(k => show(k)))}`
       )
     )
 }
