@@ -34481,9 +34481,13 @@ function commandFree(text) {
         // White space before it is any the runner trims (.NET's, within JavaScript's \s).
         .replace(/(^|\n)([^\S\n]*)::/g, '$1$2\\u003a:'));
 }
+/** `text` cut to `max` characters with an ellipsis: a quoted answer stays short. */
+function clipped(text, max) {
+    return text.length > max ? text.slice(0, max) + '…' : text;
+}
 /** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
-function listed(items, max = LISTED_AT_MOST) {
-    const shown = items.slice(0, max).join(', ');
+function listed(items, max = LISTED_AT_MOST, separator = ', ') {
+    const shown = items.slice(0, max).join(separator);
     return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
@@ -41426,6 +41430,7 @@ const layerChecks = {
 
 
 
+
 /**
  * Checks a referrers list of `subject`. `manifests` holds the listed manifests the caller read,
  * parsed, by digest: entries whose manifest it holds are checked against it.
@@ -41465,10 +41470,10 @@ function checkEntry(entry, manifest, subject, where, out) {
     if (entry.artifactType !== expected)
         out.push(rules_finding('referrers-artifacttype', where, `\`artifactType\` is ${show(entry.artifactType)}, but the manifest says ${show(expected)}`));
     const own = json_isObject(manifest.annotations) ? manifest.annotations : {};
-    const listed = json_isObject(entry.annotations) ? entry.annotations : {};
-    const missing = Object.keys(own).filter(k => listed[k] !== own[k]);
+    const given = json_isObject(entry.annotations) ? entry.annotations : {};
+    const missing = Object.keys(own).filter(k => given[k] !== own[k]);
     if (missing.length)
-        out.push(rules_finding('referrers-annotations', where, `lacks the manifest's annotation(s) ${missing.map(k => show(k)).join(', ')}`));
+        out.push(rules_finding('referrers-annotations', where, `lacks the manifest's annotation(s) ${listed(missing.map(k => show(k)))}`));
 }
 
 ;// CONCATENATED MODULE: ./src/validate/index.ts
@@ -42802,6 +42807,7 @@ function dockerManifestOf(config, layers, diffIds) {
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
 
 
+
 /** A failure worth trying again (network error, 408, 429, 5xx); `retryAfterMs` is the server's wish. */
 class RetryableError extends Error {
     retryAfterMs;
@@ -42832,11 +42838,17 @@ function parseErrorBody(body) {
         return [];
     return parsed.errors.filter(e => typeof e?.code === 'string');
 }
+/** Characters of a registry's answer a message quotes: of each error entry, or of a body. */
+const QUOTED_CHARS = 200;
+/** Error entries a message quotes: a registry may send any number. */
+const QUOTED_ENTRIES = 5;
+/** What the registry said, on one line: its first error entries, or the start of its body. */
 function describeErrors(entries, body) {
-    if (entries.length)
-        return entries.map(e => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
-    const text = body.replace(/\s+/g, ' ').trim();
-    return text.length > 200 ? text.slice(0, 200) + '…' : text;
+    if (entries.length) {
+        const said = entries.map(e => clipped(escapedLine(typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code), QUOTED_CHARS));
+        return listed(said, QUOTED_ENTRIES, '; ');
+    }
+    return clipped(body.replace(/\s+/g, ' ').trim(), QUOTED_CHARS);
 }
 /** Network errors that a new connection can fix. */
 const RETRYABLE_CODES = new Set([
@@ -44721,6 +44733,7 @@ function artifactEdits(plan) {
 
 
 
+
 /** Reading a source failed half way: the run reports it as the source's finding. */
 class SourceUnreadable extends errors_LadingError {
     line;
@@ -44764,7 +44777,7 @@ async function resolvePlatforms(plan, sources) {
         : all;
     if (kept.length === 0)
         throw new errors_LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
-            all.map(i => formatPlatform(i.platform)).join(', '));
+            listed([...new Set(all.map(i => escapedLine(formatPlatform(i.platform))))]));
     return { images: kept, notes, attestations };
 }
 function scratchImage(p) {
@@ -46431,6 +46444,7 @@ class EarlyPush {
 
 
 
+
 /**
  * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
  * a registry that cannot be reached (a refused connection, a name that does not resolve) is
@@ -46468,7 +46482,7 @@ class LayerCache {
                 throw err;
             // Not there at all: what the first run of a workflow meets, its cache not pushed yet.
             if (opening && err instanceof RegistryError && err.status === 404)
-                ctx.log.warning(`cache-from: ${line} is not in its registry (${[404, ...err.codes].join(' ')}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`);
+                ctx.log.warning(`cache-from: ${line} is not in its registry (${statusAndCodes(err)}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`);
             else
                 ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
         };
@@ -46605,6 +46619,11 @@ class LayerCache {
             this.byDiffId.set(diffIds[i], list);
         });
     }
+}
+/** `404 NAME_UNKNOWN MANIFEST_UNKNOWN`: the status and the registry's first distinct error codes. */
+function statusAndCodes(err) {
+    const codes = [...new Set(err.codes)].map(c => escapedLine(String(c)));
+    return listed([String(err.status), ...codes], 4, ' ');
 }
 
 ;// CONCATENATED MODULE: ./src/app/stages/remember-verdicts.ts

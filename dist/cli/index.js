@@ -10012,6 +10012,47 @@ const layerChecks = {
     tarStream: () => tarScanner()
 };
 
+;// CONCATENATED MODULE: ./src/util/listing.ts
+/** Untrusted names in messages: escaped onto one line, and lists of them bounded. */
+/** Names a message lists before it says how many more there are. */
+const LISTED_AT_MOST = 10;
+/**
+ * A value as one line: control characters (a newline in a label, a terminal escape in a hostile
+ * image) are written as escapes, so that a name read from input cannot start a line of its own
+ * in a log (where `::` at a line's start is a workflow command) or move the terminal's cursor.
+ */
+function escapedLine(value) {
+    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+    return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, escaped);
+}
+function escaped(c) {
+    const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+}
+/**
+ * Text for a log, whose lines are its own: control characters other than a newline or a tab are
+ * escaped (a terminal escape, a carriage return that overwrites a line), and a line that would
+ * start with `::`, which the Actions runner reads as a workflow command (`::error::`,
+ * `::add-mask::`, `::stop-commands::`), starts with `\u003a:` instead. Lading writes no
+ * command through its log: those go through @actions/core, which escapes what they carry.
+ */
+function commandFree(text) {
+    return (text
+        // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
+        .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, escaped)
+        // White space before it is any the runner trims (.NET's, within JavaScript's \s).
+        .replace(/(^|\n)([^\S\n]*)::/g, '$1$2\\u003a:'));
+}
+/** `text` cut to `max` characters with an ellipsis: a quoted answer stays short. */
+function clipped(text, max) {
+    return text.length > max ? text.slice(0, max) + '…' : text;
+}
+/** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
+function listed(items, max = LISTED_AT_MOST, separator = ', ') {
+    const shown = items.slice(0, max).join(separator);
+    return items.length > max ? `${shown} and ${items.length - max} more` : shown;
+}
+
 ;// CONCATENATED MODULE: ./src/validate/referrers.ts
 /**
  * Referrers lists (distribution-spec v1.1.1): the image index the referrers API answers, or the
@@ -10019,6 +10060,7 @@ const layerChecks = {
  * manifests whose `subject` is one digest, each entry carrying the manifest's `artifactType` (or
  * its config's media type) and its annotations, so clients can filter without fetching them.
  */
+
 
 
 
@@ -10063,10 +10105,10 @@ function checkEntry(entry, manifest, subject, where, out) {
     if (entry.artifactType !== expected)
         out.push(rules_finding('referrers-artifacttype', where, `\`artifactType\` is ${show(entry.artifactType)}, but the manifest says ${show(expected)}`));
     const own = isObject(manifest.annotations) ? manifest.annotations : {};
-    const listed = isObject(entry.annotations) ? entry.annotations : {};
-    const missing = Object.keys(own).filter(k => listed[k] !== own[k]);
+    const given = isObject(entry.annotations) ? entry.annotations : {};
+    const missing = Object.keys(own).filter(k => given[k] !== own[k]);
     if (missing.length)
-        out.push(rules_finding('referrers-annotations', where, `lacks the manifest's annotation(s) ${missing.map(k => show(k)).join(', ')}`));
+        out.push(rules_finding('referrers-annotations', where, `lacks the manifest's annotation(s) ${listed(missing.map(k => show(k)))}`));
 }
 
 ;// CONCATENATED MODULE: ./src/validate/index.ts
@@ -10401,43 +10443,6 @@ class Temps {
         }
         this.paths.clear();
     }
-}
-
-;// CONCATENATED MODULE: ./src/util/listing.ts
-/** Untrusted names in messages: escaped onto one line, and lists of them bounded. */
-/** Names a message lists before it says how many more there are. */
-const LISTED_AT_MOST = 10;
-/**
- * A value as one line: control characters (a newline in a label, a terminal escape in a hostile
- * image) are written as escapes, so that a name read from input cannot start a line of its own
- * in a log (where `::` at a line's start is a workflow command) or move the terminal's cursor.
- */
-function escapedLine(value) {
-    // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
-    return value.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, escaped);
-}
-function escaped(c) {
-    const named = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-    return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
-}
-/**
- * Text for a log, whose lines are its own: control characters other than a newline or a tab are
- * escaped (a terminal escape, a carriage return that overwrites a line), and a line that would
- * start with `::`, which the Actions runner reads as a workflow command (`::error::`,
- * `::add-mask::`, `::stop-commands::`), starts with `\u003a:` instead. Lading writes no
- * command through its log: those go through @actions/core, which escapes what they carry.
- */
-function commandFree(text) {
-    return (text
-        // eslint-disable-next-line no-control-regex -- control characters are what must be escaped
-        .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, escaped)
-        // White space before it is any the runner trims (.NET's, within JavaScript's \s).
-        .replace(/(^|\n)([^\S\n]*)::/g, '$1$2\\u003a:'));
-}
-/** `a, b, c`, or the first `max` and how many more: a message stays short whatever the input. */
-function listed(items, max = LISTED_AT_MOST) {
-    const shown = items.slice(0, max).join(', ');
-    return items.length > max ? `${shown} and ${items.length - max} more` : shown;
 }
 
 ;// CONCATENATED MODULE: ./src/oci/types.ts
@@ -11437,6 +11442,7 @@ function dockerManifestOf(config, layers, diffIds) {
 ;// CONCATENATED MODULE: ./src/registry/errors.ts
 
 
+
 /** A failure worth trying again (network error, 408, 429, 5xx); `retryAfterMs` is the server's wish. */
 class RetryableError extends Error {
     retryAfterMs;
@@ -11467,11 +11473,17 @@ function parseErrorBody(body) {
         return [];
     return parsed.errors.filter(e => typeof e?.code === 'string');
 }
+/** Characters of a registry's answer a message quotes: of each error entry, or of a body. */
+const QUOTED_CHARS = 200;
+/** Error entries a message quotes: a registry may send any number. */
+const QUOTED_ENTRIES = 5;
+/** What the registry said, on one line: its first error entries, or the start of its body. */
 function describeErrors(entries, body) {
-    if (entries.length)
-        return entries.map(e => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ');
-    const text = body.replace(/\s+/g, ' ').trim();
-    return text.length > 200 ? text.slice(0, 200) + '…' : text;
+    if (entries.length) {
+        const said = entries.map(e => clipped(escapedLine(typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code), QUOTED_CHARS));
+        return listed(said, QUOTED_ENTRIES, '; ');
+    }
+    return clipped(body.replace(/\s+/g, ' ').trim(), QUOTED_CHARS);
 }
 /** Network errors that a new connection can fix. */
 const RETRYABLE_CODES = new Set([
@@ -14531,6 +14543,7 @@ function artifactEdits(plan) {
 
 
 
+
 /** Reading a source failed half way: the run reports it as the source's finding. */
 class SourceUnreadable extends LadingError {
     line;
@@ -14574,7 +14587,7 @@ async function resolvePlatforms(plan, sources) {
         : all;
     if (kept.length === 0)
         throw new LadingError(`platforms: none of ${plan.platforms.map(formatPlatform).join(', ')} is in the base image(s), which have ` +
-            all.map(i => formatPlatform(i.platform)).join(', '));
+            listed([...new Set(all.map(i => escapedLine(formatPlatform(i.platform))))]));
     return { images: kept, notes, attestations };
 }
 function scratchImage(p) {
@@ -16354,6 +16367,7 @@ class EarlyPush {
 
 
 
+
 /**
  * Attempts at each request to a cached image's registry. A cache is worth a short wait at most:
  * a registry that cannot be reached (a refused connection, a name that does not resolve) is
@@ -16391,7 +16405,7 @@ class LayerCache {
                 throw err;
             // Not there at all: what the first run of a workflow meets, its cache not pushed yet.
             if (opening && err instanceof RegistryError && err.status === 404)
-                ctx.log.warning(`cache-from: ${line} is not in its registry (${[404, ...err.codes].join(' ')}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`);
+                ctx.log.warning(`cache-from: ${line} is not in its registry (${statusAndCodes(err)}), as on a first run: every layer is built; if it should be there, check the reference and the credentials`);
             else
                 ctx.log.warning(`cache-from: ${line} could not be read; no layer is taken from it: ${err.message}`);
         };
@@ -16528,6 +16542,11 @@ class LayerCache {
             this.byDiffId.set(diffIds[i], list);
         });
     }
+}
+/** `404 NAME_UNKNOWN MANIFEST_UNKNOWN`: the status and the registry's first distinct error codes. */
+function statusAndCodes(err) {
+    const codes = [...new Set(err.codes)].map(c => escapedLine(String(c)));
+    return listed([String(err.status), ...codes], 4, ' ');
 }
 
 ;// CONCATENATED MODULE: ./src/app/stages/remember-verdicts.ts
@@ -17226,6 +17245,7 @@ function platformDigestsOf(r) {
 
 
 
+
 /** The largest document inspect reads whole, as the validator parses JSON: bigger is no image. */
 const MAX_DOCUMENT = 16 * 1024 * 1024;
 /** The annotation buildx puts on the index entry of an attestation manifest. */
@@ -17293,8 +17313,8 @@ function isImageConfig(mediaType) {
 function offered(entries) {
     const list = entries
         .filter(d => entryKind(d) === 'image' && d.platform)
-        .map(d => formatPlatform(d.platform));
-    return list.length ? [...new Set(list)].join(', ') : 'no image that names a platform';
+        .map(d => escapedLine(formatPlatform(d.platform)));
+    return list.length ? listed([...new Set(list)]) : 'no image that names a platform';
 }
 /** The index entry `want` selects among the images of an index, or an error naming them. */
 function selectEntry(entries, want, source) {
@@ -17303,7 +17323,7 @@ function selectEntry(entries, want, source) {
         throw new LadingError(`no image for ${formatPlatform(want)} in ${source}; it has ${offered(entries)}`);
     if (new Set(hits.map(d => d.digest)).size > 1)
         throw new LadingError(`${hits.length} images in ${source} match ${formatPlatform(want)}: ` +
-            hits.map(d => `${formatPlatform(d.platform)} (${d.digest})`).join(', ') +
+            listed(hits.map(d => `${escapedLine(formatPlatform(d.platform))} (${d.digest})`)) +
             '; name the platform whole (os/arch/variant)');
     return hits[0];
 }
