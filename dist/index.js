@@ -37679,7 +37679,6 @@ function refuseNonUtf8Names(input, abs) {
 
 
 
-
 /**
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
@@ -42059,6 +42058,7 @@ function linkTarget(name, h) {
 
 
 
+
 /**
  * Bytes the first pass may write, per byte of the archive file, before the image's documents say
  * what it needs. A plain tar never holds more than its own size; a compressed one holds about as
@@ -42096,7 +42096,7 @@ class Foreign {
         this.count++;
         this.bytes += size;
         if (this.names.length < LISTED_FOREIGN)
-            this.names.push(name.length > 100 ? `${name.slice(0, 100)}…` : name);
+            this.names.push(clipped(name, 100));
     }
     warning(from, archive) {
         if (this.count === 0)
@@ -42845,7 +42845,10 @@ const QUOTED_ENTRIES = 5;
 /** What the registry said, on one line: its first error entries, or the start of its body. */
 function describeErrors(entries, body) {
     if (entries.length) {
-        const said = entries.map(e => clipped(escapedLine(typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code), QUOTED_CHARS));
+        const said = entries.map(e => {
+            const text = typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code;
+            return clipped(escapedLine(text), QUOTED_CHARS);
+        });
         return listed(said, QUOTED_ENTRIES, '; ');
     }
     return clipped(body.replace(/\s+/g, ' ').trim(), QUOTED_CHARS);
@@ -46622,7 +46625,7 @@ class LayerCache {
 }
 /** `404 NAME_UNKNOWN MANIFEST_UNKNOWN`: the status and the registry's first distinct error codes. */
 function statusAndCodes(err) {
-    const codes = [...new Set(err.codes)].map(c => escapedLine(String(c)));
+    const codes = [...new Set(err.codes)].map(escapedLine);
     return listed([String(err.status), ...codes], 4, ' ');
 }
 
@@ -47398,8 +47401,13 @@ function summaryMarkdown(r, report, timings = []) {
 /** The layers taken from the cache, grouped by the image they came from, in the order taken. */
 function byImage(taken) {
     const out = new Map();
-    for (const { digest, image } of taken)
-        out.set(image, [...(out.get(image) ?? []), digest]);
+    for (const { digest, image } of taken) {
+        const digests = out.get(image);
+        if (digests)
+            digests.push(digest);
+        else
+            out.set(image, [digest]);
+    }
     return out;
 }
 /** How long each phase took, and the whole run. */

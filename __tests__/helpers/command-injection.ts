@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs/promises'
 import * as path from 'node:path'
-import { createHash } from 'node:crypto'
+import { writeBlob } from './transports-fixtures.js'
 
 export const INJECTED = '::error title=pwned::injected'
 
@@ -12,11 +12,10 @@ const EMPTY = { mediaType: 'application/vnd.oci.empty.v1+json', data: '{}' }
 
 /** Rewrites the one-image layout at `dir`: index.json lists an index of the image and the artifact. */
 export async function injectArtifact(dir: string): Promise<void> {
-  const put = async (bytes: Buffer) => {
-    const hex = createHash('sha256').update(bytes).digest('hex')
-    await fs.writeFile(path.join(dir, 'blobs', 'sha256', hex), bytes)
-    return { digest: `sha256:${hex}`, size: bytes.length }
-  }
+  const put = async (bytes: Buffer) => ({
+    digest: await writeBlob(dir, bytes),
+    size: bytes.length
+  })
   const top = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8'))
   const image = top.manifests[0]
   const empty = { mediaType: EMPTY.mediaType, ...(await put(Buffer.from(EMPTY.data))) }

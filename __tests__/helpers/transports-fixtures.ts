@@ -93,7 +93,8 @@ export interface WrittenImage {
   layerTars: Buffer[]
 }
 
-async function writeBlob(dir: string, data: Buffer): Promise<string> {
+/** Writes `data` into the layout at `dir` under its digest, which it returns. */
+export async function writeBlob(dir: string, data: Buffer): Promise<string> {
   const d = sha256(data)
   await fs.mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true })
   await fs.writeFile(path.join(dir, 'blobs', 'sha256', d.slice(7)), data)

@@ -6273,7 +6273,6 @@ function refuseNonUtf8Names(input, abs) {
 
 
 
-
 /**
  * Files up to this size are read by the main thread (into a slab, copied into the recipe), larger
  * ones by the compressor's threads. With every file deferred, 100,000 files of up to 1 KiB made
@@ -10694,6 +10693,7 @@ function linkTarget(name, h) {
 
 
 
+
 /**
  * Bytes the first pass may write, per byte of the archive file, before the image's documents say
  * what it needs. A plain tar never holds more than its own size; a compressed one holds about as
@@ -10731,7 +10731,7 @@ class Foreign {
         this.count++;
         this.bytes += size;
         if (this.names.length < LISTED_FOREIGN)
-            this.names.push(name.length > 100 ? `${name.slice(0, 100)}…` : name);
+            this.names.push(clipped(name, 100));
     }
     warning(from, archive) {
         if (this.count === 0)
@@ -11480,7 +11480,10 @@ const QUOTED_ENTRIES = 5;
 /** What the registry said, on one line: its first error entries, or the start of its body. */
 function describeErrors(entries, body) {
     if (entries.length) {
-        const said = entries.map(e => clipped(escapedLine(typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code), QUOTED_CHARS));
+        const said = entries.map(e => {
+            const text = typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code;
+            return clipped(escapedLine(text), QUOTED_CHARS);
+        });
         return listed(said, QUOTED_ENTRIES, '; ');
     }
     return clipped(body.replace(/\s+/g, ' ').trim(), QUOTED_CHARS);
@@ -16545,7 +16548,7 @@ class LayerCache {
 }
 /** `404 NAME_UNKNOWN MANIFEST_UNKNOWN`: the status and the registry's first distinct error codes. */
 function statusAndCodes(err) {
-    const codes = [...new Set(err.codes)].map(c => escapedLine(String(c)));
+    const codes = [...new Set(err.codes)].map(escapedLine);
     return listed([String(err.status), ...codes], 4, ' ');
 }
 

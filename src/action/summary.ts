@@ -111,7 +111,11 @@ export function summaryMarkdown(
 /** The layers taken from the cache, grouped by the image they came from, in the order taken. */
 function byImage(taken: Array<{ digest: string; image: string }>): Map<string, string[]> {
   const out = new Map<string, string[]>()
-  for (const { digest, image } of taken) out.set(image, [...(out.get(image) ?? []), digest])
+  for (const { digest, image } of taken) {
+    const digests = out.get(image)
+    if (digests) digests.push(digest)
+    else out.set(image, [digest])
+  }
   return out
 }
 

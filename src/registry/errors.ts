@@ -48,14 +48,10 @@ const QUOTED_ENTRIES = 5
 /** What the registry said, on one line: its first error entries, or the start of its body. */
 export function describeErrors(entries: RegistryErrorEntry[], body: string): string {
   if (entries.length) {
-    const said = entries.map(e =>
-      clipped(
-        escapedLine(
-          typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code
-        ),
-        QUOTED_CHARS
-      )
-    )
+    const said = entries.map(e => {
+      const text = typeof e.message === 'string' && e.message ? `${e.code}: ${e.message}` : e.code
+      return clipped(escapedLine(text), QUOTED_CHARS)
+    })
     return listed(said, QUOTED_ENTRIES, '; ')
   }
   return clipped(body.replace(/\s+/g, ' ').trim(), QUOTED_CHARS)

@@ -21,6 +21,7 @@ import { MAX_DOCUMENT_BYTES } from '../oci/limits.js'
 import type { Temps } from '../util/temps.js'
 import { createDecompressor, readableCompression } from '../codec/decompress.js'
 import type { Compression } from '../oci/mediatypes.js'
+import { clipped } from '../util/listing.js'
 
 /**
  * Bytes the first pass may write, per byte of the archive file, before the image's documents say
@@ -109,8 +110,7 @@ class Foreign {
   add(name: string, size: number): void {
     this.count++
     this.bytes += size
-    if (this.names.length < LISTED_FOREIGN)
-      this.names.push(name.length > 100 ? `${name.slice(0, 100)}…` : name)
+    if (this.names.length < LISTED_FOREIGN) this.names.push(clipped(name, 100))
   }
 
   warning(from: string, archive: string): string[] {

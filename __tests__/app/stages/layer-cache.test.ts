@@ -11,6 +11,7 @@ import * as net from 'node:net'
 import { cli as runCli } from '../../helpers/cli.js'
 import { startRegistry, type TestRegistry } from '../../helpers/registry-server.js'
 import { startFaultProxy, type FaultProxy } from '../../helpers/fault-proxy.js'
+import { writeBlob } from '../../helpers/transports-fixtures.js'
 
 let tmp: string
 let reg: TestRegistry
@@ -289,13 +290,9 @@ describe('cache-from', () => {
   it('reads at most 256 documents of a cached image, however many its index lists', async () => {
     // A layout whose one index lists 300 manifests (each its own by an annotation).
     const dir = path.join(tmp, 'wide-cache')
-    const blobs = path.join(dir, 'blobs', 'sha256')
-    await fs.mkdir(blobs, { recursive: true })
     const put = async (doc: unknown) => {
       const bytes = Buffer.from(JSON.stringify(doc))
-      const hex = crypto.createHash('sha256').update(bytes).digest('hex')
-      await fs.writeFile(path.join(blobs, hex), bytes)
-      return { digest: `sha256:${hex}`, size: bytes.length }
+      return { digest: await writeBlob(dir, bytes), size: bytes.length }
     }
     const config = await put({
       architecture: 'amd64',

@@ -248,6 +248,6 @@ export class LayerCache {
 
 /** `404 NAME_UNKNOWN MANIFEST_UNKNOWN`: the status and the registry's first distinct error codes. */
 function statusAndCodes(err: RegistryError): string {
-  const codes = [...new Set(err.codes)].map(c => escapedLine(String(c)))
+  const codes = [...new Set(err.codes)].map(escapedLine)
   return listed([String(err.status), ...codes], 4, ' ')
 }

@@ -22,7 +22,6 @@ import { LadingError, messageOf } from '../../util/errors.js'
 import { fileSystemError, layerError, shownSource, type LocatedInput } from './input-errors.js'
 import { SlabPool } from './slabs.js'
 import { isTarballName, layerName, type LayerInput } from './spec.js'
-export { isTarballName }
 import { countingStage } from '../../util/progress.js'
 import { streamToBlob } from './stream-to-blob.js'
 import { tarballLayer } from './tarball.js'
@@ -53,6 +52,7 @@ export { parseCompression } from '../../codec/compress.js'
 export {
   expandForPlatform,
   isPerPlatform,
+  isTarballName,
   layerName,
   parseLayerSpec,
   type LayerInput
